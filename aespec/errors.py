@@ -1,0 +1,121 @@
+"""Diagnostics: every problem aespec reports is data with a code, a span and a message.
+
+Checks collect diagnostics; only the CLI/API boundary decides to fail.  `AespecError`
+is the one exception family; it carries the diagnostics that caused it.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import asdict, dataclass, field
+from typing import Iterable, Literal
+
+Severity = Literal["error", "warning"]
+
+
+@dataclass(frozen=True)
+class Span:
+    """A region of a source file, 1-based lines and columns, end column exclusive."""
+
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+
+    @classmethod
+    def point(cls, line: int, column: int, width: int = 1) -> Span:
+        return cls(line, column, line, column + max(width, 1))
+
+    def join(self, other: Span | None) -> Span:
+        if other is None:
+            return self
+        start = min((self.line, self.column), (other.line, other.column))
+        end = max((self.end_line, self.end_column), (other.end_line, other.end_column))
+        return Span(start[0], start[1], end[0], end[1])
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One finding: `code` is E1xx syntax, E2xx names/arguments, E3xx shapes, W4xx theory."""
+
+    code: str
+    message: str
+    span: Span | None = None
+    hint: str | None = None
+    file: str | None = None
+
+    @property
+    def severity(self) -> Severity:
+        return "warning" if self.code.startswith("W") else "error"
+
+    def to_json(self) -> dict:
+        out: dict = {"severity": self.severity, "code": self.code, "message": self.message}
+        out["hint"] = self.hint
+        span = asdict(self.span) if self.span else dict.fromkeys(
+            ("line", "column", "end_line", "end_column"))
+        out.update(span)
+        return out
+
+    def render(self, source: str | None = None) -> str:
+        """gcc-style text: `file:line:col: error[E301]: message`, the line, carets, hint."""
+        where = self.file or "<spec>"
+        if self.span:
+            where += f":{self.span.line}:{self.span.column}"
+        text = f"{where}: {self.severity}[{self.code}]: {self.message}"
+        lines = source.splitlines() if source else []
+        if self.span and 0 < self.span.line <= len(lines):
+            src = lines[self.span.line - 1].expandtabs(1)
+            end = self.span.end_column if self.span.end_line == self.span.line else len(src) + 1
+            width = max(1, min(end, len(src) + 1) - self.span.column)
+            text += f"\n    {src}\n    {' ' * (self.span.column - 1)}{'^' * width}"
+        if self.hint:
+            text += f"\n  hint: {self.hint}"
+        return text
+
+
+class AespecError(Exception):
+    """The error every aespec stage raises for a problem in user input."""
+
+    def __init__(self, diagnostics: Diagnostic | Iterable[Diagnostic]):
+        if isinstance(diagnostics, Diagnostic):
+            diagnostics = [diagnostics]
+        self.diagnostics: list[Diagnostic] = list(diagnostics)
+        super().__init__("\n".join(d.render() for d in self.diagnostics))
+
+    @classmethod
+    def of(cls, code: str, message: str, span: Span | None = None, hint: str | None = None,
+           file: str | None = None) -> AespecError:
+        return cls(Diagnostic(code, message, span, hint, file))
+
+
+@dataclass
+class DiagnosticBag:
+    """Collects diagnostics across a stage so one run reports every problem it can."""
+
+    file: str | None = None
+    items: list[Diagnostic] = field(default_factory=list)
+
+    def add(self, code: str, message: str, span: Span | None = None,
+            hint: str | None = None) -> None:
+        self.items.append(Diagnostic(code, message, span, hint, self.file))
+
+    def extend(self, diagnostics: Iterable[Diagnostic]) -> None:
+        for d in diagnostics:
+            self.items.append(d if d.file else Diagnostic(d.code, d.message, d.span, d.hint,
+                                                          self.file))
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        return [d for d in self.items if d.severity == "error"]
+
+    def raise_if_errors(self) -> None:
+        if self.errors:
+            raise AespecError(self.items)
+
+
+def did_you_mean(name: str, choices: Iterable[str]) -> str | None:
+    """A hint naming the closest of `choices` to a misspelt `name`, or None."""
+    close = difflib.get_close_matches(name, sorted(set(choices)), n=3, cutoff=0.6)
+    if not close:
+        return None
+    return "did you mean " + " or ".join(f"'{c}'" for c in close) + "?"

@@ -1,0 +1,132 @@
+"""The one registry of ops: layers, activations, joins, latents, noise, losses, regularizers.
+
+Each op is one `OpDef`: its argument model (pydantic), shape rule, parameter rule, value
+range rule, mirror rule, documentation line, drawing style and torch builder.  Adding an
+op is adding one entry; nothing else in aespec switches on op names.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+Shape = tuple[int, ...]
+Range = tuple[float, float]
+UNBOUNDED: Range = (-math.inf, math.inf)
+
+Kind = Literal["layer", "activation", "join", "latent", "shape", "noise", "loss", "regularizer"]
+Place = Literal["layer", "noise", "loss", "regularizer"]
+
+
+class Args(BaseModel):
+    """Base of every argument model: strict types, no unknown keys, immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class NoArgs(Args):
+    pass
+
+
+class ShapeProblem(Exception):
+    """Raised by a shape rule; the graph builder turns it into an E3xx diagnostic."""
+
+    def __init__(self, message: str, hint: str | None = None, code: str = "E302"):
+        super().__init__(message)
+        self.message, self.hint, self.code = message, hint, code
+
+
+def _same(a: Any, s: Shape) -> Shape:
+    return s
+
+
+def _no_params(a: Any, s: Shape) -> int:
+    return 0
+
+
+def _unbounded(a: Any, r: Range) -> Range:
+    return UNBOUNDED
+
+
+def _keep_range(a: Any, r: Range) -> Range:
+    return r
+
+
+# An inverse is a list of (op name, args dict) that restores the op's input in a mirror.
+Inverse = Callable[[Any, Shape, Shape], list[tuple[str, dict]]]
+
+
+@dataclass(frozen=True)
+class OpDef:
+    """Everything aespec knows about one op, in one place."""
+
+    name: str
+    kind: Kind
+    doc: str
+    args: type[Args] = NoArgs
+    varargs: str | None = None  # field that collects all positional args (reshape)
+    shape: Callable[[Any, Shape], Shape] = _same
+    params: Callable[[Any, Shape], int] = _no_params
+    range: Callable[[Any, Range], Range] = _keep_range
+    inverse: Inverse | None = None  # None: the op is skipped by `decoder mirror`
+    label: Callable[[Any], str] | None = None  # key arguments shown in tables and drawings
+    signature: str = ""  # as written in docs, e.g. `conv(channels, k=3, stride=1, ...)`
+    params_doc: str = "0"
+    place: Place = "layer"
+    blocks: tuple[str, ...] = ("encoder", "bottleneck", "decoder")
+    extra: dict = field(default_factory=dict)  # builder, style and penalty hooks (later stages)
+
+    @property
+    def shape_changing(self) -> bool:
+        return self.inverse is not None
+
+
+REGISTRY: dict[Place, dict[str, OpDef]] = {"layer": {}, "noise": {}, "loss": {},
+                                           "regularizer": {}}
+
+
+def register(op: OpDef) -> OpDef:
+    table = REGISTRY[op.place]
+    if op.name in table:
+        raise ValueError(f"op {op.name!r} registered twice for {op.place}")
+    table[op.name] = op
+    return op
+
+
+def lookup(place: Place, name: str) -> OpDef | None:
+    return REGISTRY[place].get(name)
+
+
+def names(place: Place) -> list[str]:
+    return sorted(REGISTRY[place])
+
+
+def format_args(a: Args, skip: tuple[str, ...] = ()) -> str:
+    """`k=3, stride=2` for the fields that differ from their defaults."""
+    parts = []
+    for key, info in type(a).model_fields.items():
+        value = getattr(a, key)
+        if key in skip or (not info.is_required() and value == info.default):
+            continue
+        parts.append(f"{key}={_fmt(value)}")
+    return ", ".join(parts)
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple):
+        return "(" + ", ".join(_fmt(v) for v in value) + ")"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def op_text(op: OpDef, a: Args) -> str:
+    """The op as a user would write it: `conv(64, k=5)`."""
+    text = op.label(a) if op.label else format_args(a)
+    return f"{op.name}({text})" if text else op.name
+
+
+from aespec.ops import layers, losses, noise  # noqa: E402,F401  (registers the ops)

@@ -1,0 +1,61 @@
+"""Noise ops: corruptions of the encoder's input in training (section 5)."""
+
+from __future__ import annotations
+
+from pydantic import Field, model_validator
+
+from aespec.ops import UNBOUNDED, Args, OpDef, Shape, ShapeProblem, register
+
+
+class StdArgs(Args):
+    std: float = Field(ge=0)
+
+
+class ProbArgs(Args):
+    p: float = Field(ge=0, le=1)
+
+
+class MaskArgs(Args):
+    p: float = Field(ge=0, lt=1)
+
+
+class OccludeArgs(Args):
+    size: int = Field(gt=0)
+
+
+class ClipArgs(Args):
+    lo: float
+    hi: float
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ClipArgs:
+        if self.lo >= self.hi:
+            raise ValueError(f"clip needs lo < hi, got lo={self.lo:g}, hi={self.hi:g}")
+        return self
+
+
+def _occlude_shape(a: OccludeArgs, s: Shape) -> Shape:
+    if len(s) != 3:
+        raise ShapeProblem(f"occlude needs an image input (C, H, W), got {s}",
+                           "use mask(p) on vectors and sequences")
+    if a.size > min(s[1:]):
+        raise ShapeProblem(f"occlude({a.size}) is larger than the image {s[1]}x{s[2]}")
+    return s
+
+
+def _noise(name: str, doc: str, args: type[Args], signature: str, **kw) -> None:
+    register(OpDef(name, "noise", doc, args, signature=signature, place="noise",
+                   blocks=("noise",), **kw))
+
+
+_noise("gaussian", "`x + N(0, std^2)`", StdArgs, "gaussian(std)",
+       range=lambda a, r: UNBOUNDED if a.std else r)
+_noise("mask", "each element set to 0 with probability `p` (`x * b`, `b ~ Bernoulli(1-p)`)",
+       MaskArgs, "mask(p)", range=lambda a, r: (min(r[0], 0.0), max(r[1], 0.0)))
+_noise("salt_pepper", "each element set to 0 or 1 (half each) with probability `p`",
+       ProbArgs, "salt_pepper(p)", range=lambda a, r: (min(r[0], 0.0), max(r[1], 1.0)))
+_noise("occlude", "one random `size x size` square per image set to 0 (inpainting)",
+       OccludeArgs, "occlude(size)", shape=_occlude_shape,
+       range=lambda a, r: (min(r[0], 0.0), max(r[1], 0.0)))
+_noise("clip", "clamp to `[lo, hi]`", ClipArgs, "clip(lo, hi)",
+       range=lambda a, r: (max(r[0], a.lo), min(r[1], a.hi)))

@@ -1,0 +1,160 @@
+"""Train and report settings: each key's value model, in one table per block (sections 8, 9)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from aespec.ops import Args, NoArgs
+
+
+class Adam(Args):
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+
+
+class AdamW(Args):
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(1e-2, ge=0)
+
+
+class SGD(Args):
+    lr: float = Field(1e-2, gt=0)
+    momentum: float = Field(0.0, ge=0, lt=1)
+    weight_decay: float = Field(0.0, ge=0)
+    nesterov: bool = False
+
+
+class RMSprop(Args):
+    lr: float = Field(1e-3, gt=0)
+    momentum: float = Field(0.0, ge=0, lt=1)
+    weight_decay: float = Field(0.0, ge=0)
+
+
+class Step(Args):
+    every: int = Field(gt=0)
+    gamma: float = Field(0.1, gt=0)
+
+
+class Plateau(Args):
+    patience: int = Field(5, ge=0)
+    factor: float = Field(0.1, gt=0, lt=1)
+
+
+class EarlyStop(Args):
+    patience: int = Field(5, ge=1)
+    min_delta: float = Field(0.0, ge=0)
+
+
+class Layerwise(Args):
+    epochs: int = Field(5, ge=1)
+    lr: Optional[float] = Field(None, gt=0)
+
+
+class Count(Args):
+    n: int = Field(16, gt=0)
+
+
+class Samples(Args):
+    n: int = Field(64, gt=0)
+
+
+class Manifold(Args):
+    n: int = Field(15, gt=1)
+
+
+class Anomaly(Args):
+    quantile: float = Field(0.95, gt=0, lt=1)
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One key of a `train` or `report` block.
+
+    `kind`: `int`, `float`, `bool`, `symbol` (one of `choices`), `op` (an op from `ops`,
+    written after the key), or `self` (the key itself takes the arguments: `early_stop(...)`).
+    """
+
+    kind: str
+    doc: str
+    choices: tuple[str, ...] = ()
+    ops: dict[str, type[Args]] | None = None
+    args: type[Args] = NoArgs
+    minimum: float | None = None
+    maximum: float | None = None
+
+
+TRAIN: dict[str, Setting] = {
+    "epochs": Setting("int", "passes over the training data", minimum=1),
+    "batch": Setting("int", "examples per step", minimum=1),
+    "optimizer": Setting("op", "adam, adamw, sgd(lr, momentum), rmsprop",
+                         ops={"adam": Adam, "adamw": AdamW, "sgd": SGD, "rmsprop": RMSprop}),
+    "schedule": Setting("op", "none, cosine, step(every, gamma), plateau(patience)",
+                        ops={"none": NoArgs, "cosine": NoArgs, "step": Step,
+                             "plateau": Plateau}),
+    "early_stop": Setting("self", "stop when validation loss has not improved for `patience` "
+                          "epochs", args=EarlyStop),
+    "split": Setting("float", "share of the training data used to train; the rest validates",
+                     minimum=0.0, maximum=1.0),
+    "seed": Setting("int", "seed of every random draw", minimum=0),
+    "device": Setting("symbol", "auto, cpu, cuda, cuda:N, mps",
+                      choices=("auto", "cpu", "cuda", "mps")),
+    "precision": Setting("symbol", "fp32, bf16, fp16 (autocast)",
+                         choices=("fp32", "bf16", "fp16")),
+    "pretrain": Setting("op", "greedy layer-wise pretraining of the dense encoder layers",
+                        ops={"layerwise": Layerwise}),
+    "compile": Setting("bool", "compile the training step with torch.compile (slow start)"),
+    "channels_last": Setting("bool", "channels-last memory format for conv models "
+                             "(default: on for conv models on CPU)"),
+}
+
+REPORT: dict[str, Setting] = {
+    "reconstructions": Setting("self", "inputs (noisy inputs, for denoisers) beside their "
+                               "reconstructions", args=Count),
+    "samples": Setting("self", "decoded draws from the prior; stochastic latents only",
+                       args=Samples),
+    "manifold": Setting("self", "decoder over a grid of a 2-D latent", args=Manifold),
+    "latent_scatter": Setting("self", "codes of the test set in 2-D (PCA above two "
+                              "dimensions), coloured by label"),
+    "filters": Setting("self", "first-layer weights drawn as images", args=Samples),
+    "anomaly": Setting("self", "histogram of per-example reconstruction error, threshold, "
+                       "ROC AUC where labels allow", args=Anomaly),
+    "baseline": Setting("op", "PCA with as many components as z, same data, same metric",
+                        ops={"pca": NoArgs}),
+}
+
+
+class OpChoice(BaseModel):
+    """A validated op-valued setting, e.g. `adam(lr=0.001)`."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+    name: str
+    args: Args
+
+
+class TrainSpec(BaseModel):
+    """Resolved `train` block with every default filled in."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+    epochs: int = 10
+    batch: int = 128
+    optimizer: OpChoice = OpChoice(name="adam", args=Adam())
+    schedule: OpChoice = OpChoice(name="none", args=NoArgs())
+    early_stop: Optional[EarlyStop] = None
+    split: float = 0.9
+    seed: int = 0
+    device: str = "auto"
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    pretrain: Optional[OpChoice] = None
+    compile: bool = False
+    channels_last: Optional[bool] = None
+
+
+class ReportSpec(BaseModel):
+    """Resolved `report` block: each present key maps to its arguments."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+    items: dict[str, Args] = {}
+    baseline: Optional[str] = None

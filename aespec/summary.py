@@ -1,0 +1,65 @@
+"""Human summaries of a checked graph: the op table and the training objective."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import networkx as nx
+
+from aespec.ops import lookup, op_text
+
+
+def fmt_num(v: float) -> str:
+    """`1.0`, `4.0`, `0.5`, `1e-05`: integral weights keep one decimal, others `:g`."""
+    return f"{v:.1f}" if float(v).is_integer() else f"{v:g}"
+
+
+def objective_text(g: nx.DiGraph) -> str:
+    """The objective written out: `L = BCE(x, x̂) + 1.0·KL(q(z|x) ‖ N(0, I)) + 1e-05·Σw²`."""
+    terms = []
+    for n, d in g.nodes(data=True):
+        if d["kind"] == "loss":
+            formula = lookup("loss", d["op"]).extra["formula"]
+            terms.append(formula if d["weight"] == 1 else f"{fmt_num(d['weight'])}·{formula}")
+    latent = g.graph.get("latent")
+    if latent:
+        terms.append(f"{fmt_num(g.nodes[latent]['args'].beta)}·KL(q(z|x) ‖ N(0, I))")
+    for n, d in g.nodes(data=True):
+        if d["kind"] == "regularizer":
+            formula = lookup("regularizer", d["op"]).extra["formula"]
+            args = d["args"]
+            if d["op"] == "kl_sparsity":
+                formula = formula.replace("ρ ‖", f"{fmt_num(args.rho)} ‖")
+            on = f"[{d['target']}]" if d["target"] else ""
+            terms.append(f"{fmt_num(args.weight)}·{formula}{on}")
+    return "L = " + " + ".join(terms)
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of `aespec check`'s table."""
+
+    block: str
+    line: int
+    op: str
+    shape: tuple[int, ...]
+    params: int
+    note: str
+
+
+def table_rows(g: nx.DiGraph) -> list[Row]:
+    rows = []
+    for n in g.graph["order"]:
+        d = g.nodes[n]
+        if d["kind"] == "input":
+            rows.append(Row("input", d["span"].line, "input", d["out_shape"], 0, ""))
+            continue
+        place = "noise" if d["block"] == "noise" else "layer"
+        text = op_text(lookup(place, d["op"]), d["args"])
+        if d.get("label"):
+            text = f"{d['label']} = {text}"
+        note = "mirror" if d.get("mirror") else ""
+        if d.get("tied_to"):
+            note = f"tied to line {g.nodes[d['tied_to']]['span'].line}"
+        rows.append(Row(d["block"], d["span"].line, text, d["out_shape"], d["params"], note))
+    return rows
