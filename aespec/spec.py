@@ -91,6 +91,24 @@ class Spec(_Frozen):
     report_spans: dict[str, Span] = {}
     block_spans: dict[str, Span] = {}
 
+    def graph(self):
+        """The graph IR of this spec (shapes inferred; the spec is already checked)."""
+        from aespec.graph import build_graph
+
+        return build_graph(self, DiagnosticBag(file=self.path))
+
+    def build(self):
+        """The torch module of this spec (imports torch)."""
+        from aespec.compile import compile_model
+
+        return compile_model(self.graph(), self)
+
+    def _repr_svg_(self) -> str:
+        """Jupyter shows a loaded spec as its diagram."""
+        from aespec.draw import to_svg
+
+        return to_svg(self.graph(), self)
+
 
 class _Vector(Args):
     n: int = Field(gt=0)

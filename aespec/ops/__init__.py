@@ -77,7 +77,9 @@ class OpDef:
     params_doc: str = "0"
     place: Place = "layer"
     blocks: tuple[str, ...] = ("encoder", "bottleneck", "decoder")
-    extra: dict = field(default_factory=dict)  # builder, style and penalty hooks (later stages)
+    build: Callable[..., Any] | None = None  # torch builder; imports torch when called
+    style: str | None = None  # key into aespec.ops.styles.STYLES; default: the op's kind
+    extra: dict = field(default_factory=dict)  # per-kind hooks (join rules, loss formulas)
 
     @property
     def shape_changing(self) -> bool:
@@ -105,13 +107,13 @@ def names(place: Place) -> list[str]:
 
 
 def format_args(a: Args, skip: tuple[str, ...] = ()) -> str:
-    """`k=3, stride=2` for the fields that differ from their defaults."""
+    """`64, k=5`: required fields by value, others as `key=value` where not the default."""
     parts = []
     for key, info in type(a).model_fields.items():
         value = getattr(a, key)
         if key in skip or (not info.is_required() and value == info.default):
             continue
-        parts.append(f"{key}={_fmt(value)}")
+        parts.append(_fmt(value) if info.is_required() else f"{key}={_fmt(value)}")
     return ", ".join(parts)
 
 

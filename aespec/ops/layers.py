@@ -46,8 +46,7 @@ register(OpDef(
     "dense", "layer", "fully connected; flattens its input first if it is not a vector "
     "(`nn.Linear`)", DenseArgs, shape=lambda a, s: (a.units,), params=_dense_params,
     range=_unbounded, inverse=_dense_inverse, signature="dense(units, bias=true)",
-    params_doc="`in*units (+units)`", label=lambda a: _fmt(a.units) + (
-        "" if a.bias else ", bias=false")))
+    params_doc="`in*units (+units)`"))
 
 # ---------------------------------------------------------------- conv / deconv
 
@@ -122,22 +121,17 @@ def _deconv_inverse(a: ConvArgs, s_in: Shape, s_out: Shape) -> list[tuple[str, d
     return [("conv", {"channels": s_in[0], "k": a.k, "stride": a.stride, "bias": a.bias})]
 
 
-def _conv_label(a: ConvArgs) -> str:
-    rest = format_args(a, skip=("channels",))
-    return _fmt(a.channels) + (", " + rest if rest else "")
-
-
 _CONV_DOC = "1-D conv on `sequence`, 2-D on `image` (`nn.Conv1d/2d`); output size " \
     "`ceil(in/stride)` for `pad=same`, `floor((in-k)/stride)+1` for `valid`, " \
     "`floor((in+2p-k)/stride)+1` for an int `p`"
 register(OpDef("conv", "layer", _CONV_DOC, ConvArgs, shape=_conv_shape, params=_conv_params,
-               range=_unbounded, inverse=_conv_inverse, label=_conv_label,
+               range=_unbounded, inverse=_conv_inverse,
                signature="conv(channels, k=3, stride=1, pad=same, bias=true)",
                params_doc="`in_ch*channels*k^d (+channels)`"))
 register(OpDef("deconv", "layer", "transposed conv; with `pad=same` output size is "
                "`in*stride` (`nn.ConvTranspose1d/2d`)", DeconvArgs, shape=_deconv_shape,
                params=_conv_params, range=_unbounded, inverse=_deconv_inverse,
-               label=_conv_label, params_doc="as `conv`",
+               params_doc="as `conv`",
                signature="deconv(channels, k=3, stride=2, pad=same, bias=true)"))
 
 # ---------------------------------------------------------------- pooling, upsampling
@@ -316,5 +310,5 @@ register(OpDef(
     shape=lambda a, s: (a.dim,), params=lambda a, s: 2 * (_count(s) * a.dim + a.dim),
     range=_unbounded, inverse=lambda a, s_in, s_out: _dense_inverse(DenseArgs(units=a.dim),
                                                                     s_in, s_out),
-    label=lambda a: format_args(a), signature="gaussian(dim, beta=1.0, samples=1)",
+    signature="gaussian(dim, beta=1.0, samples=1)",
     params_doc="`2 * (in * dim + dim)`", blocks=("bottleneck",)))

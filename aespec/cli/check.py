@@ -1,0 +1,60 @@
+"""`aespec check FILE... [--json]`: diagnostics, the op table, code shape and objective.
+
+Never imports torch: checking is parsing, validation and shape inference only.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from aespec.checking import CheckResult, check_file
+from aespec.cli.app import app
+from aespec.cli.common import SetOption, out, overrides, print_diagnostics
+from aespec.summary import objective_text, table_rows
+
+
+def _shape(s) -> str:
+    return "(" + ", ".join(map(str, s)) + ("," if len(s) == 1 else "") + ")" if s else "-"
+
+
+def print_summary(result: CheckResult) -> None:
+    """The op table, the code shape, the parameter total and the objective."""
+    g, spec = result.graph, result.spec
+    title = f"{spec.name}" + (f": {spec.doc}" if spec.doc else "")
+    table = Table(title=title, title_justify="left", show_edge=False, pad_edge=False)
+    for col, just in (("line", "right"), ("block", "left"), ("op", "left"),
+                      ("output", "left"), ("params", "right"), ("", "left")):
+        table.add_column(col, justify=just)
+    for row in table_rows(g):
+        table.add_row(str(row.line), row.block, row.op, _shape(row.shape),
+                      f"{row.params:,}" if row.params else "", row.note)
+    out.print(table)
+    out.print(f"code z: {_shape(g.graph['z'])}    input: {_shape(spec.input.shape)}    "
+              f"parameters: {g.graph['params']:,}", markup=False)
+    out.print(f"objective: {objective_text(g)}", markup=False)
+
+
+@app.command("check")
+def check_command(
+    files: list[Path] = typer.Argument(..., metavar="FILE...", help="Spec files (.ae)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object per file."),
+    set_: Optional[list[str]] = SetOption,
+) -> None:
+    """Parse, validate and shape-check specs; exit 1 if any has an error."""
+    failed = False
+    for path in files:
+        result = check_file(path, overrides(set_))
+        failed |= not result.ok
+        if as_json:
+            out.print(json.dumps(result.to_json(), ensure_ascii=False), markup=False,
+                      highlight=False, soft_wrap=True)
+            continue
+        print_diagnostics(result.diagnostics, result.source)
+        if result.ok and result.graph is not None:
+            print_summary(result)
+    raise typer.Exit(1 if failed else 0)

