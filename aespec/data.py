@@ -74,7 +74,7 @@ class SyntheticArgs(_Args):
 
     n: Annotated[int, Field(ge=2)] = 1024  # two at least: one to train, one to test
     kind: Literal["blobs", "bars", "sine"] = "blobs"
-    seed: int = 0
+    seed: Annotated[int, Field(ge=0)] = 0
 
 
 SOURCES: dict[str, type[BaseModel]] = {
@@ -239,8 +239,10 @@ def _finish(part: _Raw, ctx: _Ctx, scales: tuple[float, float | None],
         for arr, origin in ((x, part.origin), (y, y_origin)):
             if arr is not None:
                 _check_unit_range(arr, origin, ctx)
-    labels = None if part.labels is None else part.labels.reshape(-1).astype(np.int64)
-    return x, y, labels
+    labels = None if part.labels is None else part.labels.reshape(-1)
+    if labels is not None and not np.array_equal(labels, np.round(labels)):  # NaN fails too
+        raise ctx.error("E504", f"{part.origin}: class labels must be whole numbers")
+    return x, y, None if labels is None else labels.astype(np.int64)
 
 
 def _as_float(a: np.ndarray, divisor: float, origin: str, ctx: _Ctx) -> np.ndarray:
@@ -387,10 +389,12 @@ def _load_mnist(args: MnistArgs, ctx: _Ctx) -> _Raw:
     for place in places:
         if (raw := _mnist_from(place, ctx, args.limit)) is not None:
             return raw
-    hint = ("apt-get install dataset-fashion-mnist (Debian's Fashion-MNIST), or set "
-            "AESPEC_DATA or path= to a folder holding train-images-idx3-ubyte[.gz], "
-            "train-labels-idx1-ubyte[.gz], t10k-images-idx3-ubyte[.gz], "
-            f"t10k-labels-idx1-ubyte[.gz] or {ctx.source}.npz")
+    files = ("set AESPEC_DATA or path= to a folder holding train-images-idx3-ubyte[.gz], "
+             "train-labels-idx1-ubyte[.gz], t10k-images-idx3-ubyte[.gz], "
+             f"t10k-labels-idx1-ubyte[.gz] or {ctx.source}.npz")
+    apt = "apt-get install dataset-fashion-mnist"
+    hint = (f"{apt}, or {files}" if ctx.source == "fashion_mnist" else
+            f"{files}; or use `data fashion_mnist` after {apt}")
     looked = ", ".join(map(str, places))
     raise ctx.error("E501", f"{ctx.source} data not found; looked in: {looked}", hint)
 
@@ -466,9 +470,8 @@ def _test_key(key: str) -> str:
 def _npz_raw(path: pathlib.Path, ctx: _Ctx, x_key: str, y_key: str | None,
              labels_key: str | None, labels_optional: bool = False) -> _Raw:
     """Arrays by role from an .npz; `<key>_test` arrays (x_train -> x_test) are the test set."""
-    import numpy as np
     with open(path, "rb") as fh:  # our handle: np.load leaks its own on a corrupt archive
-        archive = np.load(fh, allow_pickle=False)
+        archive = _np_load(fh, path, ctx)
         if not hasattr(archive, "files"):
             raise ctx.error("E504", f"{path} is a single array, not an .npz archive",
                             f'use npy("{path.name}")')
@@ -496,10 +499,20 @@ def _npz_raw(path: pathlib.Path, ctx: _Ctx, x_key: str, y_key: str | None,
     return build(train, None if test is None else build(test))
 
 
-def _read_npy(path: pathlib.Path, ctx: _Ctx) -> np.ndarray:
+def _np_load(fh: Any, path: pathlib.Path, ctx: _Ctx) -> Any:
+    """np.load without pickles, after checking the magic: numpy's own message for a
+    text file talks about pickled data."""
     import numpy as np
+    magic = fh.read(6)
+    fh.seek(0)
+    if not magic.startswith((b"\x93NUMPY", b"PK\x03\x04", b"PK\x05\x06")):
+        raise ctx.error("E504", f"{path} is not a .npy or .npz file")
+    return np.load(fh, allow_pickle=False)
+
+
+def _read_npy(path: pathlib.Path, ctx: _Ctx) -> np.ndarray:
     with open(path, "rb") as fh:
-        array = np.load(fh, allow_pickle=False)
+        array = _np_load(fh, path, ctx)
     if hasattr(array, "files"):
         raise ctx.error("E504", f"{path} is an .npz archive, not a single array",
                         f'use npz("{path.name}", x="...")')
@@ -515,11 +528,11 @@ def _load_npy(args: NpyArgs, ctx: _Ctx) -> _Raw:
 
 
 def _read_csv(path: pathlib.Path, label: str | None, ctx: _Ctx) -> _Raw:
-    """Numeric rows under a header row; a `label` column becomes int64 class labels."""
+    """Numeric rows under a header row; a `label` column becomes the class labels."""
     import csv
 
     import numpy as np
-    with open(path, newline="") as fh:
+    with open(path, newline="", encoding="utf-8-sig") as fh:  # -sig: spreadsheets add a BOM
         reader = csv.reader(fh)
         rows = [(reader.line_num, r) for r in reader if any(c.strip() for c in r)]
     names = [c.strip() for c in rows[0][1]] if rows else []
@@ -538,7 +551,7 @@ def _read_csv(path: pathlib.Path, label: str | None, ctx: _Ctx) -> _Raw:
     if label is None:
         return _Raw(str(path), data)
     col = names.index(label)
-    return _Raw(str(path), np.delete(data, col, axis=1), labels=data[:, col].astype(np.int64))
+    return _Raw(str(path), np.delete(data, col, axis=1), labels=data[:, col])
 
 
 # ---------------------------------------------------------------- synthetic

@@ -79,6 +79,7 @@ def test_every_source_has_a_strict_model() -> None:
     ("fashion_mnist", {"limit": 0}, "limit"),
     ("synthetic", {"n": 0}, "n"),
     ("synthetic", {"kind": "waves"}, "kind"),
+    ("synthetic", {"seed": -1}, "seed"),
     ("npz", {}, "file"),
 ])
 def test_bad_arguments_are_e203_naming_the_argument(source: str, args: dict, name: str) -> None:
@@ -218,6 +219,7 @@ def test_mnist_search_order_is_listed(tmp_path: pathlib.Path,
         load_data("mnist", {}, (784,))
     message = exc.value.diagnostics[0].message
     assert codes(exc) == ["E501"]
+    assert "apt-get install dataset-fashion-mnist" in (exc.value.diagnostics[0].hint or "")
     assert message.index(str(tmp_path)) < message.index("/usr/share/datasets/mnist")
 
 
@@ -316,6 +318,15 @@ def test_npy_relative_to_cwd_without_base_dir(tmp_path: pathlib.Path,
     assert load_data("npy", {"file": "x.npy"}, (4,)).x_train.shape == (4, 4)
 
 
+def test_fixed_split_is_a_seed_0_permutation_with_the_last_fifth_as_test(
+        tmp_path: pathlib.Path) -> None:
+    np.save(tmp_path / "x.npy", np.arange(20.0).reshape(10, 2))
+    data = load_data("npy", {"file": "x.npy"}, (2,), base_dir=tmp_path)
+    order = np.random.default_rng(0).permutation(10)
+    np.testing.assert_array_equal(data.x_train[:, 0], 2.0 * order[:8])
+    np.testing.assert_array_equal(data.x_test[:, 0], 2.0 * order[8:])
+
+
 def test_target_count_mismatch_is_e504(tmp_path: pathlib.Path) -> None:
     np.save(tmp_path / "x.npy", np.zeros((10, 4)))
     np.save(tmp_path / "y.npy", np.zeros((9, 4)))
@@ -345,6 +356,13 @@ def test_csv_unknown_label_and_bad_value(tmp_path: pathlib.Path) -> None:
     assert codes(exc) == ["E504"] and "t.csv:3" in text(exc)
 
 
+def test_csv_fractional_or_missing_label_is_e504(tmp_path: pathlib.Path) -> None:
+    (tmp_path / "t.csv").write_text("a,cls\n1,0\n2,1.5\n3,nan\n4,1\n")
+    with pytest.raises(AespecError) as exc:
+        load_data("csv", {"file": "t.csv", "label": "cls"}, (1,), base_dir=tmp_path)
+    assert codes(exc) == ["E504"] and "whole numbers" in text(exc)
+
+
 # ---------------------------------------------------------------- the E5xx errors
 
 
@@ -362,6 +380,14 @@ def test_corrupt_file_is_e504(tmp_path: pathlib.Path, source: str) -> None:
     with pytest.raises(AespecError) as exc:
         load_data(source, {"file": "bad.bin"}, (4,), base_dir=tmp_path)
     assert codes(exc) == ["E504"] and "bad.bin" in text(exc)
+
+
+@pytest.mark.parametrize("source", ["npz", "npy"])
+def test_text_file_is_e504_not_a_numpy_file(tmp_path: pathlib.Path, source: str) -> None:
+    (tmp_path / "notes.txt").write_text("hello\n")
+    with pytest.raises(AespecError) as exc:
+        load_data(source, {"file": "notes.txt"}, (4,), base_dir=tmp_path)
+    assert codes(exc) == ["E504"] and "not a .npy or .npz file" in text(exc)
 
 
 def test_pickled_object_array_is_e504(tmp_path: pathlib.Path) -> None:
