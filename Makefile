@@ -1,0 +1,49 @@
+# The targets people reach for. Everything runs inside .venv, created on first use.
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+DEMO    ?= specs/denoising_conv.ae
+
+.PHONY: demo test lint format bench docs clean dot
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	# torch first, pinned: the CPU build; anything looser would pull CUDA wheels
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+# graphviz's `dot` renders the diagrams; Debian's package provides it
+dot:
+	@command -v dot >/dev/null || { \
+	  echo "installing Debian's graphviz for the dot program"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq graphviz >/dev/null; }
+
+demo: $(STAMP) dot
+	$(BIN)/aespec check $(DEMO)
+	$(BIN)/aespec draw $(DEMO) -o runs/demo.svg
+	$(BIN)/aespec run $(DEMO)
+
+test: $(STAMP) dot
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check aespec tests bench
+	$(BIN)/mypy aespec
+
+format: $(STAMP)
+	$(BIN)/ruff format aespec tests bench
+
+bench: $(STAMP)
+	$(BIN)/python bench/check_speed.py
+	$(BIN)/python bench/train_throughput.py
+
+docs: $(STAMP)
+	$(BIN)/python -m aespec.docsgen
+	$(BIN)/python docs/make_diagrams.py
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache .mypy_cache

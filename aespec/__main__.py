@@ -1,0 +1,3 @@
+from aespec.cli import main
+
+main()
