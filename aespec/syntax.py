@@ -305,7 +305,7 @@ _TOKEN_WORDS = {
     "_NL": "end of line", "RPAR": "')'", "LPAR": "'('", "LBRACE": "'{'", "RBRACE": "'}'",
     "COMMA": "','", "EQUAL": "'='", "NAME": "a name", "NUMBER": "a number",
     "STRING": "a string", "PLUS": "'+'", "MINUS": "'-'", "STAR": "'*'", "SLASH": "'/'",
-    "$END": "end of file",
+    "$END": "end of file", "_ON": "'on'",
 }
 
 
@@ -333,17 +333,66 @@ def _syntax_error(err: UnexpectedInput, source: str, path: str | None) -> Aespec
                               Span.point(err.line, err.column), None, path)
     if isinstance(err, UnexpectedEOF) or (isinstance(err, UnexpectedToken)
                                           and err.token.type == "$END"):
-        line = max(len(lines), 1)
-        return AespecError.of("E103", "unexpected end of file: a block or a parenthesis is"
-                              " not closed", Span.point(line, 1, len(lines[-1]) if lines else 1),
-                              "every '{' needs a '}' on a line of its own", path)
+        return _unclosed_at_end(source, path)
     assert isinstance(err, UnexpectedToken)
     tok = err.token
+    opened = _open_brackets(source, tok.line, tok.column)
+    parens = [b for b in opened if b[0] == "("]
+    if parens and parens[-1][1] < tok.line:
+        _, line, col = parens[-1]
+        return AespecError.of("E101", "'(' is not closed", Span.point(line, col), "add ')' "
+                              f"where the arguments end on line {line}", path)
+    braces = [b for b in opened if b[0] == "{"]
+    if tok.type == "LBRACE" and braces:
+        _, line, _ = braces[-1]
+        word = lines[line - 1].split("{")[0].strip()
+        return AespecError.of("E101", f"a block opens inside block {word} (line {line}), "
+                              "which is not closed", _span(tok),
+                              f"add '}}' on a line of its own to end {word}", path)
+    if tok.type == "RPAR" and not parens:
+        return AespecError.of("E101", "unexpected ')': it closes no '('", _span(tok),
+                              "remove it", path)
     found = "end of line" if tok.type == "_NL" else repr(str(tok))
     hint = _syntax_hint(err)
     span = _span(tok) if tok.type != "_NL" else Span.point(tok.line, tok.column)
     return AespecError.of("E101", f"unexpected {found}; expected {_expected(err.expected)}",
                           span, hint, path)
+
+
+def _open_brackets(source: str, line: int, column: int) -> list[tuple[str, int, int]]:
+    """The '(' and '{' still open before (line, column), skipping strings and comments."""
+    stack: list[tuple[str, int, int]] = []
+    for ln, text in enumerate(source.splitlines()[:line], start=1):
+        in_string = False
+        for col, ch in enumerate(text, start=1):
+            if ln == line and col >= column:
+                break
+            if in_string:
+                in_string = ch != '"' or text[col - 2] == "\\"
+            elif ch == '"':
+                in_string = True
+            elif ch == "#":
+                break
+            elif ch in "({":
+                stack.append((ch, ln, col))
+            elif ch in ")}" and stack and stack[-1][0] == "({"[")}".index(ch)]:
+                stack.pop()
+    return stack
+
+
+def _unclosed_at_end(source: str, path: str | None) -> AespecError:
+    lines = source.splitlines()
+    opened = _open_brackets(source, len(lines) + 1, 1)
+    if opened:
+        ch, line, col = opened[-1]
+        what = "block" if ch == "{" else "'('"
+        word = lines[line - 1].split("{")[0].strip() if ch == "{" else ""
+        return AespecError.of("E103", f"{what} {word + ' ' if word else ''}opened here is "
+                              "never closed", Span.point(line, col),
+                              "add '}' on a line of its own after the block" if ch == "{"
+                              else "add ')' where the arguments end", path)
+    line = max(len(lines), 1)
+    return AespecError.of("E103", "unexpected end of file", Span.point(line, 1), None, path)
 
 
 def _syntax_hint(err: UnexpectedToken) -> str | None:
