@@ -138,3 +138,12 @@ def data_matches_input(spec: Spec, g: nx.DiGraph, bag: DiagnosticBag) -> None:
                 f"({math.prod(shape)} values), but input is {spec.input.shape} "
                 f"({math.prod(spec.input.shape)} values)", spec.data.span,
                 f"use `input image{shape}` or `input vector({math.prod(shape)})`")
+
+
+@check
+def one_stochastic_latent(spec: Spec, g: nx.DiGraph, bag: DiagnosticBag) -> None:
+    latents = [n for n in g.graph["order"] if g.nodes[n]["kind"] == "latent"]
+    for extra in latents[1:]:
+        bag.add("E310", "a model has one stochastic latent; this is the second",
+                g.nodes[extra]["span"], f"the first is at line "
+                f"{g.nodes[latents[0]]['span'].line}")

@@ -163,7 +163,13 @@ class _Resolver:
         self.bag.add("E201", f"unknown {place} op '{op.name}'", op.name_span, hint)
 
     def chain(self, line: ChainLine, place: str, block: str) -> list[OpCall]:
-        calls = []
+        calls: list[OpCall] = []
+        first = line.items[0] if line.items else None
+        if place == "layer" and isinstance(first, Op) and first.name in STATEMENTS:
+            self.bag.add("E208", f"{first.name} is a top-level statement, not allowed inside "
+                         f"{block}", first.name_span,
+                         f"move the `{first.name}` line out of the block")
+            return calls
         for item in line.items:
             if not isinstance(item, Op):
                 self.bag.add("E203", f"a value is not an op here: {_item_text(item)}",
@@ -457,7 +463,14 @@ def _dispatch(r: _Resolver, stmt) -> None:
             _do_block(r, stmt)
     elif isinstance(stmt, LineStmt):
         handler = _LINE_HANDLERS.get(stmt.keyword)
-        if handler is None:
+        if stmt.keyword_args and handler is not None:
+            r.bag.add("E101", f"{stmt.keyword} takes no arguments itself", stmt.keyword_span,
+                      f"write `{stmt.keyword} VALUE`")
+        elif lookup("layer", stmt.keyword) or lookup("noise", stmt.keyword):
+            r.bag.add("E208", f"{stmt.keyword} is an op: it belongs inside encoder, "
+                      "bottleneck or decoder { ... }, or on the noise line", stmt.keyword_span,
+                      "put it inside a block")
+        elif handler is None:
             hint = (f"{stmt.keyword} takes a block: `{stmt.keyword} {{`"
                     if stmt.keyword in BLOCKS + ("train", "report")
                     else _statement_hint(stmt.keyword))

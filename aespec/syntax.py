@@ -151,6 +151,7 @@ class LineStmt:
     chain: ChainLine
     span: Span
     keyword_span: Span
+    keyword_args: tuple[Arg, ...] = ()  # `dense(4)` written as a statement: always an error
 
 
 Statement = Union[ModelStmt, LetStmt, LossStmt, RegularizeStmt, BlockStmt, LineStmt]
@@ -298,7 +299,9 @@ class _ToTree(Transformer):
         return BlockStmt(str(c[0]), c[1], _span(meta), _span(c[0]))
 
     def line_stmt(self, meta, c):
-        return LineStmt(str(c[0]), c[1], _span(meta), _span(c[0]))
+        head, chain = c
+        chain = chain or ChainLine((), head.span)
+        return LineStmt(head.name, chain, _span(meta), head.name_span, head.args)
 
 
 _TOKEN_WORDS = {
