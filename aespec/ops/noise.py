@@ -43,19 +43,55 @@ def _occlude_shape(a: OccludeArgs, s: Shape) -> Shape:
     return s
 
 
+# Builders return a function of the clean tensor (traced into the generated code), or a
+# module; they import torch when called.  The model applies noise in training only.
+
+
+def _build_gaussian(a: StdArgs, s_in: Shape, s_out: Shape):
+    import torch  # noqa: TID251
+
+    return lambda x: x + torch.randn_like(x) * a.std
+
+
+def _build_mask(a: MaskArgs, s_in: Shape, s_out: Shape):
+    import torch  # noqa: TID251
+
+    return lambda x: x * (torch.rand_like(x) >= a.p)  # b ~ Bernoulli(1 - p)
+
+
+def _build_salt_pepper(a: ProbArgs, s_in: Shape, s_out: Shape):
+    """One uniform u per element: u < p/2 gives 0, p/2 <= u < p gives 1, else x."""
+    import torch  # noqa: TID251
+
+    def salt_pepper(x):
+        u = torch.rand_like(x)
+        return torch.where(u < a.p, (u >= a.p / 2).type_as(x), x)
+
+    return salt_pepper
+
+
+def _build_occlude(a: OccludeArgs, s_in: Shape, s_out: Shape):
+    from aespec.compile.modules import Occlude
+
+    return Occlude(a.size)
+
+
 def _noise(name: str, doc: str, args: type[Args], signature: str, **kw) -> None:
     register(OpDef(name, "noise", doc, args, signature=signature, place="noise",
                    blocks=("noise",), **kw))
 
 
 _noise("gaussian", "`x + N(0, std^2)`", StdArgs, "gaussian(std)",
-       range=lambda a, r: UNBOUNDED if a.std else r)
+       range=lambda a, r: UNBOUNDED if a.std else r, build=_build_gaussian)
 _noise("mask", "each element set to 0 with probability `p` (`x * b`, `b ~ Bernoulli(1-p)`)",
-       MaskArgs, "mask(p)", range=lambda a, r: (min(r[0], 0.0), max(r[1], 0.0)))
+       MaskArgs, "mask(p)", range=lambda a, r: (min(r[0], 0.0), max(r[1], 0.0)),
+       build=_build_mask)
 _noise("salt_pepper", "each element set to 0 or 1 (half each) with probability `p`",
-       ProbArgs, "salt_pepper(p)", range=lambda a, r: (min(r[0], 0.0), max(r[1], 1.0)))
+       ProbArgs, "salt_pepper(p)", range=lambda a, r: (min(r[0], 0.0), max(r[1], 1.0)),
+       build=_build_salt_pepper)
 _noise("occlude", "one random `size x size` square per image set to 0 (inpainting)",
        OccludeArgs, "occlude(size)", shape=_occlude_shape,
-       range=lambda a, r: (min(r[0], 0.0), max(r[1], 0.0)))
+       range=lambda a, r: (min(r[0], 0.0), max(r[1], 0.0)), build=_build_occlude)
 _noise("clip", "clamp to `[lo, hi]`", ClipArgs, "clip(lo, hi)",
-       range=lambda a, r: (max(r[0], a.lo), min(r[1], a.hi)))
+       range=lambda a, r: (max(r[0], a.lo), min(r[1], a.hi)),
+       build=lambda a, s_in, s_out: lambda x: x.clamp(a.lo, a.hi))

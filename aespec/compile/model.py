@@ -1,0 +1,180 @@
+"""The compiled autoencoder: generated fx networks for the tensors, a Python objective."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor, fx, nn
+
+from aespec.compile.objective import Objective, Slots
+from aespec.errors import AespecError, Diagnostic
+
+Shape = tuple[int, ...]
+
+
+@dataclass
+class AEOutput:
+    """What `model(x)` returns.
+
+    `loss`: the whole objective, a scalar.  `terms`: each weighted term under a stable name
+    (`bce`, `0.5*mse`, `kl`, `4*kl`, `l2[decoder]`, `contractive`); they sum to `loss`.
+    `x_hat`: the reconstruction in data space (after a final sigmoid).  `z`: the code
+    (mu at evaluation).  With `samples=L` in training, `x_hat` and `z` hold the L draws
+    stacked draw-major (L*B rows).  `extras`: `mu` and `logvar` of a gaussian latent.
+    """
+
+    loss: Tensor
+    terms: dict[str, Tensor]
+    x_hat: Tensor
+    z: Tensor
+    extras: dict[str, Tensor] = field(default_factory=dict)
+
+    def detach(self) -> AEOutput:
+        return AEOutput(self.loss.detach(), {k: v.detach() for k, v in self.terms.items()},
+                        self.x_hat.detach(), self.z.detach(),
+                        {k: v.detach() for k, v in self.extras.items()})
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """Plain facts about a compiled model, from the IR."""
+
+    name: str
+    input_shape: Shape
+    z_shape: Shape
+    latent_shape: Shape | None  # where `sample` draws from N(0, I); None: no stochastic latent
+    layer_ids: tuple[str, ...]  # dense encoder layers, for layer-wise pretraining
+    noise_names: dict[str, tuple[str, ...]]  # fx value name -> IR ids, noise graph
+    net_names: dict[str, tuple[str, ...]]  # fx value name -> IR ids, network graph
+    unavailable: dict[str, Diagnostic]  # view -> why the model cannot offer it
+
+
+class AEModel(nn.Module):
+    """An autoencoder compiled from a spec: `model(x)` gives an `AEOutput`.
+
+    `net` is the generated `fx.GraphModule` from the (corrupted) input to every tensor
+    the objective reads; `noise` the generated corruption (applied in training only).
+    `encode`, `decode` and `sample` run further generated graphs over parts of the same
+    layers (views: not submodules, no copies).
+    """
+
+    def __init__(self, net: fx.GraphModule, noise: fx.GraphModule | None,
+                 objective: Objective, slots: Slots, views: dict[str, fx.GraphModule],
+                 info: ModelInfo):
+        super().__init__()
+        self.net, self.noise = net, noise
+        self.objective, self.slots, self.info = objective, slots, info
+        self.views = views  # a plain dict: the layers are registered once, under `net`
+        self.term_names = list(objective.names)
+        first = slots.latents[0] if slots.latents else None
+        self._extras = (("mu", first[1]), ("logvar", first[2])) if first else ()
+
+    def forward(self, x: Tensor, target: Tensor | None = None) -> AEOutput:
+        """The objective on a batch; `target` defaults to the clean `x`."""
+        clean = x if target is None else target
+        if self.objective.needs_input_grad:
+            return self._run_with_input_grad(x, clean)
+        return self._run(x, clean)
+
+    def _run(self, x: Tensor, clean: Tensor) -> AEOutput:
+        if self.training and self.noise is not None:
+            x = self.noise(x)
+        if self.objective.needs_input_grad and not x.requires_grad:
+            x = x.detach().requires_grad_()  # the penalty differentiates h by x
+        outs = self.net.forward(x)  # not net(x): skips the hooks machinery, a few us a step
+        loss, terms = self.objective(outs, clean, x)
+        extras = {key: outs[i] for key, i in self._extras}
+        return AEOutput(loss, terms, outs[self.slots.x_hat], outs[self.slots.z], extras)
+
+    @torch.compiler.disable  # double backward through vmap: eager only
+    def _run_with_input_grad(self, x: Tensor, clean: Tensor) -> AEOutput:
+        """A Jacobian penalty needs autograd even to evaluate (under no_grad the result is
+        then detached), and runs eagerly under torch.compile."""
+        if torch.is_grad_enabled():
+            return self._run(x, clean)
+        with torch.enable_grad():
+            return self._run(x, clean).detach()
+
+    # ---------------------------------------------------------------- parts of the model
+
+    def corrupt(self, x: Tensor) -> Tensor:
+        """The spec's noise applied to `x`, in any mode (for reports of denoisers)."""
+        return x if self.noise is None else self.noise(x)
+
+    def encode(self, x: Tensor) -> Tensor:
+        """The code z of clean `x`, with evaluation semantics (z = mu, no dropout)."""
+        with self._evaluating():
+            return self._view("encode")(x)
+
+    def decode(self, z: Tensor) -> Tensor:
+        """The reconstruction in data space of codes z, (B, *z_shape), evaluation semantics."""
+        with self._evaluating():
+            return self._view("decode")(z)
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """Decoded draws z ~ N(0, I) of the stochastic latent (evaluation semantics)."""
+        decode = self._view("sample")
+        assert self.info.latent_shape is not None  # the view exists only with a latent
+        p = next(self.parameters())
+        where = generator.device if generator is not None else p.device  # draw where it lives
+        z = torch.randn((n, *self.info.latent_shape), generator=generator, device=where)
+        z = z.to(p.device, p.dtype)
+        with self._evaluating():
+            return decode(z)
+
+    def recon_error(self, x: Tensor, target: Tensor | None = None) -> Tensor:
+        """Each example's reconstruction error by the loss's reconstruction terms, (B,):
+        clean input, evaluation semantics (for anomaly scores)."""
+        with self._evaluating():
+            outs = self.net(x)
+        return self.objective.per_example(outs, x if target is None else target)
+
+    # ---------------------------------------------------------------- layer-wise pretraining
+
+    def layer_groups(self) -> list[tuple[str, nn.Module]]:
+        """(node id, layer) of each dense layer of encoder and bottleneck, in order."""
+        return [(nid, self.net.get_submodule(nid)) for nid in self.info.layer_ids]
+
+    # ---------------------------------------------------------------- inspection
+
+    def node_shapes(self, x: Tensor) -> dict[str, Shape]:
+        """Every IR node's real output shape (batch excluded) on input `x`, current mode."""
+        shapes: dict[str, Shape] = {"input": tuple(x.shape[1:])}
+        if self.noise is not None:
+            x = _record_shapes(self.noise, self.info.noise_names, x, shapes)
+        _record_shapes(self.net, self.info.net_names, x, shapes)
+        return shapes
+
+    def _view(self, name: str) -> fx.GraphModule:
+        if name in self.info.unavailable:
+            raise AespecError(self.info.unavailable[name])
+        return self.views[name]
+
+    @contextmanager
+    def _evaluating(self) -> Iterator[None]:
+        was = self.training
+        self.train(False)
+        try:
+            yield
+        finally:
+            self.train(was)
+
+
+class _ShapeRecorder(fx.Interpreter):
+    def __init__(self, gm: fx.GraphModule, names: dict[str, tuple[str, ...]],
+                 shapes: dict[str, Shape]):
+        super().__init__(gm)
+        self.names, self.shapes = names, shapes
+
+    def run_node(self, n: fx.Node):
+        value = super().run_node(n)
+        for nid in self.names.get(n.name, ()):
+            self.shapes[nid] = tuple(value.shape[1:])
+        return value
+
+
+def _record_shapes(gm: fx.GraphModule, names: dict, x: Tensor, shapes: dict) -> Tensor:
+    return _ShapeRecorder(gm, names, shapes).run(x)

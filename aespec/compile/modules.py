@@ -1,0 +1,120 @@
+"""The torch modules op builders return where a layer is more than one torch call.
+
+Stateless ops need no module: their builders return a plain function of the tensors, which
+the lowering traces into the generated code.  Everything here is TorchScript-compatible.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+import torch.nn.functional as F  # noqa: N812
+from torch import Tensor, nn
+
+
+class FlatLinear(nn.Linear):
+    """`dense` on a non-vector input: flatten all but the batch dimension first."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.linear(x.flatten(1), self.weight, self.bias)
+
+
+class TiedLinear(nn.Module):
+    """`dense` of a tied mirror: the encoder layer's weight, transposed, plus its own bias.
+
+    The weight is the encoder's `Parameter` object itself (as nanoGPT ties its embedding),
+    so it is trained once, counted once by `parameters()`, and moved with the model.
+    """
+
+    def __init__(self, source: nn.Linear, bias: bool):
+        super().__init__()
+        self.in_features, self.out_features = source.out_features, source.in_features
+        self.weight = source.weight  # (in_features, out_features): used transposed
+        self.bias: Optional[nn.Parameter] = (
+            nn.Parameter(torch.zeros(self.out_features)) if bias else None)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.linear(x, self.weight.t(), self.bias)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, " \
+            f"bias={self.bias is not None}, weight tied (transposed)"
+
+
+class PaddedConv1d(nn.Conv1d):
+    """Conv1d with TF-style `same` padding that may be asymmetric: `pad` = (left, right)."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int,
+                 bias: bool, pad: tuple[int, ...]):
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding=0, bias=bias)
+        self.pad = list(pad)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self._conv_forward(F.pad(x, self.pad), self.weight, self.bias)
+
+
+class PaddedConv2d(nn.Conv2d):
+    """Conv2d with TF-style `same` padding: `pad` = (left, right, top, bottom), as F.pad."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int,
+                 bias: bool, pad: tuple[int, ...]):
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding=0, bias=bias)
+        self.pad = list(pad)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self._conv_forward(F.pad(x, self.pad), self.weight, self.bias)
+
+
+class GaussianLatent(nn.Module):
+    """`gaussian(dim, samples=L)`: one dense layer gives `mu` and `log sigma^2` side by side.
+
+    Returns `(z, mu, logvar)`.  In training `z = mu + sigma * eps` for L draws stacked
+    draw-major, (L*B, dim); in evaluation `z = mu`.
+    """
+
+    def __init__(self, in_features: int, dim: int, samples: int = 1):
+        super().__init__()
+        self.heads = nn.Linear(in_features, 2 * dim)  # one matmul for both heads
+        self.samples = samples
+
+    def forward(self, h: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        mu, logvar = self.heads(h.flatten(1)).chunk(2, dim=1)  # (B, dim) each
+        if not self.training:
+            return mu, mu, logvar
+        eps = torch.randn([self.samples] + list(mu.shape), dtype=mu.dtype, device=mu.device)
+        z = mu + torch.exp(0.5 * logvar) * eps  # (L, B, dim)
+        return z.flatten(0, 1), mu, logvar
+
+    @staticmethod
+    def kl(mu: Tensor, logvar: Tensor) -> Tensor:
+        """KL(N(mu, sigma^2) || N(0, I)) in closed form: summed over z, averaged over the batch."""
+        per_example = 0.5 * (mu.square() + logvar.exp() - 1.0 - logvar).flatten(1).sum(1)
+        return per_example.mean()
+
+
+class Occlude(nn.Module):
+    """`occlude(size)`: one random `size x size` square per image set to 0, every channel."""
+
+    def __init__(self, size: int):
+        super().__init__()
+        self.size = size
+
+    def forward(self, x: Tensor) -> Tensor:
+        b, h, w = x.shape[0], x.shape[2], x.shape[3]
+        top = torch.randint(0, h - self.size + 1, (b, 1, 1), device=x.device)
+        left = torch.randint(0, w - self.size + 1, (b, 1, 1), device=x.device)
+        rows = torch.arange(h, device=x.device).view(1, h, 1)
+        cols = torch.arange(w, device=x.device).view(1, 1, w)
+        hole = (rows >= top) & (rows < top + self.size) & (cols >= left) & (
+            cols < left + self.size)  # (B, H, W)
+        return x.masked_fill(hole.unsqueeze(1), 0.0)
+
+
+def tile_draws(x: Tensor, like: Tensor) -> Tensor:
+    """Repeat `x` draw-major to the batch of `like`: a skip tensor read after L latent draws.
+
+    Written as a gather so fx can retrace it (unpickling a GraphModule does).
+    """
+    rows = torch.arange(like.shape[0], device=x.device) % x.shape[0]  # row l*B + b reads b
+    return x.index_select(0, rows)

@@ -1,0 +1,203 @@
+"""The objective: reconstruction terms, KL terms and regularizers over the network's outputs.
+
+Every term is a small frozen object `term(outs, target, x) -> scalar tensor`, already
+weighted, holding the index of the network output it reads; the computations themselves
+come from the registry's builders (`aespec.ops.losses`) and the latent module's `kl`.
+Terms are computed in float32 at least, whatever precision the network ran in under
+autocast: a KL or an activity sum in bfloat16 keeps three significant digits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+import networkx as nx
+import torch
+from torch import Tensor, nn
+
+from aespec.compile.lower import registered
+from aespec.compile.modules import tile_draws
+
+Outs = tuple[Tensor, ...]
+_HALF = (torch.float16, torch.bfloat16)
+
+
+def _full(t: Tensor) -> Tensor:
+    return t.float() if t.dtype in _HALF else t
+
+
+@dataclass(frozen=True)
+class Slots:
+    """Where each value sits in the network's output tuple."""
+
+    x_hat: int
+    z: int
+    logits: int | None  # the pre-sigmoid output, when a bce term reads it
+    latents: tuple[tuple[str, int, int], ...]  # (latent node, mu, logvar)
+    nodes: dict[str, int]  # regularizer targets by node id
+
+
+@dataclass(frozen=True)
+class Recon:
+    """A weighted reconstruction term: `reduce=mean` over every value, or `sum` over each
+    example's values and mean over the batch.  The target is tiled to L latent draws.
+    `loss(pred, target, reduction=...)` is the registry's torch loss function."""
+
+    name: str
+    weight: float
+    loss: Callable[..., Tensor]
+    pred: int
+    sum: bool
+
+    def _pair(self, outs: Outs, target: Tensor) -> tuple[Tensor, Tensor]:
+        pred = _full(outs[self.pred])
+        if pred.shape[0] != target.shape[0]:
+            target = tile_draws(target, pred)
+        return pred, target
+
+    def __call__(self, outs: Outs, target: Tensor, x: Tensor) -> Tensor:
+        pred, target = self._pair(outs, target)
+        if self.sum:  # one fused reduction; the batch mean folded into the weight
+            return _scaled(self.loss(pred, target, reduction="sum"),
+                           self.weight / pred.shape[0])
+        return _scaled(self.loss(pred, target, reduction="mean"), self.weight)
+
+    def per_example(self, outs: Outs, target: Tensor) -> Tensor:
+        e = self.loss(*self._pair(outs, target), reduction="none").flatten(1)
+        return self.weight * (e.sum(1) if self.sum else e.mean(1))
+
+
+def _scaled(value: Tensor, factor: float) -> Tensor:
+    return value if factor == 1 else value * factor  # no kernel for a weight of 1
+
+
+@dataclass(frozen=True)
+class KL:
+    """beta * KL(q(z|x) || prior), from the latent module's closed form."""
+
+    name: str
+    beta: float
+    kl: Callable[[Tensor, Tensor], Tensor]
+    mu: int
+    logvar: int
+
+    def __call__(self, outs: Outs, target: Tensor, x: Tensor) -> Tensor:
+        return _scaled(self.kl(_full(outs[self.mu]), _full(outs[self.logvar])), self.beta)
+
+
+@dataclass(frozen=True)
+class WeightPenalty:
+    """A penalty on weight tensors, read from their modules at each call (so it follows
+    `load_state_dict(assign=True)` and anything else that replaces a Parameter)."""
+
+    name: str
+    penalty: Callable[[list[Tensor]], Tensor]
+    refs: tuple[tuple[nn.Module, str], ...]
+
+    def __call__(self, outs: Outs, target: Tensor, x: Tensor) -> Tensor:
+        if not self.refs:
+            return outs[0].new_zeros(())
+        return self.penalty([getattr(m, name) for m, name in self.refs])
+
+
+@dataclass(frozen=True)
+class ActivityPenalty:
+    """A penalty on one node's output h; a Jacobian penalty also reads the encoder input."""
+
+    name: str
+    penalty: Callable[..., Tensor]
+    node: int
+    jacobian: bool
+
+    def __call__(self, outs: Outs, target: Tensor, x: Tensor) -> Tensor:
+        h = _full(outs[self.node])
+        return self.penalty(h, x) if self.jacobian else self.penalty(h)
+
+
+class Objective:
+    """The whole loss: the sum of its terms, each also returned under its stable name."""
+
+    def __init__(self, terms: list):
+        self.terms = terms
+        self.names = [t.name for t in terms]
+        self.recon = [t for t in terms if isinstance(t, Recon)]
+        self.needs_input_grad = any(getattr(t, "jacobian", False) for t in terms)
+
+    def __call__(self, outs: Outs, target: Tensor, x: Tensor) -> tuple[Tensor, dict]:
+        terms = {t.name: t(outs, target, x) for t in self.terms}
+        values = list(terms.values())  # never empty: a spec has at least one loss term
+        loss = values[0]
+        for value in values[1:]:
+            loss = loss + value
+        return loss, terms
+
+    def per_example(self, outs: Outs, target: Tensor) -> Tensor:
+        """Weighted sum of the reconstruction terms for each example, (B,)."""
+        errors = [t.per_example(outs, target) for t in self.recon]
+        return torch.stack(errors).sum(0)
+
+
+# ---------------------------------------------------------------- from the IR
+
+
+def build_objective(g: nx.DiGraph, built: dict[str, Any], slots: Slots) -> Objective:
+    """The terms of the graph's `loss*` and `reg*` nodes, plus a KL term per latent."""
+    terms: list = [_recon_term(g, n, slots) for n in _nodes_of_kind(g, "loss")]
+    for nid, mu, logvar in slots.latents:
+        beta = g.nodes[nid]["args"].beta
+        terms.append(KL(_weighted("kl", beta), beta, built[nid].kl, mu, logvar))
+    terms += [_regularizer_term(g, n, built, slots) for n in _nodes_of_kind(g, "regularizer")]
+    return Objective(_unique_names(terms))
+
+
+def _nodes_of_kind(g: nx.DiGraph, kind: str) -> list[str]:
+    return [n for n, d in g.nodes(data=True) if d["kind"] == kind]  # in the spec's order
+
+
+def _recon_term(g: nx.DiGraph, nid: str, slots: Slots) -> Recon:
+    d = g.nodes[nid]
+    opdef, build = registered("loss", d["op"])
+    logits = slots.logits if opdef.extra.get("needs_unit_output") else None
+    pred = slots.x_hat if logits is None else logits
+    reduce = d["args"].reduce or ("sum" if slots.latents else "mean")
+    loss = build(d["args"], logits is not None)
+    return Recon(_weighted(d["op"], d["weight"]), d["weight"], loss, pred, reduce == "sum")
+
+
+def _regularizer_term(g: nx.DiGraph, nid: str, built: dict[str, Any], slots: Slots):
+    d = g.nodes[nid]
+    opdef, build = registered("regularizer", d["op"])
+    name = f"{d['op']}[{d['target']}]" if d["target"] else d["op"]
+    penalty = build(d["args"])
+    if opdef.extra["acts_on"] == "weights":
+        return WeightPenalty(name, penalty, weight_refs([built[t] for t in d["targets"]]))
+    return ActivityPenalty(name, penalty, slots.nodes[d["targets"][0]],
+                           bool(opdef.extra.get("jacobian")))
+
+
+def weight_refs(modules: list[nn.Module]) -> tuple[tuple[nn.Module, str], ...]:
+    """(module, name) of every weight of `modules`: parameters with two or more dimensions
+    (dense matrices, conv kernels), never biases or normalization scales; each once."""
+    refs, seen = [], set()
+    for module in modules:
+        for m in module.modules():
+            for name, p in m.named_parameters(recurse=False):
+                if p.ndim >= 2 and id(p) not in seen:
+                    seen.add(id(p))
+                    refs.append((m, name))
+    return tuple(refs)
+
+
+def _weighted(name: str, weight: float) -> str:
+    return name if weight == 1 else f"{weight:g}*{name}"
+
+
+def _unique_names(terms: list) -> list:
+    seen: dict[str, int] = {}
+    out = []
+    for t in terms:
+        seen[t.name] = seen.get(t.name, 0) + 1
+        out.append(t if seen[t.name] == 1 else replace(t, name=f"{t.name}#{seen[t.name]}"))
+    return out
