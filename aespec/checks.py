@@ -67,9 +67,8 @@ def _output_hint(g: nx.DiGraph, out, want) -> str | None:
     if valid:
         return (f"pad=valid at line {g.nodes[valid[0]]['span'].line} shrinks the size; "
                 "use pad=same, or add a crop")
-    ratio = want[1] / out[1]
-    if ratio > 1 and ratio.is_integer():
-        return f"upsample by {int(ratio)} more (upsample or deconv stride)"
+    if want[1] > out[1] and want[1] % out[1] == 0:  # integers: sizes may be huge
+        return f"upsample by {want[1] // out[1]} more (upsample or deconv stride)"
     return "use input sizes that divide by every stride and pool"
 
 

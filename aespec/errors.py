@@ -34,6 +34,15 @@ class Span:
         return Span(start[0], start[1], end[0], end[1])
 
 
+def source_lines(source: str) -> list[str]:
+    """The lines of a spec as the parser numbers them: split at `\\n` only.
+
+    `str.splitlines` also splits at form feeds, vertical tabs, `\\x1c`-`\\x1e`, `\\x85` and
+    `\\u2028`, which the parser does not count, so it would show the wrong line.
+    """
+    return [line.removesuffix("\r") for line in source.split("\n")]
+
+
 @dataclass(frozen=True)
 class Diagnostic:
     """One finding: `code` is E1xx syntax, E2xx names/arguments, E3xx shapes, W4xx theory."""
@@ -62,7 +71,7 @@ class Diagnostic:
         if self.span:
             where += f":{self.span.line}:{self.span.column}"
         text = f"{where}: {self.severity}[{self.code}]: {self.message}"
-        lines = source.splitlines() if source else []
+        lines = source_lines(source) if source else []
         if self.span and 0 < self.span.line <= len(lines):
             src = lines[self.span.line - 1].expandtabs(1)
             end = self.span.end_column if self.span.end_line == self.span.line else len(src) + 1
@@ -97,7 +106,9 @@ class DiagnosticBag:
 
     def add(self, code: str, message: str, span: Span | None = None,
             hint: str | None = None) -> None:
-        self.items.append(Diagnostic(code, message, span, hint, self.file))
+        d = Diagnostic(code, message, span, hint, self.file)
+        if d not in self.items:  # the same problem met twice (a let used twice) is one
+            self.items.append(d)
 
     def extend(self, diagnostics: Iterable[Diagnostic]) -> None:
         for d in diagnostics:

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any, Literal, Optional, Union
 
@@ -24,6 +25,7 @@ BLOCKS = ("encoder", "bottleneck", "decoder")
 STATEMENTS = ("model", "let", "data", "input", "noise", "encoder", "bottleneck", "decoder",
               "loss", "regularize", "train", "report")
 REPEATABLE = ("let", "regularize")
+MAX_REPEAT_OPS = 10_000  # what one `repeat` may expand to; more is a typo, not a network
 
 
 class _Frozen(BaseModel):
@@ -186,18 +188,28 @@ class _Resolver:
         calls: list[OpCall] = []
         for line in lines:
             if isinstance(line, RepeatLine):
-                count = self.value(line.count)
-                if not isinstance(count, int) or isinstance(count, bool) or count < 1:
-                    self.bag.add("E203", f"repeat needs a positive integer, got {count}",
-                                 line.count.span)
-                    continue
-                for _ in range(count):
-                    calls += self.block(line.body, block)
+                calls += self._repeat(line, block)
                 continue
             if line.label:
                 self._label(line)
             calls += self.chain(line, "layer", block)
         return calls
+
+    def _repeat(self, line: RepeatLine, block: str) -> list[OpCall]:
+        """The body resolved once (so its problems are reported once), then copied."""
+        count = self.value(line.count)
+        if count is None:
+            return []  # the count's own problem is reported
+        if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+            self.bag.add("E203", f"repeat needs a positive integer, got {count}",
+                         line.count.span)
+            return []
+        body = self.block(line.body, block)
+        if len(body) * count > MAX_REPEAT_OPS:
+            self.bag.add("E203", f"repeat {count} makes {len(body) * count} ops; at most "
+                         f"{MAX_REPEAT_OPS} are allowed", line.count.span)
+            return []
+        return body * count
 
     def _label(self, line: ChainLine) -> None:
         name = line.label
@@ -515,7 +527,11 @@ def _collect_lets(tree: SpecTree, bag: DiagnosticBag) -> dict:
 
 def _apply_overrides(tree: SpecTree, lets: dict, overrides: list[str], bag: DiagnosticBag
                      ) -> SpecTree:
-    """`--set NAME=VALUE` replaces a let; `--set train.KEY=VALUE` a train line."""
+    """`--set NAME=VALUE` replaces a let; `--set train.KEY=VALUE` a train line.
+
+    A value's problems are reported where it takes effect in the file (the let's value, the
+    key's line), not at its column on the command line, which no source line shows.
+    """
     statements = list(tree.statements)
     for text in overrides:
         key, sep, value = text.partition("=")
@@ -525,7 +541,7 @@ def _apply_overrides(tree: SpecTree, lets: dict, overrides: list[str], bag: Diag
         if "." in key:
             statements = _override_setting(statements, key, value)
         elif key in lets:
-            lets[key] = parse_fragment(value, "expr", f"--set {key}")
+            lets[key] = _respan(_parse_set(value, "expr", key, value), lets[key].span)
         else:
             raise AespecError.of("E210", f"--set {key}: the spec has no let named '{key}'",
                                  None, did_you_mean(key, lets) or "--set train.KEY=VALUE "
@@ -533,20 +549,48 @@ def _apply_overrides(tree: SpecTree, lets: dict, overrides: list[str], bag: Diag
     return SpecTree(tuple(statements), tree.source, tree.path)
 
 
+def _parse_set(text: str, kind: str, key: str, value: str):
+    """The syntax tree of `text`, a --set value; its syntax errors are E210 (not in the file)."""
+    try:
+        return parse_fragment(text, kind, f"--set {key}")
+    except AespecError as err:
+        d = err.diagnostics[0]
+        raise AespecError.of("E210", f"--set {key}={value.strip()}: {d.message}", None, d.hint,
+                             "--set") from None
+
+
+def _respan(node: Any, span: Span) -> Any:
+    """`node` (a syntax tree) with every span replaced by `span`."""
+    if isinstance(node, Span):
+        return span
+    if isinstance(node, tuple):
+        return tuple(_respan(n, span) for n in node)
+    if dataclasses.is_dataclass(node) and not isinstance(node, type):
+        return dataclasses.replace(node, **{f.name: _respan(getattr(node, f.name), span)
+                                            for f in dataclasses.fields(node)})
+    return node
+
+
 def _override_setting(statements: list, key: str, value: str) -> list:
     block, _, name = key.partition(".")
-    if block not in ("train", "report"):
+    table = {"train": S.TRAIN, "report": S.REPORT}.get(block)
+    if table is None:
         raise AespecError.of("E210", f"--set {key}: only train.KEY and report.KEY can be set",
                              file="--set")
+    if name not in table:
+        raise AespecError.of("E210", f"--set {key}: {block} has no key '{name}'", None,
+                             did_you_mean(name, table) or f"keys: {', '.join(table)}", "--set")
     text = f"{name}{value}" if value.lstrip().startswith("(") else f"{name} {value}"
-    line = parse_fragment(text, "chain", f"--set {key}")
+    line = _parse_set(text, "chain", key, value)
     for i, stmt in enumerate(statements):
         if isinstance(stmt, BlockStmt) and stmt.keyword == block:
-            kept = tuple(ln for ln in stmt.lines if not (
-                isinstance(ln, ChainLine) and isinstance(ln.items[0], Op)
-                and ln.items[0].name == name))
+            old = [ln for ln in stmt.lines if isinstance(ln, ChainLine)
+                   and isinstance(ln.items[0], Op) and ln.items[0].name == name]
+            kept = tuple(ln for ln in stmt.lines if not any(ln is o for o in old))
+            line = _respan(line, old[0].span if old else stmt.keyword_span)
             statements[i] = BlockStmt(block, kept + (line,), stmt.span, stmt.keyword_span)
             return statements
+    line = _respan(line, Span.point(1, 1))  # no such block in the file
     return statements + [BlockStmt(block, (line,), line.span, line.span)]
 
 
@@ -558,8 +602,11 @@ def resolve_spec(tree: SpecTree, overrides: list[str] = (), bag: DiagnosticBag |
     tree = _apply_overrides(tree, lets, list(overrides), bag)
     _check_statement_counts(tree, bag)
     r = _Resolver(tree, bag, lets)
-    for name in lets:
-        r.value(lets[name]) if not hasattr(lets[name], "items") else None
+    for name in lets:  # every let, used or not: its value goes into Spec.lets
+        try:
+            r.scope.get(name, lets[name].span)
+        except ExprError as err:
+            bag.add(err.code, err.message, err.span, err.hint)
     for stmt in tree.statements:
         if not isinstance(stmt, LetStmt):
             _dispatch(r, stmt)

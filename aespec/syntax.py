@@ -7,15 +7,19 @@ token; nothing lark raises escapes this module.
 from __future__ import annotations
 
 import functools
+import hashlib
+import os
+import re
+import sys
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Union
 
-from lark import Lark, Token, Transformer, Tree, v_args
+from lark import Lark, Token, Transformer, Tree, __version__ as lark_version, v_args
 from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
-from aespec.errors import AespecError, Span
+from aespec.errors import AespecError, Span, source_lines
 
 # ---------------------------------------------------------------- syntax tree
 
@@ -193,10 +197,50 @@ def grammar_text() -> str:
         encoding="utf-8")
 
 
+def _cache_file(grammar: str, start: str) -> str | None:
+    """Where the built LALR tables of `grammar` are kept between runs, or None.
+
+    Building the tables is most of a cold `aespec check` (about 0.15 s); loading them takes
+    a few ms.  They live in the user's cache folder, never beside the package (which may be
+    read-only), under a name that changes with the grammar, lark and Python versions;
+    `AESPEC_CACHE_DIR=` (empty) turns the cache off.
+    """
+    folder = os.environ.get("AESPEC_CACHE_DIR")
+    if folder is None:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        folder = os.path.join(base, "aespec")
+    if not folder or not os.path.isabs(folder):  # "~" not expanded: no home to cache in
+        return None
+    key = f"{grammar}{start}{lark_version}{sys.version_info[:2]}".encode()
+    path = Path(folder) / f"grammar-{start}-{hashlib.sha256(key).hexdigest()[:16]}.lark"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return str(path)
+
+
+def _build(start: str) -> Lark:
+    """The LALR parser for `start`, its tables loaded from the cache when they are there."""
+    grammar = grammar_text()
+    options = dict(parser="lalr", start=start, propagate_positions=True,
+                   postlex=_ParenPostLex(), maybe_placeholders=True)
+    cache = _cache_file(grammar, start)
+    if cache is None or os.path.exists(cache):
+        return Lark(grammar, cache=cache or False, **options)
+    # write under a private name, then rename: a concurrent run never reads half a file
+    tmp = f"{cache}.{os.getpid()}.tmp"
+    parser = Lark(grammar, cache=tmp, **options)
+    try:
+        os.replace(tmp, cache)
+    except OSError:
+        pass
+    return parser
+
+
 @functools.lru_cache(maxsize=None)
 def _parser() -> Lark:
-    return Lark(grammar_text(), parser="lalr", propagate_positions=True,
-                postlex=_ParenPostLex(), maybe_placeholders=True)
+    return _build("start")
 
 
 def _span(meta_or_tok) -> Span:
@@ -208,12 +252,16 @@ def _span(meta_or_tok) -> Span:
 
 
 def _number(text: str) -> int | float:
-    return int(text) if text.isdigit() else float(text)
+    # past 4300 digits int() refuses; such a number is out of range anyway (inf, E212)
+    return int(text) if text.isdigit() and len(text) < 4000 else float(text)
+
+
+_ESCAPE = re.compile(r"\\(.)")
 
 
 def _unescape(text: str) -> str:
-    body = text[1:-1]
-    return body.replace('\\"', '"').replace("\\\\", "\\").replace("\\n", "\n")
+    """`\\"` -> `"`, `\\\\` -> `\\`, `\\n` -> newline; any other backslash stays as written."""
+    return _ESCAPE.sub(lambda m: {"n": "\n", '"': '"', "\\": "\\"}.get(m[1], m[0]), text[1:-1])
 
 
 @v_args(meta=True)
@@ -228,6 +276,9 @@ class _ToTree(Transformer):
 
     def neg_number(self, meta, c):
         return Num(-_number(c[0]), _span(meta))
+
+    def qualified(self, meta, c):  # `cuda:1`: a symbol, as a bare name would be
+        return Op(f"{c[0]}:{c[1]}", (), _span(meta), _span(meta))
 
     def string(self, meta, c):
         return Str(_unescape(c[0]), _span(c[0]))
@@ -308,7 +359,7 @@ _TOKEN_WORDS = {
     "_NL": "end of line", "RPAR": "')'", "LPAR": "'('", "LBRACE": "'{'", "RBRACE": "'}'",
     "COMMA": "','", "EQUAL": "'='", "NAME": "a name", "NUMBER": "a number",
     "STRING": "a string", "PLUS": "'+'", "MINUS": "'-'", "STAR": "'*'", "SLASH": "'/'",
-    "$END": "end of file", "_ON": "'on'",
+    "$END": "end of file", "_ON": "'on'", "COLON": "':'",
 }
 
 
@@ -324,7 +375,7 @@ def _expected(expected) -> str:
 
 
 def _syntax_error(err: UnexpectedInput, source: str, path: str | None) -> AespecError:
-    lines = source.splitlines()
+    lines = source_lines(source)
     if isinstance(err, UnexpectedCharacters):
         line_text = lines[err.line - 1] if 0 < err.line <= len(lines) else ""
         char = line_text[err.column - 1: err.column] or "?"
@@ -365,7 +416,7 @@ def _syntax_error(err: UnexpectedInput, source: str, path: str | None) -> Aespec
 def _open_brackets(source: str, line: int, column: int) -> list[tuple[str, int, int]]:
     """The '(' and '{' still open before (line, column), skipping strings and comments."""
     stack: list[tuple[str, int, int]] = []
-    for ln, text in enumerate(source.splitlines()[:line], start=1):
+    for ln, text in enumerate(source_lines(source)[:line], start=1):
         in_string = False
         for col, ch in enumerate(text, start=1):
             if ln == line and col >= column:
@@ -384,7 +435,7 @@ def _open_brackets(source: str, line: int, column: int) -> list[tuple[str, int, 
 
 
 def _unclosed_at_end(source: str, path: str | None) -> AespecError:
-    lines = source.splitlines()
+    lines = source_lines(source.removesuffix("\n"))
     opened = _open_brackets(source, len(lines) + 1, 1)
     if opened:
         ch, line, col = opened[-1]
@@ -415,6 +466,7 @@ def parse_source(source: str, path: str | None = None) -> SpecTree:
     text = source if source.endswith("\n") else source + "\n"
     try:
         tree: Tree = _parser().parse(text)
+        _check_depth(tree, path)
         statements = _ToTree().transform(tree)
     except UnexpectedInput as err:
         raise _syntax_error(err, source, path) from None
@@ -423,23 +475,41 @@ def parse_source(source: str, path: str | None = None) -> SpecTree:
     return SpecTree(statements, source, path)
 
 
+MAX_DEPTH = 200  # syntax-tree levels; the transformer and `evaluate` recurse once a level
+
+
+def _check_depth(tree: Tree, path: str | None) -> None:
+    """E105 for nesting deeper than MAX_DEPTH (`- - - ... 1`, a sum of thousands of terms),
+    which would otherwise exhaust Python's recursion limit in the later stages."""
+    stack = [(tree, 1, tree)]
+    while stack:
+        node, depth, top = stack.pop()
+        if depth > MAX_DEPTH:  # reported at the start of the statement that holds it
+            meta = top.meta
+            span = None if meta.empty else Span.point(meta.line, meta.column)
+            raise AespecError.of("E105", f"the expression is nested more than {MAX_DEPTH} "
+                                 "levels deep", span, "split it into `let` constants", path)
+        stack.extend((c, depth + 1, c if depth == 1 else top) for c in node.children
+                     if isinstance(c, Tree))
+
+
 @functools.lru_cache(maxsize=None)
 def _expr_parser() -> Lark:
-    return Lark(grammar_text(), parser="lalr", start="expr", propagate_positions=True,
-                postlex=_ParenPostLex(), maybe_placeholders=True)
+    return _build("expr")
 
 
 @functools.lru_cache(maxsize=None)
 def _chain_parser() -> Lark:
-    return Lark(grammar_text(), parser="lalr", start="chain", propagate_positions=True,
-                postlex=_ParenPostLex(), maybe_placeholders=True)
+    return _build("chain")
 
 
 def parse_fragment(text: str, kind: str, path: str = "--set") -> Expr | ChainLine:
     """Parse a command-line value: `kind` is `expr` (a let value) or `chain` (a train value)."""
     parser = _expr_parser() if kind == "expr" else _chain_parser()
     try:
-        return _ToTree().transform(parser.parse(text))
+        tree = parser.parse(text)
+        _check_depth(tree, path)
+        return _ToTree().transform(tree)
     except UnexpectedInput as err:
         raise _syntax_error(err, text, path) from None
     except LarkError as err:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -25,6 +26,10 @@ class ExprError(Exception):
         self.code, self.message, self.span, self.hint = code, message, span, hint
 
 
+MAX_LET_DEPTH = 100
+MAX_INT = 2**63 - 1  # the largest size a tensor dimension can have
+
+
 class Scope:
     """`let` constants, evaluated lazily so a let may use any other, with cycle detection."""
 
@@ -32,24 +37,48 @@ class Scope:
         self.exprs = exprs
         self.values: dict[str, Any] = {}
         self._busy: set[str] = set()
+        self.failed: dict[str, ExprError] = {}
 
     def get(self, name: str, span: Span) -> Any:
         if name in self.values:
             return self.values[name]
         if name in self._busy:
             raise ExprError("E212", f"let {name} refers to itself", span)
+        if len(self._busy) >= MAX_LET_DEPTH:  # each level costs Python stack frames
+            raise ExprError("E212", f"let {name}: constants defined through each other more "
+                            f"than {MAX_LET_DEPTH} deep", span, "define fewer steps")
+        if name in self.failed:  # reported once, not again at every use
+            raise self.failed[name]
         self._busy.add(name)
         try:
             self.values[name] = evaluate(self.exprs[name], self, symbols=False)
+        except ExprError as err:
+            self.failed[name] = err
+            raise
         finally:
             self._busy.discard(name)
         return self.values[name]
+
+
+def _in_range(v: Any, span: Span) -> Any:
+    """A number a spec can use: a finite float, an int that fits in 64 bits."""
+    if isinstance(v, float) and not math.isfinite(v):
+        raise ExprError("E212", f"the value is not a finite number ({v})", span,
+                        "a number this large (or inf - inf) has no use in a spec")
+    if isinstance(v, int) and not isinstance(v, bool) and abs(v) > MAX_INT:
+        raise ExprError("E212", f"an integer of {len(str(abs(v)))} digits is out of range",
+                        span, "integers must lie within +-(2**63 - 1)")
+    return v
 
 
 def _arith(op: str, a: Any, b: Any, span: Span) -> Any:
     for v in (a, b):
         if isinstance(v, bool) or not isinstance(v, (int, float)):
             raise ExprError("E203", f"'{op}' needs numbers, got {_show(v)}", span)
+    return _in_range(_apply(op, a, b, span), span)
+
+
+def _apply(op: str, a: int | float, b: int | float, span: Span) -> int | float:
     if op == "+":
         return a + b
     if op == "-":
@@ -65,7 +94,9 @@ def _arith(op: str, a: Any, b: Any, span: Span) -> Any:
 
 def evaluate(e: Expr, scope: Scope, symbols: bool = True) -> Any:
     """The value of an expression; a bare unknown name is a Symbol where `symbols` allows."""
-    if isinstance(e, (Num, Str)):
+    if isinstance(e, Num):
+        return _in_range(e.value, e.span)
+    if isinstance(e, Str):
         return e.value
     if isinstance(e, Name):
         if e.value in ("true", "false"):
@@ -160,10 +191,9 @@ def _validate(op: Op, model: type[BaseModel], values: dict[str, Any], spans: dic
     try:
         return model(**{k: _plain(v) for k, v in values.items()})
     except ValidationError as err:
+        invalid: dict[str | None, list[Any]] = {}
         for e in err.errors():
             key = str(e["loc"][0]) if e["loc"] else None
-            arg = spans.get(key) if key else None
-            span = arg.span if arg else op.span
             value = values.get(key) if key else None
             if e["type"] == "missing":
                 bag.add("E204", f"{what} needs argument '{key}'", op.span,
@@ -173,12 +203,25 @@ def _validate(op: Op, model: type[BaseModel], values: dict[str, Any], spans: dic
                 bag.add("E205", f"undefined name '{value.name}'", value.span,
                         did_you_mean(value.name, scope.exprs))
             else:
-                msg = e["msg"].replace("Input should be", "should be").replace(
-                    "Value error, ", "")
-                bag.add("E203", f"invalid {key or 'arguments'} for {what}"
-                        + (f": {_show(value)}" if key else "") + f" ({msg})", span,
-                        _choices_hint(value, e))
+                invalid.setdefault(key, []).append(e)
+        for key, errors in invalid.items():
+            _report_invalid(op, key, errors, values, spans, bag, what)
         return None
+
+
+def _report_invalid(op: Op, key: str | None, errors: list[Any], values: dict[str, Any],
+                    spans: dict[str, Arg], bag: DiagnosticBag, what: str) -> None:
+    """One E203 per argument, however many branches of a union (`pad`) rejected it."""
+    value = values.get(key) if key else None
+    arg = spans.get(key) if key else None
+    msgs = dict.fromkeys(e["msg"].replace("Input should be", "should be").replace(
+        "Value error, ", "") for e in errors)
+    hint = next((h for h in (_choices_hint(value, e) for e in errors) if h), None)
+    first, *rest = msgs
+    said = " or ".join([first, *(m.removeprefix("should be ") for m in rest)])
+    bag.add("E203", f"invalid {key or 'arguments'} for {what}"
+            + (f": {_show(value)}" if key else "") + f" ({said})",
+            arg.span if arg else op.span, hint)
 
 
 def _required(model: type[BaseModel]) -> list[str]:

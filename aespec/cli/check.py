@@ -11,6 +11,7 @@ from typing import Optional
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from aespec.checking import CheckResult, check_file
 from aespec.cli.app import app
@@ -26,7 +27,7 @@ def print_summary(result: CheckResult) -> None:
     """The op table, the code shape, the parameter total and the objective."""
     g, spec = result.graph, result.spec
     title = f"{spec.name}" + (f": {spec.doc}" if spec.doc else "")
-    table = Table(title=title, title_justify="left", show_edge=False, pad_edge=False)
+    table = Table(title=Text(title), title_justify="left", show_edge=False, pad_edge=False)
     for col, just in (("line", "right"), ("block", "left"), ("op", "left"),
                       ("output", "left"), ("params", "right"), ("", "left")):
         table.add_column(col, justify=just)

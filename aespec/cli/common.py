@@ -10,8 +10,8 @@ from rich.console import Console
 
 from aespec.errors import AespecError, Diagnostic
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+out = Console(highlight=False, soft_wrap=True, emoji=False)  # ":smile:" in a spec stays text
+err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 
 SetOption = typer.Option(None, "--set", metavar="NAME=VALUE",
                          help="Override a let or a train key: --set width=16, "

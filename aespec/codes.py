@@ -1,0 +1,308 @@
+"""The catalogue of diagnostic codes: what each one means, how to fix it, and an example.
+
+Data only.  `docs/errors.md` and `aespec explain CODE` are generated from it, and the tests
+check that every code the package can report is here and that every spec example really
+gives its code (see tests/test_docs.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Code:
+    """One diagnostic code.
+
+    `example` is a whole spec that `aespec check` rejects (or warns about) with this code,
+    when `example_is_spec`; otherwise it says in words or commands how the code comes about
+    (data, run and device codes need files or hardware that a check does not read).
+    """
+
+    code: str
+    title: str
+    stage: str  # read, parse, resolve, graph, checks, compile, data, run
+    explanation: str
+    example: str
+    example_is_spec: bool = True
+
+    @property
+    def severity(self) -> str:
+        return "warning" if self.code.startswith("W") else "error"
+
+
+SERIES = {
+    "E0": "reading the spec file",
+    "E1": "syntax (the parse stage)",
+    "E2": "names and arguments (the resolve stage)",
+    "E3": "shapes and the graph (the graph and checks stages; E311 and E312 when compiling)",
+    "W4": "warnings drawn from autoencoder theory (the checks stage; exit status stays 0)",
+    "E5": "data, found when it is loaded (`aespec run`, `aespec train`)",
+    "E6": "training, runs, checkpoints and devices (`aespec run` and the commands that read "
+          "a run)",
+}
+
+
+def _spec(encoder: str = "dense(32) relu", bottleneck: str = "dense(8)",
+          decoder: str = "dense(64) sigmoid", input: str = "vector(64)", before: str = "",
+          after: str = "") -> str:
+    """A small whole spec: one line per block unless the block text has several."""
+    def block(name: str, body: str) -> str:
+        lines = "\n".join(f"    {line}" for line in body.split("\n"))
+        return f"{name} {{\n{lines}\n}}\n"
+
+    head = f"{before}\n" if before else ""
+    return (f"{head}input {input}\n" + block("encoder", encoder)
+            + block("bottleneck", bottleneck) + block("decoder", decoder)
+            + (f"{after}\n" if after else ""))
+
+
+_CODES = [
+    # ------------------------------------------------------------ E0: reading
+    Code("E001", "the spec file cannot be read", "read",
+         "The file does not exist, is a directory, cannot be opened, or is not UTF-8 text.",
+         "`aespec check no_such_file.ae`", False),
+    # ------------------------------------------------------------ E1: syntax
+    Code("E100", "the parser failed for a reason that is not the input", "parse",
+         "lark raised an error that is not about the text (it should not happen); the message "
+         "carries lark's own words. Please report it with the spec.",
+         "(no spec is known to give it)", False),
+    Code("E101", "unexpected token", "parse",
+         "The parser met a token that cannot come next: a missing ')' or ',', a block opened "
+         "inside an unclosed block, a ')' that closes nothing, a value where a name belongs, "
+         "or arguments written on a statement keyword (`noise(0.1) gaussian`). The message "
+         "says what was expected; a '(' or '{' left open is pointed at where it opened.",
+         _spec(encoder="dense(32 relu")),
+    Code("E102", "unterminated string", "parse",
+         'A string opened with `"` is not closed on the same line. Strings cannot span lines; '
+         'write `\\"` for a quote inside one and `\\\\` for a backslash.',
+         _spec(before='model broken "this never ends')),
+    Code("E103", "unexpected end of file", "parse",
+         "The file ends inside a block or an argument list: a '{' or a '(' is never closed. "
+         "The diagnostic points at the one that is still open.",
+         "input vector(64)\nencoder {\n    dense(32) relu\n"),
+    Code("E104", "unexpected character", "parse",
+         "A character that no token starts with: names are ASCII letters, digits and `_`; "
+         "`#` starts a comment.",
+         _spec(encoder="dense(32) relu; dense(16)")),
+    Code("E105", "nested too deeply", "parse",
+         "An expression nests more than 200 levels (thousands of `-` or terms in one sum). "
+         "Later stages walk the tree recursively, so the parser refuses it; split the "
+         "expression into `let` constants.",
+         _spec(before="let a = " + "-" * 201 + "1")),
+    # ------------------------------------------------------------ E2: names and arguments
+    Code("E201", "unknown op, input kind or data source", "resolve",
+         "The name is not an op of this place (layer, noise, loss, regularizer), nor an input "
+         "kind (`vector`, `image`, `sequence`), nor a data source. The hint offers the closest "
+         "names, or says where the op belongs when it is an op of another place.",
+         _spec(encoder="dens(32) relu")),
+    Code("E202", "wrong argument", "resolve",
+         "More positional arguments than the op takes, a keyword the op does not have, or the "
+         "same argument given twice. The hint lists the op's arguments.",
+         _spec(encoder="dense(32, kernel=3) relu")),
+    Code("E203", "invalid value", "resolve",
+         "A value of the wrong type or out of range (`dropout(1.5)`, `conv(32, pad=sam)`), a "
+         "value where an op belongs, a `repeat` count that is not a positive integer (or "
+         "expands to more than 10,000 ops), a bad loss weight, or a train/report value that "
+         "is not one of the choices. The message names the argument, the value and the rule.",
+         _spec(encoder="dense(32) relu\ndropout(1.5)")),
+    Code("E204", "missing argument", "resolve",
+         "An op is written without an argument it needs (`dense` without `units`). The hint "
+         "shows the op with its required arguments.",
+         _spec(encoder="dense relu")),
+    Code("E205", "undefined name", "resolve",
+         "A name used as a value is not a `let` constant, or `concat(NAME)`/`add(NAME)` names "
+         "a tensor that no `NAME = ...` line defines before it. The hint offers the closest "
+         "names.",
+         _spec(before="let width = 32", encoder="dense(widht) relu")),
+    Code("E206", "given twice", "resolve",
+         "A statement that may appear once (everything but `let` and `regularize`) appears "
+         "twice, a `let` is defined twice, or a train/report key is set twice.",
+         _spec(after="loss mse\nloss bce")),
+    Code("E207", "required statement missing", "resolve",
+         "`input`, `encoder`, `bottleneck` and `decoder` are required.",
+         "input vector(64)\nencoder {\n    dense(32) relu\n}\nbottleneck {\n    dense(8)\n}\n"),
+    Code("E208", "in the wrong place", "resolve",
+         "An op in a block it does not belong to (a stochastic `gaussian(dim)` outside the "
+         "bottleneck), a top-level statement inside a block, or a layer op written at the "
+         "top level.",
+         _spec(encoder="gaussian(8)")),
+    Code("E209", "unknown statement or setting", "resolve",
+         "A top-level word that is no statement, a statement given a block it does not take, "
+         "or a `train`/`report` key that does not exist. The hint offers the closest.",
+         _spec(after="train {\n    epoch 3\n}")),
+    Code("E210", "bad --set", "resolve",
+         "A `--set` option that is not `NAME=VALUE`, names no `let` of the spec, sets a block "
+         "other than `train.KEY` or `report.KEY`, names a key that block does not have, or "
+         "whose value does not parse. (A value that parses but is invalid is reported like "
+         "the same value in the file, at the line it replaces.)",
+         "`aespec check specs/vae_fc.ae --set train.epoch=3`", False),
+    Code("E211", "tensor name defined twice", "resolve",
+         "Two `NAME = ...` lines give the same name, or a block's name (`encoder`, "
+         "`bottleneck`, `decoder`) is used to name a tensor.",
+         _spec(encoder="h = dense(32) relu\nh = dense(16) relu")),
+    Code("E212", "the expression cannot be evaluated", "resolve",
+         "A `let` that refers to itself (directly or through others), a division by zero, a "
+         "number that is not finite (`1e400`) or an integer beyond 64 bits, or `let` "
+         "constants defined through each other more than 100 deep.",
+         _spec(before="let width = 64 / 0", encoder="dense(width) relu")),
+    Code("E213", "unknown regularizer target", "resolve",
+         "`regularize OP on TARGET` names neither a block (`encoder`, `bottleneck`, `decoder`) "
+         "nor a tensor named with `NAME = ...`.",
+         _spec(after="regularize activity_l1(1e-4) on botleneck")),
+    # ------------------------------------------------------------ E3: shapes and graph
+    Code("E301", "decoder output does not match the input", "checks",
+         "The decoder's output shape differs from `input` (the reconstruction target). The "
+         "message names both shapes; the hint suggests the fix: a `reshape`, the channel "
+         "count of the last layer, `pad=same` instead of `valid`, or more upsampling.",
+         _spec(decoder="dense(60) sigmoid")),
+    Code("E302", "the op does not fit its input's shape", "graph",
+         "A kernel or pool larger than its input, a spatial op (`conv`, pooling, `upsample`) "
+         "on a vector, `occlude` on an input that is not an image, or a `deconv` that cannot "
+         "keep `pad=same`. The message names the op and the shape it got.",
+         _spec(input="image(1, 8, 8)", encoder="conv(8) relu\nmaxpool(2)\nmaxpool(2)\n"
+               "maxpool(4)", bottleneck="flatten", decoder="dense(64)\nreshape(1, 8, 8)")),
+    Code("E303", "reshape does not hold the same number of values", "graph",
+         "`reshape(d1, d2, ...)` must hold as many values as its input, and every size must be "
+         "positive. The message gives both counts.",
+         _spec(decoder="dense(64) sigmoid\nreshape(3, 3)")),
+    Code("E304", "joined shapes do not match", "graph",
+         "`concat(NAME)` needs every dimension but the channels equal; `add(NAME)` needs equal "
+         "shapes. The message names both shapes; the hint says how far to upsample or pool.",
+         _spec(input="image(1, 8, 8)", encoder="e1 = conv(4) relu\nmaxpool(2)",
+               bottleneck="conv(4) relu", decoder="concat(e1)\nconv(1) sigmoid")),
+    Code("E305", "the decoder cannot be mirrored", "graph",
+         "`decoder mirror` cannot invert an encoder that joins tensors (`concat`, `add`), or "
+         "an inverse op does not give back the shape of the op it inverts (sizes that do not "
+         "divide by a stride or pool). Write the decoder block out.",
+         "input image(1, 8, 8)\nencoder {\n    e1 = conv(4) relu\n    conv(4) relu\n"
+         "    add(e1)\n}\nbottleneck {\n    flatten\n    dense(8)\n}\ndecoder mirror\n"),
+    Code("E306", "bce needs a decoder output in [0, 1]", "checks",
+         "Binary cross-entropy compares probabilities: the decoder must end in an op whose "
+         "values lie in [0, 1] (`sigmoid`). The message names the last op and its range.",
+         _spec(decoder="dense(64) relu", after="loss bce")),
+    Code("E307", "kl_sparsity needs a target in (0, 1)", "checks",
+         "The KL sparsity penalty treats each unit's mean activation as a probability: its "
+         "target must end in `sigmoid` (or another op with values in (0, 1)).",
+         _spec(bottleneck="dense(8) relu", after="regularize kl_sparsity(rho=0.05, weight=1e-3)")),
+    Code("E308", "the report item does not fit the model", "checks",
+         "`samples` draws from the prior, so it needs a stochastic latent (`gaussian(dim)` in "
+         "the bottleneck); `manifold` walks a 2-D latent grid, so it needs a code of 2 values.",
+         _spec(after="report {\n    samples(n=16)\n}")),
+    Code("E309", "the data does not fit the input", "checks",
+         "A data source whose example shape is known without reading files (`digits`, "
+         "`mnist`, `fashion_mnist`) holds a different number of values than `input`.",
+         _spec(before="data digits(size=28)")),
+    Code("E310", "a second stochastic latent", "checks",
+         "A model has one stochastic latent; a second `gaussian(dim)` in the bottleneck is an "
+         "error. The hint gives the line of the first.",
+         _spec(bottleneck="gaussian(16)\ngaussian(8)", decoder="dense(64) sigmoid")),
+    Code("E311", "the decoder reads a tensor from before the code", "compile",
+         "Decoding or sampling runs the decoder on z alone, so a decoder that joins a tensor "
+         "of the encoder (`concat(e1)`, a U-Net skip) cannot be run from a code. Found when "
+         "the decoder is compiled on its own; training the whole model is fine.",
+         "`aespec sample` on a spec whose decoder has `concat(e1)`", False),
+    Code("E312", "the spec cannot be compiled", "compile",
+         "The graph is incomplete because some shape could not be inferred; `aespec check` "
+         "reports why.",
+         "`spec.build()` on a spec that `aespec check` rejects", False),
+    # ------------------------------------------------------------ W4: theory
+    Code("W401", "the code can learn the identity", "checks",
+         "The code z holds at least as many values as the input and nothing constrains it "
+         "(no regularizer, no noise, no dropout, no stochastic latent): an overcomplete "
+         "autoencoder can copy its input through and learn nothing useful. Narrow the "
+         "bottleneck, add noise (denoising), or a sparsity or contractive penalty.",
+         _spec(encoder="dense(128) relu", bottleneck="dense(64) relu")),
+    Code("W402", "a skip connection bypasses the bottleneck", "checks",
+         "A decoder join reads an encoder tensor, so the output does not depend on z alone: "
+         "fine for U-Net style denoising or segmentation, wrong for a compressed code or "
+         "generation.",
+         _spec(input="image(1, 8, 8)", encoder="e1 = conv(4) relu\nmaxpool(2)",
+               bottleneck="conv(4) relu",
+               decoder="upsample(2)\nconcat(e1)\nconv(1) sigmoid",
+               after="regularize activity_l1(1e-4)")),
+    Code("W403", "mean reduction with a gaussian latent", "checks",
+         "The KL term is summed over z, so a reconstruction loss averaged over every value "
+         "(`reduce=mean`) is scaled down by the input size and the KL term dominates: samples "
+         "come out blurry. Use `reduce=sum` (the ELBO, the default with a stochastic latent).",
+         _spec(bottleneck="gaussian(8)", after="loss bce(reduce=mean)")),
+    Code("W404", "l2 and weight decay together", "checks",
+         "`regularize l2` and the optimizer's `weight_decay` both shrink the weights: the "
+         "penalty is counted twice. Keep one.",
+         _spec(after="regularize l2(1e-5)\ntrain {\n    optimizer adamw(lr=1e-3)\n}")),
+    Code("W405", "a costly contractive penalty", "checks",
+         "The exact contractive penalty needs one backward pass per code unit through every "
+         "layer up to its target; over several layers training slows down a lot. Apply it to "
+         "a shallow target.",
+         _spec(bottleneck="dense(8) sigmoid", after="regularize contractive(1e-3)")),
+    Code("W406", "tied weights with nothing to tie", "checks",
+         "`decoder mirror(tied=true)` ties dense layers only; with none in the encoder and "
+         "bottleneck nothing is shared.",
+         "input image(1, 8, 8)\nencoder {\n    conv(4, stride=2) relu\n}\nbottleneck {\n"
+         "    conv(2, stride=2) relu\n}\ndecoder mirror(tied=true)\n"),
+    Code("W407", "early stopping without validation data", "checks",
+         "`early_stop` watches the validation loss, but `split 1.0` keeps every example for "
+         "training and leaves none to validate on.",
+         _spec(after="train {\n    split 1.0\n    early_stop(patience=3)\n}")),
+    Code("W408", "a sparsity target that is not sparse", "checks",
+         "`kl_sparsity(rho)` with rho of 0.5 or more asks each unit to be active half the time "
+         "or more; sparse codes use a small rho such as 0.05.",
+         _spec(bottleneck="dense(8) sigmoid",
+               after="regularize kl_sparsity(rho=0.5, weight=1e-3)")),
+    # ------------------------------------------------------------ E5: data
+    Code("E501", "data not found", "data",
+         "A data file (or the IDX files of `mnist`/`fashion_mnist`) is not where the spec "
+         "says. Relative paths are read from the spec file's folder; `mnist` and "
+         "`fashion_mnist` are looked for in `path=`, `$AESPEC_DATA`, then Debian's "
+         "`/usr/share/datasets/fashion-mnist`.",
+         '`data npz("missing.npz")`, then `aespec run SPEC`', False),
+    Code("E502", "the data cannot take the input's shape", "data",
+         "Each example holds a different number of values than `input`, so it cannot be "
+         "reshaped to it (or it is a single number, not an array of examples). The hint "
+         "offers the `input` line that fits, or `digits(size=N)`.",
+         "`data npy(\"x.npy\")` with x of shape (100, 10), `input vector(12)`", False),
+    Code("E503", "data values outside [0, 1] for bce", "data",
+         "`loss bce` needs targets in [0, 1]; the data's values range wider. Scale the data, "
+         "or use `loss mse`.",
+         "`data npy(\"x.npy\")` with values in [-1, 1] and `loss bce`", False),
+    Code("E504", "the data file is unreadable or malformed", "data",
+         "A file that is not what its source expects: not an .npz/.npy/IDX file, truncated, "
+         "not numeric, holding NaN or infinite values, missing the named array, or with "
+         "labels or targets that do not match the examples one to one.",
+         '`data npz("x.npz", x="images")` where x.npz has no array "images"', False),
+    Code("E505", "too few examples", "data",
+         "The data holds no examples, or one (a training and a test set need two).",
+         '`data csv("empty.csv")` with a header and no rows', False),
+    Code("E506", "no data to train on", "data",
+         "Training needs a `data` statement in the spec or `--data SOURCE` on the command "
+         "line.",
+         "`aespec run` on a spec without a `data` line", False),
+    # ------------------------------------------------------------ E6: runs and devices
+    Code("E601", "training diverged", "run",
+         "The loss became NaN or infinite; training stopped and the last good checkpoint is "
+         "kept. Lower the learning rate, use `precision fp32`, or look for extreme values in "
+         "the data.",
+         "`optimizer sgd(lr=1e6)`", False),
+    Code("E602", "the run was trained from a different spec", "run",
+         "A run directory's checkpoint belongs to another spec than the one given (a resumed "
+         "run may change only the keys it lists). Use the spec the run was trained with.",
+         "`aespec run other.ae --resume runs/vae-1`", False),
+    Code("E603", "not a usable run directory", "run",
+         "The directory has no readable `run.json` or spec, or (for a new run) it already "
+         "exists and is not empty.",
+         "`aespec report some/folder` on a folder that no run wrote", False),
+    Code("E604", "checkpoint missing or unreadable", "run",
+         "The run has no checkpoint yet, or the file is not an aespec checkpoint.",
+         "a run stopped before its first epoch ended", False),
+    Code("E605", "the device is not available", "run",
+         "`device cuda`, `cuda:N` or `mps` was asked for on a machine without it. Use "
+         "`device auto` (or `--device cpu`).",
+         "`train { device cuda:1 }` on a machine with one GPU", False),
+]
+
+CODES: dict[str, Code] = {c.code: c for c in _CODES}
+
+
+def explain(code: str) -> Code | None:
+    """The catalogue entry of `code` (case-insensitive), or None."""
+    return CODES.get(code.strip().upper())

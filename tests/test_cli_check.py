@@ -1,0 +1,159 @@
+"""`aespec check` and `aespec explain` through typer's CliRunner: exit codes, what is
+printed where, and the --json shape of section 10."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from aespec.cli import app
+from aespec.codes import CODES
+
+ROOT = Path(__file__).resolve().parents[1]
+VAE = ROOT / "specs" / "vae_fc.ae"
+GOOD = """model tiny "a small one"
+input vector(8)
+encoder {
+    dense(4) relu
+}
+bottleneck {
+    dense(2)
+}
+decoder {
+    dense(8) sigmoid
+}
+loss bce
+regularize l2(1e-5)
+"""
+
+
+def run(*args: str):
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture
+def write(tmp_path):
+    def _write(text: str, name: str = "spec.ae") -> Path:
+        path = tmp_path / name
+        path.write_text(text, encoding="utf-8")
+        return path
+    return _write
+
+
+def test_a_good_spec_exits_0_with_the_table_code_and_objective(write):
+    result = run("check", write(GOOD))
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "tiny: a small one" in out and "dense(4)" in out and "(4,)" in out
+    assert "code z: (2,)" in out and "parameters: 70" in out
+    assert "objective: L = BCE(x, x̂) + 1e-05·Σw²" in out
+    assert result.stderr == ""
+
+
+def test_an_error_exits_1_with_a_gcc_style_diagnostic_on_stderr(write):
+    path = write(GOOD.replace("dense(4)", "dens(4)"))
+    result = run("check", path)
+    assert result.exit_code == 1
+    assert f"{path}:4:5: error[E201]: unknown layer op 'dens'" in result.stderr
+    assert "    ^^^^" in result.stderr and "hint: did you mean 'dense'" in result.stderr
+    assert "objective" not in result.stdout  # no table for a spec that failed
+
+
+def test_warnings_alone_exit_0(write):
+    result = run("check", write(GOOD.replace("dense(2)", "dense(8)").replace(
+        "regularize l2(1e-5)\n", "")))
+    assert result.exit_code == 0
+    assert "warning[W401]" in result.stderr and "objective" in result.stdout
+
+
+def test_usage_errors_exit_2():
+    assert run("check").exit_code == 2
+    assert run("check", "--nope", VAE).exit_code == 2
+
+
+def test_json_is_one_object_with_the_documented_keys():
+    result = run("check", "--json", VAE)
+    assert result.exit_code == 0
+    payload = json.loads(result.stdout)
+    assert list(payload) == ["file", "ok", "diagnostics", "model"]
+    assert payload["model"] == {"name": "vae_fc", "input": [784], "z": [20],
+                                "output": [784], "params": 1082680}
+
+
+def test_json_of_a_failing_spec_has_diagnostics_with_spans(write):
+    result = run("check", "--json", write(GOOD.replace("dense(8) sigmoid", "dense(9) sigmoid")))
+    assert result.exit_code == 1
+    payload = json.loads(result.stdout)
+    assert payload["ok"] is False
+    (d,) = payload["diagnostics"]
+    assert d == {"severity": "error", "code": "E301",
+                 "message": "decoder output (9,) does not match input (8,)",
+                 "hint": d["hint"], "line": 10, "column": 5, "end_line": 10,
+                 "end_column": 21}
+    assert payload["model"]["output"] == [9]  # it got far enough to have shapes
+
+
+def test_json_of_a_syntax_error_has_no_model(write):
+    payload = json.loads(run("check", "--json", write("encoder {\n")).stdout)
+    assert "model" not in payload and payload["diagnostics"][0]["code"] == "E103"
+
+
+def test_several_files_one_json_line_each_and_exit_1_if_any_fails(write):
+    good, bad = write(GOOD, "good.ae"), write("input vector(3)\n", "bad.ae")
+    result = run("check", "--json", good, bad, good)
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [(p["file"], p["ok"]) for p in lines] == [(str(good), True), (str(bad), False),
+                                                     (str(good), True)]
+    assert result.exit_code == 1
+
+
+def test_an_unreadable_file_is_e001_and_the_others_still_checked(tmp_path, write):
+    good = write(GOOD)
+    binary = tmp_path / "binary.ae"
+    binary.write_bytes(b"\xff\xfe\x00model")
+    result = run("check", tmp_path / "missing.ae", tmp_path, binary, good)
+    assert result.exit_code == 1
+    assert result.stderr.count("error[E001]") == 3
+    assert "tiny" in result.stdout
+
+
+def test_set_on_the_command_line(write):
+    path = write("let w = 4\n" + GOOD.replace("dense(4)", "dense(w)"))
+    result = run("check", "--json", path, "--set", "w=3", "--set", "train.epochs=2")
+    assert json.loads(result.stdout)["model"]["params"] == 8 * 3 + 3 + 3 * 2 + 2 + 2 * 8 + 8
+    result = run("check", path, "--set", "nope=1")
+    assert result.exit_code == 1 and "error[E210]" in result.stderr
+
+
+def test_regression_emoji_codes_in_a_spec_stay_text(write):
+    """rich turned `:smile:` in a message into an emoji, in the JSON output too."""
+    result = run("check", "--json", write(GOOD.replace("dense(4)", 'dense(":smile:")')))
+    assert ":smile:" in json.loads(result.stdout)["diagnostics"][0]["message"]
+    result = run("check", write(GOOD.replace("dense(4)", 'dense(":smile:")')))
+    assert '"":smile:""' not in result.stderr and ":smile:" in result.stderr
+
+
+@pytest.mark.parametrize("doc", ["[bold]x[/bold]", "[/bold] oops"])
+def test_regression_markup_in_the_model_doc_is_printed_as_written(write, doc):
+    result = run("check", write(GOOD.replace('"a small one"', f'"{doc}"')))
+    assert result.exit_code == 0 and doc in result.stdout
+
+
+@pytest.mark.parametrize("code", ["E301", "w401", "E605"])
+def test_explain_prints_the_catalogue_entry(code):
+    result = run("explain", code)
+    assert result.exit_code == 0
+    assert result.stdout.startswith(f"{code.upper()}: {CODES[code.upper()].title}")
+
+
+def test_explain_runs_the_example_and_shows_its_diagnostic():
+    result = run("explain", "E205")
+    assert "error[E205]: undefined name 'widht'" in result.stdout
+
+
+def test_explain_of_an_unknown_code_exits_2():
+    result = run("explain", "E999")
+    assert result.exit_code == 2 and "unknown code" in result.stderr
