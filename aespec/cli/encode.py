@@ -1,0 +1,53 @@
+"""`aespec encode RUN_DIR --data SRC -o codes.npy`: the codes z of a data set."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from aespec.cli.app import app
+from aespec.cli.common import fail, out
+from aespec.cli.eval import CheckpointOption, open_run
+from aespec.cli.run import DataOption, DeviceOption
+from aespec.errors import AespecError
+
+SPLITS = ("all", "train", "test")
+
+
+@app.command("encode")
+def encode_command(
+    run_dir: Path = typer.Argument(..., metavar="RUN_DIR", help="A directory from aespec run."),
+    data: Optional[str] = DataOption,
+    output: Path = typer.Option(Path("codes.npy"), "-o", "--output", metavar="FILE",
+                                help="Where to write the (N, *z shape) float32 array."),
+    split: str = typer.Option("all", "--split", metavar="all|train|test",
+                              help="Which examples: the training ones, then the test ones "
+                                   "(all), or one split."),
+    which: str = CheckpointOption,
+    device: Optional[str] = DeviceOption,
+) -> None:
+    """Encode the run's data (or --data) into codes z, in order (a gaussian latent gives mu)."""
+    if split not in SPLITS:
+        raise typer.BadParameter(f"{split!r} is not one of {', '.join(SPLITS)}",
+                                 param_hint="'--split'")
+    try:
+        loaded = open_run(run_dir, which, device)
+        import numpy as np
+        import torch
+
+        from aespec.train.evaluate import encode
+
+        ds = loaded.dataset(data)
+        parts = {"train": [ds.x_train], "test": [ds.x_test], "all": [ds.x_train, ds.x_test]}
+        x = torch.from_numpy(np.concatenate(parts[split])).to(loaded.device)
+        codes = encode(loaded.model, x).numpy()
+        np.save(output, codes)
+    except AespecError as error:
+        raise fail(error) from None
+    except OSError as exc:
+        raise fail(AespecError.of("E606", f"cannot write {output}: {exc.strerror}",
+                                  file=str(output))) from None
+    out.print(f"wrote {output}: {len(codes)} codes of shape {tuple(codes.shape[1:])}",
+              markup=False)

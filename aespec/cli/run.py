@@ -1,0 +1,172 @@
+"""`aespec run SPEC`: train a spec into a run directory, with a progress bar and a summary.
+
+torch is imported when the command runs, never when the CLI starts.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from aespec.cli.app import app
+from aespec.cli.common import SetOption, err, fail, is_terminal, out, overrides, print_diagnostics
+from aespec.errors import AespecError
+
+DataOption = typer.Option(None, "--data", metavar="SRC",
+                          help="Data source instead of the spec's `data` line: digits, "
+                               "digits(size=28), fashion_mnist, npz(\"file.npz\"), ...")
+DeviceOption = typer.Option(None, "--device", metavar="D", help="auto, cpu, cuda, cuda:N, mps.")
+INTERRUPTED = 130  # the shell's code for a run stopped by Ctrl-C
+
+
+class RichReporter:
+    """The progress bar: one line per phase (epoch, pretraining stage) with the loss and
+    samples/s; finished epochs are printed above it. Refreshed only when the trainer
+    reports (a few times a second): no drawing thread competes with training."""
+
+    def __init__(self) -> None:
+        self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                            TextColumn("loss {task.fields[loss]}"),
+                            TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
+                            console=out, auto_refresh=False, transient=True)
+        self.task: Any = None
+
+    def start(self, run: Any) -> None:
+        print_start(run)
+        self.bar.start()
+        self.task = self.bar.add_task("", total=run.steps, loss="-", rate="")
+
+    def phase(self, text: str, total: int) -> None:
+        self.bar.reset(self.task, total=total, description=text, loss="-", rate="")
+        self.bar.refresh()
+
+    def step(self, done: int, loss: float, samples_per_s: float) -> None:
+        self.bar.update(self.task, completed=done, loss=f"{loss:.5g}",
+                        rate=f"{samples_per_s:,.0f} samples/s")
+        self.bar.refresh()
+
+    def epoch(self, record: dict, epochs: int) -> None:
+        from aespec.train.progress import epoch_line
+
+        self.bar.update(self.task, completed=self.bar.tasks[0].total)
+        self.bar.console.print(epoch_line(record, epochs), markup=False)
+
+    def message(self, text: str) -> None:
+        self.bar.console.print(text, markup=False)
+
+    def close(self) -> None:
+        self.bar.stop()
+
+
+def print_start(run: Any) -> None:
+    resumed = f", resuming at epoch {run.first_epoch}" if run.first_epoch > 1 else ""
+    out.print(f"{run.name}: {run.params:,} parameters on {run.device}"
+              f"{' (' + ', '.join(run.notes) + ')' if run.notes else ''}{resumed}", markup=False)
+    out.print(f"data: {run.data}; {run.n_train} train / {run.n_val} validation", markup=False)
+    out.print(f"run directory: {run.run_dir}", markup=False)
+
+
+def _reporter(quiet: bool) -> Any:
+    from aespec.train.progress import LineReporter, Reporter
+
+    if quiet:
+        return Reporter()
+    if is_terminal():
+        return RichReporter()
+
+    class Plain(LineReporter):
+        def start(self, run: Any) -> None:
+            print_start(run)
+
+    return Plain()
+
+
+def print_result(result: Any) -> None:
+    """The summary: test loss by term (and the best epoch's validation), size and time."""
+    best = next((r for r in result.history if r["epoch"] == result.best_epoch), None)
+    val = (best or {}).get("val") or {}
+    table = Table(title=f"{result.name}: {result.status.replace('_', ' ')} after "
+                        f"{result.epochs} epochs (best: epoch {result.best_epoch})",
+                  title_justify="left", show_edge=False, pad_edge=False)
+    for col in ("term", "test", "validation"):
+        table.add_column(col, justify="left" if col == "term" else "right")
+    for term, value in result.test.items():
+        table.add_row(term, f"{value:.6g}", f"{val[term]:.6g}" if term in val else "")
+    out.print(table)
+    out.print(f"parameters: {result.params:,}    time: {result.seconds:.1f} s    "
+              f"run: {result.run_dir}", markup=False)
+
+
+@app.command("run")
+def run_command(
+    spec: Optional[Path] = typer.Argument(None, metavar="SPEC",
+                                          help="Spec file (.ae); optional with --resume."),
+    set_: Optional[list[str]] = SetOption,
+    data: Optional[str] = DataOption,
+    epochs: Optional[int] = typer.Option(None, "--epochs", min=1, metavar="N",
+                                         help="Epochs (train.epochs)."),
+    device: Optional[str] = DeviceOption,
+    out_dir: Optional[Path] = typer.Option(None, "--out", metavar="DIR",
+                                           help="Run directory [default: runs/<name>-<time>]."),
+    resume: Optional[Path] = typer.Option(None, "--resume", metavar="RUN_DIR",
+                                          help="Continue a stopped run in its directory."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
+) -> None:
+    """Train a spec; write the run directory; print test results."""
+    if spec is None and resume is None:
+        err.print("error: give a SPEC to train, or --resume RUN_DIR", markup=False)
+        raise typer.Exit(2)
+    check_device(device)
+    from aespec.train import device as dev
+
+    dev.tune_allocator()  # before training allocates: see bench/RESULTS.md
+    source = _source(spec, resume, overrides(set_))
+    from aespec.train import train
+
+    try:
+        result = train(spec, data=data, epochs=epochs, device=device, out=out_dir, quiet=quiet,
+                       resume=resume, overrides=overrides(set_), progress=_reporter(quiet))
+    except AespecError as error:
+        raise fail(error, source) from None
+    except KeyboardInterrupt:
+        err.print("interrupted; the last checkpoint is kept", markup=False)
+        raise typer.Exit(INTERRUPTED) from None
+    if result.status == "interrupted":
+        saved = (result.run_dir / "checkpoint.pt").is_file()
+        err.print(f"interrupted in epoch {result.epochs + 1}; state saved. Continue with: "
+                  f"aespec run --resume {result.run_dir}" if saved else
+                  "interrupted before the first checkpoint (during pretraining); nothing to "
+                  "resume", markup=False)
+        raise typer.Exit(INTERRUPTED)
+    print_result(result)
+
+
+def check_device(device: str | None) -> None:
+    """--device is checked here so a typo is a usage error naming the option."""
+    ok = device is None or device in ("auto", "cpu", "cuda", "mps") or (
+        device.startswith("cuda:") and device[5:].isdigit())
+    if not ok:
+        raise typer.BadParameter(f"{device!r} is not one of auto, cpu, cuda, cuda:N, mps",
+                                 param_hint="'--device'")
+
+
+def _source(spec: Path | None, resume: Path | None, sets: list[str]) -> str | None:
+    """Check the spec (printing its warnings) and return its text for later diagnostics."""
+    if spec is None:
+        from aespec.runs import RunDir
+
+        try:
+            return RunDir(resume).source()[0]  # type: ignore[arg-type]
+        except AespecError:
+            return None
+    from aespec.checking import check_file
+
+    result = check_file(spec, sets)
+    print_diagnostics(result.diagnostics, result.source)
+    if not result.ok:
+        raise typer.Exit(1)
+    return result.source

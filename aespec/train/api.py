@@ -1,0 +1,320 @@
+"""`aespec.train`: a spec and its data -> a training run -> a run directory and a RunResult.
+
+Also `load_run`, which reads a run directory back into its spec and trained model.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import pathlib
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+import aespec
+from aespec.checking import check_file, check_source
+from aespec.data import Dataset
+from aespec.errors import AespecError
+from aespec.runs import (
+    RunDir,
+    check_fresh,
+    check_same,
+    load_checkpoint,
+    model_key,
+    new_run_path,
+    semantic,
+    train_key,
+)
+from aespec.spec import Spec
+from aespec.train import batches
+from aespec.train import device as dev
+from aespec.train.evaluate import evaluate
+from aespec.train.loop import Diverged, Interrupted, StopFlag, Trainer
+from aespec.train.pretrain import pretrain_layerwise
+from aespec.train.progress import LineReporter, Reporter, RunStart
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What a training run gave. `status`: finished, early_stopped or interrupted."""
+
+    run_dir: pathlib.Path
+    name: str
+    status: str
+    epochs: int  # completed epochs
+    best_epoch: int | None
+    history: list[dict[str, Any]]
+    test: dict[str, float]  # mean test loss by term ({} when interrupted)
+    params: int
+    seconds: float
+    device: str
+    pretrain: list[dict[str, Any]] = field(default_factory=list)
+    model: Any = field(default=None, repr=False, compare=False)  # best weights, eval mode
+
+
+@dataclass(frozen=True)
+class _Setup:
+    """A spec ready to run: resolved, with its overrides, data and device."""
+
+    spec: Spec
+    overrides: list[str]
+    base_dir: pathlib.Path
+    data: batches.DataChoice
+    device: torch.device
+
+
+def _resolve(spec: Spec | str | pathlib.Path, overrides: list[str]) -> tuple[Spec, pathlib.Path]:
+    """The spec with overrides applied, and the folder its relative data paths start from."""
+    if isinstance(spec, Spec):
+        if overrides:
+            if not spec.source:
+                raise AespecError.of("E210", "overrides need the spec's source text",
+                                     file="--set")
+            result = check_source(spec.source, spec.path, overrides)
+            result.raise_for_errors()
+            assert result.spec is not None
+            spec = result.spec
+        base = pathlib.Path(spec.path).parent if spec.path else pathlib.Path.cwd()
+        return spec, base
+    result = check_file(spec, overrides)
+    result.raise_for_errors()
+    assert result.spec is not None
+    return result.spec, pathlib.Path(spec).parent
+
+
+def _spec_file(spec: Spec) -> str:
+    return f"{pathlib.Path(spec.path).stem if spec.path else spec.name}.ae"
+
+
+def train(spec: Spec | str | pathlib.Path | None = None, *, data: str | None = None,
+          epochs: int | None = None, device: str | None = None,
+          out: str | pathlib.Path | None = None, quiet: bool = False,
+          resume: str | pathlib.Path | None = None, overrides: Sequence[str] = (),
+          progress: Reporter | None = None) -> RunResult:
+    """Train a spec and write a run directory; returns a RunResult.
+
+    `spec` is a Spec or a path to a `.ae` file (None with `resume`: the run's own spec).
+    `data` overrides the spec's `data` line (`"digits(size=28)"`); `epochs` and `device`
+    override `train.epochs` and `train.device`; `overrides` are `--set` values
+    (`"width=16"`, `"train.batch=64"`). `out` is the run directory (default
+    `runs/<name>-<timestamp>`). `resume` continues a stopped run in its own directory.
+    Problems in the spec, the data or a checkpoint raise AespecError.
+    """
+    dev.tune_allocator()
+    extra = [f"train.epochs={epochs}"] * (epochs is not None) + [f"train.device={device}"] * (
+        device is not None)
+    reporter = progress or (Reporter() if quiet else LineReporter())
+    if resume is not None:
+        return _resume(spec, pathlib.Path(resume), data, [*overrides, *extra], reporter)
+    if spec is None:
+        raise TypeError("train() needs a spec, or resume=RUN_DIR")
+    all_overrides = [*overrides, *extra]
+    resolved, base = _resolve(spec, all_overrides)
+    setup = _Setup(resolved, all_overrides, base.resolve(), batches.choose_data(resolved, data),
+                   dev.resolve_device(resolved.train.device))
+    run = RunDir(pathlib.Path(out) if out is not None else new_run_path(resolved.name))
+    check_fresh(run.path)
+    return _execute(setup, run, None, reporter, time.time())
+
+
+def _resume(spec: Spec | str | pathlib.Path | None, path: pathlib.Path, data: str | None,
+            overrides: list[str], reporter: Reporter) -> RunResult:
+    run = RunDir(path)
+    info = run.info()
+    ckpt = load_checkpoint(run.checkpoint)
+    all_overrides = _latest([*info["overrides"], *overrides])
+    if spec is None:
+        source, name = run.source()
+        result = check_source(source, info.get("spec_path") or str(run.path / name),
+                              all_overrides)
+        result.raise_for_errors()
+        resolved, base = result.spec, pathlib.Path(info["base_dir"])
+    else:
+        resolved, base = _resolve(spec, all_overrides)  # overrides are idempotent
+    assert resolved is not None
+    check_same(ckpt, resolved, run.checkpoint, resume=True)
+    choice = batches.parse_data(data) if data is not None else batches.DataChoice(
+        info["data"]["source"], info["data"]["args"], None, str(run.path / "run.json"))
+    if choice.to_json() != info["data"]:
+        raise AespecError.of("E602", f"{run.path} was trained on {_data_text(info['data'])}, "
+                             f"not {choice.text()}", hint="resume without --data",
+                             file=str(run.path))
+    setup = _Setup(resolved, all_overrides, base, choice,
+                   dev.resolve_device(resolved.train.device))
+    return _execute(setup, run, ckpt, reporter, time.time() - info.get("seconds", 0.0))
+
+
+def _latest(overrides: list[str]) -> list[str]:
+    """Each overridden key once, at its last value (a resumed run adds to the list)."""
+    last = {text.partition("=")[0].strip(): i for i, text in enumerate(overrides)}
+    return [text for i, text in enumerate(overrides) if last[text.partition("=")[0].strip()] == i]
+
+
+def _data_text(d: dict) -> str:
+    return batches.DataChoice(d["source"], d["args"]).text()
+
+
+def _execute(setup: _Setup, run: RunDir, ckpt: dict | None, reporter: Reporter,
+             started: float) -> RunResult:
+    spec, device = setup.spec, setup.device
+    graph = spec.graph()
+    dataset = batches.load(spec, setup.data, setup.base_dir)
+    data = batches.to_device(dataset, spec.train.split, device)
+    model, notes = build_model(spec, graph, device)
+    identity = {"model_key": json.dumps(model_key(spec)), "train_key": json.dumps(
+        train_key(spec)), "spec_name": spec.name}
+    with StopFlag() as flag:
+        trainer = Trainer(model, spec.train, data, device, run, identity, reporter, flag)
+        if ckpt is not None:
+            trainer.load_state_dict(ckpt)
+            run.rewrite_metrics(trainer.c.history)
+            run.update(overrides=setup.overrides, status="running", device=str(device))
+        else:
+            run.write_start(spec, _info(setup, graph, dataset.description, notes),
+                            _resolved(spec, graph, setup))
+        params = sum(p.numel() for p in model.parameters())
+        reporter.start(RunStart(spec.name, str(run.path), spec.train.epochs,
+                                trainer.c.epoch + 1, trainer.steps, len(data.train),
+                                len(data.val) if data.val else 0, data.description,
+                                str(device), params, tuple(notes)))
+        try:
+            status = _fit(trainer, spec, graph, data, device, reporter, flag)
+        except Diverged as d:
+            run.update(status="diverged", seconds=time.time() - started)
+            raise _diverged(d, trainer, run) from None
+        finally:
+            reporter.close()
+    test: dict[str, float] = {}
+    if status != "interrupted":
+        trainer.restore_best()
+        test = evaluate(model, data.test, trainer.autocast)
+    model.eval()
+    c = trainer.c
+    seconds = time.time() - started
+    run.update(status=status, epochs_run=c.epoch, best_epoch=c.best_epoch, best_loss=c.best,
+               test=test, seconds=seconds, finished=_now())
+    return RunResult(run.path, spec.name, status, c.epoch, c.best_epoch, list(c.history),
+                     test, params, seconds, str(device), _pretrain_records(run), model)
+
+
+def _fit(trainer: Trainer, spec: Spec, graph: Any, data: batches.RunData,
+         device: torch.device, reporter: Reporter, flag: StopFlag) -> str:
+    try:
+        if spec.train.pretrain is not None and not trainer.c.pretrained:
+            records = pretrain_layerwise(trainer.model, graph, data.train, spec.train, device,
+                                         reporter, flag)
+            trainer.c.pretrained = True
+            trainer.run.update(pretrain=records)
+            trainer.save(force=True)
+        return trainer.fit()
+    except Interrupted:
+        if trainer.c.pretrained or spec.train.pretrain is None:
+            trainer.save(force=True)
+        return "interrupted"
+
+
+def _pretrain_records(run: RunDir) -> list[dict]:
+    return list(run.info().get("pretrain") or [])
+
+
+def _diverged(d: Diverged, trainer: Trainer, run: RunDir) -> AespecError:
+    kept = (f"the last good checkpoint ({run.checkpoint}, epoch {trainer.saved_epoch}) is kept"
+            if trainer.saved_epoch is not None else "no checkpoint had been written yet")
+    return AespecError.of(
+        "E601", f"the loss became NaN or infinite at {d.where}; training stopped and {kept}",
+        hint="lower the learning rate (optimizer adam(lr=...)), use precision fp32, or check the "
+        "data for extreme values", file=str(run.path))
+
+
+def build_model(spec: Spec, graph: Any, device: torch.device) -> tuple[Any, list[str]]:
+    """The compiled model, seeded, on the device, in the memory format that pays there."""
+    from aespec.compile import compile_model
+
+    dev.seed_everything(spec.train.seed)
+    model = compile_model(graph, spec).to(device)
+    notes = []
+    if dev.use_channels_last(spec.train.channels_last, graph, device):
+        model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        notes.append("channels_last")
+    if spec.train.precision != "fp32":
+        notes.append(f"autocast {spec.train.precision}")
+    if spec.train.compile:
+        notes.append("torch.compile")
+    if dev.tune_allocator():
+        notes.append("malloc tuned")
+    return model, notes
+
+
+def _now() -> str:
+    return dt.datetime.now().astimezone().isoformat(timespec="seconds")
+
+
+def _info(setup: _Setup, graph: Any, description: str, notes: list[str]) -> dict[str, Any]:
+    spec = setup.spec
+    return {"aespec": aespec.__version__, "torch": torch.__version__, "name": spec.name,
+            "spec_file": _spec_file(spec),
+            "spec_path": str(pathlib.Path(spec.path).resolve()) if spec.path else None,
+            "base_dir": str(setup.base_dir), "overrides": setup.overrides,
+            "data": setup.data.to_json(), "data_description": description,
+            "device": str(setup.device), "notes": notes, "params": graph.graph["params"],
+            "started": _now(), "status": "running", "seconds": 0.0}
+
+
+def _resolved(spec: Spec, graph: Any, setup: _Setup) -> dict[str, Any]:
+    g = graph.graph
+    return {"spec": semantic(spec), "overrides": setup.overrides, "data": setup.data.to_json(),
+            "model": {"input": list(spec.input.shape), "z": list(g["z"]) if g.get("z") else None,
+                      "output": list(g["output"]) if g.get("output") else None,
+                      "params": g["params"]}}
+
+
+# ---------------------------------------------------------------- reading a run back
+
+
+@dataclass(frozen=True)
+class LoadedRun:
+    """A run directory read back: its spec, graph, trained model (eval mode) and info."""
+
+    run: RunDir
+    spec: Spec
+    graph: Any
+    model: Any
+    info: dict[str, Any]
+    device: torch.device
+    base_dir: pathlib.Path
+
+    def dataset(self, data: str | None = None) -> Dataset:
+        """The run's data (or `data` as on the command line) as loaded, before any split."""
+        d = self.info["data"]
+        choice = batches.parse_data(data) if data is not None else batches.DataChoice(
+            d["source"], d["args"], None, str(self.run.path / "run.json"))
+        return batches.load(self.spec, choice, self.base_dir)
+
+    def data(self, data: str | None = None) -> batches.RunData:
+        """The run's data (or `data`) on the device, split as in training."""
+        return batches.to_device(self.dataset(data), self.spec.train.split, self.device)
+
+
+def load_run(path: str | pathlib.Path, *, which: str = "best", device: str = "auto"
+             ) -> LoadedRun:
+    """Read a run directory: the spec it was trained from and the `best` (or `last`) weights."""
+    run = RunDir(pathlib.Path(path))
+    info = run.info()
+    source, name = run.source()
+    result = check_source(source, info.get("spec_path") or str(run.path / name),
+                          info["overrides"])
+    result.raise_for_errors()
+    spec = result.spec
+    assert spec is not None
+    ckpt = load_checkpoint(run.best if which == "best" else run.checkpoint)
+    check_same(ckpt, spec, run.best if which == "best" else run.checkpoint, resume=False)
+    torch_device = dev.resolve_device(device)
+    graph = spec.graph()
+    model, _ = build_model(spec, graph, torch_device)
+    model.load_state_dict(ckpt["model"])
+    model.eval()
+    return LoadedRun(run, spec, graph, model, info, torch_device, pathlib.Path(info["base_dir"]))

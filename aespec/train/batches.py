@@ -1,0 +1,129 @@
+"""Data for a run: the source chosen, loaded once, split, and held on the device.
+
+A batch is `x.index_select(0, idx)` on a tensor already on the device: no DataLoader,
+no per-example Python.
+"""
+
+from __future__ import annotations
+
+import pathlib
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from aespec import data as sources
+from aespec.errors import AespecError, DiagnosticBag, Span
+from aespec.spec import Spec
+from aespec.syntax import ChainLine, Op, parse_fragment
+from aespec.values import Scope, bind_args
+
+VAL_SEED = 0  # the validation split is fixed, so runs with different seeds validate alike
+
+
+@dataclass(frozen=True)
+class DataChoice:
+    """Which data a run reads: a source name and its arguments, plain data."""
+
+    source: str
+    args: dict[str, Any]
+    span: Span | None = None
+    file: str | None = None
+
+    def text(self) -> str:
+        shown = ", ".join(f"{k}={v!r}" for k, v in self.args.items())
+        return f"{self.source}({shown})" if shown else self.source
+
+    def to_json(self) -> dict:
+        return {"source": self.source, "args": self.args}
+
+
+def choose_data(spec: Spec, data: str | None) -> DataChoice:
+    """The spec's `data` line, or `data` as written on the command line (`digits(size=28)`)."""
+    if data is None:
+        if spec.data is None:
+            raise AespecError.of("E506", "the spec has no `data` statement", None,
+                                 "add a line such as `data digits`, or pass --data SRC",
+                                 spec.path)
+        return DataChoice(spec.data.source, dict(spec.data.args), spec.data.span, spec.path)
+    return parse_data(data)
+
+
+def parse_data(text: str) -> DataChoice:
+    """Parse `SOURCE[(args)]` as the `data` statement would; E2xx for a bad one."""
+    line = parse_fragment(text, "chain", "--data")
+    assert isinstance(line, ChainLine)
+    if len(line.items) != 1 or not isinstance(line.items[0], Op):
+        raise AespecError.of("E203", f"--data takes one source such as digits(size=28), "
+                             f"got {text!r}", file="--data")
+    op = line.items[0]
+    model = sources.SOURCES.get(op.name)
+    bag = DiagnosticBag(file="--data")
+    if model is None:
+        sources.validate_args(op.name, {}, file="--data")  # raises E201 with a hint
+        raise AssertionError("unreachable")
+    args = bind_args(op, model, Scope({}), bag, op.name)
+    bag.raise_if_errors()
+    assert args is not None
+    return DataChoice(op.name, args.model_dump(exclude_unset=True), None, "--data")
+
+
+def needs_unit_range(spec: Spec) -> bool:
+    return any(term.call.op == "bce" for term in spec.loss)
+
+
+def load(spec: Spec, choice: DataChoice, base_dir: pathlib.Path | None) -> sources.Dataset:
+    return sources.load_data(choice.source, choice.args, spec.input.shape,
+                             need_unit_range=needs_unit_range(spec), base_dir=base_dir,
+                             span=choice.span, file=choice.file)
+
+
+@dataclass(frozen=True)
+class Split:
+    """One part of the data as device tensors: x (N, *input), y (N, *target) or None."""
+
+    x: torch.Tensor
+    y: torch.Tensor | None
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def batch(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        return self.x.index_select(0, idx), (None if self.y is None
+                                             else self.y.index_select(0, idx))
+
+    def slices(self, size: int):
+        for i in range(0, len(self.x), size):
+            yield self.x[i:i + size], None if self.y is None else self.y[i:i + size]
+
+
+@dataclass(frozen=True)
+class RunData:
+    train: Split
+    val: Split | None
+    test: Split
+    description: str
+
+
+def to_device(ds: sources.Dataset, split: float, device: torch.device) -> RunData:
+    """Train/validation split of the training data (fixed, seeded), all on the device."""
+    n = len(ds.x_train)
+    n_val = n - int(round(n * split))
+    n_val = min(n_val, n - 1)
+    order = np.random.default_rng(VAL_SEED).permutation(n)
+    tr, va = np.sort(order[n_val:]), np.sort(order[:n_val])
+
+    def part(x: np.ndarray, y: np.ndarray | None, idx: np.ndarray | None) -> Split:
+        if idx is not None:
+            x, y = x[idx], None if y is None else y[idx]
+        return Split(_tensor(x, device), None if y is None else _tensor(y, device))
+
+    val = part(ds.x_train, ds.y_train, va) if n_val > 0 else None
+    return RunData(part(ds.x_train, ds.y_train, tr), val, part(ds.x_test, ds.y_test, None),
+                   ds.description)
+
+
+def _tensor(a: np.ndarray, device: torch.device) -> torch.Tensor:
+    # a copy we own: the loader's cached arrays are read-only and shared
+    return torch.from_numpy(np.array(a, dtype=np.float32, order="C")).to(device)

@@ -1,0 +1,255 @@
+"""The training loop: epochs of indexed batches, validation, schedule, early stopping.
+
+Everything a resumed run needs is in `Trainer.state_dict()`: weights, optimizer, schedule,
+scaler, both random generators, the epoch's permutation and running sums when it stopped
+mid-epoch, and the history. Loading it and calling `fit` again gives, bit for bit, the
+metrics an uninterrupted run gives.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+
+from aespec.runs import RunDir, save_checkpoint
+from aespec.settings import TrainSpec
+from aespec.train import device as dev
+from aespec.train.batches import RunData
+from aespec.train.evaluate import all_finite, evaluate
+from aespec.train.optim import build_optimizer, build_schedule, current_lr
+from aespec.train.progress import Reporter
+
+CHECKPOINT_SECONDS = 2.0  # checkpoint.pt at most this often at epoch ends (always at the end)
+REPORT_SECONDS = 0.2  # progress reports (each reads the running loss: a device sync)
+
+
+class Interrupted(Exception):  # noqa: N818  (a signal, not an error)
+    """Ctrl-C: the state was saved at a step boundary."""
+
+
+class Diverged(Exception):  # noqa: N818
+    def __init__(self, where: str):
+        super().__init__(where)
+        self.where = where
+
+
+class StopFlag:
+    """The first Ctrl-C asks the loop to stop at the next step boundary; a second one
+    interrupts at once."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._old: Any = None
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __enter__(self) -> StopFlag:
+        if threading.current_thread() is threading.main_thread():
+            self._old = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+            self._old = None
+
+
+@dataclass
+class Counters:
+    """The plain-data part of a run's state."""
+
+    epoch: int = 0  # completed epochs
+    step: int = 0  # completed steps of the epoch under way (0 at an epoch boundary)
+    best: float | None = None
+    best_epoch: int | None = None
+    bad_epochs: int = 0
+    stopped: str | None = None  # "early_stopped" once early stopping fires
+    pretrained: bool = False
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+class Trainer:
+    def __init__(self, model: Any, train: TrainSpec, data: RunData, device: torch.device,
+                 run: RunDir, identity: dict[str, Any], reporter: Reporter, flag: StopFlag):
+        self.model, self.cfg, self.data, self.device = model, train, data, device
+        self.run, self.identity, self.reporter, self.flag = run, identity, reporter, flag
+        self.opt = build_optimizer(train.optimizer, model.parameters(), device)
+        self.schedule = build_schedule(train, self.opt)
+        self.scaler = dev.grad_scaler(device, train.precision)
+        self.gen = torch.Generator().manual_seed(train.seed)  # batch order only
+        self.c = Counters()
+        self.perm: torch.Tensor | None = None
+        self.sums: torch.Tensor | None = None  # (1 + terms,) running sums of the epoch
+        self.names: tuple[str, ...] = ()
+        self.elapsed = 0.0  # training seconds of the epoch under way
+        self.best_weights: dict[str, torch.Tensor] | None = None
+        self._best_dirty = False
+        self._saved_at = -math.inf
+        self.saved_epoch: int | None = None  # the epoch checkpoint.pt holds
+        self.step_fn: Callable = torch.compile(self._step) if train.compile else self._step
+
+    def autocast(self) -> Any:
+        return dev.autocast(self.device, self.cfg.precision)
+
+    @property
+    def steps(self) -> int:
+        return -(-len(self.data.train) // self.cfg.batch)
+
+    # ------------------------------------------------------------ one step
+
+    def _step(self, xb: torch.Tensor, yb: torch.Tensor | None) -> tuple[torch.Tensor, tuple]:
+        """Forward, backward and update; the whole of it is what `train.compile` compiles
+        (zero_grad stays outside: dynamo does not trace it)."""
+        with self.autocast():
+            out = self.model(xb) if yb is None else self.model(xb, target=yb)
+        if self.scaler is None:
+            out.loss.backward()
+            self.opt.step()
+        else:
+            self.scaler.scale(out.loss).backward()
+            self.scaler.step(self.opt)
+            self.scaler.update()
+        vals = torch.stack([out.loss.detach().float(),
+                            *(t.detach().float() for t in out.terms.values())])
+        return vals, tuple(out.terms)
+
+    # ------------------------------------------------------------ epochs
+
+    def fit(self) -> str:
+        """Train to the end (or early stop); returns the status. Raises Interrupted/Diverged."""
+        while self.c.epoch < self.cfg.epochs and self.c.stopped is None:
+            started = time.perf_counter()
+            train = self._train_epoch()
+            self._end_epoch(train, started)
+        self.save(force=True)
+        return self.c.stopped or "finished"
+
+    def _train_epoch(self) -> dict[str, float]:
+        c, split, batch = self.c, self.data.train, self.cfg.batch
+        if c.step == 0:
+            self.perm = torch.randperm(len(split), generator=self.gen).to(self.device)
+            self.sums, self.elapsed = None, 0.0
+        assert self.perm is not None
+        self.model.train()
+        self.reporter.phase(f"epoch {c.epoch + 1}/{self.cfg.epochs}", self.steps)
+        start = last = time.perf_counter()
+        first = c.step
+        for s in range(first, self.steps):
+            idx = self.perm[s * batch:(s + 1) * batch]
+            self.opt.zero_grad(set_to_none=True)
+            vals, self.names = self.step_fn(*split.batch(idx))
+            if self.sums is None:
+                self.sums = vals * len(idx)
+            else:
+                self.sums.add_(vals, alpha=len(idx))
+            c.step = s + 1
+            if self.flag.requested:
+                self.elapsed += time.perf_counter() - start
+                if not bool(torch.isfinite(self.sums).all()):  # never save a diverged state
+                    raise Diverged(f"epoch {c.epoch + 1}, step {c.step}")
+                raise Interrupted
+            if (now := time.perf_counter()) - last >= REPORT_SECONDS:
+                last = now
+                self._report(min(c.step * batch, len(split)), (c.step - first) * batch,
+                             now - start)
+        assert self.sums is not None
+        terms = dict(zip(("loss", *self.names), (self.sums / len(split)).tolist(), strict=True))
+        self.elapsed += time.perf_counter() - start
+        c.step = 0
+        if not all_finite(terms):
+            raise Diverged(f"epoch {c.epoch + 1}")
+        return terms
+
+    def _report(self, seen: int, done: int, seconds: float) -> None:
+        assert self.sums is not None
+        loss = self.sums[0].item() / seen
+        if not math.isfinite(loss):
+            raise Diverged(f"epoch {self.c.epoch + 1}, step {self.c.step}")
+        self.reporter.step(self.c.step, loss, done / max(seconds, 1e-9))
+
+    def _end_epoch(self, train: dict[str, float], started: float) -> None:
+        c, early = self.c, self.cfg.early_stop
+        val = evaluate(self.model, self.data.val, self.autocast) if self.data.val else None
+        if val is not None and not all_finite(val):
+            raise Diverged(f"epoch {c.epoch + 1} (validation)")
+        monitored = (val or train)["loss"]
+        c.epoch += 1
+        improved = c.best is None or monitored < c.best - (early.min_delta if early else 0.0)
+        if improved:
+            c.best, c.best_epoch, c.bad_epochs = monitored, c.epoch, 0
+            self.best_weights = {k: v.detach().clone() for k, v in
+                                 self.model.state_dict().items()}
+            self._best_dirty = True
+        else:
+            c.bad_epochs += 1
+        record = {"epoch": c.epoch, "train": train, "val": val, "lr": current_lr(self.opt),
+                  "train_seconds": self.elapsed,
+                  "samples_per_s": len(self.data.train) / max(self.elapsed, 1e-9),
+                  "seconds": time.perf_counter() - started, "best": improved}
+        self.schedule.step(monitored)
+        c.history.append(record)
+        self.run.append_metrics(record)
+        self.reporter.epoch(record, self.cfg.epochs)
+        if early is not None and c.bad_epochs >= early.patience:
+            c.stopped = "early_stopped"
+        self.save()
+
+    # ------------------------------------------------------------ state
+
+    def save(self, force: bool = False) -> None:
+        """best.pt (when it changed), then checkpoint.pt; at most every CHECKPOINT_SECONDS
+        unless forced."""
+        if not force and time.perf_counter() - self._saved_at < CHECKPOINT_SECONDS:
+            return
+        if self._best_dirty and self.best_weights is not None:
+            save_checkpoint(self.run.best, {**self.identity, "model": self.best_weights,
+                                            "epoch": self.c.best_epoch, "loss": self.c.best})
+            self._best_dirty = False
+        save_checkpoint(self.run.checkpoint, self.state_dict())
+        self._saved_at = time.perf_counter()
+        self.saved_epoch = self.c.epoch
+
+    def state_dict(self) -> dict[str, Any]:
+        c = self.c
+        mid = c.step > 0
+        current_is_best = not mid and c.best_epoch == c.epoch
+        return {**self.identity, "model": self.model.state_dict(),
+                "best_model": None if current_is_best else self.best_weights,
+                "optimizer": self.opt.state_dict(), "schedule": self.schedule.state_dict(),
+                "scaler": self.scaler.state_dict() if self.scaler else None,
+                "rng": dev.rng_state(self.device), "batch_rng": self.gen.get_state(),
+                "counters": asdict(c), "names": list(self.names), "elapsed": self.elapsed,
+                "perm": self.perm.cpu() if mid and self.perm is not None else None,
+                "sums": self.sums.cpu() if mid and self.sums is not None else None}
+
+    def load_state_dict(self, ckpt: dict[str, Any]) -> None:
+        self.model.load_state_dict(ckpt["model"])
+        self.opt.load_state_dict(ckpt["optimizer"])
+        self.schedule.load_state_dict(ckpt["schedule"])
+        if self.scaler is not None and ckpt["scaler"]:
+            self.scaler.load_state_dict(ckpt["scaler"])
+        self.c = Counters(**ckpt["counters"])
+        self.saved_epoch = self.c.epoch
+        self.names, self.elapsed = tuple(ckpt["names"]), ckpt["elapsed"]
+        if self.c.step:
+            self.perm, self.sums = ckpt["perm"].to(self.device), ckpt["sums"].to(self.device)
+        best = ckpt["best_model"]
+        self.best_weights = ({k: v.to(self.device) for k, v in best.items()} if best is not None
+                             else {k: v.detach().clone()
+                                   for k, v in self.model.state_dict().items()})
+        dev.set_rng_state(ckpt["rng"], self.device)
+        self.gen.set_state(ckpt["batch_rng"])
+
+    def restore_best(self) -> None:
+        if self.best_weights is not None:
+            self.model.load_state_dict(self.best_weights)

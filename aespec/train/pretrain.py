@@ -1,0 +1,123 @@
+"""Greedy layer-wise pretraining of the dense encoder layers (Bengio et al., 2007).
+
+Layer k is trained as a one-layer autoencoder, `x_k -> act(W_k x_k + b_k) -> V h + c`, on
+`x_k`, the input the model feeds layer k once layers 1..k-1 are pretrained; the decoder
+`V, c` is thrown away. The whole model is then trained end to end.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+import networkx as nx
+import torch
+from torch import nn
+from torch.nn import functional
+
+from aespec.ops import lookup
+from aespec.settings import TrainSpec
+from aespec.train.batches import Split
+from aespec.train.evaluate import EVAL_BATCH
+from aespec.train.loop import REPORT_SECONDS, Interrupted
+from aespec.train.optim import build_optimizer
+from aespec.train.progress import Reporter
+
+
+class _Captured(Exception):  # noqa: N818  (control flow)
+    """Raised by the hook once layer k's input is seen: the rest of the model is not run."""
+
+
+def layer_inputs(model: Any, layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """(N, in_features): what the model feeds `layer`, in eval mode (no noise)."""
+    seen: list[torch.Tensor] = []
+
+    def hook(module: nn.Module, args: tuple) -> None:
+        seen.append(args[0].detach().flatten(1))
+        raise _Captured
+
+    handle = layer.register_forward_pre_hook(hook)
+    model.eval()
+    try:
+        with torch.no_grad():
+            for i in range(0, len(x), EVAL_BATCH):
+                try:
+                    model.encode(x[i:i + EVAL_BATCH])
+                except _Captured:
+                    pass
+    finally:
+        handle.remove()
+    return torch.cat(seen)
+
+
+def activation_after(graph: nx.DiGraph, node: str) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The activation op that follows `node` in the encoder, as a torch callable."""
+    order = graph.graph["order"]
+    i = order.index(node)
+    nxt = graph.nodes[order[i + 1]] if i + 1 < len(order) else None
+    if nxt is None or nxt["kind"] != "activation":
+        return lambda h: h
+    opdef = lookup("layer", nxt["op"])
+    assert opdef is not None and opdef.build is not None
+    return opdef.build(nxt["args"], nxt["in_shape"], nxt["out_shape"])
+
+
+class _Shallow(nn.Module):
+    """The one-layer autoencoder of a pretraining stage: the model's layer (its own
+    parameters, trained in place), its activation, a throwaway decoder."""
+
+    def __init__(self, layer: Any, act: Callable, decoder: nn.Linear):
+        super().__init__()
+        self.layer, self.act, self.decoder = layer, act, decoder
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # functional: the layer may flatten its input (FlatLinear), which x already is
+        return self.decoder(self.act(functional.linear(x, self.layer.weight, self.layer.bias)))
+
+
+def pretrain_layerwise(model: Any, graph: nx.DiGraph, split: Split, cfg: TrainSpec,
+                       device: torch.device, reporter: Reporter, stop: Any) -> list[dict]:
+    """Pretrain each dense encoder layer in turn; one record per layer."""
+    assert cfg.pretrain is not None
+    args: Any = cfg.pretrain.args  # Layerwise
+    gen = torch.Generator().manual_seed(cfg.seed + 1)
+    groups = model.layer_groups()
+    records = []
+    for k, (node, layer) in enumerate(groups):
+        x = layer_inputs(model, layer, split.x)
+        act = activation_after(graph, node)
+        decoder = nn.Linear(layer.out_features, layer.in_features).to(device)
+        opt = build_optimizer(cfg.optimizer, [*layer.parameters(), *decoder.parameters()],
+                              device, lr=args.lr)
+        layer.train()
+        loss = math.nan
+        for epoch in range(args.epochs):
+            reporter.phase(f"pretrain layer {k + 1}/{len(groups)} ({node}), epoch "
+                           f"{epoch + 1}/{args.epochs}", -(-len(x) // cfg.batch))
+            loss = _epoch(_Shallow(layer, act, decoder), opt, x, cfg.batch, gen, reporter, stop)
+        records.append({"layer": node, "epochs": args.epochs, "loss": loss})
+        reporter.message(f"pretrained {node} ({layer.in_features} -> {layer.out_features}): "
+                         f"reconstruction mse {loss:.5g}")
+    return records
+
+
+def _epoch(forward: Callable, opt: torch.optim.Optimizer, x: torch.Tensor, batch: int,
+           gen: torch.Generator, reporter: Reporter, stop: Any) -> float:
+    perm = torch.randperm(len(x), generator=gen).to(x.device)
+    total = torch.zeros((), device=x.device)
+    start = last = time.perf_counter()
+    for s, i in enumerate(range(0, len(x), batch)):
+        xb = x.index_select(0, perm[i:i + batch])
+        loss = functional.mse_loss(forward(xb), xb)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        total += loss.detach() * len(xb)
+        if stop.requested:
+            raise Interrupted
+        if (now := time.perf_counter()) - last >= REPORT_SECONDS:
+            last, seen = now, i + len(xb)
+            reporter.step(s + 1, total.item() / seen, seen / max(now - start, 1e-9))
+    return total.item() / len(x)

@@ -1,0 +1,193 @@
+"""`aespec run`, `eval`, `sample` and `encode`: exit codes, output, files; Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from aespec.cli import app
+
+ROOT = Path(__file__).resolve().parents[1]
+runner = CliRunner()
+
+VAE = """\
+model tiny_vae "a small VAE on 8x8 digits"
+data digits
+input vector(64)
+encoder {
+    dense(16) relu
+}
+bottleneck {
+    gaussian(3)
+}
+decoder {
+    dense(16) relu
+    dense(64) sigmoid
+}
+loss bce
+train {
+    epochs 2
+    batch 128
+}
+"""
+
+
+def invoke(*args: str):
+    result = runner.invoke(app, [str(a) for a in args])
+    assert "Traceback" not in result.output, result.output
+    return result
+
+
+@pytest.fixture(scope="module")
+def vae_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cli")
+    (root / "vae.ae").write_text(VAE)
+    result = invoke("run", root / "vae.ae", "--out", root / "run")
+    assert result.exit_code == 0, result.output
+    return root, result
+
+
+def test_run_prints_epochs_and_a_summary_table(vae_run):
+    root, result = vae_run
+    text = result.output
+    assert "tiny_vae: 2,294 parameters" in text and "run directory:" in text  # the header
+    assert "epoch 1/2" in text and "epoch 2/2" in text and "samples/s" in text
+    assert "finished after 2 epochs" in text
+    for word in ("term", "test", "validation", "bce", "kl", "parameters:", "time:"):
+        assert word in text
+    assert "━" not in text.split("finished")[0]  # no progress bar: output is not a terminal
+    assert (root / "run" / "best.pt").is_file()
+
+
+def test_quiet_prints_only_the_summary(tmp_path):
+    (tmp_path / "vae.ae").write_text(VAE)
+    result = invoke("run", tmp_path / "vae.ae", "--out", tmp_path / "r", "--quiet",
+                    "--epochs", "1", "--set", "train.seed=2")
+    assert result.exit_code == 0
+    assert "epoch 1/1" not in result.output and "finished after 1 epochs" in result.output
+    info = json.loads((tmp_path / "r" / "run.json").read_text())
+    assert info["overrides"] == ["train.seed=2", "train.epochs=1"]
+
+
+def test_run_writes_the_default_directory_under_runs(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "vae.ae").write_text(VAE)
+    assert invoke("run", "vae.ae", "-q", "--epochs", "1").exit_code == 0
+    (made,) = (tmp_path / "runs").iterdir()
+    assert made.name.startswith("tiny_vae-") and (made / "metrics.jsonl").is_file()
+
+
+def test_eval_text_and_json(vae_run):
+    root, _ = vae_run
+    text = invoke("eval", root / "run")
+    assert text.exit_code == 0 and "360 test examples" in text.output
+    assert "reconstruction error per example" in text.output
+    as_json = invoke("eval", root / "run", "--json", "--checkpoint", "last")
+    data = json.loads(as_json.output)
+    assert data["n"] == 360 and set(data["test"]) == {"loss", "bce", "kl"}
+    assert data["recon_error"]["mean"] > 0
+
+
+def test_sample_writes_draws_from_the_prior(vae_run, tmp_path):
+    root, _ = vae_run
+    out = tmp_path / "s.npy"
+    result = invoke("sample", root / "run", "-n", "7", "-o", out, "--seed", "1")
+    assert result.exit_code == 0, result.output
+    x = np.load(out)
+    assert x.shape == (7, 64) and x.dtype == np.float32 and 0 <= x.min() and x.max() <= 1
+    again = tmp_path / "t.npy"
+    invoke("sample", root / "run", "-n", "7", "-o", again, "--seed", "1")
+    assert np.array_equal(np.load(again), x)
+
+
+def test_encode_writes_codes_in_order(vae_run, tmp_path):
+    root, _ = vae_run
+    out = tmp_path / "codes.npy"
+    assert invoke("encode", root / "run", "-o", out).exit_code == 0
+    assert np.load(out).shape == (1797, 3)
+    result = invoke("encode", root / "run", "--data", "digits", "--split", "test", "-o", out)
+    assert result.exit_code == 0 and np.load(out).shape == (360, 3)
+    unwritable = invoke("encode", root / "run", "-o", tmp_path / "no" / "such" / "c.npy")
+    assert unwritable.exit_code == 1 and "error[E606]" in unwritable.output
+
+
+def test_sample_needs_a_stochastic_latent(tmp_path):
+    spec = tmp_path / "plain.ae"
+    spec.write_text(VAE.replace("gaussian(3)", "dense(3)"))
+    assert invoke("run", spec, "--out", tmp_path / "r", "-q", "--epochs", "1").exit_code == 0
+    result = invoke("sample", tmp_path / "r", "-o", tmp_path / "s.npy")
+    assert result.exit_code == 1 and "error[E308]" in result.output
+    assert not (tmp_path / "s.npy").exists()
+
+
+def test_errors_exit_1_with_diagnostics_never_a_traceback(tmp_path):
+    bad = tmp_path / "bad.ae"
+    bad.write_text(VAE.replace("dense(64) sigmoid", "dense(65) sigmoid"))
+    result = invoke("run", bad, "--out", tmp_path / "r")
+    assert result.exit_code == 1 and "error[E3" in result.output
+    assert not (tmp_path / "r").exists()
+    (tmp_path / "ok.ae").write_text(VAE)
+    nodata = invoke("run", tmp_path / "ok.ae", "--data", "nope", "--out", tmp_path / "r")
+    assert nodata.exit_code == 1 and "unknown data source 'nope'" in nodata.output
+    missing = invoke("eval", tmp_path / "absent")
+    assert missing.exit_code == 1 and "error[E603]" in missing.output
+
+
+def test_usage_errors_exit_2(tmp_path):
+    (tmp_path / "ok.ae").write_text(VAE)
+    assert invoke("run").exit_code == 2
+    assert invoke("run", tmp_path / "ok.ae", "--device", "gpu").exit_code == 2
+    assert invoke("run", tmp_path / "ok.ae", "--epochs", "0").exit_code == 2
+    assert invoke("encode", tmp_path, "--split", "val").exit_code == 2
+
+
+def test_out_directory_is_never_overwritten(vae_run):
+    root, _ = vae_run
+    result = invoke("run", root / "vae.ae", "--out", root / "run")
+    assert result.exit_code == 1 and "--resume" in result.output
+
+
+def test_resume_without_spec_and_a_finished_run(vae_run, tmp_path):
+    root, _ = vae_run
+    copy = tmp_path / "run"
+    copy.mkdir()
+    for p in (root / "run").iterdir():
+        (copy / p.name).write_bytes(p.read_bytes())
+    more = invoke("run", "--resume", copy, "--epochs", "3", "-q")
+    assert more.exit_code == 0 and "finished after 3 epochs" in more.output
+    assert len((copy / "metrics.jsonl").read_text().splitlines()) == 3
+
+
+@pytest.mark.slow
+def test_ctrl_c_saves_a_checkpoint_and_resume_finishes(tmp_path):
+    """A real SIGINT to a real `aespec run`: exit 130, state saved, --resume completes."""
+    spec = tmp_path / "long.ae"
+    spec.write_text(VAE.replace("epochs 2", "epochs 400"))
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "aespec", "run", str(spec), "--out",
+                             str(tmp_path / "r")], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if line.startswith("epoch 2/"):
+            break
+    time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr and "aespec run --resume" in stderr
+    info = json.loads((tmp_path / "r" / "run.json").read_text())
+    assert info["status"] == "interrupted"
+    result = invoke("run", "--resume", tmp_path / "r", "--epochs", str(info["epochs_run"] + 2),
+                    "-q")
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "r" / "run.json").read_text())["status"] == "finished"
