@@ -298,6 +298,10 @@ _CODES = [
          "`device cuda`, `cuda:N` or `mps` was asked for on a machine without it. Use "
          "`device auto` (or `--device cpu`).",
          "`train { device cuda:1 }` on a machine with one GPU", False),
+    Code("E606", "an output file cannot be written", "run",
+         "`aespec sample -o` or `aespec encode -o` could not write its file: the folder is "
+         "missing or not writable. Choose another path.",
+         "`aespec sample runs/vae-1 -o /nonexistent/samples.npy`", False),
 ]
 
 CODES: dict[str, Code] = {c.code: c for c in _CODES}

@@ -99,6 +99,9 @@ def print_result(result: Any) -> None:
     out.print(table)
     out.print(f"parameters: {result.params:,}    time: {result.seconds:.1f} s    "
               f"run: {result.run_dir}", markup=False)
+    if result.report:
+        out.print(f"report: {result.run_dir / 'report' / 'summary.md'} "
+                  f"({', '.join(k for k in result.report if k != 'examples')})", markup=False)
 
 
 @app.command("run")
@@ -115,6 +118,8 @@ def run_command(
     resume: Optional[Path] = typer.Option(None, "--resume", metavar="RUN_DIR",
                                           help="Continue a stopped run in its directory."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
+    no_report: bool = typer.Option(False, "--no-report",
+                                   help="Skip the figures of the spec's report block."),
 ) -> None:
     """Train a spec; write the run directory; print test results."""
     if spec is None and resume is None:
@@ -129,7 +134,8 @@ def run_command(
 
     try:
         result = train(spec, data=data, epochs=epochs, device=device, out=out_dir, quiet=quiet,
-                       resume=resume, overrides=overrides(set_), progress=_reporter(quiet))
+                       resume=resume, overrides=overrides(set_), progress=_reporter(quiet),
+                       report=not no_report)
     except AespecError as error:
         raise fail(error, source) from None
     except KeyboardInterrupt:

@@ -54,6 +54,7 @@ class RunResult:
     device: str
     pretrain: list[dict[str, Any]] = field(default_factory=list)
     model: Any = field(default=None, repr=False, compare=False)  # best weights, eval mode
+    report: dict[str, Any] = field(default_factory=dict)  # what `report { }` wrote
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,7 @@ class _Setup:
     base_dir: pathlib.Path
     data: batches.DataChoice
     device: torch.device
+    report: bool = True
 
 
 def _resolve(spec: Spec | str | pathlib.Path, overrides: list[str]) -> tuple[Spec, pathlib.Path]:
@@ -94,7 +96,7 @@ def train(spec: Spec | str | pathlib.Path | None = None, *, data: str | None = N
           epochs: int | None = None, device: str | None = None,
           out: str | pathlib.Path | None = None, quiet: bool = False,
           resume: str | pathlib.Path | None = None, overrides: Sequence[str] = (),
-          progress: Reporter | None = None) -> RunResult:
+          progress: Reporter | None = None, report: bool = True) -> RunResult:
     """Train a spec and write a run directory; returns a RunResult.
 
     `spec` is a Spec or a path to a `.ae` file (None with `resume`: the run's own spec).
@@ -109,20 +111,20 @@ def train(spec: Spec | str | pathlib.Path | None = None, *, data: str | None = N
         device is not None)
     reporter = progress or (Reporter() if quiet else LineReporter())
     if resume is not None:
-        return _resume(spec, pathlib.Path(resume), data, [*overrides, *extra], reporter)
+        return _resume(spec, pathlib.Path(resume), data, [*overrides, *extra], reporter, report)
     if spec is None:
         raise TypeError("train() needs a spec, or resume=RUN_DIR")
     all_overrides = [*overrides, *extra]
     resolved, base = _resolve(spec, all_overrides)
     setup = _Setup(resolved, all_overrides, base.resolve(), batches.choose_data(resolved, data),
-                   dev.resolve_device(resolved.train.device))
+                   dev.resolve_device(resolved.train.device), report)
     run = RunDir(pathlib.Path(out) if out is not None else new_run_path(resolved.name))
     check_fresh(run.path)
     return _execute(setup, run, None, reporter, time.time())
 
 
 def _resume(spec: Spec | str | pathlib.Path | None, path: pathlib.Path, data: str | None,
-            overrides: list[str], reporter: Reporter) -> RunResult:
+            overrides: list[str], reporter: Reporter, report: bool = True) -> RunResult:
     run = RunDir(path)
     info = run.info()
     ckpt = load_checkpoint(run.checkpoint)
@@ -144,7 +146,7 @@ def _resume(spec: Spec | str | pathlib.Path | None, path: pathlib.Path, data: st
                              f"not {choice.text()}", hint="resume without --data",
                              file=str(run.path))
     setup = _Setup(resolved, all_overrides, base, choice,
-                   dev.resolve_device(resolved.train.device))
+                   dev.resolve_device(resolved.train.device), report)
     return _execute(setup, run, ckpt, reporter, time.time() - info.get("seconds", 0.0))
 
 
@@ -193,12 +195,24 @@ def _execute(setup: _Setup, run: RunDir, ckpt: dict | None, reporter: Reporter,
         trainer.restore_best()
         test = evaluate(model, data.test, trainer.autocast)
     model.eval()
+    figures = _write_report(setup, model, dataset, run) if status != "interrupted" else {}
     c = trainer.c
     seconds = time.time() - started
     run.update(status=status, epochs_run=c.epoch, best_epoch=c.best_epoch, best_loss=c.best,
                test=test, seconds=seconds, finished=_now())
     return RunResult(run.path, spec.name, status, c.epoch, c.best_epoch, list(c.history),
-                     test, params, seconds, str(device), _pretrain_records(run), model)
+                     test, params, seconds, str(device), _pretrain_records(run), model,
+                     figures)
+
+
+def _write_report(setup: _Setup, model: Any, dataset: Dataset, run: RunDir) -> dict:
+    """The `report { }` block's figures and evaluations, from the best weights."""
+    spec = setup.spec
+    if not setup.report or not (spec.report.items or spec.report.baseline):
+        return {}
+    from aespec.report import write_report
+
+    return write_report(spec, model, dataset, run.path, device=setup.device)
 
 
 def _fit(trainer: Trainer, spec: Spec, graph: Any, data: batches.RunData,
