@@ -382,8 +382,9 @@ def _typed_value(r: _Resolver, key: str, item, s: S.Setting) -> Any:
         return _BAD
     problem = _check_value(value, s)
     if problem:
-        hint = did_you_mean(str(value), s.choices) if s.choices else None
-        r.bag.add("E203", f"invalid {key}: {value} ({problem})", item.span, hint or s.doc)
+        text = value.name if isinstance(value, Symbol) else value
+        hint = did_you_mean(str(text), s.choices) if s.choices else None
+        r.bag.add("E203", f"invalid {key}: {text} ({problem})", item.span, hint or s.doc)
         return _BAD
     return value
 

@@ -524,3 +524,14 @@ def test_parser_works_when_the_cache_folder_cannot_be_made(tmp_path, monkeypatch
     assert syntax._build("start").parse("input vector(4)\n")
     monkeypatch.setenv("AESPEC_CACHE_DIR", "")  # empty: no cache at all
     assert syntax._cache_file("g", "start") is None
+
+
+def test_regression_a_bad_symbol_setting_prints_its_name_not_a_repr():
+    from aespec.checking import check_source
+
+    source = "input vector(4)\nencoder {\n dense(2)\n}\nbottleneck {\n dense(2)\n}\n" \
+             "decoder {\n dense(4)\n}\ntrain {\n device gpu\n}\n"
+    result = check_source(source, "t.ae")
+    [d] = [d for d in result.diagnostics if d.severity == "error"]
+    assert d.message.startswith("invalid device: gpu (") and "Symbol" not in d.message
+    assert d.span.line == 12

@@ -197,11 +197,11 @@ _CONV_DOC = "1-D conv on `sequence`, 2-D on `image` (`nn.Conv1d/2d`); output siz
 register(OpDef("conv", "layer", _CONV_DOC, ConvArgs, shape=_conv_shape, params=_conv_params,
                range=_unbounded, inverse=_conv_inverse,
                signature="conv(channels, k=3, stride=1, pad=same, bias=true)",
-               params_doc="`in_ch*channels*k^d (+channels)`", build=_build_conv))
+               params_doc="`in_ch*channels*k^d (+channels)`", build=_build_conv, style="conv"))
 register(OpDef("deconv", "layer", "transposed conv; with `pad=same` output size is "
                "`in*stride` (`nn.ConvTranspose1d/2d`)", DeconvArgs, shape=_deconv_shape,
                params=_conv_params, range=_unbounded, inverse=_deconv_inverse,
-               params_doc="as `conv`", build=_build_deconv,
+               params_doc="as `conv`", build=_build_deconv, style="conv",
                signature="deconv(channels, k=3, stride=2, pad=same, bias=true)"))
 
 # ---------------------------------------------------------------- pooling, upsampling
@@ -329,14 +329,15 @@ def _build_dropout(a: DropoutArgs, s_in: Shape, s_out: Shape):
 
 register(OpDef("batchnorm", "layer", "batch norm per channel (`nn.BatchNorm1d/2d`)",
                NormArgs, params=lambda a, s: 2 * s[0], range=_unbounded,
-               signature="batchnorm", params_doc="`2*C`", build=_build_batchnorm))
+               signature="batchnorm", params_doc="`2*C`", build=_build_batchnorm,
+               style="norm"))
 register(OpDef("layernorm", "layer", "layer norm over all of an example's values with a "
                "per-channel (per-feature on vectors) scale and shift", NormArgs,
                params=lambda a, s: 2 * s[0], range=_unbounded, signature="layernorm",
-               params_doc="`2*C`", build=_build_layernorm))
+               params_doc="`2*C`", build=_build_layernorm, style="norm"))
 register(OpDef("dropout", "layer", "dropout, active in training only", DropoutArgs,
                range=lambda a, r: (min(r[0] / (1 - a.p), 0), max(r[1] / (1 - a.p), 0)),
-               signature="dropout(p)", build=_build_dropout))
+               signature="dropout(p)", build=_build_dropout, style="norm"))
 
 # ---------------------------------------------------------------- activations
 
