@@ -10,6 +10,7 @@ Importing aespec imports neither torch nor graphviz; `build`, `train` and drawin
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,14 +23,14 @@ __all__ = ["AespecError", "Diagnostic", "check", "load", "train"]
 __version__ = "0.1.0"
 
 
-def check(path: str | Path, overrides: list[str] = ()):
+def check(path: str | Path, overrides: Sequence[str] = ()):
     """Check a spec file; returns a CheckResult with diagnostics (never raises for the spec)."""
     from aespec.checking import check_file
 
     return check_file(path, list(overrides))
 
 
-def load(path: str | Path, overrides: list[str] = ()) -> Spec:
+def load(path: str | Path, overrides: Sequence[str] = ()) -> Spec:
     """Load and check a spec file; raises AespecError when it has errors."""
     result = check(path, overrides)
     result.raise_for_errors()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,7 +52,7 @@ class CheckResult:
             raise AespecError(self.diagnostics)
 
 
-def check_source(source: str, path: str | None = None, overrides: list[str] = ()
+def check_source(source: str, path: str | None = None, overrides: Sequence[str] = ()
                  ) -> CheckResult:
     """Run every front-end stage; never raises for problems in the spec itself."""
     result = CheckResult(path, source)
@@ -74,7 +75,7 @@ def _order(d: Diagnostic) -> tuple:
     return (d.severity != "error", d.span.line if d.span else 0, d.span.column if d.span else 0)
 
 
-def check_file(path: str | Path, overrides: list[str] = ()) -> CheckResult:
+def check_file(path: str | Path, overrides: Sequence[str] = ()) -> CheckResult:
     """Read and check a spec file; an unreadable file is an E001 diagnostic."""
     try:
         source = Path(path).read_text(encoding="utf-8")

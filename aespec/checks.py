@@ -4,13 +4,13 @@ from autoencoder theory.  Each check is a small function registered in CHECKS.""
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import networkx as nx
 
 from aespec import data as data_sources
 from aespec.errors import DiagnosticBag, Span, did_you_mean
-from aespec.ops import lookup
+from aespec.ops import get_op
 from aespec.spec import BLOCKS, Mirror, Spec
 
 Check = Callable[[Spec, nx.DiGraph, DiagnosticBag], None]
@@ -79,7 +79,7 @@ def bce_needs_unit_output(spec: Spec, g: nx.DiGraph, bag: DiagnosticBag) -> None
         return
     lo, hi = g.nodes[last]["range"]
     for term in spec.loss:
-        if lookup("loss", term.call.op).extra.get("needs_unit_output") and (lo < 0 or hi > 1):
+        if get_op("loss", term.call.op).extra.get("needs_unit_output") and (lo < 0 or hi > 1):
             where = g.nodes[last]
             bag.add("E306", f"{term.call.op} needs a decoder output in [0, 1], but the decoder "
                     f"ends in {where['op']} (line {where['span'].line}) with values in "
@@ -100,8 +100,8 @@ def regularizer_targets_exist(spec: Spec, g: nx.DiGraph, bag: DiagnosticBag) -> 
 
 @check
 def kl_sparsity_needs_unit_interval(spec: Spec, g: nx.DiGraph, bag: DiagnosticBag) -> None:
-    for n, d in g.nodes(data=True):
-        if d["kind"] != "regularizer" or not lookup("regularizer", d["op"]).extra.get(
+    for _, d in g.nodes(data=True):
+        if d["kind"] != "regularizer" or not get_op("regularizer", d["op"]).extra.get(
                 "needs_unit_interval"):
             continue
         for t in d["targets"]:

@@ -15,7 +15,7 @@ from typing import Any
 import networkx as nx
 
 from aespec.errors import DiagnosticBag, Span
-from aespec.ops import UNBOUNDED, Args, OpDef, Range, Shape, ShapeProblem, lookup
+from aespec.ops import UNBOUNDED, OpDef, Shape, ShapeProblem, get_op
 from aespec.spec import BLOCKS, Mirror, OpCall, Spec
 
 UNIT_DATA = ("digits", "mnist", "fashion_mnist", "synthetic")
@@ -67,7 +67,8 @@ class _Builder:
             return None
         params = opdef.params(call.args, s_in)
         if tied_to is not None:
-            params = call.args.units if call.args.bias else 0
+            dense: Any = call.args
+            params = dense.units if dense.bias else 0
         nid = self.node_id(block)
         self.g.add_node(nid, op=call.op, kind=opdef.kind, block=block, args=call.args,
                         span=call.span, label=call.label, in_shape=s_in, out_shape=s_out,
@@ -82,7 +83,7 @@ class _Builder:
         return nid
 
     def _join_source(self, call: OpCall) -> str | None:
-        name = call.args.name
+        name = getattr(call.args, "name")  # noqa: B009 - join args are dynamic models
         if name not in self.labels:
             from aespec.errors import did_you_mean
             self.bag.add("E205", f"{call.op}({name}): no tensor named '{name}' is defined "
@@ -93,7 +94,7 @@ class _Builder:
 
     def add_block(self, calls: list[OpCall], block: str) -> None:
         for call in calls:
-            self.add_op(call, block, lookup("noise" if block == "noise" else "layer", call.op))
+            self.add_op(call, block, get_op("noise" if block == "noise" else "layer", call.op))
         if self.prev is not None:
             self.g.graph["outputs"][block] = self.prev
 
@@ -135,16 +136,18 @@ def _add_mirror(b: _Builder, mirror: Mirror) -> None:
                   "write the decoder block out")
         b.prev = None
         return
-    changing = [n for n in nodes if lookup("layer", g.nodes[n]["op"]).shape_changing]
+    changing = [n for n in nodes if get_op("layer", g.nodes[n]["op"]).shape_changing]
     acts = {n: _activation_after(g, nodes, n) for n in changing}
     output = mirror.output or ("sigmoid" if any(t.call.op == "bce" for t in b.spec.loss)
                                else "identity")
     for i in range(len(changing) - 1, -1, -1):
         node = g.nodes[changing[i]]
-        inverse = lookup("layer", node["op"]).inverse(node["args"], node["in_shape"],
-                                                      node["out_shape"])
+        invert = get_op("layer", node["op"]).inverse
+        assert invert is not None  # only shape-changing ops are in `changing`
+        inverse = invert(node["args"], node["in_shape"], node["out_shape"])
         for name, args in inverse:
-            tied = changing[i] if mirror.tied and name == "dense" and node["op"] == "dense" else None
+            ties = mirror.tied and name == "dense" and node["op"] == "dense"
+            tied = changing[i] if ties else None
             _add_mirror_op(b, name, args, mirror.span, tied)
         if b.prev is not None and b.g.nodes[b.prev]["out_shape"] != node["in_shape"]:
             b.bag.add("E305", f"decoder mirror: the inverse of {node['op']} (line "
@@ -162,7 +165,7 @@ def _add_mirror(b: _Builder, mirror: Mirror) -> None:
 def _activation_after(g: nx.DiGraph, nodes: list[str], n: str) -> tuple[str, dict] | None:
     for m in nodes[nodes.index(n) + 1:]:
         d = g.nodes[m]
-        opdef = lookup("layer", d["op"])
+        opdef = get_op("layer", d["op"])
         if opdef.shape_changing:
             return None
         if opdef.kind == "activation":
@@ -171,7 +174,7 @@ def _activation_after(g: nx.DiGraph, nodes: list[str], n: str) -> tuple[str, dic
 
 
 def _add_mirror_op(b: _Builder, name: str, args: dict, span: Span, tied: str | None) -> None:
-    opdef = lookup("layer", name)
+    opdef = get_op("layer", name)
     call = OpCall(op=name, args=opdef.args(**args), span=span)
     b.add_op(call, "decoder", opdef, mirror=True, tied_to=tied)
 
@@ -190,7 +193,7 @@ def _add_objective_nodes(b: _Builder) -> None:
         g.add_edge("input", nid, shape=g.nodes["input"]["out_shape"], skip=False, target=True)
     for i, reg in enumerate(b.spec.regularizers):
         nid = f"reg{i + 1}"
-        opdef = lookup("regularizer", reg.call.op)
+        opdef = get_op("regularizer", reg.call.op)
         targets = regularizer_targets(g, reg.target, opdef, b.labels)
         g.add_node(nid, op=reg.call.op, kind="regularizer", block="regularizer",
                    args=reg.call.args, span=reg.call.span, target=reg.target, label=None,

@@ -7,18 +7,32 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from aespec import data as data_sources
-from aespec import settings as S
+from aespec import settings as cfg
 from aespec.errors import AespecError, DiagnosticBag, Span, did_you_mean
-from aespec.ops import Args, OpDef, lookup, names
-from aespec.syntax import (BlockStmt, ChainLine, LetStmt, LineStmt, LossStmt, ModelStmt, Num,
-                           Op, RegularizeStmt, RepeatLine, SpecTree, Str, parse_fragment,
-                           parse_source)
+from aespec.ops import Args, get_op, lookup, names
+from aespec.syntax import (
+    BlockStmt,
+    ChainLine,
+    LetStmt,
+    LineStmt,
+    LossStmt,
+    ModelStmt,
+    Num,
+    Op,
+    RegularizeStmt,
+    RepeatLine,
+    SpecTree,
+    Str,
+    parse_fragment,
+    parse_source,
+)
 from aespec.values import ExprError, Scope, Symbol, bind_args, evaluate
 
 BLOCKS = ("encoder", "bottleneck", "decoder")
@@ -87,9 +101,9 @@ class Spec(_Frozen):
     loss: list[LossTermSpec] = Field(min_length=1)
     loss_span: Optional[Span] = None
     regularizers: list[RegSpec] = []
-    train: S.TrainSpec = S.TrainSpec()
+    train: cfg.TrainSpec = cfg.TrainSpec()
     train_spans: dict[str, Span] = {}
-    report: S.ReportSpec = S.ReportSpec()
+    report: cfg.ReportSpec = cfg.ReportSpec()
     report_spans: dict[str, Span] = {}
     block_spans: dict[str, Span] = {}
 
@@ -220,7 +234,8 @@ class _Resolver:
         elif name in BLOCKS:
             self.bag.add("E211", f"'{name}' is a block name and cannot name a tensor",
                          line.label_span)
-        self.labels.setdefault(name, line.label_span)
+        if name and line.label_span:
+            self.labels.setdefault(name, line.label_span)
 
     def value(self, expr) -> Any:
         try:
@@ -262,7 +277,8 @@ def _do_input(r: _Resolver, stmt: LineStmt) -> None:
         return
     args = bind_args(op, model, r.scope, r.bag, op.name)
     if args is not None:
-        r.fields["input"] = InputSpec(kind=op.name, shape=tuple(args.model_dump().values()),
+        kind: Any = op.name  # one of INPUTS' keys
+        r.fields["input"] = InputSpec(kind=kind, shape=tuple(args.model_dump().values()),
                                       span=op.span)
 
 
@@ -298,7 +314,7 @@ def _do_decoder_line(r: _Resolver, stmt: LineStmt) -> None:
         return
     act = lookup("layer", args.output) if args.output else None
     if args.output and (act is None or act.kind != "activation"):
-        acts = [n for n in names("layer") if lookup("layer", n).kind == "activation"]
+        acts = [n for n in names("layer") if get_op("layer", n).kind == "activation"]
         r.bag.add("E203", f"mirror output must be an activation, got '{args.output}'", op.span,
                   did_you_mean(args.output, acts) or f"one of: {', '.join(acts)}")
         return
@@ -309,12 +325,12 @@ def _do_block(r: _Resolver, stmt: BlockStmt) -> None:
     if stmt.keyword in BLOCKS:
         r.fields[stmt.keyword] = r.block(stmt.lines, stmt.keyword)
     elif stmt.keyword == "train":
-        _do_settings(r, stmt, S.TRAIN, "train")
+        _do_settings(r, stmt, cfg.TRAIN, "train")
     else:
-        _do_settings(r, stmt, S.REPORT, "report")
+        _do_settings(r, stmt, cfg.REPORT, "report")
 
 
-def _do_settings(r: _Resolver, stmt: BlockStmt, table: dict[str, S.Setting], block: str
+def _do_settings(r: _Resolver, stmt: BlockStmt, table: dict[str, cfg.Setting], block: str
                  ) -> None:
     values: dict[str, Any] = {}
     spans: dict[str, Span] = {}
@@ -341,7 +357,7 @@ def _do_settings(r: _Resolver, stmt: BlockStmt, table: dict[str, S.Setting], blo
         r.fields["train_spans"] = spans
     else:
         baseline = values.pop("baseline", None)
-        r.fields["report"] = S.ReportSpec(items=values,
+        r.fields["report"] = cfg.ReportSpec(items=values,
                                           baseline=baseline.name if baseline else None)
         r.fields["report_spans"] = spans
 
@@ -349,7 +365,7 @@ def _do_settings(r: _Resolver, stmt: BlockStmt, table: dict[str, S.Setting], blo
 _BAD = object()
 
 
-def _setting_value(r: _Resolver, key: Op, line: ChainLine, s: S.Setting) -> Any:
+def _setting_value(r: _Resolver, key: Op, line: ChainLine, s: cfg.Setting) -> Any:
     rest = line.items[1:]
     if s.kind == "self":
         if rest:
@@ -368,15 +384,16 @@ def _setting_value(r: _Resolver, key: Op, line: ChainLine, s: S.Setting) -> Any:
     return _typed_value(r, key.name, rest[0], s)
 
 
-def _typed_value(r: _Resolver, key: str, item, s: S.Setting) -> Any:
+def _typed_value(r: _Resolver, key: str, item, s: cfg.Setting) -> Any:
     if isinstance(item, Op) and s.kind == "op":
-        model = s.ops.get(item.name)  # type: ignore[union-attr]
+        ops = s.ops or {}
+        model = ops.get(item.name)
         if model is None:
             r.bag.add("E203", f"unknown {key} '{item.name}'", item.name_span,
-                      did_you_mean(item.name, s.ops) or f"one of: {', '.join(s.ops)}")
+                      did_you_mean(item.name, ops) or f"one of: {', '.join(ops)}")
             return _BAD
         args = bind_args(item, model, r.scope, r.bag, item.name)
-        return _BAD if args is None else S.OpChoice(name=item.name, args=args)
+        return _BAD if args is None else cfg.OpChoice(name=item.name, args=args)
     value = _plain_value(r, item)
     if value is _BAD:
         return _BAD
@@ -402,7 +419,7 @@ def _plain_value(r: _Resolver, item) -> Any:
     return Symbol(item.name, item.span)
 
 
-def _check_value(value: Any, s: S.Setting) -> str | None:
+def _check_value(value: Any, s: cfg.Setting) -> str | None:
     if s.kind == "symbol":
         name = value.name if isinstance(value, Symbol) else value
         if name in s.choices or (isinstance(name, str) and name.startswith("cuda:")
@@ -424,9 +441,9 @@ def _check_value(value: Any, s: S.Setting) -> str | None:
     return None
 
 
-def _train_spec(values: dict[str, Any]) -> S.TrainSpec:
+def _train_spec(values: dict[str, Any]) -> cfg.TrainSpec:
     plain = {k: (v.name if isinstance(v, Symbol) else v) for k, v in values.items()}
-    return S.TrainSpec(**plain)
+    return cfg.TrainSpec.model_validate(plain)
 
 
 def _do_loss(r: _Resolver, stmt: LossStmt) -> None:
@@ -437,7 +454,7 @@ def _do_loss(r: _Resolver, stmt: LossStmt) -> None:
             continue
         if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight < 0:
             r.bag.add("E203", f"a loss weight must be a number >= 0, got {weight}",
-                      term.weight.span)
+                      term.weight.span if term.weight else term.span)
             continue
         call = r.op(term.op, "loss", "loss")
         if call is not None:
@@ -574,7 +591,7 @@ def _respan(node: Any, span: Span) -> Any:
 
 def _override_setting(statements: list, key: str, value: str) -> list:
     block, _, name = key.partition(".")
-    table = {"train": S.TRAIN, "report": S.REPORT}.get(block)
+    table = {"train": cfg.TRAIN, "report": cfg.REPORT}.get(block)
     if table is None:
         raise AespecError.of("E210", f"--set {key}: only train.KEY and report.KEY can be set",
                              file="--set")
@@ -595,7 +612,7 @@ def _override_setting(statements: list, key: str, value: str) -> list:
     return statements + [BlockStmt(block, (line,), line.span, line.span)]
 
 
-def resolve_spec(tree: SpecTree, overrides: list[str] = (), bag: DiagnosticBag | None = None
+def resolve_spec(tree: SpecTree, overrides: Sequence[str] = (), bag: DiagnosticBag | None = None
                  ) -> tuple[Spec | None, DiagnosticBag]:
     """Validate a syntax tree; returns the Spec (None when errors stop it) and diagnostics."""
     bag = bag or DiagnosticBag(file=tree.path)
@@ -613,7 +630,7 @@ def resolve_spec(tree: SpecTree, overrides: list[str] = (), bag: DiagnosticBag |
             _dispatch(r, stmt)
     r.fields.setdefault("name", Path(tree.path).stem if tree.path else "model")
     r.fields.setdefault("loss", [LossTermSpec(weight=1.0, call=OpCall(
-        op="mse", args=lookup("loss", "mse").args(), span=Span.point(1, 1)))])
+        op="mse", args=get_op("loss", "mse").args(), span=Span.point(1, 1)))])
     r.fields["lets"] = {k: v for k, v in r.scope.values.items()}
     r.fields["block_spans"] = {_stmt_keyword(s): s.span for s in tree.statements}
     if bag.errors or not all(k in r.fields for k in BLOCKS + ("input",)):
@@ -621,7 +638,7 @@ def resolve_spec(tree: SpecTree, overrides: list[str] = (), bag: DiagnosticBag |
     return Spec(path=tree.path, source=tree.source, **r.fields), bag
 
 
-def load_spec(path: str | Path, overrides: list[str] = ()) -> tuple[Spec | None, DiagnosticBag]:
+def load_spec(path: str | Path, overrides: Sequence[str] = ()) -> tuple[Spec | None, DiagnosticBag]:
     """Read, parse and resolve a spec file."""
     path = Path(path)
     try:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import networkx as nx
 
-from aespec.ops import lookup, op_text
+from aespec.ops import get_op, op_text
 
 
 def fmt_num(v: float) -> str:
@@ -17,16 +17,16 @@ def fmt_num(v: float) -> str:
 def objective_text(g: nx.DiGraph) -> str:
     """The objective written out: `L = BCE(x, x̂) + 1.0·KL(q(z|x) ‖ N(0, I)) + 1e-05·Σw²`."""
     terms = []
-    for n, d in g.nodes(data=True):
+    for _, d in g.nodes(data=True):
         if d["kind"] == "loss":
-            formula = lookup("loss", d["op"]).extra["formula"]
+            formula = get_op("loss", d["op"]).extra["formula"]
             terms.append(formula if d["weight"] == 1 else f"{fmt_num(d['weight'])}·{formula}")
     latent = g.graph.get("latent")
     if latent:
         terms.append(f"{fmt_num(g.nodes[latent]['args'].beta)}·KL(q(z|x) ‖ N(0, I))")
-    for n, d in g.nodes(data=True):
+    for _, d in g.nodes(data=True):
         if d["kind"] == "regularizer":
-            formula = lookup("regularizer", d["op"]).extra["formula"]
+            formula = get_op("regularizer", d["op"]).extra["formula"]
             args = d["args"]
             if d["op"] == "kl_sparsity":
                 formula = formula.replace("ρ ‖", f"{fmt_num(args.rho)} ‖")
@@ -55,7 +55,7 @@ def table_rows(g: nx.DiGraph) -> list[Row]:
             rows.append(Row("input", d["span"].line, "input", d["out_shape"], 0, ""))
             continue
         place = "noise" if d["block"] == "noise" else "layer"
-        text = op_text(lookup(place, d["op"]), d["args"])
+        text = op_text(get_op(place, d["op"]), d["args"])
         if d.get("label"):
             text = f"{d['label']} = {text}"
         note = "mirror" if d.get("mirror") else ""

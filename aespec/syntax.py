@@ -16,8 +16,15 @@ from importlib import resources
 from pathlib import Path
 from typing import Union
 
-from lark import Lark, Token, Transformer, Tree, __version__ as lark_version, v_args
-from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark import Lark, Token, Transformer, Tree, v_args
+from lark import __version__ as lark_version
+from lark.exceptions import (
+    LarkError,
+    UnexpectedCharacters,
+    UnexpectedEOF,
+    UnexpectedInput,
+    UnexpectedToken,
+)
 
 from aespec.errors import AespecError, Span, source_lines
 
@@ -238,15 +245,15 @@ def _build(start: str) -> Lark:
     return parser
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _parser() -> Lark:
     return _build("start")
 
 
 def _span(meta_or_tok) -> Span:
     if isinstance(meta_or_tok, Token):
-        return Span(meta_or_tok.line, meta_or_tok.column, meta_or_tok.end_line or meta_or_tok.line,
-                    meta_or_tok.end_column or meta_or_tok.column + 1)
+        line, col = meta_or_tok.line or 1, meta_or_tok.column or 1
+        return Span(line, col, meta_or_tok.end_line or line, meta_or_tok.end_column or col + 1)
     m = meta_or_tok
     return Span(m.line, m.column, m.end_line, m.end_column)
 
@@ -262,6 +269,13 @@ _ESCAPE = re.compile(r"\\(.)")
 def _unescape(text: str) -> str:
     """`\\"` -> `"`, `\\\\` -> `\\`, `\\n` -> newline; any other backslash stays as written."""
     return _ESCAPE.sub(lambda m: {"n": "\n", '"': '"', "\\": "\\"}.get(m[1], m[0]), text[1:-1])
+
+
+def _binary(op: str):
+    """A transformer rule building `BinOp(op, ...)`."""
+    def rule(self, meta, c):
+        return BinOp(op, c[0], c[1], _span(meta))
+    return rule
 
 
 @v_args(meta=True)
@@ -286,12 +300,7 @@ class _ToTree(Transformer):
     def name(self, meta, c):
         return Name(str(c[0]), _span(c[0]))
 
-    def _bin(op):  # noqa: N805 - a factory used while the class body runs
-        def rule(self, meta, c):
-            return BinOp(op, c[0], c[1], _span(meta))
-        return rule
-
-    add, sub, mul, div = _bin("+"), _bin("-"), _bin("*"), _bin("/")
+    add, sub, mul, div = (_binary(op) for op in "+-*/")
 
     def neg(self, meta, c):
         return Neg(c[0], _span(meta))
@@ -493,12 +502,12 @@ def _check_depth(tree: Tree, path: str | None) -> None:
                      if isinstance(c, Tree))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _expr_parser() -> Lark:
     return _build("expr")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _chain_parser() -> Lark:
     return _build("chain")
 

@@ -67,7 +67,7 @@ def l2_and_weight_decay(spec: Spec, g: nx.DiGraph, bag: DiagnosticBag) -> None:
 @check
 def contractive_cost(spec: Spec, g: nx.DiGraph, bag: DiagnosticBag) -> None:
     """W405: the exact Jacobian needs one backward pass per code unit through every layer."""
-    for n, d in g.nodes(data=True):
+    for _, d in g.nodes(data=True):
         if d["kind"] != "regularizer" or d["op"] != "contractive" or not d["targets"]:
             continue
         target = d["targets"][0]
@@ -103,7 +103,8 @@ def early_stop_without_validation(spec: Spec, g: nx.DiGraph, bag: DiagnosticBag)
 def sparse_target_not_sparse(spec: Spec, g: nx.DiGraph, bag: DiagnosticBag) -> None:
     """W408: kl_sparsity with rho >= 0.5 does not ask for sparsity."""
     for r in spec.regularizers:
-        if r.call.op == "kl_sparsity" and r.call.args.rho >= 0.5:
-            bag.add("W408", f"kl_sparsity(rho={r.call.args.rho:g}) asks units to be active "
+        rho = getattr(r.call.args, "rho", None)
+        if r.call.op == "kl_sparsity" and rho is not None and rho >= 0.5:
+            bag.add("W408", f"kl_sparsity(rho={rho:g}) asks units to be active "
                     "half the time or more: that is not sparse", r.call.span,
                     "sparse codes use a small rho, such as 0.05")

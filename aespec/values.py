@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
@@ -136,7 +137,7 @@ def _plain(v: Any) -> Any:
 
 def bind_args(op: Op, model: type[BaseModel], scope: Scope, bag: DiagnosticBag, what: str,
               varargs: str | None = None, check: Callable[[BaseModel], None] | None = None
-              ) -> BaseModel | None:
+              ) -> Any:
     """Map an op's positional and keyword args onto its argument model; report every problem."""
     fields = list(model.model_fields)
     values: dict[str, Any] = {}
@@ -187,7 +188,7 @@ def bind_args(op: Op, model: type[BaseModel], scope: Scope, bag: DiagnosticBag, 
 
 
 def _validate(op: Op, model: type[BaseModel], values: dict[str, Any], spans: dict[str, Arg],
-              scope: Scope, bag: DiagnosticBag, what: str) -> BaseModel | None:
+              scope: Scope, bag: DiagnosticBag, what: str) -> Any:
     try:
         return model(**{k: _plain(v) for k, v in values.items()})
     except ValidationError as err:

@@ -23,7 +23,8 @@ def _expectations(case: Path) -> dict:
         if not line.startswith("#"):
             break
         body = line[1:].strip()
-        if m := re.match(r"expect:\s*(ok|no-crash|error)\s*(E[0-9|E]+)?\s*(?:at line ([0-9|]+))?", body):
+        if m := re.match(r"expect:\s*(ok|no-crash|error)\s*(E[0-9|E]+)?\s*"
+                         r"(?:at line ([0-9|]+))?", body):
             out["expect"], out["codes"], out["lines"] = m.groups()
         elif m := re.match(r"params:\s*(\d+)", body):
             out["params"] = int(m.group(1))

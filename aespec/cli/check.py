@@ -26,11 +26,11 @@ def _shape(s) -> str:
 def print_summary(result: CheckResult) -> None:
     """The op table, the code shape, the parameter total and the objective."""
     g, spec = result.graph, result.spec
+    assert g is not None and spec is not None  # only called for specs that checked
     title = f"{spec.name}" + (f": {spec.doc}" if spec.doc else "")
     table = Table(title=Text(title), title_justify="left", show_edge=False, pad_edge=False)
-    for col, just in (("line", "right"), ("block", "left"), ("op", "left"),
-                      ("output", "left"), ("params", "right"), ("", "left")):
-        table.add_column(col, justify=just)
+    for col in ("line", "block", "op", "output", "params", ""):
+        table.add_column(col, justify="right" if col in ("line", "params") else "left")
     for row in table_rows(g):
         table.add_row(str(row.line), row.block, row.op, _shape(row.shape),
                       f"{row.params:,}" if row.params else "", row.note)

@@ -8,8 +8,9 @@ op is adding one entry; nothing else in aespec switches on op names.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -98,12 +99,18 @@ def register(op: OpDef) -> OpDef:
     return op
 
 
-def lookup(place: Place, name: str) -> OpDef | None:
-    return REGISTRY[place].get(name)
+def lookup(place: str, name: str) -> OpDef | None:
+    """The op `name` of a place (layer, noise, loss, regularizer), or None."""
+    return REGISTRY[place].get(name)  # type: ignore[index]
 
 
-def names(place: Place) -> list[str]:
-    return sorted(REGISTRY[place])
+def get_op(place: str, name: str) -> OpDef:
+    """The op `name` of a place, known to exist (it came from a validated spec)."""
+    return REGISTRY[place][name]  # type: ignore[index]
+
+
+def names(place: str) -> list[str]:
+    return sorted(REGISTRY[place])  # type: ignore[index]
 
 
 def format_args(a: Args, skip: tuple[str, ...] = ()) -> str:

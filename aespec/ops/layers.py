@@ -7,8 +7,18 @@ from typing import Annotated, Literal, Optional, Union
 
 from pydantic import Field
 
-from aespec.ops import (UNBOUNDED, Args, NoArgs, OpDef, Range, Shape, ShapeProblem,
-                        _fmt, _unbounded, format_args, register)
+from aespec.ops import (
+    UNBOUNDED,
+    Args,
+    NoArgs,
+    OpDef,
+    Range,
+    Shape,
+    ShapeProblem,
+    _fmt,
+    _unbounded,
+    register,
+)
 
 PosInt = Field(gt=0)
 
@@ -174,7 +184,7 @@ def _build_conv(a: ConvArgs, s_in: Shape, s_out: Shape):
     plain, padded = [(nn.Conv1d, PaddedConv1d), (nn.Conv2d, PaddedConv2d)][len(pads) - 1]
     if all(lo == hi for lo, hi in pads):
         return plain(s_in[0], a.channels, a.k, stride=a.stride, bias=a.bias,
-                     padding=tuple(lo for lo, _ in pads))
+                     padding=tuple(lo for lo, _ in pads))  # type: ignore[arg-type]
     f_pad = tuple(p for pair in reversed(pads) for p in pair)  # F.pad order: last dim first
     return padded(s_in[0], a.channels, a.k, stride=a.stride, bias=a.bias, pad=f_pad)
 
@@ -216,7 +226,8 @@ def _pool_shape(a: PoolArgs, s: Shape) -> Shape:
     stride = a.stride or a.k
     spatial = _spatial(s, "pooling")
     if min(spatial) < a.k:
-        raise ShapeProblem(f"pool size {a.k} is larger than the input {'x'.join(map(str, spatial))}",
+        size = "x".join(map(str, spatial))
+        raise ShapeProblem(f"pool size {a.k} is larger than the input {size}",
                            "pool less, downsample less before this op, or remove it", "E302")
     return (s[0], *((n - a.k) // stride + 1 for n in spatial))
 
@@ -405,7 +416,7 @@ def _whole_ratio(big: Shape, small: Shape) -> int | None:
     """The integer r > 1 with big == r * small in every dimension, else None (no floats:
     sizes can be larger than a float holds)."""
     r = big[0] // small[0]
-    return r if r > 1 and all(b == r * s for b, s in zip(big, small)) else None
+    return r if r > 1 and all(b == r * s for b, s in zip(big, small, strict=True)) else None
 
 
 def _build_concat(a: JoinArgs, s_in: Shape, s_out: Shape):
