@@ -494,6 +494,7 @@ def write_drawing(graph: nx.DiGraph, spec: Spec, path: Path, fmt: str, rankdir: 
     """Write the diagram to `path`; without `dot`, write `path.dot` and raise
     GraphvizMissingError."""
     text = to_dot(graph, spec, rankdir, detail)
+    path.parent.mkdir(parents=True, exist_ok=True)  # like `aespec run --out`
     if fmt == "dot":
         path.write_text(text, encoding="utf-8")
         return path

@@ -280,3 +280,15 @@ def test_draw_never_imports_torch(tmp_path) -> None:
                           check=False, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split()[-2:] == ["False", "False"]
+
+
+def test_regression_draw_creates_the_output_folder(tmp_path):
+    """`make demo` draws to runs/demo.svg before any run has created runs/."""
+    from typer.testing import CliRunner
+
+    from aespec.cli import app
+
+    target = tmp_path / "not" / "yet" / "there.dot"
+    result = CliRunner().invoke(app, ["draw", "specs/undercomplete_fc.ae", "-o", str(target)])
+    assert result.exit_code == 0, result.output
+    assert target.read_text().startswith("digraph")
