@@ -194,7 +194,8 @@ SETTINGS = {"turns": "in turn, one process, tuned", "alone0": "alone, untuned",
 def plan(quick: bool, with_compile: bool) -> list[dict]:
     """`turns`: contestants alternate in one process (the ratios); `alone`: one process per
     contestant and allocator setting (what the allocator does to a whole process)."""
-    rounds = {"fc": 2 if quick else 3, "conv": 1 if quick else 2}
+    # the dense AE's epochs are short (0.3 s): more rounds steady its figures
+    rounds = {"fc": 3 if quick else 6, "conv": 1 if quick else 2}
     jobs = []
     for kind in MODELS:
         cl = ["hand_cl", "cl"] if kind == "conv" else []
