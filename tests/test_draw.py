@@ -18,7 +18,7 @@ import pytest
 from typer.testing import CliRunner
 
 import aespec
-from aespec import draw
+from aespec import draw, drawing_labels
 from aespec.checking import CheckResult, check_file
 from aespec.cli import app
 from aespec.draw import group_ops, to_dot
@@ -153,8 +153,9 @@ def test_blocks_detail_has_one_box_per_block() -> None:
 
 
 def test_colours_come_only_from_the_style_table() -> None:
-    source = Path(draw.__file__).read_text(encoding="utf-8")
-    assert not re.search(r"#[0-9a-fA-F]{6}", source)
+    for module in (draw, drawing_labels):
+        source = Path(module.__file__).read_text(encoding="utf-8")
+        assert not re.search(r"#[0-9a-fA-F]{6}", source), module.__name__
     for table in (REGISTRY["layer"], REGISTRY["noise"]):
         for op in table.values():
             assert (op.style or op.kind) in STYLES, op.name

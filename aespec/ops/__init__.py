@@ -138,4 +138,5 @@ def op_text(op: OpDef, a: Args) -> str:
     return f"{op.name}({text})" if text else op.name
 
 
-from aespec.ops import layers, losses, noise  # noqa: E402,F401  (registers the ops)
+# importing the op modules registers their ops
+from aespec.ops import activations, joins, latents, layers, losses, noise  # noqa: E402,F401

@@ -1,4 +1,10 @@
-"""Layer, activation, shape, join and latent ops (section 4 and 6 of the language)."""
+"""Layer and shape ops (section 4 of the language): dense, conv and deconv, pooling,
+upsample, flatten and reshape, norms and dropout.
+
+Also what the other op modules share: `PosInt`, `count`, `torch_function` and
+`dense_inverse`.  Activations are in `aespec.ops.activations`, joins (skip connections) in
+`aespec.ops.joins`, stochastic latents in `aespec.ops.latents`.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +14,8 @@ from typing import Annotated, Literal, Optional, Union
 from pydantic import Field
 
 from aespec.ops import (
-    UNBOUNDED,
     Args,
-    NoArgs,
     OpDef,
-    Range,
     Shape,
     ShapeProblem,
     _fmt,
@@ -31,7 +34,8 @@ def _spatial(s: Shape, op: str) -> Shape:
     return s[1:]
 
 
-def _count(s: Shape) -> int:
+def count(s: Shape) -> int:
+    """The number of values in a tensor of shape `s` (one example)."""
     return math.prod(s)
 
 
@@ -40,21 +44,11 @@ def _count(s: Shape) -> int:
 # (traced into the generated code).  They import torch when called, never at import time.
 
 
-def _torch_function(name: str):
+def torch_function(name: str):
     """torch.NAME where it exists (shorter generated code), else torch.nn.functional.NAME."""
     import torch  # noqa: TID251
 
     return getattr(torch, name, None) or getattr(torch.nn.functional, name)
-
-
-def _functional(name: str, **fields: str):
-    """Builder of `NAME(x, key=args.field, ...)`, a torch function."""
-
-    def build(a: Args, s_in: Shape, s_out: Shape):
-        fn, kwargs = _torch_function(name), {key: getattr(a, f) for key, f in fields.items()}
-        return lambda x: fn(x, **kwargs)
-
-    return build
 
 
 # ---------------------------------------------------------------- dense
@@ -66,11 +60,12 @@ class DenseArgs(Args):
 
 
 def _dense_params(a: DenseArgs, s: Shape) -> int:
-    return _count(s) * a.units + (a.units if a.bias else 0)
+    return count(s) * a.units + (a.units if a.bias else 0)
 
 
-def _dense_inverse(a: DenseArgs, s_in: Shape, s_out: Shape) -> list[tuple[str, dict]]:
-    back = [("dense", {"units": _count(s_in), "bias": a.bias})]
+def dense_inverse(a: DenseArgs, s_in: Shape, s_out: Shape) -> list[tuple[str, dict]]:
+    """A dense back to the input's size, then a reshape where the input was not a vector."""
+    back = [("dense", {"units": count(s_in), "bias": a.bias})]
     return back + ([("reshape", {"dims": s_in})] if len(s_in) > 1 else [])
 
 
@@ -83,13 +78,13 @@ def _build_dense(a: DenseArgs, s_in: Shape, s_out: Shape, tied=None):
     if tied is not None:
         return TiedLinear(tied, a.bias)
     layer = nn.Linear if len(s_in) == 1 else FlatLinear
-    return layer(_count(s_in), a.units, bias=a.bias)
+    return layer(count(s_in), a.units, bias=a.bias)
 
 
 register(OpDef(
     "dense", "layer", "fully connected; flattens its input first if it is not a vector "
     "(`nn.Linear`)", DenseArgs, shape=lambda a, s: (a.units,), params=_dense_params,
-    range=_unbounded, inverse=_dense_inverse, signature="dense(units, bias=true)",
+    range=_unbounded, inverse=dense_inverse, signature="dense(units, bias=true)",
     params_doc="`in*units (+units)`", build=_build_dense))
 
 # ---------------------------------------------------------------- conv / deconv
@@ -238,7 +233,7 @@ def _pool_inverse(a: PoolArgs, s_in: Shape, s_out: Shape) -> list[tuple[str, dic
 
 def _pool_builder(kind: str):
     def build(a: PoolArgs, s_in: Shape, s_out: Shape):
-        pool, stride = _torch_function(f"{kind}_pool{len(s_in) - 1}d"), a.stride or a.k
+        pool, stride = torch_function(f"{kind}_pool{len(s_in) - 1}d"), a.stride or a.k
         return lambda x: pool(x, a.k, stride)
 
     return build
@@ -289,14 +284,14 @@ class ReshapeArgs(Args):
 def _reshape_shape(a: ReshapeArgs, s: Shape) -> Shape:
     if any(d <= 0 for d in a.dims):
         raise ShapeProblem(f"reshape sizes must be positive, got {a.dims}", code="E303")
-    if math.prod(a.dims) != _count(s):
+    if math.prod(a.dims) != count(s):
         raise ShapeProblem(
             f"reshape{_fmt(a.dims)} holds {math.prod(a.dims)} values but its input {s} "
-            f"holds {_count(s)}", f"choose sizes whose product is {_count(s)}", "E303")
+            f"holds {count(s)}", f"choose sizes whose product is {count(s)}", "E303")
     return tuple(a.dims)
 
 
-register(OpDef("flatten", "shape", "flattens to a vector", shape=lambda a, s: (_count(s),),
+register(OpDef("flatten", "shape", "flattens to a vector", shape=lambda a, s: (count(s),),
                inverse=lambda a, s_in, s_out: [("reshape", {"dims": s_in})],
                signature="flatten", build=lambda a, s_in, s_out: lambda x: x.flatten(1)))
 register(OpDef("reshape", "shape", "changes shape; the element count must match",
@@ -349,115 +344,3 @@ register(OpDef("layernorm", "layer", "layer norm over all of an example's values
 register(OpDef("dropout", "layer", "dropout, active in training only", DropoutArgs,
                range=lambda a, r: (min(r[0] / (1 - a.p), 0), max(r[1] / (1 - a.p), 0)),
                signature="dropout(p)", build=_build_dropout, style="norm"))
-
-# ---------------------------------------------------------------- activations
-
-
-class LeakyArgs(Args):
-    slope: float = Field(0.01, ge=0)
-
-
-class EluArgs(Args):
-    alpha: float = Field(1.0, gt=0)
-
-
-def _activation(name: str, doc: str, out: Range, args: type[Args] = NoArgs,
-                signature: str | None = None, build=None) -> None:
-    register(OpDef(name, "activation", doc, args, range=lambda a, r: out,
-                   signature=signature or name, build=build or _functional(name)))
-
-
-_activation("relu", "max(x, 0)", (0.0, math.inf))
-_activation("leaky_relu", "x if x > 0 else slope*x", UNBOUNDED, LeakyArgs,
-            "leaky_relu(slope=0.01)", _functional("leaky_relu", negative_slope="slope"))
-_activation("sigmoid", "1 / (1 + exp(-x)), in (0, 1)", (0.0, 1.0))
-_activation("tanh", "in (-1, 1)", (-1.0, 1.0))
-_activation("gelu", "x * Phi(x)", (-0.17, math.inf))
-_activation("elu", "x if x > 0 else alpha*(exp(x)-1)", (-1.0, math.inf), EluArgs,
-            "elu(alpha=1.0)", _functional("elu", alpha="alpha"))
-_activation("softplus", "log(1 + exp(x)), in (0, inf)", (0.0, math.inf))
-register(OpDef("identity", "activation", "no-op", signature="identity",
-               build=lambda a, s_in, s_out: lambda x: x))
-
-# ---------------------------------------------------------------- joins
-
-
-class JoinArgs(Args):
-    name: str
-
-
-def _concat_shape(a: JoinArgs, s: Shape, other: Shape) -> Shape:
-    if len(s) != len(other) or s[1:] != other[1:]:
-        raise ShapeProblem(
-            f"concat({a.name}) joins {s} with {a.name} {other}: all but the channel "
-            "dimension must match", _join_hint(s, other), "E304")
-    return (s[0] + other[0], *s[1:])
-
-
-def _add_shape(a: JoinArgs, s: Shape, other: Shape) -> Shape:
-    if s != other:
-        raise ShapeProblem(f"add({a.name}) needs equal shapes, got {s} and {a.name} {other}",
-                           _join_hint(s, other), "E304")
-    return s
-
-
-def _join_hint(s: Shape, other: Shape) -> str | None:
-    if len(s) == len(other) and len(s) > 1:
-        up = _whole_ratio(other[1:], s[1:])
-        if up:
-            return f"upsample({up}) before the join would match the sizes"
-        down = _whole_ratio(s[1:], other[1:])
-        if down:
-            return f"the current tensor is {down}x larger: join earlier or pool it"
-    return None
-
-
-def _whole_ratio(big: Shape, small: Shape) -> int | None:
-    """The integer r > 1 with big == r * small in every dimension, else None (no floats:
-    sizes can be larger than a float holds)."""
-    r = big[0] // small[0]
-    return r if r > 1 and all(b == r * s for b, s in zip(big, small, strict=True)) else None
-
-
-def _build_concat(a: JoinArgs, s_in: Shape, s_out: Shape):
-    import torch  # noqa: TID251
-
-    return lambda x, other: torch.cat([x, other], 1)
-
-
-register(OpDef("concat", "join", "joins the current tensor with a named one; channels are "
-               "concatenated", JoinArgs, label=lambda a: a.name, signature="concat(NAME)",
-               build=_build_concat,
-               extra={"join_shape": _concat_shape,
-                      "join_range": lambda r, o: (min(r[0], o[0]), max(r[1], o[1]))}))
-register(OpDef("add", "join", "adds a named tensor of the same shape", JoinArgs,
-               label=lambda a: a.name, signature="add(NAME)",
-               build=lambda a, s_in, s_out: lambda x, other: x + other,
-               extra={"join_shape": _add_shape,
-                      "join_range": lambda r, o: (r[0] + o[0], r[1] + o[1])}))
-
-# ---------------------------------------------------------------- stochastic latent
-
-
-class GaussianLatentArgs(Args):
-    dim: int = PosInt
-    beta: float = Field(1.0, ge=0)
-    samples: int = Field(1, gt=0)
-
-
-def _build_gaussian(a: GaussianLatentArgs, s_in: Shape, s_out: Shape):
-    """GaussianLatent: (z, mu, logvar); its `kl` is the closed-form KL to N(0, I)."""
-    from aespec.compile.modules import GaussianLatent
-
-    return GaussianLatent(_count(s_in), a.dim, a.samples)
-
-
-register(OpDef(
-    "gaussian", "latent", "two dense heads give `mu` and `log sigma^2`; `z = mu + sigma * eps` "
-    "(reparameterization); adds `beta * KL(q(z|x) || N(0, I))`; `samples=L` averages the "
-    "reconstruction over L draws; `z = mu` at evaluation", GaussianLatentArgs,
-    shape=lambda a, s: (a.dim,), params=lambda a, s: 2 * (_count(s) * a.dim + a.dim),
-    range=_unbounded, inverse=lambda a, s_in, s_out: _dense_inverse(DenseArgs(units=a.dim),
-                                                                    s_in, s_out),
-    signature="gaussian(dim, beta=1.0, samples=1)",
-    params_doc="`2 * (in * dim + dim)`", blocks=("bottleneck",), build=_build_gaussian))
