@@ -4,8 +4,8 @@
 
 Each `report` key is one small function in `ITEMS` (`baseline pca`: one in `BASELINES`),
 called with a shared `_Ctx` and the key's argument model; it draws its PNG into
-`run_dir/report/` and returns its numbers.  torch and matplotlib are imported inside
-functions, so importing this module stays cheap.  See docs/report.md.
+`run_dir/report/` (with `aespec.figures`) and returns its numbers.  torch and matplotlib
+are imported inside functions, so importing this module stays cheap.  See docs/report.md.
 """
 
 from __future__ import annotations
@@ -21,11 +21,13 @@ from typing import Any
 import numpy as np
 
 from aespec.errors import AespecError
+from aespec.figures import draw_examples as _draw_examples  # a test watches what items draw
+from aespec.figures import histogram, scatter, tick_manifold
+from aespec.pca import fit_pca, pca_reconstruct, principal_axes
 
 MAX_EXAMPLES = 2000  # test (and training) examples a report reads: enough for its figures
 MAX_PCA_FIT = 10_000  # training examples the PCA baseline is fitted on
 BATCH = 512
-COLUMNS, LINE_COLUMNS = 16, 8  # pictures, and line plots, a row of a grid
 BCE_EPS = 1e-7
 
 
@@ -206,7 +208,7 @@ def _manifold(ctx: _Ctx, args: Any) -> dict:
     how = "prior quantiles 5%-95%" if prior else "range of the test codes"
     fig = _draw_examples([("", x)], f"Decoder over a {args.n}x{args.n} grid of z ({how})",
                          ctx.value_range(), ncols=args.n)
-    _tick_manifold(fig, axes, args.n)
+    tick_manifold(fig, axes, args.n)
     return {"file": ctx.save(fig, "manifold.png"), "n": args.n,
             "grid": "prior" if prior else "codes",
             "z_range": [[float(a[0]), float(a[-1])] for a in axes]}
@@ -217,8 +219,8 @@ def _latent_scatter(ctx: _Ctx, args: Any) -> dict:
     principal components; coloured by class label where the data has labels."""
     codes = _codes(ctx)
     xy, names, explained = _two_dims(codes)
-    fig = _scatter(xy, ctx.labels_test, names,
-                   f"Test codes ({codes.shape[1]} values{', PCA' if explained else ''})")
+    fig = scatter(xy, ctx.labels_test, names,
+                  f"Test codes ({codes.shape[1]} values{', PCA' if explained else ''})")
     return {"file": ctx.save(fig, "latent_scatter.png"), "dims": codes.shape[1],
             "coloured_by_label": ctx.labels_test is not None, "explained_variance": explained}
 
@@ -253,8 +255,8 @@ def _anomaly(ctx: _Ctx, args: Any) -> dict:
     threshold = float(np.quantile(train, args.quantile))
     share = float(np.mean(test > threshold))
     auc, reason = _roc_auc(test, ctx.labels_test)
-    fig = _histogram(train, test, threshold, f"{args.quantile:g} quantile of train", share,
-                     None if auc is None else ctx.labels_test)
+    fig = histogram(train, test, threshold, f"{args.quantile:g} quantile of train", share,
+                    None if auc is None else ctx.labels_test)
     return {"file": ctx.save(fig, "anomaly.png"), "quantile": args.quantile,
             "threshold": threshold, "share_above": share,
             "train_error_mean": float(train.mean()), "test_error_mean": float(test.mean()),
@@ -295,34 +297,6 @@ def _pca_baseline(ctx: _Ctx, args: Any) -> dict:
     return {"components": len(comps), "z_values": z_values, "fitted_on": len(fit), **scores}
 
 
-def fit_pca(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """(mean (D,), components (k', D)) of (N, D) data: the top right singular vectors of
-    the centred data, from the eigenvectors of the smaller Gram matrix (much faster than
-    LAPACK's SVD of a tall or wide matrix).  k' = min(k, D), and never more than the
-    data's rank when N < D (the other directions are not determined by the data)."""
-    x = np.asarray(x, dtype=np.float64)
-    mean = x.mean(0)
-    vecs, _ = _principal_axes(x - mean, k)
-    return mean, vecs
-
-
-def _principal_axes(xc: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """(components (k', D), their squared singular values) of centred (N, D) data."""
-    wide = xc.shape[0] < xc.shape[1]
-    vals, vecs = np.linalg.eigh(xc @ xc.T if wide else xc.T @ xc)
-    order = np.argsort(vals)[::-1][:k]
-    vals, vecs = np.clip(vals[order], 0, None), vecs[:, order]
-    if wide:  # left singular vectors -> right ones, for directions the data spans
-        keep = vals > max(vals.max(initial=0), 1e-300) * 1e-10
-        vals, vecs = vals[keep], xc.T @ vecs[:, keep] / np.sqrt(vals[keep])
-    return vecs.T, vals
-
-
-def pca_reconstruct(x: np.ndarray, mean: np.ndarray, comps: np.ndarray) -> np.ndarray:
-    """Projection of (N, D) data onto the components' affine subspace."""
-    return (np.asarray(x, dtype=np.float64) - mean) @ comps.T @ comps + mean
-
-
 def _metrics(pred: np.ndarray, target: np.ndarray, bce: bool) -> dict:
     """MSE per value; with `bce` also BCE per value, predictions clipped to [eps, 1-eps]."""
     pred = np.asarray(pred, np.float64).reshape(len(pred), -1)
@@ -359,161 +333,9 @@ def _two_dims(codes: np.ndarray) -> tuple[np.ndarray, tuple[str, str], float | N
         xy = codes if codes.shape[1] == 2 else np.hstack([codes, jitter])
         return xy, ("z[0]", "z[1]" if codes.shape[1] == 2 else "(jitter)"), None
     centred = codes - codes.mean(0)
-    comps, vals = _principal_axes(centred, 2)
+    comps, vals = principal_axes(centred, 2)
     share = float(vals.sum() / max((centred ** 2).sum(), 1e-300))
     return centred @ comps.T, ("PC 1", "PC 2"), share
-
-
-# ---------------------------------------------------------------- drawing
-
-
-def _pictures(x: np.ndarray) -> np.ndarray | None:
-    """(N, *shape) as (N, H, W) or (N, H, W, 3) pictures, None for line data: a square
-    vector of 64 values or more is an image; channels other than 1 or 3 lie side by side."""
-    shape = x.shape[1:]
-    if len(shape) == 1 and shape[0] >= 64 and math.isqrt(shape[0]) ** 2 == shape[0]:
-        return x.reshape(len(x), math.isqrt(shape[0]), -1)
-    if len(shape) != 3:
-        return None
-    if shape[0] in (1, 3):
-        return x[:, 0] if shape[0] == 1 else x.transpose(0, 2, 3, 1)
-    return x.transpose(0, 2, 1, 3).reshape(len(x), shape[1], -1)
-
-
-def _mosaic(bands: list[np.ndarray], ncols: int) -> tuple[np.ndarray, list[float]]:
-    """Bands of pictures (same N) in one canvas, `ncols` a row, each band's row under the
-    previous band's before wrapping; NaN between cells.  Also each row's centre."""
-    h, w = max(b.shape[1] for b in bands), max(b.shape[2] for b in bands)
-    rows = math.ceil(len(bands[0]) / ncols) * len(bands)
-    canvas = np.full((rows * (h + 1) + 1, ncols * (w + 1) + 1, *bands[0].shape[3:]), np.nan)
-    for i in range(len(bands[0])):
-        for b, band in enumerate(bands):
-            top = ((i // ncols) * len(bands) + b) * (h + 1) + 1
-            left = (i % ncols) * (w + 1) + 1
-            canvas[top:top + band.shape[1], left:left + band.shape[2]] = band[i]
-    return canvas, [1 + r * (h + 1) + h / 2 for r in range(rows)]
-
-
-def _draw_examples(bands: list[tuple[str, np.ndarray]], title: str,
-                   value_range: tuple[float, float], ncols: int | None = None,
-                   gap: str = "white"):
-    """Examples as one mosaic of pictures (`gap`: the colour between them), or as a grid
-    of line plots for sequences (each band a line in every plot); bands named on the left."""
-    pics = [_pictures(np.asarray(x)) for _, x in bands]
-    n = len(bands[0][1])
-    if any(p is None for p in pics):
-        return _draw_lines(bands, title, min(ncols or LINE_COLUMNS, n))
-    canvas, centres = _mosaic(pics, min(ncols or COLUMNS, n))  # type: ignore[arg-type]
-    fig, ax = _figure(10.0, max(10.0 * canvas.shape[0] / canvas.shape[1] + 0.7, 2.0))
-    lo, hi = value_range
-    if canvas.ndim == 3:  # RGB: scaled by hand, the gap colour between cells
-        from matplotlib.colors import to_rgb
-
-        rgb = np.clip((canvas - lo) / (hi - lo), 0, 1)
-        ax.imshow(np.where(np.isnan(rgb), np.array(to_rgb(gap)), rgb))
-    else:
-        ax.imshow(np.ma.masked_invalid(canvas), cmap=_colormap("gray", bad=gap),
-                  vmin=lo, vmax=hi, interpolation="nearest")
-    names = [name for _ in range(len(centres) // len(bands)) for name, _ in bands]
-    ax.set_yticks(centres if any(names) else [], names if any(names) else [])
-    ax.set_xticks([])
-    ax.tick_params(length=0, labelsize=11)
-    ax.set_frame_on(False)
-    ax.set_title(title, fontsize=14)
-    return fig
-
-
-def _draw_lines(bands: list[tuple[str, np.ndarray]], title: str, ncols: int):
-    n = len(bands[0][1])
-    nrows = math.ceil(n / ncols)
-    fig, _ = _figure(2.0 * ncols, 1.5 * nrows + 0.8, nrows=0)
-    axes = fig.subplots(nrows, ncols, squeeze=False, sharex=True, sharey=True).flat
-    colours = ("0.5", "C0", "C2") if len(bands) > 1 else ("C0",)
-    for i, ax in enumerate(axes):
-        ax.set_visible(i < n)
-        for (name, x), colour in zip(bands, colours, strict=False):
-            if i < n:  # (C, L): one line per channel, the band named once
-                lines = ax.plot(np.asarray(x[i]).reshape(-1, x.shape[-1]).T, color=colour,
-                                lw=1.2)
-                lines[0].set_label(name or None)
-    if any(name for name, _ in bands):
-        axes[0].legend(fontsize=8)
-    fig.suptitle(title, fontsize=14)
-    return fig
-
-
-def _tick_manifold(fig: Any, axes: tuple[np.ndarray, ...], n: int) -> None:
-    """The z values along the manifold: ticks at the first, middle and last cells of a
-    picture, or a label on each outer plot of a grid of line plots."""
-    fmt = [[f"{round(v, 2) + 0.0:.2f}" for v in a] for a in (axes[0], axes[1][::-1])]  # no -0
-    ax = fig.axes[0]
-    if not ax.images:
-        for i, ax in enumerate(fig.axes[:n * n]):
-            ax.set_xlabel(f"z[0] = {fmt[0][i % n]}" if i >= n * (n - 1) else "")
-            ax.set_ylabel(f"z[1] = {fmt[1][i // n]}" if i % n == 0 else "")
-        return
-    height, width = ax.images[0].get_array().shape[:2]
-    picks = sorted({0, n // 2, n - 1})
-    ax.set_xticks([(i + 0.5) * width / n for i in picks], [fmt[0][i] for i in picks])
-    ax.set_yticks([(i + 0.5) * height / n for i in picks], [fmt[1][i] for i in picks])
-    ax.set_xlabel("z[0]", fontsize=12)
-    ax.set_ylabel("z[1]", fontsize=12)
-
-
-def _scatter(xy: np.ndarray, labels: np.ndarray | None, names: tuple[str, str], title: str):
-    fig, ax = _figure(8, 6.5)
-    classes: Any = np.unique(labels) if labels is not None else []
-    if labels is None:
-        ax.scatter(xy[:, 0], xy[:, 1], s=8, alpha=0.6, color="C0")
-    elif len(classes) <= 20:
-        cmap = _colormap("tab10" if len(classes) <= 10 else "tab20")
-        for i, c in enumerate(classes):
-            ax.scatter(*xy[labels == c].T, s=8, alpha=0.7, color=cmap(i), label=f"{c:g}")
-        ax.legend(title="label", markerscale=2.5, fontsize=10, loc="center left",
-                  bbox_to_anchor=(1.01, 0.5), frameon=False)
-    else:
-        fig.colorbar(ax.scatter(*xy.T, c=labels, s=8, alpha=0.7), ax=ax, label="label")
-    ax.set_xlabel(names[0], fontsize=12)
-    ax.set_ylabel(names[1], fontsize=12)
-    ax.set_title(title, fontsize=14)
-    return fig
-
-
-def _histogram(train: np.ndarray, test: np.ndarray, threshold: float, rule: str,
-               share: float, labels: np.ndarray | None):
-    fig, ax = _figure(9, 5)
-    bins = np.histogram_bin_edges(np.concatenate([train, test]), bins=50)
-    ax.hist(train, bins=bins, density=True, alpha=0.5, color="0.5", label="train")
-    parts = [("test", test, "C0")] if labels is None else [
-        ("test, normal (0)", test[labels == 0], "C0"),
-        ("test, anomaly (1)", test[labels == 1], "C3")]
-    for name, values, colour in parts:
-        ax.hist(values, bins=bins, density=True, histtype="step", lw=2, color=colour, label=name)
-    ax.axvline(threshold, color="k", ls="--", lw=1.5, label=f"threshold {threshold:.4g} ({rule})")
-    ax.set_xlabel("per-example reconstruction error", fontsize=12)
-    ax.set_ylabel("density", fontsize=12)
-    ax.set_title(f"Reconstruction error: {share:.1%} of the test set above the threshold",
-                 fontsize=14)
-    ax.legend(fontsize=10)
-    return fig
-
-
-def _figure(width: float, height: float, nrows: int = 1):
-    """A figure on the Agg canvas, outside pyplot: no window, no global state, and a
-    notebook's own backend is left alone.  With `nrows=0` the caller adds the axes."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width, height), layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig, (fig.subplots() if nrows else None)
-
-
-def _colormap(name: str, bad: str | None = None):
-    import matplotlib
-
-    cmap = matplotlib.colormaps[name]
-    return cmap.with_extremes(bad=bad) if bad else cmap
 
 
 # ---------------------------------------------------------------- summary.md

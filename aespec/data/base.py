@@ -1,0 +1,81 @@
+"""What every loader shares: the loaded `Dataset`, the `Raw` arrays a loader returns, and
+the `Ctx` that errors and reads of a user's file go through."""
+
+from __future__ import annotations
+
+import pathlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from aespec.errors import AespecError, Span
+
+if TYPE_CHECKING:
+    import numpy as np
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """Loaded data: float32 examples shaped (N, *input_shape), optional targets and labels."""
+
+    x_train: np.ndarray
+    x_test: np.ndarray
+    y_train: np.ndarray | None  # (N, *target_shape), only when the source has y=
+    y_test: np.ndarray | None
+    labels_train: np.ndarray | None  # (N,) int64, where the source knows classes
+    labels_test: np.ndarray | None
+    description: str
+
+
+@dataclass(frozen=True)
+class Raw:
+    """What a loader read, before the shared split, scaling, reshape and checks."""
+
+    origin: str  # the file (or source) error messages name
+    x: np.ndarray  # (N, ...)
+    y: np.ndarray | None = None
+    labels: np.ndarray | None = None
+    y_origin: str | None = None
+    test: Raw | None = None  # the source's own test split, where it has one
+
+
+@dataclass(frozen=True)
+class Ctx:
+    source: str
+    input_shape: tuple[int, ...]
+    base_dir: pathlib.Path | None
+    span: Span | None
+    file: str | None
+
+    def error(self, code: str, message: str, hint: str | None = None) -> AespecError:
+        return AespecError.of(code, message, self.span, hint, self.file)
+
+    def read(self, name: str, read: Callable[[pathlib.Path], Any]) -> Any:
+        """`read` a user's file, relative to the spec's folder; E501/E504 when it fails."""
+        path = pathlib.Path(name).expanduser()
+        return guard(self, path if path.is_absolute() else
+                     (self.base_dir or pathlib.Path.cwd()) / path, read)
+
+
+def guard(ctx: Ctx, path: pathlib.Path, read: Callable[[pathlib.Path], Any]) -> Any:
+    """Run `read(path)`, turning a missing or unreadable file into E501/E504."""
+    import zipfile
+    import zlib
+    if not path.exists():
+        raise ctx.error("E501", f"data file not found: {path}",
+                        "relative paths are read from the spec file's folder")
+    try:
+        return read(path)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        raise ctx.error("E504", f"cannot read {path}: {exc}") from None
+
+
+def numeric(a: Any, origin: str, ctx: Ctx) -> np.ndarray:
+    """An array of examples: numeric, with a leading example axis."""
+    import numpy as np
+    if not isinstance(a, np.ndarray) or a.dtype.kind not in "biuf":
+        kind = a.dtype if isinstance(a, np.ndarray) else type(a).__name__
+        raise ctx.error("E504", f"{origin} does not hold numeric data (found {kind})")
+    if a.ndim == 0:
+        raise ctx.error("E502", f"{origin} holds a single number, not an array of examples")
+    return a

@@ -1,0 +1,126 @@
+"""The named data sets: scikit-learn's digits (resized on request), and MNIST or
+Fashion-MNIST found as IDX files or an .npz in the usual places."""
+
+from __future__ import annotations
+
+import functools
+import os
+import pathlib
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from aespec.data.base import Ctx, Raw, guard
+from aespec.data.files import npz_raw, read_idx
+from aespec.data.sources import DigitsArgs, MnistArgs
+
+if TYPE_CHECKING:
+    import numpy as np
+
+
+# ---------------------------------------------------------------- digits
+
+
+@functools.lru_cache(maxsize=8)
+def _digits(size: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """(1797, 1, S, S) float32 images in [0, 1] and their labels; cached, read-only."""
+    import numpy as np
+    from sklearn.datasets import load_digits
+    bunch = load_digits()
+    images = bunch.images / 16.0  # the 8x8 pixels count 0..16
+    if size is not None and size != images.shape[1]:
+        rows, cols = (_interpolation_matrix(n, size) for n in images.shape[1:])
+        images = rows @ images @ cols.T  # (size, 8) @ (N, 8, 8) @ (8, size)
+    x, labels = images[:, None].astype(np.float32), bunch.target.astype(np.int64)
+    x.flags.writeable = labels.flags.writeable = False  # shared between calls
+    return x, labels
+
+
+def _interpolation_matrix(n_in: int, n_out: int) -> np.ndarray:
+    """(n_out, n_in) bilinear weights, pixel centres aligned as PIL and torch do."""
+    import numpy as np
+    pos = np.clip((np.arange(n_out) + 0.5) * n_in / n_out - 0.5, 0, n_in - 1)
+    lo = np.floor(pos).astype(np.int64)
+    matrix = np.zeros((n_out, n_in))
+    np.add.at(matrix, (np.arange(n_out), lo), 1 - (pos - lo))
+    np.add.at(matrix, (np.arange(n_out), np.minimum(lo + 1, n_in - 1)), pos - lo)
+    return matrix  # rows sum to 1, so values stay in [0, 1]
+
+
+def digits_raw(args: DigitsArgs, ctx: Ctx) -> Raw:
+    x, labels = _digits(args.size)
+    return Raw("digits" if args.size is None else f"digits(size={args.size})", x, labels=labels)
+
+
+# ---------------------------------------------------------------- mnist / fashion_mnist
+
+_IDX_NAMES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+              "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
+_SYSTEM_DIRS = {"fashion_mnist": "/usr/share/datasets/fashion-mnist",
+                "mnist": "/usr/share/datasets/mnist"}
+
+
+def _mnist_places(args: MnistArgs, ctx: Ctx) -> list[pathlib.Path]:
+    """Where to look, in order. A path= is the only place: a typo in it must not quietly
+    load other data."""
+    if args.path:
+        path = pathlib.Path(args.path).expanduser()
+        return [path if path.is_absolute() else (ctx.base_dir or pathlib.Path.cwd()) / path]
+    places = []
+    if os.environ.get("AESPEC_DATA"):
+        root = pathlib.Path(os.environ["AESPEC_DATA"]).expanduser()
+        places = [root / name for name in sorted({ctx.source, ctx.source.replace("_", "-")})]
+        places.append(root)
+    return [*places, pathlib.Path(_SYSTEM_DIRS[ctx.source])]
+
+
+def mnist_raw(args: MnistArgs, ctx: Ctx) -> Raw:
+    places = _mnist_places(args, ctx)
+    for place in places:
+        if (raw := _mnist_from(place, ctx, args.limit)) is not None:
+            return raw
+    files = ("set AESPEC_DATA or path= to a folder holding train-images-idx3-ubyte[.gz], "
+             "train-labels-idx1-ubyte[.gz], t10k-images-idx3-ubyte[.gz], "
+             f"t10k-labels-idx1-ubyte[.gz] or {ctx.source}.npz")
+    apt = "apt-get install dataset-fashion-mnist"
+    hint = (f"{apt}, or {files}" if ctx.source == "fashion_mnist" else
+            f"{files}; or use `data fashion_mnist` after {apt}")
+    looked = ", ".join(map(str, places))
+    raise ctx.error("E501", f"{ctx.source} data not found; looked in: {looked}", hint)
+
+
+def _mnist_from(place: pathlib.Path, ctx: Ctx, limit: int | None) -> Raw | None:
+    """The data in one place (an .npz file or a folder), or None when it holds none."""
+    if place.is_file():
+        raw = guard(ctx, place, lambda p: npz_raw(p, ctx, "x_train", None, "y_train",
+                                                 labels_optional=True))
+        return raw if limit is None else _limit(raw, limit)
+    if not place.is_dir():
+        return None
+    if _find_idx(place, _IDX_NAMES["train"][0]) is not None:
+        train, test = (_idx_part(place, _IDX_NAMES[s], ctx, limit) for s in ("train", "test"))
+        return replace(train, test=test)
+    npz = place / f"{ctx.source}.npz"
+    return _mnist_from(npz, ctx, limit) if npz.is_file() else None
+
+
+def _find_idx(folder: pathlib.Path, stem: str) -> pathlib.Path | None:
+    return next((folder / n for n in (stem, stem + ".gz") if (folder / n).is_file()), None)
+
+
+def _idx_part(folder: pathlib.Path, names: tuple[str, str], ctx: Ctx,
+              limit: int | None) -> Raw:
+    """Images (required) and labels (when present) of one split of an IDX data set."""
+    images, labels = (_find_idx(folder, name) for name in names)
+    if images is None:
+        raise ctx.error("E501", f"{folder} has no {names[0]}[.gz]",
+                        "an IDX data set needs both the train and the t10k files")
+    x = guard(ctx, images, lambda p: read_idx(p, limit, ctx))
+    y = None if labels is None else guard(ctx, labels, lambda p: read_idx(p, limit, ctx))
+    return Raw(str(images), x, labels=y)
+
+
+def _limit(raw: Raw, limit: int) -> Raw:
+    """The first `limit` training and the first `limit` test examples."""
+    y, labels = (None if a is None else a[:limit] for a in (raw.y, raw.labels))
+    test = None if raw.test is None else _limit(raw.test, limit)
+    return replace(raw, x=raw.x[:limit], y=y, labels=labels, test=test)

@@ -1,0 +1,131 @@
+"""Readers of data files: IDX (plain or gzipped), .npz, .npy and .csv; each checks what
+it read and reports a bad file as E504."""
+
+from __future__ import annotations
+
+import math
+import pathlib
+from typing import TYPE_CHECKING, Any
+
+from aespec.data.base import Ctx, Raw, numeric
+from aespec.data.sources import NpyArgs
+from aespec.errors import did_you_mean
+
+if TYPE_CHECKING:
+    import numpy as np
+
+_IDX_TYPES = {0x08: "u1", 0x09: "i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+def read_idx(path: pathlib.Path, limit: int | None, ctx: Ctx) -> np.ndarray:
+    """An IDX file (plain or gzipped); only the first `limit` records are read."""
+    import gzip
+    import struct
+
+    import numpy as np
+    with (gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")) as fh:
+        magic = fh.read(4)  # 0, 0, type code, number of dimensions
+        if len(magic) < 4 or magic[:2] != b"\0\0" or magic[2] not in _IDX_TYPES:
+            raise ctx.error("E504", f"{path} is not an IDX file (magic number {magic.hex()})")
+        header = fh.read(4 * magic[3])
+        if len(header) != 4 * magic[3]:
+            raise ctx.error("E504", f"{path}: the IDX header is truncated")
+        dims = list(struct.unpack(f">{magic[3]}I", header))
+        if limit is not None and dims:
+            dims[0] = min(dims[0], limit)
+        dtype = np.dtype(_IDX_TYPES[magic[2]])
+        body = fh.read(want := math.prod(dims) * dtype.itemsize)
+    if len(body) != want:
+        raise ctx.error("E504", f"{path} is truncated: {len(body)} of {want} data bytes")
+    return numeric(np.frombuffer(body, dtype).reshape(dims), str(path), ctx)
+
+
+def _test_key(key: str) -> str:
+    return key[: -len("_train")] + "_test" if key.endswith("_train") else key + "_test"
+
+
+def npz_raw(path: pathlib.Path, ctx: Ctx, x_key: str, y_key: str | None,
+            labels_key: str | None, labels_optional: bool = False) -> Raw:
+    """Arrays by role from an .npz; `<key>_test` arrays (x_train -> x_test) are the test set."""
+    with open(path, "rb") as fh:  # our handle: np.load leaks its own on a corrupt archive
+        archive = _np_load(fh, path, ctx)
+        if not hasattr(archive, "files"):
+            raise ctx.error("E504", f"{path} is a single array, not an .npz archive",
+                            f'use npy("{path.name}")')
+        keys = list(archive.files)
+        if labels_optional and labels_key not in keys:
+            labels_key = None
+        roles = {r: k for r, k in (("x", x_key), ("y", y_key), ("labels", labels_key)) if k}
+
+        def get(role: str, key: str) -> np.ndarray:
+            if key not in keys:
+                near = did_you_mean(key, keys) or next(
+                    (f'use {role}="{k}"' for k in keys if k.startswith(key)), None)
+                raise ctx.error("E504", f"{path} has no array '{key}'; it holds: "
+                                f"{', '.join(keys) or 'nothing'}", near)
+            return numeric(archive[key], f"{path} ['{key}']", ctx)
+
+        train = {r: get(r, k) for r, k in roles.items()}
+        has_test = _test_key(x_key) in keys
+        test = {r: get(r, _test_key(k)) for r, k in roles.items()} if has_test else None
+    origin, y_origin = f"{path} ['{x_key}']", y_key and f"{path} ['{y_key}']"
+
+    def build(got: dict[str, np.ndarray], test: Raw | None = None) -> Raw:
+        return Raw(origin, got["x"], got.get("y"), got.get("labels"), y_origin, test)
+
+    return build(train, None if test is None else build(test))
+
+
+def _np_load(fh: Any, path: pathlib.Path, ctx: Ctx) -> Any:
+    """np.load without pickles, after checking the magic: numpy's own message for a
+    text file talks about pickled data."""
+    import numpy as np
+    magic = fh.read(6)
+    fh.seek(0)
+    if not magic.startswith((b"\x93NUMPY", b"PK\x03\x04", b"PK\x05\x06")):
+        raise ctx.error("E504", f"{path} is not a .npy or .npz file")
+    return np.load(fh, allow_pickle=False)
+
+
+def _read_npy(path: pathlib.Path, ctx: Ctx) -> np.ndarray:
+    with open(path, "rb") as fh:
+        array = _np_load(fh, path, ctx)
+    if hasattr(array, "files"):
+        raise ctx.error("E504", f"{path} is an .npz archive, not a single array",
+                        f'use npz("{path.name}", x="...")')
+    return numeric(array, str(path), ctx)
+
+
+def npy_raw(args: NpyArgs, ctx: Ctx) -> Raw:
+    x_path, x = ctx.read(args.file, lambda p: (p, _read_npy(p, ctx)))
+    if args.y is None:
+        return Raw(str(x_path), x)
+    y_path, y = ctx.read(args.y, lambda p: (p, _read_npy(p, ctx)))
+    return Raw(str(x_path), x, y=y, y_origin=str(y_path))
+
+
+def read_csv(path: pathlib.Path, label: str | None, ctx: Ctx) -> Raw:
+    """Numeric rows under a header row; a `label` column becomes the class labels."""
+    import csv
+
+    import numpy as np
+    with open(path, newline="", encoding="utf-8-sig") as fh:  # -sig: spreadsheets add a BOM
+        reader = csv.reader(fh)
+        rows = [(reader.line_num, r) for r in reader if any(c.strip() for c in r)]
+    names = [c.strip() for c in rows[0][1]] if rows else []
+    if label is not None and label not in names:
+        raise ctx.error("E504", f"{path} has no column '{label}'; columns: "
+                        f"{', '.join(names) or 'none'}", did_you_mean(label, names))
+    data = np.empty((max(len(rows) - 1, 0), len(names)), dtype=np.float64)
+    for out, (line, row) in enumerate(rows[1:]):
+        if len(row) != len(names):
+            raise ctx.error("E504", f"{path}:{line}: {len(row)} values, the header has "
+                            f"{len(names)}")
+        try:
+            data[out] = [float(v) for v in row]
+        except ValueError:
+            raise ctx.error("E504", f"{path}:{line}: a value is not a number") from None
+    if label is None:
+        return Raw(str(path), data)
+    col = names.index(label)
+    return Raw(str(path), np.delete(data, col, axis=1), labels=data[:, col])

@@ -1,0 +1,116 @@
+"""The stages every source shares, after its loader: count checks, the fixed split,
+scaling, the reshape to the input's shape and the value checks."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from aespec.data.base import Ctx, Raw
+
+if TYPE_CHECKING:
+    import numpy as np
+
+
+def check_counts(part: Raw, ctx: Ctx) -> None:
+    n = len(part.x)
+    if n == 0:
+        raise ctx.error("E505", f"{part.origin} holds no examples")
+    for arr, what in ((part.y, "targets"), (part.labels, "labels")):
+        if arr is not None and len(arr) != n:
+            raise ctx.error("E504", f"{part.origin}: {n} examples but {len(arr)} {what}")
+    if part.labels is not None and part.labels.size != n:
+        raise ctx.error("E504", f"{part.origin}: labels must be one integer per example, "
+                        f"found shape {part.labels.shape}")
+
+
+def split(raw: Raw, ctx: Ctx) -> tuple[Raw, Raw]:
+    """The fixed split: permute with a generator seeded 0; the last fifth is the test set."""
+    import numpy as np
+    n = len(raw.x)
+    n_train = 4 * n // 5  # 1797 digits -> 1437 train / 360 test
+    if n_train < 1:
+        raise ctx.error("E505", f"{raw.origin} holds {n} example; at least 2 are needed "
+                        "for a training and a test set")
+    order = np.random.default_rng(0).permutation(n)
+
+    def take(idx: np.ndarray) -> Raw:
+        y, labels = (None if a is None else a[idx] for a in (raw.y, raw.labels))
+        return replace(raw, x=raw.x[idx], y=y, labels=labels)
+
+    return take(order[:n_train]), take(order[n_train:])
+
+
+def scale_for(a: np.ndarray) -> float:
+    """uint8 is pixel data: divide by 255 (unless it only holds 0/1, as a mask does)."""
+    return 255.0 if a.dtype.name == "uint8" and a.size and a.max() > 1 else 1.0
+
+
+def finish(part: Raw, ctx: Ctx, scales: tuple[float, float | None],
+           need_unit_range: bool) -> tuple[Any, Any, Any]:
+    """(x, y, labels) of one split: float32, shaped to the input, values checked."""
+    import numpy as np
+    shape, y_origin = ctx.input_shape, part.y_origin or part.origin
+    x = _fit_shape(_as_float(part.x, scales[0], part.origin, ctx), shape, part.origin, ctx)
+    y = None if part.y is None else _as_float(part.y, scales[1] or 1.0, y_origin, ctx)
+    if y is not None and math.prod(y.shape[1:]) == math.prod(shape):
+        y = _fit_shape(y, shape, y_origin, ctx)
+    elif y is not None and y.ndim == 3:
+        y = y[:, None]  # (N, H, W) maps, e.g. segmentation masks, gain a channel axis
+    if need_unit_range:
+        for arr, origin in ((x, part.origin), (y, y_origin)):
+            if arr is not None:
+                _check_unit_range(arr, origin, ctx)
+    labels = None if part.labels is None else part.labels.reshape(-1)
+    if labels is not None and not np.array_equal(labels, np.round(labels)):  # NaN fails too
+        raise ctx.error("E504", f"{part.origin}: class labels must be whole numbers")
+    return x, y, None if labels is None else labels.astype(np.int64)
+
+
+def _as_float(a: np.ndarray, divisor: float, origin: str, ctx: Ctx) -> np.ndarray:
+    import numpy as np
+    out = a.astype(np.float32)
+    if divisor != 1.0:
+        out /= np.float32(divisor)  # x / 255 in float32, as torchvision's ToTensor does
+    if not np.isfinite(out).all():
+        raise ctx.error("E504", f"{origin} contains NaN or infinite values")
+    return out
+
+
+def _fit_shape(a: np.ndarray, shape: tuple[int, ...], origin: str, ctx: Ctx) -> np.ndarray:
+    """Reshape (N, ...) to (N, *shape) when the element counts agree; E502 otherwise."""
+    import numpy as np
+    each = a.shape[1:]
+    if each == shape:
+        return a
+    if len(each) == 3 and len(shape) == 3 and each == (*shape[1:], shape[0]):
+        return np.ascontiguousarray(np.moveaxis(a, -1, 1))  # Keras channels-last -> (C, H, W)
+    if math.prod(each) == math.prod(shape):
+        return a.reshape(len(a), *shape)
+    stmt = (f"image({', '.join(map(str, each if len(each) == 3 else (1, *each)))})"
+            if len(each) in (2, 3) else f"vector({math.prod(each)})")
+    hint = f"write `input {stmt}` to match the data"
+    side = image_side(shape)
+    if ctx.source == "digits" and side and side[0] == side[1]:
+        hint += f", or resize the digits with `digits(size={side[0]})`"
+    raise ctx.error("E502", f"{origin}: each example has shape {each} ({math.prod(each)} "
+                    f"values) but the input wants {shape} ({math.prod(shape)} values)", hint)
+
+
+def image_side(shape: tuple[int, ...]) -> tuple[int, int] | None:
+    """(H, W) of the image an input holds: image(C, H, W), or a vector of a square size."""
+    if len(shape) == 3:
+        return shape[1], shape[2]
+    root = math.isqrt(shape[0]) if len(shape) == 1 else 0
+    return (root, root) if root > 1 and root * root == shape[0] else None
+
+
+def _check_unit_range(a: np.ndarray, origin: str, ctx: Ctx) -> None:
+    lo, hi = float(a.min()), float(a.max())
+    if lo < 0.0 or hi > 1.0:
+        raise ctx.error("E503", f"{origin}: values range over [{lo:g}, {hi:g}] but loss bce "
+                        "needs them in [0, 1]",
+                        "scale the data to [0, 1] (for example divide by its maximum), "
+                        "or use `loss mse`")
+
