@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import networkx as nx
 
-from aespec.ops import Args, OpDef, lookup
+from aespec.ops import Args, OpDef, fmt_value, lookup
 from aespec.ops.styles import STYLES
 from aespec.spec import Mirror, Spec
 from aespec.summary import fmt_num, objective_text
@@ -92,14 +92,6 @@ def _esc(text: str) -> str:
     return html.escape(str(text), quote=False)
 
 
-def _value(v) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, tuple):
-        return "(" + ", ".join(_value(x) for x in v) + ")"
-    return f"{v:g}" if isinstance(v, float) else str(v)
-
-
 def args_text(op: OpDef, a: Args) -> str:
     """Key arguments: required ones by value, others where not the default or where the
     spec wrote an integer out (`conv(32, k=3)` shows `32, k=3`)."""
@@ -109,9 +101,9 @@ def args_text(op: OpDef, a: Args) -> str:
     for key, info in type(a).model_fields.items():
         value = getattr(a, key)
         if info.is_required():
-            parts.append(_value(value))
+            parts.append(fmt_value(value))
         elif value != info.default or (key in a.model_fields_set and type(value) is int):
-            parts.append(f"{key}={_value(value)}")
+            parts.append(f"{key}={fmt_value(value)}")
     return ", ".join(parts)
 
 
@@ -166,7 +158,7 @@ def input_label(g: nx.DiGraph, spec: Spec) -> Html:
     """`input x · image 1×28×28` over the data source."""
     lines = [f"<B>input</B> x · {spec.input.kind} {fmt_shape(spec.input.shape)}"]
     if spec.data is not None:
-        args = ", ".join(f"{k}={_value(v)}" for k, v in spec.data.args.items())
+        args = ", ".join(f"{k}={fmt_value(v)}" for k, v in spec.data.args.items())
         lines.append(_note(f"data: {spec.data.source}" + (f"({args})" if args else "")))
     return _lines(lines)
 

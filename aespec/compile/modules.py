@@ -6,7 +6,7 @@ the lowering traces into the generated code.  Everything here is TorchScript-com
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Optional
 
 import torch
 import torch.nn.functional as F  # noqa: N812
@@ -42,28 +42,27 @@ class TiedLinear(nn.Module):
             f"bias={self.bias is not None}, weight tied (transposed)"
 
 
-class PaddedConv1d(nn.Conv1d):
-    """Conv1d with TF-style `same` padding that may be asymmetric: `pad` = (left, right)."""
+class _PaddedConv:
+    """Mixin for a conv with TF-style `same` padding that may be asymmetric: `pad` is in
+    F.pad's order (last dimension first), applied before an unpadded convolution."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int,
                  bias: bool, pad: tuple[int, ...]):
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding=0, bias=bias)
+        super().__init__(in_channels, out_channels, kernel_size, stride,  # type: ignore[call-arg]
+                         padding=0, bias=bias)
         self.pad = list(pad)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self._conv_forward(F.pad(x, self.pad), self.weight, self.bias)
+        conv: Any = self
+        return conv._conv_forward(F.pad(x, self.pad), conv.weight, conv.bias)
 
 
-class PaddedConv2d(nn.Conv2d):
-    """Conv2d with TF-style `same` padding: `pad` = (left, right, top, bottom), as F.pad."""
+class PaddedConv1d(_PaddedConv, nn.Conv1d):
+    """Conv1d with `same` padding: `pad` = (left, right)."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int,
-                 bias: bool, pad: tuple[int, ...]):
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding=0, bias=bias)
-        self.pad = list(pad)
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self._conv_forward(F.pad(x, self.pad), self.weight, self.bias)
+class PaddedConv2d(_PaddedConv, nn.Conv2d):
+    """Conv2d with `same` padding: `pad` = (left, right, top, bottom)."""
 
 
 class GaussianLatent(nn.Module):

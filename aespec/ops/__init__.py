@@ -120,15 +120,16 @@ def format_args(a: Args, skip: tuple[str, ...] = ()) -> str:
         value = getattr(a, key)
         if key in skip or (not info.is_required() and value == info.default):
             continue
-        parts.append(_fmt(value) if info.is_required() else f"{key}={_fmt(value)}")
+        parts.append(fmt_value(value) if info.is_required() else f"{key}={fmt_value(value)}")
     return ", ".join(parts)
 
 
-def _fmt(value: Any) -> str:
+def fmt_value(value: Any) -> str:
+    """A value as a spec writes it: `true`, `(2, 2)`, `0.5`, `1e-05`."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, tuple):
-        return "(" + ", ".join(_fmt(v) for v in value) + ")"
+        return "(" + ", ".join(fmt_value(v) for v in value) + ")"
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 

@@ -18,8 +18,8 @@ from aespec.ops import (
     OpDef,
     Shape,
     ShapeProblem,
-    _fmt,
     _unbounded,
+    fmt_value,
     register,
 )
 
@@ -286,7 +286,7 @@ def _reshape_shape(a: ReshapeArgs, s: Shape) -> Shape:
         raise ShapeProblem(f"reshape sizes must be positive, got {a.dims}", code="E303")
     if math.prod(a.dims) != count(s):
         raise ShapeProblem(
-            f"reshape{_fmt(a.dims)} holds {math.prod(a.dims)} values but its input {s} "
+            f"reshape{fmt_value(a.dims)} holds {math.prod(a.dims)} values but its input {s} "
             f"holds {count(s)}", f"choose sizes whose product is {count(s)}", "E303")
     return tuple(a.dims)
 
