@@ -45,7 +45,7 @@ class RichReporter:
         self.bar.refresh()
 
     def step(self, done: int, loss: float, samples_per_s: float) -> None:
-        self.bar.update(self.task, completed=done, loss=f"{loss:.5g}",
+        self.bar.update(self.task, completed=done, loss=f"{loss:#.5g}",
                         rate=f"{samples_per_s:,.0f} samples/s")
         self.bar.refresh()
 
@@ -95,7 +95,7 @@ def print_result(result: Any) -> None:
     for col in ("term", "test", "validation"):
         table.add_column(col, justify="left" if col == "term" else "right")
     for term, value in result.test.items():
-        table.add_row(term, f"{value:.6g}", f"{val[term]:.6g}" if term in val else "")
+        table.add_row(term, f"{value:#.6g}", f"{val[term]:#.6g}" if term in val else "")
     out.print(table)
     out.print(f"parameters: {result.params:,}    time: {result.seconds:.1f} s    "
               f"run: {result.run_dir}", markup=False)

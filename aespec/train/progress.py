@@ -46,9 +46,9 @@ class Reporter:
 
 def epoch_line(record: dict[str, Any], epochs: int) -> str:
     """`epoch 3/20  train 0.1234  val 0.1201  1.2 s  15,234 samples/s  best`."""
-    text = f"epoch {record['epoch']}/{epochs}  train {record['train']['loss']:.5g}"
+    text = f"epoch {record['epoch']}/{epochs}  train {record['train']['loss']:#.5g}"
     if record.get("val"):
-        text += f"  val {record['val']['loss']:.5g}"
+        text += f"  val {record['val']['loss']:#.5g}"
     text += f"  {record['seconds']:.2f} s  {record['samples_per_s']:,.0f} samples/s"
     return text + ("  best" if record.get("best") else "")
 
