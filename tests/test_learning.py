@@ -39,5 +39,4 @@ def test_validation_loss_falls_well_below_the_first_epochs(tmp_path, kind):
     val = [r["val"]["loss"] for r in result.history]
     assert val[-1] < bound * val[0], f"{kind}: {val}"
     assert result.test["loss"] < bound * val[0]
-    # a few seconds on two idle cores; the bound is loose because CI machines are shared
-    assert sum(r["train_seconds"] for r in result.history) < 60
+    # Ten epochs take a few CPU seconds here; speed is measured in bench/, not asserted.
