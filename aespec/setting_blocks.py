@@ -84,6 +84,12 @@ def _typed_value(r: Resolver, key: str, item, s: cfg.Setting) -> Any:
     value = _plain_value(r, item)
     if value is _BAD:
         return _BAD
+    if isinstance(value, Symbol) and s.kind in ("int", "float"):
+        # A bare name where a number is needed is an undefined `let`, as in an op's
+        # arguments (E205, the closest `let` offered).
+        r.bag.add("E205", f"undefined name '{value.name}'", item.span,
+                  did_you_mean(value.name, r.scope.exprs))
+        return _BAD
     problem = _check_value(value, s)
     if problem:
         text = value.name if isinstance(value, Symbol) else value

@@ -145,6 +145,11 @@ def bind_args(op: Op, model: type[BaseModel], scope: Scope, bag: DiagnosticBag, 
     ok = True
     for i, arg in enumerate(op.args):
         key = arg.key
+        if key is None and any(a.key is not None for a in op.args[:i]):
+            bag.add("E202", f"a positional argument of {what} follows a keyword argument",
+                    arg.span, "write the positional arguments first, then `key=value`")
+            ok = False
+            continue
         if key is None:
             if varargs:
                 values.setdefault(varargs, [])
