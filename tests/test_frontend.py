@@ -535,3 +535,27 @@ def test_regression_a_bad_symbol_setting_prints_its_name_not_a_repr():
     [d] = [d for d in result.diagnostics if d.severity == "error"]
     assert d.message.startswith("invalid device: gpu (") and "Symbol" not in d.message
     assert d.span.line == 12
+
+
+@pytest.mark.parametrize("args, fragment", [
+    ("output_padding=1", "pad=valid or an int pad"),
+    ("pad=valid, output_padding=2", "smaller than stride"),
+])
+def test_deconv_output_padding_is_validated(args, fragment):
+    from aespec.checking import check_source
+
+    source = ("input image(1, 8, 8)\nencoder {\n dense(4)\n}\nbottleneck {\n dense(64)\n}\n"
+              f"decoder {{\n reshape(1, 4, 4)\n deconv(1, {args})\n}}\n")
+    errors = [d for d in check_source(source, "t.ae").diagnostics if d.severity == "error"]
+    assert errors and errors[0].code == "E203" and fragment in errors[0].message
+    assert errors[0].span.line == 10
+
+
+def test_regression_mirror_restores_a_strided_conv_with_an_int_pad():
+    from aespec.checking import check_source
+
+    source = ("input image(1, 28, 28)\nencoder {\n conv(8, k=3, stride=2, pad=1) relu\n}\n"
+              "bottleneck {\n dense(4)\n}\ndecoder mirror\nloss mse\n")
+    result = check_source(source, "t.ae")
+    assert result.ok, result.diagnostics
+    assert result.graph.graph["output"] == (1, 28, 28)

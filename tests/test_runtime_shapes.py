@@ -20,13 +20,14 @@ from aespec.checking import check_source
 from aespec.ops import REGISTRY
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-SHARED = pathlib.Path("/work/shared/conformance/valid")
+SHARED = ROOT.parent / "shared" / "conformance" / "valid"  # beside the checkout, as in CI
 
 
 def _spec_files() -> list[pathlib.Path]:
     """Valid conformance cases (the project's copy and the shared one) and specs/*.ae,
     each distinct file once."""
-    dirs = [ROOT / "tests" / "conformance" / "valid", SHARED, ROOT / "specs"]
+    dirs = [ROOT / "tests" / "conformance" / "valid", SHARED, ROOT / "specs",
+            ROOT / "tests" / "conformance_extra" / "valid"]
     files, seen = [], set()
     for d in dirs:
         for f in sorted(d.glob("*.ae")) if d.is_dir() else []:
@@ -180,17 +181,18 @@ def test_real_shapes_and_params_match_the_checker(load) -> None:
     model = spec.build()
     assert sum(p.numel() for p in model.parameters()) == graph.graph["params"]
     x = torch.rand(2, *graph.graph["input"])
+    y = torch.rand(2, *graph.graph["output"])  # the input itself, unless the data has a y=
     for training in (True, False):
         model.train(training)
         shapes = model.node_shapes(x)
         wrong = {n: (shapes.get(n), graph.nodes[n]["out_shape"]) for n in graph.graph["order"]
                  if shapes.get(n) != tuple(graph.nodes[n]["out_shape"])}
         assert not wrong, f"training={training}: real vs inferred {wrong}"
-        out = model(x)
-        assert out.x_hat.shape[1:] == x.shape[1:] and math.isfinite(out.loss.item())
+        out = model(x, target=y)
+        assert out.x_hat.shape[1:] == y.shape[1:] and math.isfinite(out.loss.item())
         assert out.z.shape[1:] == tuple(graph.graph["z"])
     model.train()
-    model(x).loss.backward()
+    model(x, target=y).loss.backward()
     assert all(p.grad is not None for p in model.parameters())
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from typing import Annotated, Literal, Optional, Union
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from aespec.ops import (
     Args,
@@ -102,6 +102,17 @@ class ConvArgs(Args):
 
 class DeconvArgs(ConvArgs):
     stride: int = Field(2, gt=0)
+    # extra size on one side (`nn.ConvTranspose2d(output_padding=...)`), so that a deconv
+    # can restore a size that a strided conv with `valid` or an int pad rounded down
+    output_padding: int = Field(0, ge=0)
+
+    @model_validator(mode="after")
+    def _output_padding_fits(self) -> DeconvArgs:
+        if self.output_padding and self.pad == "same":
+            raise ValueError("output_padding applies to pad=valid or an int pad")
+        if self.output_padding >= self.stride:
+            raise ValueError(f"output_padding must be smaller than stride ({self.stride})")
+        return self
 
 
 def conv_out(n: int, a: ConvArgs) -> int:
@@ -130,7 +141,7 @@ def deconv_out(n: int, a: ConvArgs) -> int:
                                "pad=same exactly", "use an odd k, or pad=valid")
         return n * a.stride
     p = 0 if a.pad == "valid" else int(a.pad)
-    out = (n - 1) * a.stride - 2 * p + a.k
+    out = (n - 1) * a.stride - 2 * p + a.k + getattr(a, "output_padding", 0)
     if out < 1:
         raise ShapeProblem(f"deconv gives an empty output from length {n}")
     return out
@@ -152,8 +163,14 @@ def _conv_params(a: ConvArgs, s: Shape) -> int:
 def _conv_inverse(a: ConvArgs, s_in: Shape, s_out: Shape) -> list[tuple[str, dict]]:
     if a.stride == 1 and a.pad == "same":
         return [("conv", {"channels": s_in[0], "k": a.k, "bias": a.bias})]
-    return [("deconv", {"channels": s_in[0], "k": a.k, "stride": a.stride, "pad": a.pad,
-                        "bias": a.bias})]
+    back = {"channels": s_in[0], "k": a.k, "stride": a.stride, "pad": a.pad, "bias": a.bias}
+    if a.pad != "same":  # give back what the conv's floor division dropped
+        p = 0 if a.pad == "valid" else int(a.pad)
+        short = {n - ((m - 1) * a.stride - 2 * p + a.k) for n, m in zip(s_in[1:], s_out[1:],
+                                                                       strict=True)}
+        if len(short) == 1 and 0 < (extra := short.pop()) < a.stride:
+            back["output_padding"] = extra
+    return [("deconv", back)]
 
 
 def _deconv_inverse(a: ConvArgs, s_in: Shape, s_out: Shape) -> list[tuple[str, dict]]:
@@ -191,7 +208,8 @@ def _build_deconv(a: ConvArgs, s_in: Shape, s_out: Shape):
     if a.pad == "same":
         padding, extra = deconv_padding(a)
     else:
-        padding, extra = (0 if a.pad == "valid" else int(a.pad)), 0
+        padding = 0 if a.pad == "valid" else int(a.pad)
+        extra = getattr(a, "output_padding", 0)
     return layer(s_in[0], a.channels, a.k, stride=a.stride, padding=padding,
                  output_padding=extra, bias=a.bias)
 
@@ -207,7 +225,7 @@ register(OpDef("deconv", "layer", "transposed conv; with `pad=same` output size 
                "`in*stride` (`nn.ConvTranspose1d/2d`)", DeconvArgs, shape=_deconv_shape,
                params=_conv_params, range=_unbounded, inverse=_deconv_inverse,
                params_doc="as `conv`", build=_build_deconv, style="conv",
-               signature="deconv(channels, k=3, stride=2, pad=same, bias=true)"))
+               signature="deconv(channels, k=3, stride=2, pad=same, bias=true, output_padding=0)"))
 
 # ---------------------------------------------------------------- pooling, upsampling
 
