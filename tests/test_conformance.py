@@ -52,9 +52,10 @@ def test_the_copy_is_verbatim():
             assert copy.read_bytes() == src.read_bytes(), f"{copy} differs from {src}"
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda p: f"{p.parent.name}/{p.stem}")
-def test_conformance_case(case: Path):
+def check_case(case: Path) -> dict:
+    """Run `aespec check --json` on a case and assert its headers; returns them."""
     want = _expectations(case)
+    assert want.get("expect") in ("ok", "error", "no-crash"), f"{case} has no expect header"
     code, payload, stderr = _run_check(case)
     assert "Traceback" not in stderr, stderr
     assert payload, f"no JSON on stdout; stderr: {stderr}"
@@ -77,3 +78,9 @@ def test_conformance_case(case: Path):
         assert payload["model"]["z"] == want["z"]
     if "offer" in want:
         assert any(want["offer"] in (d["message"] + (d["hint"] or "")) for d in errors), errors
+    return want
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_conformance_case(case: Path):
+    check_case(case)
