@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import networkx as nx
 
-from aespec.ops import Args, OpDef, fmt_value, lookup
+from aespec.ops import Args, OpDef, fmt_value, format_args, lookup
 from aespec.ops.styles import STYLES
 from aespec.spec import Mirror, Spec
 from aespec.summary import fmt_num, objective_text
@@ -95,16 +95,7 @@ def _esc(text: str) -> str:
 def args_text(op: OpDef, a: Args) -> str:
     """Key arguments: required ones by value, others where not the default or where the
     spec wrote an integer out (`conv(32, k=3)` shows `32, k=3`)."""
-    if op.label:
-        return op.label(a)
-    parts = []
-    for key, info in type(a).model_fields.items():
-        value = getattr(a, key)
-        if info.is_required():
-            parts.append(fmt_value(value))
-        elif value != info.default or (key in a.model_fields_set and type(value) is int):
-            parts.append(f"{key}={fmt_value(value)}")
-    return ", ".join(parts)
+    return op.label(a) if op.label else format_args(a, written_ints=True)
 
 
 def _lines(lines: list[str]) -> Html:

@@ -14,11 +14,10 @@ from typing import Any
 
 import networkx as nx
 
+from aespec.data import in_unit_range
 from aespec.errors import DiagnosticBag, Span
 from aespec.ops import UNBOUNDED, OpDef, Shape, ShapeProblem, get_op
 from aespec.spec import BLOCKS, Mirror, OpCall, Spec
-
-UNIT_DATA = ("digits", "mnist", "fashion_mnist", "synthetic")
 
 
 class _Builder:
@@ -34,7 +33,7 @@ class _Builder:
         return f"{block}{self.count}"
 
     def add_input(self) -> None:
-        unit = self.spec.data is not None and self.spec.data.source in UNIT_DATA
+        unit = self.spec.data is not None and in_unit_range(self.spec.data.source)
         self.g.add_node("input", op="input", kind="input", block="input", args=None,
                         span=self.spec.input.span, label="x", in_shape=None,
                         out_shape=self.spec.input.shape, params=0,

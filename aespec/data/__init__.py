@@ -10,7 +10,7 @@ must not pay for them.
 
 from aespec.data.base import Dataset
 from aespec.data.datasets import _interpolation_matrix  # noqa: F401 (tests check the resize)
-from aespec.data.load import load_data, natural_shape
+from aespec.data.load import in_unit_range, load_data, natural_shape
 from aespec.data.sources import (
     SOURCES,
     CsvArgs,
@@ -23,4 +23,4 @@ from aespec.data.sources import (
 )
 
 __all__ = ["SOURCES", "CsvArgs", "Dataset", "DigitsArgs", "MnistArgs", "NpyArgs", "NpzArgs",
-           "SyntheticArgs", "load_data", "natural_shape", "validate_args"]
+           "SyntheticArgs", "in_unit_range", "load_data", "natural_shape", "validate_args"]

@@ -31,6 +31,12 @@ def natural_shape(source: str, args: dict) -> tuple[int, ...] | None:
         return None  # bad arguments are reported by validate_args
 
 
+def in_unit_range(source: str) -> bool:
+    """Whether a source's values always lie in [0, 1], known without reading a file."""
+    entry = _REGISTRY.get(source)
+    return entry is not None and entry.unit
+
+
 def load_data(source: str, args: dict, input_shape: tuple[int, ...], *,
               need_unit_range: bool = False, base_dir: pathlib.Path | None = None,
               span: Span | None = None, file: str | None = None) -> Dataset:
@@ -68,14 +74,15 @@ def _describe(model: BaseModel, ctx: Ctx, x_tr: Any, x_te: Any, y_tr: Any) -> st
 class _Source:
     load: Callable[[Any, Ctx], Raw]
     natural: Callable[[Any], tuple[int, ...]] | None = None
+    unit: bool = False  # its values always lie in [0, 1]
 
 
 _REGISTRY: dict[str, _Source] = {
-    "digits": _Source(digits_raw, lambda a: (1, a.size or 8, a.size or 8)),
-    "fashion_mnist": _Source(mnist_raw, lambda a: (1, 28, 28)),
-    "mnist": _Source(mnist_raw, lambda a: (1, 28, 28)),
+    "digits": _Source(digits_raw, lambda a: (1, a.size or 8, a.size or 8), unit=True),
+    "fashion_mnist": _Source(mnist_raw, lambda a: (1, 28, 28), unit=True),
+    "mnist": _Source(mnist_raw, lambda a: (1, 28, 28), unit=True),
     "npz": _Source(lambda a, ctx: ctx.read(a.file, lambda p: npz_raw(p, ctx, a.x, a.y, a.labels))),
     "npy": _Source(npy_raw),
     "csv": _Source(lambda a, ctx: ctx.read(a.file, lambda p: read_csv(p, a.label, ctx))),
-    "synthetic": _Source(synthetic_raw),
+    "synthetic": _Source(synthetic_raw, unit=True),
 }

@@ -113,14 +113,17 @@ def names(place: str) -> list[str]:
     return sorted(REGISTRY[place])  # type: ignore[index]
 
 
-def format_args(a: Args, skip: tuple[str, ...] = ()) -> str:
-    """`64, k=5`: required fields by value, others as `key=value` where not the default."""
+def format_args(a: Args, written_ints: bool = False) -> str:
+    """`64, k=5`: required fields by value, others as `key=value` where not the default
+    (or, with `written_ints`, where the spec wrote an integer out, as `k=3` in a drawing)."""
     parts = []
     for key, info in type(a).model_fields.items():
         value = getattr(a, key)
-        if key in skip or (not info.is_required() and value == info.default):
-            continue
-        parts.append(fmt_value(value) if info.is_required() else f"{key}={fmt_value(value)}")
+        if info.is_required():
+            parts.append(fmt_value(value))
+        elif value != info.default or (written_ints and key in a.model_fields_set
+                                       and type(value) is int):
+            parts.append(f"{key}={fmt_value(value)}")
     return ", ".join(parts)
 
 
