@@ -137,8 +137,7 @@ def _add_mirror(b: _Builder, mirror: Mirror) -> None:
         return
     changing = [n for n in nodes if get_op("layer", g.nodes[n]["op"]).shape_changing]
     acts = {n: _activation_after(g, nodes, n) for n in changing}
-    output = mirror.output or ("sigmoid" if any(t.call.op == "bce" for t in b.spec.loss)
-                               else "identity")
+    output = mirror.output or ("sigmoid" if b.spec.needs_unit_output else "identity")
     for i in range(len(changing) - 1, -1, -1):
         node = g.nodes[changing[i]]
         invert = get_op("layer", node["op"]).inverse

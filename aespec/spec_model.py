@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from aespec import settings as cfg
 from aespec.errors import DiagnosticBag, Span
-from aespec.ops import Args
+from aespec.ops import Args, get_op
 
 BLOCKS = ("encoder", "bottleneck", "decoder")
 STATEMENTS = ("model", "let", "data", "input", "noise", "encoder", "bottleneck", "decoder",
@@ -83,6 +83,11 @@ class Spec(_Frozen):
     report: cfg.ReportSpec = cfg.ReportSpec()
     report_spans: dict[str, Span] = {}
     block_spans: dict[str, Span] = {}
+
+    @property
+    def needs_unit_output(self) -> bool:
+        """A loss term (bce) needs the decoder's output, and so the data, in [0, 1]."""
+        return any(get_op("loss", t.call.op).extra.get("needs_unit_output") for t in self.loss)
 
     def graph(self):
         """The graph IR of this spec (shapes inferred; the spec is already checked)."""

@@ -69,13 +69,9 @@ def parse_data(text: str) -> DataChoice:
     return DataChoice(op.name, args.model_dump(exclude_unset=True), None, "--data")
 
 
-def needs_unit_range(spec: Spec) -> bool:
-    return any(term.call.op == "bce" for term in spec.loss)
-
-
 def load(spec: Spec, choice: DataChoice, base_dir: pathlib.Path | None) -> sources.Dataset:
     return sources.load_data(choice.source, choice.args, spec.input.shape,
-                             need_unit_range=needs_unit_range(spec), base_dir=base_dir,
+                             need_unit_range=spec.needs_unit_output, base_dir=base_dir,
                              span=choice.span, file=choice.file)
 
 
