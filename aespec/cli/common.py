@@ -36,6 +36,17 @@ def fail(error: AespecError, source: str | None = None, code: int = 1) -> typer.
     return typer.Exit(code)
 
 
+def save_array(path, array) -> None:
+    """`np.save` for the commands that write arrays; a path that cannot be written is E606."""
+    import numpy as np
+
+    try:
+        np.save(path, array)
+    except OSError as exc:
+        raise fail(AespecError.of("E606", f"cannot write {path}: {exc.strerror or exc}",
+                                  file=str(path))) from None
+
+
 def overrides(values: Optional[list[str]]) -> list[str]:
     return list(values or [])
 

@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from aespec.cli.app import app
-from aespec.cli.common import fail, out
+from aespec.cli.common import fail, out, save_array
 from aespec.cli.eval import CheckpointOption, open_run
 from aespec.cli.run import DataOption, DeviceOption
 from aespec.errors import AespecError
@@ -43,11 +43,8 @@ def encode_command(
         parts = {"train": [ds.x_train], "test": [ds.x_test], "all": [ds.x_train, ds.x_test]}
         x = torch.from_numpy(np.concatenate(parts[split])).to(loaded.device)
         codes = encode(loaded.model, x).numpy()
-        np.save(output, codes)
     except AespecError as error:
         raise fail(error) from None
-    except OSError as exc:
-        raise fail(AespecError.of("E606", f"cannot write {output}: {exc.strerror}",
-                                  file=str(output))) from None
+    save_array(output, codes)
     out.print(f"wrote {output}: {len(codes)} codes of shape {tuple(codes.shape[1:])}",
               markup=False)

@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from aespec.cli.app import app
-from aespec.cli.common import fail, out
+from aespec.cli.common import fail, out, save_array
 from aespec.cli.eval import CheckpointOption, open_run
 from aespec.cli.run import DeviceOption
 from aespec.errors import AespecError, Diagnostic
@@ -27,18 +27,14 @@ def sample_command(
     """Decode n draws z ~ N(0, I) of a stochastic latent into an .npy file."""
     try:
         loaded = open_run(run_dir, which, device)
-        import numpy as np
         import torch
 
         gen = torch.Generator(device=loaded.device).manual_seed(seed)
         with torch.no_grad():
             x = loaded.model.sample(n, generator=gen).float().cpu().numpy()
-        np.save(output, x)
     except AespecError as error:
         raise fail(AespecError([_in_run(d, run_dir) for d in error.diagnostics])) from None
-    except OSError as exc:
-        raise fail(AespecError.of("E606", f"cannot write {output}: {exc.strerror}",
-                                  file=str(output))) from None
+    save_array(output, x)
     out.print(f"wrote {output}: {n} samples of shape {tuple(x.shape[1:])}", markup=False)
 
 
