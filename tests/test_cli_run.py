@@ -107,6 +107,8 @@ def test_sample_writes_draws_from_the_prior(vae_run, tmp_path):
     again = tmp_path / "t.npy"
     invoke("sample", root / "run", "-n", "7", "-o", again, "--seed", "1")
     assert np.array_equal(np.load(again), x)
+    unwritable = invoke("sample", root / "run", "-o", tmp_path / "no" / "such" / "s.npy")
+    assert unwritable.exit_code == 1 and "error[E606]" in unwritable.output
 
 
 def test_encode_writes_codes_in_order(vae_run, tmp_path):
