@@ -31,8 +31,8 @@ def tune_allocator() -> bool:
     glibc serves each large tensor (over 128 KiB to start) with a fresh mmap and unmaps it
     on free, and trims the heap's top back to the OS, so training steps page-fault their
     activations and gradients in again. A fixed mmap threshold of 32 MiB and a 1 GiB trim
-    threshold keep that memory in the heap for reuse: measured 1.10x (aespec) to 1.27x
-    (a plain loop) on the conv denoiser, neutral on the dense autoencoder (bench/RESULTS.md).
+    threshold keep that memory in the heap for reuse: measured 1.21x (aespec) and 1.58x
+    (a plain loop) on the conv denoiser, no gain on the dense autoencoder (bench/RESULTS.md).
     Idempotent; a no-op off glibc, or with AESPEC_TUNE_MALLOC=0. Returns whether the tuning
     is in effect.
     """
