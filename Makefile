@@ -42,7 +42,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/train_throughput.py
 
 docs: $(STAMP)
-	$(BIN)/python -m aespec.docsgen
+	$(BIN)/python -m aespec.cli.docsgen
 	$(BIN)/python docs/make_diagrams.py
 
 clean:

@@ -2,14 +2,19 @@
 
     >>> import aespec
     >>> spec = aespec.load("specs/undercomplete_fc.ae")   # parse, validate, shape-check
-    >>> model = spec.build()                               # torch module
+    >>> model = aespec.build(spec)                         # torch module
     >>> result = aespec.train(spec, epochs=2)              # a training run
+    >>> run = aespec.train.load_run(result.run_dir)        # the run read back
 
-Importing aespec imports neither torch nor graphviz; `build`, `train` and drawing do.
+The stages are subpackages, in pipeline order (docs/stages.md): parse, ops, data, model,
+resolve, graph, draw, compile, report, train, cli. This module is the one place besides
+the CLI that knows them all; it imports each only when a function needs it, so importing
+aespec imports neither torch nor graphviz.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,15 +22,18 @@ from typing import TYPE_CHECKING, Any
 from aespec.errors import AespecError, Diagnostic
 
 if TYPE_CHECKING:
-    from aespec.spec import Spec
+    import networkx as nx
 
-__all__ = ["AespecError", "Diagnostic", "check", "load", "train"]
+    from aespec.graph import CheckResult
+    from aespec.model import Spec
+
+__all__ = ["AespecError", "Diagnostic", "build", "check", "graph_of", "load", "svg", "train"]
 __version__ = "0.1.0"
 
 
-def check(path: str | Path, overrides: Sequence[str] = ()):
+def check(path: str | Path, overrides: Sequence[str] = ()) -> CheckResult:
     """Check a spec file; returns a CheckResult with diagnostics (never raises for the spec)."""
-    from aespec.checking import check_file
+    from aespec.graph import check_file
 
     return check_file(path, list(overrides))
 
@@ -38,9 +46,31 @@ def load(path: str | Path, overrides: Sequence[str] = ()) -> Spec:
     return result.spec
 
 
-def __getattr__(name: str) -> Any:
-    if name == "train":  # imported on first use: it pulls in torch
-        from aespec.train import train
+def graph_of(spec: Spec) -> nx.DiGraph:
+    """The graph IR of a resolved spec, every shape inferred; AespecError if it has errors."""
+    from aespec.graph import check_spec
 
-        return train
+    result = check_spec(spec)
+    result.raise_for_errors()
+    assert result.graph is not None
+    return result.graph
+
+
+def build(spec: Spec) -> Any:
+    """The torch module (`AEModel`) of a resolved spec; imports torch."""
+    from aespec.compile import compile_model
+
+    return compile_model(graph_of(spec), spec)
+
+
+def svg(spec: Spec) -> str:
+    """The spec's diagram as SVG text (graphviz's `dot` draws it)."""
+    from aespec.draw import to_svg
+
+    return to_svg(graph_of(spec), spec)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "train":  # imported on first use: it pulls in torch. The module is callable.
+        return importlib.import_module("aespec.train")
     raise AttributeError(f"module 'aespec' has no attribute {name!r}")

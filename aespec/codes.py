@@ -205,7 +205,7 @@ _CODES = [
     Code("E312", "the spec cannot be compiled", "compile",
          "The graph is incomplete because some shape could not be inferred; `aespec check` "
          "reports why.",
-         "`spec.build()` on a spec that `aespec check` rejects", False),
+         "`aespec.build(spec)` on a spec that `aespec check` rejects", False),
     # ------------------------------------------------------------ W4: theory
     Code("W401", "the code can learn the identity", "checks",
          "The code z holds at least as many values as the input and nothing constrains it "

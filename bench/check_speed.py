@@ -48,7 +48,7 @@ PACKAGES = ("networkx", "pydantic", "lark", "interegular", "typer", "rich")
 def import_breakdown() -> list[tuple[str, float]]:
     """Cumulative import time (s) of the third-party packages a check loads."""
     proc = subprocess.run([sys.executable, "-X", "importtime", "-c",
-                           "import aespec.cli, aespec.checking"], capture_output=True,
+                           "import aespec.cli, aespec.graph.checking"], capture_output=True,
                           text=True, cwd=ROOT)
     found: dict[str, float] = {}
     for line in proc.stderr.splitlines():
@@ -61,7 +61,7 @@ def import_breakdown() -> list[tuple[str, float]]:
 def in_process_phases(spec: Path) -> dict[str, float]:
     code = (
         "import time; t0 = time.perf_counter()\n"
-        "import aespec.cli, aespec.checking as c, aespec.syntax as s\n"
+        "import aespec.cli, aespec.graph.checking as c, aespec.parse.syntax as s\n"
         "t1 = time.perf_counter(); s._parser(); t2 = time.perf_counter()\n"
         f"c.check_file({str(spec)!r}); t3 = time.perf_counter()\n"
         "print(t1 - t0, t2 - t1, t3 - t2)")

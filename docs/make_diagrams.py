@@ -11,8 +11,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from aespec.checking import check_file
-from aespec.draw import fmt_shape, render, to_svg
+from aespec.graph.checking import check_file
+from aespec.draw.dot import fmt_shape, render, to_svg
 from aespec.ops.styles import BLOCKS, EDGES, FONT, STYLES
 
 DOCS = Path(__file__).resolve().parent

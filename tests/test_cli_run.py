@@ -193,3 +193,25 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_finishes(tmp_path):
                     "-q")
     assert result.exit_code == 0, result.output
     assert json.loads((tmp_path / "r" / "run.json").read_text())["status"] == "finished"
+
+
+def test_run_parses_checks_and_builds_the_graph_once(tmp_path, monkeypatch):
+    """`aespec run` checks the spec once (printing its warnings) and trains from that
+    check's graph: the compile stage never runs the graph stage again."""
+    from aespec.graph import checking
+
+    calls = {"parse": 0, "graph": 0}
+
+    def counted(name, fn):
+        def wrapper(*args, **kwargs):
+            calls[name] += 1
+            return fn(*args, **kwargs)
+        return wrapper
+
+    monkeypatch.setattr(checking, "parse_source", counted("parse", checking.parse_source))
+    monkeypatch.setattr(checking, "build_graph", counted("graph", checking.build_graph))
+    (tmp_path / "vae.ae").write_text(VAE)
+    result = invoke("run", tmp_path / "vae.ae", "--out", tmp_path / "run", "--epochs", "1",
+                    "--set", "train.batch=256", "--no-report", "--quiet")
+    assert result.exit_code == 0, result.output
+    assert calls == {"parse": 1, "graph": 1}

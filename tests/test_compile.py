@@ -11,18 +11,18 @@ import torch
 from torch import nn
 
 import aespec
-from aespec.checking import check_source
 from aespec.compile import AEModel, AEOutput, compile_model
 from aespec.errors import AespecError
+from aespec.graph.checking import check_source
 
 VALID = pathlib.Path(__file__).resolve().parent / "conformance" / "valid"
 TORCHSCRIPT_WARNING = "ignore:The TorchScript type system:UserWarning"
 
 
-def build(name: str) -> tuple[AEModel, aespec.spec.Spec]:
+def build(name: str) -> tuple[AEModel, aespec.resolve.pipeline.Spec]:
     spec = aespec.load(VALID / f"{name}.ae")
     torch.manual_seed(0)
-    return spec.build(), spec
+    return aespec.build(spec), spec
 
 
 def batch(spec, n: int = 4) -> torch.Tensor:
@@ -50,7 +50,8 @@ def test_print_readable_cites_each_spec_line() -> None:
 
 def test_spec_build_is_compile_model() -> None:
     model, spec = build("undercomplete_fc")
-    assert isinstance(model, AEModel) and isinstance(compile_model(spec.graph(), spec), AEModel)
+    assert isinstance(model, AEModel)
+    assert isinstance(compile_model(aespec.graph_of(spec), spec), AEModel)
 
 
 def test_a_graph_with_shape_errors_is_refused() -> None:
@@ -155,7 +156,7 @@ def test_tied_decoder_shares_the_encoders_weight_tensors() -> None:
     ids = {id(m.weight) for _, m in model.net.named_children() if hasattr(m, "weight")}
     assert len(ids) == 3  # six dense layers, three weight tensors
     assert model.net.decoder10.weight is model.net.encoder1.weight
-    assert sum(p.numel() for p in model.parameters()) == spec.graph().graph["params"]
+    assert sum(p.numel() for p in model.parameters()) == aespec.graph_of(spec).graph["params"]
     twin = copy.deepcopy(model)
     assert twin.net.decoder10.weight is twin.net.encoder1.weight
 
@@ -164,7 +165,7 @@ def test_state_dict_round_trip_gives_the_same_function() -> None:
     model, spec = build("strided_batchnorm")
     model.train()
     model(batch(spec, 8))  # moves the batchnorm statistics
-    fresh = spec.build()
+    fresh = aespec.build(spec)
     fresh.load_state_dict(model.state_dict())
     model.eval(), fresh.eval()
     x = batch(spec)
@@ -300,7 +301,7 @@ loss bce
 
 def test_torch_save_round_trip_keeps_function_and_ties() -> None:
     spec = check_source(DRAWS_AND_SKIP, "draws.ae").spec
-    for model in (spec.build(), build("mirror_tied")[0]):
+    for model in (aespec.build(spec), build("mirror_tied")[0]):
         buffer = io.BytesIO()
         torch.save(model, buffer)
         buffer.seek(0)

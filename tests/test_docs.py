@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from aespec import codes, docsgen
-from aespec.checking import check_source
+from aespec import codes
+from aespec.cli import docsgen
+from aespec.graph.checking import check_source
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -29,7 +30,7 @@ def _codes_in_the_package() -> set[str]:
 def test_generated_page_is_up_to_date(name):
     committed = (DOCS / name).read_text(encoding="utf-8")
     assert committed == docsgen.PAGES[name](), (
-        f"docs/{name} is stale: run `python -m aespec.docsgen` and commit the result")
+        f"docs/{name} is stale: run `python -m aespec.cli.docsgen` and commit the result")
 
 
 def test_every_code_the_package_reports_is_catalogued():

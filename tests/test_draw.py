@@ -18,10 +18,11 @@ import pytest
 from typer.testing import CliRunner
 
 import aespec
-from aespec import draw, drawing_labels
-from aespec.checking import CheckResult, check_file
 from aespec.cli import app
-from aespec.draw import group_ops, to_dot
+from aespec.draw import dot as draw
+from aespec.draw import labels as drawing_labels
+from aespec.draw.dot import group_ops, to_dot
+from aespec.graph.checking import CheckResult, check_file
 from aespec.ops import REGISTRY
 from aespec.ops.styles import STYLES
 
@@ -195,8 +196,8 @@ def test_other_layouts_render_without_warnings(rankdir: str, detail: str) -> Non
 
 
 @needs_dot
-def test_loaded_spec_shows_as_its_diagram_in_jupyter() -> None:
-    svg = aespec.load(VALID / "unet_skip.ae")._repr_svg_()
+def test_aespec_svg_draws_a_loaded_spec() -> None:
+    svg = aespec.svg(aespec.load(VALID / "unet_skip.ae"))
     assert "<svg" in svg and "concat" in svg
 
 

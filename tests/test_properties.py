@@ -19,12 +19,12 @@ from hypothesis.extra.lark import from_lark
 from lark import Lark
 from typer.testing import CliRunner
 
-from aespec.checking import CheckResult, check_file, check_source
 from aespec.cli import app
 from aespec.errors import source_lines
+from aespec.graph.checking import CheckResult, check_file, check_source
+from aespec.model.settings import REPORT, TRAIN
 from aespec.ops import REGISTRY
-from aespec.settings import REPORT, TRAIN
-from aespec.syntax import grammar_text
+from aespec.parse.syntax import grammar_text
 
 ROOT = Path(__file__).resolve().parents[1]
 VALID = sorted((ROOT / "tests" / "conformance" / "valid").glob("*.ae")) + sorted(
@@ -110,7 +110,7 @@ def test_edited_specs_give_only_diagnostics(path, edits):
     result = check_source(source, "fuzz.ae")
     assert_only_diagnostics(result, source)
     if result.graph is not None:
-        from aespec.summary import objective_text, table_rows
+        from aespec.graph.summary import objective_text, table_rows
 
         objective_text(result.graph)
         table_rows(result.graph)

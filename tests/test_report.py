@@ -1,4 +1,4 @@
-"""Tests for aespec.report: every item on real (untrained) models built from tiny specs."""
+"""Tests for aespec.report.items: every item on real (untrained) models built from tiny specs."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ pytest.importorskip("matplotlib")
 
 import aespec  # noqa: E402
 from aespec.data import load_data  # noqa: E402
-from aespec.report import ITEMS, fit_pca, pca_reconstruct, write_report  # noqa: E402
-from aespec.settings import REPORT  # noqa: E402
+from aespec.model.settings import REPORT  # noqa: E402
+from aespec.report.items import ITEMS, fit_pca, pca_reconstruct, write_report  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -141,7 +141,7 @@ def load(tmp: pathlib.Path, text: str, name: str = "spec"):
     path.write_text(text)
     spec = aespec.load(path)
     torch.manual_seed(0)
-    model = spec.build()
+    model = aespec.build(spec)
     need_unit = any(t.call.op == "bce" for t in spec.loss)
     assert spec.data is not None
     data = load_data(spec.data.source, dict(spec.data.args), spec.input.shape,
@@ -229,7 +229,7 @@ def test_report_leaves_mode_and_random_state_alone(tmp_path) -> None:
 
 
 def test_importing_report_imports_neither_torch_nor_matplotlib() -> None:
-    code = ("import aespec.report, sys; "
+    code = ("import aespec.report.items, sys; "
             "print(sorted({'torch', 'matplotlib'} & {m.split('.')[0] for m in sys.modules}))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                          text=True, timeout=60)
@@ -356,7 +356,7 @@ def test_samples_and_manifold(tmp_path) -> None:
 
 
 def test_denoiser_shows_seeded_noisy_inputs(tmp_path, monkeypatch) -> None:
-    import aespec.report as report_module
+    import aespec.report.items as report_module
 
     spec, model, data = load(tmp_path, DENOISER)
     drawn = []

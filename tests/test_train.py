@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import signal
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -14,8 +16,8 @@ import torch
 
 import aespec
 from aespec.errors import AespecError
-from aespec.runs import load_checkpoint
 from aespec.train import Reporter, loop
+from aespec.train.rundir import load_checkpoint
 
 DENSE = """\
 data digits
@@ -306,3 +308,13 @@ def test_the_api_page_runs(tmp_path, monkeypatch):
     exec(compile(code, "docs/api.md", "exec"), scope)  # noqa: S102
     assert scope["result"].status == "finished"
     assert tuple(scope["codes"].shape) == (360, 128, 7, 7)
+
+
+def test_load_run_is_reachable_from_a_bare_import_aespec(tmp_path):
+    """`import aespec; aespec.train.load_run(...)` works without importing aespec.train
+    first, as docs/api.md shows."""
+    code = ("import aespec, sys; f = aespec.train.load_run; "
+            "print(callable(f), callable(aespec.train), 'aespec.train' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, check=True).stdout
+    assert out.split() == ["True", "True", "True"]

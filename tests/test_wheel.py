@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from aespec.checking import check_file
+from aespec.graph.checking import check_file
 
 ROOT = Path(__file__).resolve().parents[1]
 GRAMMAR = ROOT / "grammar" / "aespec.lark"
@@ -73,7 +73,7 @@ def test_the_wheel_holds_the_grammar_file(wheel):
 
 
 def test_the_installed_package_reads_its_own_grammar(venv, tmp_path):
-    probe = ("import aespec, aespec.syntax as s; from importlib import resources; "
+    probe = ("import aespec, aespec.parse.syntax as s; from importlib import resources; "
              "print(aespec.__file__); "
              "print(resources.files('aespec').joinpath('grammar/aespec.lark')); "
              "print(s.grammar_text() == resources.files('aespec').joinpath("

@@ -8,7 +8,7 @@ import pkgutil
 from aespec.cli.app import app
 
 for _mod in sorted(m.name for m in pkgutil.iter_modules(__path__)):
-    if _mod not in ("app", "common") and not _mod.startswith("_"):
+    if _mod not in ("app", "common", "docsgen") and not _mod.startswith("_"):
         importlib.import_module(f"aespec.cli.{_mod}")
 
 

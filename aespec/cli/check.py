@@ -13,10 +13,10 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from aespec.checking import CheckResult, check_file
 from aespec.cli.app import app
 from aespec.cli.common import SetOption, out, overrides, print_diagnostics
-from aespec.summary import objective_text, table_rows
+from aespec.graph.checking import CheckResult, check_file
+from aespec.graph.summary import objective_text, table_rows
 
 
 def _shape(s) -> str:

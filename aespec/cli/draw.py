@@ -13,10 +13,10 @@ from typing import Optional
 
 import typer
 
-from aespec.checking import check_file
 from aespec.cli.app import app
 from aespec.cli.common import SetOption, err, out, overrides, print_diagnostics
-from aespec.draw import INSTALL_HINT, GraphvizMissingError, write_drawing
+from aespec.draw.dot import INSTALL_HINT, GraphvizMissingError, write_drawing
+from aespec.graph.checking import check_file
 
 
 class Format(StrEnum):

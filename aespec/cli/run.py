@@ -129,13 +129,15 @@ def run_command(
     from aespec.train import device as dev
 
     dev.tune_allocator()  # before training allocates: see bench/RESULTS.md
-    source = _source(spec, resume, overrides(set_))
+    # --epochs and --device are overrides too: folded in here, the spec is checked once
+    sets = overrides(set_) + [f"train.epochs={epochs}"] * (epochs is not None) + [
+        f"train.device={device}"] * (device is not None)
+    checked, source = _check(spec, resume, sets)
     from aespec.train import train
 
     try:
-        result = train(spec, data=data, epochs=epochs, device=device, out=out_dir, quiet=quiet,
-                       resume=resume, overrides=overrides(set_), progress=_reporter(quiet),
-                       report=not no_report)
+        result = train(checked or spec, data=data, out=out_dir, quiet=quiet, resume=resume,
+                       overrides=sets, progress=_reporter(quiet), report=not no_report)
     except AespecError as error:
         raise fail(error, source) from None
     except KeyboardInterrupt:
@@ -160,19 +162,20 @@ def check_device(device: str | None) -> None:
                                  param_hint="'--device'")
 
 
-def _source(spec: Path | None, resume: Path | None, sets: list[str]) -> str | None:
-    """Check the spec (printing its warnings) and return its text for later diagnostics."""
+def _check(spec: Path | None, resume: Path | None, sets: list[str]) -> tuple[Any, str | None]:
+    """Check the spec (printing its warnings): the CheckResult that training goes on with,
+    and the spec's text for later diagnostics (a resumed run's own spec without a SPEC)."""
     if spec is None:
-        from aespec.runs import RunDir
+        from aespec.train.rundir import RunDir
 
         try:
-            return RunDir(resume).source()[0]  # type: ignore[arg-type]
+            return None, RunDir(resume).source()[0]  # type: ignore[arg-type]
         except AespecError:
-            return None
-    from aespec.checking import check_file
+            return None, None
+    from aespec.graph import check_file
 
     result = check_file(spec, sets)
     print_diagnostics(result.diagnostics, result.source)
     if not result.ok:
         raise typer.Exit(1)
-    return result.source
+    return result, result.source

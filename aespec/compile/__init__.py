@@ -1,6 +1,6 @@
 """The compile stage: graph IR -> torch module (`compile_model`).
 
-    >>> model = compile_model(spec.graph(), spec)     # or spec.build()
+    >>> model = compile_model(aespec.graph_of(spec), spec)   # or aespec.build(spec)
     >>> out = model(x)                                 # AEOutput: loss, terms, x_hat, z, extras
     >>> print(model.net.code)                          # the generated network
 

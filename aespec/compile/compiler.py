@@ -11,16 +11,15 @@ from torch import fx, nn
 from aespec.compile.lower import Segment, build_ops, module_root, registered
 from aespec.compile.model import AEModel, ModelInfo
 from aespec.compile.objective import Slots, build_objective
-from aespec.errors import AespecError, Diagnostic, DiagnosticBag
-from aespec.graph import build_graph
+from aespec.errors import AespecError, Diagnostic
 
 
 def compile_model(graph: nx.DiGraph, spec: Any = None) -> AEModel:
     """The torch module of a checked spec's graph IR (see docs/compile.md).
 
     Its parameter count equals `graph.graph["params"]` and every intermediate tensor has
-    the node's inferred `out_shape`.  `spec` is accepted for the API's symmetry; the graph
-    holds everything the compiler reads.
+    the node's inferred `out_shape`.  The graph holds everything the compiler reads; `spec`
+    (optional) gives the source lines that the generated code's comments quote.
     """
     _require_complete(graph, spec)
     order = graph.graph["order"]
@@ -45,16 +44,15 @@ def compile_model(graph: nx.DiGraph, spec: Any = None) -> AEModel:
 
 
 def _require_complete(graph: nx.DiGraph, spec: Any) -> None:
-    """A graph whose shapes stopped short cannot be compiled: E312, then the reasons."""
+    """A graph whose shapes stopped short cannot be compiled: E312, then the reasons that
+    the graph stage kept (`stopped_by`), as `aespec check` gives them."""
     outputs = graph.graph.get("outputs", {})
     if all(block in outputs for block in ("encoder", "bottleneck", "decoder")):
         return
-    bag = DiagnosticBag(file=getattr(spec, "path", None))
-    bag.add("E312", "cannot compile a spec whose shapes could not all be inferred",
-            hint="run `aespec check` and fix its errors first")
-    if spec is not None:
-        build_graph(spec, bag)  # the problems that stopped it, as `aespec check` gives them
-    raise AespecError(bag.errors)
+    first = Diagnostic("E312", "cannot compile a spec whose shapes could not all be inferred",
+                       hint="run `aespec check` and fix its errors first",
+                       file=getattr(spec, "path", None))
+    raise AespecError([first, *graph.graph.get("stopped_by", [])])
 
 
 def _origin(graph: nx.DiGraph, spec: Any) -> Callable[[str], str] | None:
@@ -118,7 +116,7 @@ def _logits(graph: nx.DiGraph, seg: Segment) -> fx.Node | None:
     i = order.index(graph.graph["outputs"]["decoder"])
     while seg.env.get(order[i - 1]) is seg.env[order[i]]:  # skip identity ops
         i -= 1
-    if graph.nodes[order[i]]["op"] != "sigmoid":
+    if not registered("layer", graph.nodes[order[i]]["op"])[0].extra.get("logits"):
         return None
     return seg.env[order[i - 1]]
 

@@ -16,9 +16,9 @@ from typing import Any
 import networkx as nx
 from torch import fx, nn
 
-from aespec.compile.modules import tile_draws
 from aespec.errors import AespecError
 from aespec.ops import OpDef, lookup
+from aespec.ops.modules import tile_draws
 
 
 def registered(place: Any, name: str) -> tuple[OpDef, Callable[..., Any]]:
@@ -35,7 +35,7 @@ def build_ops(g: nx.DiGraph) -> dict[str, Any]:
     built: dict[str, Any] = {}
     for nid in g.graph["order"][1:]:
         d = g.nodes[nid]
-        _, build = registered("noise" if d["block"] == "noise" else "layer", d["op"])
+        _, build = registered(d["place"], d["op"])
         tied = {"tied": built[d["tied_to"]]} if d.get("tied_to") else {}
         built[nid] = build(d["args"], d["in_shape"], d["out_shape"], **tied)
     return built

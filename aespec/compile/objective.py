@@ -18,7 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from aespec.compile.lower import registered
-from aespec.compile.modules import tile_draws
+from aespec.ops.modules import tile_draws
 
 Outs = tuple[Tensor, ...]
 _HALF = (torch.float16, torch.bfloat16)

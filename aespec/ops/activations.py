@@ -10,8 +10,8 @@ import math
 
 from pydantic import Field
 
-from aespec.ops import UNBOUNDED, Args, NoArgs, OpDef, Range, Shape, register
 from aespec.ops.layers import torch_function
+from aespec.ops.registry import UNBOUNDED, Args, NoArgs, OpDef, Range, Shape, register
 
 
 class LeakyArgs(Args):
@@ -33,19 +33,28 @@ def _functional(name: str, **fields: str):
 
 
 def _activation(name: str, doc: str, out: Range, args: type[Args] = NoArgs,
-                signature: str | None = None, build=None) -> None:
+                signature: str | None = None, build=None, **extra) -> None:
     register(OpDef(name, "activation", doc, args, range=lambda a, r: out,
-                   signature=signature or name, build=build or _functional(name)))
+                   signature=signature or name, build=build or _functional(name), extra=extra))
 
 
 _activation("relu", "max(x, 0)", (0.0, math.inf))
 _activation("leaky_relu", "x if x > 0 else slope*x", UNBOUNDED, LeakyArgs,
             "leaky_relu(slope=0.01)", _functional("leaky_relu", negative_slope="slope"))
-_activation("sigmoid", "1 / (1 + exp(-x)), in (0, 1)", (0.0, 1.0))
+_activation("sigmoid", "1 / (1 + exp(-x)), in (0, 1)", (0.0, 1.0), logits=True)
 _activation("tanh", "in (-1, 1)", (-1.0, 1.0))
 _activation("gelu", "x * Phi(x)", (-0.17, math.inf))
 _activation("elu", "x if x > 0 else alpha*(exp(x)-1)", (-1.0, math.inf), EluArgs,
             "elu(alpha=1.0)", _functional("elu", alpha="alpha"))
 _activation("softplus", "log(1 + exp(x)), in (0, inf)", (0.0, math.inf))
 register(OpDef("identity", "activation", "no-op", signature="identity",
-               build=lambda a, s_in, s_out: lambda x: x))
+               build=lambda a, s_in, s_out: lambda x: x, extra={"noop": True}))
+
+# The activation that `decoder mirror` ends with when the spec names none: one whose
+# output lies in [0, 1] where a loss term needs that (bce), else none at all.
+UNIT_OUTPUT, NO_OUTPUT = "sigmoid", "identity"
+
+
+def default_output(unit: bool) -> str:
+    """The mirror's last activation by default."""
+    return UNIT_OUTPUT if unit else NO_OUTPUT

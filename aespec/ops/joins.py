@@ -6,7 +6,7 @@ joined shape (`join_shape`) and value range (`join_range`).  Joins cannot be mir
 
 from __future__ import annotations
 
-from aespec.ops import Args, OpDef, Shape, ShapeProblem, register
+from aespec.ops.registry import Args, OpDef, Shape, ShapeProblem, register
 
 
 class JoinArgs(Args):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from aespec.ops import Args, OpDef, Shape, _unbounded, register
 from aespec.ops.layers import DenseArgs, PosInt, count, dense_inverse
+from aespec.ops.registry import Args, OpDef, Shape, _unbounded, register
 
 
 class GaussianLatentArgs(Args):
@@ -16,7 +16,7 @@ class GaussianLatentArgs(Args):
 
 def _build_gaussian(a: GaussianLatentArgs, s_in: Shape, s_out: Shape):
     """GaussianLatent: (z, mu, logvar); its `kl` is the closed-form KL to N(0, I)."""
-    from aespec.compile.modules import GaussianLatent
+    from aespec.ops.modules import GaussianLatent
 
     return GaussianLatent(count(s_in), a.dim, a.samples)
 

@@ -13,7 +13,7 @@ from typing import Annotated, Literal, Optional, Union
 
 from pydantic import Field, model_validator
 
-from aespec.ops import (
+from aespec.ops.registry import (
     Args,
     OpDef,
     Shape,
@@ -73,7 +73,7 @@ def _build_dense(a: DenseArgs, s_in: Shape, s_out: Shape, tied=None):
     """nn.Linear; FlatLinear on a non-vector input; TiedLinear in a tied mirror."""
     from torch import nn  # noqa: TID251
 
-    from aespec.compile.modules import FlatLinear, TiedLinear
+    from aespec.ops.modules import FlatLinear, TiedLinear
 
     if tied is not None:
         return TiedLinear(tied, a.bias)
@@ -85,7 +85,8 @@ register(OpDef(
     "dense", "layer", "fully connected; flattens its input first if it is not a vector "
     "(`nn.Linear`)", DenseArgs, shape=lambda a, s: (a.units,), params=_dense_params,
     range=_unbounded, inverse=dense_inverse, signature="dense(units, bias=true)",
-    params_doc="`in*units (+units)`", build=_build_dense))
+    params_doc="`in*units (+units)`", build=_build_dense,
+    extra={"tied_params": lambda a: a.units if a.bias else 0}))
 
 # ---------------------------------------------------------------- conv / deconv
 
@@ -190,7 +191,7 @@ def _build_conv(a: ConvArgs, s_in: Shape, s_out: Shape):
     """nn.Conv1d/2d; a Padded one where `same` needs more zeros after than before."""
     from torch import nn  # noqa: TID251
 
-    from aespec.compile.modules import PaddedConv1d, PaddedConv2d
+    from aespec.ops.modules import PaddedConv1d, PaddedConv2d
 
     pads = [conv_padding(n, a) for n in s_in[1:]]
     plain, padded = [(nn.Conv1d, PaddedConv1d), (nn.Conv2d, PaddedConv2d)][len(pads) - 1]
@@ -220,11 +221,13 @@ _CONV_DOC = "1-D conv on `sequence`, 2-D on `image` (`nn.Conv1d/2d`); output siz
 register(OpDef("conv", "layer", _CONV_DOC, ConvArgs, shape=_conv_shape, params=_conv_params,
                range=_unbounded, inverse=_conv_inverse,
                signature="conv(channels, k=3, stride=1, pad=same, bias=true)",
-               params_doc="`in_ch*channels*k^d (+channels)`", build=_build_conv, style="conv"))
+               params_doc="`in_ch*channels*k^d (+channels)`", build=_build_conv, style="conv",
+               extra={"channels_last": True}))
 register(OpDef("deconv", "layer", "transposed conv; with `pad=same` output size is "
                "`in*stride` (`nn.ConvTranspose1d/2d`)", DeconvArgs, shape=_deconv_shape,
                params=_conv_params, range=_unbounded, inverse=_deconv_inverse,
                params_doc="as `conv`", build=_build_deconv, style="conv",
+               extra={"channels_last": True},
                signature="deconv(channels, k=3, stride=2, pad=same, bias=true, output_padding=0)"))
 
 # ---------------------------------------------------------------- pooling, upsampling
@@ -361,4 +364,5 @@ register(OpDef("layernorm", "layer", "layer norm over all of an example's values
                params_doc="`2*C`", build=_build_layernorm, style="norm"))
 register(OpDef("dropout", "layer", "dropout, active in training only", DropoutArgs,
                range=lambda a, r: (min(r[0] / (1 - a.p), 0), max(r[1] / (1 - a.p), 0)),
-               signature="dropout(p)", build=_build_dropout, style="norm"))
+               signature="dropout(p)", build=_build_dropout, style="norm",
+               extra={"regularizes": True}))

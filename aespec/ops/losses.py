@@ -7,7 +7,7 @@ from typing import Literal, Optional
 
 from pydantic import Field
 
-from aespec.ops import Args, OpDef, register
+from aespec.ops.registry import Args, OpDef, fmt_num, register
 
 Reduce = Optional[Literal["mean", "sum"]]
 
@@ -129,7 +129,7 @@ def _reg(name: str, doc: str, args: type[Args], signature: str, acts_on: str,
 
 
 _reg("l2", "`weight * sum(w^2)` over the target's weights (not biases); default target: all "
-     "layers", WeightArgs, "l2(weight)", "weights", "Σw²",
+     "layers", WeightArgs, "l2(weight)", "weights", "Σw²", is_weight_decay=True,
      build=lambda a: partial(l2_penalty, weight=a.weight))
 _reg("l1", "`weight * sum(|w|)` over the target's weights; default target: all layers",
      WeightArgs, "l1(weight)", "weights", "Σ|w|",
@@ -140,6 +140,7 @@ _reg("activity_l1", "`weight * mean over batch of sum(|h|)` of the target's outp
 _reg("kl_sparsity", "`weight * sum_j KL(rho || rho_hat_j)`, `rho_hat_j` the batch mean of unit "
      "j; needs outputs in (0, 1); default target: bottleneck", KLSparsityArgs,
      "kl_sparsity(rho, weight)", "activations", "Σⱼ KL(ρ ‖ ρ̂ⱼ)", needs_unit_interval=True,
+     sparsity_target="rho", formula_of=lambda a: f"Σⱼ KL({fmt_num(a.rho)} ‖ ρ̂ⱼ)",
      build=lambda a: partial(kl_sparsity_penalty, rho=a.rho, weight=a.weight))
 _reg("contractive", "`weight * mean over batch of ||dh/dx||_F^2`, `h` the target's output; "
      "default target: bottleneck", WeightArgs, "contractive(weight)", "activations",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
-from aespec.ops import UNBOUNDED, Args, OpDef, Shape, ShapeProblem, register
+from aespec.ops.registry import UNBOUNDED, Args, OpDef, Shape, ShapeProblem, register
 
 
 class StdArgs(Args):
@@ -71,7 +71,7 @@ def _build_salt_pepper(a: ProbArgs, s_in: Shape, s_out: Shape):
 
 
 def _build_occlude(a: OccludeArgs, s_in: Shape, s_out: Shape):
-    from aespec.compile.modules import Occlude
+    from aespec.ops.modules import Occlude
 
     return Occlude(a.size)
 

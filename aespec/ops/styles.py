@@ -2,7 +2,7 @@
 
 `STYLES` maps a style key (`OpDef.style or OpDef.kind`, plus the nodes that are not ops:
 input, latent, kl, loss, regularizer) to graphviz node attributes.  `BLOCKS` styles the
-clusters, `EDGES` the edges that are not plain data flow.  `aespec.draw` takes every colour
+clusters, `EDGES` the edges that are not plain data flow.  `aespec.draw.dot` takes every colour
 and shape from here, so an op looks the same in every diagram.  The palette is pale fills
 with darker borders of the same hue, told apart by hue and by border style.
 """

@@ -13,13 +13,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import networkx as nx
 import torch
 
-import aespec
-from aespec.checking import check_file, check_source
 from aespec.data import Dataset
 from aespec.errors import AespecError
-from aespec.runs import (
+from aespec.graph import CheckResult, check_file, check_source, check_spec
+from aespec.model import Spec
+from aespec.train import batches
+from aespec.train import device as dev
+from aespec.train.evaluate import evaluate
+from aespec.train.loop import Diverged, Interrupted, StopFlag, Trainer
+from aespec.train.pretrain import pretrain_layerwise
+from aespec.train.progress import LineReporter, Reporter, RunStart
+from aespec.train.rundir import (
     RunDir,
     check_fresh,
     check_same,
@@ -29,13 +36,6 @@ from aespec.runs import (
     semantic,
     train_key,
 )
-from aespec.spec import Spec
-from aespec.train import batches
-from aespec.train import device as dev
-from aespec.train.evaluate import evaluate
-from aespec.train.loop import Diverged, Interrupted, StopFlag, Trainer
-from aespec.train.pretrain import pretrain_layerwise
-from aespec.train.progress import LineReporter, Reporter, RunStart
 
 
 @dataclass(frozen=True)
@@ -62,6 +62,7 @@ class _Setup:
     """A spec ready to run: resolved, with its overrides, data and device."""
 
     spec: Spec
+    graph: nx.DiGraph  # built once, by the check
     overrides: list[str]
     base_dir: pathlib.Path
     data: batches.DataChoice
@@ -69,37 +70,49 @@ class _Setup:
     report: bool = True
 
 
-def _resolve(spec: Spec | str | pathlib.Path, overrides: list[str]) -> tuple[Spec, pathlib.Path]:
-    """The spec with overrides applied, and the folder its relative data paths start from."""
-    if isinstance(spec, Spec):
-        if overrides:
-            if not spec.source:
-                raise AespecError.of("E210", "overrides need the spec's source text",
-                                     file="--set")
-            result = check_source(spec.source, spec.path, overrides)
-            result.raise_for_errors()
-            assert result.spec is not None
-            spec = result.spec
-        base = pathlib.Path(spec.path).parent if spec.path else pathlib.Path.cwd()
-        return spec, base
-    result = check_file(spec, overrides)
+SpecLike = Spec | CheckResult | str | pathlib.Path
+
+
+def _checked(spec: SpecLike, overrides: list[str]) -> tuple[CheckResult, pathlib.Path]:
+    """The spec checked with `overrides` (its graph built, once), and the folder its
+    relative data paths start from. A CheckResult checked with the same overrides is used
+    as it is: `aespec run` checks the file once, to print its warnings, and hands it on."""
+    if isinstance(spec, CheckResult) and list(spec.overrides) == overrides:
+        result = spec
+    elif isinstance(spec, (Spec, CheckResult)):
+        if overrides and not spec.source:
+            raise AespecError.of("E210", "overrides need the spec's source text", file="--set")
+        result = check_source(spec.source, spec.path, overrides) if overrides or isinstance(
+            spec, CheckResult) else check_spec(spec)
+    else:
+        result = check_file(spec, overrides)
     result.raise_for_errors()
-    assert result.spec is not None
-    return result.spec, pathlib.Path(spec).parent
+    assert result.spec is not None and result.graph is not None
+    path = result.spec.path
+    return result, pathlib.Path(path).parent if path else pathlib.Path.cwd()
+
+
+def _setup(checked: CheckResult, overrides: list[str], base: pathlib.Path,
+           data: batches.DataChoice, report: bool) -> _Setup:
+    spec = checked.spec
+    assert spec is not None and checked.graph is not None
+    return _Setup(spec, checked.graph, overrides, base, data,
+                  dev.resolve_device(spec.train.device), report)
 
 
 def _spec_file(spec: Spec) -> str:
     return f"{pathlib.Path(spec.path).stem if spec.path else spec.name}.ae"
 
 
-def train(spec: Spec | str | pathlib.Path | None = None, *, data: str | None = None,
+def train(spec: SpecLike | None = None, *, data: str | None = None,
           epochs: int | None = None, device: str | None = None,
           out: str | pathlib.Path | None = None, quiet: bool = False,
           resume: str | pathlib.Path | None = None, overrides: Sequence[str] = (),
           progress: Reporter | None = None, report: bool = True) -> RunResult:
     """Train a spec and write a run directory; returns a RunResult.
 
-    `spec` is a Spec or a path to a `.ae` file (None with `resume`: the run's own spec).
+    `spec` is a Spec, a path to a `.ae` file or a CheckResult (None with `resume`: the
+    run's own spec).
     `data` overrides the spec's `data` line (`"digits(size=28)"`); `epochs` and `device`
     override `train.epochs` and `train.device`; `overrides` are `--set` values
     (`"width=16"`, `"train.batch=64"`). `out` is the run directory (default
@@ -115,15 +128,16 @@ def train(spec: Spec | str | pathlib.Path | None = None, *, data: str | None = N
     if spec is None:
         raise TypeError("train() needs a spec, or resume=RUN_DIR")
     all_overrides = [*overrides, *extra]
-    resolved, base = _resolve(spec, all_overrides)
-    setup = _Setup(resolved, all_overrides, base.resolve(), batches.choose_data(resolved, data),
-                   dev.resolve_device(resolved.train.device), report)
-    run = RunDir(pathlib.Path(out) if out is not None else new_run_path(resolved.name))
+    checked, base = _checked(spec, all_overrides)
+    assert checked.spec is not None
+    setup = _setup(checked, all_overrides, base.resolve(),
+                   batches.choose_data(checked.spec, data), report)
+    run = RunDir(pathlib.Path(out) if out is not None else new_run_path(setup.spec.name))
     check_fresh(run.path)
     return _execute(setup, run, None, reporter, time.time())
 
 
-def _resume(spec: Spec | str | pathlib.Path | None, path: pathlib.Path, data: str | None,
+def _resume(spec: SpecLike | None, path: pathlib.Path, data: str | None,
             overrides: list[str], reporter: Reporter, report: bool = True) -> RunResult:
     run = RunDir(path)
     info = run.info()
@@ -131,12 +145,13 @@ def _resume(spec: Spec | str | pathlib.Path | None, path: pathlib.Path, data: st
     all_overrides = _latest([*info["overrides"], *overrides])
     if spec is None:
         source, name = run.source()
-        result = check_source(source, info.get("spec_path") or str(run.path / name),
-                              all_overrides)
-        result.raise_for_errors()
-        resolved, base = result.spec, pathlib.Path(info["base_dir"])
+        checked = check_source(source, info.get("spec_path") or str(run.path / name),
+                               all_overrides)
+        checked.raise_for_errors()
+        base = pathlib.Path(info["base_dir"])
     else:
-        resolved, base = _resolve(spec, all_overrides)  # overrides are idempotent
+        checked, base = _checked(spec, all_overrides)  # overrides are idempotent
+    resolved = checked.spec
     assert resolved is not None
     check_same(ckpt, resolved, run.checkpoint, resume=True)
     choice = batches.parse_data(data) if data is not None else batches.DataChoice(
@@ -145,8 +160,7 @@ def _resume(spec: Spec | str | pathlib.Path | None, path: pathlib.Path, data: st
         raise AespecError.of("E602", f"{run.path} was trained on {_data_text(info['data'])}, "
                              f"not {choice.text()}", hint="resume without --data",
                              file=str(run.path))
-    setup = _Setup(resolved, all_overrides, base, choice,
-                   dev.resolve_device(resolved.train.device), report)
+    setup = _setup(checked, all_overrides, base, choice, report)
     return _execute(setup, run, ckpt, reporter, time.time() - info.get("seconds", 0.0))
 
 
@@ -162,8 +176,7 @@ def _data_text(d: dict) -> str:
 
 def _execute(setup: _Setup, run: RunDir, ckpt: dict | None, reporter: Reporter,
              started: float) -> RunResult:
-    spec, device = setup.spec, setup.device
-    graph = spec.graph()
+    spec, graph, device = setup.spec, setup.graph, setup.device
     dataset = batches.load(spec, setup.data, setup.base_dir)
     data = batches.to_device(dataset, spec.train.split, device)
     model, notes = build_model(spec, graph, device)
@@ -210,7 +223,7 @@ def _write_report(setup: _Setup, model: Any, dataset: Dataset, run: RunDir) -> d
     spec = setup.spec
     if not setup.report or not (spec.report.items or spec.report.baseline):
         return {}
-    from aespec.report import write_report
+    from aespec.report.items import write_report
 
     return write_report(spec, model, dataset, run.path, device=setup.device)
 
@@ -263,13 +276,22 @@ def build_model(spec: Spec, graph: Any, device: torch.device) -> tuple[Any, list
     return model, notes
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("aespec")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown"
+
+
 def _now() -> str:
     return dt.datetime.now().astimezone().isoformat(timespec="seconds")
 
 
 def _info(setup: _Setup, graph: Any, description: str, notes: list[str]) -> dict[str, Any]:
     spec = setup.spec
-    return {"aespec": aespec.__version__, "torch": torch.__version__, "name": spec.name,
+    return {"aespec": _version(), "torch": torch.__version__, "name": spec.name,
             "spec_file": _spec_file(spec),
             "spec_path": str(pathlib.Path(spec.path).resolve()) if spec.path else None,
             "base_dir": str(setup.base_dir), "overrides": setup.overrides,
@@ -327,7 +349,7 @@ def load_run(path: str | pathlib.Path, *, which: str = "best", device: str = "au
     ckpt = load_checkpoint(run.best if which == "best" else run.checkpoint)
     check_same(ckpt, spec, run.best if which == "best" else run.checkpoint, resume=False)
     torch_device = dev.resolve_device(device)
-    graph = spec.graph()
+    graph = result.graph
     model, _ = build_model(spec, graph, torch_device)
     model.load_state_dict(ckpt["model"])
     model.eval()

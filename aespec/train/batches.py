@@ -15,9 +15,9 @@ import torch
 
 from aespec import data as sources
 from aespec.errors import AespecError, DiagnosticBag, Span
-from aespec.spec import Spec
-from aespec.syntax import ChainLine, Op, parse_fragment
-from aespec.values import Scope, bind_args
+from aespec.model import Spec
+from aespec.parse.syntax import ChainLine, Op, parse_fragment
+from aespec.resolve.values import Scope, bind_args
 
 VAL_SEED = 0  # the validation split is fixed, so runs with different seeds validate alike
 

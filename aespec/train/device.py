@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from aespec.errors import AespecError
+from aespec.ops import get_op
 
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -115,6 +116,7 @@ def use_channels_last(setting: bool | None, graph: Any, device: torch.device) ->
     """channels_last by default for 2-D conv models on CPU (measured 1.38x there)."""
     if setting is not None:
         return setting
-    has_conv = any(d["op"] in ("conv", "deconv") and len(d["in_shape"] or ()) == 3
-                   for _, d in graph.nodes(data=True) if d["kind"] == "layer")
+    has_conv = any(get_op("layer", d["op"]).extra.get("channels_last")
+                   and len(d["in_shape"] or ()) == 3
+                   for _, d in graph.nodes(data=True) if d["place"] == "layer")
     return has_conv and device.type == "cpu"

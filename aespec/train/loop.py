@@ -18,13 +18,13 @@ from typing import Any
 
 import torch
 
-from aespec.runs import RunDir, save_checkpoint
-from aespec.settings import TrainSpec
+from aespec.model.settings import TrainSpec
 from aespec.train import device as dev
 from aespec.train.batches import RunData
 from aespec.train.evaluate import all_finite, evaluate
 from aespec.train.optim import build_optimizer, build_schedule, current_lr
 from aespec.train.progress import Reporter
+from aespec.train.rundir import RunDir, save_checkpoint
 
 CHECKPOINT_SECONDS = 2.0  # checkpoint.pt at most this often at epoch ends (always at the end)
 REPORT_SECONDS = 0.2  # progress reports (each reads the running loss: a device sync)

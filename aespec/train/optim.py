@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from aespec.settings import OpChoice, TrainSpec
+from aespec.model.settings import OpChoice, TrainSpec
 
 FUSED = True  # bench/train_throughput.py turns it off to measure what it gives
 

@@ -17,8 +17,8 @@ import torch
 from torch import nn
 from torch.nn import functional
 
+from aespec.model.settings import TrainSpec
 from aespec.ops import lookup
-from aespec.settings import TrainSpec
 from aespec.train.batches import Split
 from aespec.train.evaluate import EVAL_BATCH
 from aespec.train.loop import REPORT_SECONDS, Interrupted

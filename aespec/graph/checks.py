@@ -1,0 +1,148 @@
+"""Checks over the graph IR: errors that need shapes or ranges, and W4xx warnings drawn
+from autoencoder theory.  Each check is a small function registered in CHECKS."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import networkx as nx
+
+from aespec import data as data_sources
+from aespec.errors import DiagnosticBag, Span, did_you_mean
+from aespec.model import BLOCKS, Mirror, Spec
+from aespec.ops import get_op
+
+Check = Callable[[Spec, nx.DiGraph, DiagnosticBag], None]
+CHECKS: list[Check] = []
+
+
+def check(fn: Check) -> Check:
+    CHECKS.append(fn)
+    return fn
+
+
+def run_checks(spec: Spec, g: nx.DiGraph, bag: DiagnosticBag) -> None:
+    for fn in CHECKS:
+        fn(spec, g, bag)
+
+
+def _line_span(g: nx.DiGraph, node: str) -> Span:
+    """The span of every op on the node's line in its block: `conv(1, k=3) sigmoid`."""
+    d = g.nodes[node]
+    spans = [g.nodes[n]["span"] for n in g.graph["order"]
+             if g.nodes[n]["block"] == d["block"] and g.nodes[n]["span"].line == d["span"].line]
+    out = spans[0]
+    for s in spans[1:]:
+        out = out.join(s)
+    return out
+
+
+def _fmt_range(r) -> str:
+    return f"[{r[0]:g}, {r[1]:g}]".replace("inf", "∞")
+
+
+# ---------------------------------------------------------------- errors
+
+
+@check
+def decoder_output_matches_input(spec: Spec, g: nx.DiGraph, bag: DiagnosticBag) -> None:
+    last = g.graph["outputs"].get("decoder")
+    if last is None or (spec.data and spec.data.args.get("y")):
+        return  # a separate target's shape is only known when the data is read
+    out, want = g.nodes[last]["out_shape"], spec.input.shape
+    if out != want:
+        span = spec.decoder.span if isinstance(spec.decoder, Mirror) else _line_span(g, last)
+        bag.add("E301", f"decoder output {out} does not match input {want}", span,
+                _output_hint(g, out, want))
+
+
+def _output_hint(g: nx.DiGraph, out, want) -> str | None:
+    if len(out) != len(want):
+        return f"end the decoder with reshape{want}" if math.prod(out) == math.prod(want) \
+            else f"the decoder must end with {math.prod(want)} values shaped {want}"
+    if out[0] != want[0]:
+        return f"the last layer should have {want[0]} channels"
+    valid = [n for n in g.graph["order"] if getattr(g.nodes[n]["args"], "pad", None) == "valid"]
+    if valid:
+        return (f"pad=valid at line {g.nodes[valid[0]]['span'].line} shrinks the size; "
+                "use pad=same, or add a crop")
+    if want[1] > out[1] and want[1] % out[1] == 0:  # integers: sizes may be huge
+        return f"upsample by {want[1] // out[1]} more (upsample or deconv stride)"
+    return "use input sizes that divide by every stride and pool"
+
+
+@check
+def bce_needs_unit_output(spec: Spec, g: nx.DiGraph, bag: DiagnosticBag) -> None:
+    last = g.graph["outputs"].get("decoder")
+    if last is None:
+        return
+    lo, hi = g.nodes[last]["range"]
+    for term in spec.loss:
+        if get_op("loss", term.call.op).extra.get("needs_unit_output") and (lo < 0 or hi > 1):
+            where = g.nodes[last]
+            bag.add("E306", f"{term.call.op} needs a decoder output in [0, 1], but the decoder "
+                    f"ends in {where['op']} (line {where['span'].line}) with values in "
+                    f"{_fmt_range((lo, hi))}", term.call.span,
+                    "end the decoder with sigmoid, or use mse")
+
+
+@check
+def regularizer_targets_exist(spec: Spec, g: nx.DiGraph, bag: DiagnosticBag) -> None:
+    labels = g.graph["labels"]
+    for reg in spec.regularizers:
+        if reg.target and reg.target not in BLOCKS and reg.target not in labels:
+            bag.add("E213", f"regularize {reg.call.op} on '{reg.target}': no block or tensor "
+                    "has that name", reg.target_span,
+                    did_you_mean(reg.target, [*BLOCKS, *labels]) or
+                    "targets: encoder, bottleneck, decoder, or a name from `NAME = ...`")
+
+
+@check
+def kl_sparsity_needs_unit_interval(spec: Spec, g: nx.DiGraph, bag: DiagnosticBag) -> None:
+    for _, d in g.nodes(data=True):
+        if d["kind"] != "regularizer" or not get_op("regularizer", d["op"]).extra.get(
+                "needs_unit_interval"):
+            continue
+        for t in d["targets"]:
+            lo, hi = g.nodes[t]["range"]
+            if lo < 0 or hi > 1:
+                src = g.nodes[t]
+                bag.add("E307", f"{d['op']} needs outputs in (0, 1), but its target ends in "
+                        f"{src['op']} (line {src['span'].line}) with values in "
+                        f"{_fmt_range((lo, hi))}", d["span"],
+                        "end the target with sigmoid, or use activity_l1")
+
+
+@check
+def report_needs_latent(spec: Spec, g: nx.DiGraph, bag: DiagnosticBag) -> None:
+    items = spec.report.items
+    if "samples" in items and g.graph["latent"] is None:
+        bag.add("E308", "samples needs a stochastic latent: draws from the prior need "
+                "`gaussian(dim)` in the bottleneck", spec.report_spans["samples"],
+                "use reconstructions, or make the bottleneck gaussian(dim)")
+    z = g.graph.get("z")
+    if "manifold" in items and z is not None and math.prod(z) != 2:
+        bag.add("E308", f"manifold needs a 2-D latent, but z is {z}",
+                spec.report_spans["manifold"], "use a bottleneck of 2 units, or latent_scatter")
+
+
+@check
+def data_matches_input(spec: Spec, g: nx.DiGraph, bag: DiagnosticBag) -> None:
+    if spec.data is None:
+        return
+    shape = data_sources.natural_shape(spec.data.source, spec.data.args)
+    if shape and math.prod(shape) != math.prod(spec.input.shape):
+        bag.add("E309", f"data {spec.data.source} gives examples of shape {shape} "
+                f"({math.prod(shape)} values), but input is {spec.input.shape} "
+                f"({math.prod(spec.input.shape)} values)", spec.data.span,
+                f"use `input image{shape}` or `input vector({math.prod(shape)})`")
+
+
+@check
+def one_stochastic_latent(spec: Spec, g: nx.DiGraph, bag: DiagnosticBag) -> None:
+    latents = [n for n in g.graph["order"] if g.nodes[n]["kind"] == "latent"]
+    for extra in latents[1:]:
+        bag.add("E310", "a model has one stochastic latent; this is the second",
+                g.nodes[extra]["span"], f"the first is at line "
+                f"{g.nodes[latents[0]]['span'].line}")

@@ -1,0 +1,59 @@
+"""Human summaries of a checked graph: the op table and the training objective."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import networkx as nx
+
+from aespec.ops import fmt_num, formula_text, get_op, op_text
+
+__all__ = ["Row", "fmt_num", "objective_text", "table_rows"]
+
+
+def objective_text(g: nx.DiGraph) -> str:
+    """The objective written out: `L = BCE(x, x̂) + 1.0·KL(q(z|x) ‖ N(0, I)) + 1e-05·Σw²`."""
+    terms = []
+    for _, d in g.nodes(data=True):
+        if d["kind"] == "loss":
+            formula = formula_text(get_op("loss", d["op"]), d["args"])
+            terms.append(formula if d["weight"] == 1 else f"{fmt_num(d['weight'])}·{formula}")
+    latent = g.graph.get("latent")
+    if latent:
+        terms.append(f"{fmt_num(g.nodes[latent]['args'].beta)}·KL(q(z|x) ‖ N(0, I))")
+    for _, d in g.nodes(data=True):
+        if d["kind"] == "regularizer":
+            args = d["args"]
+            formula = formula_text(get_op("regularizer", d["op"]), args)
+            on = f"[{d['target']}]" if d["target"] else ""
+            terms.append(f"{fmt_num(args.weight)}·{formula}{on}")
+    return "L = " + " + ".join(terms)
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of `aespec check`'s table."""
+
+    block: str
+    line: int
+    op: str
+    shape: tuple[int, ...]
+    params: int
+    note: str
+
+
+def table_rows(g: nx.DiGraph) -> list[Row]:
+    rows = []
+    for n in g.graph["order"]:
+        d = g.nodes[n]
+        if d["kind"] == "input":
+            rows.append(Row("input", d["span"].line, "input", d["out_shape"], 0, ""))
+            continue
+        text = op_text(get_op(d["place"], d["op"]), d["args"])
+        if d.get("label"):
+            text = f"{d['label']} = {text}"
+        note = "mirror" if d.get("mirror") else ""
+        if d.get("tied_to"):
+            note = f"tied to line {g.nodes[d['tied_to']]['span'].line}"
+        rows.append(Row(d["block"], d["span"].line, text, d["out_shape"], d["params"], note))
+    return rows

@@ -1,0 +1,115 @@
+"""W4xx warnings: designs that run but that autoencoder theory says will disappoint."""
+
+from __future__ import annotations
+
+import math
+
+import networkx as nx
+
+from aespec.errors import DiagnosticBag
+from aespec.graph.checks import check
+from aespec.model import Mirror, Spec
+from aespec.ops import get_op
+
+
+@check
+def identity_risk(spec: Spec, g: nx.DiGraph, bag: DiagnosticBag) -> None:
+    """W401: a code as wide as the input, unconstrained, can copy the input through."""
+    z = g.graph.get("z")
+    if z is None or math.prod(z) < math.prod(spec.input.shape):
+        return
+    constrained = any(get_op("layer", g.nodes[n]["op"]).extra.get("regularizes")
+                      for n in g.graph["order"] if g.nodes[n]["place"] == "layer")
+    if spec.regularizers or spec.noise or g.graph["latent"] or constrained:
+        return
+    bag.add("W401", f"the code z {z} has {math.prod(z)} values, at least as many as the input "
+            f"{spec.input.shape}, with no regularizer and no noise: it can learn the identity",
+            spec.block_spans.get("bottleneck"),
+            "narrow the bottleneck, add `noise ...`, or add a sparsity or contractive "
+            "regularizer")
+
+
+@check
+def skip_bypasses_bottleneck(spec: Spec, g: nx.DiGraph, bag: DiagnosticBag) -> None:
+    """W402: a decoder join that reads the encoder lets information skip the code."""
+    for n in g.graph["order"]:
+        d = g.nodes[n]
+        if d["block"] == "decoder" and d.get("join") and g.nodes[d["join"]]["block"] in (
+                "input", "noise", "encoder"):
+            bag.add("W402", f"{d['op']}({d['args'].name}) carries encoder features past the "
+                    "bottleneck: the code z alone does not determine the output", d["span"],
+                    "fine for U-Net style denoising or segmentation; not for a compressed code "
+                    "or generation")
+
+
+@check
+def gaussian_with_mean_reduction(spec: Spec, g: nx.DiGraph, bag: DiagnosticBag) -> None:
+    """W403: the KL term is summed over z; averaging the reconstruction shrinks it by D."""
+    if g.graph["latent"] is None:
+        return
+    for term in spec.loss:
+        if getattr(term.call.args, "reduce", None) == "mean":
+            bag.add("W403", f"{term.call.op}(reduce=mean) with a gaussian latent: the KL term "
+                    "(summed over z) will dominate a reconstruction averaged over "
+                    f"{math.prod(spec.input.shape)} values, and samples come out blurry",
+                    term.call.span, "use reduce=sum (the ELBO), or lower beta")
+
+
+@check
+def l2_and_weight_decay(spec: Spec, g: nx.DiGraph, bag: DiagnosticBag) -> None:
+    """W404: l2 plus optimizer weight decay penalizes the weights twice."""
+    decay = getattr(spec.train.optimizer.args, "weight_decay", 0.0)
+    l2 = [r for r in spec.regularizers
+          if get_op("regularizer", r.call.op).extra.get("is_weight_decay")]
+    if decay and l2:
+        bag.add("W404", f"regularize {l2[0].call.op} and optimizer weight_decay={decay:g} both "
+                "shrink the weights: the penalty is counted twice", l2[0].call.span,
+                "keep one: drop the l2 line or set weight_decay=0")
+
+
+@check
+def contractive_cost(spec: Spec, g: nx.DiGraph, bag: DiagnosticBag) -> None:
+    """W405: the exact Jacobian needs one backward pass per code unit through every layer."""
+    for _, d in g.nodes(data=True):
+        if d["kind"] != "regularizer" or not d["targets"] or not get_op(
+                "regularizer", d["op"]).extra.get("jacobian"):
+            continue
+        target = d["targets"][0]
+        path = nx.shortest_path(g, "input", target)
+        layers = [m for m in path if g.nodes[m]["kind"] in ("layer", "latent")
+                  and g.nodes[m]["params"]]
+        if len(layers) > 1:
+            units = math.prod(g.nodes[target]["out_shape"])
+            bag.add("W405", f"{d['op']} over {len(layers)} layers: the exact ‖∂h/∂x‖² costs "
+                    f"{units} backward passes per step through all of them", d["span"],
+                    "apply it to a shallow target (one dense layer), or accept slower training")
+
+
+@check
+def tied_without_dense(spec: Spec, g: nx.DiGraph, bag: DiagnosticBag) -> None:
+    """W406: tied=true only ties dense layers."""
+    if isinstance(spec.decoder, Mirror) and spec.decoder.tied and not any(
+            g.nodes[n].get("tied_to") for n in g.graph["order"]):
+        bag.add("W406", "mirror(tied=true) has no dense layer to tie: nothing is shared",
+                spec.decoder.span, "tied weights apply to dense layers only")
+
+
+@check
+def early_stop_without_validation(spec: Spec, g: nx.DiGraph, bag: DiagnosticBag) -> None:
+    """W407: early stopping watches validation loss, which split 1 leaves empty."""
+    if spec.train.early_stop and spec.train.split >= 1.0:
+        bag.add("W407", "early_stop watches the validation loss, but split 1.0 leaves no "
+                "validation data", spec.train_spans.get("early_stop"),
+                "use split 0.9 or drop early_stop")
+
+
+@check
+def sparse_target_not_sparse(spec: Spec, g: nx.DiGraph, bag: DiagnosticBag) -> None:
+    """W408: kl_sparsity with rho >= 0.5 does not ask for sparsity."""
+    for r in spec.regularizers:
+        field = get_op("regularizer", r.call.op).extra.get("sparsity_target")
+        rho = getattr(r.call.args, field) if field else None
+        if rho is not None and rho >= 0.5:
+            bag.add("W408", f"{r.call.op}({field}={rho:g}) asks units to be active "
+                    "half the time or more: that is not sparse", r.call.span,
+                    "sparse codes use a small rho, such as 0.05")

@@ -1,0 +1,22 @@
+"""The spec model: the validated spec as plain data (frozen pydantic models).
+
+`Spec` is what the resolve stage produces and every later stage reads; `settings` holds the
+`train` and `report` tables. Nothing here imports a later stage, torch or numpy.
+"""
+
+from aespec.model.settings import ReportSpec, TrainSpec
+from aespec.model.spec import (
+    BLOCKS,
+    REPEATABLE,
+    STATEMENTS,
+    DataSpec,
+    InputSpec,
+    LossTermSpec,
+    Mirror,
+    OpCall,
+    RegSpec,
+    Spec,
+)
+
+__all__ = ["BLOCKS", "REPEATABLE", "STATEMENTS", "DataSpec", "InputSpec", "LossTermSpec",
+           "Mirror", "OpCall", "RegSpec", "ReportSpec", "Spec", "TrainSpec"]

@@ -1,0 +1,92 @@
+"""The validated spec: frozen pydantic models, plain data, what `resolve_spec` produces.
+
+Plain data: nothing here imports a later stage (not even inside a function), torch or numpy.
+The graph stage (`aespec.graph`) reads a `Spec`; the package's top (`aespec.build`,
+`aespec.svg`) offers the conveniences that need later stages.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Optional, Union
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from aespec.errors import Span
+from aespec.model import settings as cfg
+from aespec.ops import Args, get_op
+
+BLOCKS = ("encoder", "bottleneck", "decoder")
+STATEMENTS = ("model", "let", "data", "input", "noise", "encoder", "bottleneck", "decoder",
+              "loss", "regularize", "train", "report")
+REPEATABLE = ("let", "regularize")
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+
+class OpCall(_Frozen):
+    """One validated op where it was written: `args` is the op's argument model."""
+
+    op: str
+    args: Args
+    span: Span
+    label: Optional[str] = None  # set on the last op of `NAME = chain`
+
+
+class InputSpec(_Frozen):
+    kind: Literal["vector", "image", "sequence"]
+    shape: tuple[int, ...]
+    span: Span
+
+
+class DataSpec(_Frozen):
+    source: str
+    args: dict[str, Any]
+    span: Span
+
+
+class Mirror(_Frozen):
+    output: Optional[str] = None
+    tied: bool = False
+    span: Span
+
+
+class LossTermSpec(_Frozen):
+    weight: float
+    call: OpCall
+
+
+class RegSpec(_Frozen):
+    call: OpCall
+    target: Optional[str] = None
+    target_span: Optional[Span] = None
+
+
+class Spec(_Frozen):
+    """A whole validated spec: what the graph builder needs, plain data only."""
+
+    name: str
+    doc: Optional[str] = None
+    path: Optional[str] = None
+    source: str = ""
+    lets: dict[str, Any] = {}
+    data: Optional[DataSpec] = None
+    input: InputSpec
+    noise: list[OpCall] = []
+    encoder: list[OpCall]
+    bottleneck: list[OpCall]
+    decoder: Union[list[OpCall], Mirror]
+    loss: list[LossTermSpec] = Field(min_length=1)
+    loss_span: Optional[Span] = None
+    regularizers: list[RegSpec] = []
+    train: cfg.TrainSpec = cfg.TrainSpec()
+    train_spans: dict[str, Span] = {}
+    report: cfg.ReportSpec = cfg.ReportSpec()
+    report_spans: dict[str, Span] = {}
+    block_spans: dict[str, Span] = {}
+
+    @property
+    def needs_unit_output(self) -> bool:
+        """A loss term (bce) needs the decoder's output, and so the data, in [0, 1]."""
+        return any(get_op("loss", t.call.op).extra.get("needs_unit_output") for t in self.loss)

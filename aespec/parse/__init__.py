@@ -1,0 +1,11 @@
+"""The parse stage: source text -> syntax tree (`SpecTree`); syntax errors are E1xx.
+
+`parse_source` parses a whole spec, `parse_fragment` a `--set` or `--data` value; the tree's
+types are in `aespec.parse.tree`. Nothing is resolved here: `dens(32)` parses as well as
+`dense(32)`.
+"""
+
+from aespec.parse.syntax import grammar_text, parse_fragment, parse_source
+from aespec.parse.tree import SpecTree
+
+__all__ = ["SpecTree", "grammar_text", "parse_fragment", "parse_source"]

@@ -1,0 +1,181 @@
+"""Source text -> syntax tree (`aespec.parse.tree`), parsed by lark (LALR) from the grammar.
+
+Every syntax problem becomes an `AespecError` with an E1xx diagnostic at the offending
+token (`aespec.parse.syntax_errors`); nothing lark raises escapes this module.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import sys
+from importlib import resources
+from pathlib import Path
+
+from lark import Lark, Tree
+from lark import __version__ as lark_version
+from lark.exceptions import LarkError, UnexpectedInput
+
+from aespec.errors import AespecError, Span
+from aespec.parse.syntax_errors import syntax_error
+from aespec.parse.transform import ToTree
+from aespec.parse.tree import (
+    Arg,
+    BinOp,
+    BlockLine,
+    BlockStmt,
+    ChainLine,
+    Expr,
+    Item,
+    LetStmt,
+    LineStmt,
+    LossStmt,
+    LossTerm,
+    ModelStmt,
+    Name,
+    Neg,
+    Num,
+    Op,
+    RegularizeStmt,
+    RepeatLine,
+    SpecTree,
+    Statement,
+    Str,
+    TupleExpr,
+)
+
+# the syntax tree's types are importable from here too, as they were before aespec.parse.tree
+__all__ = [
+    "MAX_DEPTH", "Arg", "BinOp", "BlockLine", "BlockStmt", "ChainLine", "Expr", "Item",
+    "LetStmt", "LineStmt", "LossStmt", "LossTerm", "ModelStmt", "Name", "Neg", "Num", "Op",
+    "RegularizeStmt", "RepeatLine", "SpecTree", "Statement", "Str", "TupleExpr",
+    "grammar_text", "parse_fragment", "parse_source",
+]
+
+
+class _ParenPostLex:
+    """Drops newlines inside ( ) so that an argument list may span lines."""
+
+    always_accept = ("_NL",)
+
+    def process(self, stream):
+        depth = 0
+        for tok in stream:
+            if tok.type == "LPAR":
+                depth += 1
+            elif tok.type == "RPAR":
+                depth = max(depth - 1, 0)
+            elif tok.type == "_NL" and depth:
+                continue
+            yield tok
+
+
+def grammar_text() -> str:
+    """The grammar: packaged copy inside the wheel, else the repository's grammar/ file."""
+    packaged = resources.files("aespec").joinpath("grammar/aespec.lark")
+    if packaged.is_file():
+        return packaged.read_text(encoding="utf-8")
+    return (Path(__file__).resolve().parents[2] / "grammar" / "aespec.lark").read_text(
+        encoding="utf-8")
+
+
+def _cache_file(grammar: str, start: str) -> str | None:
+    """Where the built LALR tables of `grammar` are kept between runs, or None.
+
+    Building the tables is most of a cold `aespec check` (about 0.15 s); loading them takes
+    a few ms.  They live in the user's cache folder, never beside the package (which may be
+    read-only), under a name that changes with the grammar, lark and Python versions;
+    `AESPEC_CACHE_DIR=` (empty) turns the cache off.
+    """
+    folder = os.environ.get("AESPEC_CACHE_DIR")
+    if folder is None:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        folder = os.path.join(base, "aespec")
+    if not folder or not os.path.isabs(folder):  # "~" not expanded: no home to cache in
+        return None
+    key = f"{grammar}{start}{lark_version}{sys.version_info[:2]}".encode()
+    path = Path(folder) / f"grammar-{start}-{hashlib.sha256(key).hexdigest()[:16]}.lark"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return str(path)
+
+
+def _build(start: str) -> Lark:
+    """The LALR parser for `start`, its tables loaded from the cache when they are there."""
+    grammar = grammar_text()
+    options = dict(parser="lalr", start=start, propagate_positions=True,
+                   postlex=_ParenPostLex(), maybe_placeholders=True)
+    cache = _cache_file(grammar, start)
+    if cache is None or os.path.exists(cache):
+        return Lark(grammar, cache=cache or False, **options)
+    # write under a private name, then rename: a concurrent run never reads half a file
+    tmp = f"{cache}.{os.getpid()}.tmp"
+    parser = Lark(grammar, cache=tmp, **options)
+    try:
+        os.replace(tmp, cache)
+    except OSError:
+        pass
+    return parser
+
+
+@functools.cache
+def _parser() -> Lark:
+    return _build("start")
+
+
+def parse_source(source: str, path: str | None = None) -> SpecTree:
+    """Parse `.ae` source text into a `SpecTree`; raises `AespecError` (E1xx) on bad syntax."""
+    text = source if source.endswith("\n") else source + "\n"
+    try:
+        tree: Tree = _parser().parse(text)
+        _check_depth(tree, path)
+        statements = ToTree().transform(tree)
+    except UnexpectedInput as err:
+        raise syntax_error(err, source, path) from None
+    except LarkError as err:  # a lark failure that is not about the input is still ours to report
+        raise AespecError.of("E100", f"could not parse: {err}", None, None, path) from None
+    return SpecTree(statements, source, path)
+
+
+MAX_DEPTH = 200  # syntax-tree levels; the transformer and `evaluate` recurse once a level
+
+
+def _check_depth(tree: Tree, path: str | None) -> None:
+    """E105 for nesting deeper than MAX_DEPTH (`- - - ... 1`, a sum of thousands of terms),
+    which would otherwise exhaust Python's recursion limit in the later stages."""
+    stack = [(tree, 1, tree)]
+    while stack:
+        node, depth, top = stack.pop()
+        if depth > MAX_DEPTH:  # reported at the start of the statement that holds it
+            meta = top.meta
+            span = None if meta.empty else Span.point(meta.line, meta.column)
+            raise AespecError.of("E105", f"the expression is nested more than {MAX_DEPTH} "
+                                 "levels deep", span, "split it into `let` constants", path)
+        stack.extend((c, depth + 1, c if depth == 1 else top) for c in node.children
+                     if isinstance(c, Tree))
+
+
+@functools.cache
+def _expr_parser() -> Lark:
+    return _build("expr")
+
+
+@functools.cache
+def _chain_parser() -> Lark:
+    return _build("chain")
+
+
+def parse_fragment(text: str, kind: str, path: str = "--set") -> Expr | ChainLine:
+    """Parse a command-line value: `kind` is `expr` (a let value) or `chain` (a train value)."""
+    parser = _expr_parser() if kind == "expr" else _chain_parser()
+    try:
+        tree = parser.parse(text)
+        _check_depth(tree, path)
+        return ToTree().transform(tree)
+    except UnexpectedInput as err:
+        raise syntax_error(err, text, path) from None
+    except LarkError as err:
+        raise AespecError.of("E100", f"could not parse {text!r}: {err}", None, None, path) from None

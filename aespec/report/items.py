@@ -1,0 +1,368 @@
+"""The report stage: a trained model + its data -> the figures and numbers of section 9.
+
+    >>> summary = write_report(spec, model, dataset, run_dir)   # also run_dir/report.json
+
+Each `report` key is one small function in `ITEMS` (`baseline pca`: one in `BASELINES`),
+called with a shared `_Ctx` and the key's argument model; it draws its PNG into
+`run_dir/report/` (with `aespec.report.figures`) and returns its numbers.  torch and matplotlib
+are imported inside functions, so importing this module stays cheap.  See docs/report.md.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from statistics import NormalDist
+from typing import Any
+
+import numpy as np
+
+from aespec.errors import AespecError
+from aespec.report.figures import draw_examples as _draw_examples  # a test watches what items draw
+from aespec.report.figures import histogram, scatter, tick_manifold
+from aespec.report.pca import fit_pca, pca_reconstruct, principal_axes
+
+MAX_EXAMPLES = 2000  # test (and training) examples a report reads: enough for its figures
+MAX_PCA_FIT = 10_000  # training examples the PCA baseline is fitted on
+BATCH = 512
+BCE_EPS = 1e-7
+
+
+@dataclass(frozen=True)
+class _Ctx:
+    """What every item reads: the model (eval mode) and seeded subsets of the data."""
+
+    spec: Any
+    model: Any
+    x_train: np.ndarray  # (N, *input) float32, at most MAX_EXAMPLES
+    y_train: np.ndarray | None
+    x_test: np.ndarray
+    y_test: np.ndarray | None
+    labels_test: np.ndarray | None
+    fit: np.ndarray  # the PCA baseline's training examples, at most MAX_PCA_FIT
+    fit_y: np.ndarray | None
+    run_dir: Path
+    device: str
+    seed: int
+
+    def value_range(self) -> tuple[float, float]:
+        """(0, 1) for data in [0, 1] (images), else the test inputs' own range."""
+        lo, hi = float(self.x_test.min()), float(self.x_test.max())
+        return (0.0, 1.0) if lo >= 0 and hi <= 1 else (lo, max(hi, lo + 1e-6))
+
+    def save(self, fig: Any, name: str) -> str:
+        """Write `fig` to report/NAME; its path relative to the run directory."""
+        fig.savefig(self.run_dir / "report" / name, dpi=120, bbox_inches="tight",
+                    metadata={"Software": None})  # no version stamp: same bytes each run
+        return f"report/{name}"
+
+
+def write_report(spec: Any, model: Any, dataset: Any, run_dir: Path, *, device: Any = "cpu",
+                 generator_seed: int = 0) -> dict:
+    """Draw and compute every item of `spec.report`; returns (and writes to
+    `run_dir/report.json`) each item's file and numbers, and writes report/summary.md.
+
+    The model must already be on `device`; it runs in eval mode under `torch.no_grad`
+    and gets its own mode back afterwards.  Every random draw (the examples read and shown,
+    the noise on a denoiser's inputs, the samples) is seeded by `generator_seed`, and the
+    global torch random state is left as it was.  An item the model cannot offer (a view
+    it lacks) is recorded as `{"skipped": reason}`: the run it follows still counts.
+    """
+    import torch
+
+    ctx = _context(spec, model, dataset, Path(run_dir), str(device), generator_seed)
+    was = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            report = _run_items(ctx)
+    finally:
+        model.train(was)
+    report["examples"] = {"train": len(ctx.x_train), "test": len(ctx.x_test)}
+    (ctx.run_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    (ctx.run_dir / "report" / "summary.md").write_text(_summary(spec.name, report))
+    return report
+
+
+def _run_items(ctx: _Ctx) -> dict:
+    jobs = [(name, ITEMS[name], args) for name, args in ctx.spec.report.items.items()]
+    if ctx.spec.report.baseline:
+        jobs.append(("baseline", BASELINES[ctx.spec.report.baseline], None))
+    report: dict[str, Any] = {}
+    for name, item, args in jobs:
+        try:
+            report[name] = item(ctx, args)
+        except AespecError as err:  # e.g. E308: the model has no such view
+            report[name] = {"skipped": err.diagnostics[0].message}
+    return report
+
+
+def _context(spec: Any, model: Any, ds: Any, run_dir: Path, device: str, seed: int) -> _Ctx:
+    rng = np.random.default_rng(seed)
+    train, test, fit = (_pick(rng, len(a), cap) for a, cap in (
+        (ds.x_train, MAX_EXAMPLES), (ds.x_test, MAX_EXAMPLES), (ds.x_train, MAX_PCA_FIT)))
+
+    def take(a: np.ndarray | None, idx: np.ndarray) -> Any:  # None stays None
+        return None if a is None else np.asarray(a[idx], dtype=np.float32)
+
+    (run_dir / "report").mkdir(parents=True, exist_ok=True)
+    labels = None if ds.labels_test is None else np.asarray(ds.labels_test)[test]
+    return _Ctx(spec, model, take(ds.x_train, train), take(ds.y_train, train),
+                take(ds.x_test, test), take(ds.y_test, test), labels,
+                take(ds.x_train, fit), take(ds.y_train, fit), run_dir, device, seed)
+
+
+def _pick(rng: np.random.Generator, n: int, cap: int) -> np.ndarray:
+    """All indices, or a seeded sample of `cap` of them, in order (data may be sorted)."""
+    return np.arange(n) if n <= cap else np.sort(rng.choice(n, cap, replace=False))
+
+
+# ---------------------------------------------------------------- model calls
+
+
+def _batched(ctx: _Ctx, fn: Callable, x: np.ndarray, y: np.ndarray | None = None
+             ) -> np.ndarray:
+    """`fn(x_batch[, y_batch])` over batches of numpy arrays, as one float64 array."""
+    import torch
+
+    def tensor(a: np.ndarray) -> Any:
+        return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)).to(ctx.device)
+
+    parts = []
+    for i in range(0, len(x), BATCH):
+        args = [tensor(x[i:i + BATCH])] + ([] if y is None else [tensor(y[i:i + BATCH])])
+        parts.append(fn(*args).detach().double().cpu().numpy())
+    return np.concatenate(parts)
+
+
+def _corrupt(ctx: _Ctx, x: np.ndarray) -> np.ndarray:
+    """The spec's noise on `x` (`model.corrupt`), seeded, in a forked random state: the
+    same noisy inputs on every call, and training's random stream untouched."""
+    import torch
+
+    devices = [torch.device(ctx.device).index or 0] if "cuda" in ctx.device else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(ctx.seed)
+        return _batched(ctx, ctx.model.corrupt, x)
+
+
+def _reconstruct(ctx: _Ctx, x: np.ndarray) -> np.ndarray:
+    """x_hat in data space, eval semantics (no noise, z = mu)."""
+    return _batched(ctx, lambda xb: ctx.model(xb).x_hat, x)
+
+
+def _codes(ctx: _Ctx) -> np.ndarray:
+    """(N, values) codes of the test inputs."""
+    return _batched(ctx, ctx.model.encode, ctx.x_test).reshape(len(ctx.x_test), -1)
+
+
+# ---------------------------------------------------------------- items
+
+
+def _reconstructions(ctx: _Ctx, args: Any) -> dict:
+    """n test examples (seeded choice): inputs (noisy, for a denoiser) over their
+    reconstructions, with the clean target below when it is not the input shown."""
+    idx = np.sort(np.random.default_rng(ctx.seed).permutation(len(ctx.x_test))[:args.n])
+    x, noisy = ctx.x_test[idx], bool(ctx.spec.noise)
+    shown = _corrupt(ctx, x) if noisy else x
+    target = ctx.y_test[idx] if ctx.y_test is not None else (x if noisy else None)
+    bands = [("corrupted input" if noisy else "input", shown),
+             ("reconstruction", _reconstruct(ctx, shown))]
+    bands += [] if target is None else [("target", target)]
+    title = ("Test inputs with the spec's noise, their reconstructions, the clean targets" if noisy
+             else "Test inputs and their reconstructions")
+    fig = _draw_examples(bands, title, ctx.value_range())
+    return {"file": ctx.save(fig, "reconstructions.png"), "n": len(x), "noisy_input": noisy}
+
+
+def _samples(ctx: _Ctx, args: Any) -> dict:
+    """Decoded draws z ~ N(0, I); the model raises E308 without a stochastic latent."""
+    import torch
+
+    gen = torch.Generator(device=ctx.device).manual_seed(ctx.seed)
+    x = ctx.model.sample(args.n, generator=gen).double().cpu().numpy()
+    fig = _draw_examples([("", x)], f"{args.n} draws z ~ N(0, I), decoded", ctx.value_range())
+    return {"file": ctx.save(fig, "samples.png"), "n": args.n}
+
+
+def _manifold(ctx: _Ctx, args: Any) -> dict:
+    """The decoder over an n x n grid of a 2-D code: the prior's 5%..95% quantiles for a
+    gaussian latent, else the range of the test codes.  Top row: the largest z[1]."""
+    info = ctx.model.info
+    if math.prod(info.z_shape) != 2:
+        return {"skipped": f"manifold needs a 2-D code; z has {math.prod(info.z_shape)} values"}
+    prior = info.latent_shape is not None and tuple(info.latent_shape) == tuple(info.z_shape)
+    axes: tuple[np.ndarray, ...]
+    if prior:
+        axis = np.array([NormalDist().inv_cdf(p) for p in np.linspace(0.05, 0.95, args.n)])
+        axes = (axis, axis)
+    else:
+        codes = _codes(ctx)
+        axes = tuple(np.linspace(codes[:, d].min(), codes[:, d].max(), args.n) for d in (0, 1))
+    z0, z1 = np.meshgrid(axes[0], axes[1][::-1])  # (n, n): row 0 holds the largest z[1]
+    x = _batched(ctx, ctx.model.decode, np.stack([z0.ravel(), z1.ravel()], 1)
+                 .reshape(-1, *info.z_shape))
+    how = "prior quantiles 5%-95%" if prior else "range of the test codes"
+    fig = _draw_examples([("", x)], f"Decoder over a {args.n}x{args.n} grid of z ({how})",
+                         ctx.value_range(), ncols=args.n)
+    tick_manifold(fig, axes, args.n)
+    return {"file": ctx.save(fig, "manifold.png"), "n": args.n,
+            "grid": "prior" if prior else "codes",
+            "z_range": [[float(a[0]), float(a[-1])] for a in axes]}
+
+
+def _latent_scatter(ctx: _Ctx, args: Any) -> dict:
+    """Test codes in 2-D: as they are for one or two values, else their first two
+    principal components; coloured by class label where the data has labels."""
+    codes = _codes(ctx)
+    xy, names, explained = _two_dims(codes)
+    fig = scatter(xy, ctx.labels_test, names,
+                  f"Test codes ({codes.shape[1]} values{', PCA' if explained else ''})")
+    return {"file": ctx.save(fig, "latent_scatter.png"), "dims": codes.shape[1],
+            "coloured_by_label": ctx.labels_test is not None, "explained_variance": explained}
+
+
+def _filters(ctx: _Ctx, args: Any) -> dict:
+    """The first layer with weights: each dense unit's weights over the input's shape, or
+    each kernel; the first n of them, each scaled to [0, 1] on its own."""
+    name, weight = _first_weight(ctx.model)
+    w = weight.detach().double().cpu().numpy()
+    shape = tuple(ctx.model.info.input_shape)
+    if w.ndim == 2 and w.shape[1] == math.prod(shape):  # (units, in): a unit is an input
+        w = w.reshape(len(w), *shape)
+    flat = w[:args.n].reshape(min(args.n, len(w)), -1)
+    lo, hi = flat.min(1, keepdims=True), flat.max(1, keepdims=True)
+    w = ((flat - lo) / np.maximum(hi - lo, 1e-12)).reshape(len(flat), *w.shape[1:])
+    title = f"First-layer weights ({name}: {len(w)} of {len(weight)}), each scaled to [0, 1]"
+    fig = _draw_examples([("", w)], title, (0.0, 1.0), gap="#9dbbe0")  # white is a weight
+    return {"file": ctx.save(fig, "filters.png"), "layer": name, "n": len(w)}
+
+
+def _anomaly(ctx: _Ctx, args: Any) -> dict:
+    """Per-example reconstruction error (`model.recon_error`) as an anomaly score.
+
+    `threshold` is the `quantile` of the TRAINING errors; `share_above` the share of test
+    examples above it.  `roc_auc` (error as the score) only where the labels mark
+    anomalies: binary 0/1 labels, 1 = anomaly, both in the test set.  Class labels of
+    ordinary data (digits 0-9) are not anomaly marks: a model trained on every class has
+    no class to call anomalous.  Otherwise `roc_auc` is null and `roc_auc_reason` says why.
+    """
+    train = _batched(ctx, ctx.model.recon_error, ctx.x_train, ctx.y_train)
+    test = _batched(ctx, ctx.model.recon_error, ctx.x_test, ctx.y_test)
+    threshold = float(np.quantile(train, args.quantile))
+    share = float(np.mean(test > threshold))
+    auc, reason = _roc_auc(test, ctx.labels_test)
+    fig = histogram(train, test, threshold, f"{args.quantile:g} quantile of train", share,
+                    None if auc is None else ctx.labels_test)
+    return {"file": ctx.save(fig, "anomaly.png"), "quantile": args.quantile,
+            "threshold": threshold, "share_above": share,
+            "train_error_mean": float(train.mean()), "test_error_mean": float(test.mean()),
+            "roc_auc": auc, "roc_auc_reason": reason}
+
+
+def _roc_auc(errors: np.ndarray, labels: np.ndarray | None) -> tuple[float | None, str | None]:
+    if labels is None:
+        return None, "the data has no labels"
+    values = set(np.unique(labels).tolist())
+    if not values <= {0, 1}:
+        return None, "labels are classes, not anomaly marks (binary labels, 1 = anomaly)"
+    if values != {0, 1}:
+        return None, "the test set holds only one of the labels 0 and 1"
+    from sklearn.metrics import roc_auc_score
+
+    return float(roc_auc_score(labels, errors)), None
+
+
+def _pca_baseline(ctx: _Ctx, args: Any) -> dict:
+    """PCA with as many components as z has values (as many as the data allows), fitted
+    on the training targets and scored like the model on the test set: MSE per value, and
+    BCE when the loss has a bce term; for a denoiser also from the same noisy inputs."""
+    fit = ctx.fit if ctx.fit_y is None else ctx.fit_y
+    if fit.shape[1:] != ctx.x_test.shape[1:]:
+        return {"skipped": "the targets' shape differs from the inputs': PCA cannot map one "
+                "to the other"}
+    z_values = math.prod(ctx.model.info.z_shape)
+    mean, comps = fit_pca(fit.reshape(len(fit), -1), z_values)
+    bce = ctx.spec.needs_unit_output  # the loss has a bce term: score the baseline by it too
+    target = ctx.x_test if ctx.y_test is None else ctx.y_test
+    inputs = {"clean": ctx.x_test} | ({"noisy": _corrupt(ctx, ctx.x_test)} if ctx.spec.noise
+                                      else {})
+    scores = {kind: {"model": _metrics(_reconstruct(ctx, x), target, bce),
+                     "pca": _metrics(pca_reconstruct(x.reshape(len(x), -1), mean, comps),
+                                     target, bce)}
+              for kind, x in inputs.items()}
+    return {"components": len(comps), "z_values": z_values, "fitted_on": len(fit), **scores}
+
+
+def _metrics(pred: np.ndarray, target: np.ndarray, bce: bool) -> dict:
+    """MSE per value; with `bce` also BCE per value, predictions clipped to [eps, 1-eps]."""
+    pred = np.asarray(pred, np.float64).reshape(len(pred), -1)
+    target = np.asarray(target, np.float64).reshape(len(target), -1)
+    out = {"mse": float(np.mean((pred - target) ** 2))}
+    if bce:
+        p = np.clip(pred, BCE_EPS, 1 - BCE_EPS)
+        out["bce"] = float(-np.mean(target * np.log(p) + (1 - target) * np.log1p(-p)))
+    return out
+
+
+ITEMS: dict[str, Callable[[_Ctx, Any], dict]] = {
+    "reconstructions": _reconstructions, "samples": _samples, "manifold": _manifold,
+    "latent_scatter": _latent_scatter, "filters": _filters, "anomaly": _anomaly,
+}
+BASELINES: dict[str, Callable[[_Ctx, Any], dict]] = {"pca": _pca_baseline}
+
+
+def _first_weight(model: Any) -> tuple[str, Any]:
+    """(name, weight) of the first layer run with a weight matrix or kernel (the scales
+    of a norm layer are not filters)."""
+    for node in model.net.graph.nodes:
+        if node.op == "call_module":
+            for pname, p in model.net.get_submodule(node.target).named_parameters():
+                if p.ndim >= 2:
+                    return f"{node.target}.{pname}".removesuffix(".weight"), p
+    raise AespecError.of("E308", "filters need a layer with weights; the model has none")
+
+
+def _two_dims(codes: np.ndarray) -> tuple[np.ndarray, tuple[str, str], float | None]:
+    """(N, 2) points, axis names and, for PCA, the share of the variance they keep."""
+    if codes.shape[1] <= 2:
+        jitter = np.random.default_rng(0).uniform(-0.4, 0.4, (len(codes), 1))
+        xy = codes if codes.shape[1] == 2 else np.hstack([codes, jitter])
+        return xy, ("z[0]", "z[1]" if codes.shape[1] == 2 else "(jitter)"), None
+    centred = codes - codes.mean(0)
+    comps, vals = principal_axes(centred, 2)
+    share = float(vals.sum() / max((centred ** 2).sum(), 1e-300))
+    return centred @ comps.T, ("PC 1", "PC 2"), share
+
+
+# ---------------------------------------------------------------- summary.md
+
+
+def _summary(name: str, report: dict) -> str:
+    """report/summary.md: the baseline table, the anomaly numbers, the figures."""
+    lines, base, anomaly = [f"# Report: {name}", ""], report.get("baseline", {}), \
+        report.get("anomaly", {})
+    if "components" in base:
+        lines += [f"| input | metric | model | PCA, {base['components']} components |",
+                  "|---|---|---|---|"]
+        lines += [f"| {kind} | {m} | {v:.5g} | {base[kind]['pca'][m]:.5g} |"
+                  for kind in ("clean", "noisy") if kind in base
+                  for m, v in base[kind]["model"].items()]
+        if base["components"] < base["z_values"]:
+            lines.append(f"\nz has {base['z_values']} values; the data allows "
+                         f"{base['components']} principal components.")
+        lines.append("")
+    if "threshold" in anomaly:
+        auc = anomaly["roc_auc"]
+        lines += [f"Anomaly threshold ({anomaly['quantile']:g} quantile of the training "
+                  f"errors): {anomaly['threshold']:.5g}; test share above it: "
+                  f"{anomaly['share_above']:.3f}; ROC AUC: "
+                  f"{anomaly['roc_auc_reason'] if auc is None else f'{auc:.3f}'}", ""]
+    for key, item in report.items():
+        if isinstance(item, dict) and ("file" in item or "skipped" in item):
+            lines.append(f"- {key}: " + (f"![{key}]({Path(item['file']).name})"
+                                         if "file" in item else f"skipped: {item['skipped']}"))
+    return "\n".join(lines) + "\n"

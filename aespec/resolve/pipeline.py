@@ -1,0 +1,97 @@
+"""Syntax tree -> validated `Spec` (pydantic): names, arguments and statements resolved.
+
+`resolve_spec` reports every E2xx problem it finds into a `DiagnosticBag`; the graph stage
+then infers shapes. The work is split by concern: `overrides` (`--set`), `resolver` (ops,
+chains, blocks), `statements` (one handler per statement), `settings` (`train`/`report`),
+`values` (lets and arguments); the models are `aespec.model`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from aespec.errors import AespecError, DiagnosticBag, Span
+from aespec.model.spec import (
+    BLOCKS,
+    REPEATABLE,
+    STATEMENTS,
+    LossTermSpec,
+    OpCall,
+    Spec,
+)
+from aespec.ops import get_op
+from aespec.parse.syntax import parse_source
+from aespec.parse.tree import LetStmt, SpecTree
+from aespec.resolve.overrides import apply_overrides
+from aespec.resolve.resolver import Resolver
+from aespec.resolve.statements import dispatch, stmt_keyword
+from aespec.resolve.values import ExprError
+
+__all__ = ["load_spec", "resolve_spec"]
+
+
+def _check_statement_counts(tree: SpecTree, bag: DiagnosticBag) -> None:
+    seen: dict[str, Span] = {}
+    for stmt in tree.statements:
+        key = stmt_keyword(stmt)
+        if key in REPEATABLE or key not in STATEMENTS:
+            continue
+        if key in seen:
+            bag.add("E206", f"{key} is given twice (first at line {seen[key].line})",
+                    stmt.span, f"a spec has one {key} statement")
+        else:
+            seen[key] = stmt.span
+    for key in BLOCKS + ("input",):
+        if key not in seen:
+            bag.add("E207", f"the spec has no {key}", Span.point(1, 1),
+                    f"add `{key} {{ ... }}`" if key in BLOCKS else
+                    "add `input vector(N)`, `input image(C, H, W)` or `input sequence(C, L)`")
+
+
+def _collect_lets(tree: SpecTree, bag: DiagnosticBag) -> dict:
+    lets: dict = {}
+    for stmt in tree.statements:
+        if isinstance(stmt, LetStmt):
+            if stmt.name in lets:
+                bag.add("E206", f"let {stmt.name} is defined twice", stmt.name_span)
+            lets[stmt.name] = stmt.value
+    return lets
+
+
+def resolve_spec(tree: SpecTree, overrides: Sequence[str] = (), bag: DiagnosticBag | None = None
+                 ) -> tuple[Spec | None, DiagnosticBag]:
+    """Validate a syntax tree; returns the Spec (None when errors stop it) and diagnostics."""
+    bag = bag or DiagnosticBag(file=tree.path)
+    lets = _collect_lets(tree, bag)
+    tree = apply_overrides(tree, lets, list(overrides), bag)
+    _check_statement_counts(tree, bag)
+    r = Resolver(tree, bag, lets)
+    for name in lets:  # every let, used or not: its value goes into Spec.lets
+        try:
+            r.scope.get(name, lets[name].span)
+        except ExprError as err:
+            bag.add(err.code, err.message, err.span, err.hint)
+    for stmt in tree.statements:
+        if not isinstance(stmt, LetStmt):
+            dispatch(r, stmt)
+    r.fields.setdefault("name", Path(tree.path).stem if tree.path else "model")
+    r.fields.setdefault("loss", [LossTermSpec(weight=1.0, call=OpCall(
+        op="mse", args=get_op("loss", "mse").args(), span=Span.point(1, 1)))])
+    r.fields["lets"] = {k: v for k, v in r.scope.values.items()}
+    r.fields["block_spans"] = {stmt_keyword(s): s.span for s in tree.statements}
+    if bag.errors or not all(k in r.fields for k in BLOCKS + ("input",)):
+        return None, bag
+    return Spec(path=tree.path, source=tree.source, **r.fields), bag
+
+
+def load_spec(path: str | Path, overrides: Sequence[str] = ()) -> tuple[Spec | None, DiagnosticBag]:
+    """Read, parse and resolve a spec file."""
+    path = Path(path)
+    try:
+        source = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise AespecError.of("E001", f"cannot read {path}: {err}", file=str(path)) from None
+    return resolve_spec(parse_source(source, str(path)), overrides)
+
+

@@ -1,0 +1,194 @@
+"""Each top-level statement -> its `Spec` fields: one handler per statement, and `dispatch`."""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from pydantic import Field
+
+from aespec import data as data_sources
+from aespec.errors import did_you_mean
+from aespec.model import settings as cfg
+from aespec.model.spec import BLOCKS, STATEMENTS, DataSpec, InputSpec, LossTermSpec, Mirror, RegSpec
+from aespec.ops import Args, get_op, lookup, names
+from aespec.parse.tree import BlockStmt, LetStmt, LineStmt, LossStmt, ModelStmt, Op, RegularizeStmt
+from aespec.resolve.resolver import Resolver
+from aespec.resolve.settings import resolve_settings
+from aespec.resolve.values import bind_args
+
+
+class _Vector(Args):
+    n: int = Field(gt=0)
+
+
+class _Image(Args):
+    c: int = Field(gt=0)
+    h: int = Field(gt=0)
+    w: int = Field(gt=0)
+
+
+class _Sequence(Args):
+    c: int = Field(gt=0)
+    length: int = Field(gt=0)
+
+
+class _MirrorArgs(Args):
+    output: Optional[str] = None
+    tied: bool = False
+
+
+INPUTS: dict[str, type[Args]] = {"vector": _Vector, "image": _Image, "sequence": _Sequence}
+
+
+def stmt_keyword(stmt) -> str:
+    """The word a statement starts with: `model`, `let`, `encoder`, ..."""
+    return {ModelStmt: "model", LetStmt: "let", LossStmt: "loss",
+            RegularizeStmt: "regularize"}.get(type(stmt)) or stmt.keyword
+
+
+def _single_op(r: Resolver, stmt: LineStmt) -> Op | None:
+    items = stmt.chain.items
+    if len(items) != 1 or not isinstance(items[0], Op):
+        r.bag.add("E203", f"{stmt.keyword} takes exactly one op", stmt.chain.span)
+        return None
+    return items[0]
+
+
+def _do_input(r: Resolver, stmt: LineStmt) -> None:
+    op = _single_op(r, stmt)
+    if op is None:
+        return
+    model = INPUTS.get(op.name)
+    if model is None:
+        r.bag.add("E201", f"unknown input kind '{op.name}'", op.name_span,
+                  did_you_mean(op.name, INPUTS) or "use vector(N), image(C, H, W) or "
+                  "sequence(C, L)")
+        return
+    args = bind_args(op, model, r.scope, r.bag, op.name)
+    if args is not None:
+        kind: Any = op.name  # one of INPUTS' keys
+        r.fields["input"] = InputSpec(kind=kind, shape=tuple(args.model_dump().values()),
+                                      span=op.span)
+
+
+def _do_data(r: Resolver, stmt: LineStmt) -> None:
+    op = _single_op(r, stmt)
+    if op is None:
+        return
+    model = data_sources.SOURCES.get(op.name)
+    if model is None:
+        r.bag.add("E201", f"unknown data source '{op.name}'", op.name_span,
+                  did_you_mean(op.name, data_sources.SOURCES))
+        return
+    args = bind_args(op, model, r.scope, r.bag, op.name)
+    if args is not None:
+        r.fields["data"] = DataSpec(source=op.name, args=args.model_dump(exclude_unset=True),
+                                    span=op.span)
+
+
+def _do_noise(r: Resolver, stmt: LineStmt) -> None:
+    r.fields["noise"] = r.chain(stmt.chain, "noise", "noise")
+
+
+def _do_decoder_line(r: Resolver, stmt: LineStmt) -> None:
+    op = _single_op(r, stmt)
+    if op is None:
+        return
+    if op.name != "mirror":
+        r.bag.add("E203", f"decoder takes a block {{ ... }} or `mirror`, got {op.name}",
+                  op.name_span, did_you_mean(op.name, ["mirror"]))
+        return
+    args = bind_args(op, _MirrorArgs, r.scope, r.bag, "mirror")
+    if args is None:
+        return
+    act = lookup("layer", args.output) if args.output else None
+    if args.output and (act is None or act.kind != "activation"):
+        acts = [n for n in names("layer") if get_op("layer", n).kind == "activation"]
+        r.bag.add("E203", f"mirror output must be an activation, got '{args.output}'", op.span,
+                  did_you_mean(args.output, acts) or f"one of: {', '.join(acts)}")
+        return
+    r.fields["decoder"] = Mirror(output=args.output, tied=args.tied, span=stmt.span)
+
+
+def _do_block(r: Resolver, stmt: BlockStmt) -> None:
+    if stmt.keyword in BLOCKS:
+        r.fields[stmt.keyword] = r.block(stmt.lines, stmt.keyword)
+    elif stmt.keyword == "train":
+        resolve_settings(r, stmt, cfg.TRAIN, "train")
+    else:
+        resolve_settings(r, stmt, cfg.REPORT, "report")
+
+
+def _do_loss(r: Resolver, stmt: LossStmt) -> None:
+    terms = []
+    for term in stmt.terms:
+        weight = 1.0 if term.weight is None else r.value(term.weight)
+        if weight is None:
+            continue
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight < 0:
+            r.bag.add("E203", f"a loss weight must be a number >= 0, got {weight}",
+                      term.weight.span if term.weight else term.span)
+            continue
+        call = r.op(term.op, "loss", "loss")
+        if call is not None:
+            terms.append(LossTermSpec(weight=float(weight), call=call))
+    r.fields["loss"] = terms
+    r.fields["loss_span"] = stmt.span
+
+
+def _do_regularize(r: Resolver, stmt: RegularizeStmt) -> None:
+    call = r.op(stmt.op, "regularizer", "regularize")
+    if call is not None:
+        r.fields.setdefault("regularizers", []).append(
+            RegSpec(call=call, target=stmt.target, target_span=stmt.target_span))
+
+
+def _do_model(r: Resolver, stmt: ModelStmt) -> None:
+    r.fields["name"], r.fields["doc"] = stmt.name, stmt.doc
+
+
+_LINE_HANDLERS = {"input": _do_input, "data": _do_data, "noise": _do_noise,
+                  "decoder": _do_decoder_line}
+
+
+def dispatch(r: Resolver, stmt) -> None:
+    """Resolve one top-level statement (not a `let`) into `r.fields`, problems into `r.bag`."""
+    if isinstance(stmt, ModelStmt):
+        _do_model(r, stmt)
+    elif isinstance(stmt, LossStmt):
+        _do_loss(r, stmt)
+    elif isinstance(stmt, RegularizeStmt):
+        _do_regularize(r, stmt)
+    elif isinstance(stmt, BlockStmt):
+        if stmt.keyword not in BLOCKS + ("train", "report"):
+            r.bag.add("E209", f"'{stmt.keyword}' does not take a block", stmt.keyword_span,
+                      _statement_hint(stmt.keyword))
+        else:
+            _do_block(r, stmt)
+    elif isinstance(stmt, LineStmt):
+        _dispatch_line(r, stmt)
+
+
+def _dispatch_line(r: Resolver, stmt: LineStmt) -> None:
+    handler = _LINE_HANDLERS.get(stmt.keyword)
+    if stmt.keyword_args and handler is not None:
+        r.bag.add("E101", f"{stmt.keyword} takes no arguments itself", stmt.keyword_span,
+                  f"write `{stmt.keyword} VALUE`")
+    elif lookup("layer", stmt.keyword) or lookup("noise", stmt.keyword):
+        r.bag.add("E208", f"{stmt.keyword} is an op: it belongs inside encoder, "
+                  "bottleneck or decoder { ... }, or on the noise line", stmt.keyword_span,
+                  "put it inside a block")
+    elif handler is None:
+        hint = (f"{stmt.keyword} takes a block: `{stmt.keyword} {{`"
+                if stmt.keyword in BLOCKS + ("train", "report")
+                else _statement_hint(stmt.keyword))
+        r.bag.add("E209", f"unknown statement '{stmt.keyword}'"
+                  if stmt.keyword not in STATEMENTS else f"{stmt.keyword} takes a block",
+                  stmt.keyword_span, hint)
+    else:
+        handler(r, stmt)
+
+
+def _statement_hint(word: str) -> str:
+    return did_you_mean(word, STATEMENTS) or f"statements: {', '.join(STATEMENTS)}"
+
