@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 DEMO    ?= specs/denoising_conv.ae
 
-.PHONY: demo test lint format bench docs clean dot
+.PHONY: demo test lint format bench docs clean dot data
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -22,12 +22,20 @@ dot:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq graphviz >/dev/null; }
 
+# Debian's dataset-fashion-mnist puts the IDX files in /usr/share/datasets/fashion-mnist
+# (the specs and bench/quality.py train on them; nothing is downloaded at run time)
+data:
+	@test -e /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz || { \
+	  echo "installing Debian's dataset-fashion-mnist"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq dataset-fashion-mnist >/dev/null; }
+
 demo: $(STAMP) dot
 	$(BIN)/aespec check $(DEMO)
 	$(BIN)/aespec draw $(DEMO) -o runs/demo.svg
 	$(BIN)/aespec run $(DEMO)
 
-test: $(STAMP) dot
+test: $(STAMP) dot data
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
@@ -40,6 +48,7 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/check_speed.py
 	$(BIN)/python bench/train_throughput.py
+	$(BIN)/python bench/quality.py
 
 docs: $(STAMP)
 	$(BIN)/python -m aespec.cli.docsgen
