@@ -277,6 +277,13 @@ _CODES = [
          "Training needs a `data` statement in the spec or `--data SOURCE` on the command "
          "line.",
          "`aespec run` on a spec without a `data` line", False),
+    Code("E507", "the normal classes do not fit the data's labels", "data",
+         "`normal=` (anomaly detection: train on the normal classes, score every test "
+         "example) names classes by their labels, found when a user's file is read: the data "
+         "has no labels, a class named is not among its labels, or every class is normal, "
+         "leaving no anomaly to score. (For `digits`, `mnist` and `fashion_mnist`, whose "
+         "classes 0 to 9 are known, `aespec check` reports these as E203.)",
+         '`data npz("x.npz", labels="y", normal=7)` where y holds the classes 0 to 4', False),
     # ------------------------------------------------------------ E6: runs and devices
     Code("E601", "training diverged", "run",
          "The loss became NaN or infinite; training stopped and the last good checkpoint is "
