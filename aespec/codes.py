@@ -187,7 +187,10 @@ _CODES = [
          _spec(bottleneck="dense(8) relu", after="regularize kl_sparsity(rho=0.05, weight=1e-3)")),
     Code("E308", "the report item does not fit the model", "checks",
          "`samples` draws from the prior, so it needs a stochastic latent (`gaussian(dim)` in "
-         "the bottleneck); `manifold` walks a 2-D latent grid, so it needs a code of 2 values.",
+         "the bottleneck); `manifold` walks a 2-D latent grid, so it needs a code of 2 values; "
+         "`filters(layer=NAME)` draws the weights of the layer whose output is named by a "
+         "`NAME = ...` line, so NAME must label a line that holds a dense or conv layer. "
+         "`aespec sample` reports it for a run without a stochastic latent.",
          _spec(after="report {\n    samples(n=16)\n}")),
     Code("E309", "the data does not fit the input", "checks",
          "A data source whose example shape is known without reading files (`digits`, "
@@ -306,9 +309,16 @@ _CODES = [
          "`device auto` (or `--device cpu`).",
          "`train { device cuda:1 }` on a machine with one GPU", False),
     Code("E606", "an output file cannot be written", "run",
-         "`aespec sample -o` or `aespec encode -o` could not write its file: the folder is "
-         "missing or not writable. Choose another path.",
+         "`aespec sample -o`, `aespec encode -o` or `aespec decode -o` could not write its "
+         "file: the folder is missing or not writable. Choose another path.",
          "`aespec sample runs/vae-1 -o /nonexistent/samples.npy`", False),
+    Code("E607", "an input array cannot be used", "run",
+         "`aespec decode` reads an .npy file of codes shaped (N, *z), z being the run's code "
+         "shape: the file is missing, is not an .npy array of real numbers (object arrays are "
+         "refused: reading them would run pickle), holds NaN or infinite values, holds no "
+         "codes, or its shape is not (N, *z). The message gives both shapes.",
+         "`aespec decode runs/ae-1 codes.npy` with codes of shape (10, 3) for a run whose z "
+         "is (2,)", False),
 ]
 
 CODES: dict[str, Code] = {c.code: c for c in _CODES}

@@ -330,7 +330,12 @@ def test_latent_scatter_above_two_dims(dense) -> None:
 
 
 def test_filters_of_a_dense_layer(dense) -> None:
-    assert dense[4]["filters"] == {"file": "report/filters.png", "layer": "encoder1", "n": 12}
+    item = dense[4]["filters"]
+    assert {k: item[k] for k in ("file", "layer", "op", "tensor", "n", "over")} == {
+        "file": "report/filters.png", "layer": "encoder1", "op": "dense", "tensor": None,
+        "n": 12, "over": "input"}
+    w = dense[1].net.get_submodule("encoder1").weight.detach()[:12].double().numpy()
+    assert item["max_abs"] == pytest.approx(np.abs(w).max())
 
 
 def test_samples_and_manifold(tmp_path) -> None:

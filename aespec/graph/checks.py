@@ -128,6 +128,36 @@ def report_needs_latent(spec: Spec, g: nx.DiGraph, bag: DiagnosticBag) -> None:
 
 
 @check
+def filters_layer_exists(spec: Spec, g: nx.DiGraph, bag: DiagnosticBag) -> None:
+    """`filters(layer=NAME)`: NAME labels a line that holds a layer with parameters."""
+    args = spec.report.items.get("filters")
+    name = getattr(args, "layer", None)
+    labels = g.graph.get("labels", {})
+    if name is None or (name not in labels and g.graph["stopped_by"]):
+        return  # shapes stopped short: a later line's label is not known yet
+    span = spec.report_spans["filters"]
+    if name not in labels:
+        bag.add("E308", f"filters(layer={name}): no tensor is named '{name}'", span,
+                did_you_mean(name, labels) or (
+                    f"tensors: {', '.join(labels)}" if labels else
+                    "name a layer's output with `NAME = ...`, or leave layer out (the "
+                    "first layer)"))
+    elif not weighted_nodes(g, labels[name]):
+        line = g.nodes[labels[name]]["span"].line
+        bag.add("E308", f"filters(layer={name}): the line of '{name}' (line {line}) holds no "
+                "layer with weights", span, "name the output of a dense or conv line")
+
+
+def weighted_nodes(g: nx.DiGraph, labelled: str) -> list[str]:
+    """The nodes with parameters on a labelled node's line, up to it: the last of them is
+    the parametric layer whose output carries the label (`e1 = conv(4) relu`: the conv)."""
+    d = g.nodes[labelled]
+    order = g.graph["order"]
+    return [n for n in order[:order.index(labelled) + 1] if g.nodes[n]["block"] == d["block"]
+            and g.nodes[n]["span"].line == d["span"].line and g.nodes[n].get("params")]
+
+
+@check
 def data_matches_input(spec: Spec, g: nx.DiGraph, bag: DiagnosticBag) -> None:
     if spec.data is None:
         return

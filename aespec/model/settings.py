@@ -61,6 +61,11 @@ class Samples(Args):
     n: int = Field(64, gt=0)
 
 
+class Filters(Args):
+    n: int = Field(64, gt=0)
+    layer: Optional[str] = None  # a tensor name from `NAME = ...`; None: the first layer
+
+
 class Manifold(Args):
     n: int = Field(15, gt=1)
 
@@ -118,7 +123,8 @@ REPORT: dict[str, Setting] = {
     "manifold": Setting("self", "decoder over a grid of a 2-D latent", args=Manifold),
     "latent_scatter": Setting("self", "codes of the test set in 2-D (PCA above two "
                               "dimensions), coloured by label"),
-    "filters": Setting("self", "first-layer weights drawn as images", args=Samples),
+    "filters": Setting("self", "weights of the first layer (or of `layer=NAME`) drawn as "
+                       "images", args=Filters),
     "anomaly": Setting("self", "histogram of per-example reconstruction error, threshold, "
                        "ROC AUC where labels allow", args=Anomaly),
     "baseline": Setting("op", "PCA with as many components as z, same data, same metric",

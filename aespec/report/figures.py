@@ -12,15 +12,16 @@ import numpy as np
 COLUMNS, LINE_COLUMNS = 16, 8  # pictures, and line plots, a row of a grid
 
 
-def _pictures(x: np.ndarray) -> np.ndarray | None:
+def _pictures(x: np.ndarray, rgb: bool = True) -> np.ndarray | None:
     """(N, *shape) as (N, H, W) or (N, H, W, 3) pictures, None for line data: a square
-    vector of 64 values or more is an image; channels other than 1 or 3 lie side by side."""
+    vector of 64 values or more is an image; channels other than 1 or 3 (or 3, without
+    `rgb`) lie side by side."""
     shape = x.shape[1:]
     if len(shape) == 1 and shape[0] >= 64 and math.isqrt(shape[0]) ** 2 == shape[0]:
         return x.reshape(len(x), math.isqrt(shape[0]), -1)
     if len(shape) != 3:
         return None
-    if shape[0] in (1, 3):
+    if shape[0] == 1 or (rgb and shape[0] == 3):
         return x[:, 0] if shape[0] == 1 else x.transpose(0, 2, 3, 1)
     return x.transpose(0, 2, 1, 3).reshape(len(x), shape[1], -1)
 
@@ -68,6 +69,37 @@ def draw_examples(bands: list[tuple[str, np.ndarray]], title: str,
     return fig
 
 
+def draw_filters(w: np.ndarray, title: str, rows: bool, row_label: str = ""):
+    """Weights on one colour scale symmetric about 0 (blue < 0 < red, white 0), with a
+    colour bar: pictures in a mosaic, an (N, values) matrix as one row per unit when
+    `rows`; weights that are not pictures (1-D kernels) as line plots on a symmetric axis."""
+    m = max(float(np.abs(w).max()), 1e-12)
+    pics = None if rows else _pictures(w, rgb=False)
+    if not rows and pics is None:
+        fig = _draw_lines([("", w)], title, min(LINE_COLUMNS, len(w)))
+        for ax in fig.axes:
+            ax.set_ylim(-1.05 * m, 1.05 * m)
+            ax.axhline(0, color="0.6", lw=0.8)
+        return fig
+    if rows:
+        fig, ax = _figure(10.0, min(max(2.5, 0.18 * len(w) + 1.5), 14.0))
+        image = ax.imshow(w, cmap="RdBu_r", vmin=-m, vmax=m, aspect="auto",
+                          interpolation="nearest")
+        ax.set_ylabel("unit", fontsize=12)
+        ax.set_xlabel(row_label, fontsize=12)
+    else:
+        canvas, _ = _mosaic([pics], min(COLUMNS, len(w)))  # type: ignore[list-item]
+        fig, ax = _figure(10.0, max(10.0 * canvas.shape[0] / canvas.shape[1] + 0.7, 2.0))
+        image = ax.imshow(np.ma.masked_invalid(canvas), cmap=_colormap("RdBu_r", bad="0.75"),
+                          vmin=-m, vmax=m, interpolation="nearest")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_frame_on(False)
+    fig.colorbar(image, ax=ax, shrink=0.8, label="weight")
+    ax.set_title(title, fontsize=13)
+    return fig
+
+
 def _draw_lines(bands: list[tuple[str, np.ndarray]], title: str, ncols: int):
     n = len(bands[0][1])
     nrows = math.ceil(n / ncols)
@@ -88,24 +120,48 @@ def _draw_lines(bands: list[tuple[str, np.ndarray]], title: str, ncols: int):
 
 
 def tick_manifold(fig: Any, axes: tuple[np.ndarray, ...], n: int) -> None:
-    """The z values along the manifold: ticks at the first, middle and last cells of a
-    picture, or a label on each outer plot of a grid of line plots."""
-    fmt = [[f"{round(v, 2) + 0.0:.2f}" for v in a] for a in (axes[0], axes[1][::-1])]  # no -0
+    """The z values along the manifold: ticks at the first and last cells and at z = 0
+    (or the middle, where 0 lies outside the grid or near an end) of a picture, or a label
+    on each outer plot of a grid of line plots."""
     ax = fig.axes[0]
     if not ax.images:
         for i, ax in enumerate(fig.axes[:n * n]):
-            ax.set_xlabel(f"z[0] = {fmt[0][i % n]}" if i >= n * (n - 1) else "")
-            ax.set_ylabel(f"z[1] = {fmt[1][i // n]}" if i % n == 0 else "")
+            ax.set_xlabel(f"z[0] = {tick_label(axes[0][i % n])}" if i >= n * (n - 1) else "")
+            ax.set_ylabel(f"z[1] = {tick_label(axes[1][::-1][i // n])}" if i % n == 0 else "")
         return
     height, width = ax.images[0].get_array().shape[:2]
-    picks = sorted({0, n // 2, n - 1})
-    ax.set_xticks([(i + 0.5) * width / n for i in picks], [fmt[0][i] for i in picks])
-    ax.set_yticks([(i + 0.5) * height / n for i in picks], [fmt[1][i] for i in picks])
+    x, y = (axis_ticks(a, n) for a in axes)
+    ax.set_xticks([f * width for f, _ in x], [label for _, label in x])
+    ax.set_yticks([(1 - f) * height for f, _ in y], [label for _, label in y])  # z[1] up
     ax.set_xlabel("z[0]", fontsize=12)
     ax.set_ylabel("z[1]", fontsize=12)
 
 
-def scatter(xy: np.ndarray, labels: np.ndarray | None, names: tuple[str, str], title: str):
+def axis_ticks(axis: np.ndarray, n: int) -> list[tuple[float, str]]:
+    """(share of the axis from its low end, label) of three ticks: the first and last
+    cells' centres, and 0 where it lies well inside the grid, else the middle value.
+    Positions between cells are linear in z, so a symmetric grid has 0 in the middle."""
+    lo, hi = float(axis[0]), float(axis[-1])
+    if not hi > lo:  # every code had the same value: one column of the grid
+        return [(0.5, tick_label(lo))]
+    ends = [(0.5 / n, lo), (1 - 0.5 / n, hi)]
+
+    def share(v: float) -> float:
+        return (0.5 + (v - lo) / (hi - lo) * (n - 1)) / n
+
+    centre = 0.0 if lo < 0 < hi and 0.25 <= share(0.0) <= 0.75 else (lo + hi) / 2
+    return [(f, tick_label(v)) for f, v in (ends[0], (share(centre), centre), ends[1])]
+
+
+def tick_label(v: float) -> str:
+    """Two decimals; a value that rounds to zero reads 0 (never -0.00)."""
+    return "0" if round(float(v), 2) == 0 else f"{float(v):.2f}"
+
+
+def scatter(xy: np.ndarray, labels: np.ndarray | None, names: tuple[str, str], title: str,
+            class_names: tuple[str, ...] | None = None):
+    """The points coloured by label: a legend up to 20 classes (naming them by
+    `class_names`, indexed by label, where given), a colour bar above."""
     fig, ax = _figure(8, 6.5)
     classes: Any = np.unique(labels) if labels is not None else []
     if labels is None:
@@ -113,9 +169,10 @@ def scatter(xy: np.ndarray, labels: np.ndarray | None, names: tuple[str, str], t
     elif len(classes) <= 20:
         cmap = _colormap("tab10" if len(classes) <= 10 else "tab20")
         for i, c in enumerate(classes):
-            ax.scatter(*xy[labels == c].T, s=8, alpha=0.7, color=cmap(i), label=f"{c:g}")
-        ax.legend(title="label", markerscale=2.5, fontsize=10, loc="center left",
-                  bbox_to_anchor=(1.01, 0.5), frameon=False)
+            name = f"{c:g}" if class_names is None else f"{class_names[int(c)]} ({c:g})"
+            ax.scatter(*xy[labels == c].T, s=8, alpha=0.7, color=cmap(i), label=name)
+        ax.legend(title="label" if class_names is None else "class", markerscale=2.5,
+                  fontsize=10, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
     else:
         fig.colorbar(ax.scatter(*xy.T, c=labels, s=8, alpha=0.7), ax=ax, label="label")
     ax.set_xlabel(names[0], fontsize=12)
@@ -125,13 +182,16 @@ def scatter(xy: np.ndarray, labels: np.ndarray | None, names: tuple[str, str], t
 
 
 def histogram(train: np.ndarray, test: np.ndarray, threshold: float, rule: str,
-               share: float, labels: np.ndarray | None):
+              share: float, labels: np.ndarray | None,
+              class_names: tuple[str, ...] = ("normal", "anomaly")):
+    """Train and test errors on shared bins, the test split by its 0/1 labels (named by
+    `class_names`) where given, and the threshold."""
     fig, ax = _figure(9, 5)
     bins = np.histogram_bin_edges(np.concatenate([train, test]), bins=50)
     ax.hist(train, bins=bins, density=True, alpha=0.5, color="0.5", label="train")
     parts = [("test", test, "C0")] if labels is None else [
-        ("test, normal (0)", test[labels == 0], "C0"),
-        ("test, anomaly (1)", test[labels == 1], "C3")]
+        (f"test, {class_names[0]} (0)", test[labels == 0], "C0"),
+        (f"test, {class_names[1]} (1)", test[labels == 1], "C3")]
     for name, values, colour in parts:
         ax.hist(values, bins=bins, density=True, histtype="step", lw=2, color=colour, label=name)
     ax.axvline(threshold, color="k", ls="--", lw=1.5, label=f"threshold {threshold:.4g} ({rule})")

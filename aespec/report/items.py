@@ -22,8 +22,10 @@ import numpy as np
 
 from aespec.errors import AespecError
 from aespec.report.figures import draw_examples as _draw_examples  # a test watches what items draw
-from aespec.report.figures import histogram, scatter, tick_manifold
+from aespec.report.figures import draw_filters, histogram, scatter, tick_manifold
+from aespec.report.labels import label_names, roc_auc, write_scores
 from aespec.report.pca import fit_pca, pca_reconstruct, principal_axes
+from aespec.report.weights import arranged, layer_weights
 
 MAX_EXAMPLES = 2000  # test (and training) examples a report reads: enough for its figures
 MAX_PCA_FIT = 10_000  # training examples the PCA baseline is fitted on
@@ -42,6 +44,8 @@ class _Ctx:
     x_test: np.ndarray
     y_test: np.ndarray | None
     labels_test: np.ndarray | None
+    test_index: np.ndarray  # each test example's index in the data's test split
+    class_names: tuple[str, ...] | None  # the data's names of its labels, where it has them
     fit: np.ndarray  # the PCA baseline's training examples, at most MAX_PCA_FIT
     fit_y: np.ndarray | None
     run_dir: Path
@@ -110,8 +114,10 @@ def _context(spec: Any, model: Any, ds: Any, run_dir: Path, device: str, seed: i
 
     (run_dir / "report").mkdir(parents=True, exist_ok=True)
     labels = None if ds.labels_test is None else np.asarray(ds.labels_test)[test]
+    names = getattr(ds, "class_names", None)  # a data set may not name its classes
     return _Ctx(spec, model, take(ds.x_train, train), take(ds.y_train, train),
-                take(ds.x_test, test), take(ds.y_test, test), labels,
+                take(ds.x_test, test), take(ds.y_test, test), labels, test,
+                None if names is None else tuple(str(c) for c in names),
                 take(ds.x_train, fit), take(ds.y_train, fit), run_dir, device, seed)
 
 
@@ -198,6 +204,7 @@ def _manifold(ctx: _Ctx, args: Any) -> dict:
     axes: tuple[np.ndarray, ...]
     if prior:
         axis = np.array([NormalDist().inv_cdf(p) for p in np.linspace(0.05, 0.95, args.n)])
+        axis = (axis - axis[::-1]) / 2  # exactly symmetric: an odd grid's middle is z = 0
         axes = (axis, axis)
     else:
         codes = _codes(ctx)
@@ -219,26 +226,25 @@ def _latent_scatter(ctx: _Ctx, args: Any) -> dict:
     principal components; coloured by class label where the data has labels."""
     codes = _codes(ctx)
     xy, names, explained = _two_dims(codes)
+    classes = label_names(ctx.labels_test, ctx.class_names)
     fig = scatter(xy, ctx.labels_test, names,
-                  f"Test codes ({codes.shape[1]} values{', PCA' if explained else ''})")
+                  f"Test codes ({codes.shape[1]} values{', PCA' if explained else ''})", classes)
     return {"file": ctx.save(fig, "latent_scatter.png"), "dims": codes.shape[1],
-            "coloured_by_label": ctx.labels_test is not None, "explained_variance": explained}
+            "coloured_by_label": ctx.labels_test is not None,
+            "class_names": classes is not None, "explained_variance": explained}
 
 
 def _filters(ctx: _Ctx, args: Any) -> dict:
-    """The first layer with weights: each dense unit's weights over the input's shape, or
-    each kernel; the first n of them, each scaled to [0, 1] on its own."""
-    name, weight = _first_weight(ctx.model)
-    w = weight.detach().double().cpu().numpy()
-    shape = tuple(ctx.model.info.input_shape)
-    if w.ndim == 2 and w.shape[1] == math.prod(shape):  # (units, in): a unit is an input
-        w = w.reshape(len(w), *shape)
-    flat = w[:args.n].reshape(min(args.n, len(w)), -1)
-    lo, hi = flat.min(1, keepdims=True), flat.max(1, keepdims=True)
-    w = ((flat - lo) / np.maximum(hi - lo, 1e-12)).reshape(len(flat), *w.shape[1:])
-    title = f"First-layer weights ({name}: {len(w)} of {len(weight)}), each scaled to [0, 1]"
-    fig = _draw_examples([("", w)], title, (0.0, 1.0), gap="#9dbbe0")  # white is a weight
-    return {"file": ctx.save(fig, "filters.png"), "layer": name, "n": len(w)}
+    """The weights of the first layer with a weight matrix or kernel, or of the layer of
+    `layer=NAME`: the first n units over the input's shape (or each kernel), or, for a layer
+    that does not read the input, one row per unit over its own input; one colour scale
+    symmetric about 0 for all of them."""
+    lw = layer_weights(ctx.spec, ctx.model, args.layer)
+    w, rows = arranged(lw, args.n, tuple(ctx.model.info.input_shape))
+    fig = draw_filters(w, lw.title(len(w), rows), rows, lw.values_label(w))
+    return {"file": ctx.save(fig, "filters.png"), "layer": lw.node, "op": lw.op,
+            "tensor": lw.tensor, "n": len(w), "over": "own input" if rows else "input",
+            "max_abs": float(np.abs(w).max())}
 
 
 def _anomaly(ctx: _Ctx, args: Any) -> dict:
@@ -254,26 +260,22 @@ def _anomaly(ctx: _Ctx, args: Any) -> dict:
     test = _batched(ctx, ctx.model.recon_error, ctx.x_test, ctx.y_test)
     threshold = float(np.quantile(train, args.quantile))
     share = float(np.mean(test > threshold))
-    auc, reason = _roc_auc(test, ctx.labels_test)
+    auc, reason = roc_auc(test, ctx.labels_test)
+    names = label_names(ctx.labels_test, ctx.class_names) if auc is not None else None
     fig = histogram(train, test, threshold, f"{args.quantile:g} quantile of train", share,
-                    None if auc is None else ctx.labels_test)
-    return {"file": ctx.save(fig, "anomaly.png"), "quantile": args.quantile,
+                    None if auc is None else ctx.labels_test, names or ("normal", "anomaly"))
+    return {"file": ctx.save(fig, "anomaly.png"), "scores": _write_scores(ctx, test, threshold),
+            "quantile": args.quantile,
             "threshold": threshold, "share_above": share,
             "train_error_mean": float(train.mean()), "test_error_mean": float(test.mean()),
             "roc_auc": auc, "roc_auc_reason": reason}
 
 
-def _roc_auc(errors: np.ndarray, labels: np.ndarray | None) -> tuple[float | None, str | None]:
-    if labels is None:
-        return None, "the data has no labels"
-    values = set(np.unique(labels).tolist())
-    if not values <= {0, 1}:
-        return None, "labels are classes, not anomaly marks (binary labels, 1 = anomaly)"
-    if values != {0, 1}:
-        return None, "the test set holds only one of the labels 0 and 1"
-    from sklearn.metrics import roc_auc_score
-
-    return float(roc_auc_score(labels, errors)), None
+def _write_scores(ctx: _Ctx, scores: np.ndarray, threshold: float) -> str:
+    """report/anomaly_scores.csv: each test example the report read; see `write_scores`."""
+    write_scores(ctx.run_dir / "report" / "anomaly_scores.csv", ctx.test_index, scores,
+                 ctx.labels_test, threshold)
+    return "report/anomaly_scores.csv"
 
 
 def _pca_baseline(ctx: _Ctx, args: Any) -> dict:
@@ -313,17 +315,6 @@ ITEMS: dict[str, Callable[[_Ctx, Any], dict]] = {
     "latent_scatter": _latent_scatter, "filters": _filters, "anomaly": _anomaly,
 }
 BASELINES: dict[str, Callable[[_Ctx, Any], dict]] = {"pca": _pca_baseline}
-
-
-def _first_weight(model: Any) -> tuple[str, Any]:
-    """(name, weight) of the first layer run with a weight matrix or kernel (the scales
-    of a norm layer are not filters)."""
-    for node in model.net.graph.nodes:
-        if node.op == "call_module":
-            for pname, p in model.net.get_submodule(node.target).named_parameters():
-                if p.ndim >= 2:
-                    return f"{node.target}.{pname}".removesuffix(".weight"), p
-    raise AespecError.of("E308", "filters need a layer with weights; the model has none")
 
 
 def _two_dims(codes: np.ndarray) -> tuple[np.ndarray, tuple[str, str], float | None]:
