@@ -37,14 +37,22 @@ def fail(error: AespecError, source: str | None = None, code: int = 1) -> typer.
 
 
 def save_array(path, array) -> None:
-    """`np.save` for the commands that write arrays; a path that cannot be written is E606."""
+    """`np.save` for the commands that write arrays, to exactly `path` (`np.save` given a
+    name would add `.npy` to one without it); a path that cannot be written is E606."""
     import numpy as np
 
     try:
-        np.save(path, array)
+        with open(path, "wb") as f:
+            np.save(f, array)
     except OSError as exc:
         raise fail(AespecError.of("E606", f"cannot write {path}: {exc.strerror or exc}",
                                   file=str(path))) from None
+
+
+def in_run(error: AespecError, run_dir) -> AespecError:
+    """A model's diagnostics (no file of their own) name the run they came from."""
+    return AespecError([d if d.file else Diagnostic(d.code, d.message, d.span, d.hint,
+                                                    str(run_dir)) for d in error.diagnostics])
 
 
 def overrides(values: Optional[list[str]]) -> list[str]:

@@ -8,10 +8,10 @@ from typing import Optional
 import typer
 
 from aespec.cli.app import app
-from aespec.cli.common import fail, out, save_array
+from aespec.cli.common import fail, in_run, out, save_array
 from aespec.cli.eval import CheckpointOption, open_run
 from aespec.cli.run import DeviceOption
-from aespec.errors import AespecError, Diagnostic
+from aespec.errors import AespecError
 
 
 @app.command("sample")
@@ -33,11 +33,7 @@ def sample_command(
         with torch.no_grad():
             x = loaded.model.sample(n, generator=gen).float().cpu().numpy()
     except AespecError as error:
-        raise fail(AespecError([_in_run(d, run_dir) for d in error.diagnostics])) from None
+        raise fail(in_run(error, run_dir)) from None
     save_array(output, x)
     out.print(f"wrote {output}: {n} samples of shape {tuple(x.shape[1:])}", markup=False)
 
-
-def _in_run(d: Diagnostic, run_dir: Path) -> Diagnostic:
-    """A model diagnostic without a file names the run it came from."""
-    return d if d.file else Diagnostic(d.code, d.message, d.span, d.hint, str(run_dir))

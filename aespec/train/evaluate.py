@@ -45,5 +45,14 @@ def encode(model: Any, x: torch.Tensor) -> torch.Tensor:
                           for i in range(0, len(x), EVAL_BATCH)])
 
 
+def decode(model: Any, z: torch.Tensor) -> torch.Tensor:
+    """(N, *output) reconstructions of codes z in eval mode; the model raises its own
+    diagnostic (E311) when its decoder cannot run from a code alone."""
+    model.eval()
+    with torch.no_grad():
+        return torch.cat([model.decode(z[i:i + EVAL_BATCH]).float().cpu()
+                          for i in range(0, len(z), EVAL_BATCH)])
+
+
 def all_finite(values: dict[str, float]) -> bool:
     return all(v == v and abs(v) != float("inf") for v in values.values())
