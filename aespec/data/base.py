@@ -16,7 +16,12 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True, eq=False)
 class Dataset:
-    """Loaded data: float32 examples shaped (N, *input_shape), optional targets and labels."""
+    """Loaded data: float32 examples shaped (N, *input_shape), optional targets and labels.
+
+    With `normal=` the training examples are those of the normal classes only, and the test
+    labels mark anomalies: 0 normal, 1 anomaly.  `class_names[k]` names label k, where the
+    source knows its classes (("normal", "anomaly") with `normal=`); None otherwise.
+    """
 
     x_train: np.ndarray
     x_test: np.ndarray
@@ -25,6 +30,7 @@ class Dataset:
     labels_train: np.ndarray | None  # (N,) int64, where the source knows classes
     labels_test: np.ndarray | None
     description: str
+    class_names: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,8 @@ from pydantic import BaseModel, ValidationError
 from aespec.data.base import Ctx, Dataset, Raw
 from aespec.data.datasets import digits_raw, mnist_raw
 from aespec.data.files import npy_raw, npz_raw, read_csv
-from aespec.data.prepare import check_counts, finish, scale_for, split
-from aespec.data.sources import SOURCES, validate_args
+from aespec.data.prepare import check_counts, finish, keep_normal, scale_for, split
+from aespec.data.sources import SOURCES, TEN_CLASSES, normal_classes, validate_args
 from aespec.data.synthetic import synthetic_raw
 from aespec.errors import Span
 
@@ -56,7 +56,14 @@ def load_data(source: str, args: dict, input_shape: tuple[int, ...], *,
     scales = (scale_for(train.x), None if train.y is None else scale_for(train.y))
     (x_tr, y_tr, l_tr), (x_te, y_te, l_te) = (
         finish(part, ctx, scales, need_unit_range) for part in (train, test))
-    return Dataset(x_tr, x_te, y_tr, y_te, l_tr, l_te, _describe(model, ctx, x_tr, x_te, y_tr))
+    names = _REGISTRY[source].class_names if l_tr is not None else None
+    normal, marks = normal_classes(getattr(model, "normal", None)), ""
+    if normal is not None:
+        (x_tr, y_tr, l_tr), l_te = keep_normal((x_tr, y_tr, l_tr), l_te, normal, ctx)
+        names = ("normal", "anomaly")
+        marks = f"; test: {int((l_te == 0).sum())} normal, {int(l_te.sum())} anomalies"
+    text = _describe(model, ctx, x_tr, x_te, y_tr) + marks
+    return Dataset(x_tr, x_te, y_tr, y_te, l_tr, l_te, text, names)
 
 
 def _describe(model: BaseModel, ctx: Ctx, x_tr: Any, x_te: Any, y_tr: Any) -> str:
@@ -75,12 +82,19 @@ class _Source:
     load: Callable[[Any, Ctx], Raw]
     natural: Callable[[Any], tuple[int, ...]] | None = None
     unit: bool = False  # its values always lie in [0, 1]
+    class_names: tuple[str, ...] | None = None  # the name of each label, where known
 
+
+DIGIT_NAMES = tuple(map(str, TEN_CLASSES))
+FASHION_NAMES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
+                 "Sneaker", "Bag", "Ankle boot")
 
 _REGISTRY: dict[str, _Source] = {
-    "digits": _Source(digits_raw, lambda a: (1, a.size or 8, a.size or 8), unit=True),
-    "fashion_mnist": _Source(mnist_raw, lambda a: (1, 28, 28), unit=True),
-    "mnist": _Source(mnist_raw, lambda a: (1, 28, 28), unit=True),
+    "digits": _Source(digits_raw, lambda a: (1, a.size or 8, a.size or 8), unit=True,
+                      class_names=DIGIT_NAMES),
+    "fashion_mnist": _Source(mnist_raw, lambda a: (1, 28, 28), unit=True,
+                             class_names=FASHION_NAMES),
+    "mnist": _Source(mnist_raw, lambda a: (1, 28, 28), unit=True, class_names=DIGIT_NAMES),
     "npz": _Source(lambda a, ctx: ctx.read(a.file, lambda p: npz_raw(p, ctx, a.x, a.y, a.labels))),
     "npy": _Source(npy_raw),
     "csv": _Source(lambda a, ctx: ctx.read(a.file, lambda p: read_csv(p, a.label, ctx))),

@@ -42,6 +42,42 @@ def split(raw: Raw, ctx: Ctx) -> tuple[Raw, Raw]:
     return take(order[:n_train]), take(order[n_train:])
 
 
+def keep_normal(train: tuple[Any, Any, Any], labels_test: Any, normal: tuple[int, ...],
+                ctx: Ctx) -> tuple[tuple[Any, Any, Any], Any]:
+    """`normal=`: the (x, y, labels) of the training examples of the normal classes, and
+    the test labels as anomaly marks (0 normal, 1 anomaly); E507 where the classes do not
+    fit the data's labels."""
+    import numpy as np
+    x, y, labels = train
+    if labels is None or labels_test is None:
+        raise ctx.error("E507", f"normal= picks classes, but the {ctx.source} data has no "
+                        "class labels", "load labels with the data (an .npz needs "
+                        "y_train and y_test arrays), or leave out normal")
+    present = sorted(set(np.unique(labels).tolist()) | set(np.unique(labels_test).tolist()))
+    missing = [c for c in normal if c not in present]
+    if missing:
+        raise ctx.error("E507", f"normal class {', '.join(map(str, missing))} is not in the "
+                        f"data: its labels are {_listed(present)}",
+                        "normal takes labels the data has")
+    if set(present) <= set(normal):
+        raise ctx.error("E507", f"every class of the data ({_listed(present)}) is normal, so "
+                        "no test example is an anomaly",
+                        "leave out the class (or classes) to score as anomalies")
+    keep = np.isin(labels, normal)
+    if not keep.any():
+        raise ctx.error("E505", f"no training example is of a normal class "
+                        f"({_listed(sorted(normal))}): the normal classes are in the test "
+                        "data only", "name a class that the training data has")
+    marks = (~np.isin(labels_test, normal)).astype(np.int64)
+    zeros = np.zeros(int(keep.sum()), dtype=np.int64)  # every training example is normal
+    return (x[keep], None if y is None else y[keep], zeros), marks
+
+
+def _listed(values: list[int]) -> str:
+    return ", ".join(map(str, values)) if len(values) <= 12 else \
+        f"{', '.join(map(str, values[:10]))}, ... ({len(values)} classes)"
+
+
 def scale_for(a: np.ndarray) -> float:
     """uint8 is pixel data: divide by 255 (unless it only holds 0/1, as a mask does)."""
     return 255.0 if a.dtype.name == "uint8" and a.size and a.max() > 1 else 1.0

@@ -5,13 +5,57 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from aespec.errors import AespecError, Diagnostic, Span, did_you_mean
 
 Count = Annotated[int, Field(ge=1)]
+# `normal=3` or `normal=(0, 1, 2)`: the classes that are normal (anomaly detection)
+Normal = Optional[Union[int, tuple[int, ...]]]
+TEN_CLASSES = tuple(range(10))  # digits, mnist and fashion_mnist label 0..9
+
+
+class ArgProblem(ValueError):
+    """A value an argument model refuses, with a hint for the diagnostic."""
+
+    def __init__(self, message: str, hint: str | None = None):
+        super().__init__(message)
+        self.hint = hint
+
+
+def normal_classes(normal: int | tuple[int, ...] | None) -> tuple[int, ...] | None:
+    """`normal=` as a tuple of classes (None where not given)."""
+    return (normal,) if isinstance(normal, int) else normal
+
+
+def _as_tuple(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value  # run.json stores a list
+
+
+def _check_normal(normal: Any, classes: tuple[int, ...] | None) -> Any:
+    """One class at least, each once, and (where the classes are known) each a class of
+    the data with at least one class left over to be the anomaly."""
+    values = normal_classes(normal) or ()
+    if not values:
+        raise ArgProblem("normal needs one class at least", "write `normal=0` or "
+                         "`normal=(0, 1)`")
+    twice = sorted({v for v in values if values.count(v) > 1})
+    if twice:
+        raise ArgProblem(f"normal lists {', '.join(map(str, twice))} more than once")
+    if classes is None:
+        return normal
+    unknown = [v for v in values if v not in classes]
+    if unknown:
+        raise ArgProblem(f"the data has no class {', '.join(map(str, unknown))}: its classes "
+                         f"are {classes[0]} to {classes[-1]}",
+                         f"normal takes classes {classes[0]} to {classes[-1]}")
+    if set(values) == set(classes):
+        raise ArgProblem(f"every class ({classes[0]} to {classes[-1]}) is normal, so no test "
+                         "example is an anomaly",
+                         "leave out the class (or classes) to score as anomalies")
+    return normal
 
 
 class _Args(BaseModel):
@@ -19,26 +63,64 @@ class _Args(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
-class DigitsArgs(_Args):
-    """`digits(size)`: scikit-learn's 8x8 digits, resized to size x size when given."""
+class _Labelled(_Args):
+    """A source with class labels, and so a `normal=` argument (declared last by each)."""
+
+    @field_validator("normal", mode="before", check_fields=False)
+    @classmethod
+    def _normal_list(cls, value: Any) -> Any:
+        return _as_tuple(value)
+
+
+class _TenClasses(_Labelled):
+    """A source labelled 0..9, so `normal=` is checked against them without reading data."""
+
+    @field_validator("normal", check_fields=False)
+    @classmethod
+    def _normal_known(cls, value: Any) -> Any:
+        return _check_normal(value, TEN_CLASSES)
+
+
+class DigitsArgs(_TenClasses):
+    """`digits(size, normal)`: scikit-learn's 8x8 digits, resized to size x size when given."""
 
     size: Count | None = None
+    normal: Normal = None
 
 
-class MnistArgs(_Args):
-    """`fashion_mnist(path, limit)` / `mnist(path, limit)`: IDX files or an .npz."""
+class MnistArgs(_TenClasses):
+    """`fashion_mnist(path, limit, normal)` / `mnist(path, limit, normal)`: IDX files or an
+    .npz."""
 
     path: str | None = None
     limit: Count | None = None  # first N training and first N test examples
+    normal: Normal = None
 
 
-class NpzArgs(_Args):
-    """`npz(file, x, y, labels)`: arrays by key; `y` is a separate target."""
+class _UserLabels(_Labelled):
+    """A user's file: `normal=` needs the argument that names its labels (`labels_arg`);
+    its classes are checked when the file is read."""
+
+    labels_arg: ClassVar[str] = "labels"
+
+    @field_validator("normal", check_fields=False)
+    @classmethod
+    def _normal_labelled(cls, value: Any, info: ValidationInfo) -> Any:
+        key = cls.labels_arg
+        if info.data.get(key) is None:
+            raise ArgProblem(f'normal needs class labels: name them with {key}="..."',
+                             f'add {key}="..." naming the labels, or leave out normal')
+        return _check_normal(value, None)
+
+
+class NpzArgs(_UserLabels):
+    """`npz(file, x, y, labels, normal)`: arrays by key; `y` is a separate target."""
 
     file: str
     x: str = "x"
     y: str | None = None
     labels: str | None = None
+    normal: Normal = None
 
 
 class NpyArgs(_Args):
@@ -48,11 +130,14 @@ class NpyArgs(_Args):
     y: str | None = None
 
 
-class CsvArgs(_Args):
-    """`csv(file, label)`: numeric rows under a header; `label` names a class column."""
+class CsvArgs(_UserLabels):
+    """`csv(file, label, normal)`: numeric rows under a header; `label` names a class
+    column."""
 
+    labels_arg: ClassVar[str] = "label"
     file: str
     label: str | None = None
+    normal: Normal = None
 
 
 class SyntheticArgs(_Args):
@@ -78,8 +163,16 @@ def validate_args(source: str, args: dict, *, span: Span | None = None,
     try:
         return model.model_validate(args)
     except ValidationError as exc:
-        found = [_arg_problem(source, model, err) for err in exc.errors(include_url=False)]
-        raise AespecError([Diagnostic("E203", m, span, h, file) for m, h in found]) from None
+        found: dict[str, tuple[str, str | None]] = {}  # one diagnostic per argument
+        for err in exc.errors(include_url=False):
+            name = str(err["loc"][0]) if err["loc"] else "?"
+            msg, hint_of = _arg_problem(source, model, err)
+            if name in found:  # another branch of a union (normal: an int or a tuple)
+                msg = found[name][0].rsplit(", got ", 1)[0] + " or " + msg.split(": ", 1)[1]
+                hint_of = found[name][1] or hint_of
+            found[name] = msg, hint_of
+        raise AespecError([Diagnostic("E203", m, span, h, file)
+                           for m, h in found.values()]) from None
 
 
 def _arg_problem(source: str, model: type[BaseModel], err: Any) -> tuple[str, str | None]:
@@ -89,6 +182,9 @@ def _arg_problem(source: str, model: type[BaseModel], err: Any) -> tuple[str, st
         return f"{source} has no argument '{name}'", did_you_mean(name, model.model_fields) or takes
     if err["type"] == "missing":
         return f"{source} needs the argument '{name}'", takes
+    problem = (err.get("ctx") or {}).get("error")
+    if isinstance(problem, ArgProblem):
+        return f"{source} argument '{name}': {problem}, got {err['input']!r}", problem.hint
     msg = err["msg"][0].lower() + err["msg"][1:]
     return f"{source} argument '{name}': {msg}, got {err['input']!r}", None
 
