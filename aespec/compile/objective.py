@@ -18,6 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from aespec.compile.lower import registered
+from aespec.ops.losses import owned_params
 from aespec.ops.modules import tile_draws
 
 Outs = tuple[Tensor, ...]
@@ -43,13 +44,17 @@ class Slots:
 class Recon:
     """A weighted reconstruction term: `reduce=mean` over every value, or `sum` over each
     example's values and mean over the batch.  The target is tiled to L latent draws.
-    `loss(pred, target, reduction=...)` is the registry's torch loss function."""
+    `loss(pred, target, reduction=...)` is the registry's torch loss function; a term with
+    parameters of its own (a learned variance) is also passed each of them by name, read
+    from the objective's `params` at each call (`owned`: argument name -> key there)."""
 
     name: str
     weight: float
     loss: Callable[..., Tensor]
     pred: int
     sum: bool
+    owned: tuple[tuple[str, str], ...] = ()
+    params: nn.ParameterDict | None = None
 
     def _pair(self, outs: Outs, target: Tensor) -> tuple[Tensor, Tensor]:
         pred = _full(outs[self.pred])
@@ -57,15 +62,21 @@ class Recon:
             target = tile_draws(target, pred)
         return pred, target
 
+    def _loss(self, pred: Tensor, target: Tensor, reduction: str) -> Tensor:
+        if not self.owned:
+            return self.loss(pred, target, reduction=reduction)
+        assert self.params is not None
+        own = {arg: self.params[key] for arg, key in self.owned}
+        return self.loss(pred, target, reduction=reduction, **own)
+
     def __call__(self, outs: Outs, target: Tensor, x: Tensor) -> Tensor:
         pred, target = self._pair(outs, target)
         if self.sum:  # one fused reduction; the batch mean folded into the weight
-            return _scaled(self.loss(pred, target, reduction="sum"),
-                           self.weight / pred.shape[0])
-        return _scaled(self.loss(pred, target, reduction="mean"), self.weight)
+            return _scaled(self._loss(pred, target, "sum"), self.weight / pred.shape[0])
+        return _scaled(self._loss(pred, target, "mean"), self.weight)
 
     def per_example(self, outs: Outs, target: Tensor) -> Tensor:
-        e = self.loss(*self._pair(outs, target), reduction="none").flatten(1)
+        e = self._loss(*self._pair(outs, target), "none").flatten(1)
         return self.weight * (e.sum(1) if self.sum else e.mean(1))
 
 
@@ -117,10 +128,15 @@ class ActivityPenalty:
 
 
 class Objective:
-    """The whole loss: the sum of its terms, each also returned under its stable name."""
+    """The whole loss: the sum of its terms, each also returned under its stable name.
 
-    def __init__(self, terms: list):
+    `params` holds the parameters the terms own (`loss1_log_var`, a learned variance);
+    the AEModel registers it, so they are counted, saved and trained with the network's.
+    """
+
+    def __init__(self, terms: list, params: nn.ParameterDict | None = None):
         self.terms = terms
+        self.params = nn.ParameterDict() if params is None else params
         self.names = [t.name for t in terms]
         self.recon = [t for t in terms if isinstance(t, Recon)]
         self.needs_input_grad = any(getattr(t, "jacobian", False) for t in terms)
@@ -144,26 +160,32 @@ class Objective:
 
 def build_objective(g: nx.DiGraph, built: dict[str, Any], slots: Slots) -> Objective:
     """The terms of the graph's `loss*` and `reg*` nodes, plus a KL term per latent."""
-    terms: list = [_recon_term(g, n, slots) for n in _nodes_of_kind(g, "loss")]
+    params = nn.ParameterDict()
+    terms: list = [_recon_term(g, n, slots, params) for n in _nodes_of_kind(g, "loss")]
     for nid, mu, logvar in slots.latents:
         beta = g.nodes[nid]["args"].beta
         terms.append(KL(_weighted("kl", beta), beta, built[nid].kl, mu, logvar))
     terms += [_regularizer_term(g, n, built, slots) for n in _nodes_of_kind(g, "regularizer")]
-    return Objective(_unique_names(terms))
+    return Objective(_unique_names(terms), params)
 
 
 def _nodes_of_kind(g: nx.DiGraph, kind: str) -> list[str]:
     return [n for n, d in g.nodes(data=True) if d["kind"] == kind]  # in the spec's order
 
 
-def _recon_term(g: nx.DiGraph, nid: str, slots: Slots) -> Recon:
+def _recon_term(g: nx.DiGraph, nid: str, slots: Slots, params: nn.ParameterDict) -> Recon:
     d = g.nodes[nid]
     opdef, build = registered("loss", d["op"])
     logits = slots.logits if opdef.extra.get("needs_unit_output") else None
     pred = slots.x_hat if logits is None else logits
     reduce = d["args"].reduce or ("sum" if slots.latents else "mean")
     loss = build(d["args"], logits is not None)
-    return Recon(_weighted(d["op"], d["weight"]), d["weight"], loss, pred, reduce == "sum")
+    owned = []
+    for arg, (shape, init) in owned_params(opdef, d["args"], d["in_shape"]).items():
+        params[f"{nid}_{arg}"] = nn.Parameter(torch.full(shape, float(init)))
+        owned.append((arg, f"{nid}_{arg}"))
+    return Recon(_weighted(d["op"], d["weight"]), d["weight"], loss, pred, reduce == "sum",
+                 tuple(owned), params if owned else None)
 
 
 def _regularizer_term(g: nx.DiGraph, nid: str, built: dict[str, Any], slots: Slots):

@@ -3,10 +3,12 @@
 Node attributes (plain data): `op`, `kind` (the OpDef kind, or input/loss/regularizer),
 `place` (the registry table the op is in: layer, noise, loss, regularizer), `block`,
 `args` (the op's argument model), `span`, `label`, `in_shape`, `out_shape`, `params`,
-`range`, `tied_to`, `join` (the node a concat/add reads).  Edges carry `shape`; a skip
-edge has `skip=True`.  `graph.graph` holds `order` (forward nodes, in order), `outputs`
-(block -> its last node), `input`, `z`, `output`, `params`, `latent`, and `stopped_by`:
-the diagnostics that stopped shape inference (empty for a complete graph).
+`range`, `tied_to`, `join` (the node a concat/add reads); a loss node has `in_shape` (the
+decoder output's) and `params` (those the term owns, counted in the total).  Edges carry
+`shape`; a skip edge has `skip=True`.  `graph.graph` holds `order` (forward nodes, in
+order), `outputs` (block -> its last node), `input`, `z`, `output`, `params` (forward nodes
+and loss terms), `latent`, and `stopped_by`: the diagnostics that stopped shape inference
+(empty for a complete graph).
 """
 
 from __future__ import annotations
@@ -188,10 +190,14 @@ def _add_mirror_op(b: _Builder, name: str, args: dict, span: Span, tied: str | N
 
 def _add_objective_nodes(b: _Builder) -> None:
     g, out = b.g, b.g.graph["outputs"].get("decoder")
+    shape = g.nodes[out]["out_shape"] if out else None
     for i, term in enumerate(b.spec.loss):
         nid = f"loss{i + 1}"
+        opdef = get_op("loss", term.call.op)
+        # a term's own parameters (a learned variance per output value) count in the total
+        params = opdef.params(term.call.args, shape) if shape is not None else 0
         g.add_node(nid, op=term.call.op, kind="loss", place="loss", block="loss",
-                   args=term.call.args,
+                   args=term.call.args, in_shape=shape, params=params,
                    span=term.call.span, weight=term.weight, label=None)
         if out:
             g.add_edge(out, nid, shape=g.nodes[out]["out_shape"], skip=False)
@@ -234,7 +240,8 @@ def _summarise(b: _Builder) -> None:
     g.graph["input"] = b.spec.input.shape
     g.graph["z"] = g.nodes[outs["bottleneck"]]["out_shape"] if "bottleneck" in outs else None
     g.graph["output"] = g.nodes[outs["decoder"]]["out_shape"] if "decoder" in outs else None
-    g.graph["params"] = sum(g.nodes[n].get("params", 0) for n in g.graph["order"])
+    terms = [n for n, d in g.nodes(data=True) if d["kind"] == "loss"]
+    g.graph["params"] = sum(g.nodes[n].get("params", 0) for n in [*g.graph["order"], *terms])
     g.graph["labels"] = dict(b.labels)
 
 

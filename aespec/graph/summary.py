@@ -56,4 +56,9 @@ def table_rows(g: nx.DiGraph) -> list[Row]:
         if d.get("tied_to"):
             note = f"tied to line {g.nodes[d['tied_to']]['span'].line}"
         rows.append(Row(d["block"], d["span"].line, text, d["out_shape"], d["params"], note))
+    for _, d in g.nodes(data=True):  # a loss term with parameters of its own
+        if d["kind"] == "loss" and d.get("params"):
+            text = op_text(get_op("loss", d["op"]), d["args"])
+            rows.append(Row("loss", d["span"].line, text, d["in_shape"], d["params"],
+                            "the term's own"))
     return rows

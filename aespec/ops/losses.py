@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from functools import partial
-from typing import Literal, Optional
+from typing import Annotated, Literal, Optional, Union
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from aespec.ops.registry import Args, OpDef, fmt_num, register
+from aespec.ops.registry import Args, OpDef, Shape, fmt_num, fmt_value, register
 
 Reduce = Optional[Literal["mean", "sum"]]
 
@@ -25,7 +26,8 @@ class HuberArgs(Args):
 # A loss builder `build(args, logits)` returns the torch loss function
 # `fn(prediction, target, reduction=...)`; the compiler picks the reduction (`reduce`) and
 # weights it.  `logits=True` (only for ops with `needs_unit_output`) means the prediction is
-# the pre-sigmoid tensor.
+# the pre-sigmoid tensor.  A loss with parameters of its own (`owned_params`) is also
+# passed each of them by name: `fn(prediction, target, reduction=..., log_var=tensor)`.
 
 
 def _functional_loss(name: str, **fields: str):
@@ -58,6 +60,91 @@ _loss("bce", "binary cross-entropy; needs a decoder output in [0, 1] (a decoder 
       needs_unit_output=True)
 _loss("huber", "Huber loss, quadratic below `delta`", "Huber(x, x̂)", HuberArgs,
       "huber(delta=1.0, reduce=mean)", build=_functional_loss("huber_loss", delta="delta"))
+
+
+# ---------------------------------------------------------------- gaussian_nll
+
+LOG_2PI = math.log(2 * math.pi)
+# A pixel that never changes (the digits' borders) would drive its learned variance to 0
+# and the loss to minus infinity; this floor keeps sigma >= 0.03, well below the
+# spread of any value that varies.
+MIN_VAR = 1e-3
+
+
+class GaussianNLLArgs(Args):
+    """`var=learned`: one learned variance per output value, sigma^2 = exp(log_var) +
+    min_var, log_var starting at 0; or a fixed variance `var=0.1`."""
+
+    var: Union[Literal["learned"], Annotated[float, Field(gt=0, allow_inf_nan=False)]] = \
+        "learned"
+    min_var: Optional[Annotated[float, Field(gt=0, allow_inf_nan=False)]] = None
+    reduce: Reduce = None
+
+    @model_validator(mode="after")
+    def _floor_of_learned(self) -> GaussianNLLArgs:
+        if self.min_var is not None and self.var != "learned":
+            raise ValueError("min_var is the floor of a learned variance: write it with "
+                             "var=learned, or leave it out")
+        return self
+
+    @property
+    def floor(self) -> float:
+        """The learned variance's floor: the `min_var` written, else MIN_VAR."""
+        return MIN_VAR if self.min_var is None else self.min_var
+
+
+def gaussian_nll(pred, target, reduction: str = "mean", *, var: float | None = None,
+                 log_var=None, min_var: float = MIN_VAR):
+    """0.5 * (log 2π + log σ² + (x - x̂)² / σ²) per value: the negative log-likelihood of
+    `target` under N(pred, σ²).  σ² is `var`, or (learned) exp(log_var) + min_var, log_var
+    one value per output value, broadcast over the batch."""
+    sq = (target - pred).square()
+    if log_var is None:
+        assert var is not None
+        nll = 0.5 * (sq / var + (LOG_2PI + math.log(var)))
+    else:
+        sigma2 = log_var.exp() + min_var
+        nll = 0.5 * (sq / sigma2 + sigma2.log() + LOG_2PI)
+    if reduction == "none":
+        return nll
+    return nll.sum() if reduction == "sum" else nll.mean()
+
+
+def _build_gaussian_nll(a: GaussianNLLArgs, logits: bool = False):
+    if a.var == "learned":
+        return partial(gaussian_nll, min_var=a.floor)
+    return partial(gaussian_nll, var=a.var)
+
+
+def _gaussian_owned(a: GaussianNLLArgs, shape: Shape) -> dict[str, tuple[Shape, float]]:
+    """The parameters the term owns: name -> (shape, initial value)."""
+    return {"log_var": (tuple(shape), 0.0)} if a.var == "learned" else {}
+
+
+def _gaussian_formula(a: GaussianNLLArgs) -> str:
+    if a.var != "learned":
+        return f"GaussianNLL(x, x̂, σ² = {fmt_value(a.var)})"
+    return f"GaussianNLL(x, x̂, σ² ≥ {fmt_value(a.floor)} learned per value)"
+
+
+def owned_params(op: OpDef, a: Args, shape: Shape) -> dict[str, tuple[Shape, float]]:
+    """The parameters a loss term owns (a learned variance), by name: (shape, initial
+    value); `shape` is the decoder output's."""
+    owned = op.extra.get("owned_params")
+    return owned(a, shape) if owned else {}
+
+
+register(OpDef(
+    "gaussian_nll", "loss", "Gaussian negative log-likelihood "
+    "`0.5 * (log 2π + log σ² + (x - x̂)² / σ²)` per value: the decoder gives the mean x̂; "
+    "`var=learned` learns one variance per output value (σ² = exp(s) + `min_var`, s "
+    "starting at 0, default floor 0.001), a number fixes it", GaussianNLLArgs,
+    place="loss", blocks=("loss",), signature="gaussian_nll(var=learned, min_var=0.001, "
+    "reduce=mean)", build=_build_gaussian_nll,
+    params=lambda a, s: sum(math.prod(shape) for shape, _ in _gaussian_owned(a, s).values()),
+    params_doc="one per output value with `var=learned`, else 0",
+    extra={"formula": "GaussianNLL(x, x̂, σ²)", "formula_of": _gaussian_formula,
+           "owned_params": _gaussian_owned}))
 
 
 class WeightArgs(Args):

@@ -85,6 +85,9 @@ class OpDef:
     #   formula, formula_of        losses, regularizers: the term as the docs write it,
     #                              and (optional) as the objective writes it, from the args
     #   needs_unit_output          losses: the decoder output must lie in [0, 1] (bce)
+    #   owned_params               losses: `(args, shape) -> {name: (shape, initial value)}`,
+    #                              the parameters the term owns (a learned variance), given
+    #                              the decoder output's shape; its `params` rule counts them
     #   acts_on, jacobian,         regularizers: weights or activations; reads dh/dx;
     #   needs_unit_interval        its target must lie in (0, 1)
     #   is_weight_decay            regularizers: the same penalty as optimizer weight decay
