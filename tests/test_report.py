@@ -6,6 +6,7 @@ import json
 import pathlib
 import subprocess
 import sys
+import types
 from typing import Any
 
 import numpy as np
@@ -16,6 +17,7 @@ pytest.importorskip("matplotlib")
 
 import aespec  # noqa: E402
 from aespec.data import load_data  # noqa: E402
+from aespec.graph import check_source  # noqa: E402
 from aespec.model.settings import REPORT  # noqa: E402
 from aespec.report.items import ITEMS, fit_pca, pca_reconstruct, write_report  # noqa: E402
 
@@ -391,3 +393,182 @@ def test_sequences_are_drawn_as_lines(tmp_path_factory) -> None:
     assert report["manifold"]["grid"] == "codes"  # no gaussian latent: the codes' range
     for key in ("reconstructions", "filters", "manifold", "latent_scatter", "anomaly"):
         assert_png(run / report[key]["file"])
+
+
+# ---------------------------------------------------------------- filters(layer=NAME)
+
+NAMED = """
+model named_tiny
+data digits
+input vector(64)
+encoder {
+    e1 = dense(16) relu
+    h = dense(8) relu
+}
+bottleneck {
+    dense(2)
+}
+decoder {
+    dense(64) sigmoid
+}
+report {
+    filters(n=5, layer=LAYER)
+}
+"""
+
+
+def spy_on(monkeypatch, name: str) -> list:
+    """Calls of aespec.report.items.NAME: (args, the figure it returned)."""
+    import aespec.report.items as report_module
+
+    calls: list = []
+    real = getattr(report_module, name)
+
+    def spy(*args, **kwargs):
+        fig = real(*args, **kwargs)
+        calls.append((args, fig))
+        return fig
+
+    monkeypatch.setattr(report_module, name, spy)
+    return calls
+
+
+def colour_scale(fig) -> tuple[float, float]:
+    """The limits of the figure's image, after checking that a colour bar shows them."""
+    image = fig.axes[0].images[0]
+    assert len(fig.axes) == 2 and fig.axes[1].get_ylabel() == "weight"  # the colour bar
+    return image.get_clim()
+
+
+@pytest.mark.parametrize("layer, node, over", [("e1", "encoder1", "input"),
+                                               ("h", "encoder3", "own input")])
+def test_filters_of_a_named_layer(tmp_path, monkeypatch, layer, node, over) -> None:
+    calls = spy_on(monkeypatch, "draw_filters")
+    spec, model, data = load(tmp_path, NAMED.replace("LAYER", layer))
+    item = write_report(spec, model, data, tmp_path / "run")["filters"]
+    assert (item["layer"], item["op"], item["tensor"], item["over"]) == (node, "dense", layer,
+                                                                           over)
+    (w, title, rows, _), fig = calls[0]
+    weight = model.net.get_submodule(node).weight.detach().double().numpy()[:5]
+    if over == "input":  # each unit's weights over the input's 64 values
+        assert not rows and w.shape == (5, 64) and "over the input" in title
+    else:  # one row per unit over the 16 values of e1
+        assert rows and w.shape == (5, 16) and "own input (16 values)" in title
+    assert np.array_equal(w.reshape(5, -1), weight)  # the weights themselves, not rescaled
+    assert f"{node} (dense, tensor {layer})" in title
+    m = np.abs(weight).max()
+    assert colour_scale(fig) == pytest.approx((-m, m))  # symmetric about 0, all filters
+    assert_png(tmp_path / "run" / "report" / "filters.png")
+
+
+def test_filters_of_a_conv_layer_keep_its_kernels(tmp_path, monkeypatch) -> None:
+    calls = spy_on(monkeypatch, "draw_filters")
+    spec, model, data = load(tmp_path, DENOISER)
+    item = write_report(spec, model, data, tmp_path / "run")["filters"]
+    (w, title, rows, _), fig = calls[0]
+    assert item["op"] == "conv" and item["over"] == "input" and not rows
+    assert w.shape == (4, 1, 3, 3) and "4 of 4 kernels" in title
+    low, high = colour_scale(fig)
+    assert low == -high == pytest.approx(-np.abs(w).max())
+
+
+@pytest.mark.parametrize("layer, message", [
+    ("e3", "filters(layer=e3): no tensor is named 'e3'"),
+    ("act", "the line of 'act' (line 8) holds no layer with weights"),
+])
+def test_filters_layer_is_checked(layer, message) -> None:
+    text = NAMED.replace("LAYER", layer).replace("h = dense(8) relu", "h = dense(8)\n"
+                                                                        "    act = relu")
+    result = check_source(text)
+    (d,) = [d for d in result.diagnostics if d.code == "E308"]
+    assert message in d.message
+    assert d.span.line == text.splitlines().index(f"    filters(n=5, layer={layer})") + 1
+    if layer == "e3":
+        assert "e1" in (d.hint or "")  # did you mean e1, or the tensors there are
+
+
+def test_a_named_layer_passes_the_check() -> None:
+    result = check_source(NAMED.replace("LAYER", "h"))
+    assert not [d for d in result.diagnostics if d.code == "E308"]
+
+
+# ---------------------------------------------------------------- class names, ticks, scores
+
+
+def test_latent_scatter_names_the_classes(tmp_path, monkeypatch) -> None:
+    import dataclasses
+
+    calls = spy_on(monkeypatch, "scatter")
+    spec, model, data = load(tmp_path, VAE)
+    names = tuple(f"class {k}" for k in range(10))
+    named = types.SimpleNamespace(**{f.name: getattr(data, f.name)
+                                     for f in dataclasses.fields(data)} | {"class_names": names})
+    report = write_report(spec, model, named, tmp_path / "run")
+    (_, fig), = calls
+    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert legend == [f"class {k} ({k})" for k in range(10)]
+    assert report["latent_scatter"]["class_names"] is True
+    assert_png(tmp_path / "run" / "report" / "latent_scatter.png")
+
+
+def test_label_names_only_name_labels_they_fit() -> None:
+    from aespec.report.labels import label_names
+
+    ten = tuple("abcdefghij")
+    assert label_names(np.array([0, 3, 9]), ten) == ten
+    assert label_names(np.array([0, 3, 10]), ten) is None  # a label past the names
+    assert label_names(np.array([0, 1, 1]), ten) is None  # anomaly marks, class names
+    assert label_names(np.array([0, 1]), ("normal", "anomaly")) == ("normal", "anomaly")
+    assert label_names(np.array([0.5, 1.0]), ten) is None
+    assert label_names(None, ten) is None and label_names(np.array([1]), None) is None
+
+
+@pytest.mark.parametrize("n", [4, 5, 15])
+def test_manifold_ticks_are_symmetric_with_0_in_the_middle(tmp_path, monkeypatch, n) -> None:
+    calls = spy_on(monkeypatch, "_draw_examples")
+    spec, model, data = load(tmp_path, VAE.replace("manifold(n=4)", f"manifold(n={n})"))
+    write_report(spec, model, data, tmp_path / "run")
+    (_, fig), = [c for c in calls if c[0][1].startswith("Decoder over")]
+    ax = fig.axes[0]
+    for ticks, labels, size in ((ax.get_xticks(), ax.get_xticklabels(), ax.images[0]
+                                 .get_array().shape[1]), (ax.get_yticks(), ax.get_yticklabels(),
+                                                          ax.images[0].get_array().shape[0])):
+        texts = [t.get_text() for t in labels]
+        assert texts == ["-1.64", "0", "1.64"] or texts == ["1.64", "0", "-1.64"], texts
+        assert ticks[1] == pytest.approx(size / 2)  # 0 sits in the middle of the grid
+        assert ticks[0] + ticks[2] == pytest.approx(size)  # the ends mirror each other
+
+
+def test_axis_ticks_of_a_code_range() -> None:
+    from aespec.report.figures import axis_ticks, tick_label
+
+    assert [label for _, label in axis_ticks(np.linspace(-1.0, 3.0, 5), 5)] == \
+        ["-1.00", "0", "3.00"]  # 0 at its own place, a quarter of the way
+    assert [label for _, label in axis_ticks(np.linspace(0.5, 2.5, 5), 5)] == \
+        ["0.50", "1.50", "2.50"]  # no 0 in the grid: the middle
+    assert tick_label(-1e-17) == "0" and tick_label(-0.0) == "0"
+
+
+def test_anomaly_scores_are_written_per_example(dense) -> None:
+    import csv
+
+    _, _, data, run, report = dense
+    item = report["anomaly"]
+    assert item["scores"] == "report/anomaly_scores.csv"
+    with open(run / item["scores"]) as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0]) == ["index", "score", "label", "flagged"]
+    assert [int(r["index"]) for r in rows] == list(range(len(data.x_test)))
+    assert [int(r["label"]) for r in rows] == data.labels_test.tolist()
+    scores = np.array([float(r["score"]) for r in rows])
+    flagged = np.array([int(r["flagged"]) for r in rows])
+    assert np.array_equal(flagged, (scores > item["threshold"]).astype(int))
+    assert flagged.mean() == pytest.approx(item["share_above"])
+
+
+def test_anomaly_scores_without_labels(tmp_path_factory) -> None:
+    unlabelled = MARKED.replace(', labels="labels"', "")
+    _, _, _, run, _ = report_of(tmp_path_factory, unlabelled, "unlabelled_scores",
+                                lambda tmp: write_marked(tmp, labels=False))
+    lines = (run / "report" / "anomaly_scores.csv").read_text().splitlines()
+    assert lines[0] == "index,score,flagged" and len(lines) == 61
