@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import torch
@@ -164,12 +165,13 @@ def test_atomic_write_replaces_whole_files_only(tmp_path):
 
 def test_new_run_paths_never_collide_and_out_must_be_fresh(tmp_path):
     first = new_run_path("m", tmp_path)
-    first.mkdir()
     second = new_run_path("m", tmp_path)
     assert second != first and second.name.startswith(first.name)
+    assert first.is_dir() and second.is_dir()  # claimed by mkdir: nobody else gets them
     check_fresh(tmp_path / "absent")
     check_fresh(first)  # empty
     (first / "run.json").write_text("{}")
+    (first / "checkpoint.pt").write_bytes(b"")
     with pytest.raises(AespecError, match="--resume"):
         check_fresh(first)
 
@@ -178,3 +180,156 @@ def test_not_a_run_directory(tmp_path):
     with pytest.raises(AespecError) as exc:
         RunDir(tmp_path).info()
     assert exc.value.diagnostics[0].code == "E603"
+
+
+# ---------------------------------------------------------------- hostile run files (issue 9)
+
+
+def _copy_run(trained, tmp_path):
+    import shutil
+
+    root, _ = trained
+    shutil.copytree(root / "run", tmp_path / "run")
+    return tmp_path / "run"
+
+
+def _code(exc) -> str:
+    return exc.value.diagnostics[0].code
+
+
+def test_regression_best_pt_copied_over_checkpoint_then_resume_is_e604(trained, tmp_path):
+    run = _copy_run(trained, tmp_path)
+    (run / "checkpoint.pt").write_bytes((run / "best.pt").read_bytes())
+    with pytest.raises(AespecError, match="weights only") as exc:
+        aespec.train(resume=run, epochs=3, quiet=True)
+    assert _code(exc) == "E604"
+
+
+def test_regression_weights_of_the_wrong_shape_are_e604(trained, tmp_path):
+    run = _copy_run(trained, tmp_path)
+    ckpt = torch.load(run / "best.pt", weights_only=True)
+    key = next(k for k, v in ckpt["model"].items() if v.ndim == 2)
+    ckpt["model"][key] = torch.zeros(3, 3)
+    torch.save(ckpt, run / "best.pt")
+    with pytest.raises(AespecError, match=re.escape(f"'{key}' is (3, 3) in the file")) as exc:
+        load_run(run)
+    assert _code(exc) == "E604"
+
+
+@pytest.mark.parametrize("info, said", [
+    ({}, "lacks 'spec_file'"), ([], "not a JSON object"),
+    ({"spec_file": "tiny.ae", "overrides": "width=12", "data": {}, "base_dir": "."},
+     "'overrides' is not a list"),
+])
+def test_regression_run_json_empty_or_lacking_a_key_is_e603(trained, tmp_path, info, said):
+    run = _copy_run(trained, tmp_path)
+    (run / "run.json").write_text(json.dumps(info))
+    for reader in (lambda: load_run(run), lambda: aespec.train(resume=run, quiet=True)):
+        with pytest.raises(AespecError, match=said) as exc:
+            reader()
+        assert _code(exc) == "E603"
+
+
+@pytest.mark.parametrize("change", ["drop optimizer", "drop model_key", "counters int",
+                                    "names str"])
+def test_regression_checkpoint_fields_missing_or_of_the_wrong_type_are_e604(trained, tmp_path,
+                                                                            change):
+    run = _copy_run(trained, tmp_path)
+    ckpt = torch.load(run / "checkpoint.pt", weights_only=True)
+    verb, key = change.split()
+    if verb == "drop":
+        del ckpt[key]
+    else:
+        ckpt[verb] = 7 if key == "int" else "x"
+    torch.save(ckpt, run / "checkpoint.pt")
+    with pytest.raises(AespecError, match="checkpoint") as exc:
+        aespec.train(resume=run, epochs=3, quiet=True)
+    assert _code(exc) == "E604"
+
+
+def test_regression_out_under_a_file_is_e606_and_no_traceback(tmp_path):
+    (tmp_path / "tiny.ae").write_text(SPEC)
+    (tmp_path / "afile").write_text("")
+    with pytest.raises(AespecError, match="cannot write") as exc:
+        aespec.train(tmp_path / "tiny.ae", out=tmp_path / "afile" / "run", quiet=True)
+    assert _code(exc) == "E606"
+
+
+def test_regression_full_disk_keeps_the_last_checkpoint_and_marks_the_run_failed(
+        tmp_path, monkeypatch):
+    import errno
+
+    from aespec.train import rundir
+
+    (tmp_path / "tiny.ae").write_text(SPEC)
+    saved = {"n": 0}
+    real = rundir.torch.save
+
+    def filling(obj, fh):  # the disk fills up at the third checkpoint file
+        saved["n"] += 1
+        if saved["n"] >= 3:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(obj, fh)
+
+    monkeypatch.setattr(rundir.torch, "save", filling)
+    monkeypatch.setattr("aespec.train.loop.CHECKPOINT_SECONDS", 0.0)
+    with pytest.raises(AespecError, match="No space left on device") as exc:
+        aespec.train(tmp_path / "tiny.ae", out=tmp_path / "run", quiet=True, epochs=3)
+    assert _code(exc) == "E606" and "epoch 1 is kept" in exc.value.diagnostics[0].message
+    monkeypatch.setattr(rundir.torch, "save", real)
+    info = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert info["status"] == "failed" and "No space left" in info["error"]
+    assert load_checkpoint(tmp_path / "run" / "checkpoint.pt")["counters"]["epoch"] == 1
+    assert not list((tmp_path / "run").glob("*.tmp"))
+
+
+def test_regression_a_failed_run_does_not_say_running(tmp_path, monkeypatch):
+    (tmp_path / "tiny.ae").write_text(SPEC)
+    monkeypatch.setattr("aespec.train.api.evaluate", lambda *a, **k: (_ for _ in ()).throw(
+        AespecError.of("E501", "the test data went away")))
+    with pytest.raises(AespecError):
+        aespec.train(tmp_path / "tiny.ae", out=tmp_path / "run", quiet=True, epochs=1)
+    info = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert info["status"] == "failed" and info["error"] == "the test data went away"
+
+
+def test_regression_second_ctrl_c_during_a_checkpoint_write_waits_for_it():
+    from aespec.train.loop import StopFlag
+
+    flag = StopFlag()
+    flag._handle(2, None)  # the first Ctrl-C: stop at the next step
+    assert flag.requested
+    written = []
+    with pytest.raises(KeyboardInterrupt):
+        with flag.critical():
+            flag._handle(2, None)  # the second, while the checkpoint is being written
+            written.append("checkpoint")  # ... which still finishes
+    assert written == ["checkpoint"]
+    with pytest.raises(KeyboardInterrupt):
+        flag._handle(2, None)  # outside a write: at once
+
+
+def test_regression_a_run_killed_before_its_first_checkpoint_starts_again_in_place(
+        trained, tmp_path):
+    run = _copy_run(trained, tmp_path)
+    for name in ("checkpoint.pt", "best.pt"):
+        (run / name).unlink()
+    with pytest.raises(AespecError, match=f"--out {run}") as exc:
+        aespec.train(resume=run, quiet=True)  # nothing to resume: says how to start again
+    assert _code(exc) == "E604"
+    root, _ = trained
+    result = aespec.train(root / "tiny.ae", out=run, quiet=True, epochs=1)  # ... which works
+    assert result.status == "finished" and (run / "checkpoint.pt").is_file()
+
+
+def test_regression_two_runs_started_in_the_same_second_get_their_own_directories(tmp_path):
+    import threading
+
+    paths: list = []
+    threads = [threading.Thread(target=lambda: paths.append(new_run_path("m", tmp_path)))
+               for _ in range(8)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert len(set(paths)) == 8 and all(p.is_dir() for p in paths)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 from rich.table import Table
@@ -28,6 +29,17 @@ def open_run(run_dir: Path, which: str, device: Optional[str]):
     return load_run(run_dir, which=which, device=device or "auto")
 
 
+def _json_safe(value: Any) -> Any:
+    """NaN and infinities (a diverged model's loss) as null: JSON has no NaN."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
 @app.command("eval")
 def eval_command(
     run_dir: Path = typer.Argument(..., metavar="RUN_DIR", help="A directory from aespec run."),
@@ -49,10 +61,10 @@ def eval_command(
     stats = {"mean": errors.mean().item(), "median": errors.median().item(),
              "p95": errors.quantile(0.95).item(), "max": errors.max().item()}
     if as_json:
-        out.print(json.dumps({"run": str(run_dir), "checkpoint": which,
-                              "data": data or loaded.info["data"], "n": len(split),
-                              "test": terms, "recon_error": stats}),
-                  markup=False, highlight=False, soft_wrap=True)
+        record = {"run": str(run_dir), "checkpoint": which, "data": data or loaded.info["data"],
+                  "n": len(split), "test": terms, "recon_error": stats}
+        out.print(json.dumps(_json_safe(record), allow_nan=False), markup=False,
+                  highlight=False, soft_wrap=True)
         return
     table = Table(title=f"{loaded.spec.name}: {which} weights, {len(split)} test examples",
                   title_justify="left", show_edge=False, pad_edge=False)

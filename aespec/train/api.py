@@ -5,11 +5,12 @@ Also `load_run`, which reads a run directory back into its spec and trained mode
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import pathlib
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,10 +28,13 @@ from aespec.train.loop import Diverged, Interrupted, StopFlag, Trainer
 from aespec.train.pretrain import pretrain_layerwise
 from aespec.train.progress import LineReporter, Reporter, RunStart
 from aespec.train.rundir import (
+    STATE,
     RunDir,
+    cannot_write,
     check_fresh,
     check_same,
     load_checkpoint,
+    load_weights,
     model_key,
     new_run_path,
     semantic,
@@ -141,7 +145,7 @@ def _resume(spec: SpecLike | None, path: pathlib.Path, data: str | None,
             overrides: list[str], reporter: Reporter, report: bool = True) -> RunResult:
     run = RunDir(path)
     info = run.info()
-    ckpt = load_checkpoint(run.checkpoint)
+    ckpt = load_checkpoint(run.checkpoint, STATE)
     all_overrides = _latest([*info["overrides"], *overrides])
     if spec is None:
         source, name = run.source()
@@ -182,10 +186,10 @@ def _execute(setup: _Setup, run: RunDir, ckpt: dict | None, reporter: Reporter,
     model, notes = build_model(spec, graph, device)
     identity = {"model_key": json.dumps(model_key(spec)), "train_key": json.dumps(
         train_key(spec)), "spec_name": spec.name}
-    with StopFlag() as flag:
+    with StopFlag() as flag, _recorded(run, started):
         trainer = Trainer(model, spec.train, data, device, run, identity, reporter, flag)
         if ckpt is not None:
-            trainer.load_state_dict(ckpt)
+            trainer.load_state_dict(ckpt, run.checkpoint)
             run.rewrite_metrics(trainer.c.history)
             run.update(overrides=setup.overrides, status="running", device=str(device))
         else:
@@ -203,19 +207,47 @@ def _execute(setup: _Setup, run: RunDir, ckpt: dict | None, reporter: Reporter,
             raise _diverged(d, trainer, run) from None
         finally:
             reporter.close()
-    test: dict[str, float] = {}
-    if status != "interrupted":
-        trainer.restore_best()
-        test = evaluate(model, data.test, trainer.autocast)
-    model.eval()
-    figures = _write_report(setup, model, dataset, run) if status != "interrupted" else {}
-    c = trainer.c
-    seconds = time.time() - started
-    run.update(status=status, epochs_run=c.epoch, best_epoch=c.best_epoch, best_loss=c.best,
-               test=test, seconds=seconds, finished=_now())
+        test: dict[str, float] = {}
+        if status != "interrupted":
+            trainer.restore_best()
+            test = evaluate(model, data.test, trainer.autocast)
+        model.eval()
+        figures = _write_report(setup, model, dataset, run) if status != "interrupted" else {}
+        c = trainer.c
+        seconds = time.time() - started
+        run.update(status=status, epochs_run=c.epoch, best_epoch=c.best_epoch,
+                   best_loss=c.best, test=test, seconds=seconds, finished=_now())
     return RunResult(run.path, spec.name, status, c.epoch, c.best_epoch, list(c.history),
                      test, params, seconds, str(device), _pretrain_records(run), model,
                      figures)
+
+
+@contextlib.contextmanager
+def _recorded(run: RunDir, started: float) -> Iterator[None]:
+    """run.json says how a run ended, however it ends: `failed` (with the error) for our
+    errors and for a disk that cannot be written (then E606), `interrupted` for a second
+    Ctrl-C; never `running` after the process is gone."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        _mark(run, started, status="interrupted")
+        raise
+    except AespecError as err:
+        if err.diagnostics[0].code != "E601":  # a diverged run is marked so already
+            _mark(run, started, status="failed", error=err.diagnostics[0].message)
+        raise
+    except OSError as exc:
+        refused = cannot_write(pathlib.Path(exc.filename or run.path), exc)
+        _mark(run, started, status="failed", error=refused.diagnostics[0].message)
+        raise refused from None
+
+
+def _mark(run: RunDir, started: float, **fields: Any) -> None:
+    """Best effort: on a full disk even run.json may not be writable."""
+    try:
+        run.update(seconds=time.time() - started, finished=_now(), **fields)
+    except (OSError, AespecError):
+        pass
 
 
 def _write_report(setup: _Setup, model: Any, dataset: Dataset, run: RunDir) -> dict:
@@ -351,6 +383,6 @@ def load_run(path: str | pathlib.Path, *, which: str = "best", device: str = "au
     torch_device = dev.resolve_device(device)
     graph = result.graph
     model, _ = build_model(spec, graph, torch_device)
-    model.load_state_dict(ckpt["model"])
+    load_weights(model, ckpt["model"], run.best if which == "best" else run.checkpoint)
     model.eval()
     return LoadedRun(run, spec, graph, model, info, torch_device, pathlib.Path(info["base_dir"]))

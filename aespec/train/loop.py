@@ -8,23 +8,25 @@ metrics an uninterrupted run gives.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
 
+from aespec.errors import AespecError
 from aespec.model.settings import TrainSpec
 from aespec.train import device as dev
 from aespec.train.batches import RunData
 from aespec.train.evaluate import all_finite, evaluate
 from aespec.train.optim import build_optimizer, build_schedule, current_lr
 from aespec.train.progress import Reporter
-from aespec.train.rundir import RunDir, save_checkpoint
+from aespec.train.rundir import RunDir, cannot_write, load_weights, save_checkpoint
 
 CHECKPOINT_SECONDS = 2.0  # checkpoint.pt at most this often at epoch ends (always at the end)
 REPORT_SECONDS = 0.2  # progress reports (each reads the running loss: a device sync)
@@ -42,16 +44,34 @@ class Diverged(Exception):  # noqa: N818
 
 class StopFlag:
     """The first Ctrl-C asks the loop to stop at the next step boundary; a second one
-    interrupts at once."""
+    interrupts at once, except inside `critical()` (a checkpoint being written), which it
+    lets finish first."""
 
     def __init__(self) -> None:
         self.requested = False
         self._old: Any = None
+        self._critical = 0
+        self._pending = False
 
     def _handle(self, signum: int, frame: Any) -> None:
-        if self.requested:
+        if not self.requested:
+            self.requested = True
+        elif self._critical:
+            self._pending = True
+        else:
             raise KeyboardInterrupt
-        self.requested = True
+
+    @contextlib.contextmanager
+    def critical(self) -> Iterator[None]:
+        """No KeyboardInterrupt from a second Ctrl-C until the block is done."""
+        self._critical += 1
+        try:
+            yield
+        finally:
+            self._critical -= 1
+        if self._pending and not self._critical:
+            self._pending = False
+            raise KeyboardInterrupt
 
     def __enter__(self) -> StopFlag:
         if threading.current_thread() is threading.main_thread():
@@ -211,13 +231,23 @@ class Trainer:
         unless forced."""
         if not force and time.perf_counter() - self._saved_at < CHECKPOINT_SECONDS:
             return
-        if self._best_dirty and self.best_weights is not None:
-            save_checkpoint(self.run.best, {**self.identity, "model": self.best_weights,
+        with self.flag.critical():  # a second Ctrl-C waits for the files to be whole
+            if self._best_dirty and self.best_weights is not None:
+                self._write(self.run.best, {**self.identity, "model": self.best_weights,
                                             "epoch": self.c.best_epoch, "loss": self.c.best})
-            self._best_dirty = False
-        save_checkpoint(self.run.checkpoint, self.state_dict())
+                self._best_dirty = False
+            self._write(self.run.checkpoint, self.state_dict())
         self._saved_at = time.perf_counter()
         self.saved_epoch = self.c.epoch
+
+    def _write(self, path: Any, payload: dict[str, Any]) -> None:
+        """One checkpoint file; a full or read-only disk is E606, the last one kept."""
+        try:
+            save_checkpoint(path, payload)
+        except OSError as exc:
+            kept = (f"; the checkpoint of epoch {self.saved_epoch} is kept"
+                    if self.saved_epoch is not None else "")
+            raise cannot_write(path, exc, kept) from None
 
     def state_dict(self) -> dict[str, Any]:
         c = self.c
@@ -232,13 +262,19 @@ class Trainer:
                 "perm": self.perm.cpu() if mid and self.perm is not None else None,
                 "sums": self.sums.cpu() if mid and self.sums is not None else None}
 
-    def load_state_dict(self, ckpt: dict[str, Any]) -> None:
-        self.model.load_state_dict(ckpt["model"])
-        self.opt.load_state_dict(ckpt["optimizer"])
-        self.schedule.load_state_dict(ckpt["schedule"])
-        if self.scaler is not None and ckpt["scaler"]:
+    def load_state_dict(self, ckpt: dict[str, Any], path: Any = "checkpoint.pt") -> None:
+        """The state of a checkpoint that `load_checkpoint(..., STATE)` read; E604 for one
+        whose parts do not fit this model and its optimizer."""
+        load_weights(self.model, ckpt["model"], path)
+        load_weights(self.opt, ckpt["optimizer"], path)
+        load_weights(self.schedule, ckpt["schedule"], path)
+        if self.scaler is not None and ckpt.get("scaler"):
             self.scaler.load_state_dict(ckpt["scaler"])
-        self.c = Counters(**ckpt["counters"])
+        try:
+            self.c = Counters(**ckpt["counters"])
+        except TypeError:
+            raise AespecError.of("E604", "its counters are not a run's",
+                                 file=str(path)) from None
         self.saved_epoch = self.c.epoch
         self.names, self.elapsed = tuple(ckpt["names"]), ckpt["elapsed"]
         if self.c.step:

@@ -29,6 +29,13 @@ from aespec.errors import AespecError
 from aespec.model import Spec
 
 FORMAT = "aespec-checkpoint/1"
+# What each kind of checkpoint must hold, and of what type: a file that lacks a key, or
+# holds the wrong type, is refused (E604) before any of it is used.
+WEIGHTS = {"model": dict, "model_key": str, "train_key": str}
+STATE = {**WEIGHTS, "optimizer": dict, "schedule": dict, "counters": dict, "names": list,
+         "elapsed": (int, float), "rng": dict, "batch_rng": torch.Tensor}
+# What run.json must hold for a run to be read back or resumed.
+RUN_INFO = {"spec_file": str, "overrides": list, "data": dict, "base_dir": str}
 MODEL_KEYS = ("input", "noise", "encoder", "bottleneck", "decoder", "loss", "regularizers")
 RESUMABLE = ("epochs", "device")  # train keys a resumed run may change
 
@@ -115,12 +122,14 @@ def save_checkpoint(path: pathlib.Path, payload: dict) -> None:
     atomic_write(path, lambda fh: torch.save({"format": FORMAT, **payload}, fh))
 
 
-def load_checkpoint(path: pathlib.Path) -> dict:
-    """A checkpoint read with weights_only=True; E604 for a missing or unreadable one."""
+def load_checkpoint(path: pathlib.Path, need: dict[str, Any] = WEIGHTS) -> dict:
+    """A checkpoint read with weights_only=True and checked to hold every key of `need`
+    (WEIGHTS, or STATE to resume) with its type; E604 for a missing, unreadable or
+    incomplete one."""
     if not path.is_file():
         raise AespecError.of("E604", f"no checkpoint at {path}",
-                             hint="the run stopped before its first checkpoint; start it again",
-                             file=str(path))
+                             hint="the run stopped before its first checkpoint; start it again "
+                             f"with --out {path.parent}", file=str(path))
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001  (torch raises many types for a bad file)
@@ -129,7 +138,43 @@ def load_checkpoint(path: pathlib.Path) -> dict:
                              file=str(path)) from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise AespecError.of("E604", f"{path} is not an aespec checkpoint", file=str(path))
+    _check_fields(ckpt, need, path)
     return ckpt
+
+
+def _check_fields(ckpt: dict, need: dict[str, Any], path: pathlib.Path) -> None:
+    missing = [k for k in need if k not in ckpt]
+    if missing and need is STATE and not any(k in ckpt for k in ("optimizer", "counters")):
+        raise AespecError.of("E604", f"{path} holds weights only (as best.pt does), not the "
+                             "training state a run resumes from", file=str(path),
+                             hint="resume from the run's own checkpoint.pt, or start again")
+    wrong = [k for k in need if k in ckpt and not isinstance(ckpt[k], need[k])]
+    if missing or wrong:
+        said = [f"lacks '{k}'" for k in missing] + [
+            f"'{k}' is a {type(ckpt[k]).__name__}" for k in wrong]
+        raise AespecError.of("E604", f"{path} is not a complete aespec checkpoint: "
+                             f"{', '.join(said)}", file=str(path),
+                             hint="the file was changed or written by something else; use the "
+                             "run's own checkpoint, or start again")
+
+
+def load_weights(module: Any, state: dict, path: pathlib.Path) -> None:
+    """`module.load_state_dict(state)`; E604 naming the first tensor that does not fit."""
+    own = module.state_dict()
+    for key, value in state.items():
+        mine = own.get(key)
+        if isinstance(mine, torch.Tensor) and (not isinstance(value, torch.Tensor)
+                                               or value.shape != mine.shape):
+            shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
+            raise AespecError.of("E604", f"'{key}' is {shape} in the file but "
+                                 f"{tuple(mine.shape)} in the model", file=str(path),
+                                 hint="the weights were changed or come from another model")
+    try:
+        module.load_state_dict(state)
+    except (RuntimeError, KeyError, ValueError, TypeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise AespecError.of("E604", f"the weights do not fit the model: {first}",
+                             file=str(path)) from None
 
 
 def _json(value: Any) -> str:
@@ -155,15 +200,25 @@ class RunDir:
         return self.path / "metrics.jsonl"
 
     def info(self) -> dict[str, Any]:
+        """run.json, checked to hold what reading the run back needs (RUN_INFO); E603."""
+        where = self.path / "run.json"
         try:
-            return json.loads((self.path / "run.json").read_text(encoding="utf-8"))
+            info = json.loads(where.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise AespecError.of("E603", f"{self.path} is not a run directory (no run.json)",
                                  hint="pass a directory written by `aespec run`",
                                  file=str(self.path)) from None
         except (OSError, ValueError) as exc:
-            raise AespecError.of("E603", f"cannot read {self.path / 'run.json'}: {exc}",
+            raise AespecError.of("E603", f"cannot read {where}: {exc}",
                                  file=str(self.path)) from None
+        said = ["it is not a JSON object"] if not isinstance(info, dict) else [
+            f"it lacks '{k}'" if k not in info else f"'{k}' is not a {kind.__name__}"
+            for k, kind in RUN_INFO.items() if not isinstance(info.get(k), kind)]
+        if said:
+            raise AespecError.of("E603", f"{where} is not a run's record: {'; '.join(said)}",
+                                 hint="the file was changed or written by something else",
+                                 file=str(self.path))
+        return info
 
     def update(self, **fields: Any) -> None:
         info = {**self.info(), **fields}
@@ -171,7 +226,7 @@ class RunDir:
 
     def write_start(self, spec: Spec, info: dict[str, Any], resolved: dict[str, Any]) -> None:
         """The spec as given, the resolved spec and run.json, at the start of a run."""
-        self.path.mkdir(parents=True, exist_ok=True)
+        make_dir(self.path, parents=True)
         (self.path / info["spec_file"]).write_text(spec.source, encoding="utf-8")
         (self.path / "resolved.json").write_text(_json(resolved), encoding="utf-8")
         atomic_write(self.path / "run.json", lambda fh: fh.write(_json(info).encode()))
@@ -201,20 +256,64 @@ class RunDir:
 
 
 def new_run_path(name: str, root: pathlib.Path | None = None) -> pathlib.Path:
-    """`runs/<name>-<YYYYmmdd-HHMMSS>` (with `-2`, `-3`... when that exists)."""
+    """`runs/<name>-<YYYYmmdd-HHMMSS>` (with `-2`, `-3`... when that exists), created here:
+    `mkdir` either makes it or fails, so two runs started in the same second never share
+    a directory."""
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     base = (root or pathlib.Path("runs")) / f"{name}-{stamp}"
+    make_dir(base.parent, parents=True)
     path, n = base, 1
-    while path.exists():
-        n += 1
-        path = base.with_name(f"{base.name}-{n}")
-    return path
+    while True:
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            n += 1
+            path = base.with_name(f"{base.name}-{n}")
+        except OSError as exc:
+            raise cannot_write(path, exc) from None
+
+
+# the files a run writes before its first checkpoint: what starting it again replaces
+STARTED = ("run.json", "resolved.json", "metrics.jsonl")
 
 
 def check_fresh(path: pathlib.Path) -> None:
-    """An --out directory must be new or empty: a run is never written over another."""
-    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+    """An --out directory must be new, empty, or a run stopped before its first checkpoint
+    (started again in place): a run is never written over another."""
+    if not path.exists():
+        return
+    if not path.is_dir():
+        raise AespecError.of("E603", f"{path} exists and is not a directory", file=str(path),
+                             hint="choose another --out")
+    if _never_checkpointed(path):
+        return
+    if any(path.iterdir()):
         hint = ("continue it with --resume " + str(path)) if (path / "run.json").exists() \
             else "choose another --out"
         raise AespecError.of("E603", f"{path} already exists and is not empty", hint=hint,
                              file=str(path))
+
+
+def _never_checkpointed(path: pathlib.Path) -> bool:
+    """A run directory whose run stopped (killed, failed) before its first checkpoint:
+    nothing in it can be resumed, so `--out` the same directory starts it again."""
+    names = {p.name for p in path.iterdir()}
+    return "run.json" in names and not names & {"checkpoint.pt", "best.pt"} and all(
+        n in STARTED or n.endswith(".ae") or n.endswith(".tmp") for n in names)
+
+
+def make_dir(path: pathlib.Path, parents: bool = False) -> None:
+    """mkdir (existing is fine); E606 naming the path when it cannot be made."""
+    try:
+        path.mkdir(parents=parents, exist_ok=True)
+    except OSError as exc:
+        raise cannot_write(path, exc) from None
+
+
+def cannot_write(path: pathlib.Path, exc: OSError, kept: str = "") -> AespecError:
+    """E606 for a file or folder of a run that cannot be written: the reason, not a trace."""
+    reason = exc.strerror or type(exc).__name__
+    return AespecError.of("E606", f"cannot write {path}: {reason}{kept}", file=str(path),
+                          hint="free some space, or choose an --out on a writable disk"
+                          if exc.errno == 28 else "choose an --out folder you can write to")
