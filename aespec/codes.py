@@ -90,6 +90,11 @@ _CODES = [
          "Later stages walk the tree recursively, so the parser refuses it; split the "
          "expression into `let` constants.",
          _spec(before="let a = " + "-" * 201 + "1")),
+    Code("E106", "the spec is too large", "parse",
+         "A spec longer than 65,536 characters is refused before it is parsed: a spec is a "
+         "page of text, and a larger file is most likely the wrong one (or hostile). At most "
+         "that much of a file is ever read.",
+         _spec(encoder="dense(" + ", ".join(["1"] * 33000) + ")")),
     # ------------------------------------------------------------ E2: names and arguments
     Code("E201", "unknown op, input kind or data source", "resolve",
          "The name is not an op of this place (layer, noise, loss, regularizer), nor an input "
@@ -252,6 +257,12 @@ _CODES = [
          "or more; sparse codes use a small rho such as 0.05.",
          _spec(bottleneck="dense(8) sigmoid",
                after="regularize kl_sparsity(rho=0.5, weight=1e-3)")),
+    Code("W409", "a learning rate far above what the optimizer trains with", "checks",
+         "Adaptive optimizers (adam, adamw, rmsprop) train at learning rates around 1e-3; "
+         "above 0.1 the first steps throw the weights far away, ReLU units die and the loss "
+         "sticks at the mean image's without diverging, so no error stops the run. sgd "
+         "tolerates more, but not above 10. Lower `lr`.",
+         _spec(after="train {\n    optimizer adam(lr=1e6)\n}")),
     # ------------------------------------------------------------ E5: data
     Code("E501", "data not found", "data",
          "A data file (or the IDX files of `mnist`/`fashion_mnist`) is not where the spec "

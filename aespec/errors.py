@@ -104,17 +104,20 @@ class DiagnosticBag:
 
     file: str | None = None
     items: list[Diagnostic] = field(default_factory=list)
+    _seen: set[Diagnostic] = field(default_factory=set, repr=False, compare=False)
 
     def add(self, code: str, message: str, span: Span | None = None,
             hint: str | None = None) -> None:
         d = Diagnostic(code, message, span, hint, self.file)
-        if d not in self.items:  # the same problem met twice (a let used twice) is one
+        if d not in self._seen:  # the same problem met twice (a let used twice) is one
+            self._seen.add(d)
             self.items.append(d)
 
     def extend(self, diagnostics: Iterable[Diagnostic]) -> None:
         for d in diagnostics:
-            self.items.append(d if d.file else Diagnostic(d.code, d.message, d.span, d.hint,
-                                                          self.file))
+            d = d if d.file else Diagnostic(d.code, d.message, d.span, d.hint, self.file)
+            self._seen.add(d)
+            self.items.append(d)
 
     @property
     def errors(self) -> list[Diagnostic]:

@@ -161,6 +161,9 @@ WARNINGS = {
              [spec(after="train {\n    split 0.9\n    early_stop\n}")]),
     "W408": (spec(bottleneck="dense(8) sigmoid", after="regularize kl_sparsity(0.5, 1e-3)"),
              [spec(bottleneck="dense(8) sigmoid", after="regularize kl_sparsity(0.05, 1e-3)")]),
+    "W409": (spec(after="train {\n    optimizer adam(lr=1e6)\n}"),
+             [spec(after="train {\n    optimizer adam(lr=0.01)\n}"),
+              spec(after="train {\n    optimizer sgd(lr=0.5, momentum=0.9)\n}")]),
 }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 from frontend import check, only, rows, spec
 
+from aespec.errors import AespecError
 from aespec.parse.syntax import parse_source
 
 # ---------------------------------------------------------------- parse
@@ -93,3 +94,26 @@ def test_parser_works_when_the_cache_folder_cannot_be_made(tmp_path, monkeypatch
     assert syntax._build("start").parse("input vector(4)\n")
     monkeypatch.setenv("AESPEC_CACHE_DIR", "")  # empty: no cache at all
     assert syntax._cache_file("g", "start") is None
+
+
+# ---------------------------------------------------------------- size (issue 9)
+
+
+def test_regression_check_dev_zero_reads_a_bounded_prefix_and_is_e106():
+    from aespec.graph.checking import check_file
+
+    [d] = check_file("/dev/zero").diagnostics
+    assert d.code == "E106" and d.file == "/dev/zero"
+
+
+def test_regression_a_600_kb_line_is_e106_before_it_is_parsed(tmp_path):
+    from aespec.parse import MAX_SOURCE
+
+    line = "dense(" + ", ".join(["1"] * 300_000) + ")"
+    source = f"input vector(4)\nencoder {{\n {line}\n}}\n"
+    assert len(source) > MAX_SOURCE
+    [d] = check(source).diagnostics
+    assert d.code == "E106"
+    with pytest.raises(AespecError) as exc:
+        parse_source(source, "t.ae")
+    assert exc.value.diagnostics[0].code == "E106"

@@ -13,7 +13,7 @@ from aespec.graph import theory  # noqa: F401  (registers the W4xx checks)
 from aespec.graph.build import build_graph
 from aespec.graph.checks import run_checks
 from aespec.model import Spec
-from aespec.parse import parse_source
+from aespec.parse import parse_source, read_spec
 from aespec.resolve import resolve_spec
 
 
@@ -87,14 +87,13 @@ def _order(d: Diagnostic) -> tuple:
 
 
 def check_file(path: str | Path, overrides: Sequence[str] = ()) -> CheckResult:
-    """Read and check a spec file; an unreadable file is an E001 diagnostic."""
+    """Read and check a spec file; an unreadable file is an E001 diagnostic, one too large
+    E106 (at most MAX_SOURCE characters are read)."""
     try:
-        source = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
+        source = read_spec(path)
+    except AespecError as err:
         result = CheckResult(str(path), "")
-        result.diagnostics = [Diagnostic("E001", f"cannot read {path}: {reason}", None, None,
-                                         str(path))]
+        result.diagnostics = err.diagnostics
         return result
     return check_source(source, str(path), overrides)
 

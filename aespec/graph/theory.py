@@ -113,3 +113,19 @@ def sparse_target_not_sparse(spec: Spec, g: nx.DiGraph, bag: DiagnosticBag) -> N
             bag.add("W408", f"{r.call.op}({field}={rho:g}) asks units to be active "
                     "half the time or more: that is not sparse", r.call.span,
                     "sparse codes use a small rho, such as 0.05")
+
+
+# the learning rate above which an optimizer throws the weights away in its first steps
+_MAX_LR = {"adam": 0.1, "adamw": 0.1, "rmsprop": 0.1, "sgd": 10.0}
+
+
+@check
+def learning_rate_out_of_range(spec: Spec, g: nx.DiGraph, bag: DiagnosticBag) -> None:
+    """W409: adam(lr=1e6) trains on a stuck loss without diverging: say so before."""
+    opt = spec.train.optimizer
+    limit = _MAX_LR.get(opt.name)
+    lr = getattr(opt.args, "lr", None)
+    if limit is not None and lr is not None and lr > limit:
+        bag.add("W409", f"{opt.name}(lr={lr:g}) is far above the learning rates it trains "
+                f"with (at most {limit:g}): the loss will stick or blow up",
+                spec.train_spans.get("optimizer"), "use lr=1e-3 (adam's default) or near it")

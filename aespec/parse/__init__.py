@@ -5,7 +5,8 @@ types are in `aespec.parse.tree`. Nothing is resolved here: `dens(32)` parses as
 `dense(32)`.
 """
 
-from aespec.parse.syntax import grammar_text, parse_fragment, parse_source
+from aespec.parse.syntax import MAX_SOURCE, grammar_text, parse_fragment, parse_source, read_spec
 from aespec.parse.tree import SpecTree
 
-__all__ = ["SpecTree", "grammar_text", "parse_fragment", "parse_source"]
+__all__ = ["MAX_SOURCE", "SpecTree", "grammar_text", "parse_fragment", "parse_source",
+           "read_spec"]

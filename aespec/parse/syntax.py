@@ -50,7 +50,7 @@ __all__ = [
     "MAX_DEPTH", "Arg", "BinOp", "BlockLine", "BlockStmt", "ChainLine", "Expr", "Item",
     "LetStmt", "LineStmt", "LossStmt", "LossTerm", "ModelStmt", "Name", "Neg", "Num", "Op",
     "RegularizeStmt", "RepeatLine", "SpecTree", "Statement", "Str", "TupleExpr",
-    "grammar_text", "parse_fragment", "parse_source",
+    "MAX_SOURCE", "grammar_text", "parse_fragment", "parse_source", "read_spec",
 ]
 
 
@@ -126,8 +126,33 @@ def _parser() -> Lark:
     return _build("start")
 
 
+MAX_SOURCE = 64 * 1024  # characters: a spec is a page of text; past this, E106 at once
+# (the parser takes about 0.1 ms a token, so this bounds a check to a few seconds)
+
+
+def read_spec(path: str | Path) -> str:
+    """A spec file's text, at most MAX_SOURCE characters read (never all of /dev/zero);
+    E001 for a file that cannot be read, E106 for one too large."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read(MAX_SOURCE + 1)
+    except (OSError, UnicodeDecodeError) as err:
+        reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
+        raise AespecError.of("E001", f"cannot read {path}: {reason}", file=str(path)) from None
+    _check_size(text, str(path))
+    return text
+
+
+def _check_size(text: str, path: str | None) -> None:
+    if len(text) > MAX_SOURCE:
+        raise AespecError.of("E106", f"the spec is longer than {MAX_SOURCE:,} characters",
+                             Span.point(1, 1), "a spec is a small text file: is this the "
+                             "right file? Long lists of values belong in `let` or data", path)
+
+
 def parse_source(source: str, path: str | None = None) -> SpecTree:
     """Parse `.ae` source text into a `SpecTree`; raises `AespecError` (E1xx) on bad syntax."""
+    _check_size(source, path)
     text = source if source.endswith("\n") else source + "\n"
     try:
         tree: Tree = _parser().parse(text)

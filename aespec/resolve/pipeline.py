@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from aespec.errors import AespecError, DiagnosticBag, Span
+from aespec.errors import DiagnosticBag, Span
 from aespec.model.spec import (
     BLOCKS,
     REPEATABLE,
@@ -21,7 +21,7 @@ from aespec.model.spec import (
     Spec,
 )
 from aespec.ops import get_op
-from aespec.parse.syntax import parse_source
+from aespec.parse.syntax import parse_source, read_spec
 from aespec.parse.tree import LetStmt, SpecTree
 from aespec.resolve.overrides import apply_overrides
 from aespec.resolve.resolver import Resolver
@@ -87,11 +87,6 @@ def resolve_spec(tree: SpecTree, overrides: Sequence[str] = (), bag: DiagnosticB
 
 def load_spec(path: str | Path, overrides: Sequence[str] = ()) -> tuple[Spec | None, DiagnosticBag]:
     """Read, parse and resolve a spec file."""
-    path = Path(path)
-    try:
-        source = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        raise AespecError.of("E001", f"cannot read {path}: {err}", file=str(path)) from None
-    return resolve_spec(parse_source(source, str(path)), overrides)
+    return resolve_spec(parse_source(read_spec(path), str(path)), overrides)
 
 

@@ -142,10 +142,11 @@ def bind_args(op: Op, model: type[BaseModel], scope: Scope, bag: DiagnosticBag, 
     fields = list(model.model_fields)
     values: dict[str, Any] = {}
     spans: dict[str, Arg] = {}
-    ok = True
+    ok, keyword_seen, too_many = True, False, False
     for i, arg in enumerate(op.args):
         key = arg.key
-        if key is None and any(a.key is not None for a in op.args[:i]):
+        keyword_seen = keyword_seen or key is not None
+        if key is None and keyword_seen:
             bag.add("E202", f"a positional argument of {what} follows a keyword argument",
                     arg.span, "write the positional arguments first, then `key=value`")
             ok = False
@@ -161,11 +162,12 @@ def bind_args(op: Op, model: type[BaseModel], scope: Scope, bag: DiagnosticBag, 
                     ok = False
                 continue
             if i >= len(fields):
-                bag.add("E202", f"{what} takes at most {len(fields)} positional argument"
-                        f"{'s' if len(fields) != 1 else ''}", arg.span,
-                        f"write it as `{op.name}({', '.join(fields)})`" if fields else
-                        f"write `{op.name}` without arguments")
-                ok = False
+                if not too_many:  # once, at the first one too many: not once per argument
+                    bag.add("E202", f"{what} takes at most {len(fields)} positional argument"
+                            f"{'s' if len(fields) != 1 else ''}", arg.span,
+                            f"write it as `{op.name}({', '.join(fields)})`" if fields else
+                            f"write `{op.name}` without arguments")
+                ok, too_many = False, True
                 continue
             key = fields[i]
         if key not in fields:
