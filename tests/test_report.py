@@ -564,6 +564,7 @@ def test_anomaly_scores_are_written_per_example(dense) -> None:
     flagged = np.array([int(r["flagged"]) for r in rows])
     assert np.array_equal(flagged, (scores > item["threshold"]).astype(int))
     assert flagged.mean() == pytest.approx(item["share_above"])
+    assert "[anomaly_scores.csv](anomaly_scores.csv)" in (run / "report" / "summary.md").read_text()
 
 
 def test_anomaly_scores_without_labels(tmp_path_factory) -> None:

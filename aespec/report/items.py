@@ -351,7 +351,8 @@ def _summary(name: str, report: dict) -> str:
         lines += [f"Anomaly threshold ({anomaly['quantile']:g} quantile of the training "
                   f"errors): {anomaly['threshold']:.5g}; test share above it: "
                   f"{anomaly['share_above']:.3f}; ROC AUC: "
-                  f"{anomaly['roc_auc_reason'] if auc is None else f'{auc:.3f}'}", ""]
+                  f"{anomaly['roc_auc_reason'] if auc is None else f'{auc:.3f}'}; "
+                  f"each test example's score: [anomaly_scores.csv](anomaly_scores.csv)", ""]
     for key, item in report.items():
         if isinstance(item, dict) and ("file" in item or "skipped" in item):
             lines.append(f"- {key}: " + (f"![{key}]({Path(item['file']).name})"
