@@ -61,6 +61,7 @@ def read_codes(path: Path) -> Any:
     except (OSError, ValueError, EOFError) as exc:
         raise bad(f"not an .npy array of numbers ({exc})") from None
     if not isinstance(z, np.ndarray):  # an .npz archive holds several arrays
+        z.close()
         raise bad("an .npz archive, not one array", "save one array with numpy.save")
     if z.dtype.kind not in "buif":
         raise bad(f"its values are {z.dtype}, not real numbers")
