@@ -283,3 +283,100 @@ def test_samples_average_the_reconstruction_over_draws() -> None:
     assert torch.allclose(out.terms["bce"], torch.stack(draws).mean(), atol=1e-5)
     model.eval()
     assert model(x).x_hat.shape == (5, 6)
+
+
+# ---------------------------------------------------------------- gaussian_nll
+
+
+def _nll(err: torch.Tensor, var: torch.Tensor | float) -> torch.Tensor:
+    """0.5 * (log 2π + log σ² + err² / σ²), by hand."""
+    var = torch.as_tensor(var, dtype=err.dtype)
+    return 0.5 * (math.log(2 * math.pi) + var.log() + err.square() / var)
+
+
+@pytest.mark.parametrize("reduce", ["mean", "sum"])
+def test_gaussian_nll_fixed_variance(reduce: str) -> None:
+    """σ² = 0.25, errors (-0.5, -2) and (0.5, -2): per value 0.5 (log 2π + log 0.25 +
+    4 e²)."""
+    model = compile_text(small(f"gaussian_nll(var=0.25, reduce={reduce})"))
+    fixed_output(model, [0.5, -2.0])
+    out = model(X)
+    per_value = _nll(torch.tensor([[-0.5, -2.0], [0.5, -2.0]]), 0.25)
+    want = per_value.mean() if reduce == "mean" else per_value.sum() / 2
+    assert out.terms["gaussian_nll"].item() == pytest.approx(want.item())
+    hand = 0.5 * (math.log(2 * math.pi) + math.log(0.25) + 4 * 0.25)  # the error 0.5
+    assert per_value[0, 0].item() == pytest.approx(hand)
+    assert sum(p.numel() for p in model.parameters()) == 2 * 2 + 2 + 2 * 1 + 1 + 1 * 2 + 2
+    assert model.recon_error(X).tolist() == pytest.approx(
+        (per_value.mean(1) if reduce == "mean" else per_value.sum(1)).tolist())
+
+
+def test_gaussian_nll_learned_variance_against_a_hand_computation() -> None:
+    """σ² = exp(s) + min_var per value; s starts at 0, so σ² = 1 + min_var."""
+    model = compile_text(small("gaussian_nll(var=learned, min_var=0.01)"))
+    fixed_output(model, [0.5, -2.0])
+    log_var = model.objective_params["loss1_log_var"]
+    assert log_var.shape == (2,) and torch.equal(log_var, torch.zeros(2))
+    err = torch.tensor([[-0.5, -2.0], [0.5, -2.0]])
+    out = model(X)
+    assert out.terms["gaussian_nll"].item() == pytest.approx(_nll(err, 1.01).mean().item())
+    with torch.no_grad():
+        log_var.copy_(torch.tensor([math.log(0.24), math.log(3.99)]))  # σ² = 0.25 and 4
+    out = model(X)
+    want = _nll(err, torch.tensor([0.25, 4.0])).mean()
+    assert out.terms["gaussian_nll"].item() == pytest.approx(want.item(), rel=1e-5)
+    # the learned log-variance gets gradients; dL/ds = 0.5 (1 - e²/σ²) σ'/σ² per value, mean
+    out.loss.backward()
+    assert log_var.grad is not None
+    grad = 0.5 * (1 - err.square() / torch.tensor([0.25, 4.0])) * torch.tensor([0.24, 3.99]) \
+        / torch.tensor([0.25, 4.0])
+    assert log_var.grad.tolist() == pytest.approx((grad.sum(0) / 4).tolist(), rel=1e-4)
+
+
+def test_gaussian_nll_variance_is_trained_and_counted() -> None:
+    """The learned log-variance is a parameter of the model, counted as the graph counts
+    it (one per output value), saved in the state dict and moved by the optimizer toward
+    the errors' own variance."""
+    text = ("input image(1, 4, 4)\nencoder {\n conv(2)\n}\nbottleneck {\n gaussian(3)\n}\n"
+            "decoder {\n dense(16)\n reshape(1, 4, 4)\n}\nloss gaussian_nll\n")
+    result = check_source(text, "case.ae")
+    assert result.ok and result.graph is not None
+    model = aespec.build(result.spec)
+    assert sum(p.numel() for p in model.parameters()) == result.graph.graph["params"]
+    loss_node = result.graph.nodes["loss1"]
+    assert loss_node["params"] == 16 and loss_node["in_shape"] == (1, 4, 4)
+    assert "objective_params.loss1_log_var" in model.state_dict()
+    fixed = check_source(text.replace("gaussian_nll", "gaussian_nll(var=0.5)"), "case.ae")
+    assert fixed.graph is not None and fixed.graph.graph["params"] == \
+        result.graph.graph["params"] - 16
+    # train only the variance on a fixed output: σ² = exp(s) + 0.001 falls toward the
+    # mean squared error 0.01 of each value
+    log_var = model.objective_params["loss1_log_var"]
+    opt = torch.optim.Adam([log_var], lr=0.05)
+    model.eval()
+    x = torch.zeros(64, 1, 4, 4)
+    set_params(model, 0.0, 0.0)
+    with torch.no_grad():
+        model.net.decoder3.bias.fill_(0.1)  # x̂ = 0.1 everywhere: error² = 0.01
+    for _ in range(400):
+        opt.zero_grad()
+        model(x).loss.backward()
+        opt.step()
+    sigma2 = log_var.detach().exp() + 1e-3
+    assert torch.allclose(sigma2, torch.full_like(sigma2, 0.01), rtol=0.05)
+
+
+def test_gaussian_nll_arguments_and_objective_text() -> None:
+    from aespec.graph.summary import objective_text, table_rows
+    learned = check_source(small("gaussian_nll"), "case.ae")
+    assert learned.graph is not None
+    assert "GaussianNLL(x, x̂, σ² ≥ 0.001 learned per value)" in objective_text(learned.graph)
+    rows = [r for r in table_rows(learned.graph) if r.block == "loss"]
+    assert [(r.op, r.params) for r in rows] == [("gaussian_nll", 2)]
+    fixed = check_source(small("gaussian_nll(0.1)"), "case.ae")
+    assert fixed.graph is not None
+    assert objective_text(fixed.graph) == "L = GaussianNLL(x, x̂, σ² = 0.1)"
+    for bad in ("gaussian_nll(var=0)", "gaussian_nll(var=lerned)",
+                "gaussian_nll(var=0.1, min_var=0.01)", "gaussian_nll(min_var=-1)"):
+        result = check_source(small(bad), "case.ae")
+        assert [d.code for d in result.diagnostics if d.severity == "error"] == ["E203"], bad

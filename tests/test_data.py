@@ -461,3 +461,127 @@ def test_synthetic_is_deterministic_and_seeded() -> None:
     assert a.x_train.tobytes() == b.x_train.tobytes()
     assert a.x_test.tobytes() == b.x_test.tobytes()
     assert a.x_train.tobytes() != c.x_train.tobytes()
+
+
+# ---------------------------------------------------------------- normal= (anomaly detection)
+
+NOT_SEVEN = (0, 1, 2, 3, 4, 5, 6, 8, 9)
+
+
+def test_normal_classes_train_on_them_and_mark_the_test_set() -> None:
+    every = load_data("digits", {}, (64,))
+    data = load_data("digits", {"normal": NOT_SEVEN}, (64,))
+    assert every.labels_train is not None and every.labels_test is not None
+    # the training data holds no 7: exactly the other classes of the same split
+    kept = every.labels_train != 7
+    np.testing.assert_array_equal(data.x_train, every.x_train[kept])
+    assert data.labels_train is not None and not data.labels_train.any()  # all normal
+    # the test set keeps every example; its labels mark the 7s as anomalies
+    np.testing.assert_array_equal(data.x_test, every.x_test)
+    assert data.labels_test is not None and data.labels_test.dtype == np.int64
+    np.testing.assert_array_equal(data.labels_test, (every.labels_test == 7).astype(np.int64))
+    assert set(np.unique(data.labels_test).tolist()) == {0, 1}
+    assert data.class_names == ("normal", "anomaly")
+    n7 = int((every.labels_test == 7).sum())
+    assert data.description.endswith(f"test: {360 - n7} normal, {n7} anomalies")
+
+
+def test_one_normal_class_as_an_int_and_a_run_json_list() -> None:
+    one = load_data("digits", {"normal": 3}, (64,))
+    assert len(one.x_train) == int((load_data("digits", {}, (64,)).labels_train == 3).sum())
+    assert one.labels_test is not None and one.labels_test.mean() > 0.8  # nine classes of ten
+    listed = load_data("digits", {"normal": [0, 1]}, (64,))  # as run.json stores a tuple
+    assert listed.x_train.tobytes() == load_data("digits", {"normal": (0, 1)},
+                                                 (64,)).x_train.tobytes()
+
+
+def test_class_names() -> None:
+    assert load_data("digits", {}, (64,)).class_names == tuple("0123456789")
+    assert load_data("synthetic", {"n": 20}, (4,)).class_names is None
+
+
+@pytest.mark.skipif(not DEBIAN_FASHION.is_dir(), reason="dataset-fashion-mnist not installed")
+def test_fashion_mnist_class_names_and_normal() -> None:
+    data = load_data("fashion_mnist", {"limit": 200}, (784,))
+    assert data.class_names is not None and data.class_names[0] == "T-shirt/top"
+    assert data.class_names[9] == "Ankle boot" and len(data.class_names) == 10
+    shoes = load_data("fashion_mnist", {"limit": 200, "normal": (5, 7, 9)}, (784,))
+    assert 0 < len(shoes.x_train) < 200 and shoes.labels_test is not None
+    assert set(np.unique(shoes.labels_test).tolist()) == {0, 1}
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    ({"normal": 10}, "no class 10"),
+    ({"normal": (0, -1)}, "no class -1"),
+    ({"normal": tuple(range(10))}, "every class"),
+    ({"normal": (1, 1)}, "more than once"),
+    ({"normal": ()}, "one class at least"),
+    ({"normal": 1.5}, "integer"),
+    ({"normal": True}, "integer"),
+])
+def test_bad_normal_classes_of_digits_are_e203_at_check_time(args: dict, words: str) -> None:
+    with pytest.raises(AespecError) as exc:
+        validate_args("digits", args, span=SPAN)
+    assert codes(exc) == ["E203"] and words in text(exc) and "'normal'" in text(exc)
+    assert exc.value.diagnostics[0].span == SPAN
+
+
+def test_normal_class_errors_say_what_to_do() -> None:
+    with pytest.raises(AespecError) as exc:
+        validate_args("mnist", {"normal": 12})
+    assert "0 to 9" in (exc.value.diagnostics[0].hint or "")
+    for source, args, key in (("npz", {"file": "d.npz"}, 'labels="'),
+                              ("csv", {"file": "d.csv"}, 'label="')):
+        with pytest.raises(AespecError) as exc:
+            validate_args(source, {**args, "normal": 1})
+        assert codes(exc) == ["E203"] and key in text(exc)  # normal needs the labels named
+    with pytest.raises(AespecError) as exc:
+        validate_args("npy", {"file": "d.npy", "normal": 1})  # npy has no labels at all
+    assert codes(exc) == ["E203"] and "no argument 'normal'" in text(exc)
+
+
+def test_normal_in_the_spec_is_e203_from_aespec_check() -> None:
+    from aespec.graph.checking import check_source
+    spec = ("data digits(normal=(0, 12))\ninput vector(64)\nencoder {\n dense(8)\n}\n"
+            "bottleneck {\n dense(4)\n}\ndecoder {\n dense(64)\n}\n")
+    result = check_source(spec, "a.ae")
+    assert [d.code for d in result.diagnostics if d.severity == "error"] == ["E203"]
+    assert "no class 12" in result.diagnostics[0].message
+    ok = check_source(spec.replace("(0, 12)", "(0, 1, 2)"), "a.ae")
+    assert ok.ok and ok.spec is not None and ok.spec.data.args == {"normal": (0, 1, 2)}
+
+
+def test_normal_classes_of_a_file_are_checked_when_it_is_read(tmp_path: pathlib.Path) -> None:
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "d.npz", x=rng.random((60, 4)), y=np.arange(60) % 3)
+    args = {"file": "d.npz", "labels": "y"}
+    data = load_data("npz", {**args, "normal": (0, 1)}, (4,), base_dir=tmp_path)
+    assert data.labels_test is not None and len(data.x_test) == 12  # the test set keeps all
+    assert set(np.unique(data.labels_test).tolist()) == {0, 1} and len(data.x_train) < 48
+    for normal, words in ((7, "not in the data: its labels are 0, 1, 2"),
+                          ((0, 1, 2), "every class of the data (0, 1, 2) is normal")):
+        with pytest.raises(AespecError) as exc:
+            load_data("npz", {**args, "normal": normal}, (4,), base_dir=tmp_path)
+        assert codes(exc) == ["E507"] and words in text(exc)
+        assert exc.value.diagnostics[0].hint
+
+
+def test_normal_on_csv_labels(tmp_path: pathlib.Path) -> None:
+    rows = ["a,b,cls"] + [f"{i},{i / 10},{i % 4}" for i in range(40)]
+    (tmp_path / "t.csv").write_text("\n".join(rows) + "\n")
+    data = load_data("csv", {"file": "t.csv", "label": "cls", "normal": (0, 1, 2)}, (2,),
+                     base_dir=tmp_path)
+    train_cls = data.x_train[:, 0].astype(np.int64) % 4  # a = i, cls = i % 4
+    assert set(train_cls.tolist()) <= {0, 1, 2}
+    assert data.labels_test is not None
+    np.testing.assert_array_equal(data.labels_test,
+                                  (data.x_test[:, 0].astype(np.int64) % 4 == 3).astype(int))
+
+
+def test_normal_without_labels_in_the_data_is_e507(tmp_path: pathlib.Path) -> None:
+    np.savez(tmp_path / "fashion_mnist.npz", x_train=np.zeros((6, 28, 28), np.uint8),
+             x_test=np.zeros((4, 28, 28), np.uint8))  # no y_train / y_test
+    with pytest.raises(AespecError) as exc:
+        load_data("fashion_mnist", {"path": str(tmp_path / "fashion_mnist.npz"), "normal": 0},
+                  (784,))
+    assert codes(exc) == ["E507"] and "no class labels" in text(exc)
