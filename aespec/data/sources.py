@@ -82,15 +82,17 @@ class _TenClasses(_Labelled):
 
 
 class DigitsArgs(_TenClasses):
-    """`digits(size, normal)`: scikit-learn's 8x8 digits, resized to size x size when given."""
+    """`digits(size, normal)`: scikit-learn's 8x8 digits, resized to size x size when given.
+
+    `normal=` (on every source with labels): train on those classes only, test labels 0/1.
+    """
 
     size: Count | None = None
     normal: Normal = None
 
 
 class MnistArgs(_TenClasses):
-    """`fashion_mnist(path, limit, normal)` / `mnist(path, limit, normal)`: IDX files or an
-    .npz."""
+    """`fashion_mnist(path, limit, normal)` / `mnist(...)`: IDX files or an .npz."""
 
     path: str | None = None
     limit: Count | None = None  # first N training and first N test examples
@@ -131,8 +133,7 @@ class NpyArgs(_Args):
 
 
 class CsvArgs(_UserLabels):
-    """`csv(file, label, normal)`: numeric rows under a header; `label` names a class
-    column."""
+    """`csv(file, label, normal)`: numeric rows under a header; `label` names a class column."""
 
     labels_arg: ClassVar[str] = "label"
     file: str
