@@ -263,6 +263,12 @@ _CODES = [
          "sticks at the mean image's without diverging, so no error stops the run. sgd "
          "tolerates more, but not above 10. Lower `lr`.",
          _spec(after="train {\n    optimizer adam(lr=1e6)\n}")),
+    Code("W410", "a training step larger than most machines hold", "checks",
+         "The weights, their gradients, the optimizer's state and one batch of activations "
+         "add up to more than 8 GiB (`aespec check` prints the estimate under its table). "
+         "`aespec run` refuses, before it allocates, a model that the device cannot hold "
+         "(E608). Use fewer units or channels, a smaller input, or a smaller batch.",
+         _spec(encoder="dense(1000000000) relu")),
     # ------------------------------------------------------------ E5: data
     Code("E501", "data not found", "data",
          "A data file (or the IDX files of `mnist`/`fashion_mnist`) is not where the spec "
@@ -330,6 +336,12 @@ _CODES = [
          "codes, or its shape is not (N, *z). The message gives both shapes.",
          "`aespec decode runs/ae-1 codes.npy` with codes of shape (10, 3) for a run whose z "
          "is (2,)", False),
+    Code("E608", "the model does not fit in the device's memory", "run",
+         "Before it allocates anything, `aespec run` adds up what one training step needs "
+         "(weights, gradients, optimizer state, a batch of activations; `aespec check` prints "
+         "it) and refuses what the device's free memory cannot hold, naming the largest "
+         "layer. Make the model or the batch smaller, or use a device with more memory.",
+         "`aespec run` of a spec with `dense(1000000000)`", False),
 ]
 
 CODES: dict[str, Code] = {c.code: c for c in _CODES}

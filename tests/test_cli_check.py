@@ -79,8 +79,13 @@ def test_json_is_one_object_with_the_documented_keys():
     assert result.exit_code == 0
     payload = json.loads(result.stdout)
     assert list(payload) == ["file", "ok", "diagnostics", "model"]
+    memory = payload["model"].pop("memory")
     assert payload["model"] == {"name": "vae_fc", "input": [784], "z": [20],
                                 "output": [784], "params": 1082680}
+    weights = 4 * 1082680  # float32; adam keeps two moments of each weight
+    assert memory == {"weights": weights, "gradients": weights, "optimizer": 2 * weights,
+                      "activations": memory["activations"], "batch": 128,
+                      "total": 4 * weights + memory["activations"]}
 
 
 def test_json_of_a_failing_spec_has_diagnostics_with_spans(write):

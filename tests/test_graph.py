@@ -6,6 +6,8 @@ what used to go wrong.
 
 from __future__ import annotations
 
+import math
+
 import pytest
 from frontend import check, codes, only, rows, spec
 
@@ -164,6 +166,10 @@ WARNINGS = {
     "W409": (spec(after="train {\n    optimizer adam(lr=1e6)\n}"),
              [spec(after="train {\n    optimizer adam(lr=0.01)\n}"),
               spec(after="train {\n    optimizer sgd(lr=0.5, momentum=0.9)\n}")]),
+    "W410": (spec(encoder="dense(1000000000) relu"),
+             [spec(encoder="dense(100000) relu"),
+              spec(input="image(1, 256, 256)", encoder="conv(16) relu\nmaxpool(8)",
+                   bottleneck="dense(8)", decoder="dense(65536)\nreshape(1, 256, 256)")]),
 }
 
 
@@ -178,3 +184,16 @@ def test_warning_fires_alone_and_keeps_the_spec_ok(code):
 def test_warning_does_not_fire(code, source):
     result = check(source)
     assert result.ok and code not in codes(result), result.diagnostics
+
+
+def test_check_reports_the_memory_of_one_training_step():
+    from aespec.graph.memory import estimate
+
+    result = check(spec(after="train {\n    batch 10\n}"))
+    m = estimate(result.spec, result.graph)
+    params = result.graph.graph["params"]
+    assert (m.weights, m.gradients, m.optimizer) == (4 * params, 4 * params, 8 * params)  # adam
+    values = sum(math.prod(result.graph.nodes[n]["out_shape"])
+                 for n in result.graph.graph["order"])
+    assert m.activations == 4 * 10 * values
+    assert result.to_json()["model"]["memory"]["total"] == m.total

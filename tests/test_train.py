@@ -318,3 +318,15 @@ def test_load_run_is_reachable_from_a_bare_import_aespec(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=120, check=True).stdout
     assert out.split() == ["True", "True", "True"]
+
+
+def test_regression_a_model_the_device_cannot_hold_is_e608_before_allocating(tmp_path):
+    """dense(10**9) used to die in a traceback trying to allocate 256 GB."""
+    (tmp_path / "big.ae").write_text("data digits\ninput vector(64)\nencoder {\n"
+                                     "    dense(1000000000) relu\n}\nbottleneck {\n"
+                                     "    dense(2)\n}\ndecoder {\n    dense(64)\n}\n")
+    with pytest.raises(AespecError) as exc:
+        aespec.train(tmp_path / "big.ae", out=tmp_path / "run", quiet=True)
+    d = exc.value.diagnostics[0]
+    assert d.code == "E608" and "dense at line 4" in d.message
+    assert not (tmp_path / "run").exists()

@@ -16,6 +16,7 @@ from rich.text import Text
 from aespec.cli.app import app
 from aespec.cli.common import SetOption, out, overrides, print_diagnostics
 from aespec.graph.checking import CheckResult, check_file
+from aespec.graph.memory import describe, estimate
 from aespec.graph.summary import objective_text, table_rows
 
 
@@ -38,6 +39,7 @@ def print_summary(result: CheckResult) -> None:
     out.print(f"code z: {_shape(g.graph['z'])}    input: {_shape(spec.input.shape)}    "
               f"parameters: {g.graph['params']:,}", markup=False)
     out.print(f"objective: {objective_text(g)}", markup=False)
+    out.print(f"memory of one training step: {describe(estimate(spec, g))}", markup=False)
 
 
 @app.command("check")

@@ -12,6 +12,7 @@ from aespec.errors import AespecError, Diagnostic, DiagnosticBag
 from aespec.graph import theory  # noqa: F401  (registers the W4xx checks)
 from aespec.graph.build import build_graph
 from aespec.graph.checks import run_checks
+from aespec.graph.memory import estimate
 from aespec.model import Spec
 from aespec.parse import parse_source, read_spec
 from aespec.resolve import resolve_spec
@@ -39,7 +40,9 @@ class CheckResult:
         return {"name": self.spec.name, "input": list(self.spec.input.shape),
                 "z": list(g.graph["z"]) if g.graph.get("z") else None,
                 "output": list(g.graph["output"]) if g.graph.get("output") else None,
-                "params": g.graph["params"]}
+                "params": g.graph["params"],
+                "memory": estimate(self.spec, g).to_json() if "decoder" in g.graph[
+                    "outputs"] else None}
 
     def to_json(self) -> dict:
         out: dict = {"file": self.path, "ok": self.ok,

@@ -7,6 +7,7 @@ import math
 import networkx as nx
 
 from aespec.errors import DiagnosticBag
+from aespec.graph import memory
 from aespec.graph.checks import check
 from aespec.model import Mirror, Spec
 from aespec.ops import get_op
@@ -129,3 +130,18 @@ def learning_rate_out_of_range(spec: Spec, g: nx.DiGraph, bag: DiagnosticBag) ->
         bag.add("W409", f"{opt.name}(lr={lr:g}) is far above the learning rates it trains "
                 f"with (at most {limit:g}): the loss will stick or blow up",
                 spec.train_spans.get("optimizer"), "use lr=1e-3 (adam's default) or near it")
+
+
+@check
+def large_training_step(spec: Spec, g: nx.DiGraph, bag: DiagnosticBag) -> None:
+    """W410: a step that needs more memory than most machines have (dense(10**9))."""
+    if "decoder" not in g.graph["outputs"]:
+        return
+    m = memory.estimate(spec, g)
+    if m.total > memory.LARGE:
+        node = g.nodes[m.largest] if m.largest else None
+        bag.add("W410", f"one training step needs at least {memory.describe(m)}; the largest "
+                f"part is {memory.largest_text(m, g)}",
+                node["span"] if node else spec.block_spans.get("encoder"),
+                "use fewer units or channels, a smaller input or `batch`; `aespec run` "
+                "refuses a model the device cannot hold")

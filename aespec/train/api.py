@@ -19,7 +19,7 @@ import torch
 
 from aespec.data import Dataset
 from aespec.errors import AespecError
-from aespec.graph import CheckResult, check_file, check_source, check_spec
+from aespec.graph import CheckResult, check_file, check_source, check_spec, memory
 from aespec.model import Spec
 from aespec.train import batches
 from aespec.train import device as dev
@@ -138,7 +138,12 @@ def train(spec: SpecLike | None = None, *, data: str | None = None,
                    batches.choose_data(checked.spec, data), report)
     run = RunDir(pathlib.Path(out) if out is not None else new_run_path(setup.spec.name))
     check_fresh(run.path)
-    return _execute(setup, run, None, reporter, time.time())
+    try:
+        return _execute(setup, run, None, reporter, time.time())
+    except BaseException:
+        with contextlib.suppress(OSError):
+            run.path.rmdir()  # only if the run left nothing in it (refused before it began)
+        raise
 
 
 def _resume(spec: SpecLike | None, path: pathlib.Path, data: str | None,
@@ -181,6 +186,7 @@ def _data_text(d: dict) -> str:
 def _execute(setup: _Setup, run: RunDir, ckpt: dict | None, reporter: Reporter,
              started: float) -> RunResult:
     spec, graph, device = setup.spec, setup.graph, setup.device
+    _require_memory(spec, graph, device)  # before anything is allocated
     dataset = batches.load(spec, setup.data, setup.base_dir)
     data = batches.to_device(dataset, spec.train.split, device)
     model, notes = build_model(spec, graph, device)
@@ -220,6 +226,18 @@ def _execute(setup: _Setup, run: RunDir, ckpt: dict | None, reporter: Reporter,
     return RunResult(run.path, spec.name, status, c.epoch, c.best_epoch, list(c.history),
                      test, params, seconds, str(device), _pretrain_records(run), model,
                      figures)
+
+
+def _require_memory(spec: Spec, graph: nx.DiGraph, device: torch.device) -> None:
+    """E608 for a model whose training step the device's free memory cannot hold."""
+    need, free = memory.estimate(spec, graph), dev.free_memory(device)
+    if free is not None and need.total > free:
+        raise AespecError.of(
+            "E608", f"one training step needs at least {memory.describe(need)}, but {device} "
+            f"has {memory.fmt_bytes(free)} free; the largest part is "
+            f"{memory.largest_text(need, graph)}", file=spec.path,
+            hint="use fewer units or channels, a smaller input or `train.batch`, or a device "
+            "with more memory")
 
 
 @contextlib.contextmanager

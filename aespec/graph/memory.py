@@ -1,0 +1,82 @@
+"""What one training step of a spec holds in memory, from the graph alone (no tensor).
+
+float32 weights, their gradients, the optimizer's state (Adam keeps two moments per
+weight), and the activations of one batch that backward keeps (every forward node's
+output). A lower estimate: the framework's own buffers come on top. `aespec check` prints
+it and warns (W410) when it is large; `aespec run` refuses, before it allocates anything,
+a model that the device cannot hold (E608).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import networkx as nx
+
+from aespec.model import Spec
+
+BYTES = 4  # float32
+LARGE = 8 << 30  # W410 above this many bytes for one step
+# optimizer -> state tensors per weight (sgd and rmsprop keep one more with momentum)
+_STATE = {"adam": 2, "adamw": 2, "rmsprop": 1, "sgd": 0}
+
+
+@dataclass(frozen=True)
+class Memory:
+    """Bytes of one training step, by part, and the node that holds the most."""
+
+    weights: int
+    gradients: int
+    optimizer: int
+    activations: int
+    batch: int
+    largest: str | None  # node id of the largest part (weights or one batch of output)
+
+    @property
+    def total(self) -> int:
+        return self.weights + self.gradients + self.optimizer + self.activations
+
+    def to_json(self) -> dict:
+        return {"weights": self.weights, "gradients": self.gradients,
+                "optimizer": self.optimizer, "activations": self.activations,
+                "batch": self.batch, "total": self.total}
+
+
+def estimate(spec: Spec, g: nx.DiGraph) -> Memory:
+    """The memory of one training step of `spec` at its batch size."""
+    opt = spec.train.optimizer
+    states = _STATE.get(opt.name, 2) + (1 if getattr(opt.args, "momentum", 0) else 0)
+    batch = spec.train.batch
+    nodes = [n for n in g.graph["order"]]
+    weights = BYTES * g.graph["params"]
+    held = {n: BYTES * max(g.nodes[n]["params"], batch * math.prod(g.nodes[n]["out_shape"]))
+            for n in nodes}
+    activations = BYTES * batch * sum(math.prod(g.nodes[n]["out_shape"]) for n in nodes)
+    return Memory(weights, weights, states * weights, activations, batch,
+                  max(held, key=held.__getitem__) if held else None)
+
+
+def fmt_bytes(n: float) -> str:
+    """`512 B`, `3.1 MiB`, `81.0 GiB`, `23.5 TiB`."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} PiB"  # not reached
+
+
+def describe(m: Memory) -> str:
+    """`12.3 GiB: weights 3.0 GiB, gradients ..., activations of a batch of 128 ...`."""
+    return (f"{fmt_bytes(m.total)}: weights {fmt_bytes(m.weights)}, gradients "
+            f"{fmt_bytes(m.gradients)}, optimizer state {fmt_bytes(m.optimizer)}, "
+            f"activations of a batch of {m.batch} {fmt_bytes(m.activations)}")
+
+
+def largest_text(m: Memory, g: nx.DiGraph) -> str:
+    """`dense(1000000000) at line 3` for the node that holds the most."""
+    if m.largest is None:
+        return "the model"
+    d = g.nodes[m.largest]
+    where = f" at line {d['span'].line}" if d.get("span") else ""
+    return f"{d['op']}{where} (output {tuple(d['out_shape'])}, {d['params']:,} parameters)"
