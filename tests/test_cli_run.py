@@ -111,6 +111,24 @@ def test_sample_writes_draws_from_the_prior(vae_run, tmp_path):
     assert unwritable.exit_code == 1 and "error[E606]" in unwritable.output
 
 
+def test_regression_sample_a_billion_is_e608_before_allocating(vae_run, tmp_path):
+    root, _ = vae_run
+    result = invoke("sample", root / "run", "-n", "1000000000", "-o", tmp_path / "s.npy")
+    assert result.exit_code == 1 and "error[E608]" in result.output
+    assert "-n" in result.output and not (tmp_path / "s.npy").exists()
+
+
+def test_sample_decodes_in_chunks(vae_run, tmp_path, monkeypatch):
+    from aespec.cli import sample
+
+    root, _ = vae_run
+    monkeypatch.setattr(sample, "CHUNK", 3)
+    result = invoke("sample", root / "run", "-n", "7", "-o", tmp_path / "s.npy")
+    assert result.exit_code == 0, result.output
+    x = np.load(tmp_path / "s.npy")
+    assert x.shape == (7, 64) and len({row.tobytes() for row in x}) == 7
+
+
 def test_encode_writes_codes_in_order(vae_run, tmp_path):
     root, _ = vae_run
     out = tmp_path / "codes.npy"
