@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 DEMO    ?= specs/denoising_conv.ae
 
-.PHONY: demo test lint format bench docs clean dot data
+.PHONY: demo test lint format bench docs clean dot data fuzz
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -49,6 +49,11 @@ bench: $(STAMP)
 	$(BIN)/python bench/check_speed.py
 	$(BIN)/python bench/train_throughput.py
 	$(BIN)/python bench/quality.py
+
+# hostile inputs at every door: 100,000 of them, findings in bench/FUZZ.md (make test runs
+# a short campaign: tests/test_fuzz.py)
+fuzz: $(STAMP)
+	$(BIN)/python bench/fuzz.py --inputs 100000
 
 docs: $(STAMP)
 	$(BIN)/python -m aespec.cli.docsgen

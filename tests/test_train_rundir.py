@@ -333,3 +333,21 @@ def test_regression_two_runs_started_in_the_same_second_get_their_own_directorie
     for th in threads:
         th.join()
     assert len(set(paths)) == 8 and all(p.is_dir() for p in paths)
+
+
+@pytest.mark.parametrize("name", ["../../etc/passwd", "/etc/passwd", ".."])
+def test_regression_run_json_cannot_point_the_spec_outside_the_run(trained, tmp_path, name):
+    run = _copy_run(trained, tmp_path)
+    info = json.loads((run / "run.json").read_text())
+    (run / "run.json").write_text(json.dumps({**info, "spec_file": name}))
+    with pytest.raises(AespecError, match="must name a file in the run directory") as exc:
+        load_run(run)
+    assert _code(exc) == "E603"
+
+
+def test_regression_a_spec_in_the_run_that_is_not_utf8_is_e603(trained, tmp_path):
+    run = _copy_run(trained, tmp_path)
+    (run / "tiny.ae").write_bytes(b"model \xe3\x28 broken\n")
+    with pytest.raises(AespecError) as exc:
+        load_run(run)
+    assert _code(exc) == "E603"

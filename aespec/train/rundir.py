@@ -214,6 +214,9 @@ class RunDir:
         said = ["it is not a JSON object"] if not isinstance(info, dict) else [
             f"it lacks '{k}'" if k not in info else f"'{k}' is not a {kind.__name__}"
             for k, kind in RUN_INFO.items() if not isinstance(info.get(k), kind)]
+        name = info.get("spec_file") if isinstance(info, dict) else None
+        if isinstance(name, str) and (pathlib.Path(name).name != name or name in ("", ".", "..")):
+            said.append(f"'spec_file' must name a file in the run directory, not {name!r}")
         if said:
             raise AespecError.of("E603", f"{where} is not a run's record: {'; '.join(said)}",
                                  hint="the file was changed or written by something else",
@@ -250,7 +253,7 @@ class RunDir:
         name = self.info()["spec_file"]
         try:
             return (self.path / name).read_text(encoding="utf-8"), name
-        except OSError as exc:
+        except (OSError, UnicodeDecodeError) as exc:
             raise AespecError.of("E603", f"cannot read the run's spec {self.path / name}: "
                                  f"{exc}", file=str(self.path)) from None
 
