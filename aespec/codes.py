@@ -305,6 +305,12 @@ _CODES = [
          "classes 0 to 9 are known, `aespec check` reports these as E203.)",
          '`data npz("x.npz", labels="y", normal=7)` where y holds the classes 0 to 4', False),
     # ------------------------------------------------------------ E6: runs and devices
+    Code("E508", "the data does not fit in memory", "data",
+         "Before it reads or makes the data, aespec works out its size: what a file's header "
+         "claims, what `digits(size=N)` or `synthetic(n=N)` would make, and refuses what the "
+         "machine's free memory cannot hold (the load keeps about three copies at its peak). "
+         "Use `limit=`, a smaller size or n, or a smaller file.",
+         "`data digits(size=100000)`", False),
     Code("E601", "training diverged", "run",
          "The loss became NaN or infinite; training stopped and the last good checkpoint is "
          "kept. Lower the learning rate, use `precision fp32`, or look for extreme values in "

@@ -585,3 +585,79 @@ def test_normal_without_labels_in_the_data_is_e507(tmp_path: pathlib.Path) -> No
         load_data("fashion_mnist", {"path": str(tmp_path / "fashion_mnist.npz"), "normal": 0},
                   (784,))
     assert codes(exc) == ["E507"] and "no class labels" in text(exc)
+
+
+# ---------------------------------------------------------------- files that lie (issue 9)
+
+
+def _raises(code: str, source: str, args: dict, shape=(64,)):
+    with pytest.raises(AespecError) as exc:
+        load_data(source, args, shape)
+    assert exc.value.diagnostics[0].code == code, exc.value.diagnostics
+    return exc.value.diagnostics[0]
+
+
+def test_regression_an_idx_header_claiming_4g_by_65535_by_65535_is_refused(tmp_path):
+    import gzip
+    import struct
+
+    header = struct.pack(">IIII", 0x0803, 0xFFFFFFFF, 65535, 65535)
+    for name in ("train-images-idx3-ubyte", "t10k-images-idx3-ubyte"):
+        (tmp_path / name).write_bytes(header + bytes(100))
+        (tmp_path / f"{name}.gz").write_bytes(gzip.compress(header + bytes(100)))
+    for name in ("train-labels-idx1-ubyte", "t10k-labels-idx1-ubyte"):
+        (tmp_path / name).write_bytes(struct.pack(">II", 0x0801, 5) + bytes(5))
+    d = _raises("E504", "fashion_mnist", {"path": str(tmp_path)}, (1, 28, 28))
+    assert "header claims" in d.message
+    for name in ("train-images-idx3-ubyte", "t10k-images-idx3-ubyte"):
+        (tmp_path / name).unlink()  # now the gzipped ones: their size is not known ahead
+    d = _raises("E508", "fashion_mnist", {"path": str(tmp_path)}, (1, 28, 28))
+    assert "header claims" in d.message
+
+
+def test_regression_an_npy_header_claiming_1e11_by_64_is_refused(tmp_path):
+    header = "{'descr': '<f4', 'fortran_order': False, 'shape': (100000000000, 64), }"
+    header += " " * (-(len(header) + 11) % 64) + "\n"
+    path = tmp_path / "lie.npy"
+    path.write_bytes(b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little")
+                     + header.encode() + bytes(256))
+    d = _raises("E504", "npy", {"file": str(path)})
+    assert "(100000000000, 64)" in d.message
+
+
+def test_regression_an_npz_that_inflates_far_past_its_size_is_refused(tmp_path):
+    import zipfile
+
+    path = tmp_path / "bomb.npz"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z, z.open("x.npy", "w") as fh:
+        np.lib.format.write_array_header_1_0(fh, {"descr": "<f4", "fortran_order": False,
+                                                  "shape": (300 * 4096, 64)})
+        for _ in range(300):
+            fh.write(bytes(1 << 20))
+    assert path.stat().st_size < 2 << 20
+    d = _raises("E504", "npz", {"file": str(path)})
+    assert "zip bomb" in d.message
+
+
+def test_regression_a_csv_field_of_200000_characters_is_e504(tmp_path):
+    path = tmp_path / "wide.csv"
+    path.write_text("a,b\n1," + "9" * 200_000 + "\n")
+    d = _raises("E504", "csv", {"file": str(path)})
+    assert "longer than" in d.message
+
+
+def test_regression_csv_on_any_file_never_prints_its_contents(tmp_path):
+    secret = "root:x:0:0:root:/root:/bin/bash"
+    path = tmp_path / "passwd"
+    path.write_text(secret + "\ndaemon:x:1:1::/usr/sbin:/usr/sbin/nologin\n")
+    d = _raises("E504", "csv", {"file": str(path), "label": "x"})
+    shown = d.message + (d.hint or "")
+    assert "/bin/bash" not in shown and "0:0" not in shown and str(path) in d.message
+
+
+@pytest.mark.parametrize("source, args", [("digits", {"size": 100000}),
+                                          ("synthetic", {"n": 10 ** 8})])
+def test_regression_data_too_large_to_make_is_e508_before_it_is_made(source, args):
+    shape = (1, 100000, 100000) if source == "digits" else (784,)
+    d = _raises("E508", source, args, shape)
+    assert "free" in d.message

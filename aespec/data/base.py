@@ -72,7 +72,8 @@ def guard(ctx: Ctx, path: pathlib.Path, read: Callable[[pathlib.Path], Any]) -> 
                         "relative paths are read from the spec file's folder")
     try:
         return read(path)
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+    except (OSError, ValueError, EOFError, OverflowError, zipfile.BadZipFile,
+            zlib.error) as exc:
         raise ctx.error("E504", f"cannot read {path}: {exc}") from None
 
 
@@ -85,3 +86,39 @@ def numeric(a: Any, origin: str, ctx: Ctx) -> np.ndarray:
     if a.ndim == 0:
         raise ctx.error("E502", f"{origin} holds a single number, not an array of examples")
     return a
+
+
+def available_memory() -> int | None:
+    """Bytes this machine can still give (MemAvailable); None where it cannot be known."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    import os
+
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+COPIES = 3  # float64 while it is scaled, float32 kept, one split copy: a load's peak
+
+
+def require_memory(ctx: Ctx, what: str, nbytes: int, hint: str) -> None:
+    """E508 before reading or making `nbytes` of data that the machine cannot hold."""
+    free = available_memory()
+    if free is not None and nbytes * COPIES > free:
+        raise ctx.error("E508", f"{what} would take {_fmt(nbytes)} ({_fmt(nbytes * COPIES)} "
+                        f"while it is prepared), more than the {_fmt(free)} free", hint)
+
+
+def _fmt(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if n < 1024 or unit == "PiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} PiB"

@@ -9,7 +9,7 @@ import pathlib
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from aespec.data.base import Ctx, Raw, guard
+from aespec.data.base import Ctx, Raw, guard, require_memory
 from aespec.data.files import npz_raw, read_idx
 from aespec.data.sources import DigitsArgs, MnistArgs
 
@@ -46,7 +46,13 @@ def _interpolation_matrix(n_in: int, n_out: int) -> np.ndarray:
     return matrix  # rows sum to 1, so values stay in [0, 1]
 
 
+DIGITS = 1797  # scikit-learn's digits
+
+
 def digits_raw(args: DigitsArgs, ctx: Ctx) -> Raw:
+    if args.size:  # resized by float64 matrix products
+        require_memory(ctx, f"digits(size={args.size})", DIGITS * args.size ** 2 * 8,
+                       "use a size near the 8x8 originals, such as 28")
     x, labels = _digits(args.size)
     return Raw("digits" if args.size is None else f"digits(size={args.size})", x, labels=labels)
 

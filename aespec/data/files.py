@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import math
 import pathlib
+import re
 from typing import TYPE_CHECKING, Any
 
-from aespec.data.base import Ctx, Raw, numeric
+from aespec.data.base import Ctx, Raw, numeric, require_memory
 from aespec.data.sources import NpyArgs
 from aespec.errors import did_you_mean
 
 if TYPE_CHECKING:
     import numpy as np
 
+_COLUMN = re.compile(r"^[A-Za-z_][A-Za-z0-9_ .-]{0,39}$")
 _IDX_TYPES = {0x08: "u1", 0x09: "i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
@@ -34,7 +36,13 @@ def read_idx(path: pathlib.Path, limit: int | None, ctx: Ctx) -> np.ndarray:
         if limit is not None and dims:
             dims[0] = min(dims[0], limit)
         dtype = np.dtype(_IDX_TYPES[magic[2]])
-        body = fh.read(want := math.prod(dims) * dtype.itemsize)
+        want = math.prod(dims) * dtype.itemsize
+        if path.suffix != ".gz" and want > path.stat().st_size:  # the header lies
+            raise ctx.error("E504", f"{path} is truncated: its header claims "
+                            f"{'x'.join(map(str, dims))} values, more than the file holds")
+        require_memory(ctx, f"{path} (its header claims {'x'.join(map(str, dims))} values)",
+                       want, "use limit= to read the first N examples only")
+        body = fh.read(want)
     if len(body) != want:
         raise ctx.error("E504", f"{path} is truncated: {len(body)} of {want} data bytes")
     return numeric(np.frombuffer(body, dtype).reshape(dims), str(path), ctx)
@@ -77,14 +85,64 @@ def npz_raw(path: pathlib.Path, ctx: Ctx, x_key: str, y_key: str | None,
 
 
 def _np_load(fh: Any, path: pathlib.Path, ctx: Ctx) -> Any:
-    """np.load without pickles, after checking the magic: numpy's own message for a
-    text file talks about pickled data."""
+    """np.load without pickles, after checking the magic (numpy's own message for a text
+    file talks about pickled data) and what the headers claim: an array larger than its
+    file, or an archive that inflates past what memory holds, is refused unread."""
     import numpy as np
     magic = fh.read(6)
     fh.seek(0)
-    if not magic.startswith((b"\x93NUMPY", b"PK\x03\x04", b"PK\x05\x06")):
+    if magic.startswith(b"\x93NUMPY"):
+        _check_npy_header(fh, path.stat().st_size, str(path), ctx)
+    elif magic.startswith((b"PK\x03\x04", b"PK\x05\x06")):
+        _check_archive(fh, path, ctx)
+    else:
         raise ctx.error("E504", f"{path} is not a .npy or .npz file")
     return np.load(fh, allow_pickle=False)
+
+
+def _check_npy_header(fh: Any, size: int, origin: str, ctx: Ctx) -> None:
+    """The shape and type an .npy header claims, against the bytes that follow it."""
+    import numpy as np
+    from numpy.lib import format as npformat
+
+    start = fh.tell()
+    try:
+        version = npformat.read_magic(fh)
+        shape, _, dtype = (npformat.read_array_header_1_0 if version == (1, 0) else
+                           npformat.read_array_header_2_0)(fh, max_header_size=10_000)
+    except (ValueError, OSError, SyntaxError, TypeError):
+        raise ctx.error("E504", f"{origin}: the .npy header cannot be read") from None
+    header = fh.tell() - start
+    fh.seek(start)
+    want = math.prod(shape) * np.dtype(dtype).itemsize
+    if want > size - header:
+        raise ctx.error("E504", f"{origin}: its header claims an array of shape {shape} "
+                        f"({want:,} bytes), more than the file holds ({size - header:,})")
+    require_memory(ctx, origin, want, "use a smaller file")
+
+
+INFLATE_RATIO = 200  # an archive this much larger inflated, and big, is a zip bomb
+INFLATE_BIG = 256 << 20
+
+
+def _check_archive(fh: Any, path: pathlib.Path, ctx: Ctx) -> None:
+    import zipfile
+
+    with zipfile.ZipFile(fh) as archive:
+        members = archive.infolist()
+        inflated = sum(m.file_size for m in members)
+        packed = sum(m.compress_size for m in members)
+        if inflated > INFLATE_BIG and inflated > INFLATE_RATIO * max(packed, 1):
+            raise ctx.error("E504", f"{path} inflates from {packed:,} to {inflated:,} bytes: "
+                            "refused as a zip bomb", "save the arrays with np.savez (not "
+                            "compressed), or use smaller ones")
+        require_memory(ctx, f"{path} (inflated)", inflated, "use smaller arrays")
+        for m in members:
+            if m.filename.endswith(".npy"):
+                with archive.open(m) as member:
+                    _check_npy_header(member, m.file_size, f"{path} ['{m.filename[:-4]}']",
+                                      ctx)
+    fh.seek(0)
 
 
 def _read_npy(path: pathlib.Path, ctx: Ctx) -> np.ndarray:
@@ -111,11 +169,21 @@ def read_csv(path: pathlib.Path, label: str | None, ctx: Ctx) -> Raw:
     import numpy as np
     with open(path, newline="", encoding="utf-8-sig") as fh:  # -sig: spreadsheets add a BOM
         reader = csv.reader(fh)
-        rows = [(reader.line_num, r) for r in reader if any(c.strip() for c in r)]
+        try:
+            rows = [(reader.line_num, r) for r in reader if any(c.strip() for c in r)]
+        except csv.Error:
+            raise ctx.error("E504", f"{path}:{reader.line_num}: a field is longer than "
+                            f"{csv.field_size_limit():,} characters, or the file is not CSV"
+                            ) from None
     names = [c.strip() for c in rows[0][1]] if rows else []
     if label is not None and label not in names:
-        raise ctx.error("E504", f"{path} has no column '{label}'; columns: "
-                        f"{', '.join(names) or 'none'}", did_you_mean(label, names))
+        # the header is the file's first line: named only when it reads as column names,
+        # never printed whole (a spec could point csv() at any file on the machine)
+        shown = all(_COLUMN.match(n) for n in names)
+        raise ctx.error("E504", f"{path} has no column '{label}'" + (
+            f"; columns: {', '.join(names)}" if shown and names else
+            " (its first line does not read as a header of column names)"),
+            did_you_mean(label, names) if shown else None)
     data = np.empty((max(len(rows) - 1, 0), len(names)), dtype=np.float64)
     for out, (line, row) in enumerate(rows[1:]):
         if len(row) != len(names):

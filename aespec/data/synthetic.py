@@ -5,13 +5,15 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from aespec.data.base import Ctx, Raw
+from aespec.data.base import Ctx, Raw, require_memory
 from aespec.data.prepare import image_side
 from aespec.data.sources import SyntheticArgs
 
 
 def synthetic_raw(args: SyntheticArgs, ctx: Ctx) -> Raw:
     import numpy as np
+    require_memory(ctx, f"synthetic(n={args.n})", args.n * math.prod(ctx.input_shape) * 8,
+                   "use a smaller n")
     rng = np.random.default_rng(args.seed)
     kind = args.kind
     if kind == "bars" and image_side(ctx.input_shape) is None:
