@@ -58,7 +58,9 @@ class AEModel(nn.Module):
     `net` is the generated `fx.GraphModule` from the (corrupted) input to every tensor
     the objective reads; `noise` the generated corruption (applied in training only).
     `encode`, `decode` and `sample` run further generated graphs over parts of the same
-    layers (views: not submodules, no copies).
+    layers (views: not submodules, no copies).  `objective_params` holds the parameters
+    the loss terms own (`loss1_log_var` of `gaussian_nll(var=learned)`), trained, counted
+    and saved with the network's.
     """
 
     def __init__(self, net: fx.GraphModule, noise: fx.GraphModule | None,
