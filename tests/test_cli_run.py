@@ -213,6 +213,34 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_finishes(tmp_path):
     assert json.loads((tmp_path / "r" / "run.json").read_text())["status"] == "finished"
 
 
+@pytest.mark.parametrize("gap", [0.002, 0.01, 0.02])
+def test_regression_a_second_ctrl_c_milliseconds_after_the_first_leaves_no_traceback(
+        tmp_path, gap):
+    """Two SIGINTs 2-20 ms apart used to land inside the checkpoint write: a traceback,
+    and run.json still saying running. Now the write finishes, then the run stops."""
+    from aespec.train.rundir import STATE, load_checkpoint
+
+    spec = tmp_path / "long.ae"
+    spec.write_text(VAE.replace("epochs 2", "epochs 400"))
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "aespec", "run", str(spec), "--out",
+                             str(tmp_path / "r")], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if line.startswith("epoch 2/"):
+            break
+    proc.send_signal(signal.SIGINT)
+    time.sleep(gap)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr, stderr
+    info = json.loads((tmp_path / "r" / "run.json").read_text())
+    assert info["status"] == "interrupted"
+    load_checkpoint(tmp_path / "r" / "checkpoint.pt", STATE)  # whole and resumable
+
+
 def test_run_parses_checks_and_builds_the_graph_once(tmp_path, monkeypatch):
     """`aespec run` checks the spec once (printing its warnings) and trains from that
     check's graph: the compile stage never runs the graph stage again."""

@@ -133,7 +133,9 @@ def run_command(
     sets = overrides(set_) + [f"train.epochs={epochs}"] * (epochs is not None) + [
         f"train.device={device}"] * (device is not None)
     checked, source = _check(spec, resume, sets)
-    from aespec.train import train
+    from aespec.train import loop, train
+
+    loop.IGNORE_AFTER_STOP = True  # this process ends when the run stops
 
     try:
         result = train(checked or spec, data=data, out=out_dir, quiet=quiet, resume=resume,

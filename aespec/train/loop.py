@@ -28,6 +28,7 @@ from aespec.train.optim import build_optimizer, build_schedule, current_lr
 from aespec.train.progress import Reporter
 from aespec.train.rundir import RunDir, cannot_write, load_weights, save_checkpoint
 
+IGNORE_AFTER_STOP = False  # set by `aespec run`: see StopFlag.__exit__
 CHECKPOINT_SECONDS = 2.0  # checkpoint.pt at most this often at epoch ends (always at the end)
 REPORT_SECONDS = 0.2  # progress reports (each reads the running loss: a device sync)
 
@@ -80,7 +81,10 @@ class StopFlag:
 
     def __exit__(self, *exc: Any) -> None:
         if self._old is not None:
-            signal.signal(signal.SIGINT, self._old)
+            # a process that ends because of the first Ctrl-C (the CLI) ignores the next
+            # ones: they would land in the interpreter's exit, as a traceback
+            ending = self.requested and IGNORE_AFTER_STOP
+            signal.signal(signal.SIGINT, signal.SIG_IGN if ending else self._old)
             self._old = None
 
 
