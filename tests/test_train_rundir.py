@@ -351,3 +351,13 @@ def test_regression_a_spec_in_the_run_that_is_not_utf8_is_e603(trained, tmp_path
     with pytest.raises(AespecError) as exc:
         load_run(run)
     assert _code(exc) == "E603"
+
+
+def test_regression_resume_with_the_same_data_given_as_a_tuple_is_not_refused(tmp_path):
+    """run.json keeps normal=(...) as a JSON list; --data gives a tuple: the same data."""
+    (tmp_path / "tiny.ae").write_text(SPEC.replace("data digits",
+                                                   "data digits(normal=(0, 1, 2))"))
+    aespec.train(tmp_path / "tiny.ae", out=tmp_path / "run", quiet=True, epochs=1)
+    result = aespec.train(resume=tmp_path / "run", data="digits(normal=(0, 1, 2))", epochs=2,
+                          quiet=True)
+    assert result.status == "finished" and result.epochs == 2

@@ -165,7 +165,7 @@ def _resume(spec: SpecLike | None, path: pathlib.Path, data: str | None,
     check_same(ckpt, resolved, run.checkpoint, resume=True)
     choice = batches.parse_data(data) if data is not None else batches.DataChoice(
         info["data"]["source"], info["data"]["args"], None, str(run.path / "run.json"))
-    if choice.to_json() != info["data"]:
+    if json.loads(json.dumps(choice.to_json())) != info["data"]:  # tuples are lists there
         raise AespecError.of("E602", f"{run.path} was trained on {_data_text(info['data'])}, "
                              f"not {choice.text()}", hint="resume without --data",
                              file=str(run.path))
