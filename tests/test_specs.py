@@ -75,7 +75,7 @@ def _needs_fashion(data: str | None, name: str) -> None:
         pytest.skip("Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _trained(name: str, overrides: tuple[str, ...] = (), source: str | None = None) -> dict:
     """Train specs/NAME.ae shortened (once per arguments); the model and its test data."""
     import tempfile
