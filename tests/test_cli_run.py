@@ -261,3 +261,27 @@ def test_run_parses_checks_and_builds_the_graph_once(tmp_path, monkeypatch):
                     "--set", "train.batch=256", "--no-report", "--quiet")
     assert result.exit_code == 0, result.output
     assert calls == {"parse": 1, "graph": 1}
+
+
+def test_regression_eval_json_prints_null_not_a_bare_nan(vae_run, monkeypatch):
+    root, _ = vae_run
+    import aespec.train.evaluate as evaluate_module
+
+    real = evaluate_module.evaluate
+    monkeypatch.setattr(evaluate_module, "evaluate",
+                        lambda *a, **k: {t: float("nan") for t in real(*a, **k)})
+    result = invoke("eval", root / "run", "--json")
+    assert result.exit_code == 0, result.output
+    assert "NaN" not in result.stdout
+    payload = json.loads(result.stdout)  # strict JSON
+    assert set(payload["test"].values()) == {None}
+
+
+def test_regression_sample_to_a_directory_is_e606_and_writes_nothing_beside_it(vae_run,
+                                                                              tmp_path):
+    root, _ = vae_run
+    target = tmp_path / "out"
+    target.mkdir()
+    result = invoke("sample", root / "run", "-n", "2", "-o", target)
+    assert result.exit_code == 1 and "error[E606]" in result.output
+    assert not (tmp_path / "out.npy").exists() and not list(target.iterdir())

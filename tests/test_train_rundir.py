@@ -361,3 +361,23 @@ def test_regression_resume_with_the_same_data_given_as_a_tuple_is_not_refused(tm
     result = aespec.train(resume=tmp_path / "run", data="digits(normal=(0, 1, 2))", epochs=2,
                           quiet=True)
     assert result.status == "finished" and result.epochs == 2
+
+
+def test_regression_a_read_only_disk_is_e606_and_the_run_says_failed(tmp_path, monkeypatch):
+    import errno
+
+    from aespec.train import rundir
+
+    (tmp_path / "tiny.ae").write_text(SPEC)
+    real = rundir.torch.save
+
+    def read_only(obj, fh):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(rundir.torch, "save", read_only)
+    with pytest.raises(AespecError, match="Read-only file system") as exc:
+        aespec.train(tmp_path / "tiny.ae", out=tmp_path / "run", quiet=True, epochs=2)
+    assert _code(exc) == "E606" and "write to" in exc.value.diagnostics[0].hint
+    monkeypatch.setattr(rundir.torch, "save", real)
+    info = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert info["status"] == "failed"
