@@ -86,11 +86,17 @@ class Diagnostic:
 class AespecError(Exception):
     """The error every aespec stage raises for a problem in user input."""
 
-    def __init__(self, diagnostics: Diagnostic | Iterable[Diagnostic]):
+    def __init__(self, diagnostics: Diagnostic | Iterable[Diagnostic], source: str | None = None):
         if isinstance(diagnostics, Diagnostic):
             diagnostics = [diagnostics]
         self.diagnostics: list[Diagnostic] = list(diagnostics)
+        #: the text of the file the diagnostics point into, when known: `str()` then shows
+        #: each one's source line and carets, as the CLI does.
+        self.source: str | None = source
         super().__init__("\n".join(d.render() for d in self.diagnostics))
+
+    def __str__(self) -> str:
+        return "\n".join(d.render(self.source) for d in self.diagnostics)
 
     @classmethod
     def of(cls, code: str, message: str, span: Span | None = None, hint: str | None = None,

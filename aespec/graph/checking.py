@@ -54,7 +54,7 @@ class CheckResult:
 
     def raise_for_errors(self) -> None:
         if not self.ok:
-            raise AespecError(self.diagnostics)
+            raise AespecError(self.diagnostics, source=self.source)
 
 
 def check_source(source: str, path: str | None = None, overrides: Sequence[str] = ()
