@@ -41,3 +41,52 @@ def test_str_without_a_source_has_no_line_to_show():
     assert str(err) == "<spec>:1:1: error[E201]: unknown layer op 'dens'"
     err.source = "dens(8)"
     assert str(err).splitlines()[1:] == ["    dens(8)", "    ^^^^"]
+
+
+# ---------------------------------------------------------------- short reprs
+
+TINY = """model tiny
+data digits
+input vector(64)
+encoder {
+    dense(12) relu
+}
+bottleneck {
+    dense(4)
+}
+decoder mirror
+loss mse
+regularize l1(1e-4) on bottleneck
+train {
+    epochs 2
+    seed 3
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One tiny run on the digits, shared by the tests that read it."""
+    root = tmp_path_factory.mktemp("runs")
+    (root / "tiny.ae").write_text(TINY)
+    return root, aespec.train(root / "tiny.ae", out=root / "run", quiet=True)
+
+
+def test_the_repr_of_a_spec_is_one_short_line_of_what_it_says():
+    text = repr(aespec.load("specs/mirror_fc.ae"))
+    assert len(text) < 200 and "\n" not in text
+    assert text == ("Spec(name='mirror_fc', input=vector(784), encoder=4 ops, bottleneck=1 op, "
+                    "decoder=mirror, loss='bce', file='specs/mirror_fc.ae')")
+    many = repr(aespec.load("specs/noise_and_penalties.ae"))
+    assert len(many) < 200 and "loss='0.5*mse + 0.5*bce'" in many and "regularize=3" in many
+
+
+def test_the_reprs_of_a_run_and_of_a_run_read_back_are_short(trained):
+    root, result = trained
+    text = repr(result)
+    assert len(text) < 200 and "\n" not in text
+    assert text.startswith("RunResult(name='tiny', status='finished', epochs=2, best_epoch=")
+    assert f"test_loss={result.test['loss']:.4g}" in text and str(root / "run") in text
+    loaded = repr(aespec.train.load_run(root / "run"))
+    assert len(loaded) < 200
+    assert loaded == text.replace("RunResult", "LoadedRun", 1)

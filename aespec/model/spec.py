@@ -86,7 +86,26 @@ class Spec(_Frozen):
     report_spans: dict[str, Span] = {}
     block_spans: dict[str, Span] = {}
 
+    def __repr__(self) -> str:
+        """One line for the Python display: what the spec says, not its whole source."""
+        ins = f"{self.input.kind}({', '.join(map(str, self.input.shape))})"
+        dec = "mirror" + ("(tied)" if self.decoder.tied else "") if isinstance(
+            self.decoder, Mirror) else _ops(self.decoder)
+        loss = " + ".join(t.call.op if t.weight == 1 else f"{t.weight:g}*{t.call.op}"
+                          for t in self.loss)
+        parts = [f"name={self.name!r}", f"input={ins}", f"encoder={_ops(self.encoder)}",
+                 f"bottleneck={_ops(self.bottleneck)}", f"decoder={dec}", f"loss={loss!r}"]
+        if self.regularizers:
+            parts.append(f"regularize={len(self.regularizers)}")
+        if self.path:
+            parts.append(f"file={self.path!r}")
+        return f"Spec({', '.join(parts)})"
+
     @property
     def needs_unit_output(self) -> bool:
         """A loss term (bce) needs the decoder's output, and so the data, in [0, 1]."""
         return any(get_op("loss", t.call.op).extra.get("needs_unit_output") for t in self.loss)
+
+
+def _ops(calls: list[OpCall]) -> str:
+    return f"{len(calls)} op" + ("" if len(calls) == 1 else "s")

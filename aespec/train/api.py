@@ -60,6 +60,10 @@ class RunResult:
     model: Any = field(default=None, repr=False, compare=False)  # best weights, eval mode
     report: dict[str, Any] = field(default_factory=dict)  # what `report { }` wrote
 
+    def __repr__(self) -> str:
+        return _run_repr("RunResult", self.name, self.status, self.epochs, self.best_epoch,
+                         self.test, self.run_dir)
+
 
 @dataclass(frozen=True)
 class _Setup:
@@ -373,6 +377,11 @@ class LoadedRun:
     device: torch.device
     base_dir: pathlib.Path
 
+    def __repr__(self) -> str:
+        i = self.info
+        return _run_repr("LoadedRun", self.spec.name, i.get("status"), i.get("epochs_run"),
+                         i.get("best_epoch"), i.get("test"), self.run.path)
+
     def dataset(self, data: str | None = None) -> Dataset:
         """The run's data (or `data` as on the command line) as loaded, before any split."""
         d = self.info["data"]
@@ -383,6 +392,15 @@ class LoadedRun:
     def data(self, data: str | None = None) -> batches.RunData:
         """The run's data (or `data`) on the device, split as in training."""
         return batches.to_device(self.dataset(data), self.spec.train.split, self.device)
+
+
+def _run_repr(kind: str, name: str, status: Any, epochs: Any, best: Any, test: Any,
+              path: pathlib.Path) -> str:
+    """One line for the Python display: name, status, epochs, best epoch, test loss, dir."""
+    loss = test.get("loss") if isinstance(test, dict) else None
+    shown = f"{loss:.4g}" if isinstance(loss, (int, float)) else None
+    return (f"{kind}(name={name!r}, status={status!r}, epochs={epochs}, best_epoch={best}, "
+            f"test_loss={shown}, run_dir={str(path)!r})")
 
 
 def load_run(path: str | pathlib.Path, *, which: str = "best", device: str = "auto"
