@@ -3,6 +3,9 @@ of a spec and of a run, the metrics CSV beside metrics.jsonl (issue 10)."""
 
 from __future__ import annotations
 
+import csv
+import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -90,3 +93,45 @@ def test_the_reprs_of_a_run_and_of_a_run_read_back_are_short(trained):
     loaded = repr(aespec.train.load_run(root / "run"))
     assert len(loaded) < 200
     assert loaded == text.replace("RunResult", "LoadedRun", 1)
+
+
+# ---------------------------------------------------------------- metrics.csv
+
+
+def _csv_matches_jsonl(run: Path) -> list[dict[str, str]]:
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    with open(run / "metrics.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == len(records)
+    for row, rec in zip(rows, records, strict=True):
+        assert int(row["epoch"]) == rec["epoch"]
+        for part in ("train", "val"):
+            for term, value in rec[part].items():
+                assert float(row[f"{part}_{term}"]) == value
+        for key in ("lr", "train_seconds", "samples_per_s"):
+            assert float(row[key]) == rec[key]
+    return rows
+
+
+def test_a_run_writes_metrics_csv_beside_metrics_jsonl(trained):
+    root, result = trained
+    rows = _csv_matches_jsonl(root / "run")
+    terms = ["loss", "mse", "l1[bottleneck]"]
+    assert list(rows[0]) == ["epoch", *(f"train_{t}" for t in terms),
+                             *(f"val_{t}" for t in terms), "lr", "train_seconds",
+                             "samples_per_s"]
+    assert [int(r["epoch"]) for r in rows] == [1, 2]
+    assert float(rows[-1]["val_loss"]) == result.history[-1]["val"]["loss"]
+
+
+def test_metrics_csv_agrees_with_metrics_jsonl_after_a_resume(trained, tmp_path):
+    root, _ = trained
+    run = tmp_path / "run"
+    shutil.copytree(root / "run", run)
+    with open(run / "metrics.jsonl", "a") as fh:  # an epoch logged after the last checkpoint
+        fh.write(json.dumps({"epoch": 3, "train": {"loss": 9.0}, "val": None}) + "\n")
+    with open(run / "metrics.csv", "a") as fh:
+        fh.write("3,9.0,,,,,,,,\n")
+    aespec.train(resume=run, epochs=3, quiet=True)
+    rows = _csv_matches_jsonl(run)
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3] and float(rows[2]["train_loss"]) != 9.0

@@ -223,6 +223,7 @@ class Trainer:
         self.schedule.step(monitored)
         c.history.append(record)
         self.run.append_metrics(record)
+        self.run.write_metrics_csv(c.history)
         self.reporter.epoch(record, self.cfg.epochs)
         if early is not None and c.bad_epochs >= early.patience:
             c.stopped = "early_stopped"

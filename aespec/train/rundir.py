@@ -6,6 +6,8 @@ A run directory holds
     resolved.json     the spec with every default filled in, overrides applied, and shapes
     run.json          how it was run: overrides, data, device, status, test results
     metrics.jsonl     one JSON object per epoch
+    metrics.csv       the same, one row per epoch (epoch, train_<term>..., val_<term>...,
+                      lr, train_seconds, samples_per_s), rewritten with metrics.jsonl
     checkpoint.pt     the last state (model, optimizer, schedule, RNG, history)
     best.pt           the weights with the best validation loss
 
@@ -16,7 +18,9 @@ trained from, so loading it into a different model is refused with the keys that
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import json
 import os
 import pathlib
@@ -199,6 +203,10 @@ class RunDir:
     def metrics(self) -> pathlib.Path:
         return self.path / "metrics.jsonl"
 
+    @property
+    def metrics_csv(self) -> pathlib.Path:
+        return self.path / "metrics.csv"
+
     def info(self) -> dict[str, Any]:
         """run.json, checked to hold what reading the run back needs (RUN_INFO); E603."""
         where = self.path / "run.json"
@@ -234,6 +242,7 @@ class RunDir:
         (self.path / "resolved.json").write_text(_json(resolved), encoding="utf-8")
         atomic_write(self.path / "run.json", lambda fh: fh.write(_json(info).encode()))
         self.metrics.write_text("", encoding="utf-8")
+        self.metrics_csv.write_text("", encoding="utf-8")
 
     def append_metrics(self, record: dict[str, Any]) -> None:
         with open(self.metrics, "a", encoding="utf-8") as fh:
@@ -242,6 +251,13 @@ class RunDir:
     def rewrite_metrics(self, history: list[dict[str, Any]]) -> None:
         text = "".join(json.dumps(r) + "\n" for r in history)
         atomic_write(self.metrics, lambda fh: fh.write(text.encode()))
+        self.write_metrics_csv(history)
+
+    def write_metrics_csv(self, history: list[dict[str, Any]]) -> None:
+        """metrics.csv from the whole history, written to a .tmp and renamed over it."""
+        tmp = self.metrics_csv.with_name("metrics.csv.tmp")
+        tmp.write_text(metrics_csv(history), encoding="utf-8")
+        os.replace(tmp, self.metrics_csv)
 
     def read_metrics(self) -> list[dict[str, Any]]:
         if not self.metrics.is_file():
@@ -278,7 +294,27 @@ def new_run_path(name: str, root: pathlib.Path | None = None) -> pathlib.Path:
 
 
 # the files a run writes before its first checkpoint: what starting it again replaces
-STARTED = ("run.json", "resolved.json", "metrics.jsonl")
+STARTED = ("run.json", "resolved.json", "metrics.jsonl", "metrics.csv")
+
+CSV_TAIL = ("lr", "train_seconds", "samples_per_s")
+
+
+def metrics_csv(history: list[dict[str, Any]]) -> str:
+    """The metrics as CSV, one row per epoch: epoch, train_<term>..., val_<term>..., lr,
+    train_seconds, samples_per_s; a term missing from an epoch is an empty cell."""
+    def terms(part: str) -> list[str]:
+        return list(dict.fromkeys(k for r in history for k in (r.get(part) or {})))
+
+    train, val = terms("train"), terms("val")
+    out = io.StringIO()
+    rows = csv.writer(out, lineterminator="\n")
+    rows.writerow(["epoch", *(f"train_{t}" for t in train), *(f"val_{t}" for t in val),
+                   *CSV_TAIL])
+    for r in history:
+        tr, va = r.get("train") or {}, r.get("val") or {}
+        rows.writerow([r.get("epoch"), *(tr.get(t, "") for t in train),
+                       *(va.get(t, "") for t in val), *(r.get(k, "") for k in CSV_TAIL)])
+    return out.getvalue()
 
 
 def check_fresh(path: pathlib.Path) -> None:
