@@ -59,7 +59,7 @@ SHORT: dict[str, tuple[int | None, str | None, tuple[str, ...]]] = {
     "strided_batchnorm": (20, None, ()), "inpainting_unet": (2, None, ("train.batch=16",)),
     "segmentation_unet": (8, None, ()), "denoising_conv": (2, None, ("train.batch=16",)),
     "conv_fashion": (1, "fashion_mnist(limit=2000)", ("train.batch=16",)),
-    "vae_samples": (40, None, ()), "vae_manifold": (None, None, ()),
+    "vae_samples": (40, None, ()), "vae_manifold": (40, None, ()),
     "vae_conv": (6, None, ()), "beta_vae_conv": (6, None, ()),
     "deep_fc_fashion": (4, "fashion_mnist(limit=3000)", ()),
     "denoising_fc": (4, "fashion_mnist(limit=3000)", ()),
