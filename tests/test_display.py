@@ -4,6 +4,7 @@ of a spec and of a run, the metrics CSV beside metrics.jsonl (issue 10)."""
 from __future__ import annotations
 
 import csv
+import io
 import json
 import shutil
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 
 import aespec
 from aespec.errors import AespecError
+from aespec.train.progress import LineReporter, RunStart, duration
 
 BROKEN = """model broken
 input vector(64)
@@ -135,3 +137,51 @@ def test_metrics_csv_agrees_with_metrics_jsonl_after_a_resume(trained, tmp_path)
     aespec.train(resume=run, epochs=3, quiet=True)
     rows = _csv_matches_jsonl(run)
     assert [int(r["epoch"]) for r in rows] == [1, 2, 3] and float(rows[2]["train_loss"]) != 9.0
+
+
+# ---------------------------------------------------------------- eta
+
+
+def _record(epoch: int, seconds: float, best: bool = False) -> dict:
+    return {"epoch": epoch, "train": {"loss": 0.5}, "val": {"loss": 0.25}, "lr": 1e-3,
+            "train_seconds": seconds, "samples_per_s": 1000.0, "seconds": seconds,
+            "best": best}
+
+
+def test_duration_is_short():
+    assert [duration(s) for s in (0, 44.6, 72, 3599, 7380)] == [
+        "0s", "45s", "1m12s", "59m59s", "2h03m"]
+
+
+def test_the_epoch_line_ends_with_the_run_eta_from_the_mean_epoch_time():
+    stream = io.StringIO()
+    reporter = LineReporter(stream)
+    for epoch, seconds in ((1, 10.0), (2, 14.0), (3, 12.0)):
+        reporter.epoch(_record(epoch, seconds, best=epoch == 2), 9)
+    reporter.epoch(_record(9, 12.0), 9)
+    lines = stream.getvalue().splitlines()
+    assert lines[0] == ("epoch 1/9  train 0.50000  val 0.25000  10.00 s  1,000 samples/s  "
+                        "eta 1m20s")  # 8 epochs of 10 s
+    assert lines[1].endswith("  best  eta 1m24s")  # 7 of (10 + 14) / 2
+    assert lines[2].endswith("  eta 1m12s")  # 6 of 12
+    assert "eta" not in lines[3]  # the last epoch: nothing left
+
+
+def test_the_progress_bar_shows_the_epoch_and_the_run_eta():
+    from rich.progress import TimeRemainingColumn
+
+    from aespec.cli.run import RichReporter
+
+    bar = RichReporter()
+    assert any(isinstance(c, TimeRemainingColumn) for c in bar.bar.columns)
+    bar.start(RunStart("tiny", "runs/tiny", 5, 1, 10, 100, 20, "digits", "cpu", 1000))
+    try:
+        bar.phase("epoch 1/5", 10)
+        bar.step(5, 0.5, 1000.0)
+        assert bar.bar.tasks[0].fields["run_eta"] == ""  # no epoch has ended yet
+        bar.epoch(_record(1, 30.0), 5)
+        bar.phase("epoch 2/5", 10)
+        bar.step(1, 0.5, 1000.0)
+        assert bar.bar.tasks[0].fields["run_eta"].startswith("run 1m3")  # 3 x 30 s + epoch 2
+    finally:
+        bar.close()

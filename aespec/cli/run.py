@@ -9,7 +9,14 @@ from pathlib import Path
 from typing import Any, Optional
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from aespec.cli.app import app
@@ -25,35 +32,60 @@ INTERRUPTED = 130  # the shell's code for a run stopped by Ctrl-C
 
 class RichReporter:
     """The progress bar: one line per phase (epoch, pretraining stage) with the loss and
-    samples/s; finished epochs are printed above it. Refreshed only when the trainer
-    reports (a few times a second): no drawing thread competes with training."""
+    samples/s, the time elapsed and left in the phase, and the time the run has left (the
+    phase's, plus the mean epoch time for each epoch after it); finished epochs are printed
+    above it. Refreshed only when the trainer reports (a few times a second): no drawing
+    thread competes with training."""
 
     def __init__(self) -> None:
         self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                             TextColumn("loss {task.fields[loss]}"),
                             TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
+                            TextColumn("eta"), TimeRemainingColumn(),
+                            TextColumn("{task.fields[run_eta]}"),
                             console=out, auto_refresh=False, transient=True)
         self.task: Any = None
+        self.clock: Any = None
+        self.done = 0  # the last epoch finished
 
     def start(self, run: Any) -> None:
+        from aespec.train.progress import RunClock
+
         print_start(run)
+        self.clock, self.done = RunClock(run.epochs), run.first_epoch - 1
         self.bar.start()
-        self.task = self.bar.add_task("", total=run.steps, loss="-", rate="")
+        self.task = self.bar.add_task("", total=run.steps, loss="-", rate="", run_eta="")
 
     def phase(self, text: str, total: int) -> None:
-        self.bar.reset(self.task, total=total, description=text, loss="-", rate="")
+        self.bar.reset(self.task, total=total, description=text, loss="-", rate="",
+                       run_eta=self._run_eta())
         self.bar.refresh()
 
     def step(self, done: int, loss: float, samples_per_s: float) -> None:
         self.bar.update(self.task, completed=done, loss=f"{loss:#.5g}",
-                        rate=f"{samples_per_s:,.0f} samples/s")
+                        rate=f"{samples_per_s:,.0f} samples/s", run_eta=self._run_eta())
         self.bar.refresh()
 
+    def _run_eta(self) -> str:
+        """`run 3m05s`: this phase's time left plus the mean epoch time for each epoch after
+        the one under way; empty until an epoch has ended."""
+        from aespec.train.progress import duration
+
+        after = self.clock.left(self.done + 1) if self.clock is not None else None
+        if after is None:
+            return ""
+        return f"run {duration(after + (self.bar.tasks[0].time_remaining or 0.0))}"
+
     def epoch(self, record: dict, epochs: int) -> None:
-        from aespec.train.progress import epoch_line
+        from aespec.train.progress import RunClock, epoch_line
 
         self.bar.update(self.task, completed=self.bar.tasks[0].total)
-        self.bar.console.print(epoch_line(record, epochs), markup=False)
+        if self.clock is None or self.clock.epochs != epochs:
+            self.clock = RunClock(epochs)
+        self.clock.add(record)
+        self.done = record["epoch"]
+        self.bar.console.print(epoch_line(record, epochs, self.clock.left(self.done)),
+                               markup=False)
 
     def message(self, text: str) -> None:
         self.bar.console.print(text, markup=False)
