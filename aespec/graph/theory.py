@@ -15,9 +15,11 @@ from aespec.ops import get_op
 
 @check
 def identity_risk(spec: Spec, g: nx.DiGraph, bag: DiagnosticBag) -> None:
-    """W401: a code as wide as the input, unconstrained, can copy the input through."""
+    """W401: a code as wide as the input, unconstrained, can copy the input through (not
+    with a separate target, y=: there is no identity to learn)."""
     z = g.graph.get("z")
-    if z is None or math.prod(z) < math.prod(spec.input.shape):
+    if z is None or math.prod(z) < math.prod(spec.input.shape) or (
+            spec.data is not None and spec.data.args.get("y")):
         return
     constrained = any(get_op("layer", g.nodes[n]["op"]).extra.get("regularizes")
                       for n in g.graph["order"] if g.nodes[n]["place"] == "layer")
