@@ -73,7 +73,7 @@ def draw_filters(w: np.ndarray, title: str, rows: bool, row_label: str = ""):
     """Weights on one colour scale symmetric about 0 (blue < 0 < red, white 0), with a
     colour bar: pictures in a mosaic, an (N, values) matrix as one row per unit when
     `rows`; weights that are not pictures (1-D kernels) as line plots on a symmetric axis."""
-    m = max(float(np.abs(w).max()), 1e-12)
+    m = weight_scale(w)
     pics = None if rows else _pictures(w, rgb=False)
     if not rows and pics is None:
         fig = _draw_lines([("", w)], title, min(LINE_COLUMNS, len(w)))
@@ -95,9 +95,21 @@ def draw_filters(w: np.ndarray, title: str, rows: bool, row_label: str = ""):
         ax.set_xticks([])
         ax.set_yticks([])
         ax.set_frame_on(False)
-    fig.colorbar(image, ax=ax, shrink=0.8, label="weight")
+    extend = "both" if float(np.abs(w).max()) > m else "neither"
+    fig.colorbar(image, ax=ax, shrink=0.8, label="weight", extend=extend)
     ax.set_title(title, fontsize=13)
     return fig
+
+
+SCALE_QUANTILE = 0.995
+
+
+def weight_scale(w: np.ndarray) -> float:
+    """The colour scale's half-width: the 99.5th percentile of |w|, so that a few large
+    weights (on pixels the data seldom lights, which nothing pulls back) do not wash every
+    other weight out to white; the rare larger ones saturate (the colour bar's arrows)."""
+    a = np.abs(np.asarray(w, dtype=np.float64))
+    return max(float(np.quantile(a, SCALE_QUANTILE)), float(a.max()) * 1e-3, 1e-12)
 
 
 def _draw_lines(bands: list[tuple[str, np.ndarray]], title: str, ncols: int):
