@@ -188,8 +188,8 @@ def test_resume_without_spec_and_a_finished_run(vae_run, tmp_path):
 
 
 @pytest.mark.slow
-def test_ctrl_c_saves_a_checkpoint_and_resume_finishes(tmp_path):
-    """A real SIGINT to a real `aespec run`: exit 130, state saved, --resume completes."""
+def _long_run_in_epoch_2(tmp_path):
+    """A real `aespec run` of 400 epochs, once its first epoch has been reported."""
     spec = tmp_path / "long.ae"
     spec.write_text(VAE.replace("epochs 2", "epochs 400"))
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -200,6 +200,12 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_finishes(tmp_path):
     for line in proc.stdout:
         if line.startswith("epoch 2/"):
             break
+    return proc
+
+
+def test_ctrl_c_saves_a_checkpoint_and_resume_finishes(tmp_path):
+    """A real SIGINT to a real `aespec run`: exit 130, state saved, --resume completes."""
+    proc = _long_run_in_epoch_2(tmp_path)
     time.sleep(0.05)
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=60)
@@ -220,16 +226,7 @@ def test_regression_a_second_ctrl_c_milliseconds_after_the_first_leaves_no_trace
     and run.json still saying running. Now the write finishes, then the run stops."""
     from aespec.train.rundir import STATE, load_checkpoint
 
-    spec = tmp_path / "long.ae"
-    spec.write_text(VAE.replace("epochs 2", "epochs 400"))
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "aespec", "run", str(spec), "--out",
-                             str(tmp_path / "r")], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        if line.startswith("epoch 2/"):
-            break
+    proc = _long_run_in_epoch_2(tmp_path)
     proc.send_signal(signal.SIGINT)
     time.sleep(gap)
     proc.send_signal(signal.SIGINT)

@@ -142,7 +142,8 @@ def test_regression_mirror_restores_a_strided_conv_with_an_int_pad():
 WARNINGS = {
     "W401": (spec(bottleneck="dense(64)"),
              [spec(bottleneck="dense(63)"),
-              spec(bottleneck="dense(64)", before='data npz("pairs.npz", y="y")'), spec(bottleneck="dense(64)", after="noise mask(0.2)"),
+              spec(bottleneck="dense(64)", before='data npz("pairs.npz", y="y")'),
+              spec(bottleneck="dense(64)", after="noise mask(0.2)"),
               spec(bottleneck="dense(64)", after="regularize activity_l1(1e-4)"),
               spec(bottleneck="dense(64)\ndropout(0.1)"), spec(bottleneck="gaussian(64)")]),
     "W402": (spec(input="image(1, 8, 8)", encoder="e1 = conv(4) relu\nmaxpool(2)",

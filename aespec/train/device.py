@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from aespec.data.base import available_memory
 from aespec.errors import AespecError
 from aespec.ops import get_op
 
@@ -123,20 +124,8 @@ def use_channels_last(setting: bool | None, graph: Any, device: torch.device) ->
 
 
 def free_memory(device: torch.device) -> int | None:
-    """Bytes the device can still give: CUDA's free memory, the CPU's MemAvailable; None
-    where it cannot be known (mps)."""
+    """Bytes the device can still give: CUDA's free memory, the machine's available
+    memory for the CPU; None where it cannot be known (mps)."""
     if device.type == "cuda":
         return int(torch.cuda.mem_get_info(device)[0])
-    if device.type != "cpu":
-        return None
-    try:
-        with open("/proc/meminfo", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
+    return available_memory() if device.type == "cpu" else None
