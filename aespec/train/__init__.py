@@ -13,7 +13,8 @@ from __future__ import annotations
 import sys
 import types
 
-from aespec.train.api import LoadedRun, RunResult, build_model, load_run, train
+from aespec.train.api import RunResult, build_model, train
+from aespec.train.loaded import LoadedRun, load_run
 from aespec.train.progress import LineReporter, Reporter, RunStart
 
 __all__ = ["LineReporter", "LoadedRun", "Reporter", "RunResult", "RunStart", "build_model",

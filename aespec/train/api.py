@@ -34,7 +34,6 @@ from aespec.train.rundir import (
     check_fresh,
     check_same,
     load_checkpoint,
-    load_weights,
     model_key,
     new_run_path,
     semantic,
@@ -61,7 +60,7 @@ class RunResult:
     report: dict[str, Any] = field(default_factory=dict)  # what `report { }` wrote
 
     def __repr__(self) -> str:
-        return _run_repr("RunResult", self.name, self.status, self.epochs, self.best_epoch,
+        return run_repr("RunResult", self.name, self.status, self.epochs, self.best_epoch,
                          self.test, self.run_dir)
 
 
@@ -362,63 +361,10 @@ def _resolved(spec: Spec, graph: Any, setup: _Setup) -> dict[str, Any]:
                       "params": g["params"]}}
 
 
-# ---------------------------------------------------------------- reading a run back
-
-
-@dataclass(frozen=True)
-class LoadedRun:
-    """A run directory read back: its spec, graph, trained model (eval mode) and info."""
-
-    run: RunDir
-    spec: Spec
-    graph: Any
-    model: Any
-    info: dict[str, Any]
-    device: torch.device
-    base_dir: pathlib.Path
-
-    def __repr__(self) -> str:
-        i = self.info
-        return _run_repr("LoadedRun", self.spec.name, i.get("status"), i.get("epochs_run"),
-                         i.get("best_epoch"), i.get("test"), self.run.path)
-
-    def dataset(self, data: str | None = None) -> Dataset:
-        """The run's data (or `data` as on the command line) as loaded, before any split."""
-        d = self.info["data"]
-        choice = batches.parse_data(data) if data is not None else batches.DataChoice(
-            d["source"], d["args"], None, str(self.run.path / "run.json"))
-        return batches.load(self.spec, choice, self.base_dir)
-
-    def data(self, data: str | None = None) -> batches.RunData:
-        """The run's data (or `data`) on the device, split as in training."""
-        return batches.to_device(self.dataset(data), self.spec.train.split, self.device)
-
-
-def _run_repr(kind: str, name: str, status: Any, epochs: Any, best: Any, test: Any,
+def run_repr(kind: str, name: str, status: Any, epochs: Any, best: Any, test: Any,
               path: pathlib.Path) -> str:
     """One line for the Python display: name, status, epochs, best epoch, test loss, dir."""
     loss = test.get("loss") if isinstance(test, dict) else None
     shown = f"{loss:.4g}" if isinstance(loss, (int, float)) else None
     return (f"{kind}(name={name!r}, status={status!r}, epochs={epochs}, best_epoch={best}, "
             f"test_loss={shown}, run_dir={str(path)!r})")
-
-
-def load_run(path: str | pathlib.Path, *, which: str = "best", device: str = "auto"
-             ) -> LoadedRun:
-    """Read a run directory: the spec it was trained from and the `best` (or `last`) weights."""
-    run = RunDir(pathlib.Path(path))
-    info = run.info()
-    source, name = run.source()
-    result = check_source(source, info.get("spec_path") or str(run.path / name),
-                          info["overrides"])
-    result.raise_for_errors()
-    spec = result.spec
-    assert spec is not None
-    ckpt = load_checkpoint(run.best if which == "best" else run.checkpoint)
-    check_same(ckpt, spec, run.best if which == "best" else run.checkpoint, resume=False)
-    torch_device = dev.resolve_device(device)
-    graph = result.graph
-    model, _ = build_model(spec, graph, torch_device)
-    load_weights(model, ckpt["model"], run.best if which == "best" else run.checkpoint)
-    model.eval()
-    return LoadedRun(run, spec, graph, model, info, torch_device, pathlib.Path(info["base_dir"]))
