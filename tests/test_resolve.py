@@ -240,3 +240,20 @@ def test_regression_thousands_of_extra_arguments_are_one_e202():
     duplicates made that quadratic: 20,000 arguments took minutes."""
     result = check(spec(encoder="dense(" + ", ".join(["1"] * 5000) + ")"))
     assert [d.code for d in result.diagnostics] == ["E202"]
+
+
+@pytest.mark.parametrize("layer, fix", [
+    ("dense(32, relu)", "`dense(32) relu`"),
+    ("dense(units=32, activation=relu)", "`dense(units=32) relu`"),
+    ("conv(16, 3, sigmoid)", "`conv(16, 3) sigmoid`"),
+])
+def test_an_activation_given_as_an_argument_is_told_it_follows_the_layer(layer, fix):
+    """The Keras habit (`Dense(32, activation='relu')`): the hint names the aespec way."""
+    result = check(spec(input="image(1, 8, 8)", encoder=layer,
+                        decoder="dense(64)\nreshape(1, 8, 8)"))
+    [d] = [d for d in result.diagnostics if d.severity == "error"]
+    assert d.hint == f"an activation follows the layer it acts on: write {fix}"
+
+
+def test_mirror_output_still_takes_an_activation_name():
+    assert check(spec(decoder="mirror(output=sigmoid)")).ok

@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from aespec.errors import DiagnosticBag, Span, did_you_mean
+from aespec.ops import lookup
 from aespec.parse.syntax import Arg, BinOp, Expr, Name, Neg, Num, Op, Str, TupleExpr
 
 
@@ -172,8 +173,9 @@ def bind_args(op: Op, model: type[BaseModel], scope: Scope, bag: DiagnosticBag, 
             key = fields[i]
         if key not in fields:
             bag.add("E202", f"{what} has no argument '{key}'", arg.span,
-                    did_you_mean(key, fields) or (f"its arguments: {', '.join(fields)}"
-                                                  if fields else "it takes no arguments"))
+                    _activation_hint(op, _name_of(arg.value)) if key in ("activation", "act")
+                    else did_you_mean(key, fields) or (f"its arguments: {', '.join(fields)}"
+                                                       if fields else "it takes no arguments"))
             ok = False
             continue
         if key in values:
@@ -209,7 +211,8 @@ def _validate(op: Op, model: type[BaseModel], values: dict[str, Any], spans: dic
             elif isinstance(value, Symbol) and value.name not in scope.exprs and _numeric(
                     model, key):
                 bag.add("E205", f"undefined name '{value.name}'", value.span,
-                        did_you_mean(value.name, scope.exprs))
+                        _activation_hint(op, value.name)
+                        or did_you_mean(value.name, scope.exprs))
             else:
                 invalid.setdefault(key, []).append(e)
         for key, errors in invalid.items():
@@ -225,11 +228,32 @@ def _report_invalid(op: Op, key: str | None, errors: list[Any], values: dict[str
     msgs = dict.fromkeys(e["msg"].replace("Input should be", "should be").replace(
         "Value error, ", "") for e in errors)
     hint = next((h for h in (_choices_hint(value, e) for e in errors) if h), None)
+    if isinstance(value, Symbol):  # `dense(32, relu)`: the Keras habit
+        hint = _activation_hint(op, value.name) or hint
     first, *rest = msgs
     said = " or ".join([first, *(m.removeprefix("should be ") for m in rest)])
     bag.add("E203", f"invalid {key or 'arguments'} for {what}"
             + (f": {_show(value)}" if key else "") + f" ({said})",
             arg.span if arg else op.span, hint)
+
+
+def _name_of(expr: Any) -> str | None:
+    return expr.value if isinstance(expr, Name) else None
+
+
+def _activation_hint(op: Op, name: str | None) -> str | None:
+    """For an activation given as an argument: in aespec it follows the layer."""
+    act = lookup("layer", name) if name else None
+    if act is None or act.kind != "activation":
+        return None
+    kept = ", ".join(_arg_text(a) for a in op.args if _name_of(a.value) != name)
+    return (f"an activation follows the layer it acts on: write `{op.name}"
+            f"{f'({kept})' if kept else ''} {name}`")
+
+
+def _arg_text(a: Arg) -> str:
+    value = a.value.value if isinstance(a.value, (Num, Name)) else "..."
+    return f"{a.key}={value}" if a.key else str(value)
 
 
 def _required(model: type[BaseModel]) -> list[str]:
