@@ -257,3 +257,13 @@ def test_an_activation_given_as_an_argument_is_told_it_follows_the_layer(layer, 
 
 def test_mirror_output_still_takes_an_activation_name():
     assert check(spec(decoder="mirror(output=sigmoid)")).ok
+
+
+@pytest.mark.parametrize("sets", [["train.batch=width", "width=cosine"],
+                                  ["width=width", "train.batch=width"],
+                                  ["train.epochs=width", "width=1/0"]])
+def test_regression_a_bad_let_used_by_a_train_setting_is_a_diagnostic(sets):
+    """Found by the fuzz campaign: the let's ExprError escaped the train block's resolver."""
+    source = spec(before="let width = 8", after="train {\n    epochs 2\n}")
+    result = check(source, *sets)
+    assert not result.ok and all(d.code.startswith("E2") for d in result.diagnostics)

@@ -9,7 +9,7 @@ from aespec.errors import Span, did_you_mean
 from aespec.model import settings as cfg
 from aespec.parse.tree import BlockStmt, ChainLine, Num, Op, RepeatLine, Str
 from aespec.resolve.resolver import Resolver
-from aespec.resolve.values import Symbol, bind_args
+from aespec.resolve.values import ExprError, Symbol, bind_args
 
 
 def resolve_settings(r: Resolver, stmt: BlockStmt, table: dict[str, cfg.Setting], block: str
@@ -108,7 +108,11 @@ def _plain_value(r: Resolver, item) -> Any:
     if item.name in ("true", "false"):
         return item.name == "true"
     if item.name in r.scope.exprs:
-        return r.scope.get(item.name, item.span)
+        try:
+            return r.scope.get(item.name, item.span)
+        except ExprError as err:  # a bad let, used by a setting (`batch width`)
+            r.bag.add(err.code, err.message, err.span, err.hint)
+            return _BAD
     return Symbol(item.name, item.span)
 
 
