@@ -382,3 +382,14 @@ def test_regression_a_read_only_disk_is_e606_and_the_run_says_failed(tmp_path, m
     monkeypatch.setattr(rundir.torch, "save", real)
     info = json.loads((tmp_path / "run" / "run.json").read_text())
     assert info["status"] == "failed"
+
+
+def test_regression_a_checkpoint_whose_spec_record_is_not_json_is_e604(trained, tmp_path):
+    """Found by make fuzz: one byte changed inside model_key gave a JSONDecodeError."""
+    run = _copy_run(trained, tmp_path)
+    ckpt = torch.load(run / "best.pt", weights_only=True)
+    ckpt["model_key"] = ckpt["model_key"][:50] + "\x01" + ckpt["model_key"][51:]
+    torch.save(ckpt, run / "best.pt")
+    with pytest.raises(AespecError, match="not JSON") as exc:
+        load_run(run)
+    assert _code(exc) == "E604"

@@ -91,11 +91,21 @@ def _short(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+def _key(ckpt: dict, name: str, where: pathlib.Path) -> Any:
+    """A checkpoint's record of its spec (JSON text); E604 when it is not JSON."""
+    try:
+        return json.loads(ckpt[name])
+    except ValueError:
+        raise AespecError.of("E604", f"{where}: its record of the spec ('{name}') is not "
+                             "JSON", file=str(where),
+                             hint="the file was changed; use the run's own checkpoint") from None
+
+
 def check_same(ckpt: dict, spec: Spec, where: pathlib.Path, *, resume: bool) -> None:
     """Refuse a checkpoint trained from a different model (or, to resume, other settings)."""
-    found = differences(json.loads(ckpt["model_key"]), model_key(spec))
+    found = differences(_key(ckpt, "model_key", where), model_key(spec))
     if resume:
-        found += [f"train.{d}" for d in differences(json.loads(ckpt["train_key"]),
+        found += [f"train.{d}" for d in differences(_key(ckpt, "train_key", where),
                                                      train_key(spec))]
     if found:
         shown = "; ".join(found[:6]) + (f"; and {len(found) - 6} more" if len(found) > 6 else "")
