@@ -58,22 +58,13 @@ def data_text(limit: int | None) -> str:
 
 
 def hand_model(kind: str):
-    from torch import nn
-
-    if kind == "dense":  # sigmoid folded into the loss, as aespec's bce does
-        return nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 256), nn.ReLU(),
-                             nn.Linear(256, 32), nn.Linear(32, 256), nn.ReLU(),
-                             nn.Linear(256, 512), nn.ReLU(), nn.Linear(512, 784))
+    """The twin of a spec: the dense AE and the conv denoiser are train_throughput.py's
+    (the same hand-written models the speed bench times), the VAE is below."""
     if kind == "vae":
         return HandVAE()
+    from train_throughput import hand_model as twin  # bench/ is on the path as a script
 
-    def conv(i: int, o: int) -> nn.Conv2d:
-        return nn.Conv2d(i, o, 3, padding=1)
-
-    return nn.Sequential(conv(1, 32), nn.ReLU(), nn.MaxPool2d(2), conv(32, 64), nn.ReLU(),
-                         nn.MaxPool2d(2), conv(64, 128), nn.ReLU(), conv(128, 64), nn.ReLU(),
-                         nn.Upsample(scale_factor=2), conv(64, 32), nn.ReLU(),
-                         nn.Upsample(scale_factor=2), conv(32, 1))
+    return twin({"dense": "fc", "denoiser": "conv"}[kind])
 
 
 def _vae_class():
