@@ -31,6 +31,9 @@ import tempfile
 import time
 from pathlib import Path
 
+import torch
+from torch import nn
+
 ROOT = Path(__file__).resolve().parents[1]
 FASHION = Path("/usr/share/datasets/fashion-mnist")
 SEEDS = (0, 1, 2)
@@ -67,32 +70,22 @@ def hand_model(kind: str):
     return twin({"dense": "fc", "denoiser": "conv"}[kind])
 
 
-def _vae_class():
-    import torch
-    from torch import nn
+class HandVAE(nn.Module):
+    """784-512-256, mu and log sigma^2 heads of 20, decoder 20-256-512-784 (logits)."""
 
-    class _HandVAE(nn.Module):
-        """784-512-256, mu and log sigma^2 heads of 20, decoder 20-256-512-784 (logits)."""
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 256),
+                                  nn.ReLU())
+        self.mu, self.logvar = nn.Linear(256, 20), nn.Linear(256, 20)
+        self.dec = nn.Sequential(nn.Linear(20, 256), nn.ReLU(), nn.Linear(256, 512),
+                                 nn.ReLU(), nn.Linear(512, 784))
 
-        def __init__(self) -> None:
-            super().__init__()
-            self.body = nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 256),
-                                      nn.ReLU())
-            self.mu, self.logvar = nn.Linear(256, 20), nn.Linear(256, 20)
-            self.dec = nn.Sequential(nn.Linear(20, 256), nn.ReLU(), nn.Linear(256, 512),
-                                     nn.ReLU(), nn.Linear(512, 784))
-
-        def forward(self, x):
-            h = self.body(x)
-            mu, logvar = self.mu(h), self.logvar(h)
-            z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu) if self.training else mu
-            return self.dec(z), mu, logvar
-
-    return _HandVAE
-
-
-def HandVAE():  # noqa: N802 - a class made on first use, so the module imports no torch
-    return _vae_class()()
+    def forward(self, x):
+        h = self.body(x)
+        mu, logvar = self.mu(h), self.logvar(h)
+        z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu) if self.training else mu
+        return self.dec(z), mu, logvar
 
 
 def hand_loss(kind: str, model, xb, weights):
