@@ -89,7 +89,6 @@ class HandVAE(nn.Module):
 
 
 def hand_loss(kind: str, model, xb, weights):
-    import torch
     from torch.nn import functional
 
     if kind == "vae":
@@ -106,7 +105,6 @@ def hand_loss(kind: str, model, xb, weights):
 
 def hand_train(kind: str, x, seed: int, epochs: int, batch: int):
     """The careful script a user would write: seeded, shuffled, Adam, eval mode at the end."""
-    import torch
 
     torch.manual_seed(seed)
     model = hand_model(kind)
@@ -143,7 +141,6 @@ def aespec_scorer(model) -> Scorer:
 
 
 def hand_scorer(kind: str, model) -> Scorer:
-    import torch
 
     if kind == "vae":
         return Scorer(lambda x: torch.sigmoid(model(x)[0]),
@@ -152,7 +149,6 @@ def hand_scorer(kind: str, model) -> Scorer:
 
 
 def _batched(fn, x, size: int = 1000):
-    import torch
 
     with torch.no_grad():
         return torch.cat([fn(x[i:i + size]) for i in range(0, len(x), size)])
@@ -160,7 +156,6 @@ def _batched(fn, x, size: int = 1000):
 
 def score(kind: str, s: Scorer, x_test, noisy) -> dict[str, float]:
     """The metric of `kind` on the test set, and the MSE beside it."""
-    import torch
 
     x = torch.as_tensor(x_test)
     if kind == "denoiser":
@@ -176,7 +171,6 @@ def score(kind: str, s: Scorer, x_test, noisy) -> dict[str, float]:
 def neg_elbo(s: Scorer, x) -> float:
     """Mean over test images of BCE(x, decode(z)) summed over pixels + KL(q(z|x) || N(0, I)),
     z one draw from q (the same draw for every model: NOISE_SEED)."""
-    import torch
 
     total, gen = 0.0, torch.Generator().manual_seed(NOISE_SEED)
     with torch.no_grad():
@@ -215,7 +209,6 @@ def baselines(kind: str, ds, z_values: int, noisy) -> dict[str, float]:
 
 def run_model(kind: str, seeds: tuple[int, ...], quick: bool) -> dict:
     import numpy as np
-    import torch
 
     import aespec.train
 
@@ -325,7 +318,6 @@ def main(argv: list[str] | None = None) -> int:
     for kind in args.models.split(","):
         print(f"{MODELS[kind]['title']}: {len(seeds)} seed(s) ...", flush=True)
         results.append(run_model(kind, seeds, args.quick))
-    import torch
 
     machine = (f"{platform.processor() or platform.machine()}, torch {torch.__version__}, "
                f"{torch.get_num_threads()} threads, {time.strftime('%Y-%m-%d')}")
