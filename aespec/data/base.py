@@ -112,11 +112,13 @@ def require_memory(ctx: Ctx, what: str, nbytes: int, hint: str) -> None:
     """E508 before reading or making `nbytes` of data that the machine cannot hold."""
     free = available_memory()
     if free is not None and nbytes * COPIES > free:
-        raise ctx.error("E508", f"{what} would take {_fmt(nbytes)} ({_fmt(nbytes * COPIES)} "
-                        f"while it is prepared), more than the {_fmt(free)} free", hint)
+        raise ctx.error("E508", f"{what} would take {fmt_bytes(nbytes)} "
+                        f"({fmt_bytes(nbytes * COPIES)} while it is prepared), more than the "
+                        f"{fmt_bytes(free)} free", hint)
 
 
-def _fmt(n: float) -> str:
+def fmt_bytes(n: float) -> str:
+    """`512 B`, `3.1 MiB`, `81.0 GiB`, `23.5 TiB`."""
     for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
         if n < 1024 or unit == "PiB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"

@@ -14,7 +14,10 @@ from dataclasses import dataclass
 
 import networkx as nx
 
+from aespec.data.base import fmt_bytes
 from aespec.model import Spec
+
+__all__ = ["Memory", "describe", "estimate", "fmt_bytes", "largest_text"]
 
 BYTES = 4  # float32
 LARGE = 8 << 30  # W410 above this many bytes for one step
@@ -55,15 +58,6 @@ def estimate(spec: Spec, g: nx.DiGraph) -> Memory:
     activations = BYTES * batch * sum(math.prod(g.nodes[n]["out_shape"]) for n in nodes)
     return Memory(weights, weights, states * weights, activations, batch,
                   max(held, key=held.__getitem__) if held else None)
-
-
-def fmt_bytes(n: float) -> str:
-    """`512 B`, `3.1 MiB`, `81.0 GiB`, `23.5 TiB`."""
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if n < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} PiB"  # not reached
 
 
 def describe(m: Memory) -> str:
