@@ -5,14 +5,14 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 DEMO    ?= specs/denoising_conv.ae
 
-.PHONY: demo test lint format bench docs clean dot data fuzz
+.PHONY: demo test lint format bench docs clean dot data fuzz chromium
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	# torch first, pinned: the CPU build; anything looser would pull CUDA wheels
 	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e ".[dev]"
+	$(BIN)/python -m pip install -q -e ".[dev,tensorboard,ray]"
 	touch $(STAMP)
 
 # graphviz's `dot` renders the diagrams; Debian's package provides it
@@ -30,12 +30,19 @@ data:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq dataset-fashion-mnist >/dev/null; }
 
+# headless Chromium opens the HTML reports in the tests; Debian's package provides it
+chromium:
+	@command -v chromium >/dev/null || { \
+	  echo "installing Debian's chromium for the HTML report tests"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
 demo: $(STAMP) dot
 	$(BIN)/aespec check $(DEMO)
 	$(BIN)/aespec draw $(DEMO) -o runs/demo.svg
 	$(BIN)/aespec run $(DEMO)
 
-test: $(STAMP) dot data
+test: $(STAMP) dot data chromium
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)

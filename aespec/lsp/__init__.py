@@ -1,0 +1,1 @@
+"""The lsp stage: the `.ae` language server (pygls) over the front end."""
