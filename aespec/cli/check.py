@@ -10,8 +10,6 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.table import Table
-from rich.text import Text
 
 from aespec.cli.app import app
 from aespec.cli.common import SetOption, out, overrides, print_diagnostics
@@ -26,7 +24,10 @@ def _shape(s) -> str:
 
 def print_summary(result: CheckResult) -> None:
     """The op table, the code shape, the parameter total and the objective."""
-    g, spec = result.graph, result.spec
+    from rich.table import Table  # here: `check --json` prints no table
+    from rich.text import Text
+
+    g, spec = result.ir, result.spec
     assert g is not None and spec is not None  # only called for specs that checked
     title = f"{spec.name}" + (f": {spec.doc}" if spec.doc else "")
     table = Table(title=Text(title), title_justify="left", show_edge=False, pad_edge=False)
@@ -58,6 +59,6 @@ def check_command(
                       highlight=False, soft_wrap=True)
             continue
         print_diagnostics(result.diagnostics, result.source)
-        if result.ok and result.graph is not None:
+        if result.ok and result.ir is not None:
             print_summary(result)
     raise typer.Exit(1 if failed else 0)
