@@ -72,14 +72,9 @@ class IR:
         self._node: dict[Hashable, dict] = {}
         self._succ: dict[Hashable, dict[Hashable, dict]] = {}
         self._pred: dict[Hashable, dict[Hashable, dict]] = {}
-
-    @property
-    def nodes(self) -> _Nodes:
-        return _Nodes(self._node)
-
-    @property
-    def edges(self) -> _Edges:
-        return _Edges(self._succ)
+        self._added: list[tuple[Hashable, Hashable]] = []  # edges in the order they came
+        self.nodes = _Nodes(self._node)  # views, made once: the checks read g.nodes[n] a lot
+        self.edges = _Edges(self._succ)
 
     def add_node(self, n: Hashable, **attr: Any) -> None:
         if n not in self._node:
@@ -90,6 +85,8 @@ class IR:
         for n in (u, v):
             if n not in self._node:
                 self.add_node(n)
+        if v not in self._succ[u]:
+            self._added.append((u, v))
         d = self._succ[u].setdefault(v, {})
         d.update(attr)
         self._pred[v][u] = d
@@ -116,12 +113,14 @@ class IR:
         return len(self._node)
 
     def to_networkx(self) -> nx.DiGraph:
-        """The same graph as an `nx.DiGraph`: same attributes, same node and edge order."""
+        """The same graph as an `nx.DiGraph`: same attributes, same node and edge order
+        (edges added in the order they were, so that each node's predecessors come in the
+        same order too)."""
         import networkx as nx
 
         g = nx.DiGraph(**self.graph)
         g.add_nodes_from(self._node.items())
-        g.add_edges_from((u, v, d) for u, out in self._succ.items() for v, d in out.items())
+        g.add_edges_from((u, v, self._succ[u][v]) for u, v in self._added)
         return g
 
 

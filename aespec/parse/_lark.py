@@ -15,7 +15,6 @@ import importlib.util
 import sys
 
 
-
 def load_lark() -> None:
     """Import lark.lexer, leaving interegular to be imported when lark first uses it."""
     if "lark.lexer" in sys.modules or "interegular" in sys.modules:
