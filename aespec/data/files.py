@@ -60,7 +60,7 @@ def read_idx(path: pathlib.Path, limit: int | None, ctx: Ctx) -> np.ndarray:
     if len(body) != want:
         raise ctx.error("E504", f"{path} is truncated: {len(body)} of {want} data bytes")
     array = np.frombuffer(body, dtype).reshape(dims)
-    if whole:
+    if whole and cache is not None:
         _write_cached(cache, array)
     return numeric(array, str(path), ctx)
 

@@ -28,7 +28,7 @@ def load_lark() -> None:
         del sys.modules["interegular"]
     if not hasattr(lark.lexer, "has_interegular"):  # another lark: it may load it itself
         return
-    lark.lexer.interegular = _Interegular()  # type: ignore[attr-defined]
+    lark.lexer.interegular = _Interegular()  # type: ignore[assignment]
     lark.lexer.has_interegular = True
 
 

@@ -127,6 +127,7 @@ def train(spec: SpecLike | None = None, *, data: str | None = None,
     Problems in the spec, the data or a checkpoint raise AespecError.
     """
     dev.tune_allocator()
+    dev.preload_optimizer_imports()  # while the spec is checked and the data loaded
     extra = [f"train.epochs={epochs}"] * (epochs is not None) + [f"train.device={device}"] * (
         device is not None)
     reporter = progress or (Reporter() if quiet else LineReporter())
