@@ -82,8 +82,10 @@ code, pre, .mono { font-family: ui-monospace, "DejaVu Sans Mono", Menlo, Consola
 .add { background: #dafbe1; display: block; } .del { background: #ffebe9; display: block; }
 .hunk { color: #6e7781; display: block; }
 .note { background: #fff8c5; border-left: 6px solid #d4a72c; padding: 0.5rem 1rem; }
+@media (min-width: 1700px) { body { font-size: 24px; } main { max-width: 1800px; } }
+@media (max-width: 700px) { body { font-size: 17px; } }
 .cols { display: grid; gap: 1.5rem;
-  grid-template-columns: repeat(auto-fit, minmax(min(100%, 520px), 1fr)); }
+  grid-template-columns: repeat(auto-fit, minmax(min(100%, 420px), 1fr)); }
 """
 
 
@@ -115,7 +117,7 @@ def status_badge(status: str) -> str:
 def run_page(page: RunPage) -> str:
     """The whole `report.html` of one run."""
     body = [_header(page), _metrics(page), _curves(page), _figures(page), _diagram(page),
-            _objective(page), _source(page), _settings(page), _info(page)]
+            _objective(page), _source(page), _settings(page)]
     return document(f"{page.name}: aespec run", "".join(body))
 
 
@@ -261,16 +263,15 @@ def setting_text(value: Any) -> str:
 
 
 def _settings(page: RunPage) -> str:
+    """The train keys, this run's overrides and report items, and the run's facts
+    (device, times, versions), side by side where the width allows."""
     rows = [(k, setting_text(v)) for k, v in page.settings.items()]
     extra = [("--set", "  ".join(page.overrides) or "none")]
     if page.report_items:
         extra.append(("report", ", ".join(page.report_items)))
-    return (f'<h2>Settings</h2><div class="cols"><div><h3>train</h3>{kv_table(rows)}</div>'
-            f"<div><h3>this run</h3>{kv_table(extra)}</div></div>")
-
-
-def _info(page: RunPage) -> str:
-    return f"<h2>Run</h2>{kv_table(page.info)}" if page.info else ""
+    facts = f"<div><h3>run</h3>{kv_table(page.info)}</div>" if page.info else ""
+    return (f'<h2>Settings and run</h2><div class="cols"><div><h3>train</h3>{kv_table(rows)}'
+            f"</div><div><h3>this run</h3>{kv_table(extra)}</div>{facts}</div>")
 
 
 def summary_html(page: RunPage) -> str:
@@ -286,3 +287,34 @@ def summary_html(page: RunPage) -> str:
             f'<details><summary>architecture</summary>'
             f'<div style="max-width: 700px">{diagram_html(page.diagram_svg, page.diagram_note)}'
             f"</div></details></div>")
+
+
+def spec_html(spec: Any) -> str:
+    """A notebook's view of a Spec: what it is (shapes, size, objective), its diagram and
+    its source. The graph is built here (the Spec itself is plain data)."""
+    from aespec.draw.dot import GraphvizMissingError, RenderError, to_svg
+    from aespec.graph import check_spec
+    from aespec.graph.summary import objective_text
+
+    result = check_spec(spec)
+    g = result.graph
+    if g is None or not result.ok:
+        return f"<pre>{escape(repr(spec))}</pre>"
+    try:
+        svg, note = to_svg(g, spec), ""
+    except (GraphvizMissingError, RenderError, OSError) as exc:
+        svg, note = None, f"No diagram: {exc}"
+    shape = g.graph
+    rows = [("input", f"{spec.input.kind} {tuple(spec.input.shape)}"),
+            ("code z", str(tuple(shape["z"])) if shape.get("z") else ""),
+            ("parameters", f"{shape['params']:,}"), ("objective", objective_text(g)),
+            ("file", spec.path or "")]
+    table = "".join(f'<tr><th style="text-align: left; padding-right: 1em">{escape(k)}</th>'
+                    f'<td style="text-align: left; font-family: monospace">{escape(v)}</td></tr>'
+                    for k, v in rows if v)
+    doc = f"<div>{escape(spec.doc)}</div>" if spec.doc else ""
+    source = (f"<details><summary>source</summary>{highlight(spec.source)}</details>"
+              if spec.source else "")
+    return (f'<div style="font-family: system-ui, sans-serif"><div style="font-size: 1.3em; '
+            f'font-weight: 600">{escape(spec.name)}</div>{doc}<table>{table}</table>'
+            f'<div style="max-width: 700px">{diagram_html(svg, note)}</div>{source}</div>')
