@@ -388,3 +388,32 @@ def test_without_dot_the_page_says_so(trained, tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))  # no `dot` there
     page = read_run_page(root / "run")
     assert page.diagram_svg is None and "graphviz" in page.diagram_note
+
+
+def test_the_compare_page_diffs_the_sources_and_lists_what_differs():
+    from aespec.report.compare import ComparePage, compare_page, differing
+    from aespec.report.page import RunPage
+
+    def page(name: str, source: str, sets: list[str], lr: float, loss: float) -> RunPage:
+        return RunPage(name="tiny", run_dir=f"runs/{name}", status="finished", source=source,
+                       spec_file="tiny.ae", overrides=sets, best_epoch=1,
+                       settings={"optimizer": {"name": "adam", "args": {"lr": lr}}},
+                       history=[{"epoch": 1, "train": {"loss": loss}, "val": {"loss": loss}}],
+                       test={"loss": loss}, info=[("device", "cpu")])
+
+    a = page("a", "model tiny\nlet width = 8\n", [], 1e-3, 0.5)
+    b = page("b", "model tiny\nlet width = 16\n", ["train.optimizer=adam(lr=1e-2)"], 1e-2, 0.25)
+    assert differing([a, b]) == [("--set train.optimizer", ["(not set)", "adam(lr=1e-2)"]),
+                                 ("train.optimizer", ["adam(lr=0.001)", "adam(lr=0.01)"])]
+    html = compare_page(ComparePage([a, b], None, "no reconstructions here"))
+    assert '<span class="del">-let width = 8</span>' in html
+    assert '<span class="add">+let width = 16</span>' in html
+    assert "<b>0.25000</b>" in html and "no reconstructions here" in html  # lowest in bold
+    assert html.count('<svg class="chart"') == 1
+
+
+def test_chart_ticks_are_round_and_cover_the_values():
+    from aespec.report.charts import nice_ticks
+
+    assert nice_ticks(0.013, 0.247) == [0.0, 0.05, 0.1, 0.15, 0.2, 0.25]
+    assert nice_ticks(3.0, 3.0)[0] <= 3.0 <= nice_ticks(3.0, 3.0)[-1]

@@ -8,6 +8,7 @@ imported when the command runs (the models are loaded to reconstruct).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import typer
 
@@ -19,13 +20,13 @@ from aespec.errors import AespecError
 
 @app.command("compare")
 def compare_command(
-    run_dirs: list[Path] = typer.Argument(..., metavar="RUN_DIR...",
+    run_dirs: list[Path] = typer.Argument(..., metavar="RUN_DIR",
                                           help="Two or more directories from aespec run."),
     output: Path = typer.Option(Path("compare.html"), "--output", "-o", metavar="FILE",
                                 help="Where to write the page."),
     n: int = typer.Option(8, "-n", min=1, max=32, help="Test examples to reconstruct."),
     seed: int = typer.Option(0, "--seed", help="Seeds the choice of test examples."),
-    device: str = DeviceOption,
+    device: Optional[str] = DeviceOption,
 ) -> None:
     """Compare runs: spec differences, metrics, overlaid curves, the same reconstructions."""
     check_device(device)

@@ -35,7 +35,7 @@ def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
     if not hi > lo:
         pad = abs(lo) * 0.1 or 1.0
         lo, hi = lo - pad, hi + pad
-    raw = (hi - lo) / max(count - 1, 1)
+    raw = (hi - lo) / count
     power = 10 ** math.floor(math.log10(raw))
     step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
     first = math.floor(lo / step) * step

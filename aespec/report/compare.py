@@ -94,12 +94,15 @@ def _differences(page: ComparePage, labels: list[str]) -> str:
         for k, values in rows) + "</tbody></table>") if rows else \
         "<p>The overrides, settings and data are the same in every run.</p>"
     first = page.runs[0]
-    diffs = []
-    for run, label in zip(page.runs[1:], labels[1:], strict=True):
-        text = source_diff(first, run, labels[0], label)
-        diffs.append(f"<h3>{escape(labels[0])} &rarr; {escape(label)}</h3>" + (
-            _diff_html(text) if text else "<p>The spec files are the same.</p>"))
-    return "<h2>What differs</h2>" + table + "<h3>The spec sources</h3>" + "".join(diffs)
+    texts = [(label, source_diff(first, run, labels[0], label))
+             for run, label in zip(page.runs[1:], labels[1:], strict=True)]
+    if not any(text for _, text in texts):
+        return (f"<h2>What differs</h2>{table}<p>The spec files are the same in every run: "
+                "they differ only as above.</p>")
+    diffs = "".join(f"<h3>{escape(labels[0])} &rarr; {escape(label)}</h3>" + (
+        _diff_html(text) if text else "<p>The spec files are the same.</p>")
+        for label, text in texts)
+    return f"<h2>What differs</h2>{table}<h3>The spec sources</h3>{diffs}"
 
 
 def _metric_rows(page: ComparePage) -> list[tuple[str, list[Any]]]:
