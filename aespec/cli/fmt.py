@@ -28,7 +28,7 @@ def _write(path: Path, text: str) -> None:
         os.replace(tmp, path)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
-        raise AespecError.of("E001", f"cannot write {path}: {exc.strerror or exc}",
+        raise AespecError.of("E606", f"cannot write {path}: {exc.strerror or exc}",
                              file=str(path)) from None
 
 

@@ -209,6 +209,12 @@ def _spaced(tokens: list[Token], chain: bool) -> list[str]:
     return out
 
 
+def code_text(tokens: list[Token]) -> str:
+    """Code tokens of one line spaced as `aespec fmt` spaces them (for editors' labels)."""
+    return "".join(_spaced(tokens, bool(tokens) and tokens[0].text not in ("let", "repeat",
+                                                                           "loss")))
+
+
 def _is_chain(line: Line) -> bool:
     """Lines whose top level is a chain of ops (no arithmetic): all but let, repeat, loss."""
     return line.first.text not in ("let", "repeat", "loss")
