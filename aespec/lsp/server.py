@@ -87,6 +87,18 @@ def to_lsp(d: Diagnostic, lines: list[str], codec: PositionCodec) -> lsp.Diagnos
 
 server = AespecServer()
 
+# checked once at start-up, so that the first edit does not pay for the front end's
+# first-time work (lazy imports, the parser's tables, did-you-mean's matcher)
+_WARM_UP = ("input vector(4)\nencoder {\n    dense(2) relu\n}\nbottleneck {\n    dense(2)\n}\n"
+            "decoder {\n    dens(4)\n}\ntrain {\n    epochs 1\n}\n")
+
+
+@server.feature(lsp.INITIALIZED)
+def initialized(ls: AespecServer, params: lsp.InitializedParams) -> None:
+    analyse(_WARM_UP)
+    analyse(_WARM_UP.replace("dens(", "dense("))
+    format_source(_WARM_UP)
+
 
 @server.feature(lsp.TEXT_DOCUMENT_DID_OPEN)
 def did_open(ls: AespecServer, params: lsp.DidOpenTextDocumentParams) -> None:
