@@ -118,7 +118,7 @@ def _name_values(g: nx.DiGraph, net: Network) -> None:
         if net.names[o] == "h":
             net.names[o] = role
     reread = [d["join"] for _, d in g.nodes(data=True) if d.get("join")] + net.reg_targets
-    labels = {}
+    labels: dict[str, str] = {}
     for nid in net.order:
         label = g.nodes[nid].get("label")
         if label and label.isidentifier() and label not in taken:

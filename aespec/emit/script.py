@@ -9,6 +9,8 @@ validation) is listed in a comment.
 
 from __future__ import annotations
 
+from typing import Any
+
 from aespec.emit.module import INDENT, WIDTH, block
 from aespec.emit.rules import lit, q
 from aespec.model import Spec
@@ -115,14 +117,14 @@ def _mnist(spec: Spec) -> list[str]:
     body = [f"folder = {q(folder)}",
             'images = os.path.join(folder, "train-images-idx3-ubyte")',
             'images += ".gz" if os.path.exists(images + ".gz") else ""',
-            "x = read_idx(images).float() / 255.0  # (N, 28, 28)"]
+            "x = read_idx(images)  # (N, 28, 28) uint8"]
     if args.get("normal") is not None:
         body += ['names = os.path.join(folder, "train-labels-idx1-ubyte")',
                  'names += ".gz" if os.path.exists(names + ".gz") else ""',
                  "labels = read_idx(names).long()", *_normal_lines(args)]
     if args.get("limit"):
         body.append(f"x = x[:{args['limit']}]  # limit={args['limit']}")
-    body.append(f"return x[:limit].reshape(-1, {_dims(shape)})")
+    body.append(f"return (x[:limit].float() / 255.0).reshape(-1, {_dims(shape)})")
     return lines + block(body, 1)
 
 
@@ -146,7 +148,7 @@ def _random(spec: Spec, output: tuple[int, ...]) -> list[str]:
 
 def _optimizer(spec: Spec) -> str:
     choice = spec.train.optimizer
-    a = choice.args
+    a: Any = choice.args  # Adam, AdamW, SGD or RMSprop: lr and weight_decay at least
     options = [f"lr={lit(a.lr)}"]
     if getattr(a, "momentum", 0):
         options.append(f"momentum={lit(a.momentum)}")
