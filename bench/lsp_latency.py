@@ -121,24 +121,24 @@ def report(results: dict[str, list[float]], changes: int) -> str:
     within = sum(t <= GOAL_MS for t in every)
     return f"""# `aespec lsp`: from a change to its diagnostics
 
-`PYTHONPATH=. python bench/lsp_latency.py --changes {changes}`: one server process over
-stdio (`python -m aespec lsp`), pytest-lsp's client; for each spec in `specs/`, {changes}
-`didChange` notifications (the whole text, alternately a comment added and an op misspelt,
+`PYTHONPATH=. python bench/lsp_latency.py --changes {changes}`: one server process over stdio
+(`python -m aespec lsp`) and pytest-lsp's client. For each spec in `specs/`, {changes}
+`didChange` notifications (the whole text; alternately a comment added and an op misspelt,
 an E201), each timed from sending it to receiving the `publishDiagnostics` of its version.
 Each change runs the whole front end (`check_source`: parse, resolve, graph, checks).
 
-Machine: {platform.processor() or platform.machine()}, Python {platform.python_version()},
-{os.cpu_count()} CPUs (shared with other work while measured).
+- all {len(every)} changes: median **{statistics.median(every):.1f} ms**, p90
+  **{p90(every):.1f} ms**, max **{max(every):.1f} ms**; {within} of {len(every)} within the
+  {GOAL_MS:.0f} ms goal
+- the protocol alone (a hover that answers nothing, {len(trips)} times): median
+  {statistics.median(trips):.1f} ms, p90 {p90(trips):.1f} ms
+- the server's work on a change (`aespec.lsp.document.analyse` called in-process on each
+  spec): median {statistics.median(local):.1f} ms, p90 {p90(local):.1f} ms, max
+  {max(local):.1f} ms
 
-All {len(every)} changes: median **{statistics.median(every):.1f} ms**, p90
-**{p90(every):.1f} ms**, max **{max(every):.1f} ms**; {within} of {len(every)} within the
-{GOAL_MS:.0f} ms goal.
-
-For comparison: the protocol's own round trip (a hover that answers nothing, {len(trips)}
-times) median {statistics.median(trips):.1f} ms, p90 {p90(trips):.1f} ms; the server's work
-on a change (`aespec.lsp.document.analyse`, called in-process over the specs) median
-{statistics.median(local):.1f} ms, p90 {p90(local):.1f} ms, max {max(local):.1f} ms. Load average
-while measured: {os.getloadavg()[0]:.2f}.
+Machine: {platform.machine()}, Python {platform.python_version()}, {os.cpu_count()} CPUs
+shared with other work (load average {os.getloadavg()[0]:.2f} when measured), so the
+spread is mostly the neighbours'.
 
 | spec | median ms | p90 ms | max ms |
 |---|---|---|---|

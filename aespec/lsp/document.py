@@ -67,27 +67,33 @@ class Document:
 
 
 def code_lines(tokens: list[Token], stack: list[str] | None = None) -> list[CodeLine]:
-    """Tokens -> logical lines, each with its enclosing block (tolerates unbalanced text);
-    `stack`, when given, is left holding the blocks still open at the end."""
+    """Tokens -> logical lines, each with its enclosing block (tolerates unbalanced text:
+    a `}` starts a line even after a `(` left open); `stack`, when given, is left holding
+    the blocks still open at the end."""
     out: list[CodeLine] = []
     stack = [] if stack is None else stack
     current: list[Token] = []
     for tok in tokens + [Token("nl", "\n", 0, 0)]:
         if tok.kind == "comment" or tok.kind == "nl" and tok.depth > 0:
             continue
+        if tok.text == "}" and current:
+            _close_line(current, stack, out)
+            current = []
         if tok.kind != "nl":
             current.append(tok)
-            continue
-        if not current:
-            continue
-        if current[0].text == "}" and stack:
-            stack.pop()
-        out.append(CodeLine(current, stack[-1] if stack else None, len(stack)))
-        if current[-1].text == "{":
-            word = current[0].text
-            stack.append(stack[-1] if word == "repeat" and stack else word)
-        current = []
+        elif current:
+            _close_line(current, stack, out)
+            current = []
     return out
+
+
+def _close_line(current: list[Token], stack: list[str], out: list[CodeLine]) -> None:
+    if current[0].text == "}" and stack:
+        stack.pop()
+    out.append(CodeLine(current, stack[-1] if stack else None, len(stack)))
+    if current[-1].text == "{":
+        word = current[0].text
+        stack.append(stack[-1] if word == "repeat" and stack else word)
 
 
 def analyse(source: str, path: str | None = None) -> Document:

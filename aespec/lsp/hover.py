@@ -81,6 +81,9 @@ def _key_hover(doc: Document, tok: Token) -> str | None:
     table = {"train": TRAIN, "report": REPORT}.get(line.block or "")
     if table and tok.text in table:
         return f"{line.block} `{tok.text}`: {table[tok.text].doc}"
+    g = doc.result.graph
+    if line.block is None and tok.text == "input" and g is not None:
+        return f"`input`: **{shape_text(g.graph['input'])}** (one example; batch excluded)"
     if line.block is None and tok.text in ("encoder", "bottleneck", "decoder"):
         g = doc.result.graph
         last = g.graph.get("outputs", {}).get(tok.text) if g is not None else None

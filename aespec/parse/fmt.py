@@ -79,6 +79,8 @@ def tokenize(source: str) -> list[Token]:
             continue
         if text == ")":
             depth = max(depth - 1, 0)
+        elif text in ("{", "}"):  # never inside ( ): an editor's unclosed `(` stops here
+            depth = 0
         tokens.append(Token(kind, text, line, m.start() - line_start, depth))
         if text == "(":
             depth += 1
