@@ -78,7 +78,8 @@ def test_json_is_one_object_with_the_documented_keys():
     result = run("check", "--json", VAE)
     assert result.exit_code == 0
     payload = json.loads(result.stdout)
-    assert list(payload) == ["file", "ok", "diagnostics", "model"]
+    assert list(payload) == ["schema_version", "file", "ok", "diagnostics", "model"]
+    assert payload["schema_version"] == 1
     memory = payload["model"].pop("memory")
     assert payload["model"] == {"name": "vae_fc", "input": [784], "z": [20],
                                 "output": [784], "params": 1082680}

@@ -73,7 +73,7 @@ def test_quiet_prints_only_the_summary(tmp_path):
     result = invoke("run", tmp_path / "vae.ae", "--out", tmp_path / "r", "--quiet",
                     "--epochs", "1", "--set", "train.seed=2")
     assert result.exit_code == 0
-    assert "epoch 1/1" not in result.output and "finished after 1 epochs" in result.output
+    assert "epoch 1/1" not in result.output and "finished after 1 epoch " in result.output
     info = json.loads((tmp_path / "r" / "run.json").read_text())
     assert info["overrides"] == ["train.seed=2", "train.epochs=1"]
 
