@@ -233,3 +233,43 @@ def test_quiet_prints_nothing_but_errors(write):
     assert result.exit_code == 1 and "error[E201]" in result.stderr and result.stdout == ""
     result = run("draw", "-q", warned, "-o", warned.with_suffix(".dot"))
     assert result.exit_code == 0 and result.output == ""
+
+
+# ---------------------------------------------------------------- the --json schema
+
+SCHEMA = json.loads((ROOT / "docs" / "check-json.schema.json").read_text(encoding="utf-8"))
+
+
+def _json_lines(*args) -> list[dict]:
+    return [json.loads(line) for line in run("check", "--json", *args).stdout.splitlines()]
+
+
+def test_real_outputs_validate_against_the_documented_schema(write, tmp_path):
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(SCHEMA)
+    validator.check_schema(SCHEMA)
+    page = write("```ae\n" + GOOD + "```\n\n```ae\ninput vector(3)\n```\n", "page.md")
+    payloads = (_json_lines(*sorted((ROOT / "specs").glob("*.ae")))
+                + _json_lines(*sorted((ROOT / "tests" / "conformance" / "invalid").glob("*.ae")))
+                + _json_lines(page, tmp_path / "missing.ae", write("encoder {\n", "open.ae"))
+                + _json_lines(write(GOOD), "--set", "train.epochs=0"))
+    assert len(payloads) > 40
+    for payload in payloads:
+        errors = sorted(validator.iter_errors(payload), key=str)
+        assert not errors, (payload.get("file"), [e.message for e in errors])
+    seen = {k for p in payloads for k in p} | {k for p in payloads for d in p["diagnostics"]
+                                               for k in d}
+    assert {"block", "model", "file", "hint", "end_column"} <= seen  # every branch met
+    assert payloads[-1]["diagnostics"][0]["file"] == "<--set train.epochs=0>"
+
+
+def test_the_schema_rejects_what_it_should():
+    import jsonschema
+
+    good = _json_lines(VAE)[0]
+    for broken in ({**good, "schema_version": 2}, {**good, "extra": 1},
+                   {**good, "diagnostics": [{"severity": "fatal"}]},
+                   {k: v for k, v in good.items() if k != "ok"}):
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(broken, SCHEMA, cls=jsonschema.Draft202012Validator)

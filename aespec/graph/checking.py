@@ -60,10 +60,18 @@ class CheckResult:
             out["block"] = {"index": self.block.index, "name": self.block.name,
                             "line": self.block.line}
         out["ok"] = self.ok
-        out["diagnostics"] = [d.to_json() for d in self.diagnostics]
+        out["diagnostics"] = [self._diagnostic_json(d) for d in self.diagnostics]
         model = self.model_json()
         if model is not None:
             out["model"] = model
+        return out
+
+    def _diagnostic_json(self, d: Diagnostic) -> dict:
+        """`Diagnostic.to_json`, and `file` where the position is in another text than the
+        result's file: `<--set train.epochs=0>` for an override's value."""
+        out = d.to_json()
+        if d.file and d.file != self.path:
+            out["file"] = d.file
         return out
 
     def raise_for_errors(self) -> None:
