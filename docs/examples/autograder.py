@@ -102,12 +102,9 @@ def technique_criteria(spec: Any, required: list[str]) -> list[Criterion]:
 def reconstruction_mse(run_dir: Path) -> float:
     """The mean squared error of the run's best weights on its test set (the clean
     target: noise is applied in training only)."""
-    import torch
-
-    loaded = aespec.train.load_run(run_dir)
+    loaded = aespec.train.load_run(run_dir)  # eval mode: no noise, z = mu for a VAE
     test = loaded.data().test
-    with torch.no_grad():
-        x_hat = loaded.model(test.x).x_hat
+    x_hat = loaded.model(test.x).x_hat.detach()
     target = test.x if test.y is None else test.y
     return float(((x_hat - target) ** 2).mean())
 
