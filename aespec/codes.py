@@ -35,7 +35,8 @@ SERIES = {
     "E0": "reading the spec file",
     "E1": "syntax (the parse stage)",
     "E2": "names and arguments (the resolve stage)",
-    "E3": "shapes and the graph (the graph and checks stages; E311 and E312 when compiling)",
+    "E3": "shapes and the graph (the graph and checks stages; E311 and E312 when compiling, "
+          "E313 and E314 when emitting PyTorch source)",
     "W4": "warnings drawn from autoencoder theory (the checks stage; exit status stays 0)",
     "E5": "data, found when it is loaded (`aespec run`, `aespec train`)",
     "E6": "training, runs, checkpoints and devices (`aespec run` and the commands that read "
@@ -230,6 +231,17 @@ _CODES = [
          "The graph is incomplete because some shape could not be inferred; `aespec check` "
          "reports why.",
          "`aespec.build(spec)` on a spec that `aespec check` rejects", False),
+    Code("E313", "the op has no PyTorch form in aespec emit", "emit",
+         "`aespec emit` writes each op as PyTorch source from its own table of forms "
+         "(aespec/emit/rules.py), one per op of the registry; an op that has none there "
+         "(one added to the registry without its emit form) is refused rather than guessed. "
+         "`aespec run` still trains the spec.",
+         "`aespec emit` on a spec using an op registered without an emit form", False),
+    Code("E314", "the spec cannot be emitted", "emit",
+         "The graph is incomplete because some shape could not be inferred, so there is no "
+         "module to write; `aespec check` reports why, and `aespec emit` prints the same "
+         "diagnostics.",
+         "`aespec.emit.emit_source(graph, spec)` on a spec that `aespec check` rejects", False),
     # ------------------------------------------------------------ W4: theory
     Code("W401", "the code can learn the identity", "checks",
          "The code z holds at least as many values as the input and nothing constrains it "
@@ -372,6 +384,23 @@ _CODES = [
          "it) and refuses what the device's free memory cannot hold, naming the largest "
          "layer. Make the model or the batch smaller, or use a device with more memory.",
          "`aespec run` of a spec with `dense(1000000000)`", False),
+    Code("E609", "an optional package is missing", "run",
+         "`aespec run --tensorboard` (or `aespec.train(..., tensorboard=True)`) writes "
+         "TensorBoard event files with torch's SummaryWriter, which needs the tensorboard "
+         "package, an optional extra. Install it with `pip install aespec[tensorboard]`, or "
+         "run without --tensorboard (metrics.jsonl and metrics.csv are always written).",
+         "`aespec run spec.ae --tensorboard` where tensorboard is not installed", False),
+    Code("E610", "a run's metrics cannot be read", "run",
+         "`aespec report` and `aespec compare` read each run's `metrics.jsonl`, one JSON "
+         "object per epoch. A line that is not an epoch's record (the file was edited or "
+         "written by something else) is refused with its line number; a torn last line, left "
+         "by a run killed while writing it, is only left out.",
+         "`aespec report runs/ae-1` after a line of `runs/ae-1/metrics.jsonl` was replaced by "
+         "`oops`", False),
+    Code("E611", "too few runs to compare", "run",
+         "`aespec compare` puts two runs or more side by side; the same directory given twice "
+         "counts once.",
+         "`aespec compare runs/ae-1 runs/ae-1`", False),
 ]
 
 CODES: dict[str, Code] = {c.code: c for c in _CODES}

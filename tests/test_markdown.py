@@ -107,3 +107,9 @@ def test_run_fast_dev_run_on_a_block(page, tmp_path, monkeypatch):
     result = run("run", page, "--block", "1", "--fast-dev-run")
     assert result.exit_code == 0, result.output
     assert "fast-dev-run ok" in result.stdout and not (tmp_path / "runs").exists()
+
+
+def test_emit_takes_a_block(page):
+    result = run("emit", page, "--block", "tiny")
+    assert result.exit_code == 0 and "class Tiny(nn.Module)" in result.stdout
+    assert "error[E214]" in run("emit", page).stderr

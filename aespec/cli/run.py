@@ -141,6 +141,7 @@ def print_result(result: Any) -> None:
     out.print(table)
     out.print(f"parameters: {result.params:,}    time: {result.seconds:.1f} s    "
               f"run: {result.run_dir}", markup=False)
+    out.print(f"page: {result.run_dir / 'report.html'}", markup=False)
     if result.report:
         out.print(f"report: {result.run_dir / 'report' / 'summary.md'} "
                   f"({', '.join(k for k in result.report if k != 'examples')})", markup=False)
@@ -163,6 +164,9 @@ def run_command(
     quiet: bool = QuietOption,
     no_report: bool = typer.Option(False, "--no-report",
                                    help="Skip the figures of the spec's report block."),
+    tensorboard: bool = typer.Option(False, "--tensorboard",
+                                     help="Also write TensorBoard event files to "
+                                          "RUN_DIR/tensorboard/ (needs aespec[tensorboard])."),
     fast_dev_run: bool = typer.Option(False, "--fast-dev-run",
                                       help="One batch of training, validation, test and "
                                            "report, in a temporary directory removed after."),
@@ -192,7 +196,8 @@ def run_command(
 
     try:
         result = train(checked or spec, data=data, out=out_dir, quiet=quiet, resume=resume,
-                       overrides=sets, progress=_reporter(quiet), report=not no_report)
+                       overrides=sets, progress=_reporter(quiet), report=not no_report,
+                       tensorboard=tensorboard)
     except AespecError as error:
         raise fail(error, source) from None
     except KeyboardInterrupt:
