@@ -65,12 +65,16 @@ window.addEventListener("load", () => {
 
 @pytest.fixture(scope="module")
 def pages(tmp_path_factory):
-    """Two runs (the second with a larger learning rate) and their pages."""
+    """Two runs (the second with a larger learning rate, by `aespec run --tensorboard`) and
+    their pages."""
     root = tmp_path_factory.mktemp("pages")
     (root / "digits_ae.ae").write_text(SPEC)
     aespec.train(root / "digits_ae.ae", out=root / "base", quiet=True)
-    aespec.train(root / "digits_ae.ae", out=root / "fast", quiet=True,
-                 overrides=["train.optimizer=adam(lr=1e-2)"])
+    done = runner.invoke(app, ["run", str(root / "digits_ae.ae"), "--out", str(root / "fast"),
+                               "--set", "train.optimizer=adam(lr=1e-2)", "--tensorboard", "-q"])
+    assert done.exit_code == 0, done.output
+    assert f"page: {root / 'fast' / 'report.html'}" in done.output
+    assert list((root / "fast" / "tensorboard").glob("events.out.tfevents.*"))
     done = runner.invoke(app, ["report", str(root / "base"), "-o", str(root / "report.html")])
     assert done.exit_code == 0, done.output
     done = runner.invoke(app, ["compare", str(root / "base"), str(root / "fast"), "-o",

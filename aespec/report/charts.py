@@ -61,6 +61,8 @@ def line_chart(title: str, series: list[Series], marker: float | None = None,
     if x_hi == x_lo:
         x_lo, x_hi = x_lo - 1, x_hi + 1
     x_ticks = [t for t in nice_ticks(x_lo, x_hi, 6) if x_lo <= t <= x_hi and t == int(t)]
+    if min(xs) not in x_ticks and all(t - min(xs) >= (x_hi - x_lo) / 6 for t in x_ticks):
+        x_ticks.insert(0, min(xs))  # the first epoch, where it is not crowded
     y_lo, y_hi = y_ticks[0], y_ticks[-1]
     pw, ph = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
 

@@ -47,7 +47,8 @@ class RunPage:
 STYLE = """
 :root { color-scheme: light; }
 * { box-sizing: border-box; }
-body { margin: 0; font: 20px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif;
+html { font-size: 18px; }
+body { margin: 0; font: 1rem/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif;
   color: #1b1b1b; background: #fafafa; }
 main { max-width: 1500px; margin: 0 auto; padding: 1.2rem clamp(0.8rem, 3vw, 2.5rem) 3rem; }
 h1 { font-size: 2.1rem; margin: 0.2rem 0 0.3rem; }
@@ -61,7 +62,7 @@ h3 { font-size: 1.15rem; margin: 1rem 0 0.4rem; }
 .finished { background: #1a7f37; } .early_stopped { background: #0969da; }
 .interrupted, .running { background: #9a6700; } .failed, .diverged { background: #cf222e; }
 .error { background: #ffebe9; border-left: 6px solid #cf222e; padding: 0.6rem 1rem; }
-table { border-collapse: collapse; font-size: 1.05rem; margin: 0.4rem 0; }
+table { border-collapse: collapse; font-size: 1rem; margin: 0.4rem 0; }
 th, td { padding: 0.35rem 0.9rem; border-bottom: 1px solid #ddd; text-align: left;
   vertical-align: top; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
@@ -82,8 +83,8 @@ code, pre, .mono { font-family: ui-monospace, "DejaVu Sans Mono", Menlo, Consola
 .add { background: #dafbe1; display: block; } .del { background: #ffebe9; display: block; }
 .hunk { color: #6e7781; display: block; }
 .note { background: #fff8c5; border-left: 6px solid #d4a72c; padding: 0.5rem 1rem; }
-@media (min-width: 1700px) { body { font-size: 24px; } main { max-width: 1800px; } }
-@media (max-width: 700px) { body { font-size: 17px; } }
+@media (min-width: 1700px) { html { font-size: 22px; } main { max-width: 1800px; } }
+@media (max-width: 700px) { html { font-size: 16px; } }
 .cols { display: grid; gap: 1.5rem;
   grid-template-columns: repeat(auto-fit, minmax(min(100%, 420px), 1fr)); }
 """
