@@ -22,7 +22,7 @@ from aespec.data import Dataset
 from aespec.errors import AespecError
 from aespec.graph import CheckResult, check_file, check_source, check_spec, memory
 from aespec.model import Spec
-from aespec.train import batches
+from aespec.train import batches, fastdev
 from aespec.train import device as dev
 from aespec.train.evaluate import evaluate
 from aespec.train.loggers import with_tensorboard
@@ -84,6 +84,7 @@ class _Setup:
     data: batches.DataChoice
     device: torch.device
     report: bool = True
+    fast_dev_run: bool = False  # one batch of each split (aespec.train.fastdev)
 
 
 SpecLike = Spec | CheckResult | str | pathlib.Path
@@ -109,11 +110,11 @@ def _checked(spec: SpecLike, overrides: list[str]) -> tuple[CheckResult, pathlib
 
 
 def _setup(checked: CheckResult, overrides: list[str], base: pathlib.Path,
-           data: batches.DataChoice, report: bool) -> _Setup:
+           data: batches.DataChoice, report: bool, fast_dev_run: bool = False) -> _Setup:
     spec = checked.spec
     assert spec is not None and checked.graph is not None
     return _Setup(spec, checked.graph, overrides, base, data,
-                  dev.resolve_device(spec.train.device), report)
+                  dev.resolve_device(spec.train.device), report, fast_dev_run)
 
 
 def _spec_file(spec: Spec) -> str:
@@ -125,7 +126,7 @@ def train(spec: SpecLike | None = None, *, data: str | None = None,
           out: str | pathlib.Path | None = None, quiet: bool = False,
           resume: str | pathlib.Path | None = None, overrides: Sequence[str] = (),
           progress: Reporter | None = None, report: bool = True,
-          tensorboard: bool = False) -> RunResult:
+          tensorboard: bool = False, fast_dev_run: bool = False) -> RunResult:
     """Train a spec and write a run directory; returns a RunResult.
 
     `spec` is a Spec, a path to a `.ae` file or a CheckResult (None with `resume`: the
@@ -137,7 +138,9 @@ def train(spec: SpecLike | None = None, *, data: str | None = None,
     `tensorboard` also writes TensorBoard event files to RUN_DIR/tensorboard/ (E609 without
     the tensorboard package). `progress` shows the run (default: a line per epoch; a bar
     updated in place in a notebook; nothing with `quiet`). Each run gets RUN_DIR/report.html.
-    Problems in the spec, the data or a checkpoint raise AespecError.
+    Problems in the spec, the data or a checkpoint raise AespecError. `fast_dev_run`
+    trains one epoch of one batch and validates, tests and reports on one batch each
+    (`aespec run --fast-dev-run`, which gives it a temporary `out`).
     """
     dev.tune_allocator()
     extra = [f"train.epochs={epochs}"] * (epochs is not None) + [f"train.device={device}"] * (
@@ -149,11 +152,11 @@ def train(spec: SpecLike | None = None, *, data: str | None = None,
         return _resume(spec, pathlib.Path(resume), data, [*overrides, *extra], reporter, report)
     if spec is None:
         raise TypeError("train() needs a spec, or resume=RUN_DIR")
-    all_overrides = [*overrides, *extra]
+    all_overrides = [*overrides, *extra] + ["train.epochs=1"] * fast_dev_run
     checked, base = _checked(spec, all_overrides)
     assert checked.spec is not None
     setup = _setup(checked, all_overrides, base.resolve(),
-                   batches.choose_data(checked.spec, data), report)
+                   batches.choose_data(checked.spec, data), report, fast_dev_run)
     run = RunDir(pathlib.Path(out) if out is not None else new_run_path(setup.spec.name))
     check_fresh(run.path)
     try:
@@ -206,6 +209,8 @@ def _execute(setup: _Setup, run: RunDir, ckpt: dict | None, reporter: Reporter,
     spec, graph, device = setup.spec, setup.graph, setup.device
     _require_memory(spec, graph, device)  # before anything is allocated
     dataset = batches.load(spec, setup.data, setup.base_dir)
+    if setup.fast_dev_run:
+        dataset = fastdev.one_batch(dataset, spec.train.batch)
     data = batches.to_device(dataset, spec.train.split, device)
     model, notes = build_model(spec, graph, device)
     identity = {"model_key": json.dumps(model_key(spec)), "train_key": json.dumps(
