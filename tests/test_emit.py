@@ -218,6 +218,20 @@ def test_data_loaders_read_what_aespec_reads():
         assert len(ns["load_data"](limit=5)) == 5
 
 
+def test_idx_loader_reads_what_aespec_reads():
+    """fashion_mnist(normal=3, limit=500): the first 500 images, then class 3 only."""
+    if not Path("/usr/share/datasets/fashion-mnist").is_dir():
+        pytest.skip("Fashion-MNIST's IDX files are not installed")
+    from aespec.data.load import load_data
+
+    source = (ROOT / "specs" / "conv_fashion.ae").read_text()
+    source = re.sub(r"(?m)^data .*$", "data fashion_mnist(normal=3, limit=500)", source)
+    result = check_source(source, "fashion_normal.ae")
+    ns = _load(emit_source(result.graph, result.spec), "fashion_normal")
+    expected = load_data("fashion_mnist", {"normal": 3, "limit": 500}, (1, 28, 28)).x_train
+    assert torch.equal(ns["load_data"](), torch.from_numpy(expected))
+
+
 # ---------------------------------------------------------------- refusals
 
 

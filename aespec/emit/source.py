@@ -27,7 +27,8 @@ def emit_source(graph: nx.DiGraph, spec: Spec, filename: str | None = None) -> s
     _require_complete(graph, spec)
     net = analyse(graph)
     obj = plan_objective(net)
-    # the loss is planned first: the module owns the parameters of its terms
+    # the module is written twice: the loss reads its outputs and weights, and the
+    # parameters a loss term owns (a learned variance) are the module's
     probe = write_module(net, spec, [], obj.contractive)
     loss = write_loss_fn(net, obj, probe.outputs, probe.weights)
     module = write_module(net, spec, obj.owned, obj.contractive)
