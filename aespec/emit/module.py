@@ -103,7 +103,8 @@ def _init(net: Network, spec: Spec, fwd: Segment, owned: list) -> list[str]:
             head = f"# {d['block']}, line {d['span'].line}: {text}"
             lines.append(head if len(head) <= WIDTH - 8 else head[: WIDTH - 11] + "...")
             last = where
-        lines.append(f"self.{attr} = {ctor}  # -> {shape_text(d['out_shape'])}")
+        shape = "" if "  # " in ctor else f"  # -> {shape_text(d['out_shape'])}"
+        lines.append(f"self.{attr} = {ctor}{shape}")
     for attr, ctor, _, doc in owned:
         lines += [f"# {doc}", f"self.{attr} = {ctor}"]
     return block(lines, 2) + [""]
