@@ -19,6 +19,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from aespec.cli import _launch
 from aespec.cli.app import app
 from aespec.cli.common import SetOption, err, fail, is_terminal, out, overrides, print_diagnostics
 from aespec.errors import AespecError
@@ -138,6 +139,7 @@ def print_result(result: Any) -> None:
 
 @app.command("run")
 def run_command(
+    ctx: typer.Context,
     spec: Optional[Path] = typer.Argument(None, metavar="SPEC",
                                           help="Spec file (.ae); optional with --resume."),
     set_: Optional[list[str]] = SetOption,
@@ -152,12 +154,20 @@ def run_command(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
     no_report: bool = typer.Option(False, "--no-report",
                                    help="Skip the figures of the spec's report block."),
+    nproc: int = _launch.NprocOption, nnodes: Optional[str] = _launch.NnodesOption,
+    node_rank: Optional[int] = _launch.NodeRankOption,
+    master_addr: Optional[str] = _launch.MasterAddrOption,
+    master_port: Optional[int] = _launch.MasterPortOption,
+    rdzv_endpoint: Optional[str] = _launch.RdzvOption,
 ) -> None:
     """Train a spec; write the run directory; print test results."""
     if spec is None and resume is None:
         err.print("error: give a SPEC to train, or --resume RUN_DIR", markup=False)
         raise typer.Exit(2)
     check_device(device)
+    launched = _launch.relaunch(ctx)  # --nproc N: this command in N processes
+    if launched is not None:
+        raise typer.Exit(launched)
     from aespec.train import device as dev
 
     dev.tune_allocator()  # before training allocates: see bench/RESULTS.md
@@ -184,7 +194,8 @@ def run_command(
                   "interrupted before the first checkpoint (during pretraining); nothing to "
                   "resume", markup=False)
         raise typer.Exit(INTERRUPTED)
-    print_result(result)
+    if _launch.rank() == 0:
+        print_result(result)
 
 
 def check_device(device: str | None) -> None:
@@ -209,7 +220,8 @@ def _check(spec: Path | None, resume: Path | None, sets: list[str]) -> tuple[Any
     from aespec.graph import check_file
 
     result = check_file(spec, sets)
-    print_diagnostics(result.diagnostics, result.source)
+    if _launch.rank() == 0:  # one copy of the warnings from a distributed run
+        print_diagnostics(result.diagnostics, result.source)
     if not result.ok:
         raise typer.Exit(1)
     return result, result.source
