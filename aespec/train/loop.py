@@ -179,11 +179,14 @@ class Trainer:
         for s in range(first, self.steps):
             idx = self.perm[s * batch:(s + 1) * batch]
             self.opt.zero_grad(set_to_none=True)
-            part, scale = (idx, 1.0) if self.ranks is None else self.ranks.shard(idx)
-            vals, self.names = self.step_fn(*split.batch(part), scale)
-            stop = self.flag.requested
-            if self.ranks is not None:  # the global batch's terms; every rank stops alike
-                vals, stop = self.ranks.reduce_step(vals, scale / self.ranks.world, stop)
+            if self.ranks is None:
+                vals, self.names = self.step_fn(*split.batch(idx))
+                stop = self.flag.requested
+            else:  # this rank's shard; then the global batch's terms, and a common stop
+                part, scale = self.ranks.shard(idx)
+                vals, self.names = self.step_fn(*split.batch(part), scale)
+                vals, stop = self.ranks.reduce_step(vals, scale / self.ranks.world,
+                                                    self.flag.requested)
             if self.sums is None:
                 self.sums = vals * len(idx)
             else:
