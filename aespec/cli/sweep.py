@@ -77,9 +77,10 @@ def sweep_command(
     for kind, path in result.files.items():
         out.print(f"{kind}: {path}", markup=False)
     if result.failed:
-        err.print(f"error[E616]: {len(result.failed)} of {len(result.points)} points failed; "
-                  "see sweep.json", markup=False)
-        raise typer.Exit(1)
+        raise fail(AespecError.of("E616", f"{len(result.failed)} of {len(result.points)} "
+                                  "points failed", hint=f"their errors are in "
+                                  f"{result.sweep_dir / 'sweep.json'}",
+                                  file=str(result.sweep_dir)))
 
 
 def _source(spec: Path) -> str | None:
