@@ -42,8 +42,11 @@ demo: $(STAMP) dot
 	$(BIN)/aespec draw $(DEMO) -o runs/demo.svg
 	$(BIN)/aespec run $(DEMO)
 
+# two worker processes (pytest-xdist), one torch thread each: the 2-core CI machine's cores
+# both busy, not oversubscribed
+TEST_WORKERS ?= 2
 test: $(STAMP) dot data chromium
-	$(BIN)/python -m pytest -q
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --durations=15
 
 lint: $(STAMP)
 	$(BIN)/ruff check aespec tests bench

@@ -35,7 +35,8 @@ SERIES = {
     "E0": "reading the spec file",
     "E1": "syntax (the parse stage)",
     "E2": "names and arguments (the resolve stage)",
-    "E3": "shapes and the graph (the graph and checks stages; E311 and E312 when compiling)",
+    "E3": "shapes and the graph (the graph and checks stages; E311 and E312 when compiling, "
+          "E313 and E314 when emitting PyTorch source)",
     "W4": "warnings drawn from autoencoder theory (the checks stage; exit status stays 0)",
     "E5": "data, found when it is loaded (`aespec run`, `aespec train`)",
     "E6": "training, runs, checkpoints and devices (`aespec run` and the commands that read "
@@ -214,6 +215,17 @@ _CODES = [
          "The graph is incomplete because some shape could not be inferred; `aespec check` "
          "reports why.",
          "`aespec.build(spec)` on a spec that `aespec check` rejects", False),
+    Code("E313", "the op has no PyTorch form in aespec emit", "emit",
+         "`aespec emit` writes each op as PyTorch source from its own table of forms "
+         "(aespec/emit/rules.py), one per op of the registry; an op that has none there "
+         "(one added to the registry without its emit form) is refused rather than guessed. "
+         "`aespec run` still trains the spec.",
+         "`aespec emit` on a spec using an op registered without an emit form", False),
+    Code("E314", "the spec cannot be emitted", "emit",
+         "The graph is incomplete because some shape could not be inferred, so there is no "
+         "module to write; `aespec check` reports why, and `aespec emit` prints the same "
+         "diagnostics.",
+         "`aespec.emit.emit_source(graph, spec)` on a spec that `aespec check` rejects", False),
     # ------------------------------------------------------------ W4: theory
     Code("W401", "the code can learn the identity", "checks",
          "The code z holds at least as many values as the input and nothing constrains it "

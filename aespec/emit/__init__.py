@@ -1,1 +1,10 @@
-"""The emit stage: graph IR -> a standalone PyTorch file that does not import aespec."""
+"""The emit stage: graph IR -> a standalone PyTorch file that does not import aespec.
+
+    >>> text = emit_source(result.graph, result.spec)   # what `aespec emit SPEC` prints
+
+Text only: nothing here imports torch.  See docs/emit.md.
+"""
+
+from aespec.emit.source import emit_source
+
+__all__ = ["emit_source"]

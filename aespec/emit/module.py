@@ -1,0 +1,211 @@
+"""The emitted `nn.Module` class: `__init__` (the layers, grouped under their spec lines),
+`corrupt`, `forward`, `encode`, `decode` and `sample`."""
+
+from __future__ import annotations
+
+import keyword
+import re
+from dataclasses import dataclass, field
+
+from aespec.emit.network import Network, Segment, Unavailable, shape_text
+from aespec.model import Spec
+
+INDENT = "    "
+WIDTH = 99  # the emitted file passes `ruff check --line-length 100`
+
+
+def class_name(name: str) -> str:
+    """`denoising_conv` -> `DenoisingConv`; a name Python cannot use gets a prefix."""
+    words = [w for w in re.split(r"[^0-9A-Za-z]+", name) if w]
+    text = "".join(w[:1].upper() + w[1:] for w in words) or "Autoencoder"
+    if text[0].isdigit() or keyword.iskeyword(text):
+        text = "Model" + text
+    return text
+
+
+def fit(line: str, indent: str) -> list[str]:
+    """A line at `indent`; a trailing comment that makes it too long goes above it."""
+    code, sep, comment = line.partition("  # ")
+    lead = indent + code[: len(code) - len(code.lstrip())]
+    if sep and len(indent + line) > WIDTH:
+        return [f"{lead}# {comment}", *_wrap(indent + code)]
+    return _wrap(indent + line)
+
+
+def _wrap(line: str) -> list[str]:
+    """A statement too long for one line, broken after the call that follows its `=`."""
+    at = line.find("(", max(line.find(" = "), 0))
+    if len(line) <= WIDTH or at < 0 or '"""' in line:
+        return [line]
+    lead = line[: len(line) - len(line.lstrip())]
+    return [line[: at + 1], lead + INDENT + line[at + 1:]]
+
+
+def block(lines: list[str], depth: int) -> list[str]:
+    return [out for line in lines for out in fit(line, INDENT * depth)]
+
+
+@dataclass
+class ModuleText:
+    """The class's source, and what the rest of the file needs to know of it."""
+
+    name: str
+    lines: list[str]
+    renamed: list[tuple[str, str | None]] = field(default_factory=list)
+    weights: dict[str, tuple[str, ...]] = field(default_factory=dict)  # nid -> weight paths
+    outputs: dict[str, str] = field(default_factory=dict)  # forward's dict: key -> variable
+
+
+def write_module(net: Network, spec: Spec, owned: list[tuple[str, str, str, str]],
+                 contractive: bool) -> ModuleText:
+    """The class; `owned` are the loss terms' parameters (attr, ctor, compiled key, doc)."""
+    g, outs = net.g, net.g.graph["outputs"]
+    fwd = Segment(net, net.enc_in, "x").through(outs["decoder"])
+    text = ModuleText(class_name(spec.name), [])
+    text.outputs = _outputs(net, fwd, contractive)
+    lines = [f"class {text.name}(nn.Module):", *_class_doc(spec, g), "",
+             f"{INDENT}def __init__(self):", f"{INDENT * 2}super().__init__()"]
+    lines += _init(net, spec, fwd, owned)
+    lines += _corrupt(net)
+    lines += _forward(net, fwd, text.outputs, contractive)
+    lines += _encode(net)
+    lines += _decode(net)
+    lines += _sample(net)
+    while lines[-1] == "":
+        lines.pop()
+    text.lines = lines
+    for nid, w in fwd.written.items():
+        text.renamed += list(w.renamed)
+        text.weights[nid] = w.weights
+    text.renamed += [(key, attr) for attr, _, key, _ in owned]
+    return text
+
+
+def _class_doc(spec: Spec, g) -> list[str]:
+    doc = (spec.doc or f"The autoencoder of {spec.name}").replace("\\", "/").replace('"""', "'")
+    first = f'{INDENT}"""{doc.rstrip(".")}.'
+    rest = [f"{INDENT}input {shape_text(g.graph['input'])} -> code z {shape_text(g.graph['z'])}"
+            f" -> output {shape_text(g.graph['output'])}; {g.graph['params']:,} parameters.",
+            f'{INDENT}"""']
+    return [first if len(first) <= WIDTH else first[: WIDTH - 3] + "...", "", *rest]
+
+
+def _init(net: Network, spec: Spec, fwd: Segment, owned: list) -> list[str]:
+    """The layers in forward order, each group under the spec line it comes from."""
+    source = spec.source.splitlines()
+    lines, last = [], None
+    for nid, attr, ctor in fwd.layers:
+        d = net.g.nodes[nid]
+        where = (d["block"], d["span"].line)
+        if where != last:
+            text = source[d["span"].line - 1].split("#")[0].strip() if 0 < d["span"].line <= \
+                len(source) else d["op"]
+            head = f"# {d['block']}, line {d['span'].line}: {text}"
+            lines.append(head if len(head) <= WIDTH - 8 else head[: WIDTH - 11] + "...")
+            last = where
+        lines.append(f"self.{attr} = {ctor}  # -> {shape_text(d['out_shape'])}")
+    for attr, ctor, _, doc in owned:
+        lines += [f"# {doc}", f"self.{attr} = {ctor}"]
+    return block(lines, 2) + [""]
+
+
+def _corrupt(net: Network) -> list[str]:
+    noise = [n for n in net.order if net.g.nodes[n]["block"] == "noise"]
+    if not noise:
+        return []
+    seg = Segment(net, "input", "x").through(noise[-1])
+    head = [f"{INDENT}def corrupt(self, x):",
+            f'{INDENT * 2}"""The spec\'s noise, applied left to right (forward applies it in '
+            'training only)."""']
+    return head + block(seg.lines, 2) + [f"{INDENT * 2}return x", ""]
+
+
+def _outputs(net: Network, fwd: Segment, contractive: bool) -> dict[str, str]:
+    outs = {"x_hat": fwd.var(net.roles["x_hat"]), "z": fwd.var(net.roles["z"])}
+    if "logits" in net.roles:
+        outs["logits"] = fwd.var(net.roles["logits"])
+    if net.latent is not None:
+        outs["mu"], outs["logvar"] = "mu", "logvar"
+    for nid in net.reg_targets:
+        var = fwd.var(nid)
+        outs.setdefault(var, var)
+    if contractive:
+        outs["x"] = "x"
+    return outs
+
+
+def _forward(net: Network, fwd: Segment, outputs: dict[str, str], contractive: bool
+             ) -> list[str]:
+    keys = ", ".join(outputs)
+    lines = [f"{INDENT}def forward(self, x):",
+             f'{INDENT * 2}"""The whole network on a batch x {_batch(net.g.graph["input"])}: '
+             f'a dict of {keys}."""']
+    body = []
+    if any(net.g.nodes[n]["block"] == "noise" for n in net.order):
+        body += ["if self.training:  # noise in training only; the loss target stays clean",
+                 "    x = self.corrupt(x)"]
+    if contractive:
+        body += ["if not x.requires_grad:  # the contractive penalty differentiates h by x",
+                 "    x = x.detach().requires_grad_()"]
+    body += fwd.lines
+    entries = [f'"{k}": {v}' for k, v in outputs.items()]
+    ret = "return {" + ", ".join(entries) + "}"
+    if len(INDENT * 2 + ret) > WIDTH:
+        body += ["return {"] + [f"    {e}," for e in entries] + ["}"]
+    else:
+        body.append(ret)
+    return lines + block(body, 2) + [""]
+
+
+def _batch(shape) -> str:
+    return "(B, " + ", ".join(map(str, shape)) + ")"
+
+
+def _encode(net: Network) -> list[str]:
+    seg = Segment(net, net.enc_in, "x").through(net.roles["z"])
+    return [f"{INDENT}def encode(self, x):",
+            f'{INDENT * 2}"""The code z of x, no noise; in .eval() mode as aespec\'s encode '
+            '(z = mu, no dropout)."""',
+            *block(seg.lines, 2), f"{INDENT * 2}return {seg.var(net.roles['z'])}", ""]
+
+
+def _decode(net: Network) -> list[str]:
+    head = [f"{INDENT}def decode(self, z):"]
+    try:
+        seg = Segment(net, net.roles["z"], "z").through(net.roles["x_hat"])
+    except Unavailable as gap:
+        return head + _refusal(net, gap, "decoded")
+    return head + [f'{INDENT * 2}"""The reconstruction of codes z '
+                   f'{_batch(net.g.graph["z"])} (x_hat, in data space)."""',
+                   *block(seg.lines, 2), f"{INDENT * 2}return {seg.var(net.roles['x_hat'])}",
+                   ""]
+
+
+def _refusal(net: Network, gap: Unavailable, what: str) -> list[str]:
+    d = net.g.nodes[gap.nid]
+    label = d["args"].name
+    why = f"{d['op']}({label}) joins {label}, computed before z"
+    return [f'{INDENT * 2}"""Not available: {why}, so z alone cannot be {what}."""',
+            f"{INDENT * 2}raise NotImplementedError(",
+            f'{INDENT * 3}"{why}: z alone cannot be {what}; use forward(x)"', f"{INDENT * 2})",
+            ""]
+
+
+def _sample(net: Network) -> list[str]:
+    if net.latent is None:
+        return []
+    shape = net.g.nodes[net.latent]["out_shape"]
+    dims = ", ".join(map(str, shape))
+    head = [f"{INDENT}def sample(self, n, generator=None):",
+            f'{INDENT * 2}"""n draws z ~ N(0, I) of the latent, decoded (in .eval() mode, '
+            'as aespec\'s sample)."""']
+    try:
+        name = net.names[net.owner[net.latent]]
+        start = "z" if name == "h" else name
+        seg = Segment(net, net.latent, start).through(net.roles["x_hat"])
+    except Unavailable as gap:
+        return [head[0]] + _refusal(net, gap, "sampled")
+    draw = (f"{start} = torch.randn(n, {dims}, generator=generator).to(self.{net.latent}."
+            "weight)")
+    return head + block([draw, *seg.lines], 2) + [
+        f"{INDENT * 2}return {seg.var(net.roles['x_hat'])}", ""]

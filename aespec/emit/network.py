@@ -1,0 +1,201 @@
+"""Graph IR -> the emitted `nn.Module`: its layers, `corrupt`, `forward`, `encode`,
+`decode` and `sample`, straight-line code with each value's shape as a comment.
+
+Values are named as a reader would: `x` the input, `h` a value read only by the next line,
+`z` the code, `x_hat` the reconstruction, `logits` the tensor before a final sigmoid, and a
+tensor read again later (a skip join's source, a regularizer's target) by its spec label or
+else its node id.  Layers are attributes named by node id (`self.encoder1`), the names of
+`aespec check`'s table and of the compiled model's state_dict (`net.encoder1.weight`).
+"""
+
+from __future__ import annotations
+
+import builtins
+import keyword
+from dataclasses import dataclass, field
+
+import networkx as nx
+
+from aespec.emit.rules import NOOP, RULES, Op, Written
+from aespec.errors import AespecError
+from aespec.ops import get_op, lookup
+
+# names the emitted code uses for itself; a label that is one of them keeps its node id
+RESERVED = {"x", "h", "z", "x_hat", "logits", "mu", "logvar", "eps", "u", "n", "out", "self",
+            "target", "terms", "total", "torch", "nn", "F", "math", "weights", "rho_hat",
+            "kl", "generator", "weight", "occlude", "tile_draws", "gaussian_nll",
+            "contractive_penalty"}
+
+
+def shape_text(shape: tuple[int, ...] | None) -> str:
+    """`(32, 14, 14)`, `(64,)`: a shape as Python writes the tuple."""
+    return "(" + ", ".join(map(str, shape or ())) + ("," if len(shape or ()) == 1 else "") + ")"
+
+
+@dataclass
+class Network:
+    """What the writer knows of the graph: each node's owner (the node whose value it is:
+    an identity op's is its input's), the names of values read again later, the roles."""
+
+    g: nx.DiGraph
+    owner: dict[str, str] = field(default_factory=dict)
+    names: dict[str, str] = field(default_factory=dict)
+    roles: dict[str, str] = field(default_factory=dict)  # role (z, x_hat, logits) -> node
+    enc_in: str = "input"
+    latent: str | None = None
+    reg_targets: list[str] = field(default_factory=list)
+    helpers: set[str] = field(default_factory=set)
+
+    @property
+    def order(self) -> list[str]:
+        return self.g.graph["order"]
+
+    def var(self, nid: str) -> str:
+        """The variable holding the value of `nid` in forward."""
+        o = self.owner[nid]
+        return "x" if self.g.nodes[o]["block"] in ("input", "noise") else self.names[o]
+
+
+def rule_of(d: dict) -> object:
+    """The emit rule of a node's op; E313 for an op the emit stage cannot write."""
+    rule = RULES[d["place"]].get(d["op"]) if lookup(d["place"], d["op"]) else None
+    if rule is None:
+        raise AespecError.of(
+            "E313", f"aespec emit has no PyTorch form for {d['place']} op '{d['op']}' "
+            f"(line {d['span'].line})", d["span"],
+            "train the spec with `aespec run`, or add the op's rule to aespec/emit/rules.py")
+    return rule
+
+
+def analyse(g: nx.DiGraph) -> Network:
+    """Owners, roles and names of the graph's values."""
+    net = Network(g)
+    order, outs = g.graph["order"], g.graph["outputs"]
+    for i, nid in enumerate(order):
+        d = g.nodes[nid]
+        noop = i > 0 and rule_of(d) == NOOP
+        net.owner[nid] = net.owner[order[i - 1]] if noop else nid
+    noise = [n for n in order if g.nodes[n]["block"] == "noise"]
+    net.enc_in = noise[-1] if noise else "input"
+    latents = [n for n in order if g.nodes[n]["kind"] == "latent"]
+    net.latent = latents[0] if latents else None
+    net.roles = {"z": outs["bottleneck"], "x_hat": outs["decoder"]}
+    logits = _logits(g, net)
+    if logits is not None:
+        net.roles["logits"] = logits
+    net.reg_targets = _activity_targets(g)
+    _name_values(g, net)
+    return net
+
+
+def _logits(g: nx.DiGraph, net: Network) -> str | None:
+    """The node before a final sigmoid when a loss term (bce) reads logits (as compiled)."""
+    terms = [d for _, d in g.nodes(data=True) if d["kind"] == "loss"]
+    if not any(get_op("loss", d["op"]).extra.get("needs_unit_output") for d in terms):
+        return None
+    order = net.order
+    i = order.index(g.graph["outputs"]["decoder"])
+    while net.owner[order[i - 1]] == net.owner[order[i]]:  # identity ops after the sigmoid
+        i -= 1
+    if not get_op("layer", g.nodes[order[i]]["op"]).extra.get("logits"):
+        return None
+    return order[i - 1]
+
+
+def _activity_targets(g: nx.DiGraph) -> list[str]:
+    regs = [d for _, d in g.nodes(data=True) if d["kind"] == "regularizer"]
+    return [d["targets"][0] for d in regs
+            if get_op("regularizer", d["op"]).extra["acts_on"] != "weights"]
+
+
+def _name_values(g: nx.DiGraph, net: Network) -> None:
+    """`h` by default; roles, then labels (or node ids) for values read again later."""
+    taken = RESERVED | set(g.nodes) | set(dir(builtins)) | set(keyword.kwlist)
+    for nid in net.order:
+        net.names[nid] = "h"
+    for role, nid in net.roles.items():
+        o = net.owner[nid]
+        if net.names[o] == "h":
+            net.names[o] = role
+    reread = [d["join"] for _, d in g.nodes(data=True) if d.get("join")] + net.reg_targets
+    labels: dict[str, str] = {}
+    for nid in net.order:
+        label = g.nodes[nid].get("label")
+        if label and label.isidentifier() and label not in taken:
+            labels.setdefault(net.owner[nid], label)
+    used = set(net.names.values())
+    for nid in reread:
+        o = net.owner[nid]
+        if net.names[o] == "h":
+            name = labels.get(o, o)
+            net.names[o] = name if name not in used else o
+            used.add(net.names[o])
+
+
+# ---------------------------------------------------------------- code
+
+
+class Unavailable(Exception):
+    """A view that cannot be written: its segment joins a tensor it does not compute."""
+
+    def __init__(self, nid: str, source: str):
+        super().__init__(nid)
+        self.nid, self.source = nid, source
+
+
+@dataclass
+class Segment:
+    """Forward code over the nodes after `start` up to `stop`; `start`'s value is `x`."""
+
+    net: Network
+    start: str
+    placeholder: str
+    lines: list[str] = field(default_factory=list)
+    layers: list[tuple[str, str, str]] = field(default_factory=list)  # (nid, attr, ctor)
+    written: dict[str, Written] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)  # owner -> its variable
+
+    def through(self, stop: str) -> Segment:
+        order, g = self.net.order, self.net.g
+        env = self.env
+        env[self.net.owner[self.start]] = self.placeholder
+        draws_at = None
+        for i in range(order.index(self.start) + 1, order.index(stop) + 1):
+            nid, d = order[i], g.nodes[order[i]]
+            rule = rule_of(d)
+            if rule == NOOP:
+                continue
+            other = None
+            if d["join"]:
+                source = self.net.owner[d["join"]]
+                if source not in env:
+                    raise Unavailable(nid, d["join"])
+                other = env[source]
+                if draws_at is not None and order.index(d["join"]) < draws_at:
+                    other = f"tile_draws({other}, {env[self.net.owner[order[i - 1]]]})"
+                    self.net.helpers.add("tile_draws")
+            x = env[self.net.owner[order[i - 1]]]
+            out = x if d["block"] == "noise" else self.net.names[nid]
+            op = Op(nid, d["args"], d["in_shape"], d["out_shape"], d.get("tied_to"), x, out,
+                    other)
+            w = rule(op)  # type: ignore[operator]
+            self.written[nid] = w
+            self.net.helpers.update(w.helpers)
+            self.lines += _commented(w.lines, d)
+            self.layers += [(nid, attr, ctor) for attr, ctor in w.layers]
+            env[nid] = out
+            if d["kind"] == "latent" and getattr(d["args"], "samples", 1) > 1:
+                draws_at = i
+        return self
+
+    def var(self, nid: str) -> str:
+        """The variable holding `nid`'s value at the end of the segment."""
+        return self.env[self.net.owner[nid]]
+
+
+def _commented(lines: tuple[str, ...], d: dict) -> list[str]:
+    """The op's lines, the last one (when it has no comment) ending in the output's shape."""
+    out = list(lines)
+    if out and "#" not in out[-1]:
+        out[-1] = f"{out[-1]}  # {shape_text(d['out_shape'])}"
+    return out

@@ -1,0 +1,155 @@
+"""The objective as a function: `loss_fn(model, x, target=None) -> (total, terms)`.
+
+The terms, their names (`bce`, `0.5*mse`, `4*kl`, `l2[decoder]`, a repeated name `#2`),
+their order and their reductions are those of `aespec.compile.objective`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from aespec.emit.module import INDENT, block
+from aespec.emit.network import Network
+from aespec.emit.rules import LOSSES, REGULARIZERS, lit, q
+from aespec.errors import AespecError
+from aespec.ops import get_op
+
+
+@dataclass
+class Objective:
+    """The loss function's lines, and what the module must own or define for it."""
+
+    lines: list[str] = field(default_factory=list)
+    owned: list[tuple[str, str, str, str]] = field(default_factory=list)  # attr, ctor, key, doc
+    helpers: set[str] = field(default_factory=set)
+    contractive: bool = False
+
+
+def _nodes(net: Network, kind: str) -> list[str]:
+    return [n for n, d in net.g.nodes(data=True) if d["kind"] == kind]
+
+
+def _weighted(name: str, weight: float) -> str:
+    return name if weight == 1 else f"{weight:g}*{name}"
+
+
+def _unique(names: list[str]) -> list[str]:
+    seen: dict[str, int] = {}
+    out = []
+    for name in names:
+        seen[name] = seen.get(name, 0) + 1
+        out.append(name if seen[name] == 1 else f"{name}#{seen[name]}")
+    return out
+
+
+def plan_objective(net: Network) -> Objective:
+    """The terms' code; `write_loss_fn` wraps it once the module's outputs are known."""
+    obj = Objective()
+    obj.contractive = any(get_op("regularizer", net.g.nodes[n]["op"]).extra.get("jacobian")
+                          for n in _nodes(net, "regularizer"))
+    return obj
+
+
+def write_loss_fn(net: Network, obj: Objective, outputs: dict[str, str],
+                  weights: dict[str, tuple[str, ...]]) -> list[str]:
+    """`def loss_fn(...)`: reconstruction terms, the KL of a latent, the regularizers."""
+    g = net.g
+    losses, regs = _nodes(net, "loss"), _nodes(net, "regularizer")
+    names = [_weighted(g.nodes[n]["op"], g.nodes[n]["weight"]) for n in losses]
+    if net.latent is not None:
+        names.append(_weighted("kl", g.nodes[net.latent]["args"].beta))
+    names += [f"{g.nodes[n]['op']}[{g.nodes[n]['target']}]" if g.nodes[n]["target"]
+              else g.nodes[n]["op"] for n in regs]
+    names = _unique(names)
+    body = ["target = x if target is None else target", "out = model(x)", "terms = {}"]
+    recon = _recon_lines(net, obj, losses, names[:len(losses)], outputs)
+    body += recon
+    rest = names[len(losses):]
+    if net.latent is not None:
+        beta = g.nodes[net.latent]["args"].beta
+        body += ['mu, logvar = out["mu"], out["logvar"]',
+                 "kl = 0.5 * (mu.square() + logvar.exp() - 1.0 - logvar).flatten(1).sum(1)"
+                 "  # per example",
+                 f"terms[{q(rest[0])}] = " + ("kl.mean()" if beta == 1 else
+                                             f"{lit(beta)} * kl.mean()")]
+        rest = rest[1:]
+    for nid, name in zip(regs, rest, strict=True):
+        body += _regularizer_lines(net, obj, nid, name, outputs, weights)
+    body.append("return sum(terms.values()), terms")
+    doc = [f'{INDENT}"""The spec\'s objective on a batch: (total, terms by name), as aespec '
+           "computes it.", "",
+           f"{INDENT}`target` defaults to the clean x; in training the model corrupts x "
+           "itself.", f'{INDENT}"""']
+    head = ["def loss_fn(model, x, target=None):", *doc]
+    if obj.contractive:
+        inner = ["with torch.enable_grad():  # the contractive term needs dh/dx, even in "
+                 "evaluation"] + [INDENT + line for line in body]
+        return head + block(inner, 1)
+    return head + block(body, 1)
+
+
+def _recon_lines(net: Network, obj: Objective, losses: list[str], names: list[str],
+                 outputs: dict[str, str]) -> list[str]:
+    g, lines = net.g, []
+    shape = g.graph["output"]
+    summed = False
+    draws = net.latent is not None and getattr(g.nodes[net.latent]["args"], "samples", 1) > 1
+    if draws:
+        lines += ["if target.shape[0] != out[\"x_hat\"].shape[0]:  # L draws per example",
+                  '    target = tile_draws(target, out["x_hat"])']
+        obj.helpers.add("tile_draws")
+    for nid, name in zip(losses, names, strict=True):
+        d = g.nodes[nid]
+        logits = bool(get_op("loss", d["op"]).extra.get("needs_unit_output")) and \
+            "logits" in outputs
+        pred = 'out["logits"]' if logits else 'out["x_hat"]'
+        reduce = d["args"].reduce or ("sum" if net.latent is not None else "mean")
+        rule = LOSSES.get(d["op"])
+        if rule is None:
+            raise AespecError.of("E313", f"aespec emit has no PyTorch form for the loss "
+                                 f"'{d['op']}'", d["span"], "add its rule to "
+                                 "aespec/emit/rules.py")
+        term = rule(d["args"], nid, pred, "target", logits, reduce, shape)
+        obj.helpers.update(term.helpers)
+        obj.owned += [(attr, ctor, key, f"the learned log variance of {d['op']} (line "
+                       f"{d['span'].line}), one per output value") for attr, ctor, key
+                      in term.owned]
+        weight = d["weight"]
+        if reduce == "sum":
+            if not summed:
+                lines.append('n = out["x_hat"].shape[0]  # examples (and draws)')
+                summed = True
+            expr = f"{term.expr} / n" if weight == 1 else f"{lit(weight)} * {term.expr} / n"
+            comment = "  # sum over each example, mean over the batch"
+        else:
+            expr = term.expr if weight == 1 else f"{lit(weight)} * {term.expr}"
+            comment = "  # mean over every value"
+        lines.append(f"terms[{q(name)}] = {expr}{comment}")
+    return lines
+
+
+def _regularizer_lines(net: Network, obj: Objective, nid: str, name: str,
+                       outputs: dict[str, str], weights: dict[str, tuple[str, ...]]
+                       ) -> list[str]:
+    d = net.g.nodes[nid]
+    rule = REGULARIZERS.get(d["op"])
+    if rule is None:
+        raise AespecError.of("E313", f"aespec emit has no PyTorch form for the regularizer "
+                             f"'{d['op']}'", d["span"], "add its rule to aespec/emit/rules.py")
+    if get_op("regularizer", d["op"]).extra["acts_on"] == "weights":
+        found: list[str] = []
+        for t in d["targets"]:
+            found += [w for w in weights.get(t, ()) if w not in found]
+        if not found:
+            return [f"terms[{q(name)}] = out[\"x_hat\"].new_zeros(())  # the target has no "
+                    "weights"]
+        items = [f"model.{w}" for w in found]
+        one = "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
+        lines, helpers = rule(d["args"], "weights", name)
+        if len(one) + 20 < 90:
+            return [f"weights = {one}", *lines]
+        return ["weights = (", *[f"    {w}," for w in items], ")", *lines]
+    h = f"out[{q(net.var(d['targets'][0]))}]"
+    lines, helpers = rule(d["args"], h, name)
+    obj.helpers.update(helpers)
+    return list(lines)

@@ -1,0 +1,228 @@
+"""The rest of the emitted file: loading aespec's weights, the data, and a training loop.
+
+The data loader reads what is easy to read without aespec (scikit-learn's digits, MNIST or
+Fashion-MNIST IDX files); any other source becomes random data of the right shape, with a
+comment that says what aespec would read.  The loop uses the spec's optimizer, learning rate,
+batch size, epochs and seed; what it leaves out (schedules, early stopping, pretraining,
+validation) is listed in a comment.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aespec.emit.module import INDENT, WIDTH, block
+from aespec.emit.rules import lit, q
+from aespec.model import Spec
+
+OPTIMIZERS = {"adam": "Adam", "adamw": "AdamW", "sgd": "SGD", "rmsprop": "RMSprop"}
+MNIST_DIRS = {"fashion_mnist": "/usr/share/datasets/fashion-mnist",
+              "mnist": "/usr/share/datasets/mnist"}
+
+READ_IDX = '''
+def read_idx(path):
+    """An IDX file (gzipped or not) as a uint8 tensor of the shape its header gives."""
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rb") as f:
+        data = f.read()
+    dims = data[3]
+    shape = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(dims)]
+    return torch.frombuffer(bytearray(data[4 + 4 * dims:]), dtype=torch.uint8).reshape(shape)
+'''
+
+
+def write_state_loader(renamed: list[tuple[str, str | None]]) -> list[str]:
+    """`AESPEC_KEYS` and `load_aespec_state_dict`: the compiled model's keys, read here."""
+    lines = ["# aespec's compiled model (aespec.build(spec), a run's checkpoint) keeps its layers",
+             "# under `net.` and a loss term's own parameters under `objective_params.`; these",
+             "# keys have other names here (None: a tied weight aespec stores twice, this file",
+             "# once). Every other key is the same without its `net.` prefix."]
+    if not renamed:
+        lines.append("AESPEC_KEYS = {}")
+    else:
+        lines.append("AESPEC_KEYS = {")
+        lines += [f"    {q(key)}: {q(new) if new else 'None'}," for key, new in renamed]
+        lines.append("}")
+    return lines + ["", "",
+                    "def load_aespec_state_dict(model, state_dict):",
+                    f'{INDENT}"""Load the state_dict of aespec\'s compiled model into this '
+                    'module, strictly."""',
+                    f"{INDENT}renamed = {{}}",
+                    f"{INDENT}for key, value in state_dict.items():",
+                    f'{INDENT * 2}new = AESPEC_KEYS.get(key, key.removeprefix("net."))',
+                    f"{INDENT * 2}if new is not None:",
+                    f"{INDENT * 3}renamed[new] = value",
+                    f"{INDENT}return model.load_state_dict(renamed, strict=True)"]
+
+
+def paired(spec: Spec) -> bool:
+    """The data gives a separate target (`y=`): load_data returns (x, y)."""
+    return spec.data is not None and spec.data.args.get("y") is not None
+
+
+def _dims(shape: tuple[int, ...]) -> str:
+    return ", ".join(map(str, shape))
+
+
+def write_data(spec: Spec, output: tuple[int, ...]) -> tuple[list[str], set[str]]:
+    """`load_data(limit=None)` (and what it needs: helper texts, stdlib modules)."""
+    data = spec.data
+    if data is not None and data.source == "digits":
+        return _digits(spec), set()
+    if data is not None and data.source in MNIST_DIRS and not str(
+            data.args.get("path") or "").endswith(".npz"):
+        return _mnist(spec), {"gzip", "os"}
+    return _random(spec, output), set()
+
+
+def _normal_lines(args: dict) -> list[str]:
+    normal = args.get("normal")
+    if normal is None:
+        return []
+    classes = (normal,) if isinstance(normal, int) else tuple(normal)
+    return [f"keep = torch.isin(labels, torch.tensor({list(classes)}))  # normal={lit(normal)}"
+            ": train on these classes", "x = x[keep]"]
+
+
+def _digits(spec: Spec) -> list[str]:
+    assert spec.data is not None
+    args, shape = spec.data.args, spec.input.shape
+    size = args.get("size")
+    what = "digits" + (f"(size={size})" if size else "")
+    lines = ["def load_data(limit=None):",
+             f'{INDENT}"""{what}: scikit-learn\'s 1,797 8x8 digits, scaled to [0, 1]'
+             + (f", resized to {size}x{size}" if size and size != 8 else "") + ".",
+             "", f"{INDENT}aespec holds out a test split; here every example trains.",
+             f'{INDENT}"""', f"{INDENT}from sklearn.datasets import load_digits", ""]
+    body = ["digits = load_digits()",
+            "x = torch.tensor(digits.images / 16.0, dtype=torch.float32)[:, None]"
+            "  # (1797, 1, 8, 8)"]
+    if size and size != 8:
+        body.append(f'x = F.interpolate(x, size=({size}, {size}), mode="bilinear", '
+                    "align_corners=False)")
+    if args.get("normal") is not None:
+        body += ["labels = torch.tensor(digits.target)", *_normal_lines(args)]
+    body.append(f"return x[:limit].reshape(-1, {_dims(shape)})")
+    return lines + block(body, 1)
+
+
+def _mnist(spec: Spec) -> list[str]:
+    assert spec.data is not None
+    source, args, shape = spec.data.source, spec.data.args, spec.input.shape
+    folder = args.get("path") or MNIST_DIRS[source]
+    lines = ["def load_data(limit=None):",
+             f'{INDENT}"""{source}: the training images of the IDX files, scaled to [0, 1].',
+             "", f"{INDENT}aespec also looks in $AESPEC_DATA, and tests on the t10k files.",
+             f'{INDENT}"""']
+    body = [f"folder = {q(folder)}",
+            'images = os.path.join(folder, "train-images-idx3-ubyte")',
+            'images += ".gz" if os.path.exists(images + ".gz") else ""',
+            "x = read_idx(images)  # (N, 28, 28) uint8"]
+    if args.get("normal") is not None:
+        body += ['names = os.path.join(folder, "train-labels-idx1-ubyte")',
+                 'names += ".gz" if os.path.exists(names + ".gz") else ""',
+                 "labels = read_idx(names).long()", *_normal_lines(args)]
+    if args.get("limit"):
+        body.append(f"x = x[:{args['limit']}]  # limit={args['limit']}")
+    body.append(f"return (x[:limit].float() / 255.0).reshape(-1, {_dims(shape)})")
+    return lines + block(body, 1)
+
+
+def _random(spec: Spec, output: tuple[int, ...]) -> list[str]:
+    data = spec.data
+    said = "the spec names no data (aespec run --data SRC gives some)" if data is None else \
+        f"aespec reads `data {data.source}` here"
+    pair = paired(spec)
+    lines = ["def load_data(limit=None):",
+             f'{INDENT}"""Random stand-in data in [0, 1): {said}.',
+             "", f"{INDENT}Replace it with your own tensors of these shapes.", f'{INDENT}"""']
+    body = ["n = 256 if limit is None else limit",
+            f"x = torch.rand(n, {_dims(spec.input.shape)})"]
+    if pair:
+        body += [f"y = torch.rand(n, {_dims(output)})  # the targets", "return x, y"]
+    else:
+        body.append("return x")
+    return [line if len(line) <= WIDTH else line[: WIDTH - 4] + '..."' for line in lines] + \
+        block(body, 1)
+
+
+def _optimizer(spec: Spec) -> str:
+    choice = spec.train.optimizer
+    a: Any = choice.args  # Adam, AdamW, SGD or RMSprop: lr and weight_decay at least
+    options = [f"lr={lit(a.lr)}"]
+    if getattr(a, "momentum", 0):
+        options.append(f"momentum={lit(a.momentum)}")
+    if getattr(a, "nesterov", False) and getattr(a, "momentum", 0):
+        options.append("nesterov=True")
+    if choice.name == "adamw" or a.weight_decay:
+        options.append(f"weight_decay={lit(a.weight_decay)}")
+    return f"torch.optim.{OPTIMIZERS[choice.name]}(model.parameters(), {', '.join(options)})"
+
+
+def _left_out(spec: Spec) -> list[str]:
+    t = spec.train
+    out = []
+    if t.schedule.name != "none":
+        out.append(f"the {t.schedule.name} schedule")
+    if t.early_stop is not None:
+        out.append(f"early stopping (patience {t.early_stop.patience})")
+    if t.pretrain is not None:
+        out.append("layer-wise pretraining")
+    if t.precision != "fp32":
+        out.append(f"{t.precision} autocast")
+    out.append(f"the validation split ({lit(t.split)}) and the test set")
+    return out
+
+
+def write_training(spec: Spec, class_name: str) -> list[str]:
+    """`train(...)` and the `__main__` block."""
+    t, pair = spec.train, paired(spec)
+    y_arg = ", y=None" if pair else ""
+    batch_y = ", None if y is None else y[idx]" if pair else ""
+    lines = [f"def train(model, x{y_arg}, epochs={t.epochs}, batch={t.batch}):",
+             f'{INDENT}"""Minibatch training with the spec\'s optimizer; prints each '
+             'epoch\'s mean loss."""',
+             f"{INDENT}optimizer = {_optimizer(spec)}"]
+    body = ["for epoch in range(epochs):",
+            "    model.train()",
+            "    order = torch.randperm(len(x), device=x.device)",
+            "    total = 0.0",
+            "    for start in range(0, len(x), batch):",
+            "        idx = order[start:start + batch]",
+            f"        loss, _ = loss_fn(model, x[idx]{batch_y})",
+            "        optimizer.zero_grad()",
+            "        loss.backward()",
+            "        optimizer.step()",
+            "        total += loss.item() * len(idx)",
+            '    print(f"epoch {epoch + 1}/{epochs}: loss {total / len(x):.4f}")',
+            "return model"]
+    lines = block(lines, 0) + block(body, 1)
+    left = "; ".join(_left_out(spec))
+    main = ["parser = argparse.ArgumentParser(description=" + q(f"Train {spec.name}.") + ")",
+            f'parser.add_argument("--epochs", type=int, default={t.epochs})',
+            'parser.add_argument("--limit", type=int, default=None, help="use the first N '
+            'examples")',
+            'parser.add_argument("--save", default=None, help="write the trained state_dict '
+            'here")',
+            "args = parser.parse_args()",
+            f"torch.manual_seed({t.seed})",
+            'device = "cuda" if torch.cuda.is_available() else "cpu"']
+    main += ["x, y = load_data(args.limit)", "x, y = x.to(device), y.to(device)"] if pair else \
+        ["x = load_data(args.limit).to(device)"]
+    main += [f"model = {class_name}().to(device)",
+             *_wrap_comment(f"aespec run also does: {left}."),
+             f"train(model, x{', y' if pair else ''}, epochs=args.epochs)",
+             "if args.save:",
+             "    torch.save(model.state_dict(), args.save)"]
+    return lines + ["", "", 'if __name__ == "__main__":'] + block(main, 1)
+
+
+def _wrap_comment(text: str, width: int = WIDTH - 6) -> list[str]:
+    """A comment in lines of at most `width` characters."""
+    lines, line = [], "#"
+    for word in text.split():
+        if len(line) + 1 + len(word) > width:
+            lines.append(line)
+            line = "#"
+        line += " " + word
+    return lines + [line]

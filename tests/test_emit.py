@@ -1,0 +1,275 @@
+"""`aespec emit`: the standalone PyTorch file of every spec computes what the compiled model
+does.
+
+For each spec in `specs/` and each valid conformance case, the emitted file is executed in
+a fresh namespace; its module must have the compiled model's parameter count, load the
+compiled model's state_dict strictly (`load_aespec_state_dict`), and give the same
+reconstruction, code, encode, decode and sample in evaluation mode and the same loss terms
+in training mode with seeded noise.  One subprocess runs a file's training loop with aespec
+unimportable; ruff checks every emitted file; what cannot be emitted is E313 or E314.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import hashlib
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from test_no_torch import _heavy_modules
+from typer.testing import CliRunner
+
+from aespec.cli import app
+from aespec.compile import compile_model
+from aespec.emit import emit_source
+from aespec.emit import rules as emit_rules
+from aespec.emit.module import class_name
+from aespec.errors import AespecError
+from aespec.graph.checking import check_file, check_source
+from aespec.ops import REGISTRY
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "conformance" / "valid"  # beside the checkout, as in CI
+
+
+def _spec_files() -> list[Path]:
+    """Every spec in specs/ and every valid conformance case, each distinct file once."""
+    dirs = [ROOT / "specs", ROOT / "tests" / "conformance" / "valid", SHARED,
+            ROOT / "tests" / "conformance_extra" / "valid"]
+    files, seen = [], set()
+    for d in dirs:
+        for f in sorted(d.glob("*.ae")) if d.is_dir() else []:
+            digest = hashlib.sha256(f.read_bytes()).hexdigest()
+            if digest not in seen:
+                seen.add(digest)
+                files.append(f)
+    return files
+
+
+CASES = _spec_files()
+DETERMINISM = {"unet_skip", "vae_samples", "mirror_tied", "noise_all_ops", "regularizers_all"}
+
+
+@functools.cache
+def _emit(path: Path) -> tuple[str, Any, Any]:
+    result = check_file(path)
+    assert result.ok and result.graph is not None, result.diagnostics
+    return emit_source(result.graph, result.spec), result.graph, result.spec
+
+
+def _load(text: str, name: str) -> dict:
+    """The emitted file run as a module (not as __main__) in a fresh namespace."""
+    namespace: dict = {"__name__": f"emitted_{name}"}
+    exec(compile(text, f"<emitted {name}>", "exec"), namespace)
+    return namespace
+
+
+def _close(actual, expected, what: str) -> None:
+    torch.testing.assert_close(actual, expected, rtol=1e-4, atol=1e-5,
+                               msg=lambda m: f"{what}: {m}")
+
+
+def _batch(spec, graph) -> tuple[torch.Tensor, torch.Tensor | None]:
+    x = torch.rand(2, *spec.input.shape, generator=torch.Generator().manual_seed(1))
+    paired = spec.data is not None and spec.data.args.get("y") is not None
+    if tuple(graph.graph["output"]) == tuple(spec.input.shape) and not paired:
+        return x, None
+    return x, torch.rand(2, *graph.graph["output"], generator=torch.Generator().manual_seed(2))
+
+
+def test_there_are_cases_of_every_kind():
+    names = {p.stem for p in CASES}
+    assert len(CASES) >= 70 and {"unet_skip", "vae_samples", "mirror_tied", "contractive",
+                                 "loss_gaussian_nll_learned", "noise_all_ops"} <= names
+
+
+@pytest.mark.parametrize("path", CASES, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_emitted_module_computes_what_the_compiled_one_does(path: Path):
+    text, graph, spec = _emit(path)
+    ns = _load(text, path.stem)
+    torch.manual_seed(0)
+    compiled = compile_model(graph, spec)
+    emitted = ns[class_name(spec.name)]()
+    assert sum(p.numel() for p in emitted.parameters()) == \
+        sum(p.numel() for p in compiled.parameters()) == graph.graph["params"]
+    ns["load_aespec_state_dict"](emitted, compiled.state_dict())  # strict=True inside
+    x, target = _batch(spec, graph)
+    compiled.eval()
+    emitted.eval()
+    with torch.no_grad():
+        want, got = compiled(x, target=target), emitted(x)
+        _close(got["x_hat"], want.x_hat, "x_hat")
+        _close(got["z"], want.z, "z")
+        loss, terms = ns["loss_fn"](emitted, x, target)
+        assert list(terms) == list(want.terms)
+        for name, value in terms.items():
+            _close(value, want.terms[name], f"eval {name}")
+        _close(loss, want.loss, "eval loss")
+        _close(emitted.encode(x), compiled.encode(x), "encode")
+        _check_decode_and_sample(compiled, emitted, want.z)
+    compiled.train()
+    emitted.train()
+    torch.manual_seed(5)  # the same noise, dropout and latent draws in both
+    want = compiled(x, target=target)
+    torch.manual_seed(5)
+    loss, terms = ns["loss_fn"](emitted, x, target)
+    for name, value in terms.items():
+        _close(value, want.terms[name], f"train {name}")
+    _close(loss, want.loss, "train loss")
+
+
+def _check_decode_and_sample(compiled, emitted, z) -> None:
+    """decode and sample agree, or both refuse (a decoder that joins encoder tensors)."""
+    try:
+        decoded = compiled.decode(z)
+    except AespecError as err:
+        assert err.diagnostics[0].code == "E311"
+        with pytest.raises(NotImplementedError, match="computed before z"):
+            emitted.decode(z)
+    else:
+        _close(emitted.decode(z), decoded, "decode")
+    if compiled.info.latent_shape is None:
+        assert not hasattr(emitted, "sample")
+        return
+    try:
+        drawn = compiled.sample(3, generator=torch.Generator().manual_seed(3))
+    except AespecError as err:
+        assert err.diagnostics[0].code == "E311"
+        with pytest.raises(NotImplementedError):
+            emitted.sample(3)
+        return
+    _close(emitted.sample(3, generator=torch.Generator().manual_seed(3)), drawn, "sample")
+
+
+def test_emitted_files_import_nothing_of_aespec_and_are_deterministic():
+    for path in CASES:
+        text = _emit(path)[0]
+        if path.stem in DETERMINISM:  # checked again from the file: the same text
+            fresh = check_file(path)
+            assert emit_source(fresh.graph, fresh.spec) == text
+        modules = {alias.name.split(".")[0] for node in ast.walk(ast.parse(text))
+                   if isinstance(node, ast.Import) for alias in node.names}
+        modules |= {node.module.split(".")[0] for node in ast.walk(ast.parse(text))
+                    if isinstance(node, ast.ImportFrom) and node.module}
+        assert modules <= {"argparse", "gzip", "math", "os", "torch", "sklearn"}, path
+
+
+def test_emitted_files_pass_ruff(tmp_path: Path):
+    ruff = shutil.which("ruff") or str(Path(sys.executable).with_name("ruff"))
+    if not Path(ruff).exists():
+        pytest.skip("ruff is not installed")
+    for path in CASES:
+        (tmp_path / f"{path.parent.name}_{path.stem}.py").write_text(_emit(path)[0])
+    proc = subprocess.run([ruff, "check", "--isolated", "--no-cache", "--select",
+                           "E,F,W,I,B,UP,N", "--line-length", "100", "--target-version",
+                           "py311", str(tmp_path)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.slow
+def test_the_file_trains_without_aespec(tmp_path: Path):
+    """`python -I` (no PYTHONPATH, no current directory) with aespec made unimportable: the
+    file reads Fashion-MNIST's IDX files, trains one step on 8 images and saves weights."""
+    if not Path("/usr/share/datasets/fashion-mnist").is_dir():
+        pytest.skip("Fashion-MNIST's IDX files are not installed")
+    text = _emit(ROOT / "specs" / "conv_fashion.ae")[0]
+    script = tmp_path / "conv_fashion.py"
+    script.write_text(text)
+    runner = ("import runpy, sys; sys.modules['aespec'] = None; "
+              f"sys.argv = [{str(script)!r}, '--epochs', '1', '--limit', '8', "
+              "'--save', 'w.pt']; runpy.run_path(sys.argv[0], run_name='__main__')")
+    proc = subprocess.run([sys.executable, "-I", "-c", runner], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120,
+                          env={"PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stderr
+    assert re.fullmatch(r"epoch 1/1: loss \d+\.\d{4}\n", proc.stdout), proc.stdout
+    model = _load(text, "conv_fashion")["ConvFashion"]()
+    model.load_state_dict(torch.load(tmp_path / "w.pt"), strict=True)
+
+
+def test_data_loaders_read_what_aespec_reads():
+    """digits(size=28) resized, and digits(normal=...) filtered, as aespec's data stage."""
+    from aespec.data.datasets import _digits
+
+    for name, size, normal in (("denoising_conv", 28, None), ("anomaly_fc", None, 9)):
+        ns = _load(_emit(ROOT / "specs" / f"{name}.ae")[0], name)
+        x, labels = _digits(size)
+        keep = labels != normal
+        expected = torch.from_numpy(x[keep].copy()).reshape(int(keep.sum()), -1)
+        got = ns["load_data"]()
+        _close(got.reshape(len(got), -1), expected, f"{name} data")
+        assert got.shape[1:] == check_file(ROOT / "specs" / f"{name}.ae").spec.input.shape
+        assert len(ns["load_data"](limit=5)) == 5
+
+
+# ---------------------------------------------------------------- refusals
+
+
+TINY = "input vector(8)\nencoder {\n    dense(4) relu\n}\nbottleneck {\n    dense(2)\n}\n" \
+       "decoder {\n    dense(8) sigmoid\n}\nloss bce\n"
+
+
+def test_an_op_without_an_emit_form_is_refused_with_e313(monkeypatch):
+    result = check_source(TINY, "tiny.ae")
+    monkeypatch.delitem(emit_rules.LAYERS, "dense")
+    with pytest.raises(AespecError) as err:
+        emit_source(result.graph, result.spec)
+    d = err.value.diagnostics[0]
+    assert d.code == "E313" and "'dense'" in d.message and d.span.line == 3
+
+
+def test_every_registered_op_has_an_emit_form():
+    for place, table in REGISTRY.items():
+        assert set(table) <= set(emit_rules.RULES[place]), place
+
+
+def test_a_spec_whose_shapes_stopped_is_refused_with_e314():
+    result = check_source(TINY.replace("dense(2)", "dense(2)\n    reshape(3, 3)"), "bad.ae")
+    with pytest.raises(AespecError) as err:
+        emit_source(result.graph, result.spec)
+    assert [d.code for d in err.value.diagnostics] == ["E314", "E303"]
+
+
+# ---------------------------------------------------------------- the command
+
+
+def test_command_prints_the_file_or_writes_it(tmp_path: Path):
+    spec = ROOT / "specs" / "vae_fc.ae"
+    printed = CliRunner().invoke(app, ["emit", str(spec)])
+    assert printed.exit_code == 0 and printed.stdout == _emit(spec)[0]
+    target = tmp_path / "vae.py"
+    wrote = CliRunner().invoke(app, ["emit", str(spec), "-o", str(target), "--set",
+                                     "train.epochs=3"])
+    assert wrote.exit_code == 0 and f"wrote {target}" in wrote.stdout
+    assert 'parser.add_argument("--epochs", type=int, default=3)' in target.read_text()
+
+
+def test_command_imports_no_heavy_module():
+    """Emitting is making text: no torch, numpy or scikit-learn (as `aespec check`)."""
+    heavy, proc = _heavy_modules(["emit", str(ROOT / "specs" / "vae_samples.ae")])
+    assert proc.returncode == 0 and "class VaeSamples(nn.Module):" in proc.stdout, proc.stderr
+    assert heavy == []
+
+
+def test_command_on_an_invalid_spec_prints_its_diagnostics():
+    bad = ROOT / "tests" / "conformance" / "invalid" / "undefined_name.ae"
+    result = CliRunner().invoke(app, ["emit", str(bad)])
+    assert result.exit_code == 1 and "error[E205]" in result.stderr and not result.stdout
+
+
+def test_docs_excerpt_is_what_the_command_prints():
+    """docs/emit.md shows part of `aespec emit specs/inpainting_unet.ae`, verbatim."""
+    page = (ROOT / "docs" / "emit.md").read_text(encoding="utf-8")
+    assert "aespec emit specs/inpainting_unet.ae" in page
+    excerpt = re.search(r"```python\n(.*?)```", page, re.S)
+    assert excerpt is not None
+    text = _emit(ROOT / "specs" / "inpainting_unet.ae")[0]
+    parts = [p for p in excerpt.group(1).split("    ...\n")]
+    assert len(parts) >= 2 and all(p.strip() and p in text for p in parts)
