@@ -15,6 +15,7 @@ aespec imports neither torch nor graphviz.
 from __future__ import annotations
 
 import importlib
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -74,3 +75,24 @@ def __getattr__(name: str) -> Any:
     if name == "train":  # imported on first use: it pulls in torch. The module is callable.
         return importlib.import_module("aespec.train")
     raise AttributeError(f"module 'aespec' has no attribute {name!r}")
+
+
+def _spec_html(spec: Spec) -> str:
+    from aespec.report.page import spec_html
+
+    return spec_html(spec)
+
+
+def _register_ipython() -> None:
+    """Inside IPython, show a Spec as HTML (its summary, diagram and source): a formatter
+    registered by the class's name, so nothing is imported until a Spec is displayed (the
+    model stage is plain data and draws nothing itself)."""
+    ipython = sys.modules.get("IPython")
+    get = getattr(ipython, "get_ipython", None)
+    shell = get() if callable(get) else None
+    formatters = getattr(getattr(shell, "display_formatter", None), "formatters", None)
+    if isinstance(formatters, dict) and "text/html" in formatters:
+        formatters["text/html"].for_type_by_name("aespec.model.spec", "Spec", _spec_html)
+
+
+_register_ipython()

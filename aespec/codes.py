@@ -360,6 +360,23 @@ _CODES = [
          "it) and refuses what the device's free memory cannot hold, naming the largest "
          "layer. Make the model or the batch smaller, or use a device with more memory.",
          "`aespec run` of a spec with `dense(1000000000)`", False),
+    Code("E609", "an optional package is missing", "run",
+         "`aespec run --tensorboard` (or `aespec.train(..., tensorboard=True)`) writes "
+         "TensorBoard event files with torch's SummaryWriter, which needs the tensorboard "
+         "package, an optional extra. Install it with `pip install aespec[tensorboard]`, or "
+         "run without --tensorboard (metrics.jsonl and metrics.csv are always written).",
+         "`aespec run spec.ae --tensorboard` where tensorboard is not installed", False),
+    Code("E610", "a run's metrics cannot be read", "run",
+         "`aespec report` and `aespec compare` read each run's `metrics.jsonl`, one JSON "
+         "object per epoch. A line that is not an epoch's record (the file was edited or "
+         "written by something else) is refused with its line number; a torn last line, left "
+         "by a run killed while writing it, is only left out.",
+         "`aespec report runs/ae-1` after a line of `runs/ae-1/metrics.jsonl` was replaced by "
+         "`oops`", False),
+    Code("E611", "too few runs to compare", "run",
+         "`aespec compare` puts two runs or more side by side; the same directory given twice "
+         "counts once.",
+         "`aespec compare runs/ae-1 runs/ae-1`", False),
     Code("E613", "a sweep's grid is not usable", "run",
          "`aespec sweep` takes each `--set NAME=V1,V2,...` as an axis of its grid: a key given "
          "twice, an empty or repeated value, no key with two values or more (nothing to "

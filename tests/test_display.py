@@ -1,5 +1,7 @@
 """What a run shows in Python: the error's text with its source line and carets, short reprs
-of a spec and of a run, the metrics CSV beside metrics.jsonl (issue 10)."""
+of a spec and of a run, the metrics CSV beside metrics.jsonl, TensorBoard event files, the
+bar in a notebook, the HTML display of a spec and of a run, and report.html's data
+(issue 10)."""
 
 from __future__ import annotations
 
@@ -7,13 +9,25 @@ import csv
 import io
 import json
 import shutil
+import subprocess
+import sys
+import types
 from pathlib import Path
 
 import pytest
 
 import aespec
 from aespec.errors import AespecError
-from aespec.train.progress import LineReporter, RunStart, duration
+from aespec.train.progress import (
+    LineReporter,
+    NotebookReporter,
+    Reporter,
+    RunStart,
+    bar_text,
+    default_reporter,
+    duration,
+    in_notebook,
+)
 
 BROKEN = """model broken
 input vector(64)
@@ -74,7 +88,7 @@ def trained(tmp_path_factory):
     """One tiny run on the digits, shared by the tests that read it."""
     root = tmp_path_factory.mktemp("runs")
     (root / "tiny.ae").write_text(TINY)
-    return root, aespec.train(root / "tiny.ae", out=root / "run", quiet=True)
+    return root, aespec.train(root / "tiny.ae", out=root / "run", quiet=True, tensorboard=True)
 
 
 def test_the_repr_of_a_spec_is_one_short_line_of_what_it_says():
@@ -185,3 +199,221 @@ def test_the_progress_bar_shows_the_epoch_and_the_run_eta():
         assert bar.bar.tasks[0].fields["run_eta"].startswith("run 1m3")  # 3 x 30 s + epoch 2
     finally:
         bar.close()
+
+
+
+# ---------------------------------------------------------------- TensorBoard
+
+
+def test_tensorboard_event_files_hold_each_epochs_losses(trained):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    root, result = trained
+    (events,) = (root / "run" / "tensorboard").glob("events.out.tfevents.*")
+    acc = EventAccumulator(str(events.parent))
+    acc.Reload()
+    tags = acc.Tags()["scalars"]
+    assert {"train/loss", "val/loss", "train/mse", "val/l1[bottleneck]", "lr"} <= set(tags)
+    val = acc.Scalars("val/loss")
+    assert [e.step for e in val] == [1, 2]
+    assert [e.value for e in val] == pytest.approx([r["val"]["loss"] for r in result.history])
+
+
+def test_tensorboard_missing_is_e609_naming_the_extra(tmp_path, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "tensorboard" else real(name, *a))
+    (tmp_path / "tiny.ae").write_text(TINY)
+    with pytest.raises(AespecError) as info:
+        aespec.train(tmp_path / "tiny.ae", out=tmp_path / "run", quiet=True, tensorboard=True)
+    assert info.value.diagnostics[0].code == "E609"
+    assert "pip install aespec[tensorboard]" in str(info.value)
+    assert not (tmp_path / "run").exists()  # refused before the run began
+
+
+# ---------------------------------------------------------------- the bar in a notebook
+
+
+def _fake_ipython(monkeypatch, shell_class: str | None) -> None:
+    module = types.ModuleType("IPython")
+    shell = None if shell_class is None else type(shell_class, (), {})()
+    if shell_class == "Shell":  # Colab's shell is a subclass of the ZMQ one
+        zmq = type("ZMQInteractiveShell", (), {})
+        shell = type("Shell", (zmq,), {})()
+    module.get_ipython = lambda: shell  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "IPython", module)
+
+
+@pytest.mark.parametrize(("shell", "expected"), [
+    ("ZMQInteractiveShell", True), ("Shell", True), ("TerminalInteractiveShell", False),
+    (None, False)])
+def test_a_notebook_is_a_zmq_kernel(monkeypatch, shell, expected):
+    _fake_ipython(monkeypatch, shell)
+    assert in_notebook() is expected
+    chosen = default_reporter()
+    assert type(chosen) is (NotebookReporter if expected else LineReporter)
+    assert type(default_reporter(quiet=True)) is Reporter
+
+
+def test_without_ipython_there_is_no_notebook(monkeypatch):
+    monkeypatch.delitem(sys.modules, "IPython", raising=False)
+    assert not in_notebook() and type(default_reporter()) is LineReporter
+
+
+class _Handle:
+    def __init__(self, shown: list[str], text: str):
+        self.shown = shown
+        shown.append(text)
+
+    def update(self, data: dict, raw: bool = False) -> None:
+        assert raw
+        self.shown.append(data["text/plain"])
+
+
+def test_the_notebook_bar_is_one_line_updated_in_place_with_both_etas():
+    shown: list[str] = []
+    handles: list[_Handle] = []
+    now = [100.0]
+
+    def display(text: str) -> _Handle:
+        handles.append(_Handle(shown, text))
+        return handles[-1]
+
+    bar = NotebookReporter(display=display, clock=lambda: now[0])
+    bar.start(RunStart("tiny", "runs/tiny", 3, 1, 10, 100, 20, "digits", "cpu", 1000))
+    bar.phase("epoch 1/3", 10)
+    now[0] += 4.0
+    bar.step(4, 0.5, 1000.0)
+    assert shown[-1] == ("epoch 1/3 [##########--------------] 4/10  loss 0.50000  "
+                         "1,000 samples/s  eta 6s")  # 6 steps at 1 s; no epoch has ended
+    bar.epoch(_record(1, 10.0, best=True), 3)
+    bar.phase("epoch 2/3", 10)
+    now[0] += 5.0
+    bar.step(5, 0.25, 2000.0)
+    assert shown[-1] == ("epoch 2/3 [############------------] 5/10  loss 0.25000  "
+                         "2,000 samples/s  eta 5s  run 15s  | epoch 1 val 0.25000 (best)")
+    assert len(handles) == 1 and len(shown) == 6  # one display, updated in place
+    assert all("\n" not in text for text in shown)
+
+
+def test_bar_text_leaves_out_what_is_not_known_yet():
+    assert bar_text("epoch 1/2", 0, 8, None, None, None, None) == (
+        "epoch 1/2 [------------------------] 0/8")
+
+
+# ---------------------------------------------------------------- HTML in Python
+
+
+def test_a_run_and_a_run_read_back_show_as_html(trained):
+    root, result = trained
+    for html in (result._repr_html_(), aespec.train.load_run(root / "run")._repr_html_()):
+        assert "tiny" in html and "finished" in html
+        assert f"{result.test['loss']:#.5g}" in html  # the metrics table
+        assert html.count('<svg class="chart"') == 3  # loss, mse, l1[bottleneck]
+        assert 'src="data:image/svg+xml;base64,' in html  # the diagram
+
+
+def test_ipython_shows_a_spec_as_html_registered_by_name(monkeypatch):
+    registered = {}
+
+    class Formatter:
+        def for_type_by_name(self, module, name, func):
+            registered[(module, name)] = func
+
+    module = types.ModuleType("IPython")
+    shell = types.SimpleNamespace(display_formatter=types.SimpleNamespace(
+        formatters={"text/html": Formatter()}))
+    module.get_ipython = lambda: shell  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "IPython", module)
+    aespec._register_ipython()
+    spec = aespec.load("specs/mirror_fc.ae")
+    func = registered[(type(spec).__module__, type(spec).__name__)]
+    html = func(spec)
+    assert "mirror_fc" in html and "(784,)" in html and "L = BCE" in html
+    assert 'src="data:image/svg+xml;base64,' in html and "<details>" in html
+
+
+def test_importing_aespec_inside_ipython_stays_cheap():
+    probe = ("import sys, types; m = types.ModuleType('IPython'); f = types.SimpleNamespace("
+             "for_type_by_name=lambda *a: print('registered', a[:2])); "
+             "s = types.SimpleNamespace(display_formatter=types.SimpleNamespace("
+             "formatters={'text/html': f})); m.get_ipython = lambda: s; "
+             "sys.modules['IPython'] = m; import aespec; "
+             "print(sorted({n.split('.')[0] for n in sys.modules} & "
+             "{'torch', 'numpy', 'graphviz', 'matplotlib', 'pygments'}))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.splitlines() == ["registered ('aespec.model.spec', 'Spec')", "[]"]
+
+
+# ---------------------------------------------------------------- report.html's data
+
+
+def test_every_run_directory_has_its_page(trained):
+    root, result = trained
+    html = (root / "run" / "report.html").read_text()
+    assert "<script" not in html and "http://" not in html.replace(
+        'xmlns="http://www.w3.org/2000/svg"', "")
+    assert f"{result.test['loss']:#.5g}" in html and "L = MSE(x, x̂)" in html
+    assert "python" in html and sys.version.split()[0] in html
+
+
+def test_a_failed_run_page_says_so_and_a_torn_metrics_line_is_left_out(trained, tmp_path):
+    from aespec.train.pages import read_run_page, write_run_page
+
+    root, _ = trained
+    run = tmp_path / "run"
+    shutil.copytree(root / "run", run)
+    info = json.loads((run / "run.json").read_text())
+    (run / "run.json").write_text(json.dumps({**info, "status": "failed",
+                                              "error": "disk full", "test": None}))
+    with open(run / "metrics.jsonl", "a") as fh:
+        fh.write('{"epoch": 3, "tra')  # a run killed while writing
+    page = read_run_page(run)
+    assert page.status == "failed" and page.error == "disk full" and len(page.history) == 2
+    html = write_run_page(run, tmp_path / "page.html").read_text()
+    assert 'class="status failed"' in html and "disk full" in html
+    (run / "metrics.jsonl").write_text("oops\n" + (root / "run" / "metrics.jsonl").read_text())
+    with pytest.raises(AespecError) as info_:
+        read_run_page(run)
+    assert info_.value.diagnostics[0].code == "E610" and "metrics.jsonl:1" in str(info_.value)
+
+
+def test_without_dot_the_page_says_so(trained, tmp_path, monkeypatch):
+    from aespec.train.pages import read_run_page
+
+    root, _ = trained
+    monkeypatch.setenv("PATH", str(tmp_path))  # no `dot` there
+    page = read_run_page(root / "run")
+    assert page.diagram_svg is None and "graphviz" in page.diagram_note
+
+
+def test_the_compare_page_diffs_the_sources_and_lists_what_differs():
+    from aespec.report.compare import ComparePage, compare_page, differing
+    from aespec.report.page import RunPage
+
+    def page(name: str, source: str, sets: list[str], lr: float, loss: float) -> RunPage:
+        return RunPage(name="tiny", run_dir=f"runs/{name}", status="finished", source=source,
+                       spec_file="tiny.ae", overrides=sets, best_epoch=1,
+                       settings={"optimizer": {"name": "adam", "args": {"lr": lr}}},
+                       history=[{"epoch": 1, "train": {"loss": loss}, "val": {"loss": loss}}],
+                       test={"loss": loss}, info=[("device", "cpu")])
+
+    a = page("a", "model tiny\nlet width = 8\n", [], 1e-3, 0.5)
+    b = page("b", "model tiny\nlet width = 16\n", ["train.optimizer=adam(lr=1e-2)"], 1e-2, 0.25)
+    assert differing([a, b]) == [("--set train.optimizer", ["(not set)", "adam(lr=1e-2)"]),
+                                 ("train.optimizer", ["adam(lr=0.001)", "adam(lr=0.01)"])]
+    html = compare_page(ComparePage([a, b], None, "no reconstructions here"))
+    assert '<span class="del">-let width = 8</span>' in html
+    assert '<span class="add">+let width = 16</span>' in html
+    assert "<b>0.25000</b>" in html and "no reconstructions here" in html  # lowest in bold
+    assert html.count('<svg class="chart"') == 1
+
+
+def test_chart_ticks_are_round_and_cover_the_values():
+    from aespec.report.charts import nice_ticks
+
+    assert nice_ticks(0.013, 0.247) == [0.0, 0.05, 0.1, 0.15, 0.2, 0.25]
+    assert nice_ticks(3.0, 3.0)[0] <= 3.0 <= nice_ticks(3.0, 3.0)[-1]

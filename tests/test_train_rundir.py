@@ -59,8 +59,8 @@ def test_run_directory_holds_the_spec_resolved_spec_metrics_and_checkpoints(trai
     root, result = trained
     run = root / "run"
     assert sorted(p.name for p in run.iterdir()) == [
-        "best.pt", "checkpoint.pt", "metrics.csv", "metrics.jsonl", "resolved.json", "run.json",
-        "tiny.ae"]
+        "best.pt", "checkpoint.pt", "metrics.csv", "metrics.jsonl", "report.html",
+        "resolved.json", "run.json", "tiny.ae"]
     assert (run / "tiny.ae").read_text() == SPEC  # as given, comments and all
     resolved = json.loads((run / "resolved.json").read_text())
     assert resolved["overrides"] == ["width=12"]

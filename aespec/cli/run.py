@@ -132,6 +132,7 @@ def print_result(result: Any) -> None:
     out.print(table)
     out.print(f"parameters: {result.params:,}    time: {result.seconds:.1f} s    "
               f"run: {result.run_dir}", markup=False)
+    out.print(f"page: {result.run_dir / 'report.html'}", markup=False)
     if result.report:
         out.print(f"report: {result.run_dir / 'report' / 'summary.md'} "
                   f"({', '.join(k for k in result.report if k != 'examples')})", markup=False)
@@ -154,6 +155,9 @@ def run_command(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
     no_report: bool = typer.Option(False, "--no-report",
                                    help="Skip the figures of the spec's report block."),
+    tensorboard: bool = typer.Option(False, "--tensorboard",
+                                     help="Also write TensorBoard event files to "
+                                          "RUN_DIR/tensorboard/ (needs aespec[tensorboard])."),
     nproc: int = _launch.NprocOption, nnodes: Optional[str] = _launch.NnodesOption,
     node_rank: Optional[int] = _launch.NodeRankOption,
     master_addr: Optional[str] = _launch.MasterAddrOption,
@@ -181,7 +185,8 @@ def run_command(
 
     try:
         result = train(checked or spec, data=data, out=out_dir, quiet=quiet, resume=resume,
-                       overrides=sets, progress=_reporter(quiet), report=not no_report)
+                       overrides=sets, progress=_reporter(quiet), report=not no_report,
+                       tensorboard=tensorboard)
     except AespecError as error:
         raise fail(error, source) from None
     except KeyboardInterrupt:

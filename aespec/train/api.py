@@ -9,6 +9,7 @@ import contextlib
 import datetime as dt
 import json
 import pathlib
+import platform
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -24,9 +25,11 @@ from aespec.model import Spec
 from aespec.train import batches, dist
 from aespec.train import device as dev
 from aespec.train.evaluate import evaluate
+from aespec.train.loggers import with_tensorboard
 from aespec.train.loop import Diverged, Interrupted, StopFlag, Trainer
+from aespec.train.pages import read_run_page, write_run_page
 from aespec.train.pretrain import pretrain_layerwise
-from aespec.train.progress import LineReporter, Reporter, RunStart
+from aespec.train.progress import Reporter, RunStart, default_reporter
 from aespec.train.rundir import (
     STATE,
     RunDir,
@@ -62,6 +65,12 @@ class RunResult:
     def __repr__(self) -> str:
         return run_repr("RunResult", self.name, self.status, self.epochs, self.best_epoch,
                          self.test, self.run_dir)
+
+    def _repr_html_(self) -> str:
+        """A notebook's view: the metrics, the curves and the diagram (from the run dir)."""
+        from aespec.report.page import summary_html
+
+        return summary_html(read_run_page(self.run_dir))
 
 
 @dataclass(frozen=True)
@@ -117,7 +126,8 @@ def train(spec: SpecLike | None = None, *, data: str | None = None,
           epochs: int | None = None, device: str | None = None,
           out: str | pathlib.Path | None = None, quiet: bool = False,
           resume: str | pathlib.Path | None = None, overrides: Sequence[str] = (),
-          progress: Reporter | None = None, report: bool = True) -> RunResult:
+          progress: Reporter | None = None, report: bool = True,
+          tensorboard: bool = False) -> RunResult:
     """Train a spec and write a run directory; returns a RunResult.
 
     `spec` is a Spec, a path to a `.ae` file or a CheckResult (None with `resume`: the
@@ -126,12 +136,17 @@ def train(spec: SpecLike | None = None, *, data: str | None = None,
     override `train.epochs` and `train.device`; `overrides` are `--set` values
     (`"width=16"`, `"train.batch=64"`). `out` is the run directory (default
     `runs/<name>-<timestamp>`). `resume` continues a stopped run in its own directory.
+    `tensorboard` also writes TensorBoard event files to RUN_DIR/tensorboard/ (E609 without
+    the tensorboard package). `progress` shows the run (default: a line per epoch; a bar
+    updated in place in a notebook; nothing with `quiet`). Each run gets RUN_DIR/report.html.
     Problems in the spec, the data or a checkpoint raise AespecError.
     """
     dev.tune_allocator()
     extra = [f"train.epochs={epochs}"] * (epochs is not None) + [f"train.device={device}"] * (
         device is not None)
-    reporter = progress or (Reporter() if quiet else LineReporter())
+    reporter = progress or default_reporter(quiet)
+    if tensorboard:
+        reporter = with_tensorboard(reporter)
     with dist.joined(device or "auto") as ranks:  # None unless under torch's launcher
         if ranks is not None and not ranks.writer:
             reporter = Reporter()
@@ -213,7 +228,7 @@ def _execute(setup: _Setup, run: RunDir, ckpt: dict | None, reporter: Reporter,
     model, notes = build_model(spec, graph, device)
     identity = {"model_key": json.dumps(model_key(spec)), "train_key": json.dumps(
         train_key(spec)), "spec_name": spec.name}
-    with StopFlag() as flag, _recorded(run, started):
+    with _paged(run, (spec, graph)), StopFlag() as flag, _recorded(run, started):
         trainer = Trainer(model, spec.train, data, device, run, identity, reporter, flag,
                           setup.ranks)
         if ckpt is not None:
@@ -280,6 +295,25 @@ def _recorded(run: RunDir, started: float) -> Iterator[None]:
         refused = cannot_write(pathlib.Path(exc.filename or run.path), exc)
         _mark(run, started, status="failed", error=refused.diagnostics[0].message)
         raise refused from None
+
+
+@contextlib.contextmanager
+def _paged(run: RunDir, checked: tuple[Spec, Any]) -> Iterator[None]:
+    """report.html when the run ends: finished, stopped, or failed once it had begun (best
+    effort then: the run's own error is what counts); not after a second Ctrl-C."""
+    if not run.writes:  # a distributed run's other ranks
+        yield
+        return
+    try:
+        yield
+    except KeyboardInterrupt:
+        raise
+    except BaseException:
+        if (run.path / "run.json").is_file():
+            with contextlib.suppress(Exception):
+                write_run_page(run.path, checked=checked)
+        raise
+    write_run_page(run.path, checked=checked)
 
 
 def _mark(run: RunDir, started: float, **fields: Any) -> None:
@@ -365,7 +399,8 @@ def _now() -> str:
 
 def _info(setup: _Setup, graph: Any, description: str, notes: list[str]) -> dict[str, Any]:
     spec = setup.spec
-    return {"aespec": _version(), "torch": torch.__version__, "name": spec.name,
+    return {"aespec": _version(), "torch": torch.__version__,
+            "python": platform.python_version(), "name": spec.name,
             "spec_file": _spec_file(spec),
             "spec_path": str(pathlib.Path(spec.path).resolve()) if spec.path else None,
             "base_dir": str(setup.base_dir), "overrides": setup.overrides,

@@ -107,3 +107,124 @@ class LineReporter(Reporter):
 
     def message(self, text: str) -> None:
         self._print(text)
+
+
+# ---------------------------------------------------------------- in a notebook
+
+
+def in_notebook() -> bool:
+    """True inside a Jupyter kernel (IPython's ZMQ shell, or a subclass such as Colab's):
+    where a line per epoch would pile up in the cell's output, a bar updated in place reads
+    better. A terminal IPython is not a notebook."""
+    ipython = sys.modules.get("IPython")
+    get = getattr(ipython, "get_ipython", None)
+    shell = get() if callable(get) else None
+    return shell is not None and any(
+        k.__name__ == "ZMQInteractiveShell" for k in type(shell).__mro__)
+
+
+def default_reporter(quiet: bool = False) -> Reporter:
+    """What `aespec.train` shows when not told: nothing with `quiet`, a bar updated in
+    place in a notebook, else a line per epoch."""
+    if quiet:
+        return Reporter()
+    return NotebookReporter() if in_notebook() else LineReporter()
+
+
+BAR_WIDTH = 24
+
+
+def bar_text(phase: str, done: int, total: int, loss: float | None, rate: float | None,
+             epoch_left: float | None, run_left: float | None, last: str = "") -> str:
+    """One line: `epoch 3/20 [######------] 45/90  loss 0.12345  1,234 samples/s  eta 12s
+    run 3m05s  | val 0.1201 (best)`; parts not known yet are left out."""
+    filled = round(BAR_WIDTH * done / total) if total else 0
+    text = f"{phase} [{'#' * filled}{'-' * (BAR_WIDTH - filled)}] {done}/{total}"
+    if loss is not None:
+        text += f"  loss {loss:#.5g}"
+    if rate is not None:
+        text += f"  {rate:,.0f} samples/s"
+    if epoch_left is not None:
+        text += f"  eta {duration(epoch_left)}"
+    if run_left is not None:
+        text += f"  run {duration(run_left)}"
+    return text + (f"  | {last}" if last else "")
+
+
+def _ipython_display(text: str) -> Any:
+    """A display handle of a plain-text line in the cell's output, updated in place."""
+    from IPython.display import display
+
+    return display({"text/plain": text}, raw=True, display_id=True)
+
+
+class NotebookReporter(Reporter):
+    """A bar in one line of the cell's output, redrawn in place when the trainer reports
+    (a few times a second): the phase, steps, running loss, samples/s, the epoch's time left
+    (from its pace so far) and the run's (plus the mean epoch time for each epoch after
+    it), and the last epoch's validation loss. `display` makes the handle (IPython's by
+    default; tests pass their own)."""
+
+    def __init__(self, display: Any = None, clock: Any = None):
+        import time
+
+        self.display = display or _ipython_display
+        self.now = clock or time.monotonic
+        self.handle: Any = None
+        self.run_clock: RunClock | None = None
+        self.phase_text, self.total, self.started = "", 0, 0.0
+        self.done = 0
+        self.loss: float | None = None
+        self.rate: float | None = None
+        self.last, self.epochs_done = "", 0
+
+    def start(self, run: RunStart) -> None:
+        self.run_clock = RunClock(run.epochs)
+        self.epochs_done = run.first_epoch - 1
+        self._show(f"{run.name}: {run.params:,} parameters on {run.device}; {run.data}; "
+                   f"writing {run.run_dir}")
+
+    def phase(self, text: str, total: int) -> None:
+        self.phase_text, self.total, self.started = text, total, self.now()
+        self.done, self.loss, self.rate = 0, None, None
+        self._show(self.text())
+
+    def step(self, done: int, loss: float, samples_per_s: float) -> None:
+        self.done, self.loss, self.rate = done, loss, samples_per_s
+        self._show(self.text())
+
+    def epoch(self, record: dict[str, Any], epochs: int) -> None:
+        if self.run_clock is None or self.run_clock.epochs != epochs:
+            self.run_clock = RunClock(epochs)
+        self.run_clock.add(record)
+        self.epochs_done = record["epoch"]
+        self.done = self.total
+        part = "val" if record.get("val") else "train"
+        self.last = (f"epoch {record['epoch']} {part} {record[part]['loss']:#.5g}"
+                     + (" (best)" if record.get("best") else ""))
+        self._show(self.text())
+
+    def epoch_left(self) -> float | None:
+        """The phase's time left at its pace so far; None before its first step."""
+        if not self.done or not self.total:
+            return None
+        spent = self.now() - self.started
+        return spent / self.done * max(0, self.total - self.done)
+
+    def text(self) -> str:
+        left = self.epoch_left()
+        after = self.run_clock.left(self.epochs_done + (self.done < self.total)) \
+            if self.run_clock is not None else None
+        run_left = None if after is None else after + (left or 0.0)
+        return bar_text(self.phase_text, self.done, self.total, self.loss, self.rate, left,
+                        run_left, self.last)
+
+    def message(self, text: str) -> None:
+        self.last = text
+        self._show(self.text() if self.phase_text else text)
+
+    def _show(self, text: str) -> None:
+        if self.handle is None:
+            self.handle = self.display(text)
+        else:
+            self.handle.update({"text/plain": text}, raw=True)

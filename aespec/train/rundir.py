@@ -305,7 +305,7 @@ def new_run_path(name: str, root: pathlib.Path | None = None) -> pathlib.Path:
 
 
 # the files a run writes before its first checkpoint: what starting it again replaces
-STARTED = ("run.json", "resolved.json", "metrics.jsonl", "metrics.csv")
+STARTED = ("run.json", "resolved.json", "metrics.jsonl", "metrics.csv", "report.html")
 
 CSV_TAIL = ("lr", "train_seconds", "samples_per_s")
 

@@ -1,0 +1,45 @@
+"""`aespec compare RUN_DIR... [-o compare.html]`: several runs side by side in one page.
+
+What differs between their specs, their metrics in one table, the curves of each term
+overlaid, and each run's reconstructions of the same seeded test examples. torch is
+imported when the command runs (the models are loaded to reconstruct).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from aespec.cli.app import app
+from aespec.cli.common import fail, out
+from aespec.cli.run import DeviceOption, check_device
+from aespec.errors import AespecError
+
+
+@app.command("compare")
+def compare_command(
+    run_dirs: list[Path] = typer.Argument(..., metavar="RUN_DIR",
+                                          help="Two or more directories from aespec run."),
+    output: Path = typer.Option(Path("compare.html"), "--output", "-o", metavar="FILE",
+                                help="Where to write the page."),
+    n: int = typer.Option(8, "-n", min=1, max=32, help="Test examples to reconstruct."),
+    seed: int = typer.Option(0, "--seed", help="Seeds the choice of test examples."),
+    device: Optional[str] = DeviceOption,
+) -> None:
+    """Compare runs: spec differences, metrics, overlaid curves, the same reconstructions."""
+    check_device(device)
+    from aespec.report.compare import compare_page
+    from aespec.train.loaded import compare_runs
+    from aespec.train.rundir import atomic_write, cannot_write
+
+    try:
+        html = compare_page(compare_runs(run_dirs, n=n, seed=seed, device=device or "auto"))
+        try:
+            atomic_write(output, lambda fh: fh.write(html.encode("utf-8")))
+        except OSError as exc:
+            raise cannot_write(output, exc) from None
+    except AespecError as error:
+        raise fail(error) from None
+    out.print(f"wrote {output}", markup=False)

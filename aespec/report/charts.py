@@ -1,0 +1,124 @@
+"""Line charts as inline SVG text, for the HTML pages: no matplotlib, no file, no script.
+
+    >>> svg = line_chart("loss", [Series("train", [1, 2], [0.5, 0.4])])
+
+A chart scales to the width of its box (a viewBox and no fixed size) and its text stays
+large enough to read on a projector.  Plain numbers in, text out.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from html import escape
+
+WIDTH, HEIGHT = 720, 400
+LEFT, RIGHT, TOP, BOTTOM = 92, 24, 56, 64  # the plot area's margins
+# colour-blind-safe (Okabe-Ito), in the order runs and splits take them
+COLOURS = ("#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00", "#f0e442",
+           "#000000")
+
+
+@dataclass(frozen=True)
+class Series:
+    """One line: its name in the legend, the points, its colour and dash."""
+
+    name: str
+    xs: list[float]
+    ys: list[float]
+    colour: str = COLOURS[0]
+    dashed: bool = False
+
+
+def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
+    """About `count` round values (1, 2 or 5 times a power of ten) covering [lo, hi]."""
+    if not hi > lo:
+        pad = abs(lo) * 0.1 or 1.0
+        lo, hi = lo - pad, hi + pad
+    raw = (hi - lo) / count
+    power = 10 ** math.floor(math.log10(raw))
+    step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
+    first = math.floor(lo / step) * step
+    ticks = [first + i * step for i in range(int(math.ceil((hi - first) / step)) + 1)]
+    return [round(t, 12) for t in ticks]
+
+
+def _fmt(v: float) -> str:
+    return "0" if v == 0 else f"{v:.4g}"
+
+
+def line_chart(title: str, series: list[Series], marker: float | None = None,
+               marker_text: str = "best", x_label: str = "epoch") -> str:
+    """The series on shared axes with a legend; `marker` draws a vertical line at that x
+    (the best epoch).  Points are drawn as dots too, so a one-epoch run shows something."""
+    shown = [s for s in series if s.xs and any(math.isfinite(y) for y in s.ys)]
+    if not shown:
+        return ""
+    xs = [x for s in shown for x in s.xs]
+    ys = [y for s in shown for y in s.ys if math.isfinite(y)]
+    y_ticks = nice_ticks(min(ys), max(ys))
+    x_lo, x_hi = min(xs), max(xs)
+    if x_hi == x_lo:
+        x_lo, x_hi = x_lo - 1, x_hi + 1
+    x_ticks = [t for t in nice_ticks(x_lo, x_hi, 6) if x_lo <= t <= x_hi and t == int(t)]
+    if min(xs) not in x_ticks and all(t - min(xs) >= (x_hi - x_lo) / 6 for t in x_ticks):
+        x_ticks.insert(0, min(xs))  # the first epoch, where it is not crowded
+    y_lo, y_hi = y_ticks[0], y_ticks[-1]
+    pw, ph = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
+
+    def px(x: float) -> float:
+        return LEFT + (x - x_lo) / (x_hi - x_lo) * pw
+
+    def py(y: float) -> float:
+        return TOP + (1 - (y - y_lo) / (y_hi - y_lo)) * ph
+
+    parts = [f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
+             f'xmlns="http://www.w3.org/2000/svg" font-family="system-ui, sans-serif">',
+             f"<title>{escape(title)}</title>",
+             f'<text x="{LEFT}" y="30" font-size="22" font-weight="600">{escape(title)}</text>']
+    for t in y_ticks:
+        parts.append(f'<line x1="{LEFT}" x2="{LEFT + pw}" y1="{py(t):.1f}" y2="{py(t):.1f}" '
+                     'stroke="#ddd"/>')
+        parts.append(f'<text x="{LEFT - 8}" y="{py(t) + 6:.1f}" font-size="17" '
+                     f'text-anchor="end">{_fmt(t)}</text>')
+    for t in x_ticks:
+        parts.append(f'<text x="{px(t):.1f}" y="{TOP + ph + 24}" font-size="17" '
+                     f'text-anchor="middle">{_fmt(t)}</text>')
+    parts.append(f'<text x="{LEFT + pw / 2}" y="{HEIGHT - 10}" font-size="17" '
+                 f'text-anchor="middle">{escape(x_label)}</text>')
+    parts.append(f'<rect x="{LEFT}" y="{TOP}" width="{pw}" height="{ph}" fill="none" '
+                 'stroke="#888"/>')
+    if marker is not None and x_lo <= marker <= x_hi:
+        parts.append(f'<line x1="{px(marker):.1f}" x2="{px(marker):.1f}" y1="{TOP}" '
+                     f'y2="{TOP + ph}" stroke="#666" stroke-dasharray="2 4"/>')
+        right = px(marker) > LEFT + pw - 60  # the label to the left of a line at the end
+        parts.append(f'<text x="{px(marker) + (-6 if right else 6):.1f}" y="{TOP + 20}" '
+                     f'font-size="16" fill="#444" text-anchor="{"end" if right else "start"}">'
+                     f'{escape(marker_text)}</text>')
+    for s in shown:
+        parts += _line(s, px, py)
+    parts += _legend(shown, LEFT + pw)
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _line(s: Series, px, py) -> list[str]:
+    points = [(px(x), py(y)) for x, y in zip(s.xs, s.ys, strict=False) if math.isfinite(y)]
+    dash = ' stroke-dasharray="8 5"' if s.dashed else ""
+    path = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
+    out = [f'<polyline points="{path}" fill="none" stroke="{s.colour}" stroke-width="3"{dash}/>']
+    out += [f'<circle cx="{x:.1f}" cy="{y:.1f}" r="4" fill="{s.colour}"/>' for x, y in points]
+    return out
+
+
+def _legend(series: list[Series], right: float) -> list[str]:
+    """The names at the top right, above the plot, each after a short line in its style."""
+    out, x = [], right
+    for s in reversed([s for s in series if s.name]):  # a nameless line is explained elsewhere
+        width = 34 + 9.5 * len(s.name)
+        x -= width + 14
+        dash = ' stroke-dasharray="8 5"' if s.dashed else ""
+        out.append(f'<line x1="{x:.1f}" x2="{x + 26:.1f}" y1="44" y2="44" stroke="{s.colour}" '
+                   f'stroke-width="3"{dash}/>')
+        out.append(f'<text x="{x + 32:.1f}" y="50" font-size="17">{escape(s.name)}</text>')
+    return out
