@@ -140,8 +140,9 @@ _CODES = [
     Code("E210", "bad --set", "resolve",
          "A `--set` option that is not `NAME=VALUE`, names no `let` of the spec, sets a block "
          "other than `train.KEY` or `report.KEY`, names a key that block does not have, or "
-         "whose value does not parse. (A value that parses but is invalid is reported like "
-         "the same value in the file, at the line it replaces.)",
+         "whose value does not parse. (A value that parses but is invalid is reported with "
+         "the code the same value would give in the file, at its column in the option: "
+         "`<--set train.epochs=0>:1:14`.)",
          "`aespec check specs/vae_fc.ae --set train.epoch=3`", False),
     Code("E211", "tensor name defined twice", "resolve",
          "Two `NAME = ...` lines give the same name, or a block's name (`encoder`, "
@@ -156,6 +157,21 @@ _CODES = [
          "`regularize OP on TARGET` names neither a block (`encoder`, `bottleneck`, `decoder`) "
          "nor a tensor named with `NAME = ...`.",
          _spec(after="regularize activity_l1(1e-4) on botleneck")),
+    Code("E214", "a Markdown file with several specs, and none picked", "read",
+         "`aespec draw`, `run` and `emit` work on one spec; the `.md` file holds several "
+         "```ae blocks. The message lists them; pick one with `--block N` (1-based) or "
+         "`--block NAME` (its `model` name). `aespec check` checks them all.",
+         "`aespec draw notes.md` where notes.md has two ```ae blocks", False),
+    Code("E215", "a Markdown file without an ae block", "read",
+         "A `.md` file is read for its fenced blocks tagged `ae` (a line ```ae before the "
+         "spec, ``` after it), and it has none. A block tagged otherwise (```text) is not a "
+         "spec.",
+         "`aespec check README.md` on a page whose specs are fenced as ```text", False),
+    Code("E216", "--block names no ae block", "read",
+         "`--block` takes the 1-based number of an ```ae block or the name its `model` line "
+         "gives, and the file has no such block; the message lists the blocks it has. "
+         "`--block` is for Markdown files only.",
+         "`aespec check notes.md --block 3` where notes.md has two blocks", False),
     # ------------------------------------------------------------ E3: shapes and graph
     Code("E301", "decoder output does not match the input", "checks",
          "The decoder's output shape differs from `input` (the reconstruction target). The "
@@ -281,6 +297,14 @@ _CODES = [
          "`aespec run` refuses, before it allocates, a model that the device cannot hold "
          "(E608). Use fewer units or channels, a smaller input, or a smaller batch.",
          _spec(encoder="dense(1000000000) relu")),
+    Code("W411", "an image shape written channels last", "resolve",
+         "`input image(28, 28, 1)` is the Keras habit (height, width, channels). aespec's "
+         "order is PyTorch's, (channels, height, width), so this is an image of 28 channels, "
+         "28 pixels high and 1 wide, and the first pooling or strided conv fails on its "
+         "width. Written when the last size is 1 or 3 and the others above 4; the hint gives "
+         "the shape in aespec's order.",
+         _spec(input="image(28, 28, 1)", encoder="flatten\ndense(32) relu",
+               decoder="dense(784) sigmoid\nreshape(28, 28, 1)")),
     # ------------------------------------------------------------ E5: data
     Code("E501", "data not found", "data",
          "A data file (or the IDX files of `mnist`/`fashion_mnist`) is not where the spec "

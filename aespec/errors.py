@@ -72,6 +72,8 @@ class Diagnostic:
         if self.span:
             where += f":{self.span.line}:{self.span.column}"
         text = f"{where}: {self.severity}[{self.code}]: {self.message}"
+        if self.file and self.file.startswith("<--set ") and self.file.endswith(">"):
+            source = self.file[len("<--set "):-1]  # a --set value: its text is its source
         lines = source_lines(source) if source else []
         if self.span and 0 < self.span.line <= len(lines):
             src = lines[self.span.line - 1].expandtabs(1)
@@ -132,6 +134,11 @@ class DiagnosticBag:
     def raise_if_errors(self) -> None:
         if self.errors:
             raise AespecError(self.items)
+
+
+def plural(n: int, word: str) -> str:
+    """`1 epoch`, `2 epochs`: a count and its noun, in English (regular plurals only)."""
+    return f"{n:,} {word}" if n == 1 else f"{n:,} {word}s"
 
 
 def did_you_mean(name: str, choices: Iterable[str]) -> str | None:

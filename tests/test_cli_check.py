@@ -78,7 +78,8 @@ def test_json_is_one_object_with_the_documented_keys():
     result = run("check", "--json", VAE)
     assert result.exit_code == 0
     payload = json.loads(result.stdout)
-    assert list(payload) == ["file", "ok", "diagnostics", "model"]
+    assert list(payload) == ["schema_version", "file", "ok", "diagnostics", "model"]
+    assert payload["schema_version"] == 1
     memory = payload["model"].pop("memory")
     assert payload["model"] == {"name": "vae_fc", "input": [784], "z": [20],
                                 "output": [784], "params": 1082680}
@@ -162,3 +163,113 @@ def test_explain_runs_the_example_and_shows_its_diagnostic():
 def test_explain_of_an_unknown_code_exits_2():
     result = run("explain", "E999")
     assert result.exit_code == 2 and "unknown code" in result.stderr
+
+
+# ---------------------------------------------------------------- messages that teach
+
+TRAIN = GOOD + "train {\n    epochs 3\n}\n"
+
+
+@pytest.mark.parametrize("old, new, code, hint", [
+    # Keras's channels-last habit: a warning at the input line, in aespec's order
+    ("input vector(8)\nencoder {\n    dense(4) relu",
+     "input image(28, 28, 1)\nencoder {\n    flatten\n    dense(4) relu", "W411",
+     "for 1 channel of 28x28 pixels write `image(1, 28, 28)`"),
+    ("dense(4) relu", "dense(4, relu)", "E203",
+     "an activation follows the layer it acts on: write `dense(4) relu`"),
+    ("dense(4) relu", "dense(units=4, activation=relu)", "E202",
+     "an activation follows the layer it acts on: write `dense(units=4) relu`"),
+    ("loss bce", "loss binary_crossentropy", "E201",
+     "aespec calls it `bce` (the loss ops: bce, gaussian_nll, huber, mae, mse)"),
+    ("loss bce", "loss mean_squared_error", "E201", "aespec calls it `mse`"),
+    ("epochs 3", 'optimizer "adam"', "E203", "write it without quotes: `optimizer adam`"),
+    ("epochs 3", "epochs = 3", "E203", "write `epochs 3`"),
+    ("epochs 3", "epochs: 3", "E209", "a train line is `KEY VALUE`, without ':': write "
+                                      "`epochs 3`"),
+    ("dense(8) sigmoid", "dense(9) sigmoid", "E301",
+     "the last layer should have 8 units: `dense(8)`"),
+])
+def test_a_new_users_mistake_gets_a_hint_that_names_the_fix(write, old, new, code, hint):
+    text = TRAIN.replace(old, new)
+    assert text != TRAIN
+    payload = json.loads(run("check", "--json", write(text)).stdout)
+    found = [d for d in payload["diagnostics"] if d["code"] == code]
+    assert found and found[0]["hint"].startswith(hint), payload["diagnostics"]
+
+
+def test_an_error_in_a_set_value_points_at_the_override(write):
+    result = run("check", write(TRAIN), "--set", "train.epochs=0")
+    assert result.exit_code == 1
+    assert result.stderr.startswith(
+        "<--set train.epochs=0>:1:14: error[E203]: invalid epochs: 0 (expected at least 1)\n"
+        "    train.epochs=0\n                 ^\n")
+
+
+# ---------------------------------------------------------------- the command line itself
+
+
+def test_dash_h_is_help_and_usage_lines_read_plainly():
+    for args in (["-h"], ["check", "-h"], ["run", "-h"], ["draw", "-h"]):
+        result = run(*args)
+        assert result.exit_code == 0 and "Usage:" in result.stdout, args
+    usage = run("check", "-h").stdout.splitlines()[0]
+    assert usage.endswith("check [OPTIONS] FILE...") and "{" not in usage
+    assert run("draw", "-h").stdout.splitlines()[0].endswith("draw [OPTIONS] SPEC")
+    assert run("run", "-h").stdout.splitlines()[0].endswith("run [OPTIONS] [SPEC]")
+    assert "--show-completion" in run("-h").stdout  # shell completion
+
+
+def test_check_dash_reads_standard_input():
+    result = CliRunner().invoke(app, ["check", "-"], input=GOOD.replace("dense(4)", "dens(4)"))
+    assert result.exit_code == 1 and "<stdin>:4:5: error[E201]" in result.stderr
+    assert CliRunner().invoke(app, ["check", "-"], input=GOOD).exit_code == 0
+
+
+def test_quiet_prints_nothing_but_errors(write):
+    warned = write(GOOD.replace("dense(2)", "dense(8)").replace("regularize l2(1e-5)\n", ""))
+    result = run("check", "-q", warned)
+    assert result.exit_code == 0 and result.stdout == "" and result.stderr == ""
+    result = run("check", "--quiet", write(GOOD.replace("dense(4)", "dens(4)"), "bad.ae"))
+    assert result.exit_code == 1 and "error[E201]" in result.stderr and result.stdout == ""
+    result = run("draw", "-q", warned, "-o", warned.with_suffix(".dot"))
+    assert result.exit_code == 0 and result.output == ""
+
+
+# ---------------------------------------------------------------- the --json schema
+
+SCHEMA = json.loads((ROOT / "docs" / "check-json.schema.json").read_text(encoding="utf-8"))
+
+
+def _json_lines(*args) -> list[dict]:
+    return [json.loads(line) for line in run("check", "--json", *args).stdout.splitlines()]
+
+
+def test_real_outputs_validate_against_the_documented_schema(write, tmp_path):
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(SCHEMA)
+    validator.check_schema(SCHEMA)
+    page = write("```ae\n" + GOOD + "```\n\n```ae\ninput vector(3)\n```\n", "page.md")
+    payloads = (_json_lines(*sorted((ROOT / "specs").glob("*.ae")))
+                + _json_lines(*sorted((ROOT / "tests" / "conformance" / "invalid").glob("*.ae")))
+                + _json_lines(page, tmp_path / "missing.ae", write("encoder {\n", "open.ae"))
+                + _json_lines(write(GOOD), "--set", "train.epochs=0"))
+    assert len(payloads) > 40
+    for payload in payloads:
+        errors = sorted(validator.iter_errors(payload), key=str)
+        assert not errors, (payload.get("file"), [e.message for e in errors])
+    seen = {k for p in payloads for k in p} | {k for p in payloads for d in p["diagnostics"]
+                                               for k in d}
+    assert {"block", "model", "file", "hint", "end_column"} <= seen  # every branch met
+    assert payloads[-1]["diagnostics"][0]["file"] == "<--set train.epochs=0>"
+
+
+def test_the_schema_rejects_what_it_should():
+    import jsonschema
+
+    good = _json_lines(VAE)[0]
+    for broken in ({**good, "schema_version": 2}, {**good, "extra": 1},
+                   {**good, "diagnostics": [{"severity": "fatal"}]},
+                   {k: v for k, v in good.items() if k != "ok"}):
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(broken, SCHEMA, cls=jsonschema.Draft202012Validator)

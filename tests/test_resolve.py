@@ -196,15 +196,18 @@ def test_bad_set_is_e210(override):
     assert codes(result) == ["E210"] and result.diagnostics[0].span is None
 
 
-def test_regression_a_bad_set_value_points_at_the_line_it_replaces():
-    """Its span used to be its column on the command line, shown on line 1 of the file."""
+def test_regression_a_bad_set_value_points_at_the_override_not_the_file():
+    """Its span used to be its column on the command line, shown on line 1 of the file;
+    then the line it replaced (`epochs 30`), which is not where the mistake is."""
     source = spec(before="let width = 32", encoder="dense(width) relu",
                   after="train {\n    epochs 20\n}")
     d = only(check(source, "train.epochs=0"), "E203")
-    assert d.span.line == source.splitlines().index("    epochs 20") + 1
-    assert "0" in d.message
-    d = only(check(source, "width=nope"), "E205")
-    assert d.span.line == 1
+    assert (d.file, d.span.line, d.span.column) == ("<--set train.epochs=0>", 1, 14)
+    assert d.render(source).splitlines()[1:3] == ["    train.epochs=0", " " * 17 + "^"]
+    d = only(check(source, "train.seed=1", "width=nope"), "E205")
+    assert (d.file, d.span.column, d.span.end_column) == ("<--set width=nope>", 7, 11)
+    d = only(check(source, "train.early_stop=(patience=0)"), "E203")
+    assert d.span.column == len("train.early_stop=(") + 1
 
 
 # ---------------------------------------------------------------- settings and op arguments

@@ -3,10 +3,36 @@
 from __future__ import annotations
 
 import typer
+from typer.core import TyperCommand
 
-app = typer.Typer(name="aespec", no_args_is_help=True, add_completion=False,
-                  pretty_exceptions_enable=False, rich_markup_mode=None,
-                  help="Check, draw, compile and train autoencoders written as .ae specs.")
+
+class _Command(TyperCommand):
+    """Usage lines as people write them: `aespec check [OPTIONS] FILE...`, not typer's
+    `{FILE...}...`."""
+
+    def collect_usage_pieces(self, ctx):  # type: ignore[no-untyped-def]
+        return [_plain_usage(p) for p in super().collect_usage_pieces(ctx)]
+
+
+def _plain_usage(piece: str) -> str:
+    if piece.startswith("{") and "}" in piece:  # a required argument
+        name, rest = piece[1:piece.index("}")], piece[piece.index("}") + 1:]
+        return name if name.endswith("...") else name + rest
+    if piece.startswith("[") and piece.endswith("]...") and piece[1:-4].endswith("..."):
+        return piece[:-3]
+    return piece
+
+
+class _Typer(typer.Typer):
+    def command(self, *args, **kwargs):  # type: ignore[no-untyped-def,override]
+        kwargs.setdefault("cls", _Command)
+        return super().command(*args, **kwargs)
+
+
+app = _Typer(name="aespec", no_args_is_help=True, add_completion=True,
+             pretty_exceptions_enable=False, rich_markup_mode=None,
+             context_settings={"help_option_names": ["-h", "--help"]},
+             help="Check, draw, compile and train autoencoders written as .ae specs.")
 
 
 def _version(value: bool) -> None:

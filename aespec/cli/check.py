@@ -1,4 +1,5 @@
-"""`aespec check FILE... [--json]`: diagnostics, the op table, code shape and objective.
+"""`aespec check FILE... [--json] [--block N|NAME] [-q]`: diagnostics, the op table, the
+code shape and the objective.
 
 Never imports torch: checking is parsing, validation and shape inference only.
 """
@@ -6,6 +7,7 @@ Never imports torch: checking is parsing, validation and shape inference only.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Optional
 
@@ -14,10 +16,18 @@ from rich.table import Table
 from rich.text import Text
 
 from aespec.cli.app import app
-from aespec.cli.common import SetOption, out, overrides, print_diagnostics
-from aespec.graph.checking import CheckResult, check_file
+from aespec.cli.common import (
+    BlockOption,
+    QuietOption,
+    SetOption,
+    out,
+    overrides,
+    print_diagnostics,
+)
+from aespec.graph.checking import CheckResult, check_blocks, check_file, check_source
 from aespec.graph.memory import describe, estimate
 from aespec.graph.summary import objective_text, table_rows
+from aespec.parse import MAX_SOURCE
 
 
 def _shape(s) -> str:
@@ -44,20 +54,37 @@ def print_summary(result: CheckResult) -> None:
 
 @app.command("check")
 def check_command(
-    files: list[Path] = typer.Argument(..., metavar="FILE...", help="Spec files (.ae)."),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object per file."),
+    files: list[Path] = typer.Argument(..., metavar="FILE...",
+                                       help="Spec files (.ae), Markdown files whose ```ae "
+                                            "blocks are specs (.md), or - for standard input."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object per spec "
+                                 "(docs/check-json.schema.json)."),
     set_: Optional[list[str]] = SetOption,
+    block: Optional[str] = BlockOption,
+    quiet: bool = QuietOption,
 ) -> None:
     """Parse, validate and shape-check specs; exit 1 if any has an error."""
     failed = False
     for path in files:
-        result = check_file(path, overrides(set_))
-        failed |= not result.ok
-        if as_json:
-            out.print(json.dumps(result.to_json(), ensure_ascii=False), markup=False,
-                      highlight=False, soft_wrap=True)
-            continue
-        print_diagnostics(result.diagnostics, result.source)
-        if result.ok and result.graph is not None:
-            print_summary(result)
+        for result in _results(path, overrides(set_), block):
+            failed |= not result.ok
+            if as_json:
+                out.print(json.dumps(result.to_json(), ensure_ascii=False), markup=False,
+                          highlight=False, soft_wrap=True)
+                continue
+            print_diagnostics(result.diagnostics, result.source, quiet)
+            if result.ok and result.graph is not None and not quiet:
+                if result.block is not None:
+                    out.print(f"{result.label} (line {result.block.line})", markup=False)
+                print_summary(result)
     raise typer.Exit(1 if failed else 0)
+
+
+def _results(path: Path, sets: list[str], block: str | None) -> list[CheckResult]:
+    """What one FILE argument checks: standard input for `-`, one block of a Markdown
+    file with --block, else every spec in the file."""
+    if str(path) == "-":
+        return [check_source(sys.stdin.read(MAX_SOURCE + 1), "<stdin>", sets)]
+    if block is not None:
+        return [check_file(path, sets, block)]
+    return check_blocks(path, sets)

@@ -19,9 +19,19 @@ SetOption = typer.Option(None, "--set", metavar="NAME=VALUE",
                               "--set train.epochs=2 (repeatable).")
 
 
-def print_diagnostics(diagnostics: Iterable[Diagnostic], source: str | None) -> None:
-    """gcc-style diagnostics on stderr, plain text (no markup) so they can be graded."""
+BlockOption = typer.Option(None, "--block", metavar="N|NAME",
+                           help="For a Markdown file: the ```ae block to use, by number "
+                                "(1-based) or model name.")
+QuietOption = typer.Option(False, "--quiet", "-q", help="Print nothing but errors.")
+
+
+def print_diagnostics(diagnostics: Iterable[Diagnostic], source: str | None,
+                      quiet: bool = False) -> None:
+    """gcc-style diagnostics on stderr, plain text (no markup) so they can be graded;
+    `quiet` leaves the warnings out."""
     for d in diagnostics:
+        if quiet and d.severity != "error":
+            continue
         style = "bold red" if d.severity == "error" else "yellow"
         text = d.render(source)
         head, _, rest = text.partition("\n")

@@ -12,7 +12,7 @@ from aespec.cli.app import app
 from aespec.cli.common import fail, in_run, out, save_array
 from aespec.cli.eval import CheckpointOption, open_run
 from aespec.cli.run import DeviceOption
-from aespec.errors import AespecError
+from aespec.errors import AespecError, plural
 
 
 @app.command("decode")
@@ -41,7 +41,7 @@ def decode_command(
     except AespecError as error:
         raise fail(in_run(error, run_dir)) from None
     save_array(output, x)
-    out.print(f"wrote {output}: {len(x)} reconstructions of shape {tuple(x.shape[1:])}",
+    out.print(f"wrote {output}: {plural(len(x), 'reconstruction')} of shape {tuple(x.shape[1:])}",
               markup=False)
 
 

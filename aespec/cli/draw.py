@@ -14,7 +14,15 @@ from typing import Optional
 import typer
 
 from aespec.cli.app import app
-from aespec.cli.common import SetOption, err, out, overrides, print_diagnostics
+from aespec.cli.common import (
+    BlockOption,
+    QuietOption,
+    SetOption,
+    err,
+    out,
+    overrides,
+    print_diagnostics,
+)
 from aespec.draw.dot import INSTALL_HINT, GraphvizMissingError, write_drawing
 from aespec.graph.checking import check_file
 
@@ -57,7 +65,8 @@ def output_target(spec: Path, output: Optional[Path], fmt: Optional[Format]) -> 
 
 @app.command("draw")
 def draw_command(
-    spec: Path = typer.Argument(..., metavar="SPEC", help="Spec file (.ae)."),
+    spec: Path = typer.Argument(..., metavar="SPEC",
+                                help="Spec file (.ae), or a Markdown file with ```ae blocks."),
     output: Optional[Path] = typer.Option(None, "-o", "--output", metavar="FILE",
                                           help="Where to write; the format follows the "
                                                "suffix. Default: <spec stem>.svg here."),
@@ -68,11 +77,13 @@ def draw_command(
     detail: Detail = typer.Option(Detail.ops, "--detail",
                                   help="ops: a box per layer; blocks: a box per block."),
     set_: Optional[list[str]] = SetOption,
+    block: Optional[str] = BlockOption,
+    quiet: bool = QuietOption,
 ) -> None:
     """Draw a spec's architecture: blocks, shapes, parameters and the objective."""
     path, name = output_target(spec, output, fmt)
-    result = check_file(spec, overrides(set_))
-    print_diagnostics(result.diagnostics, result.source)
+    result = check_file(spec, overrides(set_), block)
+    print_diagnostics(result.diagnostics, result.source, quiet)
     if not result.ok or result.graph is None or result.spec is None:
         raise typer.Exit(1)
     try:
@@ -87,4 +98,5 @@ def draw_command(
     except OSError as error:
         err.print(f"cannot write {path}: {error.strerror or error}", markup=False)
         raise typer.Exit(1) from None
-    out.print(f"wrote {written}", markup=False, highlight=False)
+    if not quiet:
+        out.print(f"wrote {written}", markup=False, highlight=False)

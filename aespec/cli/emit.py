@@ -15,7 +15,15 @@ from typing import Optional
 import typer
 
 from aespec.cli.app import app
-from aespec.cli.common import SetOption, err, fail, out, overrides, print_diagnostics
+from aespec.cli.common import (
+    BlockOption,
+    SetOption,
+    err,
+    fail,
+    out,
+    overrides,
+    print_diagnostics,
+)
 from aespec.emit import emit_source
 from aespec.errors import AespecError
 from aespec.graph.checking import check_file
@@ -23,14 +31,16 @@ from aespec.graph.checking import check_file
 
 @app.command("emit")
 def emit_command(
-    spec: Path = typer.Argument(..., metavar="SPEC", help="Spec file (.ae)."),
+    spec: Path = typer.Argument(..., metavar="SPEC",
+                                help="Spec file (.ae), or a Markdown file with ```ae blocks."),
     output: Optional[Path] = typer.Option(None, "-o", "--output", metavar="FILE",
                                           help="Where to write the .py file; default: "
                                                "stdout."),
     set_: Optional[list[str]] = SetOption,
+    block: Optional[str] = BlockOption,
 ) -> None:
     """Write the spec's model, loss and training loop as plain PyTorch (no aespec needed)."""
-    result = check_file(spec, overrides(set_))
+    result = check_file(spec, overrides(set_), block)
     print_diagnostics(result.diagnostics, result.source)
     if not result.ok or result.graph is None or result.spec is None:
         raise typer.Exit(1)

@@ -11,7 +11,7 @@ from aespec.cli.app import app
 from aespec.cli.common import fail, out, save_array
 from aespec.cli.eval import CheckpointOption, open_run
 from aespec.cli.run import DataOption, DeviceOption
-from aespec.errors import AespecError
+from aespec.errors import AespecError, plural
 
 SPLITS = ("all", "train", "test")
 
@@ -46,5 +46,5 @@ def encode_command(
     except AespecError as error:
         raise fail(error) from None
     save_array(output, codes)
-    out.print(f"wrote {output}: {len(codes)} codes of shape {tuple(codes.shape[1:])}",
+    out.print(f"wrote {output}: {plural(len(codes), 'code')} of shape {tuple(codes.shape[1:])}",
               markup=False)

@@ -21,8 +21,18 @@ from rich.table import Table
 
 from aespec.cli import _launch
 from aespec.cli.app import app
-from aespec.cli.common import SetOption, err, fail, is_terminal, out, overrides, print_diagnostics
-from aespec.errors import AespecError
+from aespec.cli.common import (
+    BlockOption,
+    QuietOption,
+    SetOption,
+    err,
+    fail,
+    is_terminal,
+    out,
+    overrides,
+    print_diagnostics,
+)
+from aespec.errors import AespecError, plural
 
 DataOption = typer.Option(None, "--data", metavar="SRC",
                           help="Data source instead of the spec's `data` line: digits, "
@@ -123,7 +133,7 @@ def print_result(result: Any) -> None:
     best = next((r for r in result.history if r["epoch"] == result.best_epoch), None)
     val = (best or {}).get("val") or {}
     table = Table(title=f"{result.name}: {result.status.replace('_', ' ')} after "
-                        f"{result.epochs} epochs (best: epoch {result.best_epoch})",
+                        f"{plural(result.epochs, 'epoch')} (best: epoch {result.best_epoch})",
                   title_justify="left", show_edge=False, pad_edge=False)
     for col in ("term", "test", "validation"):
         table.add_column(col, justify="left" if col == "term" else "right")
@@ -142,7 +152,8 @@ def print_result(result: Any) -> None:
 def run_command(
     ctx: typer.Context,
     spec: Optional[Path] = typer.Argument(None, metavar="SPEC",
-                                          help="Spec file (.ae); optional with --resume."),
+                                          help="Spec file (.ae) or Markdown file (.md); "
+                                               "optional with --resume."),
     set_: Optional[list[str]] = SetOption,
     data: Optional[str] = DataOption,
     epochs: Optional[int] = typer.Option(None, "--epochs", min=1, metavar="N",
@@ -152,12 +163,16 @@ def run_command(
                                            help="Run directory [default: runs/<name>-<time>]."),
     resume: Optional[Path] = typer.Option(None, "--resume", metavar="RUN_DIR",
                                           help="Continue a stopped run in its directory."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
+    quiet: bool = QuietOption,
     no_report: bool = typer.Option(False, "--no-report",
                                    help="Skip the figures of the spec's report block."),
     tensorboard: bool = typer.Option(False, "--tensorboard",
                                      help="Also write TensorBoard event files to "
                                           "RUN_DIR/tensorboard/ (needs aespec[tensorboard])."),
+    fast_dev_run: bool = typer.Option(False, "--fast-dev-run",
+                                      help="One batch of training, validation, test and "
+                                           "report, in a temporary directory removed after."),
+    block: Optional[str] = BlockOption,
     nproc: int = _launch.NprocOption, nnodes: Optional[str] = _launch.NnodesOption,
     node_rank: Optional[int] = _launch.NodeRankOption,
     master_addr: Optional[str] = _launch.MasterAddrOption,
@@ -168,6 +183,9 @@ def run_command(
     if spec is None and resume is None:
         err.print("error: give a SPEC to train, or --resume RUN_DIR", markup=False)
         raise typer.Exit(2)
+    if fast_dev_run and (resume is not None or out_dir is not None):
+        raise typer.BadParameter("a fast-dev-run keeps no run directory: drop --resume and "
+                                 "--out", param_hint="'--fast-dev-run'")
     check_device(device)
     launched = _launch.relaunch(ctx)  # --nproc N: this command in N processes
     if launched is not None:
@@ -178,10 +196,13 @@ def run_command(
     # --epochs and --device are overrides too: folded in here, the spec is checked once
     sets = overrides(set_) + [f"train.epochs={epochs}"] * (epochs is not None) + [
         f"train.device={device}"] * (device is not None)
-    checked, source = _check(spec, resume, sets)
+    checked, source = _check(spec, resume, sets, block, quiet)
     from aespec.train import loop, train
 
     loop.IGNORE_AFTER_STOP = True  # this process ends when the run stops
+    if fast_dev_run:
+        _fast_dev_run(checked, data, sets, quiet, not no_report, source)
+        return
 
     try:
         result = train(checked or spec, data=data, out=out_dir, quiet=quiet, resume=resume,
@@ -199,8 +220,35 @@ def run_command(
                   "interrupted before the first checkpoint (during pretraining); nothing to "
                   "resume", markup=False)
         raise typer.Exit(INTERRUPTED)
-    if _launch.rank() == 0:
+    if not quiet and _launch.rank() == 0:
         print_result(result)
+
+
+def _fast_dev_run(checked: Any, data: str | None, sets: list[str], quiet: bool, report: bool,
+                  source: str | None) -> None:
+    """Every stage on one batch, in a temporary run directory removed after."""
+    import tempfile
+
+    from aespec.train import Reporter, train
+
+    with tempfile.TemporaryDirectory(prefix="aespec-fast-dev-run-") as tmp:
+        try:
+            result = train(checked, data=data, out=Path(tmp) / "run", overrides=sets,
+                           progress=Reporter(), report=report, fast_dev_run=True)
+        except AespecError as error:
+            raise fail(error, source) from None
+        if quiet:
+            return
+        record = result.history[-1]
+        val = record["val"] or {}
+        out.print(f"{result.name}: {result.params:,} parameters on {result.device}; "
+                  f"1 training step, train loss {record['train']['loss']:#.5g}"
+                  + (f", validation loss {val['loss']:#.5g}" if val else "")
+                  + f", test loss {result.test['loss']:#.5g}", markup=False)
+        made = [k for k in result.report if k != "examples"]
+        out.print(f"report: {', '.join(made) if made else 'nothing (no report block)'}; "
+                  f"{result.seconds:.1f} s, nothing kept", markup=False)
+    out.print("fast-dev-run ok", markup=False)
 
 
 def check_device(device: str | None) -> None:
@@ -212,7 +260,8 @@ def check_device(device: str | None) -> None:
                                  param_hint="'--device'")
 
 
-def _check(spec: Path | None, resume: Path | None, sets: list[str]) -> tuple[Any, str | None]:
+def _check(spec: Path | None, resume: Path | None, sets: list[str], block: str | None = None,
+           quiet: bool = False) -> tuple[Any, str | None]:
     """Check the spec (printing its warnings): the CheckResult that training goes on with,
     and the spec's text for later diagnostics (a resumed run's own spec without a SPEC)."""
     if spec is None:
@@ -224,9 +273,9 @@ def _check(spec: Path | None, resume: Path | None, sets: list[str]) -> tuple[Any
             return None, None
     from aespec.graph import check_file
 
-    result = check_file(spec, sets)
-    if _launch.rank() == 0:  # one copy of the warnings from a distributed run
-        print_diagnostics(result.diagnostics, result.source)
+    result = check_file(spec, sets, block)
+    # one copy of the warnings from a distributed run
+    print_diagnostics(result.diagnostics, result.source, quiet or _launch.rank() > 0)
     if not result.ok:
         raise typer.Exit(1)
     return result, result.source

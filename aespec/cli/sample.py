@@ -12,7 +12,7 @@ from aespec.cli.app import app
 from aespec.cli.common import fail, in_run, out, save_array
 from aespec.cli.eval import CheckpointOption, open_run
 from aespec.cli.run import DeviceOption
-from aespec.errors import AespecError
+from aespec.errors import AespecError, plural
 
 CHUNK = 4096  # draws decoded at a time: the peak is the result and one chunk
 
@@ -58,5 +58,5 @@ def sample_command(
     except AespecError as error:
         raise fail(in_run(error, run_dir)) from None
     save_array(output, x)
-    out.print(f"wrote {output}: {n} samples of shape {tuple(x.shape[1:])}", markup=False)
+    out.print(f"wrote {output}: {plural(n, 'sample')} of shape {tuple(x.shape[1:])}", markup=False)
 

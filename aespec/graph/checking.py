@@ -15,7 +15,11 @@ from aespec.graph.checks import run_checks
 from aespec.graph.memory import estimate
 from aespec.model import Spec
 from aespec.parse import parse_source, read_spec
+from aespec.parse.markdown import AeBlock, ae_blocks, is_markdown, read_markdown, select_block
 from aespec.resolve import resolve_spec
+from aespec.resolve.overrides import locate_overrides
+
+JSON_SCHEMA_VERSION = 1  # of `aespec check --json` (docs/check-json.schema.json)
 
 
 @dataclass
@@ -28,6 +32,12 @@ class CheckResult:
     spec: Spec | None = None
     graph: nx.DiGraph | None = None
     overrides: tuple[str, ...] = ()  # the `--set` values it was checked with
+    block: AeBlock | None = None  # the ```ae block of a Markdown file that was checked
+
+    @property
+    def label(self) -> str:
+        """How the CLI names it: the path, and `#N` for a block of a Markdown file."""
+        return f"{self.path}#{self.block.index}" if self.block else str(self.path)
 
     @property
     def ok(self) -> bool:
@@ -45,11 +55,23 @@ class CheckResult:
                     "outputs"] else None}
 
     def to_json(self) -> dict:
-        out: dict = {"file": self.path, "ok": self.ok,
-                     "diagnostics": [d.to_json() for d in self.diagnostics]}
+        out: dict = {"schema_version": JSON_SCHEMA_VERSION, "file": self.path}
+        if self.block is not None:
+            out["block"] = {"index": self.block.index, "name": self.block.name,
+                            "line": self.block.line}
+        out["ok"] = self.ok
+        out["diagnostics"] = [self._diagnostic_json(d) for d in self.diagnostics]
         model = self.model_json()
         if model is not None:
             out["model"] = model
+        return out
+
+    def _diagnostic_json(self, d: Diagnostic) -> dict:
+        """`Diagnostic.to_json`, and `file` where the position is in another text than the
+        result's file: `<--set train.epochs=0>` for an override's value."""
+        out = d.to_json()
+        if d.file and d.file != self.path:
+            out["file"] = d.file
         return out
 
     def raise_for_errors(self) -> None:
@@ -66,9 +88,11 @@ def check_source(source: str, path: str | None = None, overrides: Sequence[str] 
         tree = parse_source(source, path)
         spec, bag = resolve_spec(tree, overrides, bag)
     except AespecError as err:
-        result.diagnostics = bag.items + err.diagnostics
+        result.diagnostics = locate_overrides(bag.items + err.diagnostics, overrides)
         return result
-    return _check_graph(result, spec, bag)
+    _check_graph(result, spec, bag)
+    result.diagnostics = locate_overrides(result.diagnostics, overrides)
+    return result
 
 
 def check_spec(spec: Spec) -> CheckResult:
@@ -89,14 +113,49 @@ def _order(d: Diagnostic) -> tuple:
     return (d.severity != "error", d.span.line if d.span else 0, d.span.column if d.span else 0)
 
 
-def check_file(path: str | Path, overrides: Sequence[str] = ()) -> CheckResult:
+def check_file(path: str | Path, overrides: Sequence[str] = (), block: str | int | None = None
+               ) -> CheckResult:
     """Read and check a spec file; an unreadable file is an E001 diagnostic, one too large
-    E106 (at most MAX_SOURCE characters are read)."""
+    E106 (at most MAX_SOURCE characters are read).
+
+    A Markdown file (`.md`, `.markdown`) holds its specs in ```ae blocks: `block` (a
+    1-based number or a model name) picks one, and may be None when there is only one
+    (E214 when there are several, E215 with none, E216 when `block` names none).
+    """
     try:
+        if is_markdown(path):
+            chosen = select_block(ae_blocks(read_markdown(path)), block, str(path))
+            return check_block(chosen, path, overrides)
+        if block is not None:
+            raise AespecError.of("E216", f"--block {block}: {path} is not a Markdown file",
+                                 None, "--block picks an ```ae block of a .md file", str(path))
         source = read_spec(path)
     except AespecError as err:
-        result = CheckResult(str(path), "")
-        result.diagnostics = err.diagnostics
-        return result
+        return _unreadable(path, err)
     return check_source(source, str(path), overrides)
 
+
+def check_blocks(path: str | Path, overrides: Sequence[str] = ()) -> list[CheckResult]:
+    """Every spec of a file: each ```ae block of a Markdown file, else the file itself."""
+    if not is_markdown(path):
+        return [check_file(path, overrides)]
+    try:
+        blocks = ae_blocks(read_markdown(path))
+        select_block(blocks, 1, str(path))  # E215 for a page without one
+    except AespecError as err:
+        return [_unreadable(path, err)]
+    return [check_block(b, path, overrides) for b in blocks]
+
+
+def check_block(block: AeBlock, path: str | Path, overrides: Sequence[str] = ()
+                ) -> CheckResult:
+    """One ```ae block, its diagnostics at the Markdown file's own lines and columns."""
+    result = check_source(block.source, str(path), overrides)
+    result.block = block
+    return result
+
+
+def _unreadable(path: str | Path, err: AespecError) -> CheckResult:
+    result = CheckResult(str(path), "")
+    result.diagnostics = err.diagnostics
+    return result

@@ -61,6 +61,8 @@ def _output_hint(g: nx.DiGraph, out, want) -> str | None:
     if len(out) != len(want):
         return f"end the decoder with reshape{want}" if math.prod(out) == math.prod(want) \
             else f"the decoder must end with {math.prod(want)} values shaped {want}"
+    if len(want) == 1:  # a vector: its one size is a layer's units
+        return f"the last layer should have {want[0]} units: `dense({want[0]})`"
     if out[0] != want[0]:
         return f"the last layer should have {want[0]} channels"
     valid = [n for n in g.graph["order"] if getattr(g.nodes[n]["args"], "pad", None) == "valid"]

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from aespec.errors import AespecError
+from aespec.errors import AespecError, plural
 from aespec.report.figures import draw_examples as _draw_examples  # a test watches what items draw
 from aespec.report.figures import draw_filters, histogram, scatter, tick_manifold
 from aespec.report.labels import label_names, roc_auc, write_scores
@@ -199,7 +199,8 @@ def _manifold(ctx: _Ctx, args: Any) -> dict:
     gaussian latent, else the range of the test codes.  Top row: the largest z[1]."""
     info = ctx.model.info
     if math.prod(info.z_shape) != 2:
-        return {"skipped": f"manifold needs a 2-D code; z has {math.prod(info.z_shape)} values"}
+        return {"skipped": f"manifold needs a 2-D code; z has "
+                           f"{plural(math.prod(info.z_shape), 'value')}"}
     prior = info.latent_shape is not None and tuple(info.latent_shape) == tuple(info.z_shape)
     axes: tuple[np.ndarray, ...]
     if prior:

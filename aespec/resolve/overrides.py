@@ -4,9 +4,10 @@ syntax tree before it is resolved; their own problems are E210."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from typing import Any
 
-from aespec.errors import AespecError, DiagnosticBag, Span, did_you_mean
+from aespec.errors import AespecError, Diagnostic, DiagnosticBag, Span, did_you_mean
 from aespec.model import settings as cfg
 from aespec.parse.syntax import parse_fragment
 from aespec.parse.tree import BlockStmt, ChainLine, Op, SpecTree
@@ -16,19 +17,21 @@ def apply_overrides(tree: SpecTree, lets: dict, overrides: list[str], bag: Diagn
                     ) -> SpecTree:
     """`--set NAME=VALUE` replaces a let; `--set train.KEY=VALUE` a train line.
 
-    A value's problems are reported where it takes effect in the file (the let's value, the
-    key's line), not at its column on the command line, which no source line shows.
+    The value's syntax tree keeps its own columns, on a line of its own past the end of any
+    file (OVERRIDE_LINE + its index): `locate_overrides` turns a diagnostic there into one
+    about `<--set NAME=VALUE>`, at the value's column in that text.
     """
     statements = list(tree.statements)
-    for text in overrides:
+    for index, text in enumerate(overrides):
         key, sep, value = text.partition("=")
         key = key.strip()
         if not sep or not key or not value.strip():
             raise AespecError.of("E210", f"--set needs NAME=VALUE, got {text!r}", file="--set")
+        start = text.index("=") + 1  # the value's column in `text`, 0-based
         if "." in key:
-            statements = _override_setting(statements, key, value)
+            statements = _override_setting(statements, key, value, index, start)
         elif key in lets:
-            lets[key] = _respan(_parse_set(value, "expr", key, value), lets[key].span)
+            lets[key] = _respan(_parse_set(value, "expr", key, value), index, start)
         else:
             raise AespecError.of("E210", f"--set {key}: the spec has no let named '{key}'",
                                  None, did_you_mean(key, lets) or "--set train.KEY=VALUE "
@@ -46,19 +49,43 @@ def _parse_set(text: str, kind: str, key: str, value: str):
                              "--set") from None
 
 
-def _respan(node: Any, span: Span) -> Any:
-    """`node` (a syntax tree) with every span replaced by `span`."""
+OVERRIDE_LINE = 1_000_000  # past any spec's last line (a spec is at most 64 KiB of text)
+
+
+def _respan(node: Any, index: int, shift: int) -> Any:
+    """`node` (the syntax tree of a --set value) moved to override `index`'s own line,
+    each column moved by `shift`: to where it stands in the `--set` text."""
     if isinstance(node, Span):
-        return span
+        line = OVERRIDE_LINE + index
+        return Span(line, node.column + shift, line,
+                    node.end_column + shift if node.end_line == node.line else node.column
+                    + shift + 1)
     if isinstance(node, tuple):
-        return tuple(_respan(n, span) for n in node)
+        return tuple(_respan(n, index, shift) for n in node)
     if dataclasses.is_dataclass(node) and not isinstance(node, type):
-        return dataclasses.replace(node, **{f.name: _respan(getattr(node, f.name), span)
+        return dataclasses.replace(node, **{f.name: _respan(getattr(node, f.name), index,
+                                                            shift)
                                             for f in dataclasses.fields(node)})
     return node
 
 
-def _override_setting(statements: list, key: str, value: str) -> list:
+def locate_overrides(diagnostics: list[Diagnostic], overrides: Sequence[str]
+                     ) -> list[Diagnostic]:
+    """Diagnostics on an override's line become diagnostics of `<--set TEXT>`, line 1:
+    `<--set train.epochs=0>:1:14`, whose source line is the text itself."""
+    out = []
+    for d in diagnostics:
+        k = d.span.line - OVERRIDE_LINE if d.span else -1
+        if 0 <= k < len(overrides):
+            assert d.span is not None
+            span = Span(1, d.span.column, 1, max(d.span.end_column, d.span.column + 1))
+            d = Diagnostic(d.code, d.message, span, d.hint, f"<--set {overrides[k]}>")
+        out.append(d)
+    return out
+
+
+def _override_setting(statements: list, key: str, value: str, index: int, start: int
+                      ) -> list:
     block, _, name = key.partition(".")
     table = {"train": cfg.TRAIN, "report": cfg.REPORT}.get(block)
     if table is None:
@@ -69,13 +96,13 @@ def _override_setting(statements: list, key: str, value: str) -> list:
                              did_you_mean(name, table) or f"keys: {', '.join(table)}", "--set")
     text = f"{name}{value}" if value.lstrip().startswith("(") else f"{name} {value}"
     line = _parse_set(text, "chain", key, value)
+    # the value starts at column len(text) - len(value) + 1 of `text`, at start + 1 in --set
+    line = _respan(line, index, start - (len(text) - len(value)))
     for i, stmt in enumerate(statements):
         if isinstance(stmt, BlockStmt) and stmt.keyword == block:
             old = [ln for ln in stmt.lines if isinstance(ln, ChainLine)
                    and isinstance(ln.items[0], Op) and ln.items[0].name == name]
             kept = tuple(ln for ln in stmt.lines if not any(ln is o for o in old))
-            line = _respan(line, old[0].span if old else stmt.keyword_span)
             statements[i] = BlockStmt(block, kept + (line,), stmt.span, stmt.keyword_span)
             return statements
-    line = _respan(line, Span.point(1, 1))  # no such block in the file
     return statements + [BlockStmt(block, (line,), line.span, line.span)]

@@ -39,10 +39,13 @@ class Resolver:
         return OpCall(op=op.name, args=args, span=op.span) if args is not None else None
 
     def _unknown_op(self, op: Op, place: str) -> None:
-        hint = did_you_mean(op.name, names(place))  # type: ignore[arg-type]
+        hint = _other_name(op.name, place) or did_you_mean(
+            op.name, names(place))  # type: ignore[arg-type]
         for other in ("layer", "noise", "loss", "regularizer"):
             if other != place and lookup(other, op.name):  # type: ignore[arg-type]
                 hint = hint or f"{op.name} is a {other} op, not a {place} op"
+        if hint is None and place in ("loss", "regularizer"):
+            hint = f"the {place} ops: {', '.join(names(place))}"  # type: ignore[arg-type]
         self.bag.add("E201", f"unknown {place} op '{op.name}'", op.name_span, hint)
 
     def chain(self, line: ChainLine, place: str, block: str) -> list[OpCall]:
@@ -110,6 +113,29 @@ class Resolver:
         except ExprError as err:
             self.bag.add(err.code, err.message, err.span, err.hint)
             return None
+
+
+# other libraries' names (Keras, PyTorch) -> aespec's, for the hint of an unknown op
+_SYNONYMS = {
+    "loss": {"binary_crossentropy": "bce", "binary_cross_entropy": "bce", "bce_loss": "bce",
+             "crossentropy": "bce", "cross_entropy": "bce", "mean_squared_error": "mse",
+             "l2": "mse", "mse_loss": "mse", "mean_absolute_error": "mae", "l1": "mae",
+             "smooth_l1": "huber", "gaussian": "gaussian_nll"},
+    "layer": {"linear": "dense", "conv2d": "conv", "conv1d": "conv", "conv2d_transpose":
+              "deconv", "convtranspose2d": "deconv", "conv_transpose": "deconv",
+              "maxpool2d": "maxpool", "max_pool": "maxpool", "maxpooling2d": "maxpool",
+              "avgpool2d": "avgpool", "upsampling2d": "upsample", "batch_norm": "batchnorm",
+              "batchnorm2d": "batchnorm", "layer_norm": "layernorm"},
+}
+
+
+def _other_name(name: str, place: str) -> str | None:
+    """`binary_crossentropy` -> "aespec calls it `bce`"; None for a name it does not know."""
+    ours = _SYNONYMS.get(place, {}).get(name.lower())
+    if ours is None:
+        return None
+    listed = f" (the {place} ops: {', '.join(names(place))})" if place == "loss" else ""  # type: ignore[arg-type]
+    return f"aespec calls it `{ours}`{listed}"
 
 
 def _item_text(item) -> str:

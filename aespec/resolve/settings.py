@@ -18,6 +18,12 @@ def resolve_settings(r: Resolver, stmt: BlockStmt, table: dict[str, cfg.Setting]
     values: dict[str, Any] = {}
     spans: dict[str, Span] = {}
     for line in stmt.lines:
+        if isinstance(line, ChainLine) and line.label and line.label in table:
+            # `epochs = 2`: parsed as a named line; a setting has no '='
+            value = " ".join(_text(i) for i in line.items)
+            r.bag.add("E203", f"a {block} line is `KEY VALUE`, without '='", line.span,
+                      f"write `{line.label} {value}`")
+            continue
         if isinstance(line, RepeatLine) or not isinstance(line.items[0], Op):
             r.bag.add("E203", f"a {block} line starts with a key", line.span,
                       f"keys: {', '.join(table)}")
@@ -26,7 +32,8 @@ def resolve_settings(r: Resolver, stmt: BlockStmt, table: dict[str, cfg.Setting]
         setting = table.get(key_op.name)
         if setting is None:
             r.bag.add("E209", f"unknown {block} setting '{key_op.name}'", key_op.name_span,
-                      did_you_mean(key_op.name, table) or f"keys: {', '.join(table)}")
+                      _colon_hint(key_op.name, table, block) or did_you_mean(key_op.name, table)
+                      or f"keys: {', '.join(table)}")
             continue
         if key_op.name in values:
             r.bag.add("E206", f"{block} setting '{key_op.name}' is given twice", key_op.span)
@@ -36,6 +43,20 @@ def resolve_settings(r: Resolver, stmt: BlockStmt, table: dict[str, cfg.Setting]
             values[key_op.name] = value
             spans[key_op.name] = line.span
     _store(r, block, values, spans)
+
+
+def _text(item) -> str:
+    if isinstance(item, Str):
+        return f'"{item.value}"'
+    return str(item.value) if isinstance(item, Num) else item.name + ("(...)" if item.args else "")
+
+
+def _colon_hint(name: str, table: dict, block: str) -> str | None:
+    """`epochs: 2` lexes as one word `epochs:2` (as `cuda:1` does): YAML's habit."""
+    key, sep, value = name.partition(":")
+    if sep and key in table:
+        return f"a {block} line is `KEY VALUE`, without ':': write `{key} {value}`"
+    return None
 
 
 def _store(r: Resolver, block: str, values: dict[str, Any], spans: dict[str, Span]) -> None:
@@ -83,6 +104,10 @@ def _typed_value(r: Resolver, key: str, item, s: cfg.Setting) -> Any:
         return _BAD if args is None else cfg.OpChoice(name=item.name, args=args)
     value = _plain_value(r, item)
     if value is _BAD:
+        return _BAD
+    if isinstance(item, Str) and s.kind == "op" and item.value in (s.ops or {}):
+        r.bag.add("E203", f"{key} takes a name, not a string: {_text(item)}", item.span,
+                  f"write it without quotes: `{key} {item.value}`")
         return _BAD
     if isinstance(value, Symbol) and s.kind in ("int", "float"):
         # A bare name where a number is needed is an undefined `let`, as in an op's

@@ -69,6 +69,18 @@ def _do_input(r: Resolver, stmt: LineStmt) -> None:
         kind: Any = op.name  # one of INPUTS' keys
         r.fields["input"] = InputSpec(kind=kind, shape=tuple(args.model_dump().values()),
                                       span=op.span)
+        _warn_channels_last(r, op, r.fields["input"].shape)
+
+
+def _warn_channels_last(r: Resolver, op: Op, shape: tuple[int, ...]) -> None:
+    """W411 for `image(28, 28, 1)`: Keras's (height, width, channels) habit. aespec's order is
+    PyTorch's, channels first, so this would be a 28-channel image one pixel wide."""
+    if op.name == "image" and shape[2] in (1, 3) and shape[0] > 4 and shape[1] > 4:
+        c, h, w = shape
+        r.bag.add("W411", f"image({c}, {h}, {w}) is {c} channels of {h}x{w}: aespec's order is "
+                  "(channels, height, width)", op.span,
+                  f"for {w} channel{'s' if w != 1 else ''} of {c}x{h} pixels write "
+                  f"`image({w}, {c}, {h})`")
 
 
 def _do_data(r: Resolver, stmt: LineStmt) -> None:

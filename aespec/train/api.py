@@ -22,7 +22,7 @@ from aespec.data import Dataset
 from aespec.errors import AespecError
 from aespec.graph import CheckResult, check_file, check_source, check_spec, memory
 from aespec.model import Spec
-from aespec.train import batches, dist
+from aespec.train import batches, dist, fastdev
 from aespec.train import device as dev
 from aespec.train.evaluate import evaluate
 from aespec.train.loggers import with_tensorboard
@@ -84,6 +84,7 @@ class _Setup:
     data: batches.DataChoice
     device: torch.device
     report: bool = True
+    fast_dev_run: bool = False  # one batch of each split (aespec.train.fastdev)
     ranks: dist.Ranks | None = None  # a distributed run (docs/distributed.md)
 
 
@@ -110,12 +111,14 @@ def _checked(spec: SpecLike, overrides: list[str]) -> tuple[CheckResult, pathlib
 
 
 def _setup(checked: CheckResult, overrides: list[str], base: pathlib.Path,
-           data: batches.DataChoice, report: bool, ranks: dist.Ranks | None = None) -> _Setup:
+           data: batches.DataChoice, report: bool, fast_dev_run: bool = False,
+           ranks: dist.Ranks | None = None) -> _Setup:
     spec = checked.spec
     assert spec is not None and checked.graph is not None
     device = dev.resolve_device(spec.train.device)
     return _Setup(spec, checked.graph, overrides, base, data,
-                  device if ranks is None else ranks.device(device), report, ranks)
+                  device if ranks is None else ranks.device(device), report, fast_dev_run,
+                  ranks)
 
 
 def _spec_file(spec: Spec) -> str:
@@ -127,7 +130,7 @@ def train(spec: SpecLike | None = None, *, data: str | None = None,
           out: str | pathlib.Path | None = None, quiet: bool = False,
           resume: str | pathlib.Path | None = None, overrides: Sequence[str] = (),
           progress: Reporter | None = None, report: bool = True,
-          tensorboard: bool = False) -> RunResult:
+          tensorboard: bool = False, fast_dev_run: bool = False) -> RunResult:
     """Train a spec and write a run directory; returns a RunResult.
 
     `spec` is a Spec, a path to a `.ae` file or a CheckResult (None with `resume`: the
@@ -139,7 +142,9 @@ def train(spec: SpecLike | None = None, *, data: str | None = None,
     `tensorboard` also writes TensorBoard event files to RUN_DIR/tensorboard/ (E609 without
     the tensorboard package). `progress` shows the run (default: a line per epoch; a bar
     updated in place in a notebook; nothing with `quiet`). Each run gets RUN_DIR/report.html.
-    Problems in the spec, the data or a checkpoint raise AespecError.
+    Problems in the spec, the data or a checkpoint raise AespecError. `fast_dev_run`
+    trains one epoch of one batch and validates, tests and reports on one batch each
+    (`aespec run --fast-dev-run`, which gives it a temporary `out`).
     """
     dev.tune_allocator()
     extra = [f"train.epochs={epochs}"] * (epochs is not None) + [f"train.device={device}"] * (
@@ -153,18 +158,19 @@ def train(spec: SpecLike | None = None, *, data: str | None = None,
         if resume is not None:
             return _resume(spec, pathlib.Path(resume), data, [*overrides, *extra], reporter,
                            report, ranks)
-        return _start(spec, data, out, [*overrides, *extra], reporter, report, ranks)
+        return _start(spec, data, out, [*overrides, *extra] + ["train.epochs=1"] * fast_dev_run,
+                      reporter, report, ranks, fast_dev_run)
 
 
 def _start(spec: SpecLike | None, data: str | None, out: str | pathlib.Path | None,
            all_overrides: list[str], reporter: Reporter, report: bool,
-           ranks: dist.Ranks | None) -> RunResult:
+           ranks: dist.Ranks | None, fast_dev_run: bool = False) -> RunResult:
     if spec is None:
         raise TypeError("train() needs a spec, or resume=RUN_DIR")
     checked, base = _checked(spec, all_overrides)
     assert checked.spec is not None
     setup = _setup(checked, all_overrides, base.resolve(),
-                   batches.choose_data(checked.spec, data), report, ranks)
+                   batches.choose_data(checked.spec, data), report, fast_dev_run, ranks)
 
     def place() -> pathlib.Path:
         path = pathlib.Path(out) if out is not None else new_run_path(setup.spec.name)
@@ -205,7 +211,7 @@ def _resume(spec: SpecLike | None, path: pathlib.Path, data: str | None,
         raise AespecError.of("E602", f"{run.path} was trained on {_data_text(info['data'])}, "
                              f"not {choice.text()}", hint="resume without --data",
                              file=str(run.path))
-    setup = _setup(checked, all_overrides, base, choice, report, ranks)
+    setup = _setup(checked, all_overrides, base, choice, report, ranks=ranks)
     return _execute(setup, run, ckpt, reporter, time.time() - info.get("seconds", 0.0))
 
 
@@ -224,6 +230,8 @@ def _execute(setup: _Setup, run: RunDir, ckpt: dict | None, reporter: Reporter,
     spec, graph, device = setup.spec, setup.graph, setup.device
     _require_memory(spec, graph, device)  # before anything is allocated
     dataset = batches.load(spec, setup.data, setup.base_dir)
+    if setup.fast_dev_run:
+        dataset = fastdev.one_batch(dataset, spec.train.batch)
     data = batches.to_device(dataset, spec.train.split, device)
     model, notes = build_model(spec, graph, device)
     identity = {"model_key": json.dumps(model_key(spec)), "train_key": json.dumps(

@@ -1,0 +1,84 @@
+"""`aespec new` writes starter specs that check clean and train; `aespec ops` prints the
+same tables as docs/ops.md."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from aespec.cli import app
+from aespec.cli.new import model_name, render_template, template_names
+from aespec.graph.checking import check_source
+
+ROOT = Path(__file__).resolve().parents[1]
+TEMPLATES = template_names()
+
+
+def run(*args: object):
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def test_the_templates_a_course_needs_are_there():
+    assert {"basic", "dae", "vae", "sparse", "conv", "pca", "contractive"} <= set(TEMPLATES)
+
+
+@pytest.mark.parametrize("template", TEMPLATES)
+def test_every_template_checks_clean_and_runs_a_training_step(template):
+    import torch
+
+    import aespec
+
+    source = render_template(template, "starter")
+    result = check_source(source, "starter.ae")
+    assert result.ok and result.diagnostics == [], [d.render(source) for d in
+                                                     result.diagnostics]
+    assert result.spec.name == "starter" and result.spec.data is not None
+    assert source.startswith("# starter: ") and "@NAME@" not in source
+    torch.manual_seed(0)
+    model = aespec.build(result.spec)
+    out = model(torch.rand(4, *result.spec.input.shape))
+    out.loss.backward()  # the objective is differentiable end to end
+    assert torch.isfinite(out.loss)
+
+
+def test_new_writes_the_file_and_refuses_to_overwrite(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = run("new", "my-net", "--template", "vae")
+    assert result.exit_code == 0 and "wrote my-net.ae (template vae)" in result.stdout
+    text = (tmp_path / "my-net.ae").read_text()
+    assert text == render_template("vae", "my_net")
+    (tmp_path / "my-net.ae").write_text("mine")
+    result = run("new", "my-net.ae", "-t", "dae")
+    assert result.exit_code == 1 and "exists; not overwritten" in result.stderr
+    assert (tmp_path / "my-net.ae").read_text() == "mine"
+    assert run("new", "x", "--template", "nope").exit_code == 2
+
+
+@pytest.mark.parametrize("stem, name", [("my-net", "my_net"), ("2nd", "m_2nd"),
+                                        ("ok_1", "ok_1")])
+def test_model_names_from_file_names(stem, name):
+    assert model_name(Path(f"some/dir/{stem}.ae")) == name
+
+
+def test_ops_prints_the_tables_of_docs_ops_md():
+    page = (ROOT / "docs" / "ops.md").read_text(encoding="utf-8")
+    result = run("ops")
+    assert result.exit_code == 0
+    assert result.stdout.strip() == page.split("\n", 1)[1].strip()
+    noise = run("ops", "noise").stdout
+    assert noise.startswith("## Noise") and "`gaussian(std)`" in noise and "## Losses" not in noise
+    assert run("ops", "nothing").exit_code == 2
+
+
+@pytest.mark.slow
+def test_fast_dev_run_of_a_template_keeps_nothing(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert run("new", "d", "-t", "dae").exit_code == 0
+    result = run("run", "d.ae", "--fast-dev-run")
+    assert result.exit_code == 0, result.output
+    assert "1 training step" in result.stdout and "report: reconstructions" in result.stdout
+    assert result.stdout.rstrip().endswith("fast-dev-run ok")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.ae"]  # no runs/ left behind
+    assert run("run", "d.ae", "--fast-dev-run", "-q").stdout == ""
