@@ -147,6 +147,7 @@ def train(spec: SpecLike | None = None, *, data: str | None = None,
     (`aespec run --fast-dev-run`, which gives it a temporary `out`).
     """
     dev.tune_allocator()
+    dev.preload_optimizer_imports()  # while the spec is checked and the data loaded
     extra = [f"train.epochs={epochs}"] * (epochs is not None) + [f"train.device={device}"] * (
         device is not None)
     reporter = progress or default_reporter(quiet)
