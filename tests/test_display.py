@@ -417,3 +417,13 @@ def test_chart_ticks_are_round_and_cover_the_values():
 
     assert nice_ticks(0.013, 0.247) == [0.0, 0.05, 0.1, 0.15, 0.2, 0.25]
     assert nice_ticks(3.0, 3.0)[0] <= 3.0 <= nice_ticks(3.0, 3.0)[-1]
+
+
+def test_a_run_that_diverged_still_gets_its_page(tmp_path):
+    (tmp_path / "wild.ae").write_text(TINY.replace("    seed 3", "    seed 3\n    optimizer "
+                                                   "sgd(lr=1e12)"))
+    with pytest.raises(AespecError) as info:
+        aespec.train(tmp_path / "wild.ae", out=tmp_path / "run", quiet=True)
+    assert info.value.diagnostics[0].code == "E601"
+    html = (tmp_path / "run" / "report.html").read_text()
+    assert 'class="status diverged"' in html and "sgd(lr=1e+12" in html

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -96,3 +98,39 @@ def test_scopes_cover_each_specs_keywords_ops_comments_and_numbers(path):
         elif tok.kind == "name" and tok.text in OPS and not first and prev.text not in (
                 "model", "let") and (nxt is None or nxt.text != "="):
             assert scope == "support.function.op.aespec", (tok, scope)
+
+
+NODE = shutil.which("node")
+STUBS = """
+const Module = require("module");
+const seen = {};
+const stubs = {
+  vscode: { workspace: { getConfiguration: (s) => ({ get: (k, d) => d }) } },
+  "vscode-languageclient/node": {
+    TransportKind: { stdio: 0 },
+    LanguageClient: class {
+      constructor(id, name, server, options) { Object.assign(seen, { id, server, options }); }
+      start() { seen.started = true; return Promise.resolve(); }
+      stop() { return Promise.resolve(); }
+    },
+  },
+};
+const load = Module._load;
+Module._load = (request, ...rest) => stubs[request] || load(request, ...rest);
+const ext = require(process.argv[1]);
+const context = { subscriptions: [] };
+Promise.resolve(ext.activate(context)).then(() => {
+  console.log(JSON.stringify({ ...seen, subscriptions: context.subscriptions.length }));
+});
+"""
+
+
+@pytest.mark.skipif(NODE is None, reason="node is not installed")
+def test_the_client_starts_aespec_lsp_for_ae_files():
+    """extension.js run by node with stand-ins for the vscode modules."""
+    done = subprocess.run([NODE, "-e", STUBS, str(VSCODE / "extension.js")],
+                          capture_output=True, text=True, timeout=30, check=True)
+    seen = json.loads(done.stdout)
+    assert seen["server"]["run"] == {"command": "aespec", "args": ["lsp"], "transport": 0}
+    assert {"scheme": "file", "language": "aespec"} in seen["options"]["documentSelector"]
+    assert seen["started"] and seen["subscriptions"] == 1

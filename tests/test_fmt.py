@@ -266,3 +266,11 @@ def test_fmt_command_rewrites_checks_and_leaves_broken_files(tmp_path):
     assert messy.read_text(encoding="utf-8") == "input vector(4)\n"
     assert broken.read_text(encoding="utf-8") == "input vector(4\n"
     assert runner.invoke(app, ["fmt", "--check", str(messy)]).exit_code == 0
+
+
+def test_fmt_dash_reads_stdin_and_writes_stdout():
+    runner = CliRunner()
+    result = runner.invoke(app, ["fmt", "-"], input="model   m\ninput vector( 4 )\n")
+    assert result.exit_code == 0 and result.stdout == "model m\n\ninput vector(4)\n"
+    assert runner.invoke(app, ["fmt", "--check", "-"], input="input vector(4)\n").exit_code == 0
+    assert runner.invoke(app, ["fmt", "-"], input="input vector(4\n").exit_code == 1

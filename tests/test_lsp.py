@@ -72,7 +72,7 @@ async def open_doc(client: LanguageClient, text: str, name: str | None = None
     waiting = client.wait_for_notification(lsp.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
     client.text_document_did_open(lsp.DidOpenTextDocumentParams(
         lsp.TextDocumentItem(uri=uri, language_id="aespec", version=1, text=text)))
-    params = await asyncio.wait_for(waiting, 20)
+    params = await asyncio.wait_for(waiting, 60)
     assert params.uri == uri
     return uri, list(params.diagnostics)
 
@@ -94,7 +94,7 @@ async def test_diagnostics_at_the_range_and_cleared_by_the_fix(client: LanguageC
         lsp.VersionedTextDocumentIdentifier(uri=uri, version=2),
         [lsp.TextDocumentContentChangePartial(
             range=lsp.Range(lsp.Position(5, 9), lsp.Position(5, 14)), text="width")]))
-    params = await asyncio.wait_for(waiting, 20)
+    params = await asyncio.wait_for(waiting, 60)
     assert [d.code for d in params.diagnostics
             if d.severity == lsp.DiagnosticSeverity.Error] == []
 

@@ -71,7 +71,7 @@ def pages(tmp_path_factory):
     (root / "digits_ae.ae").write_text(SPEC)
     aespec.train(root / "digits_ae.ae", out=root / "base", quiet=True)
     done = runner.invoke(app, ["run", str(root / "digits_ae.ae"), "--out", str(root / "fast"),
-                               "--set", "train.optimizer=adam(lr=1e-2)", "--tensorboard", "-q"])
+                               "--set", "train.optimizer=adam(lr=1e-2)", "--tensorboard"])
     assert done.exit_code == 0, done.output
     assert f"page: {root / 'fast' / 'report.html'}" in done.output
     assert list((root / "fast" / "tensorboard").glob("events.out.tfevents.*"))

@@ -8,6 +8,8 @@ milliseconds, so there is no debounce.
 
 from __future__ import annotations
 
+import gc
+
 from lsprotocol import types as lsp
 from pygls.lsp.server import LanguageServer
 from pygls.uris import to_fs_path
@@ -98,6 +100,10 @@ def initialized(ls: AespecServer, params: lsp.InitializedParams) -> None:
     analyse(_WARM_UP)
     analyse(_WARM_UP.replace("dens(", "dense("))
     format_source(_WARM_UP)
+    # what is loaded now (the modules, the parser's tables) lives as long as the server:
+    # out of the collector's sight, so that a full collection does not pause an edit
+    gc.collect()
+    gc.freeze()
 
 
 @server.feature(lsp.TEXT_DOCUMENT_DID_OPEN)
