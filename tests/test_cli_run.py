@@ -252,7 +252,7 @@ def test_run_parses_checks_and_builds_the_graph_once(tmp_path, monkeypatch):
         return wrapper
 
     monkeypatch.setattr(checking, "parse_source", counted("parse", checking.parse_source))
-    monkeypatch.setattr(checking, "build_graph", counted("graph", checking.build_graph))
+    monkeypatch.setattr(checking, "build_ir", counted("graph", checking.build_ir))
     (tmp_path / "vae.ae").write_text(VAE)
     result = invoke("run", tmp_path / "vae.ae", "--out", tmp_path / "run", "--epochs", "1",
                     "--set", "train.batch=256", "--no-report", "--quiet")

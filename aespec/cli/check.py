@@ -12,8 +12,6 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.table import Table
-from rich.text import Text
 
 from aespec.cli.app import app
 from aespec.cli.common import (
@@ -36,7 +34,10 @@ def _shape(s) -> str:
 
 def print_summary(result: CheckResult) -> None:
     """The op table, the code shape, the parameter total and the objective."""
-    g, spec = result.graph, result.spec
+    from rich.table import Table  # here: `check --json` prints no table
+    from rich.text import Text
+
+    g, spec = result.ir, result.spec
     assert g is not None and spec is not None  # only called for specs that checked
     title = f"{spec.name}" + (f": {spec.doc}" if spec.doc else "")
     table = Table(title=Text(title), title_justify="left", show_edge=False, pad_edge=False)
@@ -73,7 +74,7 @@ def check_command(
                           highlight=False, soft_wrap=True)
                 continue
             print_diagnostics(result.diagnostics, result.source, quiet)
-            if result.ok and result.graph is not None and not quiet:
+            if result.ok and result.ir is not None and not quiet:
                 if result.block is not None:
                     out.print(f"{result.label} (line {result.block.line})", markup=False)
                 print_summary(result)

@@ -3,6 +3,7 @@ it read and reports a bad file as E504."""
 
 from __future__ import annotations
 
+import contextlib
 import math
 import pathlib
 import re
@@ -20,7 +21,13 @@ _IDX_TYPES = {0x08: "u1", 0x09: "i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0
 
 
 def read_idx(path: pathlib.Path, limit: int | None, ctx: Ctx) -> np.ndarray:
-    """An IDX file (plain or gzipped); only the first `limit` records are read."""
+    """An IDX file (plain or gzipped); only the first `limit` records are read.
+
+    A gzipped file's decoded array is kept in the user's cache folder (`cache_folder`) the
+    first time it is read whole, and read from there (a plain .npy, memory-mapped) while the
+    file's path, size, modification time and inode stay the same: decompressing
+    Fashion-MNIST's training images takes longer than a check of the spec.
+    """
     import gzip
     import struct
 
@@ -32,7 +39,8 @@ def read_idx(path: pathlib.Path, limit: int | None, ctx: Ctx) -> np.ndarray:
         header = fh.read(4 * magic[3])
         if len(header) != 4 * magic[3]:
             raise ctx.error("E504", f"{path}: the IDX header is truncated")
-        dims = list(struct.unpack(f">{magic[3]}I", header))
+        full = list(struct.unpack(f">{magic[3]}I", header))
+        dims = list(full)
         if limit is not None and dims:
             dims[0] = min(dims[0], limit)
         dtype = np.dtype(_IDX_TYPES[magic[2]])
@@ -42,10 +50,84 @@ def read_idx(path: pathlib.Path, limit: int | None, ctx: Ctx) -> np.ndarray:
                             f"{'x'.join(map(str, dims))} values, more than the file holds")
         require_memory(ctx, f"{path} (its header claims {'x'.join(map(str, dims))} values)",
                        want, "use limit= to read the first N examples only")
+        cache = _idx_cache(path) if path.suffix == ".gz" else None
+        cached = None if cache is None else _read_cached(cache, full, dtype)
+        if cached is not None:
+            # a read-only view of the mapped file: the shared stages copy what they keep
+            return numeric(cached[:dims[0]] if dims else cached, str(path), ctx)
+        whole = cache is not None and dims == full  # cache only a whole file's array
         body = fh.read(want)
     if len(body) != want:
         raise ctx.error("E504", f"{path} is truncated: {len(body)} of {want} data bytes")
-    return numeric(np.frombuffer(body, dtype).reshape(dims), str(path), ctx)
+    array = np.frombuffer(body, dtype).reshape(dims)
+    if whole and cache is not None:
+        _write_cached(cache, array)
+    return numeric(array, str(path), ctx)
+
+
+def cache_folder() -> pathlib.Path | None:
+    """aespec's folder in the user's cache (`AESPEC_CACHE_DIR`, else `$XDG_CACHE_HOME/aespec`
+    or `~/.cache/aespec`); None when it is turned off (`AESPEC_CACHE_DIR=`) or unknown."""
+    import os
+
+    folder = os.environ.get("AESPEC_CACHE_DIR")
+    if folder is None:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"),
+                                                                 ".cache")
+        folder = os.path.join(base, "aespec")
+    return pathlib.Path(folder) if folder and os.path.isabs(folder) else None
+
+
+IDX_CACHE_VERSION = 1
+
+
+def _idx_cache(path: pathlib.Path) -> pathlib.Path | None:
+    """Where the decoded array of a gzipped IDX file is cached: a name that changes with
+    the file's resolved path, size, modification time and inode (a file rewritten in place,
+    or replaced, gets a new name, so a stale array is never read)."""
+    import hashlib
+
+    folder = cache_folder()
+    if folder is None:
+        return None
+    try:
+        st = path.stat()
+        key = f"{IDX_CACHE_VERSION}|{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{st.st_ino}"
+    except OSError:
+        return None
+    return folder / "data" / f"idx-{hashlib.sha256(key.encode()).hexdigest()[:24]}.npy"
+
+
+def _read_cached(cache: pathlib.Path, dims: list[int], dtype: Any) -> np.ndarray | None:
+    """The cached array, memory-mapped, if it is there and has the header's shape and type;
+    None otherwise (a missing, foreign or damaged file only costs decoding again)."""
+    import numpy as np
+
+    try:
+        array = np.load(cache, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError, EOFError):
+        return None
+    return np.asarray(array) if list(array.shape) == dims and array.dtype == dtype else None
+
+
+def _write_cached(cache: pathlib.Path, array: np.ndarray) -> None:
+    """Best effort, under a private name then renamed: a concurrent reader never sees half
+    a file, and a cache that cannot be written is no error."""
+    import os
+
+    import numpy as np
+
+    tmp = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "wb") as fh:
+            np.save(fh, array, allow_pickle=False)
+        os.replace(tmp, cache)
+    except OSError:
+        pass
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
 
 
 def _test_key(key: str) -> str:

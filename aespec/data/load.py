@@ -54,7 +54,7 @@ def load_data(source: str, args: dict, input_shape: tuple[int, ...], *,
     train, test = (raw, raw.test) if raw.test is not None else split(raw, ctx)
     # scale both splits alike, decided by the training data
     scales = (scale_for(train.x), None if train.y is None else scale_for(train.y))
-    (x_tr, y_tr, l_tr), (x_te, y_te, l_te) = (
+    (x_tr, y_tr, l_tr, r_tr), (x_te, y_te, l_te, r_te) = (
         finish(part, ctx, scales, need_unit_range) for part in (train, test))
     names = _REGISTRY[source].class_names if l_tr is not None else None
     normal, marks = normal_classes(getattr(model, "normal", None)), ""
@@ -62,14 +62,17 @@ def load_data(source: str, args: dict, input_shape: tuple[int, ...], *,
         (x_tr, y_tr, l_tr), l_te = keep_normal((x_tr, y_tr, l_tr), l_te, normal, ctx)
         names = ("normal", "anomaly")
         marks = f"; test: {int((l_te == 0).sum())} normal, {int(l_te.sum())} anomalies"
-    text = _describe(model, ctx, x_tr, x_te, y_tr) + marks
+    known = None if normal is not None else (min(r_tr[0], r_te[0]), max(r_tr[1], r_te[1]))
+    text = _describe(model, ctx, x_tr, x_te, y_tr, known) + marks
     return Dataset(x_tr, x_te, y_tr, y_te, l_tr, l_te, text, names)
 
 
-def _describe(model: BaseModel, ctx: Ctx, x_tr: Any, x_te: Any, y_tr: Any) -> str:
+def _describe(model: BaseModel, ctx: Ctx, x_tr: Any, x_te: Any, y_tr: Any,
+              value_range: tuple[float, float] | None) -> str:
+    """One line on the data; `value_range` where finish() knew it (no pass over x again)."""
     shown = ", ".join(f"{k}={json.dumps(v)}"
                       for k, v in model.model_dump(exclude_defaults=True).items())
-    lo, hi = min(x_tr.min(), x_te.min()), max(x_tr.max(), x_te.max())
+    lo, hi = value_range or (min(x_tr.min(), x_te.min()), max(x_tr.max(), x_te.max()))
     text = (f"{ctx.source}{f'({shown})' if shown else ''}: {len(x_tr)} train / {len(x_te)} "
             f"test, {'x'.join(map(str, x_tr.shape[1:]))}, values in [{lo:g}, {hi:g}]")
     if y_tr is not None:

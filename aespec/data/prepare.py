@@ -84,10 +84,12 @@ def scale_for(a: np.ndarray) -> float:
 
 
 def finish(part: Raw, ctx: Ctx, scales: tuple[float, float | None],
-           need_unit_range: bool) -> tuple[Any, Any, Any]:
-    """(x, y, labels) of one split: float32, shaped to the input, values checked."""
+           need_unit_range: bool) -> tuple[Any, Any, Any, tuple[float, float]]:
+    """(x, y, labels, x's value range) of one split: float32, shaped to the input, values
+    checked."""
     import numpy as np
     shape, y_origin = ctx.input_shape, part.y_origin or part.origin
+    x_range = value_range(part.x, scales[0])  # before the float copy: a uint8 pass is cheaper
     x = _fit_shape(_as_float(part.x, scales[0], part.origin, ctx), shape, part.origin, ctx)
     y = None if part.y is None else _as_float(part.y, scales[1] or 1.0, y_origin, ctx)
     if y is not None and math.prod(y.shape[1:]) == math.prod(shape):
@@ -95,13 +97,25 @@ def finish(part: Raw, ctx: Ctx, scales: tuple[float, float | None],
     elif y is not None and y.ndim == 3:
         y = y[:, None]  # (N, H, W) maps, e.g. segmentation masks, gain a channel axis
     if need_unit_range:
-        for arr, origin in ((x, part.origin), (y, y_origin)):
-            if arr is not None:
-                _check_unit_range(arr, origin, ctx)
+        _check_unit_range(x_range, part.origin, ctx)
+        if y is not None:
+            _check_unit_range(value_range(y, 1.0), y_origin, ctx)
     labels = None if part.labels is None else part.labels.reshape(-1)
     if labels is not None and not np.array_equal(labels, np.round(labels)):  # NaN fails too
         raise ctx.error("E504", f"{part.origin}: class labels must be whole numbers")
-    return x, y, None if labels is None else labels.astype(np.int64)
+    return x, y, None if labels is None else labels.astype(np.int64), x_range
+
+
+def value_range(a: np.ndarray, divisor: float) -> tuple[float, float]:
+    """(min, max) of `a / divisor` as float32 gives them; of the integers themselves when
+    they are integers (a quarter of the memory to read for pixels), else of the floats."""
+    import numpy as np
+    if not a.size:
+        return 0.0, 0.0
+    lo, hi = a.min(), a.max()
+    if a.dtype.kind in "biu" or divisor != 1.0:  # x / d is monotonic: (min x) / d is its min
+        lo, hi = (np.float32(v) / np.float32(divisor) for v in (lo, hi))
+    return float(lo), float(hi)
 
 
 def _as_float(a: np.ndarray, divisor: float, origin: str, ctx: Ctx) -> np.ndarray:
@@ -109,7 +123,7 @@ def _as_float(a: np.ndarray, divisor: float, origin: str, ctx: Ctx) -> np.ndarra
     out = a.astype(np.float32)
     if divisor != 1.0:
         out /= np.float32(divisor)  # x / 255 in float32, as torchvision's ToTensor does
-    if not np.isfinite(out).all():
+    if a.dtype.kind not in "biu" and not np.isfinite(out).all():  # integers always are
         raise ctx.error("E504", f"{origin} contains NaN or infinite values")
     return out
 
@@ -142,11 +156,10 @@ def image_side(shape: tuple[int, ...]) -> tuple[int, int] | None:
     return (root, root) if root > 1 and root * root == shape[0] else None
 
 
-def _check_unit_range(a: np.ndarray, origin: str, ctx: Ctx) -> None:
-    lo, hi = float(a.min()), float(a.max())
+def _check_unit_range(value_range: tuple[float, float], origin: str, ctx: Ctx) -> None:
+    lo, hi = value_range
     if lo < 0.0 or hi > 1.0:
         raise ctx.error("E503", f"{origin}: values range over [{lo:g}, {hi:g}] but loss bce "
                         "needs them in [0, 1]",
                         "scale the data to [0, 1] (for example divide by its maximum), "
                         "or use `loss mse`")
-

@@ -14,20 +14,23 @@ and loss terms), `latent`, and `stopped_by`: the diagnostics that stopped shape 
 from __future__ import annotations
 
 import math
-
-import networkx as nx
+from typing import TYPE_CHECKING
 
 from aespec.data import in_unit_range
 from aespec.errors import Diagnostic, DiagnosticBag, Span, did_you_mean
+from aespec.graph.ir import IR
 from aespec.model import BLOCKS, Mirror, OpCall, Spec
 from aespec.ops import UNBOUNDED, OpDef, Shape, ShapeProblem, get_op
 from aespec.ops.activations import default_output
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 
 class _Builder:
     def __init__(self, spec: Spec, bag: DiagnosticBag):
         self.spec, self.bag = spec, bag
-        self.g = nx.DiGraph(name=spec.name, doc=spec.doc, order=[], outputs={}, latent=None,
+        self.g = IR(name=spec.name, doc=spec.doc, order=[], outputs={}, latent=None,
                             stopped_by=[])
         self.labels: dict[str, str] = {}  # tensor name -> node id
         self.prev: str | None = None  # None once a shape could not be inferred
@@ -109,6 +112,11 @@ class _Builder:
 
 def build_graph(spec: Spec, bag: DiagnosticBag) -> nx.DiGraph:
     """Infer every shape; shape problems go to `bag`, and the graph holds what was inferred."""
+    return build_ir(spec, bag).to_networkx()
+
+
+def build_ir(spec: Spec, bag: DiagnosticBag) -> IR:
+    """`build_graph`'s graph as the front end's own `IR`, without importing networkx."""
     b = _Builder(spec, bag)
     b.add_input()
     b.add_block(spec.noise, "noise", "noise")

@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import networkx as nx
+from typing import TYPE_CHECKING
 
 from aespec.errors import AespecError, Diagnostic, DiagnosticBag
 from aespec.graph import theory  # noqa: F401  (registers the W4xx checks)
-from aespec.graph.build import build_graph
+from aespec.graph.build import build_ir
 from aespec.graph.checks import run_checks
+from aespec.graph.ir import IR
 from aespec.graph.memory import estimate
 from aespec.model import Spec
 from aespec.parse import parse_source, read_spec
@@ -21,18 +21,32 @@ from aespec.resolve.overrides import locate_overrides
 
 JSON_SCHEMA_VERSION = 1  # of `aespec check --json` (docs/check-json.schema.json)
 
+if TYPE_CHECKING:
+    import networkx as nx
+
 
 @dataclass
 class CheckResult:
-    """What `aespec check` knows about one spec: diagnostics, and the IR when it got that far."""
+    """What `aespec check` knows about one spec: diagnostics, and the IR when it got that far.
+
+    `ir` is the graph as the front end built it (`aespec.graph.ir.IR`, which needs no
+    networkx); `graph` the same as an `nx.DiGraph`, made on first use, for the later stages.
+    """
 
     path: str | None
     source: str
     diagnostics: list[Diagnostic] = field(default_factory=list)
     spec: Spec | None = None
-    graph: nx.DiGraph | None = None
+    ir: IR | None = None
     overrides: tuple[str, ...] = ()  # the `--set` values it was checked with
     block: AeBlock | None = None  # the ```ae block of a Markdown file that was checked
+    _graph: nx.DiGraph | None = field(default=None, init=False, repr=False, compare=False)
+
+    @property
+    def graph(self) -> nx.DiGraph | None:
+        if self._graph is None and self.ir is not None:
+            self._graph = self.ir.to_networkx()
+        return self._graph
 
     @property
     def label(self) -> str:
@@ -44,7 +58,7 @@ class CheckResult:
         return not any(d.severity == "error" for d in self.diagnostics)
 
     def model_json(self) -> dict | None:
-        g = self.graph
+        g = self.ir
         if g is None or self.spec is None:
             return None
         return {"name": self.spec.name, "input": list(self.spec.input.shape),
@@ -103,8 +117,8 @@ def check_spec(spec: Spec) -> CheckResult:
 def _check_graph(result: CheckResult, spec: Spec | None, bag: DiagnosticBag) -> CheckResult:
     result.spec = spec
     if spec is not None:
-        result.graph = build_graph(spec, bag)
-        run_checks(spec, result.graph, bag)
+        result.ir = build_ir(spec, bag)
+        run_checks(spec, result.ir, bag)
     result.diagnostics = sorted(bag.items, key=_order)
     return result
 

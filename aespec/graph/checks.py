@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-
-import networkx as nx
+from typing import TYPE_CHECKING
 
 from aespec import data as data_sources
 from aespec.errors import DiagnosticBag, Span, did_you_mean
 from aespec.model import BLOCKS, Mirror, Spec
 from aespec.ops import get_op
 
-Check = Callable[[Spec, nx.DiGraph, DiagnosticBag], None]
+if TYPE_CHECKING:
+    import networkx as nx  # the graph is an IR (aespec.graph.ir) or an nx.DiGraph
+
+Check = Callable[[Spec, "nx.DiGraph", DiagnosticBag], None]
 CHECKS: list[Check] = []
 
 

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-
-import networkx as nx
+from typing import TYPE_CHECKING
 
 from aespec.data.base import fmt_bytes
 from aespec.model import Spec
+
+if TYPE_CHECKING:
+    import networkx as nx  # the graph is an IR (aespec.graph.ir) or an nx.DiGraph
 
 __all__ = ["Memory", "describe", "estimate", "fmt_bytes", "largest_text"]
 

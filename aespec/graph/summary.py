@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import networkx as nx
+from typing import TYPE_CHECKING
 
 from aespec.ops import fmt_num, formula_text, get_op, op_text
+
+if TYPE_CHECKING:
+    import networkx as nx  # the graph is an IR (aespec.graph.ir) or an nx.DiGraph
 
 __all__ = ["Row", "fmt_num", "objective_text", "table_rows"]
 

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import math
-
-import networkx as nx
+from typing import TYPE_CHECKING
 
 from aespec.errors import DiagnosticBag
 from aespec.graph import memory
 from aespec.graph.checks import check
+from aespec.graph.ir import shortest_path
 from aespec.model import Mirror, Spec
 from aespec.ops import get_op
+
+if TYPE_CHECKING:
+    import networkx as nx  # the graph is an IR (aespec.graph.ir) or an nx.DiGraph
 
 
 @check
@@ -78,7 +81,7 @@ def contractive_cost(spec: Spec, g: nx.DiGraph, bag: DiagnosticBag) -> None:
                 "regularizer", d["op"]).extra.get("jacobian"):
             continue
         target = d["targets"][0]
-        path = nx.shortest_path(g, "input", target)
+        path = shortest_path(g, "input", target)
         layers = [m for m in path if g.nodes[m]["kind"] in ("layer", "latent")
                   and g.nodes[m]["params"]]
         if len(layers) > 1:

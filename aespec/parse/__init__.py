@@ -5,6 +5,7 @@ types are in `aespec.parse.tree`. Nothing is resolved here: `dens(32)` parses as
 `dense(32)`.
 """
 
+import aespec.parse._lark  # noqa: F401  (first: lark without interegular)
 from aespec.parse.syntax import MAX_SOURCE, grammar_text, parse_fragment, parse_source, read_spec
 from aespec.parse.tree import SpecTree
 

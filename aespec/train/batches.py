@@ -111,15 +111,21 @@ def to_device(ds: sources.Dataset, split: float, device: torch.device) -> RunDat
     tr, va = np.sort(order[n_val:]), np.sort(order[:n_val])
 
     def part(x: np.ndarray, y: np.ndarray | None, idx: np.ndarray | None) -> Split:
-        if idx is not None:
-            x, y = x[idx], None if y is None else y[idx]
-        return Split(_tensor(x, device), None if y is None else _tensor(y, device))
+        if idx is None:  # the dataset's own arrays (the report reads them): copied
+            return Split(_tensor(x, device), None if y is None else _tensor(y, device))
+        # x[idx] is a new array of our own already: no second copy of the training data
+        x, y = x[idx], None if y is None else y[idx]
+        return Split(_tensor(x, device, owned=True),
+                     None if y is None else _tensor(y, device, owned=True))
 
     val = part(ds.x_train, ds.y_train, va) if n_val > 0 else None
     return RunData(part(ds.x_train, ds.y_train, tr), val, part(ds.x_test, ds.y_test, None),
                    ds.description)
 
 
-def _tensor(a: np.ndarray, device: torch.device) -> torch.Tensor:
-    # a copy we own: the loader's cached arrays are read-only and shared
-    return torch.from_numpy(np.array(a, dtype=np.float32, order="C")).to(device)
+def _tensor(a: np.ndarray, device: torch.device, owned: bool = False) -> torch.Tensor:
+    """A float32 tensor on the device, from a copy we own (the loader's cached arrays are
+    read-only and shared) unless `a` is ours already, writable, float32 and contiguous."""
+    if not (owned and a.flags.writeable and a.flags.c_contiguous and a.dtype == np.float32):
+        a = np.array(a, dtype=np.float32, order="C")
+    return torch.from_numpy(a).to(device)

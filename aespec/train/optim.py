@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -10,7 +11,9 @@ import torch
 
 from aespec.model.settings import OpChoice, TrainSpec
 
-FUSED = True  # bench/train_throughput.py turns it off to measure what it gives
+# the benches turn it off to measure what it gives (bench/whole_run.py, a whole process:
+# AESPEC_FUSED=0)
+FUSED = os.environ.get("AESPEC_FUSED", "1") != "0"
 
 
 def _fused(device: torch.device) -> dict[str, Any]:

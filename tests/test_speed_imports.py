@@ -1,0 +1,108 @@
+"""`aespec check` imports only what a check uses (bench/check_speed.md): no networkx (the
+front end builds `aespec.graph.ir.IR`), no interegular (lark gets it when it builds tables),
+no numpy, torch or the other commands' modules; and the light IR is the same graph as the
+`nx.DiGraph` the later stages are handed."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import networkx as nx
+import pytest
+
+from aespec.errors import DiagnosticBag
+from aespec.graph import build_graph, check_file
+from aespec.graph.build import build_ir
+from aespec.graph.ir import IR, shortest_path
+
+ROOT = Path(__file__).resolve().parents[1]
+SPECS = sorted((ROOT / "specs").glob("*.ae"))
+UNWANTED = ("networkx", "interegular", "numpy", "torch", "sklearn", "graphviz",
+            "aespec.cli.run", "aespec.cli.draw", "aespec.cli.eval")
+
+PROBE = """
+import json, sys
+sys.argv = ["aespec", *json.loads(sys.argv[1])]
+from aespec.cli import main
+try:
+    main()
+except SystemExit:
+    pass
+sys.stderr.write("MODULES=" + json.dumps(sorted(sys.modules)) + "\\n")
+"""
+
+
+def _modules_of(args: list[str]) -> set[str]:
+    proc = subprocess.run([sys.executable, "-c", PROBE, json.dumps(args)], capture_output=True,
+                          text=True, timeout=120, cwd=ROOT)
+    line = [ln for ln in proc.stderr.splitlines() if ln.startswith("MODULES=")]
+    assert line, proc.stderr
+    return set(json.loads(line[-1][len("MODULES="):]))
+
+
+@pytest.mark.parametrize("mode", [[], ["--json"]], ids=["text", "json"])
+def test_check_imports_none_of_the_heavy_or_unneeded_modules(mode):
+    modules = _modules_of(["check", *mode, str(SPECS[0]), str(SPECS[-1])])
+    assert "aespec.cli.check" in modules and "lark" in modules
+    loaded = sorted(m for m in modules if m.split(".")[0] in UNWANTED or m in UNWANTED)
+    assert loaded == [], f"aespec check imported {loaded}"
+
+
+def test_help_lists_every_command_module():
+    proc = subprocess.run([sys.executable, "-m", "aespec", "--help"], capture_output=True,
+                          text=True, timeout=120, cwd=ROOT)
+    from aespec.cli import command_names
+
+    assert proc.returncode == 0
+    names = command_names()
+    assert "check" in names and "run" in names and "app" not in names
+    listed = proc.stdout.split("Commands:")[1]
+    assert all(f" {name} " in listed for name in names), proc.stdout
+
+
+def test_the_app_imported_by_name_has_every_command():
+    from aespec.cli import app, command_names
+
+    registered = {c.name for c in app.registered_commands}
+    assert set(command_names()) <= registered
+
+
+@pytest.mark.parametrize("spec", SPECS[:6] + [ROOT / "specs" / "inpainting_unet.ae"],
+                         ids=lambda p: p.stem)
+def test_the_ir_converts_to_the_same_networkx_graph(spec):
+    result = check_file(spec)
+    ir, g = result.ir, result.graph
+    assert isinstance(ir, IR) and isinstance(g, nx.DiGraph)
+    assert list(ir.nodes(data=True)) == list(g.nodes(data=True))
+    assert list(ir.edges(data=True)) == list(g.edges(data=True))
+    for n in ir:  # predecessors in the same order: the drawing's edge order follows them
+        assert list(ir.predecessors(n)) == list(g.predecessors(n))
+        assert list(ir.successors(n)) == list(g.successors(n))
+    assert ir.graph == g.graph
+    assert result.graph is g  # converted once
+
+
+def test_build_graph_is_still_a_digraph_and_shortest_path_agrees_in_length():
+    spec = check_file(ROOT / "specs" / "inpainting_unet.ae").spec
+    g, ir = build_graph(spec, DiagnosticBag()), build_ir(spec, DiagnosticBag())
+    assert isinstance(g, nx.DiGraph)
+    last = g.graph["order"][-1]
+    ours = shortest_path(ir, "input", last)
+    assert ours[0] == "input" and ours[-1] == last
+    assert len(ours) == len(nx.shortest_path(g, "input", last))
+    with pytest.raises(KeyError):
+        shortest_path(ir, last, "input")
+
+
+def test_the_strict_grammar_still_builds_after_a_check_loaded_lark():
+    """lark was loaded with interegular refused (aespec.parse._lark); strict mode needs it."""
+    pytest.importorskip("interegular")
+    from lark import Lark
+
+    from aespec.parse import grammar_text
+
+    check_file(SPECS[0])
+    Lark(grammar_text(), parser="lalr", strict=True)
