@@ -86,7 +86,8 @@ def _dense(op: Op) -> Written:
     if op.tied_to:  # the encoder layer's weight, transposed; only the bias is new
         bias = f"self.{op.nid}_bias"
         call = f"F.linear({op.x}, self.{op.tied_to}.weight.t(){', ' + bias if a.bias else ''})"
-        layers = ((f"{op.nid}_bias", f"nn.Parameter(torch.zeros({a.units}))"),) if a.bias else ()
+        layers = ((f"{op.nid}_bias", f"nn.Parameter(torch.zeros({a.units}))  # -> ({a.units},)"
+                   f" with the tied weight {op.tied_to}.weight.t()"),) if a.bias else ()
         renamed = ((f"net.{op.nid}.weight", None),) + (
             ((f"net.{op.nid}.bias", f"{op.nid}_bias"),) if a.bias else ())
         return Written((f"{op.out} = {call}",), layers, (f"{op.tied_to}.weight",), renamed)
