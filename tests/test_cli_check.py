@@ -227,6 +227,7 @@ def test_dash_h_is_help_and_usage_lines_read_plainly():
         assert result.exit_code == 0 and "Usage:" in result.stdout, args
     usage = run("check", "-h").stdout.splitlines()[0]
     assert usage.endswith("check [OPTIONS] FILE...") and "{" not in usage
+    assert "  FILE...  Spec files" in run("check", "-h").stdout  # no `<list[Path]>`
     assert run("draw", "-h").stdout.splitlines()[0].endswith("draw [OPTIONS] SPEC")
     assert run("run", "-h").stdout.splitlines()[0].endswith("run [OPTIONS] [SPEC]")
     assert "--show-completion" in run("-h").stdout  # shell completion
