@@ -159,12 +159,14 @@ def _batchnorm(op: Op) -> Written:
 
 
 def _layernorm(op: Op) -> Written:
-    """LayerNorm on vectors; GroupNorm(1, C) elsewhere (statistics over the whole example,
-    a scale and shift per channel), as aespec builds it."""
+    """LayerNorm on vectors; elsewhere GroupNorm(1, C) (statistics over the whole example,
+    a scale and shift per channel) in plain ops, as aespec builds it (`ExampleNorm`)."""
     c = op.in_shape[0]
-    init = f"nn.LayerNorm({c}{_eps(op.args)})" if len(op.in_shape) == 1 else \
-        f"nn.GroupNorm(1, {c}{_eps(op.args)})"
-    return Written((f"{op.out} = {op.m}({op.x})",), ((op.nid, init),))
+    if len(op.in_shape) == 1:
+        return Written((f"{op.out} = {op.m}({op.x})",),
+                       ((op.nid, f"nn.LayerNorm({c}{_eps(op.args)})"),))
+    return Written((f"{op.out} = {op.m}({op.x})",),
+                   ((op.nid, f"ExampleNorm(1, {c}{_eps(op.args)})"),), helpers=("example_norm",))
 
 
 def _dropout(op: Op) -> Written:
