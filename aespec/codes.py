@@ -401,6 +401,27 @@ _CODES = [
          "`aespec compare` puts two runs or more side by side; the same directory given twice "
          "counts once.",
          "`aespec compare runs/ae-1 runs/ae-1`", False),
+    Code("E613", "a sweep's grid is not usable", "run",
+         "`aespec sweep` takes each `--set NAME=V1,V2,...` as an axis of its grid: a key given "
+         "twice, an empty or repeated value, no key with two values or more (nothing to "
+         "sweep), an unknown --executor, or a grid of more than 10,000 points is refused "
+         "before anything runs.",
+         "`aespec sweep spec.ae --set z=2,8 --set z=16,32`", False),
+    Code("E614", "the sweep metric is not one the runs report", "run",
+         "`--metric` names what the sweep's figure plots: `test.TERM` (the best weights' test "
+         "loss by term), `val.TERM` (the best epoch's validation), `train.TERM` (the last "
+         "epoch), or `seconds`, `params`, `epochs`. The hint lists the metrics the points "
+         "reported.",
+         "`aespec sweep spec.ae --set z=2,8 --metric accuracy`", False),
+    Code("E615", "the Ray executor is not available", "run",
+         "`aespec sweep --executor ray` imports Ray only when asked; it is an optional extra "
+         "(`pip install aespec[ray]`). With `--address`, the cluster there must be running.",
+         "`aespec sweep spec.ae --set z=2,8 --executor ray` without Ray installed", False),
+    Code("E616", "points of a sweep failed", "run",
+         "A point whose run failed (its data, its device, a diverged loss) is recorded in "
+         "`sweep.json` with its error, and the other points go on; the sweep then exits with "
+         "status 1 naming how many failed.",
+         "`aespec sweep spec.ae --set train.optimizer=adam(lr=1e6),adam(lr=1e-3)`", False),
 ]
 
 CODES: dict[str, Code] = {c.code: c for c in _CODES}

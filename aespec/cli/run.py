@@ -19,6 +19,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from aespec.cli import _launch
 from aespec.cli.app import app
 from aespec.cli.common import (
     BlockOption,
@@ -149,6 +150,7 @@ def print_result(result: Any) -> None:
 
 @app.command("run")
 def run_command(
+    ctx: typer.Context,
     spec: Optional[Path] = typer.Argument(None, metavar="SPEC",
                                           help="Spec file (.ae) or Markdown file (.md); "
                                                "optional with --resume."),
@@ -171,6 +173,11 @@ def run_command(
                                       help="One batch of training, validation, test and "
                                            "report, in a temporary directory removed after."),
     block: Optional[str] = BlockOption,
+    nproc: int = _launch.NprocOption, nnodes: Optional[str] = _launch.NnodesOption,
+    node_rank: Optional[int] = _launch.NodeRankOption,
+    master_addr: Optional[str] = _launch.MasterAddrOption,
+    master_port: Optional[int] = _launch.MasterPortOption,
+    rdzv_endpoint: Optional[str] = _launch.RdzvOption,
 ) -> None:
     """Train a spec; write the run directory; print test results."""
     if spec is None and resume is None:
@@ -180,6 +187,9 @@ def run_command(
         raise typer.BadParameter("a fast-dev-run keeps no run directory: drop --resume and "
                                  "--out", param_hint="'--fast-dev-run'")
     check_device(device)
+    launched = _launch.relaunch(ctx)  # --nproc N: this command in N processes
+    if launched is not None:
+        raise typer.Exit(launched)
     from aespec.train import device as dev
 
     dev.tune_allocator()  # before training allocates: see bench/RESULTS.md
@@ -210,7 +220,7 @@ def run_command(
                   "interrupted before the first checkpoint (during pretraining); nothing to "
                   "resume", markup=False)
         raise typer.Exit(INTERRUPTED)
-    if not quiet:
+    if not quiet and _launch.rank() == 0:
         print_result(result)
 
 
@@ -264,7 +274,8 @@ def _check(spec: Path | None, resume: Path | None, sets: list[str], block: str |
     from aespec.graph import check_file
 
     result = check_file(spec, sets, block)
-    print_diagnostics(result.diagnostics, result.source, quiet)
+    # one copy of the warnings from a distributed run
+    print_diagnostics(result.diagnostics, result.source, quiet or _launch.rank() > 0)
     if not result.ok:
         raise typer.Exit(1)
     return result, result.source

@@ -22,7 +22,7 @@ from aespec.data import Dataset
 from aespec.errors import AespecError
 from aespec.graph import CheckResult, check_file, check_source, check_spec, memory
 from aespec.model import Spec
-from aespec.train import batches, fastdev
+from aespec.train import batches, dist, fastdev
 from aespec.train import device as dev
 from aespec.train.evaluate import evaluate
 from aespec.train.loggers import with_tensorboard
@@ -85,6 +85,7 @@ class _Setup:
     device: torch.device
     report: bool = True
     fast_dev_run: bool = False  # one batch of each split (aespec.train.fastdev)
+    ranks: dist.Ranks | None = None  # a distributed run (docs/distributed.md)
 
 
 SpecLike = Spec | CheckResult | str | pathlib.Path
@@ -110,11 +111,14 @@ def _checked(spec: SpecLike, overrides: list[str]) -> tuple[CheckResult, pathlib
 
 
 def _setup(checked: CheckResult, overrides: list[str], base: pathlib.Path,
-           data: batches.DataChoice, report: bool, fast_dev_run: bool = False) -> _Setup:
+           data: batches.DataChoice, report: bool, fast_dev_run: bool = False,
+           ranks: dist.Ranks | None = None) -> _Setup:
     spec = checked.spec
     assert spec is not None and checked.graph is not None
+    device = dev.resolve_device(spec.train.device)
     return _Setup(spec, checked.graph, overrides, base, data,
-                  dev.resolve_device(spec.train.device), report, fast_dev_run)
+                  device if ranks is None else ranks.device(device), report, fast_dev_run,
+                  ranks)
 
 
 def _spec_file(spec: Spec) -> str:
@@ -148,28 +152,45 @@ def train(spec: SpecLike | None = None, *, data: str | None = None,
     reporter = progress or default_reporter(quiet)
     if tensorboard:
         reporter = with_tensorboard(reporter)
-    if resume is not None:
-        return _resume(spec, pathlib.Path(resume), data, [*overrides, *extra], reporter, report)
+    with dist.joined(device or "auto") as ranks:  # None unless under torch's launcher
+        if ranks is not None and not ranks.writer:
+            reporter = Reporter()
+        if resume is not None:
+            return _resume(spec, pathlib.Path(resume), data, [*overrides, *extra], reporter,
+                           report, ranks)
+        return _start(spec, data, out, [*overrides, *extra] + ["train.epochs=1"] * fast_dev_run,
+                      reporter, report, ranks, fast_dev_run)
+
+
+def _start(spec: SpecLike | None, data: str | None, out: str | pathlib.Path | None,
+           all_overrides: list[str], reporter: Reporter, report: bool,
+           ranks: dist.Ranks | None, fast_dev_run: bool = False) -> RunResult:
     if spec is None:
         raise TypeError("train() needs a spec, or resume=RUN_DIR")
-    all_overrides = [*overrides, *extra] + ["train.epochs=1"] * fast_dev_run
     checked, base = _checked(spec, all_overrides)
     assert checked.spec is not None
     setup = _setup(checked, all_overrides, base.resolve(),
-                   batches.choose_data(checked.spec, data), report, fast_dev_run)
-    run = RunDir(pathlib.Path(out) if out is not None else new_run_path(setup.spec.name))
-    check_fresh(run.path)
+                   batches.choose_data(checked.spec, data), report, fast_dev_run, ranks)
+
+    def place() -> pathlib.Path:
+        path = pathlib.Path(out) if out is not None else new_run_path(setup.spec.name)
+        check_fresh(path)
+        return path
+
+    run = dist.run_dir_for(ranks, place() if ranks is None else ranks.on_writer(place))
     try:
         return _execute(setup, run, None, reporter, time.time())
     except BaseException:
         with contextlib.suppress(OSError):
-            run.path.rmdir()  # only if the run left nothing in it (refused before it began)
+            if run.writes:
+                run.path.rmdir()  # only if the run left nothing in it (refused before it began)
         raise
 
 
 def _resume(spec: SpecLike | None, path: pathlib.Path, data: str | None,
-            overrides: list[str], reporter: Reporter, report: bool = True) -> RunResult:
-    run = RunDir(path)
+            overrides: list[str], reporter: Reporter, report: bool = True,
+            ranks: dist.Ranks | None = None) -> RunResult:
+    run = dist.run_dir_for(ranks, path)
     info = run.info()
     ckpt = load_checkpoint(run.checkpoint, STATE)
     all_overrides = _latest([*info["overrides"], *overrides])
@@ -190,7 +211,7 @@ def _resume(spec: SpecLike | None, path: pathlib.Path, data: str | None,
         raise AespecError.of("E602", f"{run.path} was trained on {_data_text(info['data'])}, "
                              f"not {choice.text()}", hint="resume without --data",
                              file=str(run.path))
-    setup = _setup(checked, all_overrides, base, choice, report)
+    setup = _setup(checked, all_overrides, base, choice, report, ranks=ranks)
     return _execute(setup, run, ckpt, reporter, time.time() - info.get("seconds", 0.0))
 
 
@@ -219,7 +240,8 @@ def _execute(setup: _Setup, run: RunDir, ckpt: dict | None, reporter: Reporter,
     identity = {"model_key": json.dumps(model_key(spec)), "train_key": json.dumps(
         train_key(spec)), "spec_name": spec.name}
     with _paged(run, (spec, graph)), StopFlag() as flag, _recorded(run, started):
-        trainer = Trainer(model, spec.train, data, device, run, identity, reporter, flag)
+        trainer = Trainer(model, spec.train, data, device, run, identity, reporter, flag,
+                          setup.ranks)
         if ckpt is not None:
             trainer.load_state_dict(ckpt, run.checkpoint)
             run.rewrite_metrics(trainer.c.history)
@@ -290,6 +312,9 @@ def _recorded(run: RunDir, started: float) -> Iterator[None]:
 def _paged(run: RunDir, checked: tuple[Spec, Any]) -> Iterator[None]:
     """report.html when the run ends: finished, stopped, or failed once it had begun (best
     effort then: the run's own error is what counts); not after a second Ctrl-C."""
+    if not run.writes:  # a distributed run's other ranks
+        yield
+        return
     try:
         yield
     except KeyboardInterrupt:
@@ -313,7 +338,7 @@ def _mark(run: RunDir, started: float, **fields: Any) -> None:
 def _write_report(setup: _Setup, model: Any, dataset: Dataset, run: RunDir) -> dict:
     """The `report { }` block's figures and evaluations, from the best weights."""
     spec = setup.spec
-    if not setup.report or not (spec.report.items or spec.report.baseline):
+    if not setup.report or not (spec.report.items or spec.report.baseline) or not run.writes:
         return {}
     from aespec.report.items import write_report
 
@@ -326,6 +351,8 @@ def _fit(trainer: Trainer, spec: Spec, graph: Any, data: batches.RunData,
         if spec.train.pretrain is not None and not trainer.c.pretrained:
             records = pretrain_layerwise(trainer.model, graph, data.train, spec.train, device,
                                          reporter, flag)
+            if trainer.ranks is not None:  # each rank pretrained alone: rank 0's weights
+                trainer.ranks.broadcast_weights(trainer.model)
             trainer.c.pretrained = True
             trainer.run.update(pretrain=records)
             trainer.save(force=True)

@@ -134,6 +134,13 @@ def grad_scaler(device: torch.device, precision: str) -> Any:
     return torch.amp.GradScaler(device.type)
 
 
+def set_threads(threads: int) -> None:
+    """Torch's intra-op threads (and OMP_NUM_THREADS for the libraries read it later): a
+    sweep's points running side by side share the cores this way."""
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    torch.set_num_threads(threads)
+
+
 def seed_everything(seed: int) -> None:
     """Seed torch's global generators (the model's initial weights, noise, latent draws)."""
     torch.manual_seed(seed)

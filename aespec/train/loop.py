@@ -104,8 +104,11 @@ class Counters:
 
 class Trainer:
     def __init__(self, model: Any, train: TrainSpec, data: RunData, device: torch.device,
-                 run: RunDir, identity: dict[str, Any], reporter: Reporter, flag: StopFlag):
+                 run: RunDir, identity: dict[str, Any], reporter: Reporter, flag: StopFlag,
+                 ranks: Any = None):
         self.model, self.cfg, self.data, self.device = model, train, data, device
+        self.ranks = ranks  # a dist.Ranks in a distributed run (docs/distributed.md)
+        self.net = model if ranks is None else ranks.wrap(model, device)
         self.run, self.identity, self.reporter, self.flag = run, identity, reporter, flag
         self.opt = build_optimizer(train.optimizer, model.parameters(), device)
         self.schedule = build_schedule(train, self.opt)
@@ -131,16 +134,19 @@ class Trainer:
 
     # ------------------------------------------------------------ one step
 
-    def _step(self, xb: torch.Tensor, yb: torch.Tensor | None) -> tuple[torch.Tensor, tuple]:
+    def _step(self, xb: torch.Tensor, yb: torch.Tensor | None,
+              scale: float = 1.0) -> tuple[torch.Tensor, tuple]:
         """Forward, backward and update; the whole of it is what `train.compile` compiles
-        (zero_grad stays outside: dynamo does not trace it)."""
+        (zero_grad stays outside: dynamo does not trace it). `scale` weighs a rank's shard
+        of a distributed batch (dist.Ranks.shard)."""
         with self.autocast():
-            out = self.model(xb) if yb is None else self.model(xb, target=yb)
+            out = self.net(xb) if yb is None else self.net(xb, target=yb)
+        loss = out.loss if scale == 1.0 else out.loss * scale
         if self.scaler is None:
-            out.loss.backward()
+            loss.backward()
             self.opt.step()
         else:
-            self.scaler.scale(out.loss).backward()
+            self.scaler.scale(loss).backward()
             self.scaler.step(self.opt)
             self.scaler.update()
         vals = torch.stack([out.loss.detach().float(),
@@ -163,6 +169,8 @@ class Trainer:
         if c.step == 0:
             self.perm = torch.randperm(len(split), generator=self.gen).to(self.device)
             self.sums, self.elapsed = None, 0.0
+            if self.ranks is not None:
+                self.ranks.reseed(self.cfg.seed, c.epoch)
         assert self.perm is not None
         self.model.train()
         self.reporter.phase(f"epoch {c.epoch + 1}/{self.cfg.epochs}", self.steps)
@@ -171,13 +179,20 @@ class Trainer:
         for s in range(first, self.steps):
             idx = self.perm[s * batch:(s + 1) * batch]
             self.opt.zero_grad(set_to_none=True)
-            vals, self.names = self.step_fn(*split.batch(idx))
+            if self.ranks is None:
+                vals, self.names = self.step_fn(*split.batch(idx))
+                stop = self.flag.requested
+            else:  # this rank's shard; then the global batch's terms, and a common stop
+                part, scale = self.ranks.shard(idx)
+                vals, self.names = self.step_fn(*split.batch(part), scale)
+                vals, stop = self.ranks.reduce_step(vals, scale / self.ranks.world,
+                                                    self.flag.requested)
             if self.sums is None:
                 self.sums = vals * len(idx)
             else:
                 self.sums.add_(vals, alpha=len(idx))
             c.step = s + 1
-            if self.flag.requested:
+            if stop:
                 self.elapsed += time.perf_counter() - start
                 if not bool(torch.isfinite(self.sums).all()):  # never save a diverged state
                     raise Diverged(f"epoch {c.epoch + 1}, step {c.step}")
@@ -204,6 +219,8 @@ class Trainer:
     def _end_epoch(self, train: dict[str, float], started: float) -> None:
         c, early = self.c, self.cfg.early_stop
         val = evaluate(self.model, self.data.val, self.autocast) if self.data.val else None
+        if self.ranks is not None:
+            val = self.ranks.agree(val)  # rank 0's numbers: every rank decides alike
         if val is not None and not all_finite(val):
             raise Diverged(f"epoch {c.epoch + 1} (validation)")
         monitored = (val or train)["loss"]
@@ -247,6 +264,8 @@ class Trainer:
 
     def _write(self, path: Any, payload: dict[str, Any]) -> None:
         """One checkpoint file; a full or read-only disk is E606, the last one kept."""
+        if not self.run.writes:  # a distributed run's other ranks
+            return
         try:
             save_checkpoint(path, payload)
         except OSError as exc:

@@ -25,7 +25,7 @@ import json
 import os
 import pathlib
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
@@ -200,6 +200,7 @@ class RunDir:
     """A run directory, written by a training run and read by eval, sample and encode."""
 
     path: pathlib.Path
+    writes: ClassVar[bool] = True  # False for a distributed run's other ranks (dist.py)
 
     @property
     def checkpoint(self) -> pathlib.Path:

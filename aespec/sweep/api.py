@@ -1,0 +1,173 @@
+"""`aespec.sweep.sweep`: a grid of `--set` values -> one run directory per point under one
+sweep directory, then the comparison (sweep.json, sweep.csv, sweep.md, sweep.png)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import pathlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aespec.errors import AespecError
+from aespec.graph import check_file
+from aespec.sweep import execute, summary
+from aespec.sweep.grid import Axis, Point, grid, parse_axes
+
+EXECUTORS = ("local", "ray")
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    """What a sweep gave: its folder, grid, one row per point, and its timings."""
+
+    sweep_dir: pathlib.Path
+    axes: list[Axis]
+    points: list[Point]
+    rows: list[dict[str, Any]]
+    metric: str
+    seconds: float  # the sweep's wall time
+    jobs: int
+    threads: int
+    files: dict[str, pathlib.Path] = field(default_factory=dict)
+
+    @property
+    def failed(self) -> list[dict[str, Any]]:
+        return [r for r in self.rows if r["status"] == "failed"]
+
+
+def sweep(spec: str | pathlib.Path, sets: list[str], *, jobs: int | None = None,
+          executor: str = "local", address: str | None = None, metric: str = "test.loss",
+          out: str | pathlib.Path | None = None, data: str | None = None,
+          epochs: int | None = None, report: bool = True, threads: int | None = None,
+          progress: Callable[[Point, dict[str, Any], int], None] | None = None) -> SweepResult:
+    """Run every point of the grid that `sets` spans (`["z=2,8,32", "train.seed=0,1"]`).
+
+    Each point is `aespec.train(spec, overrides=...)` into `<out>/<point>/`. `jobs` points
+    run at once (default: one per core, at most one per point), each with `threads` torch
+    threads (default cores // jobs); `executor="ray"` submits them to Ray (`address`: a
+    running cluster). Problems in the grid or in any point's spec raise AespecError before
+    anything runs; a point that fails while training is recorded and the others go on.
+    """
+    spec_path = pathlib.Path(spec)
+    axes, fixed = parse_axes(list(sets))
+    if not axes:
+        raise AespecError.of("E613", "nothing to sweep: no --set lists two values or more",
+                             hint="write --set z=2,8,32", file="--set")
+    if executor not in EXECUTORS:
+        raise AespecError.of("E613", f"unknown executor {executor!r}",
+                             hint=f"executors: {', '.join(EXECUTORS)}", file="--executor")
+    check_metric(metric)
+    if epochs is not None:
+        fixed.append(f"train.epochs={epochs}")
+    points = grid(axes)
+    name = _check_points(spec_path, fixed, points)
+    if executor == "ray":
+        execute.import_ray()  # E615 before any folder is made
+    root = _sweep_dir(out, name)
+    jobs = max(1, min(jobs or execute.cores(), len(points)))
+    threads = threads or execute.threads_for(jobs)
+    tasks = [execute.Task(p.index, str(spec_path.resolve()), (*fixed, *p.overrides),
+                          str(root / p.name), data, threads, report) for p in points]
+    outcomes: dict[int, dict[str, Any]] = {}
+    record = _Record(root, spec_path, axes, fixed, points, metric, jobs, threads, executor)
+    record.write(outcomes, 0.0)
+    started = time.perf_counter()
+
+    def done(outcome: dict[str, Any]) -> None:
+        outcomes[outcome["index"]] = outcome
+        record.write(outcomes, time.perf_counter() - started)
+        if progress is not None:
+            progress(points[outcome["index"]], outcome, len(outcomes))
+
+    if executor == "ray":
+        execute.run_ray(tasks, address, done)
+    else:
+        execute.run_local(tasks, jobs, done)
+    seconds = time.perf_counter() - started
+    record.write(outcomes, seconds)
+    table = summary.rows(points, outcomes)
+    files = _write_comparison(root, table, axes, metric, name)
+    return SweepResult(root, axes, points, table, metric, seconds, jobs, threads, files)
+
+
+def check_metric(metric: str) -> None:
+    """`test.loss`, `val.mse`, `train.kl`, ... or `seconds`, `params`, `epochs`; E614."""
+    part, _, term = metric.partition(".")
+    if not ((part in summary.PARTS and term) or metric in summary.TAIL):
+        raise AespecError.of("E614", f"'{metric}' is not a sweep metric",
+                             hint="write test.TERM, val.TERM or train.TERM (test.loss, "
+                             "val.mse), or seconds, params, epochs", file="--metric")
+
+
+def _check_points(spec: pathlib.Path, fixed: list[str], points: list[Point]) -> str:
+    """Every point's spec checked (the front end only, no torch); the spec's name."""
+    name = None
+    for p in points:
+        result = check_file(spec, [*fixed, *p.overrides])
+        result.raise_for_errors()
+        assert result.spec is not None
+        name = result.spec.name
+    assert name is not None
+    return name
+
+
+def _sweep_dir(out: str | pathlib.Path | None, name: str) -> pathlib.Path:
+    from aespec.train.rundir import check_fresh, make_dir, new_run_path
+
+    if out is None:
+        return new_run_path(name, pathlib.Path("sweeps"))
+    path = pathlib.Path(out)
+    check_fresh(path)
+    make_dir(path, parents=True)
+    return path
+
+
+@dataclass(frozen=True)
+class _Record:
+    """sweep.json: the plan, then each point's outcome as it arrives."""
+
+    root: pathlib.Path
+    spec: pathlib.Path
+    axes: list[Axis]
+    fixed: list[str]
+    points: list[Point]
+    metric: str
+    jobs: int
+    threads: int
+    executor: str
+    started: str = field(default_factory=lambda: _now())
+
+    def write(self, outcomes: dict[int, dict[str, Any]], seconds: float) -> None:
+        from aespec.train.rundir import atomic_write
+
+        info = {"spec": str(self.spec.resolve()), "axes": {a.key: list(a.values)
+                                                          for a in self.axes},
+                "fixed": self.fixed, "metric": self.metric, "executor": self.executor,
+                "jobs": self.jobs, "threads_per_point": self.threads,
+                "started": self.started, "seconds": seconds,
+                "points": [{"name": p.name, "values": dict(p.values),
+                            "overrides": p.overrides, **outcomes.get(p.index,
+                                                                     {"status": "pending"})}
+                           for p in self.points]}
+        text = json.dumps(info, indent=2) + "\n"
+        atomic_write(self.root / "sweep.json", lambda fh: fh.write(text.encode()))
+
+
+def _write_comparison(root: pathlib.Path, table: list[dict[str, Any]], axes: list[Axis],
+                      metric: str, name: str) -> dict[str, pathlib.Path]:
+    files = {"csv": root / "sweep.csv", "md": root / "sweep.md", "png": root / "sweep.png"}
+    files["csv"].write_text(summary.to_csv(table, axes), encoding="utf-8")
+    files["md"].write_text(f"# {name}: sweep of {', '.join(a.key for a in axes)}\n\n"
+                           + summary.to_markdown(table, axes, metric), encoding="utf-8")
+    if any(r["status"] != "failed" for r in table):
+        summary.plot(table, axes, metric, files["png"], f"{name}: {metric}")
+    else:
+        del files["png"]
+    return files
+
+
+def _now() -> str:
+    return dt.datetime.now().astimezone().isoformat(timespec="seconds")
