@@ -158,7 +158,7 @@ def test_ray_missing_names_the_extra(spec, tmp_path, monkeypatch):
 def test_the_command_reports_a_bad_grid(spec):
     from typer.testing import CliRunner
 
-    from aespec.cli.app import app
+    from aespec.cli import app
 
     done = CliRunner().invoke(app, ["sweep", str(spec), "--set", "train.seed=0"])
     assert done.exit_code == 1 and "error[E613]" in done.output
