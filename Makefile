@@ -43,10 +43,10 @@ demo: $(STAMP) dot
 	$(BIN)/aespec run $(DEMO)
 
 # two worker processes (pytest-xdist), one torch thread each: the 2-core CI machine's cores
-# both busy, not oversubscribed
+# both busy, not oversubscribed; the HTML pages' screenshots are kept in test-artifacts/
 TEST_WORKERS ?= 2
 test: $(STAMP) dot data chromium
-	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --durations=15
+	OMP_NUM_THREADS=1 AESPEC_ARTIFACTS=1 $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --durations=15
 
 lint: $(STAMP)
 	$(BIN)/ruff check aespec tests bench
@@ -59,6 +59,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/check_speed.py
 	$(BIN)/python bench/train_throughput.py
 	$(BIN)/python bench/quality.py
+	$(BIN)/python bench/lsp_latency.py
 
 # hostile inputs at every door: 100,000 of them, findings in bench/FUZZ.md (make test runs
 # a short campaign: tests/test_fuzz.py)

@@ -177,6 +177,8 @@ TRAIN = GOOD + "train {\n    epochs 3\n}\n"
      "for 1 channel of 28x28 pixels write `image(1, 28, 28)`"),
     ("dense(4) relu", "dense(4, relu)", "E203",
      "an activation follows the layer it acts on: write `dense(4) relu`"),
+    ("dense(4) relu", "dense(relu)", "E203",  # the required units named in the fix
+     "an activation follows the layer it acts on: write `dense(units) relu`"),
     ("dense(4) relu", "dense(units=4, activation=relu)", "E202",
      "an activation follows the layer it acts on: write `dense(units=4) relu`"),
     ("loss bce", "loss binary_crossentropy", "E201",
@@ -197,6 +199,17 @@ def test_a_new_users_mistake_gets_a_hint_that_names_the_fix(write, old, new, cod
     assert found and found[0]["hint"].startswith(hint), payload["diagnostics"]
 
 
+@pytest.mark.parametrize("layer, message", [
+    ("dense(4, relu)", "the argument bias of dense should be true or false, not the "
+                       "activation relu"),
+    ("dense(relu)", "the argument units of dense is a number, not the activation relu"),
+])
+def test_an_activation_in_an_argument_is_named_as_such(write, layer, message):
+    payload = json.loads(run("check", "--json", write(GOOD.replace("dense(4) relu", layer))
+                             ).stdout)
+    assert [d["message"] for d in payload["diagnostics"]] == [message]
+
+
 def test_an_error_in_a_set_value_points_at_the_override(write):
     result = run("check", write(TRAIN), "--set", "train.epochs=0")
     assert result.exit_code == 1
@@ -214,6 +227,7 @@ def test_dash_h_is_help_and_usage_lines_read_plainly():
         assert result.exit_code == 0 and "Usage:" in result.stdout, args
     usage = run("check", "-h").stdout.splitlines()[0]
     assert usage.endswith("check [OPTIONS] FILE...") and "{" not in usage
+    assert "  FILE...  Spec files" in run("check", "-h").stdout  # no `<list[Path]>`
     assert run("draw", "-h").stdout.splitlines()[0].endswith("draw [OPTIONS] SPEC")
     assert run("run", "-h").stdout.splitlines()[0].endswith("run [OPTIONS] [SPEC]")
     assert "--show-completion" in run("-h").stdout  # shell completion

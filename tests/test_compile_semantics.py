@@ -213,7 +213,10 @@ def test_contractive_matches_the_closed_form_of_one_sigmoid_layer() -> None:
     "input vector(6)\nencoder {\n dense(5) tanh\n}\nbottleneck {\n dense(3) sigmoid\n}",
     "input image(1, 6, 6)\nencoder {\n conv(2, k=3) relu\n maxpool(2)\n}\n"
     "bottleneck {\n dense(3) tanh\n}",
-], ids=["dense", "conv"])
+    # layernorm on a sequence is GroupNorm(1, C), whose fused backward once broke the
+    # penalty's batched gradients ("size of tensor a (4) must match ... b (12)")
+    "input sequence(2, 12)\nencoder {\n conv(4) layernorm\n}\nbottleneck {\n dense(4)\n}",
+], ids=["dense", "conv", "layernorm-sequence"])
 def test_contractive_matches_autograd_jacobian(layers: str) -> None:
     model = compile_text(f"{layers}\ndecoder mirror\nloss mse\nregularize contractive(0.2)\n")
     x = torch.randn(4, *model.info.input_shape)

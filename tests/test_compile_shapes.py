@@ -69,6 +69,22 @@ loss mae(reduce=sum) + 0.5 * huber(delta=0.5) + 0.1 * bce
 regularize l1(1e-4) on a
 regularize activity_l1(1e-3) on encoder
 """,
+    # layernorm on a sequence (GroupNorm(1, C)) under the contractive penalty's batched
+    # gradients: the fused kernel's backward once failed there
+    "contractive_through_layernorm": """
+input sequence(2, 12)
+encoder {
+    conv(4) layernorm
+}
+bottleneck {
+    dense(4)
+}
+decoder {
+    dense(24)
+    reshape(2, 12)
+}
+regularize contractive(0.1)
+""",
     "deconv_sequence": """
 input sequence(2, 20)
 encoder {

@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 import torch
+from test_compile_shapes import EDGE_CASES
 from test_no_torch import _heavy_modules
 from typer.testing import CliRunner
 
@@ -58,8 +59,10 @@ DETERMINISM = {"unet_skip", "vae_samples", "mirror_tied", "noise_all_ops", "regu
 
 
 @functools.cache
-def _emit(path: Path) -> tuple[str, Any, Any]:
-    result = check_file(path)
+def _emit(path: Path | str) -> tuple[str, Any, Any]:
+    """The emitted text, graph and spec of a spec file, or of an edge case by name."""
+    result = check_file(path) if isinstance(path, Path) else check_source(
+        EDGE_CASES[path], f"{path}.ae")
     assert result.ok and result.graph is not None, result.diagnostics
     return emit_source(result.graph, result.spec), result.graph, result.spec
 
@@ -90,10 +93,14 @@ def test_there_are_cases_of_every_kind():
                                  "loss_gaussian_nll_learned", "noise_all_ops"} <= names
 
 
-@pytest.mark.parametrize("path", CASES, ids=lambda p: f"{p.parent.name}/{p.stem}")
-def test_emitted_module_computes_what_the_compiled_one_does(path: Path):
+# test_compile_shapes' edge cases: every op variant (asymmetric `same` padding, every
+# deconv padding, linear upsampling of sequences), L latent draws read by a skip join,
+# tied mirrors of a flattened image, contractive and kl_sparsity penalties together
+@pytest.mark.parametrize("path", [*CASES, *EDGE_CASES], ids=lambda p: f"{p.parent.name}/"
+                         f"{p.stem}" if isinstance(p, Path) else f"edge/{p}")
+def test_emitted_module_computes_what_the_compiled_one_does(path: Path | str):
     text, graph, spec = _emit(path)
-    ns = _load(text, path.stem)
+    ns = _load(text, spec.name)
     torch.manual_seed(0)
     compiled = compile_model(graph, spec)
     emitted = ns[class_name(spec.name)]()
@@ -167,6 +174,8 @@ def test_emitted_files_pass_ruff(tmp_path: Path):
         pytest.skip("ruff is not installed")
     for path in CASES:
         (tmp_path / f"{path.parent.name}_{path.stem}.py").write_text(_emit(path)[0])
+    for name in EDGE_CASES:
+        (tmp_path / f"edge_{name}.py").write_text(_emit(name)[0])
     proc = subprocess.run([ruff, "check", "--isolated", "--no-cache", "--select",
                            "E,F,W,I,B,UP,N", "--line-length", "100", "--target-version",
                            "py311", str(tmp_path)], capture_output=True, text=True, timeout=60)
@@ -209,6 +218,20 @@ def test_data_loaders_read_what_aespec_reads():
         assert len(ns["load_data"](limit=5)) == 5
 
 
+def test_idx_loader_reads_what_aespec_reads():
+    """fashion_mnist(normal=3, limit=500): the first 500 images, then class 3 only."""
+    if not Path("/usr/share/datasets/fashion-mnist").is_dir():
+        pytest.skip("Fashion-MNIST's IDX files are not installed")
+    from aespec.data.load import load_data
+
+    source = (ROOT / "specs" / "conv_fashion.ae").read_text()
+    source = re.sub(r"(?m)^data .*$", "data fashion_mnist(normal=3, limit=500)", source)
+    result = check_source(source, "fashion_normal.ae")
+    ns = _load(emit_source(result.graph, result.spec), "fashion_normal")
+    expected = load_data("fashion_mnist", {"normal": 3, "limit": 500}, (1, 28, 28)).x_train
+    assert torch.equal(ns["load_data"](), torch.from_numpy(expected))
+
+
 # ---------------------------------------------------------------- refusals
 
 
@@ -248,7 +271,9 @@ def test_command_prints_the_file_or_writes_it(tmp_path: Path):
     wrote = CliRunner().invoke(app, ["emit", str(spec), "-o", str(target), "--set",
                                      "train.epochs=3"])
     assert wrote.exit_code == 0 and f"wrote {target}" in wrote.stdout
-    assert 'parser.add_argument("--epochs", type=int, default=3)' in target.read_text()
+    written = target.read_text()
+    assert 'parser.add_argument("--epochs", type=int, default=3)' in written
+    assert "    python vae.py [--epochs N]" in written  # the usage names the file
 
 
 def test_command_imports_no_heavy_module():
@@ -256,6 +281,12 @@ def test_command_imports_no_heavy_module():
     heavy, proc = _heavy_modules(["emit", str(ROOT / "specs" / "vae_samples.ae")])
     assert proc.returncode == 0 and "class VaeSamples(nn.Module):" in proc.stdout, proc.stderr
     assert heavy == []
+
+
+def test_class_names_are_the_spec_names_in_camel_case_and_valid_python():
+    assert class_name("denoising_conv") == "DenoisingConv"
+    assert class_name("3d-ae") == "Model3dAe"
+    assert [class_name(n) for n in ("none", "f", "")] == ["ModelNone", "ModelF", "Autoencoder"]
 
 
 def test_command_on_an_invalid_spec_prints_its_diagnostics():

@@ -83,7 +83,7 @@ def test_check_command_on_a_page(page):
     assert run("check", page, "--block", "2").exit_code == 1
 
 
-def test_one_spec_commands_need_one_block_and_list_them(page, tmp_path):
+def test_one_spec_commands_need_one_block_and_list_them(page, tmp_path, monkeypatch):
     result = run("draw", page, "-o", tmp_path / "x.dot")
     assert result.exit_code == 1
     assert "error[E214]" in result.stderr and "#1 tiny (line" in result.stderr
@@ -91,6 +91,10 @@ def test_one_spec_commands_need_one_block_and_list_them(page, tmp_path):
     result = run("draw", page, "--block", "tiny", "-o", tmp_path / "x.dot")
     assert result.exit_code == 0 and "digraph" in (tmp_path / "x.dot").read_text()
     assert "error[E216]" in run("draw", page, "--block", "3").stderr
+    monkeypatch.chdir(tmp_path)
+    assert run("draw", page, "--block", "2", "--format", "dot").exit_code == 1  # E301
+    assert run("draw", page, "--block", "1", "--format", "dot").exit_code == 0
+    assert (tmp_path / "tiny.dot").is_file()  # named after the block's model
 
 
 def test_a_page_without_blocks_and_block_on_an_ae_file(tmp_path):

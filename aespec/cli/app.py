@@ -13,6 +13,24 @@ class _Command(TyperCommand):
     def collect_usage_pieces(self, ctx):  # type: ignore[no-untyped-def]
         return [_plain_usage(p) for p in super().collect_usage_pieces(ctx)]
 
+    def format_options(self, ctx, formatter):  # type: ignore[no-untyped-def]
+        """typer's sections, without the type after a named argument (`FILE... <list[Path]>`
+        reads `FILE...`)."""
+        args, opts = [], []
+        for param in self.get_params(ctx):
+            record = param.get_help_record(ctx)
+            if record is None:
+                continue
+            if param.param_type_name == "argument":
+                name = record[0].split(" <")[0] if param.metavar else record[0]
+                args.append((name, record[1]))
+            elif param.param_type_name == "option":
+                opts.append(record)
+        for title, rows in (("Arguments", args), ("Options", opts)):
+            if rows:
+                with formatter.section(title):
+                    formatter.write_dl(rows)
+
 
 def _plain_usage(piece: str) -> str:
     if piece.startswith("{") and "}" in piece:  # a required argument

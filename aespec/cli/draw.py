@@ -46,7 +46,8 @@ class Detail(StrEnum):
 
 def output_target(spec: Path, output: Optional[Path], fmt: Optional[Format]) -> tuple[Path, str]:
     """The file to write and its format: `-o x.png` gives png; the default is
-    `<spec stem>.svg` in the current directory."""
+    `<spec stem>.svg` in the current directory (for a block of a Markdown file, its model
+    name or `<stem>-N`)."""
     if output is None:
         name = fmt.value if fmt else "svg"
         return Path(spec.stem + "." + name), name
@@ -86,6 +87,8 @@ def draw_command(
     print_diagnostics(result.diagnostics, result.source, quiet)
     if not result.ok or result.graph is None or result.spec is None:
         raise typer.Exit(1)
+    if output is None and result.block is not None:  # a block of a page: named after it
+        path = Path(f"{result.block.name or f'{spec.stem}-{result.block.index}'}.{name}")
     try:
         written = write_drawing(result.graph, result.spec, path, name, rankdir.value,
                                 detail.value)

@@ -45,7 +45,7 @@ def emit_command(
     if not result.ok or result.graph is None or result.spec is None:
         raise typer.Exit(1)
     try:
-        text = emit_source(result.graph, result.spec)
+        text = emit_source(result.graph, result.spec, output.name if output else None)
     except AespecError as error:
         raise fail(error, result.source) from None
     if output is None:

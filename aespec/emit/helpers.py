@@ -59,5 +59,19 @@ def contractive_penalty(h, x, weight, budget=1 << 24):
     return weight * total / rows
 '''
 
-HELPERS = {"occlude": OCCLUDE, "tile_draws": TILE_DRAWS, "gaussian_nll": GAUSSIAN_NLL,
+EXAMPLE_NORM = '''
+class ExampleNorm(nn.GroupNorm):
+    """GroupNorm(1, C) (statistics over the whole example, a scale and shift per channel)
+    in plain tensor ops, whose gradients can be batched (the contractive penalty's)."""
+
+    def forward(self, x):
+        dims = tuple(range(1, x.dim()))
+        var, mean = torch.var_mean(x, dim=dims, correction=0, keepdim=True)
+        view = (1, -1) + (1,) * (x.dim() - 2)
+        y = (x - mean) * torch.rsqrt(var + self.eps)
+        return y * self.weight.view(view) + self.bias.view(view)
+'''
+
+HELPERS = {"occlude": OCCLUDE, "example_norm": EXAMPLE_NORM, "tile_draws": TILE_DRAWS,
+           "gaussian_nll": GAUSSIAN_NLL,
            "contractive_penalty": CONTRACTIVE}

@@ -18,7 +18,7 @@ def class_name(name: str) -> str:
     """`denoising_conv` -> `DenoisingConv`; a name Python cannot use gets a prefix."""
     words = [w for w in re.split(r"[^0-9A-Za-z]+", name) if w]
     text = "".join(w[:1].upper() + w[1:] for w in words) or "Autoencoder"
-    if text[0].isdigit() or keyword.iskeyword(text):
+    if text[0].isdigit() or keyword.iskeyword(text) or text == "F":  # F: torch's functional
         text = "Model" + text
     return text
 
@@ -103,7 +103,8 @@ def _init(net: Network, spec: Spec, fwd: Segment, owned: list) -> list[str]:
             head = f"# {d['block']}, line {d['span'].line}: {text}"
             lines.append(head if len(head) <= WIDTH - 8 else head[: WIDTH - 11] + "...")
             last = where
-        lines.append(f"self.{attr} = {ctor}  # -> {shape_text(d['out_shape'])}")
+        shape = "" if "  # " in ctor else f"  # -> {shape_text(d['out_shape'])}"
+        lines.append(f"self.{attr} = {ctor}{shape}")
     for attr, ctor, _, doc in owned:
         lines += [f"# {doc}", f"self.{attr} = {ctor}"]
     return block(lines, 2) + [""]
@@ -136,10 +137,11 @@ def _outputs(net: Network, fwd: Segment, contractive: bool) -> dict[str, str]:
 
 def _forward(net: Network, fwd: Segment, outputs: dict[str, str], contractive: bool
              ) -> list[str]:
-    keys = ", ".join(outputs)
-    lines = [f"{INDENT}def forward(self, x):",
-             f'{INDENT * 2}"""The whole network on a batch x {_batch(net.g.graph["input"])}: '
-             f'a dict of {keys}."""']
+    doc = f'{INDENT * 2}"""The whole network on a batch x {_batch(net.g.graph["input"])}: ' \
+        f'a dict of {", ".join(outputs)}."""'
+    if len(doc) > WIDTH:
+        doc = f'{INDENT * 2}"""The whole network on a batch x: a dict of what the loss reads."""'
+    lines = [f"{INDENT}def forward(self, x):", doc]
     body = []
     if any(net.g.nodes[n]["block"] == "noise" for n in net.order):
         body += ["if self.training:  # noise in training only; the loss target stays clean",

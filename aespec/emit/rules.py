@@ -86,7 +86,8 @@ def _dense(op: Op) -> Written:
     if op.tied_to:  # the encoder layer's weight, transposed; only the bias is new
         bias = f"self.{op.nid}_bias"
         call = f"F.linear({op.x}, self.{op.tied_to}.weight.t(){', ' + bias if a.bias else ''})"
-        layers = ((f"{op.nid}_bias", f"nn.Parameter(torch.zeros({a.units}))"),) if a.bias else ()
+        layers = ((f"{op.nid}_bias", f"nn.Parameter(torch.zeros({a.units}))  # -> ({a.units},)"
+                   f" with the tied weight {op.tied_to}.weight.t()"),) if a.bias else ()
         renamed = ((f"net.{op.nid}.weight", None),) + (
             ((f"net.{op.nid}.bias", f"{op.nid}_bias"),) if a.bias else ())
         return Written((f"{op.out} = {call}",), layers, (f"{op.tied_to}.weight",), renamed)
@@ -158,12 +159,14 @@ def _batchnorm(op: Op) -> Written:
 
 
 def _layernorm(op: Op) -> Written:
-    """LayerNorm on vectors; GroupNorm(1, C) elsewhere (statistics over the whole example,
-    a scale and shift per channel), as aespec builds it."""
+    """LayerNorm on vectors; elsewhere GroupNorm(1, C) (statistics over the whole example,
+    a scale and shift per channel) in plain ops, as aespec builds it (`ExampleNorm`)."""
     c = op.in_shape[0]
-    init = f"nn.LayerNorm({c}{_eps(op.args)})" if len(op.in_shape) == 1 else \
-        f"nn.GroupNorm(1, {c}{_eps(op.args)})"
-    return Written((f"{op.out} = {op.m}({op.x})",), ((op.nid, init),))
+    if len(op.in_shape) == 1:
+        return Written((f"{op.out} = {op.m}({op.x})",),
+                       ((op.nid, f"nn.LayerNorm({c}{_eps(op.args)})"),))
+    return Written((f"{op.out} = {op.m}({op.x})",),
+                   ((op.nid, f"ExampleNorm(1, {c}{_eps(op.args)})"),), helpers=("example_norm",))
 
 
 def _dropout(op: Op) -> Written:

@@ -118,23 +118,36 @@ def _mnist(spec: Spec) -> list[str]:
             'images = os.path.join(folder, "train-images-idx3-ubyte")',
             'images += ".gz" if os.path.exists(images + ".gz") else ""',
             "x = read_idx(images)  # (N, 28, 28) uint8"]
+    if args.get("limit"):  # the first N examples, before any normal= filter (as aespec)
+        body.append(f"x = x[:{args['limit']}]  # limit={args['limit']}")
     if args.get("normal") is not None:
         body += ['names = os.path.join(folder, "train-labels-idx1-ubyte")',
                  'names += ".gz" if os.path.exists(names + ".gz") else ""',
-                 "labels = read_idx(names).long()", *_normal_lines(args)]
-    if args.get("limit"):
-        body.append(f"x = x[:{args['limit']}]  # limit={args['limit']}")
+                 f"labels = read_idx(names)[:{len_of(args)}].long()", *_normal_lines(args)]
     body.append(f"return (x[:limit].float() / 255.0).reshape(-1, {_dims(shape)})")
     return lines + block(body, 1)
 
 
+def len_of(args: dict) -> str:
+    """The slice end of the labels: as many as the images kept."""
+    return str(args["limit"]) if args.get("limit") else "len(x)"
+
+
+def _source_text(source: str, args: dict) -> str:
+    """`npz(file="seg.npz", x="images")`: the data line's source as the spec resolved it."""
+    parts = [f"{k}={q(v) if isinstance(v, str) else lit(v)}" for k, v in args.items()
+             if v is not None]
+    return f"{source}({', '.join(parts)})" if parts else source
+
+
 def _random(spec: Spec, output: tuple[int, ...]) -> list[str]:
     data = spec.data
-    said = "the spec names no data (aespec run --data SRC gives some)" if data is None else \
-        f"aespec reads `data {data.source}` here"
+    said = ["the spec names no data (`aespec run --data SRC` gives some)."] if data is None \
+        else ["aespec reads the spec's data here,", _source_text(data.source, data.args)]
     pair = paired(spec)
     lines = ["def load_data(limit=None):",
-             f'{INDENT}"""Random stand-in data in [0, 1): {said}.',
+             f'{INDENT}"""Random stand-in data in [0, 1): {said[0]}', *(
+                 f"{INDENT}{text}" for text in said[1:]),
              "", f"{INDENT}Replace it with your own tensors of these shapes.", f'{INDENT}"""']
     body = ["n = 256 if limit is None else limit",
             f"x = torch.rand(n, {_dims(spec.input.shape)})"]
@@ -142,7 +155,7 @@ def _random(spec: Spec, output: tuple[int, ...]) -> list[str]:
         body += [f"y = torch.rand(n, {_dims(output)})  # the targets", "return x, y"]
     else:
         body.append("return x")
-    return [line if len(line) <= WIDTH else line[: WIDTH - 4] + '..."' for line in lines] + \
+    return [line if len(line) <= WIDTH else line[: WIDTH - 3] + "..." for line in lines] + \
         block(body, 1)
 
 

@@ -16,17 +16,19 @@ from aespec.errors import AespecError, Diagnostic
 from aespec.model import Spec
 
 
-def emit_source(graph: nx.DiGraph, spec: Spec) -> str:
+def emit_source(graph: nx.DiGraph, spec: Spec, filename: str | None = None) -> str:
     """A readable PyTorch file that builds, runs and trains the spec's model without aespec.
 
     Its module has the compiled model's parameters (`load_aespec_state_dict` reads an
-    `AEModel`'s state_dict) and computes the same outputs and loss.  E314 for a graph whose
-    shapes were not all inferred; E313 for an op the emit stage has no form for.
+    `AEModel`'s state_dict) and computes the same outputs and loss.  `filename` is the name
+    the file will have, for its usage line (default: the spec's name + `.py`).  E314 for a
+    graph whose shapes were not all inferred; E313 for an op the emit stage has no form for.
     """
     _require_complete(graph, spec)
     net = analyse(graph)
     obj = plan_objective(net)
-    # the loss is planned first: the module owns the parameters of its terms
+    # the module is written twice: the loss reads its outputs and weights, and the
+    # parameters a loss term owns (a learned variance) are the module's
     probe = write_module(net, spec, [], obj.contractive)
     loss = write_loss_fn(net, obj, probe.outputs, probe.weights)
     module = write_module(net, spec, obj.owned, obj.contractive)
@@ -37,8 +39,8 @@ def emit_source(graph: nx.DiGraph, spec: Spec) -> str:
         parts.append(READ_IDX.strip("\n").splitlines())
     parts += [data, write_state_loader(module.renamed), write_training(spec, module.name)]
     body = "\n\n\n".join("\n".join(p) for p in parts)
-    return "\n".join(_header(spec, graph)) + "\n\n" + _imports(body, stdlib) + "\n\n\n" + \
-        body + "\n"
+    header = "\n".join(_header(spec, filename or f"{spec.name}.py"))
+    return header + "\n\n" + _imports(body, stdlib) + "\n\n\n" + body + "\n"
 
 
 def _require_complete(graph: nx.DiGraph, spec: Spec) -> None:
@@ -50,7 +52,7 @@ def _require_complete(graph: nx.DiGraph, spec: Spec) -> None:
     raise AespecError([first, *graph.graph.get("stopped_by", [])])
 
 
-def _header(spec: Spec, graph: nx.DiGraph) -> list[str]:
+def _header(spec: Spec, filename: str) -> list[str]:
     source = Path(spec.path).name if spec.path else f"{spec.name}.ae"
     title = (spec.doc or "an autoencoder").replace("\\", "/").replace('"""', "'")
     first = f'"""{spec.name}: {title}'.rstrip(".") + "."
@@ -64,7 +66,7 @@ def _header(spec: Spec, graph: nx.DiGraph) -> list[str]:
             "of `aespec check`'s table; each line of `forward` ends with the shape of its value",
             "(batch excluded). Train it with",
             "",
-            f"    python {spec.name}.py [--epochs N] [--limit N] [--save weights.pt]",
+            f"    python {filename} [--epochs N] [--limit N] [--save weights.pt]",
             '"""']
 
 

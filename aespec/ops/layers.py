@@ -343,9 +343,11 @@ def _build_layernorm(a: NormArgs, s_in: Shape, s_out: Shape):
     scale and shift per channel (2*C parameters, where nn.LayerNorm would take 2*C*H*W)."""
     from torch import nn  # noqa: TID251
 
+    from aespec.ops.modules import ExampleNorm
+
     if len(s_in) == 1:
         return nn.LayerNorm(s_in[0], eps=a.eps)
-    return nn.GroupNorm(1, s_in[0], eps=a.eps)
+    return ExampleNorm(1, s_in[0], eps=a.eps)
 
 
 def _build_dropout(a: DropoutArgs, s_in: Shape, s_out: Shape):

@@ -65,6 +65,22 @@ class PaddedConv2d(_PaddedConv, nn.Conv2d):
     """Conv2d with `same` padding: `pad` = (left, right, top, bottom)."""
 
 
+class ExampleNorm(nn.GroupNorm):
+    """`layernorm` on images and sequences: `nn.GroupNorm(1, C)` (statistics over the whole
+    example, scale and shift per channel), written in plain tensor ops. The fused kernel's
+    backward has no batching rule that the contractive penalty's batched gradients
+    (`is_grads_batched`) can use; these ops have. Same parameters and state-dict keys."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        dims = tuple(range(1, x.dim()))
+        var, mean = torch.var_mean(x, dim=dims, correction=0, keepdim=True)
+        y = (x - mean) * torch.rsqrt(var + self.eps)
+        if not self.affine:
+            return y
+        view = (1, -1) + (1,) * (x.dim() - 2)
+        return y * self.weight.view(view) + self.bias.view(view)
+
+
 class GaussianLatent(nn.Module):
     """`gaussian(dim, samples=L)`: one dense layer gives `mu` and `log sigma^2` side by side.
 

@@ -173,7 +173,7 @@ def bind_args(op: Op, model: type[BaseModel], scope: Scope, bag: DiagnosticBag, 
             key = fields[i]
         if key not in fields:
             bag.add("E202", f"{what} has no argument '{key}'", arg.span,
-                    _activation_hint(op, _name_of(arg.value)) if key in ("activation", "act")
+                    _activation_hint(op, _name_of(arg.value), model) if key in ("activation", "act")
                     else did_you_mean(key, fields) or (f"its arguments: {', '.join(fields)}"
                                                        if fields else "it takes no arguments"))
             ok = False
@@ -208,30 +208,41 @@ def _validate(op: Op, model: type[BaseModel], values: dict[str, Any], spans: dic
             if e["type"] == "missing":
                 bag.add("E204", f"{what} needs argument '{key}'", op.span,
                         f"write `{op.name}({', '.join(_required(model))})`")
+            elif isinstance(value, Symbol) and _numeric(model, key) and _activation_hint(
+                    op, value.name, model):
+                # `dense(relu)`, `conv(16, 3, relu)`: an activation where a number goes
+                bag.add("E203", f"the argument {key} of {what} is a number, not the "
+                        f"activation {value.name}", value.span,
+                        _activation_hint(op, value.name, model))
             elif isinstance(value, Symbol) and value.name not in scope.exprs and _numeric(
                     model, key):
                 bag.add("E205", f"undefined name '{value.name}'", value.span,
-                        _activation_hint(op, value.name)
-                        or did_you_mean(value.name, scope.exprs))
+                        did_you_mean(value.name, scope.exprs))
             else:
                 invalid.setdefault(key, []).append(e)
         for key, errors in invalid.items():
-            _report_invalid(op, key, errors, values, spans, bag, what)
+            _report_invalid(op, key, errors, values, spans, bag, what, model)
         return None
 
 
 def _report_invalid(op: Op, key: str | None, errors: list[Any], values: dict[str, Any],
-                    spans: dict[str, Arg], bag: DiagnosticBag, what: str) -> None:
+                    spans: dict[str, Arg], bag: DiagnosticBag, what: str,
+                    model: type[BaseModel] | None = None) -> None:
     """One E203 per argument, however many branches of a union (`pad`) rejected it."""
     value = values.get(key) if key else None
     arg = spans.get(key) if key else None
     msgs = dict.fromkeys(e["msg"].replace("Input should be", "should be").replace(
         "Value error, ", "") for e in errors)
     hint = next((h for h in (_choices_hint(value, e) for e in errors) if h), None)
-    if isinstance(value, Symbol):  # `dense(32, relu)`: the Keras habit
-        hint = _activation_hint(op, value.name) or hint
     first, *rest = msgs
     said = " or ".join([first, *(m.removeprefix("should be ") for m in rest)])
+    if isinstance(value, Symbol) and _activation_hint(op, value.name, model):
+        # `dense(32, relu)`: the Keras habit; the argument in that place is not an activation
+        wanted = said.replace("a valid boolean", "true or false")
+        bag.add("E203", f"the argument {key} of {what} {wanted}, not the activation "
+                f"{value.name}", arg.span if arg else op.span,
+                _activation_hint(op, value.name, model))
+        return
     bag.add("E203", f"invalid {key or 'arguments'} for {what}"
             + (f": {_show(value)}" if key else "") + f" ({said})",
             arg.span if arg else op.span, hint)
@@ -241,14 +252,23 @@ def _name_of(expr: Any) -> str | None:
     return expr.value if isinstance(expr, Name) else None
 
 
-def _activation_hint(op: Op, name: str | None) -> str | None:
-    """For an activation given as an argument: in aespec it follows the layer."""
+def _activation_hint(op: Op, name: str | None, model: type[BaseModel] | None = None
+                     ) -> str | None:
+    """For an activation given as an argument: in aespec it follows the layer. Required
+    arguments the other ones leave out are named in the fix: `dense(units) relu`."""
     act = lookup("layer", name) if name else None
     if act is None or act.kind != "activation":
         return None
-    kept = ", ".join(_arg_text(a) for a in op.args if _name_of(a.value) != name)
+    kept_args = [a for a in op.args if _name_of(a.value) != name]
+    kept = [_arg_text(a) for a in kept_args]
+    if model is not None:
+        fields = list(model.model_fields)
+        given = {a.key for a in kept_args if a.key} | set(fields[:sum(
+            a.key is None for a in kept_args)])
+        kept += [f for f in _required(model) if f not in given]
+    text = ", ".join(kept)
     return (f"an activation follows the layer it acts on: write `{op.name}"
-            f"{f'({kept})' if kept else ''} {name}`")
+            f"{f'({text})' if text else ''} {name}`")
 
 
 def _arg_text(a: Arg) -> str:
