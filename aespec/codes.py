@@ -347,6 +347,18 @@ _CODES = [
          "machine's free memory cannot hold (the load keeps about three copies at its peak). "
          "Use `limit=`, a smaller size or n, or a smaller file.",
          "`data digits(size=100000)`", False),
+    Code("E509", "the data cannot be read on demand", "data",
+         "Data larger than memory is memory-mapped (`npy(..., mmap=true)`, `npz(..., "
+         "mmap=true)`, or by itself when loading it would not fit): an .npz member stored "
+         "compressed (np.savez_compressed) cannot be mapped, and `normal=` cannot pick classes "
+         "of mapped data. Save the arrays with np.savez, or one .npy file each.",
+         '`data npz("big.npz", mmap=true)` of a file written by np.savez_compressed', False),
+    Code("E510", "an image folder cannot be used", "data",
+         "`data images(\"folder\")` reads PNG, JPEG and BMP files, with class sub-folders or "
+         "without: the folder holds no images, holds images both beside and inside class "
+         "folders, an image cannot be decoded, or the input is not image(1, H, W), "
+         "image(3, H, W) or a square vector.",
+         '`data images("photos")` for a folder with no image files', False),
     Code("E601", "training diverged", "run",
          "The loss became NaN or infinite; training stopped and the last good checkpoint is "
          "kept. Lower the learning rate, use `precision fp32`, or look for extreme values in "

@@ -67,7 +67,7 @@ def test_importing_data_does_not_import_numpy_or_sklearn() -> None:
 
 def test_every_source_has_a_strict_model() -> None:
     assert set(SOURCES) == {"digits", "fashion_mnist", "mnist", "npz", "npy", "csv",
-                            "synthetic"}
+                            "images", "synthetic"}
     for model in SOURCES.values():
         assert model.model_config["extra"] == "forbid"
 

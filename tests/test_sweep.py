@@ -103,6 +103,7 @@ def test_local_points_equal_the_same_runs_started_alone(spec, tmp_path):
     assert [r["z"] for r in table] == ["2", "4"] and float(table[1]["test.loss"]) == \
         alone.test["loss"]
     assert (tmp_path / "sweep" / "sweep.png").read_bytes()[:4] == b"\x89PNG"
+    assert "001-z=4" in (tmp_path / "sweep" / "compare.html").read_text()  # aespec compare
     assert "| z | status | test.loss |" in (tmp_path / "sweep" / "sweep.md").read_text()
     record = json.loads((tmp_path / "sweep" / "sweep.json").read_text())
     assert record["axes"] == {"z": ["2", "4"]} and record["threads_per_point"] == 1
@@ -152,3 +153,12 @@ def test_ray_missing_names_the_extra(spec, tmp_path, monkeypatch):
     d = info.value.diagnostics[0]
     assert d.code == "E615" and "pip install aespec[ray]" in d.hint
     assert not (tmp_path / "s").exists()
+
+
+def test_the_command_reports_a_bad_grid(spec):
+    from typer.testing import CliRunner
+
+    from aespec.cli import app
+
+    done = CliRunner().invoke(app, ["sweep", str(spec), "--set", "train.seed=0"])
+    assert done.exit_code == 1 and "error[E613]" in done.output

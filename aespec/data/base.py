@@ -43,6 +43,7 @@ class Raw:
     labels: np.ndarray | None = None
     y_origin: str | None = None
     test: Raw | None = None  # the source's own test split, where it has one
+    class_names: tuple[str, ...] | None = None  # where the files name the classes (images)
 
 
 @dataclass(frozen=True)

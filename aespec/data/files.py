@@ -174,7 +174,7 @@ def _np_load(fh: Any, path: pathlib.Path, ctx: Ctx) -> Any:
     magic = fh.read(6)
     fh.seek(0)
     if magic.startswith(b"\x93NUMPY"):
-        _check_npy_header(fh, path.stat().st_size, str(path), ctx)
+        check_npy_header(fh, path.stat().st_size, str(path), ctx)
     elif magic.startswith((b"PK\x03\x04", b"PK\x05\x06")):
         _check_archive(fh, path, ctx)
     else:
@@ -182,8 +182,9 @@ def _np_load(fh: Any, path: pathlib.Path, ctx: Ctx) -> Any:
     return np.load(fh, allow_pickle=False)
 
 
-def _check_npy_header(fh: Any, size: int, origin: str, ctx: Ctx) -> None:
-    """The shape and type an .npy header claims, against the bytes that follow it."""
+def check_npy_header(fh: Any, size: int, origin: str, ctx: Ctx, memory: bool = True) -> int:
+    """The shape and type an .npy header claims, against the bytes that follow it (and,
+    with `memory`, against the memory free: E508); the array's bytes."""
     import numpy as np
     from numpy.lib import format as npformat
 
@@ -200,7 +201,10 @@ def _check_npy_header(fh: Any, size: int, origin: str, ctx: Ctx) -> None:
     if want > size - header:
         raise ctx.error("E504", f"{origin}: its header claims an array of shape {shape} "
                         f"({want:,} bytes), more than the file holds ({size - header:,})")
-    require_memory(ctx, origin, want, "use a smaller file")
+    if memory:
+        require_memory(ctx, origin, want, "use a smaller file, or memory-map it: "
+                       "npy(\"...\", mmap=true) (docs/training.md)")
+    return want
 
 
 INFLATE_RATIO = 200  # an archive this much larger inflated, and big, is a zip bomb
@@ -222,7 +226,7 @@ def _check_archive(fh: Any, path: pathlib.Path, ctx: Ctx) -> None:
         for m in members:
             if m.filename.endswith(".npy"):
                 with archive.open(m) as member:
-                    _check_npy_header(member, m.file_size, f"{path} ['{m.filename[:-4]}']",
+                    check_npy_header(member, m.file_size, f"{path} ['{m.filename[:-4]}']",
                                       ctx)
     fh.seek(0)
 

@@ -13,7 +13,9 @@ from pydantic import BaseModel, ValidationError
 
 from aespec.data.base import Ctx, Dataset, Raw
 from aespec.data.datasets import digits_raw, mnist_raw
-from aespec.data.files import npy_raw, npz_raw, read_csv
+from aespec.data.files import read_csv
+from aespec.data.images import images_raw
+from aespec.data.mmap import is_mapped, load_lazy, npy_source, npz_source
 from aespec.data.prepare import check_counts, finish, keep_normal, scale_for, split
 from aespec.data.sources import SOURCES, TEN_CLASSES, normal_classes, validate_args
 from aespec.data.synthetic import synthetic_raw
@@ -48,6 +50,12 @@ def load_data(source: str, args: dict, input_shape: tuple[int, ...], *,
     model = validate_args(source, args, span=span, file=file)
     ctx = Ctx(source, tuple(input_shape), base_dir, span, file)
     raw = _REGISTRY[source].load(model, ctx)
+    if is_mapped(raw):  # larger than memory: read on demand (data/mmap.py)
+        if getattr(model, "normal", None) is not None:
+            raise ctx.error("E509", "normal= cannot pick classes of data read on demand",
+                            "leave out normal, or load the data into memory (mmap=false)")
+        return load_lazy(raw, ctx, need_unit_range, _describe_args(model, ctx),
+                         raw.class_names or _REGISTRY[source].class_names)
     for part in (raw, raw.test):
         if part is not None:
             check_counts(part, ctx)
@@ -56,7 +64,7 @@ def load_data(source: str, args: dict, input_shape: tuple[int, ...], *,
     scales = (scale_for(train.x), None if train.y is None else scale_for(train.y))
     (x_tr, y_tr, l_tr, r_tr), (x_te, y_te, l_te, r_te) = (
         finish(part, ctx, scales, need_unit_range) for part in (train, test))
-    names = _REGISTRY[source].class_names if l_tr is not None else None
+    names = (raw.class_names or _REGISTRY[source].class_names) if l_tr is not None else None
     normal, marks = normal_classes(getattr(model, "normal", None)), ""
     if normal is not None:
         (x_tr, y_tr, l_tr), l_te = keep_normal((x_tr, y_tr, l_tr), l_te, normal, ctx)
@@ -67,13 +75,17 @@ def load_data(source: str, args: dict, input_shape: tuple[int, ...], *,
     return Dataset(x_tr, x_te, y_tr, y_te, l_tr, l_te, text, names)
 
 
+def _describe_args(model: BaseModel, ctx: Ctx) -> str:
+    shown = ", ".join(f"{k}={json.dumps(v)}"
+                      for k, v in model.model_dump(exclude_defaults=True).items())
+    return f"{ctx.source}{f'({shown})' if shown else ''}"
+
+
 def _describe(model: BaseModel, ctx: Ctx, x_tr: Any, x_te: Any, y_tr: Any,
               value_range: tuple[float, float] | None) -> str:
     """One line on the data; `value_range` where finish() knew it (no pass over x again)."""
-    shown = ", ".join(f"{k}={json.dumps(v)}"
-                      for k, v in model.model_dump(exclude_defaults=True).items())
     lo, hi = value_range or (min(x_tr.min(), x_te.min()), max(x_tr.max(), x_te.max()))
-    text = (f"{ctx.source}{f'({shown})' if shown else ''}: {len(x_tr)} train / {len(x_te)} "
+    text = (f"{_describe_args(model, ctx)}: {len(x_tr)} train / {len(x_te)} "
             f"test, {'x'.join(map(str, x_tr.shape[1:]))}, values in [{lo:g}, {hi:g}]")
     if y_tr is not None:
         text += f", targets {'x'.join(map(str, y_tr.shape[1:]))}"
@@ -98,8 +110,9 @@ _REGISTRY: dict[str, _Source] = {
     "fashion_mnist": _Source(mnist_raw, lambda a: (1, 28, 28), unit=True,
                              class_names=FASHION_NAMES),
     "mnist": _Source(mnist_raw, lambda a: (1, 28, 28), unit=True, class_names=DIGIT_NAMES),
-    "npz": _Source(lambda a, ctx: ctx.read(a.file, lambda p: npz_raw(p, ctx, a.x, a.y, a.labels))),
-    "npy": _Source(npy_raw),
+    "npz": _Source(npz_source),
+    "npy": _Source(npy_source),
     "csv": _Source(lambda a, ctx: ctx.read(a.file, lambda p: read_csv(p, a.label, ctx))),
+    "images": _Source(images_raw, unit=True),
     "synthetic": _Source(synthetic_raw, unit=True),
 }

@@ -123,13 +123,16 @@ class NpzArgs(_UserLabels):
     y: str | None = None
     labels: str | None = None
     normal: Normal = None
+    mmap: bool | None = None  # memory-map (data/mmap.py); left out: when it would not fit
 
 
 class NpyArgs(_Args):
-    """`npy(file, y)`: one array of examples; `y` names a second .npy of targets."""
+    """`npy(file, y, mmap)`: one array of examples; `y` names a second .npy of targets;
+    `mmap=true` reads it through a memory map (left out: when it would not fit)."""
 
     file: str
     y: str | None = None
+    mmap: bool | None = None
 
 
 class CsvArgs(_UserLabels):
@@ -139,6 +142,16 @@ class CsvArgs(_UserLabels):
     file: str
     label: str | None = None
     normal: Normal = None
+
+
+class ImagesArgs(_Args):
+    """`images(path, limit, stream)`: a folder of PNG/JPEG images (class sub-folders give
+    labels), resized to the input; `stream=true` decodes each batch's files on demand
+    (left out: when the decoded images would not fit in memory)."""
+
+    path: str
+    limit: Count | None = None  # the first N images, in name order
+    stream: bool | None = None
 
 
 class SyntheticArgs(_Args):
@@ -151,7 +164,8 @@ class SyntheticArgs(_Args):
 
 SOURCES: dict[str, type[BaseModel]] = {
     "digits": DigitsArgs, "fashion_mnist": MnistArgs, "mnist": MnistArgs,
-    "npz": NpzArgs, "npy": NpyArgs, "csv": CsvArgs, "synthetic": SyntheticArgs,
+    "npz": NpzArgs, "npy": NpyArgs, "csv": CsvArgs, "images": ImagesArgs,
+    "synthetic": SyntheticArgs,
 }
 
 def validate_args(source: str, args: dict, *, span: Span | None = None,

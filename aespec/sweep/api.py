@@ -166,7 +166,32 @@ def _write_comparison(root: pathlib.Path, table: list[dict[str, Any]], axes: lis
         summary.plot(table, axes, metric, files["png"], f"{name}: {metric}")
     else:
         del files["png"]
+    page = _compare_page(root, table)
+    if page is not None:
+        files["html"] = page
     return files
+
+
+COMPARE_MAX = 32  # compare.html reconstructs with every run's model: a page for fewer
+
+
+def _compare_page(root: pathlib.Path, table: list[dict[str, Any]]) -> pathlib.Path | None:
+    """compare.html (aespec compare) of the finished points, where there are 2 to
+    COMPARE_MAX; None when there are not, or when it cannot be made (the table stands)."""
+    done = [pathlib.Path(r["run_dir"]) for r in table if r["status"] in ("finished",
+                                                                         "early_stopped")]
+    if not 2 <= len(done) <= COMPARE_MAX:
+        return None
+    from aespec.report.compare import compare_page
+    from aespec.train.loaded import compare_runs
+    from aespec.train.rundir import atomic_write
+
+    try:
+        html = compare_page(compare_runs(done, n=8, seed=0, device="cpu"))
+        atomic_write(root / "compare.html", lambda fh: fh.write(html.encode("utf-8")))
+    except (AespecError, OSError):
+        return None
+    return root / "compare.html"
 
 
 def _now() -> str:

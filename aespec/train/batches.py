@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from aespec import data as sources
+from aespec.data.lazy import is_lazy
 from aespec.errors import AespecError, DiagnosticBag, Span
 from aespec.model import Spec
 from aespec.parse.syntax import ChainLine, Op, parse_fragment
@@ -111,6 +112,10 @@ def to_device(ds: sources.Dataset, split: float, device: torch.device) -> RunDat
     tr, va = np.sort(order[n_val:]), np.sort(order[:n_val])
 
     def part(x: np.ndarray, y: np.ndarray | None, idx: np.ndarray | None) -> Split:
+        if is_lazy(x):  # larger than memory: read a batch at a time (train/stream.py)
+            from aespec.train import stream
+
+            return stream.split(x, y, idx, device)  # type: ignore[return-value]
         if idx is None:  # the dataset's own arrays (the report reads them): copied
             return Split(_tensor(x, device), None if y is None else _tensor(y, device))
         # x[idx] is a new array of our own already: no second copy of the training data
