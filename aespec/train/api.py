@@ -229,13 +229,10 @@ def _execute(setup: _Setup, run: RunDir, ckpt: dict | None, reporter: Reporter,
              started: float) -> RunResult:
     spec, graph, device = setup.spec, setup.graph, setup.device
     _require_memory(spec, graph, device)  # before anything is allocated
-    preload = dev.preload_optimizer_imports()  # torch._dynamo, while the data loads
     dataset = batches.load(spec, setup.data, setup.base_dir)
     if setup.fast_dev_run:
         dataset = fastdev.one_batch(dataset, spec.train.batch)
     data = batches.to_device(dataset, spec.train.split, device)
-    if preload is not None:
-        preload.join()  # no other import of torch's runs alongside it
     model, notes = build_model(spec, graph, device)
     identity = {"model_key": json.dumps(model_key(spec)), "train_key": json.dumps(
         train_key(spec)), "spec_name": spec.name}

@@ -11,8 +11,6 @@ import ctypes
 import ctypes.util
 import os
 import platform
-import sys
-import threading
 from typing import Any
 
 import torch
@@ -52,28 +50,6 @@ def tune_allocator() -> bool:
     except (OSError, AttributeError):
         pass
     return _tuned
-
-
-def preload_optimizer_imports() -> threading.Thread | None:
-    """Start importing `torch._dynamo` in a background thread; None if it is loaded.
-
-    torch's optimizers import torch._dynamo (and sympy) the first time one is built, which
-    takes about as long as importing torch itself; a run would wait for it after loading the
-    data. The run imports it alongside the data's loading instead (numpy and the readers,
-    no module of torch's), on a second core, and joins the thread before it imports anything
-    of torch's again, so two threads never import torch's modules at once. Off with
-    AESPEC_PRELOAD=0.
-    """
-    if "torch._dynamo" in sys.modules or os.environ.get("AESPEC_PRELOAD", "1") == "0":
-        return None
-
-    def load() -> None:
-        with contextlib.suppress(Exception):  # the optimizer imports it again, and reports
-            import torch._dynamo  # noqa: F401
-
-    thread = threading.Thread(target=load, name="aespec-preload", daemon=True)
-    thread.start()
-    return thread
 
 
 def resolve_device(name: str) -> torch.device:
