@@ -347,26 +347,31 @@ def render(res: dict, seconds: float) -> str:
              f"{platform.python_version()}. {res['epochs']} epochs, {res['rounds']} rounds; "
              "in each round the script, aespec with its speed-ups off and aespec's defaults "
              "run in turn, each a whole process (start-up, data, training with validation "
-             "each epoch, test, checkpoint, report figures, exit). *ratio* = the script's "
-             "wall time / aespec's, pair by pair (above 1: aespec is faster); median (min to "
-             "max). Before the rounds, one load of the data fills the OS's file cache and "
+             "each epoch, test, checkpoint, report figures, exit). *wall ratio* = the "
+             "script's wall time / aespec's, pair by pair (above 1: aespec is faster); *cpu "
+             "ratio* the same of user + system seconds, which other load on a shared machine "
+             "disturbs less; median (min to max). Before the rounds, one load of the data "
+             "fills the OS's file cache and "
              "aespec's cache of decoded IDX arrays, as any earlier run would have (a user's "
              "first run decodes the gzip files once more, about as long as the script's "
              "load).", ""]
     for kind, meta in MODELS.items():
         runs = res["models"][kind]
         lines += [f"## {meta['title']}", "",
-                  "| | wall s | user s | sys s | peak RSS MiB | ratio (script / this) | "
-                  "RSS / script's |", "|---|---:|---:|---:|---:|---:|---:|"]
+                  "| | wall s | user s | sys s | peak RSS MiB | wall ratio (script / this) | "
+                  "cpu ratio | RSS / script's |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
         for name, title in TITLES.items():
             rs = runs[name]
             ratio = [h["wall"] / a["wall"] for h, a in zip(runs["hand"], rs, strict=True)]
             mem = [a["rss_mib"] / h["rss_mib"] for h, a in zip(runs["hand"], rs, strict=True)]
+            cpu = [(h["user"] + h["sys"]) / (a["user"] + a["sys"])
+                   for h, a in zip(runs["hand"], rs, strict=True)]
             lines.append(
                 f"| {title} | {_spread([r['wall'] for r in rs])} | "
                 f"{_spread([r['user'] for r in rs])} | {_spread([r['sys'] for r in rs])} | "
                 f"{_spread([r['rss_mib'] for r in rs], '.0f')} | "
                 f"{'-' if name == 'hand' else _spread(ratio)} | "
+                f"{'-' if name == 'hand' else _spread(cpu)} | "
                 f"{'-' if name == 'hand' else _spread(mem)} |")
         lines += ["", "Where the seconds go, median over the rounds (*other*: aespec's check "
                       "of the spec, run directory and metrics files; *start-up and exit*: the "

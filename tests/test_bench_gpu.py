@@ -32,6 +32,14 @@ def test_the_gpu_bench_runs_on_the_cpu_and_writes_its_page(tmp_path):
     assert "No GPU was available" in page and "| dense AE (batch 256) |" in page
 
 
+def test_without_a_gpu_it_says_so_and_measures_nothing(tmp_path, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert _bench().main(["--out", str(tmp_path)]) == {}
+    assert "No GPU was available" in (tmp_path / "GPU.md").read_text(encoding="utf-8")
+
+
 def test_the_bf16_peak_table_knows_the_h200():
     bench = _bench()
     assert bench.bf16_peak("NVIDIA H200") == 989e12

@@ -147,7 +147,6 @@ def train(spec: SpecLike | None = None, *, data: str | None = None,
     (`aespec run --fast-dev-run`, which gives it a temporary `out`).
     """
     dev.tune_allocator()
-    dev.preload_optimizer_imports()  # while the spec is checked and the data loaded
     extra = [f"train.epochs={epochs}"] * (epochs is not None) + [f"train.device={device}"] * (
         device is not None)
     reporter = progress or default_reporter(quiet)
@@ -230,10 +229,13 @@ def _execute(setup: _Setup, run: RunDir, ckpt: dict | None, reporter: Reporter,
              started: float) -> RunResult:
     spec, graph, device = setup.spec, setup.graph, setup.device
     _require_memory(spec, graph, device)  # before anything is allocated
+    preload = dev.preload_optimizer_imports()  # torch._dynamo, while the data loads
     dataset = batches.load(spec, setup.data, setup.base_dir)
     if setup.fast_dev_run:
         dataset = fastdev.one_batch(dataset, spec.train.batch)
     data = batches.to_device(dataset, spec.train.split, device)
+    if preload is not None:
+        preload.join()  # no other import of torch's runs alongside it
     model, notes = build_model(spec, graph, device)
     identity = {"model_key": json.dumps(model_key(spec)), "train_key": json.dumps(
         train_key(spec)), "spec_name": spec.name}

@@ -58,10 +58,11 @@ def preload_optimizer_imports() -> threading.Thread | None:
     """Start importing `torch._dynamo` in a background thread; None if it is loaded.
 
     torch's optimizers import torch._dynamo (and sympy) the first time one is built, which
-    takes as long as importing torch itself; a run would wait for it after checking the spec
-    and loading the data. Imported alongside them instead, on a second core, it is done by
-    the time the optimizer is built (the import system's locks make the optimizer wait for a
-    module still being imported, never see half of it). Off with AESPEC_PRELOAD=0.
+    takes about as long as importing torch itself; a run would wait for it after loading the
+    data. The run imports it alongside the data's loading instead (numpy and the readers,
+    no module of torch's), on a second core, and joins the thread before it imports anything
+    of torch's again, so two threads never import torch's modules at once. Off with
+    AESPEC_PRELOAD=0.
     """
     if "torch._dynamo" in sys.modules or os.environ.get("AESPEC_PRELOAD", "1") == "0":
         return None
