@@ -70,7 +70,8 @@ def sweep(spec: str | pathlib.Path, sets: list[str], *, jobs: int | None = None,
     jobs = max(1, min(jobs or execute.cores(), len(points)))
     threads = threads or execute.threads_for(jobs)
     tasks = [execute.Task(p.index, str(spec_path.resolve()), (*fixed, *p.overrides),
-                          str(root / p.name), data, threads, report) for p in points]
+                          str((root / p.name).resolve()), data, threads, report)
+             for p in points]  # absolute: a Ray worker's working folder is its own
     outcomes: dict[int, dict[str, Any]] = {}
     record = _Record(root, spec_path, axes, fixed, points, metric, jobs, threads, executor)
     record.write(outcomes, 0.0)
