@@ -104,21 +104,18 @@ def _cache_file(grammar: str, start: str) -> str | None:
 
 
 def _build(start: str) -> Lark:
-    """The LALR parser for `start`, its tables loaded from the cache when they are there."""
+    """The LALR parser for `start`, its tables loaded from the cache when they are there.
+
+    lark keys a cache file on all of its options, the file's own name among them, so the
+    tables are written under the name they are read back from (written under a private name
+    and renamed, every next run found them stale and built them again). lark writes the file
+    in place; a run that reads it half written, while another builds it, fails to load it
+    and quietly builds the tables itself.
+    """
     grammar = grammar_text()
     options = dict(parser="lalr", start=start, propagate_positions=True,
                    postlex=_ParenPostLex(), maybe_placeholders=True)
-    cache = _cache_file(grammar, start)
-    if cache is None or os.path.exists(cache):
-        return Lark(grammar, cache=cache or False, **options)
-    # write under a private name, then rename: a concurrent run never reads half a file
-    tmp = f"{cache}.{os.getpid()}.tmp"
-    parser = Lark(grammar, cache=tmp, **options)
-    try:
-        os.replace(tmp, cache)
-    except OSError:
-        pass
-    return parser
+    return Lark(grammar, cache=_cache_file(grammar, start) or False, **options)
 
 
 @functools.cache
