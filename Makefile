@@ -60,6 +60,9 @@ bench: $(STAMP)
 	$(BIN)/python bench/train_throughput.py
 	$(BIN)/python bench/quality.py
 	$(BIN)/python bench/lsp_latency.py
+	$(BIN)/python bench/whole_run.py
+	# measures only where CUDA is; elsewhere it writes bench/GPU.md saying so
+	$(BIN)/python bench/gpu.py
 
 # hostile inputs at every door: 100,000 of them, findings in bench/FUZZ.md (make test runs
 # a short campaign: tests/test_fuzz.py)
