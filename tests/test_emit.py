@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import ast
 import functools
-import hashlib
 import re
 import shutil
 import subprocess
@@ -23,7 +22,7 @@ from typing import Any
 
 import pytest
 import torch
-from test_compile_shapes import EDGE_CASES
+from test_compile_shapes import EDGE_CASES, _spec_files
 from test_no_torch import _heavy_modules
 from typer.testing import CliRunner
 
@@ -37,23 +36,8 @@ from aespec.graph.checking import check_file, check_source
 from aespec.ops import REGISTRY
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "conformance" / "valid"  # beside the checkout, as in CI
-
-
-def _spec_files() -> list[Path]:
-    """Every spec in specs/ and every valid conformance case, each distinct file once."""
-    dirs = [ROOT / "specs", ROOT / "tests" / "conformance" / "valid", SHARED,
-            ROOT / "tests" / "conformance_extra" / "valid"]
-    files, seen = [], set()
-    for d in dirs:
-        for f in sorted(d.glob("*.ae")) if d.is_dir() else []:
-            digest = hashlib.sha256(f.read_bytes()).hexdigest()
-            if digest not in seen:
-                seen.add(digest)
-                files.append(f)
-    return files
-
-
+# every spec in specs/ and every valid conformance case (the project's copy, the shared
+# one beside the checkout), each distinct file once: the files test_compile_shapes runs
 CASES = _spec_files()
 DETERMINISM = {"unet_skip", "vae_samples", "mirror_tied", "noise_all_ops", "regularizers_all"}
 
