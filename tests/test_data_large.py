@@ -1,6 +1,7 @@
 """Data larger than memory (aespec/data/mmap.py, aespec/train/stream.py): a 160 MiB .npy
-trains through a memory map while the process's peak resident memory (VmHWM) grows by
-under a quarter of the file's size, and a small file gives the same run mapped or loaded."""
+trains through a memory map while the process's peak resident memory (VmHWM) grows by less
+than 64 MiB (a load would add the file three times over), and a small file gives the same
+run mapped or loaded."""
 
 from __future__ import annotations
 
@@ -83,7 +84,10 @@ def test_a_file_five_times_the_memory_trains_with_bounded_resident_memory(tmp_pa
     assert got["status"] == "finished" and 0.05 < got["test"]["loss"] < 0.2
     grew = got["peak"] - got["before"]  # what the big file added to the peak
     print(f"peak RSS grew by {grew >> 20} MiB for a {size >> 20} MiB file")
-    assert grew < size / 4, f"peak RSS grew by {grew >> 20} MiB for a {size >> 20} MiB file"
+    # a load would add the whole file (160 MiB, three times over while it is split); what a
+    # mapped run adds does not grow with the file: 24, 37-40 and 17 MiB were measured for
+    # files of 80, 160 and 320 MiB (the allocator's and torch's working set, batch buffers)
+    assert grew < 64 << 20, f"peak RSS grew by {grew >> 20} MiB for a {size >> 20} MiB file"
     info = json.loads((tmp_path / "run" / "run.json").read_text())
     assert info["data_description"].endswith("read on demand")
 
