@@ -411,15 +411,14 @@ def render(res: dict, seconds: float) -> str:
 
 NOTES = [
     "## Notes", "",
-    "- The machine was shared with five other jobs on two cores (load average 5 to 10): wall "
-    "times moved by 2x from run to run, so read the cpu ratios and the pairs, not the "
-    "seconds; the GEMM ceiling's share is the least reliable figure here.",
+    "- The machine is shared: the load average when measured is in the first line; wall "
+    "times move with it, so read the cpu ratios and the pairs as well as the seconds.",
     "- What the decoded-IDX cache gives alone (`aespec run specs/mirror_fc.ae --epochs 1`, "
     "3 pairs in turn, cache on against `AESPEC_CACHE_DIR=`): the run without it took 1.17x "
     "the wall time (1.03 to 1.20) and 1.16x the cpu time (1.07 to 1.17), about 1.5 s.",
-    "- These rounds ran with torch._dynamo imported in a background thread while the data "
-    "loaded (torch's optimizers import it on first use); measured alone it gave nothing "
-    "(1.005x wall, 0.92 to 1.02), so it was taken out again.",
+    "- Importing torch._dynamo in a background thread while the data loads (torch's "
+    "optimizers import it on first use) was tried and measured alone: it gave nothing "
+    "(1.005x wall, 0.92 to 1.02), so aespec does not do it.",
     "",
 ]
 
