@@ -53,8 +53,11 @@ class StopFlag:
         self._old: Any = None
         self._critical = 0
         self._pending = False
+        self._ending = False
 
     def _handle(self, signum: int, frame: Any) -> None:
+        if self._ending:
+            return  # the handler is being switched off: this Ctrl-C is one of "the next ones"
         if not self.requested:
             self.requested = True
         elif self._critical:
@@ -84,7 +87,18 @@ class StopFlag:
             # a process that ends because of the first Ctrl-C (the CLI) ignores the next
             # ones: they would land in the interpreter's exit, as a traceback
             ending = self.requested and IGNORE_AFTER_STOP
-            signal.signal(signal.SIGINT, signal.SIG_IGN if ending else self._old)
+            self._ending = ending  # from here a Ctrl-C that reaches _handle is dropped
+            new = signal.SIG_IGN if ending else self._old
+            for _ in range(3):
+                try:
+                    signal.signal(signal.SIGINT, new)
+                    # a Ctrl-C that came while the first call switched is still pending,
+                    # with no Python handler to run: it raises OSError ("Signal 2 ignored
+                    # due to race condition") at the next check, this call at the latest
+                    signal.signal(signal.SIGINT, new)
+                    break
+                except OSError:
+                    continue  # that Ctrl-C is one of the next ones: dropped
             self._old = None
 
 
