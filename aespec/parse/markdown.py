@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aespec.errors import AespecError, Span
-from aespec.parse.syntax import MAX_SOURCE
+from aespec.parse.syntax import MAX_SOURCE, read_bounded
 
 SUFFIXES = (".md", ".markdown")
 MAX_MARKDOWN = 16 * MAX_SOURCE  # characters read from a .md file (a course page, not a book)
@@ -48,12 +48,7 @@ def is_markdown(path: str | Path) -> bool:
 
 def read_markdown(path: str | Path) -> str:
     """A Markdown file's text, at most MAX_MARKDOWN characters; E001 or E106 as `read_spec`."""
-    try:
-        with open(path, encoding="utf-8") as fh:
-            text = fh.read(MAX_MARKDOWN + 1)
-    except (OSError, UnicodeDecodeError) as err:
-        reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
-        raise AespecError.of("E001", f"cannot read {path}: {reason}", file=str(path)) from None
+    text = read_bounded(path, MAX_MARKDOWN)
     if len(text) > MAX_MARKDOWN:
         raise AespecError.of("E106", f"the Markdown file is longer than {MAX_MARKDOWN:,} "
                              "characters", Span.point(1, 1), "keep the specs in a smaller "

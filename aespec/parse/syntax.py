@@ -127,15 +127,21 @@ MAX_SOURCE = 64 * 1024  # characters: a spec is a page of text; past this, E106 
 # (the parser takes about 0.1 ms a token, so this bounds a check to a few seconds)
 
 
-def read_spec(path: str | Path) -> str:
-    """A spec file's text, at most MAX_SOURCE characters read (never all of /dev/zero);
-    E001 for a file that cannot be read, E106 for one too large."""
+def read_bounded(path: str | Path, limit: int) -> str:
+    """A text file's first `limit` + 1 characters at most (never all of /dev/zero), so the
+    caller can tell one too large; E001 for a file that cannot be read."""
     try:
         with open(path, encoding="utf-8") as fh:
-            text = fh.read(MAX_SOURCE + 1)
+            return fh.read(limit + 1)
     except (OSError, UnicodeDecodeError) as err:
         reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
         raise AespecError.of("E001", f"cannot read {path}: {reason}", file=str(path)) from None
+
+
+def read_spec(path: str | Path) -> str:
+    """A spec file's text, at most MAX_SOURCE characters read; E001 for a file that cannot
+    be read, E106 for one too large."""
+    text = read_bounded(path, MAX_SOURCE)
     _check_size(text, str(path))
     return text
 
