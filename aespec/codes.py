@@ -434,6 +434,14 @@ _CODES = [
          "`sweep.json` with its error, and the other points go on; the sweep then exits with "
          "status 1 naming how many failed.",
          "`aespec sweep spec.ae --set train.optimizer=adam(lr=1e6),adam(lr=1e-3)`", False),
+    Code("E617", "no two points of the sweep can train batched", "run",
+         "`aespec sweep --batched on` trains points that differ only in values that keep "
+         "every shape (the seed, the optimizer's numbers, the schedule, the epochs, early "
+         "stopping, loss weights and a latent's beta) together as one vmapped model. When no "
+         "two points can (they differ in a layer's size, the optimizer, the noise, ...; or "
+         "the spec uses precision, compile, pretrain or a Jacobian penalty), nothing runs and "
+         "the message says why; `--batched auto` (the default) runs them apart instead.",
+         "`aespec sweep spec.ae --set z=2,8 --batched on`", False),
 ]
 
 CODES: dict[str, Code] = {c.code: c for c in _CODES}

@@ -51,12 +51,18 @@ def sweep_command(
                                          help="Epochs of every point (train.epochs)."),
     no_report: bool = typer.Option(False, "--no-report",
                                    help="Skip each point's report-block figures."),
+    batched: str = typer.Option("auto", "--batched", metavar="auto|on|off",
+                                help="Train points that differ only in seeds, optimizer "
+                                     "numbers or loss weights together as one vmapped model: "
+                                     "where it pays (auto), wherever they can (on), never."),
 ) -> None:
     """Run a grid of --set values, one run directory per point; write the comparison."""
     from aespec.sweep import sweep
 
     if executor not in ("local", "ray"):
         raise typer.BadParameter(f"{executor!r} is not local or ray", param_hint="'--executor'")
+    if batched not in ("auto", "on", "off"):
+        raise typer.BadParameter(f"{batched!r} is not auto, on or off", param_hint="'--batched'")
     total: list[int] = []
 
     def progress(point: Any, outcome: dict, done: int) -> None:
@@ -68,12 +74,16 @@ def sweep_command(
         total.extend(range(len(grid(parse_axes(list(set_))[0]))))
         result = sweep(spec, list(set_), jobs=jobs, executor=executor, address=address,
                        metric=metric, out=out_dir, data=data, epochs=epochs,
-                       report=not no_report, progress=progress)
+                       report=not no_report, batched=batched, progress=progress)
     except AespecError as error:
         raise fail(error, _source(spec)) from None
     out.print(f"{len(result.points)} points in {result.seconds:.1f} s ({result.jobs} at once, "
               f"{result.threads} threads each); sweep directory: {result.sweep_dir}",
               markup=False)
+    if result.groups:
+        out.print(f"batched: {sum(len(g) for g in result.groups)} points in "
+                  f"{len(result.groups)} group(s), each trained as one vmapped model",
+                  markup=False)
     for kind, path in result.files.items():
         out.print(f"{kind}: {path}", markup=False)
     if result.failed:

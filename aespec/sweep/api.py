@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aespec.errors import AespecError
-from aespec.graph import check_file
-from aespec.sweep import execute, summary
+from aespec.graph import CheckResult, check_file
+from aespec.sweep import batchable, execute, summary
 from aespec.sweep.grid import Axis, Point, grid, parse_axes
 
 EXECUTORS = ("local", "ray")
@@ -32,6 +32,7 @@ class SweepResult:
     jobs: int
     threads: int
     files: dict[str, pathlib.Path] = field(default_factory=dict)
+    groups: tuple[tuple[int, ...], ...] = ()  # the points (indices) that trained batched
 
     @property
     def failed(self) -> list[dict[str, Any]]:
@@ -42,14 +43,19 @@ def sweep(spec: str | pathlib.Path, sets: list[str], *, jobs: int | None = None,
           executor: str = "local", address: str | None = None, metric: str = "test.loss",
           out: str | pathlib.Path | None = None, data: str | None = None,
           epochs: int | None = None, report: bool = True, threads: int | None = None,
+          batched: str = "auto",
           progress: Callable[[Point, dict[str, Any], int], None] | None = None) -> SweepResult:
     """Run every point of the grid that `sets` spans (`["z=2,8,32", "train.seed=0,1"]`).
 
     Each point is `aespec.train(spec, overrides=...)` into `<out>/<point>/`. `jobs` points
     run at once (default: one per core, at most one per point), each with `threads` torch
     threads (default cores // jobs); `executor="ray"` submits them to Ray (`address`: a
-    running cluster). Problems in the grid or in any point's spec raise AespecError before
-    anything runs; a point that fails while training is recorded and the others go on.
+    running cluster). `batched`: points that differ only in values that keep every shape
+    (seeds, optimizer numbers, loss weights, ...) train together as one vmapped model:
+    "auto" where that pays (batchable.pays), "on" wherever they can (E617 when no two
+    can), "off" never (docs/sweeps.md). Problems in the grid or in any point's spec raise
+    AespecError before anything runs; a point that fails while training is recorded and
+    the others go on.
     """
     spec_path = pathlib.Path(spec)
     axes, fixed = parse_axes(list(sets))
@@ -60,20 +66,27 @@ def sweep(spec: str | pathlib.Path, sets: list[str], *, jobs: int | None = None,
         raise AespecError.of("E613", f"unknown executor {executor!r}",
                              hint=f"executors: {', '.join(EXECUTORS)}", file="--executor")
     check_metric(metric)
+    if batched not in batchable.MODES:
+        raise AespecError.of("E613", f"unknown --batched mode {batched!r}",
+                             hint=f"modes: {', '.join(batchable.MODES)}", file="--batched")
     if epochs is not None:
         fixed.append(f"train.epochs={epochs}")
     points = grid(axes)
-    name = _check_points(spec_path, fixed, points)
+    name, checked = _check_points(spec_path, fixed, points)
+    the_plan = batchable.choose(checked, batched)
     if executor == "ray":
         execute.import_ray()  # E615 before any folder is made
     root = _sweep_dir(out, name)
-    jobs = max(1, min(jobs or execute.cores(), len(points)))
+    jobs = max(1, min(jobs or execute.cores(), len(points) - sum(
+        len(g) - 1 for g in the_plan.groups)))
     threads = threads or execute.threads_for(jobs)
     tasks = [execute.Task(p.index, str(spec_path.resolve()), (*fixed, *p.overrides),
                           str((root / p.name).resolve()), data, threads, report)
              for p in points]  # absolute: a Ray worker's working folder is its own
+    units = _units(tasks, the_plan)
     outcomes: dict[int, dict[str, Any]] = {}
-    record = _Record(root, spec_path, axes, fixed, points, metric, jobs, threads, executor)
+    record = _Record(root, spec_path, axes, fixed, points, metric, jobs, threads, executor,
+                     batched, the_plan)
     record.write(outcomes, 0.0)
     started = time.perf_counter()
 
@@ -84,14 +97,27 @@ def sweep(spec: str | pathlib.Path, sets: list[str], *, jobs: int | None = None,
             progress(points[outcome["index"]], outcome, len(outcomes))
 
     if executor == "ray":
-        execute.run_ray(tasks, address, done)
+        execute.run_ray(units, address, done)
     else:
-        execute.run_local(tasks, jobs, done)
+        execute.run_local(units, jobs, done)
     seconds = time.perf_counter() - started
     record.write(outcomes, seconds)
     table = summary.rows(points, outcomes)
     files = _write_comparison(root, table, axes, metric, name)
-    return SweepResult(root, axes, points, table, metric, seconds, jobs, threads, files)
+    return SweepResult(root, axes, points, table, metric, seconds, jobs, threads, files,
+                       the_plan.groups)
+
+
+def _units(tasks: list[execute.Task], the_plan: batchable.Plan) -> list[execute.Unit]:
+    """Each batched group once (where its first point stands), the other points alone."""
+    units: list[execute.Unit] = []
+    for task in tasks:
+        group = the_plan.group_of(task.index)
+        if group is None:
+            units.append(task)
+        elif group[0] == task.index:
+            units.append(execute.Group(tuple(tasks[i] for i in group)))
+    return units
 
 
 def check_metric(metric: str) -> None:
@@ -103,16 +129,18 @@ def check_metric(metric: str) -> None:
                              "val.mse), or seconds, params, epochs", file="--metric")
 
 
-def _check_points(spec: pathlib.Path, fixed: list[str], points: list[Point]) -> str:
-    """Every point's spec checked (the front end only, no torch); the spec's name."""
-    name = None
+def _check_points(spec: pathlib.Path, fixed: list[str],
+                  points: list[Point]) -> tuple[str, list[CheckResult]]:
+    """Every point's spec checked (the front end only, no torch); the spec's name and
+    each point's check."""
+    checked = []
     for p in points:
         result = check_file(spec, [*fixed, *p.overrides])
         result.raise_for_errors()
         assert result.spec is not None
-        name = result.spec.name
-    assert name is not None
-    return name
+        checked.append(result)
+    assert checked and checked[0].spec is not None
+    return checked[0].spec.name, checked
 
 
 def _sweep_dir(out: str | pathlib.Path | None, name: str) -> pathlib.Path:
@@ -139,6 +167,8 @@ class _Record:
     jobs: int
     threads: int
     executor: str
+    batched: str = "off"
+    plan: batchable.Plan = batchable.Plan((), {})
     started: str = field(default_factory=lambda: _now())
 
     def write(self, outcomes: dict[int, dict[str, Any]], seconds: float) -> None:
@@ -148,10 +178,14 @@ class _Record:
                                                           for a in self.axes},
                 "fixed": self.fixed, "metric": self.metric, "executor": self.executor,
                 "jobs": self.jobs, "threads_per_point": self.threads,
+                "batched": self.batched, "groups": [[self.points[i].name for i in g]
+                                                    for g in self.plan.groups],
                 "started": self.started, "seconds": seconds,
                 "points": [{"name": p.name, "values": dict(p.values),
-                            "overrides": p.overrides, **outcomes.get(p.index,
-                                                                     {"status": "pending"})}
+                            "overrides": p.overrides, "batched": False,
+                            **({"alone": self.plan.alone[p.index]} if self.batched != "off"
+                               and p.index in self.plan.alone else {}),
+                            **outcomes.get(p.index, {"status": "pending"})}
                            for p in self.points]}
         text = json.dumps(info, indent=2) + "\n"
         atomic_write(self.root / "sweep.json", lambda fh: fh.write(text.encode()))

@@ -29,6 +29,16 @@ class Task:
     report: bool = True
 
 
+@dataclass(frozen=True)
+class Group:
+    """Points trained together as one batched model (aespec/train/batched.py)."""
+
+    tasks: tuple[Task, ...]
+
+
+Unit = Task | Group
+
+
 def cores() -> int:
     """The cores this process may use."""
     try:
@@ -60,37 +70,79 @@ def run_point(task: Task) -> dict[str, Any]:
         result = train(task.spec_path, overrides=list(task.overrides), out=task.out,
                        data=task.data, quiet=True, report=task.report)
     except AespecError as error:
-        d = error.diagnostics[0]
-        return {"index": task.index, "status": "failed", "error": f"{d.code}: {d.message}",
-                "seconds": time.perf_counter() - started, "run_dir": task.out}
-    best = next((r for r in result.history if r["epoch"] == result.best_epoch), {})
+        return _failed(task, error, time.perf_counter() - started)
+    return _outcome(task, result, time.perf_counter() - started)
+
+
+def run_group(group: Group) -> list[dict[str, Any]]:
+    """Train a group of points together (train/batched.py); each one's outcome."""
+    import time
+
+    tasks = group.tasks
+    set_threads(tasks[0].threads)
+    from aespec.graph import check_file
+    from aespec.train.batched import train_batched
+
+    started = time.perf_counter()
+    try:
+        checked = [check_file(t.spec_path, list(t.overrides)) for t in tasks]
+        results = train_batched(checked, [t.out for t in tasks], data=tasks[0].data,
+                                report=tasks[0].report)
+    except AespecError as error:
+        results = [error] * len(tasks)
+    wall = time.perf_counter() - started
+    return [{**(_failed(t, r, wall) if isinstance(r, AespecError) else _outcome(t, r, wall)),
+             "batched": True, "group_size": len(tasks)}
+            for t, r in zip(tasks, results, strict=True)]
+
+
+def run_unit(unit: Unit) -> list[dict[str, Any]]:
+    """A point, or a batched group of them: each one's outcome."""
+    return run_group(unit) if isinstance(unit, Group) else [run_point(unit)]
+
+
+def _failed(task: Task, error: AespecError, seconds: float) -> dict[str, Any]:
+    d = error.diagnostics[0]
+    return {"index": task.index, "status": "failed", "error": f"{d.code}: {d.message}",
+            "seconds": seconds, "run_dir": task.out}
+
+
+def _outcome(task: Task, result: Any, wall: float) -> dict[str, Any]:
+    best: dict[str, Any] = next((r for r in result.history if r["epoch"] == result.best_epoch), {})
     last = result.history[-1] if result.history else {}
     return {"index": task.index, "status": result.status, "run_dir": str(result.run_dir),
             "epochs": result.epochs, "best_epoch": result.best_epoch, "test": result.test,
             "val": best.get("val") or {}, "train": last.get("train") or {},
-            "params": result.params, "seconds": result.seconds,
-            "wall_seconds": time.perf_counter() - started}
+            "params": result.params, "seconds": result.seconds, "wall_seconds": wall}
 
 
 Done = Callable[[dict[str, Any]], None]
 
 
-def run_local(tasks: list[Task], jobs: int, done: Done) -> None:
-    """`jobs` points at a time, each in a worker process (this process when jobs is 1)."""
+def _threads(unit: Unit) -> int:
+    return unit.tasks[0].threads if isinstance(unit, Group) else unit.threads
+
+
+def run_local(tasks: list[Unit], jobs: int, done: Done) -> None:
+    """`jobs` units (points or batched groups) at a time, each in a worker process (this
+    process when jobs is 1)."""
     if jobs <= 1 or len(tasks) <= 1:
         for task in tasks:
-            done(run_point(task))
+            for outcome in run_unit(task):
+                done(outcome)
         return
     import concurrent.futures as cf
     import multiprocessing
 
     # spawned, not forked: a fork of a process that has started torch's threads may hang
-    with _env(OMP_NUM_THREADS=str(tasks[0].threads)), cf.ProcessPoolExecutor(
+    threads = _threads(tasks[0])
+    with _env(OMP_NUM_THREADS=str(threads)), cf.ProcessPoolExecutor(
             max_workers=min(jobs, len(tasks)), mp_context=multiprocessing.get_context("spawn"),
-            initializer=set_threads, initargs=(tasks[0].threads,)) as pool:
-        futures = [pool.submit(run_point, task) for task in tasks]
+            initializer=set_threads, initargs=(threads,)) as pool:
+        futures = [pool.submit(run_unit, task) for task in tasks]
         for future in cf.as_completed(futures):
-            done(future.result())
+            for outcome in future.result():
+                done(outcome)
 
 
 @contextlib.contextmanager
@@ -107,7 +159,7 @@ def _env(**values: str) -> Iterator[None]:
                 os.environ[k] = v
 
 
-def run_ray(tasks: list[Task], address: str | None, done: Done) -> None:
+def run_ray(tasks: list[Unit], address: str | None, done: Done) -> None:
     """Each point a Ray task asking for its threads' CPUs. A Ray instance this process has
     already started (ray.init) is used as it is; otherwise `address` (a running cluster)
     or a local instance is started for the sweep and stopped after it."""
@@ -121,11 +173,12 @@ def run_ray(tasks: list[Task], address: str | None, done: Done) -> None:
                                  hint="start one with `ray start --head`, or leave out "
                                  "--address for a local instance", file="--address") from None
     try:
-        remote = ray.remote(num_cpus=tasks[0].threads if tasks else 1)(run_point)
+        remote = ray.remote(num_cpus=_threads(tasks[0]) if tasks else 1)(run_unit)
         pending = [remote.remote(task) for task in tasks]
         while pending:
             ready, pending = ray.wait(pending, num_returns=1)
-            done(ray.get(ready[0]))
+            for outcome in ray.get(ready[0]):
+                done(outcome)
     finally:
         if started:
             ray.shutdown()

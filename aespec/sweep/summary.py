@@ -26,6 +26,7 @@ def rows(points: list[Point], outcomes: dict[int, dict[str, Any]]) -> list[dict[
             row.update({f"{part}.{k}": v for k, v in (got.get(part) or {}).items()})
         row.update({k: got.get(k) for k in TAIL})
         row["run_dir"] = got.get("run_dir")
+        row["batched"] = bool(got.get("batched"))  # trained with others, one vmapped model
         table.append(row)
     return table
 
