@@ -26,7 +26,7 @@ from torch.func import functional_call
 
 from aespec.errors import AespecError
 from aespec.graph import CheckResult
-from aespec.train import api, batches
+from aespec.train import api, batches, stacked
 from aespec.train.evaluate import all_finite, evaluate
 from aespec.train.loop import Diverged, StopFlag, Trainer
 from aespec.train.pages import write_run_page
@@ -104,11 +104,13 @@ def _check_alike(runs: list[_Run]) -> None:
     for r in runs[1:]:
         t = r.trainer
         same = (len(t.data.train) == len(first.data.train) and t.cfg.batch == first.cfg.batch
+                and t.cfg.optimizer.name == first.cfg.optimizer.name
                 and [p.shape for p in t.model.parameters()]
                 == [p.shape for p in first.model.parameters()]
                 and len(t.model.term_names) == len(first.model.term_names))
         if not same:
-            raise ValueError("batched runs must share the model's shapes, the data and the batch")
+            raise ValueError("batched runs must share the model's shapes, the data, the "
+                             "batch and the optimizer")
 
 
 class _Group:
@@ -121,6 +123,7 @@ class _Group:
         self.split, self.batch, self.device = first.data.train, first.cfg.batch, first.device
         self.shared_order = len({r.trainer.cfg.seed for r in runs}) == 1
         self.factors = _term_factors([r.trainer.model for r in runs])
+        self.optimizer = runs[0].setup.spec.train.optimizer.name
         self.step_fn = torch.vmap(self._one, in_dims=(0, 0, 0, 0 if not self.shared_order
                                                       else None, None),
                                   randomness="different")
@@ -164,27 +167,26 @@ class _Group:
             t.perm = torch.randperm(n, generator=t.gen).to(self.device)
             t.model.train()
         self.base.train()
+        held = stacked.stack(trainers, self.optimizer)
         buffers = {k: torch.stack([dict(t.model.named_buffers())[k] for t in trainers])
                    for k, _ in self.base.named_buffers()}
         factors = (self.factors[[self.runs.index(r) for r in live]] if self.factors is not None
                    else torch.ones(len(live), 1)).to(self.device)
-        named = [dict(t.model.named_parameters()) for t in trainers]
         sums: torch.Tensor | None = None
         started = time.perf_counter()
         for s in range(-(-n // batch)):
-            for t in trainers:
-                t.opt.zero_grad(set_to_none=True)
+            held.zero_grad()
             idx = [t.perm[s * batch:(s + 1) * batch] for t in trainers]  # type: ignore[index]
             x, y = self._batches(idx)
-            params = {k: torch.stack([p[k] for p in named]) for k in named[0]}
-            loss, vals = self.step_fn(params, buffers, factors, x, y)
+            loss, vals = self.step_fn(held.params(), buffers, factors, x, y)
             loss.sum().backward()  # the runs are independent: each gets its own gradient
-            for t in trainers:
-                t.opt.step()
+            held.step()
             sums = vals * len(idx[0]) if sums is None else sums.add_(vals, alpha=len(idx[0]))
             if self.flag.requested:
+                held.write_back()
                 self._stop(live, buffers, sums, s + 1, time.perf_counter() - started)
                 return None
+        held.write_back()
         self._unstack_buffers(trainers, buffers)
         assert sums is not None
         return sums / n
