@@ -36,14 +36,18 @@ CASES = {
                "docs/sweep_z.ae", [SEEDS4, "train.epochs=30"], None),
     "small8": ("sweep_z.ae, 8 seeds, 30 epochs", "docs/sweep_z.ae",
                [SEEDS8, "train.epochs=30"], None),
+    "small16": ("sweep_z.ae, 16 seeds, 30 epochs", "docs/sweep_z.ae",
+                ["train.seed=" + ",".join(map(str, range(16))), "train.epochs=30"], None),
     "small_lr4": ("sweep_z.ae, 4 learning rates, 30 epochs", "docs/sweep_z.ae",
                   [LRS4, "train.epochs=30"], None),
     "small_sgd8": ("sweep_z.ae, 8 seeds, sgd(lr=0.1, momentum=0.9) (per-run optimizers), "
                    "30 epochs", "docs/sweep_z.ae",
                    [SEEDS8, "train.epochs=30", "train.optimizer=sgd(lr=0.1, momentum=0.9)"],
                    None),
+    "mid8": ("sweep_z.ae widened to 256 (64-256-16-256-64), 8 seeds, 20 epochs",
+             "WIDE256", [SEEDS8, "train.epochs=20"], None),
     "wide8": ("sweep_z.ae widened to 512 (64-512-16-512-64), 8 seeds, 10 epochs",
-              "WIDE", [SEEDS8, "train.epochs=10"], None),
+              "WIDE512", [SEEDS8, "train.epochs=10"], None),
     "big4": ("mirror_fc.ae (784-512-256-32-256-512-784, batch 256), 3000 Fashion-MNIST "
              "images, 4 seeds, 3 epochs", "specs/mirror_fc.ae", [SEEDS4, "train.epochs=3"],
              "fashion_mnist(limit=3000)"),
@@ -61,10 +65,11 @@ print(json.dumps({"seconds": r.seconds, "groups": [list(g) for g in r.groups],
 
 
 def _spec(name: str, tmp: Path) -> str:
-    if name != "WIDE":
+    if not name.startswith("WIDE"):
         return str(ROOT / name)
-    text = (ROOT / "docs" / "sweep_z.ae").read_text().replace("dense(128)", "dense(512)")
-    path = tmp / "sweep_wide.ae"
+    width = name.removeprefix("WIDE")
+    text = (ROOT / "docs" / "sweep_z.ae").read_text().replace("dense(128)", f"dense({width})")
+    path = tmp / f"sweep_wide{width}.ae"
     path.write_text(text)
     return str(path)
 
@@ -106,13 +111,22 @@ def write_report(results: dict) -> None:
              "median [min, max] over the rounds.", "",
              f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
              f"torch threads 1, Python {platform.python_version()}.", "",
-             "| case | points | params | off (s) | on (s) | speed-up | test loss rel. diff | "
-             "load |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
-    for r in results.values():
-        lines.append(f"| {r['title']} | {r['points']} | {r['params']:,} | {_fmt(r['off'])} | "
-                     f"{_fmt(r['on'])} | {r['speedup']:.2f}x | "
+             "| case | points | params x batch | off (s) | on (s) | speed-up | test loss "
+             "rel. diff | load |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for name in [n for n in CASES if n in results]:
+        r = results[name]
+        lines.append(f"| {r['title']} | {r['points']} | {r['params'] * _batch(name):,} | "
+                     f"{_fmt(r['off'])} | {_fmt(r['on'])} | {r['speedup']:.2f}x | "
                      f"{r['max_test_loss_rel_diff']:.1e} | {r['load']:.1f} |")
+    lines += ["", "`test loss rel. diff`: the largest relative difference between a point's "
+              "test loss batched and alone (first round). `load`: the 1-minute load average "
+              "after the case. The `auto` rule (aespec/sweep/batchable.py: PAYS_POINTS, "
+              "PAYS_WORK) is read off this table; docs/sweeps.md discusses it."]
     REPORT.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _batch(name: str) -> int:
+    return 256 if CASES[name][1].endswith("mirror_fc.ae") else 64
 
 
 def _fmt(values: list[float]) -> str:

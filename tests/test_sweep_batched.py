@@ -119,7 +119,7 @@ def close_to_alone(point, alone):
     round as its single ones), but a BLAS may round a batched product (bmm) unlike a
     single one (mm), about 1e-7 relative, and the unfused Adam (train/stacked.py) orders
     torch's formula differently: with it, two epochs of lr 1e-2 moved weights of order 0.1
-    by at most 3e-6 (docs/sweeps.md), hence 1e-5."""
+    by at most 3e-6 (measured), hence 1e-5."""
     got, want = weights(point), weights(alone.run_dir)
     assert got.keys() == want.keys()
     for k in want:

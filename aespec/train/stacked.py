@@ -140,6 +140,7 @@ class FlatAdam:
         """Each run's row into its own model and its own optimizer's state, as
         torch.optim.Adam keeps it (so its checkpoint resumes as an ordinary run)."""
         for i, t in enumerate(self.trainers):
+            t.opt._opt_called = True  # it did step, through us: no warning from its schedule
             ps = list(t.model.parameters())
             for p, w, m, v in zip(ps, *(_unflatten(x[i], ps) for x in
                                         (self.flat, self.exp_avg, self.exp_avg_sq)),
