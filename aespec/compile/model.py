@@ -92,14 +92,21 @@ class AEModel(nn.Module):
         extras = {key: outs[i] for key, i in self._extras}
         return AEOutput(loss, terms, outs[self.slots.x_hat], outs[self.slots.z], extras)
 
-    @torch.compiler.disable  # double backward through vmap: eager only
     def _run_with_input_grad(self, x: Tensor, clean: Tensor) -> AEOutput:
         """A Jacobian penalty needs autograd even to evaluate (under no_grad the result is
-        then detached), and runs eagerly under torch.compile."""
+        then detached), and runs eagerly under torch.compile (`eager_under_compile`)."""
         if torch.is_grad_enabled():
             return self._run(x, clean)
         with torch.enable_grad():
             return self._run(x, clean).detach()
+
+    def eager_under_compile(self) -> None:
+        """Before the training step is compiled: the Jacobian penalty's double backward
+        through vmap stays eager. Done here, not as a decorator on the method, because
+        `torch.compiler.disable` imports torch._dynamo (1.8 s) in every run that imports
+        this module, compiled or not."""
+        self._run_with_input_grad = torch.compiler.disable(  # type: ignore[method-assign]
+            self._run_with_input_grad)
 
     # ---------------------------------------------------------------- parts of the model
 

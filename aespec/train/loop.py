@@ -124,7 +124,8 @@ class Trainer:
         self.ranks = ranks  # a dist.Ranks in a distributed run (docs/distributed.md)
         self.net = model if ranks is None else ranks.wrap(model, device)
         self.run, self.identity, self.reporter, self.flag = run, identity, reporter, flag
-        self.opt = build_optimizer(train.optimizer, model.parameters(), device)
+        self.opt = build_optimizer(train.optimizer, model.parameters(), device,
+                                   compiled=train.compile)
         self.schedule = build_schedule(train, self.opt)
         self.scaler = dev.grad_scaler(device, train.precision)
         self.gen = torch.Generator().manual_seed(train.seed)  # batch order only
@@ -137,7 +138,10 @@ class Trainer:
         self._best_dirty = False
         self._saved_at = -math.inf
         self.saved_epoch: int | None = None  # the epoch checkpoint.pt holds
-        self.step_fn: Callable = torch.compile(self._step) if train.compile else self._step
+        self.step_fn: Callable = self._step
+        if train.compile:
+            model.eager_under_compile()
+            self.step_fn = torch.compile(self._step)
 
     def autocast(self) -> Any:
         return dev.autocast(self.device, self.cfg.precision)
