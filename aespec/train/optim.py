@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import math
 import os
 from collections.abc import Callable
@@ -29,7 +28,9 @@ def _undecorated(fn: Callable) -> Callable:
     return getattr(fn, "__wrapped__", fn)
 
 
-@functools.cache
+_LIGHT: dict[type[Optimizer], type[Optimizer]] = {}
+
+
 def light(base: type[Optimizer]) -> type[Optimizer]:
     """`base` (torch.optim.Adam, ...) less its wrappers that import torch._dynamo.
 
@@ -42,6 +43,9 @@ def light(base: type[Optimizer]) -> type[Optimizer]:
     `__wrapped__`, the wrapped method is called: slower to start, still right.
     `train.compile` runs use `base` itself.
     """
+
+    if base in _LIGHT:
+        return _LIGHT[base]
 
     class Light(base):  # type: ignore[valid-type, misc]
         def add_param_group(self, param_group: dict[str, Any]) -> None:
@@ -61,10 +65,11 @@ def light(base: type[Optimizer]) -> type[Optimizer]:
                 return _undecorated(base.step)(self, closure)
 
     Light.__name__ = Light.__qualname__ = base.__name__
+    _LIGHT[base] = Light
     return Light
 
 
-def _cls(base: type[Optimizer], compiled: bool) -> type[Optimizer]:
+def _cls(base: type[Optimizer], compiled: bool) -> Any:  # (the constructors differ)
     return light(base) if LIGHT and not compiled else base
 
 
