@@ -138,10 +138,7 @@ class Trainer:
         self._best_dirty = False
         self._saved_at = -math.inf
         self.saved_epoch: int | None = None  # the epoch checkpoint.pt holds
-        self.step_fn: Callable = self._step
-        if train.compile:
-            model.eager_under_compile()
-            self.step_fn = torch.compile(self._step)
+        self.step_fn: Callable = torch.compile(self._step) if train.compile else self._step
 
     def autocast(self) -> Any:
         return dev.autocast(self.device, self.cfg.precision)
