@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import networkx as nx
 from torch import fx, nn
 
 from aespec.compile.lower import Segment, build_ops, module_root, registered
 from aespec.compile.model import AEModel, ModelInfo
 from aespec.compile.objective import Slots, build_objective
 from aespec.errors import AespecError, Diagnostic
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 
 def compile_model(graph: nx.DiGraph, spec: Any = None) -> AEModel:

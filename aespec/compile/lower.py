@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import networkx as nx
 from torch import fx, nn
 
 from aespec.errors import AespecError
 from aespec.ops import OpDef, lookup
 from aespec.ops.modules import tile_draws
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 
 def registered(place: Any, name: str) -> tuple[OpDef, Callable[..., Any]]:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -79,6 +80,8 @@ class AEModel(nn.Module):
         """The objective on a batch; `target` defaults to the clean `x`."""
         clean = x if target is None else target
         if self.objective.needs_input_grad:
+            if torch.compiler.is_compiling():  # (torch.compile is tracing this call)
+                return _eager_input_grad()(self, x, clean)
             return self._run_with_input_grad(x, clean)
         return self._run(x, clean)
 
@@ -92,10 +95,9 @@ class AEModel(nn.Module):
         extras = {key: outs[i] for key, i in self._extras}
         return AEOutput(loss, terms, outs[self.slots.x_hat], outs[self.slots.z], extras)
 
-    @torch.compiler.disable  # double backward through vmap: eager only
     def _run_with_input_grad(self, x: Tensor, clean: Tensor) -> AEOutput:
         """A Jacobian penalty needs autograd even to evaluate (under no_grad the result is
-        then detached), and runs eagerly under torch.compile."""
+        then detached), and runs eagerly under torch.compile (`_eager_input_grad`)."""
         if torch.is_grad_enabled():
             return self._run(x, clean)
         with torch.enable_grad():
@@ -181,3 +183,13 @@ class _ShapeRecorder(fx.Interpreter):
 
 def _record_shapes(gm: fx.GraphModule, names: dict, x: Tensor, shapes: dict) -> Tensor:
     return _ShapeRecorder(gm, names, shapes).run(x)
+
+
+@functools.cache
+def _eager_input_grad() -> Callable[[AEModel, Tensor, Tensor], AEOutput]:
+    """`AEModel._run_with_input_grad` kept out of torch.compile's graphs: its double
+    backward through vmap has no compiled form. Made when a compile first traces a model,
+    not as a decorator: `torch.compiler.disable` imports torch._dynamo (1.8 s), which a
+    run that does not compile should not pay."""
+    return torch.compiler.disable(AEModel._run_with_input_grad)
+

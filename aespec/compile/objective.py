@@ -11,15 +11,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import networkx as nx
 import torch
 from torch import Tensor, nn
 
 from aespec.compile.lower import registered
 from aespec.ops.losses import owned_params
 from aespec.ops.modules import tile_draws
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 Outs = tuple[Tensor, ...]
 _HALF = (torch.float16, torch.bfloat16)

@@ -14,8 +14,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 from pathlib import Path
-
-import networkx as nx
+from typing import TYPE_CHECKING
 
 from aespec.draw.labels import (
     Box,
@@ -37,6 +36,9 @@ from aespec.draw.labels import (
 )
 from aespec.model import Mirror, Spec
 from aespec.ops.styles import BLOCKS, EDGES, FONT, STYLES, style_for
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 __all__ = ["INSTALL_HINT", "PNG_DPI", "Box", "GraphvizMissingError", "RenderError",
            "args_text", "fmt_shape", "group_ops", "render", "to_dot", "to_svg",

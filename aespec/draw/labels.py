@@ -11,13 +11,15 @@ from __future__ import annotations
 import html
 import re
 from dataclasses import dataclass, field
-
-import networkx as nx
+from typing import TYPE_CHECKING
 
 from aespec.graph.summary import fmt_num, objective_text
 from aespec.model import Mirror, Spec
 from aespec.ops import Args, OpDef, fmt_value, format_args, lookup
 from aespec.ops.styles import STYLES
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 
 class Html(str):

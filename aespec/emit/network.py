@@ -13,12 +13,14 @@ from __future__ import annotations
 import builtins
 import keyword
 from dataclasses import dataclass, field
-
-import networkx as nx
+from typing import TYPE_CHECKING
 
 from aespec.emit.rules import NOOP, RULES, Op, Written
 from aespec.errors import AespecError
 from aespec.ops import get_op, lookup
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 # names the emitted code uses for itself; a label that is one of them keeps its node id
 RESERVED = {"x", "h", "z", "x_hat", "logits", "mu", "logvar", "eps", "u", "n", "out", "self",

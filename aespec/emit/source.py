@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-
-import networkx as nx
+from typing import TYPE_CHECKING
 
 from aespec.emit.helpers import HELPERS
 from aespec.emit.module import INDENT, block, write_module
@@ -14,6 +13,9 @@ from aespec.emit.objective import plan_objective, write_loss_fn
 from aespec.emit.script import READ_IDX, paired, write_data, write_state_loader, write_training
 from aespec.errors import AespecError, Diagnostic
 from aespec.model import Spec
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 
 def emit_source(graph: nx.DiGraph, spec: Spec, filename: str | None = None) -> str:

@@ -3,13 +3,16 @@ registry entry; a `let`'s value; a tensor name's shape; a train, report or data 
 
 from __future__ import annotations
 
-import networkx as nx
+from typing import TYPE_CHECKING
 
 from aespec.data import SOURCES
 from aespec.lsp.document import Document, span_contains
 from aespec.model.settings import REPORT, TRAIN
 from aespec.ops import REGISTRY, OpDef, fmt_value, get_op, op_text
 from aespec.parse.fmt import Token
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 
 def shape_text(shape) -> str:

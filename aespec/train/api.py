@@ -13,9 +13,8 @@ import platform
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import networkx as nx
 import torch
 
 from aespec.data import Dataset
@@ -42,6 +41,9 @@ from aespec.train.rundir import (
     semantic,
     train_key,
 )
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 
 @dataclass(frozen=True)
@@ -105,7 +107,7 @@ def _checked(spec: SpecLike, overrides: list[str]) -> tuple[CheckResult, pathlib
     else:
         result = check_file(spec, overrides)
     result.raise_for_errors()
-    assert result.spec is not None and result.graph is not None
+    assert result.spec is not None and result.ir is not None
     path = result.spec.path
     return result, pathlib.Path(path).parent if path else pathlib.Path.cwd()
 
@@ -114,9 +116,9 @@ def _setup(checked: CheckResult, overrides: list[str], base: pathlib.Path,
            data: batches.DataChoice, report: bool, fast_dev_run: bool = False,
            ranks: dist.Ranks | None = None) -> _Setup:
     spec = checked.spec
-    assert spec is not None and checked.graph is not None
+    assert spec is not None and checked.ir is not None
     device = dev.resolve_device(spec.train.device)
-    return _Setup(spec, checked.graph, overrides, base, data,
+    return _Setup(spec, checked.ir, overrides, base, data,
                   device if ranks is None else ranks.device(device), report, fast_dev_run,
                   ranks)
 

@@ -124,7 +124,8 @@ class Trainer:
         self.ranks = ranks  # a dist.Ranks in a distributed run (docs/distributed.md)
         self.net = model if ranks is None else ranks.wrap(model, device)
         self.run, self.identity, self.reporter, self.flag = run, identity, reporter, flag
-        self.opt = build_optimizer(train.optimizer, model.parameters(), device)
+        self.opt = build_optimizer(train.optimizer, model.parameters(), device,
+                                   compiled=train.compile)
         self.schedule = build_schedule(train, self.opt)
         self.scaler = dev.grad_scaler(device, train.precision)
         self.gen = torch.Generator().manual_seed(train.seed)  # batch order only

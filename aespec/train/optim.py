@@ -8,12 +8,14 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
+from torch.optim import Optimizer
 
 from aespec.model.settings import OpChoice, TrainSpec
 
-# the benches turn it off to measure what it gives (bench/whole_run.py, a whole process:
-# AESPEC_FUSED=0)
+# the benches turn these off to measure what they give (bench/whole_run.py, a whole
+# process: AESPEC_FUSED=0, AESPEC_LIGHT_OPTIM=0)
 FUSED = os.environ.get("AESPEC_FUSED", "1") != "0"
+LIGHT = os.environ.get("AESPEC_LIGHT_OPTIM", "1") != "0"
 
 
 def _fused(device: torch.device) -> dict[str, Any]:
@@ -22,33 +24,86 @@ def _fused(device: torch.device) -> dict[str, Any]:
     return {"fused": True} if FUSED and device.type in ("cpu", "cuda") else {}
 
 
-def _adam(params, a, device) -> torch.optim.Optimizer:
-    return torch.optim.Adam(params, lr=a.lr, weight_decay=a.weight_decay, **_fused(device))
+def _undecorated(fn: Callable) -> Callable:
+    return getattr(fn, "__wrapped__", fn)
 
 
-def _adamw(params, a, device) -> torch.optim.Optimizer:
-    return torch.optim.AdamW(params, lr=a.lr, weight_decay=a.weight_decay, **_fused(device))
+_LIGHT: dict[type[Optimizer], type[Optimizer]] = {}
 
 
-def _sgd(params, a, device) -> torch.optim.Optimizer:
-    return torch.optim.SGD(params, lr=a.lr, momentum=a.momentum, weight_decay=a.weight_decay,
-                           nesterov=a.nesterov and a.momentum > 0, **_fused(device))
+def light(base: type[Optimizer]) -> type[Optimizer]:
+    """`base` (torch.optim.Adam, ...) less its wrappers that import torch._dynamo.
+
+    torch.optim wraps `step`, `zero_grad`, `state_dict`, `load_state_dict` and
+    `add_param_group` so that torch.compile leaves them alone; the first call of any of
+    them imports torch._dynamo, 1.8 s of a run's start on the 2-core machine
+    (bench/WHOLE_RUN.md), for a run that never compiles. This subclass calls the same
+    methods unwrapped: the same arithmetic, state and state_dict, bit for bit (tested);
+    `step` sets grad mode as torch's wrapper does. Where a later torch drops
+    `__wrapped__`, the wrapped method is called: slower to start, still right.
+    `train.compile` runs use `base` itself.
+    """
+
+    if base in _LIGHT:
+        return _LIGHT[base]
+
+    class Light(base):  # type: ignore[valid-type, misc]
+        def add_param_group(self, param_group: dict[str, Any]) -> None:
+            _undecorated(Optimizer.add_param_group)(self, param_group)
+
+        def zero_grad(self, set_to_none: bool = True) -> None:
+            _undecorated(Optimizer.zero_grad)(self, set_to_none)
+
+        def state_dict(self) -> dict[str, Any]:
+            return _undecorated(Optimizer.state_dict)(self)
+
+        def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+            _undecorated(Optimizer.load_state_dict)(self, state_dict)
+
+        def step(self, closure: Callable | None = None) -> Any:
+            with torch.set_grad_enabled(self.defaults["differentiable"]):
+                return _undecorated(base.step)(self, closure)
+
+    Light.__name__ = Light.__qualname__ = base.__name__
+    _LIGHT[base] = Light
+    return Light
 
 
-def _rmsprop(params, a, device) -> torch.optim.Optimizer:
-    return torch.optim.RMSprop(params, lr=a.lr, momentum=a.momentum,
-                               weight_decay=a.weight_decay)
+def _cls(base: type[Optimizer], compiled: bool) -> Any:  # (the constructors differ)
+    return light(base) if LIGHT and not compiled else base
 
 
-OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
+def _adam(params, a, device, compiled) -> Optimizer:
+    return _cls(torch.optim.Adam, compiled)(params, lr=a.lr, weight_decay=a.weight_decay,
+                                            **_fused(device))
+
+
+def _adamw(params, a, device, compiled) -> Optimizer:
+    return _cls(torch.optim.AdamW, compiled)(params, lr=a.lr, weight_decay=a.weight_decay,
+                                             **_fused(device))
+
+
+def _sgd(params, a, device, compiled) -> Optimizer:
+    return _cls(torch.optim.SGD, compiled)(
+        params, lr=a.lr, momentum=a.momentum, weight_decay=a.weight_decay,
+        nesterov=a.nesterov and a.momentum > 0, **_fused(device))
+
+
+def _rmsprop(params, a, device, compiled) -> Optimizer:
+    return _cls(torch.optim.RMSprop, compiled)(params, lr=a.lr, momentum=a.momentum,
+                                               weight_decay=a.weight_decay)
+
+
+OPTIMIZERS: dict[str, Callable[..., Optimizer]] = {
     "adam": _adam, "adamw": _adamw, "sgd": _sgd, "rmsprop": _rmsprop}
 
 
 def build_optimizer(choice: OpChoice, params, device: torch.device, *,
-                    lr: float | None = None) -> torch.optim.Optimizer:
-    """The optimizer a `train` block names; `lr` replaces its learning rate (pretraining)."""
+                    lr: float | None = None, compiled: bool = False) -> Optimizer:
+    """The optimizer a `train` block names; `lr` replaces its learning rate (pretraining);
+    `compiled`: for a step under torch.compile (torch's own class, dynamo-aware)."""
     args = choice.args if lr is None else choice.args.model_copy(update={"lr": lr})
-    return OPTIMIZERS[choice.name](list(params), args, device)
+    return OPTIMIZERS[choice.name](list(params), args, device, compiled)
 
 
 class Schedule:
@@ -58,7 +113,7 @@ class Schedule:
     epochs stretches a cosine schedule to its new end.
     """
 
-    def __init__(self, opt: torch.optim.Optimizer, factor: Callable[[int], float] | None,
+    def __init__(self, opt: Optimizer, factor: Callable[[int], float] | None,
                  plateau: Any = None):
         self.plateau = plateau
         self.lambda_lr = (torch.optim.lr_scheduler.LambdaLR(opt, factor)
@@ -99,9 +154,9 @@ SCHEDULES: dict[str, Callable[..., Schedule]] = {
     "plateau": _plateau}
 
 
-def build_schedule(train: TrainSpec, opt: torch.optim.Optimizer) -> Schedule:
+def build_schedule(train: TrainSpec, opt: Optimizer) -> Schedule:
     return SCHEDULES[train.schedule.name](opt, train.schedule.args, train.epochs)
 
 
-def current_lr(opt: torch.optim.Optimizer) -> float:
+def current_lr(opt: Optimizer) -> float:
     return float(opt.param_groups[0]["lr"])

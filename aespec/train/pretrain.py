@@ -10,9 +10,8 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import networkx as nx
 import torch
 from torch import nn
 from torch.nn import functional
@@ -24,6 +23,9 @@ from aespec.train.evaluate import EVAL_BATCH
 from aespec.train.loop import REPORT_SECONDS, Interrupted
 from aespec.train.optim import build_optimizer
 from aespec.train.progress import Reporter
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 
 class _Captured(Exception):  # noqa: N818  (control flow)
