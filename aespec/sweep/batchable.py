@@ -77,8 +77,8 @@ def pays(c: CheckResult, points: int) -> bool:
 
 
 def _no_gain(c: CheckResult, points: int) -> str | None:
-    assert c.spec is not None and c.graph is not None
-    work = int(c.graph.graph.get("params") or 0) * c.spec.train.batch
+    assert c.spec is not None and c.ir is not None
+    work = int(c.ir.graph.get("params") or 0) * c.spec.train.batch
     if points < PAYS_POINTS:
         return f"batching pays from {PAYS_POINTS} points (--batched on batches {points})"
     if work > PAYS_WORK:
@@ -160,13 +160,13 @@ def _group_key(c: CheckResult, meaning: dict[str, Any]) -> str:
     """Equal for points that may train together: the held leaves and the graph's shapes."""
     held = [(p, v) for p, v in _leaves(meaning) if _held(p, v)]
     shapes = [(n, d.get("op"), str(d.get("out_shape")), d.get("params")) for n, d in _nodes(c)]
-    assert c.graph is not None
-    return json.dumps([held, shapes, c.graph.graph.get("params")], default=str)
+    assert c.ir is not None
+    return json.dumps([held, shapes, c.ir.graph.get("params")], default=str)
 
 
 def _nodes(c: CheckResult) -> list[tuple[str, dict]]:
-    assert c.graph is not None
-    return list(c.graph.nodes(data=True))
+    assert c.ir is not None  # the front end's IR: no networkx needed
+    return list(c.ir.nodes(data=True))
 
 
 def _unlike(meanings: list[dict[str, Any]], i: int, others: list[int]) -> str:
