@@ -174,7 +174,7 @@ def test_loss_weights_and_epochs_batched_equal_their_runs_alone(spec, tmp_path):
     assert result.rows[2]["test.0.5*mse"] == pytest.approx(alone.test["0.5*mse"], rel=1e-4)
 
 
-def test_plain_sweeps_say_they_ran_apart(spec, tmp_path):
+def test_a_group_whose_data_fails_records_each_point(spec, tmp_path):
     (tmp_path / "tiny.ae").write_text(SPEC.replace("data digits", 'data npy("none.npy")'))
     result = sweep(spec, ["train.seed=0,1"], batched="on", jobs=1, out=tmp_path / "s",
                    report=False)  # a group whose data fails: each point failed, recorded
@@ -182,6 +182,30 @@ def test_plain_sweeps_say_they_ran_apart(spec, tmp_path):
     record = json.loads((tmp_path / "s" / "sweep.json").read_text())
     assert record["points"][0]["error"].startswith("E501")
     assert record["points"][0]["batched"] is True
+
+
+@pytest.mark.slow
+def test_a_ctrl_c_saves_each_point_resumable_alone(spec, tmp_path, monkeypatch):
+    from aespec.graph import check_file
+    from aespec.train import batched
+
+    real = batched._Group._train_epoch
+
+    def ctrl_c_in_the_second_epoch(self, live):
+        self.flag.requested = live[0].trainer.c.epoch == 1  # seen after its first step
+        return real(self, live)
+
+    monkeypatch.setattr(batched._Group, "_train_epoch", ctrl_c_in_the_second_epoch)
+    checked = [check_file(spec, [f"train.seed={i}"]) for i in (0, 1)]
+    results = batched.train_batched(checked, [tmp_path / "a", tmp_path / "b"], report=False)
+    assert [(r.status, r.epochs) for r in results] == [("interrupted", 1)] * 2
+    monkeypatch.undo()
+    torch.set_num_threads(1)
+    resumed = aespec.train(resume=tmp_path / "b", quiet=True, report=False)
+    alone = aespec.train(spec, overrides=["train.seed=1"], out=tmp_path / "alone", quiet=True,
+                         report=False)
+    assert resumed.status == "finished" and resumed.epochs == 2
+    close_to_alone(tmp_path / "b", alone)
 
 
 @pytest.mark.parametrize("name", ["adam", "adamw"])

@@ -17,7 +17,7 @@ import contextlib
 import json
 import pathlib
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,7 +31,7 @@ from aespec.train.evaluate import all_finite, evaluate
 from aespec.train.loop import Diverged, StopFlag, Trainer
 from aespec.train.pages import write_run_page
 from aespec.train.progress import Reporter
-from aespec.train.rundir import RunDir, check_fresh, model_key, train_key
+from aespec.train.rundir import RunDir, cannot_write, check_fresh, model_key, train_key
 
 
 @dataclass
@@ -62,14 +62,37 @@ def train_batched(checked: Sequence[CheckResult], outs: Sequence[str | pathlib.P
     which may); ValueError when they do not.
     """
     shared: dict[str, Any] = {}  # the data, loaded and put on the device once
-    runs = [_begin(c, pathlib.Path(o), data, report, shared)
-            for c, o in zip(checked, outs, strict=True)]
-    _check_alike(runs)
-    with StopFlag() as flag:
-        for r in runs:
-            r.trainer.flag = flag
-        _Group(runs, flag).fit()
+    runs: list[_Run] = []
+    with _failing(runs):
+        for c, o in zip(checked, outs, strict=True):
+            runs.append(_begin(c, pathlib.Path(o), data, report, shared))
+        _check_alike(runs)
+        with StopFlag() as flag:
+            for r in runs:
+                r.trainer.flag = flag
+            _Group(runs, flag).fit()
     return [_finish(r) for r in runs]
+
+
+@contextlib.contextmanager
+def _failing(runs: list[_Run]) -> Iterator[None]:
+    """What `aespec.train` records when a run fails, for every run of the group that had
+    begun: `failed` with the error (a disk that cannot be written: E606), `interrupted`
+    for a second Ctrl-C; never `running` after the group is gone."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        for r in runs:
+            api._mark(r.run, r.started, status="interrupted")
+        raise
+    except (AespecError, OSError) as exc:
+        where = (pathlib.Path(exc.filename) if getattr(exc, "filename", None)
+                 else runs[-1].run.path if runs else pathlib.Path.cwd())
+        error = exc if isinstance(exc, AespecError) else cannot_write(where, exc)
+        for r in runs:
+            if r.error is None:
+                api._mark(r.run, r.started, status="failed", error=error.diagnostics[0].message)
+        raise error from None
 
 
 def _begin(checked: CheckResult, out: pathlib.Path, data: str | None, report: bool,
