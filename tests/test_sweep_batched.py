@@ -60,6 +60,7 @@ def test_points_that_keep_every_shape_are_one_group():
     (["z=4"], "bottleneck[0].args.units"),
     (["train.optimizer=sgd(lr=0.1)"], "train.optimizer.name"),
     (["train.batch=64"], "train.batch"),
+    (["train.device=cuda"], "train.device"),
     (["w=0"], "loss[0].weight"),  # a weight of 0 scales nothing: held
 ])
 def test_points_that_change_a_shape_or_a_module_run_alone(other, says):

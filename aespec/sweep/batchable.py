@@ -21,7 +21,7 @@ from aespec.graph import CheckResult
 from aespec.ops.registry import lookup
 
 # the semantic paths (resolved spec, as JSON) whose values may differ within a group
-FREE = re.compile(r"^(name|doc|lets|report|train\.(seed|epochs|schedule|early_stop|device)"
+FREE = re.compile(r"^(name|doc|lets|report|train\.(seed|epochs|schedule|early_stop)"
                   r"|train\.optimizer\.args)(\.|\[|$)")
 # a loss weight or a latent's beta: free too, but not 0 (the batched step scales the first
 # point's weighted term by each point's weight over it)
