@@ -155,6 +155,7 @@ def test_seeds_and_learning_rates_batched_equal_their_runs_alone(spec, tmp_path)
     record = json.loads((tmp_path / "sweep" / "sweep.json").read_text())
     assert record["batched"] == "on" and len(record["groups"][0]) == 4
     assert [p["group_size"] for p in record["points"]] == [4] * 4
+    assert result.alone == {}
     assert (tmp_path / "sweep" / "sweep.png").read_bytes()[:4] == b"\x89PNG"
     assert (tmp_path / "sweep" / point / "report.html").is_file()
 
@@ -207,6 +208,23 @@ def test_a_ctrl_c_saves_each_point_resumable_alone(spec, tmp_path, monkeypatch):
                          report=False)
     assert resumed.status == "finished" and resumed.epochs == 2
     close_to_alone(tmp_path / "b", alone)
+
+
+def test_a_full_disk_fails_every_point_of_the_group(spec, tmp_path, monkeypatch):
+    from aespec.graph import check_file
+    from aespec.train import batched
+
+    def full(self):
+        raise OSError(28, "No space left on device", str(tmp_path / "a" / "checkpoint.pt"))
+
+    monkeypatch.setattr(batched._Group, "fit", full)
+    checked = [check_file(spec, [f"train.seed={i}"]) for i in (0, 1)]
+    with pytest.raises(AespecError) as info:
+        batched.train_batched(checked, [tmp_path / "a", tmp_path / "b"], report=False)
+    assert info.value.diagnostics[0].code == "E606"
+    for run in ("a", "b"):
+        record = json.loads((tmp_path / run / "run.json").read_text())
+        assert record["status"] == "failed" and "No space left" in record["error"]
 
 
 @pytest.mark.parametrize("name", ["adam", "adamw"])

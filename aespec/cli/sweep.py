@@ -84,6 +84,10 @@ def sweep_command(
         out.print(f"batched: {sum(len(g) for g in result.groups)} points in "
                   f"{len(result.groups)} group(s), each trained as one vmapped model",
                   markup=False)
+    if batched == "on" and result.alone:
+        i, why = next(iter(result.alone.items()))
+        out.print(f"apart: {len(result.alone)} point(s), e.g. {result.points[i].name}: {why}",
+                  markup=False)
     for kind, path in result.files.items():
         out.print(f"{kind}: {path}", markup=False)
     if result.failed:

@@ -33,6 +33,7 @@ class SweepResult:
     threads: int
     files: dict[str, pathlib.Path] = field(default_factory=dict)
     groups: tuple[tuple[int, ...], ...] = ()  # the points (indices) that trained batched
+    alone: dict[int, str] = field(default_factory=dict)  # why a point ran apart (not off)
 
     @property
     def failed(self) -> list[dict[str, Any]]:
@@ -105,7 +106,7 @@ def sweep(spec: str | pathlib.Path, sets: list[str], *, jobs: int | None = None,
     table = summary.rows(points, outcomes)
     files = _write_comparison(root, table, axes, metric, name)
     return SweepResult(root, axes, points, table, metric, seconds, jobs, threads, files,
-                       the_plan.groups)
+                       the_plan.groups, the_plan.alone)
 
 
 def _units(tasks: list[execute.Task], the_plan: batchable.Plan) -> list[execute.Unit]:

@@ -86,13 +86,17 @@ def _failing(runs: list[_Run]) -> Iterator[None]:
             api._mark(r.run, r.started, status="interrupted")
         raise
     except (AespecError, OSError) as exc:
-        where = (pathlib.Path(exc.filename) if getattr(exc, "filename", None)
-                 else runs[-1].run.path if runs else pathlib.Path.cwd())
-        error = exc if isinstance(exc, AespecError) else cannot_write(where, exc)
+        error = exc if isinstance(exc, AespecError) else cannot_write(_where(exc, runs), exc)
         for r in runs:
             if r.error is None:
                 api._mark(r.run, r.started, status="failed", error=error.diagnostics[0].message)
         raise error from None
+
+
+def _where(exc: OSError, runs: list[_Run]) -> pathlib.Path:
+    if exc.filename:
+        return pathlib.Path(exc.filename)
+    return runs[-1].run.path if runs else pathlib.Path.cwd()
 
 
 def _begin(checked: CheckResult, out: pathlib.Path, data: str | None, report: bool,
