@@ -2,6 +2,7 @@
 
     python bench/sweep_batched.py --case small8 [--rounds 3]   # one case: appends its rounds
     python bench/sweep_batched.py --write                      # bench/SWEEP_BATCHED.md
+    python bench/sweep_batched.py --all                        # every case, then the page
 
 Each measurement is one `aespec.sweep.sweep` call, in a fresh process, with `jobs=1`,
 `threads=1` and `report=False`: `batched="on"` (the points trained as one vmapped model,
@@ -138,7 +139,10 @@ def main() -> None:
     parser.add_argument("--case", choices=sorted(CASES), action="append", default=[])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--write", action="store_true")
+    parser.add_argument("--all", action="store_true", help="every case, then the page")
     args = parser.parse_args()
+    if args.all:
+        args.case, args.write = sorted(CASES), True
     results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
     for name in args.case:
         results[name] = run_case(name, args.rounds)
