@@ -3,14 +3,13 @@
 Two ways, chosen by the runs' optimizer:
 
 - `FlatAdam` (adam, adamw): every run's parameters side by side in one flat (runs, N)
-  leaf tensor, the model's tensors views of it, and torch's fused Adam (AdamW) kernel
-  over it: one call for the runs that share a learning rate and weight decay (a seed
-  sweep: one call in all), one per value otherwise. The kernel is the one a run alone
-  uses (train/optim.py), elementwise, so each run's update is its own run's. Without
-  the fused kernel (AESPEC_FUSED=0, a device without it) the same formula runs as tensor
-  ops with each run's lr and weight decay as a (runs, 1) column. Each run's moments go
-  back into its own torch optimizer at each epoch's end, so its checkpoint is an
-  ordinary run's.
+  leaf tensor, the model's tensors views of it, and torch's own Adam update
+  (`torch.optim.adam.adam`, what torch.optim.Adam and AdamW step with) over it: one call
+  for the runs that share a learning rate and weight decay (a seed sweep: one call in
+  all), one per value otherwise, fused where a run alone is fused (train/optim.py).
+  The update is elementwise, so each run's is its own run's. Each run's moments go back
+  into its own torch optimizer at each epoch's end, so its checkpoint is an ordinary
+  run's.
 - `PerRun` (any optimizer): the runs' own parameters stacked afresh at each step (kept
   differentiable, so each run's own tensors get their gradients) and each run's own
   optimizer stepping them.
@@ -24,6 +23,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+from torch.optim.adam import adam
 
 BETAS = (0.9, 0.999)  # torch's defaults, which aespec's adam and adamw keep
 EPS = 1e-8
@@ -65,14 +65,14 @@ class FlatAdam:
         self.exp_avg, self.exp_avg_sq, self.steps = self._moments(own)
         group = [t.opt.param_groups[0] for t in trainers]
         device = self.flat.device
-        self.lr = torch.tensor([[g["lr"]] for g in group], device=device)  # (runs, 1)
-        self.wd = torch.tensor([[g["weight_decay"]] for g in group], device=device)
         self.fused = bool(group[0].get("fused"))
         classes: dict[tuple[float, float], list[int]] = {}
         for i, g in enumerate(group):
             classes.setdefault((g["lr"], g["weight_decay"]), []).append(i)
         self.classes = list(classes.items())
-        self.step_t = [torch.tensor(float(self.steps), device=device) for _ in trainers]
+        # where torch.optim.Adam keeps `step`: on the parameters' device when fused
+        where = device if self.fused else torch.device("cpu")
+        self.step_t = [torch.tensor(float(self.steps), device=where) for _ in trainers]
 
     def _moments(self, own: list[list[torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor, int]:
         """The runs' Adam moments (zeros before their first step) and their step count."""
@@ -99,41 +99,19 @@ class FlatAdam:
 
     @torch.no_grad()
     def step(self) -> None:
+        """torch's Adam update, once for each (lr, weight decay) the runs have."""
         self.steps += 1
-        if self.fused:
-            self._fused_step()
-        else:
-            self._plain_step()
-
-    def _fused_step(self) -> None:
-        """torch's fused kernel, once for each (lr, weight decay) the runs have."""
         g = self.flat.grad
         assert g is not None
-        kernel = torch._fused_adamw_ if self.decoupled else torch._fused_adam_
         everything = len(self.classes) == 1
         for (lr, wd), rows in self.classes:
             parts = [(self.flat, g, self.exp_avg, self.exp_avg_sq)] if everything else [
                 (self.flat[i], g[i], self.exp_avg[i], self.exp_avg_sq[i]) for i in rows]
             steps = self.step_t[:1] if everything else [self.step_t[i] for i in rows]
-            torch._foreach_add_(steps, 1)
             params, grads, avgs, sqs = (list(x) for x in zip(*parts, strict=True))
-            kernel(params, grads, avgs, sqs, [], steps, amsgrad=False, lr=lr, beta1=BETAS[0],
-                   beta2=BETAS[1], weight_decay=wd, eps=EPS, maximize=False)
-
-    def _plain_step(self) -> None:
-        """torch.optim.Adam's update (single-tensor form), every run at once."""
-        p, g = self.flat, self.flat.grad
-        assert g is not None
-        b1, b2 = BETAS
-        if self.decoupled:
-            p.mul_(1 - self.lr * self.wd)
-        else:
-            g = g.add(p * self.wd)
-        self.exp_avg.lerp_(g, 1 - b1)
-        self.exp_avg_sq.mul_(b2).addcmul_(g, g, value=1 - b2)
-        bc1, bc2 = 1 - b1 ** self.steps, 1 - b2 ** self.steps
-        denom = (self.exp_avg_sq.sqrt() / bc2 ** 0.5).add_(EPS)
-        p.sub_(self.exp_avg / denom * (self.lr / bc1))  # each run's step size, a column
+            adam(params, grads, avgs, sqs, [], steps, fused=self.fused or None,
+                 decoupled_weight_decay=self.decoupled, amsgrad=False, beta1=BETAS[0],
+                 beta2=BETAS[1], lr=lr, weight_decay=wd, eps=EPS, maximize=False)
 
     @torch.no_grad()
     def write_back(self) -> None:
@@ -146,7 +124,8 @@ class FlatAdam:
                                         (self.flat, self.exp_avg, self.exp_avg_sq)),
                                   strict=True):
                 p.copy_(w)
-                t.opt.state[p] = {"step": torch.tensor(float(self.steps), device=p.device),
+                t.opt.state[p] = {"step": torch.tensor(float(self.steps),
+                                                      device=self.step_t[0].device),
                                   "exp_avg": m.clone(), "exp_avg_sq": v.clone()}
 
 
