@@ -236,8 +236,7 @@ def _execute(setup: _Setup, run: RunDir, ckpt: dict | None, reporter: Reporter,
         dataset = fastdev.one_batch(dataset, spec.train.batch)
     data = batches.to_device(dataset, spec.train.split, device)
     model, notes = build_model(spec, graph, device)
-    identity = {"model_key": json.dumps(model_key(spec)), "train_key": json.dumps(
-        train_key(spec)), "spec_name": spec.name}
+    identity = run_identity(spec)
     with _paged(run, (spec, graph)), StopFlag() as flag, _recorded(run, started):
         trainer = Trainer(model, spec.train, data, device, run, identity, reporter, flag,
                           setup.ranks)
@@ -260,19 +259,34 @@ def _execute(setup: _Setup, run: RunDir, ckpt: dict | None, reporter: Reporter,
             raise _diverged(d, trainer, run) from None
         finally:
             reporter.close()
-        test: dict[str, float] = {}
-        if status != "interrupted":
-            trainer.restore_best()
-            test = evaluate(model, data.test, trainer.autocast)
-        model.eval()
-        figures = _write_report(setup, model, dataset, run) if status != "interrupted" else {}
-        c = trainer.c
-        seconds = time.time() - started
-        run.update(status=status, epochs_run=c.epoch, best_epoch=c.best_epoch,
-                   best_loss=c.best, test=test, seconds=seconds, finished=_now())
-    return RunResult(run.path, spec.name, status, c.epoch, c.best_epoch, list(c.history),
-                     test, params, seconds, str(device), _pretrain_records(run), model,
-                     figures)
+        return finish_run(setup, trainer, dataset, run, status, started)
+
+
+def run_identity(spec: Spec) -> dict[str, str]:
+    """What a checkpoint records of its spec, to refuse another's (rundir.check_same)."""
+    return {"model_key": json.dumps(model_key(spec)), "train_key": json.dumps(train_key(spec)),
+            "spec_name": spec.name}
+
+
+def finish_run(setup: _Setup, trainer: Trainer, dataset: Dataset, run: RunDir, status: str,
+               started: float) -> RunResult:
+    """What a run does after its last epoch (a batched one too, train/batched.py): the
+    best weights' test loss and the report's figures unless it was interrupted, then
+    run.json's outcome; its RunResult."""
+    model, c = trainer.model, trainer.c
+    test: dict[str, float] = {}
+    if status != "interrupted":
+        trainer.restore_best()
+        test = evaluate(model, trainer.data.test, trainer.autocast)
+    model.eval()
+    figures = _write_report(setup, model, dataset, run) if status != "interrupted" else {}
+    seconds = time.time() - started
+    run.update(status=status, epochs_run=c.epoch, best_epoch=c.best_epoch,
+               best_loss=c.best, test=test, seconds=seconds, finished=_now())
+    params = sum(p.numel() for p in model.parameters())
+    return RunResult(run.path, setup.spec.name, status, c.epoch, c.best_epoch,
+                     list(c.history), test, params, seconds, str(setup.device),
+                     _pretrain_records(run), model, figures)
 
 
 def _require_memory(spec: Spec, graph: nx.DiGraph, device: torch.device) -> None:

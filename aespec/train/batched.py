@@ -14,7 +14,6 @@ between the runs are applied as factors on the first run's weighted terms.
 from __future__ import annotations
 
 import contextlib
-import json
 import pathlib
 import time
 from collections.abc import Iterator, Sequence
@@ -27,11 +26,11 @@ from torch.func import functional_call
 from aespec.errors import AespecError
 from aespec.graph import CheckResult
 from aespec.train import api, batches, stacked
-from aespec.train.evaluate import all_finite, evaluate
+from aespec.train.evaluate import all_finite
 from aespec.train.loop import Diverged, StopFlag, Trainer
 from aespec.train.pages import write_run_page
 from aespec.train.progress import Reporter
-from aespec.train.rundir import RunDir, cannot_write, check_fresh, model_key, train_key
+from aespec.train.rundir import RunDir, cannot_write, check_fresh
 
 
 @dataclass
@@ -116,11 +115,9 @@ def _begin(checked: CheckResult, out: pathlib.Path, data: str | None, report: bo
         shared["data"] = batches.to_device(dataset, spec.train.split, device)
     dataset, split = shared["dataset"], shared["data"]
     model, notes = api.build_model(spec, graph, device)
-    identity = {"model_key": json.dumps(model_key(spec)), "train_key": json.dumps(train_key(spec)),
-                "spec_name": spec.name}
     run = RunDir(out)
-    trainer = Trainer(model, spec.train, split, device, run, identity, Reporter(),
-                      StopFlag())
+    trainer = Trainer(model, spec.train, split, device, run, api.run_identity(spec),
+                      Reporter(), StopFlag())
     run.write_start(spec, {**api._info(setup, graph, dataset.description, notes),
                            "batched": True}, api._resolved(spec, graph, setup))
     return _Run(setup, run, trainer, dataset, time.time())
@@ -286,21 +283,6 @@ def _finish(r: _Run) -> api.RunResult | AespecError:
             write_run_page(run.path, checked=checked)
         return r.error
     status = "interrupted" if r.interrupted else t.c.stopped or "finished"
-    test: dict[str, float] = {}
-    figures: dict = {}
-    if status != "interrupted":
-        t.restore_best()
-        test = evaluate(t.model, t.data.test, t.autocast)
-        figures = api._write_report(setup, t.model, r.dataset, run)
-    t.model.eval()
-    seconds = time.time() - r.started
-    c = t.c
-    run.update(status=status, epochs_run=c.epoch, best_epoch=c.best_epoch, best_loss=c.best,
-               test=test, seconds=seconds, finished=api._now())
+    result = api.finish_run(setup, t, r.dataset, run, status, r.started)
     write_run_page(run.path, checked=checked)
-    params = sum(p.numel() for p in t.model.parameters())
-    return api.RunResult(run.path, setup.spec.name, status, c.epoch, c.best_epoch,
-                         list(c.history), test, params, seconds, str(t.device),
-                         [], t.model, figures)
-
-
+    return result
