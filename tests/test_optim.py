@@ -10,6 +10,7 @@ import textwrap
 
 import pytest
 import torch
+from frontend import check, spec
 
 from aespec.train.optim import build_optimizer, build_schedule, light
 
@@ -64,27 +65,10 @@ def test_the_light_optimizer_steps_and_saves_as_torch_does_bit_for_bit(base, kwa
 
 
 def _train_spec(lines: str):
-    from aespec.graph import check_source
-
-    lines = lines.replace("\n", "\n    ")
-    result = check_source(textwrap.dedent(f"""\
-        model s
-        input vector(12)
-        encoder {{
-            dense(6) relu
-        }}
-        bottleneck {{
-            dense(4)
-        }}
-        decoder {{
-            dense(12)
-        }}
-        loss mse
-        train {{
-            epochs 4
-            {lines}
-        }}
-        """))
+    """The TrainSpec of a small spec whose train block holds `lines` (one per `\n`)."""
+    train = "".join(f"    {line}\n" for line in ["epochs 4", *lines.split("\n")])
+    result = check(spec(encoder="dense(6) relu", bottleneck="dense(4)", decoder="dense(12)",
+                        input="vector(12)", after=f"loss mse\ntrain {{\n{train}}}"))
     assert result.spec is not None, result.diagnostics
     return result.spec.train
 
@@ -119,30 +103,14 @@ def test_a_whole_run_imports_neither_torch_dynamo_nor_networkx(tmp_path):
     """torch._dynamo takes 1.8 s to import: a run that does not compile must not pay it
     (neither the optimizer's first step nor a decorator at import may pull it in); nor
     networkx (0.18 s), since the front end's graph IR serves every stage of a run."""
-    spec = tmp_path / "s.ae"
-    spec.write_text(textwrap.dedent("""\
-        model s
-        data digits
-        input vector(64)
-        encoder {
-            dense(16) relu
-        }
-        bottleneck {
-            dense(4)
-        }
-        decoder mirror
-        loss mse
-        train {
-            epochs 2
-            batch 64
-            optimizer adam(lr=1e-3)
-            schedule cosine
-        }
-        """))
+    path = tmp_path / "s.ae"
+    path.write_text(spec(encoder="dense(16) relu", bottleneck="dense(4)", decoder="mirror",
+                         before="data digits", after="loss mse\ntrain {\n    epochs 2\n"
+                         "    batch 64\n    optimizer adam(lr=1e-3)\n    schedule cosine\n}"))
     code = textwrap.dedent(f"""\
         import sys
-        from aespec.train import train, load_run
-        r = train({str(spec)!r}, out={str(tmp_path / "run")!r}, quiet=True)
+        from aespec.train import train
+        r = train({str(path)!r}, out={str(tmp_path / "run")!r}, quiet=True)
         r2 = train(resume={str(tmp_path / "run")!r}, epochs=3, quiet=True)
         assert r2.epochs == 3, r2.epochs
         print([m for m in ("torch._dynamo", "networkx") if m in sys.modules])
