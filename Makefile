@@ -61,6 +61,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/quality.py
 	$(BIN)/python bench/lsp_latency.py
 	$(BIN)/python bench/whole_run.py
+	$(BIN)/python bench/eager_floor.py
 	$(BIN)/python bench/sweep_batched.py --all
 	# measures only where CUDA is; elsewhere it writes bench/GPU.md saying so
 	$(BIN)/python bench/gpu.py

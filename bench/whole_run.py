@@ -450,7 +450,12 @@ def render(res: dict, seconds: float) -> str:
                   "at best (it reads and writes every parameter and both moments: memory "
                   f"bound). The two alone allow {c['floor_samples_per_s']:,.0f} samples/s, "
                   f"**{c['floor_samples_per_s'] / c['samples_per_s']:.0%}** of the ceiling, "
-                  "before any activation, bias, loss or autograd work."]
+                  "before any activation, bias, loss or autograd work.", "",
+                  "The ceiling and the epochs above run in different processes, minutes "
+                  "apart, on a machine whose speed drifts; `bench/eager_floor.py` "
+                  "(`bench/EAGER_FLOOR.md`) times the step against its products in one "
+                  "process, in turn, with the script's step and the tightest step written "
+                  "by hand (no autograd) beside it."]
     lines.append("")
     if res.get("light"):
         pairs = res["light"]
