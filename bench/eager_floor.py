@@ -142,8 +142,6 @@ def written_out(model):
 
 def check_written_out(model, grads, params, x) -> float:
     """The largest relative difference between its gradients and autograd's, one batch."""
-    import torch
-
     grads(x)
     mine = [p.grad.clone() for p in params]
     for p in params:
@@ -171,7 +169,7 @@ def measure(rounds: int, steps: int) -> dict:
                    "script": script_step(), "written out": written}
     batches = [data.index_select(0, perm[i * BATCH:(i + 1) * BATCH]) for i in range(steps)]
     times: dict[str, list[float]] = {name: [] for name in contestants}
-    for name, step in contestants.items():  # warm-up: the first steps allocate
+    for step in contestants.values():  # warm-up: the first steps allocate
         for x in batches[:3]:
             step(x)
     for _ in range(rounds):
