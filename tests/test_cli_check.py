@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from aespec.cli import app
 from aespec.codes import CODES
+from aespec.graph.checking import check_source
 
 ROOT = Path(__file__).resolve().parents[1]
 VAE = ROOT / "specs" / "vae_fc.ae"
@@ -124,6 +125,31 @@ def test_an_unreadable_file_is_e001_and_the_others_still_checked(tmp_path, write
     assert result.exit_code == 1
     assert result.stderr.count("error[E001]") == 3
     assert "tiny" in result.stdout
+
+
+def test_a_byte_order_mark_and_windows_line_ends_read_as_plain_text(tmp_path):
+    # Notepad saves UTF-8 with a BOM and \r\n line ends
+    for name, raw in [("bom.ae", b"\xef\xbb\xbf" + GOOD.encode()),
+                      ("crlf.ae", b"\xef\xbb\xbf" + GOOD.replace("\n", "\r\n").encode())]:
+        (tmp_path / name).write_bytes(raw)
+        result = run("check", "--json", tmp_path / name)
+        assert result.exit_code == 0, (name, result.stdout)
+        assert json.loads(result.stdout)["model"]["name"] == "tiny"
+    # a lone \r separates tokens (docs/language.md): a file means what its text means
+    (tmp_path / "cr.ae").write_bytes(GOOD.replace("\n", "\r").encode())
+    got = json.loads(run("check", "--json", tmp_path / "cr.ae").stdout)
+    want = check_source(GOOD.replace("\n", "\r"), str(tmp_path / "cr.ae"))
+    assert [d["code"] for d in got["diagnostics"]] == [d.code for d in want.diagnostics] != []
+
+
+def test_a_byte_that_is_not_utf8_is_e001_at_its_line_and_column(tmp_path):
+    path = tmp_path / "latin1.ae"
+    path.write_bytes(GOOD.replace("a small one", "caf\u00e9 cr\u00e8me").encode("latin-1"))
+    result = run("check", "--json", path)
+    assert result.exit_code == 1
+    (d,) = json.loads(result.stdout)["diagnostics"]
+    assert (d["code"], d["line"], d["column"]) == ("E001", 1, 16)
+    assert "0xe9" in d["message"] and d["hint"] == "save the file as UTF-8"
 
 
 def test_set_on_the_command_line(write):

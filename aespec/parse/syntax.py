@@ -123,19 +123,38 @@ def _parser() -> Lark:
     return _build("start")
 
 
+BOM = "\ufeff"
 MAX_SOURCE = 64 * 1024  # characters: a spec is a page of text; past this, E106 at once
 # (the parser takes about 0.1 ms a token, so this bounds a check to a few seconds)
 
 
 def read_bounded(path: str | Path, limit: int) -> str:
     """A text file's first `limit` + 1 characters at most (never all of /dev/zero), so the
-    caller can tell one too large; E001 for a file that cannot be read."""
+    caller can tell one too large, less a leading byte-order mark (Windows editors write
+    one); E001 for a file that cannot be read, at the line and column of the first byte
+    that is not UTF-8."""
     try:
-        with open(path, encoding="utf-8") as fh:
-            return fh.read(limit + 1)
-    except (OSError, UnicodeDecodeError) as err:
-        reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
+        with open(path, "rb") as fh:
+            raw = fh.read(4 * (limit + 1))  # a character is at most 4 bytes of UTF-8
+    except OSError as err:
+        reason = err.strerror or str(err)
         raise AespecError.of("E001", f"cannot read {path}: {reason}", file=str(path)) from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        if len(raw) < 4 * (limit + 1) or err.start < len(raw) - 3:
+            raise _not_utf8(path, raw, err) from None
+        text = raw[:err.start].decode("utf-8-sig")  # the read cut a character: too long
+    return text[:limit + 1]  # line ends as written: the grammar's (\n, \r\n), as the editor's
+
+
+def _not_utf8(path: str | Path, raw: bytes, err: UnicodeDecodeError) -> AespecError:
+    before = raw[:err.start]
+    line = before.count(b"\n") + 1
+    column = len(before[before.rfind(b"\n") + 1:].decode("utf-8-sig", "replace")) + 1
+    return AespecError.of("E001", f"cannot read {path}: byte 0x{raw[err.start]:02x} at line "
+                          f"{line}, column {column} is not UTF-8", Span.point(line, column),
+                          "save the file as UTF-8", str(path))
 
 
 def read_spec(path: str | Path) -> str:
@@ -156,6 +175,8 @@ def _check_size(text: str, path: str | None) -> None:
 def parse_source(source: str, path: str | None = None) -> SpecTree:
     """Parse `.ae` source text into a `SpecTree`; raises `AespecError` (E1xx) on bad syntax."""
     _check_size(source, path)
+    if source.startswith(BOM):  # a byte-order mark: not a character of the spec
+        source = source[1:]
     text = source if source.endswith("\n") else source + "\n"
     try:
         tree: Tree = _parser().parse(text)
