@@ -305,6 +305,13 @@ _CODES = [
          "the shape in aespec's order.",
          _spec(input="image(28, 28, 1)", encoder="flatten\ndense(32) relu",
                decoder="dense(784) sigmoid\nreshape(28, 28, 1)")),
+    Code("W412", "a loss that asks for no reconstruction", "checks",
+         "Every term of the `loss` line weighs 0 (`loss 0 * mse`), so nothing asks the "
+         "output to match its target: the decoder's weights get no gradient from the data, "
+         "and what training does is only what the regularizers and a latent's KL ask. "
+         "A weight of 0 is allowed (a sweep over `--set` weights reaches it); give one term "
+         "a weight above 0 to train an autoencoder.",
+         _spec(after="loss 0 * mse")),
     # ------------------------------------------------------------ E5: data
     Code("E501", "data not found", "data",
          "A data file (or the IDX files of `mnist`/`fashion_mnist`) is not where the spec "

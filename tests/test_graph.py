@@ -172,6 +172,8 @@ WARNINGS = {
              [spec(encoder="dense(100000) relu"),
               spec(input="image(1, 256, 256)", encoder="conv(16) relu\nmaxpool(8)",
                    bottleneck="dense(8)", decoder="dense(65536)\nreshape(1, 256, 256)")]),
+    "W412": (spec(after="let w = 0\nloss w * mse + 0 * mae"),
+             [spec(after="loss 0 * mse + mae"), spec(after="loss 1e-9 * mse")]),
 }
 
 

@@ -121,6 +121,16 @@ def sparse_target_not_sparse(spec: Spec, g: nx.DiGraph, bag: DiagnosticBag) -> N
                     "sparse codes use a small rho, such as 0.05")
 
 
+@check
+def no_reconstruction(spec: Spec, g: nx.DiGraph, bag: DiagnosticBag) -> None:
+    """W412: `loss 0 * mse` leaves nothing asking the output to match the input."""
+    if all(term.weight == 0 for term in spec.loss):
+        shown = " + ".join(f"{term.weight:g} * {term.call.op}" for term in spec.loss)
+        bag.add("W412", f"loss {shown}: every reconstruction term weighs 0, so nothing asks "
+                "the output to match its target and the model will not learn to reconstruct",
+                spec.loss_span, "give a term a weight above 0, such as `loss mse`")
+
+
 # the learning rate above which an optimizer throws the weights away in its first steps
 _MAX_LR = {"adam": 0.1, "adamw": 0.1, "rmsprop": 0.1, "sgd": 10.0}
 
