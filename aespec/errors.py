@@ -72,8 +72,9 @@ class Diagnostic:
         if self.span:
             where += f":{self.span.line}:{self.span.column}"
         text = f"{where}: {self.severity}[{self.code}]: {self.message}"
-        if self.file and self.file.startswith("<--set ") and self.file.endswith(">"):
-            source = self.file[len("<--set "):-1]  # a --set value: its text is its source
+        own = own_text(self.file)
+        if own is not None:  # a --set or --data value: its text is its source
+            source = own
         lines = source_lines(source) if source else []
         if self.span and 0 < self.span.line <= len(lines):
             src = lines[self.span.line - 1].expandtabs(1)
@@ -83,6 +84,15 @@ class Diagnostic:
         if self.hint:
             text += f"\n  hint: {self.hint}"
         return text
+
+
+def own_text(file: str | None) -> str | None:
+    """The text of a command-line value that a diagnostic's `file` names and points into,
+    `<--set train.epochs=0>` or `<--data digits(size=0)>`; None for a file."""
+    for head in ("<--set ", "<--data "):
+        if file and file.startswith(head) and file.endswith(">"):
+            return file[len(head):-1]
+    return None
 
 
 class AespecError(Exception):

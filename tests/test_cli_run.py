@@ -162,6 +162,15 @@ def test_errors_exit_1_with_diagnostics_never_a_traceback(tmp_path):
     assert missing.exit_code == 1 and "error[E603]" in missing.output
 
 
+def test_a_bad_data_argument_quotes_the_data_value_not_the_spec(tmp_path):
+    # it used to print the spec's line 1 with carets at the --data value's column
+    (tmp_path / "ok.ae").write_text(VAE)
+    result = invoke("run", tmp_path / "ok.ae", "--data", "digits(siz=8)", "--out", tmp_path / "r")
+    assert result.exit_code == 1 and not (tmp_path / "r").exists()
+    assert "<--data digits(siz=8)>:1:8: error[E202]: digits has no argument 'siz'\n" \
+        "    digits(siz=8)\n           ^^^^^\n  hint: did you mean 'size'?" in result.output
+
+
 def test_usage_errors_exit_2(tmp_path):
     (tmp_path / "ok.ae").write_text(VAE)
     assert invoke("run").exit_code == 2

@@ -210,6 +210,19 @@ def test_regression_a_bad_set_value_points_at_the_override_not_the_file():
     assert d.span.column == len("train.early_stop=(") + 1
 
 
+@pytest.mark.parametrize("override, optimizer, hint", [
+    ("train.lr=0.01", "",
+     "lr is an argument of the optimizer: --set 'train.optimizer=adam(lr=...)'"),
+    ("train.optimizer.lr=0.01", "optimizer sgd(lr=0.1)", "train.optimizer=sgd(lr=...)"),
+    ("train.momentum=0.9", "optimizer adamw", "train.optimizer=sgd(momentum=...)"),
+    ("train.weight_decay=1e-4", "optimizer rmsprop", "train.optimizer=rmsprop(weight_decay=...)"),
+])
+def test_an_optimizer_argument_set_as_a_train_key_names_the_fix(override, optimizer, hint):
+    after = f"train {{\n    {optimizer}\n}}" if optimizer else ""
+    result = check(spec(after=after), override)
+    assert codes(result) == ["E210"] and hint in result.diagnostics[0].hint
+
+
 # ---------------------------------------------------------------- settings and op arguments
 
 

@@ -84,6 +84,30 @@ def locate_overrides(diagnostics: list[Diagnostic], overrides: Sequence[str]
     return out
 
 
+_OPTIMIZER_ARGS = {"lr": "lr", "learning_rate": "lr", "momentum": "momentum",
+                   "weight_decay": "weight_decay", "nesterov": "nesterov"}
+
+
+def _optimizer_hint(statements: list, name: str) -> str | None:
+    """`--set train.lr=0.01` (Keras' and Lightning's habit): the learning rate is an
+    argument of the optimizer; the fix names the spec's own optimizer."""
+    arg = _OPTIMIZER_ARGS.get(name.removeprefix("optimizer."))
+    if arg is None:
+        return None
+    optimizer = "adam"  # the default
+    for stmt in statements:
+        if isinstance(stmt, BlockStmt) and stmt.keyword == "train":
+            for ln in stmt.lines:
+                if isinstance(ln, ChainLine) and isinstance(ln.items[0], Op) and \
+                        ln.items[0].name == "optimizer" and len(ln.items) > 1 and \
+                        isinstance(ln.items[1], Op):
+                    optimizer = ln.items[1].name
+    if arg in ("momentum", "nesterov") and optimizer not in ("sgd", "rmsprop"):
+        optimizer = "sgd"  # adam has no momentum argument (its betas play that part)
+    return (f"{arg} is an argument of the optimizer: --set 'train.optimizer="
+            f"{optimizer}({arg}=...)'")
+
+
 def _override_setting(statements: list, key: str, value: str, index: int, start: int
                       ) -> list:
     block, _, name = key.partition(".")
@@ -92,8 +116,10 @@ def _override_setting(statements: list, key: str, value: str, index: int, start:
         raise AespecError.of("E210", f"--set {key}: only train.KEY and report.KEY can be set",
                              file="--set")
     if name not in table:
-        raise AespecError.of("E210", f"--set {key}: {block} has no key '{name}'", None,
-                             did_you_mean(name, table) or f"keys: {', '.join(table)}", "--set")
+        hint = (_optimizer_hint(statements, name) if block == "train" else None) or \
+            did_you_mean(name, table) or f"keys: {', '.join(table)}"
+        raise AespecError.of("E210", f"--set {key}: {block} has no key '{name}'", None, hint,
+                             "--set")
     text = f"{name}{value}" if value.lstrip().startswith("(") else f"{name} {value}"
     line = _parse_set(text, "chain", key, value)
     # the value starts at column len(text) - len(value) + 1 of `text`, at start + 1 in --set

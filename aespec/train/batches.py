@@ -53,14 +53,15 @@ def choose_data(spec: Spec, data: str | None) -> DataChoice:
 
 def parse_data(text: str) -> DataChoice:
     """Parse `SOURCE[(args)]` as the `data` statement would; E2xx for a bad one."""
-    line = parse_fragment(text, "chain", "--data")
+    where = f"<--data {text}>"  # the diagnostics point into the value's own text
+    line = parse_fragment(text, "chain", where)
     assert isinstance(line, ChainLine)
     if len(line.items) != 1 or not isinstance(line.items[0], Op):
         raise AespecError.of("E203", f"--data takes one source such as digits(size=28), "
                              f"got {text!r}", file="--data")
     op = line.items[0]
     model = sources.SOURCES.get(op.name)
-    bag = DiagnosticBag(file="--data")
+    bag = DiagnosticBag(file=where)
     if model is None:
         sources.validate_args(op.name, {}, file="--data")  # raises E201 with a hint
         raise AssertionError("unreachable")
