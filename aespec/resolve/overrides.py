@@ -84,6 +84,12 @@ def locate_overrides(diagnostics: list[Diagnostic], overrides: Sequence[str]
     return out
 
 
+def _sets(line: Any, key: str) -> bool:
+    """Whether a block line is the `key ...` line (`optimizer adam(lr=1e-3)`)."""
+    return isinstance(line, ChainLine) and isinstance(line.items[0], Op) and \
+        line.items[0].name == key
+
+
 _OPTIMIZER_ARGS = {"lr": "lr", "learning_rate": "lr", "momentum": "momentum",
                    "weight_decay": "weight_decay", "nesterov": "nesterov"}
 
@@ -98,9 +104,7 @@ def _optimizer_hint(statements: list, name: str) -> str | None:
     for stmt in statements:
         if isinstance(stmt, BlockStmt) and stmt.keyword == "train":
             for ln in stmt.lines:
-                if isinstance(ln, ChainLine) and isinstance(ln.items[0], Op) and \
-                        ln.items[0].name == "optimizer" and len(ln.items) > 1 and \
-                        isinstance(ln.items[1], Op):
+                if _sets(ln, "optimizer") and len(ln.items) > 1 and isinstance(ln.items[1], Op):
                     optimizer = ln.items[1].name
     if arg in ("momentum", "nesterov") and optimizer not in ("sgd", "rmsprop"):
         optimizer = "sgd"  # adam has no momentum argument (its betas play that part)
@@ -126,8 +130,7 @@ def _override_setting(statements: list, key: str, value: str, index: int, start:
     line = _respan(line, index, start - (len(text) - len(value)))
     for i, stmt in enumerate(statements):
         if isinstance(stmt, BlockStmt) and stmt.keyword == block:
-            old = [ln for ln in stmt.lines if isinstance(ln, ChainLine)
-                   and isinstance(ln.items[0], Op) and ln.items[0].name == name]
+            old = [ln for ln in stmt.lines if _sets(ln, name)]
             kept = tuple(ln for ln in stmt.lines if not any(ln is o for o in old))
             statements[i] = BlockStmt(block, kept + (line,), stmt.span, stmt.keyword_span)
             return statements
