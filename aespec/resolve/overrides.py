@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeGuard
 
 from aespec.errors import AespecError, Diagnostic, DiagnosticBag, Span, did_you_mean
 from aespec.model import settings as cfg
@@ -84,7 +84,7 @@ def locate_overrides(diagnostics: list[Diagnostic], overrides: Sequence[str]
     return out
 
 
-def _sets(line: Any, key: str) -> bool:
+def _sets(line: Any, key: str) -> TypeGuard[ChainLine]:
     """Whether a block line is the `key ...` line (`optimizer adam(lr=1e-3)`)."""
     return isinstance(line, ChainLine) and isinstance(line.items[0], Op) and \
         line.items[0].name == key
