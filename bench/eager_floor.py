@@ -203,7 +203,8 @@ def render(res: dict, summary: dict, seconds: float) -> str:
              f"{res['threads']} threads. One process; the contestants in turn, "
              f"{res['steps']} steps of batch {BATCH} each, {res['rounds']} rounds. *share*: "
              "the products' time over the contestant's in the same round, median "
-             "(quartiles); ms a step median (min to max).", "",
+             "(quartiles); ms a step median (min to max). The allocator's tuning that "
+             "`aespec run` makes holds for the whole process, so for every contestant.", "",
              "| contestant | ms a step | samples/s | share of the products alone |",
              "|---|---:|---:|---:|"]
     for name, s in summary.items():
