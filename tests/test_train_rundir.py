@@ -21,7 +21,6 @@ from aespec.train.rundir import (
     load_checkpoint,
     model_key,
     new_run_path,
-    semantic,
 )
 
 SPEC = """\
@@ -121,7 +120,7 @@ def test_meaning_ignores_comments_and_positions():
     one = check_source(SPEC, "a.ae").spec
     two = check_source("\n\n# moved\n" + SPEC.replace("    dense(width) relu",
                                                        "  dense(16)   relu"), "b.ae").spec
-    assert semantic(one) == semantic(two) and model_key(one) == model_key(two)
+    assert one.semantic() == two.semantic() and model_key(one) == model_key(two)
 
 
 def test_differences_name_each_leaf():

@@ -106,6 +106,21 @@ class Spec(_Frozen):
         """A loss term (bce) needs the decoder's output, and so the data, in [0, 1]."""
         return any(get_op("loss", t.call.op).extra.get("needs_unit_output") for t in self.loss)
 
+    def semantic(self) -> dict[str, Any]:
+        """The spec as plain JSON without source positions: equal for equal meaning (a
+        run's identity, a sweep's batching)."""
+        return _without_spans(self.model_dump(mode="json", serialize_as_any=True, exclude={
+            "source", "path", "train_spans", "report_spans", "block_spans", "loss_span"}))
+
+
+def _without_spans(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_spans(v) for k, v in value.items()
+                if k not in ("span", "target_span")}
+    if isinstance(value, list):
+        return [_without_spans(v) for v in value]
+    return value
+
 
 def _ops(calls: list[OpCall]) -> str:
     return f"{len(calls)} op" + ("" if len(calls) == 1 else "s")

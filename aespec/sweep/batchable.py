@@ -122,19 +122,9 @@ def blocker(c: CheckResult) -> str | None:
 
 
 def _meaning(c: CheckResult) -> dict[str, Any]:
-    """The resolved spec as plain JSON without source positions (as train.rundir.semantic,
-    which sits behind torch)."""
+    """The resolved spec as plain JSON without source positions."""
     assert c.spec is not None
-    return _strip(c.spec.model_dump(mode="json", serialize_as_any=True, exclude={
-        "source", "path", "train_spans", "report_spans", "block_spans", "loss_span"}))
-
-
-def _strip(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _strip(v) for k, v in value.items() if k not in ("span", "target_span")}
-    if isinstance(value, list):
-        return [_strip(v) for v in value]
-    return value
+    return c.spec.semantic()
 
 
 def _leaves(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:

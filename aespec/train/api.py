@@ -38,7 +38,6 @@ from aespec.train.rundir import (
     load_checkpoint,
     model_key,
     new_run_path,
-    semantic,
     train_key,
 )
 
@@ -435,7 +434,7 @@ def _info(setup: _Setup, graph: Any, description: str, notes: list[str]) -> dict
 
 def _resolved(spec: Spec, graph: Any, setup: _Setup) -> dict[str, Any]:
     g = graph.graph
-    return {"spec": semantic(spec), "overrides": setup.overrides, "data": setup.data.to_json(),
+    return {"spec": spec.semantic(), "overrides": setup.overrides, "data": setup.data.to_json(),
             "model": {"input": list(spec.input.shape), "z": list(g["z"]) if g.get("z") else None,
                       "output": list(g["output"]) if g.get("output") else None,
                       "params": g["params"]}}

@@ -20,7 +20,7 @@ from aespec.graph import check_source
 from aespec.graph.summary import objective_text
 from aespec.model import Spec
 from aespec.report.page import RunPage, run_page, setting_text
-from aespec.train.rundir import RunDir, atomic_write, cannot_write, semantic
+from aespec.train.rundir import RunDir, atomic_write, cannot_write
 
 PAGE = "report.html"
 
@@ -109,7 +109,7 @@ def read_run_page(path: str | pathlib.Path, checked: tuple[Spec, Any] | None = N
     spec, graph = checked if checked is not None else (None, None)
     svg, note = _diagram(graph, spec) if spec is not None else (
         None, "No diagram: the run's spec no longer checks.")
-    meaning = semantic(spec) if spec is not None else {}
+    meaning = spec.semantic() if spec is not None else {}
     test = info["test"] if isinstance(info.get("test"), dict) else {}
     return RunPage(
         name=str(info.get("name") or (spec.name if spec else run.path.name)),

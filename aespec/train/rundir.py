@@ -47,30 +47,15 @@ RESUMABLE = ("epochs", "device")  # train keys a resumed run may change
 # ---------------------------------------------------------------- what a spec means
 
 
-def semantic(spec: Spec) -> dict[str, Any]:
-    """The spec as plain JSON without source positions: equal for equal meaning."""
-    dumped = spec.model_dump(mode="json", serialize_as_any=True, exclude={
-        "source", "path", "train_spans", "report_spans", "block_spans", "loss_span"})
-    return _strip_spans(dumped)
-
-
-def _strip_spans(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _strip_spans(v) for k, v in value.items() if k not in ("span", "target_span")}
-    if isinstance(value, list):
-        return [_strip_spans(v) for v in value]
-    return value
-
-
 def model_key(spec: Spec) -> dict[str, Any]:
     """What the weights depend on: the layers, noise and objective."""
-    meaning = semantic(spec)
+    meaning = spec.semantic()
     return {k: meaning[k] for k in MODEL_KEYS}
 
 
 def train_key(spec: Spec) -> dict[str, Any]:
     """What a resumed run must share with the stopped one, besides the model."""
-    return {k: v for k, v in semantic(spec)["train"].items() if k not in RESUMABLE}
+    return {k: v for k, v in spec.semantic()["train"].items() if k not in RESUMABLE}
 
 
 def differences(old: Any, new: Any, path: str = "") -> list[str]:
