@@ -75,7 +75,7 @@ class RunResult:
 
 
 @dataclass(frozen=True)
-class _Setup:
+class Setup:
     """A spec ready to run: resolved, with its overrides, data and device."""
 
     spec: Spec
@@ -113,13 +113,24 @@ def _checked(spec: SpecLike, overrides: list[str]) -> tuple[CheckResult, pathlib
 
 def _setup(checked: CheckResult, overrides: list[str], base: pathlib.Path,
            data: batches.DataChoice, report: bool, fast_dev_run: bool = False,
-           ranks: dist.Ranks | None = None) -> _Setup:
+           ranks: dist.Ranks | None = None) -> Setup:
     spec = checked.spec
     assert spec is not None and checked.ir is not None
     device = dev.resolve_device(spec.train.device)
-    return _Setup(spec, checked.ir, overrides, base, data,
+    return Setup(spec, checked.ir, overrides, base, data,
                   device if ranks is None else ranks.device(device), report, fast_dev_run,
                   ranks)
+
+
+def prepare(spec: SpecLike, overrides: list[str], data: str | None, report: bool = True,
+            fast_dev_run: bool = False, ranks: dist.Ranks | None = None) -> Setup:
+    """A new run's setup (a batched sweep point's too, train/batched.py): the spec checked
+    with its overrides, its data chosen (`data`: the command line's, else the spec's), its
+    device."""
+    checked, base = _checked(spec, overrides)
+    assert checked.spec is not None
+    return _setup(checked, overrides, base.resolve(), batches.choose_data(checked.spec, data),
+                  report, fast_dev_run, ranks)
 
 
 def _spec_file(spec: Spec) -> str:
@@ -168,10 +179,7 @@ def _start(spec: SpecLike | None, data: str | None, out: str | pathlib.Path | No
            ranks: dist.Ranks | None, fast_dev_run: bool = False) -> RunResult:
     if spec is None:
         raise TypeError("train() needs a spec, or resume=RUN_DIR")
-    checked, base = _checked(spec, all_overrides)
-    assert checked.spec is not None
-    setup = _setup(checked, all_overrides, base.resolve(),
-                   batches.choose_data(checked.spec, data), report, fast_dev_run, ranks)
+    setup = prepare(spec, all_overrides, data, report, fast_dev_run, ranks)
 
     def place() -> pathlib.Path:
         path = pathlib.Path(out) if out is not None else new_run_path(setup.spec.name)
@@ -226,10 +234,10 @@ def _data_text(d: dict) -> str:
     return batches.DataChoice(d["source"], d["args"]).text()
 
 
-def _execute(setup: _Setup, run: RunDir, ckpt: dict | None, reporter: Reporter,
+def _execute(setup: Setup, run: RunDir, ckpt: dict | None, reporter: Reporter,
              started: float) -> RunResult:
     spec, graph, device = setup.spec, setup.graph, setup.device
-    _require_memory(spec, graph, device)  # before anything is allocated
+    require_memory(spec, graph, device)  # before anything is allocated
     dataset = batches.load(spec, setup.data, setup.base_dir)
     if setup.fast_dev_run:
         dataset = fastdev.one_batch(dataset, spec.train.batch)
@@ -244,8 +252,7 @@ def _execute(setup: _Setup, run: RunDir, ckpt: dict | None, reporter: Reporter,
             run.rewrite_metrics(trainer.c.history)
             run.update(overrides=setup.overrides, status="running", device=str(device))
         else:
-            run.write_start(spec, _info(setup, graph, dataset.description, notes),
-                            _resolved(spec, graph, setup))
+            write_start(setup, run, dataset.description, notes)
         params = sum(p.numel() for p in model.parameters())
         reporter.start(RunStart(spec.name, str(run.path), spec.train.epochs,
                                 trainer.c.epoch + 1, trainer.steps, len(data.train),
@@ -255,7 +262,7 @@ def _execute(setup: _Setup, run: RunDir, ckpt: dict | None, reporter: Reporter,
             status = _fit(trainer, spec, graph, data, device, reporter, flag)
         except Diverged as d:
             run.update(status="diverged", seconds=time.time() - started)
-            raise _diverged(d, trainer, run) from None
+            raise diverged_error(d, trainer, run) from None
         finally:
             reporter.close()
         return finish_run(setup, trainer, dataset, run, status, started)
@@ -267,7 +274,7 @@ def run_identity(spec: Spec) -> dict[str, str]:
             "spec_name": spec.name}
 
 
-def finish_run(setup: _Setup, trainer: Trainer, dataset: Dataset, run: RunDir, status: str,
+def finish_run(setup: Setup, trainer: Trainer, dataset: Dataset, run: RunDir, status: str,
                started: float) -> RunResult:
     """What a run does after its last epoch (a batched one too, train/batched.py): the
     best weights' test loss and the report's figures unless it was interrupted, then
@@ -288,7 +295,7 @@ def finish_run(setup: _Setup, trainer: Trainer, dataset: Dataset, run: RunDir, s
                      _pretrain_records(run), model, figures)
 
 
-def _require_memory(spec: Spec, graph: nx.DiGraph, device: torch.device) -> None:
+def require_memory(spec: Spec, graph: nx.DiGraph, device: torch.device) -> None:
     """E608 for a model whose training step the device's free memory cannot hold."""
     need, free = memory.estimate(spec, graph), dev.free_memory(device)
     if free is not None and need.total > free:
@@ -308,15 +315,15 @@ def _recorded(run: RunDir, started: float) -> Iterator[None]:
     try:
         yield
     except KeyboardInterrupt:
-        _mark(run, started, status="interrupted")
+        mark_run(run, started, status="interrupted")
         raise
     except AespecError as err:
         if err.diagnostics[0].code != "E601":  # a diverged run is marked so already
-            _mark(run, started, status="failed", error=err.diagnostics[0].message)
+            mark_run(run, started, status="failed", error=err.diagnostics[0].message)
         raise
     except OSError as exc:
         refused = cannot_write(pathlib.Path(exc.filename or run.path), exc)
-        _mark(run, started, status="failed", error=refused.diagnostics[0].message)
+        mark_run(run, started, status="failed", error=refused.diagnostics[0].message)
         raise refused from None
 
 
@@ -339,7 +346,7 @@ def _paged(run: RunDir, checked: tuple[Spec, Any]) -> Iterator[None]:
     write_run_page(run.path, checked=checked)
 
 
-def _mark(run: RunDir, started: float, **fields: Any) -> None:
+def mark_run(run: RunDir, started: float, **fields: Any) -> None:
     """Best effort: on a full disk even run.json may not be writable."""
     try:
         run.update(seconds=time.time() - started, finished=_now(), **fields)
@@ -347,7 +354,7 @@ def _mark(run: RunDir, started: float, **fields: Any) -> None:
         pass
 
 
-def _write_report(setup: _Setup, model: Any, dataset: Dataset, run: RunDir) -> dict:
+def _write_report(setup: Setup, model: Any, dataset: Dataset, run: RunDir) -> dict:
     """The `report { }` block's figures and evaluations, from the best weights."""
     spec = setup.spec
     if not setup.report or not (spec.report.items or spec.report.baseline) or not run.writes:
@@ -379,7 +386,7 @@ def _pretrain_records(run: RunDir) -> list[dict]:
     return list(run.info().get("pretrain") or [])
 
 
-def _diverged(d: Diverged, trainer: Trainer, run: RunDir) -> AespecError:
+def diverged_error(d: Diverged, trainer: Trainer, run: RunDir) -> AespecError:
     kept = (f"the last good checkpoint ({run.checkpoint}, epoch {trainer.saved_epoch}) is kept"
             if trainer.saved_epoch is not None else "no checkpoint had been written yet")
     return AespecError.of(
@@ -420,8 +427,16 @@ def _now() -> str:
     return dt.datetime.now().astimezone().isoformat(timespec="seconds")
 
 
-def _info(setup: _Setup, graph: Any, description: str, notes: list[str]) -> dict[str, Any]:
-    spec = setup.spec
+def write_start(setup: Setup, run: RunDir, description: str, notes: list[str],
+                **extra: Any) -> None:
+    """A new run's first files: run.json (what ran, where, on what; `extra` added) and the
+    resolved spec."""
+    run.write_start(setup.spec, {**_info(setup, description, notes), **extra},
+                    _resolved(setup))
+
+
+def _info(setup: Setup, description: str, notes: list[str]) -> dict[str, Any]:
+    spec, graph = setup.spec, setup.graph
     return {"aespec": _version(), "torch": torch.__version__,
             "python": platform.python_version(), "name": spec.name,
             "spec_file": _spec_file(spec),
@@ -432,8 +447,8 @@ def _info(setup: _Setup, graph: Any, description: str, notes: list[str]) -> dict
             "started": _now(), "status": "running", "seconds": 0.0}
 
 
-def _resolved(spec: Spec, graph: Any, setup: _Setup) -> dict[str, Any]:
-    g = graph.graph
+def _resolved(setup: Setup) -> dict[str, Any]:
+    spec, g = setup.spec, setup.graph.graph
     return {"spec": spec.semantic(), "overrides": setup.overrides, "data": setup.data.to_json(),
             "model": {"input": list(spec.input.shape), "z": list(g["z"]) if g.get("z") else None,
                       "output": list(g["output"]) if g.get("output") else None,

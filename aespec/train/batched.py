@@ -37,7 +37,7 @@ from aespec.train.rundir import RunDir, cannot_write, check_fresh
 class _Run:
     """One of the runs: its setup, run directory and Trainer (the ordinary one)."""
 
-    setup: Any  # api._Setup
+    setup: api.Setup
     run: RunDir
     trainer: Trainer
     dataset: Any  # aespec.data.Dataset, shared by the runs
@@ -82,13 +82,13 @@ def _failing(runs: list[_Run]) -> Iterator[None]:
         yield
     except KeyboardInterrupt:
         for r in runs:
-            api._mark(r.run, r.started, status="interrupted")
+            api.mark_run(r.run, r.started, status="interrupted")
         raise
     except (AespecError, OSError) as exc:
         error = exc if isinstance(exc, AespecError) else cannot_write(_where(exc, runs), exc)
         for r in runs:
             if r.error is None:
-                api._mark(r.run, r.started, status="failed", error=error.diagnostics[0].message)
+                api.mark_run(r.run, r.started, status="failed", error=error.diagnostics[0].message)
         raise error from None
 
 
@@ -102,13 +102,9 @@ def _begin(checked: CheckResult, out: pathlib.Path, data: str | None, report: bo
            shared: dict[str, Any]) -> _Run:
     """What `aespec.train` does before its first epoch: the setup, the data on the device,
     the seeded model, the Trainer and the run directory's first files."""
-    overrides = list(checked.overrides)
-    checked_again, base = api._checked(checked, overrides)
-    assert checked_again.spec is not None
-    setup = api._setup(checked_again, overrides, base.resolve(),
-                       batches.choose_data(checked_again.spec, data), report)
+    setup = api.prepare(checked, list(checked.overrides), data, report)
     spec, graph, device = setup.spec, setup.graph, setup.device
-    api._require_memory(spec, graph, device)
+    api.require_memory(spec, graph, device)
     check_fresh(out)
     if not shared:
         shared["dataset"] = dataset = batches.load(spec, setup.data, setup.base_dir)
@@ -118,8 +114,7 @@ def _begin(checked: CheckResult, out: pathlib.Path, data: str | None, report: bo
     run = RunDir(out)
     trainer = Trainer(model, spec.train, split, device, run, api.run_identity(spec),
                       Reporter(), StopFlag())
-    run.write_start(spec, {**api._info(setup, graph, dataset.description, notes),
-                           "batched": True}, api._resolved(spec, graph, setup))
+    api.write_start(setup, run, dataset.description, notes, batched=True)
     return _Run(setup, run, trainer, dataset, time.time())
 
 
@@ -252,7 +247,7 @@ class _Group:
             t._end_epoch(terms, started)
         except Diverged as d:
             r.run.update(status="diverged", seconds=time.time() - r.started)
-            r.error = api._diverged(d, t, r.run)
+            r.error = api.diverged_error(d, t, r.run)
 
 
 def _term_factors(models: list[Any]) -> torch.Tensor | None:
