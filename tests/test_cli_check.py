@@ -142,14 +142,15 @@ def test_a_byte_order_mark_and_windows_line_ends_read_as_plain_text(tmp_path):
     assert [d["code"] for d in got["diagnostics"]] == [d.code for d in want.diagnostics] != []
 
 
-def test_a_byte_that_is_not_utf8_is_e001_at_its_line_and_column(tmp_path):
+def test_a_byte_that_is_not_utf8_is_e001_naming_its_line_and_column(tmp_path):
     path = tmp_path / "latin1.ae"
     path.write_bytes(GOOD.replace("a small one", "caf\u00e9 cr\u00e8me").encode("latin-1"))
     result = run("check", "--json", path)
     assert result.exit_code == 1
     (d,) = json.loads(result.stdout)["diagnostics"]
-    assert (d["code"], d["line"], d["column"]) == ("E001", 1, 16)
-    assert "0xe9" in d["message"] and d["hint"] == "save the file as UTF-8"
+    assert d["code"] == "E001" and d["hint"] == "save the file as UTF-8"
+    assert d["message"].endswith("byte 0xe9 at line 1, column 16 is not UTF-8")
+    assert d["line"] is None  # a span would point into text the result does not hold
 
 
 def test_set_on_the_command_line(write):

@@ -131,8 +131,8 @@ MAX_SOURCE = 64 * 1024  # characters: a spec is a page of text; past this, E106 
 def read_bounded(path: str | Path, limit: int) -> str:
     """A text file's first `limit` + 1 characters at most (never all of /dev/zero), so the
     caller can tell one too large, less a leading byte-order mark (Windows editors write
-    one); E001 for a file that cannot be read, at the line and column of the first byte
-    that is not UTF-8."""
+    one); E001 for a file that cannot be read, naming the line and column of the first
+    byte that is not UTF-8."""
     try:
         with open(path, "rb") as fh:
             raw = fh.read(4 * (limit + 1))  # a character is at most 4 bytes of UTF-8
@@ -152,8 +152,10 @@ def _not_utf8(path: str | Path, raw: bytes, err: UnicodeDecodeError) -> AespecEr
     before = raw[:err.start]
     line = before.count(b"\n") + 1
     column = len(before[before.rfind(b"\n") + 1:].decode("utf-8-sig", "replace")) + 1
+    # the place is in the message, not a span: a span points into the text the result
+    # holds, and a file that cannot be read holds none
     return AespecError.of("E001", f"cannot read {path}: byte 0x{raw[err.start]:02x} at line "
-                          f"{line}, column {column} is not UTF-8", Span.point(line, column),
+                          f"{line}, column {column} is not UTF-8", None,
                           "save the file as UTF-8", str(path))
 
 
