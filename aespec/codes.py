@@ -377,6 +377,25 @@ _CODES = [
          "`aespec run other.ae --resume runs/vae-1`", False),
     Code("E603", "not a usable run directory", "run",
          "The directory has no readable `run.json` or spec, or (for a new run) it already "
+    Code("E511", "an image file is not a PNG, JPEG or BMP, or is too large", "data",
+         "An image is decoded only as the format its first bytes name, and only as PNG, JPEG "
+         "or BMP, whatever the file's name says (no other decoder, such as Ghostscript for "
+         "EPS, sees a file from an image folder). A file larger than 256 MiB, or whose header "
+         "claims more pixels than 8192 x 8192 (or 4 times the input's, where that is more), "
+         "is refused before it is decoded: a few bytes can claim gigabytes of pixels.",
+         '`data images("photos")` where photos/x.png is an EPS file, or a PNG claiming '
+         '50000 x 50000 pixels', False),
+    Code("E512", "an image folder links outside itself", "data",
+         "Symbolic links in an image folder are read only where they lead to an image file "
+         "inside the folder. A link leading out of it, to a folder (even its own parent, "
+         "which would loop), or nowhere is named and refused. Copy what it leads to into the "
+         "folder, or point images(...) at a folder holding both.",
+         '`data images("photos")` where photos/cat.png links to /home/me/cat.png', False),
+    Code("E513", "an image folder cannot be listed", "data",
+         "The path named by images(...) is a file, a folder in it cannot be listed (no "
+         "permission), it holds more than 2,000,000 files and folders, or its class folders "
+         "nest more than 32 deep.",
+         '`data images("photos.zip")`, or a folder that `chmod 000` made unreadable', False),
          "exists and is not empty.",
          "`aespec report some/folder` on a folder that no run wrote", False),
     Code("E604", "checkpoint missing or unreadable", "run",
