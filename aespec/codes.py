@@ -476,3 +476,25 @@ CODES: dict[str, Code] = {c.code: c for c in _CODES}
 def explain(code: str) -> Code | None:
     """The catalogue entry of `code` (case-insensitive), or None."""
     return CODES.get(code.strip().upper())
+    Code("E618", "would overwrite a file aespec did not write", "run",
+         "A command that writes a file (or folder) refuses to replace one that aespec did "
+         "not write itself: `aespec emit -o` replaces only a .py file it emitted (recognised "
+         "by its header) and never the spec it reads, even through a link. Choose another "
+         "path, remove the file, or pass `--force` where the command has it (`--force` "
+         "never overwrites the input spec).",
+         "`aespec emit model.ae -o model.ae`, or `-o notes.py` over a file you wrote", False),
+    Code("E623", "a process of a distributed run ended", "run",
+         "In `aespec run --nproc N` (or under torchrun) every process takes part in each "
+         "step, so when one ends (killed, out of memory, its own error) the others cannot go "
+         "on: each stops with this code instead of torch's traceback, rank 0 marks run.json "
+         "`failed` and keeps the last checkpoint, and the launcher names a process a signal "
+         "ended. Find why that process ended, then continue with `aespec run --resume "
+         "RUN_DIR --nproc N`.",
+         "`kill -9` of one worker of `aespec run spec.ae --nproc 2`", False),
+    Code("E624", "the processes of a distributed run cannot meet", "run",
+         "The processes of `aespec run --nproc N` meet at rank 0's address and port (the "
+         "rendezvous). A `--master-port` that another program holds on this machine is "
+         "refused before anything starts; a rendezvous that fails later (a wrong "
+         "`--master-addr`, a node that is down) is reported with torch's reason. Choose a "
+         "free port, or leave `--master-port` out on one machine.",
+         "`aespec run spec.ae --nproc 2 --master-port 22` where port 22 is in use", False),

@@ -51,9 +51,39 @@ def test_new_writes_the_file_and_refuses_to_overwrite(tmp_path, monkeypatch):
     assert text == render_template("vae", "my_net")
     (tmp_path / "my-net.ae").write_text("mine")
     result = run("new", "my-net.ae", "-t", "dae")
-    assert result.exit_code == 1 and "exists; not overwritten" in result.stderr
+    assert result.exit_code == 2 and "exists; not overwritten" in result.stderr
     assert (tmp_path / "my-net.ae").read_text() == "mine"
     assert run("new", "x", "--template", "nope").exit_code == 2
+
+
+def test_regression_new_on_an_existing_name_was_exit_1_without_a_code(tmp_path, monkeypatch):
+    """A usage error (README: exit 2) with E618 naming the file; a link to nowhere counts
+    as there (writing through it would create a file elsewhere)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "taken.ae").write_text("mine")
+    result = run("new", "taken")
+    assert result.exit_code == 2 and "error[E618]" in result.stderr
+    assert "taken.ae exists; not overwritten" in result.stderr
+    (tmp_path / "dangling.ae").symlink_to(tmp_path / "elsewhere.ae")
+    result = run("new", "dangling")
+    assert result.exit_code == 2 and "error[E618]" in result.stderr
+    assert not (tmp_path / "elsewhere.ae").exists()
+    (tmp_path / "folder.ae").mkdir()
+    assert "error[E618]" in run("new", "folder").stderr
+
+
+def test_regression_new_cannot_write_had_no_code(tmp_path):
+    result = run("new", tmp_path / "no" / "such" / "folder" / "x")
+    assert result.exit_code == 1 and "error[E606]" in result.stderr
+    assert "cannot write" in result.stderr and "x.ae" in result.stderr
+
+
+def test_regression_new_named_with_a_line_break_prints_it_escaped(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = run("new", "a\nb c")
+    assert result.exit_code == 0 and "wrote a\\nb c.ae" in result.stdout
+    assert "aespec check 'a\\nb c.ae'" in result.stdout
+    assert (tmp_path / "a\nb c.ae").read_text().startswith("# a_b_c: ")
 
 
 @pytest.mark.parametrize("stem, name", [("my-net", "my_net"), ("2nd", "m_2nd"),

@@ -7,6 +7,7 @@ name); each says what the technique is, its objective, and what to try.
 from __future__ import annotations
 
 import re
+import shlex
 from enum import StrEnum
 from importlib import resources
 from pathlib import Path
@@ -14,7 +15,9 @@ from pathlib import Path
 import typer
 
 from aespec.cli.app import app
-from aespec.cli.common import err, out
+from aespec.cli.common import fail, out
+from aespec.emit.strings import comment_text
+from aespec.errors import AespecError
 
 
 def template_names() -> list[str]:
@@ -48,16 +51,30 @@ def new_command(
 ) -> None:
     """Write a commented starter spec NAME.ae from a template; never overwrites a file."""
     path = Path(name if name.endswith(".ae") else f"{name}.ae")
-    if path.exists():
-        err.print(f"aespec new: {path} exists; not overwritten (choose another NAME, or "
-                  "remove the file)", markup=False)
-        raise typer.Exit(1)
     try:
+        # "x": created here or refused, even a link to nowhere (no check-then-write race)
         with open(path, "x", encoding="utf-8") as fh:
             fh.write(render_template(template.value, model_name(path)))
+    except FileExistsError:
+        raise _exists(path) from None
     except OSError as exc:
-        err.print(f"aespec new: cannot write {path}: {exc.strerror or exc}", markup=False)
-        raise typer.Exit(1) from None
-    out.print(f"wrote {path} (template {template.value}). Next:\n"
-              f"  aespec check {path}\n  aespec draw {path}\n"
-              f"  aespec run {path} --fast-dev-run\n  aespec run {path}", markup=False)
+        raise fail(AespecError.of("E606", f"cannot write {_shown(path)}: "
+                                  f"{exc.strerror or exc}",
+                                  hint="check that the folder exists and is writable",
+                                  file=_shown(path))) from None
+    arg = comment_text(shlex.quote(str(path)))  # as a shell would take it back
+    out.print(f"wrote {_shown(path)} (template {template.value}). Next:\n"
+              f"  aespec check {arg}\n  aespec draw {arg}\n"
+              f"  aespec run {arg} --fast-dev-run\n  aespec run {arg}", markup=False)
+
+
+def _exists(path: Path) -> typer.Exit:
+    """A usage error (exit 2): NAME names a file (or folder) that is already there."""
+    return fail(AespecError.of("E618", f"{_shown(path)} exists; not overwritten",
+                               hint="choose another NAME, or remove the file",
+                               file=_shown(path)), code=2)
+
+
+def _shown(path: Path) -> str:
+    """A path for a message: a line break or an undecodable byte in it shown escaped."""
+    return comment_text(str(path))

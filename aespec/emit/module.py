@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass, field
 
 from aespec.emit.network import Network, Segment, Unavailable, shape_text
+from aespec.emit.strings import clip, comment_text
 from aespec.model import Spec
 
 INDENT = "    "
@@ -18,27 +19,51 @@ def class_name(name: str) -> str:
     """`denoising_conv` -> `DenoisingConv`; a name Python cannot use gets a prefix."""
     words = [w for w in re.split(r"[^0-9A-Za-z]+", name) if w]
     text = "".join(w[:1].upper() + w[1:] for w in words) or "Autoencoder"
-    if text[0].isdigit() or keyword.iskeyword(text) or text == "F":  # F: torch's functional
+    # F: torch's functional; ExampleNorm: a helper class the file may define
+    if text[0].isdigit() or keyword.iskeyword(text) or text in ("F", "ExampleNorm"):
         text = "Model" + text
     return text
 
 
 def fit(line: str, indent: str) -> list[str]:
     """A line at `indent`; a trailing comment that makes it too long goes above it."""
-    code, sep, comment = line.partition("  # ")
+    at = _find_code(line, "  # ")
+    code, comment = (line, "") if at < 0 else (line[:at], line[at + 4:])
     lead = indent + code[: len(code) - len(code.lstrip())]
-    if sep and len(indent + line) > WIDTH:
+    if at >= 0 and len(indent + line) > WIDTH:
         return [f"{lead}# {comment}", *_wrap(indent + code)]
     return _wrap(indent + line)
 
 
 def _wrap(line: str) -> list[str]:
     """A statement too long for one line, broken after the call that follows its `=`."""
-    at = line.find("(", max(line.find(" = "), 0))
+    at = _find_code(line, "(", max(line.find(" = "), 0))
     if len(line) <= WIDTH or at < 0 or '"""' in line:
         return [line]
     lead = line[: len(line) - len(line.lstrip())]
     return [line[: at + 1], lead + INDENT + line[at + 1:]]
+
+
+def _find_code(line: str, needle: str, start: int = 0) -> int:
+    """Where `needle` first is in `line` at or after `start`, outside its string literals
+    and before its comment (a data path may hold `(` or `  # `: the line is never cut
+    there); -1 if nowhere."""
+    quote, i = "", 0
+    while i < len(line):
+        ch = line[i]
+        if quote:
+            if ch == "\\":
+                i += 1
+            elif ch == quote:
+                quote = ""
+        elif ch in "\"'":
+            quote = ch
+        elif i >= start and line.startswith(needle, i):
+            return i
+        elif ch == "#":  # a comment: its quotes are only text
+            return -1
+        i += 1
+    return -1
 
 
 def block(lines: list[str], depth: int) -> list[str]:
@@ -82,17 +107,17 @@ def write_module(net: Network, spec: Spec, owned: list[tuple[str, str, str, str]
 
 
 def _class_doc(spec: Spec, g) -> list[str]:
-    doc = (spec.doc or f"The autoencoder of {spec.name}").replace("\\", "/").replace('"""', "'")
-    first = f'{INDENT}"""{doc.rstrip(".")}.'
+    doc = (spec.doc or f"The autoencoder of {spec.name}").rstrip(".") + "."
+    first = f'{INDENT}"""{clip(doc, WIDTH - 7)}'
     rest = [f"{INDENT}input {shape_text(g.graph['input'])} -> code z {shape_text(g.graph['z'])}"
             f" -> output {shape_text(g.graph['output'])}; {g.graph['params']:,} parameters.",
             f'{INDENT}"""']
-    return [first if len(first) <= WIDTH else first[: WIDTH - 3] + "...", "", *rest]
+    return [first, "", *rest]
 
 
 def _init(net: Network, spec: Spec, fwd: Segment, owned: list) -> list[str]:
     """The layers in forward order, each group under the spec line it comes from."""
-    source = spec.source.splitlines()
+    source = spec.source.split("\n")  # the lines the spans count (not str.splitlines's)
     lines, last = [], None
     for nid, attr, ctor in fwd.layers:
         d = net.g.nodes[nid]
@@ -100,8 +125,8 @@ def _init(net: Network, spec: Spec, fwd: Segment, owned: list) -> list[str]:
         if where != last:
             text = source[d["span"].line - 1].split("#")[0].strip() if 0 < d["span"].line <= \
                 len(source) else d["op"]
-            head = f"# {d['block']}, line {d['span'].line}: {text}"
-            lines.append(head if len(head) <= WIDTH - 8 else head[: WIDTH - 11] + "...")
+            lines.append(clip(f"# {d['block']}, line {d['span'].line}: {text}", WIDTH - 8,
+                              comment_text))
             last = where
         shape = "" if "  # " in ctor else f"  # -> {shape_text(d['out_shape'])}"
         lines.append(f"self.{attr} = {ctor}{shape}")

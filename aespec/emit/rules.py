@@ -10,12 +10,12 @@ An op without a rule here is refused (E313), never guessed.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from aespec.emit.strings import literal
 from aespec.ops.layers import conv_padding, deconv_padding
 
 Shape = tuple[int, ...]
@@ -65,8 +65,8 @@ def lit(value: Any) -> str:
 
 
 def q(text: str) -> str:
-    """A string literal in double quotes."""
-    return json.dumps(text)
+    """A string literal in double quotes that reads back as exactly `text`."""
+    return literal(text)
 
 
 def _kw(**options: Any) -> str:

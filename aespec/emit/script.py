@@ -13,6 +13,7 @@ from typing import Any
 
 from aespec.emit.module import INDENT, WIDTH, block
 from aespec.emit.rules import lit, q
+from aespec.emit.strings import clip, comment_text
 from aespec.model import Spec
 
 OPTIMIZERS = {"adam": "Adam", "adamw": "AdamW", "sgd": "SGD", "rmsprop": "RMSprop"}
@@ -80,7 +81,8 @@ def _normal_lines(args: dict) -> list[str]:
     if normal is None:
         return []
     classes = (normal,) if isinstance(normal, int) else tuple(normal)
-    return [f"keep = torch.isin(labels, torch.tensor({list(classes)}))  # normal={lit(normal)}"
+    return [f"keep = torch.isin(labels, torch.tensor({list(classes)}))  "
+            f"# normal={comment_text(lit(normal))}"
             ": train on these classes", "x = x[keep]"]
 
 
@@ -147,7 +149,7 @@ def _random(spec: Spec, output: tuple[int, ...]) -> list[str]:
     pair = paired(spec)
     lines = ["def load_data(limit=None):",
              f'{INDENT}"""Random stand-in data in [0, 1): {said[0]}', *(
-                 f"{INDENT}{text}" for text in said[1:]),
+                 f"{INDENT}{clip(text, WIDTH - len(INDENT))}" for text in said[1:]),
              "", f"{INDENT}Replace it with your own tensors of these shapes.", f'{INDENT}"""']
     body = ["n = 256 if limit is None else limit",
             f"x = torch.rand(n, {_dims(spec.input.shape)})"]
@@ -155,8 +157,7 @@ def _random(spec: Spec, output: tuple[int, ...]) -> list[str]:
         body += [f"y = torch.rand(n, {_dims(output)})  # the targets", "return x, y"]
     else:
         body.append("return x")
-    return [line if len(line) <= WIDTH else line[: WIDTH - 3] + "..." for line in lines] + \
-        block(body, 1)
+    return lines + block(body, 1)
 
 
 def _optimizer(spec: Spec) -> str:
@@ -211,7 +212,7 @@ def write_training(spec: Spec, class_name: str) -> list[str]:
             "return model"]
     lines = block(lines, 0) + block(body, 1)
     left = "; ".join(_left_out(spec))
-    main = ["parser = argparse.ArgumentParser(description=" + q(f"Train {spec.name}.") + ")",
+    main = ["parser = argparse.ArgumentParser(description=" + q(_description(spec)) + ")",
             f'parser.add_argument("--epochs", type=int, default={t.epochs})',
             'parser.add_argument("--limit", type=int, default=None, help="use the first N '
             'examples")',
@@ -228,6 +229,13 @@ def write_training(spec: Spec, class_name: str) -> list[str]:
              "if args.save:",
              "    torch.save(model.state_dict(), args.save)"]
     return lines + ["", "", 'if __name__ == "__main__":'] + block(main, 1)
+
+
+def _description(spec: Spec) -> str:
+    """The parser's description; argparse formats one holding `%(prog)` with `%`, so its
+    other `%` are doubled there (a file named `100%(prog)s%.ae` still prints its name)."""
+    text = f"Train {spec.name}."
+    return text.replace("%", "%%") if "%(prog)" in text else text
 
 
 def _wrap_comment(text: str, width: int = WIDTH - 6) -> list[str]:
