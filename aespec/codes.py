@@ -63,6 +63,17 @@ _CODES = [
     Code("E001", "the spec file cannot be read", "read",
          "The file does not exist, is a directory, cannot be opened, or is not UTF-8 text.",
          "`aespec check no_such_file.ae`", False),
+    Code("E002", "not a regular file", "read",
+         "`aespec fmt` reads and rewrites regular files only: a directory, a FIFO (opening "
+         "one waits for a writer), a device such as /dev/zero (it never ends) or a socket is "
+         "refused before it is opened. Pipe such input through `aespec fmt -`, which reads "
+         "at most 65,536 characters.",
+         "`aespec fmt /dev/zero`", False),
+    Code("E003", "the file is read-only", "read",
+         "`aespec fmt` rewrites a file only when its owner may write it (the mode's owner "
+         "write bit, whoever runs it, root too): a file made read-only is kept as it is. "
+         "`aespec fmt --check` still says whether it would change.",
+         "`chmod a-w model.ae; aespec fmt model.ae`", False),
     # ------------------------------------------------------------ E1: syntax
     Code("E100", "the parser failed for a reason that is not the input", "parse",
          "lark raised an error that is not about the text (it should not happen); the message "

@@ -17,6 +17,7 @@ from aespec.train.rundir import (
     atomic_write,
     check_fresh,
     check_same,
+    claim,
     differences,
     load_checkpoint,
     model_key,
@@ -58,8 +59,11 @@ def test_run_directory_holds_the_spec_resolved_spec_metrics_and_checkpoints(trai
     root, result = trained
     run = root / "run"
     assert sorted(p.name for p in run.iterdir()) == [
-        "best.pt", "checkpoint.pt", "metrics.csv", "metrics.jsonl", "report.html",
-        "resolved.json", "run.json", "tiny.ae"]
+        ".aespec-run", "best.pt", "checkpoint.pt", "metrics.csv", "metrics.jsonl",
+        "report.html", "resolved.json", "run.json", "tiny.ae"]
+    mark = json.loads((run / ".aespec-run").read_text())  # the mark of a folder aespec made
+    assert mark["run_id"] == json.loads((run / "run.json").read_text())["run_id"]
+    assert "tiny.ae" in mark["files"] and "run.json" in mark["files"]
     assert (run / "tiny.ae").read_text() == SPEC  # as given, comments and all
     resolved = json.loads((run / "resolved.json").read_text())
     assert resolved["overrides"] == ["width=12"]
@@ -172,8 +176,13 @@ def test_new_run_paths_never_collide_and_out_must_be_fresh(tmp_path):
     check_fresh(first)  # empty
     (first / "run.json").write_text("{}")
     (first / "checkpoint.pt").write_bytes(b"")
-    with pytest.raises(AespecError, match="--resume"):
+    with pytest.raises(AespecError, match="--resume"):  # not marked as aespec's: E618
         check_fresh(first)
+    claim(second, "m.ae")
+    (second / "checkpoint.pt").write_bytes(b"")
+    with pytest.raises(AespecError, match="--resume") as exc:  # a run of aespec's: E603
+        check_fresh(second)
+    assert exc.value.diagnostics[0].code == "E603"
 
 
 def test_not_a_run_directory(tmp_path):

@@ -21,7 +21,9 @@ of LANGUAGE.md's table (each with the comments above it). The rules:
   in a column stay aligned), else it sits two spaces after the code; a comment line that
   continues the trailing comment above it (same column) stays under it.
 
-The result parses to the same syntax tree, and formatting it again changes nothing.
+The result parses to the same syntax tree, and formatting it again changes nothing. In a
+Markdown page only the lines inside its closed ```ae blocks change; every other character of
+the page (the prose, the fences, other code blocks, a block left open) stays as it was.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from aespec.parse.markdown import _FENCE, _closing, ae_blocks
 from aespec.parse.syntax import parse_source
 
 WIDTH = 100  # a joined argument list longer than this keeps its line breaks
@@ -380,3 +383,28 @@ def format_source(source: str, path: str | None = None) -> str:
     only text that parses has a layout to give."""
     parse_source(source, path)
     return layout(source)
+
+
+def format_markdown(text: str, path: str | None = None) -> str:
+    """A Markdown page with each closed ```ae block in the canonical layout and every other
+    character as it was; E1xx, at the page's own line and column, for a block that does not
+    parse (then nothing is formatted)."""
+    blocks = ae_blocks(text)
+    for block in blocks:
+        parse_source(block.source, path)  # the page's lines: a diagnostic points into it
+    lines = text.split("\n")
+    for block in reversed(blocks):  # from the end: earlier blocks' line numbers stay true
+        start = block.line - 1  # the block's first line; the fence is the line before
+        fence = _FENCE.match(lines[start - 1].rstrip("\r"))
+        assert fence is not None  # ae_blocks found the block by this fence
+        end = _closing(lines, start, fence.group(2))
+        if end < len(lines):  # a block left open runs to the end of the page: kept as is
+            lines[start:end] = _block_lines(lines[start:end], fence.group(1),
+                                            "\r" if lines[start - 1].endswith("\r") else "")
+    return "\n".join(lines)
+
+
+def _block_lines(body: list[str], indent: str, eol: str) -> list[str]:
+    """A block's lines in the layout, indented as its fence is, ending as its fence does."""
+    formatted = layout("\n".join(line.rstrip("\r") for line in body))
+    return [(indent + line if line else "") + eol for line in formatted.split("\n")[:-1]]

@@ -10,10 +10,16 @@ A run directory holds
                       lr, train_seconds, samples_per_s), rewritten with metrics.jsonl
     checkpoint.pt     the last state (model, optimizer, schedule, RNG, history)
     best.pt           the weights with the best validation loss
+    .aespec-run       the mark of a run folder aespec made: its run id and the files
+                      it writes before the first checkpoint (see `check_fresh`)
 
 Checkpoints are plain dicts of tensors and JSON-like values, written to a temporary file
 and renamed, and read with `torch.load(weights_only=True)`. Each carries the spec it was
 trained from, so loading it into a different model is refused with the keys that differ.
+
+`--out DIR` writes only into a new or empty folder, or into a run folder aespec made (the
+mark) whose run stopped before its first checkpoint; any other folder, whatever its files
+are called, is the user's and is refused (E618) before anything is written.
 """
 
 from __future__ import annotations
@@ -24,7 +30,9 @@ import io
 import json
 import os
 import pathlib
-from dataclasses import dataclass
+import stat
+import uuid
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import torch
@@ -108,7 +116,8 @@ def atomic_write(path: pathlib.Path, write) -> None:
     """`write(file)` into PATH.tmp, flush to disk, rename over PATH: never a torn file."""
     tmp = path.with_name(path.name + ".tmp")
     try:
-        with open(tmp, "wb") as fh:
+        tmp.unlink(missing_ok=True)  # a link left there (a hand-in) is removed, not followed
+        with open(tmp, "xb") as fh:
             write(fh)
             fh.flush()
             os.fsync(fh.fileno())
@@ -186,6 +195,9 @@ class RunDir:
 
     path: pathlib.Path
     writes: ClassVar[bool] = True  # False for a distributed run's other ranks (dist.py)
+    # set when write_start refused the folder (E618, E603): then `update`, which marks a
+    # failed run, leaves the folder (the user's, or another run's) alone
+    refused: bool = field(default=False, init=False, repr=False)
 
     @property
     def checkpoint(self) -> pathlib.Path:
@@ -228,15 +240,24 @@ class RunDir:
         return info
 
     def update(self, **fields: Any) -> None:
+        if self.refused:
+            return
         info = {**self.info(), **fields}
         atomic_write(self.path / "run.json", lambda fh: fh.write(_json(info).encode()))
 
     def write_start(self, spec: Spec, info: dict[str, Any], resolved: dict[str, Any]) -> None:
-        """The spec as given, the resolved spec and run.json, at the start of a run."""
-        make_dir(self.path, parents=True)
+        """The mark, run.json, the spec as given and the resolved spec, at the start of a
+        run; the folder is checked again first (it may have changed since the run was
+        placed), so nothing is written over a file aespec did not write."""
+        try:
+            run_id = claim(self.path, info["spec_file"], info.get("aespec"))
+        except AespecError:
+            self.refused = True
+            raise
+        info = {**info, "run_id": run_id}
+        atomic_write(self.path / "run.json", lambda fh: fh.write(_json(info).encode()))
         (self.path / info["spec_file"]).write_text(spec.source, encoding="utf-8")
         (self.path / "resolved.json").write_text(_json(resolved), encoding="utf-8")
-        atomic_write(self.path / "run.json", lambda fh: fh.write(_json(info).encode()))
         self.metrics.write_text("", encoding="utf-8")
         self.metrics_csv.write_text("", encoding="utf-8")
 
@@ -252,7 +273,9 @@ class RunDir:
     def write_metrics_csv(self, history: list[dict[str, Any]]) -> None:
         """metrics.csv from the whole history, written to a .tmp and renamed over it."""
         tmp = self.metrics_csv.with_name("metrics.csv.tmp")
-        tmp.write_text(metrics_csv(history), encoding="utf-8")
+        tmp.unlink(missing_ok=True)  # as atomic_write: never written through a link
+        with open(tmp, "x", encoding="utf-8") as fh:
+            fh.write(metrics_csv(history))
         os.replace(tmp, self.metrics_csv)
 
     def read_metrics(self) -> list[dict[str, Any]]:
@@ -290,6 +313,7 @@ def new_run_path(name: str, root: pathlib.Path | None = None) -> pathlib.Path:
 
 
 # the files a run writes before its first checkpoint: what starting it again replaces
+# (with the spec's own file, named in run.json and the mark)
 STARTED = ("run.json", "resolved.json", "metrics.jsonl", "metrics.csv", "report.html")
 
 CSV_TAIL = ("lr", "train_seconds", "samples_per_s")
@@ -314,28 +338,103 @@ def metrics_csv(history: list[dict[str, Any]]) -> str:
 
 
 def check_fresh(path: pathlib.Path) -> None:
-    """An --out directory must be new, empty, or a run stopped before its first checkpoint
-    (started again in place): a run is never written over another."""
+    """An --out directory must be new, empty, or a run folder aespec made whose run stopped
+    before its first checkpoint (started again in place): a run is never written over
+    another (E603), nor into a folder of the user's (E618)."""
     if not path.exists():
         return
     if not path.is_dir():
         raise AespecError.of("E603", f"{path} exists and is not a directory", file=str(path),
                              hint="choose another --out")
-    if _never_checkpointed(path):
+    names = _names(path)
+    if not names or _restartable(path, names):
         return
-    if any(path.iterdir()):
-        hint = ("continue it with --resume " + str(path)) if (path / "run.json").exists() \
-            else "choose another --out"
-        raise AespecError.of("E603", f"{path} already exists and is not empty", hint=hint,
-                             file=str(path))
+    if read_mark(path) is None:
+        raise _not_ours(path, names)
+    hint = ("continue it with --resume " + str(path)) if "checkpoint.pt" in names \
+        else "choose another --out"
+    raise AespecError.of("E603", f"{path} already exists and is not empty", hint=hint,
+                         file=str(path))
 
 
-def _never_checkpointed(path: pathlib.Path) -> bool:
-    """A run directory whose run stopped (killed, failed) before its first checkpoint:
-    nothing in it can be resumed, so `--out` the same directory starts it again."""
-    names = {p.name for p in path.iterdir()}
-    return "run.json" in names and not names & {"checkpoint.pt", "best.pt"} and all(
-        n in STARTED or n.endswith(".ae") or n.endswith(".tmp") for n in names)
+MARKER = ".aespec-run"  # written first into each run folder aespec makes
+MARK_FORMAT = "aespec-run/1"
+MARK_LIMIT = 64 * 1024  # bytes of a mark read: its few names are well under this
+
+
+def claim(path: pathlib.Path, spec_file: str, version: Any = None) -> str:
+    """Make PATH a run folder of aespec's (check_fresh again, then the mark, before any
+    other file); its run id, kept when a stopped run starts again in place. The mark lists
+    the files the run writes before its first checkpoint: only those may be replaced."""
+    check_fresh(path)
+    make_dir(path, parents=True)
+    mark = read_mark(path) or {"format": MARK_FORMAT, "run_id": uuid.uuid4().hex,
+                               "aespec": version, "files": []}
+    mark["files"] = sorted({*mark["files"], *STARTED, spec_file})
+    atomic_write(path / MARKER, lambda fh: fh.write(_json(mark).encode()))
+    return str(mark["run_id"])
+
+
+def read_mark(path: pathlib.Path) -> dict[str, Any] | None:
+    """The folder's mark, or None where there is none that aespec wrote: missing, not a
+    regular file (a link, a FIFO: not followed, not opened), too large, or not the mark's
+    JSON."""
+    where = path / MARKER
+    try:
+        if not _is_file(where):
+            return None
+        with open(where, "rb") as fh:
+            text = fh.read(MARK_LIMIT + 1)
+        mark = json.loads(text) if len(text) <= MARK_LIMIT else None
+    except (OSError, ValueError):
+        return None
+    good = (isinstance(mark, dict) and mark.get("format") == MARK_FORMAT
+            and isinstance(mark.get("run_id"), str) and isinstance(mark.get("files"), list)
+            and all(isinstance(n, str) for n in mark["files"]))
+    return mark if good else None
+
+
+def _restartable(path: pathlib.Path, names: list[str]) -> bool:
+    """A run folder aespec made whose run stopped (killed, failed) before its first
+    checkpoint, holding only files the mark lists (and their .tmp): nothing in it can be
+    resumed, and nothing in it is the user's, so `--out` the same folder starts it again."""
+    mark = read_mark(path)
+    if mark is None or "checkpoint.pt" in names or "best.pt" in names:
+        return False
+    ours = {MARKER, *mark["files"]}
+    return all((n in ours or (n.endswith(".tmp") and n[:-4] in ours))
+               and _is_file(path / n) for n in names)
+
+
+def _is_file(path: pathlib.Path) -> bool:
+    """A regular file, not a link: starting again writes these names, and must not write
+    through a link to somewhere else."""
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
+def _names(path: pathlib.Path) -> list[str]:
+    try:
+        return sorted(p.name for p in path.iterdir())
+    except OSError as exc:
+        raise cannot_write(path, exc) from None
+
+
+def _not_ours(path: pathlib.Path, names: list[str]) -> AespecError:
+    """E618 for a folder aespec did not make, naming a file that a run would replace, else
+    the first file there."""
+    would = [n for n in names if n in STARTED or n.endswith(".ae")
+             or n in ("checkpoint.pt", "best.pt")]
+    named = path / (would or names)[0]
+    said = "would be overwritten" if would else "is there"
+    hint = "choose a new or empty folder for --out"
+    if "checkpoint.pt" in names and "run.json" in names:
+        hint += f", or continue a run kept there with --resume {path}"
+    return AespecError.of("E618", f"{named} {said}, and aespec did not write it: {path} is "
+                          "not a run folder aespec made, and it is not empty", hint=hint,
+                          file=str(named))
 
 
 def make_dir(path: pathlib.Path, parents: bool = False) -> None:
