@@ -74,6 +74,11 @@ _CODES = [
          "write bit, whoever runs it, root too): a file made read-only is kept as it is. "
          "`aespec fmt --check` still says whether it would change.",
          "`chmod a-w model.ae; aespec fmt model.ae`", False),
+    Code("E004", "too many ```ae blocks in a Markdown file", "read",
+         "A Markdown page holds at most 100 ```ae blocks: each is checked as a text as long "
+         "as the page, so a page of thousands of tiny blocks would take time and memory "
+         "that grow with both. The diagnostic points at the first block past the limit.",
+         "`aespec check notes.md` where notes.md holds 101 ```ae blocks", False),
     # ------------------------------------------------------------ E1: syntax
     Code("E100", "the parser failed for a reason that is not the input", "parse",
          "lark raised an error that is not about the text (it should not happen); the message "

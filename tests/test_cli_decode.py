@@ -155,3 +155,18 @@ def test_a_decoder_that_reads_the_encoder_cannot_decode(tmp_path):
     np.save(codes, np.zeros((2, 2, 4, 4), np.float32))
     text = error_of(run, codes, out)
     assert "error[E311]" in text and str(run) in text  # the run it came from
+
+
+def test_regression_a_codes_header_claiming_a_billion_rows_was_allocated(run, tmp_path):
+    """An .npy header that claims (10**9, 4) float32 over 16 bytes of data went to np.load,
+    which sizes the array from the header. The header is now checked against the file's
+    size first, as data files are: E504, naming the file, nothing allocated."""
+    from numpy.lib import format as npformat
+
+    codes, out = tmp_path / "codes.npy", tmp_path / "out.npy"
+    with open(codes, "wb") as f:
+        npformat.write_array_header_1_0(f, {"descr": "<f4", "fortran_order": False,
+                                            "shape": (10**9, 4)})
+        f.write(np.zeros(4, np.float32).tobytes())
+    text = error_of(run, codes, out)
+    assert "error[E504]" in text and str(codes) in text and "(1000000000, 4)" in text, text

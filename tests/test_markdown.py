@@ -11,6 +11,7 @@ from frontend import spec
 from typer.testing import CliRunner
 
 from aespec.cli import app
+from aespec.errors import AespecError
 from aespec.graph.checking import check_blocks, check_file
 from aespec.parse.markdown import ae_blocks
 
@@ -117,3 +118,48 @@ def test_emit_takes_a_block(page):
     result = run("emit", page, "--block", "tiny")
     assert result.exit_code == 0 and "class Tiny(nn.Module)" in result.stdout
     assert "error[E214]" in run("emit", page).stderr
+
+
+def test_regression_forty_thousand_tiny_blocks_took_memory_of_lines_times_blocks(tmp_path):
+    """Each block kept the whole page's text with the others blanked: 40,000 blocks of a
+    120,000-line page asked for some 10 GB. Blocks now keep their own lines (the page's
+    text is built when a block is checked), and a page past MAX_BLOCKS is E004 at the
+    first block too many, naming the file."""
+    import time
+    import tracemalloc
+
+    from aespec.parse.markdown import MAX_BLOCKS
+
+    text = "```ae\nx\n```\n" * 40_000
+    started = time.monotonic()
+    tracemalloc.start()
+    with pytest.raises(AespecError) as caught:
+        ae_blocks(text, "notes.md")
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert time.monotonic() - started < 5 and peak < 20 << 20
+    [d] = caught.value.diagnostics
+    assert (d.code, d.file, d.span.line) == ("E004", "notes.md", 3 * MAX_BLOCKS + 1)  # its fence
+    path = tmp_path / "notes.md"
+    path.write_text(text, encoding="utf-8")
+    result = run("check", path)
+    assert result.exit_code == 1 and f"{path}:{3 * MAX_BLOCKS + 1}:1: error[E004]" in \
+        result.stderr, result.output
+    tracemalloc.start()
+    blocks = ae_blocks("\n" * 100_000 + "```ae\nx\n```\n" * MAX_BLOCKS)  # a long page, at the cap
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert len(blocks) == MAX_BLOCKS and peak < 5 << 20  # not 100 copies of the page
+    assert blocks[-1].source.count("\n") == 100_000 + 3 * MAX_BLOCKS
+
+
+@pytest.mark.parametrize("value, code", [("1" * 5000, 2), ("x" * 101, 2), ("²", 1),
+                                         ("1234567", 1), ("0", 1)])
+def test_regression_a_5000_digit_block_number_raised_out_of_int(page, value, code):
+    """`--block 111...1` (5,000 digits) reached int(), which raises past 4,300 digits, and
+    `--block ²` passed isdigit() into int(): a traceback. Now a value longer than any
+    number or name is a usage error (exit 2), and any other that names no block is E216."""
+    result = run("check", page, "--block", value)
+    assert result.exit_code == code and "Traceback" not in result.output, result.output
+    assert ("--block" in result.stderr) if code == 2 else ("error[E216]" in result.stderr)
+    assert len(result.stderr) < 2000

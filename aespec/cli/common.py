@@ -19,7 +19,18 @@ SetOption = typer.Option(None, "--set", metavar="NAME=VALUE",
                               "--set train.epochs=2 (repeatable).")
 
 
-BlockOption = typer.Option(None, "--block", metavar="N|NAME",
+def _block_value(value: Optional[str]) -> Optional[str]:
+    """--block's value, refused as a usage error when it is longer than any block number or
+    model name (a 5,000-digit number would reach int(), which refuses past 4,300 digits)."""
+    from aespec.parse.markdown import MAX_BLOCK_NAME
+
+    if value is not None and len(value.strip()) > MAX_BLOCK_NAME:
+        raise typer.BadParameter(f"a block number or model name, not {len(value):,} "
+                                 "characters", param_hint="'--block'")
+    return value
+
+
+BlockOption = typer.Option(None, "--block", metavar="N|NAME", callback=_block_value,
                            help="For a Markdown file: the ```ae block to use, by number "
                                 "(1-based) or model name.")
 QuietOption = typer.Option(False, "--quiet", "-q", help="Print nothing but errors.")

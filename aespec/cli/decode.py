@@ -57,7 +57,9 @@ def read_codes(path: Path) -> Any:
         raise bad("no such file" if not path.exists() else "not a file",
                   "write codes with `aespec encode RUN_DIR -o codes.npy`")
     try:
-        z = np.load(path, allow_pickle=False)
+        with open(path, "rb") as fh:
+            _check_header(fh, path)
+            z = np.load(fh, allow_pickle=False)
     except (OSError, ValueError, EOFError) as exc:
         raise bad(f"not an .npy array of numbers ({exc})") from None
     if not isinstance(z, np.ndarray):  # an .npz archive holds several arrays
@@ -70,6 +72,19 @@ def read_codes(path: Path) -> Any:
     if not np.isfinite(z).all():
         raise bad("it holds NaN or infinite values")
     return np.ascontiguousarray(z, dtype=np.float32)
+
+
+def _check_header(fh: Any, path: Path) -> None:
+    """An .npy header's shape and type against the file's size and the memory free, as the
+    data files' (E504, E508): a header that claims 10**9 rows is refused unread."""
+    from aespec.data.base import Ctx
+    from aespec.data.files import check_npy_header
+
+    if fh.read(6) == b"\x93NUMPY":  # anything else is left to np.load's own refusal
+        fh.seek(0)
+        check_npy_header(fh, path.stat().st_size, str(path), Ctx("codes", (), None, None,
+                                                                  str(path)))
+    fh.seek(0)
 
 
 def check_shape(z: Any, z_shape: tuple[int, ...], path: Path) -> None:

@@ -9,6 +9,7 @@ from aespec.data import SOURCES
 from aespec.lsp.document import LAYER_BLOCKS, CodeLine, Document, code_lines
 from aespec.model.settings import REPORT, TRAIN, Setting
 from aespec.ops import REGISTRY, OpDef
+from aespec.parse import MAX_SOURCE
 from aespec.parse.fmt import ORDER, Token, tokenize
 
 Kind = lsp.CompletionItemKind
@@ -135,6 +136,8 @@ def _context(doc: Document, line: int, char: int) -> CodeLine:
 
 def complete(doc: Document, line: int, char: int) -> list[lsp.CompletionItem]:
     """The completions at (line, char), from the text before the cursor."""
+    if len(doc.source) > MAX_SOURCE:  # too long to be a spec: not tokenized (`analyse`)
+        return []
     here = _context(doc, line, char)
     before, block = here.tokens, here.block
     call = _open_call(before)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from aespec.errors import Span, source_lines
 from aespec.graph.checking import CheckResult, check_source
+from aespec.parse import MAX_SOURCE
 from aespec.parse.fmt import Token, tokenize
 
 LAYER_BLOCKS = ("encoder", "bottleneck", "decoder")
@@ -97,8 +98,9 @@ def _close_line(current: list[Token], stack: list[str], out: list[CodeLine]) -> 
 
 
 def analyse(source: str, path: str | None = None) -> Document:
-    """Check a spec's text and index its tokens."""
-    tokens = tokenize(source)
+    """Check a spec's text and index its tokens; a text longer than a spec may be (E106
+    from the check) is not tokenized, so it has nothing to hover or complete."""
+    tokens = tokenize(source) if len(source) <= MAX_SOURCE else []
     return Document(source, path, check_source(source, path), tokens, source_lines(source),
                     code_lines(tokens))
 

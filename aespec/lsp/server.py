@@ -4,11 +4,19 @@ On open and on every change the document is checked with `check_source` (the dia
 `aespec check`, same codes and spans) and the result kept for hover, completion, go to
 definition, formatting (`aespec fmt`'s layout) and document symbols. A check takes a few
 milliseconds, so there is no debounce.
+
+Only documents the client has opened are answered for (a request naming any other uri gets
+a null result): the server reads no file, so a uri cannot make it read /dev/zero or a file
+outside the workspace. `transport` bounds what is read from the client and answers every
+request, one that cannot be handled with a JSON-RPC error.
 """
 
 from __future__ import annotations
 
 import gc
+import logging
+import sys
+from urllib.parse import unquote
 
 from lsprotocol import types as lsp
 from pygls.lsp.server import LanguageServer
@@ -19,6 +27,7 @@ from aespec.errors import AespecError, Diagnostic, Span
 from aespec.lsp.complete import complete
 from aespec.lsp.document import Document, analyse, token_span
 from aespec.lsp.hover import hover_text
+from aespec.lsp.transport import AespecProtocol, BoundedStdin
 from aespec.parse.fmt import code_text, format_source
 
 SYMBOL_KINDS = {"model": lsp.SymbolKind.Module, "let": lsp.SymbolKind.Constant,
@@ -32,29 +41,42 @@ class AespecServer(LanguageServer):
     """The server and the latest analysis of each open document."""
 
     def __init__(self) -> None:
-        super().__init__("aespec", _version())
+        super().__init__("aespec", _version(), protocol_cls=AespecProtocol)
         self.documents: dict[str, Document] = {}
 
     def codec(self) -> PositionCodec:
         return self.workspace.position_codec
 
-    def refresh(self, uri: str) -> Document:
-        """Check the document's current text and publish its diagnostics."""
-        text = self.workspace.get_text_document(uri)
-        path = to_fs_path(uri) if uri.startswith("file:") else None
-        doc = self.documents[uri] = analyse(text.source, path)
+    def refresh(self, uri: str) -> Document | None:
+        """Check the document's current text and publish its diagnostics (None, and nothing
+        published, for a uri the client has not opened)."""
+        # the workspace's own table: `get_text_document` would read an unopened uri's file
+        text = self.workspace.text_documents.get(unquote(uri))
+        if text is None:
+            self.documents.pop(uri, None)
+            return None
+        doc = self.documents[uri] = analyse(text.source, _path(uri))
         diagnostics = [to_lsp(d, doc.lines, self.codec()) for d in doc.result.diagnostics]
         self.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(
             uri=uri, diagnostics=diagnostics, version=text.version))
         return doc
 
-    def document(self, uri: str) -> Document:
-        return self.documents.get(uri) or self.refresh(uri)
+    def document(self, uri: str) -> Document | None:
+        """The analysis of an open document; None for any other uri (never read)."""
+        return self.documents.get(uri)
 
     def position(self, doc: Document, pos: lsp.Position) -> tuple[int, int]:
         """A client position -> 0-based (line, code-point column) in our lines."""
         p = self.codec().position_from_client_units(doc.lines, pos)
         return p.line, p.character
+
+
+def _path(uri: str) -> str | None:
+    """The file a `file:` uri names, for diagnostics to print (never opened)."""
+    try:
+        return to_fs_path(uri) if uri.startswith("file:") else None
+    except ValueError:  # urlparse's refusal: `file://[x` is a bad IPv6 host
+        return None
 
 
 def _version() -> str:
@@ -126,6 +148,8 @@ def did_close(ls: AespecServer, params: lsp.DidCloseTextDocumentParams) -> None:
 @server.feature(lsp.TEXT_DOCUMENT_HOVER)
 def hover(ls: AespecServer, params: lsp.HoverParams) -> lsp.Hover | None:
     doc = ls.document(params.text_document.uri)
+    if doc is None:
+        return None
     line, char = ls.position(doc, params.position)
     text = hover_text(doc, line, char)
     if text is None:
@@ -139,6 +163,8 @@ def hover(ls: AespecServer, params: lsp.HoverParams) -> lsp.Hover | None:
                 lsp.CompletionOptions(trigger_characters=["(", ",", " "]))
 def completion(ls: AespecServer, params: lsp.CompletionParams) -> lsp.CompletionList:
     doc = ls.document(params.text_document.uri)
+    if doc is None:
+        return lsp.CompletionList(is_incomplete=False, items=[])
     line, char = ls.position(doc, params.position)
     return lsp.CompletionList(is_incomplete=False, items=complete(doc, line, char))
 
@@ -146,6 +172,8 @@ def completion(ls: AespecServer, params: lsp.CompletionParams) -> lsp.Completion
 @server.feature(lsp.TEXT_DOCUMENT_DEFINITION)
 def definition(ls: AespecServer, params: lsp.DefinitionParams) -> lsp.Location | None:
     doc = ls.document(params.text_document.uri)
+    if doc is None:
+        return None
     tok = doc.token_at(*ls.position(doc, params.position))
     target = doc.definitions().get(tok.text) if tok is not None and tok.kind == "name" else None
     if target is None:
@@ -157,7 +185,10 @@ def definition(ls: AespecServer, params: lsp.DefinitionParams) -> lsp.Location |
 @server.feature(lsp.TEXT_DOCUMENT_FORMATTING)
 def formatting(ls: AespecServer, params: lsp.DocumentFormattingParams
                ) -> list[lsp.TextEdit] | None:
-    source = ls.workspace.get_text_document(params.text_document.uri).source
+    doc = ls.document(params.text_document.uri)
+    if doc is None:
+        return None
+    source = doc.source
     try:
         formatted = format_source(source)
     except AespecError:
@@ -173,7 +204,7 @@ def formatting(ls: AespecServer, params: lsp.DocumentFormattingParams
 def document_symbols(ls: AespecServer, params: lsp.DocumentSymbolParams
                      ) -> list[lsp.DocumentSymbol]:
     doc = ls.document(params.text_document.uri)
-    return symbols(doc, ls.codec())
+    return symbols(doc, ls.codec()) if doc is not None else []
 
 
 def symbols(doc: Document, codec: PositionCodec) -> list[lsp.DocumentSymbol]:
@@ -202,6 +233,21 @@ def symbols(doc: Document, codec: PositionCodec) -> list[lsp.DocumentSymbol]:
     return out
 
 
+class _OneLine(logging.Formatter):
+    """A log record as one line on stderr (the editor's log of the server): a client's
+    malformed message is worth a line there, not a traceback."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = record.getMessage()
+        if record.exc_info and record.exc_info[1] is not None:
+            exc = record.exc_info[1]
+            text = text.split("\n", 1)[0] + f" ({type(exc).__name__}: {exc})"
+        return f"aespec lsp: {record.levelname.lower()}: " + text.split("\n", 1)[0]
+
+
 def serve() -> None:
     """Run the server on stdin and stdout until the client ends it."""
-    server.start_io()
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_OneLine())
+    logging.basicConfig(level=logging.WARNING, handlers=[handler])
+    server.start_io(stdin=BoundedStdin(sys.stdin.buffer))  # type: ignore[arg-type]
