@@ -494,6 +494,22 @@ def explain(code: str) -> Code | None:
     return CODES.get(code.strip().upper())
     Code("E618", "would overwrite a file aespec did not write", "run",
          "A command that writes a file (or folder) refuses to replace one that aespec did "
+    Code("E620", "a run folder's file is not one aespec reads", "run",
+         "A run folder may come from someone else, so `aespec report` and `aespec compare` "
+         "read only regular files inside it, each up to a limit. When `run.json` or the spec "
+         "it names is a link (to a file anywhere), a FIFO, a directory or a device, or is "
+         "far larger than aespec writes one, nothing is read from it and the page is not "
+         "written. Use the run folder as aespec wrote it.",
+         "`aespec report RUN_DIR` where `RUN_DIR/run.json` is a link to another file",
+         False),
+    Code("E621", "part of a run folder is left out of its page", "run",
+         "The page (`report.html`, `compare.html`) is still written, without that part, and "
+         "says so where it would have been; the command prints this code as a warning. A "
+         "figure in `report/` is shown only when it is a regular file inside the run "
+         "folder (not a link), a PNG image by its first bytes, and at most 32 MiB; "
+         "`metrics.jsonl` is read up to 64 MiB and 100,000 lines.",
+         "`aespec report RUN_DIR` where `RUN_DIR/report/x.png` is a link to `/etc/passwd`",
+         False),
          "not write itself: `aespec emit -o` replaces only a .py file it emitted (recognised "
          "by its header) and never the spec it reads, even through a link. Choose another "
          "path, remove the file, or pass `--force` where the command has it (`--force` "

@@ -2,7 +2,8 @@
 
 What differs between their specs, their metrics in one table, the curves of each term
 overlaid, and each run's reconstructions of the same seeded test examples. torch is
-imported when the command runs (the models are loaded to reconstruct).
+imported when the command runs (the models are loaded to reconstruct). What a page leaves
+out of a run folder is said on it and as warnings (E621), as `aespec report` does.
 """
 
 from __future__ import annotations
@@ -30,12 +31,15 @@ def compare_command(
 ) -> None:
     """Compare runs: spec differences, metrics, overlaid curves, the same reconstructions."""
     check_device(device)
+    from aespec.cli.report import warn_left_out
     from aespec.report.compare import compare_page
     from aespec.train.loaded import compare_runs
     from aespec.train.rundir import atomic_write, cannot_write
 
     try:
-        html = compare_page(compare_runs(run_dirs, n=n, seed=seed, device=device or "auto"))
+        page = compare_runs(run_dirs, n=n, seed=seed, device=device or "auto")
+        warn_left_out(d for run in page.runs for d in run.notes)
+        html = compare_page(page)
         try:
             atomic_write(output, lambda fh: fh.write(html.encode("utf-8")))
         except OSError as exc:

@@ -14,20 +14,25 @@ import difflib
 import io
 import math
 from dataclasses import dataclass, field
-from html import escape
 from typing import Any
 
 from aespec.report.charts import COLOURS, Series, line_chart
+from aespec.report.markup import Html, html, join, shorten
 from aespec.report.page import (
     RunPage,
     best_record,
     data_uri,
     diagram_html,
     document,
+    epochs_of,
     fmt,
+    number,
+    part,
     setting_text,
+    shown_terms,
     status_badge,
     terms_of,
+    values_of,
 )
 
 
@@ -44,7 +49,7 @@ class ComparePage:
 
 def labels_of(runs: list[RunPage]) -> list[str]:
     """Each run's directory name; `name (2)` where two directories share one."""
-    names = [r.run_dir.rstrip("/").rsplit("/", 1)[-1] or r.name for r in runs]
+    names = [shorten(r.run_dir.rstrip("/").rsplit("/", 1)[-1] or r.name, 40) for r in runs]
     return [n if names.count(n) == 1 else f"{n} ({i + 1})" for i, n in enumerate(names)]
 
 
@@ -56,7 +61,8 @@ def source_diff(a: RunPage, b: RunPage, label_a: str, label_b: str) -> str:
 
 
 def _overrides(page: RunPage) -> dict[str, str]:
-    return {t.partition("=")[0].strip(): t.partition("=")[2].strip() for t in page.overrides}
+    said = [str(t) for t in page.overrides]
+    return {t.partition("=")[0].strip(): t.partition("=")[2].strip() for t in said}
 
 
 def differing(runs: list[RunPage]) -> list[tuple[str, list[str]]]:
@@ -70,117 +76,131 @@ def differing(runs: list[RunPage]) -> list[tuple[str, list[str]]]:
         rows.append((f"train.{key}", [setting_text(r.settings.get(key)) for r in runs]))
     facts = [dict(r.info) for r in runs]
     for key in ("data", "device", "parameters", "status"):
-        rows.append((key, [f.get(key, "") for f in facts]))
+        rows.append((key, [str(f.get(key, "")) for f in facts]))
     return [(k, values) for k, values in rows if len(set(values)) > 1]
 
 
-def _diff_html(text: str) -> str:
-    def line(s: str) -> str:
+def _diff_html(text: str) -> Html:
+    def line(s: str) -> Html:
         kind = ("hunk" if s.startswith("@@") else "add" if s.startswith("+")
                 and not s.startswith("+++") else "del" if s.startswith("-")
                 and not s.startswith("---") else "")
-        body = escape(s.rstrip("\n"))
-        return f'<span class="{kind}">{body}</span>' if kind else body + "\n"
+        body = s.rstrip("\n")
+        return html('<span class="{}">{}</span>', kind, body) if kind else html("{}\n", body)
 
-    return f'<div class="diff"><pre>{"".join(line(s) for s in text.splitlines(True))}</pre></div>'
+    return html('<div class="diff"><pre>{}</pre></div>',
+                join(line(s) for s in text.splitlines(True)))
 
 
-def _differences(page: ComparePage, labels: list[str]) -> str:
+def _differences(page: ComparePage, labels: list[str]) -> Html:
     rows = differing(page.runs)
-    head = "".join(f"<th>{escape(lab)}</th>" for lab in labels)
-    table = ("<table><thead><tr><th></th>" + head + "</tr></thead><tbody>" + "".join(
-        f'<tr><th class="mono">{escape(k)}</th>'
-        + "".join(f'<td class="mono">{escape(v)}</td>' for v in values) + "</tr>"
-        for k, values in rows) + "</tbody></table>") if rows else \
-        "<p>The overrides, settings and data are the same in every run.</p>"
+    head = join(html("<th>{}</th>", lab) for lab in labels)
+    table = html("<table><thead><tr><th></th>{}</tr></thead><tbody>{}</tbody></table>", head,
+                 join(html('<tr><th class="mono">{}</th>{}</tr>', k,
+                           join(html('<td class="mono">{}</td>', v) for v in values))
+                      for k, values in rows)) if rows else \
+        Html("<p>The overrides, settings and data are the same in every run.</p>")
     first = page.runs[0]
     texts = [(label, source_diff(first, run, labels[0], label))
              for run, label in zip(page.runs[1:], labels[1:], strict=True)]
     if not any(text for _, text in texts):
-        return (f"<h2>What differs</h2>{table}<p>The spec files are the same in every run: "
-                "they differ only as above.</p>")
-    diffs = "".join(f"<h3>{escape(labels[0])} &rarr; {escape(label)}</h3>" + (
-        _diff_html(text) if text else "<p>The spec files are the same.</p>")
-        for label, text in texts)
-    return f"<h2>What differs</h2>{table}<h3>The spec sources</h3>{diffs}"
+        return html("<h2>What differs</h2>{}<p>The spec files are the same in every run: "
+                    "they differ only as above.</p>", table)
+    diffs = join(html("<h3>{} &rarr; {}</h3>{}", labels[0], label, _diff_html(text) if text
+                      else Html("<p>The spec files are the same.</p>"))
+                 for label, text in texts)
+    return html("<h2>What differs</h2>{}<h3>The spec sources</h3>{}", table, diffs)
 
 
-def _metric_rows(page: ComparePage) -> list[tuple[str, list[Any]]]:
+def _metric_rows(page: ComparePage) -> tuple[list[tuple[str, list[Any]]], str]:
+    """(row name, each run's value) for each term, and a sentence on terms left out."""
     best = [best_record(r) or {} for r in page.runs]
-    terms = list(dict.fromkeys(t for r in page.runs for t in terms_of(r.history, r.test)))
+    terms, more = shown_terms(list(dict.fromkeys(t for r in page.runs
+                                                 for t in terms_of(r.history, r.test))))
     rows: list[tuple[str, list[Any]]] = []
     for term in terms:
         rows.append((f"test {term}", [r.test.get(term) for r in page.runs]))
-        rows.append((f"validation {term}", [(b.get("val") or {}).get(term) for b in best]))
-        rows.append((f"train {term}", [(b.get("train") or {}).get(term) for b in best]))
-    return rows
+        rows.append((f"validation {term}", [part(b, "val").get(term) for b in best]))
+        rows.append((f"train {term}", [part(b, "train").get(term) for b in best]))
+    return rows, more
 
 
-def _metrics(page: ComparePage, labels: list[str]) -> str:
-    head = "".join(f'<th class="num">{escape(lab)}</th>' for lab in labels)
-    facts = [("status", [status_badge(r.status) for r in page.runs]),
-             ("best epoch", [escape(str(r.best_epoch or "")) for r in page.runs]),
-             ("epochs run", [str(len(r.history)) for r in page.runs])]
-    body = "".join(f"<tr><th>{k}</th>" + "".join(f'<td class="num">{v}</td>' for v in vs)
-                   + "</tr>" for k, vs in facts)
-    for key, values in _metric_rows(page):
-        numbers = [v for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
+def _metrics(page: ComparePage, labels: list[str]) -> Html:
+    head = join(html('<th class="num">{}</th>', lab) for lab in labels)
+    facts: list[tuple[str, list[str]]] = [
+        ("status", [status_badge(r.status) for r in page.runs]),
+        ("best epoch", [shorten(r.best_epoch or "", 20) for r in page.runs]),
+        ("epochs run", [str(len(r.history)) for r in page.runs])]
+    body = [html("<tr><th>{}</th>{}</tr>", k, join(html('<td class="num">{}</td>', v)
+                                                   for v in vs)) for k, vs in facts]
+    rows, more = _metric_rows(page)
+    for key, values in rows:
+        numbers = [x for v in values if (x := number(v)) is not None and math.isfinite(x)]
         low = min(numbers) if len(numbers) > 1 else None
-        cells = "".join(
-            f'<td class="num">{"<b>" + fmt(v) + "</b>" if v == low else fmt(v)}</td>'
-            for v in values)
-        body += f'<tr><th class="mono">{escape(key)}</th>{cells}</tr>'
-    return (f"<h2>Metrics</h2><table><thead><tr><th></th>{head}</tr></thead><tbody>{body}"
-            "</tbody></table><p class=\"caption\">Train and validation at each run's best "
-            "epoch; test with its best weights; the lowest of each row in bold.</p>")
+        cells = join(html('<td class="num">{}</td>', html("<b>{}</b>", fmt(v))
+                          if low is not None and number(v) == low else fmt(v)) for v in values)
+        body.append(html('<tr><th class="mono">{}</th>{}</tr>', key, cells))
+    return html("<h2>Metrics</h2><table><thead><tr><th></th>{}</tr></thead><tbody>{}"
+                '</tbody></table><p class="caption">Train and validation at each run\'s best '
+                "epoch; test with its best weights; the lowest of each row in bold.{}</p>",
+                head, join(body), more)
 
 
-def _curves(page: ComparePage, labels: list[str]) -> str:
-    terms = list(dict.fromkeys(t for r in page.runs for t in terms_of(r.history, {})))
+def _curves(page: ComparePage, labels: list[str]) -> Html:
+    terms = shown_terms(list(dict.fromkeys(t for r in page.runs
+                                           for t in terms_of(r.history, {}))))[0]
     charts = []
     for term in terms:
         series = []
         for i, (run, label) in enumerate(zip(page.runs, labels, strict=True)):
             colour = COLOURS[i % len(COLOURS)]
-            xs = [float(r["epoch"]) for r in run.history]
-            for part, dashed in (("val", False), ("train", True)):
-                ys = [float((r.get(part) or {}).get(term, math.nan)) for r in run.history]
+            xs = epochs_of(run.history)
+            for name, dashed in (("val", False), ("train", True)):
+                ys = values_of(run.history, name, term)
                 if any(math.isfinite(y) for y in ys):
                     series.append(Series("" if dashed else label, xs, ys, colour, dashed))
         chart = line_chart(term, series)
         if chart:
-            charts.append(f'<div class="card">{chart}</div>')
+            charts.append(html('<div class="card">{}</div>', chart))
     if not charts:
-        return ""
-    return ("<h2>Loss curves</h2><p class=\"caption\">Solid: validation; dashed: training; one "
-            f"colour per run.</p><div class=\"grid\">{''.join(charts)}</div>")
+        return Html("")
+    return html('<h2>Loss curves</h2><p class="caption">Solid: validation; dashed: training; '
+                'one colour per run.</p><div class="grid">{}</div>', join(charts))
 
 
-def _reconstructions(page: ComparePage) -> str:
+def _reconstructions(page: ComparePage) -> Html:
     if page.recon_png is None:
-        return f'<h2>Reconstructions</h2><p class="note">{escape(page.recon_note)}</p>'
-    return (f'<h2>Reconstructions</h2><figure class="card"><img class="figure" '
-            f'alt="reconstructions" src="{data_uri(page.recon_png, "image/png")}">'
-            f"<figcaption>{escape(page.recon_note)}</figcaption></figure>")
+        return html('<h2>Reconstructions</h2><p class="note">{}</p>', page.recon_note)
+    return html('<h2>Reconstructions</h2><figure class="card"><img class="figure" '
+                'alt="reconstructions" src="{}"><figcaption>{}</figcaption></figure>',
+                data_uri(page.recon_png, "image/png"), page.recon_note)
 
 
-def _diagrams(page: ComparePage, labels: list[str]) -> str:
-    cells = "".join(f'<div class="card"><h3>{escape(lab)}</h3>'
-                    f"{diagram_html(r.diagram_svg, r.diagram_note)}</div>"
-                    for r, lab in zip(page.runs, labels, strict=True))
-    return f'<h2>Architectures</h2><div class="grid">{cells}</div>'
+def _diagrams(page: ComparePage, labels: list[str]) -> Html:
+    cells = join(html('<div class="card"><h3>{}</h3>{}</div>', lab,
+                      diagram_html(r.diagram_svg, r.diagram_note))
+                 for r, lab in zip(page.runs, labels, strict=True))
+    return html('<h2>Architectures</h2><div class="grid">{}</div>', cells)
 
 
-def compare_page(page: ComparePage) -> str:
+def _notes(page: ComparePage, labels: list[str]) -> Html:
+    """What each run's page left out of its folder (a figure that is a link, ...)."""
+    notes = [html('<p class="note">{}: {}</p>', lab, d.message)
+             for r, lab in zip(page.runs, labels, strict=True) for d in r.notes]
+    return html("<h2>Left out</h2>{}", join(notes)) if notes else Html("")
+
+
+def compare_page(page: ComparePage) -> Html:
     """The whole `compare.html`."""
     labels = page.labels or labels_of(page.runs)
-    listing = "".join(f"<li><b>{escape(lab)}</b>: {escape(r.name)} {status_badge(r.status)} "
-                      f'<span class="where">{escape(r.run_dir)}</span></li>'
-                      for r, lab in zip(page.runs, labels, strict=True))
-    body = [f"<header><h1>{len(page.runs)} runs compared</h1><ul>{listing}</ul></header>",
-            _differences(page, labels), _metrics(page, labels), _curves(page, labels),
-            _reconstructions(page), _diagrams(page, labels)]
-    return document(f"compare: {', '.join(labels)}", "".join(body))
+    listing = join(html('<li><b>{}</b>: {} {} <span class="where">{}</span></li>', lab,
+                        r.name, status_badge(r.status), r.run_dir)
+                   for r, lab in zip(page.runs, labels, strict=True))
+    body = [html("<header><h1>{} runs compared</h1><ul>{}</ul></header>", len(page.runs),
+                 listing), _notes(page, labels), _differences(page, labels),
+            _metrics(page, labels), _curves(page, labels), _reconstructions(page),
+            _diagrams(page, labels)]
+    return document(f"compare: {', '.join(labels)}", join(body))
 
 
 def recon_grid(inputs: Any, rows: list[tuple[str, Any]], value_range: tuple[float, float],

@@ -6,6 +6,10 @@
 `aespec.train.pages.read_run_page`); this module only writes HTML. Everything is inline:
 the figures as `data:` URIs, the curves as SVG, the styles in one `<style>`; no script, no
 font, nothing fetched. Large type and figures that scale to the width, for a projector.
+
+A run folder may come from anyone, so every value from it is text on the page: the HTML
+is written with `aespec.report.markup`, which escapes each value unless this package made
+it, and a value that should be a number but is not is shown as (short) text.
 """
 
 from __future__ import annotations
@@ -13,10 +17,12 @@ from __future__ import annotations
 import base64
 import math
 from dataclasses import dataclass, field
-from html import escape
 from typing import Any
 
+from aespec.errors import Diagnostic
 from aespec.report.charts import COLOURS, Series, line_chart
+from aespec.report.markup import Html, html, join, shorten, text
+from aespec.report.runfiles import MAX_FIGURE, PNG_MAGIC
 
 
 @dataclass(frozen=True)
@@ -42,6 +48,7 @@ class RunPage:
     report_items: list[str] = field(default_factory=list)
     overrides: list[str] = field(default_factory=list)
     info: list[tuple[str, str]] = field(default_factory=list)  # (label, value): device, times
+    notes: list[Diagnostic] = field(default_factory=list)  # what was left out, and why (E621)
 
 
 STYLE = """
@@ -59,7 +66,8 @@ h3 { font-size: 1.15rem; margin: 1rem 0 0.4rem; }
 .where { color: #555; font-size: 0.95rem; word-break: break-all; }
 .status { display: inline-block; padding: 0.1rem 0.7rem; border-radius: 0.4rem; color: #fff;
   font-weight: 600; font-size: 1.1rem; vertical-align: middle; margin-left: 0.6rem; }
-.finished { background: #1a7f37; } .early_stopped { background: #0969da; }
+.unknown { background: #6e7781; } .finished { background: #1a7f37; }
+.early_stopped { background: #0969da; }
 .interrupted, .running { background: #9a6700; } .failed, .diverged { background: #cf222e; }
 .error { background: #ffebe9; border-left: 6px solid #cf222e; padding: 0.6rem 1rem; }
 table { border-collapse: collapse; font-size: 1rem; margin: 0.4rem 0; }
@@ -89,171 +97,227 @@ code, pre, .mono { font-family: ui-monospace, "DejaVu Sans Mono", Menlo, Consola
   grid-template-columns: repeat(auto-fit, minmax(min(100%, 420px), 1fr)); }
 """
 
+STATUSES = ("finished", "early_stopped", "interrupted", "running", "failed", "diverged")
+MAX_TERMS = 40  # loss terms shown: a run logs a handful; a crafted file may name thousands
 
-def fmt(value: Any) -> str:
-    """A number for a table: five significant digits; NaN and infinities as they are."""
+
+def number(value: Any) -> float | None:
+    """A metric value as a float; None for what is not a number (text, a list, true)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return "" if value is None else str(value)
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    return f"{value:#.5g}" if isinstance(value, float) else f"{value:,}"
+        return None
+    try:
+        return float(value)
+    except OverflowError:  # an int past float's range (JSON allows one)
+        return math.copysign(math.inf, value)
 
 
-def document(title: str, body: str) -> str:
+def fmt(value: Any) -> Html:
+    """A number for a table: five significant digits; NaN and infinities as they are;
+    anything else (a string where a number belongs) as short, escaped text."""
+    x = number(value)
+    if x is None:
+        return text(shorten(value, 60))
+    if not math.isfinite(x) or isinstance(value, float) or abs(value) >= 10**15:
+        return text(f"{x:#.5g}" if math.isfinite(x) else str(x))
+    return text(f"{value:,}")
+
+
+def document(title: str, body: Html) -> Html:
     """A whole HTML page around `body`, with the shared style sheet."""
-    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-            f"<title>{escape(title)}</title><style>{STYLE}</style></head>"
-            f"<body><main>{body}</main></body></html>\n")
+    return html('<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+                '<meta name="viewport" content="width=device-width, initial-scale=1">'
+                "<title>{}</title><style>{}</style></head><body><main>{}</main></body>"
+                "</html>\n", title, Html(STYLE), body)
 
 
 def data_uri(data: bytes, mime: str) -> str:
     return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
 
 
-def status_badge(status: str) -> str:
-    return f'<span class="status {escape(status)}">{escape(status.replace("_", " "))}</span>'
+def status_badge(status: Any) -> Html:
+    """The status as a coloured badge; one aespec does not write is shown grey."""
+    said = str(status)
+    return html('<span class="status {}">{}</span>', said if said in STATUSES else "unknown",
+                said.replace("_", " "))
 
 
-def run_page(page: RunPage) -> str:
+def run_page(page: RunPage) -> Html:
     """The whole `report.html` of one run."""
     body = [_header(page), _metrics(page), _curves(page), _figures(page), _diagram(page),
             _objective(page), _source(page), _settings(page)]
-    return document(f"{page.name}: aespec run", "".join(body))
+    return document(f"{page.name}: aespec run", join(body))
 
 
-def _header(page: RunPage) -> str:
-    doc = f'<p class="doc">{escape(page.doc)}</p>' if page.doc else ""
-    error = f'<p class="error">{escape(page.error)}</p>' if page.error else ""
-    return (f"<header><h1>{escape(page.name)}{status_badge(page.status)}</h1>{doc}"
-            f'<p class="where">{escape(page.run_dir)}</p>{error}</header>')
+def _header(page: RunPage) -> Html:
+    doc = html('<p class="doc">{}</p>', page.doc) if page.doc else ""
+    error = html('<p class="error">{}</p>', page.error) if page.error else ""
+    return html('<header><h1>{}{}</h1>{}<p class="where">{}</p>{}</header>', page.name,
+                status_badge(page.status), doc, page.run_dir, error)
 
 
-def terms_of(history: list[dict[str, Any]], test: dict[str, float]) -> list[str]:
+def part(record: dict[str, Any], name: str) -> dict[str, Any]:
+    """A record's `train` or `val` values; {} where the file holds something else there."""
+    values = record.get(name)
+    return values if isinstance(values, dict) else {}
+
+
+def terms_of(history: list[dict[str, Any]], test: dict[str, Any]) -> list[str]:
     """Every loss term the run logged, in the order logged (`loss`, their sum, first)."""
-    seen = dict.fromkeys(k for r in history for part in ("train", "val")
-                         for k in (r.get(part) or {}))
-    seen.update(dict.fromkeys(test))
+    seen = dict.fromkeys(str(k) for r in history for name in ("train", "val")
+                         for k in part(r, name))
+    seen.update(dict.fromkeys(str(k) for k in test))
     return sorted(seen, key=lambda t: t != "loss")
+
+
+def shown_terms(terms: list[str]) -> tuple[list[str], str]:
+    """The first MAX_TERMS terms, and a sentence on the rest ("" when none is left out)."""
+    rest = len(terms) - MAX_TERMS
+    return terms[:MAX_TERMS], (f" {rest} more terms are left out." if rest > 0 else "")
+
+
+def best_epoch(page: RunPage) -> int | None:
+    """The best epoch, where run.json gives a whole number for it."""
+    best = page.best_epoch
+    return best if isinstance(best, int) and not isinstance(best, bool) else None
 
 
 def best_record(page: RunPage) -> dict[str, Any] | None:
     """The best epoch's record, else the last one."""
-    found = [r for r in page.history if r.get("epoch") == page.best_epoch]
+    best = best_epoch(page)
+    found = [r for r in page.history if best is not None and r.get("epoch") == best]
     return found[0] if found else (page.history[-1] if page.history else None)
 
 
-def _metrics(page: RunPage) -> str:
+def _metrics(page: RunPage) -> Html:
     record = best_record(page)
     if record is None and not page.test:
-        return "<h2>Metrics</h2><p>No epoch finished, so there are no metrics.</p>"
+        return Html("<h2>Metrics</h2><p>No epoch finished, so there are no metrics.</p>")
     record = record or {}
-    rows = "".join(
-        f"<tr><td class=\"mono\">{escape(t)}</td>"
-        f"<td class=\"num\">{fmt((record.get('train') or {}).get(t))}</td>"
-        f"<td class=\"num\">{fmt((record.get('val') or {}).get(t))}</td>"
-        f"<td class=\"num\">{fmt(page.test.get(t))}</td></tr>"
-        for t in terms_of(page.history, page.test))
-    done = len(page.history)
+    terms, more = shown_terms(terms_of(page.history, page.test))
+    rows = join(html('<tr><td class="mono">{}</td><td class="num">{}</td>'
+                     '<td class="num">{}</td><td class="num">{}</td></tr>', t,
+                     fmt(part(record, "train").get(t)), fmt(part(record, "val").get(t)),
+                     fmt(page.test.get(t))) for t in terms)
+    done, best = len(page.history), best_epoch(page)
     of = f" of {page.epochs}" if page.epochs else ""
-    which = (f"epoch {record.get('epoch')}" if record else "")
-    best = (f"best epoch {page.best_epoch} ({done}{of} epochs run)" if page.best_epoch
-            else f"{done}{of} epochs run")
-    return (f"<h2>Metrics</h2><table><thead><tr><th>term</th><th class=\"num\">train</th>"
-            f"<th class=\"num\">validation</th><th class=\"num\">test</th></tr></thead>"
-            f"<tbody>{rows}</tbody></table><p class=\"caption\">{escape(best)}; train and "
-            f"validation at {escape(which)}, test with the best weights"
-            f"{'' if page.test else ' (no test result: the run did not finish)'}.</p>")
+    which = f"epoch {shorten(record.get('epoch'), 20)}" if record else ""
+    said = (f"best epoch {best} ({done}{of} epochs run)" if best else f"{done}{of} epochs run")
+    return html('<h2>Metrics</h2><table><thead><tr><th>term</th><th class="num">train</th>'
+                '<th class="num">validation</th><th class="num">test</th></tr></thead>'
+                '<tbody>{}</tbody></table><p class="caption">{}; train and validation at {}, '
+                "test with the best weights{}.{}</p>", rows, said, which,
+                "" if page.test else " (no test result: the run did not finish)", more)
 
 
-def curve_charts(history: list[dict[str, Any]], best: int | None) -> list[str]:
+def epochs_of(history: list[dict[str, Any]]) -> list[float]:
+    """Each record's epoch as a number (NaN where the record's is not one)."""
+    return [math.nan if (x := number(r.get("epoch"))) is None else x for r in history]
+
+
+def values_of(history: list[dict[str, Any]], name: str, term: str) -> list[float]:
+    """One term's values over the epochs; NaN where a record has no number for it."""
+    return [math.nan if (y := number(part(r, name).get(term))) is None else y
+            for r in history]
+
+
+def curve_charts(history: list[dict[str, Any]], best: int | None) -> list[Html]:
     """One SVG chart per term: the training loss (dashed) and the validation loss."""
     charts = []
-    epochs = [float(r["epoch"]) for r in history]
-    for term in terms_of(history, {}):
+    epochs = epochs_of(history)
+    for term in shown_terms(terms_of(history, {}))[0]:
         series = []
-        for part, name, colour, dashed in (("train", "train", COLOURS[0], True),
-                                           ("val", "validation", COLOURS[1], False)):
-            ys = [_value(r, part, term) for r in history]
+        for name, label, colour, dashed in (("train", "train", COLOURS[0], True),
+                                            ("val", "validation", COLOURS[1], False)):
+            ys = values_of(history, name, term)
             if any(math.isfinite(y) for y in ys):
-                series.append(Series(name, epochs, ys, colour, dashed))
+                series.append(Series(label, epochs, ys, colour, dashed))
         chart = line_chart(term, series, marker=best)
         if chart:
             charts.append(chart)
     return charts
 
 
-def _value(record: dict[str, Any], part: str, term: str) -> float:
-    v = (record.get(part) or {}).get(term)
-    return float(v) if isinstance(v, (int, float)) else math.nan
-
-
-def _curves(page: RunPage) -> str:
-    charts = curve_charts(page.history, page.best_epoch)
+def _curves(page: RunPage) -> Html:
+    charts = curve_charts(page.history, best_epoch(page))
     if not charts:
-        return ""
-    cards = "".join(f'<div class="card">{c}</div>' for c in charts)
-    return f'<h2>Loss curves</h2><div class="grid">{cards}</div>'
+        return Html("")
+    cards = join(html('<div class="card">{}</div>', c) for c in charts)
+    return html('<h2>Loss curves</h2><div class="grid">{}</div>', cards)
 
 
-def _figures(page: RunPage) -> str:
-    if not page.figures:
-        return ""
-    items = "".join(
-        f'<figure class="card"><img class="figure" alt="{escape(name)}" '
-        f'src="{data_uri(png, "image/png")}"><figcaption>{escape(name)}</figcaption></figure>'
-        for name, png in page.figures)
-    return f"<h2>Report</h2>{items}"
+def usable_png(png: Any) -> str | None:
+    """Why `png` cannot be shown as a figure, or None: PNG bytes no larger than MAX_FIGURE."""
+    if not isinstance(png, bytes) or not png.startswith(PNG_MAGIC):
+        return "it is not a PNG image"
+    return f"it is larger than {MAX_FIGURE // 2**20} MiB" if len(png) > MAX_FIGURE else None
 
 
-def diagram_html(svg: str | None, note: str) -> str:
+def _figures(page: RunPage) -> Html:
+    items, notes = [], [d.message for d in page.notes]
+    for name, png in page.figures:
+        why = usable_png(png)
+        if why:
+            notes.append(f"{name} is left out: {why}.")
+            continue
+        items.append(html('<figure class="card"><img class="figure" alt="{}" src="{}">'
+                          "<figcaption>{}</figcaption></figure>", name,
+                          data_uri(png, "image/png"), name))
+    if not items and not notes:
+        return Html("")
+    return html("<h2>Report</h2>{}{}", join(html('<p class="note">{}</p>', n) for n in notes),
+                join(items))
+
+
+def diagram_html(svg: str | None, note: str) -> Html:
     """The architecture as an <img> of its SVG (so it scales, and its ids stay its own)."""
     if not svg:
-        return f'<p class="note">{escape(note or "no diagram")}</p>'
-    src = data_uri(svg.encode("utf-8"), "image/svg+xml")
-    return (f'<img class="diagram" alt="architecture diagram" style="display: block; '
-            f'margin: 0 auto; max-width: 100%; max-height: 85vh" src="{src}">')
+        return html('<p class="note">{}</p>', note or "no diagram")
+    return html('<img class="diagram" alt="architecture diagram" style="display: block; '
+                'margin: 0 auto; max-width: 100%; max-height: 85vh" src="{}">',
+                data_uri(svg.encode("utf-8"), "image/svg+xml"))
 
 
-def _diagram(page: RunPage) -> str:
-    return f"<h2>Architecture</h2>{diagram_html(page.diagram_svg, page.diagram_note)}"
+def _diagram(page: RunPage) -> Html:
+    return html("<h2>Architecture</h2>{}", diagram_html(page.diagram_svg, page.diagram_note))
 
 
-def _objective(page: RunPage) -> str:
+def _objective(page: RunPage) -> Html:
     if not page.objective:
-        return ""
-    return f'<h2>Objective</h2><div class="objective mono">{escape(page.objective)}</div>'
+        return Html("")
+    return html('<h2>Objective</h2><div class="objective mono">{}</div>', page.objective)
 
 
-def highlight(source: str) -> str:
-    """The spec's source with aespec's Pygments lexer, styles inline."""
+def highlight(source: str) -> Html:
+    """The spec's source with aespec's Pygments lexer, styles inline (Pygments escapes the
+    text of every token)."""
     from pygments import highlight as pyg_highlight
     from pygments.formatters import HtmlFormatter
 
     from aespec.ops.lexer import AespecLexer
 
-    return pyg_highlight(source, AespecLexer(), HtmlFormatter(noclasses=True, style="default",
-                                                              linenos="inline"))
+    return Html(pyg_highlight(source, AespecLexer(),
+                              HtmlFormatter(noclasses=True, style="default", linenos="inline")))
 
 
-def _source(page: RunPage) -> str:
+def _source(page: RunPage) -> Html:
     if not page.source:
-        return ""
-    return (f"<h2>Spec <span class=\"caption mono\">{escape(page.spec_file)}</span></h2>"
-            f'<div class="source">{highlight(page.source)}</div>')
+        return Html("")
+    return html('<h2>Spec <span class="caption mono">{}</span></h2><div class="source">{}'
+                "</div>", page.spec_file, highlight(page.source))
 
 
-def kv_table(rows: list[tuple[str, str]]) -> str:
-    body = "".join(f'<tr><th>{escape(k)}</th><td class="mono">{escape(v)}</td></tr>'
-                   for k, v in rows)
-    return f"<table><tbody>{body}</tbody></table>"
+def kv_table(rows: list[tuple[Any, Any]]) -> Html:
+    body = join(html('<tr><th>{}</th><td class="mono">{}</td></tr>', k, v) for k, v in rows)
+    return html("<table><tbody>{}</tbody></table>", body)
 
 
 def setting_text(value: Any) -> str:
     """A resolved train setting as a spec writes it: `adam(lr=0.001)`, `none`, `true`."""
     if isinstance(value, dict) and "name" in value:
-        args = ", ".join(f"{k}={setting_text(v)}" for k, v in (value.get("args") or {}).items())
-        return f"{value['name']}({args})" if args else str(value["name"])
+        args = value.get("args")
+        said = ", ".join(f"{k}={setting_text(v)}" for k, v in
+                         (args.items() if isinstance(args, dict) else ()))
+        return f"{value['name']}({said})" if said else str(value["name"])
     if isinstance(value, dict):
         return ", ".join(f"{k}={setting_text(v)}" for k, v in value.items())
     if value is None:
@@ -263,34 +327,36 @@ def setting_text(value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def _settings(page: RunPage) -> str:
+def _settings(page: RunPage) -> Html:
     """The train keys, this run's overrides and report items, and the run's facts
     (device, times, versions), side by side where the width allows."""
     rows = [(k, setting_text(v)) for k, v in page.settings.items()]
-    extra = [("--set", "  ".join(page.overrides) or "none")]
+    extra = [("--set", "  ".join(str(o) for o in page.overrides) or "none")]
     if page.report_items:
-        extra.append(("report", ", ".join(page.report_items)))
-    facts = f"<div><h3>run</h3>{kv_table(page.info)}</div>" if page.info else ""
-    return (f'<h2>Settings and run</h2><div class="cols"><div><h3>train</h3>{kv_table(rows)}'
-            f"</div><div><h3>this run</h3>{kv_table(extra)}</div>{facts}</div>")
+        extra.append(("report", ", ".join(str(i) for i in page.report_items)))
+    facts = html("<div><h3>run</h3>{}</div>", kv_table(page.info)) if page.info else ""
+    return html('<h2>Settings and run</h2><div class="cols"><div><h3>train</h3>{}</div>'
+                "<div><h3>this run</h3>{}</div>{}</div>", kv_table(rows), kv_table(extra),
+                facts)
 
 
-def summary_html(page: RunPage) -> str:
+def summary_html(page: RunPage) -> Html:
     """A short card for a notebook (`_repr_html_`): the metrics, the curves, the diagram."""
-    charts = curve_charts(page.history, page.best_epoch)
-    curves = "".join(f'<div style="flex: 1 1 340px; max-width: 520px">{c}</div>'
-                     for c in charts[:4])
-    return (f'<div style="font-family: system-ui, sans-serif">'
-            f"<div style=\"font-size: 1.3em; font-weight: 600\">{escape(page.name)} "
-            f"<span style=\"font-weight: 400\">({escape(page.status.replace('_', ' '))}, "
-            f"{escape(page.run_dir)})</span></div>{_metrics(page).replace('<h2>Metrics</h2>', '')}"
-            f'<div style="display: flex; flex-wrap: wrap; gap: 12px">{curves}</div>'
-            f'<details><summary>architecture</summary>'
-            f'<div style="max-width: 700px">{diagram_html(page.diagram_svg, page.diagram_note)}'
-            f"</div></details></div>")
+    charts = curve_charts(page.history, best_epoch(page))
+    curves = join(html('<div style="flex: 1 1 340px; max-width: 520px">{}</div>', c)
+                  for c in charts[:4])
+    metrics = Html(_metrics(page).replace("<h2>Metrics</h2>", "", 1))  # our own heading
+    return html('<div style="font-family: system-ui, sans-serif">'
+                '<div style="font-size: 1.3em; font-weight: 600">{} '
+                '<span style="font-weight: 400">({}, {})</span></div>{}'
+                '<div style="display: flex; flex-wrap: wrap; gap: 12px">{}</div>'
+                "<details><summary>architecture</summary>"
+                '<div style="max-width: 700px">{}</div></details></div>', page.name,
+                str(page.status).replace("_", " "), page.run_dir, metrics, curves,
+                diagram_html(page.diagram_svg, page.diagram_note))
 
 
-def spec_html(spec: Any) -> str:
+def spec_html(spec: Any) -> Html:
     """A notebook's view of a Spec: what it is (shapes, size, objective), its diagram and
     its source. The graph is built here (the Spec itself is plain data)."""
     from aespec.draw.dot import GraphvizMissingError, RenderError, to_svg
@@ -300,7 +366,7 @@ def spec_html(spec: Any) -> str:
     result = check_spec(spec)
     g = result.graph
     if g is None or not result.ok:
-        return f"<pre>{escape(repr(spec))}</pre>"
+        return html("<pre>{}</pre>", repr(spec))
     try:
         svg, note = to_svg(g, spec), ""
     except (GraphvizMissingError, RenderError, OSError) as exc:
@@ -310,12 +376,13 @@ def spec_html(spec: Any) -> str:
             ("code z", str(tuple(shape["z"])) if shape.get("z") else ""),
             ("parameters", f"{shape['params']:,}"), ("objective", objective_text(g)),
             ("file", spec.path or "")]
-    table = "".join(f'<tr><th style="text-align: left; padding-right: 1em">{escape(k)}</th>'
-                    f'<td style="text-align: left; font-family: monospace">{escape(v)}</td></tr>'
-                    for k, v in rows if v)
-    doc = f"<div>{escape(spec.doc)}</div>" if spec.doc else ""
-    source = (f"<details><summary>source</summary>{highlight(spec.source)}</details>"
+    table = join(html('<tr><th style="text-align: left; padding-right: 1em">{}</th>'
+                      '<td style="text-align: left; font-family: monospace">{}</td></tr>', k, v)
+                 for k, v in rows if v)
+    doc = html("<div>{}</div>", spec.doc) if spec.doc else ""
+    source = (html("<details><summary>source</summary>{}</details>", highlight(spec.source))
               if spec.source else "")
-    return (f'<div style="font-family: system-ui, sans-serif"><div style="font-size: 1.3em; '
-            f'font-weight: 600">{escape(spec.name)}</div>{doc}<table>{table}</table>'
-            f'<div style="max-width: 700px">{diagram_html(svg, note)}</div>{source}</div>')
+    return html('<div style="font-family: system-ui, sans-serif"><div style="font-size: 1.3em; '
+                'font-weight: 600">{}</div>{}<table>{}</table>'
+                '<div style="max-width: 700px">{}</div>{}</div>', spec.name, doc, table,
+                diagram_html(svg, note), source)

@@ -4,64 +4,26 @@
 
 The report stage builds the HTML (`aespec.report.page`) from a `RunPage`; this module
 reads one from the files a run wrote (run.json, metrics.jsonl, the spec, report/*.png)
-and draws the diagram with `dot` (a note on the page when graphviz is missing). It loads
-no model, so a page costs a few tens of milliseconds and works for a failed run too.
+through `aespec.report.runfiles` (a run folder may come from anyone: only regular files
+inside it, each read up to a limit), and draws the diagram with `dot` (a note on the page
+when graphviz is missing). It loads no model, so a page costs a few tens of milliseconds
+and works for a failed run too.
 """
 
 from __future__ import annotations
 
-import json
 import pathlib
 from typing import Any
 
 from aespec.draw.dot import INSTALL_HINT, GraphvizMissingError, RenderError, to_svg
-from aespec.errors import AespecError
 from aespec.graph import check_source
 from aespec.graph.summary import objective_text
 from aespec.model import Spec
+from aespec.report import runfiles
 from aespec.report.page import RunPage, run_page, setting_text
 from aespec.train.rundir import RunDir, atomic_write, cannot_write
 
 PAGE = "report.html"
-
-
-def read_metrics(run: RunDir) -> list[dict[str, Any]]:
-    """metrics.jsonl's records; a torn last line (a run killed while writing) is left out,
-    any other line that is not a JSON object is E610."""
-    try:
-        text = run.metrics.read_text(encoding="utf-8") if run.metrics.is_file() else ""
-    except (OSError, UnicodeDecodeError) as exc:
-        raise AespecError.of("E610", f"cannot read {run.metrics}: {exc}",
-                             file=str(run.metrics)) from None
-    lines = text.split("\n")
-    records = []
-    for number, line in enumerate(lines, 1):
-        try:
-            record = json.loads(line) if line.strip() else None
-        except ValueError:
-            record = "torn" if number == len(lines) else "bad"
-        if record == "torn" or record is None:
-            continue
-        if not isinstance(record, dict) or not isinstance(record.get("epoch"), int):
-            raise AespecError.of("E610", f"{run.metrics}:{number}: not an epoch's record",
-                                 file=str(run.metrics),
-                                 hint="the file was changed or written by something else")
-        records.append(record)
-    return records
-
-
-def _figures(run: RunDir) -> list[tuple[str, bytes]]:
-    """The report block's PNGs, in the block's order (report.json), else by name."""
-    named: list[str] = []
-    try:
-        summary = json.loads((run.path / "report.json").read_text(encoding="utf-8"))
-        named = [v["file"] for v in summary.values()
-                 if isinstance(v, dict) and str(v.get("file", "")).endswith(".png")]
-    except (OSError, ValueError, AttributeError):
-        pass
-    found = sorted(str(p.relative_to(run.path)) for p in (run.path / "report").glob("*.png"))
-    order = [n for n in named if n in found] + [n for n in found if n not in named]
-    return [(name, (run.path / name).read_bytes()) for name in order]
 
 
 def _diagram(graph: Any, spec: Spec) -> tuple[str | None, str]:
@@ -84,7 +46,8 @@ def _info_rows(info: dict[str, Any]) -> list[tuple[str, str]]:
     rows = [("status", str(info.get("status", "unknown"))),
             ("data", str(info.get("data_description") or info.get("data", ""))),
             ("device", str(info.get("device", "")) + (
-                f" ({', '.join(info['notes'])})" if info.get("notes") else "")),
+                f" ({', '.join(map(str, notes))})" if isinstance(notes := info.get("notes"),
+                                                             list) and notes else "")),
             ("parameters", f"{info['params']:,}" if isinstance(info.get("params"), int) else ""),
             ("started", str(info.get("started", ""))), ("ended", str(info.get("finished", ""))),
             ("time", f"{seconds:.1f} s" if isinstance(seconds, (int, float)) else ""),
@@ -98,12 +61,15 @@ def read_run_page(path: str | pathlib.Path, checked: tuple[Spec, Any] | None = N
     spec and graph when the caller has them (a run that just ended), else the spec is
     checked again from the run's own copy and overrides."""
     run = RunDir(pathlib.Path(path))
+    runfiles.check_run_folder(run.path)  # E620: run.json or the spec is a link, a FIFO...
     info = run.info()
     source, name = run.source()
-    history = read_metrics(run)
+    history, cut = runfiles.read_metrics(run.metrics)
+    figures, left_out = runfiles.read_figures(run.path)
     if checked is None:
-        result = check_source(source, info.get("spec_path") or str(run.path / name),
-                              info["overrides"])
+        where = info.get("spec_path")
+        result = check_source(source, where if isinstance(where, str) and where
+                              else str(run.path / name), [str(o) for o in info["overrides"]])
         if result.ok and result.spec is not None and result.graph is not None:
             checked = (result.spec, result.graph)
     spec, graph = checked if checked is not None else (None, None)
@@ -116,10 +82,11 @@ def read_run_page(path: str | pathlib.Path, checked: tuple[Spec, Any] | None = N
         run_dir=str(run.path), status=str(info.get("status", "unknown")),
         doc=spec.doc if spec else None, error=info.get("error"), history=history,
         best_epoch=info.get("best_epoch"), epochs=spec.train.epochs if spec else None,
-        test=test, figures=_figures(run), diagram_svg=svg, diagram_note=note,
+        test=test, figures=figures, diagram_svg=svg, diagram_note=note,
         objective=objective_text(graph) if graph is not None else "", source=source,
         spec_file=name, settings=meaning.get("train") or {}, report_items=_report_items(meaning),
-        overrides=list(info.get("overrides") or []), info=_info_rows(info))
+        overrides=list(info.get("overrides") or []), info=_info_rows(info),
+        notes=cut + left_out)
 
 
 def write_run_page(path: str | pathlib.Path, out: str | pathlib.Path | None = None,
