@@ -382,17 +382,6 @@ _CODES = [
          "folders, an image cannot be decoded, or the input is not image(1, H, W), "
          "image(3, H, W) or a square vector.",
          '`data images("photos")` for a folder with no image files', False),
-    Code("E601", "training diverged", "run",
-         "The loss became NaN or infinite; training stopped and the last good checkpoint is "
-         "kept. Lower the learning rate, use `precision fp32`, or look for extreme values in "
-         "the data.",
-         "`optimizer sgd(lr=1e6)`", False),
-    Code("E602", "the run was trained from a different spec", "run",
-         "A run directory's checkpoint belongs to another spec than the one given (a resumed "
-         "run may change only the keys it lists). Use the spec the run was trained with.",
-         "`aespec run other.ae --resume runs/vae-1`", False),
-    Code("E603", "not a usable run directory", "run",
-         "The directory has no readable `run.json` or spec, or (for a new run) it already "
     Code("E511", "an image file is not a PNG, JPEG or BMP, or is too large", "data",
          "An image is decoded only as the format its first bytes name, and only as PNG, JPEG "
          "or BMP, whatever the file's name says (no other decoder, such as Ghostscript for "
@@ -412,6 +401,17 @@ _CODES = [
          "permission), it holds more than 2,000,000 files and folders, or its class folders "
          "nest more than 32 deep.",
          '`data images("photos.zip")`, or a folder that `chmod 000` made unreadable', False),
+    Code("E601", "training diverged", "run",
+         "The loss became NaN or infinite; training stopped and the last good checkpoint is "
+         "kept. Lower the learning rate, use `precision fp32`, or look for extreme values in "
+         "the data.",
+         "`optimizer sgd(lr=1e6)`", False),
+    Code("E602", "the run was trained from a different spec", "run",
+         "A run directory's checkpoint belongs to another spec than the one given (a resumed "
+         "run may change only the keys it lists). Use the spec the run was trained with.",
+         "`aespec run other.ae --resume runs/vae-1`", False),
+    Code("E603", "not a usable run directory", "run",
+         "The directory has no readable `run.json` or spec, or (for a new run) it already "
          "exists and is not empty.",
          "`aespec report some/folder` on a folder that no run wrote", False),
     Code("E604", "checkpoint missing or unreadable", "run",
@@ -422,8 +422,9 @@ _CODES = [
          "`device auto` (or `--device cpu`).",
          "`train { device cuda:1 }` on a machine with one GPU", False),
     Code("E606", "an output file cannot be written", "run",
-         "`aespec sample -o`, `aespec encode -o` or `aespec decode -o` could not write its "
-         "file: the folder is missing or not writable. Choose another path.",
+         "`aespec sample -o`, `encode -o`, `decode -o`, `emit -o`, `new` or `fmt` could not "
+         "write its file: the folder is missing or not writable, or the disk is full. Choose "
+         "another path.",
          "`aespec sample runs/vae-1 -o /nonexistent/samples.npy`", False),
     Code("E607", "an input array cannot be used", "run",
          "`aespec decode` reads an .npy file of codes shaped (N, *z), z being the run's code "
@@ -484,16 +485,15 @@ _CODES = [
          "the spec uses precision, compile, pretrain or a Jacobian penalty), nothing runs and "
          "the message says why; `--batched auto` (the default) runs them apart instead.",
          "`aespec sweep spec.ae --set z=2,8 --batched on`", False),
-]
-
-CODES: dict[str, Code] = {c.code: c for c in _CODES}
-
-
-def explain(code: str) -> Code | None:
-    """The catalogue entry of `code` (case-insensitive), or None."""
-    return CODES.get(code.strip().upper())
     Code("E618", "would overwrite a file aespec did not write", "run",
          "A command that writes a file (or folder) refuses to replace one that aespec did "
+         "not write itself: `aespec emit -o` replaces only a .py file it emitted (recognised "
+         "by its header) and never the spec it reads, even through a link; `aespec run --out "
+         "DIR` writes only into a new or empty folder or a run folder aespec made (its "
+         "`.aespec-run` mark); `aespec new` never replaces a file. Choose another "
+         "path, remove the file, or pass `--force` where the command has it (`--force` "
+         "never overwrites the input spec).",
+         "`aespec emit model.ae -o model.ae`, or `-o notes.py` over a file you wrote", False),
     Code("E620", "a run folder's file is not one aespec reads", "run",
          "A run folder may come from someone else, so `aespec report` and `aespec compare` "
          "read only regular files inside it, each up to a limit. When `run.json` or the spec "
@@ -510,11 +510,6 @@ def explain(code: str) -> Code | None:
          "`metrics.jsonl` is read up to 64 MiB and 100,000 lines.",
          "`aespec report RUN_DIR` where `RUN_DIR/report/x.png` is a link to `/etc/passwd`",
          False),
-         "not write itself: `aespec emit -o` replaces only a .py file it emitted (recognised "
-         "by its header) and never the spec it reads, even through a link. Choose another "
-         "path, remove the file, or pass `--force` where the command has it (`--force` "
-         "never overwrites the input spec).",
-         "`aespec emit model.ae -o model.ae`, or `-o notes.py` over a file you wrote", False),
     Code("E623", "a process of a distributed run ended", "run",
          "In `aespec run --nproc N` (or under torchrun) every process takes part in each "
          "step, so when one ends (killed, out of memory, its own error) the others cannot go "
@@ -530,3 +525,11 @@ def explain(code: str) -> Code | None:
          "`--master-addr`, a node that is down) is reported with torch's reason. Choose a "
          "free port, or leave `--master-port` out on one machine.",
          "`aespec run spec.ae --nproc 2 --master-port 22` where port 22 is in use", False),
+]
+
+CODES: dict[str, Code] = {c.code: c for c in _CODES}
+
+
+def explain(code: str) -> Code | None:
+    """The catalogue entry of `code` (case-insensitive), or None."""
+    return CODES.get(code.strip().upper())

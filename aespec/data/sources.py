@@ -145,8 +145,8 @@ class CsvArgs(_UserLabels):
 
 
 class ImagesArgs(_Args):
-    """`images(path, limit, stream)`: a folder of PNG/JPEG images (class sub-folders give
-    labels), resized to the input; `stream=true` decodes each batch's files on demand
+    """`images(path, limit, stream)`: a folder of PNG, JPEG or BMP images (class sub-folders
+    give labels), resized to the input; `stream=true` decodes each batch's files on demand
     (left out: when the decoded images would not fit in memory)."""
 
     path: str
