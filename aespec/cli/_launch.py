@@ -35,12 +35,19 @@ def relaunch(ctx: typer.Context) -> Optional[int]:
     wanted = params["nproc"] > 1 or (params["nnodes"] or "1") not in ("1", 1)
     if not wanted or "LOCAL_RANK" in os.environ:
         return None
+    from aespec.cli.common import print_diagnostics
+    from aespec.errors import AespecError
     from aespec.train import dist
 
     options = {k: params[k] for k in LAUNCH[1:] if params[k] is not None}
     if params["rdzv_endpoint"]:
         options["rdzv_backend"] = "c10d"
-    return dist.launch(params["nproc"], command_args(ctx, LAUNCH), **options)
+    try:
+        return dist.launch(params["nproc"], command_args(ctx, LAUNCH),
+                           params.get("resume") or params.get("out_dir"), **options)
+    except AespecError as error:  # a busy port (E624), a killed process (E623)
+        print_diagnostics(error.diagnostics, None)
+        return 1
 
 
 def command_args(ctx: typer.Context, leave_out: tuple[str, ...]) -> list[str]:

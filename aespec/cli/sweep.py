@@ -3,6 +3,7 @@ under one sweep directory, and their comparison (docs/sweeps.md)."""
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Any, Optional
 
@@ -11,6 +12,8 @@ import typer
 from aespec.cli.app import app
 from aespec.cli.common import err, fail, out
 from aespec.errors import AespecError
+
+INTERRUPTED = 130  # the shell's code for a command stopped by Ctrl-C (as `aespec run`)
 
 SweepSetOption = typer.Option(..., "--set", metavar="NAME=V1,V2,...",
                               help="A let or train key and its values (repeatable; a single "
@@ -21,6 +24,9 @@ def _progress(point: Any, outcome: dict, done: int, total: int, metric: str) -> 
     said = " ".join(f"{k}={v}" for k, v in point.values)
     if outcome["status"] == "failed":
         err.print(f"[{done}/{total}] {said}: failed: {outcome.get('error')}", markup=False)
+        return
+    if outcome["status"] in ("interrupted", "not run"):
+        err.print(f"[{done}/{total}] {said}: {outcome['status']}", markup=False)
         return
     part, _, term = metric.partition(".")
     value = (outcome.get(part) or {}).get(term) if term else outcome.get(metric)
@@ -74,12 +80,16 @@ def sweep_command(
         total.extend(range(len(grid(parse_axes(list(set_))[0]))))
         result = sweep(spec, list(set_), jobs=jobs, executor=executor, address=address,
                        metric=metric, out=out_dir, data=data, epochs=epochs,
-                       report=not no_report, batched=batched, progress=progress)
+                       report=not no_report, batched=batched, progress=progress,
+                       note=lambda text: err.print(f"note: {text}", markup=False))
     except AespecError as error:
         raise fail(error, _source(spec)) from None
-    out.print(f"{len(result.points)} points in {result.seconds:.1f} s ({result.jobs} at once, "
-              f"{result.threads} threads each); sweep directory: {result.sweep_dir}",
-              markup=False)
+    except KeyboardInterrupt:  # a Ctrl-C while the sweep was writing its comparison
+        err.print("interrupted; sweep.json says what ran", markup=False)
+        raise typer.Exit(INTERRUPTED) from None
+    ran = "stopped after" if result.interrupted else f"{len(result.points)} points in"
+    out.print(f"{ran} {result.seconds:.1f} s ({result.jobs} at once, {result.threads} threads "
+              f"each); sweep directory: {result.sweep_dir}", markup=False)
     if result.groups:
         out.print(f"batched: {sum(len(g) for g in result.groups)} points in "
                   f"{len(result.groups)} group(s), each trained as one vmapped model",
@@ -90,11 +100,25 @@ def sweep_command(
                   markup=False)
     for kind, path in result.files.items():
         out.print(f"{kind}: {path}", markup=False)
+    if result.interrupted:
+        raise typer.Exit(_interrupted(result))
     if result.failed:
         raise fail(AespecError.of("E616", f"{len(result.failed)} of {len(result.points)} "
                                   "points failed", hint=f"their errors are in "
                                   f"{result.sweep_dir / 'sweep.json'}",
                                   file=str(result.sweep_dir)))
+
+
+def _interrupted(result: Any) -> int:
+    """What a Ctrl-C left: the points stopped (each resumable) and those not run."""
+    for r in result.rows:
+        if r["status"] == "interrupted":
+            err.print(f"interrupted: {r['point']}; continue it with: aespec run --resume "
+                      f"{r['run_dir']}", markup=False)
+    counts = Counter(r["status"] for r in result.rows)
+    err.print("sweep interrupted: " + ", ".join(f"{n} {status}" for status, n in
+                                                counts.items()), markup=False)
+    return INTERRUPTED
 
 
 def _source(spec: Path) -> str | None:

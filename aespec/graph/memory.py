@@ -35,8 +35,9 @@ class Memory:
     gradients: int
     optimizer: int
     activations: int
-    batch: int
+    batch: int  # the batch that runs: the spec's, or all the training examples if fewer
     largest: str | None  # node id of the largest part (weights or one batch of output)
+    asked: int | None = None  # the spec's batch, where the data capped it to `batch`
 
     @property
     def total(self) -> int:
@@ -48,25 +49,30 @@ class Memory:
                 "batch": self.batch, "total": self.total}
 
 
-def estimate(spec: Spec, g: nx.DiGraph) -> Memory:
-    """The memory of one training step of `spec` at its batch size."""
+def estimate(spec: Spec, g: nx.DiGraph, examples: int | None = None) -> Memory:
+    """The memory of one training step of `spec` at its batch size, or at `examples` (the
+    training split's size, where known) when that is smaller: a batch never holds more
+    examples than the data has, so `batch 1000000000` on 1,797 digits is one small batch."""
     opt = spec.train.optimizer
     states = _STATE.get(opt.name, 2) + (1 if getattr(opt.args, "momentum", 0) else 0)
-    batch = spec.train.batch
+    batch = spec.train.batch if examples is None else max(1, min(spec.train.batch, examples))
     nodes = [n for n in g.graph["order"]]
     weights = BYTES * g.graph["params"]
     held = {n: BYTES * max(g.nodes[n]["params"], batch * math.prod(g.nodes[n]["out_shape"]))
             for n in nodes}
     activations = BYTES * batch * sum(math.prod(g.nodes[n]["out_shape"]) for n in nodes)
     return Memory(weights, weights, states * weights, activations, batch,
-                  max(held, key=held.__getitem__) if held else None)
+                  max(held, key=held.__getitem__) if held else None,
+                  spec.train.batch if batch < spec.train.batch else None)
 
 
 def describe(m: Memory) -> str:
     """`12.3 GiB: weights 3.0 GiB, gradients ..., activations of a batch of 128 ...`."""
+    capped = (f" (all {m.batch:,} training examples; `batch` is {m.asked:,})"
+              if m.asked is not None else "")
     return (f"{fmt_bytes(m.total)}: weights {fmt_bytes(m.weights)}, gradients "
             f"{fmt_bytes(m.gradients)}, optimizer state {fmt_bytes(m.optimizer)}, "
-            f"activations of a batch of {m.batch} {fmt_bytes(m.activations)}")
+            f"activations of a batch of {m.batch}{capped} {fmt_bytes(m.activations)}")
 
 
 def largest_text(m: Memory, g: nx.DiGraph) -> str:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aespec.errors import AespecError
-from aespec.graph import CheckResult, check_file
+from aespec.graph import CheckResult, check_file, memory
 from aespec.sweep import batchable, execute, summary
 from aespec.sweep.grid import Axis, Point, grid, parse_axes
 
@@ -34,6 +34,8 @@ class SweepResult:
     files: dict[str, pathlib.Path] = field(default_factory=dict)
     groups: tuple[tuple[int, ...], ...] = ()  # the points (indices) that trained batched
     alone: dict[int, str] = field(default_factory=dict)  # why a point ran apart (not off)
+    interrupted: bool = False  # a Ctrl-C stopped it: the points it did not reach are `not run`
+    capped: str | None = None  # why fewer points ran at once than `jobs` asked
 
     @property
     def failed(self) -> list[dict[str, Any]]:
@@ -45,18 +47,22 @@ def sweep(spec: str | pathlib.Path, sets: list[str], *, jobs: int | None = None,
           out: str | pathlib.Path | None = None, data: str | None = None,
           epochs: int | None = None, report: bool = True, threads: int | None = None,
           batched: str = "auto",
-          progress: Callable[[Point, dict[str, Any], int], None] | None = None) -> SweepResult:
+          progress: Callable[[Point, dict[str, Any], int], None] | None = None,
+          note: Callable[[str], None] | None = None) -> SweepResult:
     """Run every point of the grid that `sets` spans (`["z=2,8,32", "train.seed=0,1"]`).
 
     Each point is `aespec.train(spec, overrides=...)` into `<out>/<point>/`. `jobs` points
-    run at once (default: one per core, at most one per point), each with `threads` torch
+    run at once (default: one per core; at most one per point, per core and per share of
+    the free memory, `note` told why when that caps it), each with `threads` torch
     threads (default cores // jobs); `executor="ray"` submits them to Ray (`address`: a
-    running cluster). `batched`: points that differ only in values that keep every shape
-    (seeds, optimizer numbers, loss weights, ...) train together as one vmapped model:
-    "auto" where that pays (batchable.pays), "on" wherever they can (E617 when no two
-    can), "off" never (docs/sweeps.md). Problems in the grid or in any point's spec raise
+    running cluster, refused (E615) when it takes no connection within 10 s). `batched`:
+    points that differ only in values that keep every shape (seeds, optimizer numbers,
+    loss weights, ...) train together as one vmapped model: "auto" where that pays
+    (batchable.pays), "on" wherever they can (E617 when no two can), "off" never
+    (docs/sweeps.md). Problems in the grid or in any point's spec raise
     AespecError before anything runs; a point that fails while training is recorded and
-    the others go on.
+    the others go on. A Ctrl-C stops the point under way (resumable, as a run's) and the
+    sweep with it: the result says `interrupted`, the points not reached are `not run`.
     """
     spec_path = pathlib.Path(spec)
     axes, fixed = parse_axes(list(sets))
@@ -77,9 +83,12 @@ def sweep(spec: str | pathlib.Path, sets: list[str], *, jobs: int | None = None,
     the_plan = batchable.choose(checked, batched)
     if executor == "ray":
         execute.import_ray()  # E615 before any folder is made
+        execute.probe_ray(address)
     root = _sweep_dir(out, name)
-    jobs = max(1, min(jobs or execute.cores(), len(points) - sum(
-        len(g) - 1 for g in the_plan.groups)))
+    jobs, capped = _jobs(jobs, len(points) - sum(len(g) - 1 for g in the_plan.groups),
+                         checked, executor)
+    if capped and note is not None:
+        note(capped)
     threads = threads or execute.threads_for(jobs)
     tasks = [execute.Task(p.index, str(spec_path.resolve()), (*fixed, *p.overrides),
                           str((root / p.name).resolve()), data, threads, report)
@@ -87,7 +96,7 @@ def sweep(spec: str | pathlib.Path, sets: list[str], *, jobs: int | None = None,
     units = _units(tasks, the_plan)
     outcomes: dict[int, dict[str, Any]] = {}
     record = _Record(root, spec_path, axes, fixed, points, metric, jobs, threads, executor,
-                     batched, the_plan)
+                     batched, the_plan, capped)
     record.write(outcomes, 0.0)
     started = time.perf_counter()
 
@@ -97,16 +106,33 @@ def sweep(spec: str | pathlib.Path, sets: list[str], *, jobs: int | None = None,
         if progress is not None:
             progress(points[outcome["index"]], outcome, len(outcomes))
 
-    if executor == "ray":
-        execute.run_ray(units, address, done)
-    else:
-        execute.run_local(units, jobs, done)
+    try:
+        if executor == "ray":
+            execute.run_ray(units, address, done)
+        else:
+            execute.run_local(units, jobs, done)
+        interrupted = False
+    except (execute.Interrupted, KeyboardInterrupt):
+        interrupted = True
+    except AespecError:  # the executor could not start (a Ray cluster gone): none ran
+        record.write(outcomes, time.perf_counter() - started, interrupted=False)
+        raise
     seconds = time.perf_counter() - started
-    record.write(outcomes, seconds)
+    record.write(outcomes, seconds, interrupted)
     table = summary.rows(points, outcomes)
     files = _write_comparison(root, table, axes, metric, name)
     return SweepResult(root, axes, points, table, metric, seconds, jobs, threads, files,
-                       the_plan.groups, the_plan.alone)
+                       the_plan.groups, the_plan.alone, interrupted, capped)
+
+
+def _jobs(asked: int | None, units: int, checked: list[CheckResult],
+          executor: str) -> tuple[int, str | None]:
+    """Points at once, and why fewer than asked (local processes: cores and memory)."""
+    if executor != "local":  # Ray places each point on a node with its CPUs free
+        return max(1, min(asked or execute.cores(), units)), None
+    steps = [memory.estimate(c.spec, c.ir).total for c in checked
+             if c.spec is not None and c.ir is not None and "decoder" in c.ir.graph["outputs"]]
+    return execute.cap_jobs(asked, units, max(steps, default=0))
 
 
 def _units(tasks: list[execute.Task], the_plan: batchable.Plan) -> list[execute.Unit]:
@@ -170,15 +196,21 @@ class _Record:
     executor: str
     batched: str = "off"
     plan: batchable.Plan = batchable.Plan((), {})
+    capped: str | None = None
     started: str = field(default_factory=lambda: _now())
 
-    def write(self, outcomes: dict[int, dict[str, Any]], seconds: float) -> None:
+    def write(self, outcomes: dict[int, dict[str, Any]], seconds: float,
+              interrupted: bool | None = None) -> None:
+        """`interrupted` None while the sweep runs (points not reached are `pending`);
+        once it ended, they are `not run`."""
         from aespec.train.rundir import atomic_write
 
+        missing = "pending" if interrupted is None else "not run"
         info = {"spec": str(self.spec.resolve()), "axes": {a.key: list(a.values)
                                                           for a in self.axes},
                 "fixed": self.fixed, "metric": self.metric, "executor": self.executor,
-                "jobs": self.jobs, "threads_per_point": self.threads,
+                "jobs": self.jobs, "jobs_capped": self.capped,
+                "threads_per_point": self.threads, "interrupted": bool(interrupted),
                 "batched": self.batched, "groups": [[self.points[i].name for i in g]
                                                     for g in self.plan.groups],
                 "started": self.started, "seconds": seconds,
@@ -186,7 +218,7 @@ class _Record:
                             "overrides": p.overrides, "batched": False,
                             **({"alone": self.plan.alone[p.index]} if self.batched != "off"
                                and p.index in self.plan.alone else {}),
-                            **outcomes.get(p.index, {"status": "pending"})}
+                            **outcomes.get(p.index, {"status": missing})}
                            for p in self.points]}
         text = json.dumps(info, indent=2) + "\n"
         atomic_write(self.root / "sweep.json", lambda fh: fh.write(text.encode()))
@@ -198,7 +230,7 @@ def _write_comparison(root: pathlib.Path, table: list[dict[str, Any]], axes: lis
     files["csv"].write_text(summary.to_csv(table, axes), encoding="utf-8")
     files["md"].write_text(f"# {name}: sweep of {', '.join(a.key for a in axes)}\n\n"
                            + summary.to_markdown(table, axes, metric), encoding="utf-8")
-    if any(r["status"] != "failed" for r in table):
+    if any(r["status"] in summary.DONE for r in table):
         summary.plot(table, axes, metric, files["png"], f"{name}: {metric}")
     else:
         del files["png"]
@@ -214,8 +246,7 @@ COMPARE_MAX = 32  # compare.html reconstructs with every run's model: a page for
 def _compare_page(root: pathlib.Path, table: list[dict[str, Any]]) -> pathlib.Path | None:
     """compare.html (aespec compare) of the finished points, where there are 2 to
     COMPARE_MAX; None when there are not, or when it cannot be made (the table stands)."""
-    done = [pathlib.Path(r["run_dir"]) for r in table if r["status"] in ("finished",
-                                                                         "early_stopped")]
+    done = [pathlib.Path(r["run_dir"]) for r in table if r["status"] in summary.DONE]
     if not 2 <= len(done) <= COMPARE_MAX:
         return None
     from aespec.report.compare import compare_page

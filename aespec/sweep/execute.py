@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -45,6 +46,29 @@ def cores() -> int:
         return len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         return os.cpu_count() or 1
+
+
+# what a point's process holds before its model and data: Python, torch and aespec
+# imported (about 400 MiB resident on CPU with torch 2.x), rounded up
+PROCESS_BYTES = 512 << 20
+
+
+def cap_jobs(asked: int | None, units: int, step_bytes: int) -> tuple[int, str | None]:
+    """Points at once: `asked` (default one per core), at most one per unit, per core and
+    per share of the free memory that a point's process and training step need; and why
+    fewer than asked, when cores or memory capped it."""
+    from aespec.data.base import available_memory, fmt_bytes
+
+    n_cores, free = cores(), available_memory()
+    want = asked or n_cores
+    per_point = PROCESS_BYTES + step_bytes
+    by_memory = max(1, free // per_point) if free is not None else want
+    jobs = max(1, min(want, units, n_cores, by_memory))
+    if jobs >= min(want, units):
+        return jobs, None
+    why = (f"{n_cores} core{'s' * (n_cores > 1)}" if n_cores <= by_memory else
+           f"{fmt_bytes(free or 0)} free memory, at least {fmt_bytes(per_point)} a point")
+    return jobs, f"{jobs} point{'s' * (jobs > 1)} at once, not {want}: {why}"
 
 
 def threads_for(jobs: int) -> int:
@@ -101,6 +125,14 @@ def run_unit(unit: Unit) -> list[dict[str, Any]]:
     return run_group(unit) if isinstance(unit, Group) else [run_point(unit)]
 
 
+def interrupted(task: Task) -> dict[str, Any]:
+    """A point a Ctrl-C stopped: `interrupted` when its run began (resume it with
+    `aespec run --resume`), `not run` when it had not."""
+    began = os.path.isfile(os.path.join(task.out, "run.json"))
+    return {"index": task.index, "status": "interrupted" if began else "not run",
+            "run_dir": task.out if began else None}
+
+
 def _failed(task: Task, error: AespecError, seconds: float) -> dict[str, Any]:
     d = error.diagnostics[0]
     return {"index": task.index, "status": "failed", "error": f"{d.code}: {d.message}",
@@ -123,14 +155,43 @@ def _threads(unit: Unit) -> int:
     return unit.tasks[0].threads if isinstance(unit, Group) else unit.threads
 
 
+class Interrupted(Exception):  # noqa: N818
+    """A Ctrl-C stopped the sweep: the points it reached are reported, the rest not run."""
+
+
+def _tasks(unit: Unit) -> tuple[Task, ...]:
+    return unit.tasks if isinstance(unit, Group) else (unit,)
+
+
+def _report(outcomes: list[dict[str, Any]], done: Done) -> None:
+    """Each outcome to `done`; Interrupted once a point was (its run caught the Ctrl-C,
+    stopped and saved; the sweep stops with it rather than train the next)."""
+    for outcome in outcomes:
+        done(outcome)
+    if any(o["status"] == "interrupted" for o in outcomes):
+        raise Interrupted
+
+
 def run_local(tasks: list[Unit], jobs: int, done: Done) -> None:
     """`jobs` units (points or batched groups) at a time, each in a worker process (this
-    process when jobs is 1)."""
+    process when jobs is 1). Interrupted after a Ctrl-C, once the points under way have
+    stopped and been reported."""
     if jobs <= 1 or len(tasks) <= 1:
         for task in tasks:
-            for outcome in run_unit(task):
-                done(outcome)
+            try:
+                outcomes = run_unit(task)
+            except KeyboardInterrupt:  # a second Ctrl-C, or one between two runs
+                _report([interrupted(t) for t in _tasks(task)], done)
+                raise Interrupted from None
+            _report(outcomes, done)
         return
+    _run_pool(tasks, jobs, done)
+
+
+def _run_pool(tasks: list[Unit], jobs: int, done: Done) -> None:
+    """At most `jobs` units submitted at once, so that none is queued to start after a
+    Ctrl-C; the workers are out of the terminal's process group, and a Ctrl-C reaches
+    each running point once, from here (a point stops at its next step and saves)."""
     import concurrent.futures as cf
     import multiprocessing
 
@@ -138,11 +199,65 @@ def run_local(tasks: list[Unit], jobs: int, done: Done) -> None:
     threads = _threads(tasks[0])
     with _env(OMP_NUM_THREADS=str(threads)), cf.ProcessPoolExecutor(
             max_workers=min(jobs, len(tasks)), mp_context=multiprocessing.get_context("spawn"),
-            initializer=set_threads, initargs=(threads,)) as pool:
-        futures = [pool.submit(run_unit, task) for task in tasks]
-        for future in cf.as_completed(futures):
-            for outcome in future.result():
-                done(outcome)
+            initializer=_worker_start, initargs=(threads,)) as pool:
+        queue, running = list(tasks), dict[cf.Future, Unit]()
+        try:
+            while queue or running:
+                while queue and len(running) < jobs:
+                    unit = queue.pop(0)
+                    running[pool.submit(_in_worker, unit)] = unit
+                finished, _ = cf.wait(running, return_when=cf.FIRST_COMPLETED)
+                for future in finished:
+                    outcomes = future.result()  # a Ctrl-C here: the unit is still running
+                    del running[future]
+                    _report(outcomes, done)
+        except (KeyboardInterrupt, Interrupted):
+            _interrupt_workers(pool)
+            _wind_down(running, done)
+            raise Interrupted from None
+
+
+def _worker_start(threads: int) -> None:
+    """A pool worker: its torch threads; its own process group (the terminal's Ctrl-C is
+    the sweep's to pass on); a Ctrl-C ignored while it waits for a point."""
+    import signal
+
+    set_threads(threads)
+    if hasattr(os, "setpgrp"):
+        os.setpgrp()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _in_worker(unit: Unit) -> list[dict[str, Any]]:
+    """run_unit in a pool worker: a Ctrl-C stops the point (at its next step once it
+    trains, at once before), and is ignored again after."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        return run_unit(unit)
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _interrupt_workers(pool: Any) -> None:
+    """One SIGINT to each worker process of `pool` (its running point stops)."""
+    import signal
+
+    for pid in list(getattr(pool, "_processes", None) or {}):  # pid -> process
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGINT)
+
+
+def _wind_down(futures: dict[Any, Unit], done: Done) -> None:
+    """After a Ctrl-C: the points under way stop at their next step and are reported."""
+    for future, unit in futures.items():
+        try:
+            outcomes = future.result()
+        except BaseException:  # noqa: BLE001  (the worker was stopped with the sweep)
+            outcomes = [interrupted(t) for t in _tasks(unit)]
+        for outcome in outcomes:
+            done(outcome)
 
 
 @contextlib.contextmanager
@@ -182,6 +297,39 @@ def run_ray(tasks: list[Unit], address: str | None, done: Done) -> None:
     finally:
         if started:
             ray.shutdown()
+
+
+PROBE_SECONDS = 10.0  # how long --address may take to answer before the sweep is refused
+
+
+def probe_ray(address: str | None) -> None:
+    """E615 within PROBE_SECONDS when `address` (HOST:PORT or ray://HOST:PORT) takes no TCP
+    connection: ray.init would retry it for minutes. Only the address named is tried, and
+    only when it names a port ("auto" and the like are Ray's to resolve)."""
+    target = _host_port(address)
+    if target is None:
+        return
+    try:
+        socket.create_connection(target, timeout=PROBE_SECONDS).close()
+    except OSError as exc:
+        reason = "no answer" if isinstance(exc, TimeoutError) else (exc.strerror or str(exc))
+        raise AespecError.of(
+            "E615", f"cannot reach a Ray cluster at {address}: {reason} (tried for at most "
+            f"{PROBE_SECONDS:g} s)", file="--address", hint="start one with `ray start "
+            "--head` there, check the host and port, or leave out --address for a local "
+            "instance") from None
+
+
+def _host_port(address: str | None) -> tuple[str, int] | None:
+    """("10.0.0.1", 6379) from `10.0.0.1:6379` or `ray://10.0.0.1:10001`; None without a
+    port."""
+    if not address:
+        return None
+    rest = address.split("://", 1)[-1].rstrip("/")
+    host, sep, port = rest.rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        return None
+    return host.strip("[]"), int(port)
 
 
 def import_ray() -> Any:

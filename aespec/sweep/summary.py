@@ -14,6 +14,7 @@ from aespec.sweep.grid import Axis, Point
 
 PARTS = ("test", "val", "train")  # test: best weights; val: best epoch; train: last epoch
 TAIL = ("epochs", "best_epoch", "params", "seconds")
+DONE = ("finished", "early_stopped")  # the statuses whose points report test results
 
 
 def rows(points: list[Point], outcomes: dict[int, dict[str, Any]]) -> list[dict[str, Any]]:
@@ -34,7 +35,7 @@ def rows(points: list[Point], outcomes: dict[int, dict[str, Any]]) -> list[dict[
 def metric_values(table: list[dict[str, Any]], metric: str) -> list[float | None]:
     """The metric of each row; E614 when no finished point reports it."""
     values = [r.get(metric) for r in table]
-    if all(v is None for v in values) and any(r["status"] != "failed" for r in table):
+    if all(v is None for v in values) and any(r["status"] in DONE for r in table):
         known = sorted({k for r in table for k in r if k.split(".")[0] in PARTS} | {"seconds"})
         raise AespecError.of("E614", f"no point reports the metric '{metric}'",
                              hint=f"metrics: {', '.join(known)}", file="--metric")

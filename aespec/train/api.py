@@ -237,14 +237,16 @@ def _data_text(d: dict) -> str:
 def _execute(setup: Setup, run: RunDir, ckpt: dict | None, reporter: Reporter,
              started: float) -> RunResult:
     spec, graph, device = setup.spec, setup.graph, setup.device
-    require_memory(spec, graph, device)  # before anything is allocated
     dataset = batches.load(spec, setup.data, setup.base_dir)
     if setup.fast_dev_run:
         dataset = fastdev.one_batch(dataset, spec.train.batch)
+    # before the model or the data are on the device; at the batch that runs (the data's)
+    require_memory(spec, graph, device, train_examples(len(dataset.x_train), spec.train.split))
     data = batches.to_device(dataset, spec.train.split, device)
     model, notes = build_model(spec, graph, device)
     identity = run_identity(spec)
-    with _paged(run, (spec, graph)), StopFlag() as flag, _recorded(run, started):
+    with _paged(run, (spec, graph)), StopFlag() as flag, _recorded(run, started), \
+            dist.lost_ranks(setup.ranks, run.path):
         trainer = Trainer(model, spec.train, data, device, run, identity, reporter, flag,
                           setup.ranks)
         if ckpt is not None:
@@ -295,9 +297,17 @@ def finish_run(setup: Setup, trainer: Trainer, dataset: Dataset, run: RunDir, st
                      _pretrain_records(run), model, figures)
 
 
-def require_memory(spec: Spec, graph: nx.DiGraph, device: torch.device) -> None:
-    """E608 for a model whose training step the device's free memory cannot hold."""
-    need, free = memory.estimate(spec, graph), dev.free_memory(device)
+def train_examples(n: int, split: float) -> int:
+    """How many of `n` training examples the training split keeps (batches.to_device
+    holds out the rest, at least one kept)."""
+    return max(int(round(n * split)), 1)
+
+
+def require_memory(spec: Spec, graph: nx.DiGraph, device: torch.device,
+                   examples: int | None = None) -> None:
+    """E608 for a model whose training step the device's free memory cannot hold; the step's
+    batch is capped at `examples` (the training split's size) where it is known."""
+    need, free = memory.estimate(spec, graph, examples), dev.free_memory(device)
     if free is not None and need.total > free:
         raise AespecError.of(
             "E608", f"one training step needs at least {memory.describe(need)}, but {device} "

@@ -104,11 +104,13 @@ def _begin(checked: CheckResult, out: pathlib.Path, data: str | None, report: bo
     the seeded model, the Trainer and the run directory's first files."""
     setup = api.prepare(checked, list(checked.overrides), data, report)
     spec, graph, device = setup.spec, setup.graph, setup.device
-    api.require_memory(spec, graph, device)
     check_fresh(out)
     if not shared:
-        shared["dataset"] = dataset = batches.load(spec, setup.data, setup.base_dir)
-        shared["data"] = batches.to_device(dataset, spec.train.split, device)
+        shared["dataset"] = batches.load(spec, setup.data, setup.base_dir)
+    api.require_memory(spec, graph, device, api.train_examples(
+        len(shared["dataset"].x_train), spec.train.split))
+    if "data" not in shared:
+        shared["data"] = batches.to_device(shared["dataset"], spec.train.split, device)
     dataset, split = shared["dataset"], shared["data"]
     model, notes = api.build_model(spec, graph, device)
     run = RunDir(out)

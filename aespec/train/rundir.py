@@ -33,7 +33,7 @@ import pathlib
 import stat
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import IO, Any, ClassVar, cast
 
 import torch
 
@@ -126,8 +126,38 @@ def atomic_write(path: pathlib.Path, write) -> None:
         tmp.unlink(missing_ok=True)
 
 
+class _WriteErrors:
+    """A file whose write() keeps the OSError it raised: torch.save's zip writer swallows
+    it (a full disk) and raises RuntimeError("unexpected pos ...") in its place."""
+
+    def __init__(self, fh: IO[bytes]) -> None:
+        self.fh = fh
+        self.error: OSError | None = None
+
+    def write(self, data: bytes) -> int:
+        try:
+            return self.fh.write(data)
+        except OSError as exc:
+            self.error = exc
+            raise
+
+    def flush(self) -> None:
+        self.fh.flush()
+
+
+def _torch_save(obj: Any, fh: IO[bytes]) -> None:
+    """torch.save into `fh`; a failed write of the file is its OSError (E606 upstream)."""
+    out = _WriteErrors(fh)
+    try:
+        torch.save(obj, cast(IO[bytes], out))  # torch needs only write() and flush()
+    except RuntimeError:
+        if out.error is None:
+            raise
+        raise out.error from None
+
+
 def save_checkpoint(path: pathlib.Path, payload: dict) -> None:
-    atomic_write(path, lambda fh: torch.save({"format": FORMAT, **payload}, fh))
+    atomic_write(path, lambda fh: _torch_save({"format": FORMAT, **payload}, fh))
 
 
 def load_checkpoint(path: pathlib.Path, need: dict[str, Any] = WEIGHTS) -> dict:
