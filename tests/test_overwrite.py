@@ -81,6 +81,15 @@ def test_regression_run_out_over_a_users_run_json_spec_and_metrics_overwrote_the
     assert _files(folder) == before  # nothing written, nothing added
 
 
+def test_regression_a_run_that_failed_removed_the_users_own_empty_out_folder(tmp_path):
+    (tmp_path / "tiny.ae").write_text(SPEC.replace("data digits", 'data npy("missing.npy")'))
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    result = invoke("run", tmp_path / "tiny.ae", "--out", folder, "-q")
+    assert result.exit_code == 1 and "error[E501]" in result.output
+    assert folder.is_dir()  # the user's folder stays, as it was made
+
+
 def test_regression_run_out_into_a_non_empty_folder_aespec_did_not_make(tmp_path):
     folder = tmp_path / "notes"
     folder.mkdir()

@@ -181,6 +181,8 @@ def _start(spec: SpecLike | None, data: str | None, out: str | pathlib.Path | No
         raise TypeError("train() needs a spec, or resume=RUN_DIR")
     setup = prepare(spec, all_overrides, data, report, fast_dev_run, ranks)
 
+    existed = out is not None and pathlib.Path(out).exists()  # the user's: never removed
+
     def place() -> pathlib.Path:
         path = pathlib.Path(out) if out is not None else new_run_path(setup.spec.name)
         check_fresh(path)
@@ -191,7 +193,7 @@ def _start(spec: SpecLike | None, data: str | None, out: str | pathlib.Path | No
         return _execute(setup, run, None, reporter, time.time())
     except BaseException:
         with contextlib.suppress(OSError):
-            if run.writes:
+            if run.writes and not existed:
                 run.path.rmdir()  # only if the run left nothing in it (refused before it began)
         raise
 
@@ -349,7 +351,7 @@ def _paged(run: RunDir, checked: tuple[Spec, Any]) -> Iterator[None]:
     except KeyboardInterrupt:
         raise
     except BaseException:
-        if (run.path / "run.json").is_file():
+        if not run.refused and (run.path / "run.json").is_file():
             with contextlib.suppress(Exception):
                 write_run_page(run.path, checked=checked)
         raise
