@@ -66,8 +66,10 @@ _CODES = [
     Code("E002", "not a regular file", "read",
          "`aespec fmt` reads and rewrites regular files only: a directory, a FIFO (opening "
          "one waits for a writer), a device such as /dev/zero (it never ends) or a socket is "
-         "refused before it is opened. Pipe such input through `aespec fmt -`, which reads "
-         "at most 65,536 characters.",
+         "refused before it is opened. `aespec check` and the other commands that read a "
+         "spec refuse a FIFO or a socket too (a device is read up to the size limit, E106). "
+         "Pipe such input through `aespec fmt -` or `aespec check -`, which read at most "
+         "65,536 characters.",
          "`aespec fmt /dev/zero`", False),
     Code("E003", "the file is read-only", "read",
          "`aespec fmt` rewrites a file only when its owner may write it (the mode's owner "
@@ -412,7 +414,9 @@ _CODES = [
          "`aespec run other.ae --resume runs/vae-1`", False),
     Code("E603", "not a usable run directory", "run",
          "The directory has no readable `run.json` or spec, or (for a new run) it already "
-         "exists and is not empty.",
+         "exists and is not empty. A run folder's files are read only as regular files in "
+         "it, up to a limit (a link, a FIFO or a device is refused), and the data `run.json` "
+         "names never through a link out of the folder; pass `--data` to name it yourself.",
          "`aespec report some/folder` on a folder that no run wrote", False),
     Code("E604", "checkpoint missing or unreadable", "run",
          "The run has no checkpoint yet, or the file is not an aespec checkpoint.",

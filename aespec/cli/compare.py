@@ -28,6 +28,11 @@ def compare_command(
     n: int = typer.Option(8, "-n", min=1, max=32, help="Test examples to reconstruct."),
     seed: int = typer.Option(0, "--seed", help="Seeds the choice of test examples."),
     device: Optional[str] = DeviceOption,
+    data_in: Optional[list[Path]] = typer.Option(
+        None, "--data-in", metavar="DIR",
+        help="A folder whose data files the runs may read for their reconstructions "
+             "(repeatable; e.g. your project folder). Without it only data built into aespec "
+             "or files inside the run folders are read: a run folder may be anyone's."),
 ) -> None:
     """Compare runs: spec differences, metrics, overlaid curves, the same reconstructions."""
     check_device(device)
@@ -37,7 +42,8 @@ def compare_command(
     from aespec.train.rundir import atomic_write, cannot_write
 
     try:
-        page = compare_runs(run_dirs, n=n, seed=seed, device=device or "auto")
+        page = compare_runs(run_dirs, n=n, seed=seed, device=device or "auto",
+                            inside=data_in or ())
         warn_left_out(d for run in page.runs for d in run.notes)
         html = compare_page(page)
         try:

@@ -6,9 +6,11 @@ token (`aespec.parse.syntax_errors`); nothing lark raises escapes this module.
 
 from __future__ import annotations
 
+import errno
 import functools
 import hashlib
 import os
+import stat
 import sys
 from importlib import resources
 from pathlib import Path
@@ -132,20 +134,63 @@ def read_bounded(path: str | Path, limit: int) -> str:
     """A text file's first `limit` + 1 characters at most (never all of /dev/zero), so the
     caller can tell one too large, less a leading byte-order mark (Windows editors write
     one); E001 for a file that cannot be read, naming the line and column of the first
-    byte that is not UTF-8."""
+    byte that is not UTF-8; E002 for a FIFO or a socket, which never blocks the read."""
+    size = 4 * (limit + 1)  # a character is at most 4 bytes of UTF-8
     try:
-        with open(path, "rb") as fh:
-            raw = fh.read(4 * (limit + 1))  # a character is at most 4 bytes of UTF-8
+        fd = os.open(path, _READ_FLAGS)  # a FIFO opens at once without a writer, unread
+    except OSError as err:
+        raise _cannot_open(path, err) from None
+    try:
+        mode = os.fstat(fd).st_mode  # of what was opened: no swap between check and read
+        if stat.S_ISFIFO(mode):
+            raise _not_regular(path, "a FIFO (named pipe)")
+        raw = _read_up_to(fd, size)  # a device (/dev/zero) is read up to the limit only
     except OSError as err:
         reason = err.strerror or str(err)
         raise AespecError.of("E001", f"cannot read {path}: {reason}", file=str(path)) from None
+    finally:
+        os.close(fd)
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as err:
-        if len(raw) < 4 * (limit + 1) or err.start < len(raw) - 3:
+        if len(raw) < size or err.start < len(raw) - 3:
             raise _not_utf8(path, raw, err) from None
         text = raw[:err.start].decode("utf-8-sig")  # the read cut a character: too long
     return text[:limit + 1]  # line ends as written: the grammar's (\n, \r\n), as the editor's
+
+
+# never wait for a writer (a FIFO) or for input (a terminal), never leak the descriptor
+_READ_FLAGS = (os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+               | getattr(os, "O_BINARY", 0))
+
+
+def _read_up_to(fd: int, size: int) -> bytes:
+    """Up to `size` bytes from `fd`: fewer only at the end of the file."""
+    parts, left = [], size
+    while left > 0:
+        part = os.read(fd, min(left, 1 << 20))
+        if not part:
+            break
+        parts.append(part)
+        left -= len(part)
+    return b"".join(parts)
+
+
+def _cannot_open(path: str | Path, err: OSError) -> AespecError:
+    """E001 with the reason; E002 for a socket (opening one fails with ENXIO)."""
+    try:
+        if err.errno == errno.ENXIO and stat.S_ISSOCK(os.stat(path).st_mode):
+            return _not_regular(path, "a socket")
+    except OSError:
+        pass
+    reason = err.strerror or str(err)
+    return AespecError.of("E001", f"cannot read {path}: {reason}", file=str(path))
+
+
+def _not_regular(path: str | Path, kind: str) -> AespecError:
+    return AespecError.of("E002", f"{path} is {kind}, not a spec file", file=str(path),
+                          hint="a spec is read from a file; pipe other input through `-` "
+                               "(`aespec check -`), which reads at most 65,536 characters")
 
 
 def _not_utf8(path: str | Path, raw: bytes, err: UnicodeDecodeError) -> AespecError:

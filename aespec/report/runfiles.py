@@ -43,7 +43,8 @@ class NotReadable(Exception):
     """Why a file of a run folder is not read (a sentence: `it is a link`)."""
 
 
-def _kind(mode: int) -> str:
+def kind_of(mode: int) -> str:
+    """What a file of `mode` is, in words: `a FIFO`, `a directory`, `a device`..."""
     for test, said in ((stat.S_ISLNK, "a link"), (stat.S_ISDIR, "a directory"),
                        (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
                        (stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device")):
@@ -80,7 +81,7 @@ def read_head(root: Path, name: str, limit: int) -> tuple[bytes, bool]:
     try:
         mode = os.fstat(fd).st_mode  # of what was opened, not of what was checked
         if not stat.S_ISREG(mode):
-            raise NotReadable(f"it is {_kind(mode)}, not a file")
+            raise NotReadable(f"it is {kind_of(mode)}, not a file")
         data = _read(fd, limit + 1)
     except OSError as exc:
         raise NotReadable(exc.strerror or str(exc)) from None

@@ -120,7 +120,7 @@ def sweep(spec: str | pathlib.Path, sets: list[str], *, jobs: int | None = None,
     seconds = time.perf_counter() - started
     record.write(outcomes, seconds, interrupted)
     table = summary.rows(points, outcomes)
-    files = _write_comparison(root, table, axes, metric, name)
+    files = _write_comparison(root, table, axes, metric, name, spec_path.resolve().parent)
     return SweepResult(root, axes, points, table, metric, seconds, jobs, threads, files,
                        the_plan.groups, the_plan.alone, interrupted, capped)
 
@@ -225,7 +225,7 @@ class _Record:
 
 
 def _write_comparison(root: pathlib.Path, table: list[dict[str, Any]], axes: list[Axis],
-                      metric: str, name: str) -> dict[str, pathlib.Path]:
+                      metric: str, name: str, spec_dir: pathlib.Path) -> dict[str, pathlib.Path]:
     files = {"csv": root / "sweep.csv", "md": root / "sweep.md", "png": root / "sweep.png"}
     files["csv"].write_text(summary.to_csv(table, axes), encoding="utf-8")
     files["md"].write_text(f"# {name}: sweep of {', '.join(a.key for a in axes)}\n\n"
@@ -234,7 +234,7 @@ def _write_comparison(root: pathlib.Path, table: list[dict[str, Any]], axes: lis
         summary.plot(table, axes, metric, files["png"], f"{name}: {metric}")
     else:
         del files["png"]
-    page = _compare_page(root, table)
+    page = _compare_page(root, table, spec_dir)
     if page is not None:
         files["html"] = page
     return files
@@ -243,9 +243,11 @@ def _write_comparison(root: pathlib.Path, table: list[dict[str, Any]], axes: lis
 COMPARE_MAX = 32  # compare.html reconstructs with every run's model: a page for fewer
 
 
-def _compare_page(root: pathlib.Path, table: list[dict[str, Any]]) -> pathlib.Path | None:
+def _compare_page(root: pathlib.Path, table: list[dict[str, Any]],
+                  spec_dir: pathlib.Path) -> pathlib.Path | None:
     """compare.html (aespec compare) of the finished points, where there are 2 to
-    COMPARE_MAX; None when there are not, or when it cannot be made (the table stands)."""
+    COMPARE_MAX; None when there are not, or when it cannot be made (the table stands).
+    The points' data may lie beside the sweep's spec (`spec_dir`): this sweep ran them."""
     done = [pathlib.Path(r["run_dir"]) for r in table if r["status"] in summary.DONE]
     if not 2 <= len(done) <= COMPARE_MAX:
         return None
@@ -254,7 +256,7 @@ def _compare_page(root: pathlib.Path, table: list[dict[str, Any]]) -> pathlib.Pa
     from aespec.train.rundir import atomic_write
 
     try:
-        html = compare_page(compare_runs(done, n=8, seed=0, device="cpu"))
+        html = compare_page(compare_runs(done, n=8, seed=0, device="cpu", inside=[spec_dir]))
         atomic_write(root / "compare.html", lambda fh: fh.write(html.encode("utf-8")))
     except (AespecError, OSError):
         return None

@@ -216,8 +216,11 @@ def _resume(spec: SpecLike | None, path: pathlib.Path, data: str | None,
     resolved = checked.spec
     assert resolved is not None
     check_same(ckpt, resolved, run.checkpoint, resume=True)
-    choice = batches.parse_data(data) if data is not None else batches.DataChoice(
-        info["data"]["source"], info["data"]["args"], None, str(run.path / "run.json"))
+    from aespec.train.loaded import check_recorded_data, recorded_data  # it imports this
+
+    choice = batches.parse_data(data) if data is not None else recorded_data(run.path, info)
+    if data is None:  # as eval: a regular file, never through a link out of the run folder
+        check_recorded_data(choice, base, run.path, None)
     if json.loads(json.dumps(choice.to_json())) != info["data"]:  # tuples are lists there
         raise AespecError.of("E602", f"{run.path} was trained on {_data_text(info['data'])}, "
                              f"not {choice.text()}", hint="resume without --data",

@@ -1,9 +1,22 @@
 """Reading a run directory back: its spec, graph and trained model (`load_run`); several
-runs read back and run on the same test examples, for `aespec compare` (`compare_runs`)."""
+runs read back and run on the same test examples, for `aespec compare` (`compare_runs`).
+
+A run folder may be someone else's, and its run.json names the data the run read (a
+source, and files relative to `base_dir`). That data is read back only as a regular file
+or a folder (never a FIFO, a socket or a device), and never through a link out of the run
+folder. `aespec eval`, `encode` and the API read the data of the run the user named, where
+run.json says (a run's data usually lies beside its spec, outside the run folder);
+`aespec compare`, which takes runs from anyone, reads only data built into aespec
+(digits, synthetic, mnist and fashion_mnist from their data set folder) or files inside
+the run folder (or a folder the caller trusts, `inside`): else the page says why it has no
+reconstructions. `--data`, named by the user, is read as given.
+"""
 
 from __future__ import annotations
 
+import os
 import pathlib
+import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +27,7 @@ from aespec.data import Dataset
 from aespec.errors import AespecError
 from aespec.graph import check_source
 from aespec.model import Spec
+from aespec.report import runfiles
 from aespec.report.compare import ComparePage, labels_of, recon_grid
 from aespec.report.page import summary_html
 from aespec.train import batches
@@ -44,11 +58,15 @@ class LoadedRun:
         """A notebook's view: the metrics, the curves and the diagram."""
         return summary_html(read_run_page(self.run.path, (self.spec, self.graph)))
 
-    def dataset(self, data: str | None = None) -> Dataset:
-        """The run's data (or `data` as on the command line) as loaded, before any split."""
-        d = self.info["data"]
-        choice = batches.parse_data(data) if data is not None else batches.DataChoice(
-            d["source"], d["args"], None, str(self.run.path / "run.json"))
+    def dataset(self, data: str | None = None, *,
+                inside: Sequence[pathlib.Path] | None = None) -> Dataset:
+        """The run's data (or `data` as on the command line) as loaded, before any split.
+        The data run.json names is checked first (`check_recorded_data`; E603): with
+        `inside`, it must lie in the run folder or one of those folders."""
+        if data is not None:
+            return batches.load(self.spec, batches.parse_data(data), self.base_dir)
+        choice = recorded_data(self.run.path, self.info)
+        check_recorded_data(choice, self.base_dir, self.run.path, inside)
         return batches.load(self.spec, choice, self.base_dir)
 
     def data(self, data: str | None = None) -> batches.RunData:
@@ -62,8 +80,9 @@ def load_run(path: str | pathlib.Path, *, which: str = "best", device: str = "au
     run = RunDir(pathlib.Path(path))
     info = run.info()
     source, name = run.source()
-    result = check_source(source, info.get("spec_path") or str(run.path / name),
-                          info["overrides"])
+    where = info.get("spec_path")  # names the spec in diagnostics; a foreign run's may be 7
+    result = check_source(source, where if isinstance(where, str) and where else
+                          str(run.path / name), [str(o) for o in info["overrides"]])
     result.raise_for_errors()
     spec = result.spec
     assert spec is not None
@@ -77,13 +96,12 @@ def load_run(path: str | pathlib.Path, *, which: str = "best", device: str = "au
     return LoadedRun(run, spec, graph, model, info, torch_device, pathlib.Path(info["base_dir"]))
 
 
-def _same_inputs(loaded: list[LoadedRun], labels: list[str], n: int, seed: int
+def _same_inputs(loaded: list[LoadedRun], x_test: Any, labels: list[str], n: int, seed: int
                  ) -> tuple[Any, list[tuple[str, Any]], tuple[float, float], str]:
     """A seeded choice of the first run's test examples and each run's reconstructions of
     them (eval mode: no noise, z = mu); a run whose input has another shape is left out."""
     import numpy as np
 
-    x_test = loaded[0].dataset().x_test
     rng = np.random.default_rng(seed)
     index = np.sort(rng.choice(len(x_test), size=min(n, len(x_test)), replace=False))
     x = x_test[index]
@@ -105,9 +123,11 @@ def _same_inputs(loaded: list[LoadedRun], labels: list[str], n: int, seed: int
 
 
 def compare_runs(paths: Sequence[str | pathlib.Path], *, n: int = 8, seed: int = 0,
-                 device: str = "auto") -> ComparePage:
+                 device: str = "auto", inside: Sequence[pathlib.Path] = ()) -> ComparePage:
     """The comparison of several runs (E603 for a directory that is not a run, E611 for
-    fewer than two): their pages' data, and their reconstructions of the same test examples."""
+    fewer than two): their pages' data, and their reconstructions of the same test examples
+    of the first run's data, read only from aespec's own sources or from files in its
+    folder (or in `inside`'s: a sweep passes its spec's); else the page says why not."""
     chosen: dict[pathlib.Path, pathlib.Path] = {}
     for p in paths:  # each run once, as the caller named it first
         chosen.setdefault(pathlib.Path(p).resolve(), pathlib.Path(p))
@@ -119,9 +139,99 @@ def compare_runs(paths: Sequence[str | pathlib.Path], *, n: int = 8, seed: int =
     labels = labels_of(pages)
     try:
         loaded = [load_run(p.run_dir, device=device) for p in pages]
+        x_test = loaded[0].dataset(inside=inside).x_test
     except AespecError as error:
         return ComparePage(pages, None, "No reconstructions: " + error.diagnostics[0].message,
                            labels)
-    x, rows, value_range, note = _same_inputs(loaded, labels, n, seed)
+    x, rows, value_range, note = _same_inputs(loaded, x_test, labels, n, seed)
     png = recon_grid(x, rows, value_range, "The same test examples, reconstructed by each run")
     return ComparePage(pages, png, note, labels)
+
+
+# ---------------------------------------------------------------- the data run.json names
+
+# The arguments of each data source that name a file or folder, read from base_dir when
+# relative (data/base.py `Ctx.read`, datasets.py `_mnist_places`, images.py `_folder`);
+# npz's `y` names an array in the file, npy's a second file.  A test checks that every
+# text argument of every source is here or known not to be a path.
+PATH_ARGS: dict[str, tuple[str, ...]] = {
+    "npz": ("file",), "npy": ("file", "y"), "csv": ("file",), "images": ("path",),
+    "mnist": ("path",), "fashion_mnist": ("path",)}
+
+
+def recorded_data(root: pathlib.Path, info: dict[str, Any]) -> batches.DataChoice:
+    """run.json's `data` as a choice of source; E603 when it is not one."""
+    d = info.get("data")
+    if not (isinstance(d, dict) and isinstance(d.get("source"), str)
+            and isinstance(d.get("args"), dict)):
+        raise AespecError.of("E603", f"{root / 'run.json'}: 'data' is not a data source "
+                             "with its arguments", file=str(root / "run.json"),
+                             hint="the file was changed or written by something else; "
+                                  "pass --data SRC")
+    return batches.DataChoice(d["source"], d["args"], None, str(root / "run.json"))
+
+
+def data_paths(choice: batches.DataChoice, base_dir: pathlib.Path) -> list[pathlib.Path]:
+    """The files and folders `choice` reads, where its loader looks for them."""
+    names = [choice.args.get(k) for k in PATH_ARGS.get(choice.source, ())]
+    paths = [pathlib.Path(n).expanduser() for n in names if isinstance(n, str)]
+    return [p if p.is_absolute() else base_dir / p for p in paths]
+
+
+def check_recorded_data(choice: batches.DataChoice, base_dir: pathlib.Path,
+                        root: pathlib.Path, inside: Sequence[pathlib.Path] | None) -> None:
+    """E603 naming run.json unless each file or folder its data names is a regular file or
+    a folder, reached by no link out of the run folder `root`; with `inside` (compare),
+    one that lies in `root` or in one of `inside` (links resolved). A missing file is the
+    loader's to report (E501)."""
+    for path in data_paths(choice, base_dir):
+        why = _refused(path, root, inside)
+        if why is not None:
+            where = root / "run.json"
+            raise AespecError.of("E603", f"{where} names data that is not read: {path} {why}",
+                                 file=str(where), hint="pass the data with --data SRC, or "
+                                 "put its file in the run folder")
+
+
+def _refused(path: pathlib.Path, root: pathlib.Path,
+             inside: Sequence[pathlib.Path] | None) -> str | None:
+    """Why the data file or folder `path` is not read, or None."""
+    try:
+        real, home = path.resolve(), root.resolve()
+        mode = os.stat(real).st_mode
+        allowed = [home, *(pathlib.Path(p).resolve() for p in inside or ())]
+    except FileNotFoundError:
+        return None
+    except (OSError, RuntimeError) as exc:  # RuntimeError: a loop of links
+        return f"(it cannot be looked at: {getattr(exc, 'strerror', None) or exc})"
+    in_run = pathlib.Path(os.path.abspath(path)).is_relative_to(os.path.abspath(root))
+    if in_run and not real.is_relative_to(home):
+        return "(it is a link out of the run folder)"
+    if inside is not None and not _within(real, allowed):
+        return ("(it lies outside the run folder; a run's data is read from its own folder, "
+                "or from digits, synthetic, mnist or fashion_mnist; `aespec compare --data-in DIR` "
+                "trusts a folder of yours)")
+    if stat.S_ISDIR(mode):
+        return _link_out_in(real, allowed) if in_run or inside is not None else None
+    if not stat.S_ISREG(mode):
+        return f"(it is {runfiles.kind_of(mode)}, not a file)"
+    return None
+
+
+def _within(path: pathlib.Path, folders: list[pathlib.Path]) -> bool:
+    return any(path.is_relative_to(folder) for folder in folders)
+
+
+def _link_out_in(folder: pathlib.Path, allowed: list[pathlib.Path]) -> str | None:
+    """Why a data folder is not read: an entry that is a link out of the `allowed` folders
+    (what the loaders find in it by name, such as an mnist folder's files; an image
+    folder's own links are the images loader's to check, E512)."""
+    try:
+        with os.scandir(folder) as entries:
+            for _, entry in zip(range(runfiles.MAX_LISTED), entries, strict=False):
+                if entry.is_symlink() and not _within(pathlib.Path(entry.path).resolve(),
+                                                      allowed):
+                    return f"(its {entry.name} is a link out of the run folder)"
+    except (OSError, RuntimeError) as exc:
+        return f"(it cannot be listed: {getattr(exc, 'strerror', None) or exc})"
+    return None

@@ -37,8 +37,9 @@ from typing import IO, Any, ClassVar, cast
 
 import torch
 
-from aespec.errors import AespecError
+from aespec.errors import AespecError, Diagnostic
 from aespec.model import Spec
+from aespec.report import runfiles
 
 FORMAT = "aespec-checkpoint/1"
 # What each kind of checkpoint must hold, and of what type: a file that lacks a key, or
@@ -249,14 +250,15 @@ class RunDir:
         """run.json, checked to hold what reading the run back needs (RUN_INFO); E603."""
         where = self.path / "run.json"
         try:
-            info = json.loads(where.read_text(encoding="utf-8"))
-        except FileNotFoundError:
+            info = json.loads(self._read("run.json", runfiles.MAX_JSON, "record").decode())
+        except (FileNotFoundError, NotADirectoryError):
             raise AespecError.of("E603", f"{self.path} is not a run directory (no run.json)",
                                  hint="pass a directory written by `aespec run`",
                                  file=str(self.path)) from None
-        except (OSError, ValueError) as exc:
-            raise AespecError.of("E603", f"cannot read {where}: {exc}",
-                                 file=str(self.path)) from None
+        except (ValueError, RecursionError) as exc:  # not UTF-8, not JSON, nested too deep
+            raise AespecError.of("E603", f"cannot read {where}: "
+                                 f"{exc if isinstance(exc, ValueError) else 'nested too deeply'}",
+                                 file=str(where)) from None
         said = ["it is not a JSON object"] if not isinstance(info, dict) else [
             f"it lacks '{k}'" if k not in info else f"'{k}' is not a {kind.__name__}"
             for k, kind in RUN_INFO.items() if not isinstance(info.get(k), kind)]
@@ -268,6 +270,24 @@ class RunDir:
                                  hint="the file was changed or written by something else",
                                  file=str(self.path))
         return info
+
+    def _read(self, name: str, limit: int, what: str) -> bytes:
+        """The run folder's file `name`, read as the report pages read it: a regular file in
+        the folder (not a link, a FIFO, a directory or a device), opened without blocking,
+        at most `limit` bytes (runfiles.read_whole). FileNotFoundError when it is missing;
+        E603 naming the file otherwise: a run folder may be someone else's."""
+        where = self.path / name
+        try:
+            return runfiles.read_whole(self.path, name, limit)
+        except runfiles.NotReadable as why:
+            reason = str(why)
+        except (FileNotFoundError, NotADirectoryError):
+            raise
+        except OSError as exc:
+            reason = exc.strerror or type(exc).__name__
+        raise AespecError.of("E603", f"cannot read {where} as the run's {what}: {reason}",
+                             file=str(where), hint="a run folder holds the files aespec "
+                             "wrote; was it changed or handed in by someone else?")
 
     def update(self, **fields: Any) -> None:
         if self.refused:
@@ -308,19 +328,23 @@ class RunDir:
             fh.write(metrics_csv(history))
         os.replace(tmp, self.metrics_csv)
 
-    def read_metrics(self) -> list[dict[str, Any]]:
-        if not self.metrics.is_file():
-            return []
-        return [json.loads(line) for line in self.metrics.read_text().splitlines() if line]
+    def read_metrics(self) -> tuple[list[dict[str, Any]], list[Diagnostic]]:
+        """metrics.jsonl's records, read as the report pages read them (runfiles.read_metrics):
+        at most 64 MiB and 100,000 epochs, with a note (E621) when it was cut; E610 for a
+        file that is not a regular one in the folder, or a line that is not an epoch's."""
+        return runfiles.read_metrics(self.metrics)
 
     def source(self) -> tuple[str, str]:
-        """The spec text as given and the file name it was saved under."""
+        """The spec text as given and the file name it was saved under (E603 when it is
+        missing, not a regular file in the folder, larger than a spec can be, or not UTF-8)."""
         name = self.info()["spec_file"]
+        where = self.path / name
         try:
-            return (self.path / name).read_text(encoding="utf-8"), name
+            return self._read(name, runfiles.MAX_SPEC, "spec").decode("utf-8"), name
         except (OSError, UnicodeDecodeError) as exc:
-            raise AespecError.of("E603", f"cannot read the run's spec {self.path / name}: "
-                                 f"{exc}", file=str(self.path)) from None
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise AespecError.of("E603", f"cannot read the run's spec {where}: {reason}",
+                                 file=str(where)) from None
 
 
 def new_run_path(name: str, root: pathlib.Path | None = None) -> pathlib.Path:
@@ -409,14 +433,10 @@ def read_mark(path: pathlib.Path) -> dict[str, Any] | None:
     """The folder's mark, or None where there is none that aespec wrote: missing, not a
     regular file (a link, a FIFO: not followed, not opened), too large, or not the mark's
     JSON."""
-    where = path / MARKER
     try:
-        if not _is_file(where):
-            return None
-        with open(where, "rb") as fh:
-            text = fh.read(MARK_LIMIT + 1)
-        mark = json.loads(text) if len(text) <= MARK_LIMIT else None
-    except (OSError, ValueError):
+        text, whole = runfiles.read_head(path, MARKER, MARK_LIMIT)
+        mark = json.loads(text) if whole else None
+    except (OSError, runfiles.NotReadable, ValueError, RecursionError):
         return None
     good = (isinstance(mark, dict) and mark.get("format") == MARK_FORMAT
             and isinstance(mark.get("run_id"), str) and isinstance(mark.get("files"), list)
