@@ -295,3 +295,13 @@ def test_regression_resume_read_the_runs_data_from_a_fifo(trained, tmp_path):
     with deadline(), pytest.raises(AespecError) as exc:
         aespec.train(resume=run, epochs=2, quiet=True)
     assert code_of(exc) == "E603" and "it is a FIFO" in exc.value.diagnostics[0].message
+
+
+def test_regression_a_checkpoint_that_links_out_of_the_run_folder_was_loaded(trained, tmp_path):
+    run = copy_run(trained, tmp_path)
+    outside = tmp_path / "elsewhere.pt"
+    (run / "best.pt").rename(outside)
+    (run / "best.pt").symlink_to(outside)
+    with pytest.raises(AespecError, match="is a link") as exc:
+        load_run(run)
+    assert code_of(exc) == "E604"

@@ -169,6 +169,9 @@ def load_checkpoint(path: pathlib.Path, need: dict[str, Any] = WEIGHTS) -> dict:
         raise AespecError.of("E604", f"no checkpoint at {path}",
                              hint="the run stopped before its first checkpoint; start it again "
                              f"with --out {path.parent}", file=str(path))
+    if path.is_symlink():  # a run folder may be anyone's: its files are its own, not links
+        raise AespecError.of("E604", f"{path} is a link, not the run's own checkpoint",
+                             file=str(path))
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001  (torch raises many types for a bad file)
