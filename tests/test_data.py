@@ -661,3 +661,19 @@ def test_regression_data_too_large_to_make_is_e508_before_it_is_made(source, arg
     shape = (1, 100000, 100000) if source == "digits" else (784,)
     d = _raises("E508", source, args, shape)
     assert "free" in d.message
+
+
+@pytest.mark.parametrize("source, arg", [("npy", "file"), ("npz", "file"), ("csv", "file"),
+                                         ("mnist", "path")])
+def test_regression_a_data_file_that_is_a_fifo_hung_the_run(tmp_path, source, arg) -> None:
+    import os
+
+    fifo = tmp_path / "x.npy"
+    os.mkfifo(fifo)
+    target = str(fifo) if arg == "file" else str(tmp_path)
+    if arg == "path":
+        for name in ("train-images-idx3-ubyte", "t10k-images-idx3-ubyte"):
+            os.mkfifo(tmp_path / name)
+    with pytest.raises(AespecError) as exc:  # at once: the FIFO is never opened
+        load_data(source, {arg: target}, (64,) if arg == "file" else (1, 28, 28))
+    assert exc.value.diagnostics[0].code in ("E501", "E504")

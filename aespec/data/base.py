@@ -71,6 +71,9 @@ def guard(ctx: Ctx, path: pathlib.Path, read: Callable[[pathlib.Path], Any]) -> 
     if not path.exists():
         raise ctx.error("E501", f"data file not found: {path}",
                         "relative paths are read from the spec file's folder")
+    if not path.is_file():  # a FIFO would block the read for ever, a device never end
+        raise ctx.error("E504", f"cannot read {path}: not a regular file",
+                        "name a data file (.npy, .npz, .csv or IDX)")
     try:
         return read(path)
     except (OSError, ValueError, EOFError, OverflowError, zipfile.BadZipFile,
