@@ -275,3 +275,12 @@ def test_an_invalid_spec_writes_nothing(tmp_path: Path):
     bad.write_text("input vector(8)\n")
     out = tmp_path / "model.py"
     assert _emit(bad, "-o", out).exit_code == 1 and not out.exists()
+
+
+def test_regression_a_model_named_math_imported_math_unused():
+    for doc in ("math.sqrt and F.relu in its doc", None):
+        text = emitted("npz", "p", doc, "math", "o.py")
+        read = {n.value.id for n in ast.walk(ast.parse(text))
+                if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name)}
+        assert ("import math\n" in text) == ("math" in read)
+        assert ("import torch.nn.functional as F" in text) == ("F" in read)

@@ -362,3 +362,37 @@ def test_regression_fuzzed_messages_leave_the_server_answering():
         assert "Traceback" not in log, log[-3000:]
     finally:
         server.kill()
+
+
+def test_regression_a_did_change_to_an_unopened_document_raised_key_error():
+    import io
+    import threading
+
+    from pygls.io_ import run
+
+    from aespec.lsp.server import AespecServer
+
+    ls, errors = AespecServer(), []
+    ls.report_server_error = lambda error, source: errors.append(error)
+
+    class Sink:
+        def write(self, data):
+            pass
+
+        def close(self):
+            pass
+
+    ls.protocol.set_writer(Sink(), include_headers=False)
+
+    def frame(message):
+        body = json.dumps(message).encode()
+        return b"Content-Length: %d\r\n\r\n" % len(body) + body
+
+    messages = [{"jsonrpc": "2.0", "id": 1, "method": "initialize",
+                 "params": {"processId": None, "capabilities": {}}},
+                {"jsonrpc": "2.0", "method": "textDocument/didChange",
+                 "params": {"textDocument": {"uri": "file:///never-opened.ae", "version": 1},
+                            "contentChanges": [{"text": "model x"}]}}]
+    stream = io.BufferedReader(io.BytesIO(b"".join(map(frame, messages))))
+    run(threading.Event(), stream, ls.protocol)
+    assert errors == []

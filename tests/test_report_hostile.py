@@ -299,3 +299,11 @@ def test_regression_crafted_metric_values_draw_and_format_without_a_traceback() 
     assert 'stroke="x' not in chart  # a colour is one of the page's own
     for value in (*values, EVIL, {"a": [EVIL]}, [EVIL], None, True, "NaN"):
         assert "<" not in fmt(value) and '"' not in fmt(value)
+
+
+def test_regression_a_nul_in_run_json_spec_file_raised_value_error(tmp_path) -> None:
+    run = hostile_run(tmp_path, "run", [])
+    info = json.loads((run / "run.json").read_text())
+    (run / "run.json").write_text(json.dumps({**info, "spec_file": "x\x00.ae"}))
+    code, _, err = report(run, tmp_path / "page.html")
+    assert code == 1 and "error[E620]" in err and "Traceback" not in err

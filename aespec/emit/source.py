@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import re
+import ast
 import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -76,14 +76,19 @@ def _header(spec: Spec, filename: str) -> list[str]:
 
 def _imports(body: str, stdlib: set[str]) -> str:
     """Only the modules the file uses, in ruff's (isort's) order."""
-    used = set(stdlib) | {"argparse"}
-    if re.search(r"\bmath\.", body):
-        used.add("math")
+    names = _names_used(body)  # in code, not in a docstring: a model named `math`
+    used = set(stdlib) | {"argparse"} | ({"math"} & names)
     third = ["import torch"]
-    if re.search(r"\bF\.", body):
+    if "F" in names:
         third.append("import torch.nn.functional as F  # noqa: N812")
     third.append("from torch import nn")
     return "\n".join(f"import {m}" for m in sorted(used)) + "\n\n" + "\n".join(third)
+
+
+def _names_used(body: str) -> set[str]:
+    """The names the code reads attributes of (`math.sqrt`, `F.relu`)."""
+    return {n.value.id for n in ast.walk(ast.parse(body))
+            if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name)}
 
 
 __all__ = ["INDENT", "block", "emit_source", "paired"]

@@ -19,6 +19,7 @@ from typing import Any, BinaryIO
 from lsprotocol import types as lsp
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams, JsonRpcInvalidRequest
 from pygls.protocol import LanguageServerProtocol
+from pygls.protocol.language_server import lsp_method
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +66,16 @@ def _request_id(message: dict[str, Any]) -> int | str | None:
 class AespecProtocol(LanguageServerProtocol):
     """pygls's protocol with each message structured whole, so that one whose params do not
     fit is answered (an error response) instead of raised out of the read loop."""
+
+    @lsp_method(lsp.TEXT_DOCUMENT_DID_CHANGE)
+    def lsp_text_document__did_change(self, params: lsp.DidChangeTextDocumentParams) -> Any:
+        """pygls's own, less its KeyError for a document the client never opened: a change
+        to nothing changes nothing (the server answers only for opened documents)."""
+        if params.text_document.uri not in self.workspace.text_documents:
+            logging.getLogger(__name__).info("a change to %s, which is not open, is ignored",
+                                             params.text_document.uri[:200])
+            return iter(())
+        return LanguageServerProtocol.lsp_text_document__did_change(self, params)
 
     def structure_message(self, data: dict[str, Any]) -> Any:
         return data  # `json.loads`'s hook: plain dicts; `handle_message` types the message

@@ -70,6 +70,8 @@ def _check_inside(root: Path, path: Path) -> None:
 def read_head(root: Path, name: str, limit: int) -> tuple[bytes, bool]:
     """The first `limit` bytes of the regular file `root/name`, and whether that is all of
     it; FileNotFoundError when there is none, NotReadable when it is not one to read."""
+    if "\0" in name:  # no file system names a file so; os.lstat would raise ValueError
+        raise NotReadable("its name holds a NUL character")
     path = root / name
     _check_inside(root, path)
     try:
