@@ -8,6 +8,11 @@ work as with an array). Training reads a batch at a time (aespec/train/stream.py
 
 Resident memory stays bounded: a mapped file's rows are read with pread (read_rows), so
 the page cache serves them without mapping its pages into this process.
+
+A mapped file may change while a run reads it (cut short, replaced, removed, rewritten):
+each read first checks the open file against the `FileStamp` taken when it was mapped, and
+a changed file is E504 naming it, never an OSError (which the run would blame on its own
+folder) and never a touch of the map past the file's end (SIGBUS, which kills the process).
 """
 
 from __future__ import annotations
@@ -16,8 +21,12 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from aespec.errors import AespecError
+
 if TYPE_CHECKING:
     import numpy as np
+
+    from aespec.data.base import Ctx
 
 SCAN_BYTES = 4 << 20  # rows read at a time when a whole file is scanned
 
@@ -90,6 +99,7 @@ class MappedRows(Rows):
     divisor: float = 1.0
     channels_last: bool = False
     index: Any = None  # np.ndarray of rows of `base`, or None for all of them
+    stamp: FileStamp | None = None  # the file as it was mapped: each read checks it
 
     def __len__(self) -> int:
         return len(self.base) if self.index is None else len(self.index)
@@ -98,14 +108,15 @@ class MappedRows(Rows):
         import numpy as np
 
         rows = np.asarray(idx) if self.index is None else self.index[np.asarray(idx)]
-        return MappedRows(self.base, self.example, self.divisor, self.channels_last, rows)
+        return MappedRows(self.base, self.example, self.divisor, self.channels_last, rows,
+                          self.stamp)
 
     def take(self, idx: np.ndarray) -> np.ndarray:
         import numpy as np
 
         idx = np.asarray(idx, dtype=np.int64)
         rows = idx if self.index is None else self.index[idx]
-        out = read_rows(self.base, rows).astype(np.float32)
+        out = read_rows(self.base, rows, self.stamp).astype(np.float32)
         if self.divisor != 1.0:
             out /= np.float32(self.divisor)  # as prepare.finish divides a loaded array
         if self.channels_last:
@@ -113,39 +124,159 @@ class MappedRows(Rows):
         return out.reshape(len(out), *self.example)
 
 
-def read_rows(base: Any, rows: np.ndarray) -> np.ndarray:
+@dataclass(frozen=True)
+class FileStamp:
+    """A mapped file as it was when it was mapped: which file (device, inode), its size and
+    modification time. `ctx` is the `data` line a changed file's E504 points at."""
+
+    path: str
+    device: int
+    inode: int
+    size: int
+    mtime_ns: int
+    ctx: Ctx | None = None
+
+    def changed(self, now: Any) -> str | None:
+        """How the file open now (an os.stat_result) differs from this one; None if not."""
+        if (now.st_dev, now.st_ino) != (self.device, self.inode):
+            return "was replaced by another file"
+        if now.st_size != self.size:
+            grew = "grew" if now.st_size > self.size else "shrank"
+            return f"{grew} from {self.size:,} to {now.st_size:,} bytes"
+        if now.st_mtime_ns != self.mtime_ns:  # the same size: written over in place
+            return "was rewritten"
+        return None
+
+
+def stamp_file(base: Any, ctx: Ctx | None = None) -> FileStamp | None:
+    """The stamp of a memory map's file (None for an array that is not a file's map)."""
+    import os
+
+    filename = getattr(base, "filename", None)
+    if filename is None:
+        return None
+    try:
+        info = os.stat(filename)
+    except OSError as exc:  # gone since it was mapped
+        raise unreadable(filename, ctx, exc.strerror or str(exc)) from None
+    return FileStamp(str(filename), info.st_dev, info.st_ino, info.st_size,
+                     info.st_mtime_ns, ctx)
+
+
+def read_rows(base: Any, rows: np.ndarray, stamp: FileStamp | None = None) -> np.ndarray:
     """Rows of a memory-mapped C-order array, read from its file with pread (a run of
     consecutive rows in one read): the page cache serves them, and none of its pages is
     mapped into this process. Indexing the map itself leaves every page it touches
     resident, and the kernel maps large page-cache folios whole, so a batch of scattered
-    rows would map most of the file. Other layouts are indexed through the map."""
+    rows would map most of the file. Other layouts are indexed through the map, once the
+    file is checked to still hold all of it. E504 for a file that changed (see FileStamp)."""
     import os
 
+    filename, offset = getattr(base, "filename", None), getattr(base, "offset", None)
+    if filename is None or offset is None or not len(rows):
+        return _through_map(base, rows)
+    fd = _open_checked(filename, stamp, offset + base.nbytes)
+    try:
+        if not base.flags.c_contiguous:
+            # checked above; a file cut in the instant since would still be SIGBUS here
+            return _through_map(base, rows)
+        return _pread_rows(fd, base, rows, offset, stamp)
+    finally:
+        os.close(fd)
+
+
+def _through_map(base: Any, rows: np.ndarray) -> np.ndarray:
     import numpy as np
 
-    filename, offset = getattr(base, "filename", None), getattr(base, "offset", None)
-    if filename is None or offset is None or not base.flags.c_contiguous or not len(rows):
-        raw = np.asarray(base[rows])
-        release(base)
-        return raw
+    raw = np.asarray(base[rows])
+    release(base)
+    return raw
+
+
+def _pread_rows(fd: int, base: Any, rows: np.ndarray, offset: int,
+                stamp: FileStamp | None) -> np.ndarray:
+    """Rows (any order) of a C-order map's file: sorted, runs of consecutive ones read at
+    once straight into the result, then put back in the order asked (unless it was so)."""
+    import numpy as np
+
     row_bytes = base.itemsize * math.prod(base.shape[1:])
     order = np.argsort(rows, kind="stable")
     wanted = rows[order]
     buf = np.empty((len(rows), row_bytes), dtype=np.uint8)
     cuts = [0, *(np.flatnonzero(np.diff(wanted) != 1) + 1).tolist(), len(rows)]
-    fd = os.open(filename, os.O_RDONLY)
+    for a, b in zip(cuts[:-1], cuts[1:], strict=True):
+        if not _read_into(fd, buf[a:b], offset + int(wanted[a]) * row_bytes):
+            raise changed(base.filename, stamp, "was cut short")  # since it was checked
+    if not (np.diff(rows) > 0).all():  # not in the order asked: put back
+        out = np.empty_like(buf)
+        out[order] = buf
+        buf = out
+    return buf.view(base.dtype).reshape(len(rows), *base.shape[1:])
+
+
+def _read_into(fd: int, into: np.ndarray, at: int) -> bool:
+    """Fill `into` (contiguous bytes) from the file at `at`; False where it ends first."""
+    import os
+
+    view = into.data.cast("B")
+    while len(view):
+        got = os.preadv(fd, [view], at) if hasattr(os, "preadv") else _pread(fd, view, at)
+        if got == 0:
+            return False
+        view, at = view[got:], at + got
+    return True
+
+
+def _pread(fd: int, view: memoryview, at: int) -> int:
+    import os
+
+    got = os.pread(fd, len(view), at)
+    view[:len(got)] = got
+    return len(got)
+
+
+def _open_checked(filename: str, stamp: FileStamp | None, end: int) -> int:
+    """A descriptor on the map's file, once its fstat shows it is the file that was
+    mapped and still reaches `end` (the array's last byte). The check is of the open
+    descriptor: a file replaced after it cannot slip in between."""
+    import os
+
+    ctx = stamp.ctx if stamp is not None else None
     try:
-        for a, b in zip(cuts[:-1], cuts[1:], strict=True):
-            size = (b - a) * row_bytes
-            got = os.pread(fd, size, offset + int(wanted[a]) * row_bytes)
-            if len(got) != size:
-                raise OSError(f"{filename} is shorter than its header says")
-            buf[a:b] = np.frombuffer(got, dtype=np.uint8).reshape(b - a, row_bytes)
-    finally:
+        fd = os.open(filename, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+    except FileNotFoundError:
+        raise changed(filename, stamp, "was removed") from None
+    except OSError as exc:
+        raise unreadable(filename, ctx, exc.strerror or str(exc)) from None
+    info = os.fstat(fd)
+    how = stamp.changed(info) if stamp is not None else None
+    short = info.st_size < end
+    if how is not None or short:
         os.close(fd)
-    out = np.empty_like(buf)
-    out[order] = buf
-    return out.view(base.dtype).reshape(len(rows), *base.shape[1:])
+        if how is not None:
+            raise changed(filename, stamp, how)
+        raise unreadable(filename, ctx, f"it is {info.st_size:,} bytes, shorter than the "
+                         f"{end:,} its header says")
+    return fd
+
+
+def changed(filename: str, stamp: FileStamp | None, how: str) -> AespecError:
+    """E504 for a file that changed under a run, naming the file (an OSError would be
+    taken for the run's folder that cannot be written), at the spec's `data` line."""
+    return unreadable(filename, stamp.ctx if stamp is not None else None,
+                      f"the file {how} during the run",
+                      "put the file back as it was and resume the run (aespec run --resume "
+                      "RUN_DIR); a file a run reads must not change until it ends: write a "
+                      "new file instead")
+
+
+def unreadable(filename: str, ctx: Ctx | None, why: str, hint: str | None = None
+               ) -> AespecError:
+    """E504 `cannot read FILE: why`."""
+    message = f"cannot read {filename}: {why}"
+    if ctx is not None:
+        return ctx.error("E504", message, hint)
+    return AespecError.of("E504", message, hint=hint, file=filename)
 
 
 def advise_random(array: Any) -> None:

@@ -14,7 +14,15 @@ from typing import TYPE_CHECKING, Any
 
 from aespec.data.base import COPIES, Ctx, Dataset, Raw, available_memory, numeric
 from aespec.data.files import check_npy_header, npy_raw, npz_raw
-from aespec.data.lazy import MappedRows, Rows, advise_random, is_lazy
+from aespec.data.lazy import (
+    FileStamp,
+    MappedRows,
+    Rows,
+    advise_random,
+    is_lazy,
+    read_rows,
+    stamp_file,
+)
 from aespec.data.sources import NpyArgs, NpzArgs
 
 if TYPE_CHECKING:
@@ -207,21 +215,26 @@ def _rows(array: Any, ctx: Ctx, origin: str, target: bool = False) -> Rows:
 
     if isinstance(array, Rows):
         return array
+    # the file as it is now: every later read checks it is still so (lazy.FileStamp)
+    stamp = stamp_file(array, ctx)
     each, shape = tuple(array.shape[1:]), ctx.input_shape
     if target and math.prod(each) != math.prod(shape):
-        return MappedRows(array, each if len(each) != 2 else (1, *each))
-    divisor = 255.0 if array.dtype == np.uint8 and _max(array) > 1 else 1.0
+        return MappedRows(array, each if len(each) != 2 else (1, *each), stamp=stamp)
+    divisor = 255.0 if array.dtype == np.uint8 and _max(array, stamp) > 1 else 1.0
     sample = np.zeros((1, *each), dtype=np.float32)
     fitted = _fit_shape(sample, shape, origin, ctx)  # E502 when the shapes cannot agree
     moved = len(each) == 3 and each != shape and fitted.shape[1:] == shape and \
         each == (*shape[1:], shape[0])
-    return MappedRows(array, tuple(shape), divisor, moved)
+    return MappedRows(array, tuple(shape), divisor, moved, stamp=stamp)
 
 
-def _max(array: Any) -> float:
+def _max(array: Any, stamp: FileStamp | None) -> float:
     """The largest value, read in blocks (uint8 pixels are divided by 255 when it is > 1)."""
+    import numpy as np
+
     step = max(1, (16 << 20) // max(math.prod(array.shape[1:]), 1))
-    return max(float(array[i:i + step].max()) for i in range(0, len(array), step))
+    return max(float(read_rows(array, np.arange(i, min(i + step, len(array))), stamp).max())
+               for i in range(0, len(array), step))
 
 
 def _scan(rows: Rows, origin: str, ctx: Ctx, need_unit_range: bool) -> tuple[float, float]:

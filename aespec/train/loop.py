@@ -14,7 +14,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import torch
@@ -195,11 +195,15 @@ class Trainer:
             idx = self.perm[s * batch:(s + 1) * batch]
             self.opt.zero_grad(set_to_none=True)
             if self.ranks is None:
-                vals, self.names = self.step_fn(*split.batch(idx))
+                with self._reading():
+                    xb, yb = split.batch(idx)
+                vals, self.names = self.step_fn(xb, yb)
                 stop = self.flag.requested
             else:  # this rank's shard; then the global batch's terms, and a common stop
                 part, scale = self.ranks.shard(idx)
-                vals, self.names = self.step_fn(*split.batch(part), scale)
+                with self._reading():
+                    xb, yb = split.batch(part)
+                vals, self.names = self.step_fn(xb, yb, scale)
                 vals, stop = self.ranks.reduce_step(vals, scale / self.ranks.world,
                                                     self.flag.requested)
             if self.sums is None:
@@ -224,6 +228,32 @@ class Trainer:
             raise Diverged(f"epoch {c.epoch + 1}")
         return terms
 
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[None]:
+        """Data that cannot be read any more (read on demand from files that changed under
+        the run: E504, E510) stops the run with its state saved where it can resume."""
+        try:
+            yield
+        except AespecError as err:
+            raise self._stopped_reading(err) from None
+
+    def _stopped_reading(self, err: AespecError) -> AespecError:
+        """`err` with what was kept: mid-epoch, the state after the last step is saved (as
+        a Ctrl-C saves it, so a resumed run goes on bit for bit); at an epoch's start the
+        batch order is drawn but not saved, so the last checkpoint stays."""
+        c, kept = self.c, ""
+        if c.step > 0 and self.sums is not None and bool(torch.isfinite(self.sums).all()):
+            with contextlib.suppress(AespecError):  # a full disk: the older checkpoint stays
+                self.save(force=True)
+                kept = (f"; training stopped after step {c.step} of epoch {c.epoch + 1}, its "
+                        f"state saved in {self.run.checkpoint}")
+        if not kept:
+            kept = (f"; training stopped, the checkpoint of epoch {self.saved_epoch} is kept"
+                    if self.saved_epoch is not None else
+                    "; training stopped before its first checkpoint")
+        first, *rest = err.diagnostics
+        return AespecError([replace(first, message=first.message + kept), *rest], err.source)
+
     def _report(self, seen: int, done: int, seconds: float) -> None:
         assert self.sums is not None
         loss = self.sums[0].item() / seen
@@ -233,7 +263,8 @@ class Trainer:
 
     def _end_epoch(self, train: dict[str, float], started: float) -> None:
         c, early = self.c, self.cfg.early_stop
-        val = evaluate(self.model, self.data.val, self.autocast) if self.data.val else None
+        with self._reading():
+            val = evaluate(self.model, self.data.val, self.autocast) if self.data.val else None
         if self.ranks is not None:
             val = self.ranks.agree(val)  # rank 0's numbers: every rank decides alike
         if val is not None and not all_finite(val):
