@@ -14,7 +14,9 @@ not fit, -32600 too after `shutdown`).
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from typing import Any, BinaryIO
+from urllib.parse import unquote
 
 from lsprotocol import types as lsp
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams, JsonRpcInvalidRequest
@@ -68,14 +70,16 @@ class AespecProtocol(LanguageServerProtocol):
     fit is answered (an error response) instead of raised out of the read loop."""
 
     @lsp_method(lsp.TEXT_DOCUMENT_DID_CHANGE)
-    def lsp_text_document__did_change(self, params: lsp.DidChangeTextDocumentParams) -> Any:
+    def lsp_text_document__did_change(self, params: lsp.DidChangeTextDocumentParams
+                                      ) -> Iterator[Any]:
         """pygls's own, less its KeyError for a document the client never opened: a change
         to nothing changes nothing (the server answers only for opened documents)."""
-        if params.text_document.uri not in self.workspace.text_documents:
+        if unquote(params.text_document.uri) not in self.workspace.text_documents:
             logging.getLogger(__name__).info("a change to %s, which is not open, is ignored",
                                              params.text_document.uri[:200])
-            return iter(())
-        return LanguageServerProtocol.lsp_text_document__did_change(self, params)
+            return
+        # pygls drives the handler as a generator (it yields the user's handler to call)
+        yield from LanguageServerProtocol.lsp_text_document__did_change(self, params)
 
     def structure_message(self, data: dict[str, Any]) -> Any:
         return data  # `json.loads`'s hook: plain dicts; `handle_message` types the message
