@@ -41,8 +41,47 @@ def _spec_files() -> list[pathlib.Path]:
 # Every layer op and variant: asymmetric `same` padding (even k, stride 3), int and valid
 # padding, deconv of every padding, pooling strides, linear upsampling of sequences,
 # layernorm on images, vectors and sequences, joins, all activations, every noise op,
-# L latent draws read by a skip join, tied mirrors of a flattened image.
+# L latent draws read by a skip join, tied mirrors of a flattened image, center crops (the
+# op and cropped skips) and global pooling.
 EDGE_CASES = {
+    # center crops with an odd leftover (it comes off the end), a cropped add skip on a
+    # sequence, a cropped concat skip on an image, global pooling of both
+    "crop_and_global_pool_sequence": """
+input sequence(3, 30)
+encoder {
+    a = conv(4, k=3, pad=valid) relu
+    conv(4, k=3, pad=valid)
+    add(a, crop=true)
+    crop(21)
+    globalavgpool
+}
+bottleneck {
+    dense(4)
+}
+decoder {
+    dense(90)
+    reshape(3, 30)
+}
+loss mse
+""",
+    "crop_and_global_pool_image": """
+input image(2, 15, 12)
+encoder {
+    s = conv(3, pad=valid) relu
+    conv(5, k=4, pad=valid)
+    concat(s, crop=true)
+    crop(7)
+    globalmaxpool
+}
+bottleneck {
+    dense(6)
+}
+decoder {
+    dense(360)
+    reshape(2, 15, 12)
+}
+loss mse
+""",
     "every_layer_image": """
 input image(3, 13, 11)
 noise occlude(4) gaussian(std=0.1) mask(0.2) salt_pepper(0.1) clip(0, 1)

@@ -71,6 +71,10 @@ def type_text(annotation: Any) -> str:
     if origin is Annotated:
         rules = _rules(list(args[1:]))
         return type_text(args[0]) + (f" {rules}" if rules else "")
+    if origin is tuple and get_origin(args[0]) is Annotated:  # `integers > 0`
+        base, *metadata = get_args(args[0])
+        rules = _rules(metadata)
+        return f"{type_text(base)}s" + (f" {rules}" if rules else "")
     if origin is tuple:
         return f"{type_text(args[0])}s"
     return _TYPE_WORDS.get(annotation, getattr(annotation, "__name__", str(annotation)))
@@ -105,7 +109,7 @@ _LAYER_KINDS = [("layer", "Layers"), ("shape", "Shape ops"), ("activation", "Act
 
 
 def _mirror_text(op: OpDef) -> str:
-    if op.kind == "join":
+    if op.mirror_refusal:
         return "cannot be mirrored (E305)"
     if op.shape_changing:
         return "inverted"
@@ -203,10 +207,10 @@ def render_ops() -> str:
     parts += [_layer_section(kind, title) for kind, title in _LAYER_KINDS]
     parts.append(_place_section("noise", "Noise (`noise CHAIN`)", [], lambda op: []))
     parts.append(_place_section("loss", "Losses (`loss TERM + ...`)", ["objective term"],
-                                lambda op: [op.extra.get("formula", "")]))
+                                lambda op: [op.formula]))
     parts.append(_place_section(
         "regularizer", "Regularizers (`regularize OP [on TARGET]`)", ["acts on", "term"],
-        lambda op: [op.extra.get("acts_on", ""), op.extra.get("formula", "")]))
+        lambda op: [op.acts_on or "", op.formula]))
     parts += [_data_section(), _settings_section()]
     return "\n".join(parts)
 

@@ -105,20 +105,20 @@ def _activity_targets(graph: nx.DiGraph) -> list[str]:
     """The nodes whose output a regularizer reads (not the weight penalties)."""
     regs = [d for _, d in graph.nodes(data=True) if d["kind"] == "regularizer"]
     return [d["targets"][0] for d in regs
-            if registered("regularizer", d["op"])[0].extra["acts_on"] != "weights"]
+            if registered("regularizer", d["op"])[0].acts_on != "weights"]
 
 
 def _logits(graph: nx.DiGraph, seg: Segment) -> fx.Node | None:
     """The pre-sigmoid tensor when the decoder ends in `sigmoid` and a loss term (bce) has
     a logits form: the loss then reads it, and is numerically stable."""
     terms = [d for _, d in graph.nodes(data=True) if d["kind"] == "loss"]
-    if not any(registered("loss", d["op"])[0].extra.get("needs_unit_output") for d in terms):
+    if not any(registered("loss", d["op"])[0].needs_unit_output for d in terms):
         return None
     order = graph.graph["order"]
     i = order.index(graph.graph["outputs"]["decoder"])
     while seg.env.get(order[i - 1]) is seg.env[order[i]]:  # skip identity ops
         i -= 1
-    if not registered("layer", graph.nodes[order[i]]["op"])[0].extra.get("logits"):
+    if not registered("layer", graph.nodes[order[i]]["op"])[0].logits:
         return None
     return seg.env[order[i - 1]]
 

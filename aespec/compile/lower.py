@@ -33,13 +33,14 @@ def registered(place: Any, name: str) -> tuple[OpDef, Callable[..., Any]]:
 
 def build_ops(g: nx.DiGraph) -> dict[str, Any]:
     """Each forward node's torch form, from its registry builder (in order: tied layers
-    are handed the encoder layer they share a weight with)."""
+    are handed the encoder layer they share a weight with, joins the named tensor's shape)."""
     built: dict[str, Any] = {}
     for nid in g.graph["order"][1:]:
         d = g.nodes[nid]
         _, build = registered(d["place"], d["op"])
         tied = {"tied": built[d["tied_to"]]} if d.get("tied_to") else {}
-        built[nid] = build(d["args"], d["in_shape"], d["out_shape"], **tied)
+        join = {"other": g.nodes[d["join"]]["out_shape"]} if d.get("join") else {}
+        built[nid] = build(d["args"], d["in_shape"], d["out_shape"], **tied, **join)
     return built
 
 

@@ -178,7 +178,7 @@ def _nodes_of_kind(g: nx.DiGraph, kind: str) -> list[str]:
 def _recon_term(g: nx.DiGraph, nid: str, slots: Slots, params: nn.ParameterDict) -> Recon:
     d = g.nodes[nid]
     opdef, build = registered("loss", d["op"])
-    logits = slots.logits if opdef.extra.get("needs_unit_output") else None
+    logits = slots.logits if opdef.needs_unit_output else None
     pred = slots.x_hat if logits is None else logits
     reduce = d["args"].reduce or ("sum" if slots.latents else "mean")
     loss = build(d["args"], logits is not None)
@@ -195,10 +195,9 @@ def _regularizer_term(g: nx.DiGraph, nid: str, built: dict[str, Any], slots: Slo
     opdef, build = registered("regularizer", d["op"])
     name = f"{d['op']}[{d['target']}]" if d["target"] else d["op"]
     penalty = build(d["args"])
-    if opdef.extra["acts_on"] == "weights":
+    if opdef.acts_on == "weights":
         return WeightPenalty(name, penalty, weight_refs([built[t] for t in d["targets"]]))
-    return ActivityPenalty(name, penalty, slots.nodes[d["targets"][0]],
-                           bool(opdef.extra.get("jacobian")))
+    return ActivityPenalty(name, penalty, slots.nodes[d["targets"][0]], opdef.jacobian)
 
 
 def weight_refs(modules: list[nn.Module]) -> tuple[tuple[nn.Module, str], ...]:

@@ -194,7 +194,7 @@ def _add_reg_edges(dot: _Dot, g: nx.DiGraph, reg: str, owner: dict[str, str],
     """Activity penalties hang off the tensor they read; weight penalties off each block
     (its cluster) whose weights they read, one edge per block, and sit below the turn."""
     d = g.nodes[reg]
-    weights = opdef_of(d).extra["acts_on"] == "weights"
+    weights = opdef_of(d).acts_on == "weights"
     if not (weights and d["target"] in (None, *CLUSTERED)):
         drawn: dict[str, str] = {}  # box -> the first target drawn in it
         for t in d["targets"]:

@@ -209,7 +209,7 @@ def loss_label(terms: list[dict]) -> Html:
         op = opdef_of(d)
         weight = "" if d["weight"] == 1 else f"{fmt_num(d['weight'])}·"
         args = args_text(op, d["args"])
-        lines.append(_esc(weight + op.extra["formula"]) + (f"  {_note(args)}" if args else ""))
+        lines.append(_esc(weight + op.formula) + (f"  {_note(args)}" if args else ""))
     return _lines(lines)
 
 
@@ -222,10 +222,10 @@ def kl_label(g: nx.DiGraph, latent: str) -> Html:
 def reg_label(d: dict) -> Html:
     """A penalty: what it acts on, and its weighted formula."""
     op = opdef_of(d)
-    formula, a = op.extra["formula"], d["args"]
+    formula, a = op.formula, d["args"]
     if hasattr(a, "rho"):  # the target sparsity written in, as in the objective
         formula = formula.replace("ρ ‖", f"{fmt_num(a.rho)} ‖")
-    on = d["target"] or ("all layers" if op.extra["acts_on"] == "weights" else "bottleneck")
+    on = d["target"] or ("all layers" if op.acts_on == "weights" else "bottleneck")
     text = f"{fmt_num(a.weight)}·{formula}"
     return _lines([f"<B>{_esc(d['op'])}</B> on {_esc(on)}", _esc(text)])
 

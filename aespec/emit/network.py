@@ -15,7 +15,7 @@ import keyword
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from aespec.emit.rules import NOOP, RULES, Op, Written
+from aespec.emit.rules import NOOP, Op, Written, layer_rule
 from aespec.errors import AespecError
 from aespec.ops import get_op, lookup
 
@@ -60,12 +60,13 @@ class Network:
 
 def rule_of(d: dict) -> object:
     """The emit rule of a node's op; E313 for an op the emit stage cannot write."""
-    rule = RULES[d["place"]].get(d["op"]) if lookup(d["place"], d["op"]) else None
+    opdef = lookup(d["place"], d["op"])
+    rule = layer_rule(opdef) if opdef is not None else None
     if rule is None:
         raise AespecError.of(
             "E313", f"aespec emit has no PyTorch form for {d['place']} op '{d['op']}' "
             f"(line {d['span'].line})", d["span"],
-            "train the spec with `aespec run`, or add the op's rule to aespec/emit/rules.py")
+            "train the spec with `aespec run`, or give the op an emit rule in aespec/ops")
     return rule
 
 
@@ -93,13 +94,13 @@ def analyse(g: nx.DiGraph) -> Network:
 def _logits(g: nx.DiGraph, net: Network) -> str | None:
     """The node before a final sigmoid when a loss term (bce) reads logits (as compiled)."""
     terms = [d for _, d in g.nodes(data=True) if d["kind"] == "loss"]
-    if not any(get_op("loss", d["op"]).extra.get("needs_unit_output") for d in terms):
+    if not any(get_op("loss", d["op"]).needs_unit_output for d in terms):
         return None
     order = net.order
     i = order.index(g.graph["outputs"]["decoder"])
     while net.owner[order[i - 1]] == net.owner[order[i]]:  # identity ops after the sigmoid
         i -= 1
-    if not get_op("layer", g.nodes[order[i]]["op"]).extra.get("logits"):
+    if not get_op("layer", g.nodes[order[i]]["op"]).logits:
         return None
     return order[i - 1]
 
@@ -107,7 +108,7 @@ def _logits(g: nx.DiGraph, net: Network) -> str | None:
 def _activity_targets(g: nx.DiGraph) -> list[str]:
     regs = [d for _, d in g.nodes(data=True) if d["kind"] == "regularizer"]
     return [d["targets"][0] for d in regs
-            if get_op("regularizer", d["op"]).extra["acts_on"] != "weights"]
+            if get_op("regularizer", d["op"]).acts_on != "weights"]
 
 
 def _name_values(g: nx.DiGraph, net: Network) -> None:
@@ -178,8 +179,9 @@ class Segment:
                     self.net.helpers.add("tile_draws")
             x = env[self.net.owner[order[i - 1]]]
             out = x if d["block"] == "noise" else self.net.names[nid]
+            other_shape = g.nodes[d["join"]]["out_shape"] if d["join"] else None
             op = Op(nid, d["args"], d["in_shape"], d["out_shape"], d.get("tied_to"), x, out,
-                    other)
+                    other, other_shape)
             w = rule(op)  # type: ignore[operator]
             self.written[nid] = w
             self.net.helpers.update(w.helpers)

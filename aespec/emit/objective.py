@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from aespec.emit.module import INDENT, block
 from aespec.emit.network import Network
-from aespec.emit.rules import LOSSES, REGULARIZERS, lit, q
+from aespec.emit.rules import lit, q
 from aespec.errors import AespecError
 from aespec.ops import get_op
 
@@ -45,7 +45,7 @@ def _unique(names: list[str]) -> list[str]:
 def plan_objective(net: Network) -> Objective:
     """The terms' code; `write_loss_fn` wraps it once the module's outputs are known."""
     obj = Objective()
-    obj.contractive = any(get_op("regularizer", net.g.nodes[n]["op"]).extra.get("jacobian")
+    obj.contractive = any(get_op("regularizer", net.g.nodes[n]["op"]).jacobian
                           for n in _nodes(net, "regularizer"))
     return obj
 
@@ -100,15 +100,14 @@ def _recon_lines(net: Network, obj: Objective, losses: list[str], names: list[st
         obj.helpers.add("tile_draws")
     for nid, name in zip(losses, names, strict=True):
         d = g.nodes[nid]
-        logits = bool(get_op("loss", d["op"]).extra.get("needs_unit_output")) and \
-            "logits" in outputs
+        logits = get_op("loss", d["op"]).needs_unit_output and "logits" in outputs
         pred = 'out["logits"]' if logits else 'out["x_hat"]'
         reduce = d["args"].reduce or ("sum" if net.latent is not None else "mean")
-        rule = LOSSES.get(d["op"])
+        rule = get_op("loss", d["op"]).emit_term
         if rule is None:
             raise AespecError.of("E313", f"aespec emit has no PyTorch form for the loss "
-                                 f"'{d['op']}'", d["span"], "add its rule to "
-                                 "aespec/emit/rules.py")
+                                 f"'{d['op']}'", d["span"], "give the op an emit rule in "
+                                 "aespec/ops")
         term = rule(d["args"], nid, pred, "target", logits, reduce, shape)
         obj.helpers.update(term.helpers)
         obj.owned += [(attr, ctor, key, f"the learned log variance of {d['op']} (line "
@@ -132,11 +131,12 @@ def _regularizer_lines(net: Network, obj: Objective, nid: str, name: str,
                        outputs: dict[str, str], weights: dict[str, tuple[str, ...]]
                        ) -> list[str]:
     d = net.g.nodes[nid]
-    rule = REGULARIZERS.get(d["op"])
+    opdef = get_op("regularizer", d["op"])
+    rule = opdef.emit_penalty
     if rule is None:
         raise AespecError.of("E313", f"aespec emit has no PyTorch form for the regularizer "
-                             f"'{d['op']}'", d["span"], "add its rule to aespec/emit/rules.py")
-    if get_op("regularizer", d["op"]).extra["acts_on"] == "weights":
+                             f"'{d['op']}'", d["span"], "give the op an emit rule in aespec/ops")
+    if opdef.acts_on == "weights":
         found: list[str] = []
         for t in d["targets"]:
             found += [w for w in weights.get(t, ()) if w not in found]
@@ -145,11 +145,11 @@ def _regularizer_lines(net: Network, obj: Objective, nid: str, name: str,
                     "weights"]
         items = [f"model.{w}" for w in found]
         one = "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
-        lines, helpers = rule(d["args"], "weights", name)
+        lines, helpers = rule(d["args"], "weights", q(name))
         if len(one) + 20 < 90:
             return [f"weights = {one}", *lines]
         return ["weights = (", *[f"    {w}," for w in items], ")", *lines]
     h = f"out[{q(net.var(d['targets'][0]))}]"
-    lines, helpers = rule(d["args"], h, name)
+    lines, helpers = rule(d["args"], h, q(name))
     obj.helpers.update(helpers)
     return list(lines)

@@ -20,7 +20,7 @@ from aespec.data import in_unit_range
 from aespec.errors import Diagnostic, DiagnosticBag, Span, did_you_mean
 from aespec.graph.ir import IR
 from aespec.model import BLOCKS, Mirror, OpCall, Spec
-from aespec.ops import UNBOUNDED, OpDef, Shape, ShapeProblem, get_op
+from aespec.ops import UNBOUNDED, OpDef, Shape, ShapeProblem, get_op, missing
 from aespec.ops.activations import default_output
 
 if TYPE_CHECKING:
@@ -69,8 +69,10 @@ class _Builder:
                 if join is None:
                     return None
                 other = self.g.nodes[join]
-                s_out = opdef.extra["join_shape"](call.args, s_in, other["out_shape"])
-                r_out = opdef.extra["join_range"](r_in, other["range"])
+                join_shape = opdef.join_shape or missing(opdef, "join_shape")
+                join_range = opdef.join_range or missing(opdef, "join_range")
+                s_out = join_shape(call.args, s_in, other["out_shape"])
+                r_out = join_range(r_in, other["range"])
             else:
                 s_out = tuple(opdef.shape(call.args, s_in))
                 r_out = opdef.range(call.args, r_in)
@@ -79,7 +81,7 @@ class _Builder:
             return None
         params = opdef.params(call.args, s_in)
         if tied_to is not None:
-            params = opdef.extra["tied_params"](call.args)
+            params = (opdef.tied_params or missing(opdef, "tied_params"))(call.args)
         nid = self.node_id(block)
         self.g.add_node(nid, op=call.op, kind=opdef.kind, place=opdef.place, block=block,
                         args=call.args,
@@ -144,12 +146,12 @@ def _add_mirror(b: _Builder, mirror: Mirror) -> None:
     """Walk encoder and bottleneck in reverse, each shape-changing op becoming its inverse."""
     g = b.g
     nodes = _forward_nodes(g, ("encoder", "bottleneck"))
-    joins = [n for n in nodes if g.nodes[n]["kind"] == "join"]
-    if joins:
-        line = g.nodes[joins[0]]["span"].line
-        b.stop("E305", f"decoder mirror cannot invert {g.nodes[joins[0]]['op']} (line "
-               f"{line}): an encoder that joins tensors has no mirror", mirror.span,
-               "write the decoder block out")
+    refused = [(n, why) for n in nodes
+               if (why := get_op("layer", g.nodes[n]["op"]).mirror_refusal)]
+    if refused:
+        n, why = refused[0]
+        b.stop("E305", f"decoder mirror cannot invert {g.nodes[n]['op']} (line "
+               f"{g.nodes[n]['span'].line}): {why}", mirror.span, "write the decoder block out")
         return
     changing = [n for n in nodes if get_op("layer", g.nodes[n]["op"]).shape_changing]
     acts = {n: _activation_after(g, nodes, n) for n in changing}
@@ -160,8 +162,8 @@ def _add_mirror(b: _Builder, mirror: Mirror) -> None:
         assert invert is not None  # only shape-changing ops are in `changing`
         inverse = invert(node["args"], node["in_shape"], node["out_shape"])
         for name, args in inverse:
-            ties = mirror.tied and name == node["op"] and "tied_params" in get_op(
-                "layer", name).extra
+            ties = mirror.tied and name == node["op"] and get_op(
+                "layer", name).tied_params is not None
             tied = changing[i] if ties else None
             _add_mirror_op(b, name, args, mirror.span, tied)
         if b.prev is not None and b.g.nodes[b.prev]["out_shape"] != node["in_shape"]:
@@ -170,7 +172,7 @@ def _add_mirror(b: _Builder, mirror: Mirror) -> None:
                    f"input {node['in_shape']}", mirror.span,
                    "use sizes that divide by the strides and pools, or write the decoder")
         act = acts[changing[i - 1]] if i > 0 else (output, {})
-        if act and not get_op("layer", act[0]).extra.get("noop"):
+        if act and not get_op("layer", act[0]).noop:
             _add_mirror_op(b, act[0], act[1], mirror.span, None)
     if b.prev is not None:
         b.g.graph["outputs"]["decoder"] = b.prev
@@ -225,7 +227,7 @@ def _add_objective_nodes(b: _Builder) -> None:
 def regularizer_targets(g: nx.DiGraph, target: str | None, opdef: OpDef,
                         labels: dict[str, str]) -> list[str]:
     """The nodes a regularizer reads: parametric layers for weights, one output otherwise."""
-    weights = opdef.extra["acts_on"] == "weights"
+    weights = opdef.acts_on == "weights"
     target = target or (None if weights else "bottleneck")
     if target in labels:
         node = labels[target]

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING
 from aespec import data as data_sources
 from aespec.errors import DiagnosticBag, Span, did_you_mean
 from aespec.model import BLOCKS, Mirror, Spec
-from aespec.ops import get_op
+from aespec.ops import fmt_value, get_op
+from aespec.ops.shapes import fits_inside
 
 if TYPE_CHECKING:
     import networkx as nx  # the graph is an IR (aespec.graph.ir) or an nx.DiGraph
@@ -67,6 +68,8 @@ def _output_hint(g: nx.DiGraph, out, want) -> str | None:
         return f"the last layer should have {want[0]} units: `dense({want[0]})`"
     if out[0] != want[0]:
         return f"the last layer should have {want[0]} channels"
+    if fits_inside(want[1:], out[1:]):
+        return f"end the decoder with crop{fmt_value(want[1:])}, a center crop"
     valid = [n for n in g.graph["order"] if getattr(g.nodes[n]["args"], "pad", None) == "valid"]
     if valid:
         return (f"pad=valid at line {g.nodes[valid[0]]['span'].line} shrinks the size; "
@@ -83,7 +86,7 @@ def bce_needs_unit_output(spec: Spec, g: nx.DiGraph, bag: DiagnosticBag) -> None
         return
     lo, hi = g.nodes[last]["range"]
     for term in spec.loss:
-        if get_op("loss", term.call.op).extra.get("needs_unit_output") and (lo < 0 or hi > 1):
+        if get_op("loss", term.call.op).needs_unit_output and (lo < 0 or hi > 1):
             where = g.nodes[last]
             bag.add("E306", f"{term.call.op} needs a decoder output in [0, 1], but the decoder "
                     f"ends in {where['op']} (line {where['span'].line}) with values in "
@@ -105,8 +108,8 @@ def regularizer_targets_exist(spec: Spec, g: nx.DiGraph, bag: DiagnosticBag) -> 
 @check
 def kl_sparsity_needs_unit_interval(spec: Spec, g: nx.DiGraph, bag: DiagnosticBag) -> None:
     for _, d in g.nodes(data=True):
-        if d["kind"] != "regularizer" or not get_op("regularizer", d["op"]).extra.get(
-                "needs_unit_interval"):
+        if d["kind"] != "regularizer" or not get_op("regularizer",
+                                                            d["op"]).needs_unit_interval:
             continue
         for t in d["targets"]:
             lo, hi = g.nodes[t]["range"]

@@ -24,7 +24,7 @@ def identity_risk(spec: Spec, g: nx.DiGraph, bag: DiagnosticBag) -> None:
     if z is None or math.prod(z) < math.prod(spec.input.shape) or (
             spec.data is not None and spec.data.args.get("y")):
         return
-    constrained = any(get_op("layer", g.nodes[n]["op"]).extra.get("regularizes")
+    constrained = any(get_op("layer", g.nodes[n]["op"]).regularizes
                       for n in g.graph["order"] if g.nodes[n]["place"] == "layer")
     if spec.regularizers or spec.noise or g.graph["latent"] or constrained:
         return
@@ -66,7 +66,7 @@ def l2_and_weight_decay(spec: Spec, g: nx.DiGraph, bag: DiagnosticBag) -> None:
     """W404: l2 plus optimizer weight decay penalizes the weights twice."""
     decay = getattr(spec.train.optimizer.args, "weight_decay", 0.0)
     l2 = [r for r in spec.regularizers
-          if get_op("regularizer", r.call.op).extra.get("is_weight_decay")]
+          if get_op("regularizer", r.call.op).is_weight_decay]
     if decay and l2:
         bag.add("W404", f"regularize {l2[0].call.op} and optimizer weight_decay={decay:g} both "
                 "shrink the weights: the penalty is counted twice", l2[0].call.span,
@@ -78,7 +78,7 @@ def contractive_cost(spec: Spec, g: nx.DiGraph, bag: DiagnosticBag) -> None:
     """W405: the exact Jacobian needs one backward pass per code unit through every layer."""
     for _, d in g.nodes(data=True):
         if d["kind"] != "regularizer" or not d["targets"] or not get_op(
-                "regularizer", d["op"]).extra.get("jacobian"):
+                "regularizer", d["op"]).jacobian:
             continue
         target = d["targets"][0]
         path = shortest_path(g, "input", target)
@@ -113,7 +113,7 @@ def early_stop_without_validation(spec: Spec, g: nx.DiGraph, bag: DiagnosticBag)
 def sparse_target_not_sparse(spec: Spec, g: nx.DiGraph, bag: DiagnosticBag) -> None:
     """W408: kl_sparsity with rho >= 0.5 does not ask for sparsity."""
     for r in spec.regularizers:
-        field = get_op("regularizer", r.call.op).extra.get("sparsity_target")
+        field = get_op("regularizer", r.call.op).sparsity_target
         rho = getattr(r.call.args, field) if field else None
         if rho is not None and rho >= 0.5:
             bag.add("W408", f"{r.call.op}({field}={rho:g}) asks units to be active "

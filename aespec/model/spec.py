@@ -104,7 +104,7 @@ class Spec(_Frozen):
     @property
     def needs_unit_output(self) -> bool:
         """A loss term (bce) needs the decoder's output, and so the data, in [0, 1]."""
-        return any(get_op("loss", t.call.op).extra.get("needs_unit_output") for t in self.loss)
+        return any(get_op("loss", t.call.op).needs_unit_output for t in self.loss)
 
     def semantic(self) -> dict[str, Any]:
         """The spec as plain JSON without source positions: equal for equal meaning (a

@@ -2,17 +2,18 @@
 
 Each op is one `OpDef` (`aespec.ops.registry`): its argument model (pydantic), shape rule,
 parameter rule, value range rule, mirror rule, documentation line, drawing style, torch
-builder and the flags and hooks that the checks, the compiler and the report read. Adding
-an op is adding one entry; nothing else in aespec switches on op names. Importing this
+builder, emit rule and the flags and hooks that the checks, the compiler and the report
+read. Adding an op is adding one entry; nothing else in aespec switches on op names. Importing this
 package registers every op; torch is imported only when a builder is called.
 """
 
-from aespec.ops import activations, joins, latents, layers, losses, noise  # noqa: F401
+from aespec.ops import activations, joins, latents, layers, losses, noise, shapes  # noqa: F401
 from aespec.ops.registry import (
     REGISTRY,
     UNBOUNDED,
     Args,
     Kind,
+    MissingRule,
     NoArgs,
     OpDef,
     Place,
@@ -25,11 +26,12 @@ from aespec.ops.registry import (
     formula_text,
     get_op,
     lookup,
+    missing,
     names,
     op_text,
     register,
 )
 
-__all__ = ["REGISTRY", "UNBOUNDED", "Args", "Kind", "NoArgs", "OpDef", "Place", "Range",
-           "Shape", "ShapeProblem", "fmt_num", "fmt_value", "format_args", "formula_text",
-           "get_op", "lookup", "names", "op_text", "register"]
+__all__ = ["REGISTRY", "UNBOUNDED", "Args", "Kind", "MissingRule", "NoArgs", "OpDef", "Place",
+           "Range", "Shape", "ShapeProblem", "fmt_num", "fmt_value", "format_args",
+           "formula_text", "get_op", "lookup", "missing", "names", "op_text", "register"]

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
+
 from pydantic import Field
 
+from aespec.ops.emitting import Op, Written
 from aespec.ops.layers import DenseArgs, PosInt, count, dense_inverse
 from aespec.ops.registry import Args, OpDef, Shape, _unbounded, register
 
@@ -21,6 +24,27 @@ def _build_gaussian(a: GaussianLatentArgs, s_in: Shape, s_out: Shape):
     return GaussianLatent(count(s_in), a.dim, a.samples)
 
 
+def _emit_gaussian(op: Op) -> Written:
+    """Two heads in one layer, mu and log sigma^2; z by reparameterization in training."""
+    a = op.args
+    flat = ".flatten(1)" if len(op.in_shape) > 1 else ""
+    lines = [f"mu, logvar = {op.m}({op.x}{flat}).chunk(2, dim=1)"
+             f"  # ({a.dim},) each: the mean and log variance of q(z|x)",
+             "if self.training:  # reparameterization: z = mu + sigma * eps, eps ~ N(0, I)"]
+    if a.samples == 1:
+        lines += ["    eps = torch.randn_like(mu)",
+                  f"    {op.out} = mu + torch.exp(0.5 * logvar) * eps"]
+    else:
+        lines += [f"    eps = torch.randn({a.samples}, *mu.shape, dtype=mu.dtype, "
+                  "device=mu.device)",
+                  f"    {op.out} = (mu + torch.exp(0.5 * logvar) * eps).flatten(0, 1)"
+                  f"  # ({a.samples}*B, {a.dim}): {a.samples} draws, draw-major"]
+    lines += ["else:", f"    {op.out} = mu  # evaluation: the mean"]
+    init = f"nn.Linear({math.prod(op.in_shape)}, 2 * {a.dim})"
+    renamed = tuple((f"net.{op.nid}.heads.{p}", f"{op.nid}.{p}") for p in ("weight", "bias"))
+    return Written(tuple(lines), ((op.nid, init),), (f"{op.nid}.weight",), renamed)
+
+
 register(OpDef(
     "gaussian", "latent", "two dense heads give `mu` and `log sigma^2`; `z = mu + sigma * eps` "
     "(reparameterization); adds `beta * KL(q(z|x) || N(0, I))`; `samples=L` averages the "
@@ -29,4 +53,5 @@ register(OpDef(
     range=_unbounded,
     inverse=lambda a, s_in, s_out: dense_inverse(DenseArgs(units=a.dim), s_in, s_out),
     signature="gaussian(dim, beta=1.0, samples=1)",
-    params_doc="`2 * (in * dim + dim)`", blocks=("bottleneck",), build=_build_gaussian))
+    params_doc="`2 * (in * dim + dim)`", blocks=("bottleneck",), build=_build_gaussian,
+    emit=_emit_gaussian))

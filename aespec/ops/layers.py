@@ -1,32 +1,26 @@
-"""Layer and shape ops (section 4 of the language): dense, conv and deconv, pooling,
-upsample, flatten and reshape, norms and dropout.
+"""Layer ops (section 4 of the language): dense, conv and deconv, norms and dropout, each
+with its shape, parameter, mirror, torch and emit rules.
 
-Also what the other op modules share: `PosInt`, `count`, `torch_function` and
-`dense_inverse`.  Activations are in `aespec.ops.activations`, joins (skip connections) in
+Also what the other op modules share: `PosInt`, `count`, `spatial_dims`, `torch_function`
+and `dense_inverse`.  Shape ops (pooling, upsample, crop, flatten, reshape) are in
+`aespec.ops.shapes`, activations in `aespec.ops.activations`, joins (skip connections) in
 `aespec.ops.joins`, stochastic latents in `aespec.ops.latents`.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Annotated, Literal, Optional, Union
+from typing import Annotated, Literal, Union
 
 from pydantic import Field, model_validator
 
-from aespec.ops.registry import (
-    Args,
-    OpDef,
-    Shape,
-    ShapeProblem,
-    _unbounded,
-    fmt_value,
-    register,
-)
+from aespec.ops.emitting import Op, Written, lit, options
+from aespec.ops.registry import Args, OpDef, Shape, ShapeProblem, _unbounded, register
 
 PosInt = Field(gt=0)
 
 
-def _spatial(s: Shape, op: str) -> Shape:
+def spatial_dims(s: Shape, op: str) -> Shape:
     if len(s) not in (2, 3):
         raise ShapeProblem(f"{op} needs a sequence (C, L) or an image (C, H, W), got {s}",
                            "use dense on vectors, or reshape to (C, L) / (C, H, W) first",
@@ -81,12 +75,29 @@ def _build_dense(a: DenseArgs, s_in: Shape, s_out: Shape, tied=None):
     return layer(count(s_in), a.units, bias=a.bias)
 
 
+def _emit_dense(op: Op) -> Written:
+    a = op.args
+    if op.tied_to:  # the encoder layer's weight, transposed; only the bias is new
+        bias = f"self.{op.nid}_bias"
+        call = f"F.linear({op.x}, self.{op.tied_to}.weight.t(){', ' + bias if a.bias else ''})"
+        layers = ((f"{op.nid}_bias", f"nn.Parameter(torch.zeros({a.units}))  # -> ({a.units},)"
+                   f" with the tied weight {op.tied_to}.weight.t()"),) if a.bias else ()
+        renamed = ((f"net.{op.nid}.weight", None),) + (
+            ((f"net.{op.nid}.bias", f"{op.nid}_bias"),) if a.bias else ())
+        return Written((f"{op.out} = {call}",), layers, (f"{op.tied_to}.weight",), renamed)
+    flat = ".flatten(1)" if len(op.in_shape) > 1 else ""
+    no_bias = options(bias=None if a.bias else False)
+    init = f"nn.Linear({math.prod(op.in_shape)}, {a.units}{no_bias})"
+    return Written((f"{op.out} = {op.m}({op.x}{flat})",), ((op.nid, init),),
+                   (f"{op.nid}.weight",))
+
+
 register(OpDef(
     "dense", "layer", "fully connected; flattens its input first if it is not a vector "
     "(`nn.Linear`)", DenseArgs, shape=lambda a, s: (a.units,), params=_dense_params,
     range=_unbounded, inverse=dense_inverse, signature="dense(units, bias=true)",
     params_doc="`in*units (+units)`", build=_build_dense,
-    extra={"tied_params": lambda a: a.units if a.bias else 0}))
+    tied_params=lambda a: a.units if a.bias else 0, emit=_emit_dense))
 
 # ---------------------------------------------------------------- conv / deconv
 
@@ -149,11 +160,11 @@ def deconv_out(n: int, a: ConvArgs) -> int:
 
 
 def _conv_shape(a: ConvArgs, s: Shape) -> Shape:
-    return (a.channels, *(conv_out(n, a) for n in _spatial(s, "conv")))
+    return (a.channels, *(conv_out(n, a) for n in spatial_dims(s, "conv")))
 
 
 def _deconv_shape(a: ConvArgs, s: Shape) -> Shape:
-    return (a.channels, *(deconv_out(n, a) for n in _spatial(s, "deconv")))
+    return (a.channels, *(deconv_out(n, a) for n in spatial_dims(s, "deconv")))
 
 
 def _conv_params(a: ConvArgs, s: Shape) -> int:
@@ -215,6 +226,35 @@ def _build_deconv(a: ConvArgs, s_in: Shape, s_out: Shape):
                  output_padding=extra, bias=a.bias)
 
 
+def _emit_conv(op: Op) -> Written:
+    a, dims = op.args, len(op.in_shape) - 1
+    pads = [conv_padding(n, a) for n in op.in_shape[1:]]
+    symmetric = all(lo == hi for lo, hi in pads)
+    los = tuple(lo for lo, _ in pads)
+    padding = None if not symmetric or not any(los) else (
+        los[0] if len(set(los)) == 1 else los)
+    init = (f"nn.Conv{dims}d({op.in_shape[0]}, {a.channels}, {a.k}"
+            f"{options(stride=a.stride if a.stride != 1 else None, padding=padding)}"
+            f"{options(bias=None if a.bias else False)})")
+    x = op.x
+    if not symmetric:  # `same` with an odd total: the extra zero after (as TensorFlow)
+        f_pad = tuple(p for pair in reversed(pads) for p in pair)  # F.pad: last dim first
+        x = f"F.pad({op.x}, {lit(f_pad)})"
+    return Written((f"{op.out} = {op.m}({x})",), ((op.nid, init),), (f"{op.nid}.weight",))
+
+
+def _emit_deconv(op: Op) -> Written:
+    a, dims = op.args, len(op.in_shape) - 1
+    if a.pad == "same":
+        padding, extra = deconv_padding(a)
+    else:
+        padding, extra = (0 if a.pad == "valid" else int(a.pad)), a.output_padding
+    init = (f"nn.ConvTranspose{dims}d({op.in_shape[0]}, {a.channels}, {a.k}"
+            f"{options(stride=a.stride if a.stride != 1 else None, padding=padding or None)}"
+            f"{options(output_padding=extra or None, bias=None if a.bias else False)})")
+    return Written((f"{op.out} = {op.m}({op.x})",), ((op.nid, init),), (f"{op.nid}.weight",))
+
+
 _CONV_DOC = "1-D conv on `sequence`, 2-D on `image` (`nn.Conv1d/2d`); output size " \
     "`ceil(in/stride)` for `pad=same`, `floor((in-k)/stride)+1` for `valid`, " \
     "`floor((in+2p-k)/stride)+1` for an int `p`"
@@ -222,104 +262,13 @@ register(OpDef("conv", "layer", _CONV_DOC, ConvArgs, shape=_conv_shape, params=_
                range=_unbounded, inverse=_conv_inverse,
                signature="conv(channels, k=3, stride=1, pad=same, bias=true)",
                params_doc="`in_ch*channels*k^d (+channels)`", build=_build_conv, style="conv",
-               extra={"channels_last": True}))
+               channels_last=True, emit=_emit_conv))
 register(OpDef("deconv", "layer", "transposed conv; with `pad=same` output size is "
                "`in*stride` (`nn.ConvTranspose1d/2d`)", DeconvArgs, shape=_deconv_shape,
                params=_conv_params, range=_unbounded, inverse=_deconv_inverse,
                params_doc="as `conv`", build=_build_deconv, style="conv",
-               extra={"channels_last": True},
+               channels_last=True, emit=_emit_deconv,
                signature="deconv(channels, k=3, stride=2, pad=same, bias=true, output_padding=0)"))
-
-# ---------------------------------------------------------------- pooling, upsampling
-
-
-class PoolArgs(Args):
-    k: int = PosInt
-    stride: Optional[int] = Field(None, gt=0)
-
-
-def _pool_shape(a: PoolArgs, s: Shape) -> Shape:
-    stride = a.stride or a.k
-    spatial = _spatial(s, "pooling")
-    if min(spatial) < a.k:
-        size = "x".join(map(str, spatial))
-        raise ShapeProblem(f"pool size {a.k} is larger than the input {size}",
-                           "pool less, downsample less before this op, or remove it", "E302")
-    return (s[0], *((n - a.k) // stride + 1 for n in spatial))
-
-
-def _pool_inverse(a: PoolArgs, s_in: Shape, s_out: Shape) -> list[tuple[str, dict]]:
-    return [("upsample", {"factor": a.stride or a.k})]
-
-
-def _pool_builder(kind: str):
-    def build(a: PoolArgs, s_in: Shape, s_out: Shape):
-        pool, stride = torch_function(f"{kind}_pool{len(s_in) - 1}d"), a.stride or a.k
-        return lambda x: pool(x, a.k, stride)
-
-    return build
-
-
-for _name, _torch in (("maxpool", "MaxPool"), ("avgpool", "AvgPool")):
-    register(OpDef(_name, "shape", f"pooling (`nn.{_torch}1d/2d`); `H -> floor(H/k)` for "
-                   "the default stride", PoolArgs, shape=_pool_shape, inverse=_pool_inverse,
-                   signature=f"{_name}(k, stride=k)", build=_pool_builder(_name[:3])))
-
-
-class UpsampleArgs(Args):
-    factor: int = PosInt
-    mode: Literal["nearest", "bilinear", "linear"] = "nearest"
-
-
-def _upsample_shape(a: UpsampleArgs, s: Shape) -> Shape:
-    return (s[0], *(n * a.factor for n in _spatial(s, "upsample")))
-
-
-def _upsample_inverse(a: UpsampleArgs, s_in: Shape, s_out: Shape) -> list[tuple[str, dict]]:
-    return [("avgpool", {"k": a.factor})]
-
-
-def _build_upsample(a: UpsampleArgs, s_in: Shape, s_out: Shape):
-    """F.interpolate; `bilinear` and `linear` both mean linear along each spatial dim."""
-    from torch.nn.functional import interpolate  # noqa: TID251
-
-    if a.mode == "nearest":
-        return lambda x: interpolate(x, scale_factor=float(a.factor), mode="nearest")
-    mode = "linear" if len(s_in) == 2 else "bilinear"
-    return lambda x: interpolate(x, scale_factor=float(a.factor), mode=mode,
-                                 align_corners=False)
-
-
-register(OpDef("upsample", "shape", "`nearest`, or `bilinear` (`linear` on sequences) "
-               "interpolation (`nn.Upsample`)", UpsampleArgs, shape=_upsample_shape,
-               inverse=_upsample_inverse, signature="upsample(factor, mode=nearest)",
-               build=_build_upsample))
-
-# ---------------------------------------------------------------- flatten, reshape
-
-
-class ReshapeArgs(Args):
-    dims: tuple[int, ...] = Field(min_length=1)
-
-
-def _reshape_shape(a: ReshapeArgs, s: Shape) -> Shape:
-    if any(d <= 0 for d in a.dims):
-        raise ShapeProblem(f"reshape sizes must be positive, got {a.dims}", code="E303")
-    if math.prod(a.dims) != count(s):
-        raise ShapeProblem(
-            f"reshape{fmt_value(a.dims)} holds {math.prod(a.dims)} values but its input {s} "
-            f"holds {count(s)}", f"choose sizes whose product is {count(s)}", "E303")
-    return tuple(a.dims)
-
-
-register(OpDef("flatten", "shape", "flattens to a vector", shape=lambda a, s: (count(s),),
-               inverse=lambda a, s_in, s_out: [("reshape", {"dims": s_in})],
-               signature="flatten", build=lambda a, s_in, s_out: lambda x: x.flatten(1)))
-register(OpDef("reshape", "shape", "changes shape; the element count must match",
-               ReshapeArgs, varargs="dims", shape=_reshape_shape,
-               inverse=lambda a, s_in, s_out: [("reshape", {"dims": s_in})],
-               label=lambda a: ", ".join(map(str, a.dims)), signature="reshape(d1, d2, ...)",
-               build=lambda a, s_in, s_out: lambda x: x.reshape(-1, *a.dims)))
 
 # ---------------------------------------------------------------- normalisation, dropout
 
@@ -356,15 +305,41 @@ def _build_dropout(a: DropoutArgs, s_in: Shape, s_out: Shape):
     return nn.Dropout(a.p)
 
 
+def _eps(a: NormArgs) -> str:
+    return "" if a.eps == 1e-5 else f", eps={lit(a.eps)}"
+
+
+def _emit_batchnorm(op: Op) -> Written:
+    dims = 2 if len(op.in_shape) == 3 else 1
+    init = f"nn.BatchNorm{dims}d({op.in_shape[0]}{_eps(op.args)})"
+    return Written((f"{op.out} = {op.m}({op.x})",), ((op.nid, init),))
+
+
+def _emit_layernorm(op: Op) -> Written:
+    """LayerNorm on vectors; elsewhere GroupNorm(1, C) (statistics over the whole example,
+    a scale and shift per channel) in plain ops, as aespec builds it (`ExampleNorm`)."""
+    c = op.in_shape[0]
+    if len(op.in_shape) == 1:
+        return Written((f"{op.out} = {op.m}({op.x})",),
+                       ((op.nid, f"nn.LayerNorm({c}{_eps(op.args)})"),))
+    return Written((f"{op.out} = {op.m}({op.x})",),
+                   ((op.nid, f"ExampleNorm(1, {c}{_eps(op.args)})"),), helpers=("example_norm",))
+
+
+def _emit_dropout(op: Op) -> Written:
+    return Written((f"{op.out} = {op.m}({op.x})",), ((op.nid, f"nn.Dropout({lit(op.args.p)})"),))
+
+
 register(OpDef("batchnorm", "layer", "batch norm per channel (`nn.BatchNorm1d/2d`)",
                NormArgs, params=lambda a, s: 2 * s[0], range=_unbounded,
                signature="batchnorm", params_doc="`2*C`", build=_build_batchnorm,
-               style="norm"))
+               style="norm", emit=_emit_batchnorm))
 register(OpDef("layernorm", "layer", "layer norm over all of an example's values with a "
                "per-channel (per-feature on vectors) scale and shift", NormArgs,
                params=lambda a, s: 2 * s[0], range=_unbounded, signature="layernorm",
-               params_doc="`2*C`", build=_build_layernorm, style="norm"))
+               params_doc="`2*C`", build=_build_layernorm, style="norm",
+               emit=_emit_layernorm))
 register(OpDef("dropout", "layer", "dropout, active in training only", DropoutArgs,
                range=lambda a, r: (min(r[0] / (1 - a.p), 0), max(r[1] / (1 - a.p), 0)),
                signature="dropout(p)", build=_build_dropout, style="norm",
-               extra={"regularizes": True}))
+               regularizes=True, emit=_emit_dropout))

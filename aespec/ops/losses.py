@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import math
 from functools import partial
-from typing import Annotated, Literal, Optional, Union
+from typing import Annotated, Any, Literal, Optional, Union
 
 from pydantic import Field, model_validator
 
+from aespec.ops.emitting import LossRule, PenaltyRule, Term, lit
 from aespec.ops.registry import Args, OpDef, Shape, fmt_num, fmt_value, register
 
 Reduce = Optional[Literal["mean", "sum"]]
@@ -46,20 +47,44 @@ def _build_bce(a: LossArgs, logits: bool = False):
         functional.binary_cross_entropy
 
 
-def _loss(name: str, doc: str, formula: str, args: type[Args] = LossArgs,
-          signature: str | None = None, build=None, **extra) -> None:
+# Emit rules: the term as the emitted loss function writes it (`aespec.ops.emitting`).
+
+
+def _emit_functional(fn: str, **fields: str) -> LossRule:
+    def rule(a: Any, nid: str, pred: str, target: str, logits: bool, reduction: str,
+             shape: Shape) -> Term:
+        extra = "".join(f", {k}={lit(getattr(a, f))}" for k, f in fields.items())
+        return Term(f'F.{fn}({pred}, {target}{extra}, reduction="{reduction}")')
+
+    return rule
+
+
+def _emit_bce(a: Any, nid: str, pred: str, target: str, logits: bool, reduction: str,
+              shape: Shape) -> Term:
+    fn = "binary_cross_entropy_with_logits" if logits else "binary_cross_entropy"
+    return Term(f'F.{fn}({pred}, {target}, reduction="{reduction}")')
+
+
+def _loss(name: str, doc: str, formula: str, build, emit: LossRule,
+          args: type[Args] = LossArgs, signature: str | None = None,
+          needs_unit_output: bool = False) -> None:
     register(OpDef(name, "loss", doc, args, place="loss", blocks=("loss",),
                    signature=signature or f"{name}(reduce=mean)", build=build,
-                   extra={"formula": formula, **extra}))
+                   formula=formula, needs_unit_output=needs_unit_output, emit_term=emit))
 
 
-_loss("mse", "mean squared error", "MSE(x, x̂)", build=_functional_loss("mse_loss"))
-_loss("mae", "mean absolute error", "MAE(x, x̂)", build=_functional_loss("l1_loss"))
+def _functional(fn: str, **fields: str) -> tuple[Any, LossRule]:
+    """The builder and the emit rule of `torch.nn.functional.FN`."""
+    return _functional_loss(fn, **fields), _emit_functional(fn, **fields)
+
+
+_loss("mse", "mean squared error", "MSE(x, x̂)", *_functional("mse_loss"))
+_loss("mae", "mean absolute error", "MAE(x, x̂)", *_functional("l1_loss"))
 _loss("bce", "binary cross-entropy; needs a decoder output in [0, 1] (a decoder ending in "
-      "`sigmoid` is compiled to the stable logits form)", "BCE(x, x̂)", build=_build_bce,
+      "`sigmoid` is compiled to the stable logits form)", "BCE(x, x̂)", _build_bce, _emit_bce,
       needs_unit_output=True)
-_loss("huber", "Huber loss, quadratic below `delta`", "Huber(x, x̂)", HuberArgs,
-      "huber(delta=1.0, reduce=mean)", build=_functional_loss("huber_loss", delta="delta"))
+_loss("huber", "Huber loss, quadratic below `delta`", "Huber(x, x̂)",
+      *_functional("huber_loss", delta="delta"), HuberArgs, "huber(delta=1.0, reduce=mean)")
 
 
 # ---------------------------------------------------------------- gaussian_nll
@@ -130,8 +155,19 @@ def _gaussian_formula(a: GaussianNLLArgs) -> str:
 def owned_params(op: OpDef, a: Args, shape: Shape) -> dict[str, tuple[Shape, float]]:
     """The parameters a loss term owns (a learned variance), by name: (shape, initial
     value); `shape` is the decoder output's."""
-    owned = op.extra.get("owned_params")
-    return owned(a, shape) if owned else {}
+    return op.owned_params(a, shape) if op.owned_params else {}
+
+
+def _emit_gaussian_nll(a: Any, nid: str, pred: str, target: str, logits: bool,
+                       reduction: str, shape: Shape) -> Term:
+    if a.var != "learned":
+        return Term(f'gaussian_nll({pred}, {target}, "{reduction}", var={lit(float(a.var))})',
+                    helpers=("gaussian_nll",))
+    attr = f"{nid}_log_var"
+    owned = ((attr, f"nn.Parameter(torch.zeros{lit(tuple(shape))})",
+              f"objective_params.{attr}"),)
+    return Term(f'gaussian_nll({pred}, {target}, "{reduction}", log_var=model.{attr}, '
+                f"min_var={lit(a.floor)})", owned, ("gaussian_nll",))
 
 
 register(OpDef(
@@ -143,8 +179,8 @@ register(OpDef(
     "reduce=mean)", build=_build_gaussian_nll,
     params=lambda a, s: sum(math.prod(shape) for shape, _ in _gaussian_owned(a, s).values()),
     params_doc="one per output value with `var=learned`, else 0",
-    extra={"formula": "GaussianNLL(x, x̂, σ²)", "formula_of": _gaussian_formula,
-           "owned_params": _gaussian_owned}))
+    formula="GaussianNLL(x, x̂, σ²)", formula_of=_gaussian_formula,
+    owned_params=_gaussian_owned, emit_term=_emit_gaussian_nll))
 
 
 class WeightArgs(Args):
@@ -208,28 +244,63 @@ def contractive_penalty(h, x, weight: float, budget: int = 1 << 24):
     return weight * total / rows
 
 
-def _reg(name: str, doc: str, args: type[Args], signature: str, acts_on: str,
-         formula: str, build=None, **extra) -> None:
+# Emit rules: (args, `h` or the weights' list expression, the term's key literal) -> the
+# lines that assign `terms[key]`, and the helpers they call.
+
+
+def _emit_weights(square: bool) -> PenaltyRule:
+    def rule(a: Any, weights: str, key: str) -> tuple[list[str], tuple[str, ...]]:
+        form = "w.square().sum()" if square else "w.abs().sum()"
+        return [f"terms[{key}] = {lit(a.weight)} * sum({form} for w in {weights})"], ()
+
+    return rule
+
+
+def _emit_activity_l1(a: Any, h: str, key: str) -> tuple[list[str], tuple[str, ...]]:
+    return [f"terms[{key}] = {lit(a.weight)} * {h}.abs().sum() / {h}.shape[0]"
+            "  # batch mean of sum |h|"], ()
+
+
+def _emit_kl_sparsity(a: Any, h: str, key: str) -> tuple[list[str], tuple[str, ...]]:
+    rho, eps = a.rho, 1e-6  # the eps of kl_sparsity_penalty
+    return [f"rho_hat = {h}.flatten(1).mean(0).clamp({lit(eps)}, {lit(1 - eps)})"
+            "  # each unit's batch mean",
+            f"kl = {lit(rho)} * ({lit(rho)} / rho_hat).log() + {lit(1 - rho)} * "
+            f"({lit(1 - rho)} / (1 - rho_hat)).log()",
+            f"terms[{key}] = {lit(a.weight)} * kl.sum()"], ()
+
+
+def _emit_contractive(a: Any, h: str, key: str) -> tuple[list[str], tuple[str, ...]]:
+    return [f'terms[{key}] = contractive_penalty({h}, out["x"], {lit(a.weight)})'], (
+        "contractive_penalty",)
+
+
+def _reg(name: str, doc: str, args: type[Args], signature: str,
+         acts_on: Literal["weights", "activations"], formula: str, build=None,
+         **hooks: Any) -> None:
     register(OpDef(name, "regularizer", doc, args, place="regularizer", blocks=("regularize",),
-                   signature=signature, build=build,
-                   extra={"acts_on": acts_on, "formula": formula, **extra}))
+                   signature=signature, build=build, acts_on=acts_on, formula=formula,
+                   **hooks))
 
 
 _reg("l2", "`weight * sum(w^2)` over the target's weights (not biases); default target: all "
      "layers", WeightArgs, "l2(weight)", "weights", "Σw²", is_weight_decay=True,
-     build=lambda a: partial(l2_penalty, weight=a.weight))
+     build=lambda a: partial(l2_penalty, weight=a.weight), emit_penalty=_emit_weights(True))
 _reg("l1", "`weight * sum(|w|)` over the target's weights; default target: all layers",
      WeightArgs, "l1(weight)", "weights", "Σ|w|",
-     build=lambda a: partial(l1_penalty, weight=a.weight))
+     build=lambda a: partial(l1_penalty, weight=a.weight), emit_penalty=_emit_weights(False))
 _reg("activity_l1", "`weight * mean over batch of sum(|h|)` of the target's output; default "
      "target: bottleneck", WeightArgs, "activity_l1(weight)", "activations", "E‖h‖₁",
-     build=lambda a: partial(activity_l1_penalty, weight=a.weight))
+     build=lambda a: partial(activity_l1_penalty, weight=a.weight),
+     emit_penalty=_emit_activity_l1)
 _reg("kl_sparsity", "`weight * sum_j KL(rho || rho_hat_j)`, `rho_hat_j` the batch mean of unit "
      "j; needs outputs in (0, 1); default target: bottleneck", KLSparsityArgs,
      "kl_sparsity(rho, weight)", "activations", "Σⱼ KL(ρ ‖ ρ̂ⱼ)", needs_unit_interval=True,
      sparsity_target="rho", formula_of=lambda a: f"Σⱼ KL({fmt_num(a.rho)} ‖ ρ̂ⱼ)",
-     build=lambda a: partial(kl_sparsity_penalty, rho=a.rho, weight=a.weight))
+     build=lambda a: partial(kl_sparsity_penalty, rho=a.rho, weight=a.weight),
+     emit_penalty=_emit_kl_sparsity)
 _reg("contractive", "`weight * mean over batch of ||dh/dx||_F^2`, `h` the target's output; "
      "default target: bottleneck", WeightArgs, "contractive(weight)", "activations",
      "E‖∂h/∂x‖²_F", jacobian=True,
-     build=lambda a: partial(contractive_penalty, weight=a.weight))
+     build=lambda a: partial(contractive_penalty, weight=a.weight),
+     emit_penalty=_emit_contractive)

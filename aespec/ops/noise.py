@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
+from aespec.ops.emitting import Op, Written, assign, lit
 from aespec.ops.registry import UNBOUNDED, Args, OpDef, Shape, ShapeProblem, register
 
 
@@ -76,22 +77,37 @@ def _build_occlude(a: OccludeArgs, s_in: Shape, s_out: Shape):
     return Occlude(a.size)
 
 
+# Emit rules: the same corruptions written out, `x -> x`.
+
+
+def _emit_salt_pepper(op: Op) -> Written:
+    p = op.args.p
+    return Written(("u = torch.rand_like(x)  # one uniform per value: < p/2 black, < p white",
+                    f"{op.out} = torch.where(u < {lit(p)}, (u >= {lit(p / 2)}).type_as({op.x}), "
+                    f"{op.x})"))
+
+
 def _noise(name: str, doc: str, args: type[Args], signature: str, **kw) -> None:
     register(OpDef(name, "noise", doc, args, signature=signature, place="noise",
                    blocks=("noise",), **kw))
 
 
 _noise("gaussian", "`x + N(0, std^2)`", StdArgs, "gaussian(std)",
-       range=lambda a, r: UNBOUNDED if a.std else r, build=_build_gaussian)
+       range=lambda a, r: UNBOUNDED if a.std else r, build=_build_gaussian,
+       emit=lambda op: assign(op, f"{op.x} + torch.randn_like({op.x}) * {lit(op.args.std)}"))
 _noise("mask", "each element set to 0 with probability `p` (`x * b`, `b ~ Bernoulli(1-p)`)",
        MaskArgs, "mask(p)", range=lambda a, r: (min(r[0], 0.0), max(r[1], 0.0)),
-       build=_build_mask)
+       build=_build_mask,
+       emit=lambda op: assign(op, f"{op.x} * (torch.rand_like({op.x}) >= {lit(op.args.p)})"))
 _noise("salt_pepper", "each element set to 0 or 1 (half each) with probability `p`",
        ProbArgs, "salt_pepper(p)", range=lambda a, r: (min(r[0], 0.0), max(r[1], 1.0)),
-       build=_build_salt_pepper)
+       build=_build_salt_pepper, emit=_emit_salt_pepper)
 _noise("occlude", "one random `size x size` square per image set to 0 (inpainting)",
        OccludeArgs, "occlude(size)", shape=_occlude_shape,
-       range=lambda a, r: (min(r[0], 0.0), max(r[1], 0.0)), build=_build_occlude)
+       range=lambda a, r: (min(r[0], 0.0), max(r[1], 0.0)), build=_build_occlude,
+       emit=lambda op: Written((f"{op.out} = occlude({op.x}, {op.args.size})",),
+                               helpers=("occlude",)))
 _noise("clip", "clamp to `[lo, hi]`", ClipArgs, "clip(lo, hi)",
        range=lambda a, r: (max(r[0], a.lo), min(r[1], a.hi)),
-       build=lambda a, s_in, s_out: lambda x: x.clamp(a.lo, a.hi))
+       build=lambda a, s_in, s_out: lambda x: x.clamp(a.lo, a.hi),
+       emit=lambda op: assign(op, f"{op.x}.clamp({lit(op.args.lo)}, {lit(op.args.hi)})"))

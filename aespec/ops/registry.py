@@ -1,7 +1,7 @@
 """The registry itself: `OpDef`, the tables by place, and the lookups every stage uses.
 
 Each op is one `OpDef`: its argument model (pydantic), shape rule, parameter rule, value
-range rule, mirror rule, documentation line, drawing style and torch builder.  Adding an
+range rule, mirror rule, documentation line, drawing style, torch builder and emit rule.  Adding an
 op is adding one entry; nothing else in aespec switches on op names.
 """
 
@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Any, Literal, NoReturn
 
 from pydantic import BaseModel, ConfigDict
+
+from aespec.ops.emitting import LossRule, PenaltyRule, Rule
 
 Shape = tuple[int, ...]
 Range = tuple[float, float]
@@ -73,32 +75,53 @@ class OpDef:
     params: Callable[[Any, Shape], int] = _no_params
     range: Callable[[Any, Range], Range] = _keep_range
     inverse: Inverse | None = None  # None: the op is skipped by `decoder mirror`
+    # why `decoder mirror` cannot invert an op that changes shapes without an inverse
+    # (joins, crop, global pooling): E305 names the op and this reason
+    mirror_refusal: str | None = None
     label: Callable[[Any], str] | None = None  # key arguments shown in tables and drawings
     signature: str = ""  # as written in docs, e.g. `conv(channels, k=3, stride=1, ...)`
     params_doc: str = "0"
     place: Place = "layer"
     blocks: tuple[str, ...] = ("encoder", "bottleneck", "decoder")
-    build: Callable[..., Any] | None = None  # torch builder; imports torch when called
+    # torch builder `build(args, in_shape, out_shape)` (a join's also gets `other`, the
+    # named tensor's shape); imports torch when called
+    build: Callable[..., Any] | None = None
     style: str | None = None  # key into aespec.ops.styles.STYLES; default: the op's kind
-    # Flags and hooks that other stages read, so that none of them names an op:
-    #   join_shape, join_range     joins: the joined shape and value range
-    #   formula, formula_of        losses, regularizers: the term as the docs write it,
-    #                              and (optional) as the objective writes it, from the args
-    #   needs_unit_output          losses: the decoder output must lie in [0, 1] (bce)
-    #   owned_params               losses: `(args, shape) -> {name: (shape, initial value)}`,
-    #                              the parameters the term owns (a learned variance), given
-    #                              the decoder output's shape; its `params` rule counts them
-    #   acts_on, jacobian,         regularizers: weights or activations; reads dh/dx;
-    #   needs_unit_interval        its target must lie in (0, 1)
-    #   is_weight_decay            regularizers: the same penalty as optimizer weight decay
-    #   sparsity_target            regularizers: the argument holding the target activation
-    #   regularizes                layers: constrains the code as noise does (dropout)
-    #   tied_params                layers: parameters of a tied copy in a mirror (dense)
-    #   logits                     activations: its input is the logit of its output, so a
-    #                              loss with a logits form reads that input (sigmoid)
-    #   noop                       activations: returns its input (identity)
-    #   channels_last              layers: 2-D kernels that run faster channels-last (conv)
-    extra: dict = field(default_factory=dict)
+    # `aespec emit`: how the op is written as PyTorch source (aespec.ops.emitting), in the
+    # forms its torch builder has: a layer's or noise op's lines from its IR node, a loss's
+    # term, a regularizer's penalty lines.  None: emit refuses the op (E313), except a
+    # `noop` op, which writes nothing.
+    emit: Rule | None = None
+    emit_term: LossRule | None = None
+    emit_penalty: PenaltyRule | None = None
+    # Hooks and flags that other stages read, so that none of them names an op.  A hook
+    # left None is one the op does not have; a stage that needs it calls `missing`.
+    # joins: the joined shape `(args, current, other) -> shape` and value range
+    join_shape: Callable[[Any, Shape, Shape], Shape] | None = None
+    join_range: Callable[[Range, Range], Range] | None = None
+    # losses, regularizers: the term as the docs write it, and (optional) as the
+    # objective writes it, from the args (`Σⱼ KL(0.05 ‖ ρ̂ⱼ)`)
+    formula: str = ""
+    formula_of: Callable[[Any], str] | None = None
+    # losses: the decoder output must lie in [0, 1] (bce)
+    needs_unit_output: bool = False
+    # losses: `(args, shape) -> {name: (shape, initial value)}`, the parameters the term
+    # owns (a learned variance), given the decoder output's shape; `params` counts them
+    owned_params: Callable[[Any, Shape], dict[str, tuple[Shape, float]]] | None = None
+    # regularizers: reads the target layers' weights or the target's output
+    acts_on: Literal["weights", "activations"] | None = None
+    jacobian: bool = False  # regularizers: reads dh/dx (contractive)
+    needs_unit_interval: bool = False  # regularizers: its target must lie in (0, 1)
+    is_weight_decay: bool = False  # regularizers: the same penalty as optimizer weight decay
+    sparsity_target: str | None = None  # regularizers: the argument holding the target
+    regularizes: bool = False  # layers: constrains the code as noise does (dropout)
+    # layers: `args -> count`, the parameters of a tied copy in a mirror (dense)
+    tied_params: Callable[[Any], int] | None = None
+    # activations: its input is the logit of its output, so a loss with a logits form
+    # reads that input (sigmoid)
+    logits: bool = False
+    noop: bool = False  # activations: returns its input (identity)
+    channels_last: bool = False  # layers: 2-D kernels that run faster channels-last (conv)
 
     @property
     def shape_changing(self) -> bool:
@@ -107,6 +130,15 @@ class OpDef:
 
 REGISTRY: dict[Place, dict[str, OpDef]] = {"layer": {}, "noise": {}, "loss": {},
                                            "regularizer": {}}
+
+
+class MissingRule(LookupError):
+    """A stage asked an op for a hook it does not have: a bug in aespec, not in a spec."""
+
+
+def missing(op: OpDef, hook: str) -> NoReturn:
+    """Fail where a hook is used, naming the op: `opdef.join_shape or missing(opdef, ...)`."""
+    raise MissingRule(f"op {op.name!r} ({op.place}) has no {hook} rule")
 
 
 def register(op: OpDef) -> OpDef:
@@ -161,8 +193,7 @@ def fmt_num(v: float) -> str:
 
 def formula_text(op: OpDef, a: Args) -> str:
     """The op's term in the objective, `Σw²` or `Σⱼ KL(0.05 ‖ ρ̂ⱼ)`."""
-    written = op.extra.get("formula_of")
-    return written(a) if written else op.extra["formula"]
+    return op.formula_of(a) if op.formula_of else op.formula
 
 
 def op_text(op: OpDef, a: Args) -> str:

@@ -116,7 +116,7 @@ def blocker(c: CheckResult) -> str | None:
     for _, d in _nodes(c):
         if d.get("kind") == "regularizer":
             op = lookup("regularizer", d["op"])
-            if op is not None and op.extra.get("jacobian"):
+            if op is not None and op.jacobian:
                 return f"{d['op']} differentiates by the input (a double backward)"
     return None
 

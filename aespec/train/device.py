@@ -139,7 +139,7 @@ def use_channels_last(setting: bool | None, graph: Any, device: torch.device) ->
     """channels_last by default for 2-D conv models on CPU (measured 1.38x there)."""
     if setting is not None:
         return setting
-    has_conv = any(get_op("layer", d["op"]).extra.get("channels_last")
+    has_conv = any(get_op("layer", d["op"]).channels_last
                    and len(d["in_shape"] or ()) == 3
                    for _, d in graph.nodes(data=True) if d["place"] == "layer")
     return has_conv and device.type == "cpu"
