@@ -250,9 +250,9 @@ _CODES = [
          "reports why.",
          "`aespec.build(spec)` on a spec that `aespec check` rejects", False),
     Code("E313", "the op has no PyTorch form in aespec emit", "emit",
-         "`aespec emit` writes each op as PyTorch source from its own table of forms "
-         "(aespec/emit/rules.py), one per op of the registry; an op that has none there "
-         "(one added to the registry without its emit form) is refused rather than guessed. "
+         "`aespec emit` writes each op as PyTorch source by the op's own emit rule, "
+         "registered beside its definition in aespec/ops; an op that has none (one added "
+         "to the registry without its emit form) is refused rather than guessed. "
          "`aespec run` still trains the spec.",
          "`aespec emit` on a spec using an op registered without an emit form", False),
     Code("E314", "the spec cannot be emitted", "emit",

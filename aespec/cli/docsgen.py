@@ -11,6 +11,7 @@ sources and the train/report settings; `docs/errors.md` from the code catalogue
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import types
 from pathlib import Path
@@ -256,7 +257,27 @@ def render_errors() -> str:
 
 # ---------------------------------------------------------------- command line
 
-PAGES = {"ops.md": render_ops, "errors.md": render_errors}
+GRAMMAR = Path("..") / "editors" / "vscode" / "syntaxes" / "aespec.tmLanguage.json"
+
+
+def _words(names: Any) -> str:
+    """A TextMate alternation, longest word first, so none matches a shorter word's start."""
+    return "|".join(sorted(set(names), key=lambda w: (-len(w), w)))
+
+
+def render_grammar() -> str:
+    """The VS Code grammar with its op and data-source words from the registries."""
+    path = DOCS / GRAMMAR
+    grammar = json.loads(path.read_text("utf-8"))
+    repo = grammar["repository"]
+    ops = {op.name for table in REGISTRY.values() for op in table.values()}
+    repo["op"]["match"] = rf"\b({_words(ops)})\b"
+    repo["source"]["match"] = rf"\b({_words(data.SOURCES)})\b"
+    return json.dumps(grammar, indent=2, ensure_ascii=False) + "\n"
+
+
+# paths relative to docs/; the grammar is the editor's, generated all the same
+PAGES = {"ops.md": render_ops, "errors.md": render_errors, str(GRAMMAR): render_grammar}
 
 
 def stale_pages(folder: Path = DOCS) -> list[str]:

@@ -20,6 +20,7 @@ from aespec.ops.registry import (
     Range,
     Shape,
     ShapeProblem,
+    alias_of,
     fmt_num,
     fmt_value,
     format_args,
@@ -33,5 +34,5 @@ from aespec.ops.registry import (
 )
 
 __all__ = ["REGISTRY", "UNBOUNDED", "Args", "Kind", "MissingRule", "NoArgs", "OpDef", "Place",
-           "Range", "Shape", "ShapeProblem", "fmt_num", "fmt_value", "format_args",
+           "Range", "Shape", "ShapeProblem", "alias_of", "fmt_num", "fmt_value", "format_args",
            "formula_text", "get_op", "lookup", "missing", "names", "op_text", "register"]

@@ -97,7 +97,8 @@ register(OpDef(
     "(`nn.Linear`)", DenseArgs, shape=lambda a, s: (a.units,), params=_dense_params,
     range=_unbounded, inverse=dense_inverse, signature="dense(units, bias=true)",
     params_doc="`in*units (+units)`", build=_build_dense,
-    tied_params=lambda a: a.units if a.bias else 0, emit=_emit_dense))
+    tied_params=lambda a: a.units if a.bias else 0, emit=_emit_dense,
+    aliases=("linear",)))
 
 # ---------------------------------------------------------------- conv / deconv
 
@@ -262,12 +263,13 @@ register(OpDef("conv", "layer", _CONV_DOC, ConvArgs, shape=_conv_shape, params=_
                range=_unbounded, inverse=_conv_inverse,
                signature="conv(channels, k=3, stride=1, pad=same, bias=true)",
                params_doc="`in_ch*channels*k^d (+channels)`", build=_build_conv, style="conv",
-               channels_last=True, emit=_emit_conv))
+               channels_last=True, emit=_emit_conv, aliases=("conv2d", "conv1d")))
 register(OpDef("deconv", "layer", "transposed conv; with `pad=same` output size is "
                "`in*stride` (`nn.ConvTranspose1d/2d`)", DeconvArgs, shape=_deconv_shape,
                params=_conv_params, range=_unbounded, inverse=_deconv_inverse,
                params_doc="as `conv`", build=_build_deconv, style="conv",
                channels_last=True, emit=_emit_deconv,
+               aliases=("conv2d_transpose", "convtranspose2d", "conv_transpose"),
                signature="deconv(channels, k=3, stride=2, pad=same, bias=true, output_padding=0)"))
 
 # ---------------------------------------------------------------- normalisation, dropout
@@ -333,12 +335,12 @@ def _emit_dropout(op: Op) -> Written:
 register(OpDef("batchnorm", "layer", "batch norm per channel (`nn.BatchNorm1d/2d`)",
                NormArgs, params=lambda a, s: 2 * s[0], range=_unbounded,
                signature="batchnorm", params_doc="`2*C`", build=_build_batchnorm,
-               style="norm", emit=_emit_batchnorm))
+               style="norm", emit=_emit_batchnorm, aliases=("batch_norm", "batchnorm2d")))
 register(OpDef("layernorm", "layer", "layer norm over all of an example's values with a "
                "per-channel (per-feature on vectors) scale and shift", NormArgs,
                params=lambda a, s: 2 * s[0], range=_unbounded, signature="layernorm",
                params_doc="`2*C`", build=_build_layernorm, style="norm",
-               emit=_emit_layernorm))
+               emit=_emit_layernorm, aliases=("layer_norm",)))
 register(OpDef("dropout", "layer", "dropout, active in training only", DropoutArgs,
                range=lambda a, r: (min(r[0] / (1 - a.p), 0), max(r[1] / (1 - a.p), 0)),
                signature="dropout(p)", build=_build_dropout, style="norm",

@@ -65,12 +65,19 @@ def _emit_bce(a: Any, nid: str, pred: str, target: str, logits: bool, reduction:
     return Term(f'F.{fn}({pred}, {target}, reduction="{reduction}")')
 
 
+_ALIASES = {"mse": ("mean_squared_error", "l2", "mse_loss"), "mae": ("mean_absolute_error", "l1"),
+            "bce": ("binary_crossentropy", "binary_cross_entropy", "bce_loss", "crossentropy",
+                    "cross_entropy"),
+            "huber": ("smooth_l1",)}
+
+
 def _loss(name: str, doc: str, formula: str, build, emit: LossRule,
           args: type[Args] = LossArgs, signature: str | None = None,
           needs_unit_output: bool = False) -> None:
     register(OpDef(name, "loss", doc, args, place="loss", blocks=("loss",),
                    signature=signature or f"{name}(reduce=mean)", build=build,
-                   formula=formula, needs_unit_output=needs_unit_output, emit_term=emit))
+                   formula=formula, needs_unit_output=needs_unit_output, emit_term=emit,
+                   aliases=_ALIASES.get(name, ())))
 
 
 def _functional(fn: str, **fields: str) -> tuple[Any, LossRule]:
@@ -180,7 +187,7 @@ register(OpDef(
     params=lambda a, s: sum(math.prod(shape) for shape, _ in _gaussian_owned(a, s).values()),
     params_doc="one per output value with `var=learned`, else 0",
     formula="GaussianNLL(x, x̂, σ²)", formula_of=_gaussian_formula,
-    owned_params=_gaussian_owned, emit_term=_emit_gaussian_nll))
+    owned_params=_gaussian_owned, emit_term=_emit_gaussian_nll, aliases=("gaussian",)))
 
 
 class WeightArgs(Args):

@@ -87,6 +87,9 @@ class OpDef:
     # named tensor's shape); imports torch when called
     build: Callable[..., Any] | None = None
     style: str | None = None  # key into aespec.ops.styles.STYLES; default: the op's kind
+    # other libraries' names for the op (Keras, PyTorch): the hint of an unknown name
+    # says "aespec calls it `dense`" (not accepted as the op: one spelling per op)
+    aliases: tuple[str, ...] = ()
     # `aespec emit`: how the op is written as PyTorch source (aespec.ops.emitting), in the
     # forms its torch builder has: a layer's or noise op's lines from its IR node, a loss's
     # term, a regularizer's penalty lines.  None: emit refuses the op (E313), except a
@@ -152,6 +155,13 @@ def register(op: OpDef) -> OpDef:
 def lookup(place: str, name: str) -> OpDef | None:
     """The op `name` of a place (layer, noise, loss, regularizer), or None."""
     return REGISTRY[place].get(name)  # type: ignore[index]
+
+
+def alias_of(place: str, name: str) -> str | None:
+    """The op of a place that another library calls `name` (`linear` -> `dense`), or None."""
+    low = name.lower()
+    return next((op.name for op in REGISTRY[place].values()  # type: ignore[index]
+                 if low in op.aliases), None)
 
 
 def get_op(place: str, name: str) -> OpDef:

@@ -53,11 +53,12 @@ def _emit_pool(kind: str) -> Rule:
     return rule
 
 
+_POOL_ALIASES = {"maxpool": ("maxpool2d", "max_pool", "maxpooling2d"), "avgpool": ("avgpool2d",)}
 for _name, _torch in (("maxpool", "MaxPool"), ("avgpool", "AvgPool")):
     register(OpDef(_name, "shape", f"pooling (`nn.{_torch}1d/2d`); `H -> floor(H/k)` for "
                    "the default stride", PoolArgs, shape=_pool_shape, inverse=_pool_inverse,
                    signature=f"{_name}(k, stride=k)", build=_pool_builder(_name[:3]),
-                   emit=_emit_pool(_name[:3])))
+                   emit=_emit_pool(_name[:3]), aliases=_POOL_ALIASES[_name]))
 
 
 class UpsampleArgs(Args):
@@ -96,7 +97,7 @@ def _emit_upsample(op: Op) -> Written:
 register(OpDef("upsample", "shape", "`nearest`, or `bilinear` (`linear` on sequences) "
                "interpolation (`nn.Upsample`)", UpsampleArgs, shape=_upsample_shape,
                inverse=_upsample_inverse, signature="upsample(factor, mode=nearest)",
-               build=_build_upsample, emit=_emit_upsample))
+               build=_build_upsample, emit=_emit_upsample, aliases=("upsampling2d",)))
 
 # ---------------------------------------------------------------- crop, global pooling
 
@@ -141,7 +142,8 @@ register(OpDef("crop", "shape", "center crop of the spatial sizes to `h x w` (`c
                label=lambda a: ", ".join(map(str, a.sizes)), signature="crop(h, w), crop(size)",
                build=_build_crop, emit=lambda op: assign(op, op.x + crop_index(
                    center_slices(op.in_shape[1:], op.out_shape[1:]))),
-               mirror_refusal="a crop drops values that no op brings back"))
+               mirror_refusal="a crop drops values that no op brings back",
+               aliases=("cropping2d", "cropping1d", "centercrop")))
 
 
 def _global_shape(a: Args, s: Shape) -> Shape:
@@ -159,12 +161,15 @@ register(OpDef("globalavgpool", "shape", _global_doc("mean", "AdaptiveAvgPool"),
                shape=_global_shape, signature="globalavgpool",
                build=lambda a, s_in, s_out: lambda x: x.flatten(2).mean(2),
                emit=lambda op: assign(op, f"{op.x}.flatten(2).mean(2)"),
-               mirror_refusal=_GLOBAL_NO_MIRROR))
+               mirror_refusal=_GLOBAL_NO_MIRROR,
+               aliases=("globalaveragepooling2d", "globalaveragepooling1d",
+                        "adaptiveavgpool2d")))
 register(OpDef("globalmaxpool", "shape", _global_doc("maximum", "AdaptiveMaxPool"),
                shape=_global_shape, signature="globalmaxpool",
                build=lambda a, s_in, s_out: lambda x: x.flatten(2).amax(2),
                emit=lambda op: assign(op, f"{op.x}.flatten(2).amax(2)"),
-               mirror_refusal=_GLOBAL_NO_MIRROR))
+               mirror_refusal=_GLOBAL_NO_MIRROR,
+               aliases=("globalmaxpooling2d", "globalmaxpooling1d", "adaptivemaxpool2d")))
 
 # ---------------------------------------------------------------- flatten, reshape
 

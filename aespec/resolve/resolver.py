@@ -9,7 +9,7 @@ from typing import Any
 
 from aespec.errors import DiagnosticBag, Span, did_you_mean
 from aespec.model.spec import BLOCKS, STATEMENTS, OpCall
-from aespec.ops import lookup, names
+from aespec.ops import alias_of, lookup, names
 from aespec.parse.tree import ChainLine, Num, Op, RepeatLine, SpecTree, Str
 from aespec.resolve.values import ExprError, Scope, bind_args, evaluate
 
@@ -115,23 +115,9 @@ class Resolver:
             return None
 
 
-# other libraries' names (Keras, PyTorch) -> aespec's, for the hint of an unknown op
-_SYNONYMS = {
-    "loss": {"binary_crossentropy": "bce", "binary_cross_entropy": "bce", "bce_loss": "bce",
-             "crossentropy": "bce", "cross_entropy": "bce", "mean_squared_error": "mse",
-             "l2": "mse", "mse_loss": "mse", "mean_absolute_error": "mae", "l1": "mae",
-             "smooth_l1": "huber", "gaussian": "gaussian_nll"},
-    "layer": {"linear": "dense", "conv2d": "conv", "conv1d": "conv", "conv2d_transpose":
-              "deconv", "convtranspose2d": "deconv", "conv_transpose": "deconv",
-              "maxpool2d": "maxpool", "max_pool": "maxpool", "maxpooling2d": "maxpool",
-              "avgpool2d": "avgpool", "upsampling2d": "upsample", "batch_norm": "batchnorm",
-              "batchnorm2d": "batchnorm", "layer_norm": "layernorm"},
-}
-
-
 def _other_name(name: str, place: str) -> str | None:
     """`binary_crossentropy` -> "aespec calls it `bce`"; None for a name it does not know."""
-    ours = _SYNONYMS.get(place, {}).get(name.lower())
+    ours = alias_of(place, name)
     if ours is None:
         return None
     listed = f" (the {place} ops: {', '.join(names(place))})" if place == "loss" else ""  # type: ignore[arg-type]
