@@ -1,5 +1,5 @@
 """The named data sets: scikit-learn's digits (resized on request), and MNIST or
-Fashion-MNIST found as IDX files or an .npz in the usual places."""
+Fashion-MNIST found as IDX files or an .npz in the usual places; their entries at the end."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from aespec.data.base import Ctx, Raw, guard, require_memory
+from aespec.data.emitted import digits_loader, mnist_loader
+from aespec.data.entry import REGISTRY, DataSource, register
 from aespec.data.files import npz_raw, read_idx
-from aespec.data.sources import DigitsArgs, MnistArgs
+from aespec.data.sources import TEN_CLASSES, DigitsArgs, MnistArgs
 
 if TYPE_CHECKING:
     import numpy as np
@@ -61,8 +63,6 @@ def digits_raw(args: DigitsArgs, ctx: Ctx) -> Raw:
 
 _IDX_NAMES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
               "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
-_SYSTEM_DIRS = {"fashion_mnist": "/usr/share/datasets/fashion-mnist",
-                "mnist": "/usr/share/datasets/mnist"}
 
 
 def _mnist_places(args: MnistArgs, ctx: Ctx) -> list[pathlib.Path]:
@@ -76,7 +76,7 @@ def _mnist_places(args: MnistArgs, ctx: Ctx) -> list[pathlib.Path]:
         root = pathlib.Path(os.environ["AESPEC_DATA"]).expanduser()
         places = [root / name for name in sorted({ctx.source, ctx.source.replace("_", "-")})]
         places.append(root)
-    return [*places, pathlib.Path(_SYSTEM_DIRS[ctx.source])]
+    return [*places, *map(pathlib.Path, REGISTRY[ctx.source].system_dirs)]
 
 
 def mnist_raw(args: MnistArgs, ctx: Ctx) -> Raw:
@@ -130,3 +130,22 @@ def _limit(raw: Raw, limit: int) -> Raw:
     y, labels = (None if a is None else a[:limit] for a in (raw.y, raw.labels))
     test = None if raw.test is None else _limit(raw.test, limit)
     return replace(raw, x=raw.x[:limit], y=y, labels=labels, test=test)
+
+
+# ---------------------------------------------------------------- entries
+
+DIGIT_NAMES = tuple(map(str, TEN_CLASSES))
+FASHION_NAMES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
+                 "Sneaker", "Bag", "Ankle boot")
+
+register(
+    DataSource("digits", DigitsArgs, digits_raw, lambda a: (1, a.size or 8, a.size or 8),
+               unit=True, labels="always", class_names=DIGIT_NAMES, emit=digits_loader,
+               resize="size"),
+    DataSource("fashion_mnist", MnistArgs, mnist_raw, lambda a: (1, 28, 28), unit=True,
+               labels="always", class_names=FASHION_NAMES, emit=mnist_loader,
+               system_dirs=("/usr/share/datasets/fashion-mnist",), paths=("path",)),
+    DataSource("mnist", MnistArgs, mnist_raw, lambda a: (1, 28, 28), unit=True,
+               labels="always", class_names=DIGIT_NAMES, emit=mnist_loader,
+               system_dirs=("/usr/share/datasets/mnist",), paths=("path",)),
+)

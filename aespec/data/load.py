@@ -1,41 +1,37 @@
-"""`load_data`: a source's loader, then the stages every source shares; and the table
-(`_REGISTRY`) that gives each source its loader and, where known, its example shape."""
+"""`load_data`: a source's loader (its entry's `load`), then the stages every source
+shares; and what the entries tell without reading a file (example shape, value range)."""
 
 from __future__ import annotations
 
 import json
 import pathlib
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from aespec.data.base import Ctx, Dataset, Raw
-from aespec.data.datasets import digits_raw, mnist_raw
-from aespec.data.files import read_csv
-from aespec.data.images import images_raw
-from aespec.data.mmap import is_mapped, load_lazy, npy_source, npz_source
+from aespec.data import datasets, filesources, synthetic  # noqa: F401 (they register, in order)
+from aespec.data.base import Ctx, Dataset
+from aespec.data.entry import REGISTRY
+from aespec.data.mmap import is_mapped, load_lazy
 from aespec.data.prepare import check_counts, finish, keep_normal, scale_for, split
-from aespec.data.sources import SOURCES, TEN_CLASSES, normal_classes, validate_args
-from aespec.data.synthetic import synthetic_raw
+from aespec.data.sources import normal_classes, validate_args
 from aespec.errors import Span
 
 
 def natural_shape(source: str, args: dict) -> tuple[int, ...] | None:
     """The shape of one example, known without reading a file; None where it is not."""
-    entry = _REGISTRY.get(source)
-    if entry is None or entry.natural is None:
+    entry = REGISTRY.get(source)
+    if entry is None or entry.shape is None:
         return None
     try:
-        return entry.natural(SOURCES[source].model_validate(args))
+        return entry.shape(entry.args.model_validate(args))
     except ValidationError:
         return None  # bad arguments are reported by validate_args
 
 
 def in_unit_range(source: str) -> bool:
     """Whether a source's values always lie in [0, 1], known without reading a file."""
-    entry = _REGISTRY.get(source)
+    entry = REGISTRY.get(source)
     return entry is not None and entry.unit
 
 
@@ -48,14 +44,15 @@ def load_data(source: str, args: dict, input_shape: tuple[int, ...], *,
     E5xx for the data. The same call gives the same arrays, bit for bit.
     """
     model = validate_args(source, args, span=span, file=file)
+    entry = REGISTRY[source]
     ctx = Ctx(source, tuple(input_shape), base_dir, span, file)
-    raw = _REGISTRY[source].load(model, ctx)
+    raw = entry.load(model, ctx)
     if is_mapped(raw):  # larger than memory: read on demand (data/mmap.py)
         if getattr(model, "normal", None) is not None:
             raise ctx.error("E509", "normal= cannot pick classes of data read on demand",
                             "leave out normal, or load the data into memory (mmap=false)")
         return load_lazy(raw, ctx, need_unit_range, _describe_args(model, ctx),
-                         raw.class_names or _REGISTRY[source].class_names)
+                         raw.class_names or entry.class_names)
     for part in (raw, raw.test):
         if part is not None:
             check_counts(part, ctx)
@@ -64,7 +61,7 @@ def load_data(source: str, args: dict, input_shape: tuple[int, ...], *,
     scales = (scale_for(train.x), None if train.y is None else scale_for(train.y))
     (x_tr, y_tr, l_tr, r_tr), (x_te, y_te, l_te, r_te) = (
         finish(part, ctx, scales, need_unit_range) for part in (train, test))
-    names = (raw.class_names or _REGISTRY[source].class_names) if l_tr is not None else None
+    names = (raw.class_names or entry.class_names) if l_tr is not None else None
     normal, marks = normal_classes(getattr(model, "normal", None)), ""
     if normal is not None:
         (x_tr, y_tr, l_tr), l_te = keep_normal((x_tr, y_tr, l_tr), l_te, normal, ctx)
@@ -90,29 +87,3 @@ def _describe(model: BaseModel, ctx: Ctx, x_tr: Any, x_te: Any, y_tr: Any,
     if y_tr is not None:
         text += f", targets {'x'.join(map(str, y_tr.shape[1:]))}"
     return text
-
-
-@dataclass(frozen=True)
-class _Source:
-    load: Callable[[Any, Ctx], Raw]
-    natural: Callable[[Any], tuple[int, ...]] | None = None
-    unit: bool = False  # its values always lie in [0, 1]
-    class_names: tuple[str, ...] | None = None  # the name of each label, where known
-
-
-DIGIT_NAMES = tuple(map(str, TEN_CLASSES))
-FASHION_NAMES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
-                 "Sneaker", "Bag", "Ankle boot")
-
-_REGISTRY: dict[str, _Source] = {
-    "digits": _Source(digits_raw, lambda a: (1, a.size or 8, a.size or 8), unit=True,
-                      class_names=DIGIT_NAMES),
-    "fashion_mnist": _Source(mnist_raw, lambda a: (1, 28, 28), unit=True,
-                             class_names=FASHION_NAMES),
-    "mnist": _Source(mnist_raw, lambda a: (1, 28, 28), unit=True, class_names=DIGIT_NAMES),
-    "npz": _Source(npz_source),
-    "npy": _Source(npy_source),
-    "csv": _Source(lambda a, ctx: ctx.read(a.file, lambda p: read_csv(p, a.label, ctx))),
-    "images": _Source(images_raw, unit=True),
-    "synthetic": _Source(synthetic_raw, unit=True),
-}

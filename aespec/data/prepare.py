@@ -8,6 +8,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from aespec.data.base import Ctx, Raw
+from aespec.data.entry import REGISTRY
 
 if TYPE_CHECKING:
     import numpy as np
@@ -141,9 +142,9 @@ def _fit_shape(a: np.ndarray, shape: tuple[int, ...], origin: str, ctx: Ctx) -> 
     stmt = (f"image({', '.join(map(str, each if len(each) == 3 else (1, *each)))})"
             if len(each) in (2, 3) else f"vector({math.prod(each)})")
     hint = f"write `input {stmt}` to match the data"
-    side = image_side(shape)
-    if ctx.source == "digits" and side and side[0] == side[1]:
-        hint += f", or resize the digits with `digits(size={side[0]})`"
+    side, entry = image_side(shape), REGISTRY.get(ctx.source)
+    if entry is not None and entry.resize and side and side[0] == side[1]:
+        hint += f", or resize the {entry.name} with `{entry.name}({entry.resize}={side[0]})`"
     raise ctx.error("E502", f"{origin}: each example has shape {each} ({math.prod(each)} "
                     f"values) but the input wants {shape} ({math.prod(shape)} values)", hint)
 

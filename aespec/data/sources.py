@@ -1,14 +1,18 @@
 """Source argument models: what `data SOURCE(args)` may say, and the E201/E203 checks.
 
-`aespec check` imports this to validate arguments; nothing here reads data.
+Each model is the `args` of a source's entry (aespec.data.entry); `SOURCES` is the view
+name -> model of the registered entries. `aespec check` imports this to validate
+arguments; nothing here reads data.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from typing import Annotated, Any, ClassVar, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
+from aespec.data.entry import REGISTRY
 from aespec.errors import AespecError, Diagnostic, Span, did_you_mean
 
 Count = Annotated[int, Field(ge=1)]
@@ -58,12 +62,14 @@ def _check_normal(normal: Any, classes: tuple[int, ...] | None) -> Any:
     return normal
 
 
-class _Args(BaseModel):
+class SourceArgs(BaseModel):
+    """The base of every source's argument model (a new source's too)."""
+
     # strict: `size=true` or `size="28"` is a mistake to report, not a value to coerce
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
-class _Labelled(_Args):
+class _Labelled(SourceArgs):
     """A source with class labels, and so a `normal=` argument (declared last by each)."""
 
     @field_validator("normal", mode="before", check_fields=False)
@@ -126,7 +132,7 @@ class NpzArgs(_UserLabels):
     mmap: bool | None = None  # memory-map (data/mmap.py); left out: when it would not fit
 
 
-class NpyArgs(_Args):
+class NpyArgs(SourceArgs):
     """`npy(file, y, mmap)`: one array of examples; `y` names a second .npy of targets;
     `mmap=true` reads it through a memory map (left out: when it would not fit)."""
 
@@ -144,7 +150,7 @@ class CsvArgs(_UserLabels):
     normal: Normal = None
 
 
-class ImagesArgs(_Args):
+class ImagesArgs(SourceArgs):
     """`images(path, limit, stream)`: a folder of PNG, JPEG or BMP images (class sub-folders
     give labels), resized to the input; `stream=true` decodes each batch's files on demand
     (left out: when the decoded images would not fit in memory)."""
@@ -154,7 +160,7 @@ class ImagesArgs(_Args):
     stream: bool | None = None
 
 
-class SyntheticArgs(_Args):
+class SyntheticArgs(SourceArgs):
     """`synthetic(n, kind, seed)`: generated to fit the input shape."""
 
     n: Annotated[int, Field(ge=2)] = 1024  # two at least: one to train, one to test
@@ -162,19 +168,31 @@ class SyntheticArgs(_Args):
     seed: Annotated[int, Field(ge=0)] = 0
 
 
-SOURCES: dict[str, type[BaseModel]] = {
-    "digits": DigitsArgs, "fashion_mnist": MnistArgs, "mnist": MnistArgs,
-    "npz": NpzArgs, "npy": NpyArgs, "csv": CsvArgs, "images": ImagesArgs,
-    "synthetic": SyntheticArgs,
-}
+class _ArgModels(Mapping[str, type[BaseModel]]):
+    """Name -> argument model of every registered source: a view of the entries."""
+
+    def __getitem__(self, name: str) -> type[BaseModel]:
+        return REGISTRY[name].args
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(REGISTRY)
+
+    def __len__(self) -> int:
+        return len(REGISTRY)
+
+
+# what lsp, train and docsgen read; the entries (aespec.data.entry.REGISTRY) hold the models
+SOURCES: Mapping[str, type[BaseModel]] = _ArgModels()
+
 
 def validate_args(source: str, args: dict, *, span: Span | None = None,
                   file: str | None = None) -> BaseModel:
     """Validate a source's keyword arguments: E201 for an unknown source, E203 for bad ones."""
-    model = SOURCES.get(source)
-    if model is None:
-        hint = did_you_mean(source, SOURCES) or "sources: " + ", ".join(SOURCES)
+    entry = REGISTRY.get(source)
+    if entry is None:
+        hint = did_you_mean(source, REGISTRY) or "sources: " + ", ".join(REGISTRY)
         raise AespecError.of("E201", f"unknown data source '{source}'", span, hint, file)
+    model = entry.args
     try:
         return model.model_validate(args)
     except ValidationError as exc:

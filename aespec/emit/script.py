@@ -1,35 +1,24 @@
 """The rest of the emitted file: loading aespec's weights, the data, and a training loop.
 
-The data loader reads what is easy to read without aespec (scikit-learn's digits, MNIST or
-Fashion-MNIST IDX files); any other source becomes random data of the right shape, with a
-comment that says what aespec would read.  The loop uses the spec's optimizer, learning rate,
-batch size, epochs and seed; what it leaves out (schedules, early stopping, pretraining,
-validation) is listed in a comment.
+The data loader is the source entry's emitted loader (aespec/data/emitted.py: scikit-learn's
+digits, MNIST or Fashion-MNIST IDX files); any other source becomes random data of the right
+shape, with a comment that says what aespec would read.  The loop uses the spec's optimizer,
+learning rate, batch size, epochs and seed; what it leaves out (schedules, early stopping,
+pretraining, validation) is listed in a comment.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from aespec.data.emitted import READ_IDX  # noqa: F401 (emit/source.py writes it for `gzip`)
+from aespec.data.entry import REGISTRY, LoaderCall
 from aespec.emit.module import INDENT, WIDTH, block
 from aespec.emit.rules import lit, q
 from aespec.emit.strings import clip, comment_text
 from aespec.model import Spec
 
 OPTIMIZERS = {"adam": "Adam", "adamw": "AdamW", "sgd": "SGD", "rmsprop": "RMSprop"}
-MNIST_DIRS = {"fashion_mnist": "/usr/share/datasets/fashion-mnist",
-              "mnist": "/usr/share/datasets/mnist"}
-
-READ_IDX = '''
-def read_idx(path):
-    """An IDX file (gzipped or not) as a uint8 tensor of the shape its header gives."""
-    opener = gzip.open if path.endswith(".gz") else open
-    with opener(path, "rb") as f:
-        data = f.read()
-    dims = data[3]
-    shape = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(dims)]
-    return torch.frombuffer(bytearray(data[4 + 4 * dims:]), dtype=torch.uint8).reshape(shape)
-'''
 
 
 def write_state_loader(renamed: list[tuple[str, str | None]]) -> list[str]:
@@ -66,73 +55,18 @@ def _dims(shape: tuple[int, ...]) -> str:
 
 
 def write_data(spec: Spec, output: tuple[int, ...]) -> tuple[list[str], set[str]]:
-    """`load_data(limit=None)` (and what it needs: helper texts, stdlib modules)."""
+    """`load_data(limit=None)` (and the stdlib modules it needs): the source entry's emitted
+    loader where it has one for this data line, else random stand-in data."""
     data = spec.data
-    if data is not None and data.source == "digits":
-        return _digits(spec), set()
-    if data is not None and data.source in MNIST_DIRS and not str(
-            data.args.get("path") or "").endswith(".npz"):
-        return _mnist(spec), {"gzip", "os"}
-    return _random(spec, output), set()
-
-
-def _normal_lines(args: dict) -> list[str]:
-    normal = args.get("normal")
-    if normal is None:
-        return []
-    classes = (normal,) if isinstance(normal, int) else tuple(normal)
-    return [f"keep = torch.isin(labels, torch.tensor({list(classes)}))  "
-            f"# normal={comment_text(lit(normal))}"
-            ": train on these classes", "x = x[keep]"]
-
-
-def _digits(spec: Spec) -> list[str]:
-    assert spec.data is not None
-    args, shape = spec.data.args, spec.input.shape
-    size = args.get("size")
-    what = "digits" + (f"(size={size})" if size else "")
-    lines = ["def load_data(limit=None):",
-             f'{INDENT}"""{what}: scikit-learn\'s 1,797 8x8 digits, scaled to [0, 1]'
-             + (f", resized to {size}x{size}" if size and size != 8 else "") + ".",
-             "", f"{INDENT}aespec holds out a test split; here every example trains.",
-             f'{INDENT}"""', f"{INDENT}from sklearn.datasets import load_digits", ""]
-    body = ["digits = load_digits()",
-            "x = torch.tensor(digits.images / 16.0, dtype=torch.float32)[:, None]"
-            "  # (1797, 1, 8, 8)"]
-    if size and size != 8:
-        body.append(f'x = F.interpolate(x, size=({size}, {size}), mode="bilinear", '
-                    "align_corners=False)")
-    if args.get("normal") is not None:
-        body += ["labels = torch.tensor(digits.target)", *_normal_lines(args)]
-    body.append(f"return x[:limit].reshape(-1, {_dims(shape)})")
-    return lines + block(body, 1)
-
-
-def _mnist(spec: Spec) -> list[str]:
-    assert spec.data is not None
-    source, args, shape = spec.data.source, spec.data.args, spec.input.shape
-    folder = args.get("path") or MNIST_DIRS[source]
-    lines = ["def load_data(limit=None):",
-             f'{INDENT}"""{source}: the training images of the IDX files, scaled to [0, 1].',
-             "", f"{INDENT}aespec also looks in $AESPEC_DATA, and tests on the t10k files.",
-             f'{INDENT}"""']
-    body = [f"folder = {q(folder)}",
-            'images = os.path.join(folder, "train-images-idx3-ubyte")',
-            'images += ".gz" if os.path.exists(images + ".gz") else ""',
-            "x = read_idx(images)  # (N, 28, 28) uint8"]
-    if args.get("limit"):  # the first N examples, before any normal= filter (as aespec)
-        body.append(f"x = x[:{args['limit']}]  # limit={args['limit']}")
-    if args.get("normal") is not None:
-        body += ['names = os.path.join(folder, "train-labels-idx1-ubyte")',
-                 'names += ".gz" if os.path.exists(names + ".gz") else ""',
-                 f"labels = read_idx(names)[:{len_of(args)}].long()", *_normal_lines(args)]
-    body.append(f"return (x[:limit].float() / 255.0).reshape(-1, {_dims(shape)})")
-    return lines + block(body, 1)
-
-
-def len_of(args: dict) -> str:
-    """The slice end of the labels: as many as the images kept."""
-    return str(args["limit"]) if args.get("limit") else "len(x)"
+    entry = None if data is None else REGISTRY.get(data.source)
+    if data is None or entry is None or entry.emit is None:
+        return _random(spec, output), set()
+    loader = entry.emit(LoaderCall(entry, data.args, spec.input.shape, q, lit, comment_text))
+    if loader is None:
+        return _random(spec, output), set()
+    head = [f"{INDENT}{line}" if line else "" for line in loader.head]
+    return ["def load_data(limit=None):", *head, *block(list(loader.body), 1)], \
+        set(loader.stdlib)
 
 
 def _source_text(source: str, args: dict) -> str:

@@ -87,12 +87,12 @@ def _do_data(r: Resolver, stmt: LineStmt) -> None:
     op = _single_op(r, stmt)
     if op is None:
         return
-    model = data_sources.SOURCES.get(op.name)
-    if model is None:
+    entry = data_sources.REGISTRY.get(op.name)
+    if entry is None:
         r.bag.add("E201", f"unknown data source '{op.name}'", op.name_span,
-                  did_you_mean(op.name, data_sources.SOURCES))
+                  did_you_mean(op.name, data_sources.REGISTRY))
         return
-    args = bind_args(op, model, r.scope, r.bag, op.name)
+    args = bind_args(op, entry.args, r.scope, r.bag, op.name)
     if args is not None:
         r.fields["data"] = DataSpec(source=op.name, args=args.model_dump(exclude_unset=True),
                                     span=op.span)
