@@ -11,7 +11,7 @@ import sys
 import numpy as np
 import pytest
 
-from aespec.data import SOURCES, Dataset, load_data, natural_shape, validate_args
+from aespec.data import REGISTRY, Dataset, load_data, natural_shape, validate_args
 from aespec.errors import AespecError, Span
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -66,10 +66,10 @@ def test_importing_data_does_not_import_numpy_or_sklearn() -> None:
 
 
 def test_every_source_has_a_strict_model() -> None:
-    assert set(SOURCES) == {"digits", "fashion_mnist", "mnist", "npz", "npy", "csv",
+    assert set(REGISTRY) == {"digits", "fashion_mnist", "mnist", "npz", "npy", "csv",
                             "images", "synthetic"}
-    for model in SOURCES.values():
-        assert model.model_config["extra"] == "forbid"
+    for entry in REGISTRY.values():
+        assert entry.args.model_config["extra"] == "forbid"
 
 
 @pytest.mark.parametrize(("source", "args", "name"), [

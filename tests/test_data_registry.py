@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from pydantic import BaseModel
 
-from aespec.data import REGISTRY, SOURCES, DataSource, in_unit_range, load_data, natural_shape
+from aespec.data import REGISTRY, DataSource, in_unit_range, load_data, natural_shape
 from aespec.data.base import Ctx, Raw
 from aespec.data.entry import Loader, LoaderCall, register
 from aespec.data.sources import SourceArgs
@@ -57,7 +57,7 @@ def ramp(monkeypatch: pytest.MonkeyPatch) -> DataSource:
 
 def test_a_new_source_is_one_entry(ramp: DataSource) -> None:
     """Checking, shape, range, loading and emitting all follow from the one entry."""
-    assert SOURCES["ramp"] is RampArgs and natural_shape("ramp", {"n": 5}) == (4,)
+    assert REGISTRY["ramp"].args is RampArgs and natural_shape("ramp", {"n": 5}) == (4,)
     assert in_unit_range("ramp")
     result = check_source(SPEC.format(n=4, data="ramp(n=30)"), "ramp.ae")
     assert result.ok, result.diagnostics
@@ -108,7 +108,7 @@ def _text_fields(model: type[BaseModel]) -> set[str]:
 @pytest.mark.parametrize("name", list(REGISTRY))
 def test_every_entry_is_consistent_with_its_arguments(name: str) -> None:
     entry = REGISTRY[name]
-    assert entry.name == name and SOURCES[name] is entry.args
+    assert entry.name == name and REGISTRY[name] is entry
     fields: dict[str, Any] = entry.args.model_fields
     assert set(entry.paths) <= _text_fields(entry.args)
     if entry.labels == "named":  # normal= needs the argument that names the labels
@@ -118,10 +118,3 @@ def test_every_entry_is_consistent_with_its_arguments(name: str) -> None:
     assert entry.resize is None or entry.resize in fields
     assert (entry.system_dirs != ()) == (entry.emit is not None and name != "digits")
 
-
-def test_path_arguments_of_a_run_folder_are_the_entries() -> None:
-    """train/loaded.py's PATH_ARGS (a run folder's data check) says what the entries say;
-    until it reads `entry.paths` itself, this keeps the two from drifting."""
-    from aespec.train.loaded import PATH_ARGS
-
-    assert PATH_ARGS == {n: e.paths for n, e in REGISTRY.items() if e.paths}

@@ -262,12 +262,12 @@ def test_regression_run_json_data_that_is_not_a_source_is_e603(trained, tmp_path
 
 def test_every_data_argument_that_names_a_file_is_checked():
     """A new source (or argument) that names a file must be added to PATH_ARGS."""
-    from aespec.data.sources import SOURCES
+    from aespec.data import REGISTRY
 
     not_paths = {("npz", "x"), ("npz", "y"), ("npz", "labels"), ("csv", "label"),
                  ("synthetic", "kind")}
-    for source, model in SOURCES.items():
-        for arg, field in model.model_fields.items():
+    for source, entry in REGISTRY.items():
+        for arg, field in entry.args.model_fields.items():
             if "str" in str(field.annotation) and (source, arg) not in not_paths:
                 assert arg in PATH_ARGS.get(source, ()), (source, arg)
 

@@ -144,7 +144,7 @@ def _inputs_section() -> str:
 
 def _data_section() -> str:
     rows = []
-    for name, model in data.SOURCES.items():
+    for name, model in ((n, e.args) for n, e in data.REGISTRY.items()):
         doc = (model.__doc__ or "").strip().split("\n")[0]
         rows.append([f"`{name}`", arguments_text(model), doc.split(": ", 1)[-1]])
     return "## Data sources (`data SOURCE(...)`)\n\n" + _table(
@@ -199,7 +199,7 @@ def _settings_section() -> str:
 def render_ops() -> str:
     """The text of docs/ops.md."""
     parts = [HEADER.format(source="aespec.ops.REGISTRY, aespec.resolve.statements.INPUTS, "
-                                  "aespec.data.SOURCES and aespec.model.settings"),
+                                  "aespec.data.REGISTRY and aespec.model.settings"),
              "# Reference: ops, inputs, data sources and settings\n\n"
              "Every table here is generated from the registry the checker and the compiler use. "
              "Arguments are listed in positional order: `conv(32, 5)` is `conv(channels=32, "
@@ -272,7 +272,7 @@ def render_grammar() -> str:
     repo = grammar["repository"]
     ops = {op.name for table in REGISTRY.values() for op in table.values()}
     repo["op"]["match"] = rf"\b({_words(ops)})\b"
-    repo["source"]["match"] = rf"\b({_words(data.SOURCES)})\b"
+    repo["source"]["match"] = rf"\b({_words(data.REGISTRY)})\b"
     return json.dumps(grammar, indent=2, ensure_ascii=False) + "\n"
 
 

@@ -3,7 +3,7 @@
 A source is one `DataSource` entry (aespec/data/entry.py) in `REGISTRY`: its argument
 model, loader, example shape, value range, labels, emitted loader and system folders.
 Each source's module registers its entry beside its loader (datasets.py, filesources.py,
-synthetic.py); `SOURCES` is the view name -> argument model. Loaders return a `Raw`; the
+synthetic.py). Loaders return a `Raw`; the
 split, scaling, reshape and checks are shared (prepare.py). numpy, scikit-learn, gzip and
 friends are imported inside functions: `aespec check` imports this package to validate
 arguments and must not pay for them.
@@ -14,7 +14,6 @@ from aespec.data.datasets import _interpolation_matrix  # noqa: F401 (tests chec
 from aespec.data.entry import REGISTRY, DataSource
 from aespec.data.load import in_unit_range, load_data, natural_shape
 from aespec.data.sources import (
-    SOURCES,
     CsvArgs,
     DigitsArgs,
     MnistArgs,
@@ -25,6 +24,6 @@ from aespec.data.sources import (
     validate_args,
 )
 
-__all__ = ["REGISTRY", "SOURCES", "CsvArgs", "DataSource", "Dataset", "DigitsArgs",
+__all__ = ["REGISTRY", "CsvArgs", "DataSource", "Dataset", "DigitsArgs",
            "MnistArgs", "NpyArgs", "NpzArgs", "SourceArgs", "SyntheticArgs", "in_unit_range",
            "load_data", "natural_shape", "validate_args"]

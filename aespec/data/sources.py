@@ -1,13 +1,11 @@
 """Source argument models: what `data SOURCE(args)` may say, and the E201/E203 checks.
 
-Each model is the `args` of a source's entry (aespec.data.entry); `SOURCES` is the view
-name -> model of the registered entries. `aespec check` imports this to validate
-arguments; nothing here reads data.
+Each model is the `args` of a source's entry (aespec.data.entry.REGISTRY). `aespec check`
+imports this to validate arguments; nothing here reads data.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
 from typing import Annotated, Any, ClassVar, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
@@ -166,23 +164,6 @@ class SyntheticArgs(SourceArgs):
     n: Annotated[int, Field(ge=2)] = 1024  # two at least: one to train, one to test
     kind: Literal["blobs", "bars", "sine"] = "blobs"
     seed: Annotated[int, Field(ge=0)] = 0
-
-
-class _ArgModels(Mapping[str, type[BaseModel]]):
-    """Name -> argument model of every registered source: a view of the entries."""
-
-    def __getitem__(self, name: str) -> type[BaseModel]:
-        return REGISTRY[name].args
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(REGISTRY)
-
-    def __len__(self) -> int:
-        return len(REGISTRY)
-
-
-# what lsp, train and docsgen read; the entries (aespec.data.entry.REGISTRY) hold the models
-SOURCES: Mapping[str, type[BaseModel]] = _ArgModels()
 
 
 def validate_args(source: str, args: dict, *, span: Span | None = None,

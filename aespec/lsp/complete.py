@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from lsprotocol import types as lsp
 
-from aespec.data import SOURCES
+from aespec.data import REGISTRY as SOURCE_ENTRIES
 from aespec.lsp.document import LAYER_BLOCKS, CodeLine, Document, code_lines
 from aespec.model.settings import REPORT, TRAIN, Setting
 from aespec.ops import REGISTRY, OpDef
@@ -69,7 +69,8 @@ def _arg_items(doc: Document, line: CodeLine, call: str) -> list[lsp.CompletionI
     first = line.tokens[0].text if line.tokens else ""
     model = None
     if line.block is None and first == "data":
-        model = SOURCES.get(call)
+        entry = SOURCE_ENTRIES.get(call)
+        model = entry.args if entry is not None else None
     elif line.block in ("train", "report"):
         table = TRAIN if line.block == "train" else REPORT
         setting = table.get(first)
@@ -89,8 +90,8 @@ def _arg_items(doc: Document, line: CodeLine, call: str) -> list[lsp.CompletionI
 def _top_items(doc: Document, first: str, before: list[Token]) -> list[lsp.CompletionItem]:
     """After the first word of a top-level statement."""
     if first == "data":
-        return [_item(n, Kind.Module, "data source", (m.__doc__ or "").split("\n")[0])
-                for n, m in SOURCES.items()]
+        return [_item(n, Kind.Module, "data source", (e.args.__doc__ or "").split("\n")[0])
+                for n, e in SOURCE_ENTRIES.items()]
     if first == "input":
         return [_item(k, Kind.Class, sig) for k, sig in INPUT_KINDS.items()]
     if first == "decoder":

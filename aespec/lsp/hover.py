@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from aespec.data import SOURCES
+from aespec.data import REGISTRY as SOURCE_ENTRIES
 from aespec.lsp.document import Document, span_contains
 from aespec.model.settings import REPORT, TRAIN
 from aespec.ops import REGISTRY, OpDef, fmt_value, get_op, op_text
@@ -99,9 +99,9 @@ def _source_hover(doc: Document, tok: Token) -> str | None:
     line = doc.line_of(tok)
     if line is None or line.block is not None or line.tokens[0].text != "data":
         return None
-    if len(line.tokens) < 2 or line.tokens[1] is not tok or tok.text not in SOURCES:
+    if len(line.tokens) < 2 or line.tokens[1] is not tok or tok.text not in SOURCE_ENTRIES:
         return None
-    return f"data source: {(SOURCES[tok.text].__doc__ or tok.text).split(chr(10))[0]}"
+    return f"data source: {(SOURCE_ENTRIES[tok.text].args.__doc__ or tok.text).split(chr(10))[0]}"
 
 
 def hover_text(doc: Document, line: int, char: int) -> str | None:

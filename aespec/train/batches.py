@@ -60,12 +60,12 @@ def parse_data(text: str) -> DataChoice:
         raise AespecError.of("E203", f"--data takes one source such as digits(size=28), "
                              f"got {text!r}", file="--data")
     op = line.items[0]
-    model = sources.SOURCES.get(op.name)
+    entry = sources.REGISTRY.get(op.name)
     bag = DiagnosticBag(file=where)
-    if model is None:
+    if entry is None:
         sources.validate_args(op.name, {}, file="--data")  # raises E201 with a hint
         raise AssertionError("unreachable")
-    args = bind_args(op, model, Scope({}), bag, op.name)
+    args = bind_args(op, entry.args, Scope({}), bag, op.name)
     bag.raise_if_errors()
     assert args is not None
     return DataChoice(op.name, args.model_dump(exclude_unset=True), None, "--data")

@@ -23,6 +23,7 @@ from typing import Any
 
 import torch
 
+from aespec.data import REGISTRY as SOURCE_ENTRIES
 from aespec.data import Dataset
 from aespec.errors import AespecError
 from aespec.graph import check_source
@@ -154,9 +155,8 @@ def compare_runs(paths: Sequence[str | pathlib.Path], *, n: int = 8, seed: int =
 # relative (data/base.py `Ctx.read`, datasets.py `_mnist_places`, images.py `_folder`);
 # npz's `y` names an array in the file, npy's a second file.  A test checks that every
 # text argument of every source is here or known not to be a path.
-PATH_ARGS: dict[str, tuple[str, ...]] = {
-    "npz": ("file",), "npy": ("file", "y"), "csv": ("file",), "images": ("path",),
-    "mnist": ("path",), "fashion_mnist": ("path",)}
+PATH_ARGS: dict[str, tuple[str, ...]] = {n: e.paths for n, e in SOURCE_ENTRIES.items()
+                                         if e.paths}
 
 
 def recorded_data(root: pathlib.Path, info: dict[str, Any]) -> batches.DataChoice:
