@@ -72,7 +72,7 @@ fuzz: $(STAMP)
 	$(BIN)/python bench/fuzz.py --inputs 100000
 
 docs: $(STAMP)
-	$(BIN)/python -m aespec.cli.docsgen
+	$(BIN)/python docs/make_pages.py
 	$(BIN)/python docs/make_diagrams.py
 
 clean:

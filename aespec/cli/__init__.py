@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 # name `app` reaches `__getattr__` below and means the whole typer app, as it always has
 del globals()["app"]
 
-_NOT_COMMANDS = frozenset({"app", "common", "docsgen"})
+_NOT_COMMANDS = frozenset({"app", "common", "reference"})
 
 
 def command_names() -> list[str]:

@@ -28,7 +28,7 @@ def explain_command(
     if not entry.example_is_spec:
         out.print(f"\nexample: {entry.example}", markup=False)
         return
-    from aespec.cli.docsgen import example_output  # runs the checker on the example
+    from aespec.cli.reference import example_output  # runs the checker on the example
 
     out.print("\nexample:\n" + textwrap.indent(entry.example.rstrip("\n"), "    "),
               markup=False)

@@ -1,6 +1,6 @@
 """`aespec ops [SECTION]`: the registry's tables, the same text as docs/ops.md.
 
-Both come from `aespec.cli.docsgen.render_ops`, so the command and the page cannot differ.
+Both come from `aespec.cli.reference.render_ops`, so the command and the page cannot differ.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from aespec.cli.common import err, out
 def ops_text(section: str | None = None) -> str:
     """docs/ops.md without its generated-file comment; with `section`, only the `##`
     sections whose heading contains that word (`noise`, `losses`, `train`...)."""
-    from aespec.cli.docsgen import render_ops
+    from aespec.cli.reference import render_ops
 
     text = render_ops().split("\n", 1)[1].lstrip("\n")  # the first line is the comment
     if section is None:
