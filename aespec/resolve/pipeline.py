@@ -21,14 +21,13 @@ from aespec.model.spec import (
     Spec,
 )
 from aespec.ops import get_op
-from aespec.parse.syntax import parse_source, read_spec
 from aespec.parse.tree import LetStmt, SpecTree
 from aespec.resolve.overrides import apply_overrides
 from aespec.resolve.resolver import Resolver
 from aespec.resolve.statements import dispatch, stmt_keyword
 from aespec.resolve.values import ExprError
 
-__all__ = ["load_spec", "resolve_spec"]
+__all__ = ["resolve_spec"]
 
 
 def _check_statement_counts(tree: SpecTree, bag: DiagnosticBag) -> None:
@@ -83,10 +82,5 @@ def resolve_spec(tree: SpecTree, overrides: Sequence[str] = (), bag: DiagnosticB
     if bag.errors or not all(k in r.fields for k in BLOCKS + ("input",)):
         return None, bag
     return Spec(path=tree.path, source=tree.source, **r.fields), bag
-
-
-def load_spec(path: str | Path, overrides: Sequence[str] = ()) -> tuple[Spec | None, DiagnosticBag]:
-    """Read, parse and resolve a spec file."""
-    return resolve_spec(parse_source(read_spec(path), str(path)), overrides)
 
 

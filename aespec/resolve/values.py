@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -137,8 +136,7 @@ def _plain(v: Any) -> Any:
 
 
 def bind_args(op: Op, model: type[BaseModel], scope: Scope, bag: DiagnosticBag, what: str,
-              varargs: str | None = None, check: Callable[[BaseModel], None] | None = None
-              ) -> Any:
+              varargs: str | None = None) -> Any:
     """Map an op's positional and keyword args onto its argument model; report every problem."""
     fields = list(model.model_fields)
     values: dict[str, Any] = {}
