@@ -96,7 +96,6 @@ _loss("huber", "Huber loss, quadratic below `delta`", "Huber(x, x̂)",
 
 # ---------------------------------------------------------------- gaussian_nll
 
-LOG_2PI = math.log(2 * math.pi)
 # A pixel that never changes (the digits' borders) would drive its learned variance to 0
 # and the loss to minus infinity; this floor keeps sigma >= 0.03, well below the
 # spread of any value that varies.
@@ -125,24 +124,10 @@ class GaussianNLLArgs(Args):
         return MIN_VAR if self.min_var is None else self.min_var
 
 
-def gaussian_nll(pred, target, reduction: str = "mean", *, var: float | None = None,
-                 log_var=None, min_var: float = MIN_VAR):
-    """0.5 * (log 2π + log σ² + (x - x̂)² / σ²) per value: the negative log-likelihood of
-    `target` under N(pred, σ²).  σ² is `var`, or (learned) exp(log_var) + min_var, log_var
-    one value per output value, broadcast over the batch."""
-    sq = (target - pred).square()
-    if log_var is None:
-        assert var is not None
-        nll = 0.5 * (sq / var + (LOG_2PI + math.log(var)))
-    else:
-        sigma2 = log_var.exp() + min_var
-        nll = 0.5 * (sq / sigma2 + sigma2.log() + LOG_2PI)
-    if reduction == "none":
-        return nll
-    return nll.sum() if reduction == "sum" else nll.mean()
-
-
 def _build_gaussian_nll(a: GaussianNLLArgs, logits: bool = False):
+    """`gaussian_nll` of portable.py (the emitted file's too): var fixed, or learned."""
+    from aespec.ops.portable import gaussian_nll
+
     if a.var == "learned":
         return partial(gaussian_nll, min_var=a.floor)
     return partial(gaussian_nll, var=a.var)
@@ -224,31 +209,17 @@ def kl_sparsity_penalty(h, rho: float, weight: float, eps: float = 1e-6):
     return weight * kl.sum()
 
 
-def contractive_penalty(h, x, weight: float, budget: int = 1 << 24):
-    """weight * mean over examples of ||dh/dx||_F^2, exactly: one vector-Jacobian product
-    per unit of h, batched (vmap) over chunks of at most `budget` gradient values.
+def _build_contractive(a: WeightArgs):
+    """`contractive_penalty` of portable.py (the emitted file's too): (h, x) -> penalty.
 
     h may hold L draws per example, stacked draw-major (L*B rows): each draw's Jacobian
     counts as its own, so the mean is over the L*B rows.  Summing each unit's output over
     the batch gives every example's own row of dh/dx as long as examples do not interact
     (true of every layer but batchnorm in training).
     """
-    import torch  # noqa: TID251
+    from aespec.ops.portable import contractive_penalty
 
-    b, rows = x.shape[0], h.shape[0]
-    units = h.numel() // b  # per example: L draws x units
-    per_unit = h.reshape(rows // b, b, -1)  # (L, B, k)
-    step = max(1, budget // x.numel())
-    total = h.new_zeros(())
-    for start in range(0, units, step):
-        n = min(step, units - start)
-        basis = torch.zeros(n, units, dtype=h.dtype, device=h.device)
-        basis[:, start:start + n] = torch.eye(n, dtype=h.dtype, device=h.device)
-        grads = basis.view(n, rows // b, 1, -1).expand(n, *per_unit.shape)  # (n, L, B, k)
-        (jac,) = torch.autograd.grad(per_unit, x, grads, create_graph=True,
-                                     is_grads_batched=True)  # (n, B, *x)
-        total = total + jac.square().sum()
-    return weight * total / rows
+    return partial(contractive_penalty, weight=a.weight)
 
 
 # Emit rules: (args, `h` or the weights' list expression, the term's key literal) -> the
@@ -309,5 +280,5 @@ _reg("kl_sparsity", "`weight * sum_j KL(rho || rho_hat_j)`, `rho_hat_j` the batc
 _reg("contractive", "`weight * mean over batch of ||dh/dx||_F^2`, `h` the target's output; "
      "default target: bottleneck", WeightArgs, "contractive(weight)", "activations",
      "E‖∂h/∂x‖²_F", jacobian=True,
-     build=lambda a: partial(contractive_penalty, weight=a.weight),
+     build=_build_contractive,
      emit_penalty=_emit_contractive)

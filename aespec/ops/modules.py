@@ -1,7 +1,8 @@
 """The torch modules op builders return where a layer is more than one torch call.
 
 Stateless ops need no module: their builders return a plain function of the tensors, which
-the lowering traces into the generated code.  Everything here is TorchScript-compatible.
+the lowering traces into the generated code.  Everything defined here is
+TorchScript-compatible.
 """
 
 from __future__ import annotations
@@ -11,6 +12,13 @@ from typing import Any, Optional
 import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import Tensor, nn
+
+# defined in portable.py, whose text the emitted file copies; the builders and the lowering
+# import them from here
+from aespec.ops.portable import ExampleNorm, occlude, tile_draws
+
+__all__ = ["ExampleNorm", "FlatLinear", "GaussianLatent", "Occlude", "PaddedConv1d",
+           "PaddedConv2d", "TiedLinear", "tile_draws"]
 
 
 class FlatLinear(nn.Linear):
@@ -65,22 +73,6 @@ class PaddedConv2d(_PaddedConv, nn.Conv2d):
     """Conv2d with `same` padding: `pad` = (left, right, top, bottom)."""
 
 
-class ExampleNorm(nn.GroupNorm):
-    """`layernorm` on images and sequences: `nn.GroupNorm(1, C)` (statistics over the whole
-    example, scale and shift per channel), written in plain tensor ops. The fused kernel's
-    backward has no batching rule that the contractive penalty's batched gradients
-    (`is_grads_batched`) can use; these ops have. Same parameters and state-dict keys."""
-
-    def forward(self, x: Tensor) -> Tensor:
-        dims = tuple(range(1, x.dim()))
-        var, mean = torch.var_mean(x, dim=dims, correction=0, keepdim=True)
-        y = (x - mean) * torch.rsqrt(var + self.eps)
-        if not self.affine:
-            return y
-        view = (1, -1) + (1,) * (x.dim() - 2)
-        return y * self.weight.view(view) + self.bias.view(view)
-
-
 class GaussianLatent(nn.Module):
     """`gaussian(dim, samples=L)`: one dense layer gives `mu` and `log sigma^2` side by side.
 
@@ -109,27 +101,12 @@ class GaussianLatent(nn.Module):
 
 
 class Occlude(nn.Module):
-    """`occlude(size)`: one random `size x size` square per image set to 0, every channel."""
+    """`occlude(size)`: one random `size x size` square per image set to 0, every channel
+    (`occlude` of portable.py, which the emitted file calls too)."""
 
     def __init__(self, size: int):
         super().__init__()
         self.size = size
 
     def forward(self, x: Tensor) -> Tensor:
-        b, h, w = x.shape[0], x.shape[2], x.shape[3]
-        top = torch.randint(0, h - self.size + 1, (b, 1, 1), device=x.device)
-        left = torch.randint(0, w - self.size + 1, (b, 1, 1), device=x.device)
-        rows = torch.arange(h, device=x.device).view(1, h, 1)
-        cols = torch.arange(w, device=x.device).view(1, 1, w)
-        hole = (rows >= top) & (rows < top + self.size) & (cols >= left) & (
-            cols < left + self.size)  # (B, H, W)
-        return x.masked_fill(hole.unsqueeze(1), 0.0)
-
-
-def tile_draws(x: Tensor, like: Tensor) -> Tensor:
-    """Repeat `x` draw-major to the batch of `like`: a skip tensor read after L latent draws.
-
-    Written as a gather so fx can retrace it (unpickling a GraphModule does).
-    """
-    rows = torch.arange(like.shape[0], device=x.device) % x.shape[0]  # row l*B + b reads b
-    return x.index_select(0, rows)
+        return occlude(x, self.size)

@@ -1,0 +1,78 @@
+"""The helpers an emitted file defines, as aespec runs them: one definition for both.
+
+`aespec emit` copies each definition's text from this file into the file it writes
+(`aespec.emit.helpers`, which reads the text without importing torch), so they are written
+as that file writes Python: no annotations (but occlude's `size: int`, without which
+TorchScript takes it for a tensor), only the names it imports (`math`, `torch`, `nn`),
+and comments that stand on their own there.  The builders of `occlude`, `layernorm`,
+`gaussian_nll` and `contractive`, and the lowering of L latent draws, run them here.  A
+seeded run of either file gives the same tensors.
+"""
+
+import math
+
+import torch  # noqa: TID251 (the compile stage's, like ops/modules.py)
+from torch import nn  # noqa: TID251
+
+
+def occlude(x, size: int):
+    """One random size x size square per image set to 0, in every channel (inpainting)."""
+    b, h, w = x.shape[0], x.shape[2], x.shape[3]
+    top = torch.randint(0, h - size + 1, (b, 1, 1), device=x.device)
+    left = torch.randint(0, w - size + 1, (b, 1, 1), device=x.device)
+    rows = torch.arange(h, device=x.device).view(1, h, 1)
+    cols = torch.arange(w, device=x.device).view(1, 1, w)
+    hole = (rows >= top) & (rows < top + size) & (cols >= left) & (cols < left + size)
+    return x.masked_fill(hole.unsqueeze(1), 0.0)  # hole: (B, H, W)
+
+
+def tile_draws(x, like):
+    """x repeated draw-major to the L*B rows of `like` (row l*B + b reads row b)."""
+    rows = torch.arange(like.shape[0], device=x.device) % x.shape[0]
+    return x.index_select(0, rows)
+
+
+def gaussian_nll(pred, target, reduction, var=None, log_var=None, min_var=0.001):
+    """0.5 * (log 2 pi + log sigma^2 + (x - x_hat)^2 / sigma^2) per value; sigma^2 is `var`,
+    or (learned) exp(log_var) + min_var with one log_var per output value."""
+    sq = (target - pred).square()
+    if log_var is None:
+        nll = 0.5 * (sq / var + (math.log(2 * math.pi) + math.log(var)))
+    else:
+        sigma2 = log_var.exp() + min_var
+        nll = 0.5 * (sq / sigma2 + sigma2.log() + math.log(2 * math.pi))
+    if reduction == "none":
+        return nll
+    return nll.sum() if reduction == "sum" else nll.mean()
+
+
+def contractive_penalty(h, x, weight, budget=1 << 24):
+    """weight * mean over examples of ||dh/dx||_F^2, exactly: one vector-Jacobian product
+    per unit of h, batched (vmap) over chunks of at most `budget` gradient values.  Summing a
+    unit over the batch gives each example's own row of dh/dx (no layer mixes examples)."""
+    b, rows = x.shape[0], h.shape[0]
+    units = h.numel() // b  # per example (L draws x units)
+    per_unit = h.reshape(rows // b, b, -1)  # (L, B, k)
+    step = max(1, budget // x.numel())
+    total = h.new_zeros(())
+    for start in range(0, units, step):
+        n = min(step, units - start)
+        basis = torch.zeros(n, units, dtype=h.dtype, device=h.device)
+        basis[:, start:start + n] = torch.eye(n, dtype=h.dtype, device=h.device)
+        grads = basis.view(n, rows // b, 1, -1).expand(n, *per_unit.shape)
+        (jac,) = torch.autograd.grad(per_unit, x, grads, create_graph=True,
+                                     is_grads_batched=True)  # (n, B, *x)
+        total = total + jac.square().sum()
+    return weight * total / rows
+
+
+class ExampleNorm(nn.GroupNorm):
+    """GroupNorm(1, C) (statistics over the whole example, a scale and shift per channel)
+    in plain tensor ops, whose gradients can be batched (the contractive penalty's)."""
+
+    def forward(self, x):
+        dims = tuple(range(1, x.dim()))
+        var, mean = torch.var_mean(x, dim=dims, correction=0, keepdim=True)
+        view = (1, -1) + (1,) * (x.dim() - 2)
+        y = (x - mean) * torch.rsqrt(var + self.eps)
+        return y * self.weight.view(view) + self.bias.view(view)
