@@ -307,3 +307,12 @@ def test_regression_a_nul_in_run_json_spec_file_raised_value_error(tmp_path) -> 
     (run / "run.json").write_text(json.dumps({**info, "spec_file": "x\x00.ae"}))
     code, _, err = report(run, tmp_path / "page.html")
     assert code == 1 and "error[E620]" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("name", ["1" * 5000, "\ud800.ae"])
+def test_regression_a_spec_file_name_too_long_or_unencodable_raised_oserror(tmp_path, name):
+    run = hostile_run(tmp_path, "run", [])
+    info = json.loads((run / "run.json").read_text())
+    (run / "run.json").write_text(json.dumps({**info, "spec_file": name}))
+    code, _, err = report(run, tmp_path / "page.html")
+    assert code == 1 and "error[E620]" in err and "Traceback" not in err

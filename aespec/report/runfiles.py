@@ -56,7 +56,12 @@ def kind_of(mode: int) -> str:
 def _check_inside(root: Path, path: Path) -> None:
     """NotReadable when `path` is a link, or lies outside `root` once links are resolved
     (a linked `report/` folder)."""
-    mode = os.lstat(path).st_mode  # FileNotFoundError: the caller's to handle
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:  # the caller's to handle
+        raise
+    except (OSError, ValueError) as exc:  # a name too long, or not encodable (a surrogate)
+        raise NotReadable(f"its name cannot be a file's ({type(exc).__name__})") from None
     if stat.S_ISLNK(mode):
         raise NotReadable("it is a link (a run's files are files in its folder)")
     try:
