@@ -9,16 +9,13 @@ pretraining, validation) is listed in a comment.
 
 from __future__ import annotations
 
-from typing import Any
-
 from aespec.data.emitted import READ_IDX  # noqa: F401 (emit/source.py writes it for `gzip`)
 from aespec.data.entry import REGISTRY, LoaderCall
 from aespec.emit.module import INDENT, WIDTH, block
 from aespec.emit.rules import lit, q
 from aespec.emit.strings import clip, comment_text
 from aespec.model import Spec
-
-OPTIMIZERS = {"adam": "Adam", "adamw": "AdamW", "sgd": "SGD", "rmsprop": "RMSprop"}
+from aespec.ops.optimizers import OPTIMIZERS, SCHEDULES
 
 
 def write_state_loader(renamed: list[tuple[str, str | None]]) -> list[str]:
@@ -95,22 +92,17 @@ def _random(spec: Spec, output: tuple[int, ...]) -> list[str]:
 
 
 def _optimizer(spec: Spec) -> str:
+    """The optimizer's entry's torch call, less the keywords torch assumes."""
     choice = spec.train.optimizer
-    a: Any = choice.args  # Adam, AdamW, SGD or RMSprop: lr and weight_decay at least
-    options = [f"lr={lit(a.lr)}"]
-    if getattr(a, "momentum", 0):
-        options.append(f"momentum={lit(a.momentum)}")
-    if getattr(a, "nesterov", False) and getattr(a, "momentum", 0):
-        options.append("nesterov=True")
-    if choice.name == "adamw" or a.weight_decay:
-        options.append(f"weight_decay={lit(a.weight_decay)}")
-    return f"torch.optim.{OPTIMIZERS[choice.name]}(model.parameters(), {', '.join(options)})"
+    entry = OPTIMIZERS[choice.name]
+    written = [f"{k}={lit(v)}" for k, v in entry.written_kwargs(choice.args).items()]
+    return f"torch.optim.{entry.torch_name}({', '.join(['model.parameters()', *written])})"
 
 
 def _left_out(spec: Spec) -> list[str]:
     t = spec.train
     out = []
-    if t.schedule.name != "none":
+    if not SCHEDULES[t.schedule.name].noop:
         out.append(f"the {t.schedule.name} schedule")
     if t.early_stop is not None:
         out.append(f"early stopping (patience {t.early_stop.patience})")

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from aespec.data.base import fmt_bytes
 from aespec.model import Spec
+from aespec.ops.optimizers import OPTIMIZERS
 
 if TYPE_CHECKING:
     import networkx as nx  # the graph is an IR (aespec.graph.ir) or an nx.DiGraph
@@ -23,8 +24,6 @@ __all__ = ["Memory", "describe", "estimate", "fmt_bytes", "largest_text"]
 
 BYTES = 4  # float32
 LARGE = 8 << 30  # W410 above this many bytes for one step
-# optimizer -> state tensors per weight (sgd and rmsprop keep one more with momentum)
-_STATE = {"adam": 2, "adamw": 2, "rmsprop": 1, "sgd": 0}
 
 
 @dataclass(frozen=True)
@@ -54,7 +53,7 @@ def estimate(spec: Spec, g: nx.DiGraph, examples: int | None = None) -> Memory:
     training split's size, where known) when that is smaller: a batch never holds more
     examples than the data has, so `batch 1000000000` on 1,797 digits is one small batch."""
     opt = spec.train.optimizer
-    states = _STATE.get(opt.name, 2) + (1 if getattr(opt.args, "momentum", 0) else 0)
+    states = OPTIMIZERS[opt.name].state(opt.args)  # tensors per weight: Adam's two moments
     batch = spec.train.batch if examples is None else max(1, min(spec.train.batch, examples))
     nodes = [n for n in g.graph["order"]]
     weights = BYTES * g.graph["params"]

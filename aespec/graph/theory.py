@@ -11,6 +11,7 @@ from aespec.graph.checks import check
 from aespec.graph.ir import shortest_path
 from aespec.model import Mirror, Spec
 from aespec.ops import get_op
+from aespec.ops.optimizers import OPTIMIZERS
 
 if TYPE_CHECKING:
     import networkx as nx  # the graph is an IR (aespec.graph.ir) or an nx.DiGraph
@@ -131,15 +132,11 @@ def no_reconstruction(spec: Spec, g: nx.DiGraph, bag: DiagnosticBag) -> None:
                 spec.loss_span, "give a term a weight above 0, such as `loss mse`")
 
 
-# the learning rate above which an optimizer throws the weights away in its first steps
-_MAX_LR = {"adam": 0.1, "adamw": 0.1, "rmsprop": 0.1, "sgd": 10.0}
-
-
 @check
 def learning_rate_out_of_range(spec: Spec, g: nx.DiGraph, bag: DiagnosticBag) -> None:
     """W409: adam(lr=1e6) trains on a stuck loss without diverging: say so before."""
     opt = spec.train.optimizer
-    limit = _MAX_LR.get(opt.name)
+    limit = OPTIMIZERS[opt.name].max_lr  # above it the first steps throw the weights away
     lr = getattr(opt.args, "lr", None)
     if limit is not None and lr is not None and lr > limit:
         bag.add("W409", f"{opt.name}(lr={lr:g}) is far above the learning rates it trains "

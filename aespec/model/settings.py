@@ -2,45 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from aespec.ops import Args, NoArgs
-
-
-class Adam(Args):
-    lr: float = Field(1e-3, gt=0)
-    weight_decay: float = Field(0.0, ge=0)
-
-
-class AdamW(Args):
-    lr: float = Field(1e-3, gt=0)
-    weight_decay: float = Field(1e-2, ge=0)
-
-
-class SGD(Args):
-    lr: float = Field(1e-2, gt=0)
-    momentum: float = Field(0.0, ge=0, lt=1)
-    weight_decay: float = Field(0.0, ge=0)
-    nesterov: bool = False
-
-
-class RMSprop(Args):
-    lr: float = Field(1e-3, gt=0)
-    momentum: float = Field(0.0, ge=0, lt=1)
-    weight_decay: float = Field(0.0, ge=0)
-
-
-class Step(Args):
-    every: int = Field(gt=0)
-    gamma: float = Field(0.1, gt=0)
-
-
-class Plateau(Args):
-    patience: int = Field(5, ge=0)
-    factor: float = Field(0.1, gt=0, lt=1)
+from aespec.ops.optimizers import OPTIMIZERS, SCHEDULES, Adam, ArgModels
 
 
 class EarlyStop(Args):
@@ -85,7 +54,7 @@ class Setting:
     kind: str
     doc: str
     choices: tuple[str, ...] = ()
-    ops: dict[str, type[Args]] | None = None
+    ops: Mapping[str, type[Args]] | None = None
     args: type[Args] = NoArgs
     minimum: float | None = None
     maximum: float | None = None
@@ -94,11 +63,11 @@ class Setting:
 TRAIN: dict[str, Setting] = {
     "epochs": Setting("int", "passes over the training data", minimum=1),
     "batch": Setting("int", "examples per step", minimum=1),
-    "optimizer": Setting("op", "adam, adamw, sgd(lr, momentum), rmsprop",
-                         ops={"adam": Adam, "adamw": AdamW, "sgd": SGD, "rmsprop": RMSprop}),
-    "schedule": Setting("op", "none, cosine, step(every, gamma), plateau(patience)",
-                        ops={"none": NoArgs, "cosine": NoArgs, "step": Step,
-                             "plateau": Plateau}),
+    # the choices are the entries of aespec/ops/optimizers.py, read when asked
+    "optimizer": Setting("op", "how the weights are updated: an optimizer and its arguments "
+                         "(`aespec ops optimizers` lists them)", ops=ArgModels(OPTIMIZERS)),
+    "schedule": Setting("op", "the learning rate over the epochs (`aespec ops schedules` "
+                        "lists them)", ops=ArgModels(SCHEDULES)),
     "early_stop": Setting("self", "stop when validation loss has not improved for `patience` "
                           "epochs", args=EarlyStop),
     "split": Setting("float", "share of the training data used to train; the rest validates",

@@ -9,6 +9,7 @@ from typing import Any, TypeGuard
 
 from aespec.errors import AespecError, Diagnostic, DiagnosticBag, Span, did_you_mean
 from aespec.model import settings as cfg
+from aespec.ops.optimizers import OPTIMIZERS
 from aespec.parse.syntax import parse_fragment
 from aespec.parse.tree import BlockStmt, ChainLine, Op, SpecTree
 
@@ -90,14 +91,21 @@ def _sets(line: Any, key: str) -> TypeGuard[ChainLine]:
         line.items[0].name == key
 
 
-_OPTIMIZER_ARGS = {"lr": "lr", "learning_rate": "lr", "momentum": "momentum",
-                   "weight_decay": "weight_decay", "nesterov": "nesterov"}
+_SPELLINGS = {"learning_rate": "lr"}  # other libraries' names for an optimizer argument
+
+
+def _optimizer_arg(name: str) -> str | None:
+    """`lr` for `lr`, `learning_rate` or `optimizer.lr`: an argument of some optimizer."""
+    name = name.removeprefix("optimizer.")
+    name = _SPELLINGS.get(name, name)
+    return name if any(name in e.args.model_fields for e in OPTIMIZERS.values()) else None
 
 
 def _optimizer_hint(statements: list, name: str) -> str | None:
     """`--set train.lr=0.01` (Keras' and Lightning's habit): the learning rate is an
-    argument of the optimizer; the fix names the spec's own optimizer."""
-    arg = _OPTIMIZER_ARGS.get(name.removeprefix("optimizer."))
+    argument of the optimizer; the fix names the spec's own optimizer, or the first one
+    that takes the argument (adam has no momentum: its betas play that part)."""
+    arg = _optimizer_arg(name)
     if arg is None:
         return None
     optimizer = "adam"  # the default
@@ -106,8 +114,11 @@ def _optimizer_hint(statements: list, name: str) -> str | None:
             for ln in stmt.lines:
                 if _sets(ln, "optimizer") and len(ln.items) > 1 and isinstance(ln.items[1], Op):
                     optimizer = ln.items[1].name
-    if arg in ("momentum", "nesterov") and optimizer not in ("sgd", "rmsprop"):
-        optimizer = "sgd"  # adam has no momentum argument (its betas play that part)
+    entry = OPTIMIZERS.get(optimizer)  # None: a misspelt one, told apart elsewhere
+    takes = entry.args.model_fields if entry else set.intersection(
+        *(set(e.args.model_fields) for e in OPTIMIZERS.values()))
+    if arg not in takes:
+        optimizer = next(e.name for e in OPTIMIZERS.values() if arg in e.args.model_fields)
     return (f"{arg} is an argument of the optimizer: --set 'train.optimizer="
             f"{optimizer}({arg}=...)'")
 

@@ -1,8 +1,8 @@
-"""`optimizer` and `schedule` settings -> torch objects, one table entry per choice."""
+"""`optimizer` and `schedule` settings -> torch objects, built from their entries
+(aespec/ops/optimizers.py: the torch class, its arguments, fused or not, the schedule's rule)."""
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Callable
 from typing import Any
@@ -11,6 +11,7 @@ import torch
 from torch.optim import Optimizer
 
 from aespec.model.settings import OpChoice, TrainSpec
+from aespec.ops.optimizers import OPTIMIZERS, SCHEDULES
 
 # the benches turn these off to measure what they give (bench/whole_run.py, a whole
 # process: AESPEC_FUSED=0, AESPEC_LIGHT_OPTIM=0)
@@ -19,8 +20,9 @@ LIGHT = os.environ.get("AESPEC_LIGHT_OPTIM", "1") != "0"
 
 
 def _fused(device: torch.device) -> dict[str, Any]:
-    # One fused kernel per parameter instead of a dozen elementwise passes over it: 1.07x
-    # the whole training step of the dense autoencoder on CPU (bench/RESULTS.md).
+    # One fused kernel per parameter instead of a dozen elementwise passes over it: a
+    # faster training step for the dense autoencoder on CPU, about even for the conv one
+    # (the figures: bench/RESULTS.md, its `fused optimizer` rows).
     return {"fused": True} if FUSED and device.type in ("cpu", "cuda") else {}
 
 
@@ -36,11 +38,12 @@ def light(base: type[Optimizer]) -> type[Optimizer]:
 
     torch.optim wraps `step`, `zero_grad`, `state_dict`, `load_state_dict` and
     `add_param_group` so that torch.compile leaves them alone; the first call of any of
-    them imports torch._dynamo, 1.8 s of a run's start on the 2-core machine
-    (bench/WHOLE_RUN.md), for a run that never compiles. This subclass calls the same
-    methods unwrapped: the same arithmetic, state and state_dict, bit for bit (tested);
-    `step` sets grad mode as torch's wrapper does. Where a later torch drops
-    `__wrapped__`, the wrapped method is called: slower to start, still right.
+    them imports torch._dynamo, seconds of a run's start (the figure: bench/WHOLE_RUN.md,
+    "What not importing torch._dynamo gives"), for a run that never compiles. This
+    subclass calls the same methods unwrapped: the same arithmetic, state and
+    state_dict, bit for bit (tested); `step` sets grad mode as torch's wrapper does.
+    Where a later torch drops `__wrapped__`, the wrapped method is called: slower to
+    start, still right.
     `train.compile` runs use `base` itself.
     """
 
@@ -73,37 +76,16 @@ def _cls(base: type[Optimizer], compiled: bool) -> Any:  # (the constructors dif
     return light(base) if LIGHT and not compiled else base
 
 
-def _adam(params, a, device, compiled) -> Optimizer:
-    return _cls(torch.optim.Adam, compiled)(params, lr=a.lr, weight_decay=a.weight_decay,
-                                            **_fused(device))
-
-
-def _adamw(params, a, device, compiled) -> Optimizer:
-    return _cls(torch.optim.AdamW, compiled)(params, lr=a.lr, weight_decay=a.weight_decay,
-                                             **_fused(device))
-
-
-def _sgd(params, a, device, compiled) -> Optimizer:
-    return _cls(torch.optim.SGD, compiled)(
-        params, lr=a.lr, momentum=a.momentum, weight_decay=a.weight_decay,
-        nesterov=a.nesterov and a.momentum > 0, **_fused(device))
-
-
-def _rmsprop(params, a, device, compiled) -> Optimizer:
-    return _cls(torch.optim.RMSprop, compiled)(params, lr=a.lr, momentum=a.momentum,
-                                               weight_decay=a.weight_decay)
-
-
-OPTIMIZERS: dict[str, Callable[..., Optimizer]] = {
-    "adam": _adam, "adamw": _adamw, "sgd": _sgd, "rmsprop": _rmsprop}
-
-
 def build_optimizer(choice: OpChoice, params, device: torch.device, *,
                     lr: float | None = None, compiled: bool = False) -> Optimizer:
-    """The optimizer a `train` block names; `lr` replaces its learning rate (pretraining);
-    `compiled`: for a step under torch.compile (torch's own class, dynamo-aware)."""
+    """The optimizer a `train` block names, from its entry (aespec/ops/optimizers.py);
+    `lr` replaces its learning rate (pretraining); `compiled`: for a step under
+    torch.compile (torch's own class, dynamo-aware)."""
+    entry = OPTIMIZERS[choice.name]
     args = choice.args if lr is None else choice.args.model_copy(update={"lr": lr})
-    return OPTIMIZERS[choice.name](list(params), args, device, compiled)
+    fused = _fused(device) if entry.fused else {}
+    base = getattr(torch.optim, entry.torch_name)
+    return _cls(base, compiled)(list(params), **entry.kwargs(args), **fused)
 
 
 class Schedule:
@@ -136,26 +118,12 @@ class Schedule:
             self.plateau.load_state_dict(state["plateau"])
 
 
-def _cosine(opt, a, epochs) -> Schedule:
-    return Schedule(opt, lambda e: 0.5 * (1.0 + math.cos(math.pi * min(e, epochs) / epochs)))
-
-
-def _step(opt, a, epochs) -> Schedule:
-    return Schedule(opt, lambda e: a.gamma ** (e // a.every))
-
-
-def _plateau(opt, a, epochs) -> Schedule:
-    return Schedule(opt, None, torch.optim.lr_scheduler.ReduceLROnPlateau(
-        opt, patience=a.patience, factor=a.factor))
-
-
-SCHEDULES: dict[str, Callable[..., Schedule]] = {
-    "none": lambda opt, a, epochs: Schedule(opt, None), "cosine": _cosine, "step": _step,
-    "plateau": _plateau}
-
-
 def build_schedule(train: TrainSpec, opt: Optimizer) -> Schedule:
-    return SCHEDULES[train.schedule.name](opt, train.schedule.args, train.epochs)
+    """The schedule a `train` block names, from its entry's rules (aespec/ops/optimizers.py)."""
+    entry, a = SCHEDULES[train.schedule.name], train.schedule.args
+    plateau = (torch.optim.lr_scheduler.ReduceLROnPlateau(opt, **entry.plateau(a))
+               if entry.plateau else None)
+    return Schedule(opt, entry.factor(a, train.epochs) if entry.factor else None, plateau)
 
 
 def current_lr(opt: Optimizer) -> float:

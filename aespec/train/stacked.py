@@ -1,8 +1,8 @@
 """The parameters of several runs of one model, stacked, and how each step updates them.
 
-Two ways, chosen by the runs' optimizer:
+Two ways, chosen by the runs' optimizer's entry (`flat`, aespec/ops/optimizers.py):
 
-- `FlatAdam` (adam, adamw): every run's parameters side by side in one flat (runs, N)
+- `FlatAdam` (adam, adamw: `flat` set): every run's parameters side by side in one flat (runs, N)
   leaf tensor, the model's tensors views of it, and torch's own Adam update
   (`torch.optim.adam.adam`, what torch.optim.Adam and AdamW step with) over it: one call
   for the runs that share a learning rate and weight decay (a seed sweep: one call in
@@ -25,9 +25,10 @@ from typing import Any
 import torch
 from torch.optim.adam import adam
 
+from aespec.ops.optimizers import OPTIMIZERS
+
 BETAS = (0.9, 0.999)  # torch's defaults, which aespec's adam and adamw keep
 EPS = 1e-8
-FLAT = ("adam", "adamw")
 
 
 class PerRun:
@@ -139,7 +140,9 @@ def _unflatten(row: torch.Tensor, like: list[torch.Tensor]) -> list[torch.Tensor
 
 
 def stack(trainers: list[Any], optimizer: str) -> FlatAdam | PerRun:
-    """The stacked parameters for these runs' epoch: FlatAdam for adam and adamw."""
-    if optimizer in FLAT:
-        return FlatAdam(trainers, decoupled=optimizer == "adamw")
+    """The stacked parameters for these runs' epoch: FlatAdam where the optimizer's entry
+    says it is Adam's update (adam, adamw), each run's own optimizer otherwise."""
+    flat = OPTIMIZERS[optimizer].flat
+    if flat is not None:
+        return FlatAdam(trainers, decoupled=flat == "decoupled")
     return PerRun(trainers)
