@@ -194,8 +194,7 @@ def aespec_phases(kind: str, epochs: int, out: Path, off: bool) -> dict[str, flo
     """`aespec run` through its real entry point, with timers around each phase."""
     marks = {"start": T0}
     import aespec.cli.run  # noqa: F401  (what `aespec run` imports before it starts)
-    import aespec.train.api as api
-    from aespec.train import batches, loop
+    from aespec.train import batches, finish, loop, start
 
     marks["import"] = time.perf_counter()
     spent = {name: 0.0 for name in PHASES[1:]}
@@ -214,11 +213,11 @@ def aespec_phases(kind: str, epochs: int, out: Path, off: bool) -> dict[str, flo
 
     timed(batches, "load", "data")
     timed(batches, "to_device", "data")
-    timed(api, "build_model", "build")
+    timed(start, "place_model", "build")
     timed(loop.Trainer, "fit", "epochs")
     timed(loop.Trainer, "_write", "checkpoint")  # inside fit: taken out of epochs below
-    timed(api, "evaluate", "test")
-    timed(api, "_write_report", "report")
+    timed(finish, "evaluate", "test")
+    timed(finish, "_write_report", "report")
     argv = ["run", str(ROOT / MODELS[kind]["spec"]), "--epochs", str(epochs), "--quiet",
             "--out", str(out / "run"), *(["--set", "train.channels_last=false"] * off)]
     sys.argv = ["aespec", *argv]

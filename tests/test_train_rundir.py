@@ -294,7 +294,7 @@ def test_regression_full_disk_keeps_the_last_checkpoint_and_marks_the_run_failed
 
 def test_regression_a_failed_run_does_not_say_running(tmp_path, monkeypatch):
     (tmp_path / "tiny.ae").write_text(SPEC)
-    monkeypatch.setattr("aespec.train.api.evaluate", lambda *a, **k: (_ for _ in ()).throw(
+    monkeypatch.setattr("aespec.train.finish.evaluate", lambda *a, **k: (_ for _ in ()).throw(
         AespecError.of("E501", "the test data went away")))
     with pytest.raises(AespecError):
         aespec.train(tmp_path / "tiny.ae", out=tmp_path / "run", quiet=True, epochs=1)
@@ -303,7 +303,7 @@ def test_regression_a_failed_run_does_not_say_running(tmp_path, monkeypatch):
 
 
 def test_regression_second_ctrl_c_during_a_checkpoint_write_waits_for_it():
-    from aespec.train.loop import StopFlag
+    from aespec.train.stop import StopFlag
 
     flag = StopFlag()
     flag._handle(2, None)  # the first Ctrl-C: stop at the next step

@@ -190,24 +190,23 @@ def run_command(
     launched = _launch.relaunch(ctx)  # --nproc N: this command in N processes
     if launched is not None:
         raise typer.Exit(launched)
-    from aespec.train import device as dev
+    from aespec.train.setup import RunRequest, run_overrides
 
-    dev.tune_allocator()  # before training allocates: see bench/RESULTS.md
-    # --epochs and --device are overrides too: folded in here, the spec is checked once
-    sets = overrides(set_) + [f"train.epochs={epochs}"] * (epochs is not None) + [
-        f"train.device={device}"] * (device is not None)
+    # --epochs and --device are overrides too: the spec is checked once, with them
+    sets = run_overrides(overrides(set_), epochs, device)
     checked, source = _check(spec, resume, sets, block, quiet)
-    from aespec.train import loop, train
-
-    loop.IGNORE_AFTER_STOP = True  # this process ends when the run stops
+    # this process ends when the run stops: a second Ctrl-C is not a traceback
+    request = RunRequest(checked or spec, data=data, out=out_dir, resume=resume,
+                         overrides=tuple(sets), device=device or "auto",
+                         report=not no_report, tensorboard=tensorboard, ends_process=True)
     if fast_dev_run:
-        _fast_dev_run(checked, data, sets, quiet, not no_report, source)
+        _fast_dev_run(request, quiet, source)
         return
 
+    from aespec.train.api import run
+
     try:
-        result = train(checked or spec, data=data, out=out_dir, quiet=quiet, resume=resume,
-                       overrides=sets, progress=_reporter(quiet), report=not no_report,
-                       tensorboard=tensorboard)
+        result = run(request, _reporter(quiet))
     except AespecError as error:
         raise fail(error, source) from None
     except KeyboardInterrupt:
@@ -224,17 +223,18 @@ def run_command(
         print_result(result)
 
 
-def _fast_dev_run(checked: Any, data: str | None, sets: list[str], quiet: bool, report: bool,
-                  source: str | None) -> None:
+def _fast_dev_run(request: Any, quiet: bool, source: str | None) -> None:
     """Every stage on one batch, in a temporary run directory removed after."""
+    import dataclasses
     import tempfile
 
-    from aespec.train import Reporter, train
+    from aespec.train import Reporter
+    from aespec.train.api import run
 
     with tempfile.TemporaryDirectory(prefix="aespec-fast-dev-run-") as tmp:
         try:
-            result = train(checked, data=data, out=Path(tmp) / "run", overrides=sets,
-                           progress=Reporter(), report=report, fast_dev_run=True)
+            result = run(dataclasses.replace(request, out=Path(tmp) / "run", fast_dev_run=True,
+                                             tensorboard=False), Reporter())
         except AespecError as error:
             raise fail(error, source) from None
         if quiet:

@@ -60,6 +60,8 @@ def _check_inside(root: Path, path: Path) -> None:
         mode = os.lstat(path).st_mode
     except FileNotFoundError:  # the caller's to handle
         raise
+    except NotADirectoryError:  # a folder that is a file holds no files: missing, too
+        raise FileNotFoundError(str(path)) from None
     except (OSError, ValueError) as exc:  # a name too long, or not encodable (a surrogate)
         raise NotReadable(f"its name cannot be a file's ({type(exc).__name__})") from None
     if stat.S_ISLNK(mode):

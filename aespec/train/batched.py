@@ -25,19 +25,31 @@ from torch.func import functional_call
 
 from aespec.errors import AespecError
 from aespec.graph import CheckResult
-from aespec.train import api, batches, stacked
+from aespec.train import batches, stacked
 from aespec.train.evaluate import all_finite
-from aespec.train.loop import Diverged, StopFlag, Trainer
+from aespec.train.finish import RunResult, diverged_error, finish_run
+from aespec.train.loop import Diverged, Trainer
 from aespec.train.pages import write_run_page
 from aespec.train.progress import Reporter
+from aespec.train.record import mark_run, write_start
 from aespec.train.rundir import RunDir, cannot_write, check_fresh
+from aespec.train.setup import (
+    Setup,
+    place_model,
+    prepare,
+    require_memory,
+    run_identity,
+    run_notes,
+    train_examples,
+)
+from aespec.train.stop import StopFlag
 
 
 @dataclass
 class _Run:
     """One of the runs: its setup, run directory and Trainer (the ordinary one)."""
 
-    setup: api.Setup
+    setup: Setup
     run: RunDir
     trainer: Trainer
     dataset: Any  # aespec.data.Dataset, shared by the runs
@@ -47,13 +59,12 @@ class _Run:
 
     @property
     def live(self) -> bool:
-        c = self.trainer.c
-        return self.error is None and c.stopped is None and c.epoch < self.trainer.cfg.epochs
+        return self.error is None and not self.trainer.done
 
 
 def train_batched(checked: Sequence[CheckResult], outs: Sequence[str | pathlib.Path], *,
                   data: str | None = None, report: bool = True
-                  ) -> list[api.RunResult | AespecError]:
+                  ) -> list[RunResult | AespecError]:
     """Train the runs of `checked` (each with its own overrides) together, each into its
     run directory in `outs`; each one's RunResult, or the AespecError that stopped it.
 
@@ -62,13 +73,12 @@ def train_batched(checked: Sequence[CheckResult], outs: Sequence[str | pathlib.P
     """
     shared: dict[str, Any] = {}  # the data, loaded and put on the device once
     runs: list[_Run] = []
+    flag = StopFlag()  # one for the group: its handler is set while the steps run
     with _failing(runs):
         for c, o in zip(checked, outs, strict=True):
-            runs.append(_begin(c, pathlib.Path(o), data, report, shared))
+            runs.append(_begin(c, pathlib.Path(o), data, report, shared, flag))
         _check_alike(runs)
-        with StopFlag() as flag:
-            for r in runs:
-                r.trainer.flag = flag
+        with flag:
             _Group(runs, flag).fit()
     return [_finish(r) for r in runs]
 
@@ -82,13 +92,13 @@ def _failing(runs: list[_Run]) -> Iterator[None]:
         yield
     except KeyboardInterrupt:
         for r in runs:
-            api.mark_run(r.run, r.started, status="interrupted")
+            mark_run(r.run, r.started, status="interrupted")
         raise
     except (AespecError, OSError) as exc:
         error = exc if isinstance(exc, AespecError) else cannot_write(_where(exc, runs), exc)
         for r in runs:
             if r.error is None:
-                api.mark_run(r.run, r.started, status="failed", error=error.diagnostics[0].message)
+                mark_run(r.run, r.started, status="failed", error=error.diagnostics[0].message)
         raise error from None
 
 
@@ -99,24 +109,24 @@ def _where(exc: OSError, runs: list[_Run]) -> pathlib.Path:
 
 
 def _begin(checked: CheckResult, out: pathlib.Path, data: str | None, report: bool,
-           shared: dict[str, Any]) -> _Run:
+           shared: dict[str, Any], flag: StopFlag) -> _Run:
     """What `aespec.train` does before its first epoch: the setup, the data on the device,
     the seeded model, the Trainer and the run directory's first files."""
-    setup = api.prepare(checked, list(checked.overrides), data, report)
+    setup = prepare(checked, list(checked.overrides), data, report)
     spec, graph, device = setup.spec, setup.graph, setup.device
     check_fresh(out)
     if not shared:
         shared["dataset"] = batches.load(spec, setup.data, setup.base_dir)
-    api.require_memory(spec, graph, device, api.train_examples(
+    require_memory(spec, graph, device, train_examples(
         len(shared["dataset"].x_train), spec.train.split))
     if "data" not in shared:
         shared["data"] = batches.to_device(shared["dataset"], spec.train.split, device)
     dataset, split = shared["dataset"], shared["data"]
-    model, notes = api.build_model(spec, graph, device)
+    model, notes = place_model(spec, graph, device)
     run = RunDir(out)
-    trainer = Trainer(model, spec.train, split, device, run, api.run_identity(spec),
-                      Reporter(), StopFlag())
-    api.write_start(setup, run, dataset.description, notes, batched=True)
+    trainer = Trainer(model, spec.train, split, device, run, run_identity(spec), Reporter(),
+                      flag)
+    write_start(setup, run, dataset.description, run_notes(setup, notes), batched=True)
     return _Run(setup, run, trainer, dataset, time.time())
 
 
@@ -184,8 +194,8 @@ class _Group:
         when a Ctrl-C stopped it."""
         trainers = [r.trainer for r in live]
         n, batch = len(self.split), self.batch
+        orders = [t.new_order() for t in trainers]
         for t in trainers:
-            t.perm = torch.randperm(n, generator=t.gen).to(self.device)
             t.model.train()
         self.base.train()
         held = stacked.stack(trainers, self.optimizer)
@@ -197,7 +207,7 @@ class _Group:
         started = time.perf_counter()
         for s in range(-(-n // batch)):
             held.zero_grad()
-            idx = [t.perm[s * batch:(s + 1) * batch] for t in trainers]  # type: ignore[index]
+            idx = [order[s * batch:(s + 1) * batch] for order in orders]
             x, y = self._batches(idx)
             loss, vals = self.step_fn(held.params(), buffers, factors, x, y)
             loss.sum().backward()  # the runs are independent: each gets its own gradient
@@ -224,11 +234,7 @@ class _Group:
         """A Ctrl-C: each live run saved as the ordinary loop saves it mid-epoch."""
         self._unstack_buffers([r.trainer for r in live], buffers)
         for r, s in zip(live, sums, strict=True):
-            t = r.trainer
-            t.c.step, t.sums, t.elapsed = step, s.clone(), seconds
-            t.names = tuple(t.model.term_names)
-            if bool(torch.isfinite(s).all()):
-                t.save(force=True)
+            r.trainer.keep_partial_epoch(step, s, seconds)
             r.interrupted = True
 
     def _batches(self, idx: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -242,14 +248,13 @@ class _Group:
     def _end_epoch(self, r: _Run, sums: torch.Tensor, seconds: float, started: float) -> None:
         t = r.trainer
         terms = dict(zip(("loss", *t.model.term_names), sums.tolist(), strict=True))
-        t.names, t.elapsed, t.c.step = tuple(t.model.term_names), seconds, 0
         try:
             if not all_finite(terms):
                 raise Diverged(f"epoch {t.c.epoch + 1}")
-            t._end_epoch(terms, started)
+            t.end_epoch(terms, started, seconds)
         except Diverged as d:
             r.run.update(status="diverged", seconds=time.time() - r.started)
-            r.error = api.diverged_error(d, t, r.run)
+            r.error = diverged_error(d, t, r.run)
 
 
 def _term_factors(models: list[Any]) -> torch.Tensor | None:
@@ -270,7 +275,7 @@ def _weight_of(term: Any) -> float:
     return 1.0
 
 
-def _finish(r: _Run) -> api.RunResult | AespecError:
+def _finish(r: _Run) -> RunResult | AespecError:
     """What `aespec.train` does after its last epoch: the best weights' test loss, the
     report, run.json's outcome and report.html."""
     setup, t, run = r.setup, r.trainer, r.run
@@ -279,7 +284,7 @@ def _finish(r: _Run) -> api.RunResult | AespecError:
         with contextlib.suppress(Exception):
             write_run_page(run.path, checked=checked)
         return r.error
-    status = "interrupted" if r.interrupted else t.c.stopped or "finished"
-    result = api.finish_run(setup, t, r.dataset, run, status, r.started)
+    status = "interrupted" if r.interrupted else t.status
+    result = finish_run(setup, t, r.dataset, run, status, r.started)
     write_run_page(run.path, checked=checked)
     return result

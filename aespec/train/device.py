@@ -33,8 +33,8 @@ def tune_allocator() -> bool:
     glibc serves each large tensor (over 128 KiB to start) with a fresh mmap and unmaps it
     on free, and trims the heap's top back to the OS, so training steps page-fault their
     activations and gradients in again. A fixed mmap threshold of 32 MiB and a 1 GiB trim
-    threshold keep that memory in the heap for reuse: measured 1.21x (aespec) and 1.58x
-    (a plain loop) on the conv denoiser, no gain on the dense autoencoder (bench/RESULTS.md).
+    threshold keep that memory in the heap for reuse: faster on the conv denoiser, no gain
+    on the dense autoencoder (the figures: bench/RESULTS.md, its `malloc tuning` rows).
     Idempotent; a no-op off glibc, or with AESPEC_TUNE_MALLOC=0. Returns whether the tuning
     is in effect.
     """
@@ -136,7 +136,8 @@ def set_rng_state(state: dict[str, Any], device: torch.device) -> None:
 
 
 def use_channels_last(setting: bool | None, graph: Any, device: torch.device) -> bool:
-    """channels_last by default for 2-D conv models on CPU (measured 1.38x there)."""
+    """channels_last by default for 2-D conv models on CPU, where it is faster
+    (bench/RESULTS.md, its `channels_last` rows)."""
     if setting is not None:
         return setting
     has_conv = any(get_op("layer", d["op"]).channels_last

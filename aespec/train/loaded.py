@@ -33,9 +33,10 @@ from aespec.report.compare import ComparePage, labels_of, recon_grid
 from aespec.report.page import summary_html
 from aespec.train import batches
 from aespec.train import device as dev
-from aespec.train.api import build_model, run_repr
+from aespec.train.finish import run_repr
 from aespec.train.pages import read_run_page
 from aespec.train.rundir import RunDir, check_same, load_checkpoint, load_weights
+from aespec.train.setup import build_model
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import signal
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
@@ -27,8 +25,8 @@ from aespec.train.evaluate import all_finite, evaluate
 from aespec.train.optim import build_optimizer, build_schedule, current_lr
 from aespec.train.progress import Reporter
 from aespec.train.rundir import RunDir, cannot_write, load_weights, save_checkpoint
+from aespec.train.stop import StopFlag
 
-IGNORE_AFTER_STOP = False  # set by `aespec run`: see StopFlag.__exit__
 CHECKPOINT_SECONDS = 2.0  # checkpoint.pt at most this often at epoch ends (always at the end)
 REPORT_SECONDS = 0.2  # progress reports (each reads the running loss: a device sync)
 
@@ -38,68 +36,11 @@ class Interrupted(Exception):  # noqa: N818  (a signal, not an error)
 
 
 class Diverged(Exception):  # noqa: N818
+    """A loss that is not finite; `where` says where (epoch, step or validation)."""
+
     def __init__(self, where: str):
         super().__init__(where)
         self.where = where
-
-
-class StopFlag:
-    """The first Ctrl-C asks the loop to stop at the next step boundary; a second one
-    interrupts at once, except inside `critical()` (a checkpoint being written), which it
-    lets finish first."""
-
-    def __init__(self) -> None:
-        self.requested = False
-        self._old: Any = None
-        self._critical = 0
-        self._pending = False
-        self._ending = False
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        if self._ending:
-            return  # the handler is being switched off: this Ctrl-C is one of "the next ones"
-        if not self.requested:
-            self.requested = True
-        elif self._critical:
-            self._pending = True
-        else:
-            raise KeyboardInterrupt
-
-    @contextlib.contextmanager
-    def critical(self) -> Iterator[None]:
-        """No KeyboardInterrupt from a second Ctrl-C until the block is done."""
-        self._critical += 1
-        try:
-            yield
-        finally:
-            self._critical -= 1
-        if self._pending and not self._critical:
-            self._pending = False
-            raise KeyboardInterrupt
-
-    def __enter__(self) -> StopFlag:
-        if threading.current_thread() is threading.main_thread():
-            self._old = signal.signal(signal.SIGINT, self._handle)
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        if self._old is not None:
-            # a process that ends because of the first Ctrl-C (the CLI) ignores the next
-            # ones: they would land in the interpreter's exit, as a traceback
-            ending = self.requested and IGNORE_AFTER_STOP
-            self._ending = ending  # from here a Ctrl-C that reaches _handle is dropped
-            new = signal.SIG_IGN if ending else self._old
-            for _ in range(3):
-                try:
-                    signal.signal(signal.SIGINT, new)
-                    # a Ctrl-C that came while the first call switched is still pending,
-                    # with no Python handler to run: it raises OSError ("Signal 2 ignored
-                    # due to race condition") at the next check, this call at the latest
-                    signal.signal(signal.SIGINT, new)
-                    break
-                except OSError:
-                    continue  # that Ctrl-C is one of the next ones: dropped
-            self._old = None
 
 
 @dataclass
@@ -117,6 +58,10 @@ class Counters:
 
 
 class Trainer:
+    """One run's training: its model, optimizer, schedule, batch order, counters and
+    checkpoints. `fit` runs the epochs; a batched sweep (train/batched.py) runs the steps
+    itself and uses `done`, `new_order`, `end_epoch`, `keep_partial_epoch` and `save`."""
+
     def __init__(self, model: Any, train: TrainSpec, data: RunData, device: torch.device,
                  run: RunDir, identity: dict[str, Any], reporter: Reporter, flag: StopFlag,
                  ranks: Any = None):
@@ -141,11 +86,28 @@ class Trainer:
         self.step_fn: Callable = torch.compile(self._step) if train.compile else self._step
 
     def autocast(self) -> Any:
+        """The step's autocast context for `train.precision` (none at fp32)."""
         return dev.autocast(self.device, self.cfg.precision)
 
     @property
     def steps(self) -> int:
+        """Steps in an epoch (the last batch may be short)."""
         return -(-len(self.data.train) // self.cfg.batch)
+
+    @property
+    def done(self) -> bool:
+        """No epoch left to train: the last one ran, or early stopping fired."""
+        return self.c.epoch >= self.cfg.epochs or self.c.stopped is not None
+
+    @property
+    def status(self) -> str:
+        """How the run ended once `done`: `early_stopped` or `finished`."""
+        return self.c.stopped or "finished"
+
+    def new_order(self) -> torch.Tensor:
+        """A new epoch's batch order, (n,) on the device, from the run's own generator."""
+        self.perm = torch.randperm(len(self.data.train), generator=self.gen).to(self.device)
+        return self.perm
 
     # ------------------------------------------------------------ one step
 
@@ -172,17 +134,17 @@ class Trainer:
 
     def fit(self) -> str:
         """Train to the end (or early stop); returns the status. Raises Interrupted/Diverged."""
-        while self.c.epoch < self.cfg.epochs and self.c.stopped is None:
+        while not self.done:
             started = time.perf_counter()
             train = self._train_epoch()
-            self._end_epoch(train, started)
+            self.end_epoch(train, started)
         self.save(force=True)
-        return self.c.stopped or "finished"
+        return self.status
 
     def _train_epoch(self) -> dict[str, float]:
         c, split, batch = self.c, self.data.train, self.cfg.batch
         if c.step == 0:
-            self.perm = torch.randperm(len(split), generator=self.gen).to(self.device)
+            self.new_order()
             self.sums, self.elapsed = None, 0.0
             if self.ranks is not None:
                 self.ranks.reseed(self.cfg.seed, c.epoch)
@@ -261,8 +223,17 @@ class Trainer:
             raise Diverged(f"epoch {self.c.epoch + 1}, step {self.c.step}")
         self.reporter.step(self.c.step, loss, done / max(seconds, 1e-9))
 
-    def _end_epoch(self, train: dict[str, float], started: float) -> None:
+    def end_epoch(self, train: dict[str, float], started: float,
+                  seconds: float | None = None) -> None:
+        """An epoch's end, from its mean training terms (`loss` first, then each term):
+        validation, the history and metrics files, the schedule, early stopping, and a
+        checkpoint when one is due. `started`: the epoch's perf_counter start; `seconds`:
+        its training time where its steps ran outside `fit` (train/batched.py). Raises
+        Diverged for a validation loss that is not finite."""
         c, early = self.c, self.cfg.early_stop
+        self.names, c.step = tuple(train)[1:], 0
+        if seconds is not None:
+            self.elapsed = seconds
         with self._reading():
             val = evaluate(self.model, self.data.val, self.autocast) if self.data.val else None
         if self.ranks is not None:
@@ -291,6 +262,16 @@ class Trainer:
         if early is not None and c.bad_epochs >= early.patience:
             c.stopped = "early_stopped"
         self.save()
+
+    def keep_partial_epoch(self, step: int, sums: torch.Tensor, seconds: float) -> None:
+        """The epoch under way stopped after `step` steps, with its running sums (1 + terms,)
+        over `seconds` of training, as the loop keeps it at a Ctrl-C (train/batched.py's
+        steps); saved, so that a resumed run goes on from there, unless the sums are not
+        finite (a diverged state is never saved)."""
+        self.c.step, self.sums, self.elapsed = step, sums.clone(), seconds
+        self.names = tuple(self.model.term_names)
+        if bool(torch.isfinite(sums).all()):
+            self.save(force=True)
 
     # ------------------------------------------------------------ state
 
@@ -357,5 +338,6 @@ class Trainer:
         self.gen.set_state(ckpt["batch_rng"])
 
     def restore_best(self) -> None:
+        """The best epoch's weights back into the model (the test and the report use them)."""
         if self.best_weights is not None:
             self.model.load_state_dict(self.best_weights)

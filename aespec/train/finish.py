@@ -1,0 +1,97 @@
+"""A run's end: the best weights' test loss, the report's figures, run.json's outcome, and
+the RunResult handed back (or the E601 error of a run that diverged)."""
+
+from __future__ import annotations
+
+import pathlib
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from aespec.data import Dataset
+from aespec.errors import AespecError
+from aespec.train.evaluate import evaluate
+from aespec.train.loop import Diverged, Trainer
+from aespec.train.pages import read_run_page
+from aespec.train.record import now
+from aespec.train.rundir import RunDir
+from aespec.train.setup import Setup
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What a training run gave. `status`: finished, early_stopped or interrupted."""
+
+    run_dir: pathlib.Path
+    name: str
+    status: str
+    epochs: int  # completed epochs
+    best_epoch: int | None
+    history: list[dict[str, Any]]
+    test: dict[str, float]  # mean test loss by term ({} when interrupted)
+    params: int
+    seconds: float
+    device: str
+    pretrain: list[dict[str, Any]] = field(default_factory=list)
+    model: Any = field(default=None, repr=False, compare=False)  # best weights, eval mode
+    report: dict[str, Any] = field(default_factory=dict)  # what `report { }` wrote
+
+    def __repr__(self) -> str:
+        return run_repr("RunResult", self.name, self.status, self.epochs, self.best_epoch,
+                        self.test, self.run_dir)
+
+    def _repr_html_(self) -> str:
+        """A notebook's view: the metrics, the curves and the diagram (from the run dir)."""
+        from aespec.report.page import summary_html
+
+        return summary_html(read_run_page(self.run_dir))
+
+
+def run_repr(kind: str, name: str, status: Any, epochs: Any, best: Any, test: Any,
+             path: pathlib.Path) -> str:
+    """One line for the Python display: name, status, epochs, best epoch, test loss, dir."""
+    loss = test.get("loss") if isinstance(test, dict) else None
+    shown = f"{loss:.4g}" if isinstance(loss, (int, float)) else None
+    return (f"{kind}(name={name!r}, status={status!r}, epochs={epochs}, best_epoch={best}, "
+            f"test_loss={shown}, run_dir={str(path)!r})")
+
+
+def finish_run(setup: Setup, trainer: Trainer, dataset: Dataset, run: RunDir, status: str,
+               started: float) -> RunResult:
+    """What a run does after its last epoch (a batched one too, train/batched.py): the
+    best weights' test loss and the report's figures unless it was interrupted, then
+    run.json's outcome; its RunResult."""
+    model, c = trainer.model, trainer.c
+    test: dict[str, float] = {}
+    if status != "interrupted":
+        trainer.restore_best()
+        test = evaluate(model, trainer.data.test, trainer.autocast)
+    model.eval()
+    figures = _write_report(setup, model, dataset, run) if status != "interrupted" else {}
+    seconds = time.time() - started
+    run.update(status=status, epochs_run=c.epoch, best_epoch=c.best_epoch,
+               best_loss=c.best, test=test, seconds=seconds, finished=now())
+    params = sum(p.numel() for p in model.parameters())
+    return RunResult(run.path, setup.spec.name, status, c.epoch, c.best_epoch,
+                     list(c.history), test, params, seconds, str(setup.device),
+                     list(run.info().get("pretrain") or []), model, figures)
+
+
+def _write_report(setup: Setup, model: Any, dataset: Dataset, run: RunDir) -> dict:
+    """The `report { }` block's figures and evaluations, from the best weights."""
+    spec = setup.spec
+    if not setup.report or not (spec.report.items or spec.report.baseline) or not run.writes:
+        return {}
+    from aespec.report.items import write_report
+
+    return write_report(spec, model, dataset, run.path, device=setup.device)
+
+
+def diverged_error(d: Diverged, trainer: Trainer, run: RunDir) -> AespecError:
+    """E601 for a loss that became NaN or infinite, saying which checkpoint was kept."""
+    kept = (f"the last good checkpoint ({run.checkpoint}, epoch {trainer.saved_epoch}) is kept"
+            if trainer.saved_epoch is not None else "no checkpoint had been written yet")
+    return AespecError.of(
+        "E601", f"the loss became NaN or infinite at {d.where}; training stopped and {kept}",
+        hint="lower the learning rate (optimizer adam(lr=...)), use precision fp32, or check the "
+        "data for extreme values", file=str(run.path))

@@ -1,0 +1,171 @@
+"""A run from its request: a new one in a fresh directory, or a stopped one resumed in its
+own; then its epochs, from the data on the device to `finish_run`."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import pathlib
+import time
+
+from aespec.errors import AespecError
+from aespec.graph import check_source
+from aespec.train import batches, dist, fastdev
+from aespec.train.finish import RunResult, diverged_error, finish_run
+from aespec.train.loaded import check_recorded_data, recorded_data
+from aespec.train.loop import Diverged, Interrupted, Trainer
+from aespec.train.pretrain import pretrain_layerwise
+from aespec.train.progress import Reporter, RunStart
+from aespec.train.record import paged, recorded, write_start
+from aespec.train.rundir import (
+    STATE,
+    RunDir,
+    check_fresh,
+    check_same,
+    load_checkpoint,
+    new_run_path,
+)
+from aespec.train.setup import (
+    RunRequest,
+    Setup,
+    check_spec_for_run,
+    place_model,
+    prepare,
+    require_memory,
+    run_identity,
+    run_notes,
+    setup_run,
+    train_examples,
+)
+from aespec.train.stop import StopFlag
+
+
+def start_run(request: RunRequest, reporter: Reporter, ranks: dist.Ranks | None) -> RunResult:
+    """A new run, in `request.out` (which must be new or empty) or a new `runs/` folder."""
+    if request.spec is None:
+        raise TypeError("train() needs a spec, or resume=RUN_DIR")
+    fast = request.fast_dev_run
+    setup = prepare(request.spec, [*request.overrides, *["train.epochs=1"] * fast],
+                    request.data, request.report, fast, ranks)
+    out = request.out
+    existed = out is not None and pathlib.Path(out).exists()  # the user's: never removed
+
+    def place() -> pathlib.Path:
+        path = pathlib.Path(out) if out is not None else new_run_path(setup.spec.name)
+        check_fresh(path)
+        return path
+
+    run = dist.run_dir_for(ranks, place() if ranks is None else ranks.on_writer(place))
+    try:
+        return execute(setup, run, None, reporter, time.time(), StopFlag(request.ends_process))
+    except BaseException:
+        with contextlib.suppress(OSError):
+            if run.writes and not existed:
+                run.path.rmdir()  # only if the run left nothing in it (refused before it began)
+        raise
+
+
+def resume_run(request: RunRequest, reporter: Reporter,
+               ranks: dist.Ranks | None = None) -> RunResult:
+    """A stopped run, on in its own directory from its checkpoint, with its overrides and
+    the request's after them; refused (E602, E604) for another spec or other data."""
+    assert request.resume is not None
+    run = dist.run_dir_for(ranks, pathlib.Path(request.resume))
+    info = run.info()
+    ckpt = load_checkpoint(run.checkpoint, STATE)
+    all_overrides = _latest([*info["overrides"], *request.overrides])
+    if request.spec is None:
+        source, name = run.source()
+        checked = check_source(source, info.get("spec_path") or str(run.path / name),
+                               all_overrides)
+        checked.raise_for_errors()
+        base = pathlib.Path(info["base_dir"])
+    else:
+        checked, base = check_spec_for_run(request.spec, all_overrides)  # idempotent
+    assert checked.spec is not None
+    check_same(ckpt, checked.spec, run.checkpoint, resume=True)
+    choice = _recorded_choice(run, info, base, request.data)
+    setup = setup_run(checked, all_overrides, base, choice, request.report, ranks=ranks)
+    return execute(setup, run, ckpt, reporter, time.time() - info.get("seconds", 0.0),
+                   StopFlag(request.ends_process))
+
+
+def _recorded_choice(run: RunDir, info: dict, base: pathlib.Path,
+                     data: str | None) -> batches.DataChoice:
+    """The data the run was trained on (E602 for a `data` that is other)."""
+    choice = batches.parse_data(data) if data is not None else recorded_data(run.path, info)
+    if data is None:  # as eval: a regular file, never through a link out of the run folder
+        check_recorded_data(choice, base, run.path, None)
+    if json.loads(json.dumps(choice.to_json())) != info["data"]:  # tuples are lists there
+        raise AespecError.of("E602", f"{run.path} was trained on {_data_text(info['data'])}, "
+                             f"not {choice.text()}", hint="resume without --data",
+                             file=str(run.path))
+    return choice
+
+
+def _latest(overrides: list[str]) -> list[str]:
+    """Each overridden key once, at its last value (a resumed run adds to the list)."""
+    last = {text.partition("=")[0].strip(): i for i, text in enumerate(overrides)}
+    return [text for i, text in enumerate(overrides) if last[text.partition("=")[0].strip()] == i]
+
+
+def _data_text(d: dict) -> str:
+    return batches.DataChoice(d["source"], d["args"]).text()
+
+
+def execute(setup: Setup, run: RunDir, ckpt: dict | None, reporter: Reporter,
+            started: float, flag: StopFlag) -> RunResult:
+    """The run itself: its data on the device, its model, its epochs (from `ckpt` when
+    resumed), and its end; run.json and report.html say how it ended, however it ends."""
+    spec, graph, device = setup.spec, setup.graph, setup.device
+    dataset = batches.load(spec, setup.data, setup.base_dir)
+    if setup.fast_dev_run:
+        dataset = fastdev.one_batch(dataset, spec.train.batch)
+    # before the model or the data are on the device; at the batch that runs (the data's)
+    require_memory(spec, graph, device, train_examples(len(dataset.x_train), spec.train.split))
+    data = batches.to_device(dataset, spec.train.split, device)
+    model, notes = place_model(spec, graph, device)
+    notes = run_notes(setup, notes)
+    with paged(run, (spec, graph)), flag, recorded(run, started), \
+            dist.lost_ranks(setup.ranks, run.path):
+        trainer = Trainer(model, spec.train, data, device, run, run_identity(spec), reporter,
+                          flag, setup.ranks)
+        if ckpt is not None:
+            trainer.load_state_dict(ckpt, run.checkpoint)
+            run.rewrite_metrics(trainer.c.history)
+            run.update(overrides=setup.overrides, status="running", device=str(device))
+        else:
+            write_start(setup, run, dataset.description, notes)
+        params = sum(p.numel() for p in model.parameters())
+        reporter.start(RunStart(spec.name, str(run.path), spec.train.epochs,
+                                trainer.c.epoch + 1, trainer.steps, len(data.train),
+                                len(data.val) if data.val else 0, data.description,
+                                str(device), params, tuple(notes)))
+        try:
+            status = _fit(trainer, setup, reporter, flag)
+        except Diverged as d:
+            run.update(status="diverged", seconds=time.time() - started)
+            raise diverged_error(d, trainer, run) from None
+        finally:
+            reporter.close()
+        return finish_run(setup, trainer, dataset, run, status, started)
+
+
+def _fit(trainer: Trainer, setup: Setup, reporter: Reporter, flag: StopFlag) -> str:
+    """Layer-wise pretraining where the spec asks for it (once), then the epochs; the
+    status. A Ctrl-C saves the state where a resumed run can go on from."""
+    pretrain = setup.spec.train.pretrain
+    try:
+        if pretrain is not None and not trainer.c.pretrained:
+            records = pretrain_layerwise(trainer.model, setup.graph, trainer.data.train,
+                                         setup.spec.train, setup.device, reporter, flag)
+            if trainer.ranks is not None:  # each rank pretrained alone: rank 0's weights
+                trainer.ranks.broadcast_weights(trainer.model)
+            trainer.c.pretrained = True
+            trainer.run.update(pretrain=records)
+            trainer.save(force=True)
+        return trainer.fit()
+    except Interrupted:
+        if trainer.c.pretrained or pretrain is None:
+            trainer.save(force=True)
+        return "interrupted"
