@@ -396,3 +396,19 @@ def test_regression_a_did_change_to_an_unopened_document_raised_key_error():
     stream = io.BufferedReader(io.BytesIO(b"".join(map(frame, messages))))
     run(threading.Event(), stream, ls.protocol)
     assert errors == []
+
+
+def test_regression_a_string_where_a_list_goes_stalled_the_server(wire):
+    """pygls's converter tried each character of a string sent as `contentChanges` as a
+    change event and kept an exception for each: 100,000 characters stalled the server
+    8 s, the 4 MiB a message may hold over a minute. The converter now stops at the first
+    field that does not fit, and the request after it is answered at once."""
+    uri = uri_of("stall.ae")
+    wire.open(uri)
+    started = time.monotonic()  # the writes below block while the server is stalled
+    wire.notify("textDocument/didChange", {"textDocument": {"uri": uri, "version": 2},
+                                           "contentChanges": "x" * (MAX_MESSAGE - 200)})
+    assert wire.ask("list", "textDocument/documentSymbol",
+                    {"textDocument": [{"uri": uri}] * 50_000})["error"]["code"] == -32602
+    assert "dense" in json.dumps(wire.hover("after-stall", uri)["result"])
+    assert time.monotonic() - started < 20  # was minutes

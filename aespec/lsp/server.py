@@ -27,7 +27,7 @@ from aespec.errors import AespecError, Diagnostic, Span
 from aespec.lsp.complete import complete
 from aespec.lsp.document import Document, analyse, token_span
 from aespec.lsp.hover import hover_text
-from aespec.lsp.transport import AespecProtocol, BoundedStdin
+from aespec.lsp.transport import AespecProtocol, BoundedStdin, converter
 from aespec.parse.fmt import code_text, format_source
 
 SYMBOL_KINDS = {"model": lsp.SymbolKind.Module, "let": lsp.SymbolKind.Constant,
@@ -41,7 +41,8 @@ class AespecServer(LanguageServer):
     """The server and the latest analysis of each open document."""
 
     def __init__(self) -> None:
-        super().__init__("aespec", _version(), protocol_cls=AespecProtocol)
+        super().__init__("aespec", _version(), protocol_cls=AespecProtocol,
+                         converter_factory=converter)
         self.documents: dict[str, Document] = {}
 
     def codec(self) -> PositionCodec:

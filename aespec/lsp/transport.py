@@ -20,7 +20,7 @@ from urllib.parse import unquote
 
 from lsprotocol import types as lsp
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams, JsonRpcInvalidRequest
-from pygls.protocol import LanguageServerProtocol
+from pygls.protocol import LanguageServerProtocol, default_converter
 from pygls.protocol.language_server import lsp_method
 
 logger = logging.getLogger(__name__)
@@ -57,6 +57,16 @@ class BoundedStdin:
                 return b""  # the client closed the stream: the read loop ends
             n -= len(chunk)
         return DROPPED
+
+
+def converter() -> Any:
+    """pygls's converter, failing at the first field that does not fit. cattrs' detailed
+    validation tries every element of a list and keeps an exception for each: a didChange
+    whose `contentChanges` was a string of 100,000 characters took 8 s (one failed event
+    per character, then a traceback of them all), a stall any client could cause."""
+    typed = default_converter()
+    typed.detailed_validation = False  # read when each type's hook is made, on first use
+    return typed
 
 
 def _request_id(message: dict[str, Any]) -> int | str | None:
