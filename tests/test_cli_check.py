@@ -314,3 +314,39 @@ def test_the_schema_rejects_what_it_should():
                    {k: v for k, v in good.items() if k != "ok"}):
         with pytest.raises(jsonschema.ValidationError):
             jsonschema.validate(broken, SCHEMA, cls=jsonschema.Draft202012Validator)
+
+
+# ---------------------------------------------------------------- --data, checked as the spec's
+
+
+def test_check_data_checks_the_command_line_data_in_place_of_the_spec_line(write):
+    """--data is the front end's: the shape check sees it, and says where it was written."""
+    path = write(GOOD.replace("input vector(8)", "data digits\ninput vector(64)")
+                 .replace("dense(8) sigmoid", "dense(64) sigmoid"))
+    assert run("check", path, "-q").exit_code == 0
+    result = run("check", path, "--data", "fashion_mnist")
+    assert result.exit_code == 1
+    assert "<--data fashion_mnist>:1:1: error[E309]: data fashion_mnist gives examples of " \
+        "shape (1, 28, 28)" in result.output
+    doc = json.loads(run("check", path, "--json", "--data", "digits(size=9)").output)
+    assert [(d["code"], d.get("file"), d["line"]) for d in doc["diagnostics"]] == [
+        ("E309", "<--data digits(size=9)>", 1)]
+
+
+@pytest.mark.parametrize("value, code", [("nope", "E201"), ("digits(size=0)", "E203"),
+                                         ("digits mnist", "E203"), ("digits(", "E103")])
+def test_check_data_refuses_a_bad_value_with_the_data_statements_codes(write, value, code):
+    path = write(GOOD.replace("input vector(8)", "data digits\ninput vector(64)")
+                 .replace("dense(8) sigmoid", "dense(64) sigmoid"))
+    result = run("check", path, "--data", value)
+    assert result.exit_code == 1 and f"[{code}]" in result.output, result.output
+
+
+def test_the_data_a_spec_is_checked_with_is_the_data_it_reads():
+    from aespec.train.batches import choose_data
+
+    spec = check_source(GOOD, "g.ae", data="digits(size=4)").spec
+    choice = choose_data(spec)
+    assert (choice.source, choice.args, choice.file) == ("digits", {"size": 4},
+                                                          "<--data digits(size=4)>")
+    assert check_source(GOOD, "g.ae").spec.data is None

@@ -1,5 +1,5 @@
-"""`aespec check FILE... [--json] [--block N|NAME] [-q]`: diagnostics, the op table, the
-code shape and the objective.
+"""`aespec check FILE... [--json] [--block N|NAME] [--set K=V] [--data SRC] [-q]`:
+diagnostics, the op table, the code shape and the objective.
 
 Never imports torch: checking is parsing, validation and shape inference only.
 """
@@ -16,6 +16,7 @@ import typer
 from aespec.cli.app import app
 from aespec.cli.common import (
     BlockOption,
+    DataOption,
     QuietOption,
     SetOption,
     out,
@@ -62,12 +63,13 @@ def check_command(
                                  "(docs/check-json.schema.json)."),
     set_: Optional[list[str]] = SetOption,
     block: Optional[str] = BlockOption,
+    data: Optional[str] = DataOption,
     quiet: bool = QuietOption,
 ) -> None:
     """Parse, validate and shape-check specs; exit 1 if any has an error."""
     failed = False
     for path in files:
-        for result in _results(path, overrides(set_), block):
+        for result in _results(path, overrides(set_), block, data):
             failed |= not result.ok
             if as_json:
                 out.print(json.dumps(result.to_json(), ensure_ascii=False), markup=False,
@@ -81,11 +83,12 @@ def check_command(
     raise typer.Exit(1 if failed else 0)
 
 
-def _results(path: Path, sets: list[str], block: str | None) -> list[CheckResult]:
+def _results(path: Path, sets: list[str], block: str | None, data: str | None
+             ) -> list[CheckResult]:
     """What one FILE argument checks: standard input for `-`, one block of a Markdown
     file with --block, else every spec in the file."""
     if str(path) == "-":
-        return [check_source(sys.stdin.read(MAX_SOURCE + 1), "<stdin>", sets)]
+        return [check_source(sys.stdin.read(MAX_SOURCE + 1), "<stdin>", sets, data)]
     if block is not None:
-        return [check_file(path, sets, block)]
-    return check_blocks(path, sets)
+        return [check_file(path, sets, block, data)]
+    return check_blocks(path, sets, data)

@@ -14,6 +14,9 @@ from aespec.errors import AespecError, Diagnostic
 out = Console(highlight=False, soft_wrap=True, emoji=False)  # ":smile:" in a spec stays text
 err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 
+DataOption = typer.Option(None, "--data", metavar="SRC",
+                          help="Data source instead of the spec's `data` line: digits, "
+                               "digits(size=28), fashion_mnist, npz(\"file.npz\"), ...")
 SetOption = typer.Option(None, "--set", metavar="NAME=VALUE",
                          help="Override a let or a train key: --set width=16, "
                               "--set train.epochs=2 (repeatable).")

@@ -8,9 +8,9 @@ from typing import Optional
 import typer
 
 from aespec.cli.app import app
-from aespec.cli.common import fail, out, save_array
+from aespec.cli.common import DataOption, fail, out, save_array
 from aespec.cli.eval import CheckpointOption, open_run
-from aespec.cli.run import DataOption, DeviceOption
+from aespec.cli.run import DeviceOption
 from aespec.errors import AespecError, plural
 
 SPLITS = ("all", "train", "test")

@@ -11,8 +11,8 @@ import typer
 from rich.table import Table
 
 from aespec.cli.app import app
-from aespec.cli.common import fail, out
-from aespec.cli.run import DataOption, DeviceOption, check_device
+from aespec.cli.common import DataOption, fail, out
+from aespec.cli.run import DeviceOption, check_device
 from aespec.errors import AespecError
 
 CheckpointOption = typer.Option("best", "--checkpoint", metavar="best|last",

@@ -23,6 +23,7 @@ from aespec.cli import _launch
 from aespec.cli.app import app
 from aespec.cli.common import (
     BlockOption,
+    DataOption,
     QuietOption,
     SetOption,
     err,
@@ -34,9 +35,6 @@ from aespec.cli.common import (
 )
 from aespec.errors import AespecError, plural
 
-DataOption = typer.Option(None, "--data", metavar="SRC",
-                          help="Data source instead of the spec's `data` line: digits, "
-                               "digits(size=28), fashion_mnist, npz(\"file.npz\"), ...")
 DeviceOption = typer.Option(None, "--device", metavar="D", help="auto, cpu, cuda, cuda:N, mps.")
 INTERRUPTED = 130  # the shell's code for a run stopped by Ctrl-C
 
@@ -194,7 +192,9 @@ def run_command(
 
     # --epochs and --device are overrides too: the spec is checked once, with them
     sets = run_overrides(overrides(set_), epochs, device)
-    checked, source = _check(spec, resume, sets, block, quiet)
+    # --data is the spec's `data` line, checked with it; a resumed run's is compared with
+    # the data it was trained on instead
+    checked, source = _check(spec, resume, sets, block, quiet, data if resume is None else None)
     # this process ends when the run stops: a second Ctrl-C is not a traceback
     request = RunRequest(checked or spec, data=data, out=out_dir, resume=resume,
                          overrides=tuple(sets), device=device or "auto",
@@ -261,9 +261,10 @@ def check_device(device: str | None) -> None:
 
 
 def _check(spec: Path | None, resume: Path | None, sets: list[str], block: str | None = None,
-           quiet: bool = False) -> tuple[Any, str | None]:
-    """Check the spec (printing its warnings): the CheckResult that training goes on with,
-    and the spec's text for later diagnostics (a resumed run's own spec without a SPEC)."""
+           quiet: bool = False, data: str | None = None) -> tuple[Any, str | None]:
+    """Check the spec with --set and --data (printing its warnings): the CheckResult that
+    training goes on with, and the spec's text for later diagnostics (a resumed run's own
+    spec without a SPEC)."""
     if spec is None:
         from aespec.train.rundir import RunDir
 
@@ -273,7 +274,7 @@ def _check(spec: Path | None, resume: Path | None, sets: list[str], block: str |
             return None, None
     from aespec.graph import check_file
 
-    result = check_file(spec, sets, block)
+    result = check_file(spec, sets, block, data)
     # one copy of the warnings from a distributed run
     print_diagnostics(result.diagnostics, result.source, quiet or _launch.rank() > 0)
     if not result.ok:

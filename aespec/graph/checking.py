@@ -39,6 +39,7 @@ class CheckResult:
     spec: Spec | None = None
     ir: IR | None = None
     overrides: tuple[str, ...] = ()  # the `--set` values it was checked with
+    data: str | None = None  # the --data value in place of its `data` statement
     block: AeBlock | None = None  # the ```ae block of a Markdown file that was checked
     _graph: nx.DiGraph | None = field(default=None, init=False, repr=False, compare=False)
 
@@ -93,19 +94,20 @@ class CheckResult:
             raise AespecError(self.diagnostics, source=self.source)
 
 
-def check_source(source: str, path: str | None = None, overrides: Sequence[str] = ()
-                 ) -> CheckResult:
-    """Run every front-end stage; never raises for problems in the spec itself."""
-    result = CheckResult(path, source, overrides=tuple(overrides))
+def check_source(source: str, path: str | None = None, overrides: Sequence[str] = (),
+                 data: str | None = None) -> CheckResult:
+    """Run every front-end stage; never raises for problems in the spec itself. `data`
+    (--data) takes the place of the spec's `data` statement."""
+    result = CheckResult(path, source, overrides=tuple(overrides), data=data)
     bag = DiagnosticBag(file=path)
     try:
         tree = parse_source(source, path)
-        spec, bag = resolve_spec(tree, overrides, bag)
+        spec, bag = resolve_spec(tree, overrides, bag, data)
     except AespecError as err:
-        result.diagnostics = locate_overrides(bag.items + err.diagnostics, overrides)
+        result.diagnostics = locate_overrides(bag.items + err.diagnostics, overrides, data)
         return result
     _check_graph(result, spec, bag)
-    result.diagnostics = locate_overrides(result.diagnostics, overrides)
+    result.diagnostics = locate_overrides(result.diagnostics, overrides, data)
     return result
 
 
@@ -127,8 +129,8 @@ def _order(d: Diagnostic) -> tuple:
     return (d.severity != "error", d.span.line if d.span else 0, d.span.column if d.span else 0)
 
 
-def check_file(path: str | Path, overrides: Sequence[str] = (), block: str | int | None = None
-               ) -> CheckResult:
+def check_file(path: str | Path, overrides: Sequence[str] = (), block: str | int | None = None,
+               data: str | None = None) -> CheckResult:
     """Read and check a spec file; an unreadable file is an E001 diagnostic, one too large
     E106 (at most MAX_SOURCE characters are read).
 
@@ -139,32 +141,33 @@ def check_file(path: str | Path, overrides: Sequence[str] = (), block: str | int
     try:
         if is_markdown(path):
             chosen = select_block(ae_blocks(read_markdown(path)), block, str(path))
-            return check_block(chosen, path, overrides)
+            return check_block(chosen, path, overrides, data)
         if block is not None:
             raise AespecError.of("E216", f"--block {block}: {path} is not a Markdown file",
                                  None, "--block picks an ```ae block of a .md file", str(path))
         source = read_spec(path)
     except AespecError as err:
         return _unreadable(path, err)
-    return check_source(source, str(path), overrides)
+    return check_source(source, str(path), overrides, data)
 
 
-def check_blocks(path: str | Path, overrides: Sequence[str] = ()) -> list[CheckResult]:
+def check_blocks(path: str | Path, overrides: Sequence[str] = (), data: str | None = None
+                 ) -> list[CheckResult]:
     """Every spec of a file: each ```ae block of a Markdown file, else the file itself."""
     if not is_markdown(path):
-        return [check_file(path, overrides)]
+        return [check_file(path, overrides, data=data)]
     try:
         blocks = ae_blocks(read_markdown(path))
         select_block(blocks, 1, str(path))  # E215 for a page without one
     except AespecError as err:
         return [_unreadable(path, err)]
-    return [check_block(b, path, overrides) for b in blocks]
+    return [check_block(b, path, overrides, data) for b in blocks]
 
 
-def check_block(block: AeBlock, path: str | Path, overrides: Sequence[str] = ()
-                ) -> CheckResult:
+def check_block(block: AeBlock, path: str | Path, overrides: Sequence[str] = (),
+                data: str | None = None) -> CheckResult:
     """One ```ae block, its diagnostics at the Markdown file's own lines and columns."""
-    result = check_source(block.source, str(path), overrides)
+    result = check_source(block.source, str(path), overrides, data)
     result.block = block
     return result
 

@@ -44,6 +44,7 @@ class DataSpec(_Frozen):
     source: str
     args: dict[str, Any]
     span: Span
+    file: Optional[str] = None  # `<--data TEXT>` for the command line's; None: the spec's
 
 
 class Mirror(_Frozen):

@@ -51,6 +51,7 @@ def _parse_set(text: str, kind: str, key: str, value: str):
 
 
 OVERRIDE_LINE = 1_000_000  # past any spec's last line (a spec is at most 64 KiB of text)
+DATA_LINE = OVERRIDE_LINE - 1  # the --data value's line (resolve/data.py)
 
 
 def _respan(node: Any, index: int, shift: int) -> Any:
@@ -70,17 +71,19 @@ def _respan(node: Any, index: int, shift: int) -> Any:
     return node
 
 
-def locate_overrides(diagnostics: list[Diagnostic], overrides: Sequence[str]
-                     ) -> list[Diagnostic]:
+def locate_overrides(diagnostics: list[Diagnostic], overrides: Sequence[str],
+                     data: str | None = None) -> list[Diagnostic]:
     """Diagnostics on an override's line become diagnostics of `<--set TEXT>`, line 1:
-    `<--set train.epochs=0>:1:14`, whose source line is the text itself."""
+    `<--set train.epochs=0>:1:14`, whose source line is the text itself; those on the
+    --data value's line, of `<--data TEXT>`."""
     out = []
     for d in diagnostics:
-        k = d.span.line - OVERRIDE_LINE if d.span else -1
-        if 0 <= k < len(overrides):
+        k = d.span.line - OVERRIDE_LINE if d.span else -2
+        if 0 <= k < len(overrides) or (k == -1 and data is not None):
             assert d.span is not None
             span = Span(1, d.span.column, 1, max(d.span.end_column, d.span.column + 1))
-            d = Diagnostic(d.code, d.message, span, d.hint, f"<--set {overrides[k]}>")
+            d = Diagnostic(d.code, d.message, span, d.hint,
+                           f"<--set {overrides[k]}>" if k >= 0 else f"<--data {data}>")
         out.append(d)
     return out
 

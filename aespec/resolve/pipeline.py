@@ -22,6 +22,7 @@ from aespec.model.spec import (
 )
 from aespec.ops import get_op
 from aespec.parse.tree import LetStmt, SpecTree
+from aespec.resolve.data import data_statement
 from aespec.resolve.overrides import apply_overrides
 from aespec.resolve.resolver import Resolver
 from aespec.resolve.statements import dispatch, stmt_keyword
@@ -58,9 +59,10 @@ def _collect_lets(tree: SpecTree, bag: DiagnosticBag) -> dict:
     return lets
 
 
-def resolve_spec(tree: SpecTree, overrides: Sequence[str] = (), bag: DiagnosticBag | None = None
-                 ) -> tuple[Spec | None, DiagnosticBag]:
-    """Validate a syntax tree; returns the Spec (None when errors stop it) and diagnostics."""
+def resolve_spec(tree: SpecTree, overrides: Sequence[str] = (), bag: DiagnosticBag | None = None,
+                 data: str | None = None) -> tuple[Spec | None, DiagnosticBag]:
+    """Validate a syntax tree; returns the Spec (None when errors stop it) and diagnostics.
+    `data`: the command line's --data, in place of the spec's `data` statement."""
     bag = bag or DiagnosticBag(file=tree.path)
     lets = _collect_lets(tree, bag)
     tree = apply_overrides(tree, lets, list(overrides), bag)
@@ -77,6 +79,8 @@ def resolve_spec(tree: SpecTree, overrides: Sequence[str] = (), bag: DiagnosticB
     r.fields.setdefault("name", Path(tree.path).stem if tree.path else "model")
     r.fields.setdefault("loss", [LossTermSpec(weight=1.0, call=OpCall(
         op="mse", args=get_op("loss", "mse").args(), span=Span.point(1, 1)))])
+    if data is not None:
+        r.fields["data"] = data_statement(data)
     r.fields["lets"] = {k: v for k, v in r.scope.values.items()}
     r.fields["block_spans"] = {stmt_keyword(s): s.span for s in tree.statements}
     if bag.errors or not all(k in r.fields for k in BLOCKS + ("input",)):

@@ -15,10 +15,10 @@ import torch
 
 from aespec import data as sources
 from aespec.data.lazy import is_lazy
-from aespec.errors import AespecError, DiagnosticBag, Span
+from aespec.errors import AespecError, Span
 from aespec.model import Spec
-from aespec.parse.syntax import ChainLine, Op, parse_fragment
-from aespec.resolve.values import Scope, bind_args
+from aespec.resolve.data import data_where
+from aespec.resolve.data import parse_data as parse_data_text
 
 VAL_SEED = 0  # the validation split is fixed, so runs with different seeds validate alike
 
@@ -40,35 +40,21 @@ class DataChoice:
         return {"source": self.source, "args": self.args}
 
 
-def choose_data(spec: Spec, data: str | None) -> DataChoice:
-    """The spec's `data` line, or `data` as written on the command line (`digits(size=28)`)."""
-    if data is None:
-        if spec.data is None:
-            raise AespecError.of("E506", "the spec has no `data` statement", None,
-                                 "add a line such as `data digits`, or pass --data SRC",
-                                 spec.path)
-        return DataChoice(spec.data.source, dict(spec.data.args), spec.data.span, spec.path)
-    return parse_data(data)
+def choose_data(spec: Spec) -> DataChoice:
+    """The spec's `data` statement (the --data value where the front end put one there)."""
+    if spec.data is None:
+        raise AespecError.of("E506", "the spec has no `data` statement", None,
+                             "add a line such as `data digits`, or pass --data SRC", spec.path)
+    span, file = data_where(spec.data, spec.path)
+    return DataChoice(spec.data.source, dict(spec.data.args), span, file)
 
 
 def parse_data(text: str) -> DataChoice:
-    """Parse `SOURCE[(args)]` as the `data` statement would; E2xx for a bad one."""
-    where = f"<--data {text}>"  # the diagnostics point into the value's own text
-    line = parse_fragment(text, "chain", where)
-    assert isinstance(line, ChainLine)
-    if len(line.items) != 1 or not isinstance(line.items[0], Op):
-        raise AespecError.of("E203", f"--data takes one source such as digits(size=28), "
-                             f"got {text!r}", file="--data")
-    op = line.items[0]
-    entry = sources.REGISTRY.get(op.name)
-    bag = DiagnosticBag(file=where)
-    if entry is None:
-        sources.validate_args(op.name, {}, file="--data")  # raises E201 with a hint
-        raise AssertionError("unreachable")
-    args = bind_args(op, entry.args, Scope({}), bag, op.name)
-    bag.raise_if_errors()
-    assert args is not None
-    return DataChoice(op.name, args.model_dump(exclude_unset=True), None, "--data")
+    """`SOURCE[(args)]` as the `data` statement would take it (resolve/data.py); for the
+    data of a run already trained (eval, encode, resume), not a spec to check."""
+    d = parse_data_text(text)
+    span, file = data_where(d, None)
+    return DataChoice(d.source, d.args, span, file)
 
 
 def load(spec: Spec, choice: DataChoice, base_dir: pathlib.Path | None) -> sources.Dataset:

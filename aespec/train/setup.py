@@ -48,19 +48,23 @@ class Setup:
     malloc_tuned: bool = False  # dev.tune_allocator's answer, said in the run's notes
 
 
-def check_spec_for_run(spec: SpecLike, overrides: list[str]) -> tuple[CheckResult, pathlib.Path]:
-    """The spec checked with `overrides` (its graph built, once), and the folder its
-    relative data paths start from. A CheckResult checked with the same overrides is used
-    as it is: `aespec run` checks the file once, to print its warnings, and hands it on."""
-    if isinstance(spec, CheckResult) and list(spec.overrides) == overrides:
+def check_spec_for_run(spec: SpecLike, overrides: list[str], data: str | None = None
+                       ) -> tuple[CheckResult, pathlib.Path]:
+    """The spec checked with `overrides` and `data` (--data, in place of its `data`
+    statement), its graph built once, and the folder its relative data paths start from.
+    A CheckResult checked with the same ones is used as it is: `aespec run` checks the
+    file once, to print its warnings, and hands it on."""
+    if isinstance(spec, CheckResult) and list(spec.overrides) == overrides and \
+            spec.data == data:
         result = spec
     elif isinstance(spec, (Spec, CheckResult)):
-        if overrides and not spec.source:
-            raise AespecError.of("E210", "overrides need the spec's source text", file="--set")
-        result = check_source(spec.source, spec.path, overrides) if overrides or isinstance(
-            spec, CheckResult) else check_spec(spec)
+        if (overrides or data is not None) and not spec.source:
+            raise AespecError.of("E210", "overrides need the spec's source text",
+                                 file="--set" if overrides else "--data")
+        result = check_source(spec.source, spec.path, overrides, data) if overrides or \
+            data is not None or isinstance(spec, CheckResult) else check_spec(spec)
     else:
-        result = check_file(spec, overrides)
+        result = check_file(spec, overrides, data=data)
     result.raise_for_errors()
     assert result.spec is not None and result.ir is not None
     path = result.spec.path
@@ -85,10 +89,10 @@ def prepare(spec: SpecLike, overrides: list[str], data: str | None, report: bool
     """A new run's setup (a batched sweep point's too, train/batched.py): the spec checked
     with its overrides, its data chosen (`data`: the command line's, else the spec's), its
     device."""
-    checked, base = check_spec_for_run(spec, overrides)
+    checked, base = check_spec_for_run(spec, overrides, data)
     assert checked.spec is not None
-    return setup_run(checked, overrides, base.resolve(),
-                     batches.choose_data(checked.spec, data), report, fast_dev_run, ranks)
+    return setup_run(checked, overrides, base.resolve(), batches.choose_data(checked.spec),
+                     report, fast_dev_run, ranks)
 
 
 def train_examples(n: int, split: float) -> int:
