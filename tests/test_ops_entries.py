@@ -13,7 +13,8 @@ import pytest
 import torch
 from frontend import check, only, rows, spec
 
-from aespec.ops import REGISTRY, MissingRule, get_op, missing
+from aespec.ops import REGISTRY, MissingRule, OpDef, get_op, missing
+from aespec.ops.emitting import assign
 
 # ---------------------------------------------------------------- typed hooks
 
@@ -115,3 +116,46 @@ def test_global_pooling_has_no_parameters_and_keeps_the_value_range():
     assert result.graph is not None
     node = [d for _, d in result.graph.nodes(data=True) if d.get("op") == "globalmaxpool"][0]
     assert node["range"] == (0.0, 1.0)
+
+
+# ---------------------------------------------------------------- a contributor's new op
+
+
+def _negated(a, r):
+    return (-r[1], -r[0])
+
+
+NEGATE = OpDef("negate", "activation", "-x: the input with its sign flipped",
+               signature="negate", range=_negated, inverse=None,
+               build=lambda a, s_in, s_out: lambda x: -x,
+               emit=lambda op: assign(op, f"-{op.x}"), aliases=("neg",))
+
+
+@pytest.fixture
+def negate(monkeypatch):
+    monkeypatch.setitem(REGISTRY["layer"], "negate", NEGATE)
+    return NEGATE
+
+
+def test_a_new_layer_op_is_one_entry_through_every_stage(negate):
+    """The one file a contributor writes (the entry above) is all a new layer needs: the
+    checker infers its shape, the compiler builds it, emit writes it, the
+    drawing and the op table show it, an alias points at it."""
+    from aespec.cli.reference import render_ops
+    from aespec.compile import compile_model
+    from aespec.draw.dot import to_dot
+    from aespec.emit import emit_source
+
+    result = check(spec(encoder="dense(32) relu\nnegate"))
+    assert result.ok, result.diagnostics
+    assert rows(result, "encoder")[-1] == ("negate", (32,), 0)
+    model = compile_model(result.ir, result.spec).eval()
+    assert model.encode(torch.rand(5, 64)).shape == (5, 8)
+    text = emit_source(result.ir, result.spec)
+    assert " = -" in text
+    namespace: dict = {}
+    exec(compile(text, "emitted.py", "exec"), namespace)  # the file runs without aespec
+    assert "negate" in to_dot(result.ir, result.spec)
+    assert "| `negate` |" in render_ops()
+    unknown = check(spec(encoder="dense(32) relu\nneg"))
+    assert "`negate`" in only(unknown, "E201").hint
