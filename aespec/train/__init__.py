@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import sys
 import types
+from typing import Any
 
 from aespec.train.api import RunResult, build_model, train
 from aespec.train.loaded import LoadedRun, load_run
@@ -24,7 +25,7 @@ __all__ = ["LineReporter", "LoadedRun", "Reporter", "RunResult", "RunStart", "bu
 class _CallableModule(types.ModuleType):
     """`aespec.train(...)` and `aespec.train.load_run(...)` both work: the module is callable."""
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, *args: Any, **kwargs: Any) -> RunResult:
         return train(*args, **kwargs)
 
 

@@ -159,8 +159,9 @@ class _Group:
                                                       else None, None),
                                   randomness="different")
 
-    def _one(self, params: dict, buffers: dict, factors: torch.Tensor, x: torch.Tensor,
-             y: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    def _one(self, params: dict[str, torch.Tensor], buffers: dict[str, torch.Tensor],
+             factors: torch.Tensor, x: torch.Tensor, y: torch.Tensor | None
+             ) -> tuple[torch.Tensor, torch.Tensor]:
         """One run's loss and terms on its batch, (), (1 + terms,)."""
         out = functional_call(self.base, (params, buffers), (x,),
                               {} if y is None else {"target": y}, strict=True)
@@ -222,15 +223,16 @@ class _Group:
         assert sums is not None
         return sums / n
 
-    def _unstack_buffers(self, trainers: list[Trainer], buffers: dict) -> None:
+    def _unstack_buffers(self, trainers: list[Trainer], buffers: dict[str, torch.Tensor]
+                         ) -> None:
         """Batch-norm statistics, back into each run's own model."""
         for i, t in enumerate(trainers):
             own = dict(t.model.named_buffers())
             for k, b in buffers.items():
                 own[k].copy_(b[i])
 
-    def _stop(self, live: list[_Run], buffers: dict, sums: torch.Tensor, step: int,
-              seconds: float) -> None:
+    def _stop(self, live: list[_Run], buffers: dict[str, torch.Tensor], sums: torch.Tensor,
+              step: int, seconds: float) -> None:
         """A Ctrl-C: each live run saved as the ordinary loop saves it mid-epoch."""
         self._unstack_buffers([r.trainer for r in live], buffers)
         for r, s in zip(live, sums, strict=True):

@@ -7,6 +7,7 @@ no per-example Python.
 from __future__ import annotations
 
 import pathlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,7 +37,7 @@ class DataChoice:
         shown = ", ".join(f"{k}={v!r}" for k, v in self.args.items())
         return f"{self.source}({shown})" if shown else self.source
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {"source": self.source, "args": self.args}
 
 
@@ -77,7 +78,7 @@ class Split:
         return self.x.index_select(0, idx), (None if self.y is None
                                              else self.y.index_select(0, idx))
 
-    def slices(self, size: int):
+    def slices(self, size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
         for i in range(0, len(self.x), size):
             yield self.x[i:i + size], None if self.y is None else self.y[i:i + size]
 

@@ -99,7 +99,8 @@ class Ranks:
         kind, value = self.agree(result)
         if kind == "error":
             raise AespecError(list(value))
-        return value
+        made: T = value  # what `make` returned on the writer
+        return made
 
     def wrap(self, model: Any, device: torch.device) -> Any:
         """The model under DistributedDataParallel (its weights broadcast from rank 0)."""

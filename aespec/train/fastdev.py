@@ -8,6 +8,7 @@ data, the model, the loop, the evaluation and the report are all exercised in se
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 from aespec.data import Dataset
 
@@ -17,7 +18,7 @@ def one_batch(ds: Dataset, batch: int) -> Dataset:
     validation split can still be carved from them), targets and labels alike."""
     n_train, n_test = max(2, batch), max(1, batch)
 
-    def cut(a, n):  # type: ignore[no-untyped-def]
+    def cut(a: Any, n: int) -> Any:
         return None if a is None else a[:n]
 
     return dataclasses.replace(

@@ -77,7 +77,7 @@ def finish_run(setup: Setup, trainer: Trainer, dataset: Dataset, run: RunDir, st
                      list(run.info().get("pretrain") or []), model, figures)
 
 
-def _write_report(setup: Setup, model: Any, dataset: Dataset, run: RunDir) -> dict:
+def _write_report(setup: Setup, model: Any, dataset: Dataset, run: RunDir) -> dict[str, Any]:
     """The `report { }` block's figures and evaluations, from the best weights."""
     spec = setup.spec
     if not setup.report or not (spec.report.items or spec.report.baseline) or not run.writes:

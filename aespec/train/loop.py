@@ -83,7 +83,8 @@ class Trainer:
         self._best_dirty = False
         self._saved_at = -math.inf
         self.saved_epoch: int | None = None  # the epoch checkpoint.pt holds
-        self.step_fn: Callable = torch.compile(self._step) if train.compile else self._step
+        self.step_fn: Callable[..., Any] = (torch.compile(self._step) if train.compile
+                                            else self._step)
 
     def autocast(self) -> Any:
         """The step's autocast context for `train.precision` (none at fp32)."""
@@ -112,7 +113,7 @@ class Trainer:
     # ------------------------------------------------------------ one step
 
     def _step(self, xb: torch.Tensor, yb: torch.Tensor | None,
-              scale: float = 1.0) -> tuple[torch.Tensor, tuple]:
+              scale: float = 1.0) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
         """Forward, backward and update; the whole of it is what `train.compile` compiles
         (zero_grad stays outside: dynamo does not trace it). `scale` weighs a rank's shard
         of a distributed batch (dist.Ranks.shard)."""

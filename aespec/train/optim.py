@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import torch
@@ -26,7 +26,7 @@ def _fused(device: torch.device) -> dict[str, Any]:
     return {"fused": True} if FUSED and device.type in ("cpu", "cuda") else {}
 
 
-def _undecorated(fn: Callable) -> Callable:
+def _undecorated(fn: Callable[..., Any]) -> Callable[..., Any]:
     return getattr(fn, "__wrapped__", fn)
 
 
@@ -58,12 +58,13 @@ def light(base: type[Optimizer]) -> type[Optimizer]:
             _undecorated(Optimizer.zero_grad)(self, set_to_none)
 
         def state_dict(self) -> dict[str, Any]:
-            return _undecorated(Optimizer.state_dict)(self)
+            state: dict[str, Any] = _undecorated(Optimizer.state_dict)(self)
+            return state
 
         def load_state_dict(self, state_dict: dict[str, Any]) -> None:
             _undecorated(Optimizer.load_state_dict)(self, state_dict)
 
-        def step(self, closure: Callable | None = None) -> Any:
+        def step(self, closure: Callable[[], float] | None = None) -> Any:
             with torch.set_grad_enabled(self.defaults["differentiable"]):
                 return _undecorated(base.step)(self, closure)
 
@@ -76,7 +77,7 @@ def _cls(base: type[Optimizer], compiled: bool) -> Any:  # (the constructors dif
     return light(base) if LIGHT and not compiled else base
 
 
-def build_optimizer(choice: OpChoice, params, device: torch.device, *,
+def build_optimizer(choice: OpChoice, params: Iterable[Any], device: torch.device, *,
                     lr: float | None = None, compiled: bool = False) -> Optimizer:
     """The optimizer a `train` block names, from its entry (aespec/ops/optimizers.py);
     `lr` replaces its learning rate (pretraining); `compiled`: for a step under
@@ -85,7 +86,8 @@ def build_optimizer(choice: OpChoice, params, device: torch.device, *,
     args = choice.args if lr is None else choice.args.model_copy(update={"lr": lr})
     fused = _fused(device) if entry.fused else {}
     base = getattr(torch.optim, entry.torch_name)
-    return _cls(base, compiled)(list(params), **entry.kwargs(args), **fused)
+    optimizer: Optimizer = _cls(base, compiled)(list(params), **entry.kwargs(args), **fused)
+    return optimizer
 
 
 class Schedule:
@@ -107,11 +109,11 @@ class Schedule:
         if self.plateau is not None:
             self.plateau.step(metric)
 
-    def state_dict(self) -> dict:
+    def state_dict(self) -> dict[str, Any]:
         return {"lambda": self.lambda_lr.state_dict() if self.lambda_lr else None,
                 "plateau": self.plateau.state_dict() if self.plateau else None}
 
-    def load_state_dict(self, state: dict) -> None:
+    def load_state_dict(self, state: dict[str, Any]) -> None:
         if self.lambda_lr is not None and state.get("lambda"):
             self.lambda_lr.load_state_dict(state["lambda"])
         if self.plateau is not None and state.get("plateau"):

@@ -32,6 +32,7 @@ import os
 import pathlib
 import stat
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO, Any, ClassVar, cast
 
@@ -85,7 +86,7 @@ def _short(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _key(ckpt: dict, name: str, where: pathlib.Path) -> Any:
+def _key(ckpt: dict[str, Any], name: str, where: pathlib.Path) -> Any:
     """A checkpoint's record of its spec (JSON text); E604 when it is not JSON."""
     try:
         return json.loads(ckpt[name])
@@ -95,7 +96,7 @@ def _key(ckpt: dict, name: str, where: pathlib.Path) -> Any:
                              hint="the file was changed; use the run's own checkpoint") from None
 
 
-def check_same(ckpt: dict, spec: Spec, where: pathlib.Path, *, resume: bool) -> None:
+def check_same(ckpt: dict[str, Any], spec: Spec, where: pathlib.Path, *, resume: bool) -> None:
     """Refuse a checkpoint trained from a different model (or, to resume, other settings)."""
     found = differences(_key(ckpt, "model_key", where), model_key(spec))
     if resume:
@@ -113,7 +114,7 @@ def check_same(ckpt: dict, spec: Spec, where: pathlib.Path, *, resume: bool) -> 
 # ---------------------------------------------------------------- files
 
 
-def atomic_write(path: pathlib.Path, write) -> None:
+def atomic_write(path: pathlib.Path, write: Callable[[IO[bytes]], object]) -> None:
     """`write(file)` into PATH.tmp, flush to disk, rename over PATH: never a torn file."""
     tmp = path.with_name(path.name + ".tmp")
     try:
@@ -157,11 +158,11 @@ def _torch_save(obj: Any, fh: IO[bytes]) -> None:
         raise out.error from None
 
 
-def save_checkpoint(path: pathlib.Path, payload: dict) -> None:
+def save_checkpoint(path: pathlib.Path, payload: dict[str, Any]) -> None:
     atomic_write(path, lambda fh: _torch_save({"format": FORMAT, **payload}, fh))
 
 
-def load_checkpoint(path: pathlib.Path, need: dict[str, Any] = WEIGHTS) -> dict:
+def load_checkpoint(path: pathlib.Path, need: dict[str, Any] = WEIGHTS) -> dict[str, Any]:
     """A checkpoint read with weights_only=True and checked to hold every key of `need`
     (WEIGHTS, or STATE to resume) with its type; E604 for a missing, unreadable or
     incomplete one."""
@@ -184,7 +185,7 @@ def load_checkpoint(path: pathlib.Path, need: dict[str, Any] = WEIGHTS) -> dict:
     return ckpt
 
 
-def _check_fields(ckpt: dict, need: dict[str, Any], path: pathlib.Path) -> None:
+def _check_fields(ckpt: dict[str, Any], need: dict[str, Any], path: pathlib.Path) -> None:
     missing = [k for k in need if k not in ckpt]
     if missing and need is STATE and not any(k in ckpt for k in ("optimizer", "counters")):
         raise AespecError.of("E604", f"{path} holds weights only (as best.pt does), not the "
@@ -200,7 +201,7 @@ def _check_fields(ckpt: dict, need: dict[str, Any], path: pathlib.Path) -> None:
                              "run's own checkpoint, or start again")
 
 
-def load_weights(module: Any, state: dict, path: pathlib.Path) -> None:
+def load_weights(module: Any, state: dict[str, Any], path: pathlib.Path) -> None:
     """`module.load_state_dict(state)`; E604 naming the first tensor that does not fit."""
     own = module.state_dict()
     for key, value in state.items():
@@ -272,7 +273,7 @@ class RunDir:
             raise AespecError.of("E603", f"{where} is not a run's record: {'; '.join(said)}",
                                  hint="the file was changed or written by something else",
                                  file=str(self.path))
-        return info
+        return cast(dict[str, Any], info)
 
     def _read(self, name: str, limit: int, what: str) -> bytes:
         """The run folder's file `name`, read as the report pages read it: a regular file in

@@ -7,6 +7,7 @@ import contextlib
 import json
 import pathlib
 import time
+from typing import Any
 
 from aespec.errors import AespecError
 from aespec.graph import check_source
@@ -90,7 +91,7 @@ def resume_run(request: RunRequest, reporter: Reporter,
                    StopFlag(request.ends_process))
 
 
-def _recorded_choice(run: RunDir, info: dict, base: pathlib.Path,
+def _recorded_choice(run: RunDir, info: dict[str, Any], base: pathlib.Path,
                      data: str | None) -> batches.DataChoice:
     """The data the run was trained on (E602 for a `data` that is other)."""
     choice = batches.parse_data(data) if data is not None else recorded_data(run.path, info)
@@ -109,11 +110,11 @@ def _latest(overrides: list[str]) -> list[str]:
     return [text for i, text in enumerate(overrides) if last[text.partition("=")[0].strip()] == i]
 
 
-def _data_text(d: dict) -> str:
+def _data_text(d: dict[str, Any]) -> str:
     return batches.DataChoice(d["source"], d["args"]).text()
 
 
-def execute(setup: Setup, run: RunDir, ckpt: dict | None, reporter: Reporter,
+def execute(setup: Setup, run: RunDir, ckpt: dict[str, Any] | None, reporter: Reporter,
             started: float, flag: StopFlag) -> RunResult:
     """The run itself: its data on the device, its model, its epochs (from `ckpt` when
     resumed), and its end; run.json and report.html say how it ended, however it ends."""
