@@ -1,7 +1,7 @@
 """Whole-process time of `aespec check` against `python -c "import torch"`, in turn in one
 run, with the import breakdown of a check and the rate of a many-file check.
 
-    python bench/check_speed.py [--runs 7]
+    python bench/check_speed.py [--runs 7] [--vs REF]
 
 Writes bench/check_speed.md and prints it. The goal: a check at least 4x faster than
 importing torch (the ratio, not the seconds, is what holds on a shared machine), every
@@ -9,6 +9,8 @@ check under 0.5 s, and `aespec check a.ae b.ae ...` at 150 specs a second or mor
 paired (a check, then torch, then the next check...) so that a change in the machine's load
 moves both; each figure is a median with its min and max. The package's bytecode is written
 first (`compileall`), as an installed package has it. "cold" runs with an empty parser cache.
+`--vs REF` adds a section: the check of each spec paired with the same check by the tree at
+the git revision REF (a temporary worktree), so "no slower than before" is one run's figure.
 """
 
 from __future__ import annotations
@@ -32,12 +34,13 @@ GOAL = 0.5
 RATIO_GOAL = 4.0
 
 
-def timed(cmd: list[str], env: dict | None = None) -> tuple[float, float]:
-    """(wall, cpu) seconds of one run; cpu is user + system of the child, from getrusage."""
+def timed(cmd: list[str], env: dict | None = None, cwd: Path = ROOT) -> tuple[float, float]:
+    """(wall, cpu) seconds of one run; cpu is user + system of the child, from getrusage.
+    `python -m aespec` imports the package of `cwd`."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
-                   cwd=ROOT, check=False)
+                   cwd=cwd, check=False)
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
@@ -68,14 +71,52 @@ def paired(a: list[str], b: list[str], runs: int) -> dict[str, list[float]]:
     return out
 
 
-def many_files_rate(specs: list[Path], runs: int) -> list[float]:
+def against(ref: str, specs: list[Path], runs: int) -> list[str]:
+    """The page's section on `--vs REF`: each spec's check by this tree and by REF's in
+    turn, `runs` pairs each, and the many-files rate of both."""
+    with tempfile.TemporaryDirectory() as tmp:
+        tree = Path(tmp) / "ref"
+        subprocess.run(["git", "worktree", "add", "--detach", str(tree), ref], cwd=ROOT,
+                       check=True, capture_output=True)
+        try:
+            compileall.compile_dir(str(tree / "aespec"), quiet=1)
+            rows, ratios = [], []
+            for spec in specs:
+                cmd = [*AESPEC, "check", str(spec)]
+                timed(cmd, cwd=tree)  # its parser cache, as this tree's was filled
+                pairs = [(timed(cmd)[1], timed(cmd, cwd=tree)[1]) for _ in range(runs)]
+                spec_ratios = [now / max(old, 1e-9) for now, old in pairs]
+                ratios += spec_ratios
+                rows.append(f"| `{spec.name}` | {spread([p[0] for p in pairs])} | "
+                            f"{spread([p[1] for p in pairs])} | {spread(spec_ratios, '.2f')} |")
+            rate_now, rate_ref = many_files_rate(specs, 3), many_files_rate(specs, 3, tree)
+        finally:
+            subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT,
+                           check=False, capture_output=True)
+    return [
+        f"## Against the tree at `{ref}`, {runs} pairs in turn per spec",
+        "",
+        "cpu seconds (user + sys) of `aespec check SPEC`, median (min to max); the ratio is "
+        "this tree's over REF's, pair by pair (below 1: faster now).",
+        "",
+        "| spec | now | REF | now / REF |",
+        "|---|---:|---:|---:|",
+        *rows,
+        "",
+        f"Over every pair: now / REF **{spread(ratios, '.2f')}**. Many files in one process: "
+        f"{spread(rate_now, '.0f')} specs a second now, {spread(rate_ref, '.0f')} at REF.",
+        "",
+    ]
+
+
+def many_files_rate(specs: list[Path], runs: int, cwd: Path = ROOT) -> list[float]:
     """Specs a second of one `aespec check --json` of every spec, given 8 times over
     (in process, so start-up is left out: the whole process less an empty check's)."""
     files = [str(p) for p in specs] * 8
     rates = []
     for _ in range(runs):
-        t_many, t_one = wall([*AESPEC, "check", "--json", *files]), wall(
-            [*AESPEC, "check", "--json", files[0]])
+        t_many = timed([*AESPEC, "check", "--json", *files], cwd=cwd)[0]
+        t_one = timed([*AESPEC, "check", "--json", files[0]], cwd=cwd)[0]
         rates.append((len(files) - 1) / max(t_many - t_one, 1e-9))
     return rates
 
@@ -127,7 +168,7 @@ def in_process_phases(spec: Path) -> dict[str, float]:
                     strict=True))
 
 
-def measure(runs: int) -> str:
+def measure(runs: int, ref: str | None = None) -> str:
     compileall.compile_dir(str(ROOT / "aespec"), quiet=1)
     specs = sorted((ROOT / "specs").glob("*.ae"))
     wall([*AESPEC, "check", str(specs[0])])  # fill the parser cache and the OS's caches
@@ -199,14 +240,18 @@ def measure(runs: int) -> str:
         *(f"| `{name}` | {t:.3f} |" for name, t in packages),
         "",
     ]
+    if ref is not None:
+        lines += against(ref, specs, runs)
     return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--vs", metavar="REF", help="also pair each check with the same "
+                        "check by the tree at this git revision")
     args = parser.parse_args()
-    report = measure(args.runs)
+    report = measure(args.runs, args.vs)
     (ROOT / "bench" / "check_speed.md").write_text(report, encoding="utf-8")
     print(report)
 
