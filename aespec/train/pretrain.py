@@ -25,7 +25,7 @@ from aespec.train.optim import build_optimizer
 from aespec.train.progress import Reporter
 
 if TYPE_CHECKING:
-    import networkx as nx
+    from aespec.graph.ir import IR
 
 
 class _Captured(Exception):  # noqa: N818  (control flow)
@@ -54,16 +54,16 @@ def layer_inputs(model: Any, layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return torch.cat(seen)
 
 
-def activation_after(graph: nx.DiGraph, node: str) -> Callable[[torch.Tensor], torch.Tensor]:
+def activation_after(graph: IR, node: str) -> Callable[[torch.Tensor], torch.Tensor]:
     """The activation op that follows `node` in the encoder, as a torch callable."""
-    order = graph.graph["order"]
+    order = graph.order
     i = order.index(node)
     nxt = graph.nodes[order[i + 1]] if i + 1 < len(order) else None
-    if nxt is None or nxt["kind"] != "activation":
+    if nxt is None or nxt.kind != "activation":
         return lambda h: h
-    opdef = lookup("layer", nxt["op"])
+    opdef = lookup("layer", nxt.op)
     assert opdef is not None and opdef.build is not None
-    return opdef.build(nxt["args"], nxt["in_shape"], nxt["out_shape"])
+    return opdef.build(nxt.args, nxt.in_shape, nxt.out_shape)
 
 
 class _Shallow(nn.Module):
@@ -79,7 +79,7 @@ class _Shallow(nn.Module):
         return self.decoder(self.act(functional.linear(x, self.layer.weight, self.layer.bias)))
 
 
-def pretrain_layerwise(model: Any, graph: nx.DiGraph, split: Split, cfg: TrainSpec,
+def pretrain_layerwise(model: Any, graph: IR, split: Split, cfg: TrainSpec,
                        device: torch.device, reporter: Reporter, stop: Any) -> list[dict]:
     """Pretrain each dense encoder layer in turn; one record per layer."""
     assert cfg.pretrain is not None
