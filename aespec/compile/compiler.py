@@ -90,7 +90,7 @@ def _net_outputs(graph: IR, seg: Segment) -> tuple[list[fx.Node], Slots]:
     if logits is not None:
         values.append(logits)
     latents = []
-    for nid in _latent_nodes(graph):
+    for nid in graph.of_kind("latent"):
         latents.append((nid, len(values), len(values) + 1))
         values += [seg.env[f"{nid}_mu"], seg.env[f"{nid}_logvar"]]
     nodes: dict[str, int] = {}
@@ -123,12 +123,8 @@ def _logits(graph: IR, seg: Segment) -> fx.Node | None:
     return seg.env[order[i - 1]]
 
 
-def _latent_nodes(graph: IR) -> list[str]:
-    return [n for n in graph.order if graph.nodes[n].kind == "latent"]
-
-
 def _latent_shape(graph: IR) -> tuple[int, ...] | None:
-    latents = _latent_nodes(graph)
+    latents = graph.of_kind("latent")
     return graph.nodes[latents[0]].out_shape if latents else None
 
 
@@ -144,7 +140,7 @@ def _views(graph: IR, built: dict[str, Any], net: fx.GraphModule, enc_in: str
     outs = graph.outputs
     spans = {"encode": ("Encoder", enc_in, "x", outs["bottleneck"]),
              "decode": ("Decoder", outs["bottleneck"], "z", outs["decoder"])}
-    latents = _latent_nodes(graph)
+    latents = graph.of_kind("latent")
     if latents:
         spans["sample"] = ("Sampler", latents[0], "z", outs["decoder"])
     views, unavailable = {}, {}

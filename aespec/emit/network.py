@@ -80,7 +80,7 @@ def analyse(g: IR) -> Network:
         net.owner[nid] = net.owner[order[i - 1]] if noop else nid
     noise = [n for n in order if g.nodes[n].block == "noise"]
     net.enc_in = noise[-1] if noise else "input"
-    latents = [n for n in order if g.nodes[n].kind == "latent"]
+    latents = g.of_kind("latent")
     net.latent = latents[0] if latents else None
     net.roles = {"z": outs["bottleneck"], "x_hat": outs["decoder"]}
     logits = _logits(g, net)

@@ -25,10 +25,6 @@ class Objective:
     contractive: bool = False
 
 
-def _nodes(net: Network, kind: str) -> list[str]:
-    return [n for n, d in net.g.nodes.items() if d.kind == kind]
-
-
 def _weighted(name: str, weight: float) -> str:
     return name if weight == 1 else f"{weight:g}*{name}"
 
@@ -46,7 +42,7 @@ def plan_objective(net: Network) -> Objective:
     """The terms' code; `write_loss_fn` wraps it once the module's outputs are known."""
     obj = Objective()
     obj.contractive = any(get_op("regularizer", net.g.nodes[n].op).jacobian
-                          for n in _nodes(net, "regularizer"))
+                          for n in net.g.of_kind("regularizer"))
     return obj
 
 
@@ -54,7 +50,7 @@ def write_loss_fn(net: Network, obj: Objective, outputs: dict[str, str],
                   weights: dict[str, tuple[str, ...]]) -> list[str]:
     """`def loss_fn(...)`: reconstruction terms, the KL of a latent, the regularizers."""
     g = net.g
-    losses, regs = _nodes(net, "loss"), _nodes(net, "regularizer")
+    losses, regs = net.g.of_kind("loss"), net.g.of_kind("regularizer")
     names = [_weighted(g.nodes[n].op, g.nodes[n].weight) for n in losses]
     if net.latent is not None:
         names.append(_weighted("kl", g.nodes[net.latent].args.beta))

@@ -178,7 +178,7 @@ def data_matches_input(spec: Spec, g: IR, bag: DiagnosticBag) -> None:
 
 @check
 def one_stochastic_latent(spec: Spec, g: IR, bag: DiagnosticBag) -> None:
-    latents = [n for n in g.order if g.nodes[n].kind == "latent"]
+    latents = g.of_kind("latent")
     for extra in latents[1:]:
         bag.add("E310", "a model has one stochastic latent; this is the second",
                 g.nodes[extra].span, f"the first is at line "

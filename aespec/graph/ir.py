@@ -1,6 +1,6 @@
 """The graph IR: typed nodes and edges of a small directed graph, and the network's facts.
 
-Every stage after the front end (checks, drawing, compile, emit, train, report) reads one
+Every stage after the builder (checks, drawing, compile, emit, train, report) reads one
 `IR`: `ir.nodes[n]` is a frozen `Node`, `ir.edges[u, v]` a frozen `Edge`, and what holds
 for the whole network (`order`, `outputs`, `z`, `params` ...) are typed attributes. It is
 plain data and needs no networkx, whose import (its `__init__` loads its whole algorithm
