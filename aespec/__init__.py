@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     import networkx as nx
 
     from aespec.graph import CheckResult
+    from aespec.graph.ir import IR
     from aespec.model import Spec
 
 __all__ = ["AespecError", "Diagnostic", "build", "check", "graph_of", "load", "svg", "train"]
@@ -48,27 +49,32 @@ def load(path: str | Path, overrides: Sequence[str] = ()) -> Spec:
 
 
 def graph_of(spec: Spec) -> nx.DiGraph:
-    """The graph IR of a resolved spec, every shape inferred; AespecError if it has errors."""
+    """The graph IR of a resolved spec as a networkx DiGraph, every shape inferred, node and
+    edge attributes as dicts (`IR.to_networkx`); AespecError if the spec has errors."""
+    return _ir_of(spec).to_networkx()
+
+
+def _ir_of(spec: Spec) -> IR:
     from aespec.graph import check_spec
 
     result = check_spec(spec)
     result.raise_for_errors()
-    assert result.graph is not None
-    return result.graph
+    assert result.ir is not None
+    return result.ir
 
 
 def build(spec: Spec) -> Any:
     """The torch module (`AEModel`) of a resolved spec; imports torch."""
     from aespec.compile import compile_model
 
-    return compile_model(graph_of(spec), spec)
+    return compile_model(_ir_of(spec), spec)
 
 
 def svg(spec: Spec) -> str:
     """The spec's diagram as SVG text (graphviz's `dot` draws it)."""
     from aespec.draw import to_svg
 
-    return to_svg(graph_of(spec), spec)
+    return to_svg(_ir_of(spec), spec)
 
 
 def __getattr__(name: str) -> Any:

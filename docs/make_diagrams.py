@@ -67,13 +67,13 @@ def legend_dot() -> str:
 
 def section(path: Path) -> str:
     result = check_file(path)
-    if not result.ok or result.graph is None or result.spec is None:
+    if not result.ok or result.ir is None or result.spec is None:
         sys.exit(f"{path} does not check: run `aespec check {path}`")
-    spec, g = result.spec, result.graph
+    spec, g = result.spec, result.ir
     (IMG / f"{path.stem}.svg").write_text(to_svg(g, spec), encoding="utf-8")
-    facts = (f"[`specs/{path.name}`](../specs/{path.name}) · {g.graph['params']:,} "
+    facts = (f"[`specs/{path.name}`](../specs/{path.name}) · {g.params:,} "
              f"parameters · input {fmt_shape(spec.input.shape)} · code z "
-             f"{fmt_shape(g.graph.get('z'))}")
+             f"{fmt_shape(g.z)}")
     doc = f"{spec.doc}\n\n" if spec.doc else ""
     return f"## {spec.name}\n\n{doc}{facts}\n\n![{spec.name}](img/{path.stem}.svg)\n"
 

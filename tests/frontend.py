@@ -36,5 +36,5 @@ def only(result: CheckResult, code: str) -> Diagnostic:
 
 
 def rows(result: CheckResult, block: str) -> list[tuple[str, tuple, int]]:
-    assert result.graph is not None, result.diagnostics
-    return [(r.op, r.shape, r.params) for r in table_rows(result.graph) if r.block == block]
+    assert result.ir is not None, result.diagnostics
+    return [(r.op, r.shape, r.params) for r in table_rows(result.ir) if r.block == block]

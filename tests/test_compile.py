@@ -13,7 +13,7 @@ from torch import nn
 import aespec
 from aespec.compile import AEModel, AEOutput, compile_model
 from aespec.errors import AespecError
-from aespec.graph.checking import check_source
+from aespec.graph.checking import check_source, check_spec
 
 VALID = pathlib.Path(__file__).resolve().parent / "conformance" / "valid"
 TORCHSCRIPT_WARNING = "ignore:The TorchScript type system:UserWarning"
@@ -51,7 +51,7 @@ def test_print_readable_cites_each_spec_line() -> None:
 def test_spec_build_is_compile_model() -> None:
     model, spec = build("undercomplete_fc")
     assert isinstance(model, AEModel)
-    assert isinstance(compile_model(aespec.graph_of(spec), spec), AEModel)
+    assert isinstance(compile_model(check_spec(spec).ir, spec), AEModel)
 
 
 def test_a_graph_with_shape_errors_is_refused() -> None:
@@ -59,7 +59,7 @@ def test_a_graph_with_shape_errors_is_refused() -> None:
                           "bottleneck {\n dense(2)\n}\ndecoder {\n dense(8)\n}\n", "bad.ae")
     assert not result.ok
     with pytest.raises(AespecError) as err:
-        compile_model(result.graph, result.spec)
+        compile_model(result.ir, result.spec)
     assert [d.code for d in err.value.diagnostics] == ["E312", "E303"]  # and the reason
 
 

@@ -343,15 +343,15 @@ def test_gaussian_nll_variance_is_trained_and_counted() -> None:
     text = ("input image(1, 4, 4)\nencoder {\n conv(2)\n}\nbottleneck {\n gaussian(3)\n}\n"
             "decoder {\n dense(16)\n reshape(1, 4, 4)\n}\nloss gaussian_nll\n")
     result = check_source(text, "case.ae")
-    assert result.ok and result.graph is not None
+    assert result.ok and result.ir is not None
     model = aespec.build(result.spec)
-    assert sum(p.numel() for p in model.parameters()) == result.graph.graph["params"]
-    loss_node = result.graph.nodes["loss1"]
-    assert loss_node["params"] == 16 and loss_node["in_shape"] == (1, 4, 4)
+    assert sum(p.numel() for p in model.parameters()) == result.ir.params
+    loss_node = result.ir.nodes["loss1"]
+    assert loss_node.params == 16 and loss_node.in_shape == (1, 4, 4)
     assert "objective_params.loss1_log_var" in model.state_dict()
     fixed = check_source(text.replace("gaussian_nll", "gaussian_nll(var=0.5)"), "case.ae")
-    assert fixed.graph is not None and fixed.graph.graph["params"] == \
-        result.graph.graph["params"] - 16
+    assert fixed.ir is not None and fixed.ir.params == \
+        result.ir.params - 16
     # train only the variance on a fixed output: σ² = exp(s) + 0.001 falls toward the
     # mean squared error 0.01 of each value
     log_var = model.objective_params["loss1_log_var"]
@@ -372,13 +372,13 @@ def test_gaussian_nll_variance_is_trained_and_counted() -> None:
 def test_gaussian_nll_arguments_and_objective_text() -> None:
     from aespec.graph.summary import objective_text, table_rows
     learned = check_source(small("gaussian_nll"), "case.ae")
-    assert learned.graph is not None
-    assert "GaussianNLL(x, x̂, σ² ≥ 0.001 learned per value)" in objective_text(learned.graph)
-    rows = [r for r in table_rows(learned.graph) if r.block == "loss"]
+    assert learned.ir is not None
+    assert "GaussianNLL(x, x̂, σ² ≥ 0.001 learned per value)" in objective_text(learned.ir)
+    rows = [r for r in table_rows(learned.ir) if r.block == "loss"]
     assert [(r.op, r.params) for r in rows] == [("gaussian_nll", 2)]
     fixed = check_source(small("gaussian_nll(0.1)"), "case.ae")
-    assert fixed.graph is not None
-    assert objective_text(fixed.graph) == "L = GaussianNLL(x, x̂, σ² = 0.1)"
+    assert fixed.ir is not None
+    assert objective_text(fixed.ir) == "L = GaussianNLL(x, x̂, σ² = 0.1)"
     for bad in ("gaussian_nll(var=0)", "gaussian_nll(var=lerned)",
                 "gaussian_nll(var=0.1, min_var=0.01)", "gaussian_nll(min_var=-1)"):
         result = check_source(small(bad), "case.ae")

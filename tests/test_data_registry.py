@@ -45,8 +45,8 @@ RAMP = DataSource("ramp", RampArgs, _ramp, lambda a: (4,), unit=True, emit=_ramp
 
 def _emit(data: str, n: int) -> str:
     result = check_source(SPEC.format(n=n, data=data), "m.ae")
-    assert result.ok and result.graph is not None and result.spec is not None
-    return emit_source(result.graph, result.spec)
+    assert result.ok and result.ir is not None and result.spec is not None
+    return emit_source(result.ir, result.spec)
 
 
 @pytest.fixture

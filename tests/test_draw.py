@@ -54,13 +54,13 @@ runner = CliRunner()
 
 def checked(path: Path) -> CheckResult:
     result = check_file(path)
-    assert result.ok and result.graph is not None, [d.message for d in result.diagnostics]
+    assert result.ok and result.ir is not None, [d.message for d in result.diagnostics]
     return result
 
 
 def dot_of(name: str, rankdir: str = "TB", detail: str = "ops") -> str:
     result = checked(VALID / f"{name}.ae")
-    return to_dot(result.graph, result.spec, rankdir, detail)
+    return to_dot(result.ir, result.spec, rankdir, detail)
 
 
 def edges(text: str) -> list[str]:
@@ -90,17 +90,17 @@ def test_dot_is_deterministic_and_has_no_paths() -> None:
 @pytest.mark.parametrize("path", EVERY_SPEC, ids=lambda p: f"{p.parent.name}/{p.stem}")
 def test_every_edge_is_labelled_and_every_box_shows_its_parameters(path: Path) -> None:
     result = checked(path)
-    g = result.graph
+    g = result.ir
     for rankdir in ("TB", "LR"):
         text = to_dot(g, result.spec, rankdir)
         for line in edges(text):
             assert "label=" in line or 'style="invis"' in line, line
     text = to_dot(g, result.spec)
     for box in group_ops(g):
-        params = sum(g.nodes[n]["params"] for n in box.members)
+        params = sum(g.nodes[n].params for n in box.members)
         if params:
             assert f"{params:,} param" in text, box
-    assert f"{g.graph['params']:,} parameters" in text
+    assert f"{g.params:,} parameters" in text
 
 
 def test_activation_is_merged_into_its_layer_and_shape_ops_stand_alone() -> None:
@@ -165,7 +165,7 @@ def test_colours_come_only_from_the_style_table() -> None:
 def test_bad_arguments_are_refused() -> None:
     result = checked(VALID / "vae_fc.ae")
     with pytest.raises(ValueError):
-        to_dot(result.graph, result.spec, rankdir="BT")
+        to_dot(result.ir, result.spec, rankdir="BT")
 
 
 # ---------------------------------------------------------------- through the real dot
@@ -176,7 +176,7 @@ def test_bad_arguments_are_refused() -> None:
 def test_every_spec_renders_to_svg_and_png(path: Path) -> None:
     """specs/*.ae, globbed when the tests run, and the conformance cases: no dot warning."""
     result = checked(path)
-    text = to_dot(result.graph, result.spec)
+    text = to_dot(result.ir, result.spec)
     for fmt, magic in (("svg", b"<?xml"), ("png", b"\x89PNG")):
         proc = subprocess.run(["dot", f"-T{fmt}"], input=text.encode(), capture_output=True,
                               check=False)
@@ -190,7 +190,7 @@ def test_other_layouts_render_without_warnings(rankdir: str, detail: str) -> Non
     for path in EVERY_SPEC:
         result = checked(path)
         proc = subprocess.run(["dot", "-Tsvg", "-o", os.devnull],
-                              input=to_dot(result.graph, result.spec, rankdir, detail).encode(),
+                              input=to_dot(result.ir, result.spec, rankdir, detail).encode(),
                               capture_output=True, check=False)
         assert proc.returncode == 0 and not proc.stderr, (path.name, proc.stderr.decode())
 

@@ -48,8 +48,8 @@ def _emit(path: Path | str) -> tuple[str, Any, Any]:
     """The emitted text, graph and spec of a spec file, or of an edge case by name."""
     result = check_file(path) if isinstance(path, Path) else check_source(
         EDGE_CASES[path], f"{path}.ae")
-    assert result.ok and result.graph is not None, result.diagnostics
-    return emit_source(result.graph, result.spec), result.graph, result.spec
+    assert result.ok and result.ir is not None, result.diagnostics
+    return emit_source(result.ir, result.spec), result.ir, result.spec
 
 
 def _load(text: str, name: str) -> dict:
@@ -67,9 +67,9 @@ def _close(actual, expected, what: str) -> None:
 def _batch(spec, graph) -> tuple[torch.Tensor, torch.Tensor | None]:
     x = torch.rand(2, *spec.input.shape, generator=torch.Generator().manual_seed(1))
     paired = spec.data is not None and spec.data.args.get("y") is not None
-    if tuple(graph.graph["output"]) == tuple(spec.input.shape) and not paired:
+    if tuple(graph.output) == tuple(spec.input.shape) and not paired:
         return x, None
-    return x, torch.rand(2, *graph.graph["output"], generator=torch.Generator().manual_seed(2))
+    return x, torch.rand(2, *graph.output, generator=torch.Generator().manual_seed(2))
 
 
 def test_there_are_cases_of_every_kind():
@@ -90,7 +90,7 @@ def test_emitted_module_computes_what_the_compiled_one_does(path: Path | str):
     compiled = compile_model(graph, spec)
     emitted = ns[class_name(spec.name)]()
     assert sum(p.numel() for p in emitted.parameters()) == \
-        sum(p.numel() for p in compiled.parameters()) == graph.graph["params"]
+        sum(p.numel() for p in compiled.parameters()) == graph.params
     ns["load_aespec_state_dict"](emitted, compiled.state_dict())  # strict=True inside
     x, target = _batch(spec, graph)
     compiled.eval()
@@ -145,7 +145,7 @@ def test_emitted_files_import_nothing_of_aespec_and_are_deterministic():
         text = _emit(path)[0]
         if path.stem in DETERMINISM:  # checked again from the file: the same text
             fresh = check_file(path)
-            assert emit_source(fresh.graph, fresh.spec) == text
+            assert emit_source(fresh.ir, fresh.spec) == text
         modules = {alias.name.split(".")[0] for node in ast.walk(ast.parse(text))
                    if isinstance(node, ast.Import) for alias in node.names}
         modules |= {node.module.split(".")[0] for node in ast.walk(ast.parse(text))
@@ -212,7 +212,7 @@ def test_idx_loader_reads_what_aespec_reads():
     source = (ROOT / "specs" / "conv_fashion.ae").read_text()
     source = re.sub(r"(?m)^data .*$", "data fashion_mnist(normal=3, limit=500)", source)
     result = check_source(source, "fashion_normal.ae")
-    ns = _load(emit_source(result.graph, result.spec), "fashion_normal")
+    ns = _load(emit_source(result.ir, result.spec), "fashion_normal")
     expected = load_data("fashion_mnist", {"normal": 3, "limit": 500}, (1, 28, 28)).x_train
     assert torch.equal(ns["load_data"](), torch.from_numpy(expected))
 
@@ -229,7 +229,7 @@ def test_an_op_without_an_emit_form_is_refused_with_e313(monkeypatch):
     without = dataclasses.replace(REGISTRY["layer"]["dense"], emit=None)
     monkeypatch.setitem(REGISTRY["layer"], "dense", without)
     with pytest.raises(AespecError) as err:
-        emit_source(result.graph, result.spec)
+        emit_source(result.ir, result.spec)
     d = err.value.diagnostics[0]
     assert d.code == "E313" and "'dense'" in d.message and d.span.line == 3
 
@@ -244,7 +244,7 @@ def test_every_registered_op_has_an_emit_form():
 def test_a_spec_whose_shapes_stopped_is_refused_with_e314():
     result = check_source(TINY.replace("dense(2)", "dense(2)\n    reshape(3, 3)"), "bad.ae")
     with pytest.raises(AespecError) as err:
-        emit_source(result.graph, result.spec)
+        emit_source(result.ir, result.spec)
     assert [d.code for d in err.value.diagnostics] == ["E314", "E303"]
 
 

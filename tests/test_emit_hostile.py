@@ -52,8 +52,8 @@ def source_of(kind: str, path: str, doc: str | None) -> str:
 
 def emitted(kind: str, path: str, doc: str | None, name: str, out: str) -> str:
     result = check_source(source_of(kind, path, doc), f"{name}.ae")
-    assert result.ok and result.graph is not None, result.diagnostics
-    return emit_source(result.graph, result.spec, out)
+    assert result.ok and result.ir is not None, result.diagnostics
+    return emit_source(result.ir, result.spec, out)
 
 
 class _Blank(ast.NodeTransformer):
@@ -199,7 +199,7 @@ def test_regression_spec_lines_with_carriage_returns_broke_the_layer_comments():
     source = source_of("npz", "p", None).replace("dense(4) relu", "dense(4)\rrelu")
     result = check_source(source, "n.ae")
     assert result.ok, result.diagnostics
-    text = emit_source(result.graph, result.spec)
+    text = emit_source(result.ir, result.spec)
     assert "# encoder, line 4: dense(4)\\rrelu" in text
     assert shape_of(text, "n") == shape_of(emitted("npz", "p", None, "n", "o.py"), "n")
 

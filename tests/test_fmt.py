@@ -56,11 +56,7 @@ def plain(obj):
 def ir(source: str) -> tuple:
     """What a spec means: its Spec, its graph (nodes, edges, summary) and diagnostic codes."""
     r = check_source(source)
-    g = r.graph
-    graph = None if g is None else (
-        {n: plain({k: v for k, v in d.items() if k != "span"}) for n, d in g.nodes(data=True)},
-        sorted((u, v, repr(plain(d))) for u, v, d in g.edges(data=True)), plain(g.graph))
-    return plain(r.spec), graph, sorted(d.code for d in r.diagnostics)
+    return plain(r.spec), plain(r.ir), sorted(d.code for d in r.diagnostics)
 
 
 def comments(source: str) -> list[str]:

@@ -61,7 +61,7 @@ def test_mirror_output_and_tied_weights():
     decoder = rows(result, "decoder")
     assert decoder[0] == ("dense(256)", (256,), 256)  # tied: only the bias is new
     assert decoder[-1][0] == "tanh"
-    assert result.graph.nodes["decoder4"]["tied_to"] == "bottleneck3"
+    assert result.ir.nodes["decoder4"].tied_to == "bottleneck3"
 
 
 def test_mirror_of_an_encoder_that_joins_is_e305():
@@ -133,7 +133,7 @@ def test_regression_mirror_restores_a_strided_conv_with_an_int_pad():
               "bottleneck {\n dense(4)\n}\ndecoder mirror\nloss mse\n")
     result = check_source(source, "t.ae")
     assert result.ok, result.diagnostics
-    assert result.graph.graph["output"] == (1, 28, 28)
+    assert result.ir.output == (1, 28, 28)
 
 
 # ---------------------------------------------------------------- W4xx
@@ -194,10 +194,10 @@ def test_check_reports_the_memory_of_one_training_step():
     from aespec.graph.memory import estimate
 
     result = check(spec(after="train {\n    batch 10\n}"))
-    m = estimate(result.spec, result.graph)
-    params = result.graph.graph["params"]
+    m = estimate(result.spec, result.ir)
+    params = result.ir.params
     assert (m.weights, m.gradients, m.optimizer) == (4 * params, 4 * params, 8 * params)  # adam
-    values = sum(math.prod(result.graph.nodes[n]["out_shape"])
-                 for n in result.graph.graph["order"])
+    values = sum(math.prod(result.ir.nodes[n].out_shape)
+                 for n in result.ir.order)
     assert m.activations == 4 * 10 * values
     assert result.to_json()["model"]["memory"]["total"] == m.total

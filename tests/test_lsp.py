@@ -110,11 +110,11 @@ async def test_warnings_are_warnings_with_their_code(client: LanguageClient):
 
 
 def _node_positions(text: str):
-    g = check_source(text).graph
-    for n in g.graph["order"]:
+    g = check_source(text).ir
+    for n in g.order:
         d = g.nodes[n]
-        if d["kind"] != "input" and not d.get("mirror"):
-            yield n, d, lsp.Position(d["span"].line - 1, d["span"].column - 1)
+        if d.kind != "input" and not d.mirror:
+            yield n, d, lsp.Position(d.span.line - 1, d.span.column - 1)
 
 
 async def _hover(client: LanguageClient, uri: str, pos: lsp.Position) -> str:
@@ -131,11 +131,11 @@ async def test_hover_shapes_are_the_checks_shapes(client: LanguageClient):
     text = path.read_text(encoding="utf-8")
     uri, _ = await open_doc(client, text)
     for _, d, pos in _node_positions(text):
-        assert f"**{shape_text(d['out_shape'])}**" in await _hover(client, uri, pos)
+        assert f"**{shape_text(d.out_shape)}**" in await _hover(client, uri, pos)
     model = json.loads(CliRunner().invoke(app, ["check", "--json", str(path)]).output)["model"]
-    g = check_source(text).graph
+    g = check_source(text).ir
     for block, key in (("bottleneck", "z"), ("decoder", "output")):
-        span = g.nodes[g.graph["outputs"][block]]["span"]
+        span = g.nodes[g.outputs[block]].span
         hover = await _hover(client, uri, lsp.Position(span.line - 1, span.column - 1))
         assert f"**{shape_text(tuple(model[key]))}**" in hover
     hover = await _hover(client, uri, position(text, "conv(width * 2"))
@@ -223,10 +223,10 @@ async def test_a_mirror_shows_every_op_it_builds(client: LanguageClient):
     text = (ROOT / "specs" / "mirror_tied.ae").read_text(encoding="utf-8")
     uri, _ = await open_doc(client, text)
     hover = await _hover(client, uri, position(text, "decoder mirror", 8))
-    g = check_source(text).graph
-    mirrored = [d for _, d in g.nodes(data=True) if d.get("mirror")]
+    g = check_source(text).ir
+    mirrored = [d for d in g.nodes.values() if d.mirror]
     assert len(mirrored) == 5 and hover.count("(decoder)") == 5
-    assert all(f"**{shape_text(d['out_shape'])}**" in hover for d in mirrored)
+    assert all(f"**{shape_text(d.out_shape)}**" in hover for d in mirrored)
 
 
 @ON_SERVER[0]

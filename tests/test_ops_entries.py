@@ -113,9 +113,9 @@ def test_global_pooling_has_no_parameters_and_keeps_the_value_range():
     result = check(spec(input="image(1, 8, 8)", encoder="conv(4) sigmoid\nglobalmaxpool",
                         bottleneck="dense(2)", decoder="dense(64) sigmoid\nreshape(1, 8, 8)"))
     assert rows(result, "encoder")[2] == ("globalmaxpool", (4,), 0)
-    assert result.graph is not None
-    node = [d for _, d in result.graph.nodes(data=True) if d.get("op") == "globalmaxpool"][0]
-    assert node["range"] == (0.0, 1.0)
+    assert result.ir is not None
+    node = [d for d in result.ir.nodes.values() if d.op == "globalmaxpool"][0]
+    assert node.range == (0.0, 1.0)
 
 
 # ---------------------------------------------------------------- a contributor's new op

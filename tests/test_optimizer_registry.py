@@ -51,7 +51,7 @@ def test_a_new_optimizer_is_one_entry_through_check(adagrad: Optimizer) -> None:
     state tensor per weight; W409 warns above its own bound, not adam's."""
     result = _checked("    optimizer adagrad(lr=0.5, lr_decay=0.1)\n    schedule halve\n")
     assert result.spec.train.optimizer.args == AdagradArgs(lr=0.5, lr_decay=0.1)
-    m = estimate(result.spec, result.graph)
+    m = estimate(result.spec, result.ir)
     assert m.optimizer == m.weights  # one state tensor per weight, as the entry says
     assert "W409" not in codes(result)  # 0.5 is above adam's 0.1, below adagrad's 1.0
     assert "W409" in codes(_checked("    optimizer adagrad(lr=5)\n"))
@@ -61,12 +61,12 @@ def test_a_new_optimizer_is_one_entry_through_check(adagrad: Optimizer) -> None:
 
 def test_a_new_optimizer_is_written_by_emit_and_listed_by_the_docs(adagrad: Optimizer) -> None:
     result = _checked("    optimizer adagrad(lr=0.5)\n    schedule halve\n")
-    text = emit_source(result.graph, result.spec)
+    text = emit_source(result.ir, result.spec)
     assert "optimizer = torch.optim.Adagrad(model.parameters(), lr=0.5)\n" in text
     assert "the halve schedule" in text  # emit leaves schedules out, and says so
     result = _checked("    optimizer adagrad(lr=0.5, lr_decay=0.25)\n")
     assert "torch.optim.Adagrad(model.parameters(), lr=0.5, lr_decay=0.25)" in \
-        emit_source(result.graph, result.spec)
+        emit_source(result.ir, result.spec)
     page = render_ops()
     assert "| `adagrad` |" in page and "`torch.optim.Adagrad`" in page
     assert "| `halve` |" in page

@@ -165,13 +165,13 @@ def test_spec_checks_with_only_the_warnings_it_means(name: str) -> None:
 @pytest.mark.parametrize("name", sorted(PARAMS))
 def test_sources_examples_have_their_stated_parameter_counts(name: str) -> None:
     result = aespec.check(SPECS / f"{name}.ae")
-    assert result.graph is not None
-    assert result.graph.graph["params"] == PARAMS[name]
+    assert result.ir is not None
+    assert result.ir.params == PARAMS[name]
 
 
 def test_deep_dense_source_example_has_the_stated_widths() -> None:
-    g = aespec.check(SPECS / "deep_fc_fashion.ae").graph
-    widths = [g.nodes[n]["out_shape"][0] for n in g.graph["order"] if g.nodes[n]["op"] == "dense"]
+    g = aespec.check(SPECS / "deep_fc_fashion.ae").ir
+    widths = [g.nodes[n].out_shape[0] for n in g.order if g.nodes[n].op == "dense"]
     assert widths == [500, 300, 150, 100, 64, 100, 150, 300, 500, 784]
 
 
@@ -184,8 +184,8 @@ def test_source_denoiser_adds_noise_half_and_clips() -> None:
 
 
 def test_fc_vae_source_example_has_a_20_dimensional_latent() -> None:
-    g = aespec.check(SPECS / "vae_fc.ae").graph
-    assert tuple(g.graph["z"]) == (20,) and g.graph["latent"] is not None
+    g = aespec.check(SPECS / "vae_fc.ae").ir
+    assert tuple(g.z) == (20,) and g.latent is not None
 
 
 @pytest.mark.slow

@@ -1,21 +1,20 @@
 """`aespec check` imports only what a check uses (bench/check_speed.md): no networkx (the
 front end builds `aespec.graph.ir.IR`), no interegular (lark gets it when it builds tables),
-no numpy, torch or the other commands' modules; and the light IR is the same graph as the
-`nx.DiGraph` the later stages are handed."""
+no numpy, torch or the other commands' modules; and the IR converts to the same graph as an
+`nx.DiGraph` of attribute dicts (`aespec.graph_of`)."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+from dataclasses import fields
 from pathlib import Path
 
 import networkx as nx
 import pytest
 
-from aespec.errors import DiagnosticBag
-from aespec.graph import build_graph, check_file
-from aespec.graph.build import build_ir
+from aespec.graph import check_file
 from aespec.graph.ir import IR, shortest_path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -78,23 +77,25 @@ def test_the_app_imported_by_name_has_every_command():
 @pytest.mark.parametrize("spec", SPECS[:6] + [ROOT / "specs" / "inpainting_unet.ae"],
                          ids=lambda p: p.stem)
 def test_the_ir_converts_to_the_same_networkx_graph(spec):
-    result = check_file(spec)
-    ir, g = result.ir, result.graph
-    assert isinstance(ir, IR) and isinstance(g, nx.DiGraph)
-    assert list(ir.nodes(data=True)) == list(g.nodes(data=True))
-    assert list(ir.edges(data=True)) == list(g.edges(data=True))
-    for n in ir:  # predecessors in the same order: the drawing's edge order follows them
-        assert list(ir.predecessors(n)) == list(g.predecessors(n))
-        assert list(ir.successors(n)) == list(g.successors(n))
-    assert ir.graph == g.graph
-    assert result.graph is g  # converted once
+    ir = check_file(spec).ir
+    assert isinstance(ir, IR)
+    g = ir.to_networkx()
+    assert list(g.nodes) == list(ir.nodes)
+    for n, d in g.nodes(data=True):
+        assert d == {f.name: getattr(ir.nodes[n], f.name) for f in fields(ir.nodes[n])}
+        # predecessors in the same order: the drawing's edge order follows them
+        assert list(g.predecessors(n)) == ir.predecessors(n)
+        assert list(g.successors(n)) == ir.successors(n)
+    assert sorted(g.edges) == sorted(ir.edges)
+    assert all(g.edges[uv]["shape"] == e.shape for uv, e in ir.edges.items())
+    assert g.graph["order"] == ir.order and g.graph["params"] == ir.params
 
 
-def test_build_graph_is_still_a_digraph_and_shortest_path_agrees_in_length():
-    spec = check_file(ROOT / "specs" / "inpainting_unet.ae").spec
-    g, ir = build_graph(spec, DiagnosticBag()), build_ir(spec, DiagnosticBag())
-    assert isinstance(g, nx.DiGraph)
-    last = g.graph["order"][-1]
+def test_shortest_path_agrees_with_networkx_in_length():
+    ir = check_file(ROOT / "specs" / "inpainting_unet.ae").ir
+    assert ir is not None
+    g = ir.to_networkx()
+    last = ir.order[-1]
     ours = shortest_path(ir, "input", last)
     assert ours[0] == "input" and ours[-1] == last
     assert len(ours) == len(nx.shortest_path(g, "input", last))

@@ -48,8 +48,8 @@ def print_summary(result: CheckResult) -> None:
         table.add_row(str(row.line), row.block, row.op, _shape(row.shape),
                       f"{row.params:,}" if row.params else "", row.note)
     out.print(table)
-    out.print(f"code z: {_shape(g.graph['z'])}    input: {_shape(spec.input.shape)}    "
-              f"parameters: {g.graph['params']:,}", markup=False)
+    out.print(f"code z: {_shape(g.z)}    input: {_shape(spec.input.shape)}    "
+              f"parameters: {g.params:,}", markup=False)
     out.print(f"objective: {objective_text(g)}", markup=False)
     out.print(f"memory of one training step: {describe(estimate(spec, g))}", markup=False)
 

@@ -85,12 +85,12 @@ def draw_command(
     path, name = output_target(spec, output, fmt)
     result = check_file(spec, overrides(set_), block)
     print_diagnostics(result.diagnostics, result.source, quiet)
-    if not result.ok or result.graph is None or result.spec is None:
+    if not result.ok or result.ir is None or result.spec is None:
         raise typer.Exit(1)
     if output is None and result.block is not None:  # a block of a page: named after it
         path = Path(f"{result.block.name or f'{spec.stem}-{result.block.index}'}.{name}")
     try:
-        written = write_drawing(result.graph, result.spec, path, name, rankdir.value,
+        written = write_drawing(result.ir, result.spec, path, name, rankdir.value,
                                 detail.value)
     except GraphvizMissingError as missing:
         err.print(f"graphviz's `dot` program was not found, so {path} was not drawn; wrote "

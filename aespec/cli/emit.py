@@ -57,10 +57,10 @@ def emit_command(
         _refuse_to_overwrite(spec, output, force)
     result = check_file(spec, overrides(set_), block)
     print_diagnostics(result.diagnostics, result.source)
-    if not result.ok or result.graph is None or result.spec is None:
+    if not result.ok or result.ir is None or result.spec is None:
         raise typer.Exit(1)
     try:
-        text = emit_source(result.graph, result.spec, output.name if output else None)
+        text = emit_source(result.ir, result.spec, output.name if output else None)
     except AespecError as error:
         raise fail(error, result.source) from None
     if output is None:

@@ -25,7 +25,7 @@ def _draw(loaded: Any, n: int, seed: int) -> Any:
     from aespec.graph.memory import fmt_bytes
     from aespec.train.device import free_memory
 
-    shape = tuple(loaded.graph.graph["output"])
+    shape = tuple(loaded.graph.output)
     one = 4 * math.prod(shape)  # float32 bytes of one sample
     free = free_memory(torch.device("cpu"))
     if free is not None and n * one > free:

@@ -13,51 +13,51 @@ from aespec.compile.objective import Slots, build_objective
 from aespec.errors import AespecError, Diagnostic
 
 if TYPE_CHECKING:
-    import networkx as nx
+    from aespec.graph.ir import IR
 
 
-def compile_model(graph: nx.DiGraph, spec: Any = None) -> AEModel:
+def compile_model(graph: IR, spec: Any = None) -> AEModel:
     """The torch module of a checked spec's graph IR (see docs/compile.md).
 
-    Its parameter count equals `graph.graph["params"]` and every intermediate tensor has
+    Its parameter count equals `graph.params` and every intermediate tensor has
     the node's inferred `out_shape`.  The graph holds everything the compiler reads; `spec`
     (optional) gives the source lines that the generated code's comments quote.
     """
     _require_complete(graph, spec)
-    order = graph.graph["order"]
+    order = graph.order
     built = build_ops(graph)
     root, origin = module_root(built), _origin(graph, spec)
-    noise_nodes = [n for n in order if graph.nodes[n]["block"] == "noise"]
+    noise_nodes = [n for n in order if graph.nodes[n].block == "noise"]
     enc_in = noise_nodes[-1] if noise_nodes else "input"
     noise, noise_names = None, {}
     if noise_nodes:
         seg = Segment(graph, built, "input", "x", origin).through(enc_in)
         noise, noise_names = seg.finish([seg.env[enc_in]], root, "Noise"), _names(graph, seg)
-    seg = Segment(graph, built, enc_in, "x", origin).through(graph.graph["outputs"]["decoder"])
+    seg = Segment(graph, built, enc_in, "x", origin).through(graph.outputs["decoder"])
     outputs, slots = _net_outputs(graph, seg)
     net = seg.finish(outputs, root, "AutoencoderNet")
     views, unavailable = _views(graph, built, net, enc_in)
     info = ModelInfo(
-        name=graph.graph.get("name") or "model", input_shape=graph.graph["input"],
-        z_shape=graph.graph["z"], latent_shape=_latent_shape(graph),
+        name=graph.name or "model", input_shape=graph.input,
+        z_shape=graph.shape_of("bottleneck"), latent_shape=_latent_shape(graph),
         layer_ids=tuple(_dense_encoder_layers(graph, built)), noise_names=noise_names,
         net_names=_names(graph, seg), unavailable=unavailable)
     return AEModel(net, noise, build_objective(graph, built, slots), slots, views, info)
 
 
-def _require_complete(graph: nx.DiGraph, spec: Any) -> None:
+def _require_complete(graph: IR, spec: Any) -> None:
     """A graph whose shapes stopped short cannot be compiled: E312, then the reasons that
     the graph stage kept (`stopped_by`), as `aespec check` gives them."""
-    outputs = graph.graph.get("outputs", {})
+    outputs = graph.outputs
     if all(block in outputs for block in ("encoder", "bottleneck", "decoder")):
         return
     first = Diagnostic("E312", "cannot compile a spec whose shapes could not all be inferred",
                        hint="run `aespec check` and fix its errors first",
                        file=getattr(spec, "path", None))
-    raise AespecError([first, *graph.graph.get("stopped_by", [])])
+    raise AespecError([first, *graph.stopped_by])
 
 
-def _origin(graph: nx.DiGraph, spec: Any) -> Callable[[str], str] | None:
+def _origin(graph: IR, spec: Any) -> Callable[[str], str] | None:
     """IR id -> its spec line as a traceback entry, which fx prints as a comment."""
     lines = getattr(spec, "source", "").splitlines()
     if not lines:
@@ -66,14 +66,14 @@ def _origin(graph: nx.DiGraph, spec: Any) -> Callable[[str], str] | None:
 
     def origin(nid: str) -> str:
         d = graph.nodes[nid]
-        line = d["span"].line
-        text = lines[line - 1].strip() if 0 < line <= len(lines) else d["op"]
-        return f'  File "{path}", line {line}, in {d["block"]}\n    {text}\n'
+        line = d.span.line
+        text = lines[line - 1].strip() if 0 < line <= len(lines) else d.op
+        return f'  File "{path}", line {line}, in {d.block}\n    {text}\n'
 
     return origin
 
 
-def _names(graph: nx.DiGraph, seg: Segment) -> dict[str, tuple[str, ...]]:
+def _names(graph: IR, seg: Segment) -> dict[str, tuple[str, ...]]:
     """fx value name -> the IR ids computed by it (identity ops share their input's)."""
     names: dict[str, tuple[str, ...]] = {}
     for key, node in seg.env.items():
@@ -82,15 +82,15 @@ def _names(graph: nx.DiGraph, seg: Segment) -> dict[str, tuple[str, ...]]:
     return names
 
 
-def _net_outputs(graph: nx.DiGraph, seg: Segment) -> tuple[list[fx.Node], Slots]:
+def _net_outputs(graph: IR, seg: Segment) -> tuple[list[fx.Node], Slots]:
     """The values the objective and AEOutput read, and where each sits in the tuple."""
-    outs = graph.graph["outputs"]
+    outs = graph.outputs
     values = [seg.env[outs["decoder"]], seg.env[outs["bottleneck"]]]
     logits = _logits(graph, seg)
     if logits is not None:
         values.append(logits)
     latents = []
-    for nid in _latent_nodes(graph):
+    for nid in graph.of_kind("latent"):
         latents.append((nid, len(values), len(values) + 1))
         values += [seg.env[f"{nid}_mu"], seg.env[f"{nid}_logvar"]]
     nodes: dict[str, int] = {}
@@ -101,50 +101,46 @@ def _net_outputs(graph: nx.DiGraph, seg: Segment) -> tuple[list[fx.Node], Slots]
     return values, Slots(0, 1, 2 if logits is not None else None, tuple(latents), nodes)
 
 
-def _activity_targets(graph: nx.DiGraph) -> list[str]:
+def _activity_targets(graph: IR) -> list[str]:
     """The nodes whose output a regularizer reads (not the weight penalties)."""
-    regs = [d for _, d in graph.nodes(data=True) if d["kind"] == "regularizer"]
-    return [d["targets"][0] for d in regs
-            if registered("regularizer", d["op"])[0].acts_on != "weights"]
+    regs = [d for d in graph.nodes.values() if d.kind == "regularizer"]
+    return [d.targets[0] for d in regs
+            if registered("regularizer", d.op)[0].acts_on != "weights"]
 
 
-def _logits(graph: nx.DiGraph, seg: Segment) -> fx.Node | None:
+def _logits(graph: IR, seg: Segment) -> fx.Node | None:
     """The pre-sigmoid tensor when the decoder ends in `sigmoid` and a loss term (bce) has
     a logits form: the loss then reads it, and is numerically stable."""
-    terms = [d for _, d in graph.nodes(data=True) if d["kind"] == "loss"]
-    if not any(registered("loss", d["op"])[0].needs_unit_output for d in terms):
+    terms = [d for d in graph.nodes.values() if d.kind == "loss"]
+    if not any(registered("loss", d.op)[0].needs_unit_output for d in terms):
         return None
-    order = graph.graph["order"]
-    i = order.index(graph.graph["outputs"]["decoder"])
+    order = graph.order
+    i = order.index(graph.outputs["decoder"])
     while seg.env.get(order[i - 1]) is seg.env[order[i]]:  # skip identity ops
         i -= 1
-    if not registered("layer", graph.nodes[order[i]]["op"])[0].logits:
+    if not registered("layer", graph.nodes[order[i]].op)[0].logits:
         return None
     return seg.env[order[i - 1]]
 
 
-def _latent_nodes(graph: nx.DiGraph) -> list[str]:
-    return [n for n in graph.graph["order"] if graph.nodes[n]["kind"] == "latent"]
+def _latent_shape(graph: IR) -> tuple[int, ...] | None:
+    latents = graph.of_kind("latent")
+    return graph.nodes[latents[0]].out_shape if latents else None
 
 
-def _latent_shape(graph: nx.DiGraph) -> tuple[int, ...] | None:
-    latents = _latent_nodes(graph)
-    return graph.nodes[latents[0]]["out_shape"] if latents else None
-
-
-def _dense_encoder_layers(graph: nx.DiGraph, built: dict[str, Any]) -> list[str]:
-    return [n for n in graph.graph["order"] if graph.nodes[n]["block"] in
+def _dense_encoder_layers(graph: IR, built: dict[str, Any]) -> list[str]:
+    return [n for n in graph.order if graph.nodes[n].block in
             ("encoder", "bottleneck") and isinstance(built[n], nn.Linear)]
 
 
-def _views(graph: nx.DiGraph, built: dict[str, Any], net: fx.GraphModule, enc_in: str
+def _views(graph: IR, built: dict[str, Any], net: fx.GraphModule, enc_in: str
            ) -> tuple[dict[str, fx.GraphModule], dict[str, Diagnostic]]:
     """encode (clean x -> z), decode (z -> x_hat), sample (latent draw -> x_hat), over
     `net`'s own layers; a view the model cannot offer maps to the reason instead."""
-    outs = graph.graph["outputs"]
+    outs = graph.outputs
     spans = {"encode": ("Encoder", enc_in, "x", outs["bottleneck"]),
              "decode": ("Decoder", outs["bottleneck"], "z", outs["decoder"])}
-    latents = _latent_nodes(graph)
+    latents = graph.of_kind("latent")
     if latents:
         spans["sample"] = ("Sampler", latents[0], "z", outs["decoder"])
     views, unavailable = {}, {}

@@ -20,7 +20,7 @@ from aespec.ops import OpDef, lookup
 from aespec.ops.modules import tile_draws
 
 if TYPE_CHECKING:
-    import networkx as nx
+    from aespec.graph.ir import IR
 
 
 def registered(place: Any, name: str) -> tuple[OpDef, Callable[..., Any]]:
@@ -31,16 +31,16 @@ def registered(place: Any, name: str) -> tuple[OpDef, Callable[..., Any]]:
     return opdef, opdef.build
 
 
-def build_ops(g: nx.DiGraph) -> dict[str, Any]:
+def build_ops(g: IR) -> dict[str, Any]:
     """Each forward node's torch form, from its registry builder (in order: tied layers
     are handed the encoder layer they share a weight with, joins the named tensor's shape)."""
     built: dict[str, Any] = {}
-    for nid in g.graph["order"][1:]:
+    for nid in g.order[1:]:
         d = g.nodes[nid]
-        _, build = registered(d["place"], d["op"])
-        tied = {"tied": built[d["tied_to"]]} if d.get("tied_to") else {}
-        join = {"other": g.nodes[d["join"]]["out_shape"]} if d.get("join") else {}
-        built[nid] = build(d["args"], d["in_shape"], d["out_shape"], **tied, **join)
+        _, build = registered(d.place, d.op)
+        tied = {"tied": built[d.tied_to]} if d.tied_to else {}
+        join = {"other": g.nodes[d.join].out_shape} if d.join else {}
+        built[nid] = build(d.args, d.in_shape, d.out_shape, **tied, **join)
     return built
 
 
@@ -60,9 +60,9 @@ class Segment:
     alias one value (identity) share it.
     """
 
-    def __init__(self, g: nx.DiGraph, built: dict[str, Any], start: str, placeholder: str,
+    def __init__(self, g: IR, built: dict[str, Any], start: str, placeholder: str,
                  origin: Callable[[str], str] | None = None):
-        self.g, self.built, self.order, self.origin = g, built, g.graph["order"], origin
+        self.g, self.built, self.order, self.origin = g, built, g.order, origin
         self.graph = fx.Graph()
         self.tracer = fx.proxy.GraphAppendingTracer(self.graph)
         self.env: dict[str, fx.Node] = {start: self.graph.placeholder(placeholder)}
@@ -94,18 +94,18 @@ class Segment:
         nid = self.order[i]
         d = self.g.nodes[nid]
         inputs = [self.env[self.order[i - 1]]]
-        if d["join"]:
+        if d.join:
             inputs.append(self._skip(nid, i, inputs[0]))
         op = self.built[nid]
         if not isinstance(op, nn.Module):
             self.env[nid] = self._trace(op, inputs, nid)
-        elif d["kind"] == "latent":
+        elif d.kind == "latent":
             self._emit_latent(nid, i, inputs)
         else:
             self.env[nid] = self.graph.create_node("call_module", nid, tuple(inputs), name=nid)
 
     def _trace(self, fn: Any, inputs: list[fx.Node], nid: str) -> fx.Node:
-        node = fn(*(fx.Proxy(n, self.tracer) for n in inputs)).node
+        node: fx.Node = fn(*(fx.Proxy(n, self.tracer) for n in inputs)).node
         if node not in inputs:
             node._rename(nid)  # fx names a traced value after its function; we want the id
         return node
@@ -121,13 +121,13 @@ class Segment:
 
     def _skip(self, nid: str, i: int, current: fx.Node) -> fx.Node:
         """The tensor a join reads; tiled to L draws when it was computed before them."""
-        source = self.g.nodes[nid]["join"]
+        source = self.g.nodes[nid].join
         if source not in self.env:
             d = self.g.nodes[nid]
-            name = d["args"].name
+            name = d.args.name
             raise AespecError.of(
-                "E311", f"{d['op']}({name}) at line {d['span'].line} joins {name}, a tensor "
-                "computed before the code z: the decoder cannot run from z alone", d["span"],
+                "E311", f"{d.op}({name}) at line {d.span.line} joins {name}, a tensor "
+                "computed before the code z: the decoder cannot run from z alone", d.span,
                 "decode and sample need a decoder that reads nothing but z; training the "
                 "whole model is fine")
         value = self.env[source]

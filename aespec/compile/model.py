@@ -6,6 +6,7 @@ import functools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import Tensor, fx, nn
@@ -112,12 +113,14 @@ class AEModel(nn.Module):
     def encode(self, x: Tensor) -> Tensor:
         """The code z of clean `x`, with evaluation semantics (z = mu, no dropout)."""
         with self._evaluating():
-            return self._view("encode")(x)
+            z: Tensor = self._view("encode")(x)
+        return z
 
     def decode(self, z: Tensor) -> Tensor:
         """The reconstruction in data space of codes z, (B, *z_shape), evaluation semantics."""
         with self._evaluating():
-            return self._view("decode")(z)
+            x_hat: Tensor = self._view("decode")(z)
+        return x_hat
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """Decoded draws z ~ N(0, I) of the stochastic latent (evaluation semantics)."""
@@ -128,7 +131,8 @@ class AEModel(nn.Module):
         z = torch.randn((n, *self.info.latent_shape), generator=generator, device=where)
         z = z.to(p.device, p.dtype)
         with self._evaluating():
-            return decode(z)
+            drawn: Tensor = decode(z)
+        return drawn
 
     def recon_error(self, x: Tensor, target: Tensor | None = None) -> Tensor:
         """Each example's reconstruction error by the loss's reconstruction terms, (B,):
@@ -174,15 +178,17 @@ class _ShapeRecorder(fx.Interpreter):
         super().__init__(gm)
         self.names, self.shapes = names, shapes
 
-    def run_node(self, n: fx.Node):
+    def run_node(self, n: fx.Node) -> Any:
         value = super().run_node(n)
         for nid in self.names.get(n.name, ()):
             self.shapes[nid] = tuple(value.shape[1:])
         return value
 
 
-def _record_shapes(gm: fx.GraphModule, names: dict, x: Tensor, shapes: dict) -> Tensor:
-    return _ShapeRecorder(gm, names, shapes).run(x)
+def _record_shapes(gm: fx.GraphModule, names: dict[str, tuple[str, ...]], x: Tensor,
+                   shapes: dict[str, Shape]) -> Tensor:
+    out: Tensor = _ShapeRecorder(gm, names, shapes).run(x)
+    return out
 
 
 @functools.cache
@@ -191,5 +197,7 @@ def _eager_input_grad() -> Callable[[AEModel, Tensor, Tensor], AEOutput]:
     backward through vmap has no compiled form. Made when a compile first traces a model,
     not as a decorator: `torch.compiler.disable` imports torch._dynamo (1.8 s), which a
     run that does not compile should not pay."""
-    return torch.compiler.disable(AEModel._run_with_input_grad)
+    disable: Callable[..., Any] = torch.compiler.disable  # untyped in torch
+    run: Callable[[AEModel, Tensor, Tensor], AEOutput] = disable(AEModel._run_with_input_grad)
+    return run
 

@@ -21,10 +21,12 @@ from aespec.ops.losses import owned_params
 from aespec.ops.modules import tile_draws
 
 if TYPE_CHECKING:
-    import networkx as nx
+    from aespec.graph.ir import IR
 
 Outs = tuple[Tensor, ...]
 _HALF = (torch.float16, torch.bfloat16)
+# portable.py is copied as text into emitted files, which carry no annotations
+_tile_draws: Callable[[Tensor, Tensor], Tensor] = tile_draws
 
 
 def _full(t: Tensor) -> Tensor:
@@ -61,7 +63,7 @@ class Recon:
     def _pair(self, outs: Outs, target: Tensor) -> tuple[Tensor, Tensor]:
         pred = _full(outs[self.pred])
         if pred.shape[0] != target.shape[0]:
-            target = tile_draws(target, pred)
+            target = _tile_draws(target, pred)
         return pred, target
 
     def _loss(self, pred: Tensor, target: Tensor, reduction: str) -> Tensor:
@@ -129,6 +131,9 @@ class ActivityPenalty:
         return self.penalty(h, x) if self.jacobian else self.penalty(h)
 
 
+Term = Recon | KL | WeightPenalty | ActivityPenalty
+
+
 class Objective:
     """The whole loss: the sum of its terms, each also returned under its stable name.
 
@@ -136,14 +141,15 @@ class Objective:
     the AEModel registers it, so they are counted, saved and trained with the network's.
     """
 
-    def __init__(self, terms: list, params: nn.ParameterDict | None = None):
+    def __init__(self, terms: list[Term], params: nn.ParameterDict | None = None):
         self.terms = terms
         self.params = nn.ParameterDict() if params is None else params
         self.names = [t.name for t in terms]
         self.recon = [t for t in terms if isinstance(t, Recon)]
         self.needs_input_grad = any(getattr(t, "jacobian", False) for t in terms)
 
-    def __call__(self, outs: Outs, target: Tensor, x: Tensor) -> tuple[Tensor, dict]:
+    def __call__(self, outs: Outs, target: Tensor, x: Tensor
+                 ) -> tuple[Tensor, dict[str, Tensor]]:
         terms = {t.name: t(outs, target, x) for t in self.terms}
         values = list(terms.values())  # never empty: a spec has at least one loss term
         loss = values[0]
@@ -160,44 +166,41 @@ class Objective:
 # ---------------------------------------------------------------- from the IR
 
 
-def build_objective(g: nx.DiGraph, built: dict[str, Any], slots: Slots) -> Objective:
+def build_objective(g: IR, built: dict[str, Any], slots: Slots) -> Objective:
     """The terms of the graph's `loss*` and `reg*` nodes, plus a KL term per latent."""
     params = nn.ParameterDict()
-    terms: list = [_recon_term(g, n, slots, params) for n in _nodes_of_kind(g, "loss")]
+    terms: list[Term] = [_recon_term(g, n, slots, params) for n in g.of_kind("loss")]
     for nid, mu, logvar in slots.latents:
-        beta = g.nodes[nid]["args"].beta
+        beta = g.nodes[nid].args.beta
         terms.append(KL(_weighted("kl", beta), beta, built[nid].kl, mu, logvar))
-    terms += [_regularizer_term(g, n, built, slots) for n in _nodes_of_kind(g, "regularizer")]
+    terms += [_regularizer_term(g, n, built, slots) for n in g.of_kind("regularizer")]
     return Objective(_unique_names(terms), params)
 
 
-def _nodes_of_kind(g: nx.DiGraph, kind: str) -> list[str]:
-    return [n for n, d in g.nodes(data=True) if d["kind"] == kind]  # in the spec's order
-
-
-def _recon_term(g: nx.DiGraph, nid: str, slots: Slots, params: nn.ParameterDict) -> Recon:
+def _recon_term(g: IR, nid: str, slots: Slots, params: nn.ParameterDict) -> Recon:
     d = g.nodes[nid]
-    opdef, build = registered("loss", d["op"])
+    opdef, build = registered("loss", d.op)
     logits = slots.logits if opdef.needs_unit_output else None
     pred = slots.x_hat if logits is None else logits
-    reduce = d["args"].reduce or ("sum" if slots.latents else "mean")
-    loss = build(d["args"], logits is not None)
+    reduce = d.args.reduce or ("sum" if slots.latents else "mean")
+    loss = build(d.args, logits is not None)
     owned = []
-    for arg, (shape, init) in owned_params(opdef, d["args"], d["in_shape"]).items():
+    for arg, (shape, init) in owned_params(opdef, d.args, d.input_shape()).items():
         params[f"{nid}_{arg}"] = nn.Parameter(torch.full(shape, float(init)))
         owned.append((arg, f"{nid}_{arg}"))
-    return Recon(_weighted(d["op"], d["weight"]), d["weight"], loss, pred, reduce == "sum",
+    return Recon(_weighted(d.op, d.weight), d.weight, loss, pred, reduce == "sum",
                  tuple(owned), params if owned else None)
 
 
-def _regularizer_term(g: nx.DiGraph, nid: str, built: dict[str, Any], slots: Slots):
+def _regularizer_term(g: IR, nid: str, built: dict[str, Any], slots: Slots
+                      ) -> WeightPenalty | ActivityPenalty:
     d = g.nodes[nid]
-    opdef, build = registered("regularizer", d["op"])
-    name = f"{d['op']}[{d['target']}]" if d["target"] else d["op"]
-    penalty = build(d["args"])
+    opdef, build = registered("regularizer", d.op)
+    name = f"{d.op}[{d.target}]" if d.target else d.op
+    penalty = build(d.args)
     if opdef.acts_on == "weights":
-        return WeightPenalty(name, penalty, weight_refs([built[t] for t in d["targets"]]))
-    return ActivityPenalty(name, penalty, slots.nodes[d["targets"][0]], opdef.jacobian)
+        return WeightPenalty(name, penalty, weight_refs([built[t] for t in d.targets]))
+    return ActivityPenalty(name, penalty, slots.nodes[d.targets[0]], opdef.jacobian)
 
 
 def weight_refs(modules: list[nn.Module]) -> tuple[tuple[nn.Module, str], ...]:
@@ -217,9 +220,9 @@ def _weighted(name: str, weight: float) -> str:
     return name if weight == 1 else f"{weight:g}*{name}"
 
 
-def _unique_names(terms: list) -> list:
+def _unique_names(terms: list[Term]) -> list[Term]:
     seen: dict[str, int] = {}
-    out = []
+    out: list[Term] = []
     for t in terms:
         seen[t.name] = seen.get(t.name, 0) + 1
         out.append(t if seen[t.name] == 1 else replace(t, name=f"{t.name}#{seen[t.name]}"))

@@ -38,7 +38,7 @@ from aespec.model import Mirror, Spec
 from aespec.ops.styles import BLOCKS, EDGES, FONT, STYLES, style_for
 
 if TYPE_CHECKING:
-    import networkx as nx
+    from aespec.graph.ir import IR
 
 __all__ = ["INSTALL_HINT", "PNG_DPI", "Box", "GraphvizMissingError", "RenderError",
            "args_text", "fmt_shape", "group_ops", "render", "to_dot", "to_svg",
@@ -101,7 +101,7 @@ class _Dot:
         self.edges.append(f"{_quote(u)} -> {_quote(v)} [{_attrs(attrs)}];")
 
 
-def to_dot(graph: nx.DiGraph, spec: Spec, rankdir: str = "TB", detail: str = "ops") -> str:
+def to_dot(graph: IR, spec: Spec, rankdir: str = "TB", detail: str = "ops") -> str:
     """The DOT text of a checked graph: clusters per block, shapes on every edge."""
     if rankdir not in ("TB", "LR") or detail not in ("ops", "blocks"):
         raise ValueError(f"rankdir must be TB or LR and detail ops or blocks, got "
@@ -116,8 +116,8 @@ def to_dot(graph: nx.DiGraph, spec: Spec, rankdir: str = "TB", detail: str = "op
     return _write(dot, g, spec, rankdir)
 
 
-def _add_boxes(dot: _Dot, g: nx.DiGraph, spec: Spec, boxes: list[Box], detail: str) -> None:
-    latent = g.graph.get("latent")
+def _add_boxes(dot: _Dot, g: IR, spec: Spec, boxes: list[Box], detail: str) -> None:
+    latent = g.latent
     for box in boxes:
         if box.block == "input":
             dot.node(box.id, "", {"label": input_label(g, spec), **STYLES["input"]})
@@ -133,26 +133,26 @@ def _add_boxes(dot: _Dot, g: nx.DiGraph, spec: Spec, boxes: list[Box], detail: s
                                          **style_for(style_key(g.nodes[box.id]))})
 
 
-def _flow_label(g: nx.DiGraph, u: str, shape) -> str:
+def _flow_label(g: IR, u: str, shape) -> str:
     """The edge's shape, named where the tensor has a name in the objective: x, x̃, z."""
-    block = g.nodes[u]["block"]
-    outs = g.graph["outputs"]
+    block = g.nodes[u].block
+    outs = g.outputs
     name = {"input": "x", "noise": "x̃", "bottleneck": "z"}.get(block)
     if name and (block == "input" or outs.get(block) == u):
         return f"{name}  {fmt_shape(shape)}"
     return fmt_shape(shape)
 
 
-def _add_flow(dot: _Dot, g: nx.DiGraph, boxes: list[Box], owner: dict[str, str]) -> None:
+def _add_flow(dot: _Dot, g: IR, boxes: list[Box], owner: dict[str, str]) -> None:
     blocks = {b.id: b.block for b in boxes}
-    for v in g.graph["order"]:
+    for v in g.order:
         for u in g.predecessors(v):
             bu, bv = owner[u], owner[v]
             if bu == bv:
                 continue
             e = g.edges[u, v]
-            attrs = {"label": _flow_label(g, u, e["shape"])}
-            if e.get("skip"):
+            attrs = {"label": _flow_label(g, u, e.shape)}
+            if e.skip:
                 # level with its source where the chains allow: the U-Net picture
                 dot.edge(bu, bv, {**attrs, **EDGES["skip"], "minlen": "0", "weight": "2"},
                          across=True)
@@ -165,51 +165,51 @@ def _add_flow(dot: _Dot, g: nx.DiGraph, boxes: list[Box], owner: dict[str, str])
                 dot.edge(bu, bv, {**attrs, **EDGES["data"]}, reverse=blocks[bv] == "decoder")
 
 
-def _add_objective(dot: _Dot, g: nx.DiGraph, owner: dict[str, str], detail: str) -> None:
-    terms = [d for _, d in g.nodes(data=True) if d["kind"] == "loss"]
+def _add_objective(dot: _Dot, g: IR, owner: dict[str, str], detail: str) -> None:
+    terms = [d for d in g.nodes.values() if d.kind == "loss"]
     if terms:  # one node, a line per term: every term compares the same x and x̂
         dot.node("loss", "", {"label": loss_label(terms), **STYLES["loss"]})
-        out = g.graph["outputs"].get("decoder")
+        out = g.outputs.get("decoder")
         if out:
-            shape = g.nodes[out]["out_shape"]
+            shape = g.nodes[out].out_shape
             dot.edge(owner[out], "loss", {"label": f"x̂  {fmt_shape(shape)}", **EDGES["loss"]},
                      reverse=True)
         # weighted and allowed flat: the loss sits level with the input, beside it
-        dot.edge("input", "loss", {"label": f"x  {fmt_shape(g.graph['input'])}  (target)",
+        dot.edge("input", "loss", {"label": f"x  {fmt_shape(g.input)}  (target)",
                                    **EDGES["target"], "minlen": "0", "weight": "4"},
                  across=True)
-    latent = g.graph.get("latent")
+    latent = g.latent
     if latent:
         dot.node("kl", "", {"label": kl_label(g, latent), **STYLES["kl"]})
-        dim = fmt_shape(g.nodes[latent]["out_shape"])
+        dim = fmt_shape(g.nodes[latent].out_shape)
         dot.edge(owner[latent], "kl", {"label": f"μ, log σ²  2×{dim}", **EDGES["kl"]})
-    for n, d in g.nodes(data=True):
-        if d["kind"] == "regularizer":
+    for n, d in g.nodes.items():
+        if d.kind == "regularizer":
             dot.node(n, "", {"label": reg_label(d), **STYLES["regularizer"]})
             _add_reg_edges(dot, g, n, owner, detail)
 
 
-def _add_reg_edges(dot: _Dot, g: nx.DiGraph, reg: str, owner: dict[str, str],
+def _add_reg_edges(dot: _Dot, g: IR, reg: str, owner: dict[str, str],
                    detail: str) -> None:
     """Activity penalties hang off the tensor they read; weight penalties off each block
     (its cluster) whose weights they read, one edge per block, and sit below the turn."""
     d = g.nodes[reg]
     weights = opdef_of(d).acts_on == "weights"
-    if not (weights and d["target"] in (None, *CLUSTERED)):
+    if not (weights and d.target in (None, *CLUSTERED)):
         drawn: dict[str, str] = {}  # box -> the first target drawn in it
-        for t in d["targets"]:
+        for t in d.targets:
             drawn.setdefault(owner[t], t)
         for box, t in drawn.items():
-            label = "W" if weights else f"h  {fmt_shape(g.nodes[t]['out_shape'])}"
+            label = "W" if weights else f"h  {fmt_shape(g.nodes[t].out_shape)}"
             dot.edge(box, reg, {"label": label, **EDGES["regularizer"]})
         return
     near: dict[str, str] = {}  # block -> its box nearest the turn of the U
-    for t in d["targets"]:
-        block = g.nodes[t]["block"]
+    for t in d.targets:
+        block = g.nodes[t].block
         if block != "decoder" or block not in near:
             near[block] = owner[t]
     # the node sits in the gap of the U, one rank before the turn: short edges to each arm
-    turn = g.graph["outputs"].get("bottleneck")
+    turn = g.outputs.get("bottleneck")
     anchor = owner[turn] if turn else None
     for block, t in near.items():
         attrs = {"label": "W", **EDGES["regularizer"]}
@@ -232,7 +232,7 @@ def _label_place(block: str, rankdir: str) -> dict[str, str]:
     return {"labelloc": "t", "labeljust": "l"}
 
 
-def _write(dot: _Dot, g: nx.DiGraph, spec: Spec, rankdir: str) -> str:
+def _write(dot: _Dot, g: IR, spec: Spec, rankdir: str) -> str:
     font = {"fontname": FONT}
     lines = [f"digraph {_quote(spec.name)} {{",
              "  " + "graph [" + _attrs({"rankdir": rankdir, "compound": "true",
@@ -274,12 +274,12 @@ def render(dot_text: str, fmt: str) -> bytes:
     return done.stdout
 
 
-def to_svg(graph: nx.DiGraph, spec: Spec) -> str:
+def to_svg(graph: IR, spec: Spec) -> str:
     """The diagram as SVG text (Jupyter's `_repr_svg_`)."""
     return render(to_dot(graph, spec), "svg").decode("utf-8")
 
 
-def write_drawing(graph: nx.DiGraph, spec: Spec, path: Path, fmt: str, rankdir: str = "TB",
+def write_drawing(graph: IR, spec: Spec, path: Path, fmt: str, rankdir: str = "TB",
                   detail: str = "ops") -> Path:
     """Write the diagram to `path`; without `dot`, write `path.dot` and raise
     GraphvizMissingError."""

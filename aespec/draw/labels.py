@@ -19,7 +19,7 @@ from aespec.ops import Args, OpDef, fmt_value, format_args, lookup
 from aespec.ops.styles import STYLES
 
 if TYPE_CHECKING:
-    import networkx as nx
+    from aespec.graph.ir import IR, Node
 
 
 class Html(str):
@@ -39,35 +39,35 @@ class Box:
 # ---------------------------------------------------------------- grouping ops into boxes
 
 
-def opdef_of(d: dict) -> OpDef:
+def opdef_of(d: Node) -> OpDef:
     """The registry entry of a graph node (the graph holds only registered ops)."""
-    place = {"noise": "noise", "loss": "loss", "regularizer": "regularizer"}.get(d["block"])
-    return lookup(place or "layer", d["op"])  # type: ignore[arg-type,return-value]
+    place = {"noise": "noise", "loss": "loss", "regularizer": "regularizer"}.get(d.block)
+    return lookup(place or "layer", d.op)  # type: ignore[arg-type,return-value]
 
 
-def style_key(d: dict) -> str:
+def style_key(d: Node) -> str:
     """The key into `STYLES` of a graph node: its op's style, else its kind."""
-    if d["kind"] == "input":
+    if d.kind == "input":
         return "input"
     op = opdef_of(d)
     return op.style or op.kind
 
 
-def _absorbs(g: nx.DiGraph, box: Box, n: str) -> bool:
+def _absorbs(g: IR, box: Box, n: str) -> bool:
     """Does `n` join the box before it? Activations and norms on the layer's own line do."""
     head, last, d = g.nodes[box.id], g.nodes[box.members[-1]], g.nodes[n]
-    if head["kind"] != "layer" or d["block"] != box.block or last.get("label"):
+    if head.kind != "layer" or d.block != box.block or last.label:
         return False
-    if d["span"].line != head["span"].line:
+    if d.span.line != head.span.line:
         return False
-    return d["kind"] == "activation" or (d["kind"] == "layer" and not opdef_of(d).shape_changing)
+    return d.kind == "activation" or (d.kind == "layer" and not opdef_of(d).shape_changing)
 
 
-def group_ops(g: nx.DiGraph, detail: str = "ops") -> list[Box]:
+def group_ops(g: IR, detail: str = "ops") -> list[Box]:
     """The boxes to draw, in forward order."""
     boxes: list[Box] = []
-    for n in g.graph["order"]:
-        block = g.nodes[n]["block"]
+    for n in g.order:
+        block = g.nodes[n].block
         if detail == "blocks" and boxes and boxes[-1].block == block:
             boxes[-1].members.append(n)
         elif detail == "ops" and boxes and _absorbs(g, boxes[-1], n):
@@ -116,10 +116,10 @@ def _note(text: str) -> str:
             "</FONT>")
 
 
-def _op_html(g: nx.DiGraph, n: str) -> str:
+def _op_html(g: IR, n: str) -> str:
     d = g.nodes[n]
-    text = args_text(opdef_of(d), d["args"])
-    return f"<B>{_esc(d['op'])}</B>" + (f" {_esc(text)}" if text else "")
+    text = args_text(opdef_of(d), d.args)
+    return f"<B>{_esc(d.op)}</B>" + (f" {_esc(text)}" if text else "")
 
 
 def _params(n: int) -> str:
@@ -129,25 +129,25 @@ def _params(n: int) -> str:
 # ---------------------------------------------------------------- the boxes of the data flow
 
 
-def op_box_label(g: nx.DiGraph, box: Box) -> Html:
+def op_box_label(g: IR, box: Box) -> Html:
     """`conv 32, k=3 · relu` over its parameter count (and the layer it is tied to)."""
     ops = [_op_html(g, n) for n in box.members]
-    name = g.nodes[box.members[-1]].get("label")
+    name = g.nodes[box.members[-1]].label
     head = (f"<I>{_esc(name)}</I> = " if name else "") + ops[0]
     lines = [head + "".join(" · " + o for o in ops[1:])]
     if len(visible(lines[0])) > 44 and len(ops) > 1:  # a long chain: followers below
         lines = [head, " · ".join(ops[1:])]
-    params = sum(g.nodes[n]["params"] for n in box.members)
+    params = sum(g.nodes[n].params for n in box.members)
     notes = [_params(params)] if params else []
-    tied = g.nodes[box.id].get("tied_to")
+    tied = g.nodes[box.id].tied_to
     if tied:
-        notes.append(f"Wᵀ tied to line {g.nodes[tied]['span'].line}")
+        notes.append(f"Wᵀ tied to line {g.nodes[tied].span.line}")
     if notes:
         lines.append(_note(" · ".join(notes)))
     return _lines(lines)
 
 
-def input_label(g: nx.DiGraph, spec: Spec) -> Html:
+def input_label(g: IR, spec: Spec) -> Html:
     """`input x · image 1×28×28` over the data source."""
     lines = [f"<B>input</B> x · {spec.input.kind} {fmt_shape(spec.input.shape)}"]
     if spec.data is not None:
@@ -156,33 +156,33 @@ def input_label(g: nx.DiGraph, spec: Spec) -> Html:
     return _lines(lines)
 
 
-def latent_label(g: nx.DiGraph, n: str) -> Html:
+def latent_label(g: IR, n: str) -> Html:
     """μ | log σ² over z = μ + σ·ε: the reparameterized sample as a small table."""
     d, s = g.nodes[n], STYLES["latent"]
-    a, dim = d["args"], fmt_shape(d["out_shape"])
+    a, dim = d.args, fmt_shape(d.out_shape)
     title = f"<B>gaussian latent</B> {_esc(args_text(opdef_of(d), a))}"
     rows = [f'<TR><TD COLSPAN="2" BORDER="0">{title}</TD></TR>',
             f'<TR><TD>μ  ({dim})</TD><TD>log σ²  ({dim})</TD></TR>',
             '<TR><TD COLSPAN="2">z = μ + σ·ε,   ε ~ N(0, I)</TD></TR>',
-            f'<TR><TD COLSPAN="2" BORDER="0">{_note(_params(d["params"]))}</TD></TR>']
+            f'<TR><TD COLSPAN="2" BORDER="0">{_note(_params(d.params))}</TD></TR>']
     return Html(f'<TABLE BORDER="0" CELLBORDER="1" CELLSPACING="0" CELLPADDING="4" '
                 f'COLOR="{s["color"]}">' + "".join(rows) + "</TABLE>")
 
 
-def block_label(g: nx.DiGraph, box: Box, spec: Spec) -> Html:
+def block_label(g: IR, box: Box, spec: Spec) -> Html:
     """`--detail blocks`: the block, a count of its ops, in -> out shapes, parameters."""
     first, last = g.nodes[box.members[0]], g.nodes[box.members[-1]]
     counts: dict[str, int] = {}
     for n in box.members:
-        if g.nodes[n]["kind"] != "activation":
-            counts[g.nodes[n]["op"]] = counts.get(g.nodes[n]["op"], 0) + 1
+        if g.nodes[n].kind != "activation":
+            counts[g.nodes[n].op] = counts.get(g.nodes[n].op, 0) + 1
     ops = ", ".join(f"{c}× {op}" if c > 1 else op for op, c in counts.items())
     title = f"<B>{box.block}</B>" + (" (mirror)" if box.block == "decoder"
                                      and isinstance(spec.decoder, Mirror) else "")
-    params = sum(g.nodes[n]["params"] for n in box.members)
-    flow = f"{fmt_shape(first['in_shape'])} → {fmt_shape(last['out_shape'])}"
+    params = sum(g.nodes[n].params for n in box.members)
+    flow = f"{fmt_shape(first.in_shape)} → {fmt_shape(last.out_shape)}"
     lines = [title, _esc(ops), _note(flow + (f" · {_params(params)}" if params else ""))]
-    latent = g.graph.get("latent")
+    latent = g.latent
     if latent in box.members:
         lines.insert(2, "μ | log σ²  →  z = μ + σ·ε")
     return _lines(lines)
@@ -202,41 +202,41 @@ def cluster_title(block: str, title: str, place: dict[str, str]) -> Html:
 # ---------------------------------------------------------------- the objective, the caption
 
 
-def loss_label(terms: list[dict]) -> Html:
+def loss_label(terms: list[Node]) -> Html:
     """One line per loss term: every term compares the same x and x̂."""
     lines = ["<B>loss</B>"]
     for d in terms:
         op = opdef_of(d)
-        weight = "" if d["weight"] == 1 else f"{fmt_num(d['weight'])}·"
-        args = args_text(op, d["args"])
+        weight = "" if d.weight == 1 else f"{fmt_num(d.weight)}·"
+        args = args_text(op, d.args)
         lines.append(_esc(weight + op.formula) + (f"  {_note(args)}" if args else ""))
     return _lines(lines)
 
 
-def kl_label(g: nx.DiGraph, latent: str) -> Html:
+def kl_label(g: IR, latent: str) -> Html:
     """The KL term of a gaussian latent, with its weight β."""
-    beta = fmt_num(g.nodes[latent]["args"].beta)
+    beta = fmt_num(g.nodes[latent].args.beta)
     return _lines(["<B>KL term</B>", f"{beta}·KL(q(z|x) ‖ N(0, I))"])
 
 
-def reg_label(d: dict) -> Html:
+def reg_label(d: Node) -> Html:
     """A penalty: what it acts on, and its weighted formula."""
     op = opdef_of(d)
-    formula, a = op.formula, d["args"]
+    formula, a = op.formula, d.args
     if hasattr(a, "rho"):  # the target sparsity written in, as in the objective
         formula = formula.replace("ρ ‖", f"{fmt_num(a.rho)} ‖")
-    on = d["target"] or ("all layers" if op.acts_on == "weights" else "bottleneck")
+    on = d.target or ("all layers" if op.acts_on == "weights" else "bottleneck")
     text = f"{fmt_num(a.weight)}·{formula}"
-    return _lines([f"<B>{_esc(d['op'])}</B> on {_esc(on)}", _esc(text)])
+    return _lines([f"<B>{_esc(d.op)}</B> on {_esc(on)}", _esc(text)])
 
 
-def caption(g: nx.DiGraph, spec: Spec) -> Html:
+def caption(g: IR, spec: Spec) -> Html:
     """The spec's name and doc, its size, and the objective it trains."""
     title = f'<FONT POINT-SIZE="16"><B>{_esc(spec.name)}</B></FONT>'
     if spec.doc:
         title += f'<FONT POINT-SIZE="14">  —  {_esc(spec.doc)}</FONT>'
-    facts = (f"{g.graph['params']:,} parameters  ·  input {fmt_shape(spec.input.shape)}  ·  "
-             f"code z {fmt_shape(g.graph.get('z'))}")
+    facts = (f"{g.params:,} parameters  ·  input {fmt_shape(spec.input.shape)}  ·  "
+             f"code z {fmt_shape(g.z)}")
     gap = '<FONT POINT-SIZE="8"> </FONT>'  # air between the picture and its caption
     return _lines([gap, title, _esc(facts), *map(_esc, _wrap_sum(objective_text(g)))])
 

@@ -1,6 +1,6 @@
 """The emit stage: graph IR -> a standalone PyTorch file that does not import aespec.
 
-    >>> text = emit_source(result.graph, result.spec)   # what `aespec emit SPEC` prints
+    >>> text = emit_source(result.ir, result.spec)   # what `aespec emit SPEC` prints
 
 Text only: nothing here imports torch.  See docs/emit.md.
 """

@@ -84,7 +84,7 @@ class ModuleText:
 def write_module(net: Network, spec: Spec, owned: list[tuple[str, str, str, str]],
                  contractive: bool) -> ModuleText:
     """The class; `owned` are the loss terms' parameters (attr, ctor, compiled key, doc)."""
-    g, outs = net.g, net.g.graph["outputs"]
+    g, outs = net.g, net.g.outputs
     fwd = Segment(net, net.enc_in, "x").through(outs["decoder"])
     text = ModuleText(class_name(spec.name), [])
     text.outputs = _outputs(net, fwd, contractive)
@@ -109,8 +109,8 @@ def write_module(net: Network, spec: Spec, owned: list[tuple[str, str, str, str]
 def _class_doc(spec: Spec, g) -> list[str]:
     doc = (spec.doc or f"The autoencoder of {spec.name}").rstrip(".") + "."
     first = f'{INDENT}"""{clip(doc, WIDTH - 7)}'
-    rest = [f"{INDENT}input {shape_text(g.graph['input'])} -> code z {shape_text(g.graph['z'])}"
-            f" -> output {shape_text(g.graph['output'])}; {g.graph['params']:,} parameters.",
+    rest = [f"{INDENT}input {shape_text(g.input)} -> code z {shape_text(g.z)}"
+            f" -> output {shape_text(g.output)}; {g.params:,} parameters.",
             f'{INDENT}"""']
     return [first, "", *rest]
 
@@ -121,14 +121,14 @@ def _init(net: Network, spec: Spec, fwd: Segment, owned: list) -> list[str]:
     lines, last = [], None
     for nid, attr, ctor in fwd.layers:
         d = net.g.nodes[nid]
-        where = (d["block"], d["span"].line)
+        where = (d.block, d.span.line)
         if where != last:
-            text = source[d["span"].line - 1].split("#")[0].strip() if 0 < d["span"].line <= \
-                len(source) else d["op"]
-            lines.append(clip(f"# {d['block']}, line {d['span'].line}: {text}", WIDTH - 8,
+            text = source[d.span.line - 1].split("#")[0].strip() if 0 < d.span.line <= \
+                len(source) else d.op
+            lines.append(clip(f"# {d.block}, line {d.span.line}: {text}", WIDTH - 8,
                               comment_text))
             last = where
-        shape = "" if "  # " in ctor else f"  # -> {shape_text(d['out_shape'])}"
+        shape = "" if "  # " in ctor else f"  # -> {shape_text(d.out_shape)}"
         lines.append(f"self.{attr} = {ctor}{shape}")
     for attr, ctor, _, doc in owned:
         lines += [f"# {doc}", f"self.{attr} = {ctor}"]
@@ -136,7 +136,7 @@ def _init(net: Network, spec: Spec, fwd: Segment, owned: list) -> list[str]:
 
 
 def _corrupt(net: Network) -> list[str]:
-    noise = [n for n in net.order if net.g.nodes[n]["block"] == "noise"]
+    noise = [n for n in net.order if net.g.nodes[n].block == "noise"]
     if not noise:
         return []
     seg = Segment(net, "input", "x").through(noise[-1])
@@ -162,13 +162,13 @@ def _outputs(net: Network, fwd: Segment, contractive: bool) -> dict[str, str]:
 
 def _forward(net: Network, fwd: Segment, outputs: dict[str, str], contractive: bool
              ) -> list[str]:
-    doc = f'{INDENT * 2}"""The whole network on a batch x {_batch(net.g.graph["input"])}: ' \
+    doc = f'{INDENT * 2}"""The whole network on a batch x {_batch(net.g.input)}: ' \
         f'a dict of {", ".join(outputs)}."""'
     if len(doc) > WIDTH:
         doc = f'{INDENT * 2}"""The whole network on a batch x: a dict of what the loss reads."""'
     lines = [f"{INDENT}def forward(self, x):", doc]
     body = []
-    if any(net.g.nodes[n]["block"] == "noise" for n in net.order):
+    if any(net.g.nodes[n].block == "noise" for n in net.order):
         body += ["if self.training:  # noise in training only; the loss target stays clean",
                  "    x = self.corrupt(x)"]
     if contractive:
@@ -203,15 +203,15 @@ def _decode(net: Network) -> list[str]:
     except Unavailable as gap:
         return head + _refusal(net, gap, "decoded")
     return head + [f'{INDENT * 2}"""The reconstruction of codes z '
-                   f'{_batch(net.g.graph["z"])} (x_hat, in data space)."""',
+                   f'{_batch(net.g.z)} (x_hat, in data space)."""',
                    *block(seg.lines, 2), f"{INDENT * 2}return {seg.var(net.roles['x_hat'])}",
                    ""]
 
 
 def _refusal(net: Network, gap: Unavailable, what: str) -> list[str]:
     d = net.g.nodes[gap.nid]
-    label = d["args"].name
-    why = f"{d['op']}({label}) joins {label}, computed before z"
+    label = d.args.name
+    why = f"{d.op}({label}) joins {label}, computed before z"
     return [f'{INDENT * 2}"""Not available: {why}, so z alone cannot be {what}."""',
             f"{INDENT * 2}raise NotImplementedError(",
             f'{INDENT * 3}"{why}: z alone cannot be {what}; use forward(x)"', f"{INDENT * 2})",
@@ -221,7 +221,7 @@ def _refusal(net: Network, gap: Unavailable, what: str) -> list[str]:
 def _sample(net: Network) -> list[str]:
     if net.latent is None:
         return []
-    shape = net.g.nodes[net.latent]["out_shape"]
+    shape = net.g.nodes[net.latent].output_shape()
     dims = ", ".join(map(str, shape))
     head = [f"{INDENT}def sample(self, n, generator=None):",
             f'{INDENT * 2}"""n draws z ~ N(0, I) of the latent, decoded (in .eval() mode, '

@@ -20,7 +20,7 @@ from aespec.errors import AespecError
 from aespec.ops import get_op, lookup
 
 if TYPE_CHECKING:
-    import networkx as nx
+    from aespec.graph.ir import IR, Node
 
 # names the emitted code uses for itself; a label that is one of them keeps its node id
 RESERVED = {"x", "h", "z", "x_hat", "logits", "mu", "logvar", "eps", "u", "n", "out", "self",
@@ -39,7 +39,7 @@ class Network:
     """What the writer knows of the graph: each node's owner (the node whose value it is:
     an identity op's is its input's), the names of values read again later, the roles."""
 
-    g: nx.DiGraph
+    g: IR
     owner: dict[str, str] = field(default_factory=dict)
     names: dict[str, str] = field(default_factory=dict)
     roles: dict[str, str] = field(default_factory=dict)  # role (z, x_hat, logits) -> node
@@ -50,37 +50,37 @@ class Network:
 
     @property
     def order(self) -> list[str]:
-        return self.g.graph["order"]
+        return self.g.order
 
     def var(self, nid: str) -> str:
         """The variable holding the value of `nid` in forward."""
         o = self.owner[nid]
-        return "x" if self.g.nodes[o]["block"] in ("input", "noise") else self.names[o]
+        return "x" if self.g.nodes[o].block in ("input", "noise") else self.names[o]
 
 
-def rule_of(d: dict) -> object:
+def rule_of(d: Node) -> object:
     """The emit rule of a node's op; E313 for an op the emit stage cannot write."""
-    opdef = lookup(d["place"], d["op"])
+    opdef = lookup(d.place or "layer", d.op)
     rule = layer_rule(opdef) if opdef is not None else None
     if rule is None:
         raise AespecError.of(
-            "E313", f"aespec emit has no PyTorch form for {d['place']} op '{d['op']}' "
-            f"(line {d['span'].line})", d["span"],
+            "E313", f"aespec emit has no PyTorch form for {d.place} op '{d.op}' "
+            f"(line {d.span.line})", d.span,
             "train the spec with `aespec run`, or give the op an emit rule in aespec/ops")
     return rule
 
 
-def analyse(g: nx.DiGraph) -> Network:
+def analyse(g: IR) -> Network:
     """Owners, roles and names of the graph's values."""
     net = Network(g)
-    order, outs = g.graph["order"], g.graph["outputs"]
+    order, outs = g.order, g.outputs
     for i, nid in enumerate(order):
         d = g.nodes[nid]
         noop = i > 0 and rule_of(d) == NOOP
         net.owner[nid] = net.owner[order[i - 1]] if noop else nid
-    noise = [n for n in order if g.nodes[n]["block"] == "noise"]
+    noise = [n for n in order if g.nodes[n].block == "noise"]
     net.enc_in = noise[-1] if noise else "input"
-    latents = [n for n in order if g.nodes[n]["kind"] == "latent"]
+    latents = g.of_kind("latent")
     net.latent = latents[0] if latents else None
     net.roles = {"z": outs["bottleneck"], "x_hat": outs["decoder"]}
     logits = _logits(g, net)
@@ -91,27 +91,27 @@ def analyse(g: nx.DiGraph) -> Network:
     return net
 
 
-def _logits(g: nx.DiGraph, net: Network) -> str | None:
+def _logits(g: IR, net: Network) -> str | None:
     """The node before a final sigmoid when a loss term (bce) reads logits (as compiled)."""
-    terms = [d for _, d in g.nodes(data=True) if d["kind"] == "loss"]
-    if not any(get_op("loss", d["op"]).needs_unit_output for d in terms):
+    terms = [d for d in g.nodes.values() if d.kind == "loss"]
+    if not any(get_op("loss", d.op).needs_unit_output for d in terms):
         return None
     order = net.order
-    i = order.index(g.graph["outputs"]["decoder"])
+    i = order.index(g.outputs["decoder"])
     while net.owner[order[i - 1]] == net.owner[order[i]]:  # identity ops after the sigmoid
         i -= 1
-    if not get_op("layer", g.nodes[order[i]]["op"]).logits:
+    if not get_op("layer", g.nodes[order[i]].op).logits:
         return None
     return order[i - 1]
 
 
-def _activity_targets(g: nx.DiGraph) -> list[str]:
-    regs = [d for _, d in g.nodes(data=True) if d["kind"] == "regularizer"]
-    return [d["targets"][0] for d in regs
-            if get_op("regularizer", d["op"]).acts_on != "weights"]
+def _activity_targets(g: IR) -> list[str]:
+    regs = [d for d in g.nodes.values() if d.kind == "regularizer"]
+    return [d.targets[0] for d in regs
+            if get_op("regularizer", d.op).acts_on != "weights"]
 
 
-def _name_values(g: nx.DiGraph, net: Network) -> None:
+def _name_values(g: IR, net: Network) -> None:
     """`h` by default; roles, then labels (or node ids) for values read again later."""
     taken = RESERVED | set(g.nodes) | set(dir(builtins)) | set(keyword.kwlist)
     for nid in net.order:
@@ -120,10 +120,10 @@ def _name_values(g: nx.DiGraph, net: Network) -> None:
         o = net.owner[nid]
         if net.names[o] == "h":
             net.names[o] = role
-    reread = [d["join"] for _, d in g.nodes(data=True) if d.get("join")] + net.reg_targets
+    reread = [d.join for d in g.nodes.values() if d.join] + net.reg_targets
     labels: dict[str, str] = {}
     for nid in net.order:
-        label = g.nodes[nid].get("label")
+        label = g.nodes[nid].label
         if label and label.isidentifier() and label not in taken:
             labels.setdefault(net.owner[nid], label)
     used = set(net.names.values())
@@ -169,18 +169,18 @@ class Segment:
             if rule == NOOP:
                 continue
             other = None
-            if d["join"]:
-                source = self.net.owner[d["join"]]
+            if d.join:
+                source = self.net.owner[d.join]
                 if source not in env:
-                    raise Unavailable(nid, d["join"])
+                    raise Unavailable(nid, d.join)
                 other = env[source]
-                if draws_at is not None and order.index(d["join"]) < draws_at:
+                if draws_at is not None and order.index(d.join) < draws_at:
                     other = f"tile_draws({other}, {env[self.net.owner[order[i - 1]]]})"
                     self.net.helpers.add("tile_draws")
             x = env[self.net.owner[order[i - 1]]]
-            out = x if d["block"] == "noise" else self.net.names[nid]
-            other_shape = g.nodes[d["join"]]["out_shape"] if d["join"] else None
-            op = Op(nid, d["args"], d["in_shape"], d["out_shape"], d.get("tied_to"), x, out,
+            out = x if d.block == "noise" else self.net.names[nid]
+            other_shape = g.nodes[d.join].out_shape if d.join else None
+            op = Op(nid, d.args, d.input_shape(), d.output_shape(), d.tied_to, x, out,
                     other, other_shape)
             w = rule(op)  # type: ignore[operator]
             self.written[nid] = w
@@ -188,7 +188,7 @@ class Segment:
             self.lines += _commented(w.lines, d)
             self.layers += [(nid, attr, ctor) for attr, ctor in w.layers]
             env[nid] = out
-            if d["kind"] == "latent" and getattr(d["args"], "samples", 1) > 1:
+            if d.kind == "latent" and getattr(d.args, "samples", 1) > 1:
                 draws_at = i
         return self
 
@@ -197,9 +197,9 @@ class Segment:
         return self.env[self.net.owner[nid]]
 
 
-def _commented(lines: tuple[str, ...], d: dict) -> list[str]:
+def _commented(lines: tuple[str, ...], d: Node) -> list[str]:
     """The op's lines, the last one (when it has no comment) ending in the output's shape."""
     out = list(lines)
     if out and "#" not in out[-1]:
-        out[-1] = f"{out[-1]}  # {shape_text(d['out_shape'])}"
+        out[-1] = f"{out[-1]}  # {shape_text(d.out_shape)}"
     return out

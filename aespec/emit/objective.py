@@ -25,10 +25,6 @@ class Objective:
     contractive: bool = False
 
 
-def _nodes(net: Network, kind: str) -> list[str]:
-    return [n for n, d in net.g.nodes(data=True) if d["kind"] == kind]
-
-
 def _weighted(name: str, weight: float) -> str:
     return name if weight == 1 else f"{weight:g}*{name}"
 
@@ -45,8 +41,8 @@ def _unique(names: list[str]) -> list[str]:
 def plan_objective(net: Network) -> Objective:
     """The terms' code; `write_loss_fn` wraps it once the module's outputs are known."""
     obj = Objective()
-    obj.contractive = any(get_op("regularizer", net.g.nodes[n]["op"]).jacobian
-                          for n in _nodes(net, "regularizer"))
+    obj.contractive = any(get_op("regularizer", net.g.nodes[n].op).jacobian
+                          for n in net.g.of_kind("regularizer"))
     return obj
 
 
@@ -54,19 +50,19 @@ def write_loss_fn(net: Network, obj: Objective, outputs: dict[str, str],
                   weights: dict[str, tuple[str, ...]]) -> list[str]:
     """`def loss_fn(...)`: reconstruction terms, the KL of a latent, the regularizers."""
     g = net.g
-    losses, regs = _nodes(net, "loss"), _nodes(net, "regularizer")
-    names = [_weighted(g.nodes[n]["op"], g.nodes[n]["weight"]) for n in losses]
+    losses, regs = net.g.of_kind("loss"), net.g.of_kind("regularizer")
+    names = [_weighted(g.nodes[n].op, g.nodes[n].weight) for n in losses]
     if net.latent is not None:
-        names.append(_weighted("kl", g.nodes[net.latent]["args"].beta))
-    names += [f"{g.nodes[n]['op']}[{g.nodes[n]['target']}]" if g.nodes[n]["target"]
-              else g.nodes[n]["op"] for n in regs]
+        names.append(_weighted("kl", g.nodes[net.latent].args.beta))
+    names += [f"{g.nodes[n].op}[{g.nodes[n].target}]" if g.nodes[n].target
+              else g.nodes[n].op for n in regs]
     names = _unique(names)
     body = ["target = x if target is None else target", "out = model(x)", "terms = {}"]
     recon = _recon_lines(net, obj, losses, names[:len(losses)], outputs)
     body += recon
     rest = names[len(losses):]
     if net.latent is not None:
-        beta = g.nodes[net.latent]["args"].beta
+        beta = g.nodes[net.latent].args.beta
         body += ['mu, logvar = out["mu"], out["logvar"]',
                  "kl = 0.5 * (mu.square() + logvar.exp() - 1.0 - logvar).flatten(1).sum(1)"
                  "  # per example",
@@ -91,29 +87,29 @@ def write_loss_fn(net: Network, obj: Objective, outputs: dict[str, str],
 def _recon_lines(net: Network, obj: Objective, losses: list[str], names: list[str],
                  outputs: dict[str, str]) -> list[str]:
     g, lines = net.g, []
-    shape = g.graph["output"]
+    shape = g.shape_of("decoder")
     summed = False
-    draws = net.latent is not None and getattr(g.nodes[net.latent]["args"], "samples", 1) > 1
+    draws = net.latent is not None and getattr(g.nodes[net.latent].args, "samples", 1) > 1
     if draws:
         lines += ["if target.shape[0] != out[\"x_hat\"].shape[0]:  # L draws per example",
                   '    target = tile_draws(target, out["x_hat"])']
         obj.helpers.add("tile_draws")
     for nid, name in zip(losses, names, strict=True):
         d = g.nodes[nid]
-        logits = get_op("loss", d["op"]).needs_unit_output and "logits" in outputs
+        logits = get_op("loss", d.op).needs_unit_output and "logits" in outputs
         pred = 'out["logits"]' if logits else 'out["x_hat"]'
-        reduce = d["args"].reduce or ("sum" if net.latent is not None else "mean")
-        rule = get_op("loss", d["op"]).emit_term
+        reduce = d.args.reduce or ("sum" if net.latent is not None else "mean")
+        rule = get_op("loss", d.op).emit_term
         if rule is None:
             raise AespecError.of("E313", f"aespec emit has no PyTorch form for the loss "
-                                 f"'{d['op']}'", d["span"], "give the op an emit rule in "
+                                 f"'{d.op}'", d.span, "give the op an emit rule in "
                                  "aespec/ops")
-        term = rule(d["args"], nid, pred, "target", logits, reduce, shape)
+        term = rule(d.args, nid, pred, "target", logits, reduce, shape)
         obj.helpers.update(term.helpers)
-        obj.owned += [(attr, ctor, key, f"the learned log variance of {d['op']} (line "
-                       f"{d['span'].line}), one per output value") for attr, ctor, key
+        obj.owned += [(attr, ctor, key, f"the learned log variance of {d.op} (line "
+                       f"{d.span.line}), one per output value") for attr, ctor, key
                       in term.owned]
-        weight = d["weight"]
+        weight = d.weight
         if reduce == "sum":
             if not summed:
                 lines.append('n = out["x_hat"].shape[0]  # examples (and draws)')
@@ -131,25 +127,25 @@ def _regularizer_lines(net: Network, obj: Objective, nid: str, name: str,
                        outputs: dict[str, str], weights: dict[str, tuple[str, ...]]
                        ) -> list[str]:
     d = net.g.nodes[nid]
-    opdef = get_op("regularizer", d["op"])
+    opdef = get_op("regularizer", d.op)
     rule = opdef.emit_penalty
     if rule is None:
         raise AespecError.of("E313", f"aespec emit has no PyTorch form for the regularizer "
-                             f"'{d['op']}'", d["span"], "give the op an emit rule in aespec/ops")
+                             f"'{d.op}'", d.span, "give the op an emit rule in aespec/ops")
     if opdef.acts_on == "weights":
         found: list[str] = []
-        for t in d["targets"]:
+        for t in d.targets:
             found += [w for w in weights.get(t, ()) if w not in found]
         if not found:
             return [f"terms[{q(name)}] = out[\"x_hat\"].new_zeros(())  # the target has no "
                     "weights"]
         items = [f"model.{w}" for w in found]
         one = "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
-        lines, helpers = rule(d["args"], "weights", q(name))
+        lines, helpers = rule(d.args, "weights", q(name))
         if len(one) + 20 < 90:
             return [f"weights = {one}", *lines]
         return ["weights = (", *[f"    {w}," for w in items], ")", *lines]
-    h = f"out[{q(net.var(d['targets'][0]))}]"
-    lines, helpers = rule(d["args"], h, q(name))
+    h = f"out[{q(net.var(d.targets[0]))}]"
+    lines, helpers = rule(d.args, h, q(name))
     obj.helpers.update(helpers)
     return list(lines)

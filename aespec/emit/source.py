@@ -17,10 +17,10 @@ from aespec.errors import AespecError, Diagnostic
 from aespec.model import Spec
 
 if TYPE_CHECKING:
-    import networkx as nx
+    from aespec.graph.ir import IR
 
 
-def emit_source(graph: nx.DiGraph, spec: Spec, filename: str | None = None) -> str:
+def emit_source(graph: IR, spec: Spec, filename: str | None = None) -> str:
     """A readable PyTorch file that builds, runs and trains the spec's model without aespec.
 
     Its module has the compiled model's parameters (`load_aespec_state_dict` reads an
@@ -36,7 +36,7 @@ def emit_source(graph: nx.DiGraph, spec: Spec, filename: str | None = None) -> s
     probe = write_module(net, spec, [], obj.contractive)
     loss = write_loss_fn(net, obj, probe.outputs, probe.weights)
     module = write_module(net, spec, obj.owned, obj.contractive)
-    data, stdlib = write_data(spec, graph.graph["output"])
+    data, stdlib = write_data(spec, graph.shape_of("decoder"))
     helpers = sorted(net.helpers | obj.helpers)
     parts = [module.lines, loss, *(HELPERS[h].strip("\n").splitlines() for h in helpers)]
     if "gzip" in stdlib:
@@ -47,13 +47,13 @@ def emit_source(graph: nx.DiGraph, spec: Spec, filename: str | None = None) -> s
     return header + "\n\n" + _imports(body, stdlib) + "\n\n\n" + body + "\n"
 
 
-def _require_complete(graph: nx.DiGraph, spec: Spec) -> None:
-    outputs = graph.graph.get("outputs", {})
+def _require_complete(graph: IR, spec: Spec) -> None:
+    outputs = graph.outputs
     if all(b in outputs for b in ("encoder", "bottleneck", "decoder")):
         return
     first = Diagnostic("E314", "cannot emit a spec whose shapes could not all be inferred",
                        hint="run `aespec check` and fix its errors first", file=spec.path)
-    raise AespecError([first, *graph.graph.get("stopped_by", [])])
+    raise AespecError([first, *graph.stopped_by])
 
 
 def _header(spec: Spec, filename: str) -> list[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 from aespec.errors import AespecError, Diagnostic, DiagnosticBag
 from aespec.graph import theory  # noqa: F401  (registers the W4xx checks)
@@ -21,17 +21,11 @@ from aespec.resolve.overrides import locate_overrides
 
 JSON_SCHEMA_VERSION = 1  # of `aespec check --json` (docs/check-json.schema.json)
 
-if TYPE_CHECKING:
-    import networkx as nx
-
 
 @dataclass
 class CheckResult:
-    """What `aespec check` knows about one spec: diagnostics, and the IR when it got that far.
-
-    `ir` is the graph as the front end built it (`aespec.graph.ir.IR`, which needs no
-    networkx); `graph` the same as an `nx.DiGraph`, made on first use, for the later stages.
-    """
+    """What `aespec check` knows about one spec: diagnostics, and the IR when it got that
+    far (`aespec.graph.ir.IR`, which every later stage takes)."""
 
     path: str | None
     source: str
@@ -41,13 +35,6 @@ class CheckResult:
     overrides: tuple[str, ...] = ()  # the `--set` values it was checked with
     data: str | None = None  # the --data value in place of its `data` statement
     block: AeBlock | None = None  # the ```ae block of a Markdown file that was checked
-    _graph: nx.DiGraph | None = field(default=None, init=False, repr=False, compare=False)
-
-    @property
-    def graph(self) -> nx.DiGraph | None:
-        if self._graph is None and self.ir is not None:
-            self._graph = self.ir.to_networkx()
-        return self._graph
 
     @property
     def label(self) -> str:
@@ -58,19 +45,19 @@ class CheckResult:
     def ok(self) -> bool:
         return not any(d.severity == "error" for d in self.diagnostics)
 
-    def model_json(self) -> dict | None:
+    def model_json(self) -> dict[str, Any] | None:
         g = self.ir
         if g is None or self.spec is None:
             return None
         return {"name": self.spec.name, "input": list(self.spec.input.shape),
-                "z": list(g.graph["z"]) if g.graph.get("z") else None,
-                "output": list(g.graph["output"]) if g.graph.get("output") else None,
-                "params": g.graph["params"],
-                "memory": estimate(self.spec, g).to_json() if "decoder" in g.graph[
-                    "outputs"] else None}
+                "z": list(g.z) if g.z else None,
+                "output": list(g.output) if g.output else None,
+                "params": g.params,
+                "memory": estimate(self.spec, g).to_json() if "decoder" in g.outputs
+                else None}
 
-    def to_json(self) -> dict:
-        out: dict = {"schema_version": JSON_SCHEMA_VERSION, "file": self.path}
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"schema_version": JSON_SCHEMA_VERSION, "file": self.path}
         if self.block is not None:
             out["block"] = {"index": self.block.index, "name": self.block.name,
                             "line": self.block.line}
@@ -81,7 +68,7 @@ class CheckResult:
             out["model"] = model
         return out
 
-    def _diagnostic_json(self, d: Diagnostic) -> dict:
+    def _diagnostic_json(self, d: Diagnostic) -> dict[str, Any]:
         """`Diagnostic.to_json`, and `file` where the position is in another text than the
         result's file: `<--set train.epochs=0>` for an override's value."""
         out = d.to_json()
@@ -125,7 +112,7 @@ def _check_graph(result: CheckResult, spec: Spec | None, bag: DiagnosticBag) -> 
     return result
 
 
-def _order(d: Diagnostic) -> tuple:
+def _order(d: Diagnostic) -> tuple[bool, int, int]:
     return (d.severity != "error", d.span.line if d.span else 0, d.span.column if d.span else 0)
 
 

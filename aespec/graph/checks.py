@@ -10,13 +10,13 @@ from typing import TYPE_CHECKING
 from aespec import data as data_sources
 from aespec.errors import DiagnosticBag, Span, did_you_mean
 from aespec.model import BLOCKS, Mirror, Spec
-from aespec.ops import fmt_value, get_op
+from aespec.ops import Range, Shape, fmt_value, get_op
 from aespec.ops.shapes import fits_inside
 
 if TYPE_CHECKING:
-    import networkx as nx  # the graph is an IR (aespec.graph.ir) or an nx.DiGraph
+    from aespec.graph.ir import IR
 
-Check = Callable[[Spec, "nx.DiGraph", DiagnosticBag], None]
+Check = Callable[[Spec, "IR", DiagnosticBag], None]
 CHECKS: list[Check] = []
 
 
@@ -25,23 +25,23 @@ def check(fn: Check) -> Check:
     return fn
 
 
-def run_checks(spec: Spec, g: nx.DiGraph, bag: DiagnosticBag) -> None:
+def run_checks(spec: Spec, g: IR, bag: DiagnosticBag) -> None:
     for fn in CHECKS:
         fn(spec, g, bag)
 
 
-def _line_span(g: nx.DiGraph, node: str) -> Span:
+def _line_span(g: IR, node: str) -> Span:
     """The span of every op on the node's line in its block: `conv(1, k=3) sigmoid`."""
     d = g.nodes[node]
-    spans = [g.nodes[n]["span"] for n in g.graph["order"]
-             if g.nodes[n]["block"] == d["block"] and g.nodes[n]["span"].line == d["span"].line]
+    spans = [g.nodes[n].span for n in g.order
+             if g.nodes[n].block == d.block and g.nodes[n].span.line == d.span.line]
     out = spans[0]
     for s in spans[1:]:
         out = out.join(s)
     return out
 
 
-def _fmt_range(r) -> str:
+def _fmt_range(r: Range) -> str:
     return f"[{r[0]:g}, {r[1]:g}]".replace("inf", "∞")
 
 
@@ -49,18 +49,18 @@ def _fmt_range(r) -> str:
 
 
 @check
-def decoder_output_matches_input(spec: Spec, g: nx.DiGraph, bag: DiagnosticBag) -> None:
-    last = g.graph["outputs"].get("decoder")
+def decoder_output_matches_input(spec: Spec, g: IR, bag: DiagnosticBag) -> None:
+    last = g.outputs.get("decoder")
     if last is None or (spec.data and spec.data.args.get("y")):
         return  # a separate target's shape is only known when the data is read
-    out, want = g.nodes[last]["out_shape"], spec.input.shape
+    out, want = g.nodes[last].output_shape(), spec.input.shape
     if out != want:
         span = spec.decoder.span if isinstance(spec.decoder, Mirror) else _line_span(g, last)
         bag.add("E301", f"decoder output {out} does not match input {want}", span,
                 _output_hint(g, out, want))
 
 
-def _output_hint(g: nx.DiGraph, out, want) -> str | None:
+def _output_hint(g: IR, out: Shape, want: Shape) -> str | None:
     if len(out) != len(want):
         return f"end the decoder with reshape{want}" if math.prod(out) == math.prod(want) \
             else f"the decoder must end with {math.prod(want)} values shaped {want}"
@@ -70,9 +70,9 @@ def _output_hint(g: nx.DiGraph, out, want) -> str | None:
         return f"the last layer should have {want[0]} channels"
     if fits_inside(want[1:], out[1:]):
         return f"end the decoder with crop{fmt_value(want[1:])}, a center crop"
-    valid = [n for n in g.graph["order"] if getattr(g.nodes[n]["args"], "pad", None) == "valid"]
+    valid = [n for n in g.order if getattr(g.nodes[n].args, "pad", None) == "valid"]
     if valid:
-        return (f"pad=valid at line {g.nodes[valid[0]]['span'].line} shrinks the size; "
+        return (f"pad=valid at line {g.nodes[valid[0]].span.line} shrinks the size; "
                 "use pad=same, or add a crop")
     if want[1] > out[1] and want[1] % out[1] == 0:  # integers: sizes may be huge
         return f"upsample by {want[1] // out[1]} more (upsample or deconv stride)"
@@ -80,23 +80,23 @@ def _output_hint(g: nx.DiGraph, out, want) -> str | None:
 
 
 @check
-def bce_needs_unit_output(spec: Spec, g: nx.DiGraph, bag: DiagnosticBag) -> None:
-    last = g.graph["outputs"].get("decoder")
+def bce_needs_unit_output(spec: Spec, g: IR, bag: DiagnosticBag) -> None:
+    last = g.outputs.get("decoder")
     if last is None:
         return
-    lo, hi = g.nodes[last]["range"]
+    lo, hi = g.nodes[last].range
     for term in spec.loss:
         if get_op("loss", term.call.op).needs_unit_output and (lo < 0 or hi > 1):
             where = g.nodes[last]
             bag.add("E306", f"{term.call.op} needs a decoder output in [0, 1], but the decoder "
-                    f"ends in {where['op']} (line {where['span'].line}) with values in "
+                    f"ends in {where.op} (line {where.span.line}) with values in "
                     f"{_fmt_range((lo, hi))}", term.call.span,
                     "end the decoder with sigmoid, or use mse")
 
 
 @check
-def regularizer_targets_exist(spec: Spec, g: nx.DiGraph, bag: DiagnosticBag) -> None:
-    labels = g.graph["labels"]
+def regularizer_targets_exist(spec: Spec, g: IR, bag: DiagnosticBag) -> None:
+    labels = g.labels
     for reg in spec.regularizers:
         if reg.target and reg.target not in BLOCKS and reg.target not in labels:
             bag.add("E213", f"regularize {reg.call.op} on '{reg.target}': no block or tensor "
@@ -106,41 +106,41 @@ def regularizer_targets_exist(spec: Spec, g: nx.DiGraph, bag: DiagnosticBag) -> 
 
 
 @check
-def kl_sparsity_needs_unit_interval(spec: Spec, g: nx.DiGraph, bag: DiagnosticBag) -> None:
-    for _, d in g.nodes(data=True):
-        if d["kind"] != "regularizer" or not get_op("regularizer",
-                                                            d["op"]).needs_unit_interval:
+def kl_sparsity_needs_unit_interval(spec: Spec, g: IR, bag: DiagnosticBag) -> None:
+    for d in g.nodes.values():
+        if d.kind != "regularizer" or not get_op("regularizer",
+                                                            d.op).needs_unit_interval:
             continue
-        for t in d["targets"]:
-            lo, hi = g.nodes[t]["range"]
+        for t in d.targets:
+            lo, hi = g.nodes[t].range
             if lo < 0 or hi > 1:
                 src = g.nodes[t]
-                bag.add("E307", f"{d['op']} needs outputs in (0, 1), but its target ends in "
-                        f"{src['op']} (line {src['span'].line}) with values in "
-                        f"{_fmt_range((lo, hi))}", d["span"],
+                bag.add("E307", f"{d.op} needs outputs in (0, 1), but its target ends in "
+                        f"{src.op} (line {src.span.line}) with values in "
+                        f"{_fmt_range((lo, hi))}", d.span,
                         "end the target with sigmoid, or use activity_l1")
 
 
 @check
-def report_needs_latent(spec: Spec, g: nx.DiGraph, bag: DiagnosticBag) -> None:
+def report_needs_latent(spec: Spec, g: IR, bag: DiagnosticBag) -> None:
     items = spec.report.items
-    if "samples" in items and g.graph["latent"] is None:
+    if "samples" in items and g.latent is None:
         bag.add("E308", "samples needs a stochastic latent: draws from the prior need "
                 "`gaussian(dim)` in the bottleneck", spec.report_spans["samples"],
                 "use reconstructions, or make the bottleneck gaussian(dim)")
-    z = g.graph.get("z")
+    z = g.z
     if "manifold" in items and z is not None and math.prod(z) != 2:
         bag.add("E308", f"manifold needs a 2-D latent, but z is {z}",
                 spec.report_spans["manifold"], "use a bottleneck of 2 units, or latent_scatter")
 
 
 @check
-def filters_layer_exists(spec: Spec, g: nx.DiGraph, bag: DiagnosticBag) -> None:
+def filters_layer_exists(spec: Spec, g: IR, bag: DiagnosticBag) -> None:
     """`filters(layer=NAME)`: NAME labels a line that holds a layer with parameters."""
     args = spec.report.items.get("filters")
     name = getattr(args, "layer", None)
-    labels = g.graph.get("labels", {})
-    if name is None or (name not in labels and g.graph["stopped_by"]):
+    labels = g.labels
+    if name is None or (name not in labels and g.stopped_by):
         return  # shapes stopped short: a later line's label is not known yet
     span = spec.report_spans["filters"]
     if name not in labels:
@@ -150,22 +150,22 @@ def filters_layer_exists(spec: Spec, g: nx.DiGraph, bag: DiagnosticBag) -> None:
                     "name a layer's output with `NAME = ...`, or leave layer out (the "
                     "first layer)"))
     elif not weighted_nodes(g, labels[name]):
-        line = g.nodes[labels[name]]["span"].line
+        line = g.nodes[labels[name]].span.line
         bag.add("E308", f"filters(layer={name}): the line of '{name}' (line {line}) holds no "
                 "layer with weights", span, "name the output of a dense or conv line")
 
 
-def weighted_nodes(g: nx.DiGraph, labelled: str) -> list[str]:
+def weighted_nodes(g: IR, labelled: str) -> list[str]:
     """The nodes with parameters on a labelled node's line, up to it: the last of them is
     the parametric layer whose output carries the label (`e1 = conv(4) relu`: the conv)."""
     d = g.nodes[labelled]
-    order = g.graph["order"]
-    return [n for n in order[:order.index(labelled) + 1] if g.nodes[n]["block"] == d["block"]
-            and g.nodes[n]["span"].line == d["span"].line and g.nodes[n].get("params")]
+    order = g.order
+    return [n for n in order[:order.index(labelled) + 1] if g.nodes[n].block == d.block
+            and g.nodes[n].span.line == d.span.line and g.nodes[n].params]
 
 
 @check
-def data_matches_input(spec: Spec, g: nx.DiGraph, bag: DiagnosticBag) -> None:
+def data_matches_input(spec: Spec, g: IR, bag: DiagnosticBag) -> None:
     if spec.data is None:
         return
     shape = data_sources.natural_shape(spec.data.source, spec.data.args)
@@ -177,9 +177,9 @@ def data_matches_input(spec: Spec, g: nx.DiGraph, bag: DiagnosticBag) -> None:
 
 
 @check
-def one_stochastic_latent(spec: Spec, g: nx.DiGraph, bag: DiagnosticBag) -> None:
-    latents = [n for n in g.graph["order"] if g.nodes[n]["kind"] == "latent"]
+def one_stochastic_latent(spec: Spec, g: IR, bag: DiagnosticBag) -> None:
+    latents = g.of_kind("latent")
     for extra in latents[1:]:
         bag.add("E310", "a model has one stochastic latent; this is the second",
-                g.nodes[extra]["span"], f"the first is at line "
-                f"{g.nodes[latents[0]]['span'].line}")
+                g.nodes[extra].span, f"the first is at line "
+                f"{g.nodes[latents[0]].span.line}")

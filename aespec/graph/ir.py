@@ -1,133 +1,157 @@
-"""The graph IR as the front end builds it: a small directed graph with networkx's API.
+"""The graph IR: typed nodes and edges of a small directed graph, and the network's facts.
 
-`aespec check` builds, checks and summarises a graph of a few dozen nodes; importing
-networkx for that (its `__init__` loads its whole algorithm library) took longer than the
-check itself. `IR` has the part of `networkx.DiGraph`'s API that the graph stage uses
-(`graph`, `nodes`, `edges`, `add_node`, `add_edge`, `successors`, `predecessors`,
-`in_edges`, `out_edges`), with the same iteration order, and `to_networkx()` gives the
-`nx.DiGraph` that the later stages are handed (`CheckResult.graph`, `build_graph`).
+Every stage after the builder (checks, drawing, compile, emit, train, report) reads one
+`IR`: `ir.nodes[n]` is a frozen `Node`, `ir.edges[u, v]` a frozen `Edge`, and what holds
+for the whole network (`order`, `outputs`, `z`, `params` ...) are typed attributes. It is
+plain data and needs no networkx, whose import (its `__init__` loads its whole algorithm
+library) took longer than a whole `aespec check`; `to_networkx()` gives an `nx.DiGraph`
+of attribute dicts to users who want networkx's algorithms (`aespec.graph_of`).
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Hashable, Iterator
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING, Any, Literal
+
+from aespec.errors import Diagnostic, Span
+from aespec.ops import UNBOUNDED, Kind, Place, Range, Shape
 
 if TYPE_CHECKING:
     import networkx as nx
 
-
-class _Nodes:
-    """`g.nodes`: `g.nodes[n]` the attributes, `g.nodes(data=True)` (node, attributes)."""
-
-    def __init__(self, node: dict[Hashable, dict]):
-        self._node = node
-
-    def __getitem__(self, n: Hashable) -> dict:
-        return self._node[n]
-
-    def __call__(self, data: bool = False) -> Iterator:
-        return iter(self._node.items()) if data else iter(self._node)
-
-    def __iter__(self) -> Iterator:
-        return iter(self._node)
-
-    def __len__(self) -> int:
-        return len(self._node)
-
-    def __contains__(self, n: object) -> bool:
-        return n in self._node
+NodeKind = Kind | Literal["input"]
 
 
-class _Edges:
-    """`g.edges`: `g.edges[u, v]` the attributes, `g.edges(data=True)` (u, v, attributes)."""
+@dataclass(frozen=True, slots=True)
+class Node:
+    """One op of the network, a loss term or a regularizer, with what inference found.
 
-    def __init__(self, succ: dict[Hashable, dict[Hashable, dict]]):
-        self._succ = succ
+    A forward node (the input, a layer, a noise op) has `out_shape` and `range`; a loss
+    term has `in_shape` (the decoder output's), `weight` and `params` (those the term owns,
+    counted in the total); a regularizer has `target` (as written) and `targets` (the nodes
+    it reads). Fields a node's kind does not use keep their defaults.
+    """
 
-    def __getitem__(self, uv: tuple[Hashable, Hashable]) -> dict:
-        return self._succ[uv[0]][uv[1]]
+    op: str
+    kind: NodeKind  # the OpDef's kind, or "input"
+    place: Place | None  # the registry table of the op; None for the input
+    block: str  # input, noise, encoder, bottleneck, decoder, loss or regularizer
+    # the op's argument model: an `aespec.ops.Args` whose fields are the op's; None for the
+    # input. `Any`, since each op reads fields of its own model (`args.beta`, `args.name`)
+    args: Any
+    span: Span
+    label: str | None = None  # the tensor name written `NAME = op(...)`
+    in_shape: Shape | None = None
+    out_shape: Shape | None = None
+    params: int = 0
+    range: Range = UNBOUNDED  # the values the output can take
+    tied_to: str | None = None  # a mirror's dense layer: the encoder node it shares weights with
+    join: str | None = None  # a concat/add: the node whose output it reads
+    mirror: bool = False  # made by `decoder mirror`
+    weight: float = 1.0  # a loss term's weight
+    target: str | None = None  # a regularizer's target as written (None: its default)
+    targets: tuple[str, ...] = ()  # a regularizer's nodes
 
-    def __call__(self, data: bool = False) -> Iterator:
-        for u, out in self._succ.items():
-            for v, d in out.items():
-                yield (u, v, d) if data else (u, v)
+    def output_shape(self) -> Shape:
+        """The output shape of a forward node (the only kind that has one)."""
+        if self.out_shape is None:
+            raise LookupError(f"{self.op} ({self.kind}) has no output shape")
+        return self.out_shape
 
-    def __iter__(self) -> Iterator:
-        return self()
-
-    def __len__(self) -> int:
-        return sum(map(len, self._succ.values()))
-
-    def __contains__(self, uv: object) -> bool:
-        return isinstance(uv, tuple) and len(uv) == 2 and uv[1] in self._succ.get(uv[0], {})
+    def input_shape(self) -> Shape:
+        """The input shape of an op, or of a loss term where the decoder has an output."""
+        if self.in_shape is None:
+            raise LookupError(f"{self.op} ({self.kind}) has no input shape")
+        return self.in_shape
 
 
+@dataclass(frozen=True, slots=True)
+class Edge:
+    """A tensor from one node to another: its shape; `skip` for the second input of a
+    join, `target` for the input that a loss term compares the output with."""
+
+    shape: Shape
+    skip: bool = False
+    target: bool = False
+
+
+@dataclass(eq=False)
 class IR:
-    """A directed graph of plain data (see the module's docstring)."""
+    """The network as a graph (see the module's docstring).
 
-    def __init__(self, **attr: Any):
-        self.graph: dict[str, Any] = dict(attr)
-        self._node: dict[Hashable, dict] = {}
-        self._succ: dict[Hashable, dict[Hashable, dict]] = {}
-        self._pred: dict[Hashable, dict[Hashable, dict]] = {}
-        self._added: list[tuple[Hashable, Hashable]] = []  # edges in the order they came
-        self.nodes = _Nodes(self._node)  # views, made once: the checks read g.nodes[n] a lot
-        self.edges = _Edges(self._succ)
+    `order` lists the forward nodes in order, `outputs` maps a block to its last node,
+    `labels` a tensor name to its node; `stopped_by` holds the diagnostics that stopped
+    shape inference (empty for a complete graph). Nodes and edges iterate in the order
+    they were added.
+    """
 
-    def add_node(self, n: Hashable, **attr: Any) -> None:
-        if n not in self._node:
-            self._node[n], self._succ[n], self._pred[n] = {}, {}, {}
-        self._node[n].update(attr)
+    name: str
+    doc: str | None
+    input: Shape
+    order: list[str] = field(default_factory=list)
+    outputs: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
+    latent: str | None = None  # the stochastic latent's node
+    stopped_by: list[Diagnostic] = field(default_factory=list)
+    z: Shape | None = None  # the bottleneck's output shape
+    output: Shape | None = None  # the decoder's output shape
+    params: int = 0  # forward nodes and loss terms
+    nodes: dict[str, Node] = field(default_factory=dict, repr=False)
+    edges: dict[tuple[str, str], Edge] = field(default_factory=dict, repr=False)
+    _succ: dict[str, list[str]] = field(default_factory=dict, init=False, repr=False)
+    _pred: dict[str, list[str]] = field(default_factory=dict, init=False, repr=False)
 
-    def add_edge(self, u: Hashable, v: Hashable, **attr: Any) -> None:
-        for n in (u, v):
-            if n not in self._node:
-                self.add_node(n)
-        if v not in self._succ[u]:
-            self._added.append((u, v))
-        d = self._succ[u].setdefault(v, {})
-        d.update(attr)
-        self._pred[v][u] = d
+    def add_node(self, n: str, node: Node) -> None:
+        self.nodes[n] = node
+        self._succ.setdefault(n, [])
+        self._pred.setdefault(n, [])
 
-    def successors(self, n: Hashable) -> Iterator:
-        return iter(self._succ[n])
+    def add_edge(self, u: str, v: str, edge: Edge) -> None:
+        if (u, v) not in self.edges:
+            self._succ[u].append(v)
+            self._pred[v].append(u)
+        self.edges[u, v] = edge
 
-    def predecessors(self, n: Hashable) -> Iterator:
-        return iter(self._pred[n])
+    def successors(self, n: str) -> list[str]:
+        return self._succ[n]
 
-    def out_edges(self, n: Hashable, data: bool = False) -> list:
-        return [(n, v, d) if data else (n, v) for v, d in self._succ[n].items()]
+    def predecessors(self, n: str) -> list[str]:
+        """The nodes with an edge into `n`, in the order the edges were added."""
+        return self._pred[n]
 
-    def in_edges(self, n: Hashable, data: bool = False) -> list:
-        return [(u, n, d) if data else (u, n) for u, d in self._pred[n].items()]
+    def shape_of(self, block: str) -> Shape:
+        """The output shape of a block; KeyError where inference stopped before its end."""
+        return self.nodes[self.outputs[block]].output_shape()
 
-    def __contains__(self, n: object) -> bool:
-        return n in self._node
-
-    def __iter__(self) -> Iterator:
-        return iter(self._node)
-
-    def __len__(self) -> int:
-        return len(self._node)
+    def of_kind(self, kind: NodeKind) -> list[str]:
+        """The nodes of one kind, in the order they were added (loss terms: the spec's)."""
+        return [n for n, d in self.nodes.items() if d.kind == kind]
 
     def to_networkx(self) -> nx.DiGraph:
-        """The same graph as an `nx.DiGraph`: same attributes, same node and edge order
-        (edges added in the order they were, so that each node's predecessors come in the
-        same order too)."""
+        """The same graph as an `nx.DiGraph` of attribute dicts (a node's fields, an edge's
+        fields, the network's facts as `graph.graph`), nodes and edges in the same order."""
         import networkx as nx
 
-        g = nx.DiGraph(**self.graph)
-        g.add_nodes_from(self._node.items())
-        g.add_edges_from((u, v, self._succ[u][v]) for u, v in self._added)
+        g = nx.DiGraph(**_facts(self))
+        g.add_nodes_from((n, _fields(d)) for n, d in self.nodes.items())
+        g.add_edges_from((u, v, _fields(e)) for (u, v), e in self.edges.items())
         return g
 
 
-def shortest_path(g: IR | nx.DiGraph, source: Hashable, target: Hashable) -> list:
+def _fields(d: Node | Edge) -> dict[str, Any]:
+    return {f.name: getattr(d, f.name) for f in fields(d)}
+
+
+def _facts(ir: IR) -> dict[str, Any]:
+    skip = ("nodes", "edges", "_succ", "_pred")
+    return {f.name: getattr(ir, f.name) for f in fields(ir) if f.name not in skip}
+
+
+def shortest_path(g: IR, source: str, target: str) -> list[str]:
     """The nodes of a shortest directed path from `source` to `target` (breadth first);
     KeyError when there is none."""
-    came: dict[Hashable, Hashable | None] = {source: None}
+    came: dict[str, str | None] = {source: None}
     queue = deque([source])
     while queue:
         n = queue.popleft()

@@ -18,7 +18,7 @@ from aespec.model import Spec
 from aespec.ops.optimizers import OPTIMIZERS
 
 if TYPE_CHECKING:
-    import networkx as nx  # the graph is an IR (aespec.graph.ir) or an nx.DiGraph
+    from aespec.graph.ir import IR
 
 __all__ = ["Memory", "describe", "estimate", "fmt_bytes", "largest_text"]
 
@@ -42,24 +42,23 @@ class Memory:
     def total(self) -> int:
         return self.weights + self.gradients + self.optimizer + self.activations
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, int]:
         return {"weights": self.weights, "gradients": self.gradients,
                 "optimizer": self.optimizer, "activations": self.activations,
                 "batch": self.batch, "total": self.total}
 
 
-def estimate(spec: Spec, g: nx.DiGraph, examples: int | None = None) -> Memory:
+def estimate(spec: Spec, g: IR, examples: int | None = None) -> Memory:
     """The memory of one training step of `spec` at its batch size, or at `examples` (the
     training split's size, where known) when that is smaller: a batch never holds more
     examples than the data has, so `batch 1000000000` on 1,797 digits is one small batch."""
     opt = spec.train.optimizer
     states = OPTIMIZERS[opt.name].state(opt.args)  # tensors per weight: Adam's two moments
     batch = spec.train.batch if examples is None else max(1, min(spec.train.batch, examples))
-    nodes = [n for n in g.graph["order"]]
-    weights = BYTES * g.graph["params"]
-    held = {n: BYTES * max(g.nodes[n]["params"], batch * math.prod(g.nodes[n]["out_shape"]))
-            for n in nodes}
-    activations = BYTES * batch * sum(math.prod(g.nodes[n]["out_shape"]) for n in nodes)
+    values = {n: math.prod(g.nodes[n].output_shape()) for n in g.order}
+    weights = BYTES * g.params
+    held = {n: BYTES * max(g.nodes[n].params, batch * v) for n, v in values.items()}
+    activations = BYTES * batch * sum(values.values())
     return Memory(weights, weights, states * weights, activations, batch,
                   max(held, key=held.__getitem__) if held else None,
                   spec.train.batch if batch < spec.train.batch else None)
@@ -74,10 +73,10 @@ def describe(m: Memory) -> str:
             f"activations of a batch of {m.batch}{capped} {fmt_bytes(m.activations)}")
 
 
-def largest_text(m: Memory, g: nx.DiGraph) -> str:
+def largest_text(m: Memory, g: IR) -> str:
     """`dense(1000000000) at line 3` for the node that holds the most."""
     if m.largest is None:
         return "the model"
     d = g.nodes[m.largest]
-    where = f" at line {d['span'].line}" if d.get("span") else ""
-    return f"{d['op']}{where} (output {tuple(d['out_shape'])}, {d['params']:,} parameters)"
+    return (f"{d.op} at line {d.span.line} (output {d.output_shape()}, {d.params:,} "
+            "parameters)")

@@ -8,26 +8,26 @@ from typing import TYPE_CHECKING
 from aespec.ops import fmt_num, formula_text, get_op, op_text
 
 if TYPE_CHECKING:
-    import networkx as nx  # the graph is an IR (aespec.graph.ir) or an nx.DiGraph
+    from aespec.graph.ir import IR
 
 __all__ = ["Row", "fmt_num", "objective_text", "table_rows"]
 
 
-def objective_text(g: nx.DiGraph) -> str:
+def objective_text(g: IR) -> str:
     """The objective written out: `L = BCE(x, x̂) + 1.0·KL(q(z|x) ‖ N(0, I)) + 1e-05·Σw²`."""
     terms = []
-    for _, d in g.nodes(data=True):
-        if d["kind"] == "loss":
-            formula = formula_text(get_op("loss", d["op"]), d["args"])
-            terms.append(formula if d["weight"] == 1 else f"{fmt_num(d['weight'])}·{formula}")
-    latent = g.graph.get("latent")
+    for d in g.nodes.values():
+        if d.kind == "loss":
+            formula = formula_text(get_op("loss", d.op), d.args)
+            terms.append(formula if d.weight == 1 else f"{fmt_num(d.weight)}·{formula}")
+    latent = g.latent
     if latent:
-        terms.append(f"{fmt_num(g.nodes[latent]['args'].beta)}·KL(q(z|x) ‖ N(0, I))")
-    for _, d in g.nodes(data=True):
-        if d["kind"] == "regularizer":
-            args = d["args"]
-            formula = formula_text(get_op("regularizer", d["op"]), args)
-            on = f"[{d['target']}]" if d["target"] else ""
+        terms.append(f"{fmt_num(g.nodes[latent].args.beta)}·KL(q(z|x) ‖ N(0, I))")
+    for d in g.nodes.values():
+        if d.kind == "regularizer":
+            args = d.args
+            formula = formula_text(get_op("regularizer", d.op), args)
+            on = f"[{d.target}]" if d.target else ""
             terms.append(f"{fmt_num(args.weight)}·{formula}{on}")
     return "L = " + " + ".join(terms)
 
@@ -44,23 +44,23 @@ class Row:
     note: str
 
 
-def table_rows(g: nx.DiGraph) -> list[Row]:
+def table_rows(g: IR) -> list[Row]:
     rows = []
-    for n in g.graph["order"]:
+    for n in g.order:
         d = g.nodes[n]
-        if d["kind"] == "input":
-            rows.append(Row("input", d["span"].line, "input", d["out_shape"], 0, ""))
+        if d.kind == "input":
+            rows.append(Row("input", d.span.line, "input", d.output_shape(), 0, ""))
             continue
-        text = op_text(get_op(d["place"], d["op"]), d["args"])
-        if d.get("label"):
-            text = f"{d['label']} = {text}"
-        note = "mirror" if d.get("mirror") else ""
-        if d.get("tied_to"):
-            note = f"tied to line {g.nodes[d['tied_to']]['span'].line}"
-        rows.append(Row(d["block"], d["span"].line, text, d["out_shape"], d["params"], note))
-    for _, d in g.nodes(data=True):  # a loss term with parameters of its own
-        if d["kind"] == "loss" and d.get("params"):
-            text = op_text(get_op("loss", d["op"]), d["args"])
-            rows.append(Row("loss", d["span"].line, text, d["in_shape"], d["params"],
+        text = op_text(get_op(d.place or "layer", d.op), d.args)
+        if d.label:
+            text = f"{d.label} = {text}"
+        note = "mirror" if d.mirror else ""
+        if d.tied_to:
+            note = f"tied to line {g.nodes[d.tied_to].span.line}"
+        rows.append(Row(d.block, d.span.line, text, d.output_shape(), d.params, note))
+    for d in g.nodes.values():  # a loss term with parameters of its own
+        if d.kind == "loss" and d.params:
+            text = op_text(get_op("loss", d.op), d.args)
+            rows.append(Row("loss", d.span.line, text, d.input_shape(), d.params,
                             "the term's own"))
     return rows

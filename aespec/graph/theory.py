@@ -14,20 +14,20 @@ from aespec.ops import get_op
 from aespec.ops.optimizers import OPTIMIZERS
 
 if TYPE_CHECKING:
-    import networkx as nx  # the graph is an IR (aespec.graph.ir) or an nx.DiGraph
+    from aespec.graph.ir import IR
 
 
 @check
-def identity_risk(spec: Spec, g: nx.DiGraph, bag: DiagnosticBag) -> None:
+def identity_risk(spec: Spec, g: IR, bag: DiagnosticBag) -> None:
     """W401: a code as wide as the input, unconstrained, can copy the input through (not
     with a separate target, y=: there is no identity to learn)."""
-    z = g.graph.get("z")
+    z = g.z
     if z is None or math.prod(z) < math.prod(spec.input.shape) or (
             spec.data is not None and spec.data.args.get("y")):
         return
-    constrained = any(get_op("layer", g.nodes[n]["op"]).regularizes
-                      for n in g.graph["order"] if g.nodes[n]["place"] == "layer")
-    if spec.regularizers or spec.noise or g.graph["latent"] or constrained:
+    constrained = any(get_op("layer", g.nodes[n].op).regularizes
+                      for n in g.order if g.nodes[n].place == "layer")
+    if spec.regularizers or spec.noise or g.latent or constrained:
         return
     bag.add("W401", f"the code z {z} has {math.prod(z)} values, at least as many as the input "
             f"{spec.input.shape}, with no regularizer and no noise: it can learn the identity",
@@ -37,22 +37,22 @@ def identity_risk(spec: Spec, g: nx.DiGraph, bag: DiagnosticBag) -> None:
 
 
 @check
-def skip_bypasses_bottleneck(spec: Spec, g: nx.DiGraph, bag: DiagnosticBag) -> None:
+def skip_bypasses_bottleneck(spec: Spec, g: IR, bag: DiagnosticBag) -> None:
     """W402: a decoder join that reads the encoder lets information skip the code."""
-    for n in g.graph["order"]:
+    for n in g.order:
         d = g.nodes[n]
-        if d["block"] == "decoder" and d.get("join") and g.nodes[d["join"]]["block"] in (
+        if d.block == "decoder" and d.join and g.nodes[d.join].block in (
                 "input", "noise", "encoder"):
-            bag.add("W402", f"{d['op']}({d['args'].name}) carries encoder features past the "
-                    "bottleneck: the code z alone does not determine the output", d["span"],
+            bag.add("W402", f"{d.op}({d.args.name}) carries encoder features past the "
+                    "bottleneck: the code z alone does not determine the output", d.span,
                     "fine for U-Net style denoising or segmentation; not for a compressed code "
                     "or generation")
 
 
 @check
-def gaussian_with_mean_reduction(spec: Spec, g: nx.DiGraph, bag: DiagnosticBag) -> None:
+def gaussian_with_mean_reduction(spec: Spec, g: IR, bag: DiagnosticBag) -> None:
     """W403: the KL term is summed over z; averaging the reconstruction shrinks it by D."""
-    if g.graph["latent"] is None:
+    if g.latent is None:
         return
     for term in spec.loss:
         if getattr(term.call.args, "reduce", None) == "mean":
@@ -63,7 +63,7 @@ def gaussian_with_mean_reduction(spec: Spec, g: nx.DiGraph, bag: DiagnosticBag) 
 
 
 @check
-def l2_and_weight_decay(spec: Spec, g: nx.DiGraph, bag: DiagnosticBag) -> None:
+def l2_and_weight_decay(spec: Spec, g: IR, bag: DiagnosticBag) -> None:
     """W404: l2 plus optimizer weight decay penalizes the weights twice."""
     decay = getattr(spec.train.optimizer.args, "weight_decay", 0.0)
     l2 = [r for r in spec.regularizers
@@ -75,34 +75,34 @@ def l2_and_weight_decay(spec: Spec, g: nx.DiGraph, bag: DiagnosticBag) -> None:
 
 
 @check
-def contractive_cost(spec: Spec, g: nx.DiGraph, bag: DiagnosticBag) -> None:
+def contractive_cost(spec: Spec, g: IR, bag: DiagnosticBag) -> None:
     """W405: the exact Jacobian needs one backward pass per code unit through every layer."""
-    for _, d in g.nodes(data=True):
-        if d["kind"] != "regularizer" or not d["targets"] or not get_op(
-                "regularizer", d["op"]).jacobian:
+    for d in g.nodes.values():
+        if d.kind != "regularizer" or not d.targets or not get_op(
+                "regularizer", d.op).jacobian:
             continue
-        target = d["targets"][0]
+        target = d.targets[0]
         path = shortest_path(g, "input", target)
-        layers = [m for m in path if g.nodes[m]["kind"] in ("layer", "latent")
-                  and g.nodes[m]["params"]]
+        layers = [m for m in path if g.nodes[m].kind in ("layer", "latent")
+                  and g.nodes[m].params]
         if len(layers) > 1:
-            units = math.prod(g.nodes[target]["out_shape"])
-            bag.add("W405", f"{d['op']} over {len(layers)} layers: the exact ‖∂h/∂x‖² costs "
-                    f"{units} backward passes per step through all of them", d["span"],
+            units = math.prod(g.nodes[target].output_shape())
+            bag.add("W405", f"{d.op} over {len(layers)} layers: the exact ‖∂h/∂x‖² costs "
+                    f"{units} backward passes per step through all of them", d.span,
                     "apply it to a shallow target (one dense layer), or accept slower training")
 
 
 @check
-def tied_without_dense(spec: Spec, g: nx.DiGraph, bag: DiagnosticBag) -> None:
+def tied_without_dense(spec: Spec, g: IR, bag: DiagnosticBag) -> None:
     """W406: tied=true only ties dense layers."""
     if isinstance(spec.decoder, Mirror) and spec.decoder.tied and not any(
-            g.nodes[n].get("tied_to") for n in g.graph["order"]):
+            g.nodes[n].tied_to for n in g.order):
         bag.add("W406", "mirror(tied=true) has no dense layer to tie: nothing is shared",
                 spec.decoder.span, "tied weights apply to dense layers only")
 
 
 @check
-def early_stop_without_validation(spec: Spec, g: nx.DiGraph, bag: DiagnosticBag) -> None:
+def early_stop_without_validation(spec: Spec, g: IR, bag: DiagnosticBag) -> None:
     """W407: early stopping watches validation loss, which split 1 leaves empty."""
     if spec.train.early_stop and spec.train.split >= 1.0:
         bag.add("W407", "early_stop watches the validation loss, but split 1.0 leaves no "
@@ -111,7 +111,7 @@ def early_stop_without_validation(spec: Spec, g: nx.DiGraph, bag: DiagnosticBag)
 
 
 @check
-def sparse_target_not_sparse(spec: Spec, g: nx.DiGraph, bag: DiagnosticBag) -> None:
+def sparse_target_not_sparse(spec: Spec, g: IR, bag: DiagnosticBag) -> None:
     """W408: kl_sparsity with rho >= 0.5 does not ask for sparsity."""
     for r in spec.regularizers:
         field = get_op("regularizer", r.call.op).sparsity_target
@@ -123,7 +123,7 @@ def sparse_target_not_sparse(spec: Spec, g: nx.DiGraph, bag: DiagnosticBag) -> N
 
 
 @check
-def no_reconstruction(spec: Spec, g: nx.DiGraph, bag: DiagnosticBag) -> None:
+def no_reconstruction(spec: Spec, g: IR, bag: DiagnosticBag) -> None:
     """W412: `loss 0 * mse` leaves nothing asking the output to match the input."""
     if all(term.weight == 0 for term in spec.loss):
         shown = " + ".join(f"{term.weight:g} * {term.call.op}" for term in spec.loss)
@@ -133,7 +133,7 @@ def no_reconstruction(spec: Spec, g: nx.DiGraph, bag: DiagnosticBag) -> None:
 
 
 @check
-def learning_rate_out_of_range(spec: Spec, g: nx.DiGraph, bag: DiagnosticBag) -> None:
+def learning_rate_out_of_range(spec: Spec, g: IR, bag: DiagnosticBag) -> None:
     """W409: adam(lr=1e6) trains on a stuck loss without diverging: say so before."""
     opt = spec.train.optimizer
     limit = OPTIMIZERS[opt.name].max_lr  # above it the first steps throw the weights away
@@ -145,15 +145,15 @@ def learning_rate_out_of_range(spec: Spec, g: nx.DiGraph, bag: DiagnosticBag) ->
 
 
 @check
-def large_training_step(spec: Spec, g: nx.DiGraph, bag: DiagnosticBag) -> None:
+def large_training_step(spec: Spec, g: IR, bag: DiagnosticBag) -> None:
     """W410: a step that needs more memory than most machines have (dense(10**9))."""
-    if "decoder" not in g.graph["outputs"]:
+    if "decoder" not in g.outputs:
         return
     m = memory.estimate(spec, g)
     if m.total > memory.LARGE:
         node = g.nodes[m.largest] if m.largest else None
         bag.add("W410", f"one training step needs at least {memory.describe(m)}; the largest "
                 f"part is {memory.largest_text(m, g)}",
-                node["span"] if node else spec.block_spans.get("encoder"),
+                node.span if node else spec.block_spans.get("encoder"),
                 "use fewer units or channels, a smaller input or `batch`; `aespec run` "
                 "refuses a model the device cannot hold")

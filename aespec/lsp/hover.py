@@ -12,7 +12,7 @@ from aespec.ops import REGISTRY, OpDef, fmt_value, get_op, op_text
 from aespec.parse.fmt import Token
 
 if TYPE_CHECKING:
-    import networkx as nx
+    from aespec.graph.ir import IR
 
 
 def shape_text(shape) -> str:
@@ -22,27 +22,27 @@ def shape_text(shape) -> str:
     return "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
 
 
-def nodes_at(g: nx.DiGraph, line: int, char: int) -> list[str]:
+def nodes_at(g: IR, line: int, char: int) -> list[str]:
     """The forward nodes written at (line, char), innermost span first: one op, or every
     op that a `decoder mirror` line builds."""
-    hits = [n for n in g.graph.get("order", []) if span_contains(g.nodes[n]["span"], line, char)
-            and g.nodes[n]["kind"] != "input"]
+    hits = [n for n in g.order if span_contains(g.nodes[n].span, line, char)
+            and g.nodes[n].kind != "input"]
     if not hits:
         return []
     def size(n: str) -> tuple[int, int]:
-        s = g.nodes[n]["span"]
+        s = g.nodes[n].span
         return (s.end_line - s.line, s.end_column - s.column)
     smallest = min(size(n) for n in hits)
     return [n for n in hits if size(n) == smallest]
 
 
-def node_text(g: nx.DiGraph, n: str) -> str:
+def node_text(g: IR, n: str) -> str:
     d = g.nodes[n]
-    text = op_text(get_op(d["place"], d["op"]), d["args"])
-    params = f" · {d['params']:,} parameters" if d.get("params") else ""
-    tied = f" · tied to line {g.nodes[d['tied_to']]['span'].line}" if d.get("tied_to") else ""
-    return (f"`{text}` ({d['block']}): {shape_text(d.get('in_shape'))} → "
-            f"**{shape_text(d['out_shape'])}**{params}{tied}")
+    text = op_text(get_op(d.place or "layer", d.op), d.args)
+    params = f" · {d.params:,} parameters" if d.params else ""
+    tied = f" · tied to line {g.nodes[d.tied_to].span.line}" if d.tied_to else ""
+    return (f"`{text}` ({d.block}): {shape_text(d.in_shape)} → "
+            f"**{shape_text(d.out_shape)}**{params}{tied}")
 
 
 def op_doc(op: OpDef) -> str:
@@ -68,13 +68,13 @@ def _let_hover(doc: Document, name: str) -> str | None:
 
 
 def _label_hover(doc: Document, name: str) -> str | None:
-    g = doc.result.graph
-    node = g.graph.get("labels", {}).get(name) if g is not None else None
+    g = doc.result.ir
+    node = g.labels.get(name) if g is not None else None
     if g is None or node is None:
         return None
     d = g.nodes[node]
-    return (f"tensor `{name}` ({d['block']}, line {d['span'].line}): "
-            f"**{shape_text(d['out_shape'])}**")
+    return (f"tensor `{name}` ({d.block}, line {d.span.line}): "
+            f"**{shape_text(d.out_shape)}**")
 
 
 def _key_hover(doc: Document, tok: Token) -> str | None:
@@ -84,14 +84,14 @@ def _key_hover(doc: Document, tok: Token) -> str | None:
     table = {"train": TRAIN, "report": REPORT}.get(line.block or "")
     if table and tok.text in table:
         return f"{line.block} `{tok.text}`: {table[tok.text].doc}"
-    g = doc.result.graph
+    g = doc.result.ir
     if line.block is None and tok.text == "input" and g is not None:
-        return f"`input`: **{shape_text(g.graph['input'])}** (one example; batch excluded)"
+        return f"`input`: **{shape_text(g.input)}** (one example; batch excluded)"
     if line.block is None and tok.text in ("encoder", "bottleneck", "decoder"):
-        g = doc.result.graph
-        last = g.graph.get("outputs", {}).get(tok.text) if g is not None else None
+        g = doc.result.ir
+        last = g.outputs.get(tok.text) if g is not None else None
         if g is not None and last:
-            return f"`{tok.text}` output: **{shape_text(g.nodes[last]['out_shape'])}**"
+            return f"`{tok.text}` output: **{shape_text(g.nodes[last].out_shape)}**"
     return None
 
 
@@ -109,9 +109,9 @@ def hover_text(doc: Document, line: int, char: int) -> str | None:
     tok = doc.token_at(line, char)
     if tok is None or tok.kind != "name":
         return None
-    g = doc.result.graph
+    g = doc.result.ir
     nodes = nodes_at(g, line, char) if g is not None else []
-    mine = [n for n in nodes if g is not None and g.nodes[n]["op"] == tok.text] or (
+    mine = [n for n in nodes if g is not None and g.nodes[n].op == tok.text] or (
         nodes if tok.text == "mirror" else [])
     if g is not None and mine:
         body = "\n\n".join(node_text(g, n) for n in mine)

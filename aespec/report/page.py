@@ -364,17 +364,16 @@ def spec_html(spec: Any) -> Html:
     from aespec.graph.summary import objective_text
 
     result = check_spec(spec)
-    g = result.graph
+    g = result.ir
     if g is None or not result.ok:
         return html("<pre>{}</pre>", repr(spec))
     try:
         svg, note = to_svg(g, spec), ""
     except (GraphvizMissingError, RenderError, OSError) as exc:
         svg, note = None, f"No diagram: {exc}"
-    shape = g.graph
     rows = [("input", f"{spec.input.kind} {tuple(spec.input.shape)}"),
-            ("code z", str(tuple(shape["z"])) if shape.get("z") else ""),
-            ("parameters", f"{shape['params']:,}"), ("objective", objective_text(g)),
+            ("code z", str(tuple(g.z)) if g.z else ""),
+            ("parameters", f"{g.params:,}"), ("objective", objective_text(g)),
             ("file", spec.path or "")]
     table = join(html('<tr><th style="text-align: left; padding-right: 1em">{}</th>'
                       '<td style="text-align: left; font-family: monospace">{}</td></tr>', k, v)

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from aespec.errors import AespecError, DiagnosticBag
-from aespec.graph import build_graph
+from aespec.graph import IR, build_ir
 from aespec.graph.checks import weighted_nodes
 
 
@@ -53,12 +53,12 @@ class LayerWeights:
 
 def layer_weights(spec: Any, model: Any, layer: str | None) -> LayerWeights:
     """The weights `filters(layer=...)` draws; E308 when there is no such layer."""
-    g = build_graph(spec, DiagnosticBag())
-    forward = [n for n in g.graph["order"] if g.nodes[n]["block"] not in ("input", "noise")]
+    g = build_ir(spec, DiagnosticBag())
+    forward = [n for n in g.order if g.nodes[n].block not in ("input", "noise")]
     if layer is None:
         candidates = forward
-    elif layer in g.graph["labels"]:
-        candidates = weighted_nodes(g, g.graph["labels"][layer])[::-1]  # the last one first
+    elif layer in g.labels:
+        candidates = weighted_nodes(g, g.labels[layer])[::-1]  # the last one first
     else:
         raise AespecError.of("E308", f"filters(layer={layer}): no tensor is named '{layer}'")
     for nid in candidates:
@@ -66,20 +66,20 @@ def layer_weights(spec: Any, model: Any, layer: str | None) -> LayerWeights:
         if weight is not None:
             d = g.nodes[nid]
             upstream = forward[:forward.index(nid)]
-            first = not any(g.nodes[n].get("params") for n in upstream)
-            return LayerWeights(nid, d["op"], layer or _line_label(g, nid), weight,
-                                tuple(d["in_shape"]),
+            first = not any(g.nodes[n].params for n in upstream)
+            return LayerWeights(nid, d.op, layer or _line_label(g, nid), weight,
+                                d.input_shape(),
                                 first and _fits_input(weight, tuple(model.info.input_shape)))
     where = f"the line of '{layer}'" if layer else "the model"
     raise AespecError.of("E308", f"filters need a layer with weights; {where} has none")
 
 
-def _line_label(g: Any, nid: str) -> str | None:
+def _line_label(g: IR, nid: str) -> str | None:
     """The name the spec gave the node's line (`e1 = conv(4) relu` labels the relu)."""
     d = g.nodes[nid]
-    return next((g.nodes[n]["label"] for n in g.graph["order"]
-                 if g.nodes[n]["label"] and g.nodes[n]["block"] == d["block"]
-                 and g.nodes[n]["span"].line == d["span"].line), None)
+    return next((g.nodes[n].label for n in g.order
+                 if g.nodes[n].label and g.nodes[n].block == d.block
+                 and g.nodes[n].span.line == d.span.line), None)
 
 
 def _weight_of(model: Any, nid: str) -> np.ndarray | None:

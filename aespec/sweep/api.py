@@ -131,7 +131,7 @@ def _jobs(asked: int | None, units: int, checked: list[CheckResult],
     if executor != "local":  # Ray places each point on a node with its CPUs free
         return max(1, min(asked or execute.cores(), units)), None
     steps = [memory.estimate(c.spec, c.ir).total for c in checked
-             if c.spec is not None and c.ir is not None and "decoder" in c.ir.graph["outputs"]]
+             if c.spec is not None and c.ir is not None and "decoder" in c.ir.outputs]
     return execute.cap_jobs(asked, units, max(steps, default=0))
 
 

@@ -78,7 +78,7 @@ def pays(c: CheckResult, points: int) -> bool:
 
 def _no_gain(c: CheckResult, points: int) -> str | None:
     assert c.spec is not None and c.ir is not None
-    work = int(c.ir.graph.get("params") or 0) * c.spec.train.batch
+    work = c.ir.params * c.spec.train.batch
     if points < PAYS_POINTS:
         return f"batching pays from {PAYS_POINTS} points (--batched on batches {points})"
     if work > PAYS_WORK:
@@ -108,16 +108,16 @@ def plan(checked: list[CheckResult]) -> Plan:
 
 def blocker(c: CheckResult) -> str | None:
     """Why a point's spec cannot train batched at all; None when it can."""
-    assert c.spec is not None
+    assert c.spec is not None and c.ir is not None
     train = c.spec.train
     for key, plain in PLAIN_TRAIN.items():
         if getattr(train, key) != plain:
             return f"train.{key} is {getattr(train, key)!r}"
-    for _, d in _nodes(c):
-        if d.get("kind") == "regularizer":
-            op = lookup("regularizer", d["op"])
-            if op is not None and op.jacobian:
-                return f"{d['op']} differentiates by the input (a double backward)"
+    for n in c.ir.of_kind("regularizer"):
+        d = c.ir.nodes[n]
+        op = lookup("regularizer", d.op)
+        if op is not None and op.jacobian:
+            return f"{d.op} differentiates by the input (a double backward)"
     return None
 
 
@@ -149,14 +149,9 @@ def _held(path: str, value: Any) -> bool:
 def _group_key(c: CheckResult, meaning: dict[str, Any]) -> str:
     """Equal for points that may train together: the held leaves and the graph's shapes."""
     held = [(p, v) for p, v in _leaves(meaning) if _held(p, v)]
-    shapes = [(n, d.get("op"), str(d.get("out_shape")), d.get("params")) for n, d in _nodes(c)]
     assert c.ir is not None
-    return json.dumps([held, shapes, c.ir.graph.get("params")], default=str)
-
-
-def _nodes(c: CheckResult) -> list[tuple[str, dict]]:
-    assert c.ir is not None  # the front end's IR: no networkx needed
-    return list(c.ir.nodes(data=True))
+    shapes = [(n, d.op, str(d.out_shape), d.params) for n, d in c.ir.nodes.items()]
+    return json.dumps([held, shapes, c.ir.params], default=str)
 
 
 def _unlike(meanings: list[dict[str, Any]], i: int, others: list[int]) -> str:

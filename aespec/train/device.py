@@ -17,6 +17,7 @@ import torch
 
 from aespec.data.base import available_memory
 from aespec.errors import AespecError
+from aespec.graph.ir import IR
 from aespec.ops import get_op
 
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -95,7 +96,8 @@ def _unavailable(name: str, why: str) -> AespecError:
                           hint="use `device auto` (or --device cpu)", file="train.device")
 
 
-def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
+def autocast(device: torch.device, precision: str
+             ) -> contextlib.AbstractContextManager[Any]:
     """The autocast context of a precision: fp32 is no autocast at all."""
     dtype = PRECISIONS[precision]
     if dtype is None:
@@ -135,14 +137,14 @@ def set_rng_state(state: dict[str, Any], device: torch.device) -> None:
         torch.cuda.set_rng_state(state["cuda"], device)
 
 
-def use_channels_last(setting: bool | None, graph: Any, device: torch.device) -> bool:
+def use_channels_last(setting: bool | None, graph: IR, device: torch.device) -> bool:
     """channels_last by default for 2-D conv models on CPU, where it is faster
     (bench/RESULTS.md, its `channels_last` rows)."""
     if setting is not None:
         return setting
-    has_conv = any(get_op("layer", d["op"]).channels_last
-                   and len(d["in_shape"] or ()) == 3
-                   for _, d in graph.nodes(data=True) if d["place"] == "layer")
+    has_conv = any(get_op("layer", d.op).channels_last
+                   and len(d.in_shape or ()) == 3
+                   for d in graph.nodes.values() if d.place == "layer")
     return has_conv and device.type == "cpu"
 
 

@@ -26,7 +26,7 @@ import torch
 from aespec.data import REGISTRY as SOURCE_ENTRIES
 from aespec.data import Dataset
 from aespec.errors import AespecError
-from aespec.graph import check_source
+from aespec.graph import IR, check_source
 from aespec.model import Spec
 from aespec.report import runfiles
 from aespec.report.compare import ComparePage, labels_of, recon_grid
@@ -45,7 +45,7 @@ class LoadedRun:
 
     run: RunDir
     spec: Spec
-    graph: Any
+    graph: IR
     model: Any
     info: dict[str, Any]
     device: torch.device
@@ -86,12 +86,11 @@ def load_run(path: str | pathlib.Path, *, which: str = "best", device: str = "au
     result = check_source(source, where if isinstance(where, str) and where else
                           str(run.path / name), [str(o) for o in info["overrides"]])
     result.raise_for_errors()
-    spec = result.spec
-    assert spec is not None
+    spec, graph = result.spec, result.ir
+    assert spec is not None and graph is not None
     ckpt = load_checkpoint(run.best if which == "best" else run.checkpoint)
     check_same(ckpt, spec, run.best if which == "best" else run.checkpoint, resume=False)
     torch_device = dev.resolve_device(device)
-    graph = result.graph
     model, _ = build_model(spec, graph, torch_device)
     load_weights(model, ckpt["model"], run.best if which == "best" else run.checkpoint)
     model.eval()

@@ -16,7 +16,7 @@ import pathlib
 from typing import Any
 
 from aespec.draw.dot import INSTALL_HINT, GraphvizMissingError, RenderError, to_svg
-from aespec.graph import check_source
+from aespec.graph import IR, check_source
 from aespec.graph.summary import objective_text
 from aespec.model import Spec
 from aespec.report import runfiles
@@ -26,7 +26,7 @@ from aespec.train.rundir import RunDir, atomic_write, cannot_write
 PAGE = "report.html"
 
 
-def _diagram(graph: Any, spec: Spec) -> tuple[str | None, str]:
+def _diagram(graph: IR, spec: Spec) -> tuple[str | None, str]:
     try:
         return to_svg(graph, spec), ""
     except GraphvizMissingError:
@@ -56,7 +56,7 @@ def _info_rows(info: dict[str, Any]) -> list[tuple[str, str]]:
     return [(k, v) for k, v in rows if v]
 
 
-def read_run_page(path: str | pathlib.Path, checked: tuple[Spec, Any] | None = None) -> RunPage:
+def read_run_page(path: str | pathlib.Path, checked: tuple[Spec, IR] | None = None) -> RunPage:
     """The page data of a run directory (E603 when it is not one). `checked`: the run's
     spec and graph when the caller has them (a run that just ended), else the spec is
     checked again from the run's own copy and overrides."""
@@ -70,10 +70,10 @@ def read_run_page(path: str | pathlib.Path, checked: tuple[Spec, Any] | None = N
         where = info.get("spec_path")
         result = check_source(source, where if isinstance(where, str) and where
                               else str(run.path / name), [str(o) for o in info["overrides"]])
-        if result.ok and result.spec is not None and result.graph is not None:
-            checked = (result.spec, result.graph)
+        if result.ok and result.spec is not None and result.ir is not None:
+            checked = (result.spec, result.ir)
     spec, graph = checked if checked is not None else (None, None)
-    svg, note = _diagram(graph, spec) if spec is not None else (
+    svg, note = _diagram(checked[1], checked[0]) if checked is not None else (
         None, "No diagram: the run's spec no longer checks.")
     meaning = spec.semantic() if spec is not None else {}
     test = info["test"] if isinstance(info.get("test"), dict) else {}
@@ -90,7 +90,7 @@ def read_run_page(path: str | pathlib.Path, checked: tuple[Spec, Any] | None = N
 
 
 def write_run_page(path: str | pathlib.Path, out: str | pathlib.Path | None = None,
-                   checked: tuple[Spec, Any] | None = None) -> pathlib.Path:
+                   checked: tuple[Spec, IR] | None = None) -> pathlib.Path:
     """Write the run's page (default RUN_DIR/report.html); E606 when it cannot be written."""
     html = run_page(read_run_page(path, checked))
     target = pathlib.Path(out) if out is not None else pathlib.Path(path) / PAGE

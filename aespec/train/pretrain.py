@@ -25,7 +25,7 @@ from aespec.train.optim import build_optimizer
 from aespec.train.progress import Reporter
 
 if TYPE_CHECKING:
-    import networkx as nx
+    from aespec.graph.ir import IR
 
 
 class _Captured(Exception):  # noqa: N818  (control flow)
@@ -36,7 +36,7 @@ def layer_inputs(model: Any, layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """(N, in_features): what the model feeds `layer`, in eval mode (no noise)."""
     seen: list[torch.Tensor] = []
 
-    def hook(module: nn.Module, args: tuple) -> None:
+    def hook(module: nn.Module, args: tuple[torch.Tensor, ...]) -> None:
         seen.append(args[0].detach().flatten(1))
         raise _Captured
 
@@ -54,33 +54,39 @@ def layer_inputs(model: Any, layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return torch.cat(seen)
 
 
-def activation_after(graph: nx.DiGraph, node: str) -> Callable[[torch.Tensor], torch.Tensor]:
+def activation_after(graph: IR, node: str) -> Callable[[torch.Tensor], torch.Tensor]:
     """The activation op that follows `node` in the encoder, as a torch callable."""
-    order = graph.graph["order"]
+    order = graph.order
     i = order.index(node)
     nxt = graph.nodes[order[i + 1]] if i + 1 < len(order) else None
-    if nxt is None or nxt["kind"] != "activation":
+    if nxt is None or nxt.kind != "activation":
         return lambda h: h
-    opdef = lookup("layer", nxt["op"])
+    opdef = lookup("layer", nxt.op)
     assert opdef is not None and opdef.build is not None
-    return opdef.build(nxt["args"], nxt["in_shape"], nxt["out_shape"])
+    act: Callable[[torch.Tensor], torch.Tensor] = opdef.build(nxt.args, nxt.in_shape,
+                                                               nxt.out_shape)
+    return act
 
 
 class _Shallow(nn.Module):
     """The one-layer autoencoder of a pretraining stage: the model's layer (its own
     parameters, trained in place), its activation, a throwaway decoder."""
 
-    def __init__(self, layer: Any, act: Callable, decoder: nn.Linear):
+    def __init__(self, layer: Any, act: Callable[[torch.Tensor], torch.Tensor],
+                 decoder: nn.Linear):
         super().__init__()
         self.layer, self.act, self.decoder = layer, act, decoder
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # functional: the layer may flatten its input (FlatLinear), which x already is
-        return self.decoder(self.act(functional.linear(x, self.layer.weight, self.layer.bias)))
+        out: torch.Tensor = self.decoder(self.act(functional.linear(x, self.layer.weight,
+                                                                     self.layer.bias)))
+        return out
 
 
-def pretrain_layerwise(model: Any, graph: nx.DiGraph, split: Split, cfg: TrainSpec,
-                       device: torch.device, reporter: Reporter, stop: Any) -> list[dict]:
+def pretrain_layerwise(model: Any, graph: IR, split: Split, cfg: TrainSpec,
+                       device: torch.device, reporter: Reporter, stop: Any
+                       ) -> list[dict[str, Any]]:
     """Pretrain each dense encoder layer in turn; one record per layer."""
     assert cfg.pretrain is not None
     args: Any = cfg.pretrain.args  # Layerwise
@@ -105,8 +111,9 @@ def pretrain_layerwise(model: Any, graph: nx.DiGraph, split: Split, cfg: TrainSp
     return records
 
 
-def _epoch(forward: Callable, opt: torch.optim.Optimizer, x: torch.Tensor, batch: int,
-           gen: torch.Generator, reporter: Reporter, stop: Any) -> float:
+def _epoch(forward: Callable[[torch.Tensor], torch.Tensor], opt: torch.optim.Optimizer,
+           x: torch.Tensor, batch: int, gen: torch.Generator, reporter: Reporter,
+           stop: Any) -> float:
     perm = torch.randperm(len(x), generator=gen).to(x.device)
     total = torch.zeros((), device=x.device)
     start = last = time.perf_counter()

@@ -36,16 +36,16 @@ def _info(setup: Setup, description: str, notes: list[str]) -> dict[str, Any]:
             "spec_path": str(pathlib.Path(spec.path).resolve()) if spec.path else None,
             "base_dir": str(setup.base_dir), "overrides": setup.overrides,
             "data": setup.data.to_json(), "data_description": description,
-            "device": str(setup.device), "notes": notes, "params": graph.graph["params"],
+            "device": str(setup.device), "notes": notes, "params": graph.params,
             "started": now(), "status": "running", "seconds": 0.0}
 
 
 def _resolved(setup: Setup) -> dict[str, Any]:
-    spec, g = setup.spec, setup.graph.graph
+    spec, g = setup.spec, setup.graph
     return {"spec": spec.semantic(), "overrides": setup.overrides, "data": setup.data.to_json(),
-            "model": {"input": list(spec.input.shape), "z": list(g["z"]) if g.get("z") else None,
-                      "output": list(g["output"]) if g.get("output") else None,
-                      "params": g["params"]}}
+            "model": {"input": list(spec.input.shape), "z": list(g.z) if g.z else None,
+                      "output": list(g.output) if g.output else None,
+                      "params": g.params}}
 
 
 def _spec_file(spec: Spec) -> str:

@@ -19,7 +19,7 @@ from aespec.train import device as dev
 from aespec.train.rundir import model_key, train_key
 
 if TYPE_CHECKING:
-    import networkx as nx
+    from aespec.graph.ir import IR
 
 SpecLike = Spec | CheckResult | str | pathlib.Path
 
@@ -37,7 +37,7 @@ class Setup:
     """A spec ready to run: resolved, with its overrides, data and device."""
 
     spec: Spec
-    graph: nx.DiGraph  # built once, by the check
+    graph: IR  # built once, by the check
     overrides: list[str]
     base_dir: pathlib.Path
     data: batches.DataChoice
@@ -101,7 +101,7 @@ def train_examples(n: int, split: float) -> int:
     return max(int(round(n * split)), 1)
 
 
-def require_memory(spec: Spec, graph: nx.DiGraph, device: torch.device,
+def require_memory(spec: Spec, graph: IR, device: torch.device,
                    examples: int | None = None) -> None:
     """E608 for a model whose training step the device's free memory cannot hold; the step's
     batch is capped at `examples` (the training split's size) where it is known."""
@@ -115,7 +115,7 @@ def require_memory(spec: Spec, graph: nx.DiGraph, device: torch.device,
             "with more memory")
 
 
-def place_model(spec: Spec, graph: Any, device: torch.device) -> tuple[Any, list[str]]:
+def place_model(spec: Spec, graph: IR, device: torch.device) -> tuple[Any, list[str]]:
     """The compiled model, seeded, on the device, in the memory format that pays there;
     the notes on how it runs (channels_last, autocast, torch.compile)."""
     from aespec.compile import compile_model
@@ -138,7 +138,7 @@ def run_notes(setup: Setup, notes: list[str]) -> list[str]:
     return [*notes, *["malloc tuned"] * setup.malloc_tuned]
 
 
-def build_model(spec: Spec, graph: Any, device: torch.device) -> tuple[Any, list[str]]:
+def build_model(spec: Spec, graph: IR, device: torch.device) -> tuple[Any, list[str]]:
     """`place_model` for a model outside a run (load_run, the benches): the allocator
     tuned first, as a run's setup tunes it, and said in the notes."""
     tuned = dev.tune_allocator()

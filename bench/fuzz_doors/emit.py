@@ -91,7 +91,7 @@ class Door:
 
         result = check_source(SPEC.format(name=name, doc=ae_string(doc), data=data, n=n), path)
         result.raise_for_errors()
-        return emit_source(result.graph, result.spec, filename)
+        return emit_source(result.ir, result.spec, filename)
 
     def check(self, name: str, doc: str, data: tuple[str, int], path: str, spec_file: str,
               filename: str | None) -> None:
