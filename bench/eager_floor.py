@@ -47,7 +47,7 @@ ACTS = ("relu", "relu", None, "relu", "relu", None)  # after each dense layer of
 def _model_and_trainer():
     import torch
 
-    from aespec.graph.checking import check_source
+    from aespec.graph.frontend import check_source
     from aespec.train.api import build_model
     from aespec.train.loop import Trainer
 

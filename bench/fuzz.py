@@ -257,7 +257,7 @@ def set_inputs(rng: random.Random, n: int) -> Iterator[tuple[str, list[str]]]:
 def campaign(inputs: int, seed: int = 0, doors: set[str] | None = None) -> Campaign:
     """`inputs` split among the doors by SHARE (only `doors`, when named)."""
     from aespec.data import load_data
-    from aespec.graph.checking import check_source
+    from aespec.graph.frontend import check_source
     from aespec.train import load_run
 
     rng, c = random.Random(seed), Campaign()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from aespec.graph.checking import check_file
+from aespec.graph.frontend import check_file
 from aespec.draw.dot import fmt_shape, render, to_svg
 from aespec.ops.styles import BLOCKS, EDGES, FONT, STYLES
 

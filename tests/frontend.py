@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from aespec.errors import Diagnostic
-from aespec.graph.checking import CheckResult, check_source
+from aespec.graph.frontend import CheckResult, check_source
 from aespec.graph.summary import table_rows
 
 

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from aespec.cli import app
 from aespec.codes import CODES
-from aespec.graph.checking import check_source
+from aespec.graph.frontend import check_source
 
 ROOT = Path(__file__).resolve().parents[1]
 VAE = ROOT / "specs" / "vae_fc.ae"

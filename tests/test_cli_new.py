@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from aespec.cli import app
 from aespec.cli.new import model_name, render_template, template_names
-from aespec.graph.checking import check_source
+from aespec.graph.frontend import check_source
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATES = template_names()

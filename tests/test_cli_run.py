@@ -250,7 +250,7 @@ def test_regression_a_second_ctrl_c_milliseconds_after_the_first_leaves_no_trace
 def test_run_parses_checks_and_builds_the_graph_once(tmp_path, monkeypatch):
     """`aespec run` checks the spec once (printing its warnings) and trains from that
     check's graph: the compile stage never runs the graph stage again."""
-    from aespec.graph import checking
+    from aespec.graph import frontend
 
     calls = {"parse": 0, "graph": 0}
 
@@ -260,8 +260,8 @@ def test_run_parses_checks_and_builds_the_graph_once(tmp_path, monkeypatch):
             return fn(*args, **kwargs)
         return wrapper
 
-    monkeypatch.setattr(checking, "parse_source", counted("parse", checking.parse_source))
-    monkeypatch.setattr(checking, "build_ir", counted("graph", checking.build_ir))
+    monkeypatch.setattr(frontend, "parse_source", counted("parse", frontend.parse_source))
+    monkeypatch.setattr(frontend, "build_ir", counted("graph", frontend.build_ir))
     (tmp_path / "vae.ae").write_text(VAE)
     result = invoke("run", tmp_path / "vae.ae", "--out", tmp_path / "run", "--epochs", "1",
                     "--set", "train.batch=256", "--no-report", "--quiet")

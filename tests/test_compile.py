@@ -13,7 +13,7 @@ from torch import nn
 import aespec
 from aespec.compile import AEModel, AEOutput, compile_model
 from aespec.errors import AespecError
-from aespec.graph.checking import check_source, check_spec
+from aespec.graph.frontend import check_source, check_spec
 
 VALID = pathlib.Path(__file__).resolve().parent / "conformance" / "valid"
 TORCHSCRIPT_WARNING = "ignore:The TorchScript type system:UserWarning"

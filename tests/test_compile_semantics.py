@@ -11,7 +11,7 @@ from torch.autograd.functional import jacobian
 
 import aespec
 from aespec.compile import AEModel
-from aespec.graph.checking import check_source
+from aespec.graph.frontend import check_source
 from aespec.ops.modules import GaussianLatent
 
 

@@ -16,7 +16,7 @@ import pytest
 import torch
 
 import aespec
-from aespec.graph.checking import check_source
+from aespec.graph.frontend import check_source
 from aespec.ops import REGISTRY
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]

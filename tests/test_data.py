@@ -541,7 +541,7 @@ def test_normal_class_errors_say_what_to_do() -> None:
 
 
 def test_normal_in_the_spec_is_e203_from_aespec_check() -> None:
-    from aespec.graph.checking import check_source
+    from aespec.graph.frontend import check_source
     spec = ("data digits(normal=(0, 12))\ninput vector(64)\nencoder {\n dense(8)\n}\n"
             "bottleneck {\n dense(4)\n}\ndecoder {\n dense(64)\n}\n")
     result = check_source(spec, "a.ae")

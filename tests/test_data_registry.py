@@ -18,7 +18,7 @@ from aespec.data.entry import Loader, LoaderCall, register
 from aespec.data.sources import SourceArgs
 from aespec.emit import emit_source
 from aespec.errors import AespecError
-from aespec.graph.checking import check_source
+from aespec.graph.frontend import check_source
 
 SPEC = ("model m\ninput vector({n})\ndata {data}\nencoder {{\n    dense(2)\n}}\n"
         "bottleneck {{\n    dense(2)\n}}\ndecoder {{\n    dense({n}) sigmoid\n}}\n")

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from aespec import codes
-from aespec.graph.checking import check_source
+from aespec.graph.frontend import check_source
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"

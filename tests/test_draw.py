@@ -22,7 +22,7 @@ from aespec.cli import app
 from aespec.draw import dot as draw
 from aespec.draw import labels as drawing_labels
 from aespec.draw.dot import group_ops, to_dot
-from aespec.graph.checking import CheckResult, check_file
+from aespec.graph.frontend import CheckResult, check_file
 from aespec.ops import REGISTRY
 from aespec.ops.styles import STYLES
 

@@ -33,7 +33,7 @@ from aespec.emit import emit_source
 from aespec.emit import rules as emit_rules
 from aespec.emit.module import class_name
 from aespec.errors import AespecError
-from aespec.graph.checking import check_file, check_source
+from aespec.graph.frontend import check_file, check_source
 from aespec.ops import REGISTRY
 
 ROOT = Path(__file__).resolve().parents[1]

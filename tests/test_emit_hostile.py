@@ -25,7 +25,7 @@ from aespec.cli import app
 from aespec.emit import emit_source
 from aespec.emit.module import class_name
 from aespec.emit.strings import clip, comment_text, doc_text, literal
-from aespec.graph.checking import check_source
+from aespec.graph.frontend import check_source
 
 BODY = "encoder {\n    dense(4) relu\n}\nbottleneck {\n    dense(2)\n}\n" \
        "decoder {\n    dense(OUT) sigmoid\n}\nloss bce\n"

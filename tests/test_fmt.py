@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 
 from aespec.cli import app
 from aespec.errors import AespecError, Span
-from aespec.graph.checking import check_source
+from aespec.graph.frontend import check_source
 from aespec.model.spec import STATEMENTS
 from aespec.parse import parse_source
 from aespec.parse.fmt import ORDER, format_source, tokenize

@@ -127,7 +127,7 @@ def test_bce_and_kl_sparsity_need_unit_outputs():
 
 
 def test_regression_mirror_restores_a_strided_conv_with_an_int_pad():
-    from aespec.graph.checking import check_source
+    from aespec.graph.frontend import check_source
 
     source = ("input image(1, 28, 28)\nencoder {\n conv(8, k=3, stride=2, pad=1) relu\n}\n"
               "bottleneck {\n dense(4)\n}\ndecoder mirror\nloss mse\n")

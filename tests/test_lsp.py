@@ -21,7 +21,7 @@ from pytest_lsp import ClientServerConfig, LanguageClient
 from typer.testing import CliRunner
 
 from aespec.cli import app
-from aespec.graph.checking import check_source
+from aespec.graph.frontend import check_source
 from aespec.lsp.complete import complete
 from aespec.lsp.document import analyse
 from aespec.lsp.hover import hover_text, shape_text

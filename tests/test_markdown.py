@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from aespec.cli import app
 from aespec.errors import AespecError
-from aespec.graph.checking import check_blocks, check_file
+from aespec.graph.frontend import check_blocks, check_file
 from aespec.parse.markdown import ae_blocks
 
 GOOD = "model tiny\ndata digits\n" + spec(decoder="dense(64) sigmoid")

@@ -100,7 +100,7 @@ def test_parser_works_when_the_cache_folder_cannot_be_made(tmp_path, monkeypatch
 
 
 def test_regression_check_dev_zero_reads_a_bounded_prefix_and_is_e106():
-    from aespec.graph.checking import check_file
+    from aespec.graph.frontend import check_file
 
     [d] = check_file("/dev/zero").diagnostics
     assert d.code == "E106" and d.file == "/dev/zero"

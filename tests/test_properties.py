@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 
 from aespec.cli import app
 from aespec.errors import source_lines
-from aespec.graph.checking import CheckResult, check_file, check_source
+from aespec.graph.frontend import CheckResult, check_file, check_source
 from aespec.model.settings import REPORT, TRAIN
 from aespec.ops import REGISTRY
 from aespec.parse.syntax import grammar_text

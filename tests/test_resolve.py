@@ -227,7 +227,7 @@ def test_an_optimizer_argument_set_as_a_train_key_names_the_fix(override, optimi
 
 
 def test_regression_a_bad_symbol_setting_prints_its_name_not_a_repr():
-    from aespec.graph.checking import check_source
+    from aespec.graph.frontend import check_source
 
     source = "input vector(4)\nencoder {\n dense(2)\n}\nbottleneck {\n dense(2)\n}\n" \
              "decoder {\n dense(4)\n}\ntrain {\n device gpu\n}\n"
@@ -242,7 +242,7 @@ def test_regression_a_bad_symbol_setting_prints_its_name_not_a_repr():
     ("pad=valid, output_padding=2", "smaller than stride"),
 ])
 def test_deconv_output_padding_is_validated(args, fragment):
-    from aespec.graph.checking import check_source
+    from aespec.graph.frontend import check_source
 
     source = ("input image(1, 8, 8)\nencoder {\n dense(4)\n}\nbottleneck {\n dense(64)\n}\n"
               f"decoder {{\n reshape(1, 4, 4)\n deconv(1, {args})\n}}\n")

@@ -119,7 +119,7 @@ def test_an_edited_spec_in_the_run_directory_is_refused(trained, tmp_path):
 
 
 def test_meaning_ignores_comments_and_positions():
-    from aespec.graph.checking import check_source
+    from aespec.graph.frontend import check_source
 
     one = check_source(SPEC, "a.ae").spec
     two = check_source("\n\n# moved\n" + SPEC.replace("    dense(width) relu",

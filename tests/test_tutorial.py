@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from aespec.cli import app
-from aespec.graph.checking import check_blocks, check_file
+from aespec.graph.frontend import check_blocks, check_file
 from aespec.parse.markdown import ae_blocks
 
 ROOT = Path(__file__).resolve().parents[1]

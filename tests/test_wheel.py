@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from aespec.graph.checking import check_file
+from aespec.graph.frontend import check_file
 
 ROOT = Path(__file__).resolve().parents[1]
 GRAMMAR = ROOT / "grammar" / "aespec.lark"

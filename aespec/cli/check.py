@@ -23,7 +23,7 @@ from aespec.cli.common import (
     overrides,
     print_diagnostics,
 )
-from aespec.graph.checking import CheckResult, check_blocks, check_file, check_source
+from aespec.graph.frontend import CheckResult, check_blocks, check_file, check_source
 from aespec.graph.memory import describe, estimate
 from aespec.graph.summary import objective_text, table_rows
 from aespec.parse import MAX_SOURCE

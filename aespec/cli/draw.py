@@ -24,7 +24,7 @@ from aespec.cli.common import (
     print_diagnostics,
 )
 from aespec.draw.dot import INSTALL_HINT, GraphvizMissingError, write_drawing
-from aespec.graph.checking import check_file
+from aespec.graph.frontend import check_file
 
 
 class Format(StrEnum):

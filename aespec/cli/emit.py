@@ -31,7 +31,7 @@ from aespec.cli.common import (
 from aespec.emit import emit_source
 from aespec.emit.strings import comment_text
 from aespec.errors import AespecError
-from aespec.graph.checking import check_file
+from aespec.graph.frontend import check_file
 
 # an emitted file opens with its docstring, which holds these lines (aespec.emit.source);
 # every name in it is escaped, so a spec cannot forge them in another file's head

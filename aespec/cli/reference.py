@@ -239,7 +239,7 @@ def render_ops() -> str:
 
 def example_output(entry: codes.Code) -> str:
     """What `aespec check` prints for the entry's example: its diagnostics of that code."""
-    from aespec.graph.checking import check_source
+    from aespec.graph.frontend import check_source
 
     result = check_source(entry.example, "example.ae")
     return "\n".join(d.render(entry.example) for d in result.diagnostics

@@ -7,7 +7,7 @@
 """
 
 from aespec.graph.build import build_ir
-from aespec.graph.checking import CheckResult, check_file, check_source, check_spec
+from aespec.graph.frontend import CheckResult, check_file, check_source, check_spec
 from aespec.graph.ir import IR, Edge, Node
 
 __all__ = ["IR", "CheckResult", "Edge", "Node", "build_ir", "check_file", "check_source",

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from aespec.errors import Span, source_lines
-from aespec.graph.checking import CheckResult, check_source
+from aespec.graph.frontend import CheckResult, check_source
 from aespec.parse import MAX_SOURCE
 from aespec.parse.fmt import Token, tokenize
 

@@ -87,7 +87,7 @@ class Door:
     @staticmethod
     def emit(name: str, doc: str, data: str, n: int, path: str, filename: str | None) -> str:
         from aespec.emit import emit_source
-        from aespec.graph.checking import check_source
+        from aespec.graph.frontend import check_source
 
         result = check_source(SPEC.format(name=name, doc=ae_string(doc), data=data, n=n), path)
         result.raise_for_errors()

@@ -74,7 +74,7 @@ def page(rng: random.Random, texts: list[str], kind: str) -> str | bytes:
 
 def _call(rng: random.Random, path: Path, text: str | bytes) -> tuple[str, Callable[[], object]]:
     """One of the three ways into a page, with a block selector where one is taken."""
-    from aespec.graph.checking import check_blocks, check_file
+    from aespec.graph.frontend import check_blocks, check_file
     from aespec.parse.markdown import ae_blocks
 
     way = rng.randrange(3)
