@@ -21,6 +21,7 @@ import aespec  # noqa: E402
 from aespec.data import load_data  # noqa: E402
 from aespec.graph import check_source  # noqa: E402
 from aespec.report import quality  # noqa: E402
+from aespec.report.figures import short_number  # noqa: E402
 from aespec.report.items import write_report  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -108,6 +109,11 @@ def test_frechet_distance_by_hand() -> None:
     assert quality.frechet_distance(a, np.zeros((10, 3))) == pytest.approx(3, rel=0.1)
 
 
+def test_short_number() -> None:
+    assert [short_number(v) for v in (5.4321, 107.4, 1170.2, 0.0)] == ["5.43", "107", "1170",
+                                                                         "0"]
+
+
 def test_class_spread() -> None:
     spread = quality.class_spread(np.array([0, 0, 1, 1, 2, 2, 2, 2, 2, 9]), 10, 0.15)
     assert spread["covered"] == 3 and spread["classes"] == 10
@@ -139,7 +145,7 @@ def test_a_briefly_trained_vae_samples_like_the_data(vae_run) -> None:
     assert samples["examples"] == q["n"] == 1000
 
 
-def test_report_files_say_what_the_figures_are(vae_run, tmp_path) -> None:
+def test_report_says_what_the_figures_are(vae_run) -> None:
     q = vae_run["sample_quality"]
     assert "not Inception" in q["method"]
     assert q["file"] == "report/sample_quality.png"
@@ -155,7 +161,7 @@ def test_summary_reads_fd_beside_floor_and_ceilings(tmp_path, own_cache) -> None
     report = write_report(spec, model, digits(), tmp_path / "run")
     summary = (tmp_path / "run" / "report" / "summary.md").read_text()
     fd = report["sample_quality"]["samples"]["frechet_distance"]
-    assert f"- Frechet distance: {fd:.3g} (real data " in summary
+    assert f"- Frechet distance: {short_number(fd)} (real data " in summary
     assert "uniform noise" in summary and "mean image" in summary and "not Inception" in summary
     assert (tmp_path / "run" / "report" / "sample_quality.png").read_bytes()[:4] == b"\x89PNG"
 

@@ -215,6 +215,11 @@ def histogram(train: np.ndarray, test: np.ndarray, threshold: float, rule: str,
     return fig
 
 
+def short_number(v: float) -> str:
+    """Three significant digits, whole numbers from 100 on: `5.43`, `107`, `1170`."""
+    return f"{v:.0f}" if abs(v) >= 100 else f"{v:.3g}"
+
+
 def quality_chart(sets: dict[str, dict], names: dict[str, str], title: str,
                   class_names: tuple[str, ...] | None, min_share: float):
     """Left: each set's Frechet distance to the test data, a bar each, the value written
@@ -225,7 +230,7 @@ def quality_chart(sets: dict[str, dict], names: dict[str, str], title: str,
     keys = list(names)
     fds = [sets[k]["frechet_distance"] for k in keys]
     bars = left.barh(range(len(keys)), fds, color=[f"C{i}" for i in range(len(keys))])
-    left.bar_label(bars, [f"{v:.3g}" for v in fds], padding=3, fontsize=11)
+    left.bar_label(bars, [short_number(v) for v in fds], padding=3, fontsize=11)
     left.set_yticks(range(len(keys)), [names[k] for k in keys], fontsize=11)
     left.invert_yaxis()
     left.set_xlim(0, max(max(fds), 1e-9) * 1.25)

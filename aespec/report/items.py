@@ -312,12 +312,6 @@ def _metrics(pred: np.ndarray, target: np.ndarray, bce: bool) -> dict:
     return out
 
 
-QUALITY_NOTE = ("FID's method with a small classifier trained on this data set, not "
-                "Inception: compare the figures only within aespec on the same data set")
-QUALITY_SETS = {"samples": "samples", "real_data": "real data (floor)",
-                "noise": "uniform noise (ceiling)", "mean_image": "mean image (ceiling)"}
-
-
 def _sample_quality(ctx: _Ctx, args: Any) -> dict:
     """n decoded draws from the prior against the test examples, in the feature space of a
     reference classifier (aespec.report.quality): the Frechet distance, the classes the
@@ -327,7 +321,7 @@ def _sample_quality(ctx: _Ctx, args: Any) -> dict:
 
     from aespec.report import quality
 
-    source = _classified_source(ctx)
+    source = quality.source_with_classifier(ctx.spec.data, ctx.dataset)
     n = args.n
     gen = torch.Generator(device=ctx.device).manual_seed(ctx.seed)
     draws = ctx.model.sample(n, generator=gen).double().cpu().numpy()  # E308: no latent
@@ -345,32 +339,12 @@ def _sample_quality(ctx: _Ctx, args: Any) -> dict:
                  "examples": len(x), **quality.class_spread(quality.predict(clf, x),
                                                             clf.classes, args.min_share)}
            for key, x in sets.items()}
-    fig = quality_chart(out, QUALITY_SETS, f"Sample quality on {source}: {n} samples against "
-                        f"{len(ctx.x_test)} test examples\n({QUALITY_NOTE})",
+    fig = quality_chart(out, quality.SETS, f"Sample quality on {source}: {n} samples against "
+                        f"{len(ctx.x_test)} test examples\n({quality.NOTE})",
                         ctx.class_names, args.min_share)
     return {"file": ctx.save(fig, "sample_quality.png"), "n": n, "min_share": args.min_share,
             "reference_examples": len(ctx.x_test), "classifier_accuracy": clf.accuracy,
-            "entropy_max_bits": math.log2(clf.classes), "method": QUALITY_NOTE, **out}
-
-
-def _classified_source(ctx: _Ctx) -> str:
-    """The data source's name where aespec has a reference classifier for it; E315 else."""
-    from aespec.report.quality import classified_sources
-
-    data, ds = ctx.spec.data, ctx.dataset
-    if data is None:
-        why = "data given outside the spec"
-    elif data.source not in classified_sources():
-        why = data.source
-    elif data.args.get("normal") is not None:
-        why = f"{data.source} with normal= (its labels mark anomalies)"
-    elif ds is None or ds.labels_train is None or ds.labels_test is None:
-        why = f"{data.source} without labels"
-    else:
-        return str(data.source)
-    raise AespecError.of("E315", "sample_quality needs a reference classifier, and aespec has "
-                         f"one only for labelled built-in data "
-                         f"({', '.join(classified_sources())}), not for {why}")
+            "entropy_max_bits": math.log2(clf.classes), "method": quality.NOTE, **out}
 
 
 ITEMS: dict[str, Callable[[_Ctx, Any], dict]] = {
@@ -418,27 +392,12 @@ def _summary(name: str, report: dict) -> str:
                   f"{anomaly['roc_auc_reason'] if auc is None else f'{auc:.3f}'}; "
                   f"each test example's score: [anomaly_scores.csv](anomaly_scores.csv)", ""]
     if "samples" in report.get("sample_quality", {}):
-        lines += [*_quality_lines(report["sample_quality"]), ""]
+        from aespec.report.quality import summary_lines
+
+        lines += [*summary_lines(report["sample_quality"]), ""]
     for key, item in report.items():
         if isinstance(item, dict) and ("file" in item or "skipped" in item):
             lines.append(f"- {key}: " + (f"![{key}]({Path(item['file']).name})"
                                          if "file" in item else f"skipped: {item['skipped']}"))
     return "\n".join(lines) + "\n"
 
-
-def _quality_lines(q: dict) -> list[str]:
-    """`FD 12 (real data 2, noise 180, mean image 95)`, and the same for coverage and entropy."""
-    def line(what: str, key: str, fmt: str, tail: str = "") -> str:
-        others = ", ".join(f"{QUALITY_SETS[k].split(' (')[0]} {q[k][key]:{fmt}}"
-                           for k in ("real_data", "noise", "mean_image"))
-        return f"- {what}: {q['samples'][key]:{fmt}}{tail} ({others})"
-
-    classes = q["samples"]["classes"]
-    return [f"Sample quality of {q['n']} samples against {q['reference_examples']} test "
-            f"examples ({q['method']}; the classifier is right on "
-            f"{q['classifier_accuracy']:.1%} of the test split):", "",
-            line("Frechet distance", "frechet_distance", ".3g"),
-            line(f"classes covered (at least {q['min_share']:g} of the examples)", "covered",
-                 "d", f" of {classes}"),
-            line("entropy of the classes", "entropy_bits", ".2f",
-                 f" of {q['entropy_max_bits']:.2f} bits")]

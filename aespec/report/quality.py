@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from aespec.data.files import cache_folder
+from aespec.errors import AespecError
 
 VERSION = 1  # bump when the classifier's architecture or training changes
 HIDDEN, FEATURES = 256, 64  # the penultimate layer's width is the feature space
@@ -28,6 +29,12 @@ BATCH, LR = 128, 1e-3
 EPOCHS, MIN_STEPS, MAX_STEPS = 8, 2000, 6000  # digits: 2,000 steps; Fashion-MNIST: 8 epochs
 SEED = 0
 _MEMORY: dict[str, Any] = {}  # this process's classifiers, for a cache that is turned off
+
+NOTE = ("FID's method with a small classifier trained on this data set, not Inception: "
+        "compare the figures only within aespec on the same data set")
+# the sets measured against the test examples, as the figure and summary.md name them
+SETS = {"samples": "samples", "real_data": "real data (floor)",
+        "noise": "uniform noise (ceiling)", "mean_image": "mean image (ceiling)"}
 
 
 @dataclass(frozen=True)
@@ -44,6 +51,24 @@ def classified_sources() -> tuple[str, ...]:
     from aespec.data import REGISTRY
 
     return tuple(name for name, entry in REGISTRY.items() if entry.classifier)
+
+
+def source_with_classifier(data: Any, ds: Any) -> str:
+    """The spec's data source (`spec.data`), where aespec has a reference classifier for it
+    and the loaded data `ds` has its labels; E315 else."""
+    if data is None:
+        why = "data given outside the spec"
+    elif data.source not in classified_sources():
+        why = data.source
+    elif data.args.get("normal") is not None:
+        why = f"{data.source} with normal= (its labels mark anomalies)"
+    elif ds is None or ds.labels_train is None or ds.labels_test is None:
+        why = f"{data.source} without labels"
+    else:
+        return str(data.source)
+    raise AespecError.of("E315", "sample_quality needs a reference classifier, and aespec has "
+                         f"one only for labelled built-in data "
+                         f"({', '.join(classified_sources())}), not for {why}")
 
 
 def reference_classifier(key: str, x: np.ndarray, labels: np.ndarray, x_test: np.ndarray,
@@ -183,3 +208,26 @@ def class_spread(predicted: np.ndarray, classes: int, min_share: float) -> dict[
     return {"covered": int((shares >= min_share).sum()), "classes": classes,
             "entropy_bits": float(-(p * np.log2(p)).sum()) + 0.0,  # never -0.0
             "shares": [round(float(s), 4) for s in shares]}
+
+
+def summary_lines(q: dict) -> list[str]:
+    """`FD 12 (real data 2, noise 180, mean image 95)`, and the same for coverage and entropy."""
+    from aespec.report.figures import short_number
+
+    def line(what: str, key: str, fmt: str, tail: str = "") -> str:
+        def show(v: float) -> str:
+            return short_number(v) if fmt == "fd" else f"{v:{fmt}}"
+
+        others = ", ".join(f"{SETS[k].split(' (')[0]} {show(q[k][key])}"
+                           for k in ("real_data", "noise", "mean_image"))
+        return f"- {what}: {show(q['samples'][key])}{tail} ({others})"
+
+    classes = q["samples"]["classes"]
+    return [f"Sample quality of {q['n']} samples against {q['reference_examples']} test "
+            f"examples ({q['method']}; the classifier is right on "
+            f"{q['classifier_accuracy']:.1%} of the test split):", "",
+            line("Frechet distance", "frechet_distance", "fd"),
+            line(f"classes covered (at least {q['min_share']:g} of the examples)", "covered",
+                 "d", f" of {classes}"),
+            line("entropy of the classes", "entropy_bits", ".2f",
+                 f" of {q['entropy_max_bits']:.2f} bits")]
