@@ -89,6 +89,23 @@ def test_classifier_is_accurate_and_cached(own_cache, monkeypatch) -> None:
     assert np.array_equal(quality.features(again, x), quality.features(clf, x))
 
 
+def test_the_cache_is_keyed_by_data_set_and_version(own_cache, monkeypatch) -> None:
+    trained = []
+
+    def untrained(x, *args):
+        trained.append(len(x))
+        return quality.Classifier(quality._network(x[0].size, 10), 0.5, 10)
+
+    monkeypatch.setattr(quality, "train_classifier", untrained)
+    x, labels = np.zeros((4, 64), np.float32), np.arange(4)
+    for key, version in (("digits: a", 1), ("digits: a", 1), ("digits: b", 1), ("digits: a", 2)):
+        monkeypatch.setattr(quality, "VERSION", version)
+        quality._MEMORY.clear()
+        quality.reference_classifier(key, x, labels, x, labels)
+    assert len(trained) == 3
+    assert len(list((own_cache / "classifiers").glob("*.pt"))) == 3
+
+
 def test_a_damaged_cache_file_is_trained_again(own_cache) -> None:
     ds = digits()
     classifier_of(ds)
