@@ -240,6 +240,14 @@ _CODES = [
          "A model has one stochastic latent; a second `gaussian(dim)` in the bottleneck is an "
          "error. The hint gives the line of the first.",
          _spec(bottleneck="gaussian(16)\ngaussian(8)", decoder="dense(64) sigmoid")),
+    Code("E315", "sample_quality has no reference classifier for the data", "checks",
+         "`sample_quality` measures samples in the features of a small classifier that "
+         "aespec trains once per data set, so it needs a built-in data set with class labels "
+         "of its own (`digits`, `mnist`, `fashion_mnist`; an .npz or images folder has no "
+         "classifier), without `normal=` (its labels mark anomalies, not classes). The "
+         "report records the item as skipped when the data turns out to have no labels.",
+         _spec(before="data npz(\"x.npz\")", bottleneck="gaussian(8)",
+               after="report {\n    sample_quality\n}")),
     Code("E311", "the decoder reads a tensor from before the code", "compile",
          "Decoding or sampling runs the decoder on z alone, so a decoder that joins a tensor "
          "of the encoder (`concat(e1)`, a U-Net skip) cannot be run from a code. Found when "

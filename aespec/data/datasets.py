@@ -141,11 +141,12 @@ FASHION_NAMES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal"
 register(
     DataSource("digits", DigitsArgs, digits_raw, lambda a: (1, a.size or 8, a.size or 8),
                unit=True, labels="always", class_names=DIGIT_NAMES, emit=digits_loader,
-               resize="size"),
+               resize="size", classifier=True),
     DataSource("fashion_mnist", MnistArgs, mnist_raw, lambda a: (1, 28, 28), unit=True,
                labels="always", class_names=FASHION_NAMES, emit=mnist_loader,
-               system_dirs=("/usr/share/datasets/fashion-mnist",), paths=("path",)),
+               system_dirs=("/usr/share/datasets/fashion-mnist",), paths=("path",),
+               classifier=True),
     DataSource("mnist", MnistArgs, mnist_raw, lambda a: (1, 28, 28), unit=True,
                labels="always", class_names=DIGIT_NAMES, emit=mnist_loader,
-               system_dirs=("/usr/share/datasets/mnist",), paths=("path",)),
+               system_dirs=("/usr/share/datasets/mnist",), paths=("path",), classifier=True),
 )

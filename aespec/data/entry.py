@@ -60,8 +60,9 @@ class DataSource:
     `shape` gives one example's shape from the validated arguments where it is known
     without reading a file; `unit` says its values always lie in [0, 1] (loss bce needs
     that); `system_dirs` are searched after `$AESPEC_DATA` by the loader and named by the
-    emitted loader; `paths` are the arguments that name a file or folder (a run folder from
-    someone else is checked against them).
+    emitted loader; `classifier` says that report `sample_quality` may train its reference
+    classifier on the source's own labels; `paths` are the arguments that name a file or
+    folder (a run folder from someone else is checked against them).
     """
 
     name: str
@@ -75,6 +76,8 @@ class DataSource:
     system_dirs: tuple[str, ...] = ()
     paths: tuple[str, ...] = ()
     resize: str | None = None  # the argument that makes examples N x N (E502's hint names it)
+    # report `sample_quality` trains a reference classifier on it (a data set of classes)
+    classifier: bool = False
 
 
 REGISTRY: dict[str, DataSource] = {}

@@ -128,10 +128,29 @@ def report_needs_latent(spec: Spec, g: IR, bag: DiagnosticBag) -> None:
         bag.add("E308", "samples needs a stochastic latent: draws from the prior need "
                 "`gaussian(dim)` in the bottleneck", spec.report_spans["samples"],
                 "use reconstructions, or make the bottleneck gaussian(dim)")
+    if "sample_quality" in items and g.latent is None:
+        bag.add("E308", "sample_quality needs a stochastic latent: it measures draws from the "
+                "prior, which need `gaussian(dim)` in the bottleneck",
+                spec.report_spans["sample_quality"], "make the bottleneck gaussian(dim)")
     z = g.z
     if "manifold" in items and z is not None and math.prod(z) != 2:
         bag.add("E308", f"manifold needs a 2-D latent, but z is {z}",
                 spec.report_spans["manifold"], "use a bottleneck of 2 units, or latent_scatter")
+
+
+@check
+def sample_quality_has_a_classifier(spec: Spec, g: IR, bag: DiagnosticBag) -> None:
+    """`sample_quality` needs a built-in data set with class labels (its classifier's)."""
+    data = spec.data
+    if "sample_quality" not in spec.report.items or data is None:
+        return  # data given at run time is checked by the report item itself
+    labelled = [n for n, e in data_sources.REGISTRY.items() if e.classifier]
+    if data.source not in labelled or data.args.get("normal") is not None:
+        why = "normal= makes its labels anomaly marks" if data.source in labelled else \
+            f"aespec has none for data {data.source}"
+        bag.add("E315", f"sample_quality needs a reference classifier: {why}",
+                spec.report_spans["sample_quality"],
+                f"use data {', '.join(labelled)}, or leave sample_quality out")
 
 
 @check

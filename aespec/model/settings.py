@@ -30,6 +30,11 @@ class Samples(Args):
     n: int = Field(64, gt=0)
 
 
+class SampleQuality(Args):
+    n: int = Field(1000, gt=1, le=10_000)  # samples drawn; the floor and ceilings use as many
+    min_share: float = Field(0.02, gt=0, lt=1)  # a class is covered from this share on
+
+
 class Filters(Args):
     n: int = Field(64, gt=0)
     layer: Optional[str] = None  # a tensor name from `NAME = ...`; None: the first layer
@@ -89,6 +94,12 @@ REPORT: dict[str, Setting] = {
                                "reconstructions", args=Count),
     "samples": Setting("self", "decoded draws from the prior; stochastic latents only",
                        args=Samples),
+    "sample_quality": Setting("self", "Frechet distance of n samples to the test data in a "
+                              "small reference classifier's features (FID's method, not "
+                              "Inception: compare only within aespec on one data set), the "
+                              "classes the samples cover and their entropy, beside real data, "
+                              "noise and the mean image; stochastic latents on digits, mnist "
+                              "or fashion_mnist", args=SampleQuality),
     "manifold": Setting("self", "decoder over a grid of a 2-D latent", args=Manifold),
     "latent_scatter": Setting("self", "codes of the test set in 2-D (PCA above two "
                               "dimensions), coloured by label"),

@@ -215,6 +215,43 @@ def histogram(train: np.ndarray, test: np.ndarray, threshold: float, rule: str,
     return fig
 
 
+def short_number(v: float) -> str:
+    """Three significant digits, whole numbers from 100 on: `5.43`, `107`, `1170`."""
+    return f"{v:.0f}" if abs(v) >= 100 else f"{v:.3g}"
+
+
+def quality_chart(sets: dict[str, dict], names: dict[str, str], title: str,
+                  class_names: tuple[str, ...] | None, min_share: float):
+    """Left: each set's Frechet distance to the test data, a bar each, the value written
+    beside it.  Right: the share of each set's examples given each class, and the share
+    from which a class counts as covered."""
+    fig, _ = _figure(13, 4.8, nrows=0)
+    left, right = fig.subplots(1, 2, width_ratios=[1, 1.3])
+    keys = list(names)
+    fds = [sets[k]["frechet_distance"] for k in keys]
+    bars = left.barh(range(len(keys)), fds, color=[f"C{i}" for i in range(len(keys))])
+    left.bar_label(bars, [short_number(v) for v in fds], padding=3, fontsize=11)
+    left.set_yticks(range(len(keys)), [names[k] for k in keys], fontsize=11)
+    left.invert_yaxis()
+    left.set_xlim(0, max(max(fds), 1e-9) * 1.25)
+    left.set_xlabel("Frechet distance to the test examples (lower is nearer)", fontsize=11)
+    width = 0.8 / len(keys)
+    for i, k in enumerate(keys):
+        shares = np.asarray(sets[k]["shares"])
+        right.bar(np.arange(len(shares)) + (i - (len(keys) - 1) / 2) * width, shares, width,
+                  color=f"C{i}", label=f"{names[k]}: {sets[k]['covered']} of {len(shares)} "
+                  f"classes, {sets[k]['entropy_bits']:.2f} bits")
+    right.axhline(min_share, color="k", ls="--", lw=1, label=f"covered from {min_share:g}")
+    ticks = [str(c) for c in (class_names if class_names is not None
+                               and len(class_names) == len(shares) else range(len(shares)))]
+    right.set_xticks(range(len(shares)), ticks, rotation=30 if max(map(len, ticks)) > 2 else 0)
+    right.set_xlabel("class the reference classifier gives", fontsize=11)
+    right.set_ylabel("share of the examples", fontsize=11)
+    right.legend(fontsize=9)
+    fig.suptitle(title, fontsize=12)
+    return fig
+
+
 def _figure(width: float, height: float, nrows: int = 1):
     """A figure on the Agg canvas, outside pyplot: no window, no global state, and a
     notebook's own backend is left alone.  With `nrows=0` the caller adds the axes."""

@@ -22,7 +22,7 @@ import numpy as np
 
 from aespec.errors import AespecError, plural
 from aespec.report.figures import draw_examples as _draw_examples  # a test watches what items draw
-from aespec.report.figures import draw_filters, histogram, scatter, tick_manifold
+from aespec.report.figures import draw_filters, histogram, quality_chart, scatter, tick_manifold
 from aespec.report.labels import label_names, roc_auc, write_scores
 from aespec.report.pca import fit_pca, pca_reconstruct, principal_axes
 from aespec.report.weights import arranged, layer_weights
@@ -51,6 +51,7 @@ class _Ctx:
     run_dir: Path
     device: str
     seed: int
+    dataset: Any = None  # the whole data set (sample_quality trains its classifier on it)
 
     def value_range(self) -> tuple[float, float]:
         """(0, 1) for data in [0, 1] (images), else the test inputs' own range."""
@@ -118,7 +119,7 @@ def _context(spec: Any, model: Any, ds: Any, run_dir: Path, device: str, seed: i
     return _Ctx(spec, model, take(ds.x_train, train), take(ds.y_train, train),
                 take(ds.x_test, test), take(ds.y_test, test), labels, test,
                 None if names is None else tuple(str(c) for c in names),
-                take(ds.x_train, fit), take(ds.y_train, fit), run_dir, device, seed)
+                take(ds.x_train, fit), take(ds.y_train, fit), run_dir, device, seed, ds)
 
 
 def _pick(rng: np.random.Generator, n: int, cap: int) -> np.ndarray:
@@ -311,8 +312,44 @@ def _metrics(pred: np.ndarray, target: np.ndarray, bce: bool) -> dict:
     return out
 
 
+def _sample_quality(ctx: _Ctx, args: Any) -> dict:
+    """n decoded draws from the prior against the test examples, in the feature space of a
+    reference classifier (aespec.report.quality): the Frechet distance, the classes the
+    draws are classified as (covered, entropy); and the same for n training examples (the
+    floor), uniform noise in the data's range and the mean image repeated (ceilings)."""
+    import torch
+
+    from aespec.report import quality
+
+    source = quality.source_with_classifier(ctx.spec.data, ctx.dataset)
+    n = args.n
+    gen = torch.Generator(device=ctx.device).manual_seed(ctx.seed)
+    draws = ctx.model.sample(n, generator=gen).double().cpu().numpy()  # E308: no latent
+    clf = quality.reference_classifier(
+        ctx.dataset.description, ctx.dataset.x_train, ctx.dataset.labels_train,
+        ctx.dataset.x_test, ctx.dataset.labels_test)
+    rng = np.random.default_rng(ctx.seed)
+    lo, hi = ctx.value_range()
+    sets = {"samples": draws, "real_data": ctx.x_train[_pick(rng, len(ctx.x_train), n)],
+            "noise": rng.uniform(lo, hi, (n, *ctx.x_test.shape[1:])),
+            "mean_image": np.repeat(ctx.x_train.mean(0, keepdims=True), n, 0)}
+    reference = quality.features(clf, ctx.x_test)
+    out = {key: {"frechet_distance": quality.frechet_distance(reference,
+                                                              quality.features(clf, x)),
+                 "examples": len(x), **quality.class_spread(quality.predict(clf, x),
+                                                            clf.classes, args.min_share)}
+           for key, x in sets.items()}
+    fig = quality_chart(out, quality.SETS, f"Sample quality on {source}: {n} samples against "
+                        f"{len(ctx.x_test)} test examples\n({quality.NOTE})",
+                        ctx.class_names, args.min_share)
+    return {"file": ctx.save(fig, "sample_quality.png"), "n": n, "min_share": args.min_share,
+            "reference_examples": len(ctx.x_test), "classifier_accuracy": clf.accuracy,
+            "entropy_max_bits": math.log2(clf.classes), "method": quality.NOTE, **out}
+
+
 ITEMS: dict[str, Callable[[_Ctx, Any], dict]] = {
-    "reconstructions": _reconstructions, "samples": _samples, "manifold": _manifold,
+    "reconstructions": _reconstructions, "samples": _samples,
+    "sample_quality": _sample_quality, "manifold": _manifold,
     "latent_scatter": _latent_scatter, "filters": _filters, "anomaly": _anomaly,
 }
 BASELINES: dict[str, Callable[[_Ctx, Any], dict]] = {"pca": _pca_baseline}
@@ -354,8 +391,13 @@ def _summary(name: str, report: dict) -> str:
                   f"{anomaly['share_above']:.3f}; ROC AUC: "
                   f"{anomaly['roc_auc_reason'] if auc is None else f'{auc:.3f}'}; "
                   f"each test example's score: [anomaly_scores.csv](anomaly_scores.csv)", ""]
+    if "samples" in report.get("sample_quality", {}):
+        from aespec.report.quality import summary_lines
+
+        lines += [*summary_lines(report["sample_quality"]), ""]
     for key, item in report.items():
         if isinstance(item, dict) and ("file" in item or "skipped" in item):
             lines.append(f"- {key}: " + (f"![{key}]({Path(item['file']).name})"
                                          if "file" in item else f"skipped: {item['skipped']}"))
     return "\n".join(lines) + "\n"
+
