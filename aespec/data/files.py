@@ -7,7 +7,8 @@ import contextlib
 import math
 import pathlib
 import re
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import IO, TYPE_CHECKING, Any
 
 from aespec.data.base import Ctx, Raw, numeric, require_memory
 from aespec.data.sources import NpyArgs
@@ -111,17 +112,22 @@ def _read_cached(cache: pathlib.Path, dims: list[int], dtype: Any) -> np.ndarray
 
 
 def _write_cached(cache: pathlib.Path, array: np.ndarray) -> None:
-    """Best effort, under a private name then renamed: a concurrent reader never sees half
-    a file, and a cache that cannot be written is no error."""
-    import os
-
     import numpy as np
+
+    write_cache(cache, lambda fh: np.save(fh, array, allow_pickle=False))
+
+
+def write_cache(cache: pathlib.Path, write: Callable[[IO[bytes]], object]) -> None:
+    """`write(file)` into the cache file `cache`, best effort, under a private name then
+    renamed: a concurrent reader never sees half a file, and a cache that cannot be
+    written is no error (the next run makes it again)."""
+    import os
 
     tmp = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
     try:
         cache.parent.mkdir(parents=True, exist_ok=True)
         with open(tmp, "wb") as fh:
-            np.save(fh, array, allow_pickle=False)
+            write(fh)
         os.replace(tmp, cache)
     except OSError:
         pass

@@ -14,13 +14,12 @@ only within aespec on the same data set.  torch is imported inside functions.
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from aespec.data.files import cache_folder
+from aespec.data.files import cache_folder, write_cache
 from aespec.errors import AespecError
 
 VERSION = 1  # bump when the classifier's architecture or training changes
@@ -147,19 +146,12 @@ def _read(path: Any) -> Classifier | None:
 
 
 def _write(path: Any, found: Classifier) -> None:
-    """Write atomically (a temporary file, then a rename); a cache that cannot be written
-    is no error: the next run trains again."""
+    """Into the cache, atomically; a cache that cannot be written is no error."""
     import torch
 
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     saved = {"state": found.net.state_dict(), "accuracy": found.accuracy,
              "classes": found.classes, "inputs": found.net[1].in_features}
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(saved, tmp)
-        os.replace(tmp, path)
-    except OSError:
-        tmp.unlink(missing_ok=True)
+    write_cache(path, lambda fh: torch.save(saved, fh))
 
 
 def _outputs(clf: Classifier, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
