@@ -34,6 +34,7 @@ from aespec.draw.labels import (
     reg_label,
     style_key,
 )
+from aespec.graph.adversarial import refuse_adversarial
 from aespec.model import Mirror, Spec
 from aespec.ops.styles import BLOCKS, EDGES, FONT, STYLES, style_for
 
@@ -106,6 +107,7 @@ def to_dot(graph: IR, spec: Spec, rankdir: str = "TB", detail: str = "ops") -> s
     if rankdir not in ("TB", "LR") or detail not in ("ops", "blocks"):
         raise ValueError(f"rankdir must be TB or LR and detail ops or blocks, got "
                          f"{rankdir!r}, {detail!r}")
+    refuse_adversarial(graph, "aespec draw", spec.path)  # two networks: not drawn yet
     g = graph
     boxes = group_ops(g, detail)
     owner = {n: b.id for b in boxes for n in b.members}
