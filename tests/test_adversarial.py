@@ -173,18 +173,33 @@ def test_fmt_is_idempotent_and_keeps_the_meaning(path):
     assert before["model"] == after["model"] and before["diagnostics"] == after["diagnostics"]
 
 
-@pytest.mark.parametrize("command", [["run"], ["emit"], ["draw", "--format", "dot"]])
+@pytest.mark.parametrize("command", [["run"], ["emit"]])
 def test_commands_that_need_training_refuse_with_e316(command, tmp_path):
     spec = tmp_path / "gan.ae"
     spec.write_text(GAN)
-    args = [*command, str(spec)] + (["-o", str(tmp_path / "g.dot")] if "draw" in command
-                                    else ["--out", str(tmp_path / "r")] if "run" in command
+    args = [*command, str(spec)] + (["--out", str(tmp_path / "r")] if "run" in command
                                     else [])
     result = runner.invoke(app, args)
     assert result.exit_code == 1, result.output
     assert "E316" in result.output and "does not take a GAN spec yet" in result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
-    assert not (tmp_path / "r").exists() and not (tmp_path / "g.dot").exists()
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("detail", ["ops", "blocks"])
+def test_draw_shows_both_networks_and_the_fake_path(detail, tmp_path):
+    out = tmp_path / "gan.dot"
+    result = runner.invoke(app, ["draw", str(VALID / "gan_dcgan.ae"), "-o", str(out),
+                                 "--detail", detail])
+    assert result.exit_code == 0, result.output
+    text = out.read_text()
+    if detail == "ops":
+        assert '"cluster_discriminator"' in text and '"cluster_decoder"' in text
+        assert "<B>generator</B> (decoder)" in text
+    fake = [line for line in text.splitlines() if "label=\" G(z)" in line]
+    assert len(fake) == 1 and "dashed" in fake[0]
+    assert '-> "adversarial"' in text and "D: min E[" in text
+    assert "(generator 765,761, discriminator 138,817)" in text
 
 
 def test_build_refuses_with_e316():

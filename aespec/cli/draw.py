@@ -19,13 +19,11 @@ from aespec.cli.common import (
     QuietOption,
     SetOption,
     err,
-    fail,
     out,
     overrides,
     print_diagnostics,
 )
 from aespec.draw.dot import INSTALL_HINT, GraphvizMissingError, write_drawing
-from aespec.errors import AespecError
 from aespec.graph.frontend import check_file
 
 
@@ -94,8 +92,6 @@ def draw_command(
     try:
         written = write_drawing(result.ir, result.spec, path, name, rankdir.value,
                                 detail.value)
-    except AespecError as error:  # E316: a GAN spec
-        raise fail(error, result.source) from None
     except GraphvizMissingError as missing:
         err.print(f"graphviz's `dot` program was not found, so {path} was not drawn; wrote "
                   f"the DOT text to {missing.dot_path} instead.\nTo render: {INSTALL_HINT}, "
