@@ -251,3 +251,28 @@ def test_default_betas_stay_out_of_a_runs_meaning():
     dcgan = check_source(plain + "train {\n    optimizer adam(betas=(0.5, 0.999))\n}\n").spec
     assert dcgan is not None
     assert dcgan.semantic()["train"]["optimizer"]["args"]["betas"] == [0.5, 0.999]
+
+
+def test_a_discriminator_learning_rate_far_too_high_is_w409():
+    source = GAN + "train {\n    discriminator_optimizer adam(lr=5)\n}\n"
+    result = check_source(source)
+    assert [(d.code, d.span.line) for d in result.diagnostics] == [("W409", 13)]
+
+
+def test_the_editor_completes_the_new_statements():
+    from aespec.lsp.complete import complete
+    from aespec.lsp.document import analyse
+
+    assert [i.label for i in complete(analyse("input vector(4)\nlatent \n"), 1, 7)] == [
+        "normal"]
+    assert "adversarial" in [i.label for i in complete(analyse("loss \n"), 0, 5)]
+    top = [i.label for i in complete(analyse("\n"), 0, 0)]
+    assert "latent" in top and "discriminator" in top
+
+
+def test_the_adversarial_losses_are_in_the_reference():
+    from aespec.cli.reference import render_ops
+
+    text = render_ops()
+    assert all(f"| `{kind}` |" in text for kind in ("nonsaturating", "minimax", "wasserstein",
+                                                     "hinge", "least_squares"))

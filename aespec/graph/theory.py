@@ -135,14 +135,18 @@ def no_reconstruction(spec: Spec, g: IR, bag: DiagnosticBag) -> None:
 
 @check
 def learning_rate_out_of_range(spec: Spec, g: IR, bag: DiagnosticBag) -> None:
-    """W409: adam(lr=1e6) trains on a stuck loss without diverging: say so before."""
-    opt = spec.train.optimizer
-    limit = OPTIMIZERS[opt.name].max_lr  # above it the first steps throw the weights away
-    lr = getattr(opt.args, "lr", None)
-    if limit is not None and lr is not None and lr > limit:
-        bag.add("W409", f"{opt.name}(lr={lr:g}) is far above the learning rates it trains "
-                f"with (at most {limit:g}): the loss will stick or blow up",
-                spec.train_spans.get("optimizer"), "use lr=1e-3 (adam's default) or near it")
+    """W409: adam(lr=1e6) trains on a stuck loss without diverging: say so before (a GAN's
+    discriminator's optimizer too)."""
+    for key in ("optimizer", "discriminator_optimizer"):
+        opt = getattr(spec.train, key)
+        if opt is None:
+            continue
+        limit = OPTIMIZERS[opt.name].max_lr  # above it the first steps throw the weights away
+        lr = getattr(opt.args, "lr", None)
+        if limit is not None and lr is not None and lr > limit:
+            bag.add("W409", f"{opt.name}(lr={lr:g}) is far above the learning rates it trains "
+                    f"with (at most {limit:g}): the loss will stick or blow up",
+                    spec.train_spans.get(key), "use lr=1e-3 (adam's default) or near it")
 
 
 @check
