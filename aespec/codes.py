@@ -292,8 +292,8 @@ _CODES = [
     Code("E316", "the command does not take a GAN spec yet", "compile",
          "`aespec check`, `draw` and `fmt` read a GAN spec (`latent`, `discriminator`, "
          "`loss adversarial(...)`), and `aespec check` proves its shapes and counts each "
-         "network's parameters; its training, and so `aespec run`, `emit` and `build` (the "
-         "compiled module), are not built yet and refuse it with this code.",
+         "network's parameters; its training, and so `aespec run`, `sweep`, `emit` and "
+         "`build` (the compiled module), are not built yet and refuse it with this code.",
          "`aespec run gan.ae` on a spec with `latent normal(100)`", False),
     # ------------------------------------------------------------ W4: theory
     Code("W401", "the code can learn the identity", "checks",

@@ -276,3 +276,20 @@ def test_the_adversarial_losses_are_in_the_reference():
     text = render_ops()
     assert all(f"| `{kind}` |" in text for kind in ("nonsaturating", "minimax", "wasserstein",
                                                      "hinge", "least_squares"))
+
+
+def test_a_sweep_refuses_before_any_point_runs(tmp_path):
+    spec = tmp_path / "gan.ae"
+    spec.write_text(GAN)
+    result = runner.invoke(app, ["sweep", str(spec), "--set", "train.epochs=1,2", "--out",
+                                 str(tmp_path / "sweep")])
+    assert result.exit_code == 1 and "E316" in result.output, result.output
+    assert not (tmp_path / "sweep").exists()
+
+
+@pytest.mark.parametrize(("latent", "code"), [
+    ("latent gaussian(8)", "E201"), ("latent normal(0)", "E203"),
+    ("latent normal(8) relu", "E203"), ("latent normal(8, 2)", "E202")])
+def test_a_bad_latent_line_is_located(latent, code):
+    result = check_source(GAN.replace("latent normal(8)", latent))
+    assert [(d.code, d.span.line) for d in result.diagnostics] == [(code, 2)]
