@@ -35,9 +35,10 @@ SERIES = {
     "E0": "reading the spec file",
     "E1": "syntax (the parse stage)",
     "E2": "names and arguments (the resolve stage)",
-    "E3": "shapes and the graph (the graph and checks stages; E311 and E312 when compiling, "
-          "E313 and E314 when emitting PyTorch source)",
-    "W4": "warnings drawn from autoencoder theory (the checks stage; exit status stays 0)",
+    "E3": "shapes and the graph (the graph and checks stages; E311, E312 and E316 when "
+          "compiling, E313 and E314 when emitting PyTorch source)",
+    "W4": "warnings drawn from autoencoder theory, and GAN practice from W413 (the checks "
+          "stage; exit status stays 0)",
     "E5": "data, found when it is loaded (`aespec run`, `aespec train`)",
     "E6": "training, runs, checkpoints and devices (`aespec run` and the commands that read "
           "a run)",
@@ -56,6 +57,19 @@ def _spec(encoder: str = "dense(32) relu", bottleneck: str = "dense(8)",
     return (f"{head}input {input}\n" + block("encoder", encoder)
             + block("bottleneck", bottleneck) + block("decoder", decoder)
             + (f"{after}\n" if after else ""))
+
+
+def _gan(decoder: str = "dense(32) relu\ndense(64) sigmoid",
+         discriminator: str = "dense(32) leaky_relu(0.2)\ndense(1)", input: str = "vector(64)",
+         before: str = "", after: str = "loss adversarial(nonsaturating)") -> str:
+    """A small whole GAN spec: `latent normal(8)`, a generator and a discriminator."""
+    def block(name: str, body: str) -> str:
+        lines = "\n".join(f"    {line}" for line in body.split("\n"))
+        return f"{name} {{\n{lines}\n}}\n"
+
+    head = f"{before}\n" if before else ""
+    return (f"{head}input {input}\nlatent normal(8)\n" + block("decoder", decoder)
+            + block("discriminator", discriminator) + (f"{after}\n" if after else ""))
 
 
 _CODES = [
@@ -190,6 +204,15 @@ _CODES = [
          "gives, and the file has no such block; the message lists the blocks it has. "
          "`--block` is for Markdown files only.",
          "`aespec check notes.md --block 3` where notes.md has two blocks", False),
+    Code("E217", "the statements do not make one model", "resolve",
+         "A spec is an autoencoder (`encoder`, `bottleneck`, `decoder`, a reconstruction "
+         "`loss`) or a GAN (`latent normal(N)` feeding the `decoder`, the generator; a "
+         "`discriminator { ... }`; `loss adversarial(KIND)`). A discriminator, an "
+         "adversarial loss or a `discriminator_*` train key without `latent`; an encoder, "
+         "bottleneck, noise, regularizer, report, `decoder mirror` or reconstruction loss "
+         "in a GAN; and `adversarial(...)` beside other loss terms are this error. "
+         "Adversarial autoencoders and VAE-GANs, which mix the two, are not built yet.",
+         _spec(after="discriminator {\n    dense(1)\n}")),
     # ------------------------------------------------------------ E3: shapes and graph
     Code("E301", "decoder output does not match the input", "checks",
          "The decoder's output shape differs from `input` (the reconstruction target). The "
@@ -240,14 +263,6 @@ _CODES = [
          "A model has one stochastic latent; a second `gaussian(dim)` in the bottleneck is an "
          "error. The hint gives the line of the first.",
          _spec(bottleneck="gaussian(16)\ngaussian(8)", decoder="dense(64) sigmoid")),
-    Code("E315", "sample_quality has no reference classifier for the data", "checks",
-         "`sample_quality` measures samples in the features of a small classifier that "
-         "aespec trains once per data set, so it needs a built-in data set with class labels "
-         "of its own (`digits`, `mnist`, `fashion_mnist`; an .npz or images folder has no "
-         "classifier), without `normal=` (its labels mark anomalies, not classes). The "
-         "report records the item as skipped when the data turns out to have no labels.",
-         _spec(before="data npz(\"x.npz\")", bottleneck="gaussian(8)",
-               after="report {\n    sample_quality\n}")),
     Code("E311", "the decoder reads a tensor from before the code", "compile",
          "Decoding or sampling runs the decoder on z alone, so a decoder that joins a tensor "
          "of the encoder (`concat(e1)`, a U-Net skip) cannot be run from a code. Found when "
@@ -268,6 +283,26 @@ _CODES = [
          "module to write; `aespec check` reports why, and `aespec emit` prints the same "
          "diagnostics.",
          "`aespec.emit.emit_source(graph, spec)` on a spec that `aespec check` rejects", False),
+    Code("E315", "sample_quality has no reference classifier for the data", "checks",
+         "`sample_quality` measures samples in the features of a small classifier that "
+         "aespec trains once per data set, so it needs a built-in data set with class labels "
+         "of its own (`digits`, `mnist`, `fashion_mnist`; an .npz or images folder has no "
+         "classifier), without `normal=` (its labels mark anomalies, not classes). The "
+         "report records the item as skipped when the data turns out to have no labels.",
+         _spec(before="data npz(\"x.npz\")", bottleneck="gaussian(8)",
+               after="report {\n    sample_quality\n}")),
+    Code("E316", "the command does not take a GAN spec yet", "compile",
+         "`aespec check`, `draw` and `fmt` read a GAN spec (`latent`, `discriminator`, "
+         "`loss adversarial(...)`), and `aespec check` proves its shapes and counts each "
+         "network's parameters; its training, and so `aespec run`, `sweep`, `emit` and "
+         "`build` (the compiled module), are not built yet and refuse it with this code.",
+         "`aespec run gan.ae` on a spec with `latent normal(100)`", False),
+    Code("E317", "the discriminator does not end in one value per example", "checks",
+         "A GAN's discriminator scores each example, real or generated, with one number (a "
+         "logit, or a critic's value for `adversarial(wasserstein)`), so its output must be "
+         "(1,). The message gives the shape it ends in; end it with `flatten` (on an image) "
+         "and `dense(1)`.",
+         _gan(discriminator="dense(32) leaky_relu(0.2)\ndense(2)")),
     # ------------------------------------------------------------ W4: theory
     Code("W401", "the code can learn the identity", "checks",
          "The code z holds at least as many values as the input and nothing constrains it "
@@ -338,6 +373,27 @@ _CODES = [
          "A weight of 0 is allowed (a sweep over `--set` weights reaches it); give one term "
          "a weight above 0 to train an autoencoder.",
          _spec(after="loss 0 * mse")),
+    Code("W413", "pooling in a GAN's discriminator", "checks",
+         "DCGAN's first guideline (Radford et al., 2016): a discriminator downsamples with "
+         "strided convolutions, which learn how, not with `maxpool` or `avgpool`, whose "
+         "fixed choice passes the generator sparse or blurred gradients. The hint gives the "
+         "strided conv that replaces the pool.",
+         _gan(input="image(1, 8, 8)", decoder="dense(64) relu\nreshape(1, 8, 8)\nconv(1) "
+              "sigmoid", discriminator="conv(8) leaky_relu(0.2)\nmaxpool(2)\nflatten\n"
+              "dense(1)")),
+    Code("W414", "a sigmoid before the adversarial loss", "checks",
+         "`loss adversarial(...)` reads the discriminator's raw score: a logit that the "
+         "nonsaturating and minimax games pass through the logistic function themselves, "
+         "in the numerically stable form, or a critic's unbounded value (wasserstein, "
+         "hinge, least_squares). A discriminator ending in `sigmoid` squashes it twice and "
+         "its gradients vanish once it is sure; end it with `dense(1)`.",
+         _gan(discriminator="dense(32) leaky_relu(0.2)\ndense(1) sigmoid")),
+    Code("W415", "a tanh generator output on data in [0, 1]", "checks",
+         "DCGAN's generator ends in tanh for data scaled to [-1, 1]. aespec's built-in data "
+         "is in [0, 1], so a tanh output spends half its range on values no real example "
+         "has, and the discriminator tells generated from real by their sign alone. End "
+         "the generator with sigmoid.",
+         _gan(before="data digits(size=8)", decoder="dense(32) relu\ndense(64) tanh")),
     # ------------------------------------------------------------ E5: data
     Code("E501", "data not found", "data",
          "A data file (or the IDX files of `mnist`/`fashion_mnist`) is not where the spec "

@@ -18,7 +18,10 @@ from typing import Any
 
 from aespec import data
 from aespec.cli.reference import render_errors, render_ops
+from aespec.model import STATEMENTS, settings
 from aespec.ops import REGISTRY
+from aespec.ops.adversarial import ADVERSARIAL
+from aespec.resolve.adversarial import PRIORS
 
 DOCS = Path(__file__).resolve().parent
 
@@ -32,12 +35,18 @@ def _words(names: Any) -> str:
 
 
 def render_grammar() -> str:
-    """The VS Code grammar with its op and data-source words from the registries."""
+    """The VS Code grammar with its statement, setting, op and data-source words from the
+    registries."""
     path = DOCS / GRAMMAR
     grammar = json.loads(path.read_text("utf-8"))
     repo = grammar["repository"]
     ops = {op.name for table in REGISTRY.values() for op in table.values()}
+    ops |= {"adversarial", *ADVERSARIAL, *PRIORS}  # `loss adversarial(KIND)`, `latent normal(N)`
     repo["op"]["match"] = rf"\b({_words(ops)})\b"
+    statements = [s for s in STATEMENTS if s not in ("model", "let")]  # rules of their own
+    repo["statement"]["match"] = rf"^\s*({'|'.join(statements)})\b"
+    keys = [*settings.TRAIN, *settings.REPORT]
+    repo["setting"]["match"] = rf"^\s*({_words(keys)})\b"
     repo["source"]["match"] = rf"\b({_words(data.REGISTRY)})\b"
     return json.dumps(grammar, indent=2, ensure_ascii=False) + "\n"
 

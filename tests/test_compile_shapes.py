@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import math
 import pathlib
+import re
 
 import pytest
 import torch
@@ -25,14 +26,16 @@ SHARED = ROOT.parent / "shared" / "conformance" / "valid"  # beside the checkout
 
 def _spec_files() -> list[pathlib.Path]:
     """Valid conformance cases (the project's copy and the shared one) and specs/*.ae,
-    each distinct file once."""
+    each distinct file once; not the GAN specs (`latent`), which compile and emit refuse
+    (E316, tests/test_adversarial.py) until their training is built."""
     dirs = [ROOT / "tests" / "conformance" / "valid", SHARED, ROOT / "specs",
             ROOT / "tests" / "conformance_extra" / "valid"]
     files, seen = [], set()
     for d in dirs:
         for f in sorted(d.glob("*.ae")) if d.is_dir() else []:
             digest = hashlib.sha256(f.read_bytes()).hexdigest()
-            if digest not in seen:
+            gan = re.search(r"^latent\b", f.read_text(encoding="utf-8"), re.MULTILINE)
+            if digest not in seen and not gan:
                 seen.add(digest)
                 files.append(f)
     return files

@@ -25,7 +25,7 @@ from aespec.cli.common import (
 )
 from aespec.graph.frontend import CheckResult, check_blocks, check_file, check_source
 from aespec.graph.memory import describe, estimate
-from aespec.graph.summary import objective_text, table_rows
+from aespec.graph.summary import objective_text, params_text, table_rows
 from aespec.parse import MAX_SOURCE
 
 
@@ -48,10 +48,14 @@ def print_summary(result: CheckResult) -> None:
         table.add_row(str(row.line), row.block, row.op, _shape(row.shape),
                       f"{row.params:,}" if row.params else "", row.note)
     out.print(table)
-    out.print(f"code z: {_shape(g.z)}    input: {_shape(spec.input.shape)}    "
-              f"parameters: {g.params:,}", markup=False)
+    z = "noise z" if spec.is_adversarial else "code z"
+    out.print(f"{z}: {_shape(g.z)}    input: {_shape(spec.input.shape)}    "
+              f"parameters: {params_text(g)}", markup=False)
     out.print(f"objective: {objective_text(g)}", markup=False)
-    out.print(f"memory of one training step: {describe(estimate(spec, g))}", markup=False)
+    # a GAN's step runs the discriminator on a real and a generated batch: more than this
+    least = "at least " if spec.is_adversarial else ""
+    out.print(f"memory of one training step: {least}{describe(estimate(spec, g))}",
+              markup=False)
 
 
 @app.command("check")

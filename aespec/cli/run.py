@@ -34,6 +34,7 @@ from aespec.cli.common import (
     print_diagnostics,
 )
 from aespec.errors import AespecError, plural
+from aespec.graph.adversarial import refuse_adversarial
 
 DeviceOption = typer.Option(None, "--device", metavar="D", help="auto, cpu, cuda, cuda:N, mps.")
 INTERRUPTED = 130  # the shell's code for a run stopped by Ctrl-C
@@ -279,4 +280,9 @@ def _check(spec: Path | None, resume: Path | None, sets: list[str], block: str |
     print_diagnostics(result.diagnostics, result.source, quiet or _launch.rank() > 0)
     if not result.ok:
         raise typer.Exit(1)
+    try:  # before a run folder is made
+        if result.ir is not None:
+            refuse_adversarial(result.ir, "aespec run", result.path)
+    except AespecError as error:
+        raise fail(error, result.source) from None
     return result, result.source

@@ -11,6 +11,7 @@ from aespec.compile.lower import Segment, build_ops, module_root, registered
 from aespec.compile.model import AEModel, ModelInfo
 from aespec.compile.objective import Slots, build_objective
 from aespec.errors import AespecError, Diagnostic
+from aespec.graph.adversarial import refuse_adversarial
 
 if TYPE_CHECKING:
     from aespec.graph.ir import IR
@@ -47,7 +48,8 @@ def compile_model(graph: IR, spec: Any = None) -> AEModel:
 
 def _require_complete(graph: IR, spec: Any) -> None:
     """A graph whose shapes stopped short cannot be compiled: E312, then the reasons that
-    the graph stage kept (`stopped_by`), as `aespec check` gives them."""
+    the graph stage kept (`stopped_by`), as `aespec check` gives them; E316 for a GAN."""
+    refuse_adversarial(graph, "compiling a model", getattr(spec, "path", None))
     outputs = graph.outputs
     if all(block in outputs for block in ("encoder", "bottleneck", "decoder")):
         return

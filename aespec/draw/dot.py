@@ -16,6 +16,7 @@ import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from aespec.draw.gan import add_gan
 from aespec.draw.labels import (
     Box,
     Html,
@@ -44,7 +45,7 @@ __all__ = ["INSTALL_HINT", "PNG_DPI", "Box", "GraphvizMissingError", "RenderErro
            "args_text", "fmt_shape", "group_ops", "render", "to_dot", "to_svg",
            "write_drawing"]
 
-CLUSTERED = ("noise", "encoder", "bottleneck", "decoder")
+CLUSTERED = ("noise", "encoder", "bottleneck", "decoder", "discriminator")
 PNG_DPI = 150  # sharp when a slide scales the picture up
 INSTALL_HINT = ("install graphviz (Debian/Ubuntu: sudo apt-get install graphviz; macOS: "
                 "brew install graphviz; conda: conda install graphviz)")
@@ -110,6 +111,9 @@ def to_dot(graph: IR, spec: Spec, rankdir: str = "TB", detail: str = "ops") -> s
     boxes = group_ops(g, detail)
     owner = {n: b.id for b in boxes for n in b.members}
     dot = _Dot(rankdir)
+    if spec.is_adversarial:  # two networks, each top to bottom: aespec.draw.gan
+        add_gan(dot, g, spec, boxes, detail)
+        return _write(dot, g, spec, rankdir)
     _add_boxes(dot, g, spec, boxes, detail)
     _add_flow(dot, g, boxes, owner)
     _add_objective(dot, g, owner, detail)
@@ -246,6 +250,8 @@ def _write(dot: _Dot, g: IR, spec: Spec, rankdir: str) -> str:
         if block not in dot.nodes:
             continue
         title = f"<B>{block}</B>"
+        if block == "decoder" and spec.is_adversarial:
+            title = "<B>generator</B> (decoder)"
         if block == "decoder" and isinstance(spec.decoder, Mirror):
             title += " (mirror" + (", tied" if spec.decoder.tied else "") + ")"
         place = _label_place(block, rankdir)

@@ -235,8 +235,11 @@ def caption(g: IR, spec: Spec) -> Html:
     title = f'<FONT POINT-SIZE="16"><B>{_esc(spec.name)}</B></FONT>'
     if spec.doc:
         title += f'<FONT POINT-SIZE="14">  —  {_esc(spec.doc)}</FONT>'
-    facts = (f"{g.params:,} parameters  ·  input {fmt_shape(spec.input.shape)}  ·  "
-             f"code z {fmt_shape(g.z)}")
+    nets = "" if not spec.is_adversarial else " (" + ", ".join(
+        f"{net} {n:,}" for net, n in g.networks.items()) + ")"
+    z = "noise z" if spec.is_adversarial else "code z"
+    facts = (f"{g.params:,} parameters{nets}  ·  input {fmt_shape(spec.input.shape)}  ·  "
+             f"{z} {fmt_shape(g.z)}")
     gap = '<FONT POINT-SIZE="8"> </FONT>'  # air between the picture and its caption
     return _lines([gap, title, _esc(facts), *map(_esc, _wrap_sum(objective_text(g)))])
 

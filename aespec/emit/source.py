@@ -14,6 +14,7 @@ from aespec.emit.objective import plan_objective, write_loss_fn
 from aespec.emit.script import READ_IDX, paired, write_data, write_state_loader, write_training
 from aespec.emit.strings import clip, doc_text
 from aespec.errors import AespecError, Diagnostic
+from aespec.graph.adversarial import refuse_adversarial
 from aespec.model import Spec
 
 if TYPE_CHECKING:
@@ -48,6 +49,7 @@ def emit_source(graph: IR, spec: Spec, filename: str | None = None) -> str:
 
 
 def _require_complete(graph: IR, spec: Spec) -> None:
+    refuse_adversarial(graph, "aespec emit", spec.path)
     outputs = graph.outputs
     if all(b in outputs for b in ("encoder", "bottleneck", "decoder")):
         return

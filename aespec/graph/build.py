@@ -9,14 +9,15 @@ the diagnostic goes to the bag and to `IR.stopped_by`, and the IR holds what was
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_args
 
 from aespec.data import in_unit_range
 from aespec.errors import Diagnostic, DiagnosticBag, Span, did_you_mean
-from aespec.graph.ir import IR, Edge, Node
+from aespec.graph.ir import IR, Edge, Network, Node
 from aespec.model import BLOCKS, Mirror, OpCall, Spec
 from aespec.ops import UNBOUNDED, OpDef, Range, Shape, ShapeProblem, get_op, missing
 from aespec.ops.activations import default_output
+from aespec.ops.adversarial import AdversarialArgs
 
 
 class _Builder:
@@ -25,6 +26,7 @@ class _Builder:
         self.g = IR(name=spec.name, doc=spec.doc, input=spec.input.shape)
         self.prev: str | None = None  # None once a shape could not be inferred
         self.count = 0
+        self.network: Network = "autoencoder"  # of the nodes added now
 
     def node_id(self, block: str) -> str:
         self.count += 1
@@ -42,7 +44,7 @@ class _Builder:
         self.g.add_node("input", Node(
             op="input", kind="input", place=None, block="input", args=None,
             span=self.spec.input.span, label="x", out_shape=self.spec.input.shape,
-            range=(0.0, 1.0) if unit else UNBOUNDED))
+            range=(0.0, 1.0) if unit else UNBOUNDED, network=self.network))
         self.prev = "input"
         self.g.order.append("input")
 
@@ -68,7 +70,7 @@ class _Builder:
         self.g.add_node(nid, Node(
             op=call.op, kind=opdef.kind, place=opdef.place, block=block, args=call.args,
             span=call.span, label=call.label, in_shape=s_in, out_shape=s_out, params=params,
-            range=r_out, tied_to=tied_to, join=join, mirror=mirror))
+            range=r_out, tied_to=tied_to, join=join, mirror=mirror, network=self.network))
         self.g.add_edge(self.prev, nid, Edge(s_in))
         if join is not None:
             self.g.add_edge(join, nid, Edge(self.g.nodes[join].output_shape(), skip=True))
@@ -85,6 +87,11 @@ class _Builder:
             self.stop("E205", f"{call.op}({name}): no tensor named '{name}' is defined "
                          "before this line", call.span,
                          did_you_mean(name, labels) or "name a tensor with `NAME = ...`")
+            return None
+        if (other := self.g.nodes[labels[name]].network) != self.network:
+            self.stop("E205", f"{call.op}({name}): '{name}' is a tensor of the {other}, not of "
+                      f"the {self.network}", call.span,
+                      "a GAN's networks join only their own tensors")
             return None
         return labels[name]
 
@@ -109,6 +116,10 @@ def _infer(opdef: OpDef, call: OpCall, s_in: Shape, r_in: Range, other: Node | N
 def build_ir(spec: Spec, bag: DiagnosticBag) -> IR:
     """Infer every shape; shape problems go to `bag`, and the IR holds what was inferred."""
     b = _Builder(spec, bag)
+    if spec.is_adversarial:
+        _build_gan(b)
+        _summarise(b.g)
+        return b.g
     b.add_input()
     b.add_block(spec.noise, "noise", "noise")
     b.add_block(spec.encoder, "encoder")
@@ -122,6 +133,41 @@ def build_ir(spec: Spec, bag: DiagnosticBag) -> IR:
     _add_objective_nodes(b)
     _summarise(b.g)
     return b.g
+
+
+# ---------------------------------------------------------------- a GAN's two networks
+
+
+def _build_gan(b: _Builder) -> None:
+    """The generator (z, then the decoder) and the discriminator, which reads the real
+    input and, along a `fake` edge, the generator's output; then the adversarial loss."""
+    spec, g = b.spec, b.g
+    latent, adversarial = spec.latent, spec.adversarial
+    assert latent is not None and adversarial is not None  # what makes a spec adversarial
+    b.network = "discriminator"
+    b.add_input()
+    b.network = "generator"
+    g.add_node("z", Node(op=latent.prior, kind="input", place=None, block="latent", args=None,
+                         span=latent.span, label="z", out_shape=(latent.dim,),
+                         network="generator"))
+    g.order.append("z")
+    b.prev = "z"
+    if isinstance(spec.decoder, list):  # a mirror is E217, before any graph
+        b.add_block(spec.decoder, "decoder")
+    fake = g.outputs.get("decoder")
+    b.network, b.prev = "discriminator", "input"
+    b.add_block(spec.discriminator, "discriminator")
+    first = next((n for n in g.order if g.nodes[n].block == "discriminator"), None)
+    if fake is not None and first is not None:
+        g.add_edge(fake, first, Edge(g.nodes[fake].output_shape(), fake=True))
+    score = g.outputs.get("discriminator")
+    shape = g.nodes[score].out_shape if score else None
+    g.add_node("adversarial", Node(
+        op="adversarial", kind="adversarial", place=None, block="loss",
+        args=AdversarialArgs(kind=adversarial.kind), span=adversarial.span, in_shape=shape,
+        network="discriminator"))
+    if score is not None and shape is not None:
+        g.add_edge(score, "adversarial", Edge(shape))
 
 
 # ---------------------------------------------------------------- decoder mirror
@@ -233,5 +279,12 @@ def regularizer_targets(g: IR, target: str | None, opdef: OpDef) -> list[str]:
 def _summarise(g: IR) -> None:
     outs = g.outputs
     g.z = g.nodes[outs["bottleneck"]].out_shape if "bottleneck" in outs else None
+    if "z" in g.nodes:  # a GAN's generator input
+        g.z = g.nodes["z"].out_shape
     g.output = g.nodes[outs["decoder"]].out_shape if "decoder" in outs else None
-    g.params = sum(g.nodes[n].params for n in [*g.order, *g.of_kind("loss")])
+    counted = [*g.order, *g.of_kind("loss")]
+    g.params = sum(g.nodes[n].params for n in counted)
+    for net in get_args(Network):  # in this order: the generator before its critic
+        if any(g.nodes[n].network == net for n in counted):
+            g.networks[net] = sum(g.nodes[n].params for n in counted
+                                  if g.nodes[n].network == net)

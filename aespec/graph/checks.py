@@ -30,7 +30,7 @@ def run_checks(spec: Spec, g: IR, bag: DiagnosticBag) -> None:
         fn(spec, g, bag)
 
 
-def _line_span(g: IR, node: str) -> Span:
+def line_span(g: IR, node: str) -> Span:
     """The span of every op on the node's line in its block: `conv(1, k=3) sigmoid`."""
     d = g.nodes[node]
     spans = [g.nodes[n].span for n in g.order
@@ -55,8 +55,9 @@ def decoder_output_matches_input(spec: Spec, g: IR, bag: DiagnosticBag) -> None:
         return  # a separate target's shape is only known when the data is read
     out, want = g.nodes[last].output_shape(), spec.input.shape
     if out != want:
-        span = spec.decoder.span if isinstance(spec.decoder, Mirror) else _line_span(g, last)
-        bag.add("E301", f"decoder output {out} does not match input {want}", span,
+        span = spec.decoder.span if isinstance(spec.decoder, Mirror) else line_span(g, last)
+        what = "the generator's (decoder's) output" if spec.is_adversarial else "decoder output"
+        bag.add("E301", f"{what} {out} does not match input {want}", span,
                 _output_hint(g, out, want))
 
 

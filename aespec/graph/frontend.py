@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from aespec.errors import AespecError, Diagnostic, DiagnosticBag
-from aespec.graph import theory  # noqa: F401  (registers the W4xx checks)
+from aespec.graph import adversarial, theory  # noqa: F401  (register their checks)
 from aespec.graph.build import build_ir
 from aespec.graph.checks import run_checks
 from aespec.graph.ir import IR
@@ -53,6 +53,7 @@ class CheckResult:
                 "z": list(g.z) if g.z else None,
                 "output": list(g.output) if g.output else None,
                 "params": g.params,
+                **({"networks": dict(g.networks)} if self.spec.is_adversarial else {}),
                 "memory": estimate(self.spec, g).to_json() if "decoder" in g.outputs
                 else None}
 

@@ -20,7 +20,10 @@ from aespec.ops import UNBOUNDED, Kind, Place, Range, Shape
 if TYPE_CHECKING:
     import networkx as nx
 
-NodeKind = Kind | Literal["input"]
+NodeKind = Kind | Literal["input", "adversarial"]
+# which network a node belongs to: an autoencoder's are all one; a GAN has a generator (z,
+# the decoder) and a discriminator (the real input, its layers, the adversarial loss)
+Network = Literal["autoencoder", "generator", "discriminator"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,9 +37,11 @@ class Node:
     """
 
     op: str
-    kind: NodeKind  # the OpDef's kind, or "input"
-    place: Place | None  # the registry table of the op; None for the input
-    block: str  # input, noise, encoder, bottleneck, decoder, loss or regularizer
+    kind: NodeKind  # the OpDef's kind, "input" (x, a GAN's z) or "adversarial" (its loss)
+    place: Place | None  # the registry table of the op; None for the inputs, adversarial
+    # input, noise, encoder, bottleneck, decoder, loss or regularizer; a GAN's latent (z)
+    # and discriminator
+    block: str
     # the op's argument model: an `aespec.ops.Args` whose fields are the op's; None for the
     # input. `Any`, since each op reads fields of its own model (`args.beta`, `args.name`)
     args: Any
@@ -52,6 +57,7 @@ class Node:
     weight: float = 1.0  # a loss term's weight
     target: str | None = None  # a regularizer's target as written (None: its default)
     targets: tuple[str, ...] = ()  # a regularizer's nodes
+    network: Network = "autoencoder"
 
     def output_shape(self) -> Shape:
         """The output shape of a forward node (the only kind that has one)."""
@@ -69,11 +75,13 @@ class Node:
 @dataclass(frozen=True, slots=True)
 class Edge:
     """A tensor from one node to another: its shape; `skip` for the second input of a
-    join, `target` for the input that a loss term compares the output with."""
+    join, `target` for the input that a loss term compares the output with, `fake` for a
+    GAN's generated samples into its discriminator (which also reads the real input)."""
 
     shape: Shape
     skip: bool = False
     target: bool = False
+    fake: bool = False
 
 
 @dataclass(eq=False)
@@ -94,9 +102,10 @@ class IR:
     labels: dict[str, str] = field(default_factory=dict)
     latent: str | None = None  # the stochastic latent's node
     stopped_by: list[Diagnostic] = field(default_factory=list)
-    z: Shape | None = None  # the bottleneck's output shape
+    z: Shape | None = None  # the bottleneck's output shape (a GAN's: the latent's)
     output: Shape | None = None  # the decoder's output shape
     params: int = 0  # forward nodes and loss terms
+    networks: dict[str, int] = field(default_factory=dict)  # each network's parameters
     nodes: dict[str, Node] = field(default_factory=dict, repr=False)
     edges: dict[tuple[str, str], Edge] = field(default_factory=dict, repr=False)
     _succ: dict[str, list[str]] = field(default_factory=dict, init=False, repr=False)

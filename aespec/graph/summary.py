@@ -6,15 +6,30 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from aespec.ops import fmt_num, formula_text, get_op, op_text
+from aespec.ops.adversarial import ADVERSARIAL
 
 if TYPE_CHECKING:
     from aespec.graph.ir import IR
 
-__all__ = ["Row", "fmt_num", "objective_text", "table_rows"]
+__all__ = ["Row", "fmt_num", "objective_text", "params_text", "table_rows"]
+
+
+def params_text(g: IR) -> str:
+    """The parameter total, and each network's where there are several: a GAN's
+    `904,578 (generator 765,761, discriminator 138,817)`."""
+    total = f"{g.params:,}"
+    if set(g.networks) <= {"autoencoder"}:
+        return total
+    parts = ", ".join(f"{net} {n:,}" for net, n in g.networks.items())
+    return f"{total} ({parts})"
 
 
 def objective_text(g: IR) -> str:
-    """The objective written out: `L = BCE(x, x̂) + 1.0·KL(q(z|x) ‖ N(0, I)) + 1e-05·Σw²`."""
+    """The objective written out: `L = BCE(x, x̂) + 1.0·KL(q(z|x) ‖ N(0, I)) + 1e-05·Σw²`;
+    a GAN's two: `D: min ...   G: min ...`."""
+    if "adversarial" in g.nodes:
+        game = ADVERSARIAL[g.nodes["adversarial"].args.kind]
+        return f"D: min E[{game.discriminator}]    G: min E[{game.generator}]"
     terms = []
     for d in g.nodes.values():
         if d.kind == "loss":
@@ -48,8 +63,9 @@ def table_rows(g: IR) -> list[Row]:
     rows = []
     for n in g.order:
         d = g.nodes[n]
-        if d.kind == "input":
-            rows.append(Row("input", d.span.line, "input", d.output_shape(), 0, ""))
+        if d.kind == "input":  # x, or a GAN's z
+            op = "input" if n == "input" else f"z ~ {d.op}(0, I)"
+            rows.append(Row(d.block, d.span.line, op, d.output_shape(), 0, ""))
             continue
         text = op_text(get_op(d.place or "layer", d.op), d.args)
         if d.label:

@@ -22,7 +22,7 @@ def identity_risk(spec: Spec, g: IR, bag: DiagnosticBag) -> None:
     """W401: a code as wide as the input, unconstrained, can copy the input through (not
     with a separate target, y=: there is no identity to learn)."""
     z = g.z
-    if z is None or math.prod(z) < math.prod(spec.input.shape) or (
+    if z is None or spec.is_adversarial or math.prod(z) < math.prod(spec.input.shape) or (
             spec.data is not None and spec.data.args.get("y")):
         return
     constrained = any(get_op("layer", g.nodes[n].op).regularizes
@@ -124,8 +124,9 @@ def sparse_target_not_sparse(spec: Spec, g: IR, bag: DiagnosticBag) -> None:
 
 @check
 def no_reconstruction(spec: Spec, g: IR, bag: DiagnosticBag) -> None:
-    """W412: `loss 0 * mse` leaves nothing asking the output to match the input."""
-    if all(term.weight == 0 for term in spec.loss):
+    """W412: `loss 0 * mse` leaves nothing asking the output to match the input (a GAN's
+    loss has no reconstruction terms: its generator has no input)."""
+    if not spec.is_adversarial and all(term.weight == 0 for term in spec.loss):
         shown = " + ".join(f"{term.weight:g} * {term.call.op}" for term in spec.loss)
         bag.add("W412", f"loss {shown}: every reconstruction term weighs 0, so nothing asks "
                 "the output to match its target and the model will not learn to reconstruct",
@@ -134,14 +135,18 @@ def no_reconstruction(spec: Spec, g: IR, bag: DiagnosticBag) -> None:
 
 @check
 def learning_rate_out_of_range(spec: Spec, g: IR, bag: DiagnosticBag) -> None:
-    """W409: adam(lr=1e6) trains on a stuck loss without diverging: say so before."""
-    opt = spec.train.optimizer
-    limit = OPTIMIZERS[opt.name].max_lr  # above it the first steps throw the weights away
-    lr = getattr(opt.args, "lr", None)
-    if limit is not None and lr is not None and lr > limit:
-        bag.add("W409", f"{opt.name}(lr={lr:g}) is far above the learning rates it trains "
-                f"with (at most {limit:g}): the loss will stick or blow up",
-                spec.train_spans.get("optimizer"), "use lr=1e-3 (adam's default) or near it")
+    """W409: adam(lr=1e6) trains on a stuck loss without diverging: say so before (a GAN's
+    discriminator's optimizer too)."""
+    for key in ("optimizer", "discriminator_optimizer"):
+        opt = getattr(spec.train, key)
+        if opt is None:
+            continue
+        limit = OPTIMIZERS[opt.name].max_lr  # above it the first steps throw the weights away
+        lr = getattr(opt.args, "lr", None)
+        if limit is not None and lr is not None and lr > limit:
+            bag.add("W409", f"{opt.name}(lr={lr:g}) is far above the learning rates it trains "
+                    f"with (at most {limit:g}): the loss will stick or blow up",
+                    spec.train_spans.get(key), "use lr=1e-3 (adam's default) or near it")
 
 
 @check

@@ -9,6 +9,7 @@ from aespec.data import REGISTRY as SOURCE_ENTRIES
 from aespec.lsp.document import LAYER_BLOCKS, CodeLine, Document, code_lines
 from aespec.model.settings import REPORT, TRAIN, Setting
 from aespec.ops import REGISTRY, OpDef
+from aespec.ops.adversarial import ADVERSARIAL
 from aespec.parse import MAX_SOURCE
 from aespec.parse.fmt import ORDER, Token, tokenize
 
@@ -97,6 +98,13 @@ def _top_items(doc: Document, first: str, before: list[Token]) -> list[lsp.Compl
     if first == "decoder":
         return [_item("mirror", Kind.Keyword, "decoder mirror(output=ACT, tied=BOOL)",
                       "the encoder and bottleneck walked in reverse")]
+    if first == "latent":
+        return [_item("normal", Kind.Function, "latent normal(N)",
+                      "a GAN's generator input: z ~ N(0, I) of N values")]
+    if first == "loss":
+        return op_items("loss") + [_item(
+            "adversarial", Kind.Function, "adversarial(KIND)",
+            "a GAN's loss; KIND: " + ", ".join(ADVERSARIAL))]
     if first == "regularize" and len(before) > 1:
         return [_item("on", Kind.Keyword)] + [_item(b, Kind.Module, "target") for b in
                                                LAYER_BLOCKS] + _tensor_items(doc)

@@ -6,11 +6,15 @@
 
 from aespec.model.settings import ReportSpec, TrainSpec
 from aespec.model.spec import (
+    ADVERSARIAL_TRAIN,
     BLOCKS,
+    LAYER_BLOCKS,
     REPEATABLE,
     STATEMENTS,
+    AdversarialSpec,
     DataSpec,
     InputSpec,
+    LatentSpec,
     LossTermSpec,
     Mirror,
     OpCall,
@@ -18,5 +22,6 @@ from aespec.model.spec import (
     Spec,
 )
 
-__all__ = ["BLOCKS", "REPEATABLE", "STATEMENTS", "DataSpec", "InputSpec", "LossTermSpec",
-           "Mirror", "OpCall", "RegSpec", "ReportSpec", "Spec", "TrainSpec"]
+__all__ = ["ADVERSARIAL_TRAIN", "BLOCKS", "LAYER_BLOCKS", "REPEATABLE", "STATEMENTS",
+           "AdversarialSpec", "DataSpec", "InputSpec", "LatentSpec", "LossTermSpec", "Mirror",
+           "OpCall", "RegSpec", "ReportSpec", "Spec", "TrainSpec"]

@@ -87,6 +87,12 @@ TRAIN: dict[str, Setting] = {
     "compile": Setting("bool", "compile the training step with torch.compile (slow start)"),
     "channels_last": Setting("bool", "channels-last memory format for conv models "
                              "(default: on for conv models on CPU)"),
+    # a GAN's (`discriminator { ... }`); `optimizer` is then the generator's
+    "discriminator_optimizer": Setting("op", "a GAN's discriminator's optimizer (default: "
+                                       "the generator's `optimizer`)",
+                                       ops=ArgModels(OPTIMIZERS)),
+    "discriminator_steps": Setting("int", "a GAN's discriminator steps per generator step",
+                                   minimum=1),
 }
 
 REPORT: dict[str, Setting] = {
@@ -136,6 +142,8 @@ class TrainSpec(BaseModel):
     pretrain: Optional[OpChoice] = None
     compile: bool = False
     channels_last: Optional[bool] = None
+    discriminator_optimizer: Optional[OpChoice] = None  # None: a copy of `optimizer`'s
+    discriminator_steps: int = 1
 
 
 class ReportSpec(BaseModel):

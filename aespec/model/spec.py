@@ -9,16 +9,20 @@ from __future__ import annotations
 
 from typing import Any, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
 from aespec.errors import Span
 from aespec.model import settings as cfg
 from aespec.ops import Args, get_op
 
 BLOCKS = ("encoder", "bottleneck", "decoder")
-STATEMENTS = ("model", "let", "data", "input", "noise", "encoder", "bottleneck", "decoder",
-              "loss", "regularize", "train", "report")
+STATEMENTS = ("model", "let", "data", "input", "noise", "latent", "encoder", "bottleneck",
+              "decoder", "discriminator", "loss", "regularize", "train", "report")
 REPEATABLE = ("let", "regularize")
+# the blocks of layers: an autoencoder's, and a GAN's discriminator (layers as an encoder's)
+LAYER_BLOCKS = (*BLOCKS, "discriminator")
+# the train keys of an adversarial spec only
+ADVERSARIAL_TRAIN = ("discriminator_optimizer", "discriminator_steps")
 
 
 class _Frozen(BaseModel):
@@ -53,6 +57,21 @@ class Mirror(_Frozen):
     span: Span
 
 
+class LatentSpec(_Frozen):
+    """`latent normal(N)`: z ~ N(0, I) of N values feeds the decoder, the generator."""
+
+    prior: Literal["normal"]
+    dim: int
+    span: Span
+
+
+class AdversarialSpec(_Frozen):
+    """`loss adversarial(KIND)`: the game the generator and the discriminator play."""
+
+    kind: Literal["nonsaturating", "minimax", "wasserstein", "hinge", "least_squares"]
+    span: Span
+
+
 class LossTermSpec(_Frozen):
     weight: float
     call: OpCall
@@ -75,10 +94,13 @@ class Spec(_Frozen):
     data: Optional[DataSpec] = None
     input: InputSpec
     noise: list[OpCall] = []
-    encoder: list[OpCall]
-    bottleneck: list[OpCall]
+    latent: Optional[LatentSpec] = None  # a GAN: its generator's noise
+    encoder: list[OpCall] = []  # empty in a GAN
+    bottleneck: list[OpCall] = []  # empty in a GAN
     decoder: Union[list[OpCall], Mirror]
-    loss: list[LossTermSpec] = Field(min_length=1)
+    discriminator: list[OpCall] = []  # a GAN's
+    loss: list[LossTermSpec] = []  # reconstruction terms: at least one, but none in a GAN
+    adversarial: Optional[AdversarialSpec] = None  # a GAN's loss
     loss_span: Optional[Span] = None
     regularizers: list[RegSpec] = []
     train: cfg.TrainSpec = cfg.TrainSpec()
@@ -94,13 +116,23 @@ class Spec(_Frozen):
             self.decoder, Mirror) else _ops(self.decoder)
         loss = " + ".join(t.call.op if t.weight == 1 else f"{t.weight:g}*{t.call.op}"
                           for t in self.loss)
-        parts = [f"name={self.name!r}", f"input={ins}", f"encoder={_ops(self.encoder)}",
-                 f"bottleneck={_ops(self.bottleneck)}", f"decoder={dec}", f"loss={loss!r}"]
+        if self.is_adversarial and self.latent is not None and self.adversarial is not None:
+            parts = [f"name={self.name!r}", f"input={ins}", f"latent=normal({self.latent.dim})",
+                     f"decoder={dec}", f"discriminator={_ops(self.discriminator)}",
+                     f"loss='adversarial({self.adversarial.kind})'"]
+        else:
+            parts = [f"name={self.name!r}", f"input={ins}", f"encoder={_ops(self.encoder)}",
+                     f"bottleneck={_ops(self.bottleneck)}", f"decoder={dec}", f"loss={loss!r}"]
         if self.regularizers:
             parts.append(f"regularize={len(self.regularizers)}")
         if self.path:
             parts.append(f"file={self.path!r}")
         return f"Spec({', '.join(parts)})"
+
+    @property
+    def is_adversarial(self) -> bool:
+        """A GAN: a generator from `latent` and a discriminator, trained against each other."""
+        return self.latent is not None
 
     @property
     def needs_unit_output(self) -> bool:
@@ -110,8 +142,14 @@ class Spec(_Frozen):
     def semantic(self) -> dict[str, Any]:
         """The spec as plain JSON without source positions: equal for equal meaning (a
         run's identity, a sweep's batching)."""
-        return _without_spans(self.model_dump(mode="json", serialize_as_any=True, exclude={
+        meaning = _without_spans(self.model_dump(mode="json", serialize_as_any=True, exclude={
             "source", "path", "train_spans", "report_spans", "block_spans", "loss_span"}))
+        if not self.is_adversarial:  # an autoencoder means what it meant before GANs
+            for key in ("latent", "discriminator", "adversarial"):
+                meaning.pop(key, None)
+            for key in ADVERSARIAL_TRAIN:
+                meaning["train"].pop(key, None)
+        return meaning
 
 
 def _without_spans(value: Any) -> Any:

@@ -17,21 +17,42 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_serializer
 
 from aespec.ops.registry import Args, NoArgs
 
+# a moment's decay rate: (0.5, 0.999) is the DCGAN paper's, a shorter memory of the mean
+Beta = Annotated[float, Field(ge=0, lt=1)]
 
-class Adam(Args):
+
+TORCH_BETAS = (0.9, 0.999)
+
+
+class _AdamBase(Args):
+    """`betas` at torch's default stays out of a dump (a run's meaning), so that a run made
+    before aespec took `betas` resumes as the same spec. (Each model declares `betas`
+    last: positional arguments bind in field order, `adam(1e-3)` is the learning rate.)"""
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
+        out = handler(self)
+        if tuple(getattr(self, "betas", ())) == TORCH_BETAS:
+            out.pop("betas", None)
+        return out
+
+
+class Adam(_AdamBase):
     lr: float = Field(1e-3, gt=0)
     weight_decay: float = Field(0.0, ge=0)
+    betas: tuple[Beta, Beta] = TORCH_BETAS
 
 
-class AdamW(Args):
+class AdamW(_AdamBase):
     lr: float = Field(1e-3, gt=0)
     weight_decay: float = Field(1e-2, ge=0)
+    betas: tuple[Beta, Beta] = TORCH_BETAS
 
 
 class SGD(Args):
@@ -137,8 +158,8 @@ class ArgModels(Mapping[str, type[Args]]):
         return len(self.table)
 
 
-def _lr_decay(a: Any) -> dict[str, Any]:
-    return {"lr": a.lr, "weight_decay": a.weight_decay}
+def _adam(a: Any) -> dict[str, Any]:
+    return {"lr": a.lr, "betas": tuple(a.betas), "weight_decay": a.weight_decay}
 
 
 def _momentum(a: Any) -> int:
@@ -147,11 +168,13 @@ def _momentum(a: Any) -> int:
 
 register(
     # adaptive optimizers throw the weights away above lr 0.1 in their first steps
-    Optimizer("adam", Adam, "adaptive moments (the default)", "Adam", _lr_decay, lambda a: 2,
-              {"weight_decay": 0.0}, max_lr=0.1, fused=True, flat="l2"),
+    Optimizer("adam", Adam, "adaptive moments (the default)", "Adam", _adam, lambda a: 2,
+              {"betas": TORCH_BETAS, "weight_decay": 0.0}, max_lr=0.1, fused=True,
+              flat="l2"),
     # torch's AdamW assumes weight_decay 1e-2 as aespec does; the emitted file says it
-    Optimizer("adamw", AdamW, "Adam with decoupled weight decay", "AdamW", _lr_decay,
-              lambda a: 2, max_lr=0.1, fused=True, flat="decoupled"),
+    Optimizer("adamw", AdamW, "Adam with decoupled weight decay", "AdamW", _adam,
+              lambda a: 2, {"betas": TORCH_BETAS}, max_lr=0.1, fused=True,
+              flat="decoupled"),
     Optimizer("sgd", SGD, "stochastic gradient descent, with momentum if asked", "SGD",
               lambda a: {"lr": a.lr, "momentum": a.momentum,
                          "nesterov": a.nesterov and a.momentum > 0,

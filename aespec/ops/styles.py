@@ -48,10 +48,14 @@ BLOCKS: dict[str, dict[str, str]] = {
                    "fontcolor": "#5e35b1"},
     "decoder": {"style": "rounded,filled", "fillcolor": "#f1f8f1", "color": "#2e7d32",
                 "fontcolor": "#2e7d32"},
+    "discriminator": {"style": "rounded,filled", "fillcolor": "#fbf3ee", "color": "#8d4e2a",
+                      "fontcolor": "#8d4e2a"},
 }
 
 EDGES: dict[str, dict[str, str]] = {
     "data": {"color": "#37474f"},
+    # a GAN's generated samples into its discriminator: the generator's (decoder's) green
+    "fake": {"style": "dashed", "color": "#2e7d32", "fontcolor": "#2e7d32", "penwidth": "1.4"},
     "skip": {"style": "dashed", "color": "#ad1457", "fontcolor": "#ad1457",
              "penwidth": "1.4"},
     "target": {"style": "dashed", "color": "#b71c1c", "fontcolor": "#b71c1c"},

@@ -16,12 +16,14 @@ from aespec.model.spec import (
     BLOCKS,
     REPEATABLE,
     STATEMENTS,
+    AdversarialSpec,
     LossTermSpec,
     OpCall,
     Spec,
 )
 from aespec.ops import get_op
 from aespec.parse.tree import LetStmt, SpecTree
+from aespec.resolve.adversarial import check_parts
 from aespec.resolve.data import data_statement
 from aespec.resolve.overrides import apply_overrides
 from aespec.resolve.resolver import Resolver
@@ -29,6 +31,13 @@ from aespec.resolve.statements import dispatch, stmt_keyword
 from aespec.resolve.values import ExprError
 
 __all__ = ["resolve_spec"]
+
+
+def _required(tree: SpecTree) -> tuple[str, ...]:
+    """The statements a spec must have: a GAN's generator (with `latent`) has no encoder
+    and no bottleneck."""
+    gan = any(stmt_keyword(s) == "latent" for s in tree.statements)
+    return ("decoder", "input") if gan else (*BLOCKS, "input")
 
 
 def _check_statement_counts(tree: SpecTree, bag: DiagnosticBag) -> None:
@@ -42,7 +51,7 @@ def _check_statement_counts(tree: SpecTree, bag: DiagnosticBag) -> None:
                     stmt.span, f"a spec has one {key} statement")
         else:
             seen[key] = stmt.span
-    for key in BLOCKS + ("input",):
+    for key in _required(tree):
         if key not in seen:
             bag.add("E207", f"the spec has no {key}", Span.point(1, 1),
                     f"add `{key} {{ ... }}`" if key in BLOCKS else
@@ -77,14 +86,25 @@ def resolve_spec(tree: SpecTree, overrides: Sequence[str] = (), bag: DiagnosticB
         if not isinstance(stmt, LetStmt):
             dispatch(r, stmt)
     r.fields.setdefault("name", Path(tree.path).stem if tree.path else "model")
-    r.fields.setdefault("loss", [LossTermSpec(weight=1.0, call=OpCall(
-        op="mse", args=get_op("loss", "mse").args(), span=Span.point(1, 1)))])
+    r.fields["block_spans"] = {stmt_keyword(s): s.span for s in tree.statements}
+    check_parts(r, r.fields["block_spans"])
+    _default_loss(r)
     if data is not None:
         r.fields["data"] = data_statement(data)
     r.fields["lets"] = {k: v for k, v in r.scope.values.items()}
-    r.fields["block_spans"] = {stmt_keyword(s): s.span for s in tree.statements}
-    if bag.errors or not all(k in r.fields for k in BLOCKS + ("input",)):
+    if bag.errors or not all(k in r.fields for k in _required(tree)):
         return None, bag
     return Spec(path=tree.path, source=tree.source, **r.fields), bag
+
+
+def _default_loss(r: Resolver) -> None:
+    """Without a loss line: mse for an autoencoder, the nonsaturating game for a GAN."""
+    if "loss" in r.fields or "adversarial" in r.fields or "loss_span" in r.fields:
+        return
+    if "latent" in r.fields["block_spans"]:
+        r.fields["adversarial"] = AdversarialSpec(kind="nonsaturating", span=Span.point(1, 1))
+    else:
+        r.fields["loss"] = [LossTermSpec(weight=1.0, call=OpCall(
+            op="mse", args=get_op("loss", "mse").args(), span=Span.point(1, 1)))]
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from aespec.errors import DiagnosticBag, Span, did_you_mean
-from aespec.model.spec import BLOCKS, STATEMENTS, OpCall
+from aespec.model.spec import LAYER_BLOCKS, STATEMENTS, OpCall
 from aespec.ops import alias_of, lookup, names
 from aespec.parse.tree import ChainLine, Num, Op, RepeatLine, SpecTree, Str
 from aespec.resolve.values import ExprError, Scope, bind_args, evaluate
@@ -30,7 +30,8 @@ class Resolver:
         if opdef is None:
             self._unknown_op(op, place)
             return None
-        if block not in opdef.blocks:
+        # a discriminator's layers are those an encoder may hold
+        if (block if block != "discriminator" else "encoder") not in opdef.blocks:
             where = " or ".join(opdef.blocks)
             self.bag.add("E208", f"{op.name} is not allowed in {block}", op.name_span,
                          f"a {opdef.kind} {op.name} belongs in the {where}")
@@ -101,7 +102,7 @@ class Resolver:
             first = self.labels[name]
             self.bag.add("E211", f"name '{name}' is defined twice (first at line {first.line})",
                          line.label_span)
-        elif name in BLOCKS:
+        elif name in LAYER_BLOCKS:
             self.bag.add("E211", f"'{name}' is a block name and cannot name a tensor",
                          line.label_span)
         if name and line.label_span:

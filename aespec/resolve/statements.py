@@ -9,9 +9,18 @@ from pydantic import Field
 from aespec import data as data_sources
 from aespec.errors import did_you_mean
 from aespec.model import settings as cfg
-from aespec.model.spec import BLOCKS, STATEMENTS, DataSpec, InputSpec, LossTermSpec, Mirror, RegSpec
+from aespec.model.spec import (
+    LAYER_BLOCKS,
+    STATEMENTS,
+    DataSpec,
+    InputSpec,
+    LossTermSpec,
+    Mirror,
+    RegSpec,
+)
 from aespec.ops import Args, get_op, lookup, names
 from aespec.parse.tree import BlockStmt, LetStmt, LineStmt, LossStmt, ModelStmt, Op, RegularizeStmt
+from aespec.resolve.adversarial import adversarial_term, do_latent
 from aespec.resolve.resolver import Resolver
 from aespec.resolve.settings import resolve_settings
 from aespec.resolve.values import bind_args
@@ -123,7 +132,7 @@ def _do_decoder_line(r: Resolver, stmt: LineStmt) -> None:
 
 
 def _do_block(r: Resolver, stmt: BlockStmt) -> None:
-    if stmt.keyword in BLOCKS:
+    if stmt.keyword in LAYER_BLOCKS:
         r.fields[stmt.keyword] = r.block(stmt.lines, stmt.keyword)
     elif stmt.keyword == "train":
         resolve_settings(r, stmt, cfg.TRAIN, "train")
@@ -132,6 +141,8 @@ def _do_block(r: Resolver, stmt: BlockStmt) -> None:
 
 
 def _do_loss(r: Resolver, stmt: LossStmt) -> None:
+    if adversarial_term(r, stmt):
+        return
     terms = []
     for term in stmt.terms:
         weight = 1.0 if term.weight is None else r.value(term.weight)
@@ -160,7 +171,8 @@ def _do_model(r: Resolver, stmt: ModelStmt) -> None:
 
 
 _LINE_HANDLERS = {"input": _do_input, "data": _do_data, "noise": _do_noise,
-                  "decoder": _do_decoder_line}
+                  "latent": do_latent, "decoder": _do_decoder_line}
+_BLOCK_STATEMENTS = (*LAYER_BLOCKS, "train", "report")
 
 
 def dispatch(r: Resolver, stmt) -> None:
@@ -172,7 +184,7 @@ def dispatch(r: Resolver, stmt) -> None:
     elif isinstance(stmt, RegularizeStmt):
         _do_regularize(r, stmt)
     elif isinstance(stmt, BlockStmt):
-        if stmt.keyword not in BLOCKS + ("train", "report"):
+        if stmt.keyword not in _BLOCK_STATEMENTS:
             r.bag.add("E209", f"'{stmt.keyword}' does not take a block", stmt.keyword_span,
                       _statement_hint(stmt.keyword))
         else:
@@ -188,11 +200,11 @@ def _dispatch_line(r: Resolver, stmt: LineStmt) -> None:
                   f"write `{stmt.keyword} VALUE`")
     elif lookup("layer", stmt.keyword) or lookup("noise", stmt.keyword):
         r.bag.add("E208", f"{stmt.keyword} is an op: it belongs inside encoder, "
-                  "bottleneck or decoder { ... }, or on the noise line", stmt.keyword_span,
-                  "put it inside a block")
+                  "bottleneck, decoder or discriminator { ... }, or on the noise line",
+                  stmt.keyword_span, "put it inside a block")
     elif handler is None:
         hint = (f"{stmt.keyword} takes a block: `{stmt.keyword} {{`"
-                if stmt.keyword in BLOCKS + ("train", "report")
+                if stmt.keyword in _BLOCK_STATEMENTS
                 else _statement_hint(stmt.keyword))
         r.bag.add("E209", f"unknown statement '{stmt.keyword}'"
                   if stmt.keyword not in STATEMENTS else f"{stmt.keyword} takes a block",

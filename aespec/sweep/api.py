@@ -13,6 +13,7 @@ from typing import Any
 
 from aespec.errors import AespecError
 from aespec.graph import CheckResult, check_file, memory
+from aespec.graph.adversarial import refuse_adversarial
 from aespec.sweep import batchable, execute, summary
 from aespec.sweep.grid import Axis, Point, grid, parse_axes
 
@@ -164,7 +165,8 @@ def _check_points(spec: pathlib.Path, fixed: list[str],
     for p in points:
         result = check_file(spec, [*fixed, *p.overrides])
         result.raise_for_errors()
-        assert result.spec is not None
+        assert result.spec is not None and result.ir is not None
+        refuse_adversarial(result.ir, "aespec sweep", result.path)
         checked.append(result)
     assert checked and checked[0].spec is not None
     return checked[0].spec.name, checked

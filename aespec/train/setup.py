@@ -13,6 +13,7 @@ import torch
 
 from aespec.errors import AespecError
 from aespec.graph import CheckResult, check_file, check_source, check_spec, memory
+from aespec.graph.adversarial import refuse_adversarial
 from aespec.model import Spec
 from aespec.train import batches, dist
 from aespec.train import device as dev
@@ -67,6 +68,7 @@ def check_spec_for_run(spec: SpecLike, overrides: list[str], data: str | None = 
         result = check_file(spec, overrides, data=data)
     result.raise_for_errors()
     assert result.spec is not None and result.ir is not None
+    refuse_adversarial(result.ir, "aespec run", result.spec.path)
     path = result.spec.path
     return result, pathlib.Path(path).parent if path else pathlib.Path.cwd()
 

@@ -27,7 +27,6 @@ from torch.optim.adam import adam
 
 from aespec.ops.optimizers import OPTIMIZERS
 
-BETAS = (0.9, 0.999)  # torch's defaults, which aespec's adam and adamw keep
 EPS = 1e-8
 
 
@@ -67,9 +66,9 @@ class FlatAdam:
         group = [t.opt.param_groups[0] for t in trainers]
         device = self.flat.device
         self.fused = bool(group[0].get("fused"))
-        classes: dict[tuple[float, float], list[int]] = {}
+        classes: dict[tuple[float, float, tuple[float, float]], list[int]] = {}
         for i, g in enumerate(group):
-            classes.setdefault((g["lr"], g["weight_decay"]), []).append(i)
+            classes.setdefault((g["lr"], g["weight_decay"], tuple(g["betas"])), []).append(i)
         self.classes = list(classes.items())
         # where torch.optim.Adam keeps `step`: on the parameters' device when fused
         where = device if self.fused else torch.device("cpu")
@@ -100,19 +99,19 @@ class FlatAdam:
 
     @torch.no_grad()
     def step(self) -> None:
-        """torch's Adam update, once for each (lr, weight decay) the runs have."""
+        """torch's Adam update, once for each (lr, weight decay, betas) the runs have."""
         self.steps += 1
         g = self.flat.grad
         assert g is not None
         everything = len(self.classes) == 1
-        for (lr, wd), rows in self.classes:
+        for (lr, wd, (beta1, beta2)), rows in self.classes:
             parts = [(self.flat, g, self.exp_avg, self.exp_avg_sq)] if everything else [
                 (self.flat[i], g[i], self.exp_avg[i], self.exp_avg_sq[i]) for i in rows]
             steps = self.step_t[:1] if everything else [self.step_t[i] for i in rows]
             params, grads, avgs, sqs = (list(x) for x in zip(*parts, strict=True))
             adam(params, grads, avgs, sqs, [], steps, fused=self.fused or None,
-                 decoupled_weight_decay=self.decoupled, amsgrad=False, beta1=BETAS[0],
-                 beta2=BETAS[1], lr=lr, weight_decay=wd, eps=EPS, maximize=False)
+                 decoupled_weight_decay=self.decoupled, amsgrad=False, beta1=beta1,
+                 beta2=beta2, lr=lr, weight_decay=wd, eps=EPS, maximize=False)
 
     @torch.no_grad()
     def write_back(self) -> None:

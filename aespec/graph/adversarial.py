@@ -1,0 +1,83 @@
+"""Checks of a GAN's graph: the discriminator's one score (E317), and W413-W415, three of
+DCGAN's guidelines (Radford et al., 2016) that the graph shows for certain."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aespec.errors import AespecError, DiagnosticBag
+from aespec.graph.checks import check, line_span
+from aespec.model import Spec
+
+if TYPE_CHECKING:
+    from aespec.graph.ir import IR
+
+# the pools that downsample in place of a strided conv (a global pool ends a network)
+_DOWNSAMPLING_POOLS = ("maxpool", "avgpool")
+
+
+@check
+def discriminator_gives_one_value(spec: Spec, g: IR, bag: DiagnosticBag) -> None:
+    """E317: D scores each example with one number: its output must be (1,)."""
+    last = g.outputs.get("discriminator")
+    if last is None:
+        return
+    shape = g.nodes[last].output_shape()
+    if shape != (1,):
+        hint = "end it with `dense(1)`" if len(shape) == 1 else \
+            "end it with `flatten` and `dense(1)`"
+        bag.add("E317", f"the discriminator ends in {shape}, not one value per example: "
+                "it scores each real or generated example with one logit", line_span(g, last),
+                hint)
+
+
+@check
+def pooling_in_discriminator(spec: Spec, g: IR, bag: DiagnosticBag) -> None:
+    """W413: DCGAN's discriminator downsamples with strided convolutions, not pools."""
+    for n in g.order:
+        d = g.nodes[n]
+        if d.block == "discriminator" and d.op in _DOWNSAMPLING_POOLS:
+            k = d.args.k
+            bag.add("W413", f"{d.op}({k}) in the discriminator: DCGAN's guideline is strided "
+                    "convolutions instead of pooling, so that it learns its own downsampling",
+                    d.span, f"fold it into the conv before it: `conv(..., stride={k})`")
+
+
+@check
+def sigmoid_before_adversarial(spec: Spec, g: IR, bag: DiagnosticBag) -> None:
+    """W414: the adversarial loss reads D's raw score; a sigmoid squashes it twice."""
+    last = g.outputs.get("discriminator")
+    if last is None or spec.adversarial is None:
+        return
+    d = g.nodes[last]
+    lo, hi = d.range
+    if d.kind == "activation" and lo >= 0 and hi <= 1:
+        kind = spec.adversarial.kind
+        bag.add("W414", f"the discriminator ends in {d.op}, but adversarial({kind}) reads its "
+                "raw score (a logit): squashed twice, its gradients vanish once it is sure",
+                d.span, "end the discriminator with `dense(1)`, no activation after it")
+
+
+@check
+def tanh_output_on_unit_data(spec: Spec, g: IR, bag: DiagnosticBag) -> None:
+    """W415: a generator output reaching below 0 while the real data is in [0, 1]."""
+    last, real = g.outputs.get("decoder"), g.nodes["input"]
+    if last is None or not spec.is_adversarial or real.range != (0.0, 1.0):
+        return
+    d = g.nodes[last]
+    if d.kind == "activation" and d.range[0] < 0:
+        bag.add("W415", f"the generator ends in {d.op}, with values down to {d.range[0]:g}, "
+                "but the data is in [0, 1]: DCGAN's tanh output is for data scaled to "
+                "[-1, 1], and here the discriminator can tell fakes by their sign",
+                d.span, "end the generator with sigmoid")
+
+
+def refuse_adversarial(g: IR, what: str, file: str | None) -> None:
+    """E316 for a GAN's graph where `what` (a run, emit, a build) needs its training,
+    which is not built yet; nothing for an autoencoder's."""
+    if "z" not in g.nodes:
+        return
+    raise AespecError.of(
+        "E316", f"{what} does not take a GAN spec yet: adversarial training is not built; "
+        "aespec check, draw and fmt read it", g.nodes["z"].span,
+        "`aespec check` proves its shapes and counts each network's parameters", file)

@@ -1,0 +1,104 @@
+"""A GAN's statements: `latent normal(N)`, `loss adversarial(KIND)`, and the checks that a
+spec's parts make one model (E217): a generator from `latent` with a discriminator, or an
+autoencoder with neither."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from aespec.errors import Span, did_you_mean
+from aespec.model.spec import ADVERSARIAL_TRAIN, AdversarialSpec, LatentSpec, Mirror
+from aespec.ops import Args
+from aespec.ops.adversarial import AdversarialArgs
+from aespec.parse.tree import LineStmt, LossStmt, Op
+from aespec.resolve.resolver import Resolver
+from aespec.resolve.values import bind_args
+
+
+class _Normal(Args):
+    dim: int = Field(gt=0)
+
+
+PRIORS: dict[str, type[Args]] = {"normal": _Normal}  # the priors `latent` draws z from
+
+# statements a GAN has no use for yet, and why
+_NOT_IN_A_GAN = {
+    "encoder": "its generator is the decoder, fed by z (adversarial autoencoders are not "
+               "built yet)",
+    "bottleneck": "z comes from `latent`, not from a bottleneck",
+    "noise": "noise corrupts an encoder's input, and a GAN has no encoder",
+    "regularize": "regularizers of a GAN are not built yet",
+    "report": "a GAN's report (sample strips, sample quality) is not built yet",
+}
+
+
+def do_latent(r: Resolver, stmt: LineStmt) -> None:
+    """`latent normal(N)`: the GAN generator's noise z ~ N(0, I), N values."""
+    items = stmt.chain.items
+    op = items[0] if len(items) == 1 and isinstance(items[0], Op) else None
+    if op is None:
+        r.bag.add("E203", "latent takes exactly one op: `latent normal(N)`", stmt.chain.span)
+        return
+    model = PRIORS.get(op.name)
+    if model is None:
+        r.bag.add("E201", f"unknown latent prior '{op.name}'", op.name_span,
+                  did_you_mean(op.name, PRIORS) or "write `latent normal(N)`: z ~ N(0, I)")
+        return
+    args = bind_args(op, model, r.scope, r.bag, op.name)
+    if args is not None:
+        r.fields["latent"] = LatentSpec(prior="normal", dim=args.dim, span=op.span)
+
+
+def adversarial_term(r: Resolver, stmt: LossStmt) -> bool:
+    """`loss adversarial(KIND)`, which is a whole loss line; False for any other line."""
+    if not any(t.op.name == "adversarial" for t in stmt.terms):
+        return False
+    term = next(t for t in stmt.terms if t.op.name == "adversarial")
+    if len(stmt.terms) > 1 or term.weight is not None:
+        r.bag.add("E217", "adversarial(...) is a whole loss line: no weight, no other term",
+                  stmt.span, "write `loss adversarial(nonsaturating)`: a GAN has no "
+                  "reconstruction to add")
+        return True
+    args = bind_args(term.op, AdversarialArgs, r.scope, r.bag, "adversarial")
+    if args is not None:
+        r.fields["adversarial"] = AdversarialSpec(kind=args.kind, span=term.op.span)
+    r.fields["loss_span"] = stmt.span
+    return True
+
+
+def check_parts(r: Resolver, spans: dict[str, Span]) -> None:
+    """E217 where a spec's statements do not make one model; `spans`: each statement's."""
+    if "latent" in spans:
+        _check_gan(r, spans)
+        return
+    for key in ("discriminator", "adversarial"):
+        if key in r.fields or key in spans:
+            where = r.fields["adversarial"].span if key == "adversarial" else spans[key]
+            what = "loss adversarial(...)" if key == "adversarial" else "a discriminator"
+            r.bag.add("E217", f"{what} makes a GAN, which needs `latent normal(N)`", where,
+                      "a GAN's generator is the decoder fed by `latent normal(N)`, with no "
+                      "encoder or bottleneck (adversarial autoencoders are not built yet)")
+            return
+    for key in ADVERSARIAL_TRAIN:
+        if key in r.fields.get("train_spans", {}):
+            r.bag.add("E217", f"train {key} is for a GAN, and this spec has no discriminator",
+                      r.fields["train_spans"][key], "remove it")
+
+
+def _check_gan(r: Resolver, spans: dict[str, Span]) -> None:
+    for key, why in _NOT_IN_A_GAN.items():
+        if key in spans:
+            r.bag.add("E217", f"a GAN (a spec with `latent`) has no {key}: {why}", spans[key],
+                      f"remove the {key} statement")
+    if "discriminator" not in spans:
+        r.bag.add("E207", "the spec has no discriminator", spans["latent"],
+                  "a GAN's generator learns against `discriminator { ... }`, layers that "
+                  "end in one logit: `dense(1)`")
+    if isinstance(r.fields.get("decoder"), Mirror):
+        r.bag.add("E217", "decoder mirror inverts an encoder, and a GAN has none",
+                  spans["decoder"], "write the generator out: `decoder { ... }`")
+    if "loss" in r.fields:  # a loss line, and not an adversarial one
+        r.bag.add("E217", "a GAN's loss is adversarial: the generator has no input to "
+                  "reconstruct", r.fields["loss_span"],
+                  "write `loss adversarial(nonsaturating)` (or minimax, wasserstein, hinge, "
+                  "least_squares)")
