@@ -292,11 +292,10 @@ _CODES = [
          _spec(before="data npz(\"x.npz\")", bottleneck="gaussian(8)",
                after="report {\n    sample_quality\n}")),
     Code("E316", "the command does not take a GAN spec yet", "compile",
-         "`aespec check`, `draw` and `fmt` read a GAN spec (`latent`, `discriminator`, "
-         "`loss adversarial(...)`), and `aespec check` proves its shapes and counts each "
-         "network's parameters; its training, and so `aespec run`, `sweep`, `emit` and "
-         "`build` (the compiled module), are not built yet and refuse it with this code.",
-         "`aespec run gan.ae` on a spec with `latent normal(100)`", False),
+         "`aespec run` trains a GAN spec (`latent`, `discriminator`, `loss adversarial(...)`) "
+         "and `aespec check`, `draw` and `fmt` read it; `aespec emit`, `aespec sweep` and a "
+         "distributed run (`--nproc`) do not take one yet and refuse it with this code.",
+         "`aespec emit gan.ae` on a spec with `latent normal(100)`", False),
     Code("E317", "the discriminator does not end in one value per example", "checks",
          "A GAN's discriminator scores each example, real or generated, with one number (a "
          "logit, or a critic's value for `adversarial(wasserstein)`), so its output must be "

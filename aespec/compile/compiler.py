@@ -11,23 +11,31 @@ from aespec.compile.lower import Segment, build_ops, module_root, registered
 from aespec.compile.model import AEModel, ModelInfo
 from aespec.compile.objective import Slots, build_objective
 from aespec.errors import AespecError, Diagnostic
-from aespec.graph.adversarial import refuse_adversarial
 
 if TYPE_CHECKING:
     from aespec.graph.ir import IR
 
 
-def compile_model(graph: IR, spec: Any = None) -> AEModel:
-    """The torch module of a checked spec's graph IR (see docs/compile.md).
+def compile_model(graph: IR, spec: Any = None) -> Any:
+    """The torch module of a checked spec's graph IR (see docs/compile.md): an `AEModel`,
+    or a GAN's `GANModel` (compile/gan.py).
 
     Its parameter count equals `graph.params` and every intermediate tensor has
     the node's inferred `out_shape`.  The graph holds everything the compiler reads; `spec`
     (optional) gives the source lines that the generated code's comments quote.
     """
     _require_complete(graph, spec)
+    if "z" in graph.nodes:
+        from aespec.compile.gan import compile_gan
+
+        return compile_gan(graph, line_origin(graph, spec))
+    return _compile_autoencoder(graph, spec)
+
+
+def _compile_autoencoder(graph: IR, spec: Any) -> AEModel:
     order = graph.order
     built = build_ops(graph)
-    root, origin = module_root(built), _origin(graph, spec)
+    root, origin = module_root(built), line_origin(graph, spec)
     noise_nodes = [n for n in order if graph.nodes[n].block == "noise"]
     enc_in = noise_nodes[-1] if noise_nodes else "input"
     noise, noise_names = None, {}
@@ -48,10 +56,11 @@ def compile_model(graph: IR, spec: Any = None) -> AEModel:
 
 def _require_complete(graph: IR, spec: Any) -> None:
     """A graph whose shapes stopped short cannot be compiled: E312, then the reasons that
-    the graph stage kept (`stopped_by`), as `aespec check` gives them; E316 for a GAN."""
-    refuse_adversarial(graph, "compiling a model", getattr(spec, "path", None))
+    the graph stage kept (`stopped_by`), as `aespec check` gives them."""
     outputs = graph.outputs
-    if all(block in outputs for block in ("encoder", "bottleneck", "decoder")):
+    blocks = ("decoder", "discriminator") if "z" in graph.nodes else \
+        ("encoder", "bottleneck", "decoder")
+    if all(block in outputs for block in blocks):
         return
     first = Diagnostic("E312", "cannot compile a spec whose shapes could not all be inferred",
                        hint="run `aespec check` and fix its errors first",
@@ -59,7 +68,7 @@ def _require_complete(graph: IR, spec: Any) -> None:
     raise AespecError([first, *graph.stopped_by])
 
 
-def _origin(graph: IR, spec: Any) -> Callable[[str], str] | None:
+def line_origin(graph: IR, spec: Any) -> Callable[[str], str] | None:
     """IR id -> its spec line as a traceback entry, which fx prints as a comment."""
     lines = getattr(spec, "source", "").splitlines()
     if not lines:

@@ -37,6 +37,8 @@ def build_ops(g: IR) -> dict[str, Any]:
     built: dict[str, Any] = {}
     for nid in g.order[1:]:
         d = g.nodes[nid]
+        if d.kind == "input":  # a GAN's z, and its real input after the generator
+            continue
         _, build = registered(d.place, d.op)
         tied = {"tied": built[d.tied_to]} if d.tied_to else {}
         join = {"other": g.nodes[d.join].out_shape} if d.join else {}

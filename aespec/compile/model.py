@@ -153,8 +153,8 @@ class AEModel(nn.Module):
         """Every IR node's real output shape (batch excluded) on input `x`, current mode."""
         shapes: dict[str, Shape] = {"input": tuple(x.shape[1:])}
         if self.noise is not None:
-            x = _record_shapes(self.noise, self.info.noise_names, x, shapes)
-        _record_shapes(self.net, self.info.net_names, x, shapes)
+            x = record_shapes(self.noise, self.info.noise_names, x, shapes)
+        record_shapes(self.net, self.info.net_names, x, shapes)
         return shapes
 
     def _view(self, name: str) -> fx.GraphModule:
@@ -185,7 +185,7 @@ class _ShapeRecorder(fx.Interpreter):
         return value
 
 
-def _record_shapes(gm: fx.GraphModule, names: dict[str, tuple[str, ...]], x: Tensor,
+def record_shapes(gm: fx.GraphModule, names: dict[str, tuple[str, ...]], x: Tensor,
                    shapes: dict[str, Shape]) -> Tensor:
     out: Tensor = _ShapeRecorder(gm, names, shapes).run(x)
     return out

@@ -73,11 +73,11 @@ def tanh_output_on_unit_data(spec: Spec, g: IR, bag: DiagnosticBag) -> None:
 
 
 def refuse_adversarial(g: IR, what: str, file: str | None) -> None:
-    """E316 for a GAN's graph where `what` (a run, emit, a build) needs its training,
-    which is not built yet; nothing for an autoencoder's."""
+    """E316 for a GAN's graph where `what` (emit, a sweep) does not take one yet; nothing
+    for an autoencoder's."""
     if "z" not in g.nodes:
         return
     raise AespecError.of(
-        "E316", f"{what} does not take a GAN spec yet: adversarial training is not built; "
-        "aespec check, draw and fmt read it", g.nodes["z"].span,
-        "`aespec check` proves its shapes and counts each network's parameters", file)
+        "E316", f"{what} does not take a GAN spec yet; aespec run trains it, and aespec "
+        "check, draw and fmt read it", g.nodes["z"].span,
+        "train it with `aespec run`", file)

@@ -164,7 +164,8 @@ def _build_gan(b: _Builder) -> None:
     shape = g.nodes[score].out_shape if score else None
     g.add_node("adversarial", Node(
         op="adversarial", kind="adversarial", place=None, block="loss",
-        args=AdversarialArgs(kind=adversarial.kind), span=adversarial.span, in_shape=shape,
+        args=AdversarialArgs(**adversarial.model_dump(exclude={"span"})),
+        span=adversarial.span, in_shape=shape,
         network="discriminator"))
     if score is not None and shape is not None:
         g.add_edge(score, "adversarial", Edge(shape))

@@ -125,6 +125,8 @@ def kl_sparsity_needs_unit_interval(spec: Spec, g: IR, bag: DiagnosticBag) -> No
 @check
 def report_needs_latent(spec: Spec, g: IR, bag: DiagnosticBag) -> None:
     items = spec.report.items
+    if spec.is_adversarial:  # a GAN's generator samples z ~ N(0, I) by its nature
+        return
     if "samples" in items and g.latent is None:
         bag.add("E308", "samples needs a stochastic latent: draws from the prior need "
                 "`gaussian(dim)` in the bottleneck", spec.report_spans["samples"],

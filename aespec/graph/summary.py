@@ -28,8 +28,13 @@ def objective_text(g: IR) -> str:
     """The objective written out: `L = BCE(x, x̂) + 1.0·KL(q(z|x) ‖ N(0, I)) + 1e-05·Σw²`;
     a GAN's two: `D: min ...   G: min ...`."""
     if "adversarial" in g.nodes:
-        game = ADVERSARIAL[g.nodes["adversarial"].args.kind]
-        return f"D: min E[{game.discriminator}]    G: min E[{game.generator}]"
+        args = g.nodes["adversarial"].args
+        game = ADVERSARIAL[args.kind]
+        penalty = (f" + {fmt_num(args.gradient_penalty)}·E[(‖∇D(x̃)‖ − 1)²]"
+                   if args.gradient_penalty else "")
+        clip = f", D's weights clipped to ±{fmt_num(args.clip)}" if args.clip else ""
+        return (f"D: min E[{game.discriminator}]{penalty}{clip}    "
+                f"G: min E[{game.generator}]")
     terms = []
     for d in g.nodes.values():
         if d.kind == "loss":

@@ -69,6 +69,8 @@ class AdversarialSpec(_Frozen):
     """`loss adversarial(KIND)`: the game the generator and the discriminator play."""
 
     kind: Literal["nonsaturating", "minimax", "wasserstein", "hinge", "least_squares"]
+    gradient_penalty: float = 0.0  # WGAN-GP's lambda; 0: none
+    clip: Optional[float] = None  # WGAN's weight clipping of the critic
     span: Span
 
 

@@ -31,6 +31,7 @@ MAX_EXAMPLES = 2000  # test (and training) examples a report reads: enough for i
 MAX_PCA_FIT = 10_000  # training examples the PCA baseline is fitted on
 BATCH = 512
 BCE_EPS = 1e-7
+STRIP_ROWS = 12  # epochs the sample strip shows
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ class _Ctx:
 
 
 def write_report(spec: Any, model: Any, dataset: Any, run_dir: Path, *, device: Any = "cpu",
-                 generator_seed: int = 0) -> dict:
+                 generator_seed: int = 0, strips: list[np.ndarray] | None = None) -> dict:
     """Draw and compute every item of `spec.report`; returns (and writes to
     `run_dir/report.json`) each item's file and numbers, and writes report/summary.md.
 
@@ -75,6 +76,7 @@ def write_report(spec: Any, model: Any, dataset: Any, run_dir: Path, *, device: 
     the noise on a denoiser's inputs, the samples) is seeded by `generator_seed`, and the
     global torch random state is left as it was.  An item the model cannot offer (a view
     it lacks) is recorded as `{"skipped": reason}`: the run it follows still counts.
+    `strips`: a GAN's samples of one fixed z after each epoch, drawn as the sample strip.
     """
     import torch
 
@@ -83,7 +85,8 @@ def write_report(spec: Any, model: Any, dataset: Any, run_dir: Path, *, device: 
     model.eval()
     try:
         with torch.no_grad():
-            report = _run_items(ctx)
+            report = {} if strips is None else {"sample_strip": _sample_strip(ctx, strips)}
+            report.update(_run_items(ctx))
     finally:
         model.train(was)
     report["examples"] = {"train": len(ctx.x_train), "test": len(ctx.x_test)}
@@ -345,6 +348,20 @@ def _sample_quality(ctx: _Ctx, args: Any) -> dict:
     return {"file": ctx.save(fig, "sample_quality.png"), "n": n, "min_share": args.min_share,
             "reference_examples": len(ctx.x_test), "classifier_accuracy": clf.accuracy,
             "entropy_max_bits": math.log2(clf.classes), "method": quality.NOTE, **out}
+
+
+def _sample_strip(ctx: _Ctx, strips: list[np.ndarray]) -> dict:
+    """One row per epoch (at most STRIP_ROWS, evenly spaced, the last always), each the
+    generator's samples of the same z after that epoch: the student watches it learn."""
+    rows = np.unique(np.linspace(0, len(strips) - 1, min(len(strips), STRIP_ROWS))
+                     .round().astype(int)) if strips else np.array([], int)
+    if not len(rows):
+        return {"skipped": "no epoch has ended"}
+    bands = [(f"epoch {i + 1}", np.asarray(strips[i], np.float64)) for i in rows]
+    fig = _draw_examples(bands, "Samples of the same z after each epoch", ctx.value_range(),
+                         ncols=len(bands[0][1]))
+    return {"file": ctx.save(fig, "sample_strip.png"), "epochs": [int(i) + 1 for i in rows],
+            "n": len(bands[0][1])}
 
 
 ITEMS: dict[str, Callable[[_Ctx, Any], dict]] = {

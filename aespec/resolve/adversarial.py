@@ -28,8 +28,9 @@ _NOT_IN_A_GAN = {
     "bottleneck": "z comes from `latent`, not from a bottleneck",
     "noise": "noise corrupts an encoder's input, and a GAN has no encoder",
     "regularize": "regularizers of a GAN are not built yet",
-    "report": "a GAN's report (sample strips, sample quality) is not built yet",
 }
+# the report items a GAN offers: the others read an encoder or a reconstruction
+GAN_REPORT = ("samples", "sample_quality")
 
 
 def do_latent(r: Resolver, stmt: LineStmt) -> None:
@@ -61,7 +62,9 @@ def adversarial_term(r: Resolver, stmt: LossStmt) -> bool:
         return True
     args = bind_args(term.op, AdversarialArgs, r.scope, r.bag, "adversarial")
     if args is not None:
-        r.fields["adversarial"] = AdversarialSpec(kind=args.kind, span=term.op.span)
+        r.fields["adversarial"] = AdversarialSpec(
+            kind=args.kind, gradient_penalty=args.gradient_penalty, clip=args.clip,
+            span=term.op.span)
     r.fields["loss_span"] = stmt.span
     return True
 
@@ -90,6 +93,20 @@ def _check_gan(r: Resolver, spans: dict[str, Span]) -> None:
         if key in spans:
             r.bag.add("E217", f"a GAN (a spec with `latent`) has no {key}: {why}", spans[key],
                       f"remove the {key} statement")
+    report = r.fields.get("report")
+    for item in [*(report.items if report else ()), *([report.baseline] if report and
+                                                       report.baseline else [])]:
+        if item not in GAN_REPORT:
+            where = r.fields.get("report_spans", {}).get(item, spans.get("report"))
+            r.bag.add("E217", f"a GAN's report has no {item}: it reads an encoder or a "
+                      "reconstruction, and a GAN has neither", where,
+                      f"a GAN's report items: {', '.join(GAN_REPORT)}")
+    early = r.fields.get("train_spans", {}).get("early_stop")
+    if early is not None and not (report and "sample_quality" in report.items):
+        r.bag.add("E217", "a GAN's early stopping needs `sample_quality` in its report: a "
+                  "GAN has no validation loss, and its epochs are judged by the Frechet "
+                  "distance of their samples", early,
+                  "add `report { sample_quality }`, or remove early_stop")
     if "discriminator" not in spans:
         r.bag.add("E207", "the spec has no discriminator", spans["latent"],
                   "a GAN's generator learns against `discriminator { ... }`, layers that "

@@ -63,11 +63,13 @@ def finish_run(setup: Setup, trainer: Trainer, dataset: Dataset, run: RunDir, st
     run.json's outcome; its RunResult."""
     model, c = trainer.model, trainer.c
     test: dict[str, float] = {}
+    gan = setup.spec.is_adversarial  # its validation and test losses mean nothing
     if status != "interrupted":
         trainer.restore_best()
-        test = evaluate(model, trainer.data.test, trainer.autocast)
+        test = {} if gan else evaluate(model, trainer.data.test, trainer.autocast)
     model.eval()
-    figures = _write_report(setup, model, dataset, run) if status != "interrupted" else {}
+    figures = _write_report(setup, model, dataset, run, getattr(trainer, "strips", None)) \
+        if status != "interrupted" else {}
     seconds = time.time() - started
     run.update(status=status, epochs_run=c.epoch, best_epoch=c.best_epoch,
                best_loss=c.best, test=test, seconds=seconds, finished=now())
@@ -77,14 +79,18 @@ def finish_run(setup: Setup, trainer: Trainer, dataset: Dataset, run: RunDir, st
                      list(run.info().get("pretrain") or []), model, figures)
 
 
-def _write_report(setup: Setup, model: Any, dataset: Dataset, run: RunDir) -> dict[str, Any]:
-    """The `report { }` block's figures and evaluations, from the best weights."""
+def _write_report(setup: Setup, model: Any, dataset: Dataset, run: RunDir,
+                  strips: list[Any] | None) -> dict[str, Any]:
+    """The `report { }` block's figures and evaluations, from the best weights; a GAN's
+    sample strip (`strips`) with them, report block or not."""
     spec = setup.spec
-    if not setup.report or not (spec.report.items or spec.report.baseline) or not run.writes:
+    if not setup.report or not run.writes or not (
+            spec.report.items or spec.report.baseline or strips is not None):
         return {}
     from aespec.report.items import write_report
 
-    return write_report(spec, model, dataset, run.path, device=setup.device)
+    return write_report(spec, model, dataset, run.path, device=setup.device,
+                        strips=None if strips is None else [t.numpy() for t in strips])
 
 
 def diverged_error(d: Diverged, trainer: Trainer, run: RunDir) -> AespecError:

@@ -113,7 +113,7 @@ class Trainer:
     # ------------------------------------------------------------ one step
 
     def _step(self, xb: torch.Tensor, yb: torch.Tensor | None,
-              scale: float = 1.0) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+              scale: float = 1.0) -> tuple[torch.Tensor, tuple[str, ...]]:
         """Forward, backward and update; the whole of it is what `train.compile` compiles
         (zero_grad stays outside: dynamo does not trace it). `scale` weighs a rank's shard
         of a distributed batch (dist.Ranks.shard)."""
@@ -235,15 +235,10 @@ class Trainer:
         self.names, c.step = tuple(train)[1:], 0
         if seconds is not None:
             self.elapsed = seconds
-        with self._reading():
-            val = evaluate(self.model, self.data.val, self.autocast) if self.data.val else None
-        if self.ranks is not None:
-            val = self.ranks.agree(val)  # rank 0's numbers: every rank decides alike
-        if val is not None and not all_finite(val):
-            raise Diverged(f"epoch {c.epoch + 1} (validation)")
-        monitored = (val or train)["loss"]
+        val, monitored = self.validate(train)
         c.epoch += 1
-        improved = c.best is None or monitored < c.best - (early.min_delta if early else 0.0)
+        improved = monitored is None or c.best is None or \
+            monitored < c.best - (early.min_delta if early else 0.0)
         if improved:
             c.best, c.best_epoch, c.bad_epochs = monitored, c.epoch, 0
             self.best_weights = {k: v.detach().clone() for k, v in
@@ -255,7 +250,7 @@ class Trainer:
                   "train_seconds": self.elapsed,
                   "samples_per_s": len(self.data.train) / max(self.elapsed, 1e-9),
                   "seconds": time.perf_counter() - started, "best": improved}
-        self.schedule.step(monitored)
+        self.step_schedules(train["loss"] if monitored is None else monitored)
         c.history.append(record)
         self.run.append_metrics(record)
         self.run.write_metrics_csv(c.history)
@@ -263,6 +258,22 @@ class Trainer:
         if early is not None and c.bad_epochs >= early.patience:
             c.stopped = "early_stopped"
         self.save()
+
+    def validate(self, train: dict[str, float]) -> tuple[dict[str, float] | None,
+                                                         float | None]:
+        """The epoch's validation terms (None without a validation split) and the figure
+        that early stopping and best.pt follow (None: none, the last epoch is best)."""
+        with self._reading():
+            val = evaluate(self.model, self.data.val, self.autocast) if self.data.val else None
+        if self.ranks is not None:
+            val = self.ranks.agree(val)  # rank 0's numbers: every rank decides alike
+        if val is not None and not all_finite(val):
+            raise Diverged(f"epoch {self.c.epoch + 1} (validation)")
+        return val, (val or train)["loss"]
+
+    def step_schedules(self, metric: float) -> None:
+        """The learning-rate schedule's epoch step (a plateau schedule reads `metric`)."""
+        self.schedule.step(metric)
 
     def keep_partial_epoch(self, step: int, sums: torch.Tensor, seconds: float) -> None:
         """The epoch under way stopped after `step` steps, with its running sums (1 + terms,)

@@ -75,9 +75,15 @@ class RunClock:
 def epoch_line(record: dict[str, Any], epochs: int, eta: float | None = None) -> str:
     """`epoch 3/20  train 0.1234  val 0.1201  1.2 s  15,234 samples/s  best  eta 1m12s`;
     the eta (seconds the run has left) only when given and epochs remain."""
-    text = f"epoch {record['epoch']}/{epochs}  train {record['train']['loss']:#.5g}"
-    if record.get("val"):
-        text += f"  val {record['val']['loss']:#.5g}"
+    train, val = record["train"], record.get("val")
+    text = f"epoch {record['epoch']}/{epochs}  "
+    if "generator" in train:  # a GAN's: both objectives, D's mean scores, the samples' FD
+        text += (f"D {train['loss']:#.4g}  G {train['generator']:#.4g}  "
+                 f"D(x) {train['d_real']:#.3g}  D(G(z)) {train['d_fake']:#.3g}")
+        text += f"  FD {val['frechet_distance']:#.4g}" if val else ""
+    else:
+        text += f"train {train['loss']:#.5g}"
+        text += f"  val {val['loss']:#.5g}" if val else ""
     text += f"  {record['seconds']:.2f} s  {record['samples_per_s']:,.0f} samples/s"
     text += "  best" if record.get("best") else ""
     if eta is not None and record["epoch"] < epochs:

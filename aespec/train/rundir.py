@@ -51,6 +51,8 @@ STATE = {**WEIGHTS, "optimizer": dict, "schedule": dict, "counters": dict, "name
 # What run.json must hold for a run to be read back or resumed.
 RUN_INFO = {"spec_file": str, "overrides": list, "data": dict, "base_dir": str}
 MODEL_KEYS = ("input", "noise", "encoder", "bottleneck", "decoder", "loss", "regularizers")
+GAN_KEYS = ("latent", "discriminator", "adversarial")  # and a GAN's (spec.semantic drops
+# them from an autoencoder's meaning, so its runs' identity is what it was before GANs)
 RESUMABLE = ("epochs", "device")  # train keys a resumed run may change
 
 
@@ -60,7 +62,7 @@ RESUMABLE = ("epochs", "device")  # train keys a resumed run may change
 def model_key(spec: Spec) -> dict[str, Any]:
     """What the weights depend on: the layers, noise and objective."""
     meaning = spec.semantic()
-    return {k: meaning[k] for k in MODEL_KEYS}
+    return {k: meaning[k] for k in (*MODEL_KEYS, *GAN_KEYS) if k in meaning}
 
 
 def train_key(spec: Spec) -> dict[str, Any]:

@@ -13,7 +13,6 @@ import torch
 
 from aespec.errors import AespecError
 from aespec.graph import CheckResult, check_file, check_source, check_spec, memory
-from aespec.graph.adversarial import refuse_adversarial
 from aespec.model import Spec
 from aespec.train import batches, dist
 from aespec.train import device as dev
@@ -68,7 +67,6 @@ def check_spec_for_run(spec: SpecLike, overrides: list[str], data: str | None = 
         result = check_file(spec, overrides, data=data)
     result.raise_for_errors()
     assert result.spec is not None and result.ir is not None
-    refuse_adversarial(result.ir, "aespec run", result.spec.path)
     path = result.spec.path
     return result, pathlib.Path(path).parent if path else pathlib.Path.cwd()
 
@@ -126,7 +124,7 @@ def place_model(spec: Spec, graph: IR, device: torch.device) -> tuple[Any, list[
     model = compile_model(graph, spec).to(device)
     notes = []
     if dev.use_channels_last(spec.train.channels_last, graph, device):
-        model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        model = model.to(memory_format=torch.channels_last)
         notes.append("channels_last")
     if spec.train.precision != "fp32":
         notes.append(f"autocast {spec.train.precision}")

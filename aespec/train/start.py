@@ -129,8 +129,7 @@ def execute(setup: Setup, run: RunDir, ckpt: dict[str, Any] | None, reporter: Re
     notes = run_notes(setup, notes)
     with paged(run, (spec, graph)), flag, recorded(run, started), \
             dist.lost_ranks(setup.ranks, run.path):
-        trainer = Trainer(model, spec.train, data, device, run, run_identity(spec), reporter,
-                          flag, setup.ranks)
+        trainer = make_trainer(setup, model, data, dataset, run, reporter, flag)
         if ckpt is not None:
             trainer.load_state_dict(ckpt, run.checkpoint)
             run.rewrite_metrics(trainer.c.history)
@@ -150,6 +149,22 @@ def execute(setup: Setup, run: RunDir, ckpt: dict[str, Any] | None, reporter: Re
         finally:
             reporter.close()
         return finish_run(setup, trainer, dataset, run, status, started)
+
+
+def make_trainer(setup: Setup, model: Any, data: batches.RunData, dataset: Any, run: RunDir,
+                 reporter: Reporter, flag: StopFlag) -> Trainer:
+    """The run's Trainer: a GAN's alternates its two networks (train/adversarial.py)."""
+    spec = setup.spec
+    args = (model, spec.train, data, setup.device, run, run_identity(spec), reporter, flag,
+            setup.ranks)
+    if not spec.is_adversarial:
+        return Trainer(*args)
+    from aespec.train.adversarial import GANTrainer, sample_monitor
+
+    if setup.ranks is not None:
+        raise AespecError.of("E316", "a distributed run (--nproc) does not take a GAN spec "
+                             "yet", file=spec.path, hint="run it in one process")
+    return GANTrainer(*args, monitor=sample_monitor(spec, dataset, data))
 
 
 def _fit(trainer: Trainer, setup: Setup, reporter: Reporter, flag: StopFlag) -> str:

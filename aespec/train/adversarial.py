@@ -1,0 +1,153 @@
+"""A GAN's training: alternating steps of its two networks, each with its own optimizer
+and schedule, in the run loop of `Trainer` (batch order, Ctrl-C, checkpoints, resume).
+
+One step reads one batch of real examples: `discriminator_steps` updates of D, each on
+the batch and as many fresh samples G(z), then one update of G through D's score of the
+last samples (keras.io's and PyTorch's DCGAN recipe). Validation loss means nothing for a
+GAN; an epoch's figure is the Fréchet distance of its samples (`SampleMonitor`) where the
+spec's report asks for `sample_quality`, and otherwise there is none: the last epoch is
+best and early stopping is refused at check time. Every epoch also decodes a fixed z: the
+rows of the sample strip (report/sample_strip.png).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from aespec.train import device as dev
+from aespec.train.loop import Trainer
+from aespec.train.optim import build_optimizer, build_schedule
+from aespec.train.rundir import load_weights
+
+STRIP = 10  # samples in each row of the sample strip, from the same z every epoch
+MONITORED = 2000  # held-out examples an epoch's samples are measured against
+
+
+@dataclass(frozen=True)
+class SampleMonitor:
+    """The Fréchet distance of `n` samples to held-out examples, in the reference
+    classifier's features (aespec/report/quality.py): what a GAN's epochs are judged by."""
+
+    classifier: Any
+    reference: np.ndarray  # the held-out examples' features, (N, FEATURES)
+    n: int
+    seed: int
+
+    def __call__(self, model: Any) -> float:
+        from aespec.report import quality
+
+        p = next(model.parameters())
+        gen = torch.Generator(device=p.device).manual_seed(self.seed)
+        with torch.no_grad():
+            drawn = model.sample(self.n, generator=gen).float().cpu().numpy()
+        return quality.frechet_distance(self.reference, quality.features(self.classifier, drawn))
+
+
+def sample_monitor(spec: Any, dataset: Any, data: Any) -> SampleMonitor | None:
+    """The monitor of a spec whose report asks for `sample_quality` (its `n` samples a
+    epoch, against the validation split, or the test split without one); None else."""
+    args = spec.report.items.get("sample_quality")
+    if args is None:
+        return None
+    from aespec.report import quality
+
+    quality.source_with_classifier(spec.data, dataset)  # E315 for data without classes
+    clf = quality.reference_classifier(dataset.description, dataset.x_train,
+                                       dataset.labels_train, dataset.x_test,
+                                       dataset.labels_test)
+    held = data.val.x.float().cpu().numpy() if data.val else np.asarray(dataset.x_test)
+    held = held[:MONITORED]
+    return SampleMonitor(clf, quality.features(clf, held), args.n, spec.train.seed)
+
+
+class GANTrainer(Trainer):
+    """`Trainer` with a GAN's step: `opt` is the generator's, `opt_d` the discriminator's."""
+
+    def __init__(self, *args: Any, monitor: SampleMonitor | None = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        m, cfg, device = self.model, self.cfg, self.device
+        self.opt = build_optimizer(cfg.optimizer, m.generator.parameters(), device)
+        self.schedule = build_schedule(cfg, self.opt)
+        self.opt_d = build_optimizer(cfg.discriminator_optimizer or cfg.optimizer,
+                                     m.discriminator.parameters(), device)
+        self.schedule_d = build_schedule(cfg, self.opt_d)
+        self.scaler_d = dev.grad_scaler(device, cfg.precision)
+        self.monitor = monitor
+        self.strips: list[torch.Tensor] = []  # each epoch's samples of `fixed_z`, on the CPU
+        gen = torch.Generator().manual_seed(cfg.seed)  # its own: training's stream untouched
+        self.fixed_z = torch.randn((STRIP, *m.info.latent_shape), generator=gen)
+
+    def _step(self, xb: torch.Tensor, yb: torch.Tensor | None,
+              scale: float = 1.0) -> tuple[torch.Tensor, tuple[str, ...]]:
+        """k updates of D on the real batch and fresh samples, then one of G (its graph
+        kept from the last samples), D's weights frozen meanwhile."""
+        m, k = self.model, self.cfg.discriminator_steps
+        for i in range(k):
+            z = m.draw(len(xb), xb.device)
+            with self.autocast():
+                with torch.set_grad_enabled(i == k - 1):  # G's step reads the last samples
+                    fake = m.generator(z)
+                d_loss, terms = m.d_loss(xb, fake.detach())
+            self.opt_d.zero_grad(set_to_none=True)
+            _update(d_loss * scale, self.opt_d, self.scaler_d)
+            m.clip_weights()
+        m.discriminator.requires_grad_(False)
+        try:
+            with self.autocast():
+                g_loss, _ = m.g_loss(fake)
+            self.opt.zero_grad(set_to_none=True)
+            _update(g_loss * scale, self.opt, self.scaler)
+        finally:
+            m.discriminator.requires_grad_(True)
+        terms["generator"] = g_loss.detach()
+        names = tuple(m.term_names)
+        vals = torch.stack([d_loss.detach().float(), *(terms[n].float() for n in names)])
+        return vals, names
+
+    # ------------------------------------------------------------ epochs
+
+    def validate(self, train: dict[str, float]) -> tuple[dict[str, float] | None,
+                                                         float | None]:
+        """The epoch's row of the sample strip; its Fréchet distance where monitored."""
+        with torch.no_grad():
+            self.strips.append(self.model.decode(self.fixed_z).float().cpu())
+        if self.monitor is None:
+            return None, None
+        with self._reading():
+            fd = self.monitor(self.model)
+        return {"frechet_distance": fd}, fd
+
+    def step_schedules(self, metric: float) -> None:
+        self.schedule.step(metric)
+        self.schedule_d.step(metric)
+
+    # ------------------------------------------------------------ state
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "optimizer_d": self.opt_d.state_dict(),
+                "schedule_d": self.schedule_d.state_dict(),
+                "scaler_d": self.scaler_d.state_dict() if self.scaler_d else None,
+                "strips": list(self.strips)}
+
+    def load_state_dict(self, ckpt: dict[str, Any], path: Any = "checkpoint.pt") -> None:
+        super().load_state_dict(ckpt, path)
+        load_weights(self.opt_d, ckpt["optimizer_d"], path)
+        load_weights(self.schedule_d, ckpt["schedule_d"], path)
+        if self.scaler_d is not None and ckpt.get("scaler_d"):
+            self.scaler_d.load_state_dict(ckpt["scaler_d"])
+        self.strips = [t.float() for t in ckpt.get("strips") or []]
+
+
+def _update(loss: torch.Tensor, opt: Any, scaler: Any) -> None:
+    """Backward and one step of `opt`, through the fp16 grad scaler where there is one."""
+    if scaler is None:
+        loss.backward()
+        opt.step()
+    else:
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
