@@ -302,6 +302,16 @@ _CODES = [
          "(1,). The message gives the shape it ends in; end it with `flatten` (on an image) "
          "and `dense(1)`.",
          _gan(discriminator="dense(32) leaky_relu(0.2)\ndense(2)")),
+    Code("E318", "the condition needs the data's class labels", "checks",
+         "`condition labels(N)` gives every network the example's class as one-hot labels "
+         "`y`, so the data must have class labels 0 to N-1: `digits`, `mnist` and "
+         "`fashion_mnist` (10 classes), `npz(..., labels=KEY)`, `csv(..., label=NAME)`, or "
+         "an images folder of class sub-folders. A source without labels, a file source "
+         "that names none, `normal=` (its test labels mark anomalies) and `y=` (a target) "
+         "are refused by the check, a class count that differs from the data's by the "
+         "check where the source knows its classes, else when the data is loaded.",
+         _gan(before="data npy(\"x.npy\")\ncondition labels(10)",
+              decoder="concat(y)\ndense(32) relu\ndense(64) sigmoid")),
     # ------------------------------------------------------------ W4: theory
     Code("W401", "the code can learn the identity", "checks",
          "The code z holds at least as many values as the input and nothing constrains it "
@@ -393,6 +403,12 @@ _CODES = [
          "has, and the discriminator tells generated from real by their sign alone. End "
          "the generator with sigmoid.",
          _gan(before="data digits(size=8)", decoder="dense(32) relu\ndense(64) tanh")),
+    Code("W420", "the condition is joined nowhere", "checks",
+         "`condition labels(N)` makes the labels the tensor `y`, which a network reads only "
+         "where a layer joins it (`concat(y)`): a condition that no layer joins changes "
+         "nothing. A conditional GAN joins it in the generator and the discriminator, a "
+         "conditional VAE in the encoder and the decoder.",
+         _gan(before="data digits\ncondition labels(10)")),
     # ------------------------------------------------------------ E5: data
     Code("E501", "data not found", "data",
          "A data file (or the IDX files of `mnist`/`fashion_mnist`) is not where the spec "

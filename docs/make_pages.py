@@ -21,7 +21,7 @@ from aespec.cli.reference import render_errors, render_ops
 from aespec.model import STATEMENTS, settings
 from aespec.ops import REGISTRY
 from aespec.ops.adversarial import ADVERSARIAL
-from aespec.resolve.adversarial import PRIORS
+from aespec.resolve.adversarial import CONDITIONS, PRIORS
 
 DOCS = Path(__file__).resolve().parent
 
@@ -41,7 +41,8 @@ def render_grammar() -> str:
     grammar = json.loads(path.read_text("utf-8"))
     repo = grammar["repository"]
     ops = {op.name for table in REGISTRY.values() for op in table.values()}
-    ops |= {"adversarial", *ADVERSARIAL, *PRIORS}  # `loss adversarial(KIND)`, `latent normal(N)`
+    # `loss adversarial(KIND)`, `latent normal(N)`, `condition labels(N)`
+    ops |= {"adversarial", *ADVERSARIAL, *PRIORS, *CONDITIONS}
     repo["op"]["match"] = rf"\b({_words(ops)})\b"
     statements = [s for s in STATEMENTS if s not in ("model", "let")]  # rules of their own
     repo["statement"]["match"] = rf"^\s*({'|'.join(statements)})\b"

@@ -166,3 +166,64 @@ def test_cli_run_prints_both_losses_and_the_scores(tmp_path):
     fast = runner.invoke(app, ["run", str(spec), "--fast-dev-run"])
     assert fast.exit_code == 0 and "fast-dev-run ok" in fast.output, fast.output
     assert "generator loss" in fast.output
+
+
+CGAN = GAN.replace("latent normal(8)", "condition labels(10)\nlatent normal(8)").replace(
+    "decoder {{\n", "decoder {{\n    concat(y)\n").replace(
+    "discriminator {{\n", "discriminator {{\n    concat(y)\n")
+
+
+def test_a_conditional_gan_reads_the_labels_in_both_networks(tmp_path):
+    spec = tmp_path / "cgan.ae"
+    spec.write_text(CGAN.format(game="nonsaturating", epochs=1, train="", report=(
+        "report {\n    samples(n=20)\n    sample_quality(n=200)\n}")))
+    graph = aespec.graph_of(aespec.load(spec))
+    assert graph.nodes["decoder1"]["out_shape"] == (18,)  # z (8) and y (10)
+    assert graph.nodes["discriminator6"]["out_shape"] == (74,)
+    result = run(spec, tmp_path)
+    model = result.model
+    assert model.classes == 10
+    one = torch.nn.functional.one_hot(torch.tensor([3, 3]), 10).float()
+    z = torch.zeros(2, 8)
+    assert torch.equal(model.decode(z, one), model.decode(z, one))
+    assert not torch.equal(model.decode(z, one), model.decode(z, torch.roll(one, 1, 1)))
+    report = json.loads((tmp_path / "run" / "report.json").read_text())
+    assert report["samples"] == {"file": "report/samples.png", "n": 20, "per_class": 2,
+                                 "rows": "classes"}
+    agreement = report["sample_quality"]["conditional"]
+    assert len(agreement["per_class"]) == 10 and agreement["chance"] == 0.1
+
+
+def test_a_vector_condition_is_tiled_over_an_image():
+    source = CGAN.format(game="nonsaturating", epochs=1, train="", report="").replace(
+        "input vector(64)", "input image(1, 8, 8)").replace(
+        "dense(64) sigmoid", "dense(64) sigmoid\n    reshape(1, 8, 8)").replace(
+        "    concat(y)\n    dense(32) leaky_relu", "    concat(y)\n    flatten\n"
+        "    dense(32) leaky_relu")
+    result = check_source(source, "cgan.ae")
+    assert result.ok, result.diagnostics
+    model = aespec.build(result.spec)
+    x = torch.rand(3, 1, 8, 8)
+    assert model.node_shapes(x)["discriminator7"] == (11, 8, 8)
+
+
+@pytest.mark.parametrize(("data", "why"), [
+    ('npy("x.npy")', "has none"), ("digits(normal=1)", "anomalies"),
+    ('npz("x.npz")', "names no labels"), ("fashion_mnist", None)])
+def test_a_condition_needs_labels_e318(data, why):
+    source = CGAN.format(game="nonsaturating", epochs=1, train="", report="").replace(
+        "data digits", f"data {data}")
+    found = [d for d in check_source(source, "c.ae").diagnostics if d.code == "E318"]
+    if why is None:
+        assert not found
+    else:
+        assert [d.span.line for d in found] == [4] and why in found[0].message
+    five = source.replace("labels(10)", "labels(5)")
+    if why is None:
+        assert [d.code for d in check_source(five).diagnostics if d.code == "E318"]
+
+
+def test_a_condition_no_layer_joins_is_w420():
+    source = GAN.format(game="nonsaturating", epochs=1, train="", report="").replace(
+        "latent normal(8)", "condition labels(10)\nlatent normal(8)")
+    assert [(d.code, d.span.line) for d in check_source(source).diagnostics] == [("W420", 4)]

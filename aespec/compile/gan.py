@@ -43,6 +43,7 @@ class GANInfo:
     latent_shape: Shape  # z's: the generator draws it from N(0, I)
     generator_names: dict[str, tuple[str, ...]]  # fx value name -> IR ids
     discriminator_names: dict[str, tuple[str, ...]]
+    classes: int | None = None  # a conditional GAN's: both networks read one-hot labels y
 
 
 class GANModel(nn.Module):
@@ -79,28 +80,55 @@ class GANModel(nn.Module):
                                device=generator.device).to(where)
         return torch.randn((n, *self.info.latent_shape), device=where)
 
+    @property
+    def classes(self) -> int | None:
+        """A conditional GAN's number of classes (both networks read y); None else."""
+        return self.info.classes
+
+    def g(self, z: Tensor, c: Tensor | None = None) -> Tensor:
+        """G(z), or G(z, y) with one-hot labels `c` for a conditional GAN."""
+        out: Tensor = self.generator(z) if self.classes is None else self.generator(z, c)
+        return out
+
+    def d(self, x: Tensor, c: Tensor | None = None) -> Tensor:
+        """D's raw score of `x`, (B, 1), given the labels `c` for a conditional GAN."""
+        out: Tensor = self.discriminator(x) if self.classes is None else \
+            self.discriminator(x, c)
+        return out
+
+    def labels(self, n: int, device: torch.device | None = None) -> Tensor | None:
+        """One-hot labels 0, 1, ..., classes - 1, 0, 1, ... for n draws (None: no classes)."""
+        if self.classes is None:
+            return None
+        where = device if device is not None else next(self.parameters()).device
+        k = torch.arange(n, device=where) % self.classes
+        return nn.functional.one_hot(k, self.classes).float()
+
     def forward(self, x: Tensor, target: Tensor | None = None) -> GANOutput:
         """Both objectives on a batch of real `x` and as many generated samples: what the
-        steps compute, in one pass, for tests and a look at an untrained model."""
+        steps compute, in one pass, for tests and a look at an untrained model; `target`:
+        a conditional GAN's one-hot labels of `x` (its generated samples take the same)."""
+        c = target if self.classes is not None else None
         z = self.draw(len(x), x.device)
-        fake = self.generator(z)
-        loss, terms = self.d_loss(x, fake.detach())
-        terms["generator"] = self.g_loss(fake)[0]
+        fake = self.g(z, c)
+        loss, terms = self.d_loss(x, fake.detach(), c)
+        terms["generator"] = self.g_loss(fake, c)[0]
         return GANOutput(loss, {k: terms[k] for k in self.term_names}, fake, z)
 
-    def d_loss(self, real: Tensor, fake: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+    def d_loss(self, real: Tensor, fake: Tensor, c: Tensor | None = None
+               ) -> tuple[Tensor, dict[str, Tensor]]:
         """D's objective on real and (detached) generated examples, with its parts."""
-        s_real, s_fake = self.discriminator(real).float(), self.discriminator(fake).float()
+        s_real, s_fake = self.d(real, c).float(), self.d(fake, c).float()
         loss = self.rule.d_loss(s_real, s_fake)
         terms = self._scores(s_real, s_fake)
         if self.game.gradient_penalty > 0:
-            gp = self.game.gradient_penalty * self.gradient_penalty(real, fake)
+            gp = self.game.gradient_penalty * self.gradient_penalty(real, fake, c)
             loss, terms["gradient_penalty"] = loss + gp, gp.detach()
         return loss, terms
 
-    def g_loss(self, fake: Tensor) -> tuple[Tensor, Tensor]:
+    def g_loss(self, fake: Tensor, c: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """G's objective on generated examples (with their graph), and D's scores of them."""
-        s_fake = self.discriminator(fake).float()
+        s_fake = self.d(fake, c).float()
         return self.rule.g_loss(s_fake), s_fake
 
     def _scores(self, s_real: Tensor, s_fake: Tensor) -> dict[str, Tensor]:
@@ -113,12 +141,12 @@ class GANModel(nn.Module):
                 terms["wasserstein"] = s_real.mean() - s_fake.mean()
         return terms
 
-    def gradient_penalty(self, real: Tensor, fake: Tensor) -> Tensor:
+    def gradient_penalty(self, real: Tensor, fake: Tensor, c: Tensor | None = None) -> Tensor:
         """(|grad D(x~)| - 1)^2 averaged over x~ = e x + (1 - e) G(z), e ~ U(0, 1) per
         example (Gulrajani et al., 2017)."""
         e = torch.rand((len(real),) + (1,) * (real.dim() - 1), device=real.device)
         mixed = (e * real.detach() + (1 - e) * fake.detach()).requires_grad_(True)
-        score = self.discriminator(mixed).float()
+        score = self.d(mixed, c).float()
         grad, = torch.autograd.grad(score.sum(), mixed, create_graph=True)
         penalty: Tensor = ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
         return penalty
@@ -131,25 +159,30 @@ class GANModel(nn.Module):
                 for p in self.discriminator.parameters():
                     p.clamp_(-c, c)
 
-    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+    def sample(self, n: int, generator: torch.Generator | None = None,
+               labels: Tensor | None = None) -> Tensor:
         """n generated examples from z ~ N(0, I), evaluation semantics (batch norm's
-        running statistics)."""
+        running statistics); a conditional GAN's of `labels` (one-hot), by default the
+        classes in turn (`labels(n)`)."""
         z = self.draw(n, generator=generator)
-        return self.decode(z)
+        return self.decode(z, labels)
 
-    def decode(self, z: Tensor) -> Tensor:
-        """The generator's samples of codes z, (B, *latent_shape), evaluation semantics."""
+    def decode(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
+        """The generator's samples of codes z, (B, *latent_shape), evaluation semantics;
+        a conditional GAN's of `labels` (default: the classes in turn)."""
         p = next(self.generator.parameters(), None)
         if p is not None:
             z = z.to(p.device, p.dtype)
+        if self.classes is not None and labels is None:
+            labels = self.labels(len(z), z.device)
         with self._evaluating():
-            out: Tensor = self.generator(z)
+            out = self.g(z, None if labels is None else labels.to(z.device, z.dtype))
         return out
 
-    def score(self, x: Tensor) -> Tensor:
+    def score(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
         """D's raw score of each example, (B,), evaluation semantics."""
         with self._evaluating():
-            s: Tensor = self.discriminator(x)
+            s = self.d(x, labels)
         return s.flatten()
 
     def node_shapes(self, x: Tensor) -> dict[str, Shape]:
@@ -157,10 +190,11 @@ class GANModel(nn.Module):
         generator, `x` through the discriminator; current mode."""
         from aespec.compile.model import record_shapes
 
-        z = self.draw(len(x), x.device)
+        z, c = self.draw(len(x), x.device), self.labels(len(x), x.device)
         shapes: dict[str, Shape] = {"input": tuple(x.shape[1:]), "z": tuple(z.shape[1:])}
-        record_shapes(self.generator, self.info.generator_names, z, shapes)
-        record_shapes(self.discriminator, self.info.discriminator_names, x, shapes)
+        extra = () if c is None else (c,)
+        record_shapes(self.generator, self.info.generator_names, (z, *extra), shapes)
+        record_shapes(self.discriminator, self.info.discriminator_names, (x, *extra), shapes)
         return shapes
 
     @contextmanager
@@ -179,12 +213,15 @@ def compile_gan(graph: IR, origin: Callable[[str], str] | None) -> GANModel:
     first layer reads `x`, real or generated)."""
     built = build_ops(graph)
     root, outs = module_root(built), graph.outputs
-    gen = Segment(graph, built, "z", "z", origin).through(outs["decoder"])
+    gen = Segment(graph, built, "z", "z", origin).provide("y").through(outs["decoder"])
     generator = gen.finish([gen.env[outs["decoder"]]], root, "Generator")
-    dis = Segment(graph, built, outs["decoder"], "x", origin).through(outs["discriminator"])
+    dis = Segment(graph, built, outs["decoder"], "x", origin).provide("y") \
+        .through(outs["discriminator"])
     discriminator = dis.finish([dis.env[outs["discriminator"]]], root, "Discriminator")
+    classes = graph.nodes["y"].output_shape()[0] if "y" in graph.nodes else None
     info = GANInfo(graph.name or "model", graph.input, graph.nodes["z"].output_shape(),
-                   _names(graph, gen, "generator"), _names(graph, dis, "discriminator"))
+                   _names(graph, gen, "generator"), _names(graph, dis, "discriminator"),
+                   classes)
     return GANModel(generator, discriminator, graph.nodes["adversarial"].args, info)
 
 

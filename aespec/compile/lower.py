@@ -71,6 +71,13 @@ class Segment:
         self.pos = self.order.index(start)
         self.draws_at: int | None = None  # order index of a latent drawing L > 1 samples
 
+    def provide(self, nid: str) -> Segment:
+        """A further input of the segment: node `nid`'s value is a placeholder of its name
+        (the condition `y`, which is no network's op); none where the graph lacks it."""
+        if nid in self.g.nodes:
+            self.env[nid] = self.graph.placeholder(nid)
+        return self
+
     def through(self, stop: str) -> Segment:
         """Emit every node after the last one emitted, up to and including `stop`."""
         end = self.order.index(stop)

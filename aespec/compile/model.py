@@ -185,9 +185,10 @@ class _ShapeRecorder(fx.Interpreter):
         return value
 
 
-def record_shapes(gm: fx.GraphModule, names: dict[str, tuple[str, ...]], x: Tensor,
-                   shapes: dict[str, Shape]) -> Tensor:
-    out: Tensor = _ShapeRecorder(gm, names, shapes).run(x)
+def record_shapes(gm: fx.GraphModule, names: dict[str, tuple[str, ...]],
+                  x: Tensor | tuple[Tensor, ...], shapes: dict[str, Shape]) -> Tensor:
+    """Run `gm` on `x` (its inputs, where it has several), recording each IR node's shape."""
+    out: Tensor = _ShapeRecorder(gm, names, shapes).run(*(x if isinstance(x, tuple) else (x,)))
     return out
 
 

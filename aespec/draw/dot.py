@@ -16,6 +16,7 @@ import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from aespec.draw.condition import add_condition
 from aespec.draw.gan import add_gan
 from aespec.draw.labels import (
     Box,
@@ -149,8 +150,11 @@ def _flow_label(g: IR, u: str, shape) -> str:
 
 def _add_flow(dot: _Dot, g: IR, boxes: list[Box], owner: dict[str, str]) -> None:
     blocks = {b.id: b.block for b in boxes}
+    add_condition(dot, g, owner)
     for v in g.order:
         for u in g.predecessors(v):
+            if u == "y":  # the condition's edges: add_condition
+                continue
             bu, bv = owner[u], owner[v]
             if bu == bv:
                 continue

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from aespec.draw.condition import add_condition
 from aespec.draw.labels import (
     Box,
     Html,
@@ -41,9 +42,10 @@ def add_gan(dot: Any, g: IR, spec: Spec, boxes: list[Box], detail: str) -> None:
         else:
             dot.node(box.id, box.block, {"label": op_box_label(g, box),
                                          **style_for(style_key(g.nodes[box.id]))})
+    add_condition(dot, g, owner)
     for v in g.order:
         for u in g.predecessors(v):
-            if owner[u] != owner[v]:
+            if u != "y" and owner[u] != owner[v]:
                 dot.edge(owner[u], owner[v], _flow(g, u, v))
     _add_game(dot, g, owner)
 

@@ -88,6 +88,8 @@ class _Builder:
                          "before this line", call.span,
                          did_you_mean(name, labels) or "name a tensor with `NAME = ...`")
             return None
+        if labels[name] == "y":  # the condition: every network's
+            return "y"
         if (other := self.g.nodes[labels[name]].network) != self.network:
             self.stop("E205", f"{call.op}({name}): '{name}' is a tensor of the {other}, not of "
                       f"the {self.network}", call.span,
@@ -116,6 +118,7 @@ def _infer(opdef: OpDef, call: OpCall, s_in: Shape, r_in: Range, other: Node | N
 def build_ir(spec: Spec, bag: DiagnosticBag) -> IR:
     """Infer every shape; shape problems go to `bag`, and the IR holds what was inferred."""
     b = _Builder(spec, bag)
+    _add_condition(b)
     if spec.is_adversarial:
         _build_gan(b)
         _summarise(b.g)
@@ -133,6 +136,18 @@ def build_ir(spec: Spec, bag: DiagnosticBag) -> IR:
     _add_objective_nodes(b)
     _summarise(b.g)
     return b.g
+
+
+def _add_condition(b: _Builder) -> None:
+    """`condition labels(N)`: the node `y`, one-hot labels of N values, which any network
+    joins by its name; it is no network's op, so it stays out of `order`."""
+    cond = b.spec.condition
+    if cond is None:
+        return
+    b.g.add_node("y", Node(op=cond.kind, kind="input", place=None, block="condition",
+                           args=None, span=cond.span, label="y", out_shape=(cond.classes,),
+                           range=(0.0, 1.0)))
+    b.g.labels["y"] = "y"
 
 
 # ---------------------------------------------------------------- a GAN's two networks

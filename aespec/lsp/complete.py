@@ -101,6 +101,9 @@ def _top_items(doc: Document, first: str, before: list[Token]) -> list[lsp.Compl
     if first == "latent":
         return [_item("normal", Kind.Function, "latent normal(N)",
                       "a GAN's generator input: z ~ N(0, I) of N values")]
+    if first == "condition":
+        return [_item("labels", Kind.Function, "condition labels(N)",
+                      "the data's class labels, one-hot of N values, as the tensor y")]
     if first == "loss":
         return op_items("loss") + [_item(
             "adversarial", Kind.Function, "adversarial(KIND)",

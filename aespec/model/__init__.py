@@ -12,6 +12,7 @@ from aespec.model.spec import (
     REPEATABLE,
     STATEMENTS,
     AdversarialSpec,
+    ConditionSpec,
     DataSpec,
     InputSpec,
     LatentSpec,
@@ -23,5 +24,5 @@ from aespec.model.spec import (
 )
 
 __all__ = ["ADVERSARIAL_TRAIN", "BLOCKS", "LAYER_BLOCKS", "REPEATABLE", "STATEMENTS",
-           "AdversarialSpec", "DataSpec", "InputSpec", "LatentSpec", "LossTermSpec", "Mirror",
-           "OpCall", "RegSpec", "ReportSpec", "Spec", "TrainSpec"]
+           "AdversarialSpec", "ConditionSpec", "DataSpec", "InputSpec", "LatentSpec",
+           "LossTermSpec", "Mirror", "OpCall", "RegSpec", "ReportSpec", "Spec", "TrainSpec"]

@@ -16,8 +16,9 @@ from aespec.model import settings as cfg
 from aespec.ops import Args, get_op
 
 BLOCKS = ("encoder", "bottleneck", "decoder")
-STATEMENTS = ("model", "let", "data", "input", "noise", "latent", "encoder", "bottleneck",
-              "decoder", "discriminator", "loss", "regularize", "train", "report")
+STATEMENTS = ("model", "let", "data", "input", "noise", "condition", "latent", "encoder",
+              "bottleneck", "decoder", "discriminator", "loss", "regularize", "train",
+              "report")
 REPEATABLE = ("let", "regularize")
 # the blocks of layers: an autoencoder's, and a GAN's discriminator (layers as an encoder's)
 LAYER_BLOCKS = (*BLOCKS, "discriminator")
@@ -65,6 +66,15 @@ class LatentSpec(_Frozen):
     span: Span
 
 
+class ConditionSpec(_Frozen):
+    """`condition labels(N)`: the data's class labels, one-hot of N values, as the tensor
+    `y` that any network may join (`concat(y)`): a conditional GAN, a conditional VAE."""
+
+    kind: Literal["labels"]
+    classes: int
+    span: Span
+
+
 class AdversarialSpec(_Frozen):
     """`loss adversarial(KIND)`: the game the generator and the discriminator play."""
 
@@ -96,6 +106,7 @@ class Spec(_Frozen):
     data: Optional[DataSpec] = None
     input: InputSpec
     noise: list[OpCall] = []
+    condition: Optional[ConditionSpec] = None  # the labels every network may join as `y`
     latent: Optional[LatentSpec] = None  # a GAN: its generator's noise
     encoder: list[OpCall] = []  # empty in a GAN
     bottleneck: list[OpCall] = []  # empty in a GAN
@@ -146,6 +157,8 @@ class Spec(_Frozen):
         run's identity, a sweep's batching)."""
         meaning = _without_spans(self.model_dump(mode="json", serialize_as_any=True, exclude={
             "source", "path", "train_spans", "report_spans", "block_spans", "loss_span"}))
+        if self.condition is None:  # a spec means what it meant before conditions
+            meaning.pop("condition", None)
         if not self.is_adversarial:  # an autoencoder means what it meant before GANs
             for key in ("latent", "discriminator", "adversarial"):
                 meaning.pop(key, None)

@@ -37,6 +37,8 @@ def _cropped(op: str, a: JoinArgs, s: Shape, other: Shape) -> Shape:
 
 
 def _concat_shape(a: JoinArgs, s: Shape, other: Shape) -> Shape:
+    if len(other) == 1 and len(s) > 1 and not a.crop:  # a vector is tiled over the positions
+        return (s[0] + other[0], *s[1:])
     seen = _cropped("concat", a, s, other)
     if len(s) != len(seen) or s[1:] != seen[1:]:
         raise ShapeProblem(
@@ -87,6 +89,9 @@ def _other_view(a: JoinArgs, s_in: Shape, other: Shape | None):
 def _build_concat(a: JoinArgs, s_in: Shape, s_out: Shape, other: Shape | None = None):
     import torch  # noqa: TID251
 
+    if other is not None and len(other) == 1 and len(s_in) > 1:  # tiled: (B, N, *spatial)
+        index = (..., *[None] * (len(s_in) - 1))
+        return lambda x, t: torch.cat([x, t[index].expand(-1, -1, *s_in[1:])], 1)
     view = _other_view(a, s_in, other)
     return lambda x, t: torch.cat([x, view(t)], 1)
 
@@ -99,6 +104,10 @@ def _build_add(a: JoinArgs, s_in: Shape, s_out: Shape, other: Shape | None = Non
 def _joined(op: Op) -> str:
     """The emitted expression of the named tensor as the join reads it."""
     assert op.other is not None and op.other_shape is not None  # the writer sets both
+    if len(op.other_shape) == 1 and len(op.in_shape) > 1:  # a vector tiled over positions
+        spatial = ", ".join(str(n) for n in op.in_shape[1:])
+        index = ", ".join(["..."] + ["None"] * (len(op.in_shape) - 1))
+        return f"{op.other}[{index}].expand(-1, -1, {spatial})"
     if not op.args.crop:
         return op.other
     return op.other + crop_index(center_slices(op.other_shape[1:], op.in_shape[1:]))
@@ -108,7 +117,8 @@ _NO_MIRROR = "an encoder that joins tensors has no mirror"
 
 register(OpDef("concat", "join", "joins the current tensor with a named one; channels are "
                "concatenated; `crop=true` first center-crops the named tensor to the current "
-               "spatial size (U-Net copy and crop)", JoinArgs, label=_join_text,
+               "spatial size (U-Net copy and crop); a vector joined to an image or sequence "
+               "is repeated at every position (a condition `y`)", JoinArgs, label=_join_text,
                signature="concat(NAME, crop=false)", build=_build_concat,
                mirror_refusal=_NO_MIRROR, join_shape=_concat_shape,
                emit=lambda op: assign(op, f"torch.cat([{op.x}, {_joined(op)}], 1)"),

@@ -40,9 +40,9 @@ INDENT = "    "
 # LANGUAGE.md section 3: the order `aespec fmt` prints top-level statements in, and the
 # groups that a blank line separates; a statement with another keyword (an error for the
 # resolve stage) goes last.
-ORDER = ("model", "let", "data", "input", "noise", "latent", "encoder", "bottleneck", "decoder",
-         "discriminator", "loss", "regularize", "train", "report")
-GROUPS = (("model",), ("let",), ("data", "input", "noise", "latent"),
+ORDER = ("model", "let", "data", "input", "noise", "condition", "latent", "encoder",
+         "bottleneck", "decoder", "discriminator", "loss", "regularize", "train", "report")
+GROUPS = (("model",), ("let",), ("data", "input", "noise", "condition", "latent"),
           ("encoder", "bottleneck", "decoder", "discriminator"),
           ("loss", "regularize"), ("train",), ("report",))
 _GROUP = {key: i for i, keys in enumerate(GROUPS) for key in keys}

@@ -193,9 +193,28 @@ def _samples(ctx: _Ctx, args: Any) -> dict:
     import torch
 
     gen = torch.Generator(device=ctx.device).manual_seed(ctx.seed)
+    classes = getattr(ctx.model, "classes", None)
+    if classes is not None:  # a conditional model's: one row per class
+        return _class_rows(ctx, gen, classes, max(1, args.n // classes))
     x = ctx.model.sample(args.n, generator=gen).double().cpu().numpy()
     fig = _draw_examples([("", x)], f"{args.n} draws z ~ N(0, I), decoded", ctx.value_range())
     return {"file": ctx.save(fig, "samples.png"), "n": args.n}
+
+
+def _class_rows(ctx: _Ctx, gen: Any, classes: int, per: int) -> dict:
+    """`per` samples of each class, one row per class (named as the data names it)."""
+    import torch
+
+    k = torch.arange(classes, device=ctx.device).repeat_interleave(per)
+    labels = torch.nn.functional.one_hot(k, classes).float()
+    x = ctx.model.sample(len(k), generator=gen, labels=labels).double().cpu().numpy()
+    names = label_names(np.arange(classes), ctx.class_names) or \
+        tuple(str(c) for c in range(classes))
+    bands = [(names[c], x[c * per:(c + 1) * per]) for c in range(classes)]
+    fig = _draw_examples(bands, f"{per} draws of each class, one row per class",
+                         ctx.value_range(), ncols=per)
+    return {"file": ctx.save(fig, "samples.png"), "n": len(k), "per_class": per,
+            "rows": "classes"}
 
 
 def _manifold(ctx: _Ctx, args: Any) -> dict:
@@ -342,6 +361,10 @@ def _sample_quality(ctx: _Ctx, args: Any) -> dict:
                  "examples": len(x), **quality.class_spread(quality.predict(clf, x),
                                                             clf.classes, args.min_share)}
            for key, x in sets.items()}
+    classes = getattr(ctx.model, "classes", None)
+    if classes is not None:  # asked for class k (in turn), classified as k
+        out["conditional"] = quality.class_agreement(
+            quality.predict(clf, draws), np.arange(n) % classes, classes, clf.accuracy)
     fig = quality_chart(out, quality.SETS, f"Sample quality on {source}: {n} samples against "
                         f"{len(ctx.x_test)} test examples\n({quality.NOTE})",
                         ctx.class_names, args.min_share)

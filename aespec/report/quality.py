@@ -202,6 +202,17 @@ def class_spread(predicted: np.ndarray, classes: int, min_share: float) -> dict[
             "shares": [round(float(s), 4) for s in shares]}
 
 
+def class_agreement(predicted: np.ndarray, asked: np.ndarray, classes: int,
+                    accuracy: float) -> dict[str, Any]:
+    """A conditional model's samples: the share asked for class k that the classifier
+    calls k, overall and per class, beside the classifier's own accuracy on real test
+    examples (what a perfect generator would reach) and chance (1 / classes)."""
+    per = [float(np.mean(predicted[asked == k] == k)) if np.any(asked == k) else None
+           for k in range(classes)]
+    return {"accuracy": float(np.mean(predicted == asked)), "per_class": per,
+            "real_data": accuracy, "chance": 1 / classes}
+
+
 def summary_lines(q: dict) -> list[str]:
     """`FD 12 (real data 2, noise 180, mean image 95)`, and the same for coverage and entropy."""
     from aespec.report.figures import short_number
@@ -222,4 +233,12 @@ def summary_lines(q: dict) -> list[str]:
             line(f"classes covered (at least {q['min_share']:g} of the examples)", "covered",
                  "d", f" of {classes}"),
             line("entropy of the classes", "entropy_bits", ".2f",
-                 f" of {q['entropy_max_bits']:.2f} bits")]
+                 f" of {q['entropy_max_bits']:.2f} bits"),
+            *_agreement_line(q.get("conditional"))]
+
+
+def _agreement_line(c: dict | None) -> list[str]:
+    if not c:
+        return []
+    return [f"- samples asked for class k classified as k: {c['accuracy']:.1%} (real data "
+            f"{c['real_data']:.1%}, chance {c['chance']:.1%})"]

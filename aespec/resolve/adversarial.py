@@ -7,7 +7,13 @@ from __future__ import annotations
 from pydantic import Field
 
 from aespec.errors import Span, did_you_mean
-from aespec.model.spec import ADVERSARIAL_TRAIN, AdversarialSpec, LatentSpec, Mirror
+from aespec.model.spec import (
+    ADVERSARIAL_TRAIN,
+    AdversarialSpec,
+    ConditionSpec,
+    LatentSpec,
+    Mirror,
+)
 from aespec.ops import Args
 from aespec.ops.adversarial import AdversarialArgs
 from aespec.parse.tree import LineStmt, LossStmt, Op
@@ -20,6 +26,14 @@ class _Normal(Args):
 
 
 PRIORS: dict[str, type[Args]] = {"normal": _Normal}  # the priors `latent` draws z from
+
+
+class _Labels(Args):
+    classes: int = Field(gt=1)
+
+
+CONDITIONS: dict[str, type[Args]] = {"labels": _Labels}  # what `condition` reads from the data
+CONDITION_LABEL = "y"  # the tensor name of the condition
 
 # statements a GAN has no use for yet, and why
 _NOT_IN_A_GAN = {
@@ -48,6 +62,26 @@ def do_latent(r: Resolver, stmt: LineStmt) -> None:
     args = bind_args(op, model, r.scope, r.bag, op.name)
     if args is not None:
         r.fields["latent"] = LatentSpec(prior="normal", dim=args.dim, span=op.span)
+
+
+def do_condition(r: Resolver, stmt: LineStmt) -> None:
+    """`condition labels(N)`: the data's class labels, one-hot, as the tensor `y`."""
+    items = stmt.chain.items
+    op = items[0] if len(items) == 1 and isinstance(items[0], Op) else None
+    if op is None:
+        r.bag.add("E203", "condition takes exactly one op: `condition labels(N)`",
+                  stmt.chain.span)
+        return
+    model = CONDITIONS.get(op.name)
+    if model is None:
+        r.bag.add("E201", f"unknown condition '{op.name}'", op.name_span,
+                  did_you_mean(op.name, CONDITIONS) or "write `condition labels(N)`: the "
+                  "data's class labels, one-hot of N values")
+        return
+    args = bind_args(op, model, r.scope, r.bag, op.name)
+    if args is not None:
+        r.fields["condition"] = ConditionSpec(kind="labels", classes=args.classes,
+                                              span=op.span)
 
 
 def adversarial_term(r: Resolver, stmt: LossStmt) -> bool:

@@ -20,7 +20,7 @@ from aespec.model.spec import (
 )
 from aespec.ops import Args, get_op, lookup, names
 from aespec.parse.tree import BlockStmt, LetStmt, LineStmt, LossStmt, ModelStmt, Op, RegularizeStmt
-from aespec.resolve.adversarial import adversarial_term, do_latent
+from aespec.resolve.adversarial import adversarial_term, do_condition, do_latent
 from aespec.resolve.resolver import Resolver
 from aespec.resolve.settings import resolve_settings
 from aespec.resolve.values import bind_args
@@ -171,7 +171,8 @@ def _do_model(r: Resolver, stmt: ModelStmt) -> None:
 
 
 _LINE_HANDLERS = {"input": _do_input, "data": _do_data, "noise": _do_noise,
-                  "latent": do_latent, "decoder": _do_decoder_line}
+                  "latent": do_latent, "condition": do_condition,
+                  "decoder": _do_decoder_line}
 _BLOCK_STATEMENTS = (*LAYER_BLOCKS, "train", "report")
 
 

@@ -86,19 +86,20 @@ class GANTrainer(Trainer):
         """k updates of D on the real batch and fresh samples, then one of G (its graph
         kept from the last samples), D's weights frozen meanwhile."""
         m, k = self.model, self.cfg.discriminator_steps
+        c = yb if m.classes is not None else None  # a conditional GAN's one-hot labels
         for i in range(k):
             z = m.draw(len(xb), xb.device)
             with self.autocast():
                 with torch.set_grad_enabled(i == k - 1):  # G's step reads the last samples
-                    fake = m.generator(z)
-                d_loss, terms = m.d_loss(xb, fake.detach())
+                    fake = m.g(z, c)  # of the real batch's labels
+                d_loss, terms = m.d_loss(xb, fake.detach(), c)
             self.opt_d.zero_grad(set_to_none=True)
             _update(d_loss * scale, self.opt_d, self.scaler_d)
             m.clip_weights()
         m.discriminator.requires_grad_(False)
         try:
             with self.autocast():
-                g_loss, _ = m.g_loss(fake)
+                g_loss, _ = m.g_loss(fake, c)
             self.opt.zero_grad(set_to_none=True)
             _update(g_loss * scale, self.opt, self.scaler)
         finally:

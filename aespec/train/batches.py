@@ -91,8 +91,13 @@ class RunData:
     description: str
 
 
-def to_device(ds: sources.Dataset, split: float, device: torch.device) -> RunData:
-    """Train/validation split of the training data (fixed, seeded), all on the device."""
+def to_device(ds: sources.Dataset, split: float, device: torch.device,
+              classes: int | None = None) -> RunData:
+    """Train/validation split of the training data (fixed, seeded), all on the device.
+    `classes`: a conditional spec's (`condition labels(N)`): each split's `y` holds the
+    one-hot class labels that its networks read as `y`, in place of a target."""
+    if classes is not None:
+        ds = one_hot_labels(ds, classes)
     n = len(ds.x_train)
     n_val = n - int(round(n * split))
     n_val = min(n_val, n - 1)
@@ -114,6 +119,26 @@ def to_device(ds: sources.Dataset, split: float, device: torch.device) -> RunDat
     val = part(ds.x_train, ds.y_train, va) if n_val > 0 else None
     return RunData(part(ds.x_train, ds.y_train, tr), val, part(ds.x_test, ds.y_test, None),
                    ds.description)
+
+
+def one_hot_labels(ds: sources.Dataset, classes: int) -> sources.Dataset:
+    """`ds` with its class labels, one-hot of `classes` values, as the targets `y`; E318
+    for data without labels, or with a class outside 0 .. classes - 1."""
+    from dataclasses import replace
+
+    if ds.labels_train is None or ds.labels_test is None:
+        raise AespecError.of("E318", f"condition labels({classes}) needs the data's class "
+                             f"labels, and {ds.description} has none",
+                             hint="use data with labels (digits, mnist, fashion_mnist, "
+                             "npz(..., labels=KEY), csv(..., label=NAME))")
+    found = int(max(np.max(ds.labels_train), np.max(ds.labels_test)))
+    if found >= classes or min(np.min(ds.labels_train), np.min(ds.labels_test)) < 0:
+        raise AespecError.of("E318", f"condition labels({classes}) reads classes 0 to "
+                             f"{classes - 1}, but {ds.description} has class {found}",
+                             hint=f"write condition labels({found + 1})")
+    eye = np.eye(classes, dtype=np.float32)
+    return replace(ds, y_train=eye[np.asarray(ds.labels_train, np.int64)],
+                   y_test=eye[np.asarray(ds.labels_test, np.int64)])
 
 
 def _tensor(a: np.ndarray, device: torch.device, owned: bool = False) -> torch.Tensor:

@@ -73,7 +73,9 @@ class LoadedRun:
 
     def data(self, data: str | None = None) -> batches.RunData:
         """The run's data (or `data`) on the device, split as in training."""
-        return batches.to_device(self.dataset(data), self.spec.train.split, self.device)
+        cond = self.spec.condition
+        return batches.to_device(self.dataset(data), self.spec.train.split, self.device,
+                                 cond.classes if cond else None)
 
 
 def load_run(path: str | pathlib.Path, *, which: str = "best", device: str = "auto"

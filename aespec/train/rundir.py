@@ -51,8 +51,9 @@ STATE = {**WEIGHTS, "optimizer": dict, "schedule": dict, "counters": dict, "name
 # What run.json must hold for a run to be read back or resumed.
 RUN_INFO = {"spec_file": str, "overrides": list, "data": dict, "base_dir": str}
 MODEL_KEYS = ("input", "noise", "encoder", "bottleneck", "decoder", "loss", "regularizers")
-GAN_KEYS = ("latent", "discriminator", "adversarial")  # and a GAN's (spec.semantic drops
-# them from an autoencoder's meaning, so its runs' identity is what it was before GANs)
+# and a GAN's, and a condition's (spec.semantic drops them where a spec has none, so its
+# runs' identity is what it was before GANs and conditions)
+GAN_KEYS = ("condition", "latent", "discriminator", "adversarial")
 RESUMABLE = ("epochs", "device")  # train keys a resumed run may change
 
 

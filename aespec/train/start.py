@@ -124,7 +124,8 @@ def execute(setup: Setup, run: RunDir, ckpt: dict[str, Any] | None, reporter: Re
         dataset = fastdev.one_batch(dataset, spec.train.batch)
     # before the model or the data are on the device; at the batch that runs (the data's)
     require_memory(spec, graph, device, train_examples(len(dataset.x_train), spec.train.split))
-    data = batches.to_device(dataset, spec.train.split, device)
+    data = batches.to_device(dataset, spec.train.split, device,
+                             spec.condition.classes if spec.condition else None)
     model, notes = place_model(spec, graph, device)
     notes = run_notes(setup, notes)
     with paged(run, (spec, graph)), flag, recorded(run, started), \
