@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aespec import data as data_sources
 from aespec.errors import DiagnosticBag
@@ -29,7 +29,7 @@ def condition_has_labels(spec: Spec, g: IR, bag: DiagnosticBag) -> None:
                 "folder of class sub-folders")
 
 
-def _unlabelled(source: str, args: dict, classes: int) -> str | None:
+def _unlabelled(source: str, args: dict[str, Any], classes: int) -> str | None:
     """Why `source(args)` cannot condition on `classes` classes; None where it may."""
     entry = data_sources.REGISTRY.get(source)
     if entry is None:
