@@ -312,6 +312,13 @@ _CODES = [
          "check where the source knows its classes, else when the data is loaded.",
          _gan(before="data npy(\"x.npy\")\ncondition labels(10)",
               decoder="concat(y)\ndense(32) relu\ndense(64) sigmoid")),
+    Code("E319", "the labels of a conditional spec do not reach this yet", "checks",
+         "A conditional spec (`condition labels(N)`) feeds the labels to every network it "
+         "trains and samples; layer-wise pretraining (`train.pretrain`) trains the "
+         "encoder's layers without them, and the `anomaly` report item scores each "
+         "example without its label, so neither takes a conditional spec yet.",
+         _spec(before="data digits\ncondition labels(10)", decoder="concat(y)\ndense(64)",
+               after="train {\n    pretrain layerwise(epochs=1)\n}")),
     # ------------------------------------------------------------ W4: theory
     Code("W401", "the code can learn the identity", "checks",
          "The code z holds at least as many values as the input and nothing constrains it "

@@ -42,7 +42,8 @@ def _compile_autoencoder(graph: IR, spec: Any) -> AEModel:
     if noise_nodes:
         seg = Segment(graph, built, "input", "x", origin).through(enc_in)
         noise, noise_names = seg.finish([seg.env[enc_in]], root, "Noise"), _names(graph, seg)
-    seg = Segment(graph, built, enc_in, "x", origin).through(graph.outputs["decoder"])
+    seg = Segment(graph, built, enc_in, "x", origin).provide("y") \
+        .through(graph.outputs["decoder"])
     outputs, slots = _net_outputs(graph, seg)
     net = seg.finish(outputs, root, "AutoencoderNet")
     views, unavailable = _views(graph, built, net, enc_in)
@@ -50,7 +51,8 @@ def _compile_autoencoder(graph: IR, spec: Any) -> AEModel:
         name=graph.name or "model", input_shape=graph.input,
         z_shape=graph.shape_of("bottleneck"), latent_shape=_latent_shape(graph),
         layer_ids=tuple(_dense_encoder_layers(graph, built)), noise_names=noise_names,
-        net_names=_names(graph, seg), unavailable=unavailable)
+        net_names=_names(graph, seg), unavailable=unavailable,
+        classes=graph.nodes["y"].output_shape()[0] if "y" in graph.nodes else None)
     return AEModel(net, noise, build_objective(graph, built, slots), slots, views, info)
 
 
@@ -157,7 +159,7 @@ def _views(graph: IR, built: dict[str, Any], net: fx.GraphModule, enc_in: str
     views, unavailable = {}, {}
     for name, (class_name, start, placeholder, stop) in spans.items():
         try:
-            seg = Segment(graph, built, start, placeholder).through(stop)
+            seg = Segment(graph, built, start, placeholder).provide("y").through(stop)
         except AespecError as err:
             unavailable[name] = err.diagnostics[0]
             continue

@@ -52,6 +52,7 @@ class ModelInfo:
     noise_names: dict[str, tuple[str, ...]]  # fx value name -> IR ids, noise graph
     net_names: dict[str, tuple[str, ...]]  # fx value name -> IR ids, network graph
     unavailable: dict[str, Diagnostic]  # view -> why the model cannot offer it
+    classes: int | None = None  # a conditional model's: it and its views read labels y
 
 
 class AEModel(nn.Module):
@@ -77,32 +78,65 @@ class AEModel(nn.Module):
         first = slots.latents[0] if slots.latents else None
         self._extras = (("mu", first[1]), ("logvar", first[2])) if first else ()
 
+    @property
+    def classes(self) -> int | None:
+        """A conditional model's number of classes (it reads one-hot labels y); None else."""
+        return self.info.classes
+
+    def labels(self, n: int, device: torch.device | None = None) -> Tensor | None:
+        """One-hot labels 0, 1, ..., classes - 1, 0, 1, ... for n examples; None without
+        classes."""
+        if self.classes is None:
+            return None
+        where = device if device is not None else next(self.parameters()).device
+        k = torch.arange(n, device=where) % self.classes
+        return nn.functional.one_hot(k, self.classes).float()
+
+    def _call(self, view: fx.GraphModule, v: Tensor, labels: Tensor | None) -> Tensor:
+        """A view (or `net`) on `v`, with a conditional model's labels (default: in turn)."""
+        if self.classes is None:
+            out: Tensor = view(v)
+            return out
+        if labels is None:
+            labels = self.labels(len(v), v.device)
+        assert labels is not None
+        out = view(v, labels.to(v.device, v.dtype))
+        return out
+
     def forward(self, x: Tensor, target: Tensor | None = None) -> AEOutput:
-        """The objective on a batch; `target` defaults to the clean `x`."""
+        """The objective on a batch; `target` defaults to the clean `x`; a conditional
+        model's `target` is its one-hot labels (the target is then `x` itself)."""
+        labels = None
+        if self.classes is not None:
+            labels = target if target is not None else self.labels(len(x), x.device)
+            target = None
         clean = x if target is None else target
         if self.objective.needs_input_grad:
             if torch.compiler.is_compiling():  # (torch.compile is tracing this call)
-                return _eager_input_grad()(self, x, clean)
-            return self._run_with_input_grad(x, clean)
-        return self._run(x, clean)
+                return _eager_input_grad()(self, x, clean, labels)
+            return self._run_with_input_grad(x, clean, labels)
+        return self._run(x, clean, labels)
 
-    def _run(self, x: Tensor, clean: Tensor) -> AEOutput:
+    def _run(self, x: Tensor, clean: Tensor, labels: Tensor | None = None) -> AEOutput:
         if self.training and self.noise is not None:
             x = self.noise(x)
         if self.objective.needs_input_grad and not x.requires_grad:
             x = x.detach().requires_grad_()  # the penalty differentiates h by x
-        outs = self.net.forward(x)  # not net(x): skips the hooks machinery, a few us a step
+        # not net(x): skips the hooks machinery, a few us a step
+        outs = self.net.forward(x) if labels is None else \
+            self.net.forward(x, labels.to(x.device, x.dtype))
         loss, terms = self.objective(outs, clean, x)
         extras = {key: outs[i] for key, i in self._extras}
         return AEOutput(loss, terms, outs[self.slots.x_hat], outs[self.slots.z], extras)
 
-    def _run_with_input_grad(self, x: Tensor, clean: Tensor) -> AEOutput:
+    def _run_with_input_grad(self, x: Tensor, clean: Tensor,
+                             labels: Tensor | None = None) -> AEOutput:
         """A Jacobian penalty needs autograd even to evaluate (under no_grad the result is
         then detached), and runs eagerly under torch.compile (`_eager_input_grad`)."""
         if torch.is_grad_enabled():
-            return self._run(x, clean)
+            return self._run(x, clean, labels)
         with torch.enable_grad():
-            return self._run(x, clean).detach()
+            return self._run(x, clean, labels).detach()
 
     # ---------------------------------------------------------------- parts of the model
 
@@ -110,20 +144,24 @@ class AEModel(nn.Module):
         """The spec's noise applied to `x`, in any mode (for reports of denoisers)."""
         return x if self.noise is None else self.noise(x)
 
-    def encode(self, x: Tensor) -> Tensor:
-        """The code z of clean `x`, with evaluation semantics (z = mu, no dropout)."""
+    def encode(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
+        """The code z of clean `x`, with evaluation semantics (z = mu, no dropout); a
+        conditional model's given one-hot `labels` (default: the classes in turn)."""
         with self._evaluating():
-            z: Tensor = self._view("encode")(x)
+            z = self._call(self._view("encode"), x, labels)
         return z
 
-    def decode(self, z: Tensor) -> Tensor:
-        """The reconstruction in data space of codes z, (B, *z_shape), evaluation semantics."""
+    def decode(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
+        """The reconstruction in data space of codes z, (B, *z_shape), evaluation semantics;
+        a conditional model's of one-hot `labels` (default: the classes in turn)."""
         with self._evaluating():
-            x_hat: Tensor = self._view("decode")(z)
+            x_hat = self._call(self._view("decode"), z, labels)
         return x_hat
 
-    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        """Decoded draws z ~ N(0, I) of the stochastic latent (evaluation semantics)."""
+    def sample(self, n: int, generator: torch.Generator | None = None,
+               labels: Tensor | None = None) -> Tensor:
+        """Decoded draws z ~ N(0, I) of the stochastic latent (evaluation semantics); a
+        conditional model's of one-hot `labels` (default: the classes in turn)."""
         decode = self._view("sample")
         assert self.info.latent_shape is not None  # the view exists only with a latent
         p = next(self.parameters())
@@ -131,14 +169,20 @@ class AEModel(nn.Module):
         z = torch.randn((n, *self.info.latent_shape), generator=generator, device=where)
         z = z.to(p.device, p.dtype)
         with self._evaluating():
-            drawn: Tensor = decode(z)
+            drawn = self._call(decode, z, labels)
         return drawn
 
     def recon_error(self, x: Tensor, target: Tensor | None = None) -> Tensor:
         """Each example's reconstruction error by the loss's reconstruction terms, (B,):
         clean input, evaluation semantics (for anomaly scores)."""
-        with self._evaluating():
-            outs = self.net(x)
+        if self.classes is not None:  # the target slot holds a conditional model's labels
+            labels = target if target is not None else self.labels(len(x), x.device)
+            target = None
+            with self._evaluating():
+                outs = self.net(x, labels)
+        else:
+            with self._evaluating():
+                outs = self.net(x)
         return self.objective.per_example(outs, x if target is None else target)
 
     # ---------------------------------------------------------------- layer-wise pretraining
@@ -154,7 +198,8 @@ class AEModel(nn.Module):
         shapes: dict[str, Shape] = {"input": tuple(x.shape[1:])}
         if self.noise is not None:
             x = record_shapes(self.noise, self.info.noise_names, x, shapes)
-        record_shapes(self.net, self.info.net_names, x, shapes)
+        c = self.labels(len(x), x.device)
+        record_shapes(self.net, self.info.net_names, x if c is None else (x, c), shapes)
         return shapes
 
     def _view(self, name: str) -> fx.GraphModule:
@@ -193,12 +238,12 @@ def record_shapes(gm: fx.GraphModule, names: dict[str, tuple[str, ...]],
 
 
 @functools.cache
-def _eager_input_grad() -> Callable[[AEModel, Tensor, Tensor], AEOutput]:
+def _eager_input_grad() -> Callable[..., AEOutput]:
     """`AEModel._run_with_input_grad` kept out of torch.compile's graphs: its double
     backward through vmap has no compiled form. Made when a compile first traces a model,
     not as a decorator: `torch.compiler.disable` imports torch._dynamo (1.8 s), which a
     run that does not compile should not pay."""
     disable: Callable[..., Any] = torch.compiler.disable  # untyped in torch
-    run: Callable[[AEModel, Tensor, Tensor], AEOutput] = disable(AEModel._run_with_input_grad)
+    run: Callable[..., AEOutput] = disable(AEModel._run_with_input_grad)
     return run
 

@@ -50,6 +50,10 @@ def emit_source(graph: IR, spec: Spec, filename: str | None = None) -> str:
 
 def _require_complete(graph: IR, spec: Spec) -> None:
     refuse_adversarial(graph, "aespec emit", spec.path)
+    if "y" in graph.nodes:
+        raise AespecError.of("E316", "aespec emit does not take a conditional spec "
+                             "(`condition labels(N)`) yet; aespec run trains it",
+                             graph.nodes["y"].span, "train it with `aespec run`", spec.path)
     outputs = graph.outputs
     if all(b in outputs for b in ("encoder", "bottleneck", "decoder")):
         return

@@ -1,5 +1,6 @@
 """Checks of a conditional spec (`condition labels(N)`): data that has N classes of labels
-(E318), and a condition that some network reads (W420)."""
+(E318), what the labels cannot reach yet (E319), and a condition that some network reads
+(W420)."""
 
 from __future__ import annotations
 
@@ -59,3 +60,24 @@ def condition_is_read(spec: Spec, g: IR, bag: DiagnosticBag) -> None:
             "network reads the labels", spec.condition.span,
             "join it where the labels should enter: `concat(y)` in the decoder (and in the "
             "discriminator or encoder)")
+
+
+# what a conditional spec cannot have yet, and why
+_NOT_CONDITIONAL = {
+    "pretrain": "layer-wise pretraining trains the encoder's layers alone, without the labels",
+    "anomaly": "anomaly scores read each example's reconstruction error, and the report "
+               "does not give a conditional model each example's label there yet",
+}
+
+
+@check
+def condition_reaches_everything(spec: Spec, g: IR, bag: DiagnosticBag) -> None:
+    """E319: the parts of a run the labels do not reach yet."""
+    if spec.condition is None:
+        return
+    spans = {"pretrain": spec.train_spans.get("pretrain"),
+             "anomaly": spec.report_spans.get("anomaly")}
+    for key, why in _NOT_CONDITIONAL.items():
+        if spans[key] is not None:
+            bag.add("E319", f"a conditional spec has no {key} yet: {why}", spans[key],
+                    f"remove {key}, or the condition")

@@ -159,14 +159,29 @@ def _corrupt(ctx: _Ctx, x: np.ndarray) -> np.ndarray:
         return _batched(ctx, ctx.model.corrupt, x)
 
 
-def _reconstruct(ctx: _Ctx, x: np.ndarray) -> np.ndarray:
-    """x_hat in data space, eval semantics (no noise, z = mu)."""
+def _one_hot(ctx: _Ctx, labels: np.ndarray | None) -> np.ndarray | None:
+    """A conditional model's one-hot labels of examples (None for any other model)."""
+    classes = getattr(ctx.model, "classes", None)
+    if classes is None or labels is None:
+        return None
+    return np.eye(classes, dtype=np.float32)[np.asarray(labels, np.int64)]
+
+
+def _reconstruct(ctx: _Ctx, x: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
+    """x_hat in data space, eval semantics (no noise, z = mu); a conditional model's given
+    the examples' class `labels`."""
+    c = _one_hot(ctx, labels)
+    if c is not None:
+        return _batched(ctx, lambda xb, cb: ctx.model(xb, target=cb).x_hat, x, c)
     return _batched(ctx, lambda xb: ctx.model(xb).x_hat, x)
 
 
 def _codes(ctx: _Ctx) -> np.ndarray:
-    """(N, values) codes of the test inputs."""
-    return _batched(ctx, ctx.model.encode, ctx.x_test).reshape(len(ctx.x_test), -1)
+    """(N, values) codes of the test inputs (a conditional model's given their labels)."""
+    c = _one_hot(ctx, ctx.labels_test)
+    codes = _batched(ctx, ctx.model.encode, ctx.x_test) if c is None else \
+        _batched(ctx, ctx.model.encode, ctx.x_test, c)
+    return codes.reshape(len(ctx.x_test), -1)
 
 
 # ---------------------------------------------------------------- items
@@ -180,7 +195,8 @@ def _reconstructions(ctx: _Ctx, args: Any) -> dict:
     shown = _corrupt(ctx, x) if noisy else x
     target = ctx.y_test[idx] if ctx.y_test is not None else (x if noisy else None)
     bands = [("corrupted input" if noisy else "input", shown),
-             ("reconstruction", _reconstruct(ctx, shown))]
+             ("reconstruction", _reconstruct(ctx, shown, None if ctx.labels_test is None
+                                             else ctx.labels_test[idx]))]
     bands += [] if target is None else [("target", target)]
     title = ("Test inputs with the spec's noise, their reconstructions, the clean targets" if noisy
              else "Test inputs and their reconstructions")
@@ -316,7 +332,7 @@ def _pca_baseline(ctx: _Ctx, args: Any) -> dict:
     target = ctx.x_test if ctx.y_test is None else ctx.y_test
     inputs = {"clean": ctx.x_test} | ({"noisy": _corrupt(ctx, ctx.x_test)} if ctx.spec.noise
                                       else {})
-    scores = {kind: {"model": _metrics(_reconstruct(ctx, x), target, bce),
+    scores = {kind: {"model": _metrics(_reconstruct(ctx, x, ctx.labels_test), target, bce),
                      "pca": _metrics(pca_reconstruct(x.reshape(len(x), -1), mean, comps),
                                      target, bce)}
               for kind, x in inputs.items()}
