@@ -1,12 +1,13 @@
-"""Checks of a GAN's graph: the discriminator's one score (E317), and W413-W415, three of
-DCGAN's guidelines (Radford et al., 2016) that the graph shows for certain."""
+"""Checks of a GAN's graph: the discriminator's one score (E317), and W413-W415, DCGAN's
+guidelines (Radford et al., 2016) where the graph shows them for certain."""
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 from aespec.errors import AespecError, DiagnosticBag
-from aespec.graph.checks import check, line_span
+from aespec.graph.checks import check, fmt_range, line_span
 from aespec.model import Spec
 
 if TYPE_CHECKING:
@@ -59,17 +60,24 @@ def sigmoid_before_adversarial(spec: Spec, g: IR, bag: DiagnosticBag) -> None:
 
 
 @check
-def tanh_output_on_unit_data(spec: Spec, g: IR, bag: DiagnosticBag) -> None:
-    """W415: a generator output reaching below 0 while the real data is in [0, 1]."""
-    last, real = g.outputs.get("decoder"), g.nodes["input"]
-    if last is None or not spec.is_adversarial or real.range != (0.0, 1.0):
+def generator_output_fits_data(spec: Spec, g: IR, bag: DiagnosticBag) -> None:
+    """W415: a generator output whose range does not fit the real data's: below 0 on data
+    in [0, 1] (tanh), or never below 0 on data scaled to [-1, 1] (sigmoid)."""
+    last, real = g.outputs.get("decoder"), g.nodes["input"].range
+    if last is None or not spec.is_adversarial or g.nodes[last].kind != "activation":
         return
     d = g.nodes[last]
-    if d.kind == "activation" and d.range[0] < 0:
+    if real == (0.0, 1.0) and d.range[0] < 0:
         bag.add("W415", f"the generator ends in {d.op}, with values down to {d.range[0]:g}, "
                 "but the data is in [0, 1]: DCGAN's tanh output is for data scaled to "
                 "[-1, 1], and here the discriminator can tell fakes by their sign",
-                d.span, "end the generator with sigmoid")
+                d.span, "end the generator with sigmoid, or scale the data with "
+                "`range=(-1, 1)`")
+    elif math.isfinite(real[0]) and real[0] < 0 <= d.range[0]:
+        bag.add("W415", f"the generator ends in {d.op}, with values in {fmt_range(d.range)}, "
+                f"but the data is scaled to {fmt_range(real)}: it never makes the negative "
+                "values real examples have, and the discriminator can tell fakes by their sign",
+                d.span, "end the generator with tanh, DCGAN's output for data in [-1, 1]")
 
 
 def refuse_adversarial(g: IR, what: str, file: str | None) -> None:
