@@ -402,6 +402,24 @@ _CODES = [
          "generated from real by their sign alone. End the generator with sigmoid for data "
          "in [0, 1], with tanh for data in [-1, 1].",
          _gan(before="data digits(size=8)", decoder="dense(32) relu\ndense(64) tanh")),
+    Code("W416", "an upsample in a GAN's generator", "checks",
+         "DCGAN's first guideline, the generator's half (W413 is the discriminator's): the "
+         "generator grows its images with fractionally-strided convolutions, "
+         "`deconv(C, k=4, stride=2)`, which learn how to upsample, not with `upsample`'s "
+         "fixed nearest or bilinear copies followed by a conv. The hint gives the deconv "
+         "that replaces the pair.",
+         _gan(input="image(1, 8, 8)", decoder="dense(64) relu\nreshape(4, 4, 4)\n"
+              "upsample(2)\nconv(1) sigmoid", discriminator="flatten\ndense(1)")),
+    Code("W417", "a GAN network without batchnorm", "checks",
+         "DCGAN's batch-normalisation guideline: both networks normalise their conv layers' "
+         "outputs (`conv(...) batchnorm relu`), except the generator's output layer and the "
+         "discriminator's input layer, which keeps training steady as each network chases "
+         "the other. A generator or discriminator with a conv or deconv layer that should "
+         "have one, and no `batchnorm` (or `layernorm`, a WGAN critic's choice) anywhere, "
+         "is warned once, at the first such layer.",
+         _gan(input="image(1, 8, 8)", decoder="dense(64) relu\nreshape(1, 8, 8)\nconv(1) "
+              "sigmoid", discriminator="conv(8, stride=2) leaky_relu(0.2)\nconv(16, "
+              "stride=2) leaky_relu(0.2)\nflatten\ndense(1)")),
     # ------------------------------------------------------------ E5: data
     Code("E501", "data not found", "data",
          "A data file (or the IDX files of `mnist`/`fashion_mnist`) is not where the spec "

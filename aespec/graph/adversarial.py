@@ -1,4 +1,4 @@
-"""Checks of a GAN's graph: the discriminator's one score (E317), and W413-W415, DCGAN's
+"""Checks of a GAN's graph: the discriminator's one score (E317), and W413-W417, DCGAN's
 guidelines (Radford et al., 2016) where the graph shows them for certain."""
 
 from __future__ import annotations
@@ -15,6 +15,10 @@ if TYPE_CHECKING:
 
 # the pools that downsample in place of a strided conv (a global pool ends a network)
 _DOWNSAMPLING_POOLS = ("maxpool", "avgpool")
+_CONVOLUTIONS = ("conv", "deconv")
+# batchnorm is DCGAN's; layernorm counts too (a WGAN-GP critic's, where batchnorm would
+# couple the examples whose gradients the penalty reads)
+_NORMS = ("batchnorm", "layernorm")
 
 
 @check
@@ -78,6 +82,53 @@ def generator_output_fits_data(spec: Spec, g: IR, bag: DiagnosticBag) -> None:
                 f"but the data is scaled to {fmt_range(real)}: it never makes the negative "
                 "values real examples have, and the discriminator can tell fakes by their sign",
                 d.span, "end the generator with tanh, DCGAN's output for data in [-1, 1]")
+
+
+@check
+def unstrided_upsample_in_generator(spec: Spec, g: IR, bag: DiagnosticBag) -> None:
+    """W416: DCGAN's generator upsamples with fractionally-strided convolutions."""
+    if not spec.is_adversarial:
+        return
+    for n in g.order:
+        d = g.nodes[n]
+        if d.block == "decoder" and d.op == "upsample":
+            f = d.args.factor
+            bag.add("W416", f"upsample({f}) in the generator: DCGAN's guideline is "
+                    "fractionally-strided convolutions instead of fixed upsampling, so that "
+                    "it learns its own upsampling", d.span,
+                    f"replace it and the conv after it by one `deconv(..., k={2 * f}, "
+                    f"stride={f})`")
+
+
+@check
+def batchnorm_in_both_networks(spec: Spec, g: IR, bag: DiagnosticBag) -> None:
+    """W417: DCGAN batch-normalises the conv layers of both networks but the generator's
+    output layer and the discriminator's input layer; one warning per network with none."""
+    if not spec.is_adversarial:
+        return
+    for block, spared in (("decoder", -1), ("discriminator", 0)):
+        nodes = [n for n in g.order if g.nodes[n].block == block]
+        if any(g.nodes[n].op in _NORMS for n in nodes):
+            continue
+        layers = [n for n in nodes if g.nodes[n].params]  # spared: the first or last
+        owed = [n for n in nodes if g.nodes[n].op in _CONVOLUTIONS and n != layers[spared]]
+        if owed:
+            network = g.nodes[owed[0]].network
+            bag.add("W417", f"the {network} has no batchnorm: DCGAN's guideline is batch "
+                    "normalisation in both networks, on every layer but the generator's "
+                    "output and the discriminator's input, to keep each layer's inputs "
+                    "steady while the other network changes", line_span(g, owed[0]),
+                    _batchnorm_hint(g, owed[0], "output" if spared else "input"))
+
+
+def _batchnorm_hint(g: IR, n: str, spared: str) -> str:
+    """Where batchnorm goes on a conv's line: before its activation, as in DCGAN."""
+    d = g.nodes[n]
+    act = next((g.nodes[m].op for m in g.order[g.order.index(n) + 1:]
+                if g.nodes[m].span.line == d.span.line and g.nodes[m].kind == "activation"),
+               None)
+    where = f"`{d.op}(...) batchnorm {act}`" if act else f"`{d.op}(...) batchnorm`"
+    return f"write {where} here, and on the other conv layers but the {spared} layer"
 
 
 def refuse_adversarial(g: IR, what: str, file: str | None) -> None:
