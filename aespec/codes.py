@@ -319,6 +319,12 @@ _CODES = [
          "example without its label, so neither takes a conditional spec yet.",
          _spec(before="data digits\ncondition labels(10)", decoder="concat(y)\ndense(64)",
                after="train {\n    pretrain layerwise(epochs=1)\n}")),
+    Code("E320", "bce on data scaled to [-1, 1]", "checks",
+         "`loss bce` compares the output with targets in [0, 1], and `range=(-1, 1)` on the "
+         "data line (`digits`, `mnist`, `fashion_mnist`) scales the examples to [-1, 1]. "
+         "Use `loss mse`, or leave `range=` out. (Data whose range is known only once it is "
+         "read is refused then, as E503.)",
+         _spec(before="data digits(range=(-1, 1))", after="loss bce")),
     # ------------------------------------------------------------ W4: theory
     Code("W401", "the code can learn the identity", "checks",
          "The code z holds at least as many values as the input and nothing constrains it "
@@ -404,11 +410,13 @@ _CODES = [
          "hinge, least_squares). A discriminator ending in `sigmoid` squashes it twice and "
          "its gradients vanish once it is sure; end it with `dense(1)`.",
          _gan(discriminator="dense(32) leaky_relu(0.2)\ndense(1) sigmoid")),
-    Code("W415", "a tanh generator output on data in [0, 1]", "checks",
-         "DCGAN's generator ends in tanh for data scaled to [-1, 1]. aespec's built-in data "
-         "is in [0, 1], so a tanh output spends half its range on values no real example "
-         "has, and the discriminator tells generated from real by their sign alone. End "
-         "the generator with sigmoid.",
+    Code("W415", "a generator output whose range does not fit the data's", "checks",
+         "DCGAN's generator ends in tanh for data scaled to [-1, 1]. On data in [0, 1] (the "
+         "built-in data as read) a tanh output spends half its range on values no real "
+         "example has; on data scaled with `range=(-1, 1)` a sigmoid output never reaches "
+         "the negative half every real example has. Either way the discriminator tells "
+         "generated from real by their sign alone. End the generator with sigmoid for data "
+         "in [0, 1], with tanh for data in [-1, 1].",
          _gan(before="data digits(size=8)", decoder="dense(32) relu\ndense(64) tanh")),
     Code("W420", "the condition is joined nowhere", "checks",
          "`condition labels(N)` makes the labels the tensor `y`, which a network reads only "
@@ -416,6 +424,24 @@ _CODES = [
          "nothing. A conditional GAN joins it in the generator and the discriminator, a "
          "conditional VAE in the encoder and the decoder.",
          _gan(before="data digits\ncondition labels(10)")),
+    Code("W416", "an upsample in a GAN's generator", "checks",
+         "DCGAN's first guideline, the generator's half (W413 is the discriminator's): the "
+         "generator grows its images with fractionally-strided convolutions, "
+         "`deconv(C, k=4, stride=2)`, which learn how to upsample, not with `upsample`'s "
+         "fixed nearest or bilinear copies followed by a conv. The hint gives the deconv "
+         "that replaces the pair.",
+         _gan(input="image(1, 8, 8)", decoder="dense(64) relu\nreshape(4, 4, 4)\n"
+              "upsample(2)\nconv(1) sigmoid", discriminator="flatten\ndense(1)")),
+    Code("W417", "a GAN network without batchnorm", "checks",
+         "DCGAN's batch-normalisation guideline: both networks normalise their conv layers' "
+         "outputs (`conv(...) batchnorm relu`), except the generator's output layer and the "
+         "discriminator's input layer, which keeps training steady as each network chases "
+         "the other. A generator or discriminator with a conv or deconv layer that should "
+         "have one, and no `batchnorm` (or `layernorm`, a WGAN critic's choice) anywhere, "
+         "is warned once, at the first such layer.",
+         _gan(input="image(1, 8, 8)", decoder="dense(64) relu\nreshape(1, 8, 8)\nconv(1) "
+              "sigmoid", discriminator="conv(8, stride=2) leaky_relu(0.2)\nconv(16, "
+              "stride=2) leaky_relu(0.2)\nflatten\ndense(1)")),
     # ------------------------------------------------------------ E5: data
     Code("E501", "data not found", "data",
          "A data file (or the IDX files of `mnist`/`fashion_mnist`) is not where the spec "
@@ -429,8 +455,9 @@ _CODES = [
          "offers the `input` line that fits, or `digits(size=N)`.",
          "`data npy(\"x.npy\")` with x of shape (100, 10), `input vector(12)`", False),
     Code("E503", "data values outside [0, 1] for bce", "data",
-         "`loss bce` needs targets in [0, 1]; the data's values range wider. Scale the data, "
-         "or use `loss mse`.",
+         "`loss bce` needs targets in [0, 1]; the data's values range wider (or `range=(-1, "
+         "1)` scales them so, refused at check time as E320). Scale the data, or use "
+         "`loss mse`.",
          "`data npy(\"x.npy\")` with values in [-1, 1] and `loss bce`", False),
     Code("E504", "the data file is unreadable or malformed", "data",
          "A file that is not what its source expects: not an .npz/.npy/IDX file, truncated, "

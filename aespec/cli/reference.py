@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 from pydantic import BaseModel
 
 from aespec import codes, data
+from aespec.data.sources import OneOf
 from aespec.model import BLOCKS, settings
 from aespec.ops import REGISTRY, OpDef, optimizers
 from aespec.ops.adversarial import ADVERSARIAL
@@ -56,6 +57,12 @@ def _rules(metadata: list) -> str:
     return " and ".join(_rule_list(metadata))
 
 
+def _choices(metadata: list) -> str | None:
+    """`` `(0, 1)` or `(-1, 1)` ``: a field's only values (a `OneOf` validator), or None."""
+    one_of = [m.func for m in metadata if isinstance(getattr(m, "func", None), OneOf)]
+    return " or ".join(f"`{_value(v)}`" for v in one_of[0].values) if one_of else None
+
+
 def type_text(annotation: Any) -> str:
     """`integer >= 0`, `` `same` or `valid` or integer >= 0 ``: a field's type in words."""
     origin = get_origin(annotation)
@@ -65,6 +72,8 @@ def type_text(annotation: Any) -> str:
     if origin in (Union, types.UnionType):
         return " or ".join(type_text(a) for a in args if a is not type(None))
     if origin is Annotated:
+        if choices := _choices(list(args[1:])):
+            return choices
         rules = _rules(list(args[1:]))
         return type_text(args[0]) + (f" {rules}" if rules else "")
     if origin is tuple and get_origin(args[0]) is Annotated:  # `integers > 0`
@@ -81,7 +90,8 @@ def arguments_text(model: type[BaseModel]) -> str:
     parts = []
     for name, f in model.model_fields.items():
         rules = _rules(f.metadata)
-        text = f"`{name}` {type_text(f.annotation)}" + (f" {rules}" if rules else "")
+        text = f"`{name}` " + (_choices(f.metadata) or type_text(f.annotation)
+                               + (f" {rules}" if rules else ""))
         if not f.is_required():
             text += ", optional" if f.default is None else f", default `{_value(f.default)}`"
         parts.append(text)

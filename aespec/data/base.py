@@ -21,6 +21,7 @@ class Dataset:
     With `normal=` the training examples are those of the normal classes only, and the test
     labels mark anomalies: 0 normal, 1 anomaly.  `class_names[k]` names label k, where the
     source knows its classes (("normal", "anomaly") with `normal=`); None otherwise.
+    With `range=(-1, 1)` the examples were scaled from [0, 1] to `scaled`, (-1, 1).
     """
 
     x_train: np.ndarray
@@ -31,6 +32,15 @@ class Dataset:
     labels_test: np.ndarray | None
     description: str
     class_names: tuple[str, ...] | None = None
+    scaled: tuple[float, float] | None = None  # range=: what [0, 1] was mapped to
+
+    def to_unit(self, x: Any) -> Any:
+        """Examples (numpy or torch) back in [0, 1], as pictures show and the report's
+        reference classifier reads them: undoes `range=`; other data is returned as it is."""
+        if self.scaled is None:
+            return x
+        lo, hi = self.scaled
+        return (x - lo) / (hi - lo)
 
 
 @dataclass(frozen=True)

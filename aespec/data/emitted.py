@@ -37,12 +37,23 @@ def _normal_lines(call: LoaderCall) -> list[str]:
             ": train on these classes", "x = x[keep]"]
 
 
+def _scaled(call: LoaderCall, x: str) -> tuple[str, str]:
+    """(the range the docstring names, the expression of `x` in it): `range=(-1, 1)` maps
+    [0, 1] to [-1, 1] as aespec does, in float32."""
+    lo, hi = call.args.get("range") or (0, 1)
+    if (lo, hi) == (0, 1):
+        return "[0, 1]", x
+    shift = f" - {-lo:g}" if lo < 0 else f" + {lo:g}"
+    return f"[{lo:g}, {hi:g}]", f"({x} * {hi - lo:g}{shift})"
+
+
 def digits_loader(call: LoaderCall) -> Loader:
     """scikit-learn's digits, resized with F.interpolate where `size=` asks."""
     args, size = call.args, call.args.get("size")
     what = "digits" + (f"(size={size})" if size else "")
     resized = size and size != 8
-    head = (f'"""{what}: scikit-learn\'s 1,797 8x8 digits, scaled to [0, 1]'
+    scale, x = _scaled(call, "x[:limit]")
+    head = (f'"""{what}: scikit-learn\'s 1,797 8x8 digits, scaled to {scale}'
             + (f", resized to {size}x{size}" if resized else "") + ".",
             "", "aespec holds out a test split; here every example trains.", '"""',
             "from sklearn.datasets import load_digits", "")
@@ -54,7 +65,7 @@ def digits_loader(call: LoaderCall) -> Loader:
                     "align_corners=False)")
     if args.get("normal") is not None:
         body += ["labels = torch.tensor(digits.target)", *_normal_lines(call)]
-    body.append(f"return x[:limit].reshape(-1, {_dims(call.shape)})")
+    body.append(f"return {x}.reshape(-1, {_dims(call.shape)})")
     return Loader(head, tuple(body))
 
 
@@ -64,7 +75,8 @@ def mnist_loader(call: LoaderCall) -> Loader | None:
     if str(args.get("path") or "").endswith(".npz"):
         return None
     folder = args.get("path") or call.source.system_dirs[0]
-    head = (f'"""{source}: the training images of the IDX files, scaled to [0, 1].', "",
+    scale, x = _scaled(call, "x[:limit].float() / 255.0")
+    head = (f'"""{source}: the training images of the IDX files, scaled to {scale}.', "",
             "aespec also looks in $AESPEC_DATA, and tests on the t10k files.", '"""')
     body = [f"folder = {call.quote(folder)}",
             'images = os.path.join(folder, "train-images-idx3-ubyte")',
@@ -76,7 +88,7 @@ def mnist_loader(call: LoaderCall) -> Loader | None:
         body += ['names = os.path.join(folder, "train-labels-idx1-ubyte")',
                  'names += ".gz" if os.path.exists(names + ".gz") else ""',
                  f"labels = read_idx(names)[:{_len_of(args)}].long()", *_normal_lines(call)]
-    body.append(f"return (x[:limit].float() / 255.0).reshape(-1, {_dims(call.shape)})")
+    body.append(f"return ({x}).reshape(-1, {_dims(call.shape)})")
     return Loader(head, tuple(body), frozenset({"gzip", "os"}), (READ_IDX,))
 
 

@@ -58,8 +58,9 @@ class DataSource:
     """One data source and every rule for it.
 
     `shape` gives one example's shape from the validated arguments where it is known
-    without reading a file; `unit` says its values always lie in [0, 1] (loss bce needs
-    that); `system_dirs` are searched after `$AESPEC_DATA` by the loader and named by the
+    without reading a file; `unit` says its values always lie in [0, 1] as read (loss bce
+    needs that; `range=(-1, 1)`, where its arguments take it, scales them on);
+    `system_dirs` are searched after `$AESPEC_DATA` by the loader and named by the
     emitted loader; `classifier` says that report `sample_quality` may train its reference
     classifier on the source's own labels; `paths` are the arguments that name a file or
     folder (a run folder from someone else is checked against them).

@@ -13,8 +13,8 @@ from aespec.data import datasets, filesources, synthetic  # noqa: F401 (they reg
 from aespec.data.base import Ctx, Dataset
 from aespec.data.entry import REGISTRY
 from aespec.data.mmap import is_mapped, load_lazy
-from aespec.data.prepare import check_counts, finish, keep_normal, scale_for, split
-from aespec.data.sources import normal_classes, validate_args
+from aespec.data.prepare import check_counts, finish, keep_normal, scale_for, split, to_range
+from aespec.data.sources import UNIT, normal_classes, validate_args
 from aespec.errors import Span
 
 
@@ -29,8 +29,23 @@ def natural_shape(source: str, args: dict) -> tuple[int, ...] | None:
         return None  # bad arguments are reported by validate_args
 
 
+def known_range(source: str, args: dict) -> tuple[float, float] | None:
+    """The range of a source's values, known without reading a file: [0, 1], or the one
+    `range=` scales them to; None where it is not known (or the arguments are bad)."""
+    entry = REGISTRY.get(source)
+    if entry is None or not entry.unit:
+        return None
+    try:
+        model = entry.args.model_validate(args)
+    except ValidationError:
+        return None  # bad arguments are reported by validate_args
+    lo, hi = getattr(model, "range", UNIT)
+    return float(lo), float(hi)
+
+
 def in_unit_range(source: str) -> bool:
-    """Whether a source's values always lie in [0, 1], known without reading a file."""
+    """Whether a source's values always lie in [0, 1] as read (before any `range=`),
+    known without reading a file."""
     entry = REGISTRY.get(source)
     return entry is not None and entry.unit
 
@@ -46,6 +61,7 @@ def load_data(source: str, args: dict, input_shape: tuple[int, ...], *,
     model = validate_args(source, args, span=span, file=file)
     entry = REGISTRY[source]
     ctx = Ctx(source, tuple(input_shape), base_dir, span, file)
+    scaled = _scaled(model, ctx, need_unit_range)
     raw = entry.load(model, ctx)
     if is_mapped(raw):  # larger than memory: read on demand (data/mmap.py)
         if getattr(model, "normal", None) is not None:
@@ -68,8 +84,25 @@ def load_data(source: str, args: dict, input_shape: tuple[int, ...], *,
         names = ("normal", "anomaly")
         marks = f"; test: {int((l_te == 0).sum())} normal, {int(l_te.sum())} anomalies"
     known = None if normal is not None else (min(r_tr[0], r_te[0]), max(r_tr[1], r_te[1]))
+    if scaled is not None:  # x * 2 - 1, and so its known range
+        x_tr, x_te = to_range(x_tr, scaled), to_range(x_te, scaled)
+        known = None if known is None else (scaled[0] + known[0] * (scaled[1] - scaled[0]),
+                                            scaled[0] + known[1] * (scaled[1] - scaled[0]))
     text = _describe(model, ctx, x_tr, x_te, y_tr, known) + marks
-    return Dataset(x_tr, x_te, y_tr, y_te, l_tr, l_te, text, names)
+    return Dataset(x_tr, x_te, y_tr, y_te, l_tr, l_te, text, names, scaled)
+
+
+def _scaled(model: BaseModel, ctx: Ctx, need_unit_range: bool) -> tuple[float, float] | None:
+    """`range=`'s target where it is not [0, 1]; E503 with a loss that needs [0, 1] (the
+    check refuses it first, as E320: this is for a caller of load_data)."""
+    lo, hi = getattr(model, "range", UNIT)
+    if (lo, hi) == UNIT:
+        return None
+    if need_unit_range:
+        raise ctx.error("E503", f"{ctx.source}(range=({lo:g}, {hi:g})) scales the data to "
+                        f"[{lo:g}, {hi:g}], but loss bce needs it in [0, 1]",
+                        "leave out range=, or use `loss mse`")
+    return float(lo), float(hi)
 
 
 def _describe_args(model: BaseModel, ctx: Ctx) -> str:

@@ -119,6 +119,14 @@ def value_range(a: np.ndarray, divisor: float) -> tuple[float, float]:
     return float(lo), float(hi)
 
 
+def to_range(x: np.ndarray, target: tuple[float, float]) -> np.ndarray:
+    """Examples in [0, 1] mapped linearly onto `target` (range=(-1, 1): x * 2 - 1), in
+    float32 as the emitted loader computes it (Dataset.to_unit is its inverse)."""
+    import numpy as np
+    lo, hi = target
+    return x * np.float32(hi - lo) + np.float32(lo)
+
+
 def _as_float(a: np.ndarray, divisor: float, origin: str, ctx: Ctx) -> np.ndarray:
     import numpy as np
     out = a.astype(np.float32)

@@ -6,9 +6,19 @@ imports this to validate arguments; nothing here reads data.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from aespec.data.entry import REGISTRY
 from aespec.errors import AespecError, Diagnostic, Span, did_you_mean
@@ -17,6 +27,8 @@ Count = Annotated[int, Field(ge=1)]
 # `normal=3` or `normal=(0, 1, 2)`: the classes that are normal (anomaly detection)
 Normal = Optional[Union[int, tuple[int, ...]]]
 TEN_CLASSES = tuple(range(10))  # digits, mnist and fashion_mnist label 0..9
+# the ranges `range=` scales images to: [0, 1] as read, or [-1, 1] for a tanh generator
+UNIT, SYMMETRIC = (0, 1), (-1, 1)
 
 
 class ArgProblem(ValueError):
@@ -34,6 +46,26 @@ def normal_classes(normal: int | tuple[int, ...] | None) -> tuple[int, ...] | No
 
 def _as_tuple(value: Any) -> Any:
     return tuple(value) if isinstance(value, list) else value  # run.json stores a list
+
+
+@dataclass(frozen=True)
+class OneOf:
+    """A field's only values: its check (as an AfterValidator's function), and what
+    docs/ops.md and `aespec ops` list for it (aespec.cli.reference.type_text)."""
+
+    values: tuple[Any, ...]
+    hint: str | None = None
+
+    def __call__(self, value: Any) -> Any:
+        if value not in self.values:
+            raise ArgProblem(f"takes {' or '.join(map(str, self.values))}", self.hint)
+        return value
+
+
+# `range=(-1, 1)`: images scaled from [0, 1] to [-1, 1] (x * 2 - 1), DCGAN's data for a
+# tanh generator; Dataset.to_unit maps them back for figures and measures
+ValueRange = Annotated[tuple[float, float], BeforeValidator(_as_tuple), AfterValidator(OneOf(
+    (UNIT, SYMMETRIC), "write range=(-1, 1) for values in [-1, 1], or leave it out"))]
 
 
 def _check_normal(normal: Any, classes: tuple[int, ...] | None) -> Any:
@@ -68,7 +100,7 @@ class SourceArgs(BaseModel):
 
 
 class _Labelled(SourceArgs):
-    """A source with class labels, and so a `normal=` argument (declared last by each)."""
+    """A source with class labels, and so a `normal=` argument (after its own arguments)."""
 
     @field_validator("normal", mode="before", check_fields=False)
     @classmethod
@@ -86,21 +118,24 @@ class _TenClasses(_Labelled):
 
 
 class DigitsArgs(_TenClasses):
-    """`digits(size, normal)`: scikit-learn's 8x8 digits, resized to size x size when given.
+    """`digits(size, normal, range)`: scikit-learn's 8x8 digits, resized to size x size when given.
 
     `normal=` (on every source with labels): train on those classes only, test labels 0/1.
+    `range=(-1, 1)` (on the built-in image sets): values scaled from [0, 1] to [-1, 1].
     """
 
     size: Count | None = None
     normal: Normal = None
+    range: ValueRange = UNIT
 
 
 class MnistArgs(_TenClasses):
-    """`fashion_mnist(path, limit, normal)` / `mnist(...)`: IDX files or an .npz."""
+    """`fashion_mnist(path, limit, normal, range)` / `mnist(...)`: IDX files or an .npz."""
 
     path: str | None = None
     limit: Count | None = None  # first N training and first N test examples
     normal: Normal = None
+    range: ValueRange = UNIT
 
 
 class _UserLabels(_Labelled):

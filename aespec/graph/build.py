@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, get_args
 
-from aespec.data import in_unit_range
+from aespec.data import known_range
 from aespec.errors import Diagnostic, DiagnosticBag, Span, did_you_mean
 from aespec.graph.ir import IR, Edge, Network, Node
 from aespec.model import BLOCKS, Mirror, OpCall, Spec
@@ -40,11 +40,12 @@ class _Builder:
         self.prev = None
 
     def add_input(self) -> None:
-        unit = self.spec.data is not None and in_unit_range(self.spec.data.source)
+        data = self.spec.data  # the range its values are known to lie in (range=), if any
+        known = None if data is None else known_range(data.source, data.args)
         self.g.add_node("input", Node(
             op="input", kind="input", place=None, block="input", args=None,
             span=self.spec.input.span, label="x", out_shape=self.spec.input.shape,
-            range=(0.0, 1.0) if unit else UNBOUNDED, network=self.network))
+            range=known or UNBOUNDED, network=self.network))
         self.prev = "input"
         self.g.order.append("input")
 

@@ -41,7 +41,7 @@ def line_span(g: IR, node: str) -> Span:
     return out
 
 
-def _fmt_range(r: Range) -> str:
+def fmt_range(r: Range) -> str:
     return f"[{r[0]:g}, {r[1]:g}]".replace("inf", "∞")
 
 
@@ -91,8 +91,22 @@ def bce_needs_unit_output(spec: Spec, g: IR, bag: DiagnosticBag) -> None:
             where = g.nodes[last]
             bag.add("E306", f"{term.call.op} needs a decoder output in [0, 1], but the decoder "
                     f"ends in {where.op} (line {where.span.line}) with values in "
-                    f"{_fmt_range((lo, hi))}", term.call.span,
+                    f"{fmt_range((lo, hi))}", term.call.span,
                     "end the decoder with sigmoid, or use mse")
+
+
+@check
+def bce_needs_unit_data(spec: Spec, g: IR, bag: DiagnosticBag) -> None:
+    """E320: bce compares with targets in [0, 1]; `range=(-1, 1)` scales the data wider
+    (load_data refuses it too, as E503, for a caller that skips the check)."""
+    lo, hi = g.nodes["input"].range
+    if not (math.isfinite(lo) and math.isfinite(hi)) or (lo >= 0 and hi <= 1):
+        return  # unknown until the data is read (then E503), or in [0, 1]
+    for term in spec.loss:
+        if get_op("loss", term.call.op).needs_unit_output:
+            bag.add("E320", f"{term.call.op} needs the data in [0, 1], but the data line's "
+                    f"range=({lo:g}, {hi:g}) scales it to {fmt_range((lo, hi))}",
+                    term.call.span, "use mse, or leave out range= for data in [0, 1]")
 
 
 @check
@@ -118,7 +132,7 @@ def kl_sparsity_needs_unit_interval(spec: Spec, g: IR, bag: DiagnosticBag) -> No
                 src = g.nodes[t]
                 bag.add("E307", f"{d.op} needs outputs in (0, 1), but its target ends in "
                         f"{src.op} (line {src.span.line}) with values in "
-                        f"{_fmt_range((lo, hi))}", d.span,
+                        f"{fmt_range((lo, hi))}", d.span,
                         "end the target with sigmoid, or use activity_l1")
 
 

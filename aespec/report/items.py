@@ -55,9 +55,18 @@ class _Ctx:
     dataset: Any = None  # the whole data set (sample_quality trains its classifier on it)
 
     def value_range(self) -> tuple[float, float]:
-        """(0, 1) for data in [0, 1] (images), else the test inputs' own range."""
+        """(0, 1) for data in [0, 1] (images), the range `range=` scaled them to (a picture
+        maps it back onto [0, 1]: Dataset.to_unit), else the test inputs' own range."""
+        scaled = getattr(self.dataset, "scaled", None)
+        if scaled is not None:
+            return scaled
         lo, hi = float(self.x_test.min()), float(self.x_test.max())
         return (0.0, 1.0) if lo >= 0 and hi <= 1 else (lo, max(hi, lo + 1e-6))
+
+    def to_unit(self, x: np.ndarray) -> np.ndarray:
+        """Examples as the reference classifier reads them, in [0, 1] (Dataset.to_unit)."""
+        to_unit = getattr(self.dataset, "to_unit", None)
+        return x if to_unit is None else to_unit(x)
 
     def save(self, fig: Any, name: str) -> str:
         """Write `fig` to report/NAME; its path relative to the run directory."""
@@ -364,14 +373,15 @@ def _sample_quality(ctx: _Ctx, args: Any) -> dict:
     gen = torch.Generator(device=ctx.device).manual_seed(ctx.seed)
     draws = ctx.model.sample(n, generator=gen).double().cpu().numpy()  # E308: no latent
     clf = quality.reference_classifier(
-        ctx.dataset.description, ctx.dataset.x_train, ctx.dataset.labels_train,
-        ctx.dataset.x_test, ctx.dataset.labels_test)
+        ctx.dataset.description, ctx.to_unit(ctx.dataset.x_train), ctx.dataset.labels_train,
+        ctx.to_unit(ctx.dataset.x_test), ctx.dataset.labels_test)
     rng = np.random.default_rng(ctx.seed)
     lo, hi = ctx.value_range()
     sets = {"samples": draws, "real_data": ctx.x_train[_pick(rng, len(ctx.x_train), n)],
             "noise": rng.uniform(lo, hi, (n, *ctx.x_test.shape[1:])),
             "mean_image": np.repeat(ctx.x_train.mean(0, keepdims=True), n, 0)}
-    reference = quality.features(clf, ctx.x_test)
+    sets = {key: ctx.to_unit(x) for key, x in sets.items()}  # the classifier reads [0, 1]
+    reference = quality.features(clf, ctx.to_unit(ctx.x_test))
     out = {key: {"frechet_distance": quality.frechet_distance(reference,
                                                               quality.features(clf, x)),
                  "examples": len(x), **quality.class_spread(quality.predict(clf, x),
