@@ -292,9 +292,9 @@ _CODES = [
          _spec(before="data npz(\"x.npz\")", bottleneck="gaussian(8)",
                after="report {\n    sample_quality\n}")),
     Code("E316", "the command does not take a GAN spec yet", "compile",
-         "`aespec run` trains a GAN spec (`latent`, `discriminator`, `loss adversarial(...)`) "
-         "and `aespec check`, `draw` and `fmt` read it; `aespec emit`, `aespec sweep` and a "
-         "distributed run (`--nproc`) do not take one yet and refuse it with this code.",
+         "`aespec run` and `aespec sweep` train a GAN spec (`latent`, `discriminator`, `loss "
+         "adversarial(...)`) and `aespec check`, `draw` and `fmt` read it; `aespec emit` and "
+         "a distributed run (`--nproc`) do not take one yet and refuse it with this code.",
          "`aespec emit gan.ae` on a spec with `latent normal(100)`", False),
     Code("E317", "the discriminator does not end in one value per example", "checks",
          "A GAN's discriminator scores each example, real or generated, with one number (a "

@@ -1,7 +1,7 @@
 """GAN specs (issue 21, part 1): the language (`latent`, `discriminator`, `loss
 adversarial(...)`, the discriminator's train keys), the check (both networks' shapes and
-parameters, E317, W413-W415, E217), the compiled networks, and the commands that do not
-take them yet (E316). Their training: tests/test_gan_train.py."""
+parameters, E317, W413-W415, E217), the compiled networks, the commands that do not
+take them yet (E316), and their sweeps. Their training: tests/test_gan_train.py."""
 
 from __future__ import annotations
 
@@ -276,13 +276,50 @@ def test_the_adversarial_losses_are_in_the_reference():
                                                      "hinge", "least_squares"))
 
 
-def test_a_sweep_refuses_before_any_point_runs(tmp_path):
+QUALITY = "report {\n    sample_quality(n=200)\n}\n"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("report", "metric"), [("", "train.generator"),
+                                                (QUALITY, "val.frechet_distance")],
+                         ids=["losses", "sample_quality"])
+def test_a_sweep_trains_each_gan_point_alone_and_compares_them_by_the_gan_metric(
+        tmp_path, report, metric):
     spec = tmp_path / "gan.ae"
-    spec.write_text(GAN)
-    result = runner.invoke(app, ["sweep", str(spec), "--set", "train.epochs=1,2", "--out",
-                                 str(tmp_path / "sweep")])
-    assert result.exit_code == 1 and "E316" in result.output, result.output
-    assert not (tmp_path / "sweep").exists()
+    spec.write_text("model tiny_gan\ndata digits\n" + GAN
+                    + "train {\n    epochs 1\n    batch 64\n}\n" + report)
+    out = tmp_path / "sweep"
+    result = runner.invoke(app, ["sweep", str(spec), "--set", "train.seed=0,1", "--jobs", "1",
+                                 "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert f"note: metric: {metric}," in result.output
+    assert ("add `sample_quality`" in result.output) == (metric == "train.generator")
+    assert f"[2/2] train.seed=1: {metric} " in result.output and "batched:" not in result.output
+    record = json.loads((out / "sweep.json").read_text())
+    assert record["metric"] == metric and record["groups"] == []
+    part, _, term = metric.partition(".")
+    values = [p[part][term] for p in record["points"]]
+    assert [p["status"] for p in record["points"]] == ["finished", "finished"]
+    assert not any(p["batched"] for p in record["points"])
+    assert all(p["test"] == {} for p in record["points"]) and values[0] != values[1]
+    table = (out / "sweep.md").read_text()
+    assert f"| train.seed | status | {metric} |" in table and "test.loss" not in table
+    assert "the discriminator's loss" in table
+    assert (out / "sweep.png").read_bytes()[:4] == b"\x89PNG"
+    page = (out / "compare.html").read_text()
+    assert "generator loss (train.generator)" in page and "reconstructs no example" in page
+
+
+def test_a_gan_sweep_refuses_batching_and_a_test_metric_before_any_point_runs(tmp_path):
+    spec = tmp_path / "gan.ae"
+    spec.write_text("model tiny_gan\ndata digits\n" + GAN)
+    for extra, said in ((["--batched", "on"], "a GAN trains two networks in turn"),
+                        (["--metric", "test.loss"], "a GAN has no test loss"),
+                        (["--metric", "val.frechet_distance"], "sample_quality")):
+        result = runner.invoke(app, ["sweep", str(spec), "--set", "train.seed=0,1", "--out",
+                                     str(tmp_path / "sweep"), *extra])
+        assert result.exit_code == 1 and said in result.output, result.output
+        assert not (tmp_path / "sweep").exists()
 
 
 @pytest.mark.parametrize(("latent", "code"), [

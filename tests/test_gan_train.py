@@ -227,3 +227,13 @@ def test_a_condition_no_layer_joins_is_w420():
     source = GAN.format(game="nonsaturating", epochs=1, train="", report="").replace(
         "latent normal(8)", "condition labels(10)\nlatent normal(8)")
     assert [(d.code, d.span.line) for d in check_source(source).diagnostics] == [("W420", 4)]
+
+
+def test_compare_of_gan_runs_says_why_it_shows_no_reconstructions(tmp_path):
+    from aespec.train.loaded import compare_runs
+
+    spec = write_gan(tmp_path, "wasserstein, gradient_penalty=10", epochs=1)
+    for out in ("a", "b"):
+        run(spec, tmp_path, out)
+    page = compare_runs([tmp_path / "a", tmp_path / "b"])
+    assert page.recon_png is None and "GAN" in page.recon_note

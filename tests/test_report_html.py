@@ -162,6 +162,56 @@ def test_the_compare_page_shows_what_differs_and_the_same_reconstructions(pages,
     assert [c for c in seen["console"] if "aespec-control" not in c] == []
 
 
+GAN_SPEC = """model tiny_gan "A tiny GAN on the 8x8 digits"
+data digits
+input vector(64)
+latent normal(8)
+decoder {
+    dense(32) relu
+    dense(64) sigmoid
+}
+discriminator {
+    dense(32) leaky_relu(0.2)
+    dense(1)
+}
+loss adversarial(wasserstein, gradient_penalty=10)
+train {
+    epochs 3
+    batch 64
+    seed 0
+}
+report {
+    sample_quality(n=200)
+}
+"""
+
+
+def test_a_gan_run_page_charts_the_game_and_loads_in_a_browser(tmp_path):
+    (tmp_path / "gan.ae").write_text(GAN_SPEC)
+    run = aespec.train(tmp_path / "gan.ae", out=tmp_path / "gan", quiet=True)
+    page = tmp_path / "gan" / "report.html"
+    text = html.unescape(page.read_text())
+    _self_contained(text)
+    charts = re.findall(r'<svg class="chart".*?<title>(.*?)</title>', text)
+    assert charts == ["generator and discriminator loss", "D(x) and D(G(z))",
+                      "Fréchet distance of the samples", "critic's Wasserstein estimate",
+                      "gradient penalty"]
+    for legend in ("discriminator", "generator", "D(x), real", "D(G(z)), generated"):
+        assert f">{legend}</text>" in text, legend
+    assert text.count(">best</text>") == 5 and run.best_epoch is not None
+    for part in ("Training curves", "<td>D(G(z))</td>", "val.frechet_distance",
+                 f'<th class="num">epoch {run.best_epoch}</th>', "A GAN has no test loss",
+                 "report/sample_strip.png", "report/sample_quality.png"):
+        assert part in text, part
+    assert "did not finish" not in text and "Loss curves" not in text
+    if CHROMIUM is None:
+        pytest.skip("chromium is not installed")
+    seen = _check_in_browser(page, tmp_path)
+    assert seen["images"] == 4 and seen["bad"] == ["aespec-control"]  # 2 figures, diagram
+    assert seen["overflow"] <= 0
+    assert [c for c in seen["console"] if "aespec-control" not in c] == []
+
+
 def test_a_directory_that_is_not_a_run_is_an_error_not_a_traceback(pages, tmp_path):
     done = runner.invoke(app, ["compare", str(pages / "base"), str(tmp_path)])
     assert done.exit_code == 1 and "error[E603]" in done.output

@@ -138,10 +138,12 @@ def print_result(result: Any) -> None:
                         f"{plural(result.epochs, 'epoch')} (best: epoch {result.best_epoch}"
                         f"{how})", title_justify="left", show_edge=False, pad_edge=False)
     if gan and best is not None:
+        from aespec.report import game
+
         table.add_column("term")
         table.add_column(f"epoch {result.best_epoch}", justify="right")
         for term, value in [*best["train"].items(), *val.items()]:
-            table.add_row(GAN_TERMS.get(term, term), f"{value:#.6g}")
+            table.add_row(game.label(term), f"{value:#.6g}")
     else:
         for col in ("term", "test", "validation"):
             table.add_column(col, justify="left" if col == "term" else "right")
@@ -159,12 +161,6 @@ def print_result(result: Any) -> None:
     if result.report:
         out.print(f"report: {result.run_dir / 'report' / 'summary.md'} "
                   f"({', '.join(k for k in result.report if k != 'examples')})", markup=False)
-
-
-# a GAN's terms as the lectures name them
-GAN_TERMS = {"loss": "discriminator loss", "generator": "generator loss", "d_real": "D(x)",
-             "d_fake": "D(G(z))", "wasserstein": "critic's W estimate",
-             "gradient_penalty": "gradient penalty", "frechet_distance": "FD of the samples"}
 
 
 @app.command("run")

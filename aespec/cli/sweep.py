@@ -46,8 +46,10 @@ def sweep_command(
                                       "aespec[ray])."),
     address: Optional[str] = typer.Option(None, "--address", metavar="ADDR",
                                           help="A running Ray cluster (with --executor ray)."),
-    metric: str = typer.Option("test.loss", "--metric", metavar="PART.TERM",
-                               help="What the figure plots: test.loss, val.mse, seconds..."),
+    metric: Optional[str] = typer.Option(
+        None, "--metric", metavar="PART.TERM",
+        help="What the figure plots: test.loss, val.mse, seconds... [default: test.loss; a "
+             "GAN's val.frechet_distance with sample_quality, else train.generator]"),
     out_dir: Optional[Path] = typer.Option(None, "--out", metavar="DIR",
                                            help="Sweep directory [default: sweeps/<name>-"
                                                 "<time>]."),
@@ -71,8 +73,8 @@ def sweep_command(
         raise typer.BadParameter(f"{batched!r} is not auto, on or off", param_hint="'--batched'")
     total: list[int] = []
 
-    def progress(point: Any, outcome: dict, done: int) -> None:
-        _progress(point, outcome, done, len(total) or done, metric)
+    def progress(point: Any, outcome: dict, done: int, chosen: str) -> None:
+        _progress(point, outcome, done, len(total) or done, chosen)
 
     try:
         from aespec.sweep.grid import grid, parse_axes

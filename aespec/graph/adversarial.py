@@ -132,7 +132,7 @@ def _batchnorm_hint(g: IR, n: str, spared: str) -> str:
 
 
 def refuse_adversarial(g: IR, what: str, file: str | None) -> None:
-    """E316 for a GAN's graph where `what` (emit, a sweep) does not take one yet; nothing
+    """E316 for a GAN's graph where `what` (aespec emit) does not take one yet; nothing
     for an autoencoder's."""
     if "z" not in g.nodes:
         return

@@ -16,6 +16,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from aespec.report import game
 from aespec.report.charts import COLOURS, Series, line_chart
 from aespec.report.markup import Html, html, join, shorten
 from aespec.report.page import (
@@ -24,16 +25,12 @@ from aespec.report.page import (
     data_uri,
     diagram_html,
     document,
-    epochs_of,
-    fmt,
-    number,
-    part,
     setting_text,
     shown_terms,
     status_badge,
     terms_of,
-    values_of,
 )
+from aespec.report.records import epochs_of, fmt, number, part, values_of
 
 
 @dataclass(frozen=True)
@@ -113,8 +110,14 @@ def _differences(page: ComparePage, labels: list[str]) -> Html:
 
 
 def _metric_rows(page: ComparePage) -> tuple[list[tuple[str, list[Any]]], str]:
-    """(row name, each run's value) for each term, and a sentence on terms left out."""
+    """(row name, each run's value) for each term, and a sentence on terms left out; GANs'
+    terms by their names, the values they log only (a GAN has no test loss)."""
     best = [best_record(r) or {} for r in page.runs]
+    if _gans(page):
+        pairs = list(dict.fromkeys(pt for r in page.runs for pt in game.rows(r.history)))
+        shown, more = shown_terms([f"{p}.{t}" for p, t in pairs])
+        return [(f"{game.label(t)} ({p}.{t})", [part(b, p).get(t) for b in best])
+                for p, t in pairs[:len(shown)]], more
     terms, more = shown_terms(list(dict.fromkeys(t for r in page.runs
                                                  for t in terms_of(r.history, r.test))))
     rows: list[tuple[str, list[Any]]] = []
@@ -123,6 +126,10 @@ def _metric_rows(page: ComparePage) -> tuple[list[tuple[str, list[Any]]], str]:
         rows.append((f"validation {term}", [part(b, "val").get(term) for b in best]))
         rows.append((f"train {term}", [part(b, "train").get(term) for b in best]))
     return rows, more
+
+
+AE_WHEN = "Train and validation at each run's best epoch; test with its best weights"
+GAN_WHEN = "At each run's best epoch (a GAN has no test loss)"
 
 
 def _metrics(page: ComparePage, labels: list[str]) -> Html:
@@ -141,9 +148,8 @@ def _metrics(page: ComparePage, labels: list[str]) -> Html:
                           if low is not None and number(v) == low else fmt(v)) for v in values)
         body.append(html('<tr><th class="mono">{}</th>{}</tr>', key, cells))
     return html("<h2>Metrics</h2><table><thead><tr><th></th>{}</tr></thead><tbody>{}"
-                '</tbody></table><p class="caption">Train and validation at each run\'s best '
-                "epoch; test with its best weights; the lowest of each row in bold.{}</p>",
-                head, join(body), more)
+                '</tbody></table><p class="caption">{}; the lowest of each row in bold.{}</p>',
+                head, join(body), Html(GAN_WHEN if _gans(page) else AE_WHEN), more)
 
 
 def _curves(page: ComparePage, labels: list[str]) -> Html:
@@ -159,13 +165,18 @@ def _curves(page: ComparePage, labels: list[str]) -> Html:
                 ys = values_of(run.history, name, term)
                 if any(math.isfinite(y) for y in ys):
                     series.append(Series("" if dashed else label, xs, ys, colour, dashed))
-        chart = line_chart(term, series)
+        chart = line_chart(game.label(term) if _gans(page) else term, series)
         if chart:
             charts.append(html('<div class="card">{}</div>', chart))
     if not charts:
         return Html("")
     return html('<h2>Loss curves</h2><p class="caption">Solid: validation; dashed: training; '
                 'one colour per run.</p><div class="grid">{}</div>', join(charts))
+
+
+def _gans(page: ComparePage) -> bool:
+    """Whether every run compared is a GAN's (their terms are the game's)."""
+    return all(game.is_gan(r.history) for r in page.runs)
 
 
 def _reconstructions(page: ComparePage) -> Html:

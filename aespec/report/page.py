@@ -20,8 +20,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aespec.errors import Diagnostic
+from aespec.report import game
 from aespec.report.charts import COLOURS, Series, line_chart
-from aespec.report.markup import Html, html, join, shorten, text
+from aespec.report.markup import Html, html, join, shorten
+from aespec.report.records import epochs_of, fmt, part, values_of
 from aespec.report.runfiles import MAX_FIGURE, PNG_MAGIC
 
 
@@ -101,27 +103,6 @@ STATUSES = ("finished", "early_stopped", "interrupted", "running", "failed", "di
 MAX_TERMS = 40  # loss terms shown: a run logs a handful; a crafted file may name thousands
 
 
-def number(value: Any) -> float | None:
-    """A metric value as a float; None for what is not a number (text, a list, true)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    try:
-        return float(value)
-    except OverflowError:  # an int past float's range (JSON allows one)
-        return math.copysign(math.inf, value)
-
-
-def fmt(value: Any) -> Html:
-    """A number for a table: five significant digits; NaN and infinities as they are;
-    anything else (a string where a number belongs) as short, escaped text."""
-    x = number(value)
-    if x is None:
-        return text(shorten(value, 60))
-    if not math.isfinite(x) or isinstance(value, float) or abs(value) >= 10**15:
-        return text(f"{x:#.5g}" if math.isfinite(x) else str(x))
-    return text(f"{value:,}")
-
-
 def document(title: str, body: Html) -> Html:
     """A whole HTML page around `body`, with the shared style sheet."""
     return html('<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
@@ -155,12 +136,6 @@ def _header(page: RunPage) -> Html:
                 status_badge(page.status), doc, page.run_dir, error)
 
 
-def part(record: dict[str, Any], name: str) -> dict[str, Any]:
-    """A record's `train` or `val` values; {} where the file holds something else there."""
-    values = record.get(name)
-    return values if isinstance(values, dict) else {}
-
-
 def terms_of(history: list[dict[str, Any]], test: dict[str, Any]) -> list[str]:
     """Every loss term the run logged, in the order logged (`loss`, their sum, first)."""
     seen = dict.fromkeys(str(k) for r in history for name in ("train", "val")
@@ -192,6 +167,9 @@ def _metrics(page: RunPage) -> Html:
     record = best_record(page)
     if record is None and not page.test:
         return Html("<h2>Metrics</h2><p>No epoch finished, so there are no metrics.</p>")
+    if game.is_gan(page.history):
+        return html("<h2>Metrics</h2>{}", game.metrics(page.history, best_epoch(page),
+                                                         page.epochs))
     record = record or {}
     terms, more = shown_terms(terms_of(page.history, page.test))
     rows = join(html('<tr><td class="mono">{}</td><td class="num">{}</td>'
@@ -209,19 +187,11 @@ def _metrics(page: RunPage) -> Html:
                 "" if page.test else " (no test result: the run did not finish)", more)
 
 
-def epochs_of(history: list[dict[str, Any]]) -> list[float]:
-    """Each record's epoch as a number (NaN where the record's is not one)."""
-    return [math.nan if (x := number(r.get("epoch"))) is None else x for r in history]
-
-
-def values_of(history: list[dict[str, Any]], name: str, term: str) -> list[float]:
-    """One term's values over the epochs; NaN where a record has no number for it."""
-    return [math.nan if (y := number(part(r, name).get(term))) is None else y
-            for r in history]
-
-
 def curve_charts(history: list[dict[str, Any]], best: int | None) -> list[Html]:
-    """One SVG chart per term: the training loss (dashed) and the validation loss."""
+    """One SVG chart per term: the training loss (dashed) and the validation loss; a GAN's
+    game as game.charts draws it."""
+    if game.is_gan(history):
+        return game.charts(history, best)
     charts = []
     epochs = epochs_of(history)
     for term in shown_terms(terms_of(history, {}))[0]:
@@ -242,6 +212,9 @@ def _curves(page: RunPage) -> Html:
     if not charts:
         return Html("")
     cards = join(html('<div class="card">{}</div>', c) for c in charts)
+    if game.is_gan(page.history):
+        return html('<h2>Training curves</h2><p class="caption">{}</p><div class="grid">{}'
+                    "</div>", game.curves_caption(page.history), cards)
     return html('<h2>Loss curves</h2><div class="grid">{}</div>', cards)
 
 

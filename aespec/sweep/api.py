@@ -13,7 +13,7 @@ from typing import Any
 
 from aespec.errors import AespecError
 from aespec.graph import CheckResult, check_file, memory
-from aespec.graph.adversarial import refuse_adversarial
+from aespec.model import Spec
 from aespec.sweep import batchable, execute, summary
 from aespec.sweep.grid import Axis, Point, grid, parse_axes
 
@@ -44,11 +44,11 @@ class SweepResult:
 
 
 def sweep(spec: str | pathlib.Path, sets: list[str], *, jobs: int | None = None,
-          executor: str = "local", address: str | None = None, metric: str = "test.loss",
+          executor: str = "local", address: str | None = None, metric: str | None = None,
           out: str | pathlib.Path | None = None, data: str | None = None,
           epochs: int | None = None, report: bool = True, threads: int | None = None,
           batched: str = "auto",
-          progress: Callable[[Point, dict[str, Any], int], None] | None = None,
+          progress: Callable[[Point, dict[str, Any], int, str], None] | None = None,
           note: Callable[[str], None] | None = None) -> SweepResult:
     """Run every point of the grid that `sets` spans (`["z=2,8,32", "train.seed=0,1"]`).
 
@@ -64,6 +64,10 @@ def sweep(spec: str | pathlib.Path, sets: list[str], *, jobs: int | None = None,
     AespecError before anything runs; a point that fails while training is recorded and
     the others go on. A Ctrl-C stops the point under way (resumable, as a run's) and the
     sweep with it: the result says `interrupted`, the points not reached are `not run`.
+
+    `metric` (what sweep.png plots; default summary.default_metric: `test.loss`, a GAN's
+    `val.frechet_distance` or `train.generator`) is passed to `progress` with each point's
+    outcome. A GAN's points train one by one as any run's (never batched).
     """
     spec_path = pathlib.Path(spec)
     axes, fixed = parse_axes(list(sets))
@@ -73,19 +77,21 @@ def sweep(spec: str | pathlib.Path, sets: list[str], *, jobs: int | None = None,
     if executor not in EXECUTORS:
         raise AespecError.of("E613", f"unknown executor {executor!r}",
                              hint=f"executors: {', '.join(EXECUTORS)}", file="--executor")
-    check_metric(metric)
+    if metric is not None:
+        check_metric(metric)
     if batched not in batchable.MODES:
         raise AespecError.of("E613", f"unknown --batched mode {batched!r}",
                              hint=f"modes: {', '.join(batchable.MODES)}", file="--batched")
     if epochs is not None:
         fixed.append(f"train.epochs={epochs}")
     points = grid(axes)
-    name, checked = _check_points(spec_path, fixed, points)
+    first, checked = _check_points(spec_path, fixed, points)
+    chosen = _metric(first, metric, note)
     the_plan = batchable.choose(checked, batched)
     if executor == "ray":
         execute.import_ray()  # E615 before any folder is made
         execute.probe_ray(address)
-    root = _sweep_dir(out, name)
+    root = _sweep_dir(out, first.name)
     jobs, capped = _jobs(jobs, len(points) - sum(len(g) - 1 for g in the_plan.groups),
                          checked, executor)
     if capped and note is not None:
@@ -96,7 +102,7 @@ def sweep(spec: str | pathlib.Path, sets: list[str], *, jobs: int | None = None,
              for p in points]  # absolute: a Ray worker's working folder is its own
     units = _units(tasks, the_plan)
     outcomes: dict[int, dict[str, Any]] = {}
-    record = _Record(root, spec_path, axes, fixed, points, metric, jobs, threads, executor,
+    record = _Record(root, spec_path, axes, fixed, points, chosen, jobs, threads, executor,
                      batched, the_plan, capped)
     record.write(outcomes, 0.0)
     started = time.perf_counter()
@@ -105,7 +111,7 @@ def sweep(spec: str | pathlib.Path, sets: list[str], *, jobs: int | None = None,
         outcomes[outcome["index"]] = outcome
         record.write(outcomes, time.perf_counter() - started)
         if progress is not None:
-            progress(points[outcome["index"]], outcome, len(outcomes))
+            progress(points[outcome["index"]], outcome, len(outcomes), chosen)
 
     try:
         if executor == "ray":
@@ -121,8 +127,8 @@ def sweep(spec: str | pathlib.Path, sets: list[str], *, jobs: int | None = None,
     seconds = time.perf_counter() - started
     record.write(outcomes, seconds, interrupted)
     table = summary.rows(points, outcomes)
-    files = _write_comparison(root, table, axes, metric, name, spec_path.resolve().parent)
-    return SweepResult(root, axes, points, table, metric, seconds, jobs, threads, files,
+    files = _write_comparison(root, table, axes, chosen, first, spec_path.resolve().parent)
+    return SweepResult(root, axes, points, table, chosen, seconds, jobs, threads, files,
                        the_plan.groups, the_plan.alone, interrupted, capped)
 
 
@@ -158,18 +164,30 @@ def check_metric(metric: str) -> None:
 
 
 def _check_points(spec: pathlib.Path, fixed: list[str],
-                  points: list[Point]) -> tuple[str, list[CheckResult]]:
-    """Every point's spec checked (the front end only, no torch); the spec's name and
-    each point's check."""
+                  points: list[Point]) -> tuple[Spec, list[CheckResult]]:
+    """Every point's spec checked (the front end only, no torch); the first point's spec
+    and each point's check."""
     checked = []
     for p in points:
         result = check_file(spec, [*fixed, *p.overrides])
         result.raise_for_errors()
         assert result.spec is not None and result.ir is not None
-        refuse_adversarial(result.ir, "aespec sweep", result.path)
         checked.append(result)
     assert checked and checked[0].spec is not None
-    return checked[0].spec.name, checked
+    return checked[0].spec, checked
+
+
+def _metric(spec: Spec, metric: str | None, note: Callable[[str], None] | None) -> str:
+    """The metric asked for (E614 for a GAN's that no point can report), else the spec's
+    default, said through `note` for a GAN (whose default is not the usual test loss)."""
+    if metric is not None:
+        summary.check_gan_metric(spec, metric)
+        return metric
+    chosen = summary.default_metric(spec)
+    said = summary.metric_note(spec, chosen)
+    if said and note is not None:
+        note(said)
+    return chosen
 
 
 def _sweep_dir(out: str | pathlib.Path | None, name: str) -> pathlib.Path:
@@ -227,38 +245,50 @@ class _Record:
 
 
 def _write_comparison(root: pathlib.Path, table: list[dict[str, Any]], axes: list[Axis],
-                      metric: str, name: str, spec_dir: pathlib.Path) -> dict[str, pathlib.Path]:
+                      metric: str, spec: Spec, spec_dir: pathlib.Path
+                      ) -> dict[str, pathlib.Path]:
     files = {"csv": root / "sweep.csv", "md": root / "sweep.md", "png": root / "sweep.png"}
     files["csv"].write_text(summary.to_csv(table, axes), encoding="utf-8")
-    files["md"].write_text(f"# {name}: sweep of {', '.join(a.key for a in axes)}\n\n"
-                           + summary.to_markdown(table, axes, metric), encoding="utf-8")
+    keys = f"\n{said}\n" if (said := summary.key_note(spec)) else ""
+    files["md"].write_text(f"# {spec.name}: sweep of {', '.join(a.key for a in axes)}\n\n"
+                           + summary.to_markdown(table, axes, metric, summary.key_columns(spec))
+                           + keys, encoding="utf-8")
     if any(r["status"] in summary.DONE for r in table):
-        summary.plot(table, axes, metric, files["png"], f"{name}: {metric}")
+        summary.plot(table, axes, metric, files["png"], f"{spec.name}: {metric}")
     else:
         del files["png"]
-    page = _compare_page(root, table, spec_dir)
+    page = _compare_page(root, table, spec_dir, spec.is_adversarial)
     if page is not None:
         files["html"] = page
     return files
 
 
 COMPARE_MAX = 32  # compare.html reconstructs with every run's model: a page for fewer
+GAN_RECONSTRUCTIONS = ("None: a GAN's generator draws from noise and reconstructs no "
+                       "example; each point's samples are on its own report.html.")
 
 
-def _compare_page(root: pathlib.Path, table: list[dict[str, Any]],
-                  spec_dir: pathlib.Path) -> pathlib.Path | None:
+def _compare_page(root: pathlib.Path, table: list[dict[str, Any]], spec_dir: pathlib.Path,
+                  gan: bool) -> pathlib.Path | None:
     """compare.html (aespec compare) of the finished points, where there are 2 to
     COMPARE_MAX; None when there are not, or when it cannot be made (the table stands).
-    The points' data may lie beside the sweep's spec (`spec_dir`): this sweep ran them."""
+    The points' data may lie beside the sweep's spec (`spec_dir`): this sweep ran them.
+    A GAN's page has no reconstructions: its generator reads noise, not examples."""
     done = [pathlib.Path(r["run_dir"]) for r in table if r["status"] in summary.DONE]
     if not 2 <= len(done) <= COMPARE_MAX:
         return None
-    from aespec.report.compare import compare_page
+    from aespec.report.compare import ComparePage, compare_page, labels_of
     from aespec.train.loaded import compare_runs
+    from aespec.train.pages import read_run_page
     from aespec.train.rundir import atomic_write
 
     try:
-        html = compare_page(compare_runs(done, n=8, seed=0, device="cpu", inside=[spec_dir]))
+        if gan:
+            pages = [read_run_page(p) for p in done]
+            page = ComparePage(pages, None, GAN_RECONSTRUCTIONS, labels_of(pages))
+        else:
+            page = compare_runs(done, n=8, seed=0, device="cpu", inside=[spec_dir])
+        html = compare_page(page)
         atomic_write(root / "compare.html", lambda fh: fh.write(html.encode("utf-8")))
     except (AespecError, OSError):
         return None

@@ -10,11 +10,78 @@ import pathlib
 from typing import Any
 
 from aespec.errors import AespecError
+from aespec.model import Spec
 from aespec.sweep.grid import Axis, Point
 
 PARTS = ("test", "val", "train")  # test: best weights; val: best epoch; train: last epoch
 TAIL = ("epochs", "best_epoch", "params", "seconds")
 DONE = ("finished", "early_stopped")  # the statuses whose points report test results
+
+
+def default_metric(spec: Spec) -> str:
+    """What the points are compared by when no --metric is given: an autoencoder's test
+    loss; a GAN's (it has no test loss) samples' Frechet distance at its best epoch where
+    its report measures it, else its generator's loss at the last epoch."""
+    if not spec.is_adversarial:
+        return "test.loss"
+    return "val.frechet_distance" if measures_samples(spec) else "train.generator"
+
+
+def measures_samples(spec: Spec) -> bool:
+    """A GAN whose every epoch measures its samples (the report's sample_quality)."""
+    return spec.is_adversarial and "sample_quality" in spec.report.items
+
+
+def metric_note(spec: Spec, metric: str) -> str | None:
+    """What a GAN's default metric is, for the person who did not choose it; None for an
+    autoencoder's."""
+    if not spec.is_adversarial:
+        return None
+    if metric == "val.frechet_distance":
+        return ("metric: val.frechet_distance, the samples' Frechet distance at each point's "
+                "best epoch (lower is better; a GAN has no test loss)")
+    return ("metric: train.generator, the generator's loss at the last epoch (a GAN has no "
+            "test loss); its losses do not measure the samples: add `sample_quality` to the "
+            "spec's report block to compare the points by the samples' Frechet distance")
+
+
+def check_gan_metric(spec: Spec, metric: str) -> None:
+    """E614 before anything runs for a GAN metric that no point can report: test.* (a GAN
+    has no test loss) and val.* but the samples' Frechet distance where it is measured."""
+    part, _, term = metric.partition(".")
+    if not spec.is_adversarial or part not in ("test", "val"):
+        return
+    if part == "val" and term == "frechet_distance" and measures_samples(spec):
+        return
+    fd = "val.frechet_distance, " if measures_samples(spec) else ""
+    why = ("a GAN has no test loss" if part == "test" else
+           "its report has no sample_quality, so nothing measures its samples"
+           if term == "frechet_distance" else
+           "a GAN's one validation value is the samples' Frechet distance, "
+           "val.frechet_distance (with sample_quality in its report)")
+    raise AespecError.of("E614", f"'{metric}' is not a metric of this GAN: {why}",
+                         hint=f"write {fd}train.generator, train.loss (the discriminator's), "
+                         "train.d_real or train.d_fake", file="--metric")
+
+
+def key_columns(spec: Spec) -> tuple[str, ...]:
+    """The results sweep.md shows beside the metric: an autoencoder's test loss; a GAN's
+    samples' Frechet distance (where measured) and both networks' losses."""
+    if not spec.is_adversarial:
+        return ("test.loss",)
+    losses = ("train.generator", "train.loss")
+    return ("val.frechet_distance", *losses) if measures_samples(spec) else losses
+
+
+def key_note(spec: Spec) -> str:
+    """The sentence under a GAN's sweep.md that says what its columns are; "" for an
+    autoencoder's (its columns are its loss terms)."""
+    if not spec.is_adversarial:
+        return ""
+    fd = (" val.frechet_distance is the samples' Frechet distance at the best epoch (lower "
+          "is better)." if measures_samples(spec) else "")
+    return ("train.loss is the discriminator's loss and train.generator the generator's, at "
+            f"the last epoch.{fd} A GAN has no test loss.")
 
 
 def rows(points: list[Point], outcomes: dict[int, dict[str, Any]]) -> list[dict[str, Any]]:
@@ -60,9 +127,11 @@ def to_csv(table: list[dict[str, Any]], axes: list[Axis]) -> str:
     return out.getvalue()
 
 
-def to_markdown(table: list[dict[str, Any]], axes: list[Axis], metric: str) -> str:
-    """A short table: the swept values, status, the metric, test loss, epochs, seconds."""
-    shown = list(dict.fromkeys([*(a.key for a in axes), "status", metric, "test.loss",
+def to_markdown(table: list[dict[str, Any]], axes: list[Axis], metric: str,
+                columns: tuple[str, ...] = ("test.loss",)) -> str:
+    """A short table: the swept values, status, the metric, the key `columns` (an
+    autoencoder's test loss, a GAN's key_columns), epochs, seconds."""
+    shown = list(dict.fromkeys([*(a.key for a in axes), "status", metric, *columns,
                                 "epochs", "seconds"]))
     lines = ["| " + " | ".join(shown) + " |", "|" + "---|" * len(shown)]
     for r in table:

@@ -14,6 +14,7 @@ reconstructions. `--data`, named by the user, is read as given.
 
 from __future__ import annotations
 
+import json
 import os
 import pathlib
 import stat
@@ -140,6 +141,11 @@ def compare_runs(paths: Sequence[str | pathlib.Path], *, n: int = 8, seed: int =
                              hint="aespec compare RUN_DIR RUN_DIR [...]")
     pages = [read_run_page(p) for p in chosen.values()]
     labels = labels_of(pages)
+    generative = [p for p in pages if _generative(p.run_dir)]
+    if generative:  # a GAN draws from noise, a conditional model needs each label
+        return ComparePage(pages, None, "No reconstructions: "
+                           f"{labels[pages.index(generative[0])]} is a GAN or a conditional "
+                           "model, which reconstructs no test example as it is", labels)
     try:
         loaded = [load_run(p.run_dir, device=device) for p in pages]
         x_test = loaded[0].dataset(inside=inside).x_test
@@ -149,6 +155,18 @@ def compare_runs(paths: Sequence[str | pathlib.Path], *, n: int = 8, seed: int =
     x, rows, value_range, note = _same_inputs(loaded, x_test, labels, n, seed)
     png = recon_grid(x, rows, value_range, "The same test examples, reconstructed by each run")
     return ComparePage(pages, png, note, labels)
+
+
+def _generative(run_dir: str | pathlib.Path) -> bool:
+    """A run of a GAN or a conditional spec, by its resolved spec (False when unreadable:
+    loading it says why)."""
+    from aespec.report.runfiles import MAX_JSON, NotReadable, read_whole
+
+    try:  # a run folder may be anyone's: no link, no FIFO, nothing huge
+        spec = json.loads(read_whole(pathlib.Path(run_dir), "resolved.json", MAX_JSON))["spec"]
+    except (OSError, NotReadable, ValueError, KeyError, TypeError, RecursionError):
+        return False
+    return isinstance(spec, dict) and bool(spec.get("latent") or spec.get("condition"))
 
 
 # ---------------------------------------------------------------- the data run.json names
