@@ -42,7 +42,8 @@ def objective_text(g: IR) -> str:
             terms.append(formula if d.weight == 1 else f"{fmt_num(d.weight)}·{formula}")
     latent = g.latent
     if latent:
-        terms.append(f"{fmt_num(g.nodes[latent].args.beta)}·KL(q(z|x) ‖ N(0, I))")
+        given = "x, y" if "y" in g.nodes else "x"  # a conditional VAE's code sees y too
+        terms.append(f"{fmt_num(g.nodes[latent].args.beta)}·KL(q(z|{given}) ‖ N(0, I))")
     for d in g.nodes.values():
         if d.kind == "regularizer":
             args = d.args
@@ -84,4 +85,8 @@ def table_rows(g: IR) -> list[Row]:
             text = op_text(get_op("loss", d.op), d.args)
             rows.append(Row("loss", d.span.line, text, d.input_shape(), d.params,
                             "the term's own"))
+    if "y" in g.nodes:  # the condition, after the input: a tensor the networks join
+        y = g.nodes["y"]
+        rows.insert(1, Row(y.block, y.span.line, f"y = {y.op}({y.output_shape()[0]}), "
+                           "one-hot", y.output_shape(), 0, ""))
     return rows
