@@ -88,7 +88,8 @@ def mnist_loader(call: LoaderCall) -> Loader | None:
         body += ['names = os.path.join(folder, "train-labels-idx1-ubyte")',
                  'names += ".gz" if os.path.exists(names + ".gz") else ""',
                  f"labels = read_idx(names)[:{_len_of(args)}].long()", *_normal_lines(call)]
-    body.append(f"return ({x}).reshape(-1, {_dims(call.shape)})")
+    x = x if x.startswith("(") else f"({x})"  # _scaled's range is already bracketed
+    body.append(f"return {x}.reshape(-1, {_dims(call.shape)})")
     return Loader(head, tuple(body), frozenset({"gzip", "os"}), (READ_IDX,))
 
 

@@ -15,6 +15,7 @@ from aespec.emit.module import INDENT, WIDTH, block
 from aespec.emit.rules import lit, q
 from aespec.emit.strings import clip, comment_text
 from aespec.model import Spec
+from aespec.model.settings import OpChoice
 from aespec.ops.optimizers import OPTIMIZERS, SCHEDULES
 
 
@@ -91,12 +92,14 @@ def _random(spec: Spec, output: tuple[int, ...]) -> list[str]:
     return lines + block(body, 1)
 
 
-def _optimizer(spec: Spec) -> str:
-    """The optimizer's entry's torch call, less the keywords torch assumes."""
-    choice = spec.train.optimizer
+def _optimizer(spec: Spec, choice: OpChoice | None = None,
+               params: str = "model.parameters()") -> str:
+    """The optimizer's entry's torch call (the spec's, or `choice`'s) over `params`, less
+    the keywords torch assumes."""
+    choice = choice or spec.train.optimizer
     entry = OPTIMIZERS[choice.name]
     written = [f"{k}={lit(v)}" for k, v in entry.written_kwargs(choice.args).items()]
-    return f"torch.optim.{entry.torch_name}({', '.join(['model.parameters()', *written])})"
+    return f"torch.optim.{entry.torch_name}({', '.join([params, *written])})"
 
 
 def _left_out(spec: Spec) -> list[str]:
