@@ -294,10 +294,10 @@ _CODES = [
     Code("E316", "the command does not take this GAN or conditional spec yet", "compile",
          "`aespec run` and `aespec sweep` train a GAN spec (`latent`, `discriminator`, `loss "
          "adversarial(...)`) and a conditional one (`condition labels(N)`), `aespec check`, "
-         "`draw` and `fmt` read them, and `aespec emit` writes an unconditional GAN; a "
+         "`draw` and `fmt` read them, and `aespec emit` writes a GAN, conditional or not; a "
          "distributed run (`--nproc`) does not take a GAN, nor `aespec emit` a conditional "
-         "spec, yet: they refuse it with this code.",
-         "`aespec emit cgan.ae` on a spec with `condition labels(10)`", False),
+         "autoencoder (a cVAE), yet: they refuse it with this code.",
+         "`aespec emit cvae.ae` on an autoencoder with `condition labels(10)`", False),
     Code("E317", "the discriminator does not end in one value per example", "checks",
          "A GAN's discriminator scores each example, real or generated, with one number (a "
          "logit, or a critic's value for `adversarial(wasserstein)`), so its output must be "

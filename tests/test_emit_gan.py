@@ -1,7 +1,8 @@
 """`aespec emit` of a GAN spec: the file's `Generator` and `Discriminator` compute what the
 compiled `GANModel`'s two networks do, and its `d_loss` and `g_loss` what the model's do.
 
-For every unconditional GAN in `specs/` and the valid conformance cases, and for each game
+For every GAN in `specs/` and the valid conformance cases (conditional ones too: both
+networks and both objectives read one-hot labels `y`), and for each game
 (`adversarial(KIND)`, with a gradient penalty or clipping) on a small dense GAN: the two
 modules have the compiled networks' parameter counts, load the compiled model's
 state_dict strictly (`load_aespec_state_dict`: `generator.KEY` -> Generator's `KEY`,
@@ -32,17 +33,17 @@ from aespec.graph.frontend import check_file, check_source
 
 ROOT = Path(__file__).resolve().parents[1]
 VALID = ROOT / "tests" / "conformance_extra" / "valid"
-GANS = [f for f in _spec_files()
-        if re.search(r"^latent\b", f.read_text(encoding="utf-8"), re.M)
-        and not re.search(r"^condition\b", f.read_text(encoding="utf-8"), re.M)]
+GANS = [f for f in _spec_files() if re.search(r"^latent\b", f.read_text(encoding="utf-8"), re.M)]
 # each game on gan_dense (its `loss` line replaced): the five kinds, WGAN-GP, WGAN's clip
 GAMES = ["nonsaturating", "minimax", "wasserstein", "hinge", "least_squares",
          "wasserstein, gradient_penalty=10", "wasserstein, clip=0.01",
-         "hinge, gradient_penalty=1"]
+         "hinge, gradient_penalty=1", "cgan: least_squares, gradient_penalty=1"]
 
 
 def _game_source(game: str) -> str:
-    source = (VALID / "gan_dense.ae").read_text(encoding="utf-8")
+    """gan_dense (or, for `cgan: ...`, cgan_digits) with its game replaced by `game`."""
+    case, game = ("cgan_digits", game[6:]) if game.startswith("cgan: ") else ("gan_dense", game)
+    source = (VALID / f"{case}.ae").read_text(encoding="utf-8")
     return re.sub(r"(?m)^loss adversarial\(.*\)$", f"loss adversarial({game})", source)
 
 
@@ -69,7 +70,8 @@ def _ids(p: Path | str) -> str:
 
 
 def test_there_are_gans_to_emit():
-    assert {"gan_dense", "gan_dcgan", "gan_fc", "wgan_gp"} <= {p.stem for p in GANS}
+    assert {"gan_dense", "gan_dcgan", "gan_fc", "wgan_gp", "cgan", "cgan_digits"} <= \
+        {p.stem for p in GANS}
 
 
 @pytest.mark.parametrize("path", [*GANS, *GAMES], ids=_ids)
@@ -85,18 +87,20 @@ def test_emitted_networks_and_losses_are_the_compiled_ones(path: Path | str):
     ns["load_aespec_state_dict"](gen, dis, compiled.state_dict())  # strict=True inside
     x = torch.rand(4, *spec.input.shape, generator=torch.Generator().manual_seed(1))
     z = compiled.draw(4, generator=torch.Generator().manual_seed(2))
+    c = compiled.labels(4)  # a conditional GAN's one-hot labels; None else
+    y = () if c is None else (c,)
     for mode in (False, True):  # eval, then train: dropout and batch statistics
         compiled.train(mode)
         gen.train(mode)
         dis.train(mode)
         torch.manual_seed(5)
-        fake = compiled.g(z)
-        want_d, want_terms = compiled.d_loss(x, fake.detach())
-        want_g = compiled.g_loss(fake)[0]
+        fake = compiled.g(z, c)
+        want_d, want_terms = compiled.d_loss(x, fake.detach(), c)
+        want_g = compiled.g_loss(fake, c)[0]
         torch.manual_seed(5)
-        mine = gen(z)
-        got_d, got_terms = ns["d_loss"](dis, x, mine.detach())
-        got_g = ns["g_loss"](dis, mine)
+        mine = gen(z, *y)
+        got_d, got_terms = ns["d_loss"](dis, x, mine.detach(), *y)
+        got_g = ns["g_loss"](dis, mine, *y)
         _close(mine, fake, f"G(z), train={mode}")
         _close(got_d, want_d, f"d_loss, train={mode}")
         _close(got_g, want_g, f"g_loss, train={mode}")
@@ -107,7 +111,7 @@ def test_emitted_networks_and_losses_are_the_compiled_ones(path: Path | str):
     gen.eval()
     dis.eval()
     with torch.no_grad():
-        _close(dis(x), compiled.d(x), "D(x)")
+        _close(dis(x, *y), compiled.d(x, c), "D(x)")
         drawn = compiled.sample(3, generator=torch.Generator().manual_seed(3))
         _close(ns["sample"](gen, 3, generator=torch.Generator().manual_seed(3)), drawn,
                "sample")
@@ -147,12 +151,14 @@ def test_emitted_gan_files_import_nothing_of_aespec_and_pass_ruff(tmp_path: Path
 
 
 @pytest.mark.parametrize("game", ["minimax", "wasserstein, gradient_penalty=10",
-                                  "wasserstein, clip=0.01"])
+                                  "wasserstein, clip=0.01", "cgan: nonsaturating"])
 def test_the_gan_file_trains_without_aespec(tmp_path: Path, game: str):
     """`python -I` with aespec unimportable: the digits, one epoch on 16 of them (k=2 D
     steps, then G), both state_dicts saved and loaded back."""
     pytest.importorskip("sklearn")
     text = _emit(game)[0]
+    if game.startswith("cgan"):  # both networks read the labels the loader returns
+        assert "x, labels = load_data(args.limit)" in text
     script = tmp_path / "gan_game.py"
     script.write_text(text)
     runner = ("import runpy, sys; sys.modules['aespec'] = None; "
@@ -170,7 +176,25 @@ def test_the_gan_file_trains_without_aespec(tmp_path: Path, game: str):
     ns["Discriminator"]().load_state_dict(saved["discriminator"], strict=True)
 
 
-def test_a_conditional_spec_is_refused_with_e316():
-    result = CliRunner().invoke(app, ["emit", str(VALID / "cgan_digits.ae")])
+def test_conditional_labels_are_the_datas():
+    """The emitted digits loader returns the digits' labels with the images, as aespec's
+    data stage reads them; random stand-in data gets random classes."""
+    from aespec.data.datasets import _digits
+
+    ns = _load(_emit(VALID / "cgan_digits.ae")[0], "cgan_digits")
+    x, labels = ns["load_data"]()
+    want_x, want_labels = _digits(None)
+    _close(x, torch.from_numpy(want_x.copy()), "digits")
+    assert torch.equal(labels, torch.from_numpy(want_labels.copy()).long())
+    assert [len(t) for t in ns["load_data"](limit=5)] == [5, 5]
+    source = (VALID / "cgan_digits.ae").read_text().replace("data digits\n", "")
+    result = check_source(source, "cgan_random.ae")
+    ns = _load(emit_source(result.ir, result.spec), "cgan_random")
+    x, labels = ns["load_data"](limit=6)
+    assert x.shape == (6, 1, 8, 8) and labels.shape == (6,) and int(labels.max()) < 10
+
+
+def test_a_conditional_autoencoder_is_refused_with_e316():
+    result = CliRunner().invoke(app, ["emit", str(ROOT / "specs" / "cvae.ae")])
     assert result.exit_code == 1, result.output
     assert "E316" in result.output and "conditional" in result.output

@@ -5,7 +5,8 @@ where the spec has them), the state_dict loader and the alternating training loo
 The two modules are written as the autoencoder's is (aespec/emit/module.py): each layer by
 its op's emit rule, named by node id.  The generator's segment runs from `z` to the
 decoder's last node, the discriminator's from there (its input `x`, real or generated) to
-its score, as aespec/compile/gan.py cuts the graph.
+its score, as aespec/compile/gan.py cuts the graph.  A conditional GAN's networks, its
+objectives and `sample` take the one-hot labels `y` as their last argument.
 """
 
 from __future__ import annotations
@@ -42,16 +43,29 @@ def analyse_gan(g: IR) -> Network:
         d = g.nodes[nid]
         noop = d.kind != "input" and rule_of(d) == NOOP
         net.owner[nid] = net.owner[g.order[i - 1]] if noop else nid
+    if "y" in g.nodes:  # a conditional GAN's labels: both networks' second argument
+        net.owner["y"], net.names["y"] = "y", "y"
     net.roles = {"x_hat": g.outputs["decoder"], "score": g.outputs["discriminator"]}
     _name_values(g, net)
     return net
 
 
+def _y(g: IR) -> str:
+    """`, y`: the labels' argument of a conditional GAN's calls; nothing for another."""
+    return ", y" if "y" in g.nodes else ""
+
+
+def classes(g: IR) -> int | None:
+    """A conditional GAN's number of classes (`condition labels(N)`); None else."""
+    return g.nodes["y"].output_shape()[0] if "y" in g.nodes else None
+
+
 def write_networks(net: Network, spec: Spec) -> GANText:
     """`class Generator` and `class Discriminator`, each a segment of the graph."""
     g, outs = net.g, net.g.outputs
-    gen = Segment(net, "z", "z").through(outs["decoder"])
-    dis = Segment(net, outs["decoder"], "x").through(outs["discriminator"])
+    env = {"y": "y"} if "y" in g.nodes else {}
+    gen = Segment(net, "z", "z", env=dict(env)).through(outs["decoder"])
+    dis = Segment(net, outs["decoder"], "x", env=dict(env)).through(outs["discriminator"])
     z, x = g.nodes["z"].output_shape(), g.input
     text = GANText([])
     for name, seg, arg, shape, out in (("generator", gen, "z", z, "x_hat"),
@@ -60,7 +74,7 @@ def write_networks(net: Network, spec: Spec) -> GANText:
         for w in seg.written.values():
             text.renamed += [(name + "." + key.removeprefix("net."), new)
                              for key, new in w.renamed]
-    text.parts.append(_sample(z))
+    text.parts.append(_sample(z, classes(g)))
     return text
 
 
@@ -68,27 +82,39 @@ def _network_class(net: Network, spec: Spec, name: str, seg: Segment, arg: str,
                    shape: tuple[int, ...], out: str) -> list[str]:
     params = sum(net.g.nodes[n].params for n in seg.written)
     result = "samples in data space" if name == "generator" else "one raw score each"
+    y, k = _y(net.g), classes(net.g)
+    given = "" if k is None else f", given one-hot labels y (B, {k})"
     doc = clip(f"The {name} of {spec.name}.", WIDTH - 7)
     lines = [f"class {name.title()}(nn.Module):", f'{INDENT}"""{doc}', "",
-             f"{INDENT}{arg} {shape_text(shape)} -> {result}; {params:,} parameters.",
+             f"{INDENT}{arg} {shape_text(shape)} -> {result}{given}; {params:,} parameters.",
              f'{INDENT}"""', "",
              f"{INDENT}def __init__(self):", f"{INDENT * 2}super().__init__()",
              *init_lines(net, spec, seg, []),
-             f"{INDENT}def forward(self, {arg}):",
-             f'{INDENT * 2}"""{"G" if name == "generator" else "D"}({arg}) of a batch '
+             f"{INDENT}def forward(self, {arg}{y}):",
+             f'{INDENT * 2}"""{"G" if name == "generator" else "D"}({arg}{y}) of a batch '
              f'{arg} (B, {", ".join(map(str, shape))})."""',
              *block(seg.lines, 2), f"{INDENT * 2}return {seg.var(net.roles[out])}"]
     return lines
 
 
-def _sample(z: tuple[int, ...]) -> list[str]:
+def _sample(z: tuple[int, ...], k: int | None) -> list[str]:
     dims = ", ".join(map(str, z))
-    return ["def sample(generator_net, n, generator=None):",
-            f'{INDENT}"""n samples of z ~ N(0, I) (call it in .eval() mode, as aespec\'s '
-            'sample)."""',
+    if k is None:
+        return ["def sample(generator_net, n, generator=None):",
+                f'{INDENT}"""n samples of z ~ N(0, I) (call it in .eval() mode, as aespec\'s '
+                'sample)."""',
+                f"{INDENT}p = next(generator_net.parameters())",
+                f"{INDENT}z = torch.randn(n, {dims}, generator=generator).to(p)",
+                f"{INDENT}return generator_net(z)"]
+    return ["def sample(generator_net, n, generator=None, y=None):",
+            f'{INDENT}"""n samples of z ~ N(0, I) of one-hot labels y, by default the classes '
+            "in turn",
+            f'{INDENT}(call it in .eval() mode, as aespec\'s sample)."""',
             f"{INDENT}p = next(generator_net.parameters())",
             f"{INDENT}z = torch.randn(n, {dims}, generator=generator).to(p)",
-            f"{INDENT}return generator_net(z)"]
+            f"{INDENT}if y is None:",
+            f"{INDENT * 2}y = F.one_hot(torch.arange(n, device=p.device) % {k}, {k}).to(p)",
+            f"{INDENT}return generator_net(z, y.to(p))"]
 
 
 def write_losses(graph: IR) -> list[str]:
@@ -96,7 +122,8 @@ def write_losses(graph: IR) -> list[str]:
     game = graph.nodes["adversarial"].args
     rule = ADVERSARIAL[game.kind]
     score = "torch.sigmoid({}).mean()" if rule.logit else "{}.mean()"
-    body = ["s_real, s_fake = discriminator(real), discriminator(fake)",
+    y = _y(graph)
+    body = [f"s_real, s_fake = discriminator(real{y}), discriminator(fake{y})",
             f"loss = {rule.d_source}",
             "with torch.no_grad():",
             f'    terms = {{"d_real": {score.format("s_real")}, '
@@ -105,18 +132,18 @@ def write_losses(graph: IR) -> list[str]:
         body.append('    terms["wasserstein"] = s_real.mean() - s_fake.mean()')
     if game.gradient_penalty > 0:
         body += [f"gp = {lit(game.gradient_penalty)} * gradient_penalty(discriminator, real, "
-                 "fake)",
+                 f"fake{y})",
                  'loss, terms["gradient_penalty"] = loss + gp, gp.detach()']
-    lines = ["def d_loss(discriminator, real, fake):",
+    lines = [f"def d_loss(discriminator, real, fake{y}):",
              f'{INDENT}"""D\'s objective ({game.kind}) on real and generated examples '
              '(detached), and its parts."""',
              *block([*body, "return loss, terms"], 1), "", "",
-             "def g_loss(discriminator, fake):",
+             f"def g_loss(discriminator, fake{y}):",
              f'{INDENT}"""G\'s objective on generated examples (with their graph)."""',
-             f"{INDENT}s_fake = discriminator(fake)",
+             f"{INDENT}s_fake = discriminator(fake{y})",
              f"{INDENT}return {rule.g_source}"]
     if game.gradient_penalty > 0:
-        lines += ["", "", *_PENALTY]
+        lines += ["", "", *_penalty(y)]
     if game.clip is not None:
         lines += ["", "", "def clip_weights(discriminator):",
                   f'{INDENT}"""WGAN\'s clipping: every weight of D into [-c, c], after each '
@@ -127,15 +154,19 @@ def write_losses(graph: IR) -> list[str]:
     return lines
 
 
-_PENALTY = [
-    "def gradient_penalty(discriminator, real, fake):",
-    '    """(|grad D(x~)| - 1)^2 averaged over x~ = e x + (1 - e) G(z), e ~ U(0, 1) per example',
-    '    (Gulrajani et al., 2017)."""',
-    "    e = torch.rand((len(real),) + (1,) * (real.dim() - 1), device=real.device)",
-    "    mixed = (e * real.detach() + (1 - e) * fake.detach()).requires_grad_(True)",
-    "    grad, = torch.autograd.grad(discriminator(mixed).sum(), mixed, create_graph=True)",
-    "    return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()",
-]
+def _penalty(y: str) -> list[str]:
+    """`gradient_penalty`, as GANModel.gradient_penalty computes it."""
+    return [
+        f"def gradient_penalty(discriminator, real, fake{y}):",
+        '    """(|grad D(x~)| - 1)^2 averaged over x~ = e x + (1 - e) G(z), e ~ U(0, 1) per '
+        "example",
+        '    (Gulrajani et al., 2017)."""',
+        "    e = torch.rand((len(real),) + (1,) * (real.dim() - 1), device=real.device)",
+        "    mixed = (e * real.detach() + (1 - e) * fake.detach()).requires_grad_(True)",
+        f"    score = discriminator(mixed{y})",
+        "    grad, = torch.autograd.grad(score.sum(), mixed, create_graph=True)",
+        "    return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()",
+    ]
 
 
 def write_gan_state_loader(renamed: list[tuple[str, str | None]]) -> list[str]:
@@ -165,12 +196,14 @@ def write_gan_state_loader(renamed: list[tuple[str, str | None]]) -> list[str]:
 
 
 def write_gan_training(spec: Spec, graph: IR) -> list[str]:
-    """`train(generator, discriminator, x, ...)`, aespec's alternating steps, and `__main__`."""
-    t, game = spec.train, graph.nodes["adversarial"].args
+    """`train(generator, discriminator, x, ...)`, aespec's alternating steps, and `__main__`;
+    a conditional GAN's also reads the labels `load_data` returns, one-hot."""
+    t, game, y, k = spec.train, graph.nodes["adversarial"].args, _y(graph), classes(graph)
     dims = ", ".join(map(str, graph.nodes["z"].output_shape()))
     opt_d = _optimizer(spec, t.discriminator_optimizer or t.optimizer,
                        "discriminator.parameters()")
-    head = [f"def train(generator, discriminator, x, epochs={t.epochs}, batch={t.batch}, "
+    labels = ", labels" if y else ""  # a conditional GAN's one-hot labels, (N, classes)
+    head = [f"def train(generator, discriminator, x{labels}, epochs={t.epochs}, batch={t.batch}, "
             f"steps={t.discriminator_steps}):",
             f'{INDENT}"""Each batch: `steps` updates of D on it and fresh samples, then one of '
             'G through',
@@ -184,18 +217,20 @@ def write_gan_training(spec: Spec, graph: IR) -> list[str]:
             "    order = torch.randperm(len(x), device=x.device)",
             "    total_d = total_g = 0.0",
             "    for start in range(0, len(x), batch):",
-            "        real = x[order[start:start + batch]]",
+            "        idx = order[start:start + batch]",
+            "        real = x[idx]",
+            *(["        y = labels[idx]  # one-hot: G and D read the batch's labels"] if y else []),
             "        for i in range(steps):",
             f"            z = torch.randn(len(real), {dims}, device=x.device)",
             "            with torch.set_grad_enabled(i == steps - 1):  # G's step reads the last",
-            "                fake = generator(z)",
-            "            loss_d, _ = d_loss(discriminator, real, fake.detach())",
+            f"                fake = generator(z{y})",
+            f"            loss_d, _ = d_loss(discriminator, real, fake.detach(){y})",
             "            opt_d.zero_grad()",
             "            loss_d.backward()",
             "            opt_d.step()",
             *(["            clip_weights(discriminator)"] if game.clip is not None else []),
             "        discriminator.requires_grad_(False)  # G's step leaves D as it is",
-            "        loss_g = g_loss(discriminator, fake)",
+            f"        loss_g = g_loss(discriminator, fake{y})",
             "        opt_g.zero_grad()",
             "        loss_g.backward()",
             "        opt_g.step()",
@@ -215,10 +250,12 @@ def write_gan_training(spec: Spec, graph: IR) -> list[str]:
             "args = parser.parse_args()",
             f"torch.manual_seed({t.seed})",
             'device = "cuda" if torch.cuda.is_available() else "cpu"',
-            "x = load_data(args.limit).to(device)",
+            *(["x, labels = load_data(args.limit)",
+               f"x, labels = x.to(device), F.one_hot(labels.long(), {k}).float().to(device)"]
+              if k is not None else ["x = load_data(args.limit).to(device)"]),
             "generator, discriminator = Generator().to(device), Discriminator().to(device)",
             *_wrap_comment(f"aespec run also does: {left}."),
-            "train(generator, discriminator, x, epochs=args.epochs)",
+            f"train(generator, discriminator, x{labels}, epochs=args.epochs)",
             "if args.save:",
             '    torch.save({"generator": generator.state_dict(),',
             '                "discriminator": discriminator.state_dict()}, args.save)']

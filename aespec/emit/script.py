@@ -52,16 +52,19 @@ def _dims(shape: tuple[int, ...]) -> str:
     return ", ".join(map(str, shape))
 
 
-def write_data(spec: Spec, output: tuple[int, ...]) -> tuple[list[str], set[str]]:
+def write_data(spec: Spec, output: tuple[int, ...], classes: int | None = None
+               ) -> tuple[list[str], set[str]]:
     """`load_data(limit=None)` (and the stdlib modules it needs): the source entry's emitted
-    loader where it has one for this data line, else random stand-in data."""
+    loader where it has one for this data line, else random stand-in data; with `classes`
+    (a conditional spec's) it returns the class labels too."""
     data = spec.data
     entry = None if data is None else REGISTRY.get(data.source)
     if data is None or entry is None or entry.emit is None:
-        return _random(spec, output), set()
-    loader = entry.emit(LoaderCall(entry, data.args, spec.input.shape, q, lit, comment_text))
+        return _random(spec, output, classes), set()
+    loader = entry.emit(LoaderCall(entry, data.args, spec.input.shape, q, lit, comment_text,
+                                   classes is not None))
     if loader is None:
-        return _random(spec, output), set()
+        return _random(spec, output, classes), set()
     head = [f"{INDENT}{line}" if line else "" for line in loader.head]
     return ["def load_data(limit=None):", *head, *block(list(loader.body), 1)], \
         set(loader.stdlib)
@@ -74,7 +77,7 @@ def _source_text(source: str, args: dict) -> str:
     return f"{source}({', '.join(parts)})" if parts else source
 
 
-def _random(spec: Spec, output: tuple[int, ...]) -> list[str]:
+def _random(spec: Spec, output: tuple[int, ...], classes: int | None = None) -> list[str]:
     data = spec.data
     said = ["the spec names no data (`aespec run --data SRC` gives some)."] if data is None \
         else ["aespec reads the spec's data here,", _source_text(data.source, data.args)]
@@ -87,6 +90,8 @@ def _random(spec: Spec, output: tuple[int, ...]) -> list[str]:
             f"x = torch.rand(n, {_dims(spec.input.shape)})"]
     if pair:
         body += [f"y = torch.rand(n, {_dims(output)})  # the targets", "return x, y"]
+    elif classes is not None:
+        body.append(f"return x, torch.randint(0, {classes}, (n,))  # the class labels")
     else:
         body.append("return x")
     return lines + block(body, 1)

@@ -29,7 +29,7 @@ def emit_source(graph: IR, spec: Spec, filename: str | None = None) -> str:
     the file will have, for its usage line (default: the spec's name + `.py`).  E314 for a
     graph whose shapes were not all inferred; E313 for an op the emit stage has no form for.
     A GAN's file holds `Generator`, `Discriminator` and the game's objectives instead
-    (`_emit_gan`); E316 for a conditional spec.
+    (`_emit_gan`); E316 for a conditional autoencoder.
     """
     _require_complete(graph, spec)
     if "z" in graph.nodes:
@@ -56,7 +56,7 @@ def _emit_gan(graph: IR, spec: Spec, filename: str | None) -> str:
     """A GAN's file: the two networks, the objectives, the data, the alternating loop."""
     net = gan.analyse_gan(graph)
     nets = gan.write_networks(net, spec)
-    data, stdlib = write_data(spec, graph.input)
+    data, stdlib = write_data(spec, graph.input, gan.classes(graph))
     parts = [*nets.parts, gan.write_losses(graph),
              *(HELPERS[h].strip("\n").splitlines() for h in sorted(net.helpers))]
     if "gzip" in stdlib:
@@ -69,9 +69,9 @@ def _emit_gan(graph: IR, spec: Spec, filename: str | None) -> str:
 
 
 def _require_complete(graph: IR, spec: Spec) -> None:
-    if "y" in graph.nodes:
-        raise AespecError.of("E316", "aespec emit does not take a conditional spec "
-                             "(`condition labels(N)`) yet; aespec run trains it",
+    if "y" in graph.nodes and "z" not in graph.nodes:
+        raise AespecError.of("E316", "aespec emit does not take a conditional "
+                             "autoencoder (`condition labels(N)`) yet; aespec run trains it",
                              graph.nodes["y"].span, "train it with `aespec run`", spec.path)
     outputs = graph.outputs
     wanted = ("decoder", "discriminator") if "z" in graph.nodes else \
