@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 import torch
 from test_compile_shapes import _spec_files
+from test_no_torch import _heavy_modules
 from typer.testing import CliRunner
 
 from aespec.cli import app
@@ -150,6 +151,7 @@ def test_emitted_gan_files_import_nothing_of_aespec_and_pass_ruff(tmp_path: Path
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("game", ["minimax", "wasserstein, gradient_penalty=10",
                                   "wasserstein, clip=0.01", "cgan: nonsaturating"])
 def test_the_gan_file_trains_without_aespec(tmp_path: Path, game: str):
@@ -192,6 +194,12 @@ def test_conditional_labels_are_the_datas():
     ns = _load(emit_source(result.ir, result.spec), "cgan_random")
     x, labels = ns["load_data"](limit=6)
     assert x.shape == (6, 1, 8, 8) and labels.shape == (6,) and int(labels.max()) < 10
+
+
+def test_command_writes_a_gan_without_importing_torch():
+    heavy, proc = _heavy_modules(["emit", str(ROOT / "specs" / "wgan_gp.ae")])
+    assert proc.returncode == 0 and "def gradient_penalty(" in proc.stdout, proc.stderr
+    assert heavy == []
 
 
 def test_a_conditional_autoencoder_is_refused_with_e316():
