@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from aespec.emit.module import INDENT, WIDTH, block, init_lines
-from aespec.emit.network import Network, Segment, _name_values, rule_of, shape_text
+from aespec.emit.network import Network, Segment, name_values, rule_of, shape_text
 from aespec.emit.rules import NOOP, lit, q
-from aespec.emit.script import _description, _left_out, _optimizer, _wrap_comment
+from aespec.emit.script import description, left_out, optimizer_call, wrap_comment
 from aespec.emit.strings import clip
 from aespec.model import Spec
 from aespec.ops.adversarial import ADVERSARIAL
@@ -46,7 +46,7 @@ def analyse_gan(g: IR) -> Network:
     if "y" in g.nodes:  # a conditional GAN's labels: both networks' second argument
         net.owner["y"], net.names["y"] = "y", "y"
     net.roles = {"x_hat": g.outputs["decoder"], "score": g.outputs["discriminator"]}
-    _name_values(g, net)
+    name_values(g, net)
     return net
 
 
@@ -200,7 +200,7 @@ def write_gan_training(spec: Spec, graph: IR) -> list[str]:
     a conditional GAN's also reads the labels `load_data` returns, one-hot."""
     t, game, y, k = spec.train, graph.nodes["adversarial"].args, _y(graph), classes(graph)
     dims = ", ".join(map(str, graph.nodes["z"].output_shape()))
-    opt_d = _optimizer(spec, t.discriminator_optimizer or t.optimizer,
+    opt_d = optimizer_call(spec, t.discriminator_optimizer or t.optimizer,
                        "discriminator.parameters()")
     labels = ", labels" if y else ""  # a conditional GAN's one-hot labels, (N, classes)
     head = [f"def train(generator, discriminator, x{labels}, epochs={t.epochs}, batch={t.batch}, "
@@ -209,7 +209,7 @@ def write_gan_training(spec: Spec, graph: IR) -> list[str]:
             'G through',
             f"{INDENT}D's scores of the last samples (D frozen); prints each epoch's mean "
             'losses."""',
-            f"{INDENT}opt_g = {_optimizer(spec, t.optimizer, 'generator.parameters()')}",
+            f"{INDENT}opt_g = {optimizer_call(spec, t.optimizer, 'generator.parameters()')}",
             f"{INDENT}opt_d = {opt_d}"]
     body = ["for epoch in range(epochs):",
             "    generator.train()",
@@ -240,8 +240,8 @@ def write_gan_training(spec: Spec, graph: IR) -> list[str]:
             "    d, g = total_d / len(x), total_g / len(x)",
             '    print(f"epoch {epoch + 1}/{epochs}: D loss {d:.4f}, G loss {g:.4f}")',
             "return generator, discriminator"]
-    left = "; ".join(_left_out(spec))
-    main = ["parser = argparse.ArgumentParser(description=" + q(_description(spec)) + ")",
+    left = "; ".join(left_out(spec))
+    main = ["parser = argparse.ArgumentParser(description=" + q(description(spec)) + ")",
             f'parser.add_argument("--epochs", type=int, default={t.epochs})',
             'parser.add_argument("--limit", type=int, default=None, help="use the first N '
             'examples")',
@@ -254,7 +254,7 @@ def write_gan_training(spec: Spec, graph: IR) -> list[str]:
                f"x, labels = x.to(device), F.one_hot(labels.long(), {k}).float().to(device)"]
               if k is not None else ["x = load_data(args.limit).to(device)"]),
             "generator, discriminator = Generator().to(device), Discriminator().to(device)",
-            *_wrap_comment(f"aespec run also does: {left}."),
+            *wrap_comment(f"aespec run also does: {left}."),
             f"train(generator, discriminator, x{labels}, epochs=args.epochs)",
             "if args.save:",
             '    torch.save({"generator": generator.state_dict(),',

@@ -97,7 +97,7 @@ def _random(spec: Spec, output: tuple[int, ...], classes: int | None = None) -> 
     return lines + block(body, 1)
 
 
-def _optimizer(spec: Spec, choice: OpChoice | None = None,
+def optimizer_call(spec: Spec, choice: OpChoice | None = None,
                params: str = "model.parameters()") -> str:
     """The optimizer's entry's torch call (the spec's, or `choice`'s) over `params`, less
     the keywords torch assumes."""
@@ -107,7 +107,7 @@ def _optimizer(spec: Spec, choice: OpChoice | None = None,
     return f"torch.optim.{entry.torch_name}({', '.join([params, *written])})"
 
 
-def _left_out(spec: Spec) -> list[str]:
+def left_out(spec: Spec) -> list[str]:
     t = spec.train
     out = []
     if not SCHEDULES[t.schedule.name].noop:
@@ -130,7 +130,7 @@ def write_training(spec: Spec, class_name: str) -> list[str]:
     lines = [f"def train(model, x{y_arg}, epochs={t.epochs}, batch={t.batch}):",
              f'{INDENT}"""Minibatch training with the spec\'s optimizer; prints each '
              'epoch\'s mean loss."""',
-             f"{INDENT}optimizer = {_optimizer(spec)}"]
+             f"{INDENT}optimizer = {optimizer_call(spec)}"]
     body = ["for epoch in range(epochs):",
             "    model.train()",
             "    order = torch.randperm(len(x), device=x.device)",
@@ -145,8 +145,8 @@ def write_training(spec: Spec, class_name: str) -> list[str]:
             '    print(f"epoch {epoch + 1}/{epochs}: loss {total / len(x):.4f}")',
             "return model"]
     lines = block(lines, 0) + block(body, 1)
-    left = "; ".join(_left_out(spec))
-    main = ["parser = argparse.ArgumentParser(description=" + q(_description(spec)) + ")",
+    left = "; ".join(left_out(spec))
+    main = ["parser = argparse.ArgumentParser(description=" + q(description(spec)) + ")",
             f'parser.add_argument("--epochs", type=int, default={t.epochs})',
             'parser.add_argument("--limit", type=int, default=None, help="use the first N '
             'examples")',
@@ -158,21 +158,21 @@ def write_training(spec: Spec, class_name: str) -> list[str]:
     main += ["x, y = load_data(args.limit)", "x, y = x.to(device), y.to(device)"] if pair else \
         ["x = load_data(args.limit).to(device)"]
     main += [f"model = {class_name}().to(device)",
-             *_wrap_comment(f"aespec run also does: {left}."),
+             *wrap_comment(f"aespec run also does: {left}."),
              f"train(model, x{', y' if pair else ''}, epochs=args.epochs)",
              "if args.save:",
              "    torch.save(model.state_dict(), args.save)"]
     return lines + ["", "", 'if __name__ == "__main__":'] + block(main, 1)
 
 
-def _description(spec: Spec) -> str:
+def description(spec: Spec) -> str:
     """The parser's description; argparse formats one holding `%(prog)` with `%`, so its
     other `%` are doubled there (a file named `100%(prog)s%.ae` still prints its name)."""
     text = f"Train {spec.name}."
     return text.replace("%", "%%") if "%(prog)" in text else text
 
 
-def _wrap_comment(text: str, width: int = WIDTH - 6) -> list[str]:
+def wrap_comment(text: str, width: int = WIDTH - 6) -> list[str]:
     """A comment in lines of at most `width` characters."""
     lines, line = [], "#"
     for word in text.split():
