@@ -1,7 +1,7 @@
 """GAN specs (issue 21, part 1): the language (`latent`, `discriminator`, `loss
 adversarial(...)`, the discriminator's train keys), the check (both networks' shapes and
-parameters, E317, W413-W415, E217), the compiled networks, the commands that do not
-take them yet (E316), and their sweeps. Their training: tests/test_gan_train.py."""
+parameters, E317, W413-W415, E217), the compiled networks, `aespec emit` of one, and
+their sweeps. Their training: tests/test_gan_train.py."""
 
 from __future__ import annotations
 
@@ -173,13 +173,15 @@ def test_fmt_is_idempotent_and_keeps_the_meaning(path):
     assert before["model"] == after["model"] and before["diagnostics"] == after["diagnostics"]
 
 
-def test_emit_refuses_with_e316(tmp_path):
+def test_emit_writes_a_gan(tmp_path):
+    """A GAN's file holds both networks (tests/test_emit_gan.py checks what they compute);
+    a conditional spec is still refused with E316 there."""
     spec = tmp_path / "gan.ae"
     spec.write_text(GAN)
     result = runner.invoke(app, ["emit", str(spec)])
-    assert result.exit_code == 1, result.output
-    assert "E316" in result.output and "does not take a GAN spec yet" in result.output
-    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert result.exit_code == 0, result.output
+    assert "class Generator(nn.Module):" in result.output
+    assert "class Discriminator(nn.Module):" in result.output
 
 
 @pytest.mark.parametrize("detail", ["ops", "blocks"])

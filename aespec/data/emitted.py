@@ -34,7 +34,8 @@ def _normal_lines(call: LoaderCall) -> list[str]:
     classes = (normal,) if isinstance(normal, int) else tuple(normal)
     return [f"keep = torch.isin(labels, torch.tensor({list(classes)}))  "
             f"# normal={call.comment(call.literal(normal))}"
-            ": train on these classes", "x = x[keep]"]
+            ": train on these classes", "x = x[keep]",
+            *(["labels = labels[keep]"] if call.labels else [])]
 
 
 def _scaled(call: LoaderCall, x: str) -> tuple[str, str]:
@@ -63,10 +64,15 @@ def digits_loader(call: LoaderCall) -> Loader:
     if resized:
         body.append(f'x = F.interpolate(x, size=({size}, {size}), mode="bilinear", '
                     "align_corners=False)")
-    if args.get("normal") is not None:
+    if args.get("normal") is not None or call.labels:
         body += ["labels = torch.tensor(digits.target)", *_normal_lines(call)]
-    body.append(f"return {x}.reshape(-1, {_dims(call.shape)})")
+    body.append(f"return {x}.reshape(-1, {_dims(call.shape)}){_labels(call)}")
     return Loader(head, tuple(body))
+
+
+def _labels(call: LoaderCall) -> str:
+    """`, labels[:limit]`: the second value a conditional spec's loader returns."""
+    return ", labels[:limit]" if call.labels else ""
 
 
 def mnist_loader(call: LoaderCall) -> Loader | None:
@@ -84,11 +90,12 @@ def mnist_loader(call: LoaderCall) -> Loader | None:
             "x = read_idx(images)  # (N, 28, 28) uint8"]
     if args.get("limit"):  # the first N examples, before any normal= filter (as aespec)
         body.append(f"x = x[:{args['limit']}]  # limit={args['limit']}")
-    if args.get("normal") is not None:
+    if args.get("normal") is not None or call.labels:
         body += ['names = os.path.join(folder, "train-labels-idx1-ubyte")',
                  'names += ".gz" if os.path.exists(names + ".gz") else ""',
                  f"labels = read_idx(names)[:{_len_of(args)}].long()", *_normal_lines(call)]
-    body.append(f"return ({x}).reshape(-1, {_dims(call.shape)})")
+    x = x if x.startswith("(") else f"({x})"  # _scaled's range is already bracketed
+    body.append(f"return {x}.reshape(-1, {_dims(call.shape)}){_labels(call)}")
     return Loader(head, tuple(body), frozenset({"gzip", "os"}), (READ_IDX,))
 
 

@@ -37,6 +37,7 @@ class LoaderCall:
     quote: Callable[[str], str]
     literal: Callable[[Any], str]
     comment: Callable[[str], str]
+    labels: bool = False  # a conditional spec's: load_data returns (x, class labels)
 
 
 @dataclass(frozen=True)

@@ -90,7 +90,7 @@ def write_module(net: Network, spec: Spec, owned: list[tuple[str, str, str, str]
     text.outputs = _outputs(net, fwd, contractive)
     lines = [f"class {text.name}(nn.Module):", *_class_doc(spec, g), "",
              f"{INDENT}def __init__(self):", f"{INDENT * 2}super().__init__()"]
-    lines += _init(net, spec, fwd, owned)
+    lines += init_lines(net, spec, fwd, owned)
     lines += _corrupt(net)
     lines += _forward(net, fwd, text.outputs, contractive)
     lines += _encode(net)
@@ -115,7 +115,7 @@ def _class_doc(spec: Spec, g) -> list[str]:
     return [first, "", *rest]
 
 
-def _init(net: Network, spec: Spec, fwd: Segment, owned: list) -> list[str]:
+def init_lines(net: Network, spec: Spec, fwd: Segment, owned: list) -> list[str]:
     """The layers in forward order, each group under the spec line it comes from."""
     source = spec.source.split("\n")  # the lines the spans count (not str.splitlines's)
     lines, last = [], None

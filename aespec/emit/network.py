@@ -87,7 +87,7 @@ def analyse(g: IR) -> Network:
     if logits is not None:
         net.roles["logits"] = logits
     net.reg_targets = _activity_targets(g)
-    _name_values(g, net)
+    name_values(g, net)
     return net
 
 
@@ -111,7 +111,7 @@ def _activity_targets(g: IR) -> list[str]:
             if get_op("regularizer", d.op).acts_on != "weights"]
 
 
-def _name_values(g: IR, net: Network) -> None:
+def name_values(g: IR, net: Network) -> None:
     """`h` by default; roles, then labels (or node ids) for values read again later."""
     taken = RESERVED | set(g.nodes) | set(dir(builtins)) | set(keyword.kwlist)
     for nid in net.order:

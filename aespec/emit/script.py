@@ -15,6 +15,7 @@ from aespec.emit.module import INDENT, WIDTH, block
 from aespec.emit.rules import lit, q
 from aespec.emit.strings import clip, comment_text
 from aespec.model import Spec
+from aespec.model.settings import OpChoice
 from aespec.ops.optimizers import OPTIMIZERS, SCHEDULES
 
 
@@ -51,16 +52,19 @@ def _dims(shape: tuple[int, ...]) -> str:
     return ", ".join(map(str, shape))
 
 
-def write_data(spec: Spec, output: tuple[int, ...]) -> tuple[list[str], set[str]]:
+def write_data(spec: Spec, output: tuple[int, ...], classes: int | None = None
+               ) -> tuple[list[str], set[str]]:
     """`load_data(limit=None)` (and the stdlib modules it needs): the source entry's emitted
-    loader where it has one for this data line, else random stand-in data."""
+    loader where it has one for this data line, else random stand-in data; with `classes`
+    (a conditional spec's) it returns the class labels too."""
     data = spec.data
     entry = None if data is None else REGISTRY.get(data.source)
     if data is None or entry is None or entry.emit is None:
-        return _random(spec, output), set()
-    loader = entry.emit(LoaderCall(entry, data.args, spec.input.shape, q, lit, comment_text))
+        return _random(spec, output, classes), set()
+    loader = entry.emit(LoaderCall(entry, data.args, spec.input.shape, q, lit, comment_text,
+                                   classes is not None))
     if loader is None:
-        return _random(spec, output), set()
+        return _random(spec, output, classes), set()
     head = [f"{INDENT}{line}" if line else "" for line in loader.head]
     return ["def load_data(limit=None):", *head, *block(list(loader.body), 1)], \
         set(loader.stdlib)
@@ -73,7 +77,7 @@ def _source_text(source: str, args: dict) -> str:
     return f"{source}({', '.join(parts)})" if parts else source
 
 
-def _random(spec: Spec, output: tuple[int, ...]) -> list[str]:
+def _random(spec: Spec, output: tuple[int, ...], classes: int | None = None) -> list[str]:
     data = spec.data
     said = ["the spec names no data (`aespec run --data SRC` gives some)."] if data is None \
         else ["aespec reads the spec's data here,", _source_text(data.source, data.args)]
@@ -86,20 +90,24 @@ def _random(spec: Spec, output: tuple[int, ...]) -> list[str]:
             f"x = torch.rand(n, {_dims(spec.input.shape)})"]
     if pair:
         body += [f"y = torch.rand(n, {_dims(output)})  # the targets", "return x, y"]
+    elif classes is not None:
+        body.append(f"return x, torch.randint(0, {classes}, (n,))  # the class labels")
     else:
         body.append("return x")
     return lines + block(body, 1)
 
 
-def _optimizer(spec: Spec) -> str:
-    """The optimizer's entry's torch call, less the keywords torch assumes."""
-    choice = spec.train.optimizer
+def optimizer_call(spec: Spec, choice: OpChoice | None = None,
+               params: str = "model.parameters()") -> str:
+    """The optimizer's entry's torch call (the spec's, or `choice`'s) over `params`, less
+    the keywords torch assumes."""
+    choice = choice or spec.train.optimizer
     entry = OPTIMIZERS[choice.name]
     written = [f"{k}={lit(v)}" for k, v in entry.written_kwargs(choice.args).items()]
-    return f"torch.optim.{entry.torch_name}({', '.join(['model.parameters()', *written])})"
+    return f"torch.optim.{entry.torch_name}({', '.join([params, *written])})"
 
 
-def _left_out(spec: Spec) -> list[str]:
+def left_out(spec: Spec) -> list[str]:
     t = spec.train
     out = []
     if not SCHEDULES[t.schedule.name].noop:
@@ -122,7 +130,7 @@ def write_training(spec: Spec, class_name: str) -> list[str]:
     lines = [f"def train(model, x{y_arg}, epochs={t.epochs}, batch={t.batch}):",
              f'{INDENT}"""Minibatch training with the spec\'s optimizer; prints each '
              'epoch\'s mean loss."""',
-             f"{INDENT}optimizer = {_optimizer(spec)}"]
+             f"{INDENT}optimizer = {optimizer_call(spec)}"]
     body = ["for epoch in range(epochs):",
             "    model.train()",
             "    order = torch.randperm(len(x), device=x.device)",
@@ -137,8 +145,8 @@ def write_training(spec: Spec, class_name: str) -> list[str]:
             '    print(f"epoch {epoch + 1}/{epochs}: loss {total / len(x):.4f}")',
             "return model"]
     lines = block(lines, 0) + block(body, 1)
-    left = "; ".join(_left_out(spec))
-    main = ["parser = argparse.ArgumentParser(description=" + q(_description(spec)) + ")",
+    left = "; ".join(left_out(spec))
+    main = ["parser = argparse.ArgumentParser(description=" + q(description(spec)) + ")",
             f'parser.add_argument("--epochs", type=int, default={t.epochs})',
             'parser.add_argument("--limit", type=int, default=None, help="use the first N '
             'examples")',
@@ -150,21 +158,21 @@ def write_training(spec: Spec, class_name: str) -> list[str]:
     main += ["x, y = load_data(args.limit)", "x, y = x.to(device), y.to(device)"] if pair else \
         ["x = load_data(args.limit).to(device)"]
     main += [f"model = {class_name}().to(device)",
-             *_wrap_comment(f"aespec run also does: {left}."),
+             *wrap_comment(f"aespec run also does: {left}."),
              f"train(model, x{', y' if pair else ''}, epochs=args.epochs)",
              "if args.save:",
              "    torch.save(model.state_dict(), args.save)"]
     return lines + ["", "", 'if __name__ == "__main__":'] + block(main, 1)
 
 
-def _description(spec: Spec) -> str:
+def description(spec: Spec) -> str:
     """The parser's description; argparse formats one holding `%(prog)` with `%`, so its
     other `%` are doubled there (a file named `100%(prog)s%.ae` still prints its name)."""
     text = f"Train {spec.name}."
     return text.replace("%", "%%") if "%(prog)" in text else text
 
 
-def _wrap_comment(text: str, width: int = WIDTH - 6) -> list[str]:
+def wrap_comment(text: str, width: int = WIDTH - 6) -> list[str]:
     """A comment in lines of at most `width` characters."""
     lines, line = [], "#"
     for word in text.split():

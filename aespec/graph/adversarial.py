@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from aespec.errors import AespecError, DiagnosticBag
+from aespec.errors import DiagnosticBag
 from aespec.graph.checks import check, fmt_range, line_span
 from aespec.model import Spec
 
@@ -129,14 +129,3 @@ def _batchnorm_hint(g: IR, n: str, spared: str) -> str:
                None)
     where = f"`{d.op}(...) batchnorm {act}`" if act else f"`{d.op}(...) batchnorm`"
     return f"write {where} here, and on the other conv layers but the {spared} layer"
-
-
-def refuse_adversarial(g: IR, what: str, file: str | None) -> None:
-    """E316 for a GAN's graph where `what` (aespec emit) does not take one yet; nothing
-    for an autoencoder's."""
-    if "z" not in g.nodes:
-        return
-    raise AespecError.of(
-        "E316", f"{what} does not take a GAN spec yet; aespec run trains it, and aespec "
-        "check, draw and fmt read it", g.nodes["z"].span,
-        "train it with `aespec run`", file)

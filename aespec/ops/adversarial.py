@@ -50,6 +50,10 @@ class Adversarial:
     logit: bool
     d_loss: Callable[[Any, Any], Any]  # (D(x), D(G(z))) -> D's loss, a scalar tensor
     g_loss: Callable[[Any], Any]  # D(G(z)) -> G's loss
+    # the same two as the emitted file writes them (aespec/emit/gan.py), over the scores
+    # `s_real` and `s_fake`; `F` is torch.nn.functional
+    d_source: str
+    g_source: str
 
 
 def _softplus(t: Any) -> Any:
@@ -69,23 +73,29 @@ def _log_d(real: Any, fake: Any) -> Any:
     return _softplus(-real).mean() + _softplus(fake).mean()
 
 
+_LOG_D = "F.softplus(-s_real).mean() + F.softplus(s_fake).mean()"
+
+
 ADVERSARIAL: dict[str, Adversarial] = {a.name: a for a in (
     Adversarial("nonsaturating", "Goodfellow et al.'s game with the generator's loss flipped "
                 "so that it has gradients while D wins (the default)",
                 "−log σ(D(x)) − log(1 − σ(D(G(z))))", "−log σ(D(G(z)))", True,
-                _log_d, lambda f: _softplus(-f).mean()),
+                _log_d, lambda f: _softplus(-f).mean(), _LOG_D, "F.softplus(-s_fake).mean()"),
     Adversarial("minimax", "the original game: min over G, max over D of "
                 "E[log D(x)] + E[log(1 − D(G(z)))]",
                 "−log σ(D(x)) − log(1 − σ(D(G(z))))", "log(1 − σ(D(G(z))))", True,
-                _log_d, lambda f: -_softplus(f).mean()),
+                _log_d, lambda f: -_softplus(f).mean(), _LOG_D, "-F.softplus(s_fake).mean()"),
     Adversarial("wasserstein", "WGAN: D is a critic whose score difference estimates the "
                 "Wasserstein distance", "D(G(z)) − D(x)", "−D(G(z))", False,
-                lambda r, f: f.mean() - r.mean(), lambda f: -f.mean()),
+                lambda r, f: f.mean() - r.mean(), lambda f: -f.mean(),
+                "s_fake.mean() - s_real.mean()", "-s_fake.mean()"),
     Adversarial("hinge", "the hinge game of SAGAN and BigGAN",
                 "max(0, 1 − D(x)) + max(0, 1 + D(G(z)))", "−D(G(z))", False,
-                lambda r, f: _relu(1 - r).mean() + _relu(1 + f).mean(), lambda f: -f.mean()),
+                lambda r, f: _relu(1 - r).mean() + _relu(1 + f).mean(), lambda f: -f.mean(),
+                "F.relu(1 - s_real).mean() + F.relu(1 + s_fake).mean()", "-s_fake.mean()"),
     Adversarial("least_squares", "LSGAN: D's score pulled to 1 on real and 0 on fake data",
                 "(D(x) − 1)² + D(G(z))²", "(D(G(z)) − 1)²", False,
                 lambda r, f: ((r - 1) ** 2).mean() + (f ** 2).mean(),
-                lambda f: ((f - 1) ** 2).mean()),
+                lambda f: ((f - 1) ** 2).mean(),
+                "((s_real - 1) ** 2).mean() + (s_fake ** 2).mean()", "((s_fake - 1) ** 2).mean()"),
 )}
