@@ -3,8 +3,6 @@ score per example) as two generated fx networks, and the game's two objectives."
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -197,14 +195,10 @@ class GANModel(nn.Module):
         record_shapes(self.discriminator, self.info.discriminator_names, (x, *extra), shapes)
         return shapes
 
-    @contextmanager
-    def _evaluating(self) -> Iterator[None]:
-        was = self.training
-        self.train(False)
-        try:
-            yield
-        finally:
-            self.train(was)
+    def _evaluating(self) -> Any:
+        from aespec.compile.model import evaluating
+
+        return evaluating(self)
 
 
 def compile_gan(graph: IR, origin: Callable[[str], str] | None) -> GANModel:

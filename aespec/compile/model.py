@@ -207,14 +207,19 @@ class AEModel(nn.Module):
             raise AespecError(self.info.unavailable[name])
         return self.views[name]
 
-    @contextmanager
-    def _evaluating(self) -> Iterator[None]:
-        was = self.training
-        self.train(False)
-        try:
-            yield
-        finally:
-            self.train(was)
+    def _evaluating(self) -> Any:
+        return evaluating(self)
+
+
+@contextmanager
+def evaluating(module: nn.Module) -> Iterator[None]:
+    """`module` in evaluation mode for the block, its own mode back after it."""
+    was = module.training
+    module.train(False)
+    try:
+        yield
+    finally:
+        module.train(was)
 
 
 class _ShapeRecorder(fx.Interpreter):

@@ -4,6 +4,8 @@ autoencoder with neither."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import Field
 
 from aespec.errors import Span, did_you_mean
@@ -47,39 +49,37 @@ _NOT_IN_A_GAN = {
 GAN_REPORT = ("samples", "sample_quality")
 
 
-def do_latent(r: Resolver, stmt: LineStmt) -> None:
-    """`latent normal(N)`: the GAN generator's noise z ~ N(0, I), N values."""
+def _one_op(r: Resolver, stmt: LineStmt, table: dict[str, type[Args]], what: str,
+            example: str) -> tuple[Op, Any] | None:
+    """The one op of a `latent` or `condition` line, found in `table` and bound (E203,
+    E201 where it is not: `what` names the op's kind, `example` the line to write)."""
     items = stmt.chain.items
     op = items[0] if len(items) == 1 and isinstance(items[0], Op) else None
     if op is None:
-        r.bag.add("E203", "latent takes exactly one op: `latent normal(N)`", stmt.chain.span)
-        return
-    model = PRIORS.get(op.name)
+        r.bag.add("E203", f"{stmt.keyword} takes exactly one op: `{example}`", stmt.chain.span)
+        return None
+    model = table.get(op.name)
     if model is None:
-        r.bag.add("E201", f"unknown latent prior '{op.name}'", op.name_span,
-                  did_you_mean(op.name, PRIORS) or "write `latent normal(N)`: z ~ N(0, I)")
-        return
+        r.bag.add("E201", f"unknown {what} '{op.name}'", op.name_span,
+                  did_you_mean(op.name, table) or f"write `{example}`")
+        return None
     args = bind_args(op, model, r.scope, r.bag, op.name)
-    if args is not None:
+    return None if args is None else (op, args)
+
+
+def do_latent(r: Resolver, stmt: LineStmt) -> None:
+    """`latent normal(N)`: the GAN generator's noise z ~ N(0, I), N values."""
+    found = _one_op(r, stmt, PRIORS, "latent prior", "latent normal(N)")
+    if found is not None:
+        op, args = found
         r.fields["latent"] = LatentSpec(prior="normal", dim=args.dim, span=op.span)
 
 
 def do_condition(r: Resolver, stmt: LineStmt) -> None:
     """`condition labels(N)`: the data's class labels, one-hot, as the tensor `y`."""
-    items = stmt.chain.items
-    op = items[0] if len(items) == 1 and isinstance(items[0], Op) else None
-    if op is None:
-        r.bag.add("E203", "condition takes exactly one op: `condition labels(N)`",
-                  stmt.chain.span)
-        return
-    model = CONDITIONS.get(op.name)
-    if model is None:
-        r.bag.add("E201", f"unknown condition '{op.name}'", op.name_span,
-                  did_you_mean(op.name, CONDITIONS) or "write `condition labels(N)`: the "
-                  "data's class labels, one-hot of N values")
-        return
-    args = bind_args(op, model, r.scope, r.bag, op.name)
-    if args is not None:
+    found = _one_op(r, stmt, CONDITIONS, "condition", "condition labels(N)")
+    if found is not None:
+        op, args = found
         r.fields["condition"] = ConditionSpec(kind="labels", classes=args.classes,
                                               span=op.span)
 
