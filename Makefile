@@ -58,6 +58,8 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/check_speed.py
 	$(BIN)/python bench/train_throughput.py
+	$(BIN)/python bench/gan_results.py --part aespec
+	$(BIN)/python bench/gan_results.py --part hand
 	$(BIN)/python bench/quality.py
 	$(BIN)/python bench/lsp_latency.py
 	$(BIN)/python bench/whole_run.py

@@ -321,7 +321,9 @@ def main(argv: list[str] | None = None) -> int:
 
     machine = (f"{platform.processor() or platform.machine()}, torch {torch.__version__}, "
                f"{torch.get_num_threads()} threads, {time.strftime('%Y-%m-%d')}")
-    args.out.write_text(render(results, machine), encoding="utf-8")
+    from gan_results import section  # the GAN section, from its own bench's figures
+
+    args.out.write_text(render(results, machine) + section(), encoding="utf-8")
     args.json.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
     print(f"wrote {args.out} and {args.json}")
     return 0
