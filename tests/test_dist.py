@@ -2,8 +2,9 @@
 loopback train to the weights one process gives at the same global batch, resume, and
 `aespec run --nproc 2` starts them through torch's launcher.
 
-The ranks here are forked from the test process (torch is imported already, so a rank
-costs its training only); the launcher test starts the real command once.
+The ranks here are spawned, not forked: a fork copies the test process's threads' locks
+(a test before may leave a thread holding one, and the forked ranks then hang, as they did
+after tests/test_adversarial.py's sweeps); the launcher test starts the real command once.
 """
 
 from __future__ import annotations
@@ -75,8 +76,8 @@ def _rank_main(rank: int, port: int, kwargs: dict) -> None:
 
 
 def two_ranks(**kwargs) -> None:
-    """aespec.train(**kwargs) in two forked gloo ranks on loopback."""
-    ctx = multiprocessing.get_context("fork")
+    """aespec.train(**kwargs) in two spawned gloo ranks on loopback."""
+    ctx = multiprocessing.get_context("spawn")  # not fork: a test before may leave threads
     port = _free_port()
     procs = [ctx.Process(target=_rank_main, args=(r, port, kwargs)) for r in range(2)]
     for p in procs:
