@@ -96,11 +96,9 @@ class GANModel(nn.Module):
 
     def labels(self, n: int, device: torch.device | None = None) -> Tensor | None:
         """One-hot labels 0, 1, ..., classes - 1, 0, 1, ... for n draws (None: no classes)."""
-        if self.classes is None:
-            return None
-        where = device if device is not None else next(self.parameters()).device
-        k = torch.arange(n, device=where) % self.classes
-        return nn.functional.one_hot(k, self.classes).float()
+        from aespec.compile.model import classes_in_turn
+
+        return classes_in_turn(self, n, self.classes, device)
 
     def forward(self, x: Tensor, target: Tensor | None = None) -> GANOutput:
         """Both objectives on a batch of real `x` and as many generated samples: what the

@@ -86,11 +86,7 @@ class AEModel(nn.Module):
     def labels(self, n: int, device: torch.device | None = None) -> Tensor | None:
         """One-hot labels 0, 1, ..., classes - 1, 0, 1, ... for n examples; None without
         classes."""
-        if self.classes is None:
-            return None
-        where = device if device is not None else next(self.parameters()).device
-        k = torch.arange(n, device=where) % self.classes
-        return nn.functional.one_hot(k, self.classes).float()
+        return classes_in_turn(self, n, self.classes, device)
 
     def _call(self, view: fx.GraphModule, v: Tensor, labels: Tensor | None) -> Tensor:
         """A view (or `net`) on `v`, with a conditional model's labels (default: in turn)."""
@@ -209,6 +205,17 @@ class AEModel(nn.Module):
 
     def _evaluating(self) -> Any:
         return evaluating(self)
+
+
+def classes_in_turn(module: nn.Module, n: int, classes: int | None,
+                    device: torch.device | None = None) -> Tensor | None:
+    """One-hot labels 0, 1, ..., classes - 1, 0, 1, ... for n examples, on `device` (else
+    `module`'s); None without classes: what a conditional model reads by default."""
+    if classes is None:
+        return None
+    where = device if device is not None else next(module.parameters()).device
+    k = torch.arange(n, device=where) % classes
+    return nn.functional.one_hot(k, classes).float()
 
 
 @contextmanager
