@@ -291,13 +291,14 @@ _CODES = [
          "report records the item as skipped when the data turns out to have no labels.",
          _spec(before="data npz(\"x.npz\")", bottleneck="gaussian(8)",
                after="report {\n    sample_quality\n}")),
-    Code("E316", "the command does not take this GAN or conditional spec yet", "compile",
+    Code("E316", "the command does not take this GAN spec yet", "compile",
          "`aespec run` and `aespec sweep` train a GAN spec (`latent`, `discriminator`, `loss "
          "adversarial(...)`) and a conditional one (`condition labels(N)`), `aespec check`, "
-         "`draw` and `fmt` read them, and `aespec emit` writes a GAN, conditional or not; a "
-         "distributed run (`--nproc`) does not take a GAN, nor `aespec emit` a conditional "
-         "autoencoder (a cVAE), yet: they refuse it with this code.",
-         "`aespec emit cvae.ae` on an autoencoder with `condition labels(10)`", False),
+         "`draw` and `fmt` read them, and `aespec emit` writes them all: a GAN, conditional "
+         "or not, and a conditional autoencoder (a cVAE). A distributed run (`--nproc`) does "
+         "not take a GAN yet: it refuses it with this code; run the GAN in one process.",
+         "`aespec run gan.ae --nproc 2` on a spec with `latent`, `discriminator` and `loss "
+         "adversarial(...)`", False),
     Code("E317", "the discriminator does not end in one value per example", "checks",
          "A GAN's discriminator scores each example, real or generated, with one number (a "
          "logit, or a critic's value for `adversarial(wasserstein)`), so its output must be "

@@ -174,8 +174,8 @@ def test_fmt_is_idempotent_and_keeps_the_meaning(path):
 
 
 def test_emit_writes_a_gan(tmp_path):
-    """A GAN's file holds both networks (tests/test_emit_gan.py checks what they compute);
-    a conditional spec is still refused with E316 there."""
+    """A GAN's file holds both networks (tests/test_emit_gan.py checks what they compute,
+    tests/test_emit_conditional.py a conditional autoencoder's file)."""
     spec = tmp_path / "gan.ae"
     spec.write_text(GAN)
     result = runner.invoke(app, ["emit", str(spec)])

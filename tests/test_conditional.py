@@ -72,3 +72,21 @@ def test_what_a_condition_does_not_reach_yet_is_e319():
         found = [(d.code, d.span.line) for d in check_source(source).diagnostics
                  if d.code.startswith("E")]
         assert found == [("E319", line)], found
+
+
+def test_labels_joined_after_l_draws_are_tiled_to_them():
+    """A decoder's concat(y) after `gaussian(k, samples=L)` reads each draw's example's own
+    labels, as a skip join of an encoder tensor does; it raised ValueError (y is no op of
+    the graph's order, so it had no place before the draws)."""
+    source = CVAE.replace("gaussian(4)", "gaussian(4, samples=3)")
+    result = check_source(source)
+    assert result.ok, result.diagnostics
+    model = aespec.build(result.spec)
+    x = torch.rand(5, 64)
+    labels = torch.nn.functional.one_hot(torch.arange(5) % 10, 10).float()
+    model.train()
+    out = model(x, target=labels)
+    assert out.x_hat.shape == (15, 64) and torch.isfinite(out.loss)
+    model.eval()  # one draw, z = mu: the labels as they are
+    assert model(x, target=labels).x_hat.shape == (5, 64)
+    assert model.sample(4).shape == (4, 64)

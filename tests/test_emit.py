@@ -5,8 +5,10 @@ For each spec in `specs/` and each valid conformance case, the emitted file is e
 a fresh namespace; its module must have the compiled model's parameter count, load the
 compiled model's state_dict strictly (`load_aespec_state_dict`), and give the same
 reconstruction, code, encode, decode and sample in evaluation mode and the same loss terms
-in training mode with seeded noise.  One subprocess runs a file's training loop with aespec
-unimportable; ruff checks every emitted file; what cannot be emitted is E313 or E314.
+in training mode with seeded noise (a conditional autoencoder's given the same one-hot
+labels: tests/test_emit_conditional.py has more of them).  One subprocess runs a file's
+training loop with aespec unimportable; ruff checks every emitted file; what cannot be
+emitted is E313 or E314.
 """
 
 from __future__ import annotations
@@ -39,10 +41,10 @@ from aespec.ops import REGISTRY
 ROOT = Path(__file__).resolve().parents[1]
 # every spec in specs/ and every valid conformance case (the project's copy, the shared
 # one beside the checkout), each distinct file once: the files test_compile_shapes runs
-# not GANs (tests/test_emit_gan.py, conditional ones too) nor conditional autoencoders
-# (refused with E316 until emit writes them)
-CASES = [f for f in _spec_files() if not re.search(r"^(latent|condition)\b",
-                                                    f.read_text(encoding="utf-8"), re.M)]
+# but the GANs (tests/test_emit_gan.py, conditional ones too); conditional autoencoders
+# (specs/cvae.ae) are here
+CASES = [f for f in _spec_files() if not re.search(r"^latent\b", f.read_text(encoding="utf-8"),
+                                                   re.M)]
 DETERMINISM = {"unet_skip", "vae_samples", "mirror_tied", "noise_all_ops", "regularizers_all"}
 
 
@@ -78,7 +80,7 @@ def _batch(spec, graph) -> tuple[torch.Tensor, torch.Tensor | None]:
 def test_there_are_cases_of_every_kind():
     names = {p.stem for p in CASES}
     assert len(CASES) >= 70 and {"unet_skip", "vae_samples", "mirror_tied", "contractive",
-                                 "loss_gaussian_nll_learned", "noise_all_ops"} <= names
+                                 "loss_gaussian_nll_learned", "noise_all_ops", "cvae"} <= names
 
 
 # test_compile_shapes' edge cases: every op variant (asymmetric `same` padding, every
@@ -96,40 +98,47 @@ def test_emitted_module_computes_what_the_compiled_one_does(path: Path | str):
         sum(p.numel() for p in compiled.parameters()) == graph.params
     ns["load_aespec_state_dict"](emitted, compiled.state_dict())  # strict=True inside
     x, target = _batch(spec, graph)
+    # a conditional model's one-hot labels: an argument of each emitted method, and the
+    # compiled model's `target` (its target is x itself); nothing for another model
+    labels = compiled.labels(len(x))
+    y = () if labels is None else (labels,)
+    second = target if labels is None else labels  # model(x, target=...), loss_fn(model, x, .)
     compiled.eval()
     emitted.eval()
     with torch.no_grad():
-        want, got = compiled(x, target=target), emitted(x)
+        want, got = compiled(x, target=second), emitted(x, *y)
         _close(got["x_hat"], want.x_hat, "x_hat")
         _close(got["z"], want.z, "z")
-        loss, terms = ns["loss_fn"](emitted, x, target)
+        loss, terms = ns["loss_fn"](emitted, x, second)
         assert list(terms) == list(want.terms)
         for name, value in terms.items():
             _close(value, want.terms[name], f"eval {name}")
         _close(loss, want.loss, "eval loss")
-        _close(emitted.encode(x), compiled.encode(x), "encode")
-        _check_decode_and_sample(compiled, emitted, want.z)
+        _close(emitted.encode(x, *y), compiled.encode(x, labels), "encode")
+        _check_decode_and_sample(compiled, emitted, want.z, labels)
     compiled.train()
     emitted.train()
     torch.manual_seed(5)  # the same noise, dropout and latent draws in both
-    want = compiled(x, target=target)
+    want = compiled(x, target=second)
     torch.manual_seed(5)
-    loss, terms = ns["loss_fn"](emitted, x, target)
+    loss, terms = ns["loss_fn"](emitted, x, second)
     for name, value in terms.items():
         _close(value, want.terms[name], f"train {name}")
     _close(loss, want.loss, "train loss")
 
 
-def _check_decode_and_sample(compiled, emitted, z) -> None:
-    """decode and sample agree, or both refuse (a decoder that joins encoder tensors)."""
+def _check_decode_and_sample(compiled, emitted, z, labels=None) -> None:
+    """decode and sample agree, or both refuse (a decoder that joins encoder tensors); a
+    conditional model's decode reads `labels`, its sample the classes in turn."""
+    y = () if labels is None else (labels,)
     try:
-        decoded = compiled.decode(z)
+        decoded = compiled.decode(z, labels)
     except AespecError as err:
         assert err.diagnostics[0].code == "E311"
         with pytest.raises(NotImplementedError, match="computed before z"):
-            emitted.decode(z)
+            emitted.decode(z, *y)
     else:
-        _close(emitted.decode(z), decoded, "decode")
+        _close(emitted.decode(z, *y), decoded, "decode")
     if compiled.info.latent_shape is None:
         assert not hasattr(emitted, "sample")
         return

@@ -25,9 +25,7 @@ import pytest
 import torch
 from test_compile_shapes import _spec_files
 from test_no_torch import _heavy_modules
-from typer.testing import CliRunner
 
-from aespec.cli import app
 from aespec.compile import compile_model
 from aespec.emit import emit_source
 from aespec.graph.frontend import check_file, check_source
@@ -200,9 +198,3 @@ def test_command_writes_a_gan_without_importing_torch():
     heavy, proc = _heavy_modules(["emit", str(ROOT / "specs" / "wgan_gp.ae")])
     assert proc.returncode == 0 and "def gradient_penalty(" in proc.stdout, proc.stderr
     assert heavy == []
-
-
-def test_a_conditional_autoencoder_is_refused_with_e316():
-    result = CliRunner().invoke(app, ["emit", str(ROOT / "specs" / "cvae.ae")])
-    assert result.exit_code == 1, result.output
-    assert "E316" in result.output and "conditional" in result.output

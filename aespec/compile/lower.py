@@ -140,7 +140,9 @@ class Segment:
                 "decode and sample need a decoder that reads nothing but z; training the "
                 "whole model is fine")
         value = self.env[source]
-        if self.draws_at is not None and self.order.index(source) < self.draws_at < i:
+        # the condition y is no op of `order`: each example's labels, there before any draw
+        made = self.order.index(source) if source in self.order else -1
+        if self.draws_at is not None and made < self.draws_at < i:
             value = self.graph.create_node("call_function", tile_draws, (value, current),
                                            name=f"{source}_tiled")
         return value

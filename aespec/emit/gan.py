@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from aespec.emit import condition
 from aespec.emit.module import INDENT, WIDTH, block, init_lines
 from aespec.emit.network import Network, Segment, name_values, rule_of, shape_text
 from aespec.emit.rules import NOOP, lit, q
@@ -43,27 +44,16 @@ def analyse_gan(g: IR) -> Network:
         d = g.nodes[nid]
         noop = d.kind != "input" and rule_of(d) == NOOP
         net.owner[nid] = net.owner[g.order[i - 1]] if noop else nid
-    if "y" in g.nodes:  # a conditional GAN's labels: both networks' second argument
-        net.owner["y"], net.names["y"] = "y", "y"
+    condition.provide(net)  # a conditional GAN's labels: both networks' second argument
     net.roles = {"x_hat": g.outputs["decoder"], "score": g.outputs["discriminator"]}
     name_values(g, net)
     return net
 
 
-def _y(g: IR) -> str:
-    """`, y`: the labels' argument of a conditional GAN's calls; nothing for another."""
-    return ", y" if "y" in g.nodes else ""
-
-
-def classes(g: IR) -> int | None:
-    """A conditional GAN's number of classes (`condition labels(N)`); None else."""
-    return g.nodes["y"].output_shape()[0] if "y" in g.nodes else None
-
-
 def write_networks(net: Network, spec: Spec) -> GANText:
     """`class Generator` and `class Discriminator`, each a segment of the graph."""
     g, outs = net.g, net.g.outputs
-    env = {"y": "y"} if "y" in g.nodes else {}
+    env = condition.env(g)
     gen = Segment(net, "z", "z", env=dict(env)).through(outs["decoder"])
     dis = Segment(net, outs["decoder"], "x", env=dict(env)).through(outs["discriminator"])
     z, x = g.nodes["z"].output_shape(), g.input
@@ -74,7 +64,7 @@ def write_networks(net: Network, spec: Spec) -> GANText:
         for w in seg.written.values():
             text.renamed += [(name + "." + key.removeprefix("net."), new)
                              for key, new in w.renamed]
-    text.parts.append(_sample(z, classes(g)))
+    text.parts.append(_sample(z, condition.classes(g)))
     return text
 
 
@@ -82,8 +72,8 @@ def _network_class(net: Network, spec: Spec, name: str, seg: Segment, arg: str,
                    shape: tuple[int, ...], out: str) -> list[str]:
     params = sum(net.g.nodes[n].params for n in seg.written)
     result = "samples in data space" if name == "generator" else "one raw score each"
-    y, k = _y(net.g), classes(net.g)
-    given = "" if k is None else f", given one-hot labels y (B, {k})"
+    y, k = condition.y_arg(net.g), condition.classes(net.g)
+    given = "" if k is None else condition.given(k)
     doc = clip(f"The {name} of {spec.name}.", WIDTH - 7)
     lines = [f"class {name.title()}(nn.Module):", f'{INDENT}"""{doc}', "",
              f"{INDENT}{arg} {shape_text(shape)} -> {result}{given}; {params:,} parameters.",
@@ -113,7 +103,7 @@ def _sample(z: tuple[int, ...], k: int | None) -> list[str]:
             f"{INDENT}p = next(generator_net.parameters())",
             f"{INDENT}z = torch.randn(n, {dims}, generator=generator).to(p)",
             f"{INDENT}if y is None:",
-            f"{INDENT * 2}y = F.one_hot(torch.arange(n, device=p.device) % {k}, {k}).to(p)",
+            f"{INDENT * 2}{condition.in_turn('n', 'p', k)}",
             f"{INDENT}return generator_net(z, y.to(p))"]
 
 
@@ -122,7 +112,7 @@ def write_losses(graph: IR) -> list[str]:
     game = graph.nodes["adversarial"].args
     rule = ADVERSARIAL[game.kind]
     score = "torch.sigmoid({}).mean()" if rule.logit else "{}.mean()"
-    y = _y(graph)
+    y = condition.y_arg(graph)
     body = [f"s_real, s_fake = discriminator(real{y}), discriminator(fake{y})",
             f"loss = {rule.d_source}",
             "with torch.no_grad():",
@@ -198,7 +188,8 @@ def write_gan_state_loader(renamed: list[tuple[str, str | None]]) -> list[str]:
 def write_gan_training(spec: Spec, graph: IR) -> list[str]:
     """`train(generator, discriminator, x, ...)`, aespec's alternating steps, and `__main__`;
     a conditional GAN's also reads the labels `load_data` returns, one-hot."""
-    t, game, y, k = spec.train, graph.nodes["adversarial"].args, _y(graph), classes(graph)
+    t, game = spec.train, graph.nodes["adversarial"].args
+    y, k = condition.y_arg(graph), condition.classes(graph)
     dims = ", ".join(map(str, graph.nodes["z"].output_shape()))
     opt_d = optimizer_call(spec, t.discriminator_optimizer or t.optimizer,
                        "discriminator.parameters()")
@@ -250,9 +241,8 @@ def write_gan_training(spec: Spec, graph: IR) -> list[str]:
             "args = parser.parse_args()",
             f"torch.manual_seed({t.seed})",
             'device = "cuda" if torch.cuda.is_available() else "cpu"',
-            *(["x, labels = load_data(args.limit)",
-               f"x, labels = x.to(device), F.one_hot(labels.long(), {k}).float().to(device)"]
-              if k is not None else ["x = load_data(args.limit).to(device)"]),
+            *(condition.load_lines(k) if k is not None else
+              ["x = load_data(args.limit).to(device)"]),
             "generator, discriminator = Generator().to(device), Discriminator().to(device)",
             *wrap_comment(f"aespec run also does: {left}."),
             f"train(generator, discriminator, x{labels}, epochs=args.epochs)",

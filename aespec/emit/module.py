@@ -7,6 +7,7 @@ import keyword
 import re
 from dataclasses import dataclass, field
 
+from aespec.emit import condition
 from aespec.emit.network import Network, Segment, Unavailable, shape_text
 from aespec.emit.strings import clip, comment_text
 from aespec.model import Spec
@@ -70,6 +71,21 @@ def block(lines: list[str], depth: int) -> list[str]:
     return [out for line in lines for out in fit(line, INDENT * depth)]
 
 
+def docstring(text: str, depth: int) -> list[str]:
+    """`text` as a docstring at `depth`: one line where it fits, else broken between words,
+    never inside a shape's parentheses (the writers' own text: nothing in it to escape)."""
+    lead = INDENT * depth
+    words = re.split(r" (?![^()]*\))", text)  # `(B, 10)` is one word
+    lines, line = [], f'{lead}"""{words[0]}'
+    for word in words[1:]:
+        if len(line) + 1 + len(word) + len('"""') > WIDTH:
+            lines.append(line)
+            line = lead + word
+        else:
+            line += " " + word
+    return [*lines, line + '"""']
+
+
 @dataclass
 class ModuleText:
     """The class's source, and what the rest of the file needs to know of it."""
@@ -85,7 +101,7 @@ def write_module(net: Network, spec: Spec, owned: list[tuple[str, str, str, str]
                  contractive: bool) -> ModuleText:
     """The class; `owned` are the loss terms' parameters (attr, ctor, compiled key, doc)."""
     g, outs = net.g, net.g.outputs
-    fwd = Segment(net, net.enc_in, "x").through(outs["decoder"])
+    fwd = Segment(net, net.enc_in, "x", env=condition.env(g)).through(outs["decoder"])
     text = ModuleText(class_name(spec.name), [])
     text.outputs = _outputs(net, fwd, contractive)
     lines = [f"class {text.name}(nn.Module):", *_class_doc(spec, g), "",
@@ -110,9 +126,12 @@ def _class_doc(spec: Spec, g) -> list[str]:
     doc = (spec.doc or f"The autoencoder of {spec.name}").rstrip(".") + "."
     first = f'{INDENT}"""{clip(doc, WIDTH - 7)}'
     rest = [f"{INDENT}input {shape_text(g.input)} -> code z {shape_text(g.z)}"
-            f" -> output {shape_text(g.output)}; {g.params:,} parameters.",
-            f'{INDENT}"""']
-    return [first, "", *rest]
+            f" -> output {shape_text(g.output)}; {g.params:,} parameters."]
+    k = condition.classes(g)
+    if k is not None:  # `condition labels(k)`: the class is every method's input too
+        rest.append(f"{INDENT}It reads the examples' classes too, as one-hot labels y "
+                    f"(B, {k}).")
+    return [first, "", *rest, f'{INDENT}"""']
 
 
 def init_lines(net: Network, spec: Spec, fwd: Segment, owned: list) -> list[str]:
@@ -162,11 +181,16 @@ def _outputs(net: Network, fwd: Segment, contractive: bool) -> dict[str, str]:
 
 def _forward(net: Network, fwd: Segment, outputs: dict[str, str], contractive: bool
              ) -> list[str]:
-    doc = f'{INDENT * 2}"""The whole network on a batch x {_batch(net.g.input)}: ' \
-        f'a dict of {", ".join(outputs)}."""'
-    if len(doc) > WIDTH:
-        doc = f'{INDENT * 2}"""The whole network on a batch x: a dict of what the loss reads."""'
-    lines = [f"{INDENT}def forward(self, x):", doc]
+    k = condition.classes(net.g)
+    if k is not None:  # a conditional model's: its docstring broken where it is long
+        doc = docstring(f"The whole network on a batch x {_batch(net.g.input)} of one-hot "
+                        f"labels y {_batch((k,))}: a dict of {', '.join(outputs)}.", 2)
+    else:
+        line = f'{INDENT * 2}"""The whole network on a batch x {_batch(net.g.input)}: ' \
+            f'a dict of {", ".join(outputs)}."""'
+        doc = [line] if len(line) <= WIDTH else [
+            f'{INDENT * 2}"""The whole network on a batch x: a dict of what the loss reads."""']
+    lines = [f"{INDENT}def forward(self, x{condition.y_arg(net.g)}):", *doc]
     body = []
     if any(net.g.nodes[n].block == "noise" for n in net.order):
         body += ["if self.training:  # noise in training only; the loss target stays clean",
@@ -189,50 +213,73 @@ def _batch(shape) -> str:
 
 
 def _encode(net: Network) -> list[str]:
-    seg = Segment(net, net.enc_in, "x").through(net.roles["z"])
-    return [f"{INDENT}def encode(self, x):",
-            f'{INDENT * 2}"""The code z of x, no noise; in .eval() mode as aespec\'s encode '
-            '(z = mu, no dropout)."""',
+    g = net.g
+    seg = Segment(net, net.enc_in, "x", env=condition.env(g)).through(net.roles["z"])
+    if condition.classes(g) is not None:
+        doc = docstring("The code z of x given its one-hot labels y, no noise; in .eval() "
+                        "mode as aespec's encode (z = mu, no dropout).", 2)
+    else:
+        doc = [f'{INDENT * 2}"""The code z of x, no noise; in .eval() mode as aespec\'s encode '
+               '(z = mu, no dropout)."""']
+    return [f"{INDENT}def encode(self, x{condition.y_arg(g)}):", *doc,
             *block(seg.lines, 2), f"{INDENT * 2}return {seg.var(net.roles['z'])}", ""]
 
 
 def _decode(net: Network) -> list[str]:
-    head = [f"{INDENT}def decode(self, z):"]
+    g, k = net.g, condition.classes(net.g)
+    head = [f"{INDENT}def decode(self, z{condition.y_arg(g)}):"]
     try:
-        seg = Segment(net, net.roles["z"], "z").through(net.roles["x_hat"])
+        seg = Segment(net, net.roles["z"], "z", env=condition.env(g)).through(
+            net.roles["x_hat"])
     except Unavailable as gap:
         return head + _refusal(net, gap, "decoded")
-    return head + [f'{INDENT * 2}"""The reconstruction of codes z '
-                   f'{_batch(net.g.z)} (x_hat, in data space)."""',
-                   *block(seg.lines, 2), f"{INDENT * 2}return {seg.var(net.roles['x_hat'])}",
-                   ""]
+    if k is not None:
+        doc = docstring(f"The reconstruction x_hat, in data space, of codes z {_batch(g.z)} "
+                        f"given one-hot labels y {_batch((k,))}.", 2)
+    else:
+        doc = [f'{INDENT * 2}"""The reconstruction of codes z {_batch(g.z)} (x_hat, in data '
+               'space)."""']
+    return head + [*doc, *block(seg.lines, 2),
+                   f"{INDENT * 2}return {seg.var(net.roles['x_hat'])}", ""]
 
 
 def _refusal(net: Network, gap: Unavailable, what: str) -> list[str]:
     d = net.g.nodes[gap.nid]
     label = d.args.name
     why = f"{d.op}({label}) joins {label}, computed before z"
+    use = f"forward(x{condition.y_arg(net.g)})"
     return [f'{INDENT * 2}"""Not available: {why}, so z alone cannot be {what}."""',
             f"{INDENT * 2}raise NotImplementedError(",
-            f'{INDENT * 3}"{why}: z alone cannot be {what}; use forward(x)"', f"{INDENT * 2})",
+            f'{INDENT * 3}"{why}: z alone cannot be {what}; use {use}"', f"{INDENT * 2})",
             ""]
 
 
 def _sample(net: Network) -> list[str]:
     if net.latent is None:
         return []
-    shape = net.g.nodes[net.latent].output_shape()
+    g, k = net.g, condition.classes(net.g)
+    shape = g.nodes[net.latent].output_shape()
     dims = ", ".join(map(str, shape))
-    head = [f"{INDENT}def sample(self, n, generator=None):",
-            f'{INDENT * 2}"""n draws z ~ N(0, I) of the latent, decoded (in .eval() mode, '
-            'as aespec\'s sample)."""']
+    if k is None:
+        head = [f"{INDENT}def sample(self, n, generator=None):",
+                f'{INDENT * 2}"""n draws z ~ N(0, I) of the latent, decoded (in .eval() mode, '
+                'as aespec\'s sample)."""']
+    else:  # the labels last, as the GAN's `sample` takes them
+        head = [f"{INDENT}def sample(self, n, generator=None, y=None):",
+                *docstring("n draws z ~ N(0, I) of the latent, decoded given one-hot labels "
+                           "y, by default the classes in turn (in .eval() mode, as aespec's "
+                           "sample).", 2)]
     try:
         name = net.names[net.owner[net.latent]]
         start = "z" if name == "h" else name
-        seg = Segment(net, net.latent, start).through(net.roles["x_hat"])
+        seg = Segment(net, net.latent, start, env=condition.env(g)).through(
+            net.roles["x_hat"])
     except Unavailable as gap:
         return [head[0]] + _refusal(net, gap, "sampled")
-    draw = (f"{start} = torch.randn(n, {dims}, generator=generator).to(self.{net.latent}."
-            "weight)")
-    return head + block([draw, *seg.lines], 2) + [
+    draw = [f"{start} = torch.randn(n, {dims}, generator=generator).to(self.{net.latent}."
+            "weight)"]
+    if k is not None:
+        draw += ["if y is None:  # the classes in turn, as aespec's sample",
+                 f"    {condition.in_turn('n', start, k)}"]
+    return head + block([*draw, *seg.lines], 2) + [
         f"{INDENT * 2}return {seg.var(net.roles['x_hat'])}", ""]

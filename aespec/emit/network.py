@@ -15,6 +15,7 @@ import keyword
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from aespec.emit import condition
 from aespec.emit.rules import NOOP, Op, Written, layer_rule
 from aespec.errors import AespecError
 from aespec.ops import get_op, lookup
@@ -87,6 +88,7 @@ def analyse(g: IR) -> Network:
     if logits is not None:
         net.roles["logits"] = logits
     net.reg_targets = _activity_targets(g)
+    condition.provide(net)  # a conditional autoencoder's labels: every method's argument
     name_values(g, net)
     return net
 
@@ -174,7 +176,9 @@ class Segment:
                 if source not in env:
                     raise Unavailable(nid, d.join)
                 other = env[source]
-                if draws_at is not None and order.index(d.join) < draws_at:
+                # the condition y is no op of `order`: labels there before any draw
+                made = order.index(d.join) if d.join in order else -1
+                if draws_at is not None and made < draws_at:
                     other = f"tile_draws({other}, {env[self.net.owner[order[i - 1]]]})"
                     self.net.helpers.add("tile_draws")
             x = env[self.net.owner[order[i - 1]]]

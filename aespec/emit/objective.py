@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from aespec.emit import condition
 from aespec.emit.module import INDENT, block
 from aespec.emit.network import Network
 from aespec.emit.rules import lit, q
@@ -57,7 +58,9 @@ def write_loss_fn(net: Network, obj: Objective, outputs: dict[str, str],
     names += [f"{g.nodes[n].op}[{g.nodes[n].target}]" if g.nodes[n].target
               else g.nodes[n].op for n in regs]
     names = _unique(names)
-    body = ["target = x if target is None else target", "out = model(x)", "terms = {}"]
+    y = condition.y_arg(g)  # a conditional model's labels are an input; its target is x
+    body = ["target = x" if y else "target = x if target is None else target",
+            f"out = model(x{y})", "terms = {}"]
     recon = _recon_lines(net, obj, losses, names[:len(losses)], outputs)
     body += recon
     rest = names[len(losses):]
@@ -72,11 +75,17 @@ def write_loss_fn(net: Network, obj: Objective, outputs: dict[str, str],
     for nid, name in zip(regs, rest, strict=True):
         body += _regularizer_lines(net, obj, nid, name, outputs, weights)
     body.append("return sum(terms.values()), terms")
-    doc = [f'{INDENT}"""The spec\'s objective on a batch: (total, terms by name), as aespec '
-           "computes it.", "",
-           f"{INDENT}`target` defaults to the clean x; in training the model corrupts x "
-           "itself.", f'{INDENT}"""']
-    head = ["def loss_fn(model, x, target=None):", *doc]
+    if y:
+        doc = [f'{INDENT}"""The spec\'s objective on a batch x of one-hot labels y: (total, '
+               "terms by name), as", f"{INDENT}aespec computes it.", "",
+               f"{INDENT}The target is the clean x; in training the model corrupts x itself.",
+               f'{INDENT}"""']
+    else:
+        doc = [f'{INDENT}"""The spec\'s objective on a batch: (total, terms by name), as '
+               "aespec computes it.", "",
+               f"{INDENT}`target` defaults to the clean x; in training the model corrupts x "
+               "itself.", f'{INDENT}"""']
+    head = [f"def loss_fn(model, x{y or ', target=None'}):", *doc]
     if obj.contractive:
         inner = ["with torch.enable_grad():  # the contractive term needs dh/dx, even in "
                  "evaluation"] + [INDENT + line for line in body]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from aespec.data.emitted import READ_IDX  # noqa: F401 (emit/source.py writes it for `gzip`)
 from aespec.data.entry import REGISTRY, LoaderCall
+from aespec.emit import condition
 from aespec.emit.module import INDENT, WIDTH, block
 from aespec.emit.rules import lit, q
 from aespec.emit.strings import clip, comment_text
@@ -122,14 +123,24 @@ def left_out(spec: Spec) -> list[str]:
     return out
 
 
-def write_training(spec: Spec, class_name: str) -> list[str]:
-    """`train(...)` and the `__main__` block."""
+def write_training(spec: Spec, class_name: str, classes: int | None = None) -> list[str]:
+    """`train(...)` and the `__main__` block; with `classes` (a conditional spec's) `train`
+    takes the labels that `load_data` returns, made one-hot by `__main__` as aespec's data
+    stage makes them, and hands each batch its own to `loss_fn`."""
     t, pair = spec.train, paired(spec)
-    y_arg = ", y=None" if pair else ""
-    batch_y = ", None if y is None else y[idx]" if pair else ""
-    lines = [f"def train(model, x{y_arg}, epochs={t.epochs}, batch={t.batch}):",
-             f'{INDENT}"""Minibatch training with the spec\'s optimizer; prints each '
-             'epoch\'s mean loss."""',
+    if classes is not None:  # never paired as well: a conditional spec's target is x (E318)
+        y_arg, batch_y = ", labels", ", labels[idx]"
+    else:
+        y_arg = ", y=None" if pair else ""
+        batch_y = ", None if y is None else y[idx]" if pair else ""
+    if classes is not None:
+        doc = [f'{INDENT}"""Minibatch training with the spec\'s optimizer, each batch of x '
+               "read with its", f"{INDENT}one-hot labels (N, {classes}); prints each "
+               'epoch\'s mean loss."""']
+    else:
+        doc = [f'{INDENT}"""Minibatch training with the spec\'s optimizer; prints each '
+               'epoch\'s mean loss."""']
+    lines = [f"def train(model, x{y_arg}, epochs={t.epochs}, batch={t.batch}):", *doc,
              f"{INDENT}optimizer = {optimizer_call(spec)}"]
     body = ["for epoch in range(epochs):",
             "    model.train()",
@@ -155,11 +166,16 @@ def write_training(spec: Spec, class_name: str) -> list[str]:
             "args = parser.parse_args()",
             f"torch.manual_seed({t.seed})",
             'device = "cuda" if torch.cuda.is_available() else "cpu"']
-    main += ["x, y = load_data(args.limit)", "x, y = x.to(device), y.to(device)"] if pair else \
-        ["x = load_data(args.limit).to(device)"]
+    if classes is not None:
+        main += condition.load_lines(classes)
+    elif pair:
+        main += ["x, y = load_data(args.limit)", "x, y = x.to(device), y.to(device)"]
+    else:
+        main += ["x = load_data(args.limit).to(device)"]
+    given = ", labels" if classes is not None else ", y" if pair else ""
     main += [f"model = {class_name}().to(device)",
              *wrap_comment(f"aespec run also does: {left}."),
-             f"train(model, x{', y' if pair else ''}, epochs=args.epochs)",
+             f"train(model, x{given}, epochs=args.epochs)",
              "if args.save:",
              "    torch.save(model.state_dict(), args.save)"]
     return lines + ["", "", 'if __name__ == "__main__":'] + block(main, 1)

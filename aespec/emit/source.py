@@ -7,7 +7,7 @@ import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from aespec.emit import gan
+from aespec.emit import condition, gan
 from aespec.emit.helpers import HELPERS
 from aespec.emit.module import INDENT, WIDTH, block, write_module
 from aespec.emit.network import analyse
@@ -29,7 +29,8 @@ def emit_source(graph: IR, spec: Spec, filename: str | None = None) -> str:
     the file will have, for its usage line (default: the spec's name + `.py`).  E314 for a
     graph whose shapes were not all inferred; E313 for an op the emit stage has no form for.
     A GAN's file holds `Generator`, `Discriminator` and the game's objectives instead
-    (`_emit_gan`); E316 for a conditional autoencoder.
+    (`_emit_gan`).  A conditional spec's (`condition labels(N)`) networks, objective and
+    training loop read the one-hot labels `y` too (aespec/emit/condition.py).
     """
     _require_complete(graph, spec)
     if "z" in graph.nodes:
@@ -41,12 +42,13 @@ def emit_source(graph: IR, spec: Spec, filename: str | None = None) -> str:
     probe = write_module(net, spec, [], obj.contractive)
     loss = write_loss_fn(net, obj, probe.outputs, probe.weights)
     module = write_module(net, spec, obj.owned, obj.contractive)
-    data, stdlib = write_data(spec, graph.shape_of("decoder"))
+    k = condition.classes(graph)
+    data, stdlib = write_data(spec, graph.shape_of("decoder"), k)
     helpers = sorted(net.helpers | obj.helpers)
     parts = [module.lines, loss, *(HELPERS[h].strip("\n").splitlines() for h in helpers)]
     if "gzip" in stdlib:
         parts.append(READ_IDX.strip("\n").splitlines())
-    parts += [data, write_state_loader(module.renamed), write_training(spec, module.name)]
+    parts += [data, write_state_loader(module.renamed), write_training(spec, module.name, k)]
     body = "\n\n\n".join("\n".join(p) for p in parts)
     header = "\n".join(_header(spec, filename or f"{spec.name}.py"))
     return header + "\n\n" + _imports(body, stdlib) + "\n\n\n" + body + "\n"
@@ -56,7 +58,7 @@ def _emit_gan(graph: IR, spec: Spec, filename: str | None) -> str:
     """A GAN's file: the two networks, the objectives, the data, the alternating loop."""
     net = gan.analyse_gan(graph)
     nets = gan.write_networks(net, spec)
-    data, stdlib = write_data(spec, graph.input, gan.classes(graph))
+    data, stdlib = write_data(spec, graph.input, condition.classes(graph))
     parts = [*nets.parts, gan.write_losses(graph),
              *(HELPERS[h].strip("\n").splitlines() for h in sorted(net.helpers))]
     if "gzip" in stdlib:
@@ -69,10 +71,6 @@ def _emit_gan(graph: IR, spec: Spec, filename: str | None) -> str:
 
 
 def _require_complete(graph: IR, spec: Spec) -> None:
-    if "y" in graph.nodes and "z" not in graph.nodes:
-        raise AespecError.of("E316", "aespec emit does not take a conditional "
-                             "autoencoder (`condition labels(N)`) yet; aespec run trains it",
-                             graph.nodes["y"].span, "train it with `aespec run`", spec.path)
     outputs = graph.outputs
     wanted = ("decoder", "discriminator") if "z" in graph.nodes else \
         ("encoder", "bottleneck", "decoder")
