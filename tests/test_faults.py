@@ -5,6 +5,7 @@ diagnostic with a code, and run.json or sweep.json says what really happened."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -279,20 +280,24 @@ def _wait_for(path, timeout: float = 60.0) -> None:
     assert path.is_file(), f"{path} never came"
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("jobs", [1, 2])
-def test_regression_a_ctrl_c_in_a_sweep_stops_it_and_the_rest_are_not_run(tmp_path, jobs):
-    """With --jobs 1 a Ctrl-C interrupted one point, then the sweep trained the others to
-    the end and exited 0. The Ctrl-C goes to the process group, as a terminal's does."""
+def _start_sweep(tmp_path, jobs, ctrl_c_ignored=False):
+    """`aespec sweep` of three long points in a session of its own, as from a terminal;
+    `ctrl_c_ignored`: started with SIGINT ignored, as a script's `command &` is."""
+    spec = write_spec(tmp_path, epochs=100_000)
+    command = [sys.executable, "-m", "aespec", "sweep", str(spec), "--set", "train.seed=0,1,2",
+               "--jobs", str(jobs), "--out", str(tmp_path / "sweep"), "--no-report"]
+    if ctrl_c_ignored:
+        command = ["sh", "-c", 'trap "" INT; exec "$@"', "sh", *command]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+
+
+def _ctrl_c_stops_the_sweep(tmp_path, jobs, ctrl_c_ignored=False):
     import csv
 
-    spec = write_spec(tmp_path, epochs=100_000)
     out = tmp_path / "sweep"
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "aespec", "sweep", str(spec), "--set",
-                             "train.seed=0,1,2", "--jobs", str(jobs), "--out", str(out),
-                             "--no-report"], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    proc = _start_sweep(tmp_path, jobs, ctrl_c_ignored)
     try:
         for i in range(jobs):
             _wait_for(out / f"00{i}-train.seed={i}" / "metrics.jsonl")
@@ -314,6 +319,100 @@ def test_regression_a_ctrl_c_in_a_sweep_stops_it_and_the_rest_are_not_run(tmp_pa
     assert record["interrupted"] and [p["status"] for p in record["points"]] == want
     assert not (out / "002-train.seed=2").exists()
     for i in range(jobs):  # each stopped point saved its state: resumable
+        point = out / f"00{i}-train.seed={i}"
+        assert status(point) == "interrupted" and (point / "checkpoint.pt").is_file()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_regression_a_ctrl_c_in_a_sweep_stops_it_and_the_rest_are_not_run(tmp_path, jobs):
+    """With --jobs 1 a Ctrl-C interrupted one point, then the sweep trained the others to
+    the end and exited 0. The Ctrl-C goes to the process group, as a terminal's does."""
+    _ctrl_c_stops_the_sweep(tmp_path, jobs)
+
+
+@pytest.mark.slow
+def test_regression_a_sweep_started_with_ctrl_c_ignored_still_passes_one_on(tmp_path):
+    """A script's `make test &` starts pytest, and so each sweep, with SIGINT ignored, and
+    Python then installs no KeyboardInterrupt: `sweep --jobs 2` never passed the Ctrl-C
+    on, its points trained on past the 60 s (the full suite failed so, twice). `aespec
+    run`, --jobs 1 and the workers took it all the same: so does the sweep now."""
+    _ctrl_c_stops_the_sweep(tmp_path, 2, ctrl_c_ignored=True)
+
+
+def test_regression_a_ctrl_c_while_the_sweeps_workers_start_stops_it_cleanly(tmp_path,
+                                                                            monkeypatch,
+                                                                            capfd):
+    """A Ctrl-C to the terminal's group while a pool worker still started (importing, in
+    the group yet) raised KeyboardInterrupt in its imports: a traceback and a broken pool;
+    one passed on to it there was dropped, and its point trained on. Here each worker is
+    sent one the moment it is spawned, and so is the sweep."""
+    import concurrent.futures as cf
+
+    from aespec.sweep import execute, sweep
+
+    real, workers = cf.ProcessPoolExecutor.submit, {}
+
+    def submit_then_ctrl_c(self, *args, **kwargs):
+        future = real(self, *args, **kwargs)
+        for pid, process in self._processes.items():
+            if pid not in workers:  # just spawned: Python is not even up in it yet
+                workers[pid] = process
+                os.kill(pid, signal.SIGINT)
+        signal.raise_signal(signal.SIGINT)
+        return future
+
+    monkeypatch.setattr(cf.ProcessPoolExecutor, "submit", submit_then_ctrl_c)
+    monkeypatch.setattr(execute, "cores", lambda: 2)  # a pool of workers on any machine
+    before = signal.getsignal(signal.SIGINT)
+    result = sweep(write_spec(tmp_path, epochs=3), ["train.seed=0,1,2"], jobs=2,
+                   batched="off", out=tmp_path / "s", report=False)
+    assert result.interrupted and [r["status"] for r in result.rows] == ["not run"] * 3
+    assert workers and [p.exitcode for p in workers.values()] == [0] * len(workers)
+    assert "Traceback" not in capfd.readouterr().err
+    assert signal.getsignal(signal.SIGINT) == before  # the sweep's handler is gone again
+
+
+def _workers_of(pid):
+    """The pool workers that process `pid` spawned (Linux's /proc)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                parent = int(fh.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                spawned = b"spawn_main" in fh.read()
+        except (OSError, ValueError, IndexError):
+            continue
+        if parent == pid and spawned:
+            found.append(int(entry))
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="finds the workers in /proc")
+def test_regression_a_killed_sweeps_workers_stop_and_save_their_points(tmp_path):
+    """A sweep killed (SIGKILL, or a test's cleanup after a Ctrl-C that never came through)
+    left its workers training, out of its process group, orphans holding its output open:
+    the test waiting for that output hung for minutes. They stop as on a Ctrl-C."""
+    out = tmp_path / "sweep"
+    proc = _start_sweep(tmp_path, 2)
+    workers = []
+    try:
+        for i in range(2):
+            _wait_for(out / f"00{i}-train.seed={i}" / "metrics.jsonl")
+        workers = _workers_of(proc.pid)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.communicate(timeout=60)  # the workers hold its pipes: returns once they end
+    finally:
+        for pid in workers:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+    assert len(workers) == 2
+    for i in range(2):  # each point stopped at a step and saved its state: resumable
         point = out / f"00{i}-train.seed={i}"
         assert status(point) == "interrupted" and (point / "checkpoint.pt").is_file()
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import socket
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -163,12 +165,20 @@ def _tasks(unit: Unit) -> tuple[Task, ...]:
     return unit.tasks if isinstance(unit, Group) else (unit,)
 
 
-def _report(outcomes: list[dict[str, Any]], done: Done) -> None:
-    """Each outcome to `done`; Interrupted once a point was (its run caught the Ctrl-C,
+STOPPED = ("interrupted", "not run")  # what a Ctrl-C leaves of a point (interrupted())
+
+
+def _deliver(outcomes: list[dict[str, Any]], done: Done) -> bool:
+    """Each outcome to `done`; whether a Ctrl-C stopped a point (its run caught it,
     stopped and saved; the sweep stops with it rather than train the next)."""
     for outcome in outcomes:
         done(outcome)
-    if any(o["status"] == "interrupted" for o in outcomes):
+    return any(o["status"] in STOPPED for o in outcomes)
+
+
+def _report(outcomes: list[dict[str, Any]], done: Done) -> None:
+    """Each outcome to `done`; Interrupted once a point was (_deliver)."""
+    if _deliver(outcomes, done):
         raise Interrupted
 
 
@@ -188,76 +198,170 @@ def run_local(tasks: list[Unit], jobs: int, done: Done) -> None:
     _run_pool(tasks, jobs, done)
 
 
+# the pool's wait wakes this often: Python runs a handler in the main thread only, so a
+# Ctrl-C that another thread took waits for the main thread to wake
+WAKE_SECONDS = 1.0
+
+
 def _run_pool(tasks: list[Unit], jobs: int, done: Done) -> None:
     """At most `jobs` units submitted at once, so that none is queued to start after a
-    Ctrl-C; the workers are out of the terminal's process group, and a Ctrl-C reaches
-    each running point once, from here (a point stops at its next step and saves)."""
+    Ctrl-C; the workers are out of the terminal's process group, and each Ctrl-C reaches
+    each running point once, from here (_Stop: a point stops at its next step and saves).
+    After one, no unit is submitted, those under way are reported, and Interrupted."""
     import concurrent.futures as cf
     import multiprocessing
 
     # spawned, not forked: a fork of a process that has started torch's threads may hang
-    threads = _threads(tasks[0])
-    with _env(OMP_NUM_THREADS=str(threads)), cf.ProcessPoolExecutor(
-            max_workers=min(jobs, len(tasks)), mp_context=multiprocessing.get_context("spawn"),
-            initializer=_worker_start, initargs=(threads,)) as pool:
+    context = multiprocessing.get_context("spawn")
+    threads, stop = _threads(tasks[0]), _Stop(context.RawValue("b", 0))
+    with stop.handling(), _env(OMP_NUM_THREADS=str(threads)), cf.ProcessPoolExecutor(
+            max_workers=min(jobs, len(tasks)), mp_context=context,
+            initializer=_worker_start, initargs=(threads, stop.flag, os.getpid())) as pool:
+        stop.pool = pool
         queue, running = list(tasks), dict[cf.Future, Unit]()
-        try:
-            while queue or running:
-                while queue and len(running) < jobs:
-                    unit = queue.pop(0)
+        while running or (queue and not stop.requested):
+            while queue and len(running) < jobs and not stop.requested:
+                unit = queue.pop(0)
+                with _sigint_held():  # a worker this starts inherits the hold
                     running[pool.submit(_in_worker, unit)] = unit
-                finished, _ = cf.wait(running, return_when=cf.FIRST_COMPLETED)
-                for future in finished:
-                    outcomes = future.result()  # a Ctrl-C here: the unit is still running
-                    del running[future]
-                    _report(outcomes, done)
-        except (KeyboardInterrupt, Interrupted):
-            _interrupt_workers(pool)
-            _wind_down(running, done)
-            raise Interrupted from None
+            finished, _ = cf.wait(running, WAKE_SECONDS, return_when=cf.FIRST_COMPLETED)
+            for future in finished:
+                if _deliver(_outcomes(future, running.pop(future)), done):
+                    stop.request()  # a point stopped: the sweep stops with it
+    if stop.requested:
+        raise Interrupted
 
 
-def _worker_start(threads: int) -> None:
-    """A pool worker: its torch threads; its own process group (the terminal's Ctrl-C is
-    the sweep's to pass on); a Ctrl-C ignored while it waits for a point."""
-    import signal
+class _Stop:
+    """The sweep's Ctrl-C while its pool runs, by a SIGINT handler of its own whatever the
+    sweep was started with: one started by a script's `command &` inherits SIGINT ignored,
+    Python then installs no KeyboardInterrupt, and the Ctrl-C never reached the points
+    (their workers take one all the same: they trained on). The handler raises nothing, so
+    that no KeyboardInterrupt lands inside the pool's own calls (one in `submit` can leave
+    a worker started but unknown to the pool): it sets `flag`, which the workers share,
+    then passes the Ctrl-C on to each worker."""
 
-    set_threads(threads)
+    def __init__(self, flag: Any) -> None:
+        self.flag: Any = flag
+        self.pool: Any = None  # the pool, once it is made (its workers get the SIGINTs)
+
+    @property
+    def requested(self) -> bool:
+        return bool(self.flag.value)
+
+    def request(self) -> None:
+        """Stop the sweep as a Ctrl-C does, unless one already did."""
+        if not self.requested:
+            self._handle(signal.SIGINT, None)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.flag.value = 1  # before the SIGINTs: a worker that misses one sees the flag
+        _interrupt_workers(self.pool)
+
+    @contextlib.contextmanager
+    def handling(self) -> Iterator[None]:
+        """The handler installed, where this is the main thread (the one Python runs
+        handlers in); the sweep's own put back after."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        old = signal.signal(signal.SIGINT, self._handle)
+        try:
+            yield
+        finally:
+            for _ in range(2):  # a Ctrl-C while it switches back may surface here as
+                with contextlib.suppress(OSError):  # OSError (stop.StopFlag.__exit__):
+                    signal.signal(signal.SIGINT, old)  # the pool is done, it is dropped
+
+
+@contextlib.contextmanager
+def _sigint_held() -> Iterator[None]:
+    """SIGINT blocked in this thread while it may start a worker (and the pool's threads,
+    which then never take one in its place): the worker inherits the block, so that a
+    Ctrl-C to the terminal's group while it starts waits, and its _worker_start drops it
+    (here, the Ctrl-C is handled once the block is lifted)."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def _outcomes(future: Any, unit: Unit) -> list[dict[str, Any]]:
+    """A unit's outcomes from its worker; a Ctrl-C that came before its run took them
+    (a KeyboardInterrupt) leaves its points `interrupted` or `not run` (interrupted())."""
+    try:
+        return future.result()
+    except KeyboardInterrupt:
+        return [interrupted(t) for t in _tasks(unit)]
+
+
+# a pool worker's: set by _worker_start
+_STOP: Any = None  # the sweep's _Stop.flag: set, a unit that reaches the worker is not run
+_BUSY = threading.Lock()  # held while the worker runs a unit
+
+
+def _worker_start(threads: int, flag: Any, parent: int) -> None:
+    """A pool worker: its own process group (the terminal's Ctrl-C is the sweep's to pass
+    on); a Ctrl-C ignored while it waits for a point; its torch threads. SIGINT comes in
+    blocked (_sigint_held): ignoring it drops one that came to the group meanwhile, then
+    it is let through; the parent's watch inherits the block."""
+    global _STOP
+    _STOP = flag
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     if hasattr(os, "setpgrp"):
         os.setpgrp()
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _watch_parent(parent)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    if not flag.value:  # else its unit is not run: no torch to import (seconds)
+        set_threads(threads)
 
 
 def _in_worker(unit: Unit) -> list[dict[str, Any]]:
     """run_unit in a pool worker: a Ctrl-C stops the point (at its next step once it
-    trains, at once before), and is ignored again after."""
-    import signal
+    trains, at once before), and is ignored again after. A unit that reaches the worker
+    once the sweep was stopped is not run: the Ctrl-C passed on to the worker may have
+    come while it started, and been dropped."""
+    with _BUSY:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        try:  # the handler before the flag: the sweep sets the flag before it signals
+            if _STOP is not None and _STOP.value:
+                return [interrupted(t) for t in _tasks(unit)]
+            return run_unit(unit)
+        finally:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
 
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        return run_unit(unit)
-    finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+PARENT_SECONDS = 1.0  # how often a pool worker looks for its sweep
+
+
+def _watch_parent(parent: int) -> None:
+    """A thread that stops this worker once the sweep is gone (killed: nothing would pass
+    it a Ctrl-C or take its results, and its point would train on): the point under way
+    stops at its next step and saves, as on a Ctrl-C, a unit not begun is not run, and the
+    worker ends."""
+    import time
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_SECONDS)
+        _STOP.value = 1
+        os.kill(os.getpid(), signal.SIGINT)
+        with _BUSY:
+            os._exit(130)  # the shell's code for a Ctrl-C's end
+
+    threading.Thread(target=watch, name="aespec-sweep-parent", daemon=True).start()
 
 
 def _interrupt_workers(pool: Any) -> None:
     """One SIGINT to each worker process of `pool` (its running point stops)."""
-    import signal
-
     for pid in list(getattr(pool, "_processes", None) or {}):  # pid -> process
         with contextlib.suppress(OSError):
             os.kill(pid, signal.SIGINT)
-
-
-def _wind_down(futures: dict[Any, Unit], done: Done) -> None:
-    """After a Ctrl-C: the points under way stop at their next step and are reported."""
-    for future, unit in futures.items():
-        try:
-            outcomes = future.result()
-        except BaseException:  # noqa: BLE001  (the worker was stopped with the sweep)
-            outcomes = [interrupted(t) for t in _tasks(unit)]
-        for outcome in outcomes:
-            done(outcome)
 
 
 @contextlib.contextmanager
