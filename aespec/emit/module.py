@@ -219,20 +219,22 @@ def _refusal(net: Network, gap: Unavailable, what: str) -> list[str]:
 
 
 def _sample(net: Network) -> list[str]:
-    if net.latent is None:
+    prior = net.g.prior
+    if prior is None:
         return []
-    shape = net.g.nodes[net.latent].output_shape()
+    shape = net.g.nodes[prior].output_shape()
     dims = ", ".join(map(str, shape))
+    doc = "of the latent, decoded (in .eval() mode, as aespec's sample)" \
+        if prior == net.latent else "(the prior mmd matched the code to), decoded (in .eval())"
     head = [f"{INDENT}def sample(self, n, generator=None):",
-            f'{INDENT * 2}"""n draws z ~ N(0, I) of the latent, decoded (in .eval() mode, '
-            'as aespec\'s sample)."""']
+            f'{INDENT * 2}"""n draws z ~ N(0, I) {doc}."""']
     try:
-        name = net.names[net.owner[net.latent]]
+        name = net.names[net.owner[prior]]
         start = "z" if name == "h" else name
-        seg = Segment(net, net.latent, start).through(net.roles["x_hat"])
+        seg = Segment(net, prior, start).through(net.roles["x_hat"])
     except Unavailable as gap:
         return [head[0]] + _refusal(net, gap, "sampled")
-    draw = (f"{start} = torch.randn(n, {dims}, generator=generator).to(self.{net.latent}."
-            "weight)")
+    like = f"self.{prior}.weight" if prior == net.latent else "next(self.parameters())"
+    draw = f"{start} = torch.randn(n, {dims}, generator=generator).to({like})"
     return head + block([draw, *seg.lines], 2) + [
         f"{INDENT * 2}return {seg.var(net.roles['x_hat'])}", ""]
