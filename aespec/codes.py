@@ -250,10 +250,12 @@ _CODES = [
          _spec(bottleneck="dense(8) relu", after="regularize kl_sparsity(rho=0.05, weight=1e-3)")),
     Code("E308", "the report item does not fit the model", "checks",
          "`samples` draws from the prior, so it needs a stochastic latent (`gaussian(dim)` in "
-         "the bottleneck); `manifold` walks a 2-D latent grid, so it needs a code of 2 values; "
+         "the bottleneck) or a code that `regularize mmd(weight)` matches to N(0, I) (a "
+         "Wasserstein autoencoder); `manifold` walks a 2-D latent grid, so it needs a code "
+         "of 2 values; "
          "`filters(layer=NAME)` draws the weights of the layer whose output is named by a "
          "`NAME = ...` line, so NAME must label a line that holds a dense or conv layer. "
-         "`aespec sample` reports it for a run without a stochastic latent.",
+         "`aespec sample` reports it for a run without either.",
          _spec(after="report {\n    samples(n=16)\n}")),
     Code("E309", "the data does not fit the input", "checks",
          "A data source whose example shape is known without reading files (`digits`, "
@@ -371,6 +373,12 @@ _CODES = [
          "or more; sparse codes use a small rho such as 0.05.",
          _spec(bottleneck="dense(8) sigmoid",
                after="regularize kl_sparsity(rho=0.5, weight=1e-3)")),
+    Code("W421", "a prior matched on a bounded code", "checks",
+         "`regularize mmd(weight)` pulls the distribution of its target to N(0, I) (a "
+         "Wasserstein autoencoder). A target that ends in a bounded activation (sigmoid, "
+         "tanh, relu) cannot match it: the penalty fights the activation, and `samples` "
+         "decodes draws of N(0, I) from where no code lies. End the code with a linear layer.",
+         _spec(bottleneck="dense(8) tanh", after="regularize mmd(10)")),
     Code("W409", "a learning rate far above what the optimizer trains with", "checks",
          "Adaptive optimizers (adam, adamw, rmsprop) train at learning rates around 1e-3; "
          "above 0.1 the first steps throw the weights far away, ReLU units die and the loss "

@@ -69,6 +69,7 @@ SHORT: dict[str, tuple[int | None, str | None, tuple[str, ...]]] = {
     "denoising_fc": (4, "fashion_mnist(limit=3000)", ()),
     "mirror_fc": (3, "fashion_mnist(limit=3000)", ()),
     "vae_fc": (4, "fashion_mnist(limit=3000)", ()),
+    "ksparse": (5, None, ()), "wae": (5, None, ()),  # purpose: test_specs_ksparse_wae.py
 }
 DEFAULT_SHORT: tuple[int | None, str | None, tuple[str, ...]] = (None, None, ())  # as shipped
 

@@ -137,8 +137,8 @@ def _logits(graph: IR, seg: Segment) -> fx.Node | None:
 
 
 def _latent_shape(graph: IR) -> tuple[int, ...] | None:
-    latents = graph.of_kind("latent")
-    return graph.nodes[latents[0]].out_shape if latents else None
+    """Where `sample` draws from N(0, I): the stochastic latent, or a code matched to it."""
+    return graph.nodes[graph.prior].out_shape if graph.prior else None
 
 
 def _dense_encoder_layers(graph: IR, built: dict[str, Any]) -> list[str]:
@@ -148,14 +148,13 @@ def _dense_encoder_layers(graph: IR, built: dict[str, Any]) -> list[str]:
 
 def _views(graph: IR, built: dict[str, Any], net: fx.GraphModule, enc_in: str
            ) -> tuple[dict[str, fx.GraphModule], dict[str, Diagnostic]]:
-    """encode (clean x -> z), decode (z -> x_hat), sample (latent draw -> x_hat), over
+    """encode (clean x -> z), decode (z -> x_hat), sample (a draw of the prior -> x_hat), over
     `net`'s own layers; a view the model cannot offer maps to the reason instead."""
     outs = graph.outputs
     spans = {"encode": ("Encoder", enc_in, "x", outs["bottleneck"]),
              "decode": ("Decoder", outs["bottleneck"], "z", outs["decoder"])}
-    latents = graph.of_kind("latent")
-    if latents:
-        spans["sample"] = ("Sampler", latents[0], "z", outs["decoder"])
+    if graph.prior:
+        spans["sample"] = ("Sampler", graph.prior, "z", outs["decoder"])
     views, unavailable = {}, {}
     for name, (class_name, start, placeholder, stop) in spans.items():
         try:
@@ -164,9 +163,10 @@ def _views(graph: IR, built: dict[str, Any], net: fx.GraphModule, enc_in: str
             unavailable[name] = err.diagnostics[0]
             continue
         views[name] = seg.finish([seg.env[stop]], net, class_name)
-    if not latents:
+    if not graph.prior:
         unavailable["sample"] = Diagnostic(
             "E308", "sample needs a stochastic latent: draws from the prior need "
-            "`gaussian(dim)` in the bottleneck", hint="use encode and decode, or make the "
-            "bottleneck gaussian(dim)")
+            "`gaussian(dim)` in the bottleneck, or a code matched to N(0, I) by "
+            "`regularize mmd(weight)`", hint="use encode and decode, make the bottleneck "
+            "gaussian(dim), or add `regularize mmd(10)`")
     return views, unavailable

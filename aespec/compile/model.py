@@ -47,7 +47,8 @@ class ModelInfo:
     name: str
     input_shape: Shape
     z_shape: Shape
-    latent_shape: Shape | None  # where `sample` draws from N(0, I); None: no stochastic latent
+    latent_shape: Shape | None  # where `sample` draws from N(0, I); None: no prior (a
+    #   stochastic latent, or a code that mmd matches to N(0, I))
     layer_ids: tuple[str, ...]  # dense encoder layers, for layer-wise pretraining
     noise_names: dict[str, tuple[str, ...]]  # fx value name -> IR ids, noise graph
     net_names: dict[str, tuple[str, ...]]  # fx value name -> IR ids, network graph
@@ -156,10 +157,11 @@ class AEModel(nn.Module):
 
     def sample(self, n: int, generator: torch.Generator | None = None,
                labels: Tensor | None = None) -> Tensor:
-        """Decoded draws z ~ N(0, I) of the stochastic latent (evaluation semantics); a
-        conditional model's of one-hot `labels` (default: the classes in turn)."""
+        """Decoded draws z ~ N(0, I) of the stochastic latent, or of a code that mmd matched
+        to N(0, I) (evaluation semantics); a conditional model's of one-hot `labels`
+        (default: the classes in turn)."""
         decode = self._view("sample")
-        assert self.info.latent_shape is not None  # the view exists only with a latent
+        assert self.info.latent_shape is not None  # the view exists only with a prior
         p = next(self.parameters())
         where = generator.device if generator is not None else p.device  # draw where it lives
         z = torch.randn((n, *self.info.latent_shape), generator=generator, device=where)

@@ -255,29 +255,30 @@ def _refusal(net: Network, gap: Unavailable, what: str) -> list[str]:
 
 
 def _sample(net: Network) -> list[str]:
-    if net.latent is None:
+    prior = net.g.prior
+    if prior is None:
         return []
     g, k = net.g, condition.classes(net.g)
-    shape = g.nodes[net.latent].output_shape()
+    shape = g.nodes[prior].output_shape()
     dims = ", ".join(map(str, shape))
+    of = "of the latent, decoded" if prior == net.latent else \
+        "(the prior mmd matched the code to), decoded"
     if k is None:
         head = [f"{INDENT}def sample(self, n, generator=None):",
-                f'{INDENT * 2}"""n draws z ~ N(0, I) of the latent, decoded (in .eval() mode, '
-                'as aespec\'s sample)."""']
+                *docstring(f"n draws z ~ N(0, I) {of} (in .eval() mode, as aespec's "
+                           "sample).", 2)]
     else:  # the labels last, as the GAN's `sample` takes them
         head = [f"{INDENT}def sample(self, n, generator=None, y=None):",
-                *docstring("n draws z ~ N(0, I) of the latent, decoded given one-hot labels "
-                           "y, by default the classes in turn (in .eval() mode, as aespec's "
-                           "sample).", 2)]
+                *docstring(f"n draws z ~ N(0, I) {of} given one-hot labels y, by default the "
+                           "classes in turn (in .eval() mode, as aespec's sample).", 2)]
     try:
-        name = net.names[net.owner[net.latent]]
+        name = net.names[net.owner[prior]]
         start = "z" if name == "h" else name
-        seg = Segment(net, net.latent, start, env=condition.env(g)).through(
-            net.roles["x_hat"])
+        seg = Segment(net, prior, start, env=condition.env(g)).through(net.roles["x_hat"])
     except Unavailable as gap:
         return [head[0]] + _refusal(net, gap, "sampled")
-    draw = [f"{start} = torch.randn(n, {dims}, generator=generator).to(self.{net.latent}."
-            "weight)"]
+    like = f"self.{prior}.weight" if prior == net.latent else "next(self.parameters())"
+    draw = [f"{start} = torch.randn(n, {dims}, generator=generator).to({like})"]
     if k is not None:
         draw += ["if y is None:  # the classes in turn, as aespec's sample",
                  f"    {condition.in_turn('n', start, k)}"]

@@ -135,8 +135,21 @@ def build_ir(spec: Spec, bag: DiagnosticBag) -> IR:
     else:
         b.add_block(spec.decoder, "decoder")
     _add_objective_nodes(b)
+    b.g.prior = b.g.latent or _code_matched_to_prior(b.g)
     _summarise(b.g)
     return b.g
+
+
+def _code_matched_to_prior(g: IR) -> str | None:
+    """The bottleneck's output, where a regularizer pulls it to N(0, I) (mmd): decoding
+    draws of N(0, I) then samples the model, as a WAE's."""
+    code = g.outputs.get("bottleneck")
+    for n in g.of_kind("regularizer"):
+        d = g.nodes[n]
+        if get_op("regularizer", d.op).matches_prior and code is not None and \
+                d.targets == (code,):
+            return code
+    return None
 
 
 def _add_condition(b: _Builder) -> None:

@@ -141,14 +141,17 @@ def report_needs_latent(spec: Spec, g: IR, bag: DiagnosticBag) -> None:
     items = spec.report.items
     if spec.is_adversarial:  # a GAN's generator samples z ~ N(0, I) by its nature
         return
-    if "samples" in items and g.latent is None:
+    if "samples" in items and g.prior is None:
         bag.add("E308", "samples needs a stochastic latent: draws from the prior need "
-                "`gaussian(dim)` in the bottleneck", spec.report_spans["samples"],
-                "use reconstructions, or make the bottleneck gaussian(dim)")
-    if "sample_quality" in items and g.latent is None:
+                "`gaussian(dim)` in the bottleneck, or a code matched to N(0, I) by "
+                "`regularize mmd(weight)`", spec.report_spans["samples"],
+                "use reconstructions, make the bottleneck gaussian(dim), or add "
+                "`regularize mmd(10)` (a Wasserstein autoencoder)")
+    if "sample_quality" in items and g.prior is None:
         bag.add("E308", "sample_quality needs a stochastic latent: it measures draws from the "
-                "prior, which need `gaussian(dim)` in the bottleneck",
-                spec.report_spans["sample_quality"], "make the bottleneck gaussian(dim)")
+                "prior, which need `gaussian(dim)` in the bottleneck or `regularize "
+                "mmd(weight)` on the code", spec.report_spans["sample_quality"],
+                "make the bottleneck gaussian(dim), or add `regularize mmd(10)`")
     z = g.z
     if "manifold" in items and z is not None and math.prod(z) != 2:
         bag.add("E308", f"manifold needs a 2-D latent, but z is {z}",

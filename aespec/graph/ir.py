@@ -101,6 +101,9 @@ class IR:
     outputs: dict[str, str] = field(default_factory=dict)
     labels: dict[str, str] = field(default_factory=dict)
     latent: str | None = None  # the stochastic latent's node
+    # the node whose output `sample` draws from N(0, I): the stochastic latent, or a code
+    # that a regularizer pulls to N(0, I) (mmd on the bottleneck: a WAE)
+    prior: str | None = None
     stopped_by: list[Diagnostic] = field(default_factory=list)
     z: Shape | None = None  # the bottleneck's output shape (a GAN's: the latent's)
     output: Shape | None = None  # the decoder's output shape

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from aespec.errors import DiagnosticBag
 from aespec.graph import memory
-from aespec.graph.checks import check
+from aespec.graph.checks import check, fmt_range
 from aespec.graph.ir import shortest_path
 from aespec.model import Mirror, Spec
 from aespec.ops import get_op
@@ -120,6 +120,24 @@ def sparse_target_not_sparse(spec: Spec, g: IR, bag: DiagnosticBag) -> None:
             bag.add("W408", f"{r.call.op}({field}={rho:g}) asks units to be active "
                     "half the time or more: that is not sparse", r.call.span,
                     "sparse codes use a small rho, such as 0.05")
+
+
+@check
+def prior_match_on_a_bounded_target(spec: Spec, g: IR, bag: DiagnosticBag) -> None:
+    """W421: mmd pulls its target to N(0, I), which no bounded tensor (sigmoid, relu) can
+    match: the penalty then fights the activation, and decoded draws of N(0, I) fall where
+    no code ever lies."""
+    for d in g.nodes.values():
+        if d.kind != "regularizer" or not d.targets or not get_op(
+                "regularizer", d.op).matches_prior:
+            continue
+        src = g.nodes[d.targets[0]]
+        lo, hi = src.range
+        if math.isfinite(lo) or math.isfinite(hi):
+            bag.add("W421", f"{d.op} pulls its target to N(0, I), but the target ends in "
+                    f"{src.op} (line {src.span.line}), whose values lie in "
+                    f"{fmt_range((lo, hi))}: it cannot match a Gaussian", d.span,
+                    "end the code with a linear layer (dense(d) with no activation)")
 
 
 @check

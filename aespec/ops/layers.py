@@ -345,3 +345,46 @@ register(OpDef("dropout", "layer", "dropout, active in training only", DropoutAr
                range=lambda a, r: (min(r[0] / (1 - a.p), 0), max(r[1] / (1 - a.p), 0)),
                signature="dropout(p)", build=_build_dropout, style="norm",
                regularizes=True, emit=_emit_dropout))
+
+# ---------------------------------------------------------------- k-sparse
+
+
+class KSparseArgs(Args):
+    k: int = PosInt
+    # at evaluation the alpha*k largest are kept (Makhzani and Frey use alpha > 1 when the
+    # code feeds a classifier; 1 keeps the code as sparse as it was trained)
+    alpha: float = Field(1.0, ge=1)
+
+
+def eval_k(a: KSparseArgs, s: Shape) -> int:
+    """How many values `ksparse` keeps in evaluation: alpha*k rounded down, at most all."""
+    return min(count(s), math.floor(a.alpha * a.k))
+
+
+def _ksparse_shape(a: KSparseArgs, s: Shape) -> Shape:
+    if a.k > count(s):
+        raise ShapeProblem(f"ksparse({a.k}) keeps {a.k} values, but its input {s} has "
+                           f"only {count(s)}", f"use k <= {count(s)}, or a wider layer "
+                           "before it")
+    return s
+
+
+def _build_ksparse(a: KSparseArgs, s_in: Shape, s_out: Shape):
+    from aespec.ops.modules import KSparse
+
+    return KSparse(a.k, eval_k(a, s_in))
+
+
+def _emit_ksparse(op: Op) -> Written:
+    k, at_eval = op.args.k, eval_k(op.args, op.in_shape)
+    how = str(k) if at_eval == k else f"{k} if self.training else {at_eval}"
+    return Written((f"{op.out} = ksparse({op.x}, {how})",), helpers=("ksparse",))
+
+
+register(OpDef("ksparse", "layer", "keeps each example's `k` largest values and sets the "
+               "others to 0 (Makhzani and Frey's k-sparse autoencoder); gradients reach the "
+               "kept values only; in evaluation it keeps the `alpha*k` largest (at most all)",
+               KSparseArgs, shape=_ksparse_shape,
+               range=lambda a, r: (min(r[0], 0.0), max(r[1], 0.0)),
+               signature="ksparse(k, alpha=1.0)", build=_build_ksparse, style="norm",
+               regularizes=True, emit=_emit_ksparse, aliases=("topk", "k_sparse")))

@@ -179,6 +179,12 @@ class WeightArgs(Args):
     weight: float = Field(ge=0)
 
 
+class MMDArgs(Args):
+    weight: float = Field(ge=0)
+    kernel: Literal["imq", "rbf"] = "imq"
+    scale: float = Field(1.0, gt=0)  # the prior's sigma in the bandwidth C = 2 * d * scale^2
+
+
 class KLSparsityArgs(Args):
     rho: float = Field(gt=0, lt=1)
     weight: float = Field(ge=0)
@@ -248,6 +254,19 @@ def _emit_kl_sparsity(a: Any, h: str, key: str) -> tuple[list[str], tuple[str, .
             f"terms[{key}] = {lit(a.weight)} * kl.sum()"], ()
 
 
+def _build_mmd(a: MMDArgs):
+    """`mmd_penalty` of portable.py (the emitted file's too): h -> penalty, drawing as many
+    N(0, I) codes as h has rows (L*B with L latent draws) at each call."""
+    from aespec.ops.portable import mmd_penalty
+
+    return partial(mmd_penalty, weight=a.weight, kernel=a.kernel, scale=a.scale)
+
+
+def _emit_mmd(a: Any, h: str, key: str) -> tuple[list[str], tuple[str, ...]]:
+    return [f"terms[{key}] = mmd_penalty({h}, {lit(a.weight)}, \"{a.kernel}\", "
+            f"{lit(a.scale)})  # draws N(0, I)"], ("mmd_penalty",)
+
+
 def _emit_contractive(a: Any, h: str, key: str) -> tuple[list[str], tuple[str, ...]]:
     return [f'terms[{key}] = contractive_penalty({h}, out["x"], {lit(a.weight)})'], (
         "contractive_penalty",)
@@ -282,3 +301,11 @@ _reg("contractive", "`weight * mean over batch of ||dh/dx||_F^2`, `h` the target
      "E‖∂h/∂x‖²_F", jacobian=True,
      build=_build_contractive,
      emit_penalty=_emit_contractive)
+_reg("mmd", "`weight * MMD^2(h, N(0, I))`, the unbiased estimate between the batch's codes "
+     "and as many draws of N(0, I) (Tolstikhin et al.'s WAE-MMD), kernel `imq` "
+     "`C / (C + |a - b|^2)` or `rbf` `exp(-|a - b|^2 / C)`, `C = 2 * d * scale^2` for a "
+     "d-value code; on the code, `report { samples }` decodes draws of N(0, I); default "
+     "target: bottleneck", MMDArgs, "mmd(weight, kernel=imq, scale=1.0)", "activations",
+     "MMD²(h, N(0, I))", matches_prior=True,
+     formula_of=lambda a: f"MMD²_{a.kernel}(h, N(0, I))", build=_build_mmd,
+     emit_penalty=_emit_mmd)

@@ -15,9 +15,9 @@ from torch import Tensor, nn
 
 # defined in portable.py, whose text the emitted file copies; the builders and the lowering
 # import them from here
-from aespec.ops.portable import ExampleNorm, occlude, tile_draws
+from aespec.ops.portable import ExampleNorm, ksparse, occlude, tile_draws
 
-__all__ = ["ExampleNorm", "FlatLinear", "GaussianLatent", "Occlude", "PaddedConv1d",
+__all__ = ["ExampleNorm", "FlatLinear", "GaussianLatent", "KSparse", "Occlude", "PaddedConv1d",
            "PaddedConv2d", "TiedLinear", "tile_draws"]
 
 
@@ -110,3 +110,18 @@ class Occlude(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return occlude(x, self.size)
+
+
+class KSparse(nn.Module):
+    """`ksparse(k, alpha)`: each example's k largest values kept, the others set to 0
+    (`ksparse` of portable.py); in evaluation its `eval_k` (alpha * k) largest."""
+
+    def __init__(self, k: int, eval_k: int):
+        super().__init__()
+        self.k, self.eval_k = k, eval_k
+
+    def forward(self, x: Tensor) -> Tensor:
+        return ksparse(x, self.k if self.training else self.eval_k)
+
+    def extra_repr(self) -> str:
+        return f"k={self.k}, eval_k={self.eval_k}"

@@ -3,9 +3,10 @@
 `aespec emit` copies each definition's text from this file into the file it writes
 (`aespec.emit.helpers`, which reads the text without importing torch), so they are written
 as that file writes Python: no annotations (but occlude's `size: int`, without which
-TorchScript takes it for a tensor), only the names it imports (`math`, `torch`, `nn`),
-and comments that stand on their own there.  The builders of `occlude`, `layernorm`,
-`gaussian_nll` and `contractive`, and the lowering of L latent draws, run them here.  A
+TorchScript takes it for a tensor, and ksparse's `k: int`), only the names it imports
+(`math`, `torch`, `nn`), and comments that stand on their own there.  The builders of
+`occlude`, `layernorm`, `ksparse`, `gaussian_nll`, `contractive` and `mmd`, and the
+lowering of L latent draws, run them here.  A
 seeded run of either file gives the same tensors.
 """
 
@@ -64,6 +65,33 @@ def contractive_penalty(h, x, weight, budget=1 << 24):
                                      is_grads_batched=True)  # (n, B, *x)
         total = total + jac.square().sum()
     return weight * total / rows
+
+
+def ksparse(x, k: int):
+    """The k largest values of each example kept, every other one set to 0 (Makhzani and
+    Frey's k-sparse layer); gradients reach the kept values only."""
+    flat = x.flatten(1)  # (B, values)
+    top = flat.topk(k, dim=1)
+    return torch.zeros_like(flat).scatter(1, top.indices, top.values).view_as(x)
+
+
+def mmd_penalty(z, weight, kernel="imq", scale=1.0):
+    """weight * MMD^2 between the rows of z and as many draws of N(0, I), unbiased: the
+    mean kernel value over distinct pairs within each sample, less twice the mean over
+    the pairs across them (Tolstikhin et al., WAE-MMD).  Bandwidth C = 2 * d * scale^2, d
+    the code's size; `imq` is C / (C + |a - b|^2), `rbf` exp(-|a - b|^2 / C)."""
+    z = z.flatten(1)  # (n, d)
+    n, d = z.shape
+    if n < 2:  # no distinct pair to estimate from
+        return z.new_zeros(())
+    both = torch.cat([z, torch.randn_like(z)])  # (2n, d): the codes, then the prior's draws
+    norms = both.square().sum(1)
+    sq = (norms.unsqueeze(1) + norms.unsqueeze(0) - 2 * both @ both.t()).clamp_min(0)
+    c = 2.0 * d * scale * scale
+    k = c / (c + sq) if kernel == "imq" else torch.exp(-sq / c)  # (2n, 2n)
+    within = k[:n, :n].sum() - k[:n, :n].diagonal().sum()
+    within = within + k[n:, n:].sum() - k[n:, n:].diagonal().sum()
+    return weight * (within / (n * (n - 1)) - 2 * k[:n, n:].mean())
 
 
 class ExampleNorm(nn.GroupNorm):

@@ -117,6 +117,9 @@ class OpDef:
     needs_unit_interval: bool = False  # regularizers: its target must lie in (0, 1)
     is_weight_decay: bool = False  # regularizers: the same penalty as optimizer weight decay
     sparsity_target: str | None = None  # regularizers: the argument holding the target
+    # regularizers: pulls its target's distribution to N(0, I) (mmd), so that a code it
+    # acts on can be sampled by decoding draws of N(0, I)
+    matches_prior: bool = False
     regularizes: bool = False  # layers: constrains the code as noise does (dropout)
     # layers: `args -> count`, the parameters of a tied copy in a mirror (dense)
     tied_params: Callable[[Any], int] | None = None
