@@ -330,6 +330,21 @@ _CODES = [
          "Use `loss mse`, or leave `range=` out. (Data whose range is known only once it is "
          "read is refused then, as E503.)",
          _spec(before="data digits(range=(-1, 1))", after="loss bce")),
+    Code("E321", "the model has no likelihood p(x) to estimate or bound", "checks",
+         "`aespec eval --nll K` estimates -log p(x) and `gaussian(dim, iw=K)` trains on the "
+         "importance-weighted bound of log p(x); both weigh draws z ~ q(z|x) by "
+         "p(x|z) p(z) / q(z|x), so the model needs a `gaussian(dim)` latent and one loss "
+         "term that reads as -log p(x|z) as the spec weighs it: `bce` with weight 1 and "
+         "reduce=sum (Bernoulli), `mse` (a Gaussian of variance 1/(2c), c its weight per "
+         "value), `mae` (Laplace of scale 1/c) or `gaussian_nll` with weight 1 and "
+         "reduce=sum. `huber`, a weighted `bce` and a sum of terms have no normalized "
+         "density. Reported by `aespec check` for `iw=K`, by `aespec eval --nll` for a run.",
+         _spec(bottleneck="gaussian(8, iw=5)", after="loss huber")),
+    Code("E322", "beta with an importance-weighted bound", "checks",
+         "`gaussian(dim, iw=K)` with K > 1 trains on log (1/K) sum_k p(x|z_k) p(z_k) / "
+         "q(z_k|x), which has no closed-form KL term for `beta` to weigh. Leave beta at 1, "
+         "or train a beta-VAE on the ELBO (iw=1).",
+         _spec(bottleneck="gaussian(8, beta=4, iw=5)")),
     # ------------------------------------------------------------ W4: theory
     Code("W401", "the code can learn the identity", "checks",
          "The code z holds at least as many values as the input and nothing constrains it "

@@ -143,8 +143,9 @@ def main() -> None:
     if args.page or args.part is None:
         page = ROOT / "docs" / "results.md"
         text = page.read_text(encoding="utf-8")
-        head = text.split("\n## Generative models:")[0].rstrip("\n") + "\n"
-        page.write_text(head + section(), encoding="utf-8")
+        head, _, rest = text.partition("\n## Generative models:")
+        tail = rest[rest.find("\n## "):] if "\n## " in rest else ""  # later sections stay
+        page.write_text(head.rstrip("\n") + "\n" + section() + tail, encoding="utf-8")
         return
     torch.set_num_threads(1)
     q = quality()

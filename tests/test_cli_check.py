@@ -54,6 +54,16 @@ def test_a_good_spec_exits_0_with_the_table_code_and_objective(write):
     assert result.stderr == ""
 
 
+def test_an_iwae_objective_is_the_importance_weighted_bound(write):
+    spec = GOOD.replace("dense(2)", "gaussian(2, iw=5)").replace("regularize l2(1e-5)\n", "")
+    out = run("check", write(spec)).stdout
+    assert ("objective: L = −log (1/5) Σₖ p(x|zₖ) p(zₖ) / q(zₖ|x) over 5 draws zₖ ~ q(z|x), "
+            "−log p(x|z) = BCE(x, x̂)") in out
+    assert "KL" not in out
+    grouped = run("check", write(spec.replace("iw=5", "iw=5, samples=3"))).stdout
+    assert "BCE(x, x̂), the mean of 3 such bounds" in grouped
+
+
 def test_an_error_exits_1_with_a_gcc_style_diagnostic_on_stderr(write):
     path = write(GOOD.replace("dense(4)", "dens(4)"))
     result = run("check", path)

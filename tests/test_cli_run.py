@@ -97,6 +97,31 @@ def test_eval_text_and_json(vae_run):
     assert data["recon_error"]["mean"] > 0
 
 
+def test_eval_nll_estimates_minus_log_p_x_and_tightens_with_k(vae_run):
+    root, _ = vae_run
+    found = {}
+    for k in ("1", "20"):
+        result = invoke("eval", root / "run", "--json", "--nll", k, "--seed", "1")
+        assert result.exit_code == 0, result.output
+        found[k] = json.loads(result.output)["nll"]
+    elbo = json.loads(invoke("eval", root / "run", "--json").output)["test"]["loss"]
+    assert found["1"]["nats"] == pytest.approx(elbo, rel=0.02)  # K=1: the ELBO, sampled
+    assert found["20"]["nats"] < found["1"]["nats"]
+    assert found["20"]["likelihood"].startswith("Bernoulli") and found["20"]["se"] > 0
+    text = invoke("eval", root / "run", "--nll", "3")
+    assert "NLL -log p(x), K=3 importance samples (seed 0):" in text.output
+    assert "nats per example" in text.output
+
+
+def test_eval_nll_refuses_a_model_without_a_likelihood(tmp_path):
+    (tmp_path / "ae.ae").write_text(VAE.replace("gaussian(3)", "dense(3)"))
+    assert invoke("run", tmp_path / "ae.ae", "--out", tmp_path / "r", "-q",
+                  "--epochs", "1").exit_code == 0
+    result = invoke("eval", tmp_path / "r", "--nll", "5")
+    assert result.exit_code == 1
+    assert "error[E321]: the likelihood p(x) needs a stochastic latent" in result.output
+
+
 def test_sample_writes_draws_from_the_prior(vae_run, tmp_path):
     root, _ = vae_run
     out = tmp_path / "s.npy"

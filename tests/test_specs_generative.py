@@ -3,7 +3,8 @@ it is for, judged by a reference classifier (aespec/report/quality.py) with marg
 enough for any seed: a GAN's samples far below the noise and mean-image ceilings of the
 Frechet distance and spread over at least 8 of the 10 classes; a conditional model's
 samples of class k classified as k at least 70% of the time; a WGAN critic whose
-Wasserstein estimate falls as the samples' distance does. Runs are shortened (fewer
+Wasserstein estimate falls as the samples' distance does; an IWAE whose test NLL is below
+that of the same VAE trained on the ELBO. Runs are shortened (fewer
 epochs, `limit=`) to fit CI; each spec's comment says what a whole run gives."""
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ SHORT: dict[str, tuple[int, str, tuple[str, ...]]] = {
     "cgan": (16, "fashion_mnist(limit=12000)", ()),
     "cvae": (30, "fashion_mnist(limit=12000)", ()),
     "wgan_gp": (4, "fashion_mnist(limit=12000)", ()),
+    "vae_fc": (5, "fashion_mnist(limit=3000)", ()),  # the IWAE's ELBO-trained twin
+    "iwae": (5, "fashion_mnist(limit=3000)", ()),
 }
 
 
@@ -91,3 +94,24 @@ def test_the_wgan_critic_estimate_falls_as_the_samples_improve() -> None:
     ranks = [np.argsort(np.argsort(a)) for a in (w[peak:], fd[peak:])]
     assert np.corrcoef(*ranks)[0, 1] > 0.3, (w, fd)  # falling together after the peak
     check_strip("wgan_gp")
+
+
+def test_the_iwae_has_a_lower_test_nll_than_the_same_vae_trained_on_the_elbo() -> None:
+    """specs/iwae.ae is specs/vae_fc.ae with gaussian(20, iw=5): at equal epochs its test
+    NLL (K=200 draws, the same draws for both, 300 test examples) is lower: these 5
+    epochs on 3,000 examples gave 7.0, 7.7 and 7.2 nats less for seeds 0, 1 and 2; the
+    margin asked is 3. (The margin narrows with training: 0.7 to 2.1 nats after 10 epochs
+    on 12,000, where the IWAE keeps all 20 units active and the VAE 14 to 18; see
+    docs/results.md.) Both estimates tighten from the K=1 ELBO."""
+    from aespec.train import load_run
+    from aespec.train.batches import Split
+    from aespec.train.evaluate import importance_nll
+
+    nll = {}
+    for name in ("vae_fc", "iwae"):
+        _, data, _ = SHORT[name]
+        run = trained(name)
+        test = Split(load_run(run.run_dir).data(data).test.x[:300], None)
+        nll[name] = {k: importance_nll(run.model, test, k, seed=0).mean for k in (1, 200)}
+        assert nll[name][200] < nll[name][1]
+    assert nll["iwae"][200] < nll["vae_fc"][200] - 3.0, nll

@@ -47,6 +47,11 @@ def eval_command(
     which: str = CheckpointOption,
     device: Optional[str] = DeviceOption,
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    nll: Optional[int] = typer.Option(
+        None, "--nll", min=1, metavar="K",
+        help="Also estimate the test NLL -log p(x) in nats per example with K importance "
+             "samples from q(z|x) (K=1: the ELBO; Burda et al. use 5000). VAEs only."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the --nll draws."),
 ) -> None:
     """Evaluate a trained run on the test split of its data (or of --data)."""
     try:
@@ -54,6 +59,7 @@ def eval_command(
         from aespec.train.evaluate import evaluate, recon_errors
 
         split = loaded.data(data).test
+        estimate = None if nll is None else _nll(loaded.model, split, nll, seed, as_json)
         terms = evaluate(loaded.model, split)
         errors = recon_errors(loaded.model, split)
     except AespecError as error:
@@ -63,6 +69,10 @@ def eval_command(
     if as_json:
         record = {"run": str(run_dir), "checkpoint": which, "data": data or loaded.info["data"],
                   "n": len(split), "test": terms, "recon_error": stats}
+        if estimate is not None:
+            record["nll"] = {"draws": estimate.draws, "seed": estimate.seed,
+                             "nats": estimate.mean, "se": estimate.se,
+                             "likelihood": loaded.model.info.likelihood.name}
         out.print(json.dumps(_json_safe(record), allow_nan=False), markup=False,
                   highlight=False, soft_wrap=True)
         return
@@ -75,3 +85,32 @@ def eval_command(
     out.print(table)
     out.print("reconstruction error per example: " + "  ".join(
         f"{k} {v:.5g}" for k, v in stats.items()), markup=False)
+    if estimate is not None:
+        out.print(f"NLL -log p(x), K={estimate.draws} importance samples (seed "
+                  f"{estimate.seed}): {estimate.mean:.4f} ± {estimate.se:.4f} nats per example "
+                  f"(p(x|z): {loaded.model.info.likelihood.name})", markup=False)
+
+
+def _nll(model: Any, split: Any, draws: int, seed: int, quiet: bool) -> Any:
+    """The importance-sampled NLL, with the run's progress bar (at a terminal, not --json):
+    the NLL so far where `aespec run` shows the loss, examples/s, the time left."""
+    import time
+
+    from aespec.cli.run import _reporter
+    from aespec.train.evaluate import importance_nll
+
+    reporter = _reporter(quiet)
+    reporter.phase(f"NLL, K={draws}", len(split))
+    started = shown = time.perf_counter()
+
+    def progress(done: int, total: int, mean: float) -> None:
+        nonlocal shown
+        now = time.perf_counter()
+        if now - shown >= 0.2 or done == total:  # a few times a second, as a run's bar
+            shown = now
+            reporter.step(done, mean, done / max(now - started, 1e-9))
+
+    try:
+        return importance_nll(model, split, draws, seed, progress)
+    finally:
+        reporter.close()

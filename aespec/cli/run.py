@@ -66,6 +66,9 @@ class RichReporter:
         self.task = self.bar.add_task("", total=run.steps, loss="-", rate="", run_eta="")
 
     def phase(self, text: str, total: int) -> None:
+        if self.task is None:  # a phase with no run around it (`aespec eval --nll`)
+            self.bar.start()
+            self.task = self.bar.add_task("", total=total, loss="-", rate="", run_eta="")
         self.bar.reset(self.task, total=total, description=text, loss="-", rate="",
                        run_eta=self._run_eta())
         self.bar.refresh()

@@ -11,6 +11,7 @@ from aespec.compile.lower import Segment, build_ops, module_root, registered
 from aespec.compile.model import AEModel, ModelInfo
 from aespec.compile.objective import Slots, build_objective
 from aespec.errors import AespecError, Diagnostic
+from aespec.graph.likelihood import likelihood_of
 
 if TYPE_CHECKING:
     from aespec.graph.ir import IR
@@ -52,7 +53,8 @@ def _compile_autoencoder(graph: IR, spec: Any) -> AEModel:
         z_shape=graph.shape_of("bottleneck"), latent_shape=_latent_shape(graph),
         layer_ids=tuple(_dense_encoder_layers(graph, built)), noise_names=noise_names,
         net_names=_names(graph, seg), unavailable=unavailable,
-        classes=graph.nodes["y"].output_shape()[0] if "y" in graph.nodes else None)
+        classes=graph.nodes["y"].output_shape()[0] if "y" in graph.nodes else None,
+        likelihood=likelihood_of(graph))
     return AEModel(net, noise, build_objective(graph, built, slots), slots, views, info)
 
 
@@ -102,16 +104,19 @@ def _net_outputs(graph: IR, seg: Segment) -> tuple[list[fx.Node], Slots]:
     logits = _logits(graph, seg)
     if logits is not None:
         values.append(logits)
-    latents = []
+    latents, draws = [], None
     for nid in graph.of_kind("latent"):
         latents.append((nid, len(values), len(values) + 1))
         values += [seg.env[f"{nid}_mu"], seg.env[f"{nid}_logvar"]]
+        if graph.nodes[nid].args.iw > 1:  # the bound weighs each draw z
+            draws = len(values)
+            values.append(seg.env[nid])
     nodes: dict[str, int] = {}
     for target in _activity_targets(graph):
         if target not in nodes:
             nodes[target] = len(values)
             values.append(seg.env[target])
-    return values, Slots(0, 1, 2 if logits is not None else None, tuple(latents), nodes)
+    return values, Slots(0, 1, 2 if logits is not None else None, tuple(latents), nodes, draws)
 
 
 def _activity_targets(graph: IR) -> list[str]:
@@ -163,6 +168,15 @@ def _views(graph: IR, built: dict[str, Any], net: fx.GraphModule, enc_in: str
             unavailable[name] = err.diagnostics[0]
             continue
         views[name] = seg.finish([seg.env[stop]], net, class_name)
+    latents = graph.of_kind("latent")
+    if latents:  # z -> the decoder's output and the logits a bce term reads (NLL)
+        try:
+            seg = Segment(graph, built, latents[0], "z").provide("y").through(outs["decoder"])
+            logits = _logits(graph, seg)
+            outputs = [seg.env[outs["decoder"]], *([logits] if logits is not None else [])]
+            views["likelihood"] = seg.finish(outputs, net, "Likelihood")
+        except AespecError as err:
+            unavailable["likelihood"] = err.diagnostics[0]
     if not graph.prior:
         unavailable["sample"] = Diagnostic(
             "E308", "sample needs a stochastic latent: draws from the prior need "

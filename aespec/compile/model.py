@@ -13,8 +13,12 @@ from torch import Tensor, fx, nn
 
 from aespec.compile.objective import Objective, Slots
 from aespec.errors import AespecError, Diagnostic
+from aespec.ops.modules import log_importance_weights, tile_draws
 
 Shape = tuple[int, ...]
+# portable.py's helpers carry no annotations (an emitted file copies their text)
+_tile_draws: Callable[[Tensor, Tensor], Tensor] = tile_draws
+_log_weights: Callable[[Tensor, Tensor, Tensor, Tensor], Tensor] = log_importance_weights
 
 
 @dataclass
@@ -54,6 +58,8 @@ class ModelInfo:
     net_names: dict[str, tuple[str, ...]]  # fx value name -> IR ids, network graph
     unavailable: dict[str, Diagnostic]  # view -> why the model cannot offer it
     classes: int | None = None  # a conditional model's: it and its views read labels y
+    # the decoder distribution p(x|z) the loss reads as (aespec.ops.likelihood), or why none
+    likelihood: Any = None
 
 
 class AEModel(nn.Module):
@@ -182,6 +188,50 @@ class AEModel(nn.Module):
             with self._evaluating():
                 outs = self.net(x)
         return self.objective.per_example(outs, x if target is None else target)
+
+    # ---------------------------------------------------------------- likelihood
+
+    def posterior(self, x: Tensor, labels: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """mu and log sigma^2 of q(z|x), (B, dim) each, evaluation semantics."""
+        if not self.slots.latents:
+            raise AespecError(self._no_likelihood())
+        with self._evaluating():
+            outs = self.net(x) if self.classes is None else \
+                self.net(x, self._labels_for(x, labels))
+        _, mu, logvar = self.slots.latents[0]
+        return outs[mu], outs[logvar]
+
+    def log_weights(self, target: Tensor, mu: Tensor, logvar: Tensor, eps: Tensor,
+                    labels: Tensor | None = None) -> Tensor:
+        """log p(x|z_k) p(z_k) / q(z_k|x) in nats, (K, B), of the draws z_k = mu + sigma *
+        eps_k, eps (K, B, dim), of each example's posterior; `target` is the x that
+        p(x|z) scores (the data's target where it has one).  Evaluation semantics."""
+        reading = self._no_likelihood()
+        if isinstance(reading, Diagnostic):
+            raise AespecError(reading)
+        view = self._view("likelihood")
+        z = (mu + torch.exp(0.5 * logvar) * eps).flatten(0, 1)  # (K*B, dim), draw-major
+        if self.classes is not None:
+            labels = _tile_draws(self._labels_for(target, labels), z)
+        with self._evaluating():
+            preds: Any = self._call(view, z, labels)
+        recon = self.objective.recon[0]
+        outs = preds if isinstance(preds, tuple) else (preds,)  # (x_hat[, logits])
+        pred = outs[1] if recon.pred == self.slots.logits else outs[0]
+        nll = recon.per_example_of(pred, _tile_draws(target, z)) + reading.constant
+        return _log_weights(nll.float(), z.float(), mu.float(), logvar.float())
+
+    def _no_likelihood(self) -> Any:
+        """The likelihood reading, or the diagnostic that says why the model has none."""
+        reading = self.info.likelihood
+        if reading is None:  # a model compiled without the reading (a GAN's)
+            return Diagnostic("E321", "the model has no likelihood p(x)")
+        return reading
+
+    def _labels_for(self, x: Tensor, labels: Tensor | None) -> Tensor:
+        found = labels if labels is not None else self.labels(len(x), x.device)
+        assert found is not None
+        return found.to(x.device, x.dtype)
 
     # ---------------------------------------------------------------- layer-wise pretraining
 

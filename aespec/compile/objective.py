@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 from aespec.compile.lower import registered
 from aespec.ops.losses import owned_params
-from aespec.ops.modules import tile_draws
+from aespec.ops.modules import iwae_loss, log_importance_weights, tile_draws
 
 if TYPE_CHECKING:
     from aespec.graph.ir import IR
@@ -27,6 +27,8 @@ Outs = tuple[Tensor, ...]
 _HALF = (torch.float16, torch.bfloat16)
 # portable.py is copied as text into emitted files, which carry no annotations
 _tile_draws: Callable[[Tensor, Tensor], Tensor] = tile_draws
+_log_weights: Callable[[Tensor, Tensor, Tensor, Tensor], Tensor] = log_importance_weights
+_iwae_loss: Callable[[Tensor, int], Tensor] = iwae_loss
 
 
 def _full(t: Tensor) -> Tensor:
@@ -42,6 +44,7 @@ class Slots:
     logits: int | None  # the pre-sigmoid output, when a bce term reads it
     latents: tuple[tuple[str, int, int], ...]  # (latent node, mu, logvar)
     nodes: dict[str, int]  # regularizer targets by node id
+    draws: int | None = None  # the latent's draws z, where `iw=K` weighs them
 
 
 @dataclass(frozen=True)
@@ -80,7 +83,11 @@ class Recon:
         return _scaled(self._loss(pred, target, "mean"), self.weight)
 
     def per_example(self, outs: Outs, target: Tensor) -> Tensor:
-        e = self._loss(*self._pair(outs, target), "none").flatten(1)
+        return self.per_example_of(*self._pair(outs, target))
+
+    def per_example_of(self, pred: Tensor, target: Tensor) -> Tensor:
+        """The weighted term of each row of `pred` against the same row of `target`, (N,)."""
+        e = self._loss(_full(pred), target, "none").flatten(1)
         return self.weight * (e.sum(1) if self.sum else e.mean(1))
 
 
@@ -131,7 +138,34 @@ class ActivityPenalty:
         return self.penalty(h, x) if self.jacobian else self.penalty(h)
 
 
-Term = Recon | KL | WeightPenalty | ActivityPenalty
+@dataclass(frozen=True)
+class ImportanceWeighted:
+    """`gaussian(dim, iw=K)`: minus the importance-weighted bound (Burda et al., 2016),
+    -log (1/K) sum_k p(x|z_k) p(z_k) / q(z_k|x), in place of reconstruction + KL.
+    -log p(x|z) is the reconstruction term as the spec weighs it, less its constant
+    (aespec.ops.likelihood), so K = 1 has the ELBO's expectation; the draws are stacked
+    draw-major, L groups of K (`samples=L` averages L bounds).  At evaluation z = mu, one
+    draw: the term is then reconstruction + KL, the figure an ELBO model reports."""
+
+    name: str
+    recon: Recon
+    kl: Callable[[Tensor, Tensor], Tensor]
+    k: int
+    z: int
+    mu: int
+    logvar: int
+
+    def __call__(self, outs: Outs, target: Tensor, x: Tensor) -> Tensor:
+        if outs[self.z].shape[0] == target.shape[0]:  # evaluation: z = mu
+            return self.recon(outs, target, x) + self.kl(_full(outs[self.mu]),
+                                                        _full(outs[self.logvar]))
+        nll = self.recon.per_example(outs, target)  # (L*K*B,)
+        log_w = _log_weights(nll, _full(outs[self.z]), _full(outs[self.mu]),
+                             _full(outs[self.logvar]))
+        return _iwae_loss(log_w, self.k)
+
+
+Term = Recon | KL | ImportanceWeighted | WeightPenalty | ActivityPenalty
 
 
 class Objective:
@@ -145,7 +179,8 @@ class Objective:
         self.terms = terms
         self.params = nn.ParameterDict() if params is None else params
         self.names = [t.name for t in terms]
-        self.recon = [t for t in terms if isinstance(t, Recon)]
+        self.recon = [t for t in terms if isinstance(t, Recon)] + \
+            [t.recon for t in terms if isinstance(t, ImportanceWeighted)]
         self.needs_input_grad = any(getattr(t, "jacobian", False) for t in terms)
 
     def __call__(self, outs: Outs, target: Tensor, x: Tensor
@@ -171,8 +206,15 @@ def build_objective(g: IR, built: dict[str, Any], slots: Slots) -> Objective:
     params = nn.ParameterDict()
     terms: list[Term] = [_recon_term(g, n, slots, params) for n in g.of_kind("loss")]
     for nid, mu, logvar in slots.latents:
-        beta = g.nodes[nid].args.beta
-        terms.append(KL(_weighted("kl", beta), beta, built[nid].kl, mu, logvar))
+        args = g.nodes[nid].args
+        if args.iw > 1:  # the checks let through one reconstruction term, a likelihood
+            assert slots.draws is not None and len(terms) == 1
+            recon = terms[0]
+            assert isinstance(recon, Recon)
+            terms = [ImportanceWeighted("iwae", recon, built[nid].kl, args.iw, slots.draws, mu,
+                                        logvar)]
+            continue
+        terms.append(KL(_weighted("kl", args.beta), args.beta, built[nid].kl, mu, logvar))
     terms += [_regularizer_term(g, n, built, slots) for n in g.of_kind("regularizer")]
     return Objective(_unique_names(terms), params)
 

@@ -214,9 +214,13 @@ def loss_label(terms: list[Node]) -> Html:
 
 
 def kl_label(g: IR, latent: str) -> Html:
-    """The KL term of a gaussian latent, with its weight β."""
-    beta = fmt_num(g.nodes[latent].args.beta)
-    return _lines(["<B>KL term</B>", f"{beta}·KL(q(z|x) ‖ N(0, I))"])
+    """The KL term of a gaussian latent, with its weight β; with `iw=K`, the importance
+    weights of its K draws, which take the KL's place in the bound."""
+    args = g.nodes[latent].args
+    if args.iw > 1:
+        return _lines(["<B>importance weights</B>", f"p(x|zₖ) p(zₖ) / q(zₖ|x), {args.iw} "
+                       "draws", _esc("−log (1/K) Σₖ of them: the loss (IWAE)")])
+    return _lines(["<B>KL term</B>", f"{fmt_num(args.beta)}·KL(q(z|x) ‖ N(0, I))"])
 
 
 def reg_label(d: Node) -> Html:

@@ -171,6 +171,8 @@ def _outputs(net: Network, fwd: Segment, contractive: bool) -> dict[str, str]:
         outs["logits"] = fwd.var(net.roles["logits"])
     if net.latent is not None:
         outs["mu"], outs["logvar"] = "mu", "logvar"
+        if net.g.nodes[net.latent].args.iw > 1:  # the importance-weighted bound weighs them
+            outs["draws"] = fwd.var(net.latent)
     for nid in net.reg_targets:
         var = fwd.var(nid)
         outs.setdefault(var, var)

@@ -192,7 +192,7 @@ class Segment:
             self.lines += _commented(w.lines, d)
             self.layers += [(nid, attr, ctor) for attr, ctor in w.layers]
             env[nid] = out
-            if d.kind == "latent" and getattr(d.args, "samples", 1) > 1:
+            if d.kind == "latent" and d.args.samples * d.args.iw > 1:
                 draws_at = i
         return self
 

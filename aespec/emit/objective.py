@@ -61,10 +61,15 @@ def write_loss_fn(net: Network, obj: Objective, outputs: dict[str, str],
     y = condition.y_arg(g)  # a conditional model's labels are an input; its target is x
     body = ["target = x" if y else "target = x if target is None else target",
             f"out = model(x{y})", "terms = {}"]
-    recon = _recon_lines(net, obj, losses, names[:len(losses)], outputs)
-    body += recon
+    iw = g.nodes[net.latent].args.iw if net.latent is not None else 1
+    if iw > 1:  # the checks let through one reconstruction term, a likelihood
+        body += _iwae_lines(net, obj, losses[0], iw, outputs)
+        names = ["iwae", *names[len(losses) + 1:]]
+        losses = ["iwae"]
+    else:
+        body += _recon_lines(net, obj, losses, names[:len(losses)], outputs)
     rest = names[len(losses):]
-    if net.latent is not None:
+    if net.latent is not None and iw == 1:
         beta = g.nodes[net.latent].args.beta
         body += ['mu, logvar = out["mu"], out["logvar"]',
                  "kl = 0.5 * (mu.square() + logvar.exp() - 1.0 - logvar).flatten(1).sum(1)"
@@ -130,6 +135,36 @@ def _recon_lines(net: Network, obj: Objective, losses: list[str], names: list[st
             comment = "  # mean over every value"
         lines.append(f"terms[{q(name)}] = {expr}{comment}")
     return lines
+
+
+def _iwae_lines(net: Network, obj: Objective, nid: str, k: int, outputs: dict[str, str]
+                ) -> list[str]:
+    """`terms["iwae"]`: minus the importance-weighted bound of the K draws in training;
+    reconstruction + KL at evaluation (z = mu, one draw), as aespec computes it."""
+    g, d = net.g, net.g.nodes[nid]
+    opdef = get_op("loss", d.op)
+    logits = opdef.needs_unit_output and "logits" in outputs
+    pred = 'out["logits"]' if logits else 'out["x_hat"]'
+    reduce = d.args.reduce or "sum"
+    rule = opdef.emit_term
+    assert rule is not None  # every loss with a likelihood reading has one
+    term = rule(d.args, nid, pred, "target", logits, "none", g.shape_of("decoder"))
+    obj.helpers.update(term.helpers, {"tile_draws", "log_importance_weights", "iwae_loss"})
+    obj.owned += [(attr, ctor, key, f"the learned log variance of {d.op} (line "
+                   f"{d.span.line}), one per output value") for attr, ctor, key in term.owned]
+    per = "sum(1)" if reduce == "sum" else "mean(1)"
+    weight = "" if d.weight == 1 else f"{lit(d.weight)} * "
+    return ['mu, logvar = out["mu"], out["logvar"]',
+            'if target.shape[0] != out["x_hat"].shape[0]:  # L*K draws per example',
+            '    target = tile_draws(target, out["x_hat"])',
+            f"nll = {weight}{term.expr}.flatten(1).{per}  # -log p(x|z) less its constant, "
+            "per row",
+            'if out["draws"].shape[0] == mu.shape[0]:  # evaluation, z = mu: recon + KL',
+            "    kl = 0.5 * (mu.square() + logvar.exp() - 1.0 - logvar).flatten(1).sum(1)",
+            '    terms["iwae"] = nll.mean() + kl.mean()',
+            "else:  # -log (1/K) sum_k p(x|z_k) p(z_k) / q(z_k|x), averaged over L groups",
+            '    log_w = log_importance_weights(nll, out["draws"], mu, logvar)',
+            f'    terms["iwae"] = iwae_loss(log_w, {k})']
 
 
 def _regularizer_lines(net: Network, obj: Objective, nid: str, name: str,

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from aespec import data as data_sources
-from aespec.errors import DiagnosticBag, Span, did_you_mean
+from aespec.errors import Diagnostic, DiagnosticBag, Span, did_you_mean
 from aespec.model import BLOCKS, Mirror, Spec
 from aespec.ops import Range, Shape, fmt_value, get_op
 from aespec.ops.shapes import fits_inside
@@ -222,3 +222,23 @@ def one_stochastic_latent(spec: Spec, g: IR, bag: DiagnosticBag) -> None:
         bag.add("E310", "a model has one stochastic latent; this is the second",
                 g.nodes[extra].span, f"the first is at line "
                 f"{g.nodes[latents[0]].span.line}")
+
+
+@check
+def importance_weighted_bound_reads_a_likelihood(spec: Spec, g: IR, bag: DiagnosticBag) -> None:
+    """E321: `iw=K` weighs draws by p(x|z), so the loss must read as -log p(x|z); E322:
+    beta weighs a closed-form KL that the bound does not have."""
+    from aespec.graph.likelihood import likelihood_of
+
+    latent = g.nodes[g.latent] if g.latent else None
+    if latent is None or latent.args.iw == 1 or "decoder" not in g.outputs:
+        return
+    k = latent.args.iw
+    if latent.args.beta != 1:
+        bag.add("E322", f"iw={k} trains on the importance-weighted bound, which has no KL "
+                f"term for beta={fmt_value(latent.args.beta)} to weigh", latent.span,
+                "leave beta out (1.0), or train the ELBO (iw=1) as a beta-VAE")
+    read = likelihood_of(g)
+    if isinstance(read, Diagnostic):
+        bag.add(read.code, f"iw={k} weighs its draws by p(x|z): {read.message}",
+                read.span or latent.span, read.hint)

@@ -41,8 +41,11 @@ def objective_text(g: IR) -> str:
             formula = formula_text(get_op("loss", d.op), d.args)
             terms.append(formula if d.weight == 1 else f"{fmt_num(d.weight)}·{formula}")
     latent = g.latent
-    if latent:
-        given = "x, y" if "y" in g.nodes else "x"  # a conditional VAE's code sees y too
+    given = "x, y" if "y" in g.nodes else "x"  # a conditional VAE's code sees y too
+    if latent and g.nodes[latent].args.iw > 1:
+        args = g.nodes[latent].args
+        terms = [_importance_weighted(args.iw, given, " + ".join(terms), args.samples)]
+    elif latent:
         terms.append(f"{fmt_num(g.nodes[latent].args.beta)}·KL(q(z|{given}) ‖ N(0, I))")
     for d in g.nodes.values():
         if d.kind == "regularizer":
@@ -51,6 +54,14 @@ def objective_text(g: IR) -> str:
             on = f"[{d.target}]" if d.target else ""
             terms.append(f"{fmt_num(args.weight)}·{formula}{on}")
     return "L = " + " + ".join(terms)
+
+
+def _importance_weighted(k: int, given: str, recon: str, groups: int) -> str:
+    """IWAE's bound: `−log (1/5) Σₖ p(x|zₖ) p(zₖ) / q(zₖ|x) over 5 draws zₖ ~ q(z|x),
+    −log p(x|z) = BCE(x, x̂)`, and the number of bounds averaged (`samples=L`)."""
+    mean = f", the mean of {groups} such bounds" if groups > 1 else ""
+    return (f"−log (1/{k}) Σₖ p(x|zₖ) p(zₖ) / q(zₖ|{given}) over {k} draws zₖ ~ q(z|{given}), "
+            f"−log p(x|z) = {recon}{mean}")
 
 
 @dataclass(frozen=True)

@@ -15,13 +15,15 @@ class GaussianLatentArgs(Args):
     dim: int = PosInt
     beta: float = Field(1.0, ge=0)
     samples: int = Field(1, gt=0)
+    # K > 1: the importance-weighted bound of K draws (IWAE) replaces reconstruction + KL
+    iw: int = Field(1, gt=0)
 
 
 def _build_gaussian(a: GaussianLatentArgs, s_in: Shape, s_out: Shape):
     """GaussianLatent: (z, mu, logvar); its `kl` is the closed-form KL to N(0, I)."""
     from aespec.ops.modules import GaussianLatent
 
-    return GaussianLatent(count(s_in), a.dim, a.samples)
+    return GaussianLatent(count(s_in), a.dim, a.samples * a.iw)
 
 
 def _emit_gaussian(op: Op) -> Written:
@@ -31,14 +33,15 @@ def _emit_gaussian(op: Op) -> Written:
     lines = [f"mu, logvar = {op.m}({op.x}{flat}).chunk(2, dim=1)"
              f"  # ({a.dim},) each: the mean and log variance of q(z|x)",
              "if self.training:  # reparameterization: z = mu + sigma * eps, eps ~ N(0, I)"]
-    if a.samples == 1:
+    draws = a.samples * a.iw  # L groups of K
+    if draws == 1:
         lines += ["    eps = torch.randn_like(mu)",
                   f"    {op.out} = mu + torch.exp(0.5 * logvar) * eps"]
     else:
-        lines += [f"    eps = torch.randn({a.samples}, *mu.shape, dtype=mu.dtype, "
+        lines += [f"    eps = torch.randn({draws}, *mu.shape, dtype=mu.dtype, "
                   "device=mu.device)",
                   f"    {op.out} = (mu + torch.exp(0.5 * logvar) * eps).flatten(0, 1)"
-                  f"  # ({a.samples}*B, {a.dim}): {a.samples} draws, draw-major"]
+                  f"  # ({draws}*B, {a.dim}): {draws} draws, draw-major"]
     lines += ["else:", f"    {op.out} = mu  # evaluation: the mean"]
     init = f"nn.Linear({math.prod(op.in_shape)}, 2 * {a.dim})"
     renamed = tuple((f"net.{op.nid}.heads.{p}", f"{op.nid}.{p}") for p in ("weight", "bias"))
@@ -48,10 +51,12 @@ def _emit_gaussian(op: Op) -> Written:
 register(OpDef(
     "gaussian", "latent", "two dense heads give `mu` and `log sigma^2`; `z = mu + sigma * eps` "
     "(reparameterization); adds `beta * KL(q(z|x) || N(0, I))`; `samples=L` averages the "
-    "reconstruction over L draws; `z = mu` at evaluation", GaussianLatentArgs,
+    "reconstruction over L draws; `iw=K` trains on the importance-weighted bound "
+    "`log (1/K) Σₖ p(x|zₖ) p(zₖ) / q(zₖ|x)` instead (IWAE), averaged over the L groups; "
+    "`z = mu` at evaluation", GaussianLatentArgs,
     shape=lambda a, s: (a.dim,), params=lambda a, s: 2 * (count(s) * a.dim + a.dim),
     range=_unbounded,
     inverse=lambda a, s_in, s_out: dense_inverse(DenseArgs(units=a.dim), s_in, s_out),
-    signature="gaussian(dim, beta=1.0, samples=1)",
+    signature="gaussian(dim, beta=1.0, samples=1, iw=1)",
     params_doc="`2 * (in * dim + dim)`", blocks=("bottleneck",), build=_build_gaussian,
     emit=_emit_gaussian))

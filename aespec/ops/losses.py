@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal, Optional, Union
 
 from pydantic import Field, model_validator
 
+from aespec.ops import likelihood
 from aespec.ops.emitting import LossRule, PenaltyRule, Term, lit
 from aespec.ops.registry import Args, OpDef, Shape, fmt_num, fmt_value, register
 
@@ -73,11 +74,11 @@ _ALIASES = {"mse": ("mean_squared_error", "l2", "mse_loss"), "mae": ("mean_absol
 
 def _loss(name: str, doc: str, formula: str, build, emit: LossRule,
           args: type[Args] = LossArgs, signature: str | None = None,
-          needs_unit_output: bool = False) -> None:
+          needs_unit_output: bool = False, reading: Any = None) -> None:
     register(OpDef(name, "loss", doc, args, place="loss", blocks=("loss",),
                    signature=signature or f"{name}(reduce=mean)", build=build,
                    formula=formula, needs_unit_output=needs_unit_output, emit_term=emit,
-                   aliases=_ALIASES.get(name, ())))
+                   aliases=_ALIASES.get(name, ()), likelihood=reading))
 
 
 def _functional(fn: str, **fields: str) -> tuple[Any, LossRule]:
@@ -85,11 +86,13 @@ def _functional(fn: str, **fields: str) -> tuple[Any, LossRule]:
     return _functional_loss(fn, **fields), _emit_functional(fn, **fields)
 
 
-_loss("mse", "mean squared error", "MSE(x, x̂)", *_functional("mse_loss"))
-_loss("mae", "mean absolute error", "MAE(x, x̂)", *_functional("l1_loss"))
+_loss("mse", "mean squared error", "MSE(x, x̂)", *_functional("mse_loss"),
+      reading=likelihood.gaussian_of_mse)
+_loss("mae", "mean absolute error", "MAE(x, x̂)", *_functional("l1_loss"),
+      reading=likelihood.laplace_of_mae)
 _loss("bce", "binary cross-entropy; needs a decoder output in [0, 1] (a decoder ending in "
       "`sigmoid` is compiled to the stable logits form)", "BCE(x, x̂)", _build_bce, _emit_bce,
-      needs_unit_output=True)
+      needs_unit_output=True, reading=likelihood.bernoulli)
 _loss("huber", "Huber loss, quadratic below `delta`", "Huber(x, x̂)",
       *_functional("huber_loss", delta="delta"), HuberArgs, "huber(delta=1.0, reduce=mean)")
 
@@ -172,7 +175,8 @@ register(OpDef(
     params=lambda a, s: sum(math.prod(shape) for shape, _ in _gaussian_owned(a, s).values()),
     params_doc="one per output value with `var=learned`, else 0",
     formula="GaussianNLL(x, x̂, σ²)", formula_of=_gaussian_formula,
-    owned_params=_gaussian_owned, emit_term=_emit_gaussian_nll, aliases=("gaussian",)))
+    owned_params=_gaussian_owned, emit_term=_emit_gaussian_nll, aliases=("gaussian",),
+    likelihood=likelihood.gaussian_of_nll))
 
 
 class WeightArgs(Args):

@@ -15,10 +15,17 @@ from torch import Tensor, nn
 
 # defined in portable.py, whose text the emitted file copies; the builders and the lowering
 # import them from here
-from aespec.ops.portable import ExampleNorm, ksparse, occlude, tile_draws
+from aespec.ops.portable import (
+    ExampleNorm,
+    iwae_loss,
+    ksparse,
+    log_importance_weights,
+    occlude,
+    tile_draws,
+)
 
 __all__ = ["ExampleNorm", "FlatLinear", "GaussianLatent", "KSparse", "Occlude", "PaddedConv1d",
-           "PaddedConv2d", "TiedLinear", "tile_draws"]
+           "PaddedConv2d", "TiedLinear", "iwae_loss", "log_importance_weights", "tile_draws"]
 
 
 class FlatLinear(nn.Linear):
@@ -74,10 +81,11 @@ class PaddedConv2d(_PaddedConv, nn.Conv2d):
 
 
 class GaussianLatent(nn.Module):
-    """`gaussian(dim, samples=L)`: one dense layer gives `mu` and `log sigma^2` side by side.
+    """`gaussian(dim, samples=L, iw=K)`: one dense layer gives `mu` and `log sigma^2` side
+    by side.
 
-    Returns `(z, mu, logvar)`.  In training `z = mu + sigma * eps` for L draws stacked
-    draw-major, (L*B, dim); in evaluation `z = mu`.
+    Returns `(z, mu, logvar)`.  In training `z = mu + sigma * eps` for `samples` = L*K
+    draws stacked draw-major, (L*K*B, dim); in evaluation `z = mu`.
     """
 
     def __init__(self, in_features: int, dim: int, samples: int = 1):

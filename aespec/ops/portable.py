@@ -5,8 +5,8 @@
 as that file writes Python: no annotations (but occlude's `size: int`, without which
 TorchScript takes it for a tensor, and ksparse's `k: int`), only the names it imports
 (`math`, `torch`, `nn`), and comments that stand on their own there.  The builders of
-`occlude`, `layernorm`, `ksparse`, `gaussian_nll`, `contractive` and `mmd`, and the
-lowering of L latent draws, run them here.  A
+`occlude`, `layernorm`, `ksparse`, `gaussian_nll`, `contractive` and `mmd`, the lowering of
+L latent draws and the importance-weighted bound of `gaussian(dim, iw=K)` run them here.  A
 seeded run of either file gives the same tensors.
 """
 
@@ -45,6 +45,24 @@ def gaussian_nll(pred, target, reduction, var=None, log_var=None, min_var=0.001)
     if reduction == "none":
         return nll
     return nll.sum() if reduction == "sum" else nll.mean()
+
+
+def log_importance_weights(nll, z, mu, logvar):
+    """log p(x|z) p(z) / q(z|x) of each draw, (draws, B): `nll` is -log p(x|z), (draws*B,);
+    z the draws, (draws*B, dim), stacked draw-major; mu and logvar those of q(z|x),
+    (B, dim).  The log(2 pi) of p(z) and of q(z|x) cancel."""
+    mu, logvar = mu.flatten(1), logvar.flatten(1)
+    z = z.reshape(-1, *mu.shape)  # (draws, B, dim)
+    log_p_z = -0.5 * z.square().sum(2)
+    log_q_z = -0.5 * (logvar + (z - mu).square() * torch.exp(-logvar)).sum(2)
+    return log_p_z - log_q_z - nll.reshape(-1, mu.shape[0])
+
+
+def iwae_loss(log_w, k):
+    """Minus the importance-weighted bound log (1/k) sum_k w_k, averaged over the examples
+    and over the groups of k draws that the (groups*k, B) log weights stack group-major."""
+    groups = log_w.reshape(-1, k, log_w.shape[1])  # (groups, k, B)
+    return -(torch.logsumexp(groups, 1) - math.log(k)).mean()
 
 
 def contractive_penalty(h, x, weight, budget=1 << 24):

@@ -111,6 +111,12 @@ class OpDef:
     # losses: `(args, shape) -> {name: (shape, initial value)}`, the parameters the term
     # owns (a learned variance), given the decoder output's shape; `params` counts them
     owned_params: Callable[[Any, Shape], dict[str, tuple[Shape, float]]] | None = None
+    # losses: `(args, per_value_weight, values) -> Likelihood | str`, the decoder
+    # distribution p(x|z) whose -log the term is (up to a constant), with the term's weight
+    # per output value (its weight, divided by `values` under reduce=mean) and the number
+    # of output values; a str says why the term is no log-likelihood.  None: it never is
+    # (aespec.ops.likelihood; `aespec eval --nll` and `gaussian(dim, iw=K)` read it)
+    likelihood: Callable[[Any, float, int], Any] | None = None
     # regularizers: reads the target layers' weights or the target's output
     acts_on: Literal["weights", "activations"] | None = None
     jacobian: bool = False  # regularizers: reads dh/dx (contractive)
