@@ -106,12 +106,40 @@ def _net_outputs(graph: IR, seg: Segment) -> tuple[list[fx.Node], Slots]:
     for nid in graph.of_kind("latent"):
         latents.append((nid, len(values), len(values) + 1))
         values += [seg.env[f"{nid}_mu"], seg.env[f"{nid}_logvar"]]
+    aux = []
+    for nid in graph.order:
+        name = _aux_loss(graph, nid)
+        if name is not None:
+            aux.append((name, len(values)))
+            values.append(seg.env[f"{nid}_loss"])
     nodes: dict[str, int] = {}
     for target in _activity_targets(graph):
         if target not in nodes:
             nodes[target] = len(values)
             values.append(seg.env[target])
-    return values, Slots(0, 1, 2 if logits is not None else None, tuple(latents), nodes)
+    return values, Slots(0, 1, 2 if logits is not None else None, tuple(latents), nodes,
+                         tuple(aux))
+
+
+def _aux_loss(graph: IR, nid: str) -> str | None:
+    """The name of the loss term node `nid`'s op computes itself (vq), or None."""
+    d = graph.nodes[nid]
+    if d.place != "layer" or d.kind == "input":
+        return None
+    return registered("layer", d.op)[0].aux_loss
+
+
+def _no_prior(graph: IR) -> Diagnostic | None:
+    """Why `sample` cannot draw codes of a model whose bottleneck op has no prior (vq)."""
+    for nid in graph.order:
+        d = graph.nodes[nid]
+        if d.place == "layer" and d.kind != "input":
+            reason = registered("layer", d.op)[0].no_prior
+            if reason:
+                return Diagnostic("E308", f"sample needs a prior: {reason}",
+                                  hint="use reconstructions, encode and decode; or make the "
+                                  "bottleneck gaussian(dim) to sample")
+    return None
 
 
 def _activity_targets(graph: IR) -> list[str]:
@@ -165,7 +193,7 @@ def _views(graph: IR, built: dict[str, Any], net: fx.GraphModule, enc_in: str
             continue
         views[name] = seg.finish([seg.env[stop]], net, class_name)
     if not latents:
-        unavailable["sample"] = Diagnostic(
+        unavailable["sample"] = _no_prior(graph) or Diagnostic(
             "E308", "sample needs a stochastic latent: draws from the prior need "
             "`gaussian(dim)` in the bottleneck", hint="use encode and decode, or make the "
             "bottleneck gaussian(dim)")

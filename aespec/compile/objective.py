@@ -42,6 +42,7 @@ class Slots:
     logits: int | None  # the pre-sigmoid output, when a bce term reads it
     latents: tuple[tuple[str, int, int], ...]  # (latent node, mu, logvar)
     nodes: dict[str, int]  # regularizer targets by node id
+    aux: tuple[tuple[str, int], ...] = ()  # (term name, index): ops' own loss terms (vq)
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,18 @@ class KL:
 
 
 @dataclass(frozen=True)
+class OpLoss:
+    """A loss term an op computes itself (`OpDef.aux_loss`: vq's codebook and commitment
+    terms), read from the network's outputs as it is."""
+
+    name: str
+    index: int
+
+    def __call__(self, outs: Outs, target: Tensor, x: Tensor) -> Tensor:
+        return _full(outs[self.index])
+
+
+@dataclass(frozen=True)
 class WeightPenalty:
     """A penalty on weight tensors, read from their modules at each call (so it follows
     `load_state_dict(assign=True)` and anything else that replaces a Parameter)."""
@@ -131,7 +144,7 @@ class ActivityPenalty:
         return self.penalty(h, x) if self.jacobian else self.penalty(h)
 
 
-Term = Recon | KL | WeightPenalty | ActivityPenalty
+Term = Recon | KL | OpLoss | WeightPenalty | ActivityPenalty
 
 
 class Objective:
@@ -167,12 +180,14 @@ class Objective:
 
 
 def build_objective(g: IR, built: dict[str, Any], slots: Slots) -> Objective:
-    """The terms of the graph's `loss*` and `reg*` nodes, plus a KL term per latent."""
+    """The terms of the graph's `loss*` and `reg*` nodes, plus a KL term per latent and the
+    terms ops compute themselves (vq)."""
     params = nn.ParameterDict()
     terms: list[Term] = [_recon_term(g, n, slots, params) for n in g.of_kind("loss")]
     for nid, mu, logvar in slots.latents:
         beta = g.nodes[nid].args.beta
         terms.append(KL(_weighted("kl", beta), beta, built[nid].kl, mu, logvar))
+    terms += [OpLoss(name, index) for name, index in slots.aux]
     terms += [_regularizer_term(g, n, built, slots) for n in g.of_kind("regularizer")]
     return Objective(_unique_names(terms), params)
 
