@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -56,3 +57,42 @@ def decode(model: Any, z: torch.Tensor) -> torch.Tensor:
 
 def all_finite(values: dict[str, float]) -> bool:
     return all(v == v and abs(v) != float("inf") for v in values.values())
+
+
+
+@contextlib.contextmanager
+def counting_codes(model: Any) -> Iterator[dict[str, dict[str, float]]]:
+    """Counts the codes each vq node of `model` chooses while the block runs (an
+    `evaluate` of the test split); the dict yielded is filled when the block ends: for each
+    vq node `codes`, `used` (codes chosen at least once), `usage` (used / codes) and
+    `perplexity` (exp of the entropy of the codes' frequencies: `codes` when all are used
+    equally, 1 when one code takes all).  Empty without vq."""
+    from aespec.ops.modules import VectorQuantizer
+
+    quantizers = {nid: m for nid, m in model.net.named_children()
+                  if isinstance(m, VectorQuantizer)}
+    counts = {nid: torch.zeros(len(m.codebook), dtype=torch.long) for nid, m in
+              quantizers.items()}
+
+    def hook(nid: str) -> Any:
+        def count(m: Any, args: tuple[torch.Tensor, ...], out: Any) -> None:
+            counts[nid] += torch.bincount(m.indices(args[0]).flatten().cpu(),
+                                          minlength=len(counts[nid]))
+        return count
+
+    handles = [m.register_forward_hook(hook(nid)) for nid, m in quantizers.items()]
+    stats: dict[str, dict[str, float]] = {}
+    try:
+        yield stats
+    finally:
+        for h in handles:
+            h.remove()
+    stats.update({nid: _usage(c) for nid, c in counts.items() if c.sum() > 0})
+
+
+def _usage(counts: torch.Tensor) -> dict[str, float]:
+    p = counts.double() / counts.sum()
+    p = p[p > 0]
+    used = int((counts > 0).sum())
+    return {"codes": len(counts), "used": used, "usage": used / len(counts),
+            "perplexity": float((-(p * p.log()).sum()).exp())}
