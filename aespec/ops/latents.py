@@ -79,7 +79,7 @@ def _vq_shape(a: VQArgs, s: Shape) -> Shape:
     if s[0] != a.dim:
         what = f"a vector of {s[0]} values" if len(s) == 1 else f"{s[0]} channels"
         fix = "dense" if len(s) == 1 else "conv"
-        raise ShapeProblem(f"vq(dim={a.dim}) quantizes vectors of {a.dim} values, but its "
+        raise ShapeProblem(f"dim={a.dim} quantizes vectors of {a.dim} values, but the "
                            f"input {s} has {what}",
                            f"end the encoder (or bottleneck) in {fix}({a.dim}), or set "
                            f"dim={s[0]}", "E302")
