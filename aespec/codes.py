@@ -255,7 +255,10 @@ _CODES = [
          "of 2 values; "
          "`filters(layer=NAME)` draws the weights of the layer whose output is named by a "
          "`NAME = ...` line, so NAME must label a line that holds a dense or conv layer. "
-         "`aespec sample` reports it for a run without either.",
+         "`aespec sample` reports it for a run without either. A `vq` "
+         "bottleneck (VQ-VAE) has discrete codes and no prior over them, so `samples` "
+         "names that instead: drawing needs a prior fitted on its codes (a PixelCNN), which "
+         "aespec does not fit.",
          _spec(after="report {\n    samples(n=16)\n}")),
     Code("E309", "the data does not fit the input", "checks",
          "A data source whose example shape is known without reading files (`digits`, "
@@ -277,7 +280,9 @@ _CODES = [
     Code("E313", "the op has no PyTorch form in aespec emit", "emit",
          "`aespec emit` writes each op as PyTorch source by the op's own emit rule, "
          "registered beside its definition in aespec/ops; an op that has none (one added "
-         "to the registry without its emit form) is refused rather than guessed. "
+         "to the registry without its emit form) is refused rather than guessed. `vq` "
+         "(VQ-VAE) is one: its codebook starts from the first training batch, a state that "
+         "the emitted file would have to copy. "
          "`aespec run` still trains the spec.",
          "`aespec emit` on a spec using an op registered without an emit form", False),
     Code("E314", "the spec cannot be emitted", "emit",
@@ -444,6 +449,17 @@ _CODES = [
          "generated from real by their sign alone. End the generator with sigmoid for data "
          "in [0, 1], with tanh for data in [-1, 1].",
          _gan(before="data digits(size=8)", decoder="dense(32) relu\ndense(64) tanh")),
+    Code("W418", "dead codes in a vq codebook after training", "run",
+         "A VQ-VAE's codebook entry that no encoder output is nearest to gets no gradient "
+         "(the codebook term moves only the chosen entries), so it stays where it is: a "
+         "dead code, and a smaller codebook than the spec asked for. `aespec run` counts the "
+         "codes chosen on the test split after training (run.json's `codebook`: codes, "
+         "used, usage, perplexity) and warns, at the `vq` line, when more than a tenth of "
+         "them were never chosen. Fewer codes, a smaller `commitment`, a higher learning "
+         "rate or more epochs help; the codebook starts from encoder outputs of the first "
+         "training batch, which keeps most codes alive.",
+         "`aespec run` on a spec with `vq(512, 16)` trained for an epoch on few images",
+         False),
     Code("W420", "the condition is joined nowhere", "checks",
          "`condition labels(N)` makes the labels the tensor `y`, which a network reads only "
          "where a layer joins it (`concat(y)`): a condition that no layer joins changes "

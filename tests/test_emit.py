@@ -42,9 +42,9 @@ ROOT = Path(__file__).resolve().parents[1]
 # every spec in specs/ and every valid conformance case (the project's copy, the shared
 # one beside the checkout), each distinct file once: the files test_compile_shapes runs
 # but the GANs (tests/test_emit_gan.py, conditional ones too); conditional autoencoders
-# (specs/cvae.ae) are here
-CASES = [f for f in _spec_files() if not re.search(r"^latent\b", f.read_text(encoding="utf-8"),
-                                                   re.M)]
+# (specs/cvae.ae) are here; a `vq` bottleneck has no emit rule (E313, tested below)
+CASES = [f for f in _spec_files() if not re.search(r"^latent\b|\bvq\(",
+                                                   f.read_text(encoding="utf-8"), re.M)]
 DETERMINISM = {"unet_skip", "vae_samples", "mirror_tied", "noise_all_ops", "regularizers_all"}
 
 
@@ -252,7 +252,8 @@ def test_every_registered_op_has_an_emit_form():
     rule = {"layer": lambda op: emit_rules.layer_rule(op), "noise": lambda op: op.emit,
             "loss": lambda op: op.emit_term, "regularizer": lambda op: op.emit_penalty}
     for place, table in REGISTRY.items():
-        assert not [name for name, op in table.items() if rule[place](op) is None], place
+        missing = [name for name, op in table.items() if rule[place](op) is None]
+        assert missing == (["vq"] if place == "layer" else []), place  # vq: E313, below
 
 
 def test_a_spec_whose_shapes_stopped_is_refused_with_e314():
@@ -306,3 +307,10 @@ def test_docs_excerpt_is_what_the_command_prints():
     text = _emit(ROOT / "specs" / "inpainting_unet.ae")[0]
     parts = [p for p in excerpt.group(1).split("    ...\n")]
     assert len(parts) >= 2 and all(p.strip() and p in text for p in parts)
+
+
+def test_a_vq_bottleneck_is_refused_at_its_line():
+    with pytest.raises(AespecError) as err:
+        _emit(ROOT / "specs" / "vqvae.ae")
+    d = err.value.diagnostics[0]
+    assert d.code == "E313" and "'vq'" in d.message and d.span is not None

@@ -48,6 +48,7 @@ PARAMS = {
     "mirror_fc": 1_083_696,
     "vae_fc": 1_082_680,  # FC-VAE, 20-dimensional latent
     "denoising_fc": 1_100_112,
+    "vqvae": 40_081,  # VQ-VAE: convs 40,081 - 1,024, and a codebook of 64 x 16
 }
 
 # shortened runs: epochs (None: the spec's own), a smaller data set where the spec's is
@@ -70,6 +71,7 @@ SHORT: dict[str, tuple[int | None, str | None, tuple[str, ...]]] = {
     "mirror_fc": (3, "fashion_mnist(limit=3000)", ()),
     "vae_fc": (4, "fashion_mnist(limit=3000)", ()),
     "ksparse": (5, None, ()), "wae": (5, None, ()),  # purpose: test_specs_ksparse_wae.py
+    "vqvae": (3, "fashion_mnist(limit=3000)", ()),
 }
 DEFAULT_SHORT: tuple[int | None, str | None, tuple[str, ...]] = (None, None, ())  # as shipped
 

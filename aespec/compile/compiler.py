@@ -111,12 +111,40 @@ def _net_outputs(graph: IR, seg: Segment) -> tuple[list[fx.Node], Slots]:
         if graph.nodes[nid].args.iw > 1:  # the bound weighs each draw z
             draws = len(values)
             values.append(seg.env[nid])
+    aux = []
+    for nid in graph.order:
+        name = _aux_loss(graph, nid)
+        if name is not None:
+            aux.append((name, len(values)))
+            values.append(seg.env[f"{nid}_loss"])
     nodes: dict[str, int] = {}
     for target in _activity_targets(graph):
         if target not in nodes:
             nodes[target] = len(values)
             values.append(seg.env[target])
-    return values, Slots(0, 1, 2 if logits is not None else None, tuple(latents), nodes, draws)
+    return values, Slots(0, 1, 2 if logits is not None else None, tuple(latents), nodes, draws,
+                         tuple(aux))
+
+
+def _aux_loss(graph: IR, nid: str) -> str | None:
+    """The name of the loss term node `nid`'s op computes itself (vq), or None."""
+    d = graph.nodes[nid]
+    if d.place != "layer" or d.kind == "input":
+        return None
+    return registered("layer", d.op)[0].aux_loss
+
+
+def _no_prior(graph: IR) -> Diagnostic | None:
+    """Why `sample` cannot draw codes of a model whose bottleneck op has no prior (vq)."""
+    for nid in graph.order:
+        d = graph.nodes[nid]
+        if d.place == "layer" and d.kind != "input":
+            reason = registered("layer", d.op)[0].no_prior
+            if reason:
+                return Diagnostic("E308", f"sample needs a prior: {reason}",
+                                  hint="use reconstructions, encode and decode; or make the "
+                                  "bottleneck gaussian(dim) to sample")
+    return None
 
 
 def _activity_targets(graph: IR) -> list[str]:
@@ -178,7 +206,7 @@ def _views(graph: IR, built: dict[str, Any], net: fx.GraphModule, enc_in: str
         except AespecError as err:
             unavailable["likelihood"] = err.diagnostics[0]
     if not graph.prior:
-        unavailable["sample"] = Diagnostic(
+        unavailable["sample"] = _no_prior(graph) or Diagnostic(
             "E308", "sample needs a stochastic latent: draws from the prior need "
             "`gaussian(dim)` in the bottleneck, or a code matched to N(0, I) by "
             "`regularize mmd(weight)`", hint="use encode and decode, make the bottleneck "

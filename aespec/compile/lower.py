@@ -58,7 +58,8 @@ def module_root(built: dict[str, Any]) -> nn.Module:
 class Segment:
     """An fx graph over consecutive IR nodes: the placeholder stands for `start`'s output.
 
-    `env` maps an IR id (and `ID_mu`, `ID_logvar` of a latent) to its fx value; ids that
+    `env` maps an IR id (and `ID_mu`, `ID_logvar` of a latent, `ID_loss` of an op with a
+    loss term of its own) to its fx value; ids that
     alias one value (identity) share it.
     """
 
@@ -110,6 +111,8 @@ class Segment:
             self.env[nid] = self._trace(op, inputs, nid)
         elif d.kind == "latent":
             self._emit_latent(nid, i, inputs)
+        elif registered(d.place, d.op)[0].aux_loss:
+            self._emit_with_loss(nid, inputs)
         else:
             self.env[nid] = self.graph.create_node("call_module", nid, tuple(inputs), name=nid)
 
@@ -127,6 +130,13 @@ class Segment:
                                                    name=key)
         if getattr(self.built[nid], "samples", 1) > 1:
             self.draws_at = i
+
+    def _emit_with_loss(self, nid: str, inputs: list[fx.Node]) -> None:
+        """`ID_pair = self.ID(h)` gives (output, loss) (`OpDef.aux_loss`): ID, ID_loss."""
+        call = self.graph.create_node("call_module", nid, tuple(inputs), name=f"{nid}_pair")
+        for k, key in enumerate((nid, f"{nid}_loss")):
+            self.env[key] = self.graph.create_node("call_function", operator.getitem, (call, k),
+                                                   name=key)
 
     def _skip(self, nid: str, i: int, current: fx.Node) -> fx.Node:
         """The tensor a join reads; tiled to L draws when it was computed before them."""

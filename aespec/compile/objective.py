@@ -45,6 +45,7 @@ class Slots:
     latents: tuple[tuple[str, int, int], ...]  # (latent node, mu, logvar)
     nodes: dict[str, int]  # regularizer targets by node id
     draws: int | None = None  # the latent's draws z, where `iw=K` weighs them
+    aux: tuple[tuple[str, int], ...] = ()  # (term name, index): ops' own loss terms (vq)
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,18 @@ class KL:
 
 
 @dataclass(frozen=True)
+class OpLoss:
+    """A loss term an op computes itself (`OpDef.aux_loss`: vq's codebook and commitment
+    terms), read from the network's outputs as it is."""
+
+    name: str
+    index: int
+
+    def __call__(self, outs: Outs, target: Tensor, x: Tensor) -> Tensor:
+        return _full(outs[self.index])
+
+
+@dataclass(frozen=True)
 class WeightPenalty:
     """A penalty on weight tensors, read from their modules at each call (so it follows
     `load_state_dict(assign=True)` and anything else that replaces a Parameter)."""
@@ -165,7 +178,7 @@ class ImportanceWeighted:
         return _iwae_loss(log_w, self.k)
 
 
-Term = Recon | KL | ImportanceWeighted | WeightPenalty | ActivityPenalty
+Term = Recon | KL | ImportanceWeighted | OpLoss | WeightPenalty | ActivityPenalty
 
 
 class Objective:
@@ -202,7 +215,8 @@ class Objective:
 
 
 def build_objective(g: IR, built: dict[str, Any], slots: Slots) -> Objective:
-    """The terms of the graph's `loss*` and `reg*` nodes, plus a KL term per latent."""
+    """The terms of the graph's `loss*` and `reg*` nodes, plus a KL term per latent and the
+    terms ops compute themselves (vq)."""
     params = nn.ParameterDict()
     terms: list[Term] = [_recon_term(g, n, slots, params) for n in g.of_kind("loss")]
     for nid, mu, logvar in slots.latents:
@@ -215,6 +229,7 @@ def build_objective(g: IR, built: dict[str, Any], slots: Slots) -> Objective:
                                         logvar)]
             continue
         terms.append(KL(_weighted("kl", args.beta), args.beta, built[nid].kl, mu, logvar))
+    terms += [OpLoss(name, index) for name, index in slots.aux]
     terms += [_regularizer_term(g, n, built, slots) for n in g.of_kind("regularizer")]
     return Objective(_unique_names(terms), params)
 

@@ -141,14 +141,17 @@ def report_needs_latent(spec: Spec, g: IR, bag: DiagnosticBag) -> None:
     items = spec.report.items
     if spec.is_adversarial:  # a GAN's generator samples z ~ N(0, I) by its nature
         return
+    no_prior = _no_prior(g)
     if "samples" in items and g.prior is None:
-        bag.add("E308", "samples needs a stochastic latent: draws from the prior need "
+        bag.add("E308", f"samples needs a prior: {no_prior}" if no_prior else
+                "samples needs a stochastic latent: draws from the prior need "
                 "`gaussian(dim)` in the bottleneck, or a code matched to N(0, I) by "
                 "`regularize mmd(weight)`", spec.report_spans["samples"],
                 "use reconstructions, make the bottleneck gaussian(dim), or add "
                 "`regularize mmd(10)` (a Wasserstein autoencoder)")
     if "sample_quality" in items and g.prior is None:
-        bag.add("E308", "sample_quality needs a stochastic latent: it measures draws from the "
+        bag.add("E308", f"sample_quality needs a prior: {no_prior}" if no_prior else
+                "sample_quality needs a stochastic latent: it measures draws from the "
                 "prior, which need `gaussian(dim)` in the bottleneck or `regularize "
                 "mmd(weight)` on the code", spec.report_spans["sample_quality"],
                 "make the bottleneck gaussian(dim), or add `regularize mmd(10)`")
@@ -156,6 +159,12 @@ def report_needs_latent(spec: Spec, g: IR, bag: DiagnosticBag) -> None:
     if "manifold" in items and z is not None and math.prod(z) != 2:
         bag.add("E308", f"manifold needs a 2-D latent, but z is {z}",
                 spec.report_spans["manifold"], "use a bottleneck of 2 units, or latent_scatter")
+
+
+def _no_prior(g: IR) -> str | None:
+    """Why the codes of a bottleneck op cannot be drawn (vq: no prior over them), or None."""
+    reasons = (get_op("layer", d.op).no_prior for d in g.nodes.values() if d.place == "layer")
+    return next((r for r in reasons if r), None)
 
 
 @check

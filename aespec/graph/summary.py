@@ -47,6 +47,10 @@ def objective_text(g: IR) -> str:
         terms = [_importance_weighted(args.iw, given, " + ".join(terms), args.samples)]
     elif latent:
         terms.append(f"{fmt_num(g.nodes[latent].args.beta)}·KL(q(z|{given}) ‖ N(0, I))")
+    for d in g.nodes.values():  # the terms ops compute themselves (vq)
+        opdef = get_op("layer", d.op) if d.place == "layer" else None
+        if opdef is not None and opdef.aux_loss and opdef.formula_of is not None:
+            terms.append(opdef.formula_of(d.args))
     for d in g.nodes.values():
         if d.kind == "regularizer":
             args = d.args

@@ -8,7 +8,15 @@ from pydantic import Field
 
 from aespec.ops.emitting import Op, Written
 from aespec.ops.layers import DenseArgs, PosInt, count, dense_inverse
-from aespec.ops.registry import Args, OpDef, Shape, _unbounded, register
+from aespec.ops.registry import (
+    Args,
+    OpDef,
+    Shape,
+    ShapeProblem,
+    _unbounded,
+    fmt_num,
+    register,
+)
 
 
 class GaussianLatentArgs(Args):
@@ -60,3 +68,45 @@ register(OpDef(
     signature="gaussian(dim, beta=1.0, samples=1, iw=1)",
     params_doc="`2 * (in * dim + dim)`", blocks=("bottleneck",), build=_build_gaussian,
     emit=_emit_gaussian))
+
+
+# ---------------------------------------------------------------- vq (VQ-VAE)
+
+
+class VQArgs(Args):
+    codes: int = PosInt
+    dim: int = PosInt
+    commitment: float = Field(0.25, ge=0)
+
+
+def _vq_shape(a: VQArgs, s: Shape) -> Shape:
+    """A vector of `dim` values, or channels = `dim` at every position of a feature map."""
+    if s[0] != a.dim:
+        what = f"a vector of {s[0]} values" if len(s) == 1 else f"{s[0]} channels"
+        fix = "dense" if len(s) == 1 else "conv"
+        raise ShapeProblem(f"dim={a.dim} quantizes vectors of {a.dim} values, but the "
+                           f"input {s} has {what}",
+                           f"end the encoder (or bottleneck) in {fix}({a.dim}), or set "
+                           f"dim={s[0]}", "E302")
+    return s
+
+
+def _build_vq(a: VQArgs, s_in: Shape, s_out: Shape):
+    """VectorQuantizer: (z_q, codebook + commitment loss)."""
+    from aespec.ops.modules import VectorQuantizer
+
+    return VectorQuantizer(a.codes, a.dim, a.commitment)
+
+
+register(OpDef(
+    "vq", "layer", "nearest of `codes` learned vectors of `dim` values (per position, over "
+    "channels, on a feature map); straight-through gradient; adds "
+    "`‖sg[z_e] - e‖² + commitment * ‖z_e - sg[e]‖²` (means) as the term `vq`",
+    VQArgs, shape=_vq_shape, params=lambda a, s: a.codes * a.dim, range=_unbounded,
+    signature="vq(codes, dim, commitment=0.25)", params_doc="`codes * dim` (the codebook)",
+    blocks=("bottleneck",), build=_build_vq, aux_loss="vq", style="latent",
+    formula_of=lambda a: f"‖sg[z_e] − e‖² + {fmt_num(a.commitment)}·‖z_e − sg[e]‖²",
+    regularizes=True,  # a code of log2(codes) bits a position cannot copy the input
+    label=lambda a: f"{a.codes} codes × {a.dim}",
+    no_prior="vq's codes are discrete, with no prior over them: drawing needs one fitted on "
+    "the training codes (the paper's PixelCNN), which aespec does not fit"))

@@ -25,7 +25,8 @@ from aespec.ops.portable import (
 )
 
 __all__ = ["ExampleNorm", "FlatLinear", "GaussianLatent", "KSparse", "Occlude", "PaddedConv1d",
-           "PaddedConv2d", "TiedLinear", "iwae_loss", "log_importance_weights", "tile_draws"]
+           "PaddedConv2d", "TiedLinear", "VectorQuantizer", "iwae_loss", "log_importance_weights",
+           "tile_draws"]
 
 
 class FlatLinear(nn.Linear):
@@ -106,6 +107,67 @@ class GaussianLatent(nn.Module):
         """KL(N(mu, sigma^2) || N(0, I)) in closed form: summed over z, averaged over the batch."""
         per_example = 0.5 * (mu.square() + logvar.exp() - 1.0 - logvar).flatten(1).sum(1)
         return per_example.mean()
+
+
+class VectorQuantizer(nn.Module):
+    """Replaces each vector of the input by its nearest codebook entry.
+
+    A vector input `(B, dim)` is one vector per example; an image feature map
+    `(B, dim, H, W)` (or a sequence's `(B, dim, L)`) one per position, over channels.
+    Returns `(z_q, loss)`: `z_q` has the input's shape, its value the chosen entries and its
+    gradient the input's (straight-through); `loss` is the codebook term plus the
+    commitment term, each a mean over the quantized values.
+    """
+
+    ready: Tensor  # a buffer: whether the codebook was set from encoder outputs yet
+
+    def __init__(self, codes: int, dim: int, commitment: float):
+        super().__init__()
+        self.codebook = nn.Parameter(torch.empty(codes, dim).uniform_(-1 / codes, 1 / codes))
+        self.commitment = commitment
+        # the codebook is set from the first training batch's encoder outputs (a random
+        # pick of them): a uniform init far from those outputs leaves most codes dead
+        self.register_buffer("ready", torch.zeros((), dtype=torch.bool))
+
+    def forward(self, h: Tensor) -> tuple[Tensor, Tensor]:
+        flat = _vectors(h)  # (N, dim): N = B, or B * positions
+        if self.training and not bool(self.ready):
+            self._init_from(flat.detach())
+        e = self.codebook[self.nearest(flat)]  # (N, dim)
+        loss = F.mse_loss(e, flat.detach()) + self.commitment * F.mse_loss(flat, e.detach())
+        z_q = flat + (e - flat).detach()  # straight-through: forward e, backward identity
+        return _unvectors(z_q, h), loss
+
+    def nearest(self, flat: Tensor) -> Tensor:
+        """(N,) index of the nearest codebook entry of each row of `flat` (N, dim)."""
+        book = self.codebook.to(flat.dtype)
+        d = (flat.square().sum(1, keepdim=True) - 2 * flat @ book.t()
+             + book.square().sum(1))  # (N, codes): squared distances
+        return d.argmin(1)
+
+    def indices(self, h: Tensor) -> Tensor:
+        """(B, positions) code index of each vector of `h` (the op's input), positions = 1
+        for a vector input."""
+        return self.nearest(_vectors(h)).reshape(len(h), -1)
+
+    @torch.no_grad()
+    def _init_from(self, flat: Tensor) -> None:
+        codes = len(self.codebook)
+        pick = torch.randint(len(flat), (codes,), device=flat.device)
+        self.codebook.copy_(flat[pick].to(self.codebook.dtype))
+        self.ready.fill_(True)
+
+
+def _vectors(h: Tensor) -> Tensor:
+    """(B, dim) stays; (B, dim, *positions) -> (B * positions, dim), channels last."""
+    return h if h.ndim == 2 else h.movedim(1, -1).reshape(-1, h.shape[1])
+
+
+def _unvectors(flat: Tensor, like: Tensor) -> Tensor:
+    if like.ndim == 2:
+        return flat
+    b, c, *pos = like.shape
+    return flat.reshape(b, *pos, c).movedim(-1, 1)
 
 
 class Occlude(nn.Module):

@@ -134,6 +134,12 @@ class OpDef:
     logits: bool = False
     noop: bool = False  # activations: returns its input (identity)
     channels_last: bool = False  # layers: 2-D kernels that run faster channels-last (conv)
+    # layers: the op's module returns `(output, loss)`; the loss joins the objective as a
+    # term of this name (vq's codebook and commitment terms)
+    aux_loss: str | None = None
+    # layers: why `sample` and `report { samples }` cannot draw codes of this op (vq: no
+    # prior over its codes); None: the op says nothing on it
+    no_prior: str | None = None
 
     @property
     def shape_changing(self) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -118,3 +118,41 @@ def _example_nll(model: Any, xb: torch.Tensor, yb: torch.Tensor | None, draws: i
         parts.append(torch.logsumexp(log_w.double(), 0))
     total = torch.logsumexp(torch.stack(parts), 0)
     return (math.log(draws) - total).float().cpu()
+
+
+@contextlib.contextmanager
+def counting_codes(model: Any) -> Iterator[dict[str, dict[str, float]]]:
+    """Counts the codes each vq node of `model` chooses while the block runs (an
+    `evaluate` of the test split); the dict yielded is filled when the block ends: for each
+    vq node `codes`, `used` (codes chosen at least once), `usage` (used / codes) and
+    `perplexity` (exp of the entropy of the codes' frequencies: `codes` when all are used
+    equally, 1 when one code takes all).  Empty without vq."""
+    from aespec.ops.modules import VectorQuantizer
+
+    quantizers = {nid: m for nid, m in model.net.named_children()
+                  if isinstance(m, VectorQuantizer)}
+    counts = {nid: torch.zeros(len(m.codebook), dtype=torch.long) for nid, m in
+              quantizers.items()}
+
+    def hook(nid: str) -> Any:
+        def count(m: Any, args: tuple[torch.Tensor, ...], out: Any) -> None:
+            counts[nid] += torch.bincount(m.indices(args[0]).flatten().cpu(),
+                                          minlength=len(counts[nid]))
+        return count
+
+    handles = [m.register_forward_hook(hook(nid)) for nid, m in quantizers.items()]
+    stats: dict[str, dict[str, float]] = {}
+    try:
+        yield stats
+    finally:
+        for h in handles:
+            h.remove()
+    stats.update({nid: _usage(c) for nid, c in counts.items() if c.sum() > 0})
+
+
+def _usage(counts: torch.Tensor) -> dict[str, float]:
+    p = counts.double() / counts.sum()
+    p = p[p > 0]
+    used = int((counts > 0).sum())
+    return {"codes": len(counts), "used": used, "usage": used / len(counts),
+            "perplexity": float((-(p * p.log()).sum()).exp())}

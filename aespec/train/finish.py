@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aespec.data import Dataset
-from aespec.errors import AespecError
-from aespec.train.evaluate import evaluate
+from aespec.errors import AespecError, Diagnostic
+from aespec.train.evaluate import counting_codes, evaluate
 from aespec.train.loop import Diverged, Trainer
 from aespec.train.pages import read_run_page
 from aespec.train.record import now
@@ -35,6 +35,9 @@ class RunResult:
     pretrain: list[dict[str, Any]] = field(default_factory=list)
     model: Any = field(default=None, repr=False, compare=False)  # best weights, eval mode
     report: dict[str, Any] = field(default_factory=dict)  # what `report { }` wrote
+    # vq node -> codes, used, usage, perplexity on the test split ({} without vq)
+    codebook: dict[str, dict[str, float]] = field(default_factory=dict)
+    warnings: list[Diagnostic] = field(default_factory=list)  # found by training (W418)
 
     def __repr__(self) -> str:
         return run_repr("RunResult", self.name, self.status, self.epochs, self.best_epoch,
@@ -63,20 +66,47 @@ def finish_run(setup: Setup, trainer: Trainer, dataset: Dataset, run: RunDir, st
     run.json's outcome; its RunResult."""
     model, c = trainer.model, trainer.c
     test: dict[str, float] = {}
+    codebook: dict[str, dict[str, float]] = {}
     gan = setup.spec.is_adversarial  # its validation and test losses mean nothing
-    if status != "interrupted":
+    if status != "interrupted" and not gan:
         trainer.restore_best()
-        test = {} if gan else evaluate(model, trainer.data.test, trainer.autocast)
+        with counting_codes(model) as codebook:
+            test = evaluate(model, trainer.data.test, trainer.autocast)
+    elif status != "interrupted":
+        trainer.restore_best()
+    warnings = dead_codes(setup, codebook)
     model.eval()
     figures = _write_report(setup, model, dataset, run, getattr(trainer, "strips", None)) \
         if status != "interrupted" else {}
     seconds = time.time() - started
     run.update(status=status, epochs_run=c.epoch, best_epoch=c.best_epoch,
-               best_loss=c.best, test=test, seconds=seconds, finished=now())
+               best_loss=c.best, test=test, seconds=seconds, finished=now(),
+               **({"codebook": codebook, "warnings": [w.to_json() for w in warnings]}
+                  if codebook else {}))
     params = sum(p.numel() for p in model.parameters())
     return RunResult(run.path, setup.spec.name, status, c.epoch, c.best_epoch,
                      list(c.history), test, params, seconds, str(setup.device),
-                     list(run.info().get("pretrain") or []), model, figures)
+                     list(run.info().get("pretrain") or []), model, figures, codebook,
+                     warnings)
+
+
+# a codebook with more than this share of its codes never chosen on the test split: W418
+DEAD_SHARE = 0.1
+
+
+def dead_codes(setup: Setup, codebook: dict[str, dict[str, float]]) -> list[Diagnostic]:
+    """W418 at each vq line whose codebook has many dead codes after training."""
+    out = []
+    for nid, stats in codebook.items():
+        dead = int(stats["codes"] - stats["used"])
+        if dead > DEAD_SHARE * stats["codes"]:
+            out.append(Diagnostic(
+                "W418", f"{dead} of the {int(stats['codes'])} codes of vq are dead: never "
+                f"chosen on the test split after training (perplexity "
+                f"{stats['perplexity']:.1f})", setup.graph.nodes[nid].span,
+                "fewer codes, a smaller commitment, a higher learning rate or more epochs",
+                getattr(setup.spec, "path", None)))
+    return out
 
 
 def _write_report(setup: Setup, model: Any, dataset: Dataset, run: RunDir,
