@@ -53,7 +53,14 @@ def _compile_autoencoder(graph: IR, spec: Any) -> AEModel:
         layer_ids=tuple(_dense_encoder_layers(graph, built)), noise_names=noise_names,
         net_names=_names(graph, seg), unavailable=unavailable,
         classes=graph.nodes["y"].output_shape()[0] if "y" in graph.nodes else None)
-    return AEModel(net, noise, build_objective(graph, built, slots), slots, views, info)
+    model = AEModel(net, noise, build_objective(graph, built, slots), slots, views, info)
+    if "discriminator" in graph.outputs:  # an adversarial autoencoder's: D reads the code
+        dis = Segment(graph, built, graph.outputs["decoder"], "z", origin) \
+            .through(graph.outputs["discriminator"])
+        model.add_code_discriminator(
+            dis.finish([dis.env[graph.outputs["discriminator"]]], root, "Discriminator"),
+            graph.nodes["adversarial"].args, graph.nodes["adversarial"].weight)
+    return model
 
 
 def _require_complete(graph: IR, spec: Any) -> None:

@@ -134,6 +134,22 @@ class AEModel(nn.Module):
         with torch.enable_grad():
             return self._run(x, clean, labels).detach()
 
+    # ---------------------------------------------------------------- adversarial autoencoder
+
+    def add_code_discriminator(self, discriminator: fx.GraphModule, game: Any,
+                               weight: float) -> None:
+        """An adversarial autoencoder's discriminator of codes, its game and the weight of
+        the encoder's adversarial term (aespec/train/adversarial.py trains them)."""
+        from aespec.ops.adversarial import ADVERSARIAL
+
+        self.discriminator = discriminator
+        self.game, self.rule, self.game_weight = game, ADVERSARIAL[game.kind], weight
+
+    @property
+    def is_aae(self) -> bool:
+        """An adversarial autoencoder: a discriminator judges its codes against N(0, I)."""
+        return hasattr(self, "discriminator")
+
     # ---------------------------------------------------------------- parts of the model
 
     def corrupt(self, x: Tensor) -> Tensor:

@@ -141,10 +141,11 @@ def _do_block(r: Resolver, stmt: BlockStmt) -> None:
 
 
 def _do_loss(r: Resolver, stmt: LossStmt) -> None:
-    if adversarial_term(r, stmt):
+    rest = adversarial_term(r, stmt)
+    if len(rest) < len(stmt.terms) and not rest:  # adversarial(...) alone: a GAN's line
         return
     terms = []
-    for term in stmt.terms:
+    for term in rest:
         weight = 1.0 if term.weight is None else r.value(term.weight)
         if weight is None:
             continue

@@ -64,18 +64,93 @@ def sample_monitor(spec: Any, dataset: Any, data: Any) -> SampleMonitor | None:
     return SampleMonitor(clf, quality.features(clf, held), args.n, spec.train.seed)
 
 
-class GANTrainer(Trainer):
-    """`Trainer` with a GAN's step: `opt` is the generator's, `opt_d` the discriminator's."""
+class TwoNetworks(Trainer):
+    """`Trainer` of two networks in turn: `opt` (and `schedule`) for the model less its
+    discriminator, `opt_d` (and `schedule_d`) for `model.discriminator`."""
 
-    def __init__(self, *args: Any, monitor: SampleMonitor | None = None, **kwargs: Any):
+    def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         m, cfg, device = self.model, self.cfg, self.device
-        self.opt = build_optimizer(cfg.optimizer, m.generator.parameters(), device)
+        own = [p for name, p in m.named_parameters() if not name.startswith("discriminator.")]
+        self.opt = build_optimizer(cfg.optimizer, own, device)
         self.schedule = build_schedule(cfg, self.opt)
         self.opt_d = build_optimizer(cfg.discriminator_optimizer or cfg.optimizer,
                                      m.discriminator.parameters(), device)
         self.schedule_d = build_schedule(cfg, self.opt_d)
         self.scaler_d = dev.grad_scaler(device, cfg.precision)
+
+    def step_schedules(self, metric: float) -> None:
+        self.schedule.step(metric)
+        self.schedule_d.step(metric)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "optimizer_d": self.opt_d.state_dict(),
+                "schedule_d": self.schedule_d.state_dict(),
+                "scaler_d": self.scaler_d.state_dict() if self.scaler_d else None}
+
+    def load_state_dict(self, ckpt: dict[str, Any], path: Any = "checkpoint.pt") -> None:
+        super().load_state_dict(ckpt, path)
+        load_weights(self.opt_d, ckpt["optimizer_d"], path)
+        load_weights(self.schedule_d, ckpt["schedule_d"], path)
+        if self.scaler_d is not None and ckpt.get("scaler_d"):
+            self.scaler_d.load_state_dict(ckpt["scaler_d"])
+
+
+class AAETrainer(TwoNetworks):
+    """An adversarial autoencoder's step (Makhzani et al., 2016): the autoencoder's
+    objective plus the weighted adversarial term of its codes (D frozen: the encoder
+    learns to make D call them draws of the prior), then one step of D on draws of
+    N(0, I) ("real") against the batch's codes ("fake"). Validation and early stopping
+    read the reconstruction objective, as an autoencoder's."""
+
+    def _step(self, xb: torch.Tensor, yb: torch.Tensor | None,
+              scale: float = 1.0) -> tuple[torch.Tensor, tuple[str, ...]]:
+        m = self.model
+        m.discriminator.requires_grad_(False)
+        try:
+            with self.autocast():
+                out = m(xb) if yb is None else m(xb, target=yb)
+                fool = m.rule.g_loss(m.discriminator(out.z).float()) * m.game_weight
+                loss = out.loss + fool
+            self.opt.zero_grad(set_to_none=True)
+            _update(loss * scale, self.opt, self.scaler)
+        finally:
+            m.discriminator.requires_grad_(True)
+        code = out.z.detach().float()
+        prior = torch.randn_like(code)
+        with self.autocast():
+            s_real, s_fake = m.discriminator(prior).float(), m.discriminator(code).float()
+            d_loss = m.rule.d_loss(s_real, s_fake)
+            if m.game.gradient_penalty > 0:
+                from aespec.compile.gan import gradient_penalty
+
+                d_loss = d_loss + m.game.gradient_penalty * gradient_penalty(
+                    m.discriminator, prior, code)
+        self.opt_d.zero_grad(set_to_none=True)
+        _update(d_loss * scale, self.opt_d, self.scaler_d)
+        if m.game.clip is not None:
+            with torch.no_grad():
+                for p in m.discriminator.parameters():
+                    p.clamp_(-m.game.clip, m.game.clip)
+        with torch.no_grad():
+            probs = m.rule.logit
+            real = torch.sigmoid(s_real).mean() if probs else s_real.mean()
+            fake = torch.sigmoid(s_fake).mean() if probs else s_fake.mean()
+        terms = {**out.terms, "adversarial": fool, "discriminator": d_loss, "d_real": real,
+                 "d_fake": fake}
+        # `loss` is the autoencoder's objective, as validation measures it; the encoder's
+        # adversarial term is a term beside it
+        vals = torch.stack([out.loss.detach().float(),
+                            *(t.detach().float() for t in terms.values())])
+        return vals, tuple(terms)
+
+
+class GANTrainer(TwoNetworks):
+    """`Trainer` with a GAN's step: `opt` is the generator's, `opt_d` the discriminator's."""
+
+    def __init__(self, *args: Any, monitor: SampleMonitor | None = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        m, cfg = self.model, self.cfg
         self.monitor = monitor
         self.strips: list[torch.Tensor] = []  # each epoch's samples of `fixed_z`, on the CPU
         gen = torch.Generator().manual_seed(cfg.seed)  # its own: training's stream untouched
@@ -122,24 +197,13 @@ class GANTrainer(Trainer):
             fd = self.monitor(self.model)
         return {"frechet_distance": fd}, fd
 
-    def step_schedules(self, metric: float) -> None:
-        self.schedule.step(metric)
-        self.schedule_d.step(metric)
-
     # ------------------------------------------------------------ state
 
     def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "optimizer_d": self.opt_d.state_dict(),
-                "schedule_d": self.schedule_d.state_dict(),
-                "scaler_d": self.scaler_d.state_dict() if self.scaler_d else None,
-                "strips": list(self.strips)}
+        return {**super().state_dict(), "strips": list(self.strips)}
 
     def load_state_dict(self, ckpt: dict[str, Any], path: Any = "checkpoint.pt") -> None:
         super().load_state_dict(ckpt, path)
-        load_weights(self.opt_d, ckpt["optimizer_d"], path)
-        load_weights(self.schedule_d, ckpt["schedule_d"], path)
-        if self.scaler_d is not None and ckpt.get("scaler_d"):
-            self.scaler_d.load_state_dict(ckpt["scaler_d"])
         self.strips = [t.float() for t in ckpt.get("strips") or []]
 
 
