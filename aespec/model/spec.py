@@ -112,7 +112,8 @@ class Spec(_Frozen):
     encoder: list[OpCall] = []  # empty in a GAN
     bottleneck: list[OpCall] = []  # empty in a GAN
     decoder: Union[list[OpCall], Mirror]
-    discriminator: list[OpCall] = []  # a GAN's
+    discriminator: list[OpCall] = []  # a GAN's, an adversarial autoencoder's, a VAE-GAN's
+    discriminator_on: Optional[Literal["code"]] = None  # `discriminator on code`: an AAE's
     loss: list[LossTermSpec] = []  # reconstruction terms: at least one, but none in a GAN
     adversarial: Optional[AdversarialSpec] = None  # a GAN's loss
     loss_span: Optional[Span] = None
@@ -151,7 +152,7 @@ class Spec(_Frozen):
     @property
     def is_aae(self) -> bool:
         """An adversarial autoencoder: a discriminator judges its codes against N(0, I)."""
-        return self.latent is None and bool(self.discriminator)
+        return self.latent is None and self.discriminator_on == "code"
 
     @property
     def needs_unit_output(self) -> bool:
@@ -166,7 +167,7 @@ class Spec(_Frozen):
         if self.condition is None:  # a spec means what it meant before conditions
             meaning.pop("condition", None)
         if not self.is_adversarial and not self.discriminator:  # as before GANs and AAEs
-            for key in ("latent", "discriminator", "adversarial"):
+            for key in ("latent", "discriminator", "discriminator_on", "adversarial"):
                 meaning.pop(key, None)
             for key in ADVERSARIAL_TRAIN:
                 meaning["train"].pop(key, None)

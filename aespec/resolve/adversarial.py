@@ -115,6 +115,12 @@ def check_parts(r: Resolver, spans: dict[str, Span]) -> None:
     if "latent" in spans:
         _check_gan(r, spans)
         return
+    if "discriminator" in spans and r.fields.get("discriminator_on") != "code":
+        r.bag.add("E217", "a discriminator of examples in an autoencoder makes a VAE-GAN, "
+                  "which is not built yet", spans["discriminator"],
+                  "for an adversarial autoencoder, whose discriminator judges the code "
+                  "against N(0, I), write `discriminator on code { ... }`")
+        return
     if "discriminator" in spans or "adversarial" in r.fields:
         _check_aae(r, spans)
         return
@@ -143,6 +149,9 @@ def _check_gan(r: Resolver, spans: dict[str, Span]) -> None:
                   "GAN has no validation loss, and its epochs are judged by the Frechet "
                   "distance of their samples", early,
                   "add `report { sample_quality }`, or remove early_stop")
+    if r.fields.get("discriminator_on") == "code":
+        r.bag.add("E217", "a GAN has no code: its discriminator judges examples, real and "
+                  "generated", spans["discriminator"], "write `discriminator { ... }`")
     if "discriminator" not in spans:
         r.bag.add("E207", "the spec has no discriminator", spans["latent"],
                   "a GAN's generator learns against `discriminator { ... }`, layers that "

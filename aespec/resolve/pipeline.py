@@ -101,7 +101,8 @@ def _default_loss(r: Resolver) -> None:
     """Without a loss line: mse for an autoencoder, the nonsaturating game for a GAN, both
     for an adversarial autoencoder (whose loss line may leave out its game)."""
     spans = r.fields["block_spans"]
-    if "discriminator" in spans and "latent" not in spans and "adversarial" not in r.fields:
+    if (r.fields.get("discriminator_on") == "code" and "latent" not in spans
+            and "adversarial" not in r.fields):
         r.fields["adversarial"] = AdversarialSpec(kind="nonsaturating", span=Span.point(1, 1))
     if "loss" in r.fields or "loss_span" in r.fields or (
             "adversarial" in r.fields and "latent" in spans):

@@ -132,12 +132,30 @@ def _do_decoder_line(r: Resolver, stmt: LineStmt) -> None:
 
 
 def _do_block(r: Resolver, stmt: BlockStmt) -> None:
+    if stmt.target is not None:
+        _do_block_target(r, stmt)
     if stmt.keyword in LAYER_BLOCKS:
         r.fields[stmt.keyword] = r.block(stmt.lines, stmt.keyword)
     elif stmt.keyword == "train":
         resolve_settings(r, stmt, cfg.TRAIN, "train")
     else:
         resolve_settings(r, stmt, cfg.REPORT, "report")
+
+
+def _do_block_target(r: Resolver, stmt: BlockStmt) -> None:
+    """`discriminator on code { ... }`: an adversarial autoencoder's discriminator, which
+    judges the code; without `on`, a discriminator judges examples (data or generated)."""
+    assert stmt.target is not None and stmt.target_span is not None
+    if stmt.keyword != "discriminator":
+        r.bag.add("E203", f"`{stmt.keyword} on {stmt.target}`: only a discriminator reads "
+                  "something other than the block before it", stmt.target_span,
+                  f"write `{stmt.keyword} {{ ... }}`")
+    elif stmt.target != "code":
+        r.bag.add("E203", f"a discriminator judges examples (no `on`) or the code (`on "
+                  f"code`), not '{stmt.target}'", stmt.target_span,
+                  did_you_mean(stmt.target, ["code"]) or "write `discriminator on code`")
+    else:
+        r.fields["discriminator_on"] = "code"
 
 
 def _do_loss(r: Resolver, stmt: LossStmt) -> None:
