@@ -150,6 +150,12 @@ class AEModel(nn.Module):
         """An adversarial autoencoder: a discriminator judges its codes against N(0, I)."""
         return hasattr(self, "discriminator")
 
+    def code(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
+        """The code z of clean `x` in the model's own mode, differentiable (`encode` is
+        evaluation's, without grad): what an adversarial autoencoder's discriminator
+        judges in training."""
+        return self._call(self._view("encode"), x, labels)
+
     # ---------------------------------------------------------------- parts of the model
 
     def corrupt(self, x: Tensor) -> Tensor:
