@@ -296,10 +296,12 @@ _CODES = [
                after="report {\n    sample_quality\n}")),
     Code("E316", "the command does not take this GAN or conditional spec yet", "compile",
          "`aespec run` and `aespec sweep` train a GAN spec (`latent`, `discriminator`, `loss "
-         "adversarial(...)`) and a conditional one (`condition labels(N)`), `aespec check`, "
-         "`draw` and `fmt` read them, and `aespec emit` writes a GAN, conditional or not; a "
-         "distributed run (`--nproc`) does not take a GAN, nor `aespec emit` a conditional "
-         "autoencoder (a cVAE), yet: they refuse it with this code.",
+         "adversarial(...)`), a conditional one (`condition labels(N)`) and an adversarial "
+         "autoencoder (`discriminator on code`), `aespec check`, `draw` and `fmt` read them, "
+         "and `aespec emit` writes a GAN, conditional or not; a distributed run (`--nproc`) "
+         "does not take a GAN or an adversarial autoencoder, nor `aespec emit` a "
+         "conditional autoencoder (a cVAE) or an adversarial one, yet: they refuse it with "
+         "this code.",
          "`aespec emit cvae.ae` on an autoencoder with `condition labels(10)`", False),
     Code("E317", "the discriminator does not end in one value per example", "checks",
          "A GAN's discriminator scores each example, real or generated, with one number (a "

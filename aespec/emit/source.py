@@ -29,7 +29,7 @@ def emit_source(graph: IR, spec: Spec, filename: str | None = None) -> str:
     the file will have, for its usage line (default: the spec's name + `.py`).  E314 for a
     graph whose shapes were not all inferred; E313 for an op the emit stage has no form for.
     A GAN's file holds `Generator`, `Discriminator` and the game's objectives instead
-    (`_emit_gan`); E316 for a conditional autoencoder.
+    (`_emit_gan`); E316 for a conditional or an adversarial autoencoder.
     """
     _require_complete(graph, spec)
     if "z" in graph.nodes:
@@ -73,6 +73,11 @@ def _require_complete(graph: IR, spec: Spec) -> None:
         raise AespecError.of("E316", "aespec emit does not take a conditional "
                              "autoencoder (`condition labels(N)`) yet; aespec run trains it",
                              graph.nodes["y"].span, "train it with `aespec run`", spec.path)
+    if spec.is_aae:  # its file would need the discriminator and the two-phase loop
+        raise AespecError.of("E316", "aespec emit does not take an adversarial autoencoder "
+                             "(`discriminator on code`) yet; aespec run trains it",
+                             spec.block_spans.get("discriminator"),
+                             "train it with `aespec run`", spec.path)
     outputs = graph.outputs
     wanted = ("decoder", "discriminator") if "z" in graph.nodes else \
         ("encoder", "bottleneck", "decoder")

@@ -188,8 +188,6 @@ def _check_aae(r: Resolver, spans: dict[str, Span]) -> None:
             r.bag.add("E217", "an adversarial autoencoder's code is deterministic: its "
                       "discriminator, not a KL term, pulls it towards N(0, I)", block.span,
                       "use `dense(N)` in the bottleneck")
-    if isinstance(r.fields.get("decoder"), Mirror) and False:
-        return
     train = r.fields.get("train_spans", {})
     if "pretrain" in train:
         r.bag.add("E217", "an adversarial autoencoder has no layer-wise pretraining yet",

@@ -154,6 +154,7 @@ def _do_block_target(r: Resolver, stmt: BlockStmt) -> None:
         r.bag.add("E203", f"a discriminator judges examples (no `on`) or the code (`on "
                   f"code`), not '{stmt.target}'", stmt.target_span,
                   did_you_mean(stmt.target, ["code"]) or "write `discriminator on code`")
+        r.fields["discriminator_on"] = "code"  # read on as the one known target: no cascade
     else:
         r.fields["discriminator_on"] = "code"
 
