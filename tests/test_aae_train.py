@@ -147,3 +147,8 @@ def test_cli_run_names_the_game_and_the_codes_distance(tmp_path):
     assert fast.exit_code == 0 and "fast-dev-run ok" in fast.output, fast.output
     assert "code_prior" in fast.output
 
+
+
+def test_bf16_trains_all_three_steps(tmp_path):
+    result = run(write_aae(tmp_path, train="    precision bf16"), tmp_path)
+    assert all(np.isfinite(v) for v in result.history[0]["train"].values())
