@@ -206,12 +206,15 @@ _CODES = [
          "`aespec check notes.md --block 3` where notes.md has two blocks", False),
     Code("E217", "the statements do not make one model", "resolve",
          "A spec is an autoencoder (`encoder`, `bottleneck`, `decoder`, a reconstruction "
-         "`loss`) or a GAN (`latent normal(N)` feeding the `decoder`, the generator; a "
-         "`discriminator { ... }`; `loss adversarial(KIND)`). A discriminator, an "
-         "adversarial loss or a `discriminator_*` train key without `latent`; an encoder, "
-         "bottleneck, noise, regularizer, report, `decoder mirror` or reconstruction loss "
-         "in a GAN; and `adversarial(...)` beside other loss terms are this error. "
-         "Adversarial autoencoders and VAE-GANs, which mix the two, are not built yet.",
+         "`loss`), a GAN (`latent normal(N)` feeding the `decoder`, the generator; a "
+         "`discriminator { ... }`; `loss adversarial(KIND)`) or an adversarial autoencoder "
+         "(an autoencoder with `discriminator on code { ... }` and `loss RECON + "
+         "adversarial(KIND)`). An adversarial loss or a `discriminator_*` train key "
+         "without a discriminator; a discriminator of examples (no `on code`) in an "
+         "autoencoder (a VAE-GAN, not built yet); an encoder, bottleneck, noise, "
+         "regularizer, report, `decoder mirror` or reconstruction loss in a GAN, or "
+         "`on code` there; a `gaussian` code in an adversarial autoencoder; and a weight "
+         "on a GAN's `adversarial(...)` are this error.",
          _spec(after="discriminator {\n    dense(1)\n}")),
     # ------------------------------------------------------------ E3: shapes and graph
     Code("E301", "decoder output does not match the input", "checks",
@@ -300,10 +303,12 @@ _CODES = [
                after="report {\n    sample_quality\n}")),
     Code("E316", "the command does not take this GAN spec yet", "compile",
          "`aespec run` and `aespec sweep` train a GAN spec (`latent`, `discriminator`, `loss "
-         "adversarial(...)`) and a conditional one (`condition labels(N)`), `aespec check`, "
-         "`draw` and `fmt` read them, and `aespec emit` writes them all: a GAN, conditional "
-         "or not, and a conditional autoencoder (a cVAE). A distributed run (`--nproc`) does "
-         "not take a GAN yet: it refuses it with this code; run the GAN in one process.",
+         "adversarial(...)`), a conditional one (`condition labels(N)`) and an adversarial "
+         "autoencoder (`discriminator on code`), `aespec check`, `draw` and `fmt` read them, "
+         "and `aespec emit` writes a GAN, conditional or not, and a conditional autoencoder "
+         "(a cVAE). A distributed run (`--nproc`) does not take a GAN or an adversarial "
+         "autoencoder, nor `aespec emit` an adversarial autoencoder, yet: they refuse it "
+         "with this code.",
          "`aespec run gan.ae --nproc 2` on a spec with `latent`, `discriminator` and `loss "
          "adversarial(...)`", False),
     Code("E317", "the discriminator does not end in one value per example", "checks",

@@ -315,7 +315,7 @@ def test_a_sweep_trains_each_gan_point_alone_and_compares_them_by_the_gan_metric
 def test_a_gan_sweep_refuses_batching_and_a_test_metric_before_any_point_runs(tmp_path):
     spec = tmp_path / "gan.ae"
     spec.write_text("model tiny_gan\ndata digits\n" + GAN)
-    for extra, said in ((["--batched", "on"], "a GAN trains two networks in turn"),
+    for extra, said in ((["--batched", "on"], "a discriminator trains two networks in turn"),
                         (["--metric", "test.loss"], "a GAN has no test loss"),
                         (["--metric", "val.frechet_distance"], "sample_quality")):
         result = runner.invoke(app, ["sweep", str(spec), "--set", "train.seed=0,1", "--out",

@@ -252,8 +252,10 @@ def test_real_shapes_and_params_match_the_checker(load) -> None:
         assert out.z.shape[1:] == tuple(graph.graph["z"])
     model.train()
     out = model(x, target=y)
-    # a GAN's loss is D's, on detached samples; G's objective is a term
-    (out.loss + out.terms.get("generator", 0)).backward()
+    # a GAN's loss is D's, on detached samples; G's objective is a term. An adversarial
+    # autoencoder's D reads its code outside the objective
+    judged = model.discriminator(out.z).sum() if getattr(model, "is_aae", False) else 0
+    (out.loss + out.terms.get("generator", 0) + judged).backward()
     assert all(p.grad is not None for p in model.parameters())
 
 

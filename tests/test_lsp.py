@@ -263,3 +263,10 @@ def test_features_answer_anything_at_any_position(text, at, where, insert):
     complete(doc, line, char)
     doc.definitions()
     symbols(doc, PositionCodec())
+
+
+def test_completion_offers_the_discriminator_its_target():
+    text = "discriminator \ndiscriminator on \n"
+    doc = analyse(text)
+    assert [i.label for i in complete(doc, 0, 14)] == ["on"]
+    assert [i.label for i in complete(doc, 1, 17)] == ["code"]

@@ -153,6 +153,8 @@ def print_result(result: Any) -> None:
         for term, value in result.test.items():
             table.add_row(term, f"{value:#.6g}", f"{val[term]:#.6g}" if term in val else "")
     out.print(table)
+    if best is not None and not gan and "discriminator" in best["train"]:
+        print_code_game(result, best)
     quality = result.report.get("sample_quality") or {}
     if "samples" in quality:
         from aespec.report.quality import summary_lines
@@ -174,6 +176,20 @@ def codebook_line(nid: str, stats: dict) -> str:
     41.3`."""
     return (f"codebook of {nid}: {int(stats['used'])} of {int(stats['codes'])} codes used on "
             f"the test split ({stats['usage']:.0%}), perplexity {stats['perplexity']:.1f}")
+
+
+def print_code_game(result: Any, best: dict[str, Any]) -> None:
+    """An adversarial autoencoder's game at its best epoch (training means), and how near
+    its test codes came to the prior (the report's code_prior)."""
+    from aespec.report.game import AAE_TERMS
+
+    said = ", ".join(f"{name} {best['train'][term]:#.4g}" for term, name in AAE_TERMS.items()
+                     if term in best["train"])
+    out.print(f"the game at epoch {best['epoch']} (training means): {said}", markup=False)
+    prior = result.report.get("code_prior") or {}
+    if "mmd" in prior:
+        out.print(f"test codes against N(0, I): MMD² {prior['mmd']:#.3g} (RBF kernel, "
+                  f"bandwidth {prior['bandwidth']:.3g}; {prior['file']})", markup=False)
 
 
 @app.command("run")

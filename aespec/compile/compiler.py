@@ -55,7 +55,17 @@ def _compile_autoencoder(graph: IR, spec: Any) -> AEModel:
         net_names=_names(graph, seg), unavailable=unavailable,
         classes=graph.nodes["y"].output_shape()[0] if "y" in graph.nodes else None,
         likelihood=likelihood_of(graph))
-    return AEModel(net, noise, build_objective(graph, built, slots), slots, views, info)
+    model = AEModel(net, noise, build_objective(graph, built, slots), slots, views, info)
+    if "discriminator" in graph.outputs:  # an adversarial autoencoder's: D reads the code
+        dis = Segment(graph, built, graph.outputs["decoder"], "z", origin) \
+            .through(graph.outputs["discriminator"])
+        start = graph.outputs["decoder"]  # the placeholder after it stands for the code
+        names = {k: tuple(i for i in ids if i != start) for k, ids in _names(graph, dis).items()}
+        model.add_code_discriminator(
+            dis.finish([dis.env[graph.outputs["discriminator"]]], root, "Discriminator"),
+            graph.nodes["adversarial"].args, graph.nodes["adversarial"].weight,
+            {k: ids for k, ids in names.items() if ids})
+    return model
 
 
 def _require_complete(graph: IR, spec: Any) -> None:

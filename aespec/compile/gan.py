@@ -3,6 +3,7 @@ score per example) as two generated fx networks, and the game's two objectives."
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -13,8 +14,6 @@ from aespec.compile.lower import Segment, build_ops, module_root
 from aespec.ops.adversarial import ADVERSARIAL, AdversarialArgs
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from aespec.graph.ir import IR
 
 Shape = tuple[int, ...]
@@ -138,14 +137,8 @@ class GANModel(nn.Module):
         return terms
 
     def gradient_penalty(self, real: Tensor, fake: Tensor, c: Tensor | None = None) -> Tensor:
-        """(|grad D(x~)| - 1)^2 averaged over x~ = e x + (1 - e) G(z), e ~ U(0, 1) per
-        example (Gulrajani et al., 2017)."""
-        e = torch.rand((len(real),) + (1,) * (real.dim() - 1), device=real.device)
-        mixed = (e * real.detach() + (1 - e) * fake.detach()).requires_grad_(True)
-        score = self.d(mixed, c).float()
-        grad, = torch.autograd.grad(score.sum(), mixed, create_graph=True)
-        penalty: Tensor = ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
-        return penalty
+        """WGAN-GP's penalty of D on real and generated examples (Gulrajani et al., 2017)."""
+        return gradient_penalty(lambda mixed: self.d(mixed, c), real, fake)
 
     def clip_weights(self) -> None:
         """WGAN's clipping: every weight of D into [-clip, clip] (after each of its steps)."""
@@ -197,6 +190,17 @@ class GANModel(nn.Module):
         from aespec.compile.model import evaluating
 
         return evaluating(self)
+
+
+def gradient_penalty(d: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor) -> Tensor:
+    """(|grad d(x~)| - 1)^2 averaged over x~ = e real + (1 - e) fake, e ~ U(0, 1) per
+    example: WGAN-GP's penalty of a critic `d` (a GAN's, an adversarial autoencoder's)."""
+    e = torch.rand((len(real),) + (1,) * (real.dim() - 1), device=real.device)
+    mixed = (e * real.detach() + (1 - e) * fake.detach()).requires_grad_(True)
+    score = d(mixed).float()
+    grad, = torch.autograd.grad(score.sum(), mixed, create_graph=True)
+    penalty: Tensor = ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
+    return penalty
 
 
 def compile_gan(graph: IR, origin: Callable[[str], str] | None) -> GANModel:

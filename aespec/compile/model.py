@@ -141,6 +141,31 @@ class AEModel(nn.Module):
         with torch.enable_grad():
             return self._run(x, clean, labels).detach()
 
+    # ---------------------------------------------------------------- adversarial autoencoder
+
+    def add_code_discriminator(self, discriminator: fx.GraphModule, game: Any,
+                               weight: float,
+                               names: dict[str, tuple[str, ...]] | None = None) -> None:
+        """An adversarial autoencoder's discriminator of codes, its game and the weight of
+        the encoder's adversarial term (aespec/train/adversarial.py trains them); `names`:
+        its fx value names -> IR ids, for `node_shapes`."""
+        from aespec.ops.adversarial import ADVERSARIAL
+
+        self.discriminator = discriminator
+        self.discriminator_names = names or {}
+        self.game, self.rule, self.game_weight = game, ADVERSARIAL[game.kind], weight
+
+    @property
+    def is_aae(self) -> bool:
+        """An adversarial autoencoder: a discriminator judges its codes against N(0, I)."""
+        return hasattr(self, "discriminator")
+
+    def code(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
+        """The code z of clean `x` in the model's own mode, differentiable (`encode` is
+        evaluation's, without grad): what an adversarial autoencoder's discriminator
+        judges in training."""
+        return self._call(self._view("encode"), x, labels)
+
     # ---------------------------------------------------------------- parts of the model
 
     def corrupt(self, x: Tensor) -> Tensor:
@@ -248,6 +273,8 @@ class AEModel(nn.Module):
             x = record_shapes(self.noise, self.info.noise_names, x, shapes)
         c = self.labels(len(x), x.device)
         record_shapes(self.net, self.info.net_names, x if c is None else (x, c), shapes)
+        if self.is_aae:  # its discriminator, on the code
+            record_shapes(self.discriminator, self.discriminator_names, self.code(x, c), shapes)
         return shapes
 
     def _view(self, name: str) -> fx.GraphModule:

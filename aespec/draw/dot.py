@@ -16,6 +16,7 @@ import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from aespec.draw.aae import add_code_game, code_edge
 from aespec.draw.condition import add_condition
 from aespec.draw.gan import add_gan
 from aespec.draw.labels import (
@@ -118,6 +119,8 @@ def to_dot(graph: IR, spec: Spec, rankdir: str = "TB", detail: str = "ops") -> s
     _add_boxes(dot, g, spec, boxes, detail)
     _add_flow(dot, g, boxes, owner)
     _add_objective(dot, g, owner, detail)
+    if spec.is_aae:  # its discriminator's other input, the prior, and its game
+        add_code_game(dot, g, owner)
     return _write(dot, g, spec, rankdir)
 
 
@@ -160,7 +163,9 @@ def _add_flow(dot: _Dot, g: IR, boxes: list[Box], owner: dict[str, str]) -> None
                 continue
             e = g.edges[u, v]
             attrs = {"label": _flow_label(g, u, e.shape)}
-            if e.skip:
+            if e.fake:  # an adversarial autoencoder's code, into its discriminator
+                dot.edge(bu, bv, code_edge(e.shape))
+            elif e.skip:
                 # level with its source where the chains allow: the U-Net picture
                 dot.edge(bu, bv, {**attrs, **EDGES["skip"], "minlen": "0", "weight": "2"},
                          across=True)

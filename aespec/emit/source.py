@@ -30,7 +30,8 @@ def emit_source(graph: IR, spec: Spec, filename: str | None = None) -> str:
     graph whose shapes were not all inferred; E313 for an op the emit stage has no form for.
     A GAN's file holds `Generator`, `Discriminator` and the game's objectives instead
     (`_emit_gan`).  A conditional spec's (`condition labels(N)`) networks, objective and
-    training loop read the one-hot labels `y` too (aespec/emit/condition.py).
+    training loop read the one-hot labels `y` too (aespec/emit/condition.py); E316 for an
+    adversarial autoencoder.
     """
     _require_complete(graph, spec)
     if "z" in graph.nodes:
@@ -71,6 +72,11 @@ def _emit_gan(graph: IR, spec: Spec, filename: str | None) -> str:
 
 
 def _require_complete(graph: IR, spec: Spec) -> None:
+    if spec.is_aae:  # its file would need the discriminator and the two-phase loop
+        raise AespecError.of("E316", "aespec emit does not take an adversarial autoencoder "
+                             "(`discriminator on code`) yet; aespec run trains it",
+                             spec.block_spans.get("discriminator"),
+                             "train it with `aespec run`", spec.path)
     outputs = graph.outputs
     wanted = ("decoder", "discriminator") if "z" in graph.nodes else \
         ("encoder", "bottleneck", "decoder")

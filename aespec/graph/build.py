@@ -136,6 +136,8 @@ def build_ir(spec: Spec, bag: DiagnosticBag) -> IR:
         b.add_block(spec.decoder, "decoder")
     _add_objective_nodes(b)
     b.g.prior = b.g.latent or _code_matched_to_prior(b.g)
+    if spec.is_aae:
+        _add_code_discriminator(b)
     _summarise(b.g)
     return b.g
 
@@ -150,6 +152,20 @@ def _code_matched_to_prior(g: IR) -> str | None:
                 d.targets == (code,):
             return code
     return None
+
+
+def _add_code_discriminator(b: _Builder) -> None:
+    """An adversarial autoencoder's discriminator: it reads the code (the encoder's, along
+    a `fake` edge, against draws of N(0, I)), and the game's node after it."""
+    g, code = b.g, b.g.outputs.get("bottleneck")
+    if code is None or b.spec.adversarial is None:
+        return
+    b.network, b.prev = "discriminator", code
+    b.add_block(b.spec.discriminator, "discriminator")
+    first = next((n for n in g.order if g.nodes[n].block == "discriminator"), None)
+    if first is not None:
+        g.edges[code, first] = Edge(g.nodes[code].output_shape(), fake=True)
+    _add_game(b)
 
 
 def _add_condition(b: _Builder) -> None:
@@ -189,12 +205,19 @@ def _build_gan(b: _Builder) -> None:
     first = next((n for n in g.order if g.nodes[n].block == "discriminator"), None)
     if fake is not None and first is not None:
         g.add_edge(fake, first, Edge(g.nodes[fake].output_shape(), fake=True))
+    _add_game(b)
+
+
+def _add_game(b: _Builder) -> None:
+    """The node `adversarial` after the discriminator's score."""
+    g, adversarial = b.g, b.spec.adversarial
+    assert adversarial is not None
     score = g.outputs.get("discriminator")
     shape = g.nodes[score].out_shape if score else None
     g.add_node("adversarial", Node(
         op="adversarial", kind="adversarial", place=None, block="loss",
-        args=AdversarialArgs(**adversarial.model_dump(exclude={"span"})),
-        span=adversarial.span, in_shape=shape,
+        args=AdversarialArgs(**adversarial.model_dump(exclude={"span", "weight"})),
+        span=adversarial.span, in_shape=shape, weight=adversarial.weight,
         network="discriminator"))
     if score is not None and shape is not None:
         g.add_edge(score, "adversarial", Edge(shape))

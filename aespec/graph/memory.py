@@ -59,7 +59,10 @@ def estimate(spec: Spec, g: IR, examples: int | None = None) -> Memory:
     weights = BYTES * g.params
     held = {n: BYTES * max(g.nodes[n].params, batch * v) for n, v in values.items()}
     activations = BYTES * batch * sum(values.values())
-    return Memory(weights, weights, states * weights, activations, batch,
+    state = states * weights
+    if spec.is_aae:  # the encoder's adversarial step keeps moments of its own (AAETrainer)
+        state += states * BYTES * g.networks.get("autoencoder", 0)
+    return Memory(weights, weights, state, activations, batch,
                   max(held, key=held.__getitem__) if held else None,
                   spec.train.batch if batch < spec.train.batch else None)
 

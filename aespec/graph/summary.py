@@ -27,7 +27,7 @@ def params_text(g: IR) -> str:
 def objective_text(g: IR) -> str:
     """The objective written out: `L = BCE(x, x̂) + 1.0·KL(q(z|x) ‖ N(0, I)) + 1e-05·Σw²`;
     a GAN's two: `D: min ...   G: min ...`."""
-    if "adversarial" in g.nodes:
+    if "adversarial" in g.nodes and "z" in g.nodes:  # a GAN's two objectives
         args = g.nodes["adversarial"].args
         game = ADVERSARIAL[args.kind]
         penalty = (f" + {fmt_num(args.gradient_penalty)}·E[(‖∇D(x̃)‖ − 1)²]"
@@ -57,6 +57,14 @@ def objective_text(g: IR) -> str:
             formula = formula_text(get_op("regularizer", d.op), args)
             on = f"[{d.target}]" if d.target else ""
             terms.append(f"{fmt_num(args.weight)}·{formula}{on}")
+    if "adversarial" in g.nodes:  # an adversarial autoencoder's: its encoder fools D
+        d = g.nodes["adversarial"]
+        game = ADVERSARIAL[d.args.kind]
+        weight = "" if d.weight == 1 else f"{fmt_num(d.weight)}·"
+        generator = game.generator.replace("G(z)", "z")
+        return (f"L = {' + '.join(terms)} + {weight}E[{generator}]    D: min "
+                f"E[{game.discriminator.replace('D(x)', 'D(z~N(0, I))').replace('G(z)', 'z')}]"
+                "    (z: the encoder's code)")
     return "L = " + " + ".join(terms)
 
 

@@ -107,7 +107,14 @@ def _top_items(doc: Document, first: str, before: list[Token]) -> list[lsp.Compl
     if first == "loss":
         return op_items("loss") + [_item(
             "adversarial", Kind.Function, "adversarial(KIND)",
-            "a GAN's loss; KIND: " + ", ".join(ADVERSARIAL))]
+            "a GAN's loss, or an adversarial autoencoder's term; KIND: "
+            + ", ".join(ADVERSARIAL))]
+    if first == "discriminator":
+        if before[-1].text == "on":
+            return [_item("code", Kind.Keyword, "discriminator on code { ... }",
+                          "an adversarial autoencoder's: judges the code against N(0, I)")]
+        return [_item("on", Kind.Keyword, "discriminator on code { ... }",
+                      "what the discriminator reads (default: examples, a GAN's)")]
     if first == "regularize" and len(before) > 1:
         return [_item("on", Kind.Keyword)] + [_item(b, Kind.Module, "target") for b in
                                                LAYER_BLOCKS] + _tensor_items(doc)

@@ -81,6 +81,7 @@ class AdversarialSpec(_Frozen):
     kind: Literal["nonsaturating", "minimax", "wasserstein", "hinge", "least_squares"]
     gradient_penalty: float = 0.0  # WGAN-GP's lambda; 0: none
     clip: Optional[float] = None  # WGAN's weight clipping of the critic
+    weight: float = 1.0  # an adversarial autoencoder's weight of the term
     span: Span
 
 
@@ -111,7 +112,8 @@ class Spec(_Frozen):
     encoder: list[OpCall] = []  # empty in a GAN
     bottleneck: list[OpCall] = []  # empty in a GAN
     decoder: Union[list[OpCall], Mirror]
-    discriminator: list[OpCall] = []  # a GAN's
+    discriminator: list[OpCall] = []  # a GAN's, an adversarial autoencoder's, a VAE-GAN's
+    discriminator_on: Optional[Literal["code"]] = None  # `discriminator on code`: an AAE's
     loss: list[LossTermSpec] = []  # reconstruction terms: at least one, but none in a GAN
     adversarial: Optional[AdversarialSpec] = None  # a GAN's loss
     loss_span: Optional[Span] = None
@@ -148,6 +150,11 @@ class Spec(_Frozen):
         return self.latent is not None
 
     @property
+    def is_aae(self) -> bool:
+        """An adversarial autoencoder: a discriminator judges its codes against N(0, I)."""
+        return self.latent is None and self.discriminator_on == "code"
+
+    @property
     def needs_unit_output(self) -> bool:
         """A loss term (bce) needs the decoder's output, and so the data, in [0, 1]."""
         return any(get_op("loss", t.call.op).needs_unit_output for t in self.loss)
@@ -159,8 +166,8 @@ class Spec(_Frozen):
             "source", "path", "train_spans", "report_spans", "block_spans", "loss_span"}))
         if self.condition is None:  # a spec means what it meant before conditions
             meaning.pop("condition", None)
-        if not self.is_adversarial:  # an autoencoder means what it meant before GANs
-            for key in ("latent", "discriminator", "adversarial"):
+        if not self.is_adversarial and not self.discriminator:  # as before GANs and AAEs
+            for key in ("latent", "discriminator", "discriminator_on", "adversarial"):
                 meaning.pop(key, None)
             for key in ADVERSARIAL_TRAIN:
                 meaning["train"].pop(key, None)

@@ -135,7 +135,9 @@ class ToTree(Transformer):
                               span_of(target) if target else None, span_of(meta))
 
     def block_stmt(self, meta, c):
-        return BlockStmt(str(c[0]), c[1], span_of(meta), span_of(c[0]))
+        name, target, lines = c
+        return BlockStmt(str(name), lines, span_of(meta), span_of(name),
+                         str(target) if target else None, span_of(target) if target else None)
 
     def line_stmt(self, meta, c):
         head, chain = c

@@ -134,6 +134,8 @@ class BlockStmt:
     lines: tuple[BlockLine, ...]
     span: Span
     keyword_span: Span
+    target: str | None = None  # `discriminator on code { ... }`: what the block reads
+    target_span: Span | None = None
 
 
 @dataclass(frozen=True)

@@ -171,10 +171,13 @@ def tick_label(v: float) -> str:
 
 
 def scatter(xy: np.ndarray, labels: np.ndarray | None, names: tuple[str, str], title: str,
-            class_names: tuple[str, ...] | None = None):
+            class_names: tuple[str, ...] | None = None, over: np.ndarray | None = None):
     """The points coloured by label: a legend up to 20 classes (naming them by
-    `class_names`, indexed by label, where given), a colour bar above."""
+    `class_names`, indexed by label, where given), a colour bar above; `over`, (M, 2)
+    draws of a prior, as small black dots over them (tab10's grey is a class's)."""
     fig, ax = _figure(8, 6.5)
+    if over is not None:
+        ax.scatter(*over.T, s=3, alpha=0.45, color="k", label="N(0, I)", zorder=3)
     classes: Any = np.unique(labels) if labels is not None else []
     if labels is None:
         ax.scatter(xy[:, 0], xy[:, 1], s=8, alpha=0.6, color="C0")
@@ -190,6 +193,25 @@ def scatter(xy: np.ndarray, labels: np.ndarray | None, names: tuple[str, str], t
     ax.set_xlabel(names[0], fontsize=12)
     ax.set_ylabel(names[1], fontsize=12)
     ax.set_title(title, fontsize=14)
+    return fig
+
+
+def prior_histograms(codes: np.ndarray, title: str, most: int = 8):
+    """Each of the first `most` values of the codes, (N, values), as a histogram under
+    the density of N(0, 1) (its prior), one panel each."""
+    k = min(codes.shape[1], most)
+    cols = min(k, 4)
+    fig, _ = _figure(3 * cols, 2.6 * math.ceil(k / cols), nrows=0)
+    grid = np.linspace(-4, 4, 161)
+    for i in range(k):
+        ax = fig.add_subplot(math.ceil(k / cols), cols, i + 1)
+        ax.hist(codes[:, i], bins=40, density=True, color="C0", alpha=0.7, label="codes")
+        ax.plot(grid, np.exp(-grid ** 2 / 2) / math.sqrt(2 * math.pi), color="k", lw=1.5,
+                label="N(0, 1)")
+        ax.set_xlabel(f"z[{i}]")
+        if i == 0:
+            ax.legend(fontsize=8)
+    fig.suptitle(title, fontsize=12)
     return fig
 
 

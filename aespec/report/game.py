@@ -23,6 +23,10 @@ TERMS = {"loss": "discriminator loss", "generator": "generator loss", "d_real": 
          "gradient_penalty": "gradient penalty",
          "frechet_distance": "Fréchet distance of the samples"}
 
+# an adversarial autoencoder's game, beside its reconstruction terms: D judges its codes
+AAE_TERMS = {"adversarial": "encoder's adversarial term", "discriminator": "discriminator loss",
+             "d_real": "D(z ~ N(0, I))", "d_fake": "D(code)"}
+
 # the charts: a title, then each line's (part, term, legend name, colour); a chart whose
 # terms the run did not log is left out. D's colour is blue, G's orange (its samples' FD,
 # D's score of its samples), the real data's green.

@@ -22,9 +22,17 @@ import numpy as np
 
 from aespec.errors import AespecError, plural
 from aespec.report.figures import draw_examples as _draw_examples  # a test watches what items draw
-from aespec.report.figures import draw_filters, histogram, quality_chart, scatter, tick_manifold
+from aespec.report.figures import (
+    draw_filters,
+    histogram,
+    prior_histograms,
+    quality_chart,
+    scatter,
+    tick_manifold,
+)
 from aespec.report.labels import label_names, roc_auc, write_scores
 from aespec.report.pca import fit_pca, pca_reconstruct, principal_axes
+from aespec.report.prior import mmd, prior_draws
 from aespec.report.weights import arranged, layer_weights
 
 MAX_EXAMPLES = 2000  # test (and training) examples a report reads: enough for its figures
@@ -86,6 +94,7 @@ def write_report(spec: Any, model: Any, dataset: Any, run_dir: Path, *, device: 
     global torch random state is left as it was.  An item the model cannot offer (a view
     it lacks) is recorded as `{"skipped": reason}`: the run it follows still counts.
     `strips`: a GAN's samples of one fixed z after each epoch, drawn as the sample strip.
+    An adversarial autoencoder's report also draws its test codes over its prior.
     """
     import torch
 
@@ -95,6 +104,8 @@ def write_report(spec: Any, model: Any, dataset: Any, run_dir: Path, *, device: 
     try:
         with torch.no_grad():
             report = {} if strips is None else {"sample_strip": _sample_strip(ctx, strips)}
+            if getattr(model, "is_aae", False):
+                report["code_prior"] = _code_prior(ctx)
             report.update(_run_items(ctx))
     finally:
         model.train(was)
@@ -397,6 +408,24 @@ def _sample_quality(ctx: _Ctx, args: Any) -> dict:
     return {"file": ctx.save(fig, "sample_quality.png"), "n": n, "min_share": args.min_share,
             "reference_examples": len(ctx.x_test), "classifier_accuracy": clf.accuracy,
             "entropy_max_bits": math.log2(clf.classes), "method": quality.NOTE, **out}
+
+
+def _code_prior(ctx: _Ctx) -> dict:
+    """An adversarial autoencoder's test codes over as many draws of its prior N(0, I) (a
+    code of two values as it is, a larger one value by value), and the MMD between them:
+    how near the discriminator brought them."""
+    codes = _codes(ctx)
+    prior, dims = prior_draws(codes.shape, ctx.seed), codes.shape[1]
+    distance = mmd(codes, prior)
+    title = f"Test codes against N(0, I): MMD² {distance:.3g}"
+    if dims == 2:
+        fig = scatter(codes, ctx.labels_test, ("z[0]", "z[1]"), title,
+                      label_names(ctx.labels_test, ctx.class_names), over=prior)
+    else:
+        fig = prior_histograms(codes, title)
+    return {"file": ctx.save(fig, "code_prior.png"), "dims": dims, "mmd": distance,
+            "bandwidth": math.sqrt(dims), "mean": codes.mean(0)[:8].tolist(),
+            "std": codes.std(0)[:8].tolist()}
 
 
 def _sample_strip(ctx: _Ctx, strips: list[np.ndarray]) -> dict:

@@ -84,23 +84,30 @@ def do_condition(r: Resolver, stmt: LineStmt) -> None:
                                               span=op.span)
 
 
-def adversarial_term(r: Resolver, stmt: LossStmt) -> bool:
-    """`loss adversarial(KIND)`, which is a whole loss line; False for any other line."""
-    if not any(t.op.name == "adversarial" for t in stmt.terms):
-        return False
-    term = next(t for t in stmt.terms if t.op.name == "adversarial")
-    if len(stmt.terms) > 1 or term.weight is not None:
-        r.bag.add("E217", "adversarial(...) is a whole loss line: no weight, no other term",
-                  stmt.span, "write `loss adversarial(nonsaturating)`: a GAN has no "
-                  "reconstruction to add")
-        return True
+def adversarial_term(r: Resolver, stmt: LossStmt) -> list:
+    """The `adversarial(KIND)` term of a loss line, resolved into `r.fields`; the line's
+    other terms, handed back (a GAN's line has none, E217 in `check_parts`; an adversarial
+    autoencoder's are its reconstruction terms)."""
+    found = [t for t in stmt.terms if t.op.name == "adversarial"]
+    rest = [t for t in stmt.terms if t.op.name != "adversarial"]
+    if not found:
+        return rest
+    term = found[0]
+    if len(found) > 1:
+        r.bag.add("E217", "a loss line has one adversarial(...) term", found[1].op.span,
+                  "remove the second")
+    weight = 1.0 if term.weight is None else r.value(term.weight)
+    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight < 0:
+        r.bag.add("E203", f"a loss weight must be a number >= 0, got {weight}",
+                  term.weight.span if term.weight else term.span)
+        weight = 1.0
     args = bind_args(term.op, AdversarialArgs, r.scope, r.bag, "adversarial")
     if args is not None:
         r.fields["adversarial"] = AdversarialSpec(
             kind=args.kind, gradient_penalty=args.gradient_penalty, clip=args.clip,
-            span=term.op.span)
+            weight=float(weight), span=term.op.span)
     r.fields["loss_span"] = stmt.span
-    return True
+    return rest
 
 
 def check_parts(r: Resolver, spans: dict[str, Span]) -> None:
@@ -108,14 +115,15 @@ def check_parts(r: Resolver, spans: dict[str, Span]) -> None:
     if "latent" in spans:
         _check_gan(r, spans)
         return
-    for key in ("discriminator", "adversarial"):
-        if key in r.fields or key in spans:
-            where = r.fields["adversarial"].span if key == "adversarial" else spans[key]
-            what = "loss adversarial(...)" if key == "adversarial" else "a discriminator"
-            r.bag.add("E217", f"{what} makes a GAN, which needs `latent normal(N)`", where,
-                      "a GAN's generator is the decoder fed by `latent normal(N)`, with no "
-                      "encoder or bottleneck (adversarial autoencoders are not built yet)")
-            return
+    if "discriminator" in spans and r.fields.get("discriminator_on") != "code":
+        r.bag.add("E217", "a discriminator of examples in an autoencoder makes a VAE-GAN, "
+                  "which is not built yet", spans["discriminator"],
+                  "for an adversarial autoencoder, whose discriminator judges the code "
+                  "against N(0, I), write `discriminator on code { ... }`")
+        return
+    if "discriminator" in spans or "adversarial" in r.fields:
+        _check_aae(r, spans)
+        return
     for key in ADVERSARIAL_TRAIN:
         if key in r.fields.get("train_spans", {}):
             r.bag.add("E217", f"train {key} is for a GAN, and this spec has no discriminator",
@@ -141,6 +149,9 @@ def _check_gan(r: Resolver, spans: dict[str, Span]) -> None:
                   "GAN has no validation loss, and its epochs are judged by the Frechet "
                   "distance of their samples", early,
                   "add `report { sample_quality }`, or remove early_stop")
+    if r.fields.get("discriminator_on") == "code":
+        r.bag.add("E217", "a GAN has no code: its discriminator judges examples, real and "
+                  "generated", spans["discriminator"], "write `discriminator { ... }`")
     if "discriminator" not in spans:
         r.bag.add("E207", "the spec has no discriminator", spans["latent"],
                   "a GAN's generator learns against `discriminator { ... }`, layers that "
@@ -148,8 +159,36 @@ def _check_gan(r: Resolver, spans: dict[str, Span]) -> None:
     if isinstance(r.fields.get("decoder"), Mirror):
         r.bag.add("E217", "decoder mirror inverts an encoder, and a GAN has none",
                   spans["decoder"], "write the generator out: `decoder { ... }`")
-    if "loss" in r.fields:  # a loss line, and not an adversarial one
+    game = r.fields.get("adversarial")
+    if game is not None and game.weight != 1.0:
+        r.bag.add("E217", "a GAN's adversarial loss has no weight: it is the whole objective",
+                  game.span, "write `loss adversarial(...)`")
+    if r.fields.get("loss"):  # reconstruction terms, which a GAN has no input for
         r.bag.add("E217", "a GAN's loss is adversarial: the generator has no input to "
                   "reconstruct", r.fields["loss_span"],
                   "write `loss adversarial(nonsaturating)` (or minimax, wasserstein, hinge, "
                   "least_squares)")
+
+
+def _check_aae(r: Resolver, spans: dict[str, Span]) -> None:
+    """An adversarial autoencoder: an autoencoder whose `discriminator` reads its code,
+    against draws of the prior N(0, I) (Makhzani et al., 2016)."""
+    if "discriminator" not in spans:
+        r.bag.add("E207", "adversarial(...) in an autoencoder needs a discriminator",
+                  r.fields["adversarial"].span, "add `discriminator { ... }`: layers that "
+                  "read the code and end in one logit, `dense(1)`; or `latent normal(N)` "
+                  "for a GAN")
+        return
+    if not r.fields.get("loss") and "loss_span" in r.fields:
+        r.bag.add("E217", "an adversarial autoencoder also reconstructs: its loss line "
+                  "needs a reconstruction term", r.fields["loss_span"],
+                  "write `loss mse + adversarial(nonsaturating)`")
+    for block in r.fields.get("bottleneck", []):
+        if block.op == "gaussian":
+            r.bag.add("E217", "an adversarial autoencoder's code is deterministic: its "
+                      "discriminator, not a KL term, pulls it towards N(0, I)", block.span,
+                      "use `dense(N)` in the bottleneck")
+    train = r.fields.get("train_spans", {})
+    if "pretrain" in train:
+        r.bag.add("E217", "an adversarial autoencoder has no layer-wise pretraining yet",
+                  train["pretrain"], "remove pretrain")

@@ -98,10 +98,16 @@ def resolve_spec(tree: SpecTree, overrides: Sequence[str] = (), bag: DiagnosticB
 
 
 def _default_loss(r: Resolver) -> None:
-    """Without a loss line: mse for an autoencoder, the nonsaturating game for a GAN."""
-    if "loss" in r.fields or "adversarial" in r.fields or "loss_span" in r.fields:
+    """Without a loss line: mse for an autoencoder, the nonsaturating game for a GAN, both
+    for an adversarial autoencoder (whose loss line may leave out its game)."""
+    spans = r.fields["block_spans"]
+    if (r.fields.get("discriminator_on") == "code" and "latent" not in spans
+            and "adversarial" not in r.fields):
+        r.fields["adversarial"] = AdversarialSpec(kind="nonsaturating", span=Span.point(1, 1))
+    if "loss" in r.fields or "loss_span" in r.fields or (
+            "adversarial" in r.fields and "latent" in spans):
         return
-    if "latent" in r.fields["block_spans"]:
+    if "latent" in spans:
         r.fields["adversarial"] = AdversarialSpec(kind="nonsaturating", span=Span.point(1, 1))
     else:
         r.fields["loss"] = [LossTermSpec(weight=1.0, call=OpCall(

@@ -132,6 +132,8 @@ def _do_decoder_line(r: Resolver, stmt: LineStmt) -> None:
 
 
 def _do_block(r: Resolver, stmt: BlockStmt) -> None:
+    if stmt.target is not None:
+        _do_block_target(r, stmt)
     if stmt.keyword in LAYER_BLOCKS:
         r.fields[stmt.keyword] = r.block(stmt.lines, stmt.keyword)
     elif stmt.keyword == "train":
@@ -140,11 +142,29 @@ def _do_block(r: Resolver, stmt: BlockStmt) -> None:
         resolve_settings(r, stmt, cfg.REPORT, "report")
 
 
+def _do_block_target(r: Resolver, stmt: BlockStmt) -> None:
+    """`discriminator on code { ... }`: an adversarial autoencoder's discriminator, which
+    judges the code; without `on`, a discriminator judges examples (data or generated)."""
+    assert stmt.target is not None and stmt.target_span is not None
+    if stmt.keyword != "discriminator":
+        r.bag.add("E203", f"`{stmt.keyword} on {stmt.target}`: only a discriminator reads "
+                  "something other than the block before it", stmt.target_span,
+                  f"write `{stmt.keyword} {{ ... }}`")
+    elif stmt.target != "code":
+        r.bag.add("E203", f"a discriminator judges examples (no `on`) or the code (`on "
+                  f"code`), not '{stmt.target}'", stmt.target_span,
+                  did_you_mean(stmt.target, ["code"]) or "write `discriminator on code`")
+        r.fields["discriminator_on"] = "code"  # read on as the one known target: no cascade
+    else:
+        r.fields["discriminator_on"] = "code"
+
+
 def _do_loss(r: Resolver, stmt: LossStmt) -> None:
-    if adversarial_term(r, stmt):
+    rest = adversarial_term(r, stmt)
+    if len(rest) < len(stmt.terms) and not rest:  # adversarial(...) alone: a GAN's line
         return
     terms = []
-    for term in stmt.terms:
+    for term in rest:
         weight = 1.0 if term.weight is None else r.value(term.weight)
         if weight is None:
             continue

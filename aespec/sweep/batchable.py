@@ -109,8 +109,8 @@ def plan(checked: list[CheckResult]) -> Plan:
 def blocker(c: CheckResult) -> str | None:
     """Why a point's spec cannot train batched at all; None when it can."""
     assert c.spec is not None and c.ir is not None
-    if c.spec.is_adversarial:  # train/batched.py vmaps one network's one step
-        return "a GAN trains two networks in turn"
+    if c.spec.discriminator:  # train/batched.py vmaps one network's one step
+        return "a model with a discriminator trains two networks in turn"
     if c.spec.condition is not None:
         return "a conditional spec reads the labels, which the batched model does not"
     train = c.spec.train

@@ -84,6 +84,9 @@ def epoch_line(record: dict[str, Any], epochs: int, eta: float | None = None) ->
     else:
         text += f"train {train['loss']:#.5g}"
         text += f"  val {val['loss']:#.5g}" if val else ""
+    if "discriminator" in train:  # an adversarial autoencoder's game over its codes
+        text += (f"  adv {train['adversarial']:#.4g}  D {train['discriminator']:#.4g}  "
+                 f"D(prior) {train['d_real']:#.3g}  D(z) {train['d_fake']:#.3g}")
     text += f"  {record['seconds']:.2f} s  {record['samples_per_s']:,.0f} samples/s"
     text += "  best" if record.get("best") else ""
     if eta is not None and record["epoch"] < epochs:

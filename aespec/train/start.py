@@ -158,13 +158,16 @@ def make_trainer(setup: Setup, model: Any, data: batches.RunData, dataset: Any, 
     spec = setup.spec
     args = (model, spec.train, data, setup.device, run, run_identity(spec), reporter, flag,
             setup.ranks)
-    if not spec.is_adversarial:
+    if not spec.is_adversarial and not spec.is_aae:
         return Trainer(*args)
-    from aespec.train.adversarial import GANTrainer, sample_monitor
+    from aespec.train.adversarial import AAETrainer, GANTrainer, sample_monitor
 
     if setup.ranks is not None:
-        raise AespecError.of("E316", "a distributed run (--nproc) does not take a GAN spec "
-                             "yet", file=spec.path, hint="run it in one process")
+        raise AespecError.of("E316", "a distributed run (--nproc) does not take a GAN or an "
+                             "adversarial autoencoder yet", file=spec.path,
+                             hint="run it in one process")
+    if spec.is_aae:
+        return AAETrainer(*args)
     return GANTrainer(*args, monitor=sample_monitor(spec, dataset, data))
 
 
