@@ -253,7 +253,10 @@ def test_real_shapes_and_params_match_the_checker(load) -> None:
     model.train()
     out = model(x, target=y)
     # a GAN's loss is D's, on detached samples; G's objective is a term
-    (out.loss + out.terms.get("generator", 0)).backward()
+    loss = out.loss + out.terms.get("generator", 0)
+    if getattr(model, "is_vae_gan", False):  # the VAE's loss; D's objective beside it
+        loss = loss + model.d_loss(x, out.x_hat)[0]
+    loss.backward()
     assert all(p.grad is not None for p in model.parameters())
 
 

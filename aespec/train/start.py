@@ -158,6 +158,10 @@ def make_trainer(setup: Setup, model: Any, data: batches.RunData, dataset: Any, 
     spec = setup.spec
     args = (model, spec.train, data, setup.device, run, run_identity(spec), reporter, flag,
             setup.ranks)
+    if spec.is_vae_gan:  # train/vaegan.py
+        from aespec.train.vaegan import vae_gan_trainer
+
+        return vae_gan_trainer(setup, args, dataset, data)
     if not spec.is_adversarial and not spec.is_aae:
         return Trainer(*args)
     from aespec.train.adversarial import AAETrainer, GANTrainer, sample_monitor
