@@ -36,6 +36,7 @@ from aespec.draw.labels import (
     reg_label,
     style_key,
 )
+from aespec.draw.vaegan import add_vae_gan_game, fake_flow
 from aespec.model import Mirror, Spec
 from aespec.ops.styles import BLOCKS, EDGES, FONT, STYLES, style_for
 
@@ -118,6 +119,8 @@ def to_dot(graph: IR, spec: Spec, rankdir: str = "TB", detail: str = "ops") -> s
     _add_boxes(dot, g, spec, boxes, detail)
     _add_flow(dot, g, boxes, owner)
     _add_objective(dot, g, owner, detail)
+    if g.is_vae_gan:  # aespec.draw.vaegan
+        add_vae_gan_game(dot, g, owner)
     return _write(dot, g, spec, rankdir)
 
 
@@ -159,6 +162,9 @@ def _add_flow(dot: _Dot, g: IR, boxes: list[Box], owner: dict[str, str]) -> None
             if bu == bv:
                 continue
             e = g.edges[u, v]
+            if e.fake and g.is_vae_gan:  # the decoder's fakes, judged beside x
+                dot.edge(bu, bv, fake_flow(e.shape))
+                continue
             attrs = {"label": _flow_label(g, u, e.shape)}
             if e.skip:
                 # level with its source where the chains allow: the U-Net picture
