@@ -70,6 +70,38 @@ class Ranks:
             return idx[:1], 0.0
         return part, self.world * len(part) / len(idx)
 
+    def rows(self, n: int) -> slice:
+        """The rows of a global batch of `n` that `shard` gives this rank (the first row
+        where its part is empty): its share of draws made for the whole batch."""
+        part, _ = self.shard(torch.arange(n))
+        return slice(int(part[0]), int(part[-1]) + 1)
+
+    def average_grads(self, params: list[torch.Tensor]) -> None:
+        """Each gradient of `params` replaced by its mean over the ranks, in one all-reduce:
+        DDP's reduction, done by hand for a trainer whose networks take turns (a GAN's:
+        its steps freeze D while G learns through it, and D's gradient penalty
+        differentiates twice, neither of which DDP's hooks follow). Every rank runs the same
+        code on the same model, so the same parameters have a gradient everywhere."""
+        import torch.distributed as tdist
+
+        grads = [p.grad for p in params if p.grad is not None]
+        if not grads:
+            return
+        flat = torch.cat([g.reshape(-1) for g in grads])  # (sum of sizes,)
+        tdist.all_reduce(flat)
+        flat /= self.world
+        for g, mean in zip(grads, flat.split([g.numel() for g in grads]), strict=True):
+            g.copy_(mean.view_as(g))
+
+    def broadcast_buffers(self, model: Any) -> None:
+        """Rank 0's buffers (batch norm's running statistics) everywhere, as DDP broadcasts
+        them before each forward."""
+        import torch.distributed as tdist
+
+        with torch.no_grad():
+            for buffer in model.buffers():
+                tdist.broadcast(buffer, src=0)
+
     def reduce_step(self, vals: torch.Tensor, weight: float, stop: bool
                     ) -> tuple[torch.Tensor, bool]:
         """The step's terms as the global batch's mean (each rank's mean weighted by its
