@@ -22,6 +22,13 @@ How a DDP run stays the single-process run (docs/distributed.md):
   (seed, rank, epoch) at each epoch. Noisy or stochastic specs are therefore equal to
   the single-process run in distribution only; a deterministic spec gives the same
   weights within float rounding.
+- A GAN (train/adversarial.py's GANTrainer) is not wrapped in DDP: its networks take
+  turns, D frozen while G learns through it, and its gradient penalty goes through
+  `torch.autograd.grad`, neither of which DDP's hooks follow. Each update averages its
+  network's gradients itself (`average_grads`), and rank 0's buffers are broadcast before
+  each step. Its z and penalty weights come from a generator of the trainer's own: every
+  rank draws the global batch's and takes its rows (`rows`), so they are the
+  single-process run's exactly.
 """
 
 from __future__ import annotations
@@ -79,9 +86,9 @@ class Ranks:
     def average_grads(self, params: list[torch.Tensor]) -> None:
         """Each gradient of `params` replaced by its mean over the ranks, in one all-reduce:
         DDP's reduction, done by hand for a trainer whose networks take turns (a GAN's:
-        its steps freeze D while G learns through it, and D's gradient penalty
-        differentiates twice, neither of which DDP's hooks follow). Every rank runs the same
-        code on the same model, so the same parameters have a gradient everywhere."""
+        its steps freeze D while G learns through it, and D's gradient penalty goes
+        through torch.autograd.grad, neither of which DDP's hooks follow). Every rank runs
+        the same code on the same model, so the same parameters have a gradient everywhere."""
         import torch.distributed as tdist
 
         grads = [p.grad for p in params if p.grad is not None]
