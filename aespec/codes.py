@@ -298,14 +298,15 @@ _CODES = [
          "report records the item as skipped when the data turns out to have no labels.",
          _spec(before="data npz(\"x.npz\")", bottleneck="gaussian(8)",
                after="report {\n    sample_quality\n}")),
-    Code("E316", "the command does not take this GAN, VAE-GAN or conditional spec yet", "compile",
+    Code("E316", "the command does not take this adversarial spec yet", "compile",
          "`aespec run` and `aespec sweep` train a GAN spec (`latent`, `discriminator`, `loss "
-         "adversarial(...)`) and a conditional one (`condition labels(N)`), `aespec check`, "
-         "`draw` and `fmt` read them, and `aespec emit` writes a GAN, conditional or not; a "
-         "distributed run (`--nproc`) does not take a GAN or a VAE-GAN, nor `aespec emit` "
-         "a conditional autoencoder (a cVAE) or a VAE-GAN, yet: they refuse it with this "
-         "code.",
-         "`aespec emit cvae.ae` on an autoencoder with `condition labels(10)`", False),
+         "adversarial(...)`), an adversarial autoencoder, a VAE-GAN and a conditional spec "
+         "(`condition labels(N)`); `aespec check`, `draw` and `fmt` read them; `aespec "
+         "emit` writes a GAN and a conditional autoencoder, and a distributed run "
+         "(`--nproc`) trains a GAN. A distributed run does not take an adversarial "
+         "autoencoder or a VAE-GAN, nor `aespec emit` either of them, yet: they refuse it "
+         "with this code.",
+         "`aespec emit vae_gan.ae` on a VAE-GAN", False),
     Code("E317", "the discriminator does not end in one value per example", "checks",
          "A GAN's (or a VAE-GAN's) discriminator scores each example, real or generated, "
          "with one number (a "
