@@ -209,12 +209,16 @@ _CODES = [
          "`loss`), a GAN (`latent normal(N)` feeding the `decoder`, the generator; a "
          "`discriminator { ... }`; `loss adversarial(KIND)`) or an adversarial autoencoder "
          "(an autoencoder with `discriminator on code { ... }` and `loss RECON + "
-         "adversarial(KIND)`). An adversarial loss or a `discriminator_*` train key "
+         "adversarial(KIND)`) or a VAE-GAN (a variational autoencoder, `gaussian(N)` in "
+         "its bottleneck, with a `discriminator { ... }` of examples and `loss RECON + "
+         "W * adversarial(KIND)`). An adversarial loss or a `discriminator_*` train key "
          "without a discriminator; a discriminator of examples (no `on code`) in an "
-         "autoencoder (a VAE-GAN, not built yet); an encoder, bottleneck, noise, "
+         "autoencoder without a gaussian latent, or with layer-wise pretraining, or with "
+         "early stopping but no `sample_quality`; an encoder, bottleneck, noise, "
          "regularizer, report, `decoder mirror` or reconstruction loss in a GAN, or "
-         "`on code` there; a `gaussian` code in an adversarial autoencoder; and a weight "
-         "on a GAN's `adversarial(...)` are this error.",
+         "`on code` there; a `gaussian` code in an adversarial autoencoder; a loss line of "
+         "an autoencoder with a discriminator but no reconstruction term; and a weight on "
+         "a GAN's `adversarial(...)` are this error.",
          _spec(after="discriminator {\n    dense(1)\n}")),
     # ------------------------------------------------------------ E3: shapes and graph
     Code("E301", "decoder output does not match the input", "checks",
@@ -301,18 +305,18 @@ _CODES = [
          "report records the item as skipped when the data turns out to have no labels.",
          _spec(before="data npz(\"x.npz\")", bottleneck="gaussian(8)",
                after="report {\n    sample_quality\n}")),
-    Code("E316", "the command does not take this GAN spec yet", "compile",
+    Code("E316", "the command does not take this adversarial spec yet", "compile",
          "`aespec run` and `aespec sweep` train a GAN spec (`latent`, `discriminator`, `loss "
-         "adversarial(...)`), a conditional one (`condition labels(N)`) and an adversarial "
-         "autoencoder (`discriminator on code`), `aespec check`, `draw` and `fmt` read them, "
-         "and `aespec emit` writes a GAN, conditional or not, and a conditional autoencoder "
-         "(a cVAE). A distributed run (`--nproc`) does not take a GAN or an adversarial "
-         "autoencoder, nor `aespec emit` an adversarial autoencoder, yet: they refuse it "
-         "with this code.",
-         "`aespec run gan.ae --nproc 2` on a spec with `latent`, `discriminator` and `loss "
-         "adversarial(...)`", False),
+         "adversarial(...)`), an adversarial autoencoder (`discriminator on code`), a "
+         "VAE-GAN (a VAE with `discriminator { ... }`) and a conditional spec (`condition "
+         "labels(N)`); `aespec check`, `draw` and `fmt` read them; `aespec emit` writes a "
+         "GAN and a conditional autoencoder, and a distributed run (`--nproc`) trains a "
+         "GAN. A distributed run does not take an adversarial autoencoder or a VAE-GAN, nor "
+         "`aespec emit` either of them, yet: they refuse it with this code.",
+         "`aespec emit vae_gan.ae` on a VAE-GAN", False),
     Code("E317", "the discriminator does not end in one value per example", "checks",
-         "A GAN's discriminator scores each example, real or generated, with one number (a "
+         "A GAN's (or a VAE-GAN's) discriminator scores each example, real or generated, "
+         "with one number (a "
          "logit, or a critic's value for `adversarial(wasserstein)`), so its output must be "
          "(1,). The message gives the shape it ends in; end it with `flatten` (on an image) "
          "and `dense(1)`.",

@@ -253,9 +253,12 @@ def test_real_shapes_and_params_match_the_checker(load) -> None:
     model.train()
     out = model(x, target=y)
     # a GAN's loss is D's, on detached samples; G's objective is a term. An adversarial
-    # autoencoder's D reads its code outside the objective
+    # autoencoder's D reads its code outside the objective; a VAE-GAN's D beside the VAE's
     judged = model.discriminator(out.z).sum() if getattr(model, "is_aae", False) else 0
-    (out.loss + out.terms.get("generator", 0) + judged).backward()
+    loss = out.loss + out.terms.get("generator", 0) + judged
+    if getattr(model, "is_vae_gan", False):
+        loss = loss + model.d_loss(x, out.x_hat)[0]
+    loss.backward()
     assert all(p.grad is not None for p in model.parameters())
 
 

@@ -137,6 +137,8 @@ def print_result(result: Any) -> None:
     gan = best is not None and "generator" in best["train"]
     how = (" by the samples' Frechet distance" if val else ", the last: a GAN has no "
            "validation loss") if gan else ""
+    if not gan and "frechet_distance" in val:  # a VAE-GAN's epochs, judged by its samples
+        how = " by the samples' Frechet distance"
     table = Table(title=f"{result.name}: {result.status.replace('_', ' ')} after "
                         f"{plural(result.epochs, 'epoch')} (best: epoch {result.best_epoch}"
                         f"{how})", title_justify="left", show_edge=False, pad_edge=False)
@@ -154,7 +156,12 @@ def print_result(result: Any) -> None:
             table.add_row(term, f"{value:#.6g}", f"{val[term]:#.6g}" if term in val else "")
     out.print(table)
     if best is not None and not gan and "discriminator" in best["train"]:
-        print_code_game(result, best)
+        from aespec.report import vaegan
+
+        if vaegan.is_vae_gan(best):  # its game beside the VAE's objective
+            out.print(vaegan.game_line(best), markup=False)
+        else:
+            print_code_game(result, best)
     quality = result.report.get("sample_quality") or {}
     if "samples" in quality:
         from aespec.report.quality import summary_lines

@@ -56,6 +56,10 @@ def _compile_autoencoder(graph: IR, spec: Any) -> AEModel:
         classes=graph.nodes["y"].output_shape()[0] if "y" in graph.nodes else None,
         likelihood=likelihood_of(graph))
     model = AEModel(net, noise, build_objective(graph, built, slots), slots, views, info)
+    if graph.is_vae_gan:  # D reads examples: compile/vaegan.py
+        from aespec.compile.vaegan import compile_vae_gan
+
+        return compile_vae_gan(model, graph, built, root, origin)
     if "discriminator" in graph.outputs:  # an adversarial autoencoder's: D reads the code
         dis = Segment(graph, built, graph.outputs["decoder"], "z", origin) \
             .through(graph.outputs["discriminator"])

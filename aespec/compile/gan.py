@@ -110,14 +110,15 @@ class GANModel(nn.Module):
         terms["generator"] = self.g_loss(fake, c)[0]
         return GANOutput(loss, {k: terms[k] for k in self.term_names}, fake, z)
 
-    def d_loss(self, real: Tensor, fake: Tensor, c: Tensor | None = None
-               ) -> tuple[Tensor, dict[str, Tensor]]:
-        """D's objective on real and (detached) generated examples, with its parts."""
+    def d_loss(self, real: Tensor, fake: Tensor, c: Tensor | None = None,
+               e: Tensor | None = None) -> tuple[Tensor, dict[str, Tensor]]:
+        """D's objective on real and (detached) generated examples, with its parts; `e`:
+        the gradient penalty's mixing weights, (B,) (drawn here when None)."""
         s_real, s_fake = self.d(real, c).float(), self.d(fake, c).float()
         loss = self.rule.d_loss(s_real, s_fake)
         terms = self._scores(s_real, s_fake)
         if self.game.gradient_penalty > 0:
-            gp = self.game.gradient_penalty * self.gradient_penalty(real, fake, c)
+            gp = self.game.gradient_penalty * self.gradient_penalty(real, fake, c, e)
             loss, terms["gradient_penalty"] = loss + gp, gp.detach()
         return loss, terms
 
@@ -136,9 +137,10 @@ class GANModel(nn.Module):
                 terms["wasserstein"] = s_real.mean() - s_fake.mean()
         return terms
 
-    def gradient_penalty(self, real: Tensor, fake: Tensor, c: Tensor | None = None) -> Tensor:
+    def gradient_penalty(self, real: Tensor, fake: Tensor, c: Tensor | None = None,
+                         e: Tensor | None = None) -> Tensor:
         """WGAN-GP's penalty of D on real and generated examples (Gulrajani et al., 2017)."""
-        return gradient_penalty(lambda mixed: self.d(mixed, c), real, fake)
+        return gradient_penalty(lambda mixed: self.d(mixed, c), real, fake, e)
 
     def clip_weights(self) -> None:
         """WGAN's clipping: every weight of D into [-clip, clip] (after each of its steps)."""
@@ -192,10 +194,14 @@ class GANModel(nn.Module):
         return evaluating(self)
 
 
-def gradient_penalty(d: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor) -> Tensor:
+def gradient_penalty(d: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor,
+                     e: Tensor | None = None) -> Tensor:
     """(|grad d(x~)| - 1)^2 averaged over x~ = e real + (1 - e) fake, e ~ U(0, 1) per
-    example: WGAN-GP's penalty of a critic `d` (a GAN's, an adversarial autoencoder's)."""
-    e = torch.rand((len(real),) + (1,) * (real.dim() - 1), device=real.device)
+    example: WGAN-GP's penalty of a critic `d` (a GAN's, an adversarial autoencoder's).
+    `e`, (B,): given by a distributed run (each rank's share of the global batch's draws);
+    drawn here from the global generator when None."""
+    shape = (len(real),) + (1,) * (real.dim() - 1)
+    e = torch.rand(shape, device=real.device) if e is None else e.to(real.device).view(shape)
     mixed = (e * real.detach() + (1 - e) * fake.detach()).requires_grad_(True)
     score = d(mixed).float()
     grad, = torch.autograd.grad(score.sum(), mixed, create_graph=True)

@@ -37,6 +37,7 @@ from aespec.draw.labels import (
     reg_label,
     style_key,
 )
+from aespec.draw.vaegan import add_vae_gan_game, fake_flow
 from aespec.model import Mirror, Spec
 from aespec.ops.styles import BLOCKS, EDGES, FONT, STYLES, style_for
 
@@ -121,6 +122,8 @@ def to_dot(graph: IR, spec: Spec, rankdir: str = "TB", detail: str = "ops") -> s
     _add_objective(dot, g, owner, detail)
     if spec.is_aae:  # its discriminator's other input, the prior, and its game
         add_code_game(dot, g, owner)
+    if g.is_vae_gan:  # aespec.draw.vaegan
+        add_vae_gan_game(dot, g, owner)
     return _write(dot, g, spec, rankdir)
 
 
@@ -162,6 +165,9 @@ def _add_flow(dot: _Dot, g: IR, boxes: list[Box], owner: dict[str, str]) -> None
             if bu == bv:
                 continue
             e = g.edges[u, v]
+            if e.fake and g.is_vae_gan:  # the decoder's fakes, judged beside x
+                dot.edge(bu, bv, fake_flow(e.shape))
+                continue
             attrs = {"label": _flow_label(g, u, e.shape)}
             if e.fake:  # an adversarial autoencoder's code, into its discriminator
                 dot.edge(bu, bv, code_edge(e.shape))

@@ -77,6 +77,11 @@ def _require_complete(graph: IR, spec: Spec) -> None:
                              "(`discriminator on code`) yet; aespec run trains it",
                              spec.block_spans.get("discriminator"),
                              "train it with `aespec run`", spec.path)
+    if graph.is_vae_gan:
+        raise AespecError.of("E316", "aespec emit does not take a VAE-GAN (an autoencoder "
+                             "with a discriminator of examples) yet; aespec run trains it",
+                             spec.block_spans.get("discriminator"),
+                             "train it with `aespec run`", spec.path)
     outputs = graph.outputs
     wanted = ("decoder", "discriminator") if "z" in graph.nodes else \
         ("encoder", "bottleneck", "decoder")

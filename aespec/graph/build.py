@@ -138,6 +138,8 @@ def build_ir(spec: Spec, bag: DiagnosticBag) -> IR:
     b.g.prior = b.g.latent or _code_matched_to_prior(b.g)
     if spec.is_aae:
         _add_code_discriminator(b)
+    if spec.is_vae_gan:
+        _add_example_discriminator(b)
     _summarise(b.g)
     return b.g
 
@@ -152,6 +154,20 @@ def _code_matched_to_prior(g: IR) -> str | None:
                 d.targets == (code,):
             return code
     return None
+
+
+def _add_example_discriminator(b: _Builder) -> None:
+    """A VAE-GAN's discriminator: it reads the real input and, along a `fake` edge, the
+    decoder's output (reconstructions and decoded draws of the prior); the game after it."""
+    g, fake = b.g, b.g.outputs.get("decoder")
+    if fake is None or b.spec.adversarial is None:
+        return
+    b.network, b.prev = "discriminator", "input"
+    b.add_block(b.spec.discriminator, "discriminator")
+    first = next((n for n in g.order if g.nodes[n].block == "discriminator"), None)
+    if first is not None:
+        g.add_edge(fake, first, Edge(g.nodes[fake].output_shape(), fake=True))
+    _add_game(b)
 
 
 def _add_code_discriminator(b: _Builder) -> None:

@@ -140,6 +140,13 @@ class IR:
         """The nodes of one kind, in the order they were added (loss terms: the spec's)."""
         return [n for n, d in self.nodes.items() if d.kind == kind]
 
+    @property
+    def is_vae_gan(self) -> bool:
+        """A VAE-GAN's graph: an autoencoder whose discriminator reads the input, judging
+        real examples against the decoder's (an adversarial autoencoder's reads the code)."""
+        first = next((n for n in self.order if self.nodes[n].block == "discriminator"), None)
+        return "z" not in self.nodes and first is not None and "input" in self._pred[first]
+
     def to_networkx(self) -> nx.DiGraph:
         """The same graph as an `nx.DiGraph` of attribute dicts (a node's fields, an edge's
         fields, the network's facts as `graph.graph`), nodes and edges in the same order."""

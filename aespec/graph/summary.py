@@ -57,6 +57,8 @@ def objective_text(g: IR) -> str:
             formula = formula_text(get_op("regularizer", d.op), args)
             on = f"[{d.target}]" if d.target else ""
             terms.append(f"{fmt_num(args.weight)}·{formula}{on}")
+    if g.is_vae_gan:
+        return _vae_gan_objective(g, terms)
     if "adversarial" in g.nodes:  # an adversarial autoencoder's: its encoder fools D
         d = g.nodes["adversarial"]
         game = ADVERSARIAL[d.args.kind]
@@ -74,6 +76,19 @@ def _importance_weighted(k: int, given: str, recon: str, groups: int) -> str:
     mean = f", the mean of {groups} such bounds" if groups > 1 else ""
     return (f"−log (1/{k}) Σₖ p(x|zₖ) p(zₖ) / q(zₖ|{given}) over {k} draws zₖ ~ q(z|{given}), "
             f"−log p(x|z) = {recon}{mean}")
+
+
+def _vae_gan_objective(g: IR, terms: list[str]) -> str:
+    """A VAE-GAN's two objectives: the VAE's plus its decoder's weighted adversarial term,
+    and D's, each over x̃, the reconstructions and the decoded draws of the prior."""
+    d = g.nodes["adversarial"]
+    game = ADVERSARIAL[d.args.kind]
+    weight = "" if d.weight == 1 else f"{fmt_num(d.weight)}·"
+    penalty = (f" + {fmt_num(d.args.gradient_penalty)}·E[(‖∇D(x̄)‖ − 1)²]"
+               if d.args.gradient_penalty else "")
+    return (f"L = {' + '.join(terms)} + {weight}E[{game.generator.replace('G(z)', 'x̃')}]    "
+            f"D: min E[{game.discriminator.replace('G(z)', 'x̃')}]{penalty}    (x̃: the "
+            "reconstructions x̂ and the decoded draws of N(0, I), half each)")
 
 
 @dataclass(frozen=True)

@@ -155,6 +155,12 @@ class Spec(_Frozen):
         return self.latent is None and self.discriminator_on == "code"
 
     @property
+    def is_vae_gan(self) -> bool:
+        """A VAE-GAN: a discriminator judges examples, real against the decoder's."""
+        return self.latent is None and bool(self.discriminator) and \
+            self.discriminator_on is None
+
+    @property
     def needs_unit_output(self) -> bool:
         """A loss term (bce) needs the decoder's output, and so the data, in [0, 1]."""
         return any(get_op("loss", t.call.op).needs_unit_output for t in self.loss)

@@ -20,6 +20,7 @@ from aespec.ops import Args
 from aespec.ops.adversarial import AdversarialArgs
 from aespec.parse.tree import LineStmt, LossStmt, Op
 from aespec.resolve.resolver import Resolver
+from aespec.resolve.vaegan import check_vae_gan
 from aespec.resolve.values import bind_args
 
 
@@ -116,10 +117,7 @@ def check_parts(r: Resolver, spans: dict[str, Span]) -> None:
         _check_gan(r, spans)
         return
     if "discriminator" in spans and r.fields.get("discriminator_on") != "code":
-        r.bag.add("E217", "a discriminator of examples in an autoencoder makes a VAE-GAN, "
-                  "which is not built yet", spans["discriminator"],
-                  "for an adversarial autoencoder, whose discriminator judges the code "
-                  "against N(0, I), write `discriminator on code { ... }`")
+        check_vae_gan(r, spans)
         return
     if "discriminator" in spans or "adversarial" in r.fields:
         _check_aae(r, spans)

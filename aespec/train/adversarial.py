@@ -29,6 +29,7 @@ from aespec.train.optim import build_optimizer, build_schedule
 from aespec.train.rundir import load_weights
 
 STRIP = 10  # samples in each row of the sample strip, from the same z every epoch
+GAME_SEED = 7919  # added to train.seed: the stream of training's z, not the strip's
 MONITORED = 2000  # held-out examples an epoch's samples are measured against
 
 
@@ -203,6 +204,32 @@ class GANTrainer(TwoNetworks):
         self.strips: list[torch.Tensor] = []  # each epoch's samples of `fixed_z`, on the CPU
         gen = torch.Generator().manual_seed(cfg.seed)  # its own: training's stream untouched
         self.fixed_z = torch.randn((STRIP, *m.info.latent_shape), generator=gen)
+        # the steps' z and gradient-penalty weights: a stream of their own (in the
+        # checkpoint), from which every rank of a distributed run draws the global batch's
+        # and takes its rows, the draws one process gives those examples (`_draws`)
+        self.game_gen = torch.Generator().manual_seed(cfg.seed + GAME_SEED)
+        self.batch_n = 0  # the global batch's size in a distributed run (`shard`)
+
+    def parallel(self, model: Any) -> Any:
+        """The model itself, no DDP wrapper: the step averages each network's gradients
+        over the ranks before its update (dist.Ranks.average_grads); rank 0's weights to
+        start, as DDP's are."""
+        self.ranks.broadcast_weights(model)
+        return model
+
+    def shard(self, idx: torch.Tensor) -> tuple[torch.Tensor, float]:
+        self.batch_n = len(idx)
+        return super().shard(idx)
+
+    def _draws(self, n: int, shape: tuple[int, ...], uniform: bool = False) -> torch.Tensor:
+        """n draws (N(0, I), or U(0, 1) where `uniform`) of `shape` from `game_gen`, for
+        the n examples of this process: in a distributed run, the global batch's draws are
+        made on every rank, and this rank's rows taken."""
+        rows = slice(None)
+        if self.ranks is not None:
+            n, rows = self.batch_n, self.ranks.rows(self.batch_n)
+        draw = torch.rand if uniform else torch.randn
+        return draw((n, *shape), generator=self.game_gen)[rows].to(self.device)
 
     def _step(self, xb: torch.Tensor, yb: torch.Tensor | None,
               scale: float = 1.0) -> tuple[torch.Tensor, tuple[str, ...]]:
@@ -210,21 +237,25 @@ class GANTrainer(TwoNetworks):
         kept from the last samples), D's weights frozen meanwhile."""
         m, k = self.model, self.cfg.discriminator_steps
         c = yb if m.classes is not None else None  # a conditional GAN's one-hot labels
+        if self.ranks is not None:
+            self.ranks.broadcast_buffers(m)  # as DDP does before each forward
+        penalised = m.game.gradient_penalty > 0  # its mixing weights are drawn here too
         for i in range(k):
-            z = m.draw(len(xb), xb.device)
+            z = self._draws(len(xb), m.info.latent_shape)
+            e = self._draws(len(xb), (), uniform=True) if penalised else None
             with self.autocast():
                 with torch.set_grad_enabled(i == k - 1):  # G's step reads the last samples
                     fake = m.g(z, c)  # of the real batch's labels
-                d_loss, terms = m.d_loss(xb, fake.detach(), c)
+                d_loss, terms = m.d_loss(xb, fake.detach(), c, e)
             self.opt_d.zero_grad(set_to_none=True)
-            _update(d_loss * scale, self.opt_d, self.scaler_d)
+            _update(d_loss * scale, self.opt_d, self.scaler_d, self.ranks)
             m.clip_weights()
         m.discriminator.requires_grad_(False)
         try:
             with self.autocast():
                 g_loss, _ = m.g_loss(fake, c)
             self.opt.zero_grad(set_to_none=True)
-            _update(g_loss * scale, self.opt, self.scaler)
+            _update(g_loss * scale, self.opt, self.scaler, self.ranks)
         finally:
             m.discriminator.requires_grad_(True)
         terms["generator"] = g_loss.detach()
@@ -236,31 +267,45 @@ class GANTrainer(TwoNetworks):
 
     def validate(self, train: dict[str, float]) -> tuple[dict[str, float] | None,
                                                          float | None]:
-        """The epoch's row of the sample strip; its Fréchet distance where monitored."""
-        with torch.no_grad():
-            self.strips.append(self.model.decode(self.fixed_z).float().cpu())
-        if self.monitor is None:
+        """The epoch's row of the sample strip; its Fréchet distance where monitored. In a
+        distributed run the writer alone draws both (the others have no monitor), and
+        every rank decides by its figure."""
+        if self.run.writes:
+            with torch.no_grad():
+                self.strips.append(self.model.decode(self.fixed_z).float().cpu())
+        fd = self._measure() if self.ranks is None else self.ranks.on_writer(self._measure)
+        if fd is None:
             return None, None
-        with self._reading():
-            fd = self.monitor(self.model)
         return {"frechet_distance": fd}, fd
+
+    def _measure(self) -> float | None:
+        """The monitor's Fréchet distance of the current weights' samples (None: none)."""
+        if self.monitor is None:
+            return None
+        with self._reading():
+            return self.monitor(self.model)
 
     # ------------------------------------------------------------ state
 
     def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "strips": list(self.strips)}
+        return {**super().state_dict(), "strips": list(self.strips),
+                "game_rng": self.game_gen.get_state()}
 
     def load_state_dict(self, ckpt: dict[str, Any], path: Any = "checkpoint.pt") -> None:
         super().load_state_dict(ckpt, path)
         self.strips = [t.float() for t in ckpt.get("strips") or []]
+        if ckpt.get("game_rng") is not None:  # older checkpoints drew z from the global one
+            self.game_gen.set_state(ckpt["game_rng"])
 
 
-def _update(loss: torch.Tensor, opt: Any, scaler: Any) -> None:
-    """Backward and one step of `opt`, through the fp16 grad scaler where there is one."""
+def _update(loss: torch.Tensor, opt: Any, scaler: Any, ranks: Any = None) -> None:
+    """Backward and one step of `opt`, through the fp16 grad scaler where there is one;
+    in a distributed run (`ranks`), with `opt`'s gradients averaged over the ranks."""
+    (loss if scaler is None else scaler.scale(loss)).backward()
+    if ranks is not None:
+        ranks.average_grads([p for group in opt.param_groups for p in group["params"]])
     if scaler is None:
-        loss.backward()
         opt.step()
     else:
-        scaler.scale(loss).backward()
         scaler.step(opt)
         scaler.update()

@@ -22,6 +22,13 @@ How a DDP run stays the single-process run (docs/distributed.md):
   (seed, rank, epoch) at each epoch. Noisy or stochastic specs are therefore equal to
   the single-process run in distribution only; a deterministic spec gives the same
   weights within float rounding.
+- A GAN (train/adversarial.py's GANTrainer) is not wrapped in DDP: its networks take
+  turns, D frozen while G learns through it, and its gradient penalty goes through
+  `torch.autograd.grad`, neither of which DDP's hooks follow. Each update averages its
+  network's gradients itself (`average_grads`), and rank 0's buffers are broadcast before
+  each step. Its z and penalty weights come from a generator of the trainer's own: every
+  rank draws the global batch's and takes its rows (`rows`), so they are the
+  single-process run's exactly.
 """
 
 from __future__ import annotations
@@ -69,6 +76,38 @@ class Ranks:
         if len(part) == 0:
             return idx[:1], 0.0
         return part, self.world * len(part) / len(idx)
+
+    def rows(self, n: int) -> slice:
+        """The rows of a global batch of `n` that `shard` gives this rank (the first row
+        where its part is empty): its share of draws made for the whole batch."""
+        part, _ = self.shard(torch.arange(n))
+        return slice(int(part[0]), int(part[-1]) + 1)
+
+    def average_grads(self, params: list[torch.Tensor]) -> None:
+        """Each gradient of `params` replaced by its mean over the ranks, in one all-reduce:
+        DDP's reduction, done by hand for a trainer whose networks take turns (a GAN's:
+        its steps freeze D while G learns through it, and D's gradient penalty goes
+        through torch.autograd.grad, neither of which DDP's hooks follow). Every rank runs
+        the same code on the same model, so the same parameters have a gradient everywhere."""
+        import torch.distributed as tdist
+
+        grads = [p.grad for p in params if p.grad is not None]
+        if not grads:
+            return
+        flat = torch.cat([g.reshape(-1) for g in grads])  # (sum of sizes,)
+        tdist.all_reduce(flat)
+        flat /= self.world
+        for g, mean in zip(grads, flat.split([g.numel() for g in grads]), strict=True):
+            g.copy_(mean.view_as(g))
+
+    def broadcast_buffers(self, model: Any) -> None:
+        """Rank 0's buffers (batch norm's running statistics) everywhere, as DDP broadcasts
+        them before each forward."""
+        import torch.distributed as tdist
+
+        with torch.no_grad():
+            for buffer in model.buffers():
+                tdist.broadcast(buffer, src=0)
 
     def reduce_step(self, vals: torch.Tensor, weight: float, stop: bool
                     ) -> tuple[torch.Tensor, bool]:

@@ -67,7 +67,7 @@ class Trainer:
                  ranks: Any = None):
         self.model, self.cfg, self.data, self.device = model, train, data, device
         self.ranks = ranks  # a dist.Ranks in a distributed run (docs/distributed.md)
-        self.net = model if ranks is None else ranks.wrap(model, device)
+        self.net = model if ranks is None else self.parallel(model)
         self.run, self.identity, self.reporter, self.flag = run, identity, reporter, flag
         self.opt = build_optimizer(train.optimizer, model.parameters(), device,
                                    compiled=train.compile)
@@ -104,6 +104,15 @@ class Trainer:
     def status(self) -> str:
         """How the run ended once `done`: `early_stopped` or `finished`."""
         return self.c.stopped or "finished"
+
+    def parallel(self, model: Any) -> Any:
+        """The model as a distributed run's step calls it: under DDP (dist.Ranks.wrap)."""
+        return self.ranks.wrap(model, self.device)
+
+    def shard(self, idx: torch.Tensor) -> tuple[torch.Tensor, float]:
+        """This rank's part of the global batch `idx`, and its loss scale (dist.Ranks.shard)."""
+        part: tuple[torch.Tensor, float] = self.ranks.shard(idx)
+        return part
 
     def new_order(self) -> torch.Tensor:
         """A new epoch's batch order, (n,) on the device, from the run's own generator."""
@@ -163,7 +172,7 @@ class Trainer:
                 vals, self.names = self.step_fn(xb, yb)
                 stop = self.flag.requested
             else:  # this rank's shard; then the global batch's terms, and a common stop
-                part, scale = self.ranks.shard(idx)
+                part, scale = self.shard(idx)
                 with self._reading():
                     xb, yb = split.batch(part)
                 vals, self.names = self.step_fn(xb, yb, scale)

@@ -83,15 +83,28 @@ def epoch_line(record: dict[str, Any], epochs: int, eta: float | None = None) ->
         text += f"  FD {val['frechet_distance']:#.4g}" if val else ""
     else:
         text += f"train {train['loss']:#.5g}"
-        text += f"  val {val['loss']:#.5g}" if val else ""
-    if "discriminator" in train:  # an adversarial autoencoder's game over its codes
+        text += f"  val {val['loss']:#.5g}" if val and "loss" in val else ""
+    if "discriminator" in train and "d_sample" not in train:  # an AAE's game over its codes
         text += (f"  adv {train['adversarial']:#.4g}  D {train['discriminator']:#.4g}  "
                  f"D(prior) {train['d_real']:#.3g}  D(z) {train['d_fake']:#.3g}")
+    text += vae_gan_text(train, val)
     text += f"  {record['seconds']:.2f} s  {record['samples_per_s']:,.0f} samples/s"
     text += "  best" if record.get("best") else ""
     if eta is not None and record["epoch"] < epochs:
         text += f"  eta {duration(eta)}"
     return text
+
+
+def vae_gan_text(train: dict[str, Any], val: dict[str, Any] | None) -> str:
+    """A VAE-GAN's game beside its VAE's loss, `  D 1.27  D(x) 0.58  D(x̂) 0.51
+    D(Dec(z)) 0.45  FD 71.2`: D's loss and mean scores of the data, the reconstructions
+    and the decoded draws of the prior; empty for another model's record."""
+    if "d_sample" not in train:
+        return ""
+    text = (f"  D {train['discriminator']:#.4g}  D(x) {train['d_real']:#.3g}  "
+            f"D(x̂) {train['d_recon']:#.3g}  D(Dec(z)) {train['d_sample']:#.3g}")
+    return text + (f"  FD {val['frechet_distance']:#.4g}"
+                   if val and "frechet_distance" in val else "")
 
 
 class LineReporter(Reporter):

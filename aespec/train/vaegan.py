@@ -1,0 +1,100 @@
+"""A VAE-GAN's training (Larsen et al., 2016): alternating steps of the VAE and of its
+discriminator of examples, in the run loop of `Trainer` (batch order, Ctrl-C,
+checkpoints and resume: both optimizers and both random streams are in the state).
+
+One step reads one batch x. The VAE's step: its objective (reconstruction and KL) plus
+the weighted adversarial term of the fakes x̃, the batch's reconstructions x̂ and as many
+decoded draws of N(0, I), D's weights frozen. Then `discriminator_steps` updates of D on
+x against the same fakes, detached: D learns to tell the data from both. Validation and
+the test read the VAE's objective; an epoch's figure is the Fréchet distance of its
+samples where the report asks for `sample_quality` (else the last epoch is best, as a
+GAN's), and every epoch decodes a fixed z for the sample strip.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from aespec.errors import AespecError
+from aespec.train.adversarial import STRIP, SampleMonitor, TwoNetworks, _update
+
+
+class VAEGANTrainer(TwoNetworks):
+    """`Trainer` of a VAE-GAN: `opt` is the VAE's (encoder and decoder), `opt_d` D's."""
+
+    def __init__(self, *args: Any, monitor: SampleMonitor | None = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        m = self.model
+        self.monitor = monitor
+        self.strips: list[torch.Tensor] = []  # each epoch's samples of `fixed_z`, on the CPU
+        gen = torch.Generator().manual_seed(self.cfg.seed)  # training's stream untouched
+        self.fixed_z = torch.randn((STRIP, *m.info.latent_shape), generator=gen)
+
+    def _step(self, xb: torch.Tensor, yb: torch.Tensor | None,
+              scale: float = 1.0) -> tuple[torch.Tensor, tuple[str, ...]]:
+        m = self.model
+        labels = yb if m.classes is not None else None  # a conditional model's one-hot y
+        real = yb if yb is not None and labels is None else xb  # the clean target
+        m.discriminator.requires_grad_(False)
+        try:
+            with self.autocast():
+                out = m(xb) if yb is None else m(xb, target=yb)
+                drawn = m.prior_samples(len(xb), labels)
+                fakes = torch.cat([out.x_hat, drawn])
+                fake_labels = None if labels is None else torch.cat(  # L draws: L*B rows
+                    [labels.repeat(len(out.x_hat) // len(labels), 1), labels])
+                fool = m.g_loss(fakes, fake_labels)
+            self.opt.zero_grad(set_to_none=True)
+            _update((out.loss + fool) * scale, self.opt, self.scaler)
+        finally:
+            m.discriminator.requires_grad_(True)
+        fakes = fakes.detach()
+        for _ in range(self.cfg.discriminator_steps):
+            with self.autocast():
+                d_loss, scores = m.d_loss(real, fakes, labels, fake_labels, len(out.x_hat))
+            self.opt_d.zero_grad(set_to_none=True)
+            _update(d_loss * scale, self.opt_d, self.scaler_d)
+            m.clip_weights()
+        # `loss` is the VAE's objective, as validation measures it; the decoder's
+        # adversarial term and D's objective are terms beside it
+        terms = {**out.terms, "adversarial": fool, "discriminator": d_loss, **scores}
+        vals = torch.stack([out.loss.detach().float(),
+                            *(t.detach().float() for t in terms.values())])
+        return vals, tuple(terms)
+
+    # ------------------------------------------------------------ epochs
+
+    def validate(self, train: dict[str, float]) -> tuple[dict[str, float] | None,
+                                                         float | None]:
+        """The VAE's validation terms; the epoch's row of the sample strip; the Fréchet
+        distance of its samples where monitored, which then picks the best epoch."""
+        val, _ = super().validate(train)
+        with torch.no_grad():
+            self.strips.append(self.model.decode(self.fixed_z).float().cpu())
+        if self.monitor is None:
+            return val, None
+        with self._reading():
+            fd = self.monitor(self.model)
+        return {**(val or {}), "frechet_distance": fd}, fd
+
+    # ------------------------------------------------------------ state
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "strips": list(self.strips)}
+
+    def load_state_dict(self, ckpt: dict[str, Any], path: Any = "checkpoint.pt") -> None:
+        super().load_state_dict(ckpt, path)
+        self.strips = [t.float() for t in ckpt.get("strips") or []]
+
+
+def vae_gan_trainer(setup: Any, args: tuple[Any, ...], dataset: Any,
+                    data: Any) -> VAEGANTrainer:
+    """The Trainer of a VAE-GAN's run; E316 for a distributed one."""
+    from aespec.train.adversarial import sample_monitor
+
+    if setup.ranks is not None:
+        raise AespecError.of("E316", "a distributed run (--nproc) does not take a VAE-GAN "
+                             "yet", file=setup.spec.path, hint="run it in one process")
+    return VAEGANTrainer(*args, monitor=sample_monitor(setup.spec, dataset, data))
