@@ -9,7 +9,7 @@ from torch import fx, nn
 
 from aespec.compile.lower import Segment, build_ops, module_root, registered
 from aespec.compile.model import AEModel, ModelInfo
-from aespec.compile.objective import Slots, build_objective
+from aespec.compile.objective import Slots, build_objective, energy_inputs
 from aespec.errors import AespecError, Diagnostic
 
 if TYPE_CHECKING:
@@ -52,6 +52,7 @@ def _compile_autoencoder(graph: IR, spec: Any) -> AEModel:
         z_shape=graph.shape_of("bottleneck"), latent_shape=_latent_shape(graph),
         layer_ids=tuple(_dense_encoder_layers(graph, built)), noise_names=noise_names,
         net_names=_names(graph, seg), unavailable=unavailable,
+        sampler=next((nid for nid, _ in energy_inputs(graph)), None),
         classes=graph.nodes["y"].output_shape()[0] if "y" in graph.nodes else None)
     return AEModel(net, noise, build_objective(graph, built, slots), slots, views, info)
 
@@ -107,7 +108,7 @@ def _net_outputs(graph: IR, seg: Segment) -> tuple[list[fx.Node], Slots]:
         latents.append((nid, len(values), len(values) + 1))
         values += [seg.env[f"{nid}_mu"], seg.env[f"{nid}_logvar"]]
     nodes: dict[str, int] = {}
-    for target in _activity_targets(graph):
+    for target in _activity_targets(graph) + [read for _, read in energy_inputs(graph)]:
         if target not in nodes:
             nodes[target] = len(values)
             values.append(seg.env[target])
@@ -164,9 +165,9 @@ def _views(graph: IR, built: dict[str, Any], net: fx.GraphModule, enc_in: str
             unavailable[name] = err.diagnostics[0]
             continue
         views[name] = seg.finish([seg.env[stop]], net, class_name)
-    if not latents:
+    if not latents and not energy_inputs(graph):
         unavailable["sample"] = Diagnostic(
-            "E308", "sample needs a stochastic latent: draws from the prior need "
-            "`gaussian(dim)` in the bottleneck", hint="use encode and decode, or make the "
-            "bottleneck gaussian(dim)")
+            "E308", "sample needs a stochastic latent or an rbm: draws from the prior need "
+            "`gaussian(dim)` or `rbm(hidden)` in the bottleneck", hint="use encode and "
+            "decode, or make the bottleneck gaussian(dim)")
     return views, unavailable

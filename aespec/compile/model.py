@@ -53,6 +53,7 @@ class ModelInfo:
     net_names: dict[str, tuple[str, ...]]  # fx value name -> IR ids, network graph
     unavailable: dict[str, Diagnostic]  # view -> why the model cannot offer it
     classes: int | None = None  # a conditional model's: it and its views read labels y
+    sampler: str | None = None  # an energy model's node (rbm): samples by Gibbs sampling
 
 
 class AEModel(nn.Module):
@@ -158,6 +159,11 @@ class AEModel(nn.Module):
                labels: Tensor | None = None) -> Tensor:
         """Decoded draws z ~ N(0, I) of the stochastic latent (evaluation semantics); a
         conditional model's of one-hot `labels` (default: the classes in turn)."""
+        if self.info.sampler is not None:  # an rbm: Gibbs chains, decoded by the mirror
+            with self._evaluating():
+                sampler: Any = self.net.get_submodule(self.info.sampler)
+                h = sampler.generate(n, generator)
+            return self.decode(h)
         decode = self._view("sample")
         assert self.info.latent_shape is not None  # the view exists only with a latent
         p = next(self.parameters())
@@ -180,6 +186,15 @@ class AEModel(nn.Module):
             with self._evaluating():
                 outs = self.net(x)
         return self.objective.per_example(outs, x if target is None else target)
+
+    def energy_metrics(self, x: Tensor) -> dict[str, Tensor]:
+        """An energy model's per-example diagnostics on clean `x` (free energy of the data
+        and of noise, pseudo-log-likelihood), evaluation semantics; {} for other models."""
+        if not self.objective.energy:
+            return {}
+        with self._evaluating():
+            outs = self.net(x)
+        return {k: v for t in self.objective.energy for k, v in t.metrics(outs).items()}
 
     # ---------------------------------------------------------------- layer-wise pretraining
 

@@ -17,6 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from aespec.compile.lower import registered
+from aespec.ops import get_op
 from aespec.ops.losses import owned_params
 from aespec.ops.modules import tile_draws
 
@@ -131,7 +132,25 @@ class ActivityPenalty:
         return self.penalty(h, x) if self.jacobian else self.penalty(h)
 
 
-Term = Recon | KL | WeightPenalty | ActivityPenalty
+@dataclass(frozen=True)
+class EnergyTerm:
+    """An energy model's own term on the tensor it reads (an rbm's contrastive
+    divergence), from its module's `term`; `metrics` gives its per-example diagnostics."""
+
+    name: str
+    module: Any  # the op's torch module, with `term(v)` and `metrics(v)`
+    node: int
+
+    def __call__(self, outs: Outs, target: Tensor, x: Tensor) -> Tensor:
+        term: Tensor = self.module.term(_full(outs[self.node]))
+        return term
+
+    def metrics(self, outs: Outs) -> dict[str, Tensor]:
+        values: dict[str, Tensor] = self.module.metrics(_full(outs[self.node]))
+        return values
+
+
+Term = Recon | KL | WeightPenalty | ActivityPenalty | EnergyTerm
 
 
 class Objective:
@@ -146,6 +165,7 @@ class Objective:
         self.params = nn.ParameterDict() if params is None else params
         self.names = [t.name for t in terms]
         self.recon = [t for t in terms if isinstance(t, Recon)]
+        self.energy = [t for t in terms if isinstance(t, EnergyTerm)]
         self.needs_input_grad = any(getattr(t, "jacobian", False) for t in terms)
 
     def __call__(self, outs: Outs, target: Tensor, x: Tensor
@@ -173,6 +193,8 @@ def build_objective(g: IR, built: dict[str, Any], slots: Slots) -> Objective:
     for nid, mu, logvar in slots.latents:
         beta = g.nodes[nid].args.beta
         terms.append(KL(_weighted("kl", beta), beta, built[nid].kl, mu, logvar))
+    for nid, node in energy_inputs(g):
+        terms.append(EnergyTerm("cd", built[nid], slots.nodes[node]))
     terms += [_regularizer_term(g, n, built, slots) for n in g.of_kind("regularizer")]
     return Objective(_unique_names(terms), params)
 
@@ -201,6 +223,12 @@ def _regularizer_term(g: IR, nid: str, built: dict[str, Any], slots: Slots
     if opdef.acts_on == "weights":
         return WeightPenalty(name, penalty, weight_refs([built[t] for t in d.targets]))
     return ActivityPenalty(name, penalty, slots.nodes[d.targets[0]], opdef.jacobian)
+
+
+def energy_inputs(g: IR) -> list[tuple[str, str]]:
+    """(node, the node it reads) of each energy model's op (rbm): its term reads that input."""
+    return [(nid, g.order[i - 1]) for i, nid in enumerate(g.order)
+            if g.nodes[nid].place == "layer" and get_op("layer", g.nodes[nid].op).generative]
 
 
 def weight_refs(modules: list[nn.Module]) -> tuple[tuple[nn.Module, str], ...]:

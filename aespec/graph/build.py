@@ -219,9 +219,11 @@ def _add_mirror(b: _Builder, mirror: Mirror) -> None:
 def _add_inverse(b: _Builder, mirror: Mirror, n: str) -> None:
     """The ops that undo node `n`; E305 when they do not give back its input shape."""
     node = b.g.nodes[n]
-    invert = get_op("layer", node.op).inverse or missing(get_op("layer", node.op), "inverse")
+    own = get_op("layer", node.op)
+    invert = own.inverse or missing(own, "inverse")
     for name, args in invert(node.args, node.input_shape(), node.output_shape()):
-        ties = mirror.tied and name == node.op and get_op("layer", name).tied_params is not None
+        ties = (own.ties_inverse or mirror.tied and name == node.op) and \
+            get_op("layer", name).tied_params is not None
         _add_mirror_op(b, name, args, mirror.span, n if ties else None)
     if b.prev is not None and (got := b.g.nodes[b.prev].out_shape) != node.in_shape:
         b.stop("E305", f"decoder mirror: the inverse of {node.op} (line {node.span.line}) "

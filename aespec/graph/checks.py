@@ -141,9 +141,12 @@ def report_needs_latent(spec: Spec, g: IR, bag: DiagnosticBag) -> None:
     items = spec.report.items
     if spec.is_adversarial:  # a GAN's generator samples z ~ N(0, I) by its nature
         return
-    if "samples" in items and g.latent is None:
-        bag.add("E308", "samples needs a stochastic latent: draws from the prior need "
-                "`gaussian(dim)` in the bottleneck", spec.report_spans["samples"],
+    gibbs = any(get_op("layer", g.nodes[n].op).generative for n in g.order
+                if g.nodes[n].place == "layer")
+    if "samples" in items and g.latent is None and not gibbs:
+        bag.add("E308", "samples needs a stochastic latent or an rbm: draws from the prior "
+                "need `gaussian(dim)` or `rbm(hidden)` in the bottleneck",
+                spec.report_spans["samples"],
                 "use reconstructions, or make the bottleneck gaussian(dim)")
     if "sample_quality" in items and g.latent is None:
         bag.add("E308", "sample_quality needs a stochastic latent: it measures draws from the "

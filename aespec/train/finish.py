@@ -10,7 +10,7 @@ from typing import Any
 
 from aespec.data import Dataset
 from aespec.errors import AespecError
-from aespec.train.evaluate import evaluate
+from aespec.train.evaluate import energy_metrics, evaluate
 from aespec.train.loop import Diverged, Trainer
 from aespec.train.pages import read_run_page
 from aespec.train.record import now
@@ -67,6 +67,7 @@ def finish_run(setup: Setup, trainer: Trainer, dataset: Dataset, run: RunDir, st
     if status != "interrupted":
         trainer.restore_best()
         test = {} if gan else evaluate(model, trainer.data.test, trainer.autocast)
+        test |= energy_metrics(model, trainer.data.test)
     model.eval()
     figures = _write_report(setup, model, dataset, run, getattr(trainer, "strips", None)) \
         if status != "interrupted" else {}
