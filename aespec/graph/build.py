@@ -206,7 +206,10 @@ def _add_mirror(b: _Builder, mirror: Mirror) -> None:
         return
     changing = [n for n in nodes if get_op("layer", g.nodes[n].op).shape_changing]
     acts = {n: _activation_after(g, nodes, n) for n in changing}
-    output = mirror.output or default_output(b.spec.needs_unit_output)
+    first = get_op("layer", g.nodes[changing[0]].op) if changing else None
+    output = mirror.output or (first.mirror_output(g.nodes[changing[0]].args)
+                               if first is not None and first.mirror_output else
+                               default_output(b.spec.needs_unit_output))
     for i in range(len(changing) - 1, -1, -1):
         _add_inverse(b, mirror, changing[i])
         act = acts[changing[i - 1]] if i > 0 else (output, {})

@@ -81,6 +81,25 @@ def _output_hint(g: IR, out: Shape, want: Shape) -> str | None:
 
 
 @check
+def rbm_reads_the_input(spec: Spec, g: IR, bag: DiagnosticBag) -> None:
+    """E321: an energy model (rbm) is the whole of encoder and bottleneck, decoded by its
+    mirror (its own p(v|h))."""
+    for n in g.order:
+        d = g.nodes[n]
+        if d.place != "layer" or not get_op("layer", d.op).generative:
+            continue
+        others = [m for m in g.order if m != n and g.nodes[m].block in ("encoder", "bottleneck")]
+        if others:
+            bag.add("E321", f"rbm must read the input: line {g.nodes[others[0]].span.line} "
+                    f"puts {g.nodes[others[0]].op} beside it", d.span, "leave the encoder "
+                    "block empty and the rbm alone in the bottleneck")
+        elif not isinstance(spec.decoder, Mirror):
+            bag.add("E321", "rbm needs `decoder mirror`: its reconstruction is its own p(v|h) "
+                    "with the same weights", spec.block_spans.get("decoder", d.span),
+                    "write `decoder mirror`")
+
+
+@check
 def bce_needs_unit_output(spec: Spec, g: IR, bag: DiagnosticBag) -> None:
     last = g.outputs.get("decoder")
     if last is None:
