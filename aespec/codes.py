@@ -59,6 +59,9 @@ def _spec(encoder: str = "dense(32) relu", bottleneck: str = "dense(8)",
             + (f"{after}\n" if after else ""))
 
 
+_RBM = "input vector(64)\nencoder {\n}\nbottleneck {\n    rbm(32)\n}\ndecoder mirror\nloss mse\n"
+
+
 def _gan(decoder: str = "dense(32) relu\ndense(64) sigmoid",
          discriminator: str = "dense(32) leaky_relu(0.2)\ndense(1)", input: str = "vector(64)",
          before: str = "", after: str = "loss adversarial(nonsaturating)") -> str:
@@ -459,14 +462,14 @@ _CODES = [
          "data whose values range wider (known from the data source: `range=(-1, 1)`, or a "
          "file), the model cannot represent the data and CD pulls towards the wrong values. "
          "Grey levels in [0, 1] are fine: they are read as probabilities.",
-         "data digits(range=(-1, 1))\n" + "input vector(64)\nencoder {\n}\nbottleneck {\n    rbm(32)\n}\ndecoder mirror\nloss mse\n"),
+         "data digits(range=(-1, 1))\n" + _RBM),
     Code("W419", "unit-variance Gaussian visible units on data in [0, 1]", "checks",
          "`rbm(visible=gaussian)` models each visible unit as N(mean, 1). On data in [0, 1] "
          "(images) that variance is several times the data's spread: each Gibbs step "
          "drowns the signal in noise, so the negative phase of CD and the samples are "
          "mostly noise. Standardize the data (mean 0, variance 1 per feature), or use "
          "Bernoulli visible units.",
-         "data digits\n" + "input vector(64)\nencoder {\n}\nbottleneck {\n    rbm(32)\n}\ndecoder mirror\nloss mse\n".replace("rbm(32)", "rbm(32, visible=gaussian)")),
+         "data digits\n" + _RBM.replace("rbm(32)", "rbm(32, visible=gaussian)")),
     # ------------------------------------------------------------ E5: data
     Code("E501", "data not found", "data",
          "A data file (or the IDX files of `mnist`/`fashion_mnist`) is not where the spec "

@@ -37,7 +37,7 @@ def objective_text(g: IR) -> str:
                 f"G: min E[{game.generator}]")
     terms = []
     energy = [g.nodes[n] for n in g.order if g.nodes[n].place == "layer"
-              and (opdef := get_op("layer", g.nodes[n].op)).formula_of is not None]
+              and get_op("layer", g.nodes[n].op).formula_of is not None]
     for d in g.nodes.values():
         if d.kind == "loss":
             formula = formula_text(get_op("loss", d.op), d.args)

@@ -49,6 +49,10 @@ def _build_rbm(a: RBMArgs, s_in: Shape, s_out: Shape):
     return RBM(count(s_in), a.hidden, a.visible, a.k, a.persistent, a.steps)
 
 
+def _cd_formula(a: RBMArgs) -> str:
+    return f"F̄(v) − F̄(v_{a.k}) ({'PCD' if a.persistent else 'CD'}-{a.k})"
+
+
 class VisibleArgs(Args):
     units: int = PosInt
 
@@ -66,11 +70,11 @@ register(OpDef(
     "samples by `steps` Gibbs steps", RBMArgs,
     shape=lambda a, s: (a.hidden,), params=_rbm_params, range=lambda a, r: (0.0, 1.0),
     inverse=_rbm_inverse, ties_inverse=True,
-    mirror_output=lambda a: "sigmoid" if a.visible == "bernoulli" else "identity", regularizes=True, generative=True,
+    mirror_output=lambda a: "sigmoid" if a.visible == "bernoulli" else "identity",
+    regularizes=True, generative=True,
     signature="rbm(hidden, visible=bernoulli, k=1, persistent=false, steps=1000)",
     params_doc="`in*hidden + hidden + in` (W, both biases)", blocks=("bottleneck",),
-    build=_build_rbm, style="latent", formula="F̄(v) − F̄(v_k)",
-    formula_of=lambda a: f"F̄(v) − F̄(v_{a.k}) ({'PCD' if a.persistent else 'CD'}-{a.k})"))
+    build=_build_rbm, style="latent", formula="F̄(v) − F̄(v_k)", formula_of=_cd_formula))
 
 register(OpDef(
     "rbm_visible", "layer", "the mean-field visible layer of an `rbm`, `W^T h + b_v` with "
