@@ -59,6 +59,9 @@ def _spec(encoder: str = "dense(32) relu", bottleneck: str = "dense(8)",
             + (f"{after}\n" if after else ""))
 
 
+_RBM = "input vector(64)\nencoder {\n}\nbottleneck {\n    rbm(32)\n}\ndecoder mirror\nloss mse\n"
+
+
 def _gan(decoder: str = "dense(32) relu\ndense(64) sigmoid",
          discriminator: str = "dense(32) leaky_relu(0.2)\ndense(1)", input: str = "vector(64)",
          before: str = "", after: str = "loss adversarial(nonsaturating)") -> str:
@@ -359,6 +362,14 @@ _CODES = [
          "q(z_k|x), which has no closed-form KL term for `beta` to weigh. Leave beta at 1, "
          "or train a beta-VAE on the ELBO (iw=1).",
          _spec(bottleneck="gaussian(8, beta=4, iw=5)")),
+    Code("E323", "an rbm that does not read the input, or not decoded by its mirror", "checks",
+         "An `rbm` models its visible units, the input itself: the encoder block is empty "
+         "(and the rbm alone in the bottleneck), and the decoder is `decoder mirror`, its "
+         "own mean-field p(v|h) with the same weights. Layers before it would learn "
+         "nothing (the rbm trains by contrastive divergence, which passes no gradient "
+         "down), and another decoder would not be the RBM's reconstruction.",
+         "input vector(64)\nencoder {\n}\nbottleneck {\n    rbm(32)\n}\n"
+         "decoder {\n    dense(64) sigmoid\n}\nloss mse\n"),
     # ------------------------------------------------------------ W4: theory
     Code("W401", "the code can learn the identity", "checks",
          "The code z holds at least as many values as the input and nothing constrains it "
@@ -493,6 +504,20 @@ _CODES = [
          _gan(input="image(1, 8, 8)", decoder="dense(64) relu\nreshape(1, 8, 8)\nconv(1) "
               "sigmoid", discriminator="conv(8, stride=2) leaky_relu(0.2)\nconv(16, "
               "stride=2) leaky_relu(0.2)\nflatten\ndense(1)")),
+    Code("W422", "Bernoulli visible units on data outside [0, 1]", "checks",
+         "An `rbm`'s Bernoulli visible units take the values 0 and 1, and the Gibbs samples of "
+         "contrastive divergence's negative phase are drawn so; p(v|h) lies in [0, 1]. On "
+         "data whose values range wider (known from the data source: `range=(-1, 1)`, or a "
+         "file), the model cannot represent the data and CD pulls towards the wrong values. "
+         "Grey levels in [0, 1] are fine: they are read as probabilities.",
+         "data digits(range=(-1, 1))\n" + _RBM),
+    Code("W419", "unit-variance Gaussian visible units on data in [0, 1]", "checks",
+         "`rbm(visible=gaussian)` models each visible unit as N(mean, 1). On data in [0, 1] "
+         "(images) that variance is several times the data's spread: each Gibbs step "
+         "drowns the signal in noise, so the negative phase of CD and the samples are "
+         "mostly noise. Standardize the data (mean 0, variance 1 per feature), or use "
+         "Bernoulli visible units.",
+         "data digits\n" + _RBM.replace("rbm(32)", "rbm(32, visible=gaussian)")),
     # ------------------------------------------------------------ E5: data
     Code("E501", "data not found", "data",
          "A data file (or the IDX files of `mnist`/`fashion_mnist`) is not where the spec "

@@ -9,7 +9,7 @@ from torch import fx, nn
 
 from aespec.compile.lower import Segment, build_ops, module_root, registered
 from aespec.compile.model import AEModel, ModelInfo
-from aespec.compile.objective import Slots, build_objective
+from aespec.compile.objective import Slots, build_objective, energy_inputs
 from aespec.errors import AespecError, Diagnostic
 from aespec.graph.likelihood import likelihood_of
 
@@ -54,7 +54,8 @@ def _compile_autoencoder(graph: IR, spec: Any) -> AEModel:
         layer_ids=tuple(_dense_encoder_layers(graph, built)), noise_names=noise_names,
         net_names=_names(graph, seg), unavailable=unavailable,
         classes=graph.nodes["y"].output_shape()[0] if "y" in graph.nodes else None,
-        likelihood=likelihood_of(graph))
+        likelihood=likelihood_of(graph),
+        sampler=next((nid for nid, _ in energy_inputs(graph)), None))
     model = AEModel(net, noise, build_objective(graph, built, slots), slots, views, info)
     if graph.is_vae_gan:  # D reads examples: compile/vaegan.py
         from aespec.compile.vaegan import compile_vae_gan
@@ -132,7 +133,7 @@ def _net_outputs(graph: IR, seg: Segment) -> tuple[list[fx.Node], Slots]:
             aux.append((name, len(values)))
             values.append(seg.env[f"{nid}_loss"])
     nodes: dict[str, int] = {}
-    for target in _activity_targets(graph):
+    for target in _activity_targets(graph) + [read for _, read in energy_inputs(graph)]:
         if target not in nodes:
             nodes[target] = len(values)
             values.append(seg.env[target])
@@ -219,10 +220,10 @@ def _views(graph: IR, built: dict[str, Any], net: fx.GraphModule, enc_in: str
             views["likelihood"] = seg.finish(outputs, net, "Likelihood")
         except AespecError as err:
             unavailable["likelihood"] = err.diagnostics[0]
-    if not graph.prior:
+    if not graph.prior and not energy_inputs(graph):
         unavailable["sample"] = _no_prior(graph) or Diagnostic(
-            "E308", "sample needs a stochastic latent: draws from the prior need "
-            "`gaussian(dim)` in the bottleneck, or a code matched to N(0, I) by "
-            "`regularize mmd(weight)`", hint="use encode and decode, make the bottleneck "
-            "gaussian(dim), or add `regularize mmd(10)`")
+            "E308", "sample needs a stochastic latent or an rbm: draws from the prior need "
+            "`gaussian(dim)` or `rbm(hidden)` in the bottleneck, or a code matched to "
+            "N(0, I) by `regularize mmd(weight)`", hint="use encode and decode, make the "
+            "bottleneck gaussian(dim), or add `regularize mmd(10)`")
     return views, unavailable

@@ -60,6 +60,7 @@ class ModelInfo:
     classes: int | None = None  # a conditional model's: it and its views read labels y
     # the decoder distribution p(x|z) the loss reads as (aespec.ops.likelihood), or why none
     likelihood: Any = None
+    sampler: str | None = None  # an energy model's node (rbm): samples by Gibbs sampling
 
 
 class AEModel(nn.Module):
@@ -191,6 +192,11 @@ class AEModel(nn.Module):
         """Decoded draws z ~ N(0, I) of the stochastic latent, or of a code that mmd matched
         to N(0, I) (evaluation semantics); a conditional model's of one-hot `labels`
         (default: the classes in turn)."""
+        if self.info.sampler is not None:  # an rbm: Gibbs chains, decoded by the mirror
+            with self._evaluating():
+                sampler: Any = self.net.get_submodule(self.info.sampler)
+                h = sampler.generate(n, generator)
+            return self.decode(h)
         decode = self._view("sample")
         assert self.info.latent_shape is not None  # the view exists only with a prior
         p = next(self.parameters())
@@ -257,6 +263,15 @@ class AEModel(nn.Module):
         found = labels if labels is not None else self.labels(len(x), x.device)
         assert found is not None
         return found.to(x.device, x.dtype)
+
+    def energy_metrics(self, x: Tensor) -> dict[str, Tensor]:
+        """An energy model's per-example diagnostics on clean `x` (free energy of the data
+        and of noise, pseudo-log-likelihood), evaluation semantics; {} for other models."""
+        if not self.objective.energy:
+            return {}
+        with self._evaluating():
+            outs = self.net(x)
+        return {k: v for t in self.objective.energy for k, v in t.metrics(outs).items()}
 
     # ---------------------------------------------------------------- layer-wise pretraining
 

@@ -17,6 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from aespec.compile.lower import registered
+from aespec.ops import get_op
 from aespec.ops.losses import owned_params
 from aespec.ops.modules import iwae_loss, log_importance_weights, tile_draws
 
@@ -178,7 +179,25 @@ class ImportanceWeighted:
         return _iwae_loss(log_w, self.k)
 
 
-Term = Recon | KL | ImportanceWeighted | OpLoss | WeightPenalty | ActivityPenalty
+@dataclass(frozen=True)
+class EnergyTerm:
+    """An energy model's own term on the tensor it reads (an rbm's contrastive
+    divergence), from its module's `term`; `metrics` gives its per-example diagnostics."""
+
+    name: str
+    module: Any  # the op's torch module, with `term(v)` and `metrics(v)`
+    node: int
+
+    def __call__(self, outs: Outs, target: Tensor, x: Tensor) -> Tensor:
+        term: Tensor = self.module.term(_full(outs[self.node]))
+        return term
+
+    def metrics(self, outs: Outs) -> dict[str, Tensor]:
+        values: dict[str, Tensor] = self.module.metrics(_full(outs[self.node]))
+        return values
+
+
+Term = Recon | KL | ImportanceWeighted | OpLoss | WeightPenalty | ActivityPenalty | EnergyTerm
 
 
 class Objective:
@@ -194,6 +213,7 @@ class Objective:
         self.names = [t.name for t in terms]
         self.recon = [t for t in terms if isinstance(t, Recon)] + \
             [t.recon for t in terms if isinstance(t, ImportanceWeighted)]
+        self.energy = [t for t in terms if isinstance(t, EnergyTerm)]
         self.needs_input_grad = any(getattr(t, "jacobian", False) for t in terms)
 
     def __call__(self, outs: Outs, target: Tensor, x: Tensor
@@ -230,6 +250,8 @@ def build_objective(g: IR, built: dict[str, Any], slots: Slots) -> Objective:
             continue
         terms.append(KL(_weighted("kl", args.beta), args.beta, built[nid].kl, mu, logvar))
     terms += [OpLoss(name, index) for name, index in slots.aux]
+    for nid, node in energy_inputs(g):
+        terms.append(EnergyTerm("cd", built[nid], slots.nodes[node]))
     terms += [_regularizer_term(g, n, built, slots) for n in g.of_kind("regularizer")]
     return Objective(_unique_names(terms), params)
 
@@ -258,6 +280,12 @@ def _regularizer_term(g: IR, nid: str, built: dict[str, Any], slots: Slots
     if opdef.acts_on == "weights":
         return WeightPenalty(name, penalty, weight_refs([built[t] for t in d.targets]))
     return ActivityPenalty(name, penalty, slots.nodes[d.targets[0]], opdef.jacobian)
+
+
+def energy_inputs(g: IR) -> list[tuple[str, str]]:
+    """(node, the node it reads) of each energy model's op (rbm): its term reads that input."""
+    return [(nid, g.order[i - 1]) for i, nid in enumerate(g.order)
+            if g.nodes[nid].place == "layer" and get_op("layer", g.nodes[nid].op).generative]
 
 
 def weight_refs(modules: list[nn.Module]) -> tuple[tuple[nn.Module, str], ...]:

@@ -258,7 +258,10 @@ def _add_mirror(b: _Builder, mirror: Mirror) -> None:
         return
     changing = [n for n in nodes if get_op("layer", g.nodes[n].op).shape_changing]
     acts = {n: _activation_after(g, nodes, n) for n in changing}
-    output = mirror.output or default_output(b.spec.needs_unit_output)
+    first = get_op("layer", g.nodes[changing[0]].op) if changing else None
+    output = mirror.output or (first.mirror_output(g.nodes[changing[0]].args)
+                               if first is not None and first.mirror_output else
+                               default_output(b.spec.needs_unit_output))
     for i in range(len(changing) - 1, -1, -1):
         _add_inverse(b, mirror, changing[i])
         act = acts[changing[i - 1]] if i > 0 else (output, {})
@@ -271,9 +274,11 @@ def _add_mirror(b: _Builder, mirror: Mirror) -> None:
 def _add_inverse(b: _Builder, mirror: Mirror, n: str) -> None:
     """The ops that undo node `n`; E305 when they do not give back its input shape."""
     node = b.g.nodes[n]
-    invert = get_op("layer", node.op).inverse or missing(get_op("layer", node.op), "inverse")
+    own = get_op("layer", node.op)
+    invert = own.inverse or missing(own, "inverse")
     for name, args in invert(node.args, node.input_shape(), node.output_shape()):
-        ties = mirror.tied and name == node.op and get_op("layer", name).tied_params is not None
+        ties = (own.ties_inverse or mirror.tied and name == node.op) and \
+            get_op("layer", name).tied_params is not None
         _add_mirror_op(b, name, args, mirror.span, n if ties else None)
     if b.prev is not None and (got := b.g.nodes[b.prev].out_shape) != node.in_shape:
         b.stop("E305", f"decoder mirror: the inverse of {node.op} (line {node.span.line}) "

@@ -81,6 +81,25 @@ def _output_hint(g: IR, out: Shape, want: Shape) -> str | None:
 
 
 @check
+def rbm_reads_the_input(spec: Spec, g: IR, bag: DiagnosticBag) -> None:
+    """E323: an energy model (rbm) is the whole of encoder and bottleneck, decoded by its
+    mirror (its own p(v|h))."""
+    for n in g.order:
+        d = g.nodes[n]
+        if d.place != "layer" or not get_op("layer", d.op).generative:
+            continue
+        others = [m for m in g.order if m != n and g.nodes[m].block in ("encoder", "bottleneck")]
+        if others:
+            bag.add("E323", f"rbm must read the input: line {g.nodes[others[0]].span.line} "
+                    f"puts {g.nodes[others[0]].op} beside it", d.span, "leave the encoder "
+                    "block empty and the rbm alone in the bottleneck")
+        elif not isinstance(spec.decoder, Mirror):
+            bag.add("E323", "rbm needs `decoder mirror`: its reconstruction is its own p(v|h) "
+                    "with the same weights", spec.block_spans.get("decoder", d.span),
+                    "write `decoder mirror`")
+
+
+@check
 def bce_needs_unit_output(spec: Spec, g: IR, bag: DiagnosticBag) -> None:
     last = g.outputs.get("decoder")
     if last is None:
@@ -142,11 +161,13 @@ def report_needs_latent(spec: Spec, g: IR, bag: DiagnosticBag) -> None:
     if spec.is_adversarial:  # a GAN's generator samples z ~ N(0, I) by its nature
         return
     no_prior = _no_prior(g)
-    if "samples" in items and g.prior is None:
+    gibbs = any(get_op("layer", g.nodes[n].op).generative for n in g.order
+                if g.nodes[n].place == "layer")
+    if "samples" in items and g.prior is None and not gibbs:
         bag.add("E308", f"samples needs a prior: {no_prior}" if no_prior else
-                "samples needs a stochastic latent: draws from the prior need "
-                "`gaussian(dim)` in the bottleneck, or a code matched to N(0, I) by "
-                "`regularize mmd(weight)`", spec.report_spans["samples"],
+                "samples needs a stochastic latent or an rbm: draws from the prior need "
+                "`gaussian(dim)` or `rbm(hidden)` in the bottleneck, or a code matched to "
+                "N(0, I) by `regularize mmd(weight)`", spec.report_spans["samples"],
                 "use reconstructions, make the bottleneck gaussian(dim), or add "
                 "`regularize mmd(10)` (a Wasserstein autoencoder)")
     if "sample_quality" in items and g.prior is None:

@@ -36,10 +36,14 @@ def objective_text(g: IR) -> str:
         return (f"D: min E[{game.discriminator}]{penalty}{clip}    "
                 f"G: min E[{game.generator}]")
     terms = []
+    energy = [g.nodes[n] for n in g.order if g.nodes[n].place == "layer"
+              and get_op("layer", g.nodes[n].op).formula_of is not None]
     for d in g.nodes.values():
         if d.kind == "loss":
             formula = formula_text(get_op("loss", d.op), d.args)
+            formula += " (measured)" if energy else ""  # an rbm trains by its own term
             terms.append(formula if d.weight == 1 else f"{fmt_num(d.weight)}·{formula}")
+    terms += [(get_op("layer", d.op).formula_of or str)(d.args) for d in energy]
     latent = g.latent
     given = "x, y" if "y" in g.nodes else "x"  # a conditional VAE's code sees y too
     if latent and g.nodes[latent].args.iw > 1:

@@ -180,3 +180,30 @@ def large_training_step(spec: Spec, g: IR, bag: DiagnosticBag) -> None:
                 node.span if node else spec.block_spans.get("encoder"),
                 "use fewer units or channels, a smaller input or `batch`; `aespec run` "
                 "refuses a model the device cannot hold")
+
+
+def _rbms(g: IR) -> list[str]:
+    return [n for n in g.order if g.nodes[n].place == "layer"
+            and get_op("layer", g.nodes[n].op).generative]
+
+
+@check
+def rbm_visible_units_fit_the_data(spec: Spec, g: IR, bag: DiagnosticBag) -> None:
+    """W422: Bernoulli visible units (and CD's Bernoulli Gibbs samples) on data that is
+    not known to lie in [0, 1]; W419: unit-variance Gaussian units on data in [0, 1]."""
+    if spec.data is None:
+        return
+    lo, hi = g.nodes["input"].range
+    for n in _rbms(g):
+        d = g.nodes[n]
+        if d.args.visible == "bernoulli" and (lo < 0 or hi > 1):
+            bag.add("W422", f"rbm with Bernoulli visible units on data with values in "
+                    f"{fmt_range((lo, hi))}: its units and its Gibbs samples (the negative "
+                    "phase of CD) are 0 or 1, so p(v|h) cannot reach the data", d.span,
+                    "scale the data to [0, 1], or use visible=gaussian on standardized data")
+        elif d.args.visible == "gaussian" and lo >= 0 and hi <= 1:
+            bag.add("W419", "rbm with unit-variance Gaussian visible units on data in "
+                    f"{fmt_range((lo, hi))}: each Gibbs step adds noise of standard deviation "
+                    "1, wider than the data, so the chains and the samples are mostly noise",
+                    d.span, "use visible=bernoulli for data in [0, 1], or standardize the data "
+                    "to mean 0 and variance 1 for visible=gaussian")

@@ -24,9 +24,9 @@ from aespec.ops.portable import (
     tile_draws,
 )
 
-__all__ = ["ExampleNorm", "FlatLinear", "GaussianLatent", "KSparse", "Occlude", "PaddedConv1d",
-           "PaddedConv2d", "TiedLinear", "VectorQuantizer", "iwae_loss", "log_importance_weights",
-           "tile_draws"]
+__all__ = ["RBM", "ExampleNorm", "FlatLinear", "GaussianLatent", "KSparse", "Occlude",
+           "PaddedConv1d", "PaddedConv2d", "RBMVisible", "TiedLinear", "VectorQuantizer",
+           "iwae_loss", "log_importance_weights", "tile_draws"]
 
 
 class FlatLinear(nn.Linear):
@@ -195,3 +195,130 @@ class KSparse(nn.Module):
 
     def extra_repr(self) -> str:
         return f"k={self.k}, eval_k={self.eval_k}"
+
+
+class RBM(nn.Module):
+    """`rbm(hidden, visible, k, persistent, steps)`: W (hidden, visible), both biases.
+
+    `forward(v)` gives the mean-field code p(h = 1 | v), (B, hidden), without gradient:
+    the weights learn from `term(v)`, contrastive divergence, alone.  With `persistent`
+    the negative chains live in the `chains` buffer (state_dict, hence checkpoints), so a
+    resumed run carries on the same chains; they start from the first batch.
+    """
+
+    def __init__(self, visible: int, hidden: int, kind: str, k: int, persistent: bool,
+                 steps: int):
+        super().__init__()
+        self.weight = nn.Parameter(0.01 * torch.randn(hidden, visible))
+        self.hidden_bias = nn.Parameter(torch.zeros(hidden))
+        self.visible_bias = nn.Parameter(torch.zeros(visible))
+        self.gaussian, self.k = kind == "gaussian", k
+        self.persistent, self.steps = persistent, steps
+        self.chains: Tensor
+        self.register_buffer("chains", torch.zeros(0, visible))  # (chains, visible)
+
+    def forward(self, v: Tensor) -> Tensor:
+        return torch.sigmoid(F.linear(v.flatten(1), self.weight.detach(),
+                                      self.hidden_bias.detach()))
+
+    def hidden_prob(self, v: Tensor) -> Tensor:
+        return torch.sigmoid(F.linear(v, self.weight, self.hidden_bias))
+
+    def visible_mean(self, h: Tensor) -> Tensor:
+        m = F.linear(h, self.weight.t(), self.visible_bias)
+        return m if self.gaussian else torch.sigmoid(m)
+
+    def gibbs(self, v: Tensor, steps: int, gen: Optional[torch.Generator] = None) -> Tensor:
+        """v after `steps` rounds of h ~ p(h|v), v ~ p(v|h)."""
+        for _ in range(steps):
+            h = torch.bernoulli(self.hidden_prob(v), generator=gen)
+            v = self._sample_visible(h, gen)
+        return v
+
+    def _sample_visible(self, h: Tensor, gen: Optional[torch.Generator]) -> Tensor:
+        m = self.visible_mean(h)
+        if self.gaussian:  # unit variance
+            return m + torch.randn(m.shape, generator=gen, device=m.device, dtype=m.dtype)
+        return torch.bernoulli(m, generator=gen)
+
+    def free_energy(self, v: Tensor) -> Tensor:
+        """F(v) = -log sum_h exp(-E(v, h)), (B,)."""
+        hidden = F.softplus(F.linear(v, self.weight, self.hidden_bias)).sum(1)
+        if self.gaussian:
+            return 0.5 * (v - self.visible_bias).square().sum(1) - hidden
+        return -(v @ self.visible_bias) - hidden
+
+    def term(self, v: Tensor) -> Tensor:
+        """Contrastive divergence: mean F(v) - mean F(v_k); its gradient is CD-k's (PCD's).
+
+        Its value is no measure of fit (it sinks as the chains fail to mix), so in
+        evaluation it is 0: a model is validated on its reconstruction, as the spec's
+        `loss` says, and judged on `metrics`."""
+        v = v.detach().flatten(1)
+        if not self.training:
+            return v.new_zeros(())
+        with torch.no_grad():
+            negatives = self._negatives(v)
+        return self.free_energy(v).mean() - self.free_energy(negatives).mean()
+
+    def _negatives(self, v: Tensor) -> Tensor:
+        if not (self.persistent and self.training):
+            return self.gibbs(v, self.k)
+        if self.chains.shape[0] == 0:
+            self.chains = v.clone()
+        self.chains = self.gibbs(self.chains, self.k)
+        return self.chains
+
+    def noise(self, like: Tensor, gen: torch.Generator) -> Tensor:
+        """What the data is scored against: Bernoulli(0.5) pixels, or U(0, 1) for
+        Gaussian visible units."""
+        u = torch.rand(like.shape, generator=gen, device=like.device, dtype=like.dtype)
+        return u if self.gaussian else (u < 0.5).to(like.dtype)
+
+    def metrics(self, v: Tensor) -> dict[str, Tensor]:
+        """Per example: F of the data, F of as many noise draws, and (Bernoulli units) the
+        pseudo-log-likelihood D log sigmoid(F(v with bit i flipped) - F(v)), i at random."""
+        v = v.flatten(1)
+        gen = torch.Generator(device=v.device).manual_seed(0)  # the same noise every time
+        f = self.free_energy(v)
+        out = {"free_energy_data": f, "free_energy_noise": self.free_energy(self.noise(v, gen))}
+        if not self.gaussian:
+            i = torch.randint(v.shape[1], (v.shape[0],), generator=gen, device=v.device)
+            flipped = v.clone()
+            rows = torch.arange(v.shape[0], device=v.device)
+            flipped[rows, i] = 1 - flipped[rows, i]
+            out["pseudo_log_likelihood"] = v.shape[1] * F.logsigmoid(
+                self.free_energy(flipped) - f)
+        return out
+
+    def generate(self, n: int, generator: Optional[torch.Generator] = None) -> Tensor:
+        """Hidden states (n, hidden) after `steps` Gibbs steps from noise: decoded by the
+        mirror, they give the mean-field p(v|h) of the chains' last state."""
+        p = self.weight
+        gen = generator if generator is not None else \
+            torch.Generator(device=p.device).manual_seed(0)
+        start = torch.zeros(n, p.shape[1], device=gen.device, dtype=p.dtype)
+        v = self.noise(start, gen).to(p.device)
+        here = gen if gen.device == p.device else None  # else the device's own generator
+        v = self.gibbs(v, self.steps, here)
+        return torch.bernoulli(self.hidden_prob(v), generator=here)
+
+    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str,
+                              *args: Any) -> None:
+        chains = state_dict.get(prefix + "chains")
+        if chains is not None and chains.shape != self.chains.shape:  # chains of any count
+            self.chains = torch.zeros_like(chains, device=self.chains.device)
+        super()._load_from_state_dict(state_dict, prefix, *args)
+
+
+class RBMVisible(nn.Module):
+    """The mean-field visible layer of an `RBM`: W^T h + b_v with the RBM's own parameters
+    (the mirror's output activation follows: sigmoid for Bernoulli units).  No gradient
+    passes: the reconstruction is measured, the RBM trains by contrastive divergence."""
+
+    def __init__(self, rbm: RBM):
+        super().__init__()
+        self.weight, self.bias = rbm.weight, rbm.visible_bias
+
+    def forward(self, h: Tensor) -> Tensor:
+        return F.linear(h, self.weight.detach().t(), self.bias.detach())

@@ -133,6 +133,14 @@ class OpDef:
     # reads that input (sigmoid)
     logits: bool = False
     noop: bool = False  # activations: returns its input (identity)
+    # layers: its mirror inverse always shares its weights, `tied` or not (rbm: p(v|h))
+    ties_inverse: bool = False
+    # layers: the activation that ends a mirror whose first inverse is its (rbm: the mean
+    # of its visible units, sigmoid or identity), whatever the loss
+    mirror_output: Callable[[Any], str] | None = None
+    # layers: its built module draws samples of its own (`generate(n, generator)`) and adds
+    # a term to the loss (`term(v)`, v the op's input): an energy model (rbm)
+    generative: bool = False
     channels_last: bool = False  # layers: 2-D kernels that run faster channels-last (conv)
     # layers: the op's module returns `(output, loss)`; the loss joins the objective as a
     # term of this name (vq's codebook and commitment terms)

@@ -233,7 +233,12 @@ def _samples(ctx: _Ctx, args: Any) -> dict:
     if classes is not None:  # a conditional model's: one row per class
         return _class_rows(ctx, gen, classes, max(1, args.n // classes))
     x = ctx.model.sample(args.n, generator=gen).double().cpu().numpy()
-    fig = _draw_examples([("", x)], f"{args.n} draws z ~ N(0, I), decoded", ctx.value_range())
+    title = f"{args.n} draws z ~ N(0, I), decoded"
+    sampler = getattr(getattr(ctx.model, "info", None), "sampler", None)
+    if sampler is not None:  # an rbm: Gibbs chains from noise
+        steps = ctx.model.net.get_submodule(sampler).steps
+        title = f"{args.n} Gibbs chains of {steps} steps from noise, mean-field p(v|h)"
+    fig = _draw_examples([("", x)], title, ctx.value_range())
     return {"file": ctx.save(fig, "samples.png"), "n": args.n}
 
 

@@ -32,6 +32,20 @@ def evaluate(model: Any, split: Split, autocast: Any = contextlib.nullcontext) -
     return dict(zip(("loss", *names), (sums / len(split)).tolist(), strict=True))
 
 
+def energy_metrics(model: Any, split: Split) -> dict[str, float]:
+    """An energy model's (rbm) free energies of data and noise and pseudo-log-likelihood,
+    means over the split; {} for any other model."""
+    if not getattr(getattr(model, "objective", None), "energy", None) or len(split) == 0:
+        return {}
+    model.eval()
+    sums: dict[str, float] = {}
+    with torch.no_grad():
+        for xb, _ in split.slices(EVAL_BATCH):
+            for key, value in model.energy_metrics(xb).items():
+                sums[key] = sums.get(key, 0.0) + float(value.double().sum())
+    return {key: total / len(split) for key, total in sums.items()}
+
+
 def recon_errors(model: Any, split: Split) -> torch.Tensor:
     """(N,) per-example reconstruction error, in eval mode."""
     model.eval()
