@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from torch import fx, nn
 
-from aespec.compile.lower import Segment, build_ops, module_root, registered
+from aespec.compile.lower import Segment, build_ops, module_root, registered, term_inputs
 from aespec.compile.model import AEModel, ModelInfo
 from aespec.compile.objective import Slots, build_objective
 from aespec.errors import AespecError, Diagnostic
@@ -107,7 +107,7 @@ def _net_outputs(graph: IR, seg: Segment) -> tuple[list[fx.Node], Slots]:
         latents.append((nid, len(values), len(values) + 1))
         values += [seg.env[f"{nid}_mu"], seg.env[f"{nid}_logvar"]]
     nodes: dict[str, int] = {}
-    for target in _activity_targets(graph):
+    for target in _activity_targets(graph) + [inp for _, inp in term_inputs(graph)]:
         if target not in nodes:
             nodes[target] = len(values)
             values.append(seg.env[target])

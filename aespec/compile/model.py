@@ -26,6 +26,8 @@ class AEOutput:
     `x_hat`: the reconstruction in data space (after a final sigmoid).  `z`: the code
     (mu at evaluation).  With `samples=L` in training, `x_hat` and `z` hold the L draws
     stacked draw-major (L*B rows).  `extras`: `mu` and `logvar` of a gaussian latent.
+    `measures`: numbers that are no part of the loss, in evaluation only: a som's
+    `quantization_error` and `topographic_error` (batch means).
     """
 
     loss: Tensor
@@ -33,11 +35,13 @@ class AEOutput:
     x_hat: Tensor
     z: Tensor
     extras: dict[str, Tensor] = field(default_factory=dict)
+    measures: dict[str, Tensor] = field(default_factory=dict)
 
     def detach(self) -> AEOutput:
         return AEOutput(self.loss.detach(), {k: v.detach() for k, v in self.terms.items()},
                         self.x_hat.detach(), self.z.detach(),
-                        {k: v.detach() for k, v in self.extras.items()})
+                        {k: v.detach() for k, v in self.extras.items()},
+                        {k: v.detach() for k, v in self.measures.items()})
 
 
 @dataclass(frozen=True)
@@ -123,7 +127,9 @@ class AEModel(nn.Module):
             self.net.forward(x, labels.to(x.device, x.dtype))
         loss, terms = self.objective(outs, clean, x)
         extras = {key: outs[i] for key, i in self._extras}
-        return AEOutput(loss, terms, outs[self.slots.x_hat], outs[self.slots.z], extras)
+        measures = {} if self.training else self.objective.measures(outs)
+        return AEOutput(loss, terms, outs[self.slots.x_hat], outs[self.slots.z], extras,
+                        measures)
 
     def _run_with_input_grad(self, x: Tensor, clean: Tensor,
                              labels: Tensor | None = None) -> AEOutput:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor, nn
 
-from aespec.compile.lower import registered
+from aespec.compile.lower import registered, term_inputs
 from aespec.ops.losses import owned_params
 from aespec.ops.modules import tile_draws
 
@@ -131,7 +131,25 @@ class ActivityPenalty:
         return self.penalty(h, x) if self.jacobian else self.penalty(h)
 
 
-Term = Recon | KL | WeightPenalty | ActivityPenalty
+@dataclass(frozen=True)
+class OwnTerm:
+    """A term that an op's module adds on its input h (a som's neighbourhood distance);
+    its `measures(h)` are numbers for the metrics, not part of the loss."""
+
+    name: str
+    module: Any  # the op's module: `term(h)`, `measures(h)`
+    node: int
+
+    def __call__(self, outs: Outs, target: Tensor, x: Tensor) -> Tensor:
+        term: Tensor = self.module.term(_full(outs[self.node]))
+        return term
+
+    def measures(self, outs: Outs) -> dict[str, Tensor]:
+        found: dict[str, Tensor] = self.module.measures(_full(outs[self.node]))
+        return found
+
+
+Term = Recon | KL | WeightPenalty | ActivityPenalty | OwnTerm
 
 
 class Objective:
@@ -157,6 +175,15 @@ class Objective:
             loss = loss + value
         return loss, terms
 
+    def measures(self, outs: Outs) -> dict[str, Tensor]:
+        """Numbers the terms' modules measure on a batch (a som's quantization and
+        topographic errors), each a batch mean; empty for most models."""
+        found: dict[str, Tensor] = {}
+        for t in self.terms:
+            if isinstance(t, OwnTerm):
+                found.update(t.measures(outs))
+        return found
+
     def per_example(self, outs: Outs, target: Tensor) -> Tensor:
         """Weighted sum of the reconstruction terms for each example, (B,)."""
         errors = [t.per_example(outs, target) for t in self.recon]
@@ -167,12 +194,16 @@ class Objective:
 
 
 def build_objective(g: IR, built: dict[str, Any], slots: Slots) -> Objective:
-    """The terms of the graph's `loss*` and `reg*` nodes, plus a KL term per latent."""
+    """The terms of the graph's `loss*` and `reg*` nodes, plus a KL term per latent and
+    the term of each op that adds its own (a som's)."""
     params = nn.ParameterDict()
     terms: list[Term] = [_recon_term(g, n, slots, params) for n in g.of_kind("loss")]
     for nid, mu, logvar in slots.latents:
         beta = g.nodes[nid].args.beta
         terms.append(KL(_weighted("kl", beta), beta, built[nid].kl, mu, logvar))
+    for nid, source in term_inputs(g):
+        name = registered("layer", g.nodes[nid].op)[0].adds_term
+        terms.append(OwnTerm(str(name), built[nid], slots.nodes[source]))
     terms += [_regularizer_term(g, n, built, slots) for n in g.of_kind("regularizer")]
     return Objective(_unique_names(terms), params)
 

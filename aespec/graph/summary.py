@@ -44,6 +44,10 @@ def objective_text(g: IR) -> str:
     if latent:
         given = "x, y" if "y" in g.nodes else "x"  # a conditional VAE's code sees y too
         terms.append(f"{fmt_num(g.nodes[latent].args.beta)}·KL(q(z|{given}) ‖ N(0, I))")
+    for n in g.order:  # ops that add a term of their own (a som's neighbourhood distance)
+        opdef = get_op("layer", g.nodes[n].op) if g.nodes[n].place == "layer" else None
+        if opdef is not None and opdef.adds_term:
+            terms.append(formula_text(opdef, g.nodes[n].args))
     for d in g.nodes.values():
         if d.kind == "regularizer":
             args = d.args

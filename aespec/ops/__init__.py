@@ -7,7 +7,7 @@ read. Adding an op is adding one entry; nothing else in aespec switches on op na
 package registers every op; torch is imported only when a builder is called.
 """
 
-from aespec.ops import activations, joins, latents, layers, losses, noise, shapes  # noqa: F401
+from aespec.ops import activations, joins, latents, layers, losses, noise, shapes, som  # noqa: F401
 from aespec.ops.registry import (
     REGISTRY,
     UNBOUNDED,

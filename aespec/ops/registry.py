@@ -125,6 +125,12 @@ class OpDef:
     logits: bool = False
     noop: bool = False  # activations: returns its input (identity)
     channels_last: bool = False  # layers: 2-D kernels that run faster channels-last (conv)
+    # layers: its module's `term(h)` on the op's input h is added to the loss under this
+    # name, and its `measures(h)` join the evaluation's numbers (som)
+    adds_term: str | None = None
+    # layers: a mirror builds it from the op it inverts (`tied=` that op's module), always;
+    # never written in a spec (prototype)
+    reads_inverted: bool = False
 
     @property
     def shape_changing(self) -> bool:

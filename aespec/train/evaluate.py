@@ -13,7 +13,8 @@ EVAL_BATCH = 1024  # evaluation holds no gradients, so it takes larger batches
 
 
 def evaluate(model: Any, split: Split, autocast: Any = contextlib.nullcontext) -> dict[str, float]:
-    """`{"loss": ..., TERM: ...}`: each weighted term's mean over the split, in eval mode."""
+    """`{"loss": ..., TERM: ...}`: each weighted term's mean over the split, in eval mode,
+    then each of the model's measures (a som's quantization and topographic errors)."""
     model.eval()
     sums: torch.Tensor | None = None
     names: tuple[str, ...] = ()
@@ -21,9 +22,10 @@ def evaluate(model: Any, split: Split, autocast: Any = contextlib.nullcontext) -
         for xb, yb in split.slices(EVAL_BATCH):
             with autocast():
                 out = model(xb) if yb is None else model(xb, target=yb)
-            names = tuple(out.terms)
+            names = (*out.terms, *out.measures)
             vals = torch.stack([out.loss.detach().float(),
-                                *(t.detach().float() for t in out.terms.values())]) * len(xb)
+                                *(t.detach().float() for t in out.terms.values()),
+                                *(m.detach().float() for m in out.measures.values())]) * len(xb)
             sums = vals if sums is None else sums + vals
     assert sums is not None
     return dict(zip(("loss", *names), (sums / len(split)).tolist(), strict=True))
