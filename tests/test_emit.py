@@ -44,8 +44,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # but the GANs (tests/test_emit_gan.py, conditional ones too), adversarial autoencoders
 # and VAE-GANs (refused with E316 until emit writes them; tests/test_aae.py and
 # tests/test_vae_gan.py); conditional autoencoders (specs/cvae.ae) are here; a `vq`
-# bottleneck and an rbm have no emitted form (E313, tested below)
-CASES = [f for f in _spec_files() if not re.search(r"^(latent|discriminator)\b|\b(vq|rbm)\(",
+# bottleneck, an rbm and a som have no emitted form (E313, tested below)
+CASES = [f for f in _spec_files() if not re.search(r"^(latent|discriminator)\b|\b(vq|rbm|som)\(",
                                                    f.read_text(encoding="utf-8"), re.M)]
 DETERMINISM = {"unet_skip", "vae_samples", "mirror_tied", "noise_all_ops", "regularizers_all"}
 
@@ -252,7 +252,7 @@ def test_an_op_without_an_emit_form_is_refused_with_e313(monkeypatch):
 
 # refused with E313, as documented in docs/language.md: an energy model's Gibbs chains,
 # persistent state and free-energy term have no emitted form yet
-NOT_EMITTED = {"rbm", "rbm_visible", "vq"}  # E313: tested below
+NOT_EMITTED = {"rbm", "rbm_visible", "vq", "som", "prototype"}  # E313: tested below
 
 
 def test_every_registered_op_has_an_emit_form():
@@ -263,12 +263,13 @@ def test_every_registered_op_has_an_emit_form():
         assert sorted(missing) == (sorted(NOT_EMITTED) if place == "layer" else []), place
 
 
-def test_an_rbm_is_refused_with_e313_naming_the_op():
-    result = check_file(ROOT / "specs" / "rbm.ae")
+@pytest.mark.parametrize("name", ["rbm", "som"])
+def test_an_rbm_or_a_som_is_refused_with_e313_naming_the_op(name):
+    result = check_file(ROOT / "specs" / f"{name}.ae")
     with pytest.raises(AespecError) as err:
         emit_source(result.ir, result.spec)
     first = err.value.diagnostics[0]
-    assert first.code == "E313" and "'rbm'" in first.message and first.span.line > 0
+    assert first.code == "E313" and f"'{name}'" in first.message and first.span.line > 0
 
 
 def test_a_spec_whose_shapes_stopped_is_refused_with_e314():

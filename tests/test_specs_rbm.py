@@ -48,7 +48,7 @@ def test_the_count_is_w_and_both_biases_and_samples_have_the_input_shape(visible
     out.loss.backward()  # CD alone reaches the weights: the reconstruction is measured
     assert model.net.bottleneck1.weight.grad is not None
     assert model.sample(3, generator=torch.Generator().manual_seed(0)).shape == (3, 12)
-    assert set(model.energy_metrics(x)) >= {"free_energy_data", "free_energy_noise"}
+    assert set(model.eval()(x).measures) >= {"free_energy_data", "free_energy_noise"}
 
 
 def test_persistent_chains_are_in_the_state_and_load_back():

@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING, Any
 
 from torch import fx, nn
 
-from aespec.compile.lower import Segment, build_ops, module_root, registered
+from aespec.compile.lower import Segment, build_ops, module_root, registered, term_inputs
 from aespec.compile.model import AEModel, ModelInfo
-from aespec.compile.objective import Slots, build_objective, energy_inputs
+from aespec.compile.objective import Slots, build_objective, generative_ops
 from aespec.errors import AespecError, Diagnostic
 from aespec.graph.likelihood import likelihood_of
 
@@ -55,7 +55,7 @@ def _compile_autoencoder(graph: IR, spec: Any) -> AEModel:
         net_names=_names(graph, seg), unavailable=unavailable,
         classes=graph.nodes["y"].output_shape()[0] if "y" in graph.nodes else None,
         likelihood=likelihood_of(graph),
-        sampler=next((nid for nid, _ in energy_inputs(graph)), None))
+        sampler=next(iter(generative_ops(graph)), None))
     model = AEModel(net, noise, build_objective(graph, built, slots), slots, views, info)
     if graph.is_vae_gan:  # D reads examples: compile/vaegan.py
         from aespec.compile.vaegan import compile_vae_gan
@@ -133,7 +133,7 @@ def _net_outputs(graph: IR, seg: Segment) -> tuple[list[fx.Node], Slots]:
             aux.append((name, len(values)))
             values.append(seg.env[f"{nid}_loss"])
     nodes: dict[str, int] = {}
-    for target in _activity_targets(graph) + [read for _, read in energy_inputs(graph)]:
+    for target in _activity_targets(graph) + [inp for _, inp in term_inputs(graph)]:
         if target not in nodes:
             nodes[target] = len(values)
             values.append(seg.env[target])
@@ -220,7 +220,7 @@ def _views(graph: IR, built: dict[str, Any], net: fx.GraphModule, enc_in: str
             views["likelihood"] = seg.finish(outputs, net, "Likelihood")
         except AespecError as err:
             unavailable["likelihood"] = err.diagnostics[0]
-    if not graph.prior and not energy_inputs(graph):
+    if not graph.prior and not generative_ops(graph):
         unavailable["sample"] = _no_prior(graph) or Diagnostic(
             "E308", "sample needs a stochastic latent or an rbm: draws from the prior need "
             "`gaussian(dim)` or `rbm(hidden)` in the bottleneck, or a code matched to "

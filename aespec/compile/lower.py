@@ -31,6 +31,13 @@ def registered(place: Any, name: str) -> tuple[OpDef, Callable[..., Any]]:
     return opdef, opdef.build
 
 
+def term_inputs(graph: IR) -> list[tuple[str, str]]:
+    """(node, its input node) of each op that adds a term of its own to the loss (som)."""
+    order = graph.order
+    return [(n, order[order.index(n) - 1]) for n in order[1:]
+            if (d := graph.nodes[n]).place == "layer" and registered("layer", d.op)[0].adds_term]
+
+
 def build_ops(g: IR) -> dict[str, Any]:
     """Each forward node's torch form, from its registry builder (in order: tied layers
     are handed the encoder layer they share a weight with, joins the named tensor's shape)."""

@@ -30,6 +30,8 @@ class AEOutput:
     `x_hat`: the reconstruction in data space (after a final sigmoid).  `z`: the code
     (mu at evaluation).  With `samples=L` in training, `x_hat` and `z` hold the L draws
     stacked draw-major (L*B rows).  `extras`: `mu` and `logvar` of a gaussian latent.
+    `measures`: numbers that are no part of the loss, in evaluation only: a som's
+    `quantization_error` and `topographic_error` (batch means).
     """
 
     loss: Tensor
@@ -37,11 +39,13 @@ class AEOutput:
     x_hat: Tensor
     z: Tensor
     extras: dict[str, Tensor] = field(default_factory=dict)
+    measures: dict[str, Tensor] = field(default_factory=dict)
 
     def detach(self) -> AEOutput:
         return AEOutput(self.loss.detach(), {k: v.detach() for k, v in self.terms.items()},
                         self.x_hat.detach(), self.z.detach(),
-                        {k: v.detach() for k, v in self.extras.items()})
+                        {k: v.detach() for k, v in self.extras.items()},
+                        {k: v.detach() for k, v in self.measures.items()})
 
 
 @dataclass(frozen=True)
@@ -131,7 +135,9 @@ class AEModel(nn.Module):
             self.net.forward(x, labels.to(x.device, x.dtype))
         loss, terms = self.objective(outs, clean, x)
         extras = {key: outs[i] for key, i in self._extras}
-        return AEOutput(loss, terms, outs[self.slots.x_hat], outs[self.slots.z], extras)
+        measures = {} if self.training else self.objective.measures(outs)
+        return AEOutput(loss, terms, outs[self.slots.x_hat], outs[self.slots.z], extras,
+                        measures)
 
     def _run_with_input_grad(self, x: Tensor, clean: Tensor,
                              labels: Tensor | None = None) -> AEOutput:
@@ -263,15 +269,6 @@ class AEModel(nn.Module):
         found = labels if labels is not None else self.labels(len(x), x.device)
         assert found is not None
         return found.to(x.device, x.dtype)
-
-    def energy_metrics(self, x: Tensor) -> dict[str, Tensor]:
-        """An energy model's per-example diagnostics on clean `x` (free energy of the data
-        and of noise, pseudo-log-likelihood), evaluation semantics; {} for other models."""
-        if not self.objective.energy:
-            return {}
-        with self._evaluating():
-            outs = self.net(x)
-        return {k: v for t in self.objective.energy for k, v in t.metrics(outs).items()}
 
     # ---------------------------------------------------------------- layer-wise pretraining
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor, nn
 
-from aespec.compile.lower import registered
+from aespec.compile.lower import registered, term_inputs
 from aespec.ops import get_op
 from aespec.ops.losses import owned_params
 from aespec.ops.modules import iwae_loss, log_importance_weights, tile_draws
@@ -180,24 +180,25 @@ class ImportanceWeighted:
 
 
 @dataclass(frozen=True)
-class EnergyTerm:
-    """An energy model's own term on the tensor it reads (an rbm's contrastive
-    divergence), from its module's `term`; `metrics` gives its per-example diagnostics."""
+class OwnTerm:
+    """A term that an op's module adds on its input h (a som's neighbourhood distance, an
+    rbm's contrastive divergence); its `measures(h)` are numbers for the metrics, not part
+    of the loss (per example or batch means; their means over the batch are taken)."""
 
     name: str
-    module: Any  # the op's torch module, with `term(v)` and `metrics(v)`
+    module: Any  # the op's module: `term(h)`, `measures(h)`
     node: int
 
     def __call__(self, outs: Outs, target: Tensor, x: Tensor) -> Tensor:
         term: Tensor = self.module.term(_full(outs[self.node]))
         return term
 
-    def metrics(self, outs: Outs) -> dict[str, Tensor]:
-        values: dict[str, Tensor] = self.module.metrics(_full(outs[self.node]))
-        return values
+    def measures(self, outs: Outs) -> dict[str, Tensor]:
+        found: dict[str, Tensor] = self.module.measures(_full(outs[self.node]))
+        return {k: v.float().mean() for k, v in found.items()}
 
 
-Term = Recon | KL | ImportanceWeighted | OpLoss | WeightPenalty | ActivityPenalty | EnergyTerm
+Term = Recon | KL | ImportanceWeighted | OpLoss | WeightPenalty | ActivityPenalty | OwnTerm
 
 
 class Objective:
@@ -213,7 +214,6 @@ class Objective:
         self.names = [t.name for t in terms]
         self.recon = [t for t in terms if isinstance(t, Recon)] + \
             [t.recon for t in terms if isinstance(t, ImportanceWeighted)]
-        self.energy = [t for t in terms if isinstance(t, EnergyTerm)]
         self.needs_input_grad = any(getattr(t, "jacobian", False) for t in terms)
 
     def __call__(self, outs: Outs, target: Tensor, x: Tensor
@@ -225,6 +225,15 @@ class Objective:
             loss = loss + value
         return loss, terms
 
+    def measures(self, outs: Outs) -> dict[str, Tensor]:
+        """Numbers the terms' modules measure on a batch (a som's quantization and
+        topographic errors), each a batch mean; empty for most models."""
+        found: dict[str, Tensor] = {}
+        for t in self.terms:
+            if isinstance(t, OwnTerm):
+                found.update(t.measures(outs))
+        return found
+
     def per_example(self, outs: Outs, target: Tensor) -> Tensor:
         """Weighted sum of the reconstruction terms for each example, (B,)."""
         errors = [t.per_example(outs, target) for t in self.recon]
@@ -235,8 +244,9 @@ class Objective:
 
 
 def build_objective(g: IR, built: dict[str, Any], slots: Slots) -> Objective:
-    """The terms of the graph's `loss*` and `reg*` nodes, plus a KL term per latent and the
-    terms ops compute themselves (vq)."""
+    """The terms of the graph's `loss*` and `reg*` nodes, plus a KL term per latent, the
+    terms ops compute themselves (vq) and the term of each op that adds its own on its input
+    (a som's, an rbm's)."""
     params = nn.ParameterDict()
     terms: list[Term] = [_recon_term(g, n, slots, params) for n in g.of_kind("loss")]
     for nid, mu, logvar in slots.latents:
@@ -250,8 +260,9 @@ def build_objective(g: IR, built: dict[str, Any], slots: Slots) -> Objective:
             continue
         terms.append(KL(_weighted("kl", args.beta), args.beta, built[nid].kl, mu, logvar))
     terms += [OpLoss(name, index) for name, index in slots.aux]
-    for nid, node in energy_inputs(g):
-        terms.append(EnergyTerm("cd", built[nid], slots.nodes[node]))
+    for nid, source in term_inputs(g):
+        name = registered("layer", g.nodes[nid].op)[0].adds_term
+        terms.append(OwnTerm(str(name), built[nid], slots.nodes[source]))
     terms += [_regularizer_term(g, n, built, slots) for n in g.of_kind("regularizer")]
     return Objective(_unique_names(terms), params)
 
@@ -282,9 +293,9 @@ def _regularizer_term(g: IR, nid: str, built: dict[str, Any], slots: Slots
     return ActivityPenalty(name, penalty, slots.nodes[d.targets[0]], opdef.jacobian)
 
 
-def energy_inputs(g: IR) -> list[tuple[str, str]]:
-    """(node, the node it reads) of each energy model's op (rbm): its term reads that input."""
-    return [(nid, g.order[i - 1]) for i, nid in enumerate(g.order)
+def generative_ops(g: IR) -> list[str]:
+    """The nodes whose op draws examples itself (an rbm's Gibbs chains): `sample` uses it."""
+    return [nid for nid in g.order
             if g.nodes[nid].place == "layer" and get_op("layer", g.nodes[nid].op).generative]
 
 

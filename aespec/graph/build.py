@@ -277,8 +277,9 @@ def _add_inverse(b: _Builder, mirror: Mirror, n: str) -> None:
     own = get_op("layer", node.op)
     invert = own.inverse or missing(own, "inverse")
     for name, args in invert(node.args, node.input_shape(), node.output_shape()):
-        ties = (own.ties_inverse or mirror.tied and name == node.op) and \
-            get_op("layer", name).tied_params is not None
+        made = get_op("layer", name)
+        ties = ((own.ties_inverse or mirror.tied and name == node.op)
+                and made.tied_params is not None) or made.reads_inverted
         _add_mirror_op(b, name, args, mirror.span, n if ties else None)
     if b.prev is not None and (got := b.g.nodes[b.prev].out_shape) != node.in_shape:
         b.stop("E305", f"decoder mirror: the inverse of {node.op} (line {node.span.line}) "

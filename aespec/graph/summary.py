@@ -36,14 +36,18 @@ def objective_text(g: IR) -> str:
         return (f"D: min E[{game.discriminator}]{penalty}{clip}    "
                 f"G: min E[{game.generator}]")
     terms = []
-    energy = [g.nodes[n] for n in g.order if g.nodes[n].place == "layer"
-              and get_op("layer", g.nodes[n].op).formula_of is not None]
+    # ops that add a term of their own on their input (an rbm's CD, a som's neighbourhood
+    # distance): they train by it alone, and the reconstruction is measured
+    own = [g.nodes[n] for n in g.order if g.nodes[n].place == "layer"
+           and get_op("layer", g.nodes[n].op).adds_term]
     for d in g.nodes.values():
         if d.kind == "loss":
             formula = formula_text(get_op("loss", d.op), d.args)
-            formula += " (measured)" if energy else ""  # an rbm trains by its own term
+            formula += " (measured)" if own else ""
             terms.append(formula if d.weight == 1 else f"{fmt_num(d.weight)}·{formula}")
-    terms += [(get_op("layer", d.op).formula_of or str)(d.args) for d in energy]
+    for d in own:
+        maker = get_op("layer", d.op)
+        terms.append(maker.formula_of(d.args) if maker.formula_of else formula_text(maker, d.args))
     latent = g.latent
     given = "x, y" if "y" in g.nodes else "x"  # a conditional VAE's code sees y too
     if latent and g.nodes[latent].args.iw > 1:

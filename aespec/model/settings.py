@@ -113,6 +113,9 @@ REPORT: dict[str, Setting] = {
                        "images", args=Filters),
     "anomaly": Setting("self", "histogram of per-example reconstruction error, threshold, "
                        "ROC AUC where labels allow", args=Anomaly),
+    "som_maps": Setting("self", "a som's U-matrix (mean prototype distance to the grid "
+                        "neighbours), hits per unit and, for images, the prototypes; "
+                        "quantization and topographic errors"),
     "baseline": Setting("op", "PCA with as many components as z, same data, same metric",
                         ops={"pca": NoArgs}),
 }

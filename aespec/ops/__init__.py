@@ -7,7 +7,17 @@ read. Adding an op is adding one entry; nothing else in aespec switches on op na
 package registers every op; torch is imported only when a builder is called.
 """
 
-from aespec.ops import activations, joins, latents, layers, losses, noise, rbm, shapes  # noqa: F401
+from aespec.ops import (  # noqa: F401
+    activations,
+    joins,
+    latents,
+    layers,
+    losses,
+    noise,
+    rbm,
+    shapes,
+    som,
+)
 from aespec.ops.registry import (
     REGISTRY,
     UNBOUNDED,

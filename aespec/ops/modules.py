@@ -275,7 +275,7 @@ class RBM(nn.Module):
         u = torch.rand(like.shape, generator=gen, device=like.device, dtype=like.dtype)
         return u if self.gaussian else (u < 0.5).to(like.dtype)
 
-    def metrics(self, v: Tensor) -> dict[str, Tensor]:
+    def measures(self, v: Tensor) -> dict[str, Tensor]:
         """Per example: F of the data, F of as many noise draws, and (Bernoulli units) the
         pseudo-log-likelihood D log sigmoid(F(v with bit i flipped) - F(v)), i at random."""
         v = v.flatten(1)

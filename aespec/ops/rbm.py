@@ -71,7 +71,7 @@ register(OpDef(
     shape=lambda a, s: (a.hidden,), params=_rbm_params, range=lambda a, r: (0.0, 1.0),
     inverse=_rbm_inverse, ties_inverse=True,
     mirror_output=lambda a: "sigmoid" if a.visible == "bernoulli" else "identity",
-    regularizes=True, generative=True,
+    regularizes=True, generative=True, adds_term="cd",
     signature="rbm(hidden, visible=bernoulli, k=1, persistent=false, steps=1000)",
     params_doc="`in*hidden + hidden + in` (W, both biases)", blocks=("bottleneck",),
     build=_build_rbm, style="latent", formula="F̄(v) − F̄(v_k)", formula_of=_cd_formula))

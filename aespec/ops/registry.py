@@ -148,6 +148,12 @@ class OpDef:
     # layers: why `sample` and `report { samples }` cannot draw codes of this op (vq: no
     # prior over its codes); None: the op says nothing on it
     no_prior: str | None = None
+    # layers: its module's `term(h)` on the op's input h is added to the loss under this
+    # name, and its `measures(h)` join the evaluation's numbers (som)
+    adds_term: str | None = None
+    # layers: a mirror builds it from the op it inverts (`tied=` that op's module), always;
+    # never written in a spec (prototype)
+    reads_inverted: bool = False
 
     @property
     def shape_changing(self) -> bool:

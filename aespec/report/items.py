@@ -33,6 +33,7 @@ from aespec.report.figures import (
 from aespec.report.labels import label_names, roc_auc, write_scores
 from aespec.report.pca import fit_pca, pca_reconstruct, principal_axes
 from aespec.report.prior import mmd, prior_draws
+from aespec.report.somplots import som_maps
 from aespec.report.weights import arranged, layer_weights
 
 MAX_EXAMPLES = 2000  # test (and training) examples a report reads: enough for its figures
@@ -451,6 +452,7 @@ ITEMS: dict[str, Callable[[_Ctx, Any], dict]] = {
     "reconstructions": _reconstructions, "samples": _samples,
     "sample_quality": _sample_quality, "manifold": _manifold,
     "latent_scatter": _latent_scatter, "filters": _filters, "anomaly": _anomaly,
+    "som_maps": som_maps,
 }
 BASELINES: dict[str, Callable[[_Ctx, Any], dict]] = {"pca": _pca_baseline}
 

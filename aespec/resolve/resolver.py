@@ -33,8 +33,9 @@ class Resolver:
         # a discriminator's layers are those an encoder may hold
         if (block if block != "discriminator" else "encoder") not in opdef.blocks:
             where = " or ".join(opdef.blocks)
-            self.bag.add("E208", f"{op.name} is not allowed in {block}", op.name_span,
-                         f"a {opdef.kind} {op.name} belongs in the {where}")
+            hint = f"a {opdef.kind} {op.name} belongs in the {where}" if where else \
+                f"{op.name} is not written: `decoder mirror` makes it"
+            self.bag.add("E208", f"{op.name} is not allowed in {block}", op.name_span, hint)
             return None
         args = bind_args(op, opdef.args, self.scope, self.bag, op.name, opdef.varargs)
         return OpCall(op=op.name, args=args, span=op.span) if args is not None else None

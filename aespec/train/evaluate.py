@@ -16,7 +16,8 @@ EVAL_BATCH = 1024  # evaluation holds no gradients, so it takes larger batches
 
 
 def evaluate(model: Any, split: Split, autocast: Any = contextlib.nullcontext) -> dict[str, float]:
-    """`{"loss": ..., TERM: ...}`: each weighted term's mean over the split, in eval mode."""
+    """`{"loss": ..., TERM: ...}`: each weighted term's mean over the split, in eval mode,
+    then each of the model's measures (a som's quantization and topographic errors)."""
     model.eval()
     sums: torch.Tensor | None = None
     names: tuple[str, ...] = ()
@@ -24,26 +25,13 @@ def evaluate(model: Any, split: Split, autocast: Any = contextlib.nullcontext) -
         for xb, yb in split.slices(EVAL_BATCH):
             with autocast():
                 out = model(xb) if yb is None else model(xb, target=yb)
-            names = tuple(out.terms)
+            names = (*out.terms, *out.measures)
             vals = torch.stack([out.loss.detach().float(),
-                                *(t.detach().float() for t in out.terms.values())]) * len(xb)
+                                *(t.detach().float() for t in out.terms.values()),
+                                *(m.detach().float() for m in out.measures.values())]) * len(xb)
             sums = vals if sums is None else sums + vals
     assert sums is not None
     return dict(zip(("loss", *names), (sums / len(split)).tolist(), strict=True))
-
-
-def energy_metrics(model: Any, split: Split) -> dict[str, float]:
-    """An energy model's (rbm) free energies of data and noise and pseudo-log-likelihood,
-    means over the split; {} for any other model."""
-    if not getattr(getattr(model, "objective", None), "energy", None) or len(split) == 0:
-        return {}
-    model.eval()
-    sums: dict[str, float] = {}
-    with torch.no_grad():
-        for xb, _ in split.slices(EVAL_BATCH):
-            for key, value in model.energy_metrics(xb).items():
-                sums[key] = sums.get(key, 0.0) + float(value.double().sum())
-    return {key: total / len(split) for key, total in sums.items()}
 
 
 def recon_errors(model: Any, split: Split) -> torch.Tensor:

@@ -10,7 +10,7 @@ from typing import Any
 
 from aespec.data import Dataset
 from aespec.errors import AespecError, Diagnostic
-from aespec.train.evaluate import counting_codes, energy_metrics, evaluate
+from aespec.train.evaluate import counting_codes, evaluate
 from aespec.train.loop import Diverged, Trainer
 from aespec.train.pages import read_run_page
 from aespec.train.record import now
@@ -72,7 +72,6 @@ def finish_run(setup: Setup, trainer: Trainer, dataset: Dataset, run: RunDir, st
         trainer.restore_best()
         with counting_codes(model) as codebook:
             test = evaluate(model, trainer.data.test, trainer.autocast)
-        test |= energy_metrics(model, trainer.data.test)
     elif status != "interrupted":
         trainer.restore_best()
     warnings = dead_codes(setup, codebook)

@@ -57,6 +57,15 @@ class Counters:
     history: list[dict[str, Any]] = field(default_factory=list)
 
 
+def set_progress(model: Any, epoch: int, epochs: int) -> None:
+    """Tell each module that follows the training's progress (a som's shrinking
+    neighbourhood) where epoch `epoch` (from 0) of `epochs` stands: 0 first, 1 last."""
+    share = epoch / max(epochs - 1, 1)
+    for module in model.modules():
+        if hasattr(module, "set_progress"):
+            module.set_progress(share)
+
+
 class Trainer:
     """One run's training: its model, optimizer, schedule, batch order, counters and
     checkpoints. `fit` runs the epochs; a batched sweep (train/batched.py) runs the steps
@@ -159,6 +168,7 @@ class Trainer:
             if self.ranks is not None:
                 self.ranks.reseed(self.cfg.seed, c.epoch)
         assert self.perm is not None
+        set_progress(self.model, c.epoch, self.cfg.epochs)
         self.model.train()
         self.reporter.phase(f"epoch {c.epoch + 1}/{self.cfg.epochs}", self.steps)
         start = last = time.perf_counter()
