@@ -14,7 +14,7 @@ import torch
 from torch import Tensor, fx
 
 from aespec.compile.gan import _names as gan_names
-from aespec.compile.gan import gradient_penalty
+from aespec.compile.gan import clip_weights, gradient_penalty
 from aespec.compile.lower import Segment
 from aespec.compile.model import AEModel
 from aespec.ops.adversarial import ADVERSARIAL
@@ -82,12 +82,7 @@ class VAEGANModel(AEModel):
         return loss, scores
 
     def clip_weights(self) -> None:
-        """WGAN's clipping: every weight of D into [-clip, clip] (after each of its steps)."""
-        c = self.game.clip
-        if c is not None:
-            with torch.no_grad():
-                for p in self.discriminator.parameters():
-                    p.clamp_(-c, c)
+        clip_weights(self.discriminator, self.game.clip)
 
     def node_shapes(self, x: Tensor) -> dict[str, tuple[int, ...]]:
         """Every IR node's real output shape (batch excluded): the VAE's on `x`, then D's
