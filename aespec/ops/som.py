@@ -73,7 +73,8 @@ register(OpDef(
     label=lambda a: f"{a.rows}x{a.cols} {a.grid}",
     signature="som(rows, cols, grid=hex, sigma=max(rows, cols)/2, sigma_end=0.5)",
     params_doc="`rows * cols * in`", blocks=("bottleneck",), build=_build_som,
-    style="latent", adds_term="som", formula="Σⱼ nⱼ‖h − wⱼ‖² / Σⱼ nⱼ",
+    style="latent", adds_term="som", map_units=lambda a: a.rows * a.cols,
+    mirror_output=lambda a: "identity", formula="Σⱼ nⱼ‖h − wⱼ‖² / Σⱼ nⱼ",
     formula_of=lambda a: f"Σⱼ nⱼ‖h − wⱼ‖² / Σⱼ nⱼ, nⱼ = exp(−‖pⱼ − p_win‖² / 2σ²), "
                          f"σ {a.start_width():g} → {a.sigma_end:g}"))
 
