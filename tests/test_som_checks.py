@@ -4,9 +4,9 @@ E308 for som_maps, and W423 from the training-example count known at check time.
 from __future__ import annotations
 
 import pytest
+from frontend import check, codes, only, spec
 
 from aespec.data import natural_count
-from tests.frontend import check, codes, only, spec
 
 
 def som_spec(bottleneck: str = "som(4, 4)", data: str = "", decoder: str = "mirror",
@@ -65,3 +65,13 @@ def test_a_misplaced_or_misdecoded_som_is_e324(bottleneck, decoder, says):
 def test_som_maps_without_a_som_is_e308_at_check_time():
     source = spec(decoder="mirror", after="loss mse\nreport {\n    som_maps\n}")
     assert "som_maps needs a som" in only(check(source), "E308").message
+
+
+def test_the_ops_listing_says_who_makes_the_ops_no_spec_writes():
+    from aespec.cli.reference import render_ops
+
+    listing = render_ops()
+    assert "(only in: )" not in listing
+    for name in ("prototype", "rbm_visible"):
+        row = next(line for line in listing.splitlines() if line.startswith(f"| `{name}("))
+        assert "made by `decoder mirror`" in row

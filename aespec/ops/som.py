@@ -79,9 +79,10 @@ register(OpDef(
                          f"σ {a.start_width():g} → {a.sigma_end:g}"))
 
 register(OpDef(
-    "prototype", "layer", "the prototype of the unit at grid position z (row, col): "
-    "`decoder mirror` makes it from a `som`, sharing its prototypes", PrototypeArgs,
-    shape=lambda a, s: (a.features,), range=_unbounded, signature="prototype",
+    "prototype", "layer", "the prototype of the unit at grid position z (row, col) of a "
+    "`som`, read from its codebook without gradient; no activation follows it",
+    PrototypeArgs, shape=lambda a, s: (a.features,), range=_unbounded,
+    signature="prototype(features, rows, cols)",
     label=lambda a: "winner's prototype",
     params_doc="0 (the som's)", blocks=(), build=_build_prototype, style="latent",
     tied_params=lambda a: 0, reads_inverted=True))
