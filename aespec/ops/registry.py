@@ -158,6 +158,9 @@ class OpDef:
     # cols): such an op ends the bottleneck alone, is decoded by its mirror, and wants
     # fewer units than training examples (aespec.graph.somchecks)
     map_units: Callable[[Any], int] | None = None
+    # layers: its module follows the epochs (`set_progress`: a som's shrinking
+    # neighbourhood), which the sequential loop sets and a batched sweep does not
+    follows_progress: bool = False
 
     @property
     def shape_changing(self) -> bool:

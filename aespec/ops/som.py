@@ -74,7 +74,7 @@ register(OpDef(
     signature="som(rows, cols, grid=hex, sigma=max(rows, cols)/2, sigma_end=0.5)",
     params_doc="`rows * cols * in`", blocks=("bottleneck",), build=_build_som,
     style="latent", adds_term="som", map_units=lambda a: a.rows * a.cols,
-    mirror_output=lambda a: "identity", formula="Σⱼ nⱼ‖h − wⱼ‖² / Σⱼ nⱼ",
+    follows_progress=True, mirror_output=lambda a: "identity", formula="Σⱼ nⱼ‖h − wⱼ‖² / Σⱼ nⱼ",
     formula_of=lambda a: f"Σⱼ nⱼ‖h − wⱼ‖² / Σⱼ nⱼ, nⱼ = exp(−‖pⱼ − p_win‖² / 2σ²), "
                          f"σ {a.start_width():g} → {a.sigma_end:g}"))
 
