@@ -268,7 +268,8 @@ _CODES = [
          "`aespec sample` reports it for a run without either. A `vq` "
          "bottleneck (VQ-VAE) has discrete codes and no prior over them, so `samples` "
          "names that instead: drawing needs a prior fitted on its codes (a PixelCNN), which "
-         "aespec does not fit.",
+         "aespec does not fit. `som_maps` draws a self-organizing map's grid, so it needs a "
+         "`som(rows, cols)` in the bottleneck.",
          _spec(after="report {\n    samples(n=16)\n}")),
     Code("E309", "the data does not fit the input", "checks",
          "A data source whose example shape is known without reading files (`digits`, "
@@ -369,6 +370,17 @@ _CODES = [
          "nothing (the rbm trains by contrastive divergence, which passes no gradient "
          "down), and another decoder would not be the RBM's reconstruction.",
          "input vector(64)\nencoder {\n}\nbottleneck {\n    rbm(32)\n}\n"
+         "decoder {\n    dense(64) sigmoid\n}\nloss mse\n"),
+    Code("E324", "a som that does not end the bottleneck, or not decoded by its mirror",
+         "checks",
+         "A `som(rows, cols)` spreads the examples over a grid of units; its code z is the "
+         "winner's (row, col) and its reconstruction the winner's prototype, read from its "
+         "codebook. So it is the last op of the bottleneck (a layer after it would read "
+         "two grid coordinates), a model has one, it shares the bottleneck with no "
+         "stochastic latent (`gaussian`), and its decoder is `decoder mirror` with no "
+         "activation after the prototype (`decoder mirror(output=ACT)` would distort it). "
+         "Layers before it (a `flatten`, an encoder) are fine.",
+         "input vector(64)\nencoder {\n}\nbottleneck {\n    som(4, 4)\n}\n"
          "decoder {\n    dense(64) sigmoid\n}\nloss mse\n"),
     # ------------------------------------------------------------ W4: theory
     Code("W401", "the code can learn the identity", "checks",
@@ -518,6 +530,17 @@ _CODES = [
          "mostly noise. Standardize the data (mean 0, variance 1 per feature), or use "
          "Bernoulli visible units.",
          "data digits\n" + _RBM.replace("rbm(32)", "rbm(32, visible=gaussian)")),
+    Code("W423", "a som with more units than training examples", "checks",
+         "Each unit of a self-organizing map holds a prototype that the examples it wins, "
+         "and those its neighbours win, pull towards them. With more units than training "
+         "examples most units never win: their prototypes are only dragged along by their "
+         "neighbours, the hit map is mostly empty and the U-matrix mostly interpolation. "
+         "The usual size is about 5·√n units for n examples (Vesanto's rule). The count is "
+         "known at check time for `digits` (1,437 after the 80/20 split), `mnist` and "
+         "`fashion_mnist` (60,000, or `limit=N`) and `synthetic(n)` (4/5 of n); not for "
+         "files, nor with `normal=`.",
+         "data digits\ninput vector(64)\nencoder {\n}\nbottleneck {\n    som(40, 40)\n}\n"
+         "decoder mirror\nloss mse\n"),
     # ------------------------------------------------------------ E5: data
     Code("E501", "data not found", "data",
          "A data file (or the IDX files of `mnist`/`fashion_mnist`) is not where the spec "

@@ -78,7 +78,7 @@ register(OpDef(
 
 register(OpDef(
     "rbm_visible", "layer", "the mean-field visible layer of an `rbm`, `W^T h + b_v` with "
-    "its weights (only `decoder mirror` writes it; the mirror's output activation follows)",
+    "its weights; the mirror's output activation follows",
     VisibleArgs, shape=lambda a, s: (a.units,), range=_unbounded,
     signature="rbm_visible(units)", params_doc="0 (the rbm's)", blocks=(),
     build=_build_visible, tied_params=lambda a: 0))

@@ -73,14 +73,16 @@ register(OpDef(
     label=lambda a: f"{a.rows}x{a.cols} {a.grid}",
     signature="som(rows, cols, grid=hex, sigma=max(rows, cols)/2, sigma_end=0.5)",
     params_doc="`rows * cols * in`", blocks=("bottleneck",), build=_build_som,
-    style="latent", adds_term="som", formula="Σⱼ nⱼ‖h − wⱼ‖² / Σⱼ nⱼ",
+    style="latent", adds_term="som", map_units=lambda a: a.rows * a.cols,
+    follows_progress=True, mirror_output=lambda a: "identity", formula="Σⱼ nⱼ‖h − wⱼ‖² / Σⱼ nⱼ",
     formula_of=lambda a: f"Σⱼ nⱼ‖h − wⱼ‖² / Σⱼ nⱼ, nⱼ = exp(−‖pⱼ − p_win‖² / 2σ²), "
                          f"σ {a.start_width():g} → {a.sigma_end:g}"))
 
 register(OpDef(
-    "prototype", "layer", "the prototype of the unit at grid position z (row, col): "
-    "`decoder mirror` makes it from a `som`, sharing its prototypes", PrototypeArgs,
-    shape=lambda a, s: (a.features,), range=_unbounded, signature="prototype",
+    "prototype", "layer", "the prototype of the unit at grid position z (row, col) of a "
+    "`som`, read from its codebook without gradient; no activation follows it",
+    PrototypeArgs, shape=lambda a, s: (a.features,), range=_unbounded,
+    signature="prototype(features, rows, cols)",
     label=lambda a: "winner's prototype",
     params_doc="0 (the som's)", blocks=(), build=_build_prototype, style="latent",
     tied_params=lambda a: 0, reads_inverted=True))
