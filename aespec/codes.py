@@ -291,10 +291,8 @@ _CODES = [
     Code("E313", "the op has no PyTorch form in aespec emit", "emit",
          "`aespec emit` writes each op as PyTorch source by the op's own emit rule, "
          "registered beside its definition in aespec/ops; an op that has none (one added "
-         "to the registry without its emit form) is refused rather than guessed. `vq` "
-         "(VQ-VAE) is one: its codebook starts from the first training batch, a state that "
-         "the emitted file would have to copy. "
-         "`aespec run` still trains the spec.",
+         "to the registry without its emit form) is refused rather than guessed; every op of "
+         "the registry has one. `aespec run` still trains the spec.",
          "`aespec emit` on a spec using an op registered without an emit form", False),
     Code("E314", "the spec cannot be emitted", "emit",
          "The graph is incomplete because some shape could not be inferred, so there is no "
