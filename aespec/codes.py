@@ -313,8 +313,8 @@ _CODES = [
          "VAE-GAN (a VAE with `discriminator { ... }`) and a conditional spec (`condition "
          "labels(N)`); `aespec check`, `draw` and `fmt` read them; `aespec emit` writes a "
          "GAN and a conditional autoencoder, and a distributed run (`--nproc`) trains a "
-         "GAN. A distributed run does not take an adversarial autoencoder or a VAE-GAN, nor "
-         "`aespec emit` either of them, yet: they refuse it with this code.",
+         "GAN, an adversarial autoencoder and a VAE-GAN. `aespec emit` does not take an "
+         "adversarial autoencoder or a VAE-GAN yet: it refuses them with this code.",
          "`aespec emit vae_gan.ae` on a VAE-GAN", False),
     Code("E317", "the discriminator does not end in one value per example", "checks",
          "A GAN's (or a VAE-GAN's) discriminator scores each example, real or generated, "

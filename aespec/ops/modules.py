@@ -7,6 +7,7 @@ TorchScript-compatible.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Optional
 
 import torch
@@ -89,19 +90,26 @@ class GaussianLatent(nn.Module):
     by side.
 
     Returns `(z, mu, logvar)`.  In training `z = mu + sigma * eps` for `samples` = L*K
-    draws stacked draw-major, (L*K*B, dim); in evaluation `z = mu`.
+    draws stacked draw-major, (L*K*B, dim); in evaluation `z = mu`. `draw`, where a trainer
+    sets it, gives eps, (L*K, B, dim), instead of the global generator (a distributed
+    VAE-GAN's: each rank's rows of the global batch's draws, train/vaegan.py).
     """
 
     def __init__(self, in_features: int, dim: int, samples: int = 1):
         super().__init__()
         self.heads = nn.Linear(in_features, 2 * dim)  # one matmul for both heads
         self.samples = samples
+        self.draw: Callable[[int, int, int], Tensor] | None = None  # (L, B, dim) -> eps
 
     def forward(self, h: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         mu, logvar = self.heads(h.flatten(1)).chunk(2, dim=1)  # (B, dim) each
         if not self.training:
             return mu, mu, logvar
-        eps = torch.randn([self.samples] + list(mu.shape), dtype=mu.dtype, device=mu.device)
+        if self.draw is None:
+            eps = torch.randn([self.samples] + list(mu.shape), dtype=mu.dtype,
+                              device=mu.device)
+        else:
+            eps = self.draw(self.samples, *mu.shape).to(mu.device, mu.dtype)
         z = mu + torch.exp(0.5 * logvar) * eps  # (L, B, dim)
         return z.flatten(0, 1), mu, logvar
 
