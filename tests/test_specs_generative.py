@@ -53,7 +53,7 @@ def trained(name: str) -> aespec.train.RunResult:
         spec = out / f"{name}.ae"
         spec.write_text(without_discriminator((SPECS / f"{name[:-5]}.ae").read_text()))
     return aespec.train(spec, epochs=epochs, data=data, overrides=list(overrides),
-                        out=out / "run", quiet=True, report=False)
+                        out=out / "run", quiet=True, report=not name.endswith("_twin"))
 
 
 def without_discriminator(source: str) -> str:

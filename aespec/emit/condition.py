@@ -16,7 +16,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from aespec.emit.network import Network
     from aespec.graph.ir import IR
 
 
@@ -28,13 +27,6 @@ def classes(g: IR) -> int | None:
 def y_arg(g: IR) -> str:
     """`, y`: the labels' argument of a conditional network's calls; nothing for another."""
     return ", y" if "y" in g.nodes else ""
-
-
-def provide(net: Network) -> None:
-    """Name the labels `y` before the values are named (`name_values`), so no label of the
-    spec takes the name, and a join of `y` reads the argument."""
-    if "y" in net.g.nodes:
-        net.owner["y"], net.names["y"] = "y", "y"
 
 
 def env(g: IR) -> dict[str, str]:

@@ -44,7 +44,7 @@ def analyse_gan(g: IR) -> Network:
         d = g.nodes[nid]
         noop = d.kind != "input" and rule_of(d) == NOOP
         net.owner[nid] = net.owner[g.order[i - 1]] if noop else nid
-    condition.provide(net)  # a conditional GAN's labels: both networks' second argument
+    net.provide_labels()  # a conditional GAN's labels: both networks' second argument
     net.roles = {"x_hat": g.outputs["decoder"], "score": g.outputs["discriminator"]}
     name_values(g, net)
     return net

@@ -15,7 +15,6 @@ import keyword
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from aespec.emit import condition
 from aespec.emit.rules import NOOP, Op, Written, layer_rule
 from aespec.errors import AespecError
 from aespec.ops import get_op, lookup
@@ -51,6 +50,13 @@ class Network:
     adders: list[tuple[str, str]] = field(default_factory=list)  # (op, its input): an op
     #   whose module adds a term on its input (som, rbm: `term(h)`)
     helpers: set[str] = field(default_factory=set)
+
+    def provide_labels(self) -> None:
+        """Name a conditional model's labels `y` before the values are named
+        (`name_values`), so no label of the spec takes the name, and a join of `y` reads the
+        argument."""
+        if "y" in self.g.nodes:
+            self.owner["y"], self.names["y"] = "y", "y"
 
     @property
     def order(self) -> list[str]:
@@ -95,7 +101,7 @@ def analyse(g: IR) -> Network:
     net.aux = [n for _, n in layers if get_op("layer", g.nodes[n].op).aux_loss]
     net.adders = [(n, order[i - 1]) for i, n in layers
                   if i > 0 and get_op("layer", g.nodes[n].op).adds_term]
-    condition.provide(net)  # a conditional autoencoder's labels: every method's argument
+    net.provide_labels()  # a conditional autoencoder's labels: every method's argument
     name_values(g, net)
     return net
 
