@@ -77,3 +77,10 @@ def test_the_rbms_unroll_into_the_untied_mirror(tmp_path):
     for dec, enc in zip(mirror, reversed(list(layers.values())), strict=True):
         torch.testing.assert_close(dec.weight, enc.weight.t(), atol=1e-6, rtol=0)
         assert dec.weight is not enc.weight
+
+
+def test_an_rbm_op_under_pretrain_rbm_is_told_it_is_one_rbm_already(tmp_path):
+    source = ("data digits\ninput vector(64)\nencoder {\n}\nbottleneck {\n    rbm(16)\n}\n"
+              f"decoder mirror\nloss bce\n{TRAIN}")
+    (error,) = _errors(tmp_path, source)
+    assert error.span.line == 6 and "remove pretrain" in (error.hint or "")

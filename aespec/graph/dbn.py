@@ -34,10 +34,12 @@ def rbm_pretraining_stacks_dense_layers(spec: Spec, g: IR, bag: DiagnosticBag) -
     for n in stack:
         d = g.nodes[n]
         if d.op not in _STACKABLE:
-            bag.add("E324", f"pretrain rbm stacks dense layers with sigmoid or linear units: "
-                    f"{d.op} (line {d.span.line}) cannot be an RBM", d.span,
-                    "use dense layers followed by sigmoid (or nothing, for a linear code), "
-                    "or `pretrain layerwise`")
+            hint = ("an rbm op is one RBM already, trained by its own CD term: remove "
+                    "pretrain" if d.op == "rbm" else "use dense layers followed by sigmoid (or "
+                    "nothing, for a linear code), or `pretrain layerwise`")
+            bag.add("E324", f"pretrain rbm makes each dense layer an RBM: {d.op} (line "
+                    f"{d.span.line}) is not dense, sigmoid, identity, flatten or reshape",
+                    d.span, hint)
             return
         if d.op == "dense" and not d.args.bias:
             bag.add("E324", "pretrain rbm needs each dense layer's bias (the RBM's hidden "
