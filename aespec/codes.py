@@ -268,7 +268,8 @@ _CODES = [
          "`aespec sample` reports it for a run without either. A `vq` "
          "bottleneck (VQ-VAE) has discrete codes and no prior over them, so `samples` "
          "names that instead: drawing needs a prior fitted on its codes (a PixelCNN), which "
-         "aespec does not fit.",
+         "aespec does not fit. `som_maps` draws a self-organizing map's grid, so it needs a "
+         "`som(rows, cols)` in the bottleneck.",
          _spec(after="report {\n    samples(n=16)\n}")),
     Code("E309", "the data does not fit the input", "checks",
          "A data source whose example shape is known without reading files (`digits`, "
@@ -290,10 +291,8 @@ _CODES = [
     Code("E313", "the op has no PyTorch form in aespec emit", "emit",
          "`aespec emit` writes each op as PyTorch source by the op's own emit rule, "
          "registered beside its definition in aespec/ops; an op that has none (one added "
-         "to the registry without its emit form) is refused rather than guessed. `vq` "
-         "(VQ-VAE) is one: its codebook starts from the first training batch, a state that "
-         "the emitted file would have to copy. "
-         "`aespec run` still trains the spec.",
+         "to the registry without its emit form) is refused rather than guessed; every op of "
+         "the registry has one. `aespec run` still trains the spec.",
          "`aespec emit` on a spec using an op registered without an emit form", False),
     Code("E314", "the spec cannot be emitted", "emit",
          "The graph is incomplete because some shape could not be inferred, so there is no "
@@ -314,8 +313,8 @@ _CODES = [
          "VAE-GAN (a VAE with `discriminator { ... }`) and a conditional spec (`condition "
          "labels(N)`); `aespec check`, `draw` and `fmt` read them; `aespec emit` writes a "
          "GAN and a conditional autoencoder, and a distributed run (`--nproc`) trains a "
-         "GAN. A distributed run does not take an adversarial autoencoder or a VAE-GAN, nor "
-         "`aespec emit` either of them, yet: they refuse it with this code.",
+         "GAN, an adversarial autoencoder and a VAE-GAN. `aespec emit` does not take an "
+         "adversarial autoencoder or a VAE-GAN yet: it refuses them with this code.",
          "`aespec emit vae_gan.ae` on a VAE-GAN", False),
     Code("E317", "the discriminator does not end in one value per example", "checks",
          "A GAN's (or a VAE-GAN's) discriminator scores each example, real or generated, "
@@ -370,7 +369,18 @@ _CODES = [
          "down), and another decoder would not be the RBM's reconstruction.",
          "input vector(64)\nencoder {\n}\nbottleneck {\n    rbm(32)\n}\n"
          "decoder {\n    dense(64) sigmoid\n}\nloss mse\n"),
-    Code("E324", "pretrain rbm on layers that are not an RBM stack", "checks",
+    Code("E324", "a som that does not end the bottleneck, or not decoded by its mirror",
+         "checks",
+         "A `som(rows, cols)` spreads the examples over a grid of units; its code z is the "
+         "winner's (row, col) and its reconstruction the winner's prototype, read from its "
+         "codebook. So it is the last op of the bottleneck (a layer after it would read "
+         "two grid coordinates), a model has one, it shares the bottleneck with no "
+         "stochastic latent (`gaussian`), and its decoder is `decoder mirror` with no "
+         "activation after the prototype (`decoder mirror(output=ACT)` would distort it). "
+         "Layers before it (a `flatten`, an encoder) are fine.",
+         "input vector(64)\nencoder {\n}\nbottleneck {\n    som(4, 4)\n}\n"
+         "decoder {\n    dense(64) sigmoid\n}\nloss mse\n"),
+    Code("E325", "pretrain rbm on layers that are not an RBM stack", "checks",
          "`train { pretrain rbm }` pretrains each dense layer of encoder and bottleneck as "
          "an RBM (a deep belief net) and unrolls the stack into the decoder: the layers are "
          "dense ones with their bias, each followed by `sigmoid` (binary hidden units) or by "
@@ -529,6 +539,17 @@ _CODES = [
          "mostly noise. Standardize the data (mean 0, variance 1 per feature), or use "
          "Bernoulli visible units.",
          "data digits\n" + _RBM.replace("rbm(32)", "rbm(32, visible=gaussian)")),
+    Code("W423", "a som with more units than training examples", "checks",
+         "Each unit of a self-organizing map holds a prototype that the examples it wins, "
+         "and those its neighbours win, pull towards them. With more units than training "
+         "examples most units never win: their prototypes are only dragged along by their "
+         "neighbours, the hit map is mostly empty and the U-matrix mostly interpolation. "
+         "The usual size is about 5·√n units for n examples (Vesanto's rule). The count is "
+         "known at check time for `digits` (1,437 after the 80/20 split), `mnist` and "
+         "`fashion_mnist` (60,000, or `limit=N`) and `synthetic(n)` (4/5 of n); not for "
+         "files, nor with `normal=`.",
+         "data digits\ninput vector(64)\nencoder {\n}\nbottleneck {\n    som(40, 40)\n}\n"
+         "decoder mirror\nloss mse\n"),
     # ------------------------------------------------------------ E5: data
     Code("E501", "data not found", "data",
          "A data file (or the IDX files of `mnist`/`fashion_mnist`) is not where the spec "

@@ -342,3 +342,24 @@ def test_a_ctrl_c_while_the_handler_is_switched_off_is_dropped(monkeypatch) -> N
         assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN and calls[-1] == signal.SIG_IGN
     finally:
         real(signal.SIGINT, old)
+
+
+def test_the_summary_shows_measures_apart_from_the_trained_terms(capsys):
+    """A som's quantization and topographic errors are evaluated, never trained on: the
+    summary lists them under `measure`, not beside the loss terms."""
+    from types import SimpleNamespace
+
+    from aespec.cli.run import print_result
+
+    record = {"epoch": 1, "train": {"loss": 2.0, "mse": 0.1, "som": 1.9},
+              "val": {"loss": 2.1, "som": 2.0, "quantization_error": 1.5}}
+    result = SimpleNamespace(
+        name="som", status="finished", epochs=1, best_epoch=1, history=[record],
+        test={"loss": 2.2, "mse": 0.1, "som": 2.1, "quantization_error": 1.6,
+              "topographic_error": 0.05},
+        report={}, params=10, seconds=1.0, run_dir=Path("run"), codebook={})
+    print_result(result)
+    text = capsys.readouterr().out
+    terms, measures = text.split("measure", 1)
+    assert "mse" in terms and "som" in terms and "quantization_error" not in terms
+    assert "quantization_error" in measures and "topographic_error" in measures

@@ -1,4 +1,4 @@
-"""`train { pretrain rbm }`: what it stacks (E324, located), and how it unrolls."""
+"""`train { pretrain rbm }`: what it stacks (E325, located), and how it unrolls."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def _spec(encoder: str = "dense(32) sigmoid", bottleneck: str = "dense(8)",
 def _errors(tmp_path: pathlib.Path, source: str) -> list:
     path = tmp_path / "dbn.ae"
     path.write_text(source)
-    return [d for d in aespec.check(path).diagnostics if d.code == "E324"]
+    return [d for d in aespec.check(path).diagnostics if d.code == "E325"]
 
 
 def test_a_stack_of_sigmoid_layers_and_a_linear_code_checks(tmp_path):

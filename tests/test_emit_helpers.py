@@ -153,3 +153,17 @@ def test_the_installed_package_emits_the_helpers_from_its_own_file(venv, tmp_pat
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
     assert HELPERS["occlude"] in proc.stdout
+
+
+@pytest.mark.parametrize("grid", ["hex", "rect"])
+def test_the_som_module_lays_out_the_grid_of_the_reports_maps(grid: str):
+    """SelfOrganizingMap (portable.py) computes its grid in torch; the report's maps read
+    aespec.ops.grid's: the same places and the same neighbours."""
+    from aespec.ops.grid import neighbour_pairs, unit_positions
+
+    som = portable.SelfOrganizingMap(3, 4, 5, grid, 2.0, 0.5)
+    expected = torch.tensor(unit_positions(4, 5, grid))
+    assert torch.equal(som.positions, expected)
+    pairs = {(int(i), int(j)) for i, j in som.adjacent.nonzero() if i < j}
+    assert pairs == set(neighbour_pairs(4, 5, grid))
+    assert bool(som.adjacent.diagonal().all())

@@ -75,6 +75,13 @@ def test_a_spec_the_batched_step_cannot_run_is_never_grouped():
     assert found.groups == () and "precision" in found.alone[0]
 
 
+def test_a_som_is_never_grouped_its_neighbourhood_follows_the_epochs():
+    som = ("data digits\ninput vector(64)\nencoder {\n}\nbottleneck {\n    som(4, 4)\n}\n"
+           "decoder mirror\nloss mse\ntrain {\n    epochs 2\n}\n")
+    found = batchable.plan(checks(["train.seed=0"], ["train.seed=1"], source=som))
+    assert found.groups == () and "neighbourhood shrinks" in found.alone[0]
+
+
 def seeds(n, source=SPEC):
     return checks(*([f"train.seed={i}"] for i in range(n)), source=source)
 

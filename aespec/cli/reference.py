@@ -123,6 +123,8 @@ def _mirror_text(op: OpDef) -> str:
 
 
 def _meaning(op: OpDef) -> str:
+    if not op.blocks:  # an inverse that no spec writes (prototype, rbm_visible)
+        return op.doc + " (made by `decoder mirror`; not written in a spec)"
     where = "" if set(op.blocks) == set(BLOCKS) else f" (only in: {', '.join(op.blocks)})"
     return op.doc + where
 

@@ -129,6 +129,14 @@ def _reporter(quiet: bool) -> Any:
     return Plain()
 
 
+def _by_name(table: Table, head: str, test: dict[str, float], val: dict[str, float]) -> None:
+    """Columns `head`, test and validation, a row for each of `test`'s numbers."""
+    for col in (head, "test", "validation"):
+        table.add_column(col, justify="left" if col == head else "right")
+    for name, value in test.items():
+        table.add_row(name, f"{value:#.6g}", f"{val[name]:#.6g}" if name in val else "")
+
+
 def print_result(result: Any) -> None:
     """The summary: test loss by term (and the best epoch's validation), size and time; a
     GAN's best epoch's terms and its samples' quality instead."""
@@ -150,11 +158,15 @@ def print_result(result: Any) -> None:
         for term, value in [*best["train"].items(), *val.items()]:
             table.add_row(game.label(term), f"{value:#.6g}")
     else:
-        for col in ("term", "test", "validation"):
-            table.add_column(col, justify="left" if col == "term" else "right")
-        for term, value in result.test.items():
-            table.add_row(term, f"{value:#.6g}", f"{val[term]:#.6g}" if term in val else "")
+        trained = set(best["train"]) if best is not None else set(result.test)
+        _by_name(table, "term", {k: v for k, v in result.test.items() if k in trained}, val)
     out.print(table)
+    measures = {k: v for k, v in result.test.items()
+                if not gan and best is not None and k not in best["train"]}
+    if measures:  # numbers evaluated, never trained on (a som's quantization error)
+        table = Table(show_edge=False, pad_edge=False)
+        _by_name(table, "measure", measures, val)
+        out.print(table)
     if best is not None and not gan and "discriminator" in best["train"]:
         from aespec.report import vaegan
 

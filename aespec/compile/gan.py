@@ -143,12 +143,7 @@ class GANModel(nn.Module):
         return gradient_penalty(lambda mixed: self.d(mixed, c), real, fake, e)
 
     def clip_weights(self) -> None:
-        """WGAN's clipping: every weight of D into [-clip, clip] (after each of its steps)."""
-        c = self.game.clip
-        if c is not None:
-            with torch.no_grad():
-                for p in self.discriminator.parameters():
-                    p.clamp_(-c, c)
+        clip_weights(self.discriminator, self.game.clip)
 
     def sample(self, n: int, generator: torch.Generator | None = None,
                labels: Tensor | None = None) -> Tensor:
@@ -207,6 +202,14 @@ def gradient_penalty(d: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor,
     grad, = torch.autograd.grad(score.sum(), mixed, create_graph=True)
     penalty: Tensor = ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
     return penalty
+
+
+def clip_weights(discriminator: nn.Module, clip: float | None) -> None:
+    """WGAN's clipping: every weight of D into [-clip, clip] (after each of its steps)."""
+    if clip is not None:
+        with torch.no_grad():
+            for p in discriminator.parameters():
+                p.clamp_(-clip, clip)
 
 
 def compile_gan(graph: IR, origin: Callable[[str], str] | None) -> GANModel:

@@ -14,7 +14,7 @@ import torch
 from torch import Tensor, fx
 
 from aespec.compile.gan import _names as gan_names
-from aespec.compile.gan import gradient_penalty
+from aespec.compile.gan import clip_weights, gradient_penalty
 from aespec.compile.lower import Segment
 from aespec.compile.model import AEModel
 from aespec.ops.adversarial import ADVERSARIAL
@@ -45,12 +45,15 @@ class VAEGANModel(AEModel):
         """D's raw score of examples `x`, (B, 1); a conditional model's given `labels`."""
         return self._call(self.discriminator, x, labels)
 
-    def prior_samples(self, n: int, labels: Tensor | None = None) -> Tensor:
+    def prior_samples(self, n: int, labels: Tensor | None = None,
+                      z: Tensor | None = None) -> Tensor:
         """n decoded draws z ~ N(0, I) in the current mode (training: batch statistics and
-        dropout, with gradients), from the global RNG: the second kind of fake."""
+        dropout, with gradients): the second kind of fake. `z`, (n, *latent_shape): the
+        trainer's draws; from the global RNG when None."""
         assert self.info.latent_shape is not None  # a VAE-GAN has a gaussian latent
         p = next(self.parameters())
-        z = torch.randn((n, *self.info.latent_shape), device=p.device, dtype=p.dtype)
+        z = (torch.randn((n, *self.info.latent_shape), device=p.device, dtype=p.dtype)
+             if z is None else z.to(p.device, p.dtype))
         return self._call(self._view("sample"), z, labels)
 
     def g_loss(self, fakes: Tensor, labels: Tensor | None = None) -> Tensor:
@@ -60,18 +63,19 @@ class VAEGANModel(AEModel):
         return loss
 
     def d_loss(self, real: Tensor, fakes: Tensor, labels: Tensor | None = None,
-               fake_labels: Tensor | None = None, recons: int | None = None
-               ) -> tuple[Tensor, dict[str, Tensor]]:
+               fake_labels: Tensor | None = None, recons: int | None = None,
+               e: Tensor | None = None) -> tuple[Tensor, dict[str, Tensor]]:
         """D's objective on real examples against detached fakes (the first `recons`
         reconstructions, then prior samples), with D's mean scores of each kind:
-        probabilities σ(D) in the log-likelihood games, raw scores in the others."""
+        probabilities σ(D) in the log-likelihood games, raw scores in the others. `e`,
+        (len(fakes),): the gradient penalty's mixing weights (drawn there when None)."""
         s_real = self.d(real, labels).float()
         s_fake = self.d(fakes, fake_labels).float()
         loss = self.rule.d_loss(s_real, s_fake)
         if self.game.gradient_penalty > 0:  # as many real examples as fakes, repeated
             reps = -(-len(fakes) // len(real))
             mixed_real = real.repeat(reps, *[1] * (real.dim() - 1))[:len(fakes)]
-            penalty = gradient_penalty(lambda x: self.d(x, fake_labels), mixed_real, fakes)
+            penalty = gradient_penalty(lambda x: self.d(x, fake_labels), mixed_real, fakes, e)
             loss = loss + self.game.gradient_penalty * penalty
         with torch.no_grad():
             p_real, p_fake = (torch.sigmoid(s_real), torch.sigmoid(s_fake)) \
@@ -82,12 +86,7 @@ class VAEGANModel(AEModel):
         return loss, scores
 
     def clip_weights(self) -> None:
-        """WGAN's clipping: every weight of D into [-clip, clip] (after each of its steps)."""
-        c = self.game.clip
-        if c is not None:
-            with torch.no_grad():
-                for p in self.discriminator.parameters():
-                    p.clamp_(-c, c)
+        clip_weights(self.discriminator, self.game.clip)
 
     def node_shapes(self, x: Tensor) -> dict[str, tuple[int, ...]]:
         """Every IR node's real output shape (batch excluded): the VAE's on `x`, then D's

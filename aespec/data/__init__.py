@@ -12,7 +12,13 @@ arguments and must not pay for them.
 from aespec.data.base import Dataset
 from aespec.data.datasets import _interpolation_matrix  # noqa: F401 (tests check the resize)
 from aespec.data.entry import REGISTRY, DataSource
-from aespec.data.load import in_unit_range, known_range, load_data, natural_shape
+from aespec.data.load import (
+    in_unit_range,
+    known_range,
+    load_data,
+    natural_count,
+    natural_shape,
+)
 from aespec.data.sources import (
     CsvArgs,
     DigitsArgs,
@@ -26,4 +32,4 @@ from aespec.data.sources import (
 
 __all__ = ["REGISTRY", "CsvArgs", "DataSource", "Dataset", "DigitsArgs",
            "MnistArgs", "NpyArgs", "NpzArgs", "SourceArgs", "SyntheticArgs", "in_unit_range",
-           "known_range", "load_data", "natural_shape", "validate_args"]
+           "known_range", "load_data", "natural_count", "natural_shape", "validate_args"]

@@ -13,6 +13,7 @@ from aespec.data.base import Ctx, Raw, guard, require_memory
 from aespec.data.emitted import digits_loader, mnist_loader
 from aespec.data.entry import REGISTRY, DataSource, register
 from aespec.data.files import npz_raw, read_idx
+from aespec.data.prepare import train_share
 from aespec.data.sources import TEN_CLASSES, DigitsArgs, MnistArgs
 
 if TYPE_CHECKING:
@@ -134,6 +135,21 @@ def _limit(raw: Raw, limit: int) -> Raw:
 
 # ---------------------------------------------------------------- entries
 
+MNIST_TRAIN = 60_000  # the training files of mnist and fashion_mnist
+
+
+def _digits_count(a: DigitsArgs) -> int | None:
+    return None if a.normal is not None else train_share(DIGITS)
+
+
+def _mnist_count(a: MnistArgs) -> int | None:
+    if a.normal is not None:
+        return None
+    if a.limit is not None:
+        return min(a.limit, MNIST_TRAIN) if a.path is None else None
+    return MNIST_TRAIN if a.path is None else None  # an .npz of its own may hold any number
+
+
 DIGIT_NAMES = tuple(map(str, TEN_CLASSES))
 FASHION_NAMES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
                  "Sneaker", "Bag", "Ankle boot")
@@ -141,12 +157,13 @@ FASHION_NAMES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal"
 register(
     DataSource("digits", DigitsArgs, digits_raw, lambda a: (1, a.size or 8, a.size or 8),
                unit=True, labels="always", class_names=DIGIT_NAMES, emit=digits_loader,
-               resize="size", classifier=True),
+               resize="size", classifier=True, count=_digits_count),
     DataSource("fashion_mnist", MnistArgs, mnist_raw, lambda a: (1, 28, 28), unit=True,
                labels="always", class_names=FASHION_NAMES, emit=mnist_loader,
                system_dirs=("/usr/share/datasets/fashion-mnist",), paths=("path",),
-               classifier=True),
+               classifier=True, count=_mnist_count),
     DataSource("mnist", MnistArgs, mnist_raw, lambda a: (1, 28, 28), unit=True,
                labels="always", class_names=DIGIT_NAMES, emit=mnist_loader,
-               system_dirs=("/usr/share/datasets/mnist",), paths=("path",), classifier=True),
+               system_dirs=("/usr/share/datasets/mnist",), paths=("path",), classifier=True,
+               count=_mnist_count),
 )

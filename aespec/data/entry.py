@@ -77,6 +77,9 @@ class DataSource:
     emit: LoaderRule | None = None  # what `aespec emit` writes; None: random stand-in data
     system_dirs: tuple[str, ...] = ()
     paths: tuple[str, ...] = ()
+    # the training examples (after the 80/20 split where the source has no test set of
+    # its own), known without reading a file; None where they are not
+    count: Callable[[Any], int | None] | None = None
     resize: str | None = None  # the argument that makes examples N x N (E502's hint names it)
     # report `sample_quality` trains a reference classifier on it (a data set of classes)
     classifier: bool = False

@@ -29,6 +29,17 @@ def natural_shape(source: str, args: dict) -> tuple[int, ...] | None:
         return None  # bad arguments are reported by validate_args
 
 
+def natural_count(source: str, args: dict) -> int | None:
+    """The number of training examples, known without reading a file; None where it is not."""
+    entry = REGISTRY.get(source)
+    if entry is None or entry.count is None:
+        return None
+    try:
+        return entry.count(entry.args.model_validate(args))
+    except ValidationError:
+        return None  # bad arguments are reported by validate_args
+
+
 def known_range(source: str, args: dict) -> tuple[float, float] | None:
     """The range of a source's values, known without reading a file: [0, 1], or the one
     `range=` scales them to; None where it is not known (or the arguments are bad)."""

@@ -26,11 +26,16 @@ def check_counts(part: Raw, ctx: Ctx) -> None:
                         f"found shape {part.labels.shape}")
 
 
+def train_share(n: int) -> int:
+    """How many of n examples the fixed split keeps for training."""
+    return 4 * n // 5  # 1797 digits -> 1437 train / 360 test
+
+
 def split(raw: Raw, ctx: Ctx) -> tuple[Raw, Raw]:
     """The fixed split: permute with a generator seeded 0; the last fifth is the test set."""
     import numpy as np
     n = len(raw.x)
-    n_train = 4 * n // 5  # 1797 digits -> 1437 train / 360 test
+    n_train = train_share(n)
     if n_train < 1:
         raise ctx.error("E505", f"{raw.origin} holds {n} example; at least 2 are needed "
                         "for a training and a test set")

@@ -7,7 +7,7 @@ from typing import Any
 
 from aespec.data.base import Ctx, Raw, require_memory
 from aespec.data.entry import DataSource, register
-from aespec.data.prepare import image_side
+from aespec.data.prepare import image_side, train_share
 from aespec.data.sources import SyntheticArgs
 
 
@@ -59,4 +59,5 @@ def _sine(rng: Any, n: int, shape: tuple[int, ...], bins: int = 4) -> tuple[Any,
 
 _GENERATORS = {"blobs": _blobs, "bars": _bars, "sine": _sine}
 
-register(DataSource("synthetic", SyntheticArgs, synthetic_raw, unit=True, labels="always"))
+register(DataSource("synthetic", SyntheticArgs, synthetic_raw, unit=True, labels="always",
+                    count=lambda a: train_share(a.n)))

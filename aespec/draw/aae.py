@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from aespec.draw.gan import add_game_node
 from aespec.draw.labels import Html, fmt_shape
 from aespec.ops.adversarial import ADVERSARIAL
 from aespec.ops.registry import fmt_num
@@ -35,16 +36,9 @@ def add_code_game(dot: Any, g: IR, owner: dict[str, str]) -> None:
     node = g.nodes["adversarial"]
     game = ADVERSARIAL[node.args.kind]
     weight = "" if node.weight == 1 else f"{fmt_num(node.weight)}·"
-    label = Html("<BR/>".join([
-        f"<B>adversarial</B> ({game.name})",
+    add_game_node(dot, g, owner, [
         f"D: min E[{_of_codes(game.discriminator, real='D(z~N(0, I))')}]",
-        f"encoder: min {weight}E[{_of_codes(game.generator)}]"]))
-    dot.node("adversarial", "", {"label": label, **STYLES["loss"]})
-    score = g.outputs.get("discriminator")
-    if score is not None:
-        dot.edge(owner[score], "adversarial",
-                 {"label": f"D(prior), D(z)  {fmt_shape(g.nodes[score].out_shape)}",
-                  **EDGES["loss"]})
+        f"encoder: min {weight}E[{_of_codes(game.generator)}]"], "D(prior), D(z)")
 
 
 def _of_codes(formula: str, real: str = "D(x)") -> str:

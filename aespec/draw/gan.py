@@ -60,14 +60,22 @@ def _flow(g: IR, u: str, v: str) -> dict[str, str]:
 
 def _add_game(dot: Any, g: IR, owner: dict[str, str]) -> None:
     game = ADVERSARIAL[g.nodes["adversarial"].args.kind]
-    label = Html("<BR/>".join([f"<B>adversarial</B> ({game.name})",
-                               f"D: min E[{game.discriminator}]",
-                               f"G: min E[{game.generator}]"]))
+    add_game_node(dot, g, owner, [f"D: min E[{game.discriminator}]",
+                                  f"G: min E[{game.generator}]"], "D(x), D(G(z))")
+
+
+def add_game_node(dot: Any, g: IR, owner: dict[str, str], objectives: list[str],
+                  scores: str) -> None:
+    """The node `adversarial` after D's score (a GAN's, an adversarial autoencoder's, a
+    VAE-GAN's): the game's name over its two `objectives`; the edge into it says which
+    `scores` D gives."""
+    game = ADVERSARIAL[g.nodes["adversarial"].args.kind]
+    label = Html("<BR/>".join([f"<B>adversarial</B> ({game.name})", *objectives]))
     dot.node("adversarial", "", {"label": label, **STYLES["loss"]})
     score = g.outputs.get("discriminator")
     if score is not None:
         shape = fmt_shape(g.nodes[score].out_shape)
-        dot.edge(owner[score], "adversarial", {"label": f"D(x), D(G(z))  {shape}",
+        dot.edge(owner[score], "adversarial", {"label": f"{scores}  {shape}",
                                                 **EDGES["loss"]})
 
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from aespec.draw.labels import Html, fmt_shape
+from aespec.draw.gan import add_game_node
+from aespec.draw.labels import fmt_shape
 from aespec.ops.adversarial import ADVERSARIAL
-from aespec.ops.styles import EDGES, STYLES
+from aespec.ops.styles import EDGES
 
 if TYPE_CHECKING:
     from aespec.graph.ir import IR
@@ -24,12 +25,6 @@ def add_vae_gan_game(dot: Any, g: IR, owner: dict[str, str]) -> None:
     d = g.nodes["adversarial"]
     game = ADVERSARIAL[d.args.kind]
     weight = "" if d.weight == 1 else f"{d.weight:g}·"
-    label = Html("<BR/>".join([f"<B>adversarial</B> ({game.name})",
-                               f"D: min E[{game.discriminator.replace('G(z)', 'x̃')}]",
-                               f"decoder: + {weight}E[{game.generator.replace('G(z)', 'x̃')}]"]))
-    dot.node("adversarial", "", {"label": label, **STYLES["loss"]})
-    score = g.outputs.get("discriminator")
-    if score is not None:
-        shape = fmt_shape(g.nodes[score].out_shape)
-        dot.edge(owner[score], "adversarial", {"label": f"D(x), D(x̃)  {shape}",
-                                                **EDGES["loss"]})
+    add_game_node(dot, g, owner, [
+        f"D: min E[{game.discriminator.replace('G(z)', 'x̃')}]",
+        f"decoder: + {weight}E[{game.generator.replace('G(z)', 'x̃')}]"], "D(x), D(x̃)")

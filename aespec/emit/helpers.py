@@ -14,7 +14,9 @@ from importlib.resources import files
 DEFINITIONS = {"occlude": "occlude", "example_norm": "ExampleNorm", "tile_draws": "tile_draws",
                "gaussian_nll": "gaussian_nll", "contractive_penalty": "contractive_penalty",
                "ksparse": "ksparse", "mmd_penalty": "mmd_penalty",
-               "log_importance_weights": "log_importance_weights", "iwae_loss": "iwae_loss"}
+               "log_importance_weights": "log_importance_weights", "iwae_loss": "iwae_loss",
+               "VectorQuantizer": "VectorQuantizer", "SelfOrganizingMap": "SelfOrganizingMap",
+               "Prototype": "Prototype", "RBM": "RBM", "RBMVisible": "RBMVisible"}
 
 
 def definitions(text: str) -> dict[str, str]:

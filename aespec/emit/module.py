@@ -11,8 +11,12 @@ from aespec.emit import condition
 from aespec.emit.network import Network, Segment, Unavailable, shape_text
 from aespec.emit.strings import clip, comment_text
 from aespec.model import Spec
+from aespec.ops import get_op
 
 INDENT = "    "
+# F: torch's functional; the others: helper classes the file may define (ops/portable.py)
+HELPER_CLASSES = ("F", "ExampleNorm", "VectorQuantizer", "RBM", "RBMVisible",
+                  "SelfOrganizingMap", "Prototype")
 WIDTH = 99  # the emitted file passes `ruff check --line-length 100`
 
 
@@ -20,8 +24,7 @@ def class_name(name: str) -> str:
     """`denoising_conv` -> `DenoisingConv`; a name Python cannot use gets a prefix."""
     words = [w for w in re.split(r"[^0-9A-Za-z]+", name) if w]
     text = "".join(w[:1].upper() + w[1:] for w in words) or "Autoencoder"
-    # F: torch's functional; ExampleNorm: a helper class the file may define
-    if text[0].isdigit() or keyword.iskeyword(text) or text in ("F", "ExampleNorm"):
+    if text[0].isdigit() or keyword.iskeyword(text) or text in HELPER_CLASSES:
         text = "Model" + text
     return text
 
@@ -173,9 +176,11 @@ def _outputs(net: Network, fwd: Segment, contractive: bool) -> dict[str, str]:
         outs["mu"], outs["logvar"] = "mu", "logvar"
         if net.g.nodes[net.latent].args.iw > 1:  # the importance-weighted bound weighs them
             outs["draws"] = fwd.var(net.latent)
-    for nid in net.reg_targets:
+    for nid in net.reg_targets + [source for _, source in net.adders]:
         var = fwd.var(nid)
         outs.setdefault(var, var)
+    for nid in net.aux:  # the term an op gives beside its value (vq's)
+        outs[f"{nid}_loss"] = f"{nid}_loss"
     if contractive:
         outs["x"] = "x"
     return outs
@@ -256,10 +261,23 @@ def _refusal(net: Network, gap: Unavailable, what: str) -> list[str]:
             ""]
 
 
+def _gibbs_sample(net: Network) -> list[str]:
+    """An energy model's `sample` (an rbm's): its Gibbs chains' hidden states, decoded."""
+    sampler = next((n for n in net.order if net.g.nodes[n].place == "layer" and
+                    get_op("layer", net.g.nodes[n].op).generative), None)
+    if sampler is None:
+        return []
+    return [f"{INDENT}def sample(self, n, generator=None):",
+            *docstring(f"n draws of the {net.g.nodes[sampler].op}'s Gibbs chains (`steps` "
+                       "steps from noise), decoded (in .eval() mode, as aespec's sample).", 2),
+            *block([f"z = self.{sampler}.generate(n, generator)", "return self.decode(z)"], 2),
+            ""]
+
+
 def _sample(net: Network) -> list[str]:
     prior = net.g.prior
     if prior is None:
-        return []
+        return _gibbs_sample(net)
     g, k = net.g, condition.classes(net.g)
     shape = g.nodes[prior].output_shape()
     dims = ", ".join(map(str, shape))

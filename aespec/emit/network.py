@@ -47,6 +47,9 @@ class Network:
     enc_in: str = "input"
     latent: str | None = None
     reg_targets: list[str] = field(default_factory=list)
+    aux: list[str] = field(default_factory=list)  # ops that give a term beside their value (vq)
+    adders: list[tuple[str, str]] = field(default_factory=list)  # (op, its input): an op
+    #   whose module adds a term on its input (som, rbm: `term(h)`)
     helpers: set[str] = field(default_factory=set)
 
     @property
@@ -88,6 +91,10 @@ def analyse(g: IR) -> Network:
     if logits is not None:
         net.roles["logits"] = logits
     net.reg_targets = _activity_targets(g)
+    layers = [(i, n) for i, n in enumerate(order) if g.nodes[n].place == "layer"]
+    net.aux = [n for _, n in layers if get_op("layer", g.nodes[n].op).aux_loss]
+    net.adders = [(n, order[i - 1]) for i, n in layers
+                  if i > 0 and get_op("layer", g.nodes[n].op).adds_term]
     condition.provide(net)  # a conditional autoencoder's labels: every method's argument
     name_values(g, net)
     return net
@@ -115,14 +122,16 @@ def _activity_targets(g: IR) -> list[str]:
 
 def name_values(g: IR, net: Network) -> None:
     """`h` by default; roles, then labels (or node ids) for values read again later."""
-    taken = RESERVED | set(g.nodes) | set(dir(builtins)) | set(keyword.kwlist)
+    taken = RESERVED | set(g.nodes) | set(dir(builtins)) | set(keyword.kwlist) | \
+        {f"{n}_loss" for n in net.aux}  # the variable of the term an op gives (vq's)
     for nid in net.order:
         net.names[nid] = "h"
     for role, nid in net.roles.items():
         o = net.owner[nid]
         if net.names[o] == "h":
             net.names[o] = role
-    reread = [d.join for d in g.nodes.values() if d.join] + net.reg_targets
+    reread = [d.join for d in g.nodes.values() if d.join] + net.reg_targets + \
+        [source for _, source in net.adders]
     labels: dict[str, str] = {}
     for nid in net.order:
         label = g.nodes[nid].label

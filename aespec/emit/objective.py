@@ -55,6 +55,8 @@ def write_loss_fn(net: Network, obj: Objective, outputs: dict[str, str],
     names = [_weighted(g.nodes[n].op, g.nodes[n].weight) for n in losses]
     if net.latent is not None:
         names.append(_weighted("kl", g.nodes[net.latent].args.beta))
+    names += [str(get_op("layer", g.nodes[n].op).aux_loss) for n in net.aux]
+    names += [str(get_op("layer", g.nodes[n].op).adds_term) for n, _ in net.adders]
     names += [f"{g.nodes[n].op}[{g.nodes[n].target}]" if g.nodes[n].target
               else g.nodes[n].op for n in regs]
     names = _unique(names)
@@ -76,6 +78,12 @@ def write_loss_fn(net: Network, obj: Objective, outputs: dict[str, str],
                  "  # per example",
                  f"terms[{q(rest[0])}] = " + ("kl.mean()" if beta == 1 else
                                              f"{lit(beta)} * kl.mean()")]
+        rest = rest[1:]
+    for nid in net.aux:  # the term the op gave beside its value
+        body.append(f"terms[{q(rest[0])}] = out[{q(nid + '_loss')}]")
+        rest = rest[1:]
+    for nid, source in net.adders:  # the term the op's module adds on its input
+        body.append(f"terms[{q(rest[0])}] = model.{nid}.term(out[{q(net.var(source))}])")
         rest = rest[1:]
     for nid, name in zip(regs, rest, strict=True):
         body += _regularizer_lines(net, obj, nid, name, outputs, weights)

@@ -124,10 +124,13 @@ def left_out(spec: Spec) -> list[str]:
     return out
 
 
-def write_training(spec: Spec, class_name: str, classes: int | None = None) -> list[str]:
+def write_training(spec: Spec, class_name: str, classes: int | None = None,
+                   progress: bool = False) -> list[str]:
     """`train(...)` and the `__main__` block; with `classes` (a conditional spec's) `train`
     takes the labels that `load_data` returns, made one-hot by `__main__` as aespec's data
-    stage makes them, and hands each batch its own to `loss_fn`."""
+    stage makes them, and hands each batch its own to `loss_fn`; with `progress` (a module
+    follows the training's progress: a som's shrinking neighbourhood) each epoch tells
+    the modules where it stands, as aespec's loop does."""
     t, pair = spec.train, paired(spec)
     if classes is not None:  # never paired as well: a conditional spec's target is x (E318)
         y_arg, batch_y = ", labels", ", labels[idx]"
@@ -143,7 +146,10 @@ def write_training(spec: Spec, class_name: str, classes: int | None = None) -> l
                'epoch\'s mean loss."""']
     lines = [f"def train(model, x{y_arg}, epochs={t.epochs}, batch={t.batch}):", *doc,
              f"{INDENT}optimizer = {optimizer_call(spec)}"]
-    body = ["for epoch in range(epochs):",
+    told = ["    for module in model.modules():  # a som's neighbourhood: 0 first, 1 last",
+            '        if hasattr(module, "set_progress"):',
+            "            module.set_progress(epoch / max(epochs - 1, 1))"] if progress else []
+    body = ["for epoch in range(epochs):", *told,
             "    model.train()",
             "    order = torch.randperm(len(x), device=x.device)",
             "    total = 0.0",

@@ -49,7 +49,9 @@ def emit_source(graph: IR, spec: Spec, filename: str | None = None) -> str:
     parts = [module.lines, loss, *(HELPERS[h].strip("\n").splitlines() for h in helpers)]
     if "gzip" in stdlib:
         parts.append(READ_IDX.strip("\n").splitlines())
-    parts += [data, write_state_loader(module.renamed), write_training(spec, module.name, k)]
+    progress = any("def set_progress(" in HELPERS[h] for h in helpers)
+    parts += [data, write_state_loader(module.renamed),
+              write_training(spec, module.name, k, progress)]
     body = "\n\n\n".join("\n".join(p) for p in parts)
     header = "\n".join(_header(spec, filename or f"{spec.name}.py"))
     return header + "\n\n" + _imports(body, stdlib) + "\n\n\n" + body + "\n"

@@ -258,10 +258,7 @@ def _add_mirror(b: _Builder, mirror: Mirror) -> None:
         return
     changing = [n for n in nodes if get_op("layer", g.nodes[n].op).shape_changing]
     acts = {n: _activation_after(g, nodes, n) for n in changing}
-    first = get_op("layer", g.nodes[changing[0]].op) if changing else None
-    output = mirror.output or (first.mirror_output(g.nodes[changing[0]].args)
-                               if first is not None and first.mirror_output else
-                               default_output(b.spec.needs_unit_output))
+    output = mirror.output or _mirror_output(b, changing)
     for i in range(len(changing) - 1, -1, -1):
         _add_inverse(b, mirror, changing[i])
         act = acts[changing[i - 1]] if i > 0 else (output, {})
@@ -269,6 +266,20 @@ def _add_mirror(b: _Builder, mirror: Mirror) -> None:
             _add_mirror_op(b, act[0], act[1], mirror.span, None)
     if b.prev is not None:
         g.outputs["decoder"] = b.prev
+
+
+def _mirror_output(b: _Builder, changing: list[str]) -> str:
+    """The activation that ends a mirror: the one of the first op with weights or a say of
+    its own (an rbm's visible mean; a som's prototype as it is, after a flatten), else the
+    loss's default (sigmoid for bce)."""
+    g = b.g
+    for n in changing:
+        opdef = get_op("layer", g.nodes[n].op)
+        if opdef.mirror_output is not None:
+            return opdef.mirror_output(g.nodes[n].args)
+        if g.nodes[n].params:
+            break
+    return default_output(b.spec.needs_unit_output)
 
 
 def _add_inverse(b: _Builder, mirror: Mirror, n: str) -> None:

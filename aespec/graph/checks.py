@@ -105,8 +105,15 @@ def bce_needs_unit_output(spec: Spec, g: IR, bag: DiagnosticBag) -> None:
     if last is None:
         return
     lo, hi = g.nodes[last].range
+    som = next((d.op for d in g.nodes.values() if d.place == "layer"
+                and get_op("layer", d.op).map_units), None)
     for term in spec.loss:
-        if get_op("loss", term.call.op).needs_unit_output and (lo < 0 or hi > 1):
+        if get_op("loss", term.call.op).needs_unit_output and (lo < 0 or hi > 1) and som:
+            bag.add("E306", f"{term.call.op} needs a decoder output in [0, 1], but a {som}'s "
+                    "reconstruction is its winner's prototype as it is, which may leave "
+                    "[0, 1]; a sigmoid after it would distort it", term.call.span,
+                    f"use mse (a {som} trains by its own term: the loss line measures)")
+        elif get_op("loss", term.call.op).needs_unit_output and (lo < 0 or hi > 1):
             where = g.nodes[last]
             bag.add("E306", f"{term.call.op} needs a decoder output in [0, 1], but the decoder "
                     f"ends in {where.op} (line {where.span.line}) with values in "

@@ -1,4 +1,4 @@
-"""E324: what `train { pretrain rbm }` (a deep belief net's pretraining) can stack.
+"""E325: what `train { pretrain rbm }` (a deep belief net's pretraining) can stack.
 
 Each dense layer of encoder and bottleneck becomes an RBM: binary hidden units where a
 `sigmoid` follows it, Gaussian ones where nothing does (a linear code); its weights and
@@ -24,7 +24,7 @@ _STACKABLE = {"dense", "sigmoid", "identity", "flatten", "reshape"}
 
 @check
 def rbm_pretraining_stacks_dense_layers(spec: Spec, g: IR, bag: DiagnosticBag) -> None:
-    """E324: pretrain rbm on anything but dense layers with sigmoid or linear units and a
+    """E325: pretrain rbm on anything but dense layers with sigmoid or linear units and a
     mirror decoder."""
     pretrain = spec.train.pretrain
     span = spec.train_spans.get("pretrain")
@@ -37,19 +37,19 @@ def rbm_pretraining_stacks_dense_layers(spec: Spec, g: IR, bag: DiagnosticBag) -
             hint = ("an rbm op is one RBM already, trained by its own CD term: remove "
                     "pretrain" if d.op == "rbm" else "use dense layers followed by sigmoid (or "
                     "nothing, for a linear code), or `pretrain layerwise`")
-            bag.add("E324", f"pretrain rbm makes each dense layer an RBM: {d.op} (line "
+            bag.add("E325", f"pretrain rbm makes each dense layer an RBM: {d.op} (line "
                     f"{d.span.line}) is not dense, sigmoid, identity, flatten or reshape",
                     d.span, hint)
             return
         if d.op == "dense" and not d.args.bias:
-            bag.add("E324", "pretrain rbm needs each dense layer's bias (the RBM's hidden "
+            bag.add("E325", "pretrain rbm needs each dense layer's bias (the RBM's hidden "
                     "bias)", d.span, "remove bias=false")
             return
     if not any(g.nodes[n].op == "dense" for n in stack):
-        bag.add("E324", "pretrain rbm has no dense layer to pretrain", span,
+        bag.add("E325", "pretrain rbm has no dense layer to pretrain", span,
                 "put dense layers in the encoder and bottleneck")
     elif not isinstance(spec.decoder, Mirror):
-        bag.add("E324", "pretrain rbm unrolls the RBMs into the decoder: it needs "
+        bag.add("E325", "pretrain rbm unrolls the RBMs into the decoder: it needs "
                 "`decoder mirror`", spec.block_spans.get("decoder", span),
                 "write `decoder mirror` (untied, as in the paper, or tied=true)")
     else:
@@ -65,7 +65,7 @@ def _output_matches_visible_units(g: IR, bag: DiagnosticBag, mirror: Mirror,
     ends = last.op if last.kind == "activation" else "identity"
     want = "sigmoid" if visible == "bernoulli" else "identity"
     if ends != want:
-        bag.add("E324", f"the first RBM's visible units are {visible}, so the unrolled "
+        bag.add("E325", f"the first RBM's visible units are {visible}, so the unrolled "
                 f"decoder ends in {want}, not {ends}", mirror.span,
                 f"decoder mirror(output={want})" + (" (or loss bce)" if want == "sigmoid"
                                                      else ""))

@@ -8,7 +8,13 @@ from pathlib import Path
 from typing import Any
 
 from aespec.errors import AespecError, Diagnostic, DiagnosticBag
-from aespec.graph import adversarial, conditional, dbn, theory  # noqa: F401  (their checks)
+from aespec.graph import (  # noqa: F401  (register their checks)
+    adversarial,
+    conditional,
+    dbn,
+    somchecks,
+    theory,
+)
 from aespec.graph.build import build_ir
 from aespec.graph.checks import run_checks
 from aespec.graph.ir import IR

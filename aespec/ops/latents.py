@@ -6,7 +6,7 @@ import math
 
 from pydantic import Field
 
-from aespec.ops.emitting import Op, Written
+from aespec.ops.emitting import Op, Written, lit
 from aespec.ops.layers import DenseArgs, PosInt, count, dense_inverse
 from aespec.ops.registry import (
     Args,
@@ -98,13 +98,22 @@ def _build_vq(a: VQArgs, s_in: Shape, s_out: Shape):
     return VectorQuantizer(a.codes, a.dim, a.commitment)
 
 
+def _emit_vq(op: Op) -> Written:
+    """`VectorQuantizer` of portable.py, as the compiled model runs it: (z_q, its term)."""
+    a = op.args
+    return Written((f"{op.out}, {op.nid}_loss = {op.m}({op.x})  # {lit(op.out_shape)}, and "
+                    "the term vq",),
+                   ((op.nid, f"VectorQuantizer({a.codes}, {a.dim}, {lit(a.commitment)})"),),
+                   helpers=("VectorQuantizer",))
+
+
 register(OpDef(
     "vq", "layer", "nearest of `codes` learned vectors of `dim` values (per position, over "
     "channels, on a feature map); straight-through gradient; adds "
     "`‖sg[z_e] - e‖² + commitment * ‖z_e - sg[e]‖²` (means) as the term `vq`",
     VQArgs, shape=_vq_shape, params=lambda a, s: a.codes * a.dim, range=_unbounded,
     signature="vq(codes, dim, commitment=0.25)", params_doc="`codes * dim` (the codebook)",
-    blocks=("bottleneck",), build=_build_vq, aux_loss="vq", style="latent",
+    blocks=("bottleneck",), build=_build_vq, aux_loss="vq", style="latent", emit=_emit_vq,
     formula_of=lambda a: f"‖sg[z_e] − e‖² + {fmt_num(a.commitment)}·‖z_e − sg[e]‖²",
     regularizes=True,  # a code of log2(codes) bits a position cannot copy the input
     label=lambda a: f"{a.codes} codes × {a.dim}",

@@ -21,6 +21,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from aespec.ops.emitting import Op, Written, lit
 from aespec.ops.layers import DenseArgs, PosInt, count, dense_inverse
 from aespec.ops.registry import Args, OpDef, Shape, _unbounded, register
 
@@ -53,6 +54,21 @@ def _cd_formula(a: RBMArgs) -> str:
     return f"F̄(v) − F̄(v_{a.k}) ({'PCD' if a.persistent else 'CD'}-{a.k})"
 
 
+def _emit_rbm(op: Op) -> Written:
+    """`RBM` of portable.py; its term (`cd`) the loss function adds."""
+    a = op.args
+    ctor = f"RBM({count(op.in_shape)}, {a.hidden}, \"{a.visible}\", {a.k}, " \
+        f"{lit(a.persistent)}, {a.steps})"
+    return Written((f"{op.out} = {op.m}({op.x})  # ({a.hidden},): p(h = 1 | v)",),
+                   ((op.nid, ctor),), helpers=("RBM",))
+
+
+def _emit_visible(op: Op) -> Written:
+    """`RBMVisible` of portable.py, with its rbm's W and visible bias."""
+    return Written((f"{op.out} = {op.m}({op.x})",),
+                   ((op.nid, f"RBMVisible(self.{op.tied_to})"),), helpers=("RBMVisible",))
+
+
 class VisibleArgs(Args):
     units: int = PosInt
 
@@ -74,11 +90,12 @@ register(OpDef(
     regularizes=True, generative=True, adds_term="cd",
     signature="rbm(hidden, visible=bernoulli, k=1, persistent=false, steps=1000)",
     params_doc="`in*hidden + hidden + in` (W, both biases)", blocks=("bottleneck",),
-    build=_build_rbm, style="latent", formula="F̄(v) − F̄(v_k)", formula_of=_cd_formula))
+    build=_build_rbm, emit=_emit_rbm, style="latent", formula="F̄(v) − F̄(v_k)",
+    formula_of=_cd_formula))
 
 register(OpDef(
     "rbm_visible", "layer", "the mean-field visible layer of an `rbm`, `W^T h + b_v` with "
-    "its weights (only `decoder mirror` writes it; the mirror's output activation follows)",
+    "its weights; the mirror's output activation follows",
     VisibleArgs, shape=lambda a, s: (a.units,), range=_unbounded,
     signature="rbm_visible(units)", params_doc="0 (the rbm's)", blocks=(),
-    build=_build_visible, tied_params=lambda a: 0))
+    build=_build_visible, emit=_emit_visible, tied_params=lambda a: 0))

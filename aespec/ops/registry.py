@@ -154,6 +154,13 @@ class OpDef:
     # layers: a mirror builds it from the op it inverts (`tied=` that op's module), always;
     # never written in a spec (prototype)
     reads_inverted: bool = False
+    # layers: `args -> count`, the units of a map the examples are spread over (som: rows *
+    # cols): such an op ends the bottleneck alone, is decoded by its mirror, and wants
+    # fewer units than training examples (aespec.graph.somchecks)
+    map_units: Callable[[Any], int] | None = None
+    # layers: its module follows the epochs (`set_progress`: a som's shrinking
+    # neighbourhood), which the sequential loop sets and a batched sweep does not
+    follows_progress: bool = False
 
     @property
     def shape_changing(self) -> bool:

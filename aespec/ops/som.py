@@ -13,6 +13,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from aespec.ops.emitting import Op, Written, lit
 from aespec.ops.layers import PosInt, count
 from aespec.ops.registry import Args, OpDef, Shape, _unbounded, register
 
@@ -57,6 +58,21 @@ def _build_prototype(a: PrototypeArgs, s_in: Shape, s_out: Shape, tied=None):
     return Prototype(tied)
 
 
+def _emit_som(op: Op) -> Written:
+    """`SelfOrganizingMap` of portable.py; its term (`som`) the loss function adds."""
+    a = op.args
+    ctor = f"SelfOrganizingMap({count(op.in_shape)}, {a.rows}, {a.cols}, \"{a.grid}\", " \
+        f"{lit(float(a.start_width()))}, {lit(a.sigma_end)})"
+    return Written((f"{op.out} = {op.m}({op.x})  # (2,): the winner's (row, col)",),
+                   ((op.nid, ctor),), helpers=("SelfOrganizingMap",))
+
+
+def _emit_prototype(op: Op) -> Written:
+    """`Prototype` of portable.py, sharing the map's prototypes."""
+    return Written((f"{op.out} = {op.m}({op.x})",), ((op.nid, f"Prototype(self.{op.tied_to})"),),
+                   helpers=("Prototype",))
+
+
 def _som_inverse(a: SomArgs, s_in: Shape, s_out: Shape) -> list[tuple[str, dict]]:
     """The winner's prototype, then a reshape where the map's input was not a vector."""
     back = [("prototype", {"features": count(s_in), "rows": a.rows, "cols": a.cols})]
@@ -72,15 +88,18 @@ register(OpDef(
     range=lambda a, r: (0.0, float(max(a.rows, a.cols) - 1)), inverse=_som_inverse,
     label=lambda a: f"{a.rows}x{a.cols} {a.grid}",
     signature="som(rows, cols, grid=hex, sigma=max(rows, cols)/2, sigma_end=0.5)",
-    params_doc="`rows * cols * in`", blocks=("bottleneck",), build=_build_som,
-    style="latent", adds_term="som", formula="Σⱼ nⱼ‖h − wⱼ‖² / Σⱼ nⱼ",
+    params_doc="`rows * cols * in`", blocks=("bottleneck",), build=_build_som, emit=_emit_som,
+    style="latent", adds_term="som", map_units=lambda a: a.rows * a.cols,
+    follows_progress=True, mirror_output=lambda a: "identity", formula="Σⱼ nⱼ‖h − wⱼ‖² / Σⱼ nⱼ",
     formula_of=lambda a: f"Σⱼ nⱼ‖h − wⱼ‖² / Σⱼ nⱼ, nⱼ = exp(−‖pⱼ − p_win‖² / 2σ²), "
                          f"σ {a.start_width():g} → {a.sigma_end:g}"))
 
 register(OpDef(
-    "prototype", "layer", "the prototype of the unit at grid position z (row, col): "
-    "`decoder mirror` makes it from a `som`, sharing its prototypes", PrototypeArgs,
-    shape=lambda a, s: (a.features,), range=_unbounded, signature="prototype",
+    "prototype", "layer", "the prototype of the unit at grid position z (row, col) of a "
+    "`som`, read from its codebook without gradient; no activation follows it",
+    PrototypeArgs, shape=lambda a, s: (a.features,), range=_unbounded,
+    signature="prototype(features, rows, cols)",
     label=lambda a: "winner's prototype",
-    params_doc="0 (the som's)", blocks=(), build=_build_prototype, style="latent",
+    params_doc="0 (the som's)", blocks=(), build=_build_prototype, emit=_emit_prototype,
+    style="latent",
     tied_params=lambda a: 0, reads_inverted=True))

@@ -117,6 +117,12 @@ def blocker(c: CheckResult) -> str | None:
     for key, plain in PLAIN_TRAIN.items():
         if getattr(train, key) != plain:
             return f"train.{key} is {getattr(train, key)!r}"
+    for n in c.ir.order:
+        d = c.ir.nodes[n]
+        op = lookup("layer", d.op) if d.place == "layer" else None
+        if op is not None and op.follows_progress:
+            return (f"{d.op} changes with the epochs (its neighbourhood shrinks), which the "
+                    "batched step does not follow")
     for n in c.ir.of_kind("regularizer"):
         d = c.ir.nodes[n]
         op = lookup("regularizer", d.op)

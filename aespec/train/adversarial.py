@@ -72,7 +72,12 @@ def sample_monitor(spec: Any, dataset: Any, data: Any) -> SampleMonitor | None:
 
 class TwoNetworks(Trainer):
     """`Trainer` of two networks in turn: `opt` (and `schedule`) for the model less its
-    discriminator, `opt_d` (and `schedule_d`) for `model.discriminator`."""
+    discriminator, `opt_d` (and `schedule_d`) for `model.discriminator`.
+
+    In a distributed run the model is not wrapped in DDP: each update averages its
+    network's gradients over the ranks (`_update`), and the step's draws (z, the prior's
+    codes, the gradient penalty's weights) come from `game_gen`, drawn for the global
+    batch on every rank, each taking its rows (`_draws`)."""
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -84,6 +89,37 @@ class TwoNetworks(Trainer):
                                      m.discriminator.parameters(), device)
         self.schedule_d = build_schedule(cfg, self.opt_d)
         self.scaler_d = dev.grad_scaler(device, cfg.precision)
+        # the steps' draws: a stream of their own (in the checkpoint), from which every
+        # rank of a distributed run draws the global batch's and takes its rows, the
+        # draws one process gives those examples (`_draws`)
+        self.game_gen = torch.Generator().manual_seed(cfg.seed + GAME_SEED)
+        self.batch_n = 0  # the global batch's size in a distributed run (`shard`)
+
+    def parallel(self, model: Any) -> Any:
+        """The model itself, no DDP wrapper: the step averages each network's gradients
+        over the ranks before its update (dist.Ranks.average_grads); rank 0's weights to
+        start, as DDP's are."""
+        self.ranks.broadcast_weights(model)
+        return model
+
+    def shard(self, idx: torch.Tensor) -> tuple[torch.Tensor, float]:
+        self.batch_n = len(idx)
+        return super().shard(idx)
+
+    def _draws(self, n: int, shape: tuple[int, ...], uniform: bool = False) -> torch.Tensor:
+        """n draws (N(0, I), or U(0, 1) where `uniform`) of `shape` from `game_gen`, for
+        the n examples of this process: in a distributed run, the global batch's draws are
+        made on every rank, and this rank's rows taken."""
+        rows = slice(None)
+        if self.ranks is not None:
+            n, rows = self.batch_n, self.ranks.rows(self.batch_n)
+        draw = torch.rand if uniform else torch.randn
+        return draw((n, *shape), generator=self.game_gen)[rows].to(self.device)
+
+    def _share_buffers(self) -> None:
+        """Rank 0's buffers everywhere before a distributed step, as DDP does."""
+        if self.ranks is not None:
+            self.ranks.broadcast_buffers(self.model)
 
     def step_schedules(self, metric: float) -> None:
         self.schedule.step(metric)
@@ -92,7 +128,8 @@ class TwoNetworks(Trainer):
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), "optimizer_d": self.opt_d.state_dict(),
                 "schedule_d": self.schedule_d.state_dict(),
-                "scaler_d": self.scaler_d.state_dict() if self.scaler_d else None}
+                "scaler_d": self.scaler_d.state_dict() if self.scaler_d else None,
+                "game_rng": self.game_gen.get_state()}
 
     def load_state_dict(self, ckpt: dict[str, Any], path: Any = "checkpoint.pt") -> None:
         super().load_state_dict(ckpt, path)
@@ -100,6 +137,8 @@ class TwoNetworks(Trainer):
         load_weights(self.schedule_d, ckpt["schedule_d"], path)
         if self.scaler_d is not None and ckpt.get("scaler_d"):
             self.scaler_d.load_state_dict(ckpt["scaler_d"])
+        if ckpt.get("game_rng") is not None:  # older checkpoints drew from the global one
+            self.game_gen.set_state(ckpt["game_rng"])
 
 
 class AAETrainer(TwoNetworks):
@@ -127,10 +166,11 @@ class AAETrainer(TwoNetworks):
               scale: float = 1.0) -> tuple[torch.Tensor, tuple[str, ...]]:
         m = self.model
         labels = yb if m.classes is not None else None
+        self._share_buffers()
         with self.autocast():
             out = m(xb) if yb is None else m(xb, target=yb)
         self.opt.zero_grad(set_to_none=True)
-        _update(out.loss * scale, self.opt, self.scaler)
+        _update(out.loss * scale, self.opt, self.scaler, self.ranks)
         with self.autocast():
             code = m.code(xb, labels).float()  # the reconstruction step's codes, refreshed
         for _ in range(self.cfg.discriminator_steps):
@@ -140,7 +180,7 @@ class AAETrainer(TwoNetworks):
             with self.autocast():
                 fool = m.rule.g_loss(m.discriminator(code).float()) * m.game_weight
             self.opt_g.zero_grad(set_to_none=True)  # the decoder's grads stay None: unmoved
-            _update(fool * scale, self.opt_g, self.scaler_g)
+            _update(fool * scale, self.opt_g, self.scaler_g, self.ranks)
         finally:
             m.discriminator.requires_grad_(True)
         with torch.no_grad():
@@ -158,19 +198,21 @@ class AAETrainer(TwoNetworks):
     def _step_discriminator(self, code: torch.Tensor, scale: float
                             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """One update of D: draws of N(0, I) are real, the codes fake. Returns D's loss and
-        its scores of both, (B, 1) each."""
+        its scores of both, (B, 1) each. The prior's draws and the penalty's weights come
+        from `game_gen` (`_draws`)."""
         m = self.model
-        prior = torch.randn_like(code)
+        prior = self._draws(len(code), tuple(code.shape[1:])).to(code.dtype)
         with self.autocast():
             s_real, s_fake = m.discriminator(prior).float(), m.discriminator(code).float()
             d_loss = m.rule.d_loss(s_real, s_fake)
             if m.game.gradient_penalty > 0:
                 from aespec.compile.gan import gradient_penalty
 
+                e = self._draws(len(code), (), uniform=True)
                 d_loss = d_loss + m.game.gradient_penalty * gradient_penalty(
-                    m.discriminator, prior, code)
+                    m.discriminator, prior, code, e)
         self.opt_d.zero_grad(set_to_none=True)
-        _update(d_loss * scale, self.opt_d, self.scaler_d)
+        _update(d_loss * scale, self.opt_d, self.scaler_d, self.ranks)
         if m.game.clip is not None:
             with torch.no_grad():
                 for p in m.discriminator.parameters():
@@ -204,32 +246,6 @@ class GANTrainer(TwoNetworks):
         self.strips: list[torch.Tensor] = []  # each epoch's samples of `fixed_z`, on the CPU
         gen = torch.Generator().manual_seed(cfg.seed)  # its own: training's stream untouched
         self.fixed_z = torch.randn((STRIP, *m.info.latent_shape), generator=gen)
-        # the steps' z and gradient-penalty weights: a stream of their own (in the
-        # checkpoint), from which every rank of a distributed run draws the global batch's
-        # and takes its rows, the draws one process gives those examples (`_draws`)
-        self.game_gen = torch.Generator().manual_seed(cfg.seed + GAME_SEED)
-        self.batch_n = 0  # the global batch's size in a distributed run (`shard`)
-
-    def parallel(self, model: Any) -> Any:
-        """The model itself, no DDP wrapper: the step averages each network's gradients
-        over the ranks before its update (dist.Ranks.average_grads); rank 0's weights to
-        start, as DDP's are."""
-        self.ranks.broadcast_weights(model)
-        return model
-
-    def shard(self, idx: torch.Tensor) -> tuple[torch.Tensor, float]:
-        self.batch_n = len(idx)
-        return super().shard(idx)
-
-    def _draws(self, n: int, shape: tuple[int, ...], uniform: bool = False) -> torch.Tensor:
-        """n draws (N(0, I), or U(0, 1) where `uniform`) of `shape` from `game_gen`, for
-        the n examples of this process: in a distributed run, the global batch's draws are
-        made on every rank, and this rank's rows taken."""
-        rows = slice(None)
-        if self.ranks is not None:
-            n, rows = self.batch_n, self.ranks.rows(self.batch_n)
-        draw = torch.rand if uniform else torch.randn
-        return draw((n, *shape), generator=self.game_gen)[rows].to(self.device)
 
     def _step(self, xb: torch.Tensor, yb: torch.Tensor | None,
               scale: float = 1.0) -> tuple[torch.Tensor, tuple[str, ...]]:
@@ -237,8 +253,7 @@ class GANTrainer(TwoNetworks):
         kept from the last samples), D's weights frozen meanwhile."""
         m, k = self.model, self.cfg.discriminator_steps
         c = yb if m.classes is not None else None  # a conditional GAN's one-hot labels
-        if self.ranks is not None:
-            self.ranks.broadcast_buffers(m)  # as DDP does before each forward
+        self._share_buffers()
         penalised = m.game.gradient_penalty > 0  # its mixing weights are drawn here too
         for i in range(k):
             z = self._draws(len(xb), m.info.latent_shape)
@@ -288,14 +303,11 @@ class GANTrainer(TwoNetworks):
     # ------------------------------------------------------------ state
 
     def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "strips": list(self.strips),
-                "game_rng": self.game_gen.get_state()}
+        return {**super().state_dict(), "strips": list(self.strips)}
 
     def load_state_dict(self, ckpt: dict[str, Any], path: Any = "checkpoint.pt") -> None:
         super().load_state_dict(ckpt, path)
         self.strips = [t.float() for t in ckpt.get("strips") or []]
-        if ckpt.get("game_rng") is not None:  # older checkpoints drew z from the global one
-            self.game_gen.set_state(ckpt["game_rng"])
 
 
 def _update(loss: torch.Tensor, opt: Any, scaler: Any, ranks: Any = None) -> None:

@@ -28,7 +28,9 @@ How a DDP run stays the single-process run (docs/distributed.md):
   network's gradients itself (`average_grads`), and rank 0's buffers are broadcast before
   each step. Its z and penalty weights come from a generator of the trainer's own: every
   rank draws the global batch's and takes its rows (`rows`), so they are the
-  single-process run's exactly.
+  single-process run's exactly. An adversarial autoencoder and a VAE-GAN train the same
+  way (their draws of the prior, and the VAE-GAN's reparameterization noise, from that
+  generator too).
 """
 
 from __future__ import annotations

@@ -160,25 +160,22 @@ def make_trainer(setup: Setup, model: Any, data: batches.RunData, dataset: Any, 
     args = (model, spec.train, data, setup.device, run, run_identity(spec), reporter, flag,
             setup.ranks)
     if spec.is_vae_gan:  # train/vaegan.py
-        from aespec.train.vaegan import vae_gan_trainer
+        from aespec.train.vaegan import VAEGANTrainer
 
-        return vae_gan_trainer(setup, args, dataset, data)
+        return VAEGANTrainer(*args, monitor=_sample_monitor(setup, dataset, data))
     if not spec.is_adversarial and not spec.is_aae:
         return Trainer(*args)
     from aespec.train.adversarial import AAETrainer, GANTrainer
 
-    if setup.ranks is not None and spec.is_aae:
-        raise AespecError.of("E316", "a distributed run (--nproc) does not take an "
-                             "adversarial autoencoder yet", file=spec.path,
-                             hint="run it in one process")
     if spec.is_aae:
         return AAETrainer(*args)
     return GANTrainer(*args, monitor=_sample_monitor(setup, dataset, data))
 
 
 def _sample_monitor(setup: Setup, dataset: Any, data: batches.RunData) -> Any:
-    """A GAN's SampleMonitor (adversarial.py), or None. In a distributed run the writer
-    alone builds it (and trains its classifier), and its E315 stops every rank."""
+    """A GAN's or a VAE-GAN's SampleMonitor (adversarial.py), or None. In a distributed
+    run the writer alone builds it (and trains its classifier), and its E315 stops every
+    rank."""
     from aespec.train.adversarial import sample_monitor
 
     if setup.ranks is None:
