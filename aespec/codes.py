@@ -380,6 +380,17 @@ _CODES = [
          "Layers before it (a `flatten`, an encoder) are fine.",
          "input vector(64)\nencoder {\n}\nbottleneck {\n    som(4, 4)\n}\n"
          "decoder {\n    dense(64) sigmoid\n}\nloss mse\n"),
+    Code("E325", "pretrain rbm on layers that are not an RBM stack", "checks",
+         "`train { pretrain rbm }` pretrains each dense layer of encoder and bottleneck as "
+         "an RBM (a deep belief net) and unrolls the stack into the decoder: the layers are "
+         "dense ones with their bias, each followed by `sigmoid` (binary hidden units) or by "
+         "nothing (a linear code: Gaussian hidden units), with `flatten` or `reshape` "
+         "between them, and the decoder is `decoder mirror`. A conv, a norm, another "
+         "activation or a stochastic latent has no RBM to be (use `pretrain layerwise`), "
+         "and a written decoder has no layer to take the unrolled weights.",
+         _spec(input="image(1, 8, 8)", encoder="conv(4, k=3) sigmoid",
+               bottleneck="dense(8)", decoder="dense(64) sigmoid\nreshape(1, 8, 8)",
+               after="train {\n    pretrain rbm(epochs=1)\n}")),
     # ------------------------------------------------------------ W4: theory
     Code("W401", "the code can learn the identity", "checks",
          "The code z holds at least as many values as the input and nothing constrains it "

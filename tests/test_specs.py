@@ -72,6 +72,8 @@ SHORT: dict[str, tuple[int | None, str | None, tuple[str, ...]]] = {
     "vae_fc": (4, "fashion_mnist(limit=3000)", ()),
     "ksparse": (5, None, ()), "wae": (5, None, ()),  # purpose: test_specs_ksparse_wae.py
     "vqvae": (3, "fashion_mnist(limit=3000)", ()),
+    # the 784-1000-500-250-30 stack, its RBMs one epoch each (its purpose: test_specs_dbn.py)
+    "dbn_fashion": (4, "fashion_mnist(limit=3000)", ("train.pretrain=rbm(epochs=1, lr=1e-2)",)),
 }
 DEFAULT_SHORT: tuple[int | None, str | None, tuple[str, ...]] = (None, None, ())  # as shipped
 

@@ -116,7 +116,8 @@ def left_out(spec: Spec) -> list[str]:
     if t.early_stop is not None:
         out.append(f"early stopping (patience {t.early_stop.patience})")
     if t.pretrain is not None:
-        out.append("layer-wise pretraining")
+        out.append("layer-wise pretraining" if t.pretrain.name == "layerwise" else
+                   f"{t.pretrain.name} pretraining")
     if t.precision != "fp32":
         out.append(f"{t.precision} autocast")
     out.append(f"the validation split ({lit(t.split)}) and the test set")

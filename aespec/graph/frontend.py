@@ -11,6 +11,7 @@ from aespec.errors import AespecError, Diagnostic, DiagnosticBag
 from aespec.graph import (  # noqa: F401  (register their checks)
     adversarial,
     conditional,
+    dbn,
     somchecks,
     theory,
 )

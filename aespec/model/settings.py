@@ -22,6 +22,15 @@ class Layerwise(Args):
     lr: Optional[float] = Field(None, gt=0)
 
 
+class RBMStages(Args):
+    """`pretrain rbm(...)`: each dense layer an RBM trained by CD-k (a deep belief net)."""
+
+    epochs: int = Field(5, ge=1)
+    lr: Optional[float] = Field(None, gt=0)
+    k: int = Field(1, ge=1)  # Gibbs steps of each negative phase
+    visible: Literal["bernoulli", "gaussian"] = "bernoulli"  # the first stage's (the data's)
+
+
 class Count(Args):
     n: int = Field(16, gt=0)
 
@@ -82,8 +91,10 @@ TRAIN: dict[str, Setting] = {
                       choices=("auto", "cpu", "cuda", "mps")),
     "precision": Setting("symbol", "fp32, bf16, fp16 (autocast)",
                          choices=("fp32", "bf16", "fp16")),
-    "pretrain": Setting("op", "greedy layer-wise pretraining of the dense encoder layers",
-                        ops={"layerwise": Layerwise}),
+    "pretrain": Setting("op", "greedy layer-wise pretraining of the dense encoder layers: "
+                        "`layerwise` as small autoencoders, `rbm` as RBMs (a deep belief "
+                        "net, unrolled into the mirror)",
+                        ops={"layerwise": Layerwise, "rbm": RBMStages}),
     "compile": Setting("bool", "compile the training step with torch.compile (slow start)"),
     "channels_last": Setting("bool", "channels-last memory format for conv models "
                              "(default: on for conv models on CPU)"),

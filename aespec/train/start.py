@@ -12,6 +12,7 @@ from typing import Any
 from aespec.errors import AespecError
 from aespec.graph import check_source
 from aespec.train import batches, dist, fastdev
+from aespec.train.dbn import pretrain_rbm
 from aespec.train.finish import RunResult, diverged_error, finish_run
 from aespec.train.loaded import check_recorded_data, recorded_data
 from aespec.train.loop import Diverged, Interrupted, Trainer
@@ -184,14 +185,19 @@ def _sample_monitor(setup: Setup, dataset: Any, data: batches.RunData) -> Any:
     return made[0] if made else None
 
 
+# `train { pretrain NAME(...) }`: each entry of settings.TRAIN["pretrain"], how it trains
+PRETRAINERS = {"layerwise": pretrain_layerwise, "rbm": pretrain_rbm}
+
+
 def _fit(trainer: Trainer, setup: Setup, reporter: Reporter, flag: StopFlag) -> str:
     """Layer-wise pretraining where the spec asks for it (once), then the epochs; the
     status. A Ctrl-C saves the state where a resumed run can go on from."""
     pretrain = setup.spec.train.pretrain
     try:
         if pretrain is not None and not trainer.c.pretrained:
-            records = pretrain_layerwise(trainer.model, setup.graph, trainer.data.train,
-                                         setup.spec.train, setup.device, reporter, flag)
+            records = PRETRAINERS[pretrain.name](
+                trainer.model, setup.graph, trainer.data.train, setup.spec.train, setup.device,
+                reporter, flag)
             if trainer.ranks is not None:  # each rank pretrained alone: rank 0's weights
                 trainer.ranks.broadcast_weights(trainer.model)
             trainer.c.pretrained = True
