@@ -236,16 +236,44 @@ class AAETrainer(TwoNetworks):
             self.scaler_g.load_state_dict(ckpt["scaler_g"])
 
 
-class GANTrainer(TwoNetworks):
-    """`Trainer` with a GAN's step: `opt` is the generator's, `opt_d` the discriminator's."""
+class Generating(TwoNetworks):
+    """`TwoNetworks` of a model that generates from N(0, I) (a GAN, a VAE-GAN): each epoch
+    decodes the same `fixed_z` for the sample strip, and the monitor, where the report
+    asks for `sample_quality`, measures the samples' Fréchet distance."""
 
     def __init__(self, *args: Any, monitor: SampleMonitor | None = None, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        m, cfg = self.model, self.cfg
         self.monitor = monitor
         self.strips: list[torch.Tensor] = []  # each epoch's samples of `fixed_z`, on the CPU
-        gen = torch.Generator().manual_seed(cfg.seed)  # its own: training's stream untouched
-        self.fixed_z = torch.randn((STRIP, *m.info.latent_shape), generator=gen)
+        gen = torch.Generator().manual_seed(self.cfg.seed)  # training's stream untouched
+        self.fixed_z = torch.randn((STRIP, *self.model.info.latent_shape), generator=gen)
+
+    def sample_epoch(self) -> float | None:
+        """The epoch's row of the sample strip, and its Fréchet distance where monitored.
+        In a distributed run the writer alone draws both (the others have no monitor), and
+        every rank decides by its figure."""
+        if self.run.writes:
+            with torch.no_grad():
+                self.strips.append(self.model.decode(self.fixed_z).float().cpu())
+        return self._measure() if self.ranks is None else self.ranks.on_writer(self._measure)
+
+    def _measure(self) -> float | None:
+        """The monitor's Fréchet distance of the current weights' samples (None: none)."""
+        if self.monitor is None:
+            return None
+        with self._reading():
+            return self.monitor(self.model)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "strips": list(self.strips)}
+
+    def load_state_dict(self, ckpt: dict[str, Any], path: Any = "checkpoint.pt") -> None:
+        super().load_state_dict(ckpt, path)
+        self.strips = [t.float() for t in ckpt.get("strips") or []]
+
+
+class GANTrainer(Generating):
+    """`Trainer` with a GAN's step: `opt` is the generator's, `opt_d` the discriminator's."""
 
     def _step(self, xb: torch.Tensor, yb: torch.Tensor | None,
               scale: float = 1.0) -> tuple[torch.Tensor, tuple[str, ...]]:
@@ -282,32 +310,9 @@ class GANTrainer(TwoNetworks):
 
     def validate(self, train: dict[str, float]) -> tuple[dict[str, float] | None,
                                                          float | None]:
-        """The epoch's row of the sample strip; its Fréchet distance where monitored. In a
-        distributed run the writer alone draws both (the others have no monitor), and
-        every rank decides by its figure."""
-        if self.run.writes:
-            with torch.no_grad():
-                self.strips.append(self.model.decode(self.fixed_z).float().cpu())
-        fd = self._measure() if self.ranks is None else self.ranks.on_writer(self._measure)
-        if fd is None:
-            return None, None
-        return {"frechet_distance": fd}, fd
-
-    def _measure(self) -> float | None:
-        """The monitor's Fréchet distance of the current weights' samples (None: none)."""
-        if self.monitor is None:
-            return None
-        with self._reading():
-            return self.monitor(self.model)
-
-    # ------------------------------------------------------------ state
-
-    def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "strips": list(self.strips)}
-
-    def load_state_dict(self, ckpt: dict[str, Any], path: Any = "checkpoint.pt") -> None:
-        super().load_state_dict(ckpt, path)
-        self.strips = [t.float() for t in ckpt.get("strips") or []]
+        """No validation loss (it means nothing for a GAN): the samples' figure alone."""
+        fd = self.sample_epoch()
+        return (None, None) if fd is None else ({"frechet_distance": fd}, fd)
 
 
 def _update(loss: torch.Tensor, opt: Any, scaler: Any, ranks: Any = None) -> None:

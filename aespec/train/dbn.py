@@ -18,8 +18,8 @@ whole deep autoencoder is fine-tuned on the spec's loss.
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -28,9 +28,8 @@ from torch.nn import functional
 
 from aespec.model.settings import TrainSpec
 from aespec.train.batches import Split
-from aespec.train.loop import REPORT_SECONDS, Interrupted
 from aespec.train.optim import build_optimizer
-from aespec.train.pretrain import layer_inputs
+from aespec.train.pretrain import layer_inputs, run_epoch
 from aespec.train.progress import Reporter
 
 if TYPE_CHECKING:
@@ -111,7 +110,8 @@ def pretrain_rbm(model: Any, graph: IR, split: Split, cfg: TrainSpec, device: to
         for epoch in range(args.epochs):
             reporter.phase(f"pretrain rbm {k + 1}/{len(groups)} ({node}), epoch "
                            f"{epoch + 1}/{args.epochs}", -(-len(x) // cfg.batch))
-            cd = _epoch(stage, opt, x, cfg.batch, args.k, gen, reporter, stop)
+            cd = run_epoch(partial(stage.cd_term, k=args.k, gen=gen), opt, x, cfg.batch, gen,
+                           reporter, stop)
         mse = stage.reconstruction_mse(x)
         records.append({"layer": node, "stage": "rbm", "epochs": args.epochs,
                         "visible": "gaussian" if below_linear else "bernoulli",
@@ -148,21 +148,3 @@ def unroll(model: Any, graph: IR, stages: list[tuple[str, Stage]]) -> None:
                 dec.bias.copy_(stage.visible_bias)
 
 
-def _epoch(stage: Stage, opt: torch.optim.Optimizer, x: torch.Tensor, batch: int, k: int,
-           gen: torch.Generator, reporter: Reporter, stop: Any) -> float:
-    perm = torch.randperm(len(x), generator=gen).to(x.device)
-    total = torch.zeros((), device=x.device)
-    start = last = time.perf_counter()
-    for s, i in enumerate(range(0, len(x), batch)):
-        xb = x.index_select(0, perm[i:i + batch])
-        loss = stage.cd_term(xb, k, gen)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        total += loss.detach() * len(xb)
-        if stop.requested:
-            raise Interrupted
-        if (now := time.perf_counter()) - last >= REPORT_SECONDS:
-            last, seen = now, i + len(xb)
-            reporter.step(s + 1, total.item() / seen, seen / max(now - start, 1e-9))
-    return total.item() / len(x)

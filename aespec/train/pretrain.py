@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -104,22 +105,30 @@ def pretrain_layerwise(model: Any, graph: IR, split: Split, cfg: TrainSpec,
         for epoch in range(args.epochs):
             reporter.phase(f"pretrain layer {k + 1}/{len(groups)} ({node}), epoch "
                            f"{epoch + 1}/{args.epochs}", -(-len(x) // cfg.batch))
-            loss = _epoch(_Shallow(layer, act, decoder), opt, x, cfg.batch, gen, reporter, stop)
+            loss = run_epoch(partial(_recon_mse, _Shallow(layer, act, decoder)), opt, x,
+                             cfg.batch, gen, reporter, stop)
         records.append({"layer": node, "epochs": args.epochs, "loss": loss})
         reporter.message(f"pretrained {node} ({layer.in_features} -> {layer.out_features}): "
                          f"reconstruction mse {loss:.5g}")
     return records
 
 
-def _epoch(forward: Callable[[torch.Tensor], torch.Tensor], opt: torch.optim.Optimizer,
-           x: torch.Tensor, batch: int, gen: torch.Generator, reporter: Reporter,
-           stop: Any) -> float:
+def _recon_mse(forward: Callable[[torch.Tensor], torch.Tensor], xb: torch.Tensor
+               ) -> torch.Tensor:
+    return functional.mse_loss(forward(xb), xb)
+
+
+def run_epoch(loss_of: Callable[[torch.Tensor], torch.Tensor], opt: torch.optim.Optimizer,
+              x: torch.Tensor, batch: int, gen: torch.Generator, reporter: Reporter,
+              stop: Any) -> float:
+    """One epoch of a pretraining stage over x in the order `gen` draws: `loss_of(batch)`
+    minimised by `opt`; the mean loss over the epoch."""
     perm = torch.randperm(len(x), generator=gen).to(x.device)
     total = torch.zeros((), device=x.device)
     start = last = time.perf_counter()
     for s, i in enumerate(range(0, len(x), batch)):
         xb = x.index_select(0, perm[i:i + batch])
-        loss = functional.mse_loss(forward(xb), xb)
+        loss = loss_of(xb)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

@@ -21,24 +21,15 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from typing import Any
 
 import torch
 
 from aespec.ops.modules import GaussianLatent
-from aespec.train.adversarial import STRIP, SampleMonitor, TwoNetworks, _update
+from aespec.train.adversarial import Generating, _update
 
 
-class VAEGANTrainer(TwoNetworks):
+class VAEGANTrainer(Generating):
     """`Trainer` of a VAE-GAN: `opt` is the VAE's (encoder and decoder), `opt_d` D's."""
-
-    def __init__(self, *args: Any, monitor: SampleMonitor | None = None, **kwargs: Any):
-        super().__init__(*args, **kwargs)
-        m = self.model
-        self.monitor = monitor
-        self.strips: list[torch.Tensor] = []  # each epoch's samples of `fixed_z`, on the CPU
-        gen = torch.Generator().manual_seed(self.cfg.seed)  # training's stream untouched
-        self.fixed_z = torch.randn((STRIP, *m.info.latent_shape), generator=gen)
 
     def _step(self, xb: torch.Tensor, yb: torch.Tensor | None,
               scale: float = 1.0) -> tuple[torch.Tensor, tuple[str, ...]]:
@@ -102,27 +93,8 @@ class VAEGANTrainer(TwoNetworks):
         """The VAE's validation terms; the epoch's row of the sample strip; the Fréchet
         distance of its samples where monitored, which then picks the best epoch."""
         val, _ = super().validate(train)
-        if self.run.writes:  # in a distributed run the writer alone draws both
-            with torch.no_grad():
-                self.strips.append(self.model.decode(self.fixed_z).float().cpu())
-        fd = self._measure() if self.ranks is None else self.ranks.on_writer(self._measure)
+        fd = self.sample_epoch()
         if fd is None:
             return val, None
         return {**(val or {}), "frechet_distance": fd}, fd
-
-    def _measure(self) -> float | None:
-        """The monitor's Fréchet distance of the current weights' samples (None: none)."""
-        if self.monitor is None:
-            return None
-        with self._reading():
-            return self.monitor(self.model)
-
-    # ------------------------------------------------------------ state
-
-    def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "strips": list(self.strips)}
-
-    def load_state_dict(self, ckpt: dict[str, Any], path: Any = "checkpoint.pt") -> None:
-        super().load_state_dict(ckpt, path)
-        self.strips = [t.float() for t in ckpt.get("strips") or []]
 
