@@ -24,6 +24,7 @@ import tempfile
 import time
 
 import torch
+from results_page import replace_section
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 SPEC = ROOT / "specs" / "dbn_fashion.ae"
@@ -109,15 +110,6 @@ def section() -> str:
     return "\n".join(lines)
 
 
-def write_page() -> None:
-    """Replace the section in docs/results.md (or add it at the end), keeping the rest."""
-    page = ROOT / "docs" / "results.md"
-    text = page.read_text(encoding="utf-8")
-    head, _, rest = text.partition(HEADING)
-    tail = rest[rest.find("\n## "):] if "\n## " in rest else ""
-    page.write_text(head.rstrip("\n") + "\n" + section() + tail, encoding="utf-8")
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--epochs", type=int, default=10)
@@ -133,7 +125,7 @@ def main() -> None:
         OUT.write_text(json.dumps({"runs": rows, "args": {
             k: getattr(args, k) for k in ("epochs", "rbm_epochs", "limit", "test")},
             "recorded": time.strftime("%Y-%m-%d %H:%M")}, indent=1) + "\n")
-    write_page()
+    replace_section(HEADING, section())
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
 import gan_hand  # noqa: E402
+from results_page import replace_section  # noqa: E402
 
 # spec, epochs: about the same number of examples seen by each
 RUNS = {"gan_fc": ("specs/gan_fc.ae", 8), "dcgan_fashion": ("specs/dcgan_fashion.ae", 2),
@@ -141,11 +142,7 @@ def main() -> None:
                    help="only rewrite docs/results.md's GAN section from the JSON files")
     args = p.parse_args()
     if args.page or args.part is None:
-        page = ROOT / "docs" / "results.md"
-        text = page.read_text(encoding="utf-8")
-        head, _, rest = text.partition("\n## Generative models:")
-        tail = rest[rest.find("\n## "):] if "\n## " in rest else ""  # later sections stay
-        page.write_text(head.rstrip("\n") + "\n" + section() + tail, encoding="utf-8")
+        replace_section("\n## Generative models:", section())
         return
     torch.set_num_threads(1)
     q = quality()

@@ -321,9 +321,13 @@ def main(argv: list[str] | None = None) -> int:
 
     machine = (f"{platform.processor() or platform.machine()}, torch {torch.__version__}, "
                f"{torch.get_num_threads()} threads, {time.strftime('%Y-%m-%d')}")
-    from gan_results import section  # the GAN section, from its own bench's figures
+    # the sections of the other benches, each from its own JSON file (bench/results_page.py)
+    from dbn import section as dbn_section
+    from gan_results import section as gan_section
+    from nll import section as nll_section
 
-    args.out.write_text(render(results, machine) + section(), encoding="utf-8")
+    args.out.write_text(render(results, machine) + gan_section() + nll_section()
+                        + dbn_section(), encoding="utf-8")
     args.json.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
     print(f"wrote {args.out} and {args.json}")
     return 0
