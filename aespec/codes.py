@@ -501,6 +501,39 @@ _CODES = [
          "training batch, which keeps most codes alive.",
          "`aespec run` on a spec with `vq(512, 16)` trained for an epoch on few images",
          False),
+    Code("W444", "the run is no better than the mean image", "run",
+         "At the end of a run, `aespec run` scores two predictors that learn nothing by the "
+         "run's own reconstruction terms on the test split: the training targets' mean "
+         "image, the same for every example, and PCA with as many components as the code "
+         "has values (run.json's `references`). A model whose test reconstruction error is "
+         "at least 0.95 times the mean image's has learned nothing about its inputs. The "
+         "hint names what the spec shows as likely causes: a regularizer's weight so strong "
+         "that the cheapest answer is to ignore the input (`regularize l2(0.1)` on every "
+         "weight does it), a KL weight (`beta`) that won over the reconstruction, or too few "
+         "epochs for the net to start learning. Lower the weight, train longer, or check "
+         "the learning rate.",
+         "`aespec run` on a dense autoencoder of digits with `regularize l2(0.1)` "
+         "(tests/references/collapsed_l2.ae)", False),
+    Code("W445", "the reconstructions barely vary across examples", "run",
+         "The spread of the reconstructions across the test examples (each value's standard "
+         "deviation across them, averaged over values) is under a tenth of the targets' "
+         "spread: the model gives nearly the same output for every input, whatever its "
+         "test figure. It is how a collapsed autoencoder looks: a penalty or a KL term "
+         "pushed the decoder to one image. The hint names the likely causes the spec shows "
+         "(a regularizer's weight, beta, the epochs run).",
+         "`aespec run` on a dense autoencoder of digits with `regularize l2(0.1)` "
+         "(tests/references/collapsed_l2.ae)", False),
+    Code("W446", "no latent unit of the VAE is active", "run",
+         "A latent unit is active when its posterior mean E[z|x] varies with the input: its "
+         "variance over the test inputs is above 0.01 (Burda et al., 2016). When no unit is, "
+         "every code is the prior's and the decoder ignores its input (posterior collapse): "
+         "the KL term won, by a large `beta`, a decoder strong enough to model the data "
+         "alone, or too few epochs for the reconstruction to pull the codes apart. run.json's "
+         "`references.active_units` gives the count and each unit's variance. A smaller "
+         "beta, KL annealing (a `schedule` on beta where the spec has one) or more epochs "
+         "help.",
+         "`aespec run` on a dense VAE of digits with `gaussian(8, beta=20)` for 8 epochs "
+         "(tests/references/collapsed_vae.ae)", False),
     Code("W420", "the condition is joined nowhere", "checks",
          "`condition labels(N)` makes the labels the tensor `y`, which a network reads only "
          "where a layer joins it (`concat(y)`): a condition that no layer joins changes "

@@ -129,12 +129,40 @@ def _reporter(quiet: bool) -> Any:
     return Plain()
 
 
-def _by_name(table: Table, head: str, test: dict[str, float], val: dict[str, float]) -> None:
-    """Columns `head`, test and validation, a row for each of `test`'s numbers."""
-    for col in (head, "test", "validation"):
+def _by_name(table: Table, head: str, test: dict[str, float], val: dict[str, float],
+             clean: dict[str, float] | None = None) -> None:
+    """Columns `head`, test and validation, a row for each of `test`'s numbers; a
+    denoiser's test from corrupted inputs, with a column of the clean inputs' (`clean`)."""
+    cols = (head, "test (corrupted input)", "test (clean input)", "validation") if clean \
+        else (head, "test", "validation")
+    for col in cols:
         table.add_column(col, justify="left" if col == head else "right")
     for name, value in test.items():
-        table.add_row(name, f"{value:#.6g}", f"{val[name]:#.6g}" if name in val else "")
+        cells = [f"{value:#.6g}"] + ([f"{clean[name]:#.6g}" if name in clean else ""]
+                                     if clean else [])
+        table.add_row(name, *cells, f"{val[name]:#.6g}" if name in val else "")
+
+
+def print_references(refs: dict[str, Any]) -> None:
+    """The model's reconstruction error beside the mean image's and PCA's, as ratios."""
+    from aespec.train.references import INPUT_NOTES
+
+    table = Table(title=f"reference points: reconstruction error on the test split, from "
+                        f"{INPUT_NOTES.get(refs['input'], refs['input'])}",
+                  title_justify="left", show_edge=False, pad_edge=False)
+    for col in ("predictor", "error", "model / it"):
+        table.add_column(col, justify="left" if col == "predictor" else "right")
+    table.add_row("this model", f"{refs['model']:#.5g}", "")
+    table.add_row("mean image", f"{refs['mean_image']:#.5g}",
+                  _times(refs.get("model_over_mean_image")))
+    if "pca" in refs:
+        table.add_row(f"PCA, {plural(refs['pca_components'], 'component')}",
+                      f"{refs['pca']:#.5g}", _times(refs.get("model_over_pca")))
+    out.print(table)
+
+
+def _times(ratio: Any) -> str:
+    return "" if ratio is None else f"{ratio:.2f}"
 
 
 def print_result(result: Any) -> None:
@@ -159,8 +187,11 @@ def print_result(result: Any) -> None:
             table.add_row(game.label(term), f"{value:#.6g}")
     else:
         trained = set(best["train"]) if best is not None else set(result.test)
-        _by_name(table, "term", {k: v for k, v in result.test.items() if k in trained}, val)
+        _by_name(table, "term", {k: v for k, v in result.test.items() if k in trained}, val,
+                 getattr(result, "test_clean", None))
     out.print(table)
+    if getattr(result, "references", None):
+        print_references(result.references)
     measures = {k: v for k, v in result.test.items()
                 if not gan and best is not None and k not in best["train"]}
     if measures:  # numbers evaluated, never trained on (a som's quantization error)

@@ -10,10 +10,12 @@ from typing import Any
 
 from aespec.data import Dataset
 from aespec.errors import AespecError, Diagnostic
+from aespec.train.collapse import collapse_warnings
 from aespec.train.evaluate import counting_codes, evaluate
 from aespec.train.loop import Diverged, Trainer
 from aespec.train.pages import read_run_page
 from aespec.train.record import now
+from aespec.train.references import Corrupted, headline_input, is_denoiser, references
 from aespec.train.rundir import RunDir
 from aespec.train.setup import Setup
 
@@ -37,7 +39,11 @@ class RunResult:
     report: dict[str, Any] = field(default_factory=dict)  # what `report { }` wrote
     # vq node -> codes, used, usage, perplexity on the test split ({} without vq)
     codebook: dict[str, dict[str, float]] = field(default_factory=dict)
-    warnings: list[Diagnostic] = field(default_factory=list)  # found by training (W418)
+    warnings: list[Diagnostic] = field(default_factory=list)  # found by training (W418, W444..)
+    # a denoiser's test loss from clean inputs ({} for any other model: `test` is from them)
+    test_clean: dict[str, float] = field(default_factory=dict)
+    # the model beside the mean image and PCA (aespec/train/references.py); {} without
+    references: dict[str, Any] = field(default_factory=dict)
 
     def __repr__(self) -> str:
         return run_repr("RunResult", self.name, self.status, self.epochs, self.best_epoch,
@@ -66,28 +72,58 @@ def finish_run(setup: Setup, trainer: Trainer, dataset: Dataset, run: RunDir, st
     run.json's outcome; its RunResult."""
     model, c = trainer.model, trainer.c
     test: dict[str, float] = {}
+    test_clean: dict[str, float] = {}
+    refs: dict[str, Any] | None = None
     codebook: dict[str, dict[str, float]] = {}
     gan = setup.spec.is_adversarial  # its validation and test losses mean nothing
     if status != "interrupted" and not gan:
         trainer.restore_best()
-        with counting_codes(model) as codebook:
-            test = evaluate(model, trainer.data.test, trainer.autocast)
+        test, test_clean, refs = _test(setup, trainer, codebook)
     elif status != "interrupted":
         trainer.restore_best()
-    warnings = dead_codes(setup, codebook)
+    warnings = dead_codes(setup, codebook) + collapse_warnings(setup.spec, refs, c.epoch)
     model.eval()
     figures = _write_report(setup, model, dataset, run, getattr(trainer, "strips", None)) \
         if status != "interrupted" else {}
     seconds = time.time() - started
+    said = {"warnings": [w.to_json() for w in warnings]} if codebook or warnings else {}
     run.update(status=status, epochs_run=c.epoch, best_epoch=c.best_epoch,
                best_loss=c.best, test=test, seconds=seconds, finished=now(),
-               **({"codebook": codebook, "warnings": [w.to_json() for w in warnings]}
-                  if codebook else {}))
+               **({"codebook": codebook} if codebook else {}), **said,
+               **_headline(test_clean, refs))
     params = sum(p.numel() for p in model.parameters())
     return RunResult(run.path, setup.spec.name, status, c.epoch, c.best_epoch,
                      list(c.history), test, params, seconds, str(setup.device),
                      list(run.info().get("pretrain") or []), model, figures, codebook,
-                     warnings)
+                     warnings, test_clean, refs or {})
+
+
+def _test(setup: Setup, trainer: Trainer, codebook: dict[str, Any]
+          ) -> tuple[dict[str, float], dict[str, float], dict[str, Any] | None]:
+    """The best weights' test loss by term (a denoiser's from corrupted inputs, with the
+    clean-input figures beside it), counting vq codes, and the run's references."""
+    model, data = trainer.model, trainer.data
+    denoiser = is_denoiser(model)
+    split = Corrupted(data.test, model) if denoiser else data.test
+    with counting_codes(model) as found:
+        test = evaluate(model, split, trainer.autocast)
+    codebook.update(found)
+    clean = evaluate(model, data.test, trainer.autocast) if denoiser else {}
+    refs = references(model, split, data.train, setup.device, data.description,
+                      headline_input(model, data.test.y is not None and model.classes is None))
+    return test, clean, refs
+
+
+def _headline(test_clean: dict[str, float], refs: dict[str, Any] | None) -> dict[str, Any]:
+    """run.json's keys beside `test`: what its inputs were, the clean-input figures of a
+    denoiser, the references."""
+    out: dict[str, Any] = {}
+    if refs is not None:
+        out["test_input"] = refs["input"]
+        out["references"] = refs
+    if test_clean:
+        out["test_clean"] = test_clean
+    return out
 
 
 # a codebook with more than this share of its codes never chosen on the test split: W418
