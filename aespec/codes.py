@@ -783,6 +783,15 @@ _CODES = [
          "`--master-addr`, a node that is down) is reported with torch's reason. Choose a "
          "free port, or leave `--master-port` out on one machine.",
          "`aespec run spec.ae --nproc 2 --master-port 22` where port 22 is in use", False),
+    Code("E636", "--noisy on a model without noise", "run",
+         "`aespec eval --noisy` scores a denoiser as it is meant to be scored: the spec's "
+         "noise on the test inputs (seeded by --seed), the clean inputs as the targets. A "
+         "spec without a `noise` line has no corruption to apply (and a conditional model's "
+         "target slot holds its labels, so it is scored on clean inputs). Leave --noisy out; "
+         "a spec with `noise` is evaluated on noisy inputs by default (--clean for clean "
+         "ones).",
+         "`aespec eval runs/undercomplete --noisy` for a run of specs/undercomplete_fc.ae",
+         False),
 ]
 
 CODES: dict[str, Code] = {c.code: c for c in _CODES}

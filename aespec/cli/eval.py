@@ -51,24 +51,34 @@ def eval_command(
         None, "--nll", min=1, metavar="K",
         help="Also estimate the test NLL -log p(x) in nats per example with K importance "
              "samples from q(z|x) (K=1: the ELBO; Burda et al. use 5000). VAEs only."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the --nll draws."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the --nll draws and of the noise "
+                                               "on the test inputs (--noisy)."),
+    noisy: Optional[bool] = typer.Option(
+        None, "--noisy/--clean",
+        help="Feed the test inputs with the spec's noise (seeded; the clean inputs are the "
+             "targets), or clean ones. Default: noisy for a spec with `noise`, as `aespec "
+             "run` reports it."),
 ) -> None:
     """Evaluate a trained run on the test split of its data (or of --data)."""
     try:
         loaded = open_run(run_dir, which, device)
         from aespec.train.evaluate import evaluate, recon_errors
 
-        split = loaded.data(data).test
+        run_data = loaded.data(data)
+        split, kind = _inputs(loaded, run_data, noisy, seed)
         estimate = None if nll is None else _nll(loaded.model, split, nll, seed, as_json)
         terms = evaluate(loaded.model, split)
         errors = recon_errors(loaded.model, split)
+        refs = _references(loaded, run_data, split, kind)
     except AespecError as error:
         raise fail(error) from None
     stats = {"mean": errors.mean().item(), "median": errors.median().item(),
              "p95": errors.quantile(0.95).item(), "max": errors.max().item()}
     if as_json:
         record = {"run": str(run_dir), "checkpoint": which, "data": data or loaded.info["data"],
-                  "n": len(split), "test": terms, "recon_error": stats}
+                  "n": len(split), "input": kind, "test": terms, "recon_error": stats}
+        if refs is not None:
+            record["references"] = refs
         if estimate is not None:
             record["nll"] = {"draws": estimate.draws, "seed": estimate.seed,
                              "nats": estimate.mean, "se": estimate.se,
@@ -76,7 +86,10 @@ def eval_command(
         out.print(json.dumps(_json_safe(record), allow_nan=False), markup=False,
                   highlight=False, soft_wrap=True)
         return
-    table = Table(title=f"{loaded.spec.name}: {which} weights, {len(split)} test examples",
+    from aespec.train.references import INPUT_NOTES
+
+    table = Table(title=f"{loaded.spec.name}: {which} weights, {len(split)} test examples, "
+                        f"{INPUT_NOTES[kind]}",
                   title_justify="left", show_edge=False, pad_edge=False)
     table.add_column("term")
     table.add_column("test", justify="right")
@@ -85,10 +98,42 @@ def eval_command(
     out.print(table)
     out.print("reconstruction error per example: " + "  ".join(
         f"{k} {v:.5g}" for k, v in stats.items()), markup=False)
+    if refs is not None:
+        from aespec.cli.run import print_references
+
+        print_references(refs)
     if estimate is not None:
         out.print(f"NLL -log p(x), K={estimate.draws} importance samples (seed "
                   f"{estimate.seed}): {estimate.mean:.4f} ± {estimate.se:.4f} nats per example "
                   f"(p(x|z): {loaded.model.info.likelihood.name})", markup=False)
+
+
+def _inputs(loaded: Any, run_data: Any, noisy: Optional[bool], seed: int) -> tuple[Any, str]:
+    """The test split as --noisy/--clean ask (default: as `aespec run` reports the model),
+    and what its inputs are (references.INPUT_NOTES); E636 for --noisy on a model with no
+    noise."""
+    from aespec.train.references import Corrupted, headline_input, is_denoiser
+
+    model, test = loaded.model, run_data.test
+    if noisy is None:
+        noisy = is_denoiser(model)
+    if noisy and not is_denoiser(model):
+        raise AespecError.of(
+            "E636", f"--noisy: {loaded.spec.name} has no noise to corrupt its test inputs with"
+            + (" (a conditional model is scored clean)" if model.classes is not None else ""),
+            hint="drop --noisy; a spec with a `noise` line is evaluated on noisy inputs",
+            file=str(loaded.run.path))
+    paired = test.y is not None and model.classes is None
+    if noisy:
+        return Corrupted(test, model, seed), "corrupted"
+    return test, headline_input(model, paired) if not is_denoiser(model) else "clean"
+
+
+def _references(loaded: Any, run_data: Any, split: Any, kind: str) -> Any:
+    from aespec.train.references import references
+
+    return references(loaded.model, split, run_data.train, loaded.device,
+                      run_data.description, kind)
 
 
 def _nll(model: Any, split: Any, draws: int, seed: int, quiet: bool) -> Any:

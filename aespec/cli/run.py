@@ -36,7 +36,9 @@ from aespec.cli.common import (
 from aespec.errors import AespecError, plural
 
 DeviceOption = typer.Option(None, "--device", metavar="D", help="auto, cpu, cuda, cuda:N, mps.")
-INTERRUPTED = 130  # the shell's code for a run stopped by Ctrl-C
+INTERRUPTED = 130
+# report.json's keys that are no report item: the run's own measures of itself
+NOT_ITEMS = {"examples", "references", "test_clean", "test_input", "warnings"}  # the shell's code for a run stopped by Ctrl-C
 
 
 class RichReporter:
@@ -218,7 +220,8 @@ def print_result(result: Any) -> None:
     out.print(f"page: {result.run_dir / 'report.html'}", markup=False)
     if result.report:
         out.print(f"report: {result.run_dir / 'report' / 'summary.md'} "
-                  f"({', '.join(k for k in result.report if k != 'examples')})", markup=False)
+                  f"({', '.join(k for k in result.report if k not in NOT_ITEMS)})",
+                  markup=False)
 
 
 def codebook_line(nid: str, stats: dict) -> str:
@@ -344,7 +347,7 @@ def _fast_dev_run(request: Any, quiet: bool, source: str | None) -> None:
                 + f", test loss {result.test['loss']:#.5g}")
         out.print(f"{result.name}: {result.params:,} parameters on {result.device}; "
                   f"1 training step, {said}", markup=False)
-        made = [k for k in result.report if k != "examples"]
+        made = [k for k in result.report if k not in NOT_ITEMS]
         out.print(f"report: {', '.join(made) if made else 'nothing (no report block)'}; "
                   f"{result.seconds:.1f} s, nothing kept", markup=False)
     out.print("fast-dev-run ok", markup=False)

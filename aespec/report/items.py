@@ -85,7 +85,8 @@ class _Ctx:
 
 
 def write_report(spec: Any, model: Any, dataset: Any, run_dir: Path, *, device: Any = "cpu",
-                 generator_seed: int = 0, strips: list[np.ndarray] | None = None) -> dict:
+                 generator_seed: int = 0, strips: list[np.ndarray] | None = None,
+                 achieved: dict | None = None) -> dict:
     """Draw and compute every item of `spec.report`; returns (and writes to
     `run_dir/report.json`) each item's file and numbers, and writes report/summary.md.
 
@@ -96,6 +97,8 @@ def write_report(spec: Any, model: Any, dataset: Any, run_dir: Path, *, device: 
     it lacks) is recorded as `{"skipped": reason}`: the run it follows still counts.
     `strips`: a GAN's samples of one fixed z after each epoch, drawn as the sample strip.
     An adversarial autoencoder's report also draws its test codes over its prior.
+    `achieved`: what the run measured itself by (its `references` against the mean image
+    and PCA, a denoiser's `test_clean`, its `warnings`), written into report.json as it is.
     """
     import torch
 
@@ -111,6 +114,7 @@ def write_report(spec: Any, model: Any, dataset: Any, run_dir: Path, *, device: 
     finally:
         model.train(was)
     report["examples"] = {"train": len(ctx.x_train), "test": len(ctx.x_test)}
+    report.update(achieved or {})
     (ctx.run_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     (ctx.run_dir / "report" / "summary.md").write_text(_summary(spec.name, report))
     return report
@@ -476,6 +480,14 @@ def _summary(name: str, report: dict) -> str:
     """report/summary.md: the baseline table, the anomaly numbers, the figures."""
     lines, base, anomaly = [f"# Report: {name}", ""], report.get("baseline", {}), \
         report.get("anomaly", {})
+    refs = report.get("references") or {}
+    if "mean_image" in refs:
+        pca = (f", PCA with {refs['pca_components']} components {refs['pca']:.5g} (model / "
+               f"PCA {refs['model_over_pca']:.3g})" if refs.get("model_over_pca") else "")
+        lines += [f"Test reconstruction error ({refs['input']} input): model "
+                  f"{refs['model']:.5g}, mean image {refs['mean_image']:.5g} (model / mean "
+                  f"{refs['model_over_mean_image']:.3g}){pca}.", ""]
+    lines += [f"- warning {w['code']}: {w['message']}" for w in report.get("warnings", [])]
     if "components" in base:
         lines += [f"| input | metric | model | PCA, {base['components']} components |",
                   "|---|---|---|---|"]

@@ -24,6 +24,7 @@ from aespec.report import game
 from aespec.report.charts import COLOURS, Series, line_chart
 from aespec.report.markup import Html, html, join, shorten
 from aespec.report.records import epochs_of, fmt, part, values_of
+from aespec.report.references import references_html
 from aespec.report.runfiles import MAX_FIGURE, PNG_MAGIC
 
 
@@ -51,6 +52,10 @@ class RunPage:
     overrides: list[str] = field(default_factory=list)
     info: list[tuple[str, str]] = field(default_factory=list)  # (label, value): device, times
     notes: list[Diagnostic] = field(default_factory=list)  # what was left out, and why (E621)
+    # run.json's references, a denoiser's clean-input test and the run's warnings (W444..)
+    references: dict[str, Any] = field(default_factory=dict)
+    test_clean: dict[str, float] = field(default_factory=dict)
+    warnings: list[dict[str, Any]] = field(default_factory=list)
 
 
 STYLE = """
@@ -124,7 +129,8 @@ def status_badge(status: Any) -> Html:
 
 def run_page(page: RunPage) -> Html:
     """The whole `report.html` of one run."""
-    body = [_header(page), _metrics(page), _curves(page), _figures(page), _diagram(page),
+    body = [_header(page), _metrics(page),
+            references_html(page.references, page.test_clean, page.warnings), _curves(page), _figures(page), _diagram(page),
             _objective(page), _source(page), _settings(page)]
     return document(f"{page.name}: aespec run", join(body))
 
@@ -181,9 +187,10 @@ def _metrics(page: RunPage) -> Html:
     which = f"epoch {shorten(record.get('epoch'), 20)}" if record else ""
     said = (f"best epoch {best} ({done}{of} epochs run)" if best else f"{done}{of} epochs run")
     return html('<h2>Metrics</h2><table><thead><tr><th>term</th><th class="num">train</th>'
-                '<th class="num">validation</th><th class="num">test</th></tr></thead>'
+                '<th class="num">validation</th><th class="num">{}</th></tr></thead>'
                 '<tbody>{}</tbody></table><p class="caption">{}; train and validation at {}, '
-                "test with the best weights{}.{}</p>", rows, said, which,
+                "test with the best weights{}.{}</p>",
+                "test, corrupted input" if page.test_clean else "test", rows, said, which,
                 "" if page.test else " (no test result: the run did not finish)", more)
 
 

@@ -83,10 +83,11 @@ def finish_run(setup: Setup, trainer: Trainer, dataset: Dataset, run: RunDir, st
         trainer.restore_best()
     warnings = dead_codes(setup, codebook) + collapse_warnings(setup.spec, refs, c.epoch)
     model.eval()
-    figures = _write_report(setup, model, dataset, run, getattr(trainer, "strips", None)) \
+    said = {"warnings": [w.to_json() for w in warnings]} if codebook or warnings else {}
+    figures = _write_report(setup, model, dataset, run, getattr(trainer, "strips", None),
+                            {**_headline(test_clean, refs), **said}) \
         if status != "interrupted" else {}
     seconds = time.time() - started
-    said = {"warnings": [w.to_json() for w in warnings]} if codebook or warnings else {}
     run.update(status=status, epochs_run=c.epoch, best_epoch=c.best_epoch,
                best_loss=c.best, test=test, seconds=seconds, finished=now(),
                **({"codebook": codebook} if codebook else {}), **said,
@@ -146,7 +147,7 @@ def dead_codes(setup: Setup, codebook: dict[str, dict[str, float]]) -> list[Diag
 
 
 def _write_report(setup: Setup, model: Any, dataset: Dataset, run: RunDir,
-                  strips: list[Any] | None) -> dict[str, Any]:
+                  strips: list[Any] | None, achieved: dict[str, Any]) -> dict[str, Any]:
     """The `report { }` block's figures and evaluations, from the best weights; a GAN's
     sample strip (`strips`) and an adversarial autoencoder's codes over its prior with
     them, report block or not."""
@@ -157,7 +158,8 @@ def _write_report(setup: Setup, model: Any, dataset: Dataset, run: RunDir,
     from aespec.report.items import write_report
 
     return write_report(spec, model, dataset, run.path, device=setup.device,
-                        strips=None if strips is None else [t.numpy() for t in strips])
+                        strips=None if strips is None else [t.numpy() for t in strips],
+                        achieved=achieved)
 
 
 def diverged_error(d: Diverged, trainer: Trainer, run: RunDir) -> AespecError:

@@ -86,7 +86,15 @@ def read_run_page(path: str | pathlib.Path, checked: tuple[Spec, IR] | None = No
         objective=objective_text(graph) if graph is not None else "", source=source,
         spec_file=name, settings=meaning.get("train") or {}, report_items=_report_items(meaning),
         overrides=list(info.get("overrides") or []), info=_info_rows(info),
-        notes=cut + left_out)
+        notes=cut + left_out, **_achieved(info))
+
+
+def _achieved(info: dict[str, Any]) -> dict[str, Any]:
+    """run.json's references, clean-input test and warnings, where they are dicts/lists."""
+    found = {"references": info.get("references"), "test_clean": info.get("test_clean"),
+             "warnings": info.get("warnings")}
+    kinds = {"references": dict, "test_clean": dict, "warnings": list}
+    return {k: v for k, v in found.items() if isinstance(v, kinds[k])}
 
 
 def write_run_page(path: str | pathlib.Path, out: str | pathlib.Path | None = None,
