@@ -36,9 +36,9 @@ from aespec.cli.common import (
 from aespec.errors import AespecError, plural
 
 DeviceOption = typer.Option(None, "--device", metavar="D", help="auto, cpu, cuda, cuda:N, mps.")
-INTERRUPTED = 130
+INTERRUPTED = 130  # the shell's code for a run stopped by Ctrl-C
 # report.json's keys that are no report item: the run's own measures of itself
-NOT_ITEMS = {"examples", "references", "test_clean", "test_input", "warnings"}  # the shell's code for a run stopped by Ctrl-C
+NOT_ITEMS = {"examples", "references", "test_clean", "test_input", "warnings"}
 
 
 class RichReporter:

@@ -130,8 +130,8 @@ def status_badge(status: Any) -> Html:
 def run_page(page: RunPage) -> Html:
     """The whole `report.html` of one run."""
     body = [_header(page), _metrics(page),
-            references_html(page.references, page.test_clean, page.warnings), _curves(page), _figures(page), _diagram(page),
-            _objective(page), _source(page), _settings(page)]
+            references_html(page.references, page.test_clean, page.warnings), _curves(page),
+            _figures(page), _diagram(page), _objective(page), _source(page), _settings(page)]
     return document(f"{page.name}: aespec run", join(body))
 
 

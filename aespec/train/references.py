@@ -252,8 +252,7 @@ def references(model: Any, test: Any, train: Any, device: torch.device,
 
 
 def reconstructs(model: Any) -> bool:
-    """A model with a reconstruction term whose output has its input's shape... or its
-    targets' (a GAN has none; an rbm's and a som's terms are their own)."""
+    """A compiled autoencoder with a reconstruction term (a GAN has none)."""
     objective = getattr(model, "objective", None)
     return bool(objective is not None and objective.recon and hasattr(model, "slots"))
 
