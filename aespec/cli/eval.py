@@ -63,13 +63,16 @@ def eval_command(
     try:
         loaded = open_run(run_dir, which, device)
         from aespec.train.evaluate import evaluate, recon_errors
+        from aespec.train.references import noise_text, start_references
 
         run_data = loaded.data(data)
         split, kind = _inputs(loaded, run_data, noisy, seed)
         estimate = None if nll is None else _nll(loaded.model, split, nll, seed, as_json)
-        terms = evaluate(loaded.model, split)
+        scorer = start_references(loaded.model, run_data.train, split, loaded.device,
+                                  run_data.description, kind, noise_text(loaded.spec))
+        terms = evaluate(loaded.model, split, observe=None if scorer is None else scorer.observe)
+        refs = None if scorer is None else scorer.finish(terms)
         errors = recon_errors(loaded.model, split)
-        refs = _references(loaded, run_data, split, kind)
     except AespecError as error:
         raise fail(error) from None
     stats = {"mean": errors.mean().item(), "median": errors.median().item(),
@@ -127,13 +130,6 @@ def _inputs(loaded: Any, run_data: Any, noisy: Optional[bool], seed: int) -> tup
     if noisy:
         return Corrupted(test, model, seed), "corrupted"
     return test, headline_input(model, paired) if not is_denoiser(model) else "clean"
-
-
-def _references(loaded: Any, run_data: Any, split: Any, kind: str) -> Any:
-    from aespec.train.references import references
-
-    return references(loaded.model, split, run_data.train, loaded.device,
-                      run_data.description, kind)
 
 
 def _nll(model: Any, split: Any, draws: int, seed: int, quiet: bool) -> Any:

@@ -44,8 +44,9 @@ def _table(refs: dict[str, Any]) -> Html:
     if "pca" in refs:
         rows.append(_row(f"PCA, {shorten(refs.get('pca_components'), 12)} components",
                          refs.get("pca"), refs.get("model_over_pca")))
-    spread = refs.get("spread") if isinstance(refs.get("spread"), dict) else {}
-    units = refs.get("active_units") if isinstance(refs.get("active_units"), dict) else None
+    spread: dict[str, Any] = refs["spread"] if isinstance(refs.get("spread"), dict) else {}
+    units: dict[str, Any] | None = refs["active_units"] \
+        if isinstance(refs.get("active_units"), dict) else None
     said = [f"Reconstruction error on the test split by the run's own reconstruction "
             f"terms, from {INPUTS.get(str(refs.get('input')), shorten(refs.get('input'), 40))}."]
     if number(spread.get("ratio")) is not None:

@@ -51,16 +51,14 @@ def collapse_warnings(spec: Any, refs: dict[str, Any] | None, epochs: int) -> li
 
 def _where(spec: Any) -> Span | None:
     """The strongest suspect's line: the first regularizer, else the loss."""
-    if spec.regularizers:
-        return spec.regularizers[0].call.span
-    return spec.loss_span
+    found: Span | None = spec.regularizers[0].call.span if spec.regularizers else spec.loss_span
+    return found
 
 
 def _latent_span(spec: Any) -> Span | None:
-    for call in spec.bottleneck:
-        if hasattr(call.args, "beta"):
-            return call.span
-    return spec.loss_span
+    found: Span | None = next((call.span for call in spec.bottleneck
+                               if hasattr(call.args, "beta")), spec.loss_span)
+    return found
 
 
 def _causes(spec: Any, epochs: int, kl_first: bool = False) -> str:

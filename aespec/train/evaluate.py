@@ -15,9 +15,13 @@ from aespec.train.batches import Split
 EVAL_BATCH = 1024  # evaluation holds no gradients, so it takes larger batches
 
 
-def evaluate(model: Any, split: Split, autocast: Any = contextlib.nullcontext) -> dict[str, float]:
+def evaluate(model: Any, split: Split, autocast: Any = contextlib.nullcontext,
+             observe: Callable[[torch.Tensor, torch.Tensor | None, Any], None] | None = None
+             ) -> dict[str, float]:
     """`{"loss": ..., TERM: ...}`: each weighted term's mean over the split, in eval mode,
-    then each of the model's measures (a som's quantization and topographic errors)."""
+    then each of the model's measures (a som's quantization and topographic errors).
+    `observe(x, y, output)` sees each batch's output (the run's references are measured
+    in the same pass: aespec/train/references.py)."""
     model.eval()
     sums: torch.Tensor | None = None
     names: tuple[str, ...] = ()
@@ -25,6 +29,8 @@ def evaluate(model: Any, split: Split, autocast: Any = contextlib.nullcontext) -
         for xb, yb in split.slices(EVAL_BATCH):
             with autocast():
                 out = model(xb) if yb is None else model(xb, target=yb)
+            if observe is not None:
+                observe(xb, yb, out)
             names = (*out.terms, *out.measures)
             vals = torch.stack([out.loss.detach().float(),
                                 *(t.detach().float() for t in out.terms.values()),

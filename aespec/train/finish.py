@@ -15,7 +15,13 @@ from aespec.train.evaluate import counting_codes, evaluate
 from aespec.train.loop import Diverged, Trainer
 from aespec.train.pages import read_run_page
 from aespec.train.record import now
-from aespec.train.references import Corrupted, headline_input, is_denoiser, references
+from aespec.train.references import (
+    Corrupted,
+    headline_input,
+    is_denoiser,
+    noise_text,
+    start_references,
+)
 from aespec.train.rundir import RunDir
 from aespec.train.setup import Setup
 
@@ -105,14 +111,15 @@ def _test(setup: Setup, trainer: Trainer, codebook: dict[str, Any]
     clean-input figures beside it), counting vq codes, and the run's references."""
     model, data = trainer.model, trainer.data
     denoiser = is_denoiser(model)
-    split = Corrupted(data.test, model) if denoiser else data.test
+    split: Any = Corrupted(data.test, model) if denoiser else data.test
+    paired = data.test.y is not None and model.classes is None
+    scorer = start_references(model, data.train, split, setup.device, data.description,
+                              headline_input(model, paired), noise_text(setup.spec))
     with counting_codes(model) as found:
-        test = evaluate(model, split, trainer.autocast)
+        test = evaluate(model, split, trainer.autocast, None if scorer is None else scorer.observe)
     codebook.update(found)
     clean = evaluate(model, data.test, trainer.autocast) if denoiser else {}
-    refs = references(model, split, data.train, setup.device, data.description,
-                      headline_input(model, data.test.y is not None and model.classes is None))
-    return test, clean, refs
+    return test, clean, None if scorer is None else scorer.finish(test)
 
 
 def _headline(test_clean: dict[str, float], refs: dict[str, Any] | None) -> dict[str, Any]:

@@ -1,6 +1,8 @@
 """What a reconstruction run is measured against: the mean image and PCA.
 
-    >>> refs = references(model, data, headline)   # run.json's "references"
+    >>> scorer = start_references(model, data.train, device)
+    >>> test = evaluate(model, data.test, observe=scorer.observe)
+    >>> refs = scorer.finish(test)                  # run.json's "references"
 
 Two predictors that learn nothing a student needs to be told about: the training targets'
 mean image, the same for every example, and PCA with as many components as the code has
@@ -10,7 +12,9 @@ run's test figure), from the same inputs as the model's headline figure (a denoi
 corrupted ones), and the model's figure is given over each as a ratio. The fit (the mean
 and the components) is computed once per data set and code size and cached in aespec's
 cache folder (`aespec.data.files.cache_folder`), keyed by the training split's
-fingerprint and k; scoring it takes one pass over the test split.
+fingerprint and k, and so are the baselines' figures, keyed by the fit, the test split,
+the reconstruction terms and the inputs' noise. The model's own figures are measured in
+the pass that computes the test loss: references cost no second pass of the model.
 
 The same pass measures what the collapse warnings read (aespec/train/collapse.py): the
 spread of the reconstructions across test examples against the targets', and, for a model
@@ -35,8 +39,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from aespec.compile.objective import ImportanceWeighted, Recon
 from aespec.data.files import cache_folder, write_cache
-from aespec.train.evaluate import EVAL_BATCH
 
 MAX_FIT = 20_000  # training examples PCA is fitted on (a seeded choice beyond it)
 ACTIVE = 0.01  # a latent unit is active when Var_x(E[z|x]) exceeds it (Burda et al.)
@@ -89,6 +93,11 @@ def headline_input(model: Any, paired: bool) -> str:
     return "corrupted" if is_denoiser(model) else "paired" if paired else "clean"
 
 
+def noise_text(spec: Any) -> str:
+    """The spec's noise ops and their arguments, as text (a cache key's part)."""
+    return " ".join(f"{c.op}({c.args!r})" for c in getattr(spec, "noise", []))
+
+
 INPUT_NOTES = {
     "corrupted": "corrupted test inputs (the spec's noise, seeded) against the clean targets",
     "paired": "the data's own test inputs against its targets (y=): inputs that are "
@@ -108,6 +117,7 @@ class Fit:
     comps: torch.Tensor
     fitted_on: int
     cached: bool
+    key: str = ""
 
 
 def fit_baselines(train: Any, k: int, device: torch.device, description: str = "") -> Fit:
@@ -117,7 +127,7 @@ def fit_baselines(train: Any, k: int, device: torch.device, description: str = "
     key = _key(targets, k, description)
     found = _read(key)
     if found is not None:
-        return Fit(found[0].to(device), found[1].to(device), found[2], True)
+        return Fit(found[0].to(device), found[1].to(device), found[2], True, key)
     flat = targets.flatten(1).float()
     if len(flat) > MAX_FIT:
         pick = np.sort(np.random.default_rng(0).choice(len(flat), MAX_FIT, replace=False))
@@ -125,12 +135,12 @@ def fit_baselines(train: Any, k: int, device: torch.device, description: str = "
     mean = flat.mean(0)
     comps = _components(flat - mean, k)
     _write(key, mean, comps, len(flat))
-    return Fit(mean.to(device), comps.to(device), len(flat), False)
+    return Fit(mean.to(device), comps.to(device), len(flat), False, key)
 
 
 def _targets(split: Any) -> torch.Tensor:
-    y = split.y
-    return split.x if y is None else y
+    found: torch.Tensor = split.x if split.y is None else split.y
+    return found
 
 
 def _components(centred: torch.Tensor, k: int) -> torch.Tensor:
@@ -148,16 +158,58 @@ def _components(centred: torch.Tensor, k: int) -> torch.Tensor:
     return v[:, :k].T.contiguous()
 
 
+def _fingerprint(t: torch.Tensor) -> bytes:
+    """A tensor's identity, cheaply: its shape, each row's sum, a few rows' bytes."""
+    rows = t[torch.linspace(0, len(t) - 1, min(16, len(t))).long()]
+    sums = t.flatten(1).float().sum(1)  # float32: 20 ms for 48,000 images
+    return (repr(tuple(t.shape)).encode() + sums.cpu().numpy().tobytes()
+            + rows.float().cpu().numpy().tobytes())
+
+
 def _key(targets: torch.Tensor, k: int, description: str) -> str:
-    """The training split's fingerprint and k: its shape, sums, a few rows' bytes."""
-    rows = targets[torch.linspace(0, len(targets) - 1, min(64, len(targets))).long()]
-    flat = targets.flatten(1).double()
-    facts = {"v": CACHE_VERSION, "k": k, "shape": list(targets.shape), "data": description,
-             "sum": float(flat.sum()), "sq": float((flat ** 2).sum()), "fit": MAX_FIT,
+    """The fit's cache key: the training split's fingerprint, k, how it is fitted."""
+    facts = {"v": CACHE_VERSION, "k": k, "data": description, "fit": MAX_FIT,
              "q": OVERSAMPLE, "niter": POWER_ITERATIONS}
     h = hashlib.sha256(json.dumps(facts, sort_keys=True).encode())
-    h.update(rows.float().cpu().numpy().tobytes())
+    h.update(_fingerprint(targets))
     return h.hexdigest()[:32]
+
+
+def _figures_key(fit_key: str, model: Any, test: Any, kind: str, noise: str) -> str | None:
+    """The baselines' figures' cache key: the fit's, the test split's fingerprint, the
+    reconstruction terms that score them, the inputs (the noise and its seed); None where
+    they cannot be cached (a term with parameters of its own, data read on demand)."""
+    base = getattr(test, "split", test)
+    if any(t.owned for t in model.objective.recon) or not isinstance(base.x, torch.Tensor) \
+            or type(base).__name__ != "Split":
+        return None
+    terms = [(t.name, t.sum, t.pred == model.slots.logits, getattr(t.loss, "__name__", ""))
+             for t in model.objective.recon]
+    facts = {"fit": fit_key, "terms": terms, "input": kind, "noise": noise,
+             "seed": NOISE_SEED}
+    h = hashlib.sha256(json.dumps(facts, sort_keys=True, default=str).encode())
+    h.update(_fingerprint(base.x))
+    if base.y is not None:
+        h.update(_fingerprint(base.y))
+    return h.hexdigest()[:32]
+
+
+def _read_figures(key: str | None) -> dict[str, float] | None:
+    folder = cache_folder()
+    if key is None or folder is None:
+        return None
+    try:
+        found = json.loads((folder / "references" / f"{key}.json").read_text())
+        return found if isinstance(found, dict) else None
+    except (OSError, ValueError):
+        return None
+
+
+def _write_figures(key: str | None, figures: dict[str, float]) -> None:
+    folder = cache_folder()
+    if key is not None and folder is not None:
+        text = json.dumps(figures).encode()
+        write_cache(folder / "references" / f"{key}.json", lambda fh: fh.write(text))
 
 
 def _path(key: str) -> Any:
@@ -190,65 +242,18 @@ def _write(key: str, mean: torch.Tensor, comps: torch.Tensor, n: int) -> None:
 # ---------------------------------------------------------------- scoring
 
 
-@dataclass
-class _Sums:
-    """Running sums over the test split: errors, and the moments of the spreads."""
-
-    model: float = 0.0
-    mean_image: float = 0.0
-    pca: float = 0.0
-    n: int = 0
-    moments: dict[str, list[torch.Tensor]] | None = None
-
-    def moment(self, name: str, v: torch.Tensor) -> None:
-        v = v.flatten(1).double()
-        s, sq = v.sum(0), (v ** 2).sum(0)
-        self.moments = self.moments or {}
-        if name in self.moments:
-            self.moments[name][0] += s
-            self.moments[name][1] += sq
-        else:
-            self.moments[name] = [s, sq]
-
-    def spread(self, name: str) -> float:
-        """Mean over values of the standard deviation across examples."""
-        assert self.moments is not None
-        s, sq = self.moments[name]
-        var = (sq / self.n - (s / self.n) ** 2).clamp_min(0) * self.n / max(self.n - 1, 1)
-        return float(var.sqrt().mean())
-
-
 def baseline_error(model: Any, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """(B,) error of predictions `pred` (data space, target's shape) by the model's own
     reconstruction terms, each as weighted and reduced as in its loss."""
-    total = None
+    total: torch.Tensor | None = None
     for term in model.objective.recon:
         p = pred
         if term.pred == model.slots.logits:  # a bce term on logits: the same prediction
             p = torch.logit(p.clamp(LOGIT_EPS, 1 - LOGIT_EPS))
-        e = term.per_example_of(p, target)
+        e: torch.Tensor = term.per_example_of(p, target)
         total = e if total is None else total + e
     assert total is not None
     return total
-
-
-def references(model: Any, test: Any, train: Any, device: torch.device,
-               description: str = "", kind: str = "clean") -> dict[str, Any] | None:
-    """The model against the mean image and PCA on `test` (a split or `Corrupted`), with
-    the spreads and active units; None for a model that reconstructs nothing (a GAN)."""
-    if not reconstructs(model):
-        return None
-    started = time.perf_counter()
-    k = int(np.prod(model.info.z_shape))
-    fit = fit_baselines(train, k, device, description)
-    pca_ok = tuple(_targets(train).shape[1:]) == tuple(model.info.input_shape)
-    sums = _score(model, test, fit, pca_ok)
-    out = _figures(sums, fit, k, pca_ok, kind)
-    units = active_units(model, test)
-    if units is not None:
-        out["active_units"] = units
-    out["seconds"] = time.perf_counter() - started
-    return out
 
 
 def reconstructs(model: Any) -> bool:
@@ -257,66 +262,117 @@ def reconstructs(model: Any) -> bool:
     return bool(objective is not None and objective.recon and hasattr(model, "slots"))
 
 
-def _score(model: Any, test: Any, fit: Fit, pca_ok: bool) -> _Sums:
-    sums = _Sums()
-    model.eval()
-    with torch.no_grad():
-        for xb, yb in test.slices(EVAL_BATCH):
-            labels = yb if model.classes is not None else None
-            target = xb if (yb is None or labels is not None) else yb
-            outs = model.net(xb) if labels is None else model.net(xb, labels.to(xb.dtype))
-            sums.model += float(model.objective.per_example(outs, target).sum())
-            x_hat = outs[model.slots.x_hat].float()
-            mean = fit.mean.view(1, *target.shape[1:]).expand_as(target)
-            sums.mean_image += float(baseline_error(model, mean, target).sum())
-            if pca_ok:
-                flat = xb.flatten(1).float() - fit.mean
-                pred = (flat @ fit.comps.T @ fit.comps + fit.mean).view_as(target)
-                sums.pca += float(baseline_error(model, pred, target).sum())
-            sums.n += len(xb)
-            sums.moment("reconstructions", x_hat)
-            sums.moment("targets", target)
-    return sums
+class Moments:
+    """Running sums of (B, ...) batches: each value's spread across the examples."""
+
+    def __init__(self) -> None:
+        self.s: torch.Tensor | None = None
+        self.sq: torch.Tensor | None = None
+        self.n = 0
+
+    def add(self, v: torch.Tensor) -> None:
+        v = v.flatten(1).double()
+        s, sq = v.sum(0), (v ** 2).sum(0)
+        self.s = s if self.s is None else self.s + s
+        self.sq = sq if self.sq is None else self.sq + sq
+        self.n += len(v)
+
+    def variance(self) -> torch.Tensor:
+        assert self.s is not None and self.sq is not None
+        n = self.n
+        return (self.sq / n - (self.s / n) ** 2).clamp_min(0) * n / max(n - 1, 1)
+
+    def spread(self) -> float:
+        """Mean over values of the standard deviation across examples."""
+        return float(self.variance().sqrt().mean())
+
+
+class Scorer:
+    """The references, measured batch by batch from the outputs `evaluate` computes
+    (`observe`), so they cost no second pass of the model; `finish(test)` gives them."""
+
+    def __init__(self, model: Any, fit: Fit, kind: str, pca_ok: bool, started: float,
+                 figures_key: str | None = None):
+        self.model, self.fit, self.kind, self.started = model, fit, kind, started
+        self.k, self.pca_ok = int(np.prod(model.info.z_shape)), pca_ok
+        self.figures_key = figures_key
+        self.known = _read_figures(figures_key)  # the baselines' figures, from the cache
+        # the reconstruction terms as evaluate names them; None: an iwae term holds its
+        # reconstruction and KL in one, so the model's error is measured apart
+        terms = model.objective.terms
+        self.names = None if any(isinstance(t, ImportanceWeighted) for t in terms) \
+            else [t.name for t in terms if isinstance(t, Recon)]
+        self.own = self.mean_image = self.pca = 0.0
+        self.n, self.seconds = 0, 0.0
+        self.outputs, self.targets, self.mu = Moments(), Moments(), Moments()
+
+    def observe(self, xb: torch.Tensor, yb: torch.Tensor | None, out: Any) -> None:
+        t0 = time.perf_counter()
+        model = self.model
+        target = xb if (yb is None or model.classes is not None) else yb
+        with torch.no_grad():
+            if self.names is None:
+                self.own += float(model.recon_error(xb, yb).sum())
+            if self.known is None:
+                self._baselines(xb, target)
+            self.outputs.add(out.x_hat.float())
+            self.targets.add(target)
+            if "mu" in out.extras:
+                self.mu.add(out.extras["mu"].float())
+        self.n += len(xb)
+        self.seconds += time.perf_counter() - t0
+
+    def _baselines(self, xb: torch.Tensor, target: torch.Tensor) -> None:
+        model = self.model
+        mean = self.fit.mean.view(1, *target.shape[1:]).expand_as(target)
+        self.mean_image += float(baseline_error(model, mean, target).sum())
+        if self.pca_ok:
+            flat = xb.flatten(1).float() - self.fit.mean
+            pred = (flat @ self.fit.comps.T @ self.fit.comps + self.fit.mean)
+            self.pca += float(baseline_error(model, pred.view_as(target), target).sum())
+
+    def finish(self, test: dict[str, float]) -> dict[str, Any]:
+        n = max(self.n, 1)
+        model = sum(test[name] for name in self.names) if self.names is not None \
+            else self.own / n
+        known = self.known or {"mean_image": self.mean_image / n, "pca": self.pca / n}
+        if self.known is None:
+            _write_figures(self.figures_key, known)
+        mean = known["mean_image"]
+        out: dict[str, Any] = {"input": self.kind, "model": model, "mean_image": mean,
+                               "model_over_mean_image": _ratio(model, mean)}
+        if self.pca_ok:
+            pca = known["pca"]
+            out |= {"pca": pca, "pca_components": len(self.fit.comps), "z_values": self.k,
+                    "model_over_pca": _ratio(model, pca)}
+        else:
+            out["pca_skipped"] = "the targets' shape differs from the inputs'"
+        spread, data = self.outputs.spread(), self.targets.spread()
+        out["spread"] = {"reconstructions": spread, "targets": data,
+                         "ratio": _ratio(spread, data)}
+        if self.mu.n > 1:
+            var = self.mu.variance()
+            out["active_units"] = {"active": int((var > ACTIVE).sum()), "units": len(var),
+                                   "threshold": ACTIVE,
+                                   "variance": [round(float(v), 6) for v in var[:64]]}
+        return out | {"fitted_on": self.fit.fitted_on, "cached": self.known is not None,
+                      "examples": self.n, "seconds": self.started + self.seconds}
+
+
+def start_references(model: Any, train: Any, test: Any, device: torch.device,
+                     description: str = "", kind: str = "clean", noise: str = ""
+                     ) -> Scorer | None:
+    """A Scorer to pass `observe` of to `evaluate` on `test` (the fit and the baselines'
+    figures read from the cache, or made and cached; `noise`: the spec's noise as text,
+    part of the figures' key); None for a model that reconstructs nothing (a GAN)."""
+    if not reconstructs(model):
+        return None
+    t0 = time.perf_counter()
+    fit = fit_baselines(train, int(np.prod(model.info.z_shape)), device, description)
+    pca_ok = tuple(_targets(train).shape[1:]) == tuple(model.info.input_shape)
+    key = _figures_key(fit.key, model, test, kind, noise if kind == "corrupted" else "")
+    return Scorer(model, fit, kind, pca_ok, time.perf_counter() - t0, key)
 
 
 def _ratio(a: float, b: float) -> float | None:
     return a / b if b > 0 else None
-
-
-def _figures(sums: _Sums, fit: Fit, k: int, pca_ok: bool, kind: str) -> dict[str, Any]:
-    n = max(sums.n, 1)
-    model, mean = sums.model / n, sums.mean_image / n
-    out: dict[str, Any] = {"input": kind, "model": model, "mean_image": mean,
-                           "model_over_mean_image": _ratio(model, mean)}
-    if pca_ok:
-        pca = sums.pca / n
-        out |= {"pca": pca, "pca_components": len(fit.comps), "z_values": k,
-                "model_over_pca": _ratio(model, pca)}
-    else:
-        out["pca_skipped"] = "the targets' shape differs from the inputs'"
-    spread, data = sums.spread("reconstructions"), sums.spread("targets")
-    out |= {"spread": {"reconstructions": spread, "targets": data,
-                       "ratio": _ratio(spread, data)},
-            "fitted_on": fit.fitted_on, "cached": fit.cached, "examples": sums.n}
-    return out
-
-
-def active_units(model: Any, test: Any) -> dict[str, Any] | None:
-    """How many units of the first gaussian latent vary with the input: Var_x(mu(x)) over
-    the test split above ACTIVE; None for a model without one."""
-    if not getattr(getattr(model, "slots", None), "latents", None):
-        return None
-    s = sq = None
-    n = 0
-    with torch.no_grad():
-        for xb, yb in test.slices(EVAL_BATCH):
-            labels = yb if model.classes is not None else None
-            mu = model.posterior(xb, labels)[0].flatten(1).double()
-            s = mu.sum(0) if s is None else s + mu.sum(0)
-            sq = (mu ** 2).sum(0) if sq is None else sq + (mu ** 2).sum(0)
-            n += len(xb)
-    if s is None or sq is None or n < 2:
-        return None
-    var = (sq / n - (s / n) ** 2) * n / (n - 1)
-    return {"active": int((var > ACTIVE).sum()), "units": len(var), "threshold": ACTIVE,
-            "variance": [round(float(v), 6) for v in var[:64]]}
