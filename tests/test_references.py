@@ -185,3 +185,19 @@ def test_nonlinear_denoiser_beats_the_linear_one_on_noisy_inputs(tmp_path) -> No
     nonlinear = _run(HERE / "denoiser_nonlinear.ae", tmp_path / "nonlinear")
     assert linear.references["input"] == nonlinear.references["input"] == "corrupted"
     assert nonlinear.test["mse"] < 0.97 * linear.test["mse"], (linear.test, nonlinear.test)
+
+
+def test_page_section_survives_a_hostile_run_json() -> None:
+    """A run folder may come from anyone: junk in references or warnings is shown as text."""
+    from aespec.report.page import RunPage, run_page
+
+    page = run_page(RunPage(
+        name="x", run_dir="r", status="finished",
+        references={"model": "<script>1</script>", "mean_image": [1], "pca": {},
+                    "model_over_pca": "nan", "input": "<img>", "spread": {"ratio": 0.5,
+                                                                          "targets": "<b>"},
+                    "active_units": {"active": "<i>", "units": None}},
+        test_clean={"loss": "<script>"}, warnings=[{"code": "<i>", "message": "<script>",
+                                                    "hint": 7}, "junk"]))
+    assert 'id="references"' in page
+    assert "<script>" not in page and "<img>" not in page and "<i>" not in page

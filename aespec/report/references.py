@@ -27,7 +27,7 @@ def references_html(refs: Any, test_clean: Any, warnings: Any) -> Html:
              _warnings(warnings) if isinstance(warnings, list) and warnings else ""]
     if not any(parts):
         return Html("")
-    return html('<section id="references"><h2>Against the mean image and PCA</h2>{}</section>',
+    return html('<div id="references"><h2>Against the mean image and PCA</h2>{}</div>',
                 join(parts))
 
 
@@ -81,5 +81,6 @@ def _warnings(warnings: list[Any]) -> Html:
     items = [w for w in warnings[:20] if isinstance(w, dict)]
     return join(html('<p class="note warning"><b>{} {}</b>: {}{}</p>', "warning",
                      shorten(w.get("code"), 8), shorten(w.get("message"), 400),
-                     html("<br>hint: {}", shorten(w.get("hint"), 400)) if w.get("hint")
+                     html(' <span class="caption">hint: {}</span>', shorten(w.get("hint"), 400))
+                     if w.get("hint")
                      else "") for w in items)
