@@ -201,3 +201,20 @@ def test_page_section_survives_a_hostile_run_json() -> None:
                                                     "hint": 7}, "junk"]))
     assert 'id="references"' in page
     assert "<script>" not in page and "<img>" not in page and "<i>" not in page
+
+
+def test_data_read_on_demand_gets_the_same_references(tmp_path) -> None:
+    """A memory-mapped training split is read only for the rows the fit chooses, and the
+    figures are those of the same data loaded whole."""
+    from sklearn.datasets import load_digits
+
+    np.save(tmp_path / "u8.npy", (load_digits().images[:300] * 15).astype(np.uint8))
+    refs = {}
+    for mm in ("true", "false"):
+        spec = tmp_path / f"m_{mm}.ae"
+        spec.write_text(f'data npy("u8.npy", mmap={mm})\ninput vector(64)\nencoder {{\n'
+                        "    dense(8) relu\n}\nbottleneck {\n    dense(4)\n}\ndecoder {\n"
+                        "    dense(64) sigmoid\n}\nloss mse\ntrain {\n    epochs 2\n}\n")
+        refs[mm] = _run(spec, tmp_path / f"run_{mm}", report=False).references
+    for key in ("model", "mean_image", "pca"):
+        assert refs["true"][key] == pytest.approx(refs["false"][key], rel=1e-5), key

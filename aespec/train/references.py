@@ -121,25 +121,27 @@ class Fit:
 
 
 def fit_baselines(train: Any, k: int, device: torch.device, description: str = "") -> Fit:
-    """The mean image and PCA with k components of the training targets, from the cache
-    where a run on the same training split has fitted them."""
-    targets = _targets(train)
-    key = _key(targets, k, description)
+    """The mean image and PCA with k components of the training targets (at most MAX_FIT
+    of them, a seeded choice), from the cache where a run on the same training split has
+    fitted them. Data read on demand is read only for the rows chosen."""
+    flat = _chosen_targets(train).flatten(1).float()
+    key = _key(flat, k, description, len(train))
     found = _read(key)
     if found is not None:
         return Fit(found[0].to(device), found[1].to(device), found[2], True, key)
-    flat = targets.flatten(1).float()
-    if len(flat) > MAX_FIT:
-        pick = np.sort(np.random.default_rng(0).choice(len(flat), MAX_FIT, replace=False))
-        flat = flat[torch.from_numpy(pick).to(flat.device)]
     mean = flat.mean(0)
     comps = _components(flat - mean, k)
     _write(key, mean, comps, len(flat))
     return Fit(mean.to(device), comps.to(device), len(flat), False, key)
 
 
-def _targets(split: Any) -> torch.Tensor:
-    found: torch.Tensor = split.x if split.y is None else split.y
+def _chosen_targets(train: Any) -> torch.Tensor:
+    n = len(train)
+    pick = np.arange(n) if n <= MAX_FIT else \
+        np.sort(np.random.default_rng(0).choice(n, MAX_FIT, replace=False))
+    where = train.device if hasattr(train, "xs") else train.x.device  # a StreamSplit's
+    x, y = train.batch(torch.from_numpy(pick).to(where))
+    found: torch.Tensor = x if y is None else y
     return found
 
 
@@ -166,9 +168,9 @@ def _fingerprint(t: torch.Tensor) -> bytes:
             + rows.float().cpu().numpy().tobytes())
 
 
-def _key(targets: torch.Tensor, k: int, description: str) -> str:
-    """The fit's cache key: the training split's fingerprint, k, how it is fitted."""
-    facts = {"v": CACHE_VERSION, "k": k, "data": description, "fit": MAX_FIT,
+def _key(targets: torch.Tensor, k: int, description: str, n: int) -> str:
+    """The fit's cache key: the training examples' fingerprint, k, how it is fitted."""
+    facts = {"v": CACHE_VERSION, "k": k, "data": description, "fit": MAX_FIT, "n": n,
              "q": OVERSAMPLE, "niter": POWER_ITERATIONS}
     h = hashlib.sha256(json.dumps(facts, sort_keys=True).encode())
     h.update(_fingerprint(targets))
@@ -180,8 +182,7 @@ def _figures_key(fit_key: str, model: Any, test: Any, kind: str, noise: str) -> 
     reconstruction terms that score them, the inputs (the noise and its seed); None where
     they cannot be cached (a term with parameters of its own, data read on demand)."""
     base = getattr(test, "split", test)
-    if any(t.owned for t in model.objective.recon) or not isinstance(base.x, torch.Tensor) \
-            or type(base).__name__ != "Split":
+    if any(t.owned for t in model.objective.recon) or type(base).__name__ != "Split":
         return None
     terms = [(t.name, t.sum, t.pred == model.slots.logits, getattr(t.loss, "__name__", ""))
              for t in model.objective.recon]
@@ -369,7 +370,8 @@ def start_references(model: Any, train: Any, test: Any, device: torch.device,
         return None
     t0 = time.perf_counter()
     fit = fit_baselines(train, int(np.prod(model.info.z_shape)), device, description)
-    pca_ok = tuple(_targets(train).shape[1:]) == tuple(model.info.input_shape)
+    target = model.info.input_shape if train.y is None else train.y.shape[1:]
+    pca_ok = tuple(target) == tuple(model.info.input_shape)
     key = _figures_key(fit.key, model, test, kind, noise if kind == "corrupted" else "")
     return Scorer(model, fit, kind, pca_ok, time.perf_counter() - t0, key)
 
