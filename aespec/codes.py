@@ -550,6 +550,33 @@ _CODES = [
          "files, nor with `normal=`.",
          "data digits\ninput vector(64)\nencoder {\n}\nbottleneck {\n    som(40, 40)\n}\n"
          "decoder mirror\nloss mse\n"),
+    Code("W440", "the spec has no data line", "checks",
+         "A spec without a `data` line checks (shapes need only `input`), but `aespec run` "
+         "has nothing to train on and stops with E506. Add a data line, or give the data "
+         "on the command line with `--data SOURCE` (then `check --data SOURCE` is silent "
+         "too).",
+         _spec(decoder="dense(64)", after="loss mse")),
+    Code("W441", "an activation after the sampled code", "checks",
+         "The KL term of `gaussian(dim)` pulls the sampled code z towards N(0, I). An "
+         "activation after it in the bottleneck (`gaussian(8) relu`) means the decoder "
+         "reads relu(z), not z: the prior describes one code and another is decoded, and "
+         "`aespec sample` decodes relu of the prior's draws, half of each cut to 0. End the "
+         "bottleneck with the `gaussian`, and put the activation in the encoder before it.",
+         _spec(bottleneck="gaussian(8) relu", before="data digits", after="loss bce")),
+    Code("W442", "a gaussian latent with beta=0", "checks",
+         "`beta` weighs the KL term that makes q(z|x) close to the prior N(0, I). With "
+         "`beta=0` nothing does: the codes drift anywhere, the decoder learns only the "
+         "region they fill, and draws from the prior decode to nothing like the data. The "
+         "model is an autoencoder whose codes carry noise. Use `beta > 0` (1 is the ELBO), or "
+         "a `dense` code if no sampling is meant.",
+         _spec(bottleneck="gaussian(8, beta=0)", before="data digits", after="loss bce")),
+    Code("W443", "a tanh output on data in [0, 1]", "checks",
+         "tanh's values lie in [-1, 1]. On data known to lie in [0, 1] (images, `digits`, "
+         "`fashion_mnist`) the outputs below 0 are never a target: the model spends half of "
+         "its range on values that do not occur, and a GAN's discriminator can tell its "
+         "fakes by a single negative pixel. End the decoder (the generator) in `sigmoid`, "
+         "or scale the data to [-1, 1] with `range=(-1, 1)`, as DCGAN does.",
+         _spec(decoder="dense(64) tanh", before="data digits", after="loss mse")),
     # ------------------------------------------------------------ E5: data
     Code("E501", "data not found", "data",
          "A data file (or the IDX files of `mnist`/`fashion_mnist`) is not where the spec "

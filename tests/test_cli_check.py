@@ -45,7 +45,7 @@ def write(tmp_path):
 
 
 def test_a_good_spec_exits_0_with_the_table_code_and_objective(write):
-    result = run("check", write(GOOD))
+    result = run("check", write(GOOD + "data synthetic(n=64)\n"))
     assert result.exit_code == 0, result.output
     out = result.stdout
     assert "tiny: a small one" in out and "dense(4)" in out and "(4,)" in out
@@ -105,7 +105,8 @@ def test_json_of_a_failing_spec_has_diagnostics_with_spans(write):
     assert result.exit_code == 1
     payload = json.loads(result.stdout)
     assert payload["ok"] is False
-    (d,) = payload["diagnostics"]
+    d, no_data = payload["diagnostics"]  # errors first, then warnings
+    assert no_data["code"] == "W440"
     assert d == {"severity": "error", "code": "E301",
                  "message": "decoder output (9,) does not match input (8,)",
                  "hint": d["hint"], "line": 10, "column": 5, "end_line": 10,
