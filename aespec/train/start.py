@@ -86,10 +86,26 @@ def resume_run(request: RunRequest, reporter: Reporter,
         checked, base = check_spec_for_run(request.spec, all_overrides)  # idempotent
     assert checked.spec is not None
     check_same(ckpt, checked.spec, run.checkpoint, resume=True)
+    _say_when_finished(run, ckpt, checked.spec.train.epochs, reporter)
     choice = _recorded_choice(run, info, base, request.data)
     setup = setup_run(checked, all_overrides, base, choice, request.report, ranks=ranks)
     return execute(setup, run, ckpt, reporter, time.time() - info.get("seconds", 0.0),
                    StopFlag(request.ends_process))
+
+
+def _say_when_finished(run: RunDir, ckpt: dict[str, Any], epochs: int,
+                       reporter: Reporter) -> None:
+    """A run resumed with nothing left to train (its epochs done, or stopped early) is
+    evaluated and reported again; say so, and how to train it further."""
+    counters = ckpt.get("counters") or {}
+    done, stopped = counters.get("epoch", 0), counters.get("stopped")
+    if counters.get("step") or (done < epochs and not stopped):
+        return
+    why = (f"early stopping ended it at epoch {done}" if stopped and done < epochs
+           else f"it trained all its {epochs} epoch{'s' * (epochs != 1)}")
+    reporter.message(f"{run.path}: nothing left to train ({why}); its test figures and "
+                     f"report are made again. To train further: aespec run --resume "
+                     f"{run.path} --epochs N, with N > {done}")
 
 
 def _recorded_choice(run: RunDir, info: dict[str, Any], base: pathlib.Path,
