@@ -78,7 +78,7 @@ def _setting_value(r: Resolver, key: Op, line: ChainLine, s: cfg.Setting) -> Any
     if s.kind == "self":
         if len(rest) == 1 and isinstance(rest[0], Op) and rest[0].name == key.name \
                 and not key.args:  # `--set train.early_stop=early_stop(patience=3)`
-            key, rest = rest[0], []
+            key, rest = rest[0], ()
         if rest:
             r.bag.add("E203", f"{key.name} takes its arguments in parentheses", rest[0].span,
                       f"write `{key.name}(...)`")
