@@ -23,7 +23,14 @@ from aespec.cli.common import (
     overrides,
     print_diagnostics,
 )
-from aespec.graph.frontend import CheckResult, check_blocks, check_file, check_source
+from aespec.graph.frontend import (
+    JSON_SCHEMA_VERSION,
+    SCHEMA_VERSIONS,
+    CheckResult,
+    check_blocks,
+    check_file,
+    check_source,
+)
 from aespec.graph.memory import describe, estimate
 from aespec.graph.summary import Row, objective_text, params_text, table_rows
 from aespec.parse import MAX_SOURCE
@@ -90,7 +97,11 @@ def check_command(
                                        help="Spec files (.ae), Markdown files whose ```ae "
                                             "blocks are specs (.md), or - for standard input."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object per spec "
-                                 "(docs/check-json.schema.json)."),
+                                 "(docs/check-json-2.schema.json)."),
+    schema: int = typer.Option(JSON_SCHEMA_VERSION, "--schema", metavar="N",
+                               help="The --json schema version: 2 (ops, objective, noise, "
+                                    "latent, regularizers, settings) or 1.",
+                               min=min(SCHEMA_VERSIONS), max=max(SCHEMA_VERSIONS)),
     set_: Optional[list[str]] = SetOption,
     block: Optional[str] = BlockOption,
     data: Optional[str] = DataOption,
@@ -102,7 +113,7 @@ def check_command(
         for result in _results(path, overrides(set_), block, data):
             failed |= not result.ok
             if as_json:
-                out.print(json.dumps(result.to_json(), ensure_ascii=False), markup=False,
+                out.print(json.dumps(result.to_json(schema), ensure_ascii=False), markup=False,
                           highlight=False, soft_wrap=True)
                 continue
             print_diagnostics(result.diagnostics, result.source, quiet)

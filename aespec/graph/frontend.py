@@ -26,7 +26,10 @@ from aespec.parse.markdown import AeBlock, ae_blocks, is_markdown, read_markdown
 from aespec.resolve import resolve_spec
 from aespec.resolve.overrides import locate_overrides
 
-JSON_SCHEMA_VERSION = 1  # of `aespec check --json` (docs/check-json.schema.json)
+# of `aespec check --json`: 2 adds the `spec` object (docs/check-json-2.schema.json); 1
+# (docs/check-json.schema.json) is still given with `--schema 1`
+JSON_SCHEMA_VERSION = 2
+SCHEMA_VERSIONS = (1, 2)
 
 
 @dataclass
@@ -64,8 +67,9 @@ class CheckResult:
                 "memory": estimate(self.spec, g).to_json() if "decoder" in g.outputs
                 else None}
 
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"schema_version": JSON_SCHEMA_VERSION, "file": self.path}
+    def to_json(self, version: int = JSON_SCHEMA_VERSION) -> dict[str, Any]:
+        """The object of `check --json`, in schema `version` (1 or 2)."""
+        out: dict[str, Any] = {"schema_version": version, "file": self.path}
         if self.block is not None:
             out["block"] = {"index": self.block.index, "name": self.block.name,
                             "line": self.block.line}
@@ -74,6 +78,10 @@ class CheckResult:
         model = self.model_json()
         if model is not None:
             out["model"] = model
+        if version >= 2 and self.ir is not None and self.spec is not None:
+            from aespec.graph.describe import spec_json
+
+            out["spec"] = spec_json(self.spec, self.ir)
         return out
 
     def _diagnostic_json(self, d: Diagnostic) -> dict[str, Any]:
