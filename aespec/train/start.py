@@ -16,6 +16,7 @@ from aespec.train.dbn import pretrain_rbm
 from aespec.train.finish import RunResult, diverged_error, finish_run
 from aespec.train.loaded import check_recorded_data, recorded_data
 from aespec.train.loop import Diverged, Interrupted, Trainer
+from aespec.train.phases import plan_phases
 from aespec.train.pretrain import pretrain_layerwise
 from aespec.train.progress import Reporter, RunStart
 from aespec.train.record import paged, recorded, write_start
@@ -139,7 +140,7 @@ def execute(setup: Setup, run: RunDir, ckpt: dict[str, Any] | None, reporter: Re
         else:
             write_start(setup, run, dataset.description, notes)
         params = sum(p.numel() for p in model.parameters())
-        reporter.start(RunStart(spec.name, str(run.path), spec.train.epochs,
+        reporter.start(RunStart(spec.name, str(run.path), spec.total_epochs,
                                 trainer.c.epoch + 1, trainer.steps, len(data.train),
                                 len(data.val) if data.val else 0, data.description,
                                 str(device), params, tuple(notes)))
@@ -164,7 +165,7 @@ def make_trainer(setup: Setup, model: Any, data: batches.RunData, dataset: Any, 
 
         return VAEGANTrainer(*args, monitor=_sample_monitor(setup, dataset, data))
     if not spec.is_adversarial and not spec.is_aae:
-        return Trainer(*args)
+        return Trainer(*args, phases=plan_phases(spec, setup.graph, model, setup.device))
     from aespec.train.adversarial import AAETrainer, GANTrainer
 
     if spec.is_aae:
