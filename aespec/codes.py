@@ -391,6 +391,19 @@ _CODES = [
          _spec(input="image(1, 8, 8)", encoder="conv(4, k=3) sigmoid",
                bottleneck="dense(8)", decoder="dense(64) sigmoid\nreshape(1, 8, 8)",
                after="train {\n    pretrain rbm(epochs=1)\n}")),
+    Code("E328", "a phase that cannot be trained as written", "resolve",
+         "`phase NAME { ... }` holds the statements that differ for its epochs: `noise` "
+         "(or `noise none`), `loss`, and the train keys `epochs`, `optimizer`, `schedule`, "
+         "`freeze` and `early_stop`, each as a line of its own. The layers are the spec's "
+         "in every phase, so a block, `data` or `input` cannot be set in one; each phase "
+         "has a name of its own; and a GAN's or an adversarial autoencoder's game is "
+         "trained in one run (start it from another run with `train { init PATH }`).",
+         _spec(after="phase first {\n    epochs 2\n    encoder {\n        dense(8)\n    }\n}")),
+    Code("E329", "nothing to freeze by that name", "resolve",
+         "`freeze` names blocks (`encoder`, `bottleneck`, `decoder`) or named layers (the "
+         "`NAME` of a `NAME = ...` line, whose ops are frozen together); the closest name "
+         "is offered. A GAN's or an adversarial autoencoder's networks are not frozen.",
+         _spec(after="train {\n    freeze encodr\n}")),
     # ------------------------------------------------------------ W4: theory
     Code("W401", "the code can learn the identity", "checks",
          "The code z holds at least as many values as the input and nothing constrains it "
@@ -550,6 +563,11 @@ _CODES = [
          "files, nor with `normal=`.",
          "data digits\ninput vector(64)\nencoder {\n}\nbottleneck {\n    som(40, 40)\n}\n"
          "decoder mirror\nloss mse\n"),
+    Code("W426", "every block is frozen", "resolve",
+         "`freeze encoder bottleneck decoder` (in `train` or a phase) leaves no weight to "
+         "train: the epochs only measure the loss. A warm-started model evaluated as it is "
+         "needs no epochs at all (`aespec eval`); otherwise freeze fewer blocks.",
+         _spec(after="train {\n    freeze encoder bottleneck decoder\n}")),
     # ------------------------------------------------------------ E5: data
     Code("E501", "data not found", "data",
          "A data file (or the IDX files of `mnist`/`fashion_mnist`) is not where the spec "
@@ -735,6 +753,19 @@ _CODES = [
          "`metrics.jsonl` is read up to 64 MiB and 100,000 lines.",
          "`aespec report RUN_DIR` where `RUN_DIR/report/x.png` is a link to `/etc/passwd`",
          False),
+    Code("E625", "no weights to start from", "run",
+         "`train { init PATH }` or `aespec run --init-from PATH` names weights to start "
+         "from: a run directory (its best.pt) or a .pt file, an aespec checkpoint or a "
+         "state dict. The file is missing, is not a PyTorch file of tensors, or holds no "
+         "dict of named tensors. It is read with `torch.load(weights_only=True)`: a file "
+         "that would run code when unpickled is refused, never executed.",
+         "`aespec run model.ae --init-from runs/none`", False),
+    Code("E626", "the weights to start from are another model's", "run",
+         "A warm start loads every tensor of the model from the file: the file must hold "
+         "the same names with the same shapes (the same layers, widths and order: compare "
+         "`aespec check` of both specs). The message names the first tensor that differs "
+         "and both shapes, or the first one missing on either side.",
+         "`train { init \"runs/small\" }` in a spec whose bottleneck is wider", False),
     Code("E623", "a process of a distributed run ended", "run",
          "In `aespec run --nproc N` (or under torchrun) every process takes part in each "
          "step, so when one ends (killed, out of memory, its own error) the others cannot go "

@@ -183,3 +183,53 @@ def test_resume_at_a_phase_boundary_is_bit_identical(tmp_path, every_step):
     resumed = aespec.train(resume=tmp_path / "cut", quiet=True, report=False)
     assert losses(resumed.history) == losses(whole.history)
     assert resumed.test == whole.test
+
+
+# ------------------------------------------------------------------ warm start
+
+def test_warm_start_from_a_run_directory_starts_where_it_ended(tmp_path):
+    first = run(write(tmp_path, phases=""), tmp_path, "first")
+    spec = write(tmp_path, phases="", train='    init "first"', name="second")
+    second = run(spec, tmp_path, "second")
+    # the same data and seed: from the first run's weights its first epoch is far better
+    assert second.history[0]["train"]["loss"] < 0.8 * first.history[0]["train"]["loss"]
+    info = json.loads((tmp_path / "second" / "run.json").read_text())
+    assert info["init"].endswith("best.pt")
+
+
+def test_warm_start_from_another_model_names_the_tensor_and_both_shapes(tmp_path):
+    run(write(tmp_path, phases=""), tmp_path, "first")
+    wider = write(tmp_path, phases="", train='    init "first/best.pt"', name="wide")
+    wider.write_text(wider.read_text().replace("dense(8)", "dense(10)"))
+    with pytest.raises(AespecError) as err:
+        run(wider, tmp_path, "wide")
+    d = err.value.diagnostics[0]
+    assert d.code == "E626" and d.span is not None and d.span.line == 20
+    assert "bottleneck" in d.message and "(8, 24)" in d.message and "(10, 24)" in d.message
+
+
+def test_warm_start_refuses_missing_garbage_and_code_carrying_files(tmp_path):
+    import os
+    import pickle
+
+    spec = write(tmp_path, phases="")
+    with pytest.raises(AespecError, match="E625.*no weights"):
+        run(spec, tmp_path, "a", init_from=tmp_path / "nowhere.pt")
+    (tmp_path / "garbage.pt").write_bytes(b"not a torch file")
+    with pytest.raises(AespecError, match="E625.*cannot read") as err:
+        run(spec, tmp_path, "b", init_from=tmp_path / "garbage.pt")
+    assert err.value.diagnostics[0].file == "--init-from"
+
+    marker = tmp_path / "ran"
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    (tmp_path / "evil.pt").write_bytes(pickle.dumps({"model": Payload()}))
+    with pytest.raises(AespecError, match="E625"):
+        run(spec, tmp_path, "c", init_from=tmp_path / "evil.pt")
+    assert not marker.exists()
+    torch.save({"weights": [1, 2]}, tmp_path / "list.pt")
+    with pytest.raises(AespecError, match="E625.*no model weights"):
+        run(spec, tmp_path, "d", init_from=tmp_path / "list.pt")

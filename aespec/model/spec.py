@@ -18,7 +18,7 @@ from aespec.ops import Args, get_op
 BLOCKS = ("encoder", "bottleneck", "decoder")
 STATEMENTS = ("model", "let", "data", "input", "noise", "condition", "latent", "encoder",
               "bottleneck", "decoder", "discriminator", "loss", "regularize", "train",
-              "report", "phase")
+              "phase", "report")
 REPEATABLE = ("let", "regularize", "phase")
 # the blocks of layers: an autoencoder's, and a GAN's discriminator (layers as an encoder's)
 LAYER_BLOCKS = (*BLOCKS, "discriminator")

@@ -8,7 +8,7 @@ from typing import Any
 from aespec.errors import Span, did_you_mean
 from aespec.model import settings as cfg
 from aespec.model.spec import BLOCKS, PhaseSpec
-from aespec.parse.tree import ChainLine, LineStmt, LossStmt, Op, PhaseStmt
+from aespec.parse.tree import BlockStmt, ChainLine, LineStmt, LossStmt, Op, PhaseStmt
 from aespec.resolve.resolver import Resolver
 from aespec.resolve.settings import BAD, plain_values, setting_value
 
@@ -37,7 +37,7 @@ def do_phase(r: Resolver, stmt: PhaseStmt) -> None:
 def _phase_line(r: Resolver, inner, values: dict[str, Any]) -> str | None:
     """One statement of a phase into `values`; its key, or None when it was refused."""
     key = _key_of(inner)
-    if key is None or key not in PHASE_LINES:
+    if key is None or key not in PHASE_LINES or isinstance(inner, BlockStmt):
         r.bag.add("E328", f"a phase cannot set {_what(inner, key)}", _span_of(inner),
                   (did_you_mean(key, PHASE_LINES) if key else None)
                   or f"a phase sets: {', '.join(PHASE_LINES)}")
@@ -62,10 +62,14 @@ def _phase_line(r: Resolver, inner, values: dict[str, Any]) -> str | None:
 def _key_of(inner) -> str | None:
     if isinstance(inner, LossStmt):
         return "loss"
-    return inner.keyword if isinstance(inner, LineStmt) else None
+    if isinstance(inner, (LineStmt, BlockStmt)):
+        return inner.keyword
+    return None
 
 
 def _what(inner, key: str | None) -> str:
+    if isinstance(inner, PhaseStmt):
+        return "another phase (phases follow one another at the top level)"
     if key is None:
         return f"a {type(inner).__name__.removesuffix('Stmt').lower()} statement"
     return f"'{key}'" + (" (its blocks are the spec's, shared by every phase)"
@@ -99,6 +103,12 @@ def finish_phases(r: Resolver) -> None:
             r.bag.add("E329", f"nothing to freeze is named '{name.name}'", name.span,
                       did_you_mean(name.name, known) or
                       f"freeze a block or a named layer: {', '.join(known)}")
+    blocks = {b for b in BLOCKS if b in r.fields}
+    for names, span in [(train.freeze, r.fields.get("train_spans", {}).get("freeze")),
+                        *((p.freeze or (), p.spans.get("freeze")) for p in phases)]:
+        if span is not None and blocks and blocks <= set(names):
+            r.bag.add("W426", "every block is frozen: nothing trains", span,
+                      "freeze fewer blocks, or leave the phase out")
     game = "latent" in r.fields or bool(r.fields.get("discriminator"))
     if phases and game:
         r.bag.add("E328", "phases train an autoencoder's objective; this spec trains a game "

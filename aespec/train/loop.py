@@ -113,8 +113,10 @@ class Trainer:
         phase.enter(self.model)
         self.step_model = phase.model
         self.net = phase.model if self.ranks is None else self.parallel(phase.model)
-        self.opt = build_optimizer(phase.train.optimizer, phase.trainable(), self.device,
-                                   compiled=self.cfg.compile)
+        # every parameter, the frozen ones too: without a gradient an optimizer leaves a
+        # parameter as it is (no step, no weight decay), and its state stays one shape
+        self.opt = build_optimizer(phase.train.optimizer, phase.model.parameters(),
+                                   self.device, compiled=self.cfg.compile)
         self.schedule = build_schedule(phase.train, self.opt)
 
     def begin_phase(self, index: int) -> None:
@@ -171,7 +173,9 @@ class Trainer:
         with self.autocast():
             out = self.net(xb) if yb is None else self.net(xb, target=yb)
         loss = out.loss if scale == 1.0 else out.loss * scale
-        if self.scaler is None:
+        if not loss.requires_grad:  # every part frozen (W426): the epoch only measures
+            pass
+        elif self.scaler is None:
             loss.backward()
             self.opt.step()
         else:

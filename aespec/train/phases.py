@@ -6,9 +6,10 @@ differs is compiled from its own graph (`phase_spec`) with the run's layer modul
 so every phase trains the same weights; compiling it draws no random numbers (its new
 modules, noise and loss terms, hold no weights, and the generator is put back anyway).
 
-Frozen parts (`freeze encoder`, `freeze e1`): their parameters get `requires_grad=False`
-and stay out of the optimizer, and their modules run in evaluation mode while the phase
-trains (a batchnorm keeps its running statistics, a dropout keeps everything).
+Frozen parts (`freeze encoder`, `freeze e1`): their parameters get `requires_grad=False`,
+so no gradient and no update (an optimizer steps only parameters with a gradient: no
+weight decay either), and their modules run in evaluation mode while the phase trains (a
+batchnorm keeps its running statistics, a dropout keeps every unit).
 """
 
 from __future__ import annotations
@@ -33,10 +34,6 @@ class Phase:
     train: TrainSpec  # the phase's epochs, optimizer, schedule, early stopping
     model: Any  # what its steps and validation run: the run's model, or one sharing its layers
     frozen: tuple[nn.Module, ...] = ()  # modules that run in evaluation mode
-
-    def trainable(self) -> list[nn.Parameter]:
-        """The parameters the phase's optimizer updates (set `requires_grad` first)."""
-        return [p for p in self.model.parameters() if p.requires_grad]
 
     def enter(self, main: Any) -> None:
         """The frozen parts' parameters without gradients, every other one with them."""

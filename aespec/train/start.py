@@ -4,6 +4,7 @@ own; then its epochs, from the data on the device to `finish_run`."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import pathlib
 import time
@@ -41,6 +42,7 @@ from aespec.train.setup import (
     train_examples,
 )
 from aespec.train.stop import StopFlag
+from aespec.train.warmstart import warm_start
 
 
 def start_run(request: RunRequest, reporter: Reporter, ranks: dist.Ranks | None) -> RunResult:
@@ -50,6 +52,7 @@ def start_run(request: RunRequest, reporter: Reporter, ranks: dist.Ranks | None)
     fast = request.fast_dev_run
     setup = prepare(request.spec, [*request.overrides, *["train.epochs=1"] * fast],
                     request.data, request.report, fast, ranks)
+    setup = dataclasses.replace(setup, init_from=request.init_from)
     out = request.out
     existed = out is not None and pathlib.Path(out).exists()  # the user's: never removed
 
@@ -138,7 +141,9 @@ def execute(setup: Setup, run: RunDir, ckpt: dict[str, Any] | None, reporter: Re
             run.rewrite_metrics(trainer.c.history)
             run.update(overrides=setup.overrides, status="running", device=str(device))
         else:
-            write_start(setup, run, dataset.description, notes)
+            init = warm_start(model, spec, setup.base_dir, setup.init_from)
+            write_start(setup, run, dataset.description, notes,
+                        **({"init": init} if init else {}))
         params = sum(p.numel() for p in model.parameters())
         reporter.start(RunStart(spec.name, str(run.path), spec.total_epochs,
                                 trainer.c.epoch + 1, trainer.steps, len(data.train),
