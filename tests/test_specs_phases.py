@@ -78,3 +78,29 @@ def test_keras_denoiser_removes_noise_that_its_clean_phase_alone_keeps(seed):
           f"both phases {after_both:.4f}")
     assert after_both < 0.6 * after_clean
     assert after_both < 0.5 * noisy_input
+
+
+# ------------------------------------------------------------------ stacked_bce
+
+def test_stacked_bce_stages_learn_and_the_fine_tuned_net_beats_the_mean_image():
+    import json
+
+    import torch
+
+    result = _trained("stacked_bce", 0)
+    stages = json.loads((result.run_dir / "run.json").read_text())["pretrain"]
+    assert [s["loss_name"] for s in stages] == ["bce"] * 4
+    assert all(s["output"] == "sigmoid" for s in stages)
+    for stage in stages:  # each stage's own bce falls over its epochs
+        first, *_, last = stage["epoch_losses"]
+        assert last < first - 0.02, stage
+    data = aespec.train.load_run(result.run_dir).data(None)
+    x = data.test.x
+    with torch.no_grad():
+        x_hat = result.model.eval()(x).x_hat
+    mse = float(((x_hat - x) ** 2).mean())
+    mean_image = float(((data.train.x.mean(0, keepdim=True) - x) ** 2).mean())
+    print(f"stages' bce {[round(s['epoch_losses'][0], 4) for s in stages]} -> "
+          f"{[round(s['loss'], 4) for s in stages]}; test mse {mse:.4f}, "
+          f"mean image {mean_image:.4f}")
+    assert mse < 0.6 * mean_image

@@ -8,6 +8,7 @@ from typing import Any
 from aespec.errors import Span, did_you_mean
 from aespec.model import settings as cfg
 from aespec.model.spec import BLOCKS, PhaseSpec
+from aespec.ops import get_op, names
 from aespec.parse.tree import BlockStmt, ChainLine, LineStmt, LossStmt, Op, PhaseStmt
 from aespec.resolve.resolver import Resolver
 from aespec.resolve.settings import BAD, plain_values, setting_value
@@ -118,3 +119,22 @@ def finish_phases(r: Resolver) -> None:
         r.bag.add("E329", "freeze is for an autoencoder's blocks; this spec trains a game "
                   "(a discriminator)", r.fields["train_spans"]["freeze"],
                   "remove the freeze line")
+
+
+def check_layerwise(r: Resolver) -> None:
+    """`pretrain layerwise(output=NAME, loss=bce)`: NAME an activation (E203), and bce
+    read from an output in [0, 1] (sigmoid)."""
+    train = r.fields.get("train")
+    span = r.fields.get("train_spans", {}).get("pretrain")
+    if train is None or span is None or train.pretrain is None or \
+            train.pretrain.name != "layerwise":
+        return
+    args = train.pretrain.args
+    acts = [n for n in names("layer") if get_op("layer", n).kind == "activation"]
+    if args.output is not None and args.output not in acts:
+        r.bag.add("E203", f"layerwise output must be an activation, got '{args.output}'",
+                  span, did_you_mean(args.output, acts) or f"one of: {', '.join(acts)}")
+    elif args.loss == "bce" and args.output != "sigmoid":
+        r.bag.add("E203", "layerwise loss=bce reads an output in [0, 1]: the stage "
+                  f"decoder's output is {args.output or 'linear'}", span,
+                  "write `layerwise(output=sigmoid, loss=bce)`")
