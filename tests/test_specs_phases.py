@@ -7,9 +7,14 @@ the noise: its error is clearly below that of the same spec trained on its clean
 alone, and below the noisy input's own error. Measured (mse against the clean image,
 1,000 test images, seeds 0 / 1):
 
-    noisy input itself        MEASURED_NOISY
-    clean phase alone         MEASURED_CLEAN
-    both phases               MEASURED_BOTH
+    noisy input itself        0.0850   0.0850
+    clean phase alone         0.0577   0.0495
+    both phases               0.0236   0.0221
+
+stacked_bce: each of the four stages' bce falls over its 20 epochs (0.445 -> 0.236 for
+the pixels, 0.67 -> 0.48, 0.69 -> 0.53, 0.69 -> 0.58 for the sigmoid codes: their floor
+is their own entropy), and the fine-tuned net's test mse is 0.025 against the mean
+image's 0.074.
 """
 
 from __future__ import annotations
