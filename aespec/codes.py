@@ -36,7 +36,7 @@ SERIES = {
     "E1": "syntax (the parse stage)",
     "E2": "names and arguments (the resolve stage)",
     "E3": "shapes and the graph (the graph and checks stages; E311, E312 and E316 when "
-          "compiling, E313 and E314 when emitting PyTorch source)",
+          "compiling, E313, E314 and E330 when emitting PyTorch source)",
     "W4": "warnings drawn from autoencoder theory, and GAN practice from W413 (the checks "
           "stage; exit status stays 0)",
     "E5": "data, found when it is loaded (`aespec run`, `aespec train`)",
@@ -404,6 +404,13 @@ _CODES = [
          "`NAME` of a `NAME = ...` line, whose ops are frozen together); the closest name "
          "is offered. A GAN's or an adversarial autoencoder's networks are not frozen.",
          _spec(after="train {\n    freeze encodr\n}")),
+    Code("E330", "aespec emit does not write phases or frozen parts yet", "emit",
+         "The emitted file trains one objective over every weight. A spec with `phase` "
+         "blocks, or a `freeze` line, would train otherwise there than under `aespec run`, "
+         "so `aespec emit` refuses it at the first phase (or the freeze line). Train it "
+         "with `aespec run`, or emit a copy without them (each phase's noise and loss as a "
+         "spec of its own); a warm start (`init`) is emitted, as a comment.",
+         "`aespec emit specs/keras_denoiser_two_phase.ae`", False),
     # ------------------------------------------------------------ W4: theory
     Code("W401", "the code can learn the identity", "checks",
          "The code z holds at least as many values as the input and nothing constrains it "

@@ -233,3 +233,9 @@ def test_warm_start_refuses_missing_garbage_and_code_carrying_files(tmp_path):
     torch.save({"weights": [1, 2]}, tmp_path / "list.pt")
     with pytest.raises(AespecError, match="E625.*no model weights"):
         run(spec, tmp_path, "d", init_from=tmp_path / "list.pt")
+
+
+def test_fast_dev_run_trains_one_epoch_of_each_phase(tmp_path):
+    result = aespec.train(write(tmp_path), out=tmp_path / "fast", quiet=True,
+                          fast_dev_run=True)
+    assert [r["phase"] for r in result.history] == ["clean", "noisy"]

@@ -49,11 +49,17 @@ class Phase:
             m.eval()
 
 
-def plan_phases(spec: Spec, graph: IR, model: Any, device: torch.device) -> list[Phase]:
-    """The run's phases in order (one, the top level's, without `phase` blocks)."""
+def plan_phases(spec: Spec, graph: IR, model: Any, device: torch.device,
+                fast: bool = False) -> list[Phase]:
+    """The run's phases in order (one, the top level's, without `phase` blocks); `fast`
+    (--fast-dev-run): one epoch each."""
     if not spec.phases:
         return [Phase(None, spec.train, model, frozen_modules(graph, model, spec.train.freeze))]
-    return [_phase(spec, graph, model, device, p) for p in spec.phases]
+    phases = [_phase(spec, graph, model, device, p) for p in spec.phases]
+    if fast:
+        for p in phases:
+            p.train = p.train.model_copy(update={"epochs": 1})
+    return phases
 
 
 def _phase(spec: Spec, graph: IR, model: Any, device: torch.device, p: Any) -> Phase:

@@ -170,7 +170,8 @@ def make_trainer(setup: Setup, model: Any, data: batches.RunData, dataset: Any, 
 
         return VAEGANTrainer(*args, monitor=_sample_monitor(setup, dataset, data))
     if not spec.is_adversarial and not spec.is_aae:
-        return Trainer(*args, phases=plan_phases(spec, setup.graph, model, setup.device))
+        return Trainer(*args, phases=plan_phases(spec, setup.graph, model, setup.device,
+                                                 setup.fast_dev_run))
     from aespec.train.adversarial import AAETrainer, GANTrainer
 
     if spec.is_aae:
