@@ -27,5 +27,5 @@ from aespec.model.spec import (
 
 __all__ = ["ADVERSARIAL_TRAIN", "BLOCKS", "LAYER_BLOCKS", "REPEATABLE", "STATEMENTS",
            "AdversarialSpec", "ConditionSpec", "DataSpec", "InputSpec", "LatentSpec",
-           "LossTermSpec", "Mirror", "OpCall", "PhaseSpec", "RegSpec", "ReportSpec", "Spec", "TrainSpec",
-           "phase_spec"]
+           "LossTermSpec", "Mirror", "OpCall", "PhaseSpec", "RegSpec", "ReportSpec", "Spec",
+           "TrainSpec", "phase_spec"]

@@ -105,9 +105,9 @@ def finish_phases(r: Resolver) -> None:
                       did_you_mean(name.name, known) or
                       f"freeze a block or a named layer: {', '.join(known)}")
     blocks = {b for b in BLOCKS if b in r.fields}
-    for names, span in [(train.freeze, r.fields.get("train_spans", {}).get("freeze")),
-                        *((p.freeze or (), p.spans.get("freeze")) for p in phases)]:
-        if span is not None and blocks and blocks <= set(names):
+    for frozen, span in [(train.freeze, r.fields.get("train_spans", {}).get("freeze")),
+                         *((p.freeze or (), p.spans.get("freeze")) for p in phases)]:
+        if span is not None and blocks and blocks <= set(frozen):
             r.bag.add("W426", "every block is frozen: nothing trains", span,
                       "freeze fewer blocks, or leave the phase out")
     game = "latent" in r.fields or bool(r.fields.get("discriminator"))

@@ -14,7 +14,6 @@ from aespec.model.spec import (
     STATEMENTS,
     DataSpec,
     InputSpec,
-    LossTermSpec,
     Mirror,
     RegSpec,
 )

@@ -89,7 +89,7 @@ def _sharing(seen: Spec, graph: IR, model: Any, device: torch.device) -> Any:
 def same_layers(mine: IR, theirs: IR) -> dict[str, str]:
     """Node ids of `mine` -> those of `theirs` for the layers: the same blocks in the same
     order (the ids differ where the noise lines have other lengths)."""
-    out = {}
+    out: dict[str, str] = {}
     for block in BLOCKS:
         a = [n for n in mine.order if mine.nodes[n].block == block]
         b = [n for n in theirs.order if theirs.nodes[n].block == block]
