@@ -240,3 +240,16 @@ def test_fast_dev_run_trains_one_epoch_of_each_phase(tmp_path):
     result = aespec.train(write(tmp_path), out=tmp_path / "fast", quiet=True,
                           fast_dev_run=True)
     assert [r["phase"] for r in result.history] == ["clean", "noisy"]
+
+
+def test_resume_refuses_other_phases_but_takes_more_epochs(tmp_path, every_step):
+    spec = write(tmp_path)
+    aespec.train(spec, out=tmp_path / "cut", report=False, progress=InterruptAt(3, 1))
+    other = write(tmp_path, phases=TWO_PHASES.replace("loss mae", "loss mse"), name="other")
+    with pytest.raises(AespecError, match="E602"):
+        aespec.train(other, resume=tmp_path / "cut", quiet=True, report=False)
+    longer = aespec.train(spec, resume=tmp_path / "cut", quiet=True, report=False,
+                          overrides=["phase.noisy.epochs=3"])
+    assert [r["phase"] for r in longer.history] == ["clean"] * 2 + ["noisy"] * 3
+    info = json.loads((tmp_path / "cut" / "run.json").read_text())
+    assert info["phases"] == [{"name": "clean", "epochs": 2}, {"name": "noisy", "epochs": 2}]

@@ -142,8 +142,10 @@ def execute(setup: Setup, run: RunDir, ckpt: dict[str, Any] | None, reporter: Re
             run.update(overrides=setup.overrides, status="running", device=str(device))
         else:
             init = warm_start(model, spec, setup.base_dir, setup.init_from)
+            phases = [{"name": p.name, "epochs": p.epochs} for p in spec.phases]
             write_start(setup, run, dataset.description, notes,
-                        **({"init": init} if init else {}))
+                        **({"init": init} if init else {}),
+                        **({"phases": phases} if phases else {}))
         params = sum(p.numel() for p in model.parameters())
         reporter.start(RunStart(spec.name, str(run.path), spec.total_epochs,
                                 trainer.c.epoch + 1, trainer.steps, len(data.train),
