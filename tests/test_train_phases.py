@@ -253,3 +253,11 @@ def test_resume_refuses_other_phases_but_takes_more_epochs(tmp_path, every_step)
     assert [r["phase"] for r in longer.history] == ["clean"] * 2 + ["noisy"] * 3
     info = json.loads((tmp_path / "cut" / "run.json").read_text())
     assert info["phases"] == [{"name": "clean", "epochs": 2}, {"name": "noisy", "epochs": 2}]
+
+
+def test_early_stopping_ends_its_phase_and_the_next_one_starts(tmp_path):
+    phases = ("phase first {\n    epochs 20\n    early_stop(patience=1, min_delta=1000)\n}\n"
+              "phase second {\n    epochs 2\n}\n")
+    result = run(write(tmp_path, phases=phases), tmp_path, "run")
+    assert [r["phase"] for r in result.history] == ["first"] * 2 + ["second"] * 2
+    assert result.status == "finished" and result.history[2]["best"]  # its own best
