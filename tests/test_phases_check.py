@@ -182,3 +182,18 @@ def test_lsp_completes_phase_keys_values_and_freeze_names():
 def test_lsp_reports_phase_diagnostics():
     doc = analyse(BASE % ("", "phase p {\n    batch 3\n}\n"))
     assert "E328" in [d.code for d in doc.result.diagnostics]
+
+
+def test_report_curves_mark_where_each_phase_begins():
+    from aespec.report.page import curve_charts, phase_starts
+
+    def record(epoch, phase, loss):
+        return {"epoch": epoch, "phase": phase, "train": {"loss": loss}, "val": None}
+
+    history = [record(1, "clean", 0.5), record(2, "clean", 0.4), record(3, "noisy", 0.6),
+               record(4, "noisy", 0.45)]
+    assert phase_starts(history) == ((2.5, "noisy"),)
+    [chart] = curve_charts(history, 4)
+    assert 'stroke="#999"' in chart and ">noisy</text>" in chart
+    plain = [{k: v for k, v in r.items() if k != "phase"} for r in history]
+    assert phase_starts(plain) == () and 'stroke="#999"' not in curve_charts(plain, 4)[0]

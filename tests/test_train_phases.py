@@ -136,13 +136,15 @@ def test_a_frozen_block_keeps_its_weights_and_batchnorm_statistics(tmp_path):
 
     dev.seed_everything(0)
     fresh = compile_model(checked.ir, checked.spec).state_dict()
-    trained = run(spec, tmp_path, "run").model.state_dict()
+    trained_model = run(spec, tmp_path, "run").model
+    trained = trained_model.state_dict()
     encoder = [k for k in fresh if ".encoder" in k]
     assert any("running_mean" in k for k in encoder)
     for k in encoder:
         assert torch.equal(fresh[k], trained[k]), k
     code = next(k for k in fresh if ".bottleneck" in k and k.endswith("weight"))
     assert not torch.equal(fresh[code], trained[code])
+    assert all(p.requires_grad for p in trained_model.parameters())  # frozen in training only
 
 
 def test_freeze_a_named_layer_in_the_train_block(tmp_path):

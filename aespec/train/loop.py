@@ -195,6 +195,8 @@ class Trainer:
             train = self._train_epoch()
             self.end_epoch(train, started)
         self.save(force=True)
+        for p in self.model.parameters():  # the trained model as compiled: nothing frozen
+            p.requires_grad_(True)
         return self.status
 
     def _train_epoch(self) -> dict[str, float]:
