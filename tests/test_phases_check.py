@@ -197,3 +197,8 @@ def test_report_curves_mark_where_each_phase_begins():
     assert 'stroke="#999"' in chart and ">noisy</text>" in chart
     plain = [{k: v for k, v in r.items() if k != "phase"} for r in history]
     assert phase_starts(plain) == () and 'stroke="#999"' not in curve_charts(plain, 4)[0]
+
+
+def test_run_refuses_init_from_with_resume():
+    result = CliRunner().invoke(app, ["run", "--resume", "runs/x", "--init-from", "runs/y"])
+    assert result.exit_code == 2 and "own checkpoint" in result.output

@@ -48,10 +48,12 @@ def read_weights(path: pathlib.Path, where: Where) -> dict[str, torch.Tensor]:
                           "give a run directory (its best.pt is read) or a .pt file")
     try:
         loaded = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001  (torch raises many types for a bad file)
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise where.error("E625", f"cannot read weights from {path}: {first[:200]}",
-                          "the file is not a PyTorch file of tensors") from None
+    except Exception:  # noqa: BLE001  (torch raises many types for a bad file)
+        # not torch's message: it suggests weights_only=False, which would run the file's code
+        raise where.error("E625", f"cannot read weights from {path}: it is not a PyTorch "
+                          "file of tensors (or it holds objects other than tensors)",
+                          "give a run directory or a checkpoint an aespec run wrote; a file "
+                          "of any other objects is never loaded") from None
     state = loaded.get("model", loaded) if isinstance(loaded, dict) else None
     if not isinstance(state, dict) or not state or not all(
             isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
