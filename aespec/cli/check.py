@@ -32,6 +32,7 @@ from aespec.graph.frontend import (
     check_source,
 )
 from aespec.graph.memory import describe, estimate
+from aespec.graph.phases import phase_rows
 from aespec.graph.summary import Row, objective_text, params_text, table_rows
 from aespec.parse import MAX_SOURCE
 
@@ -56,6 +57,26 @@ def print_summary(result: CheckResult) -> None:
     least = "at least " if spec.is_adversarial else ""
     out.print(f"memory of one training step: {least}{describe(estimate(spec, g))}",
               markup=False)
+    if spec.phases:
+        print_phases(result)
+
+
+def print_phases(result: CheckResult) -> None:
+    """The phase sequence: each phase's epochs, noise, objective, optimizer, frozen parts."""
+    from rich.table import Table
+
+    assert result.spec is not None and result.ir is not None
+    table = Table(title="phases, in training order", title_justify="left", show_edge=False,
+                  pad_edge=False)
+    for col in ("line", "phase", "epochs", "noise", "objective", "optimizer", "frozen"):
+        table.add_column(col, justify="right" if col == "line" else "left")
+    for row in phase_rows(result.spec, result.phase_irs, result.ir):
+        schedule = "" if row["schedule"] == "none" else f", {row['schedule']}"
+        table.add_row(str(row["line"]), row["name"],
+                      f"{row['first_epoch']}-{row['last_epoch']} ({row['epochs']})",
+                      row["noise"], row["objective"], row["optimizer"] + schedule,
+                      " ".join(row["freeze"]) or "-")
+    out.print(table)
 
 
 def _table(title: Any, rows: list[Row]) -> Any:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from aespec.errors import DiagnosticBag, Span, did_you_mean
-from aespec.model.spec import LAYER_BLOCKS, STATEMENTS, OpCall
+from aespec.model.spec import LAYER_BLOCKS, STATEMENTS, LossTermSpec, OpCall
 from aespec.ops import alias_of, fmt_value, lookup, names
 from aespec.parse.tree import ChainLine, Num, Op, RepeatLine, SpecTree, Str
 from aespec.resolve.values import ExprError, Scope, bind_args, evaluate
@@ -124,6 +124,22 @@ class Resolver:
                          line.label_span)
         if name and line.label_span:
             self.labels.setdefault(name, line.label_span)
+
+    def loss_terms(self, terms) -> list[LossTermSpec]:
+        """The reconstruction terms of a loss line (an adversarial term taken out)."""
+        out = []
+        for term in terms:
+            weight = 1.0 if term.weight is None else self.value(term.weight)
+            if weight is None:
+                continue
+            if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight < 0:
+                self.bag.add("E203", f"a loss weight must be a number >= 0, got {weight}",
+                             term.weight.span if term.weight else term.span)
+                continue
+            call = self.op(term.op, "loss", "loss")
+            if call is not None:
+                out.append(LossTermSpec(weight=float(weight), call=call))
+        return out
 
     def value(self, expr) -> Any:
         try:

@@ -4,6 +4,7 @@ own; then its epochs, from the data on the device to `finish_run`."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import pathlib
 import time
@@ -16,6 +17,7 @@ from aespec.train.dbn import pretrain_rbm
 from aespec.train.finish import RunResult, diverged_error, finish_run
 from aespec.train.loaded import check_recorded_data, recorded_data
 from aespec.train.loop import Diverged, Interrupted, Trainer
+from aespec.train.phases import plan_phases
 from aespec.train.pretrain import pretrain_layerwise
 from aespec.train.progress import Reporter, RunStart
 from aespec.train.record import paged, recorded, write_start
@@ -40,6 +42,7 @@ from aespec.train.setup import (
     train_examples,
 )
 from aespec.train.stop import StopFlag
+from aespec.train.warmstart import warm_start
 
 
 def start_run(request: RunRequest, reporter: Reporter, ranks: dist.Ranks | None) -> RunResult:
@@ -49,6 +52,7 @@ def start_run(request: RunRequest, reporter: Reporter, ranks: dist.Ranks | None)
     fast = request.fast_dev_run
     setup = prepare(request.spec, [*request.overrides, *["train.epochs=1"] * fast],
                     request.data, request.report, fast, ranks)
+    setup = dataclasses.replace(setup, init_from=request.init_from)
     out = request.out
     existed = out is not None and pathlib.Path(out).exists()  # the user's: never removed
 
@@ -153,9 +157,13 @@ def execute(setup: Setup, run: RunDir, ckpt: dict[str, Any] | None, reporter: Re
             run.rewrite_metrics(trainer.c.history)
             run.update(overrides=setup.overrides, status="running", device=str(device))
         else:
-            write_start(setup, run, dataset.description, notes)
+            init = warm_start(model, spec, setup.base_dir, setup.init_from)
+            phases = [{"name": p.name, "epochs": p.epochs} for p in spec.phases]
+            write_start(setup, run, dataset.description, notes,
+                        **({"init": init} if init else {}),
+                        **({"phases": phases} if phases else {}))
         params = sum(p.numel() for p in model.parameters())
-        reporter.start(RunStart(spec.name, str(run.path), spec.train.epochs,
+        reporter.start(RunStart(spec.name, str(run.path), spec.total_epochs,
                                 trainer.c.epoch + 1, trainer.steps, len(data.train),
                                 len(data.val) if data.val else 0, data.description,
                                 str(device), params, tuple(notes)))
@@ -180,7 +188,8 @@ def make_trainer(setup: Setup, model: Any, data: batches.RunData, dataset: Any, 
 
         return VAEGANTrainer(*args, monitor=_sample_monitor(setup, dataset, data))
     if not spec.is_adversarial and not spec.is_aae:
-        return Trainer(*args)
+        return Trainer(*args, phases=plan_phases(spec, setup.graph, model, setup.device,
+                                                 setup.fast_dev_run))
     from aespec.train.adversarial import AAETrainer, GANTrainer
 
     if spec.is_aae:
