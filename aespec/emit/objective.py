@@ -6,6 +6,7 @@ their order and their reductions are those of `aespec.compile.objective`.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 from aespec.emit import condition
@@ -116,6 +117,10 @@ def _recon_lines(net: Network, obj: Objective, losses: list[str], names: list[st
         lines += ["if target.shape[0] != out[\"x_hat\"].shape[0]:  # L draws per example",
                   '    target = tile_draws(target, out["x_hat"])']
         obj.helpers.add("tile_draws")
+    if g.masked:  # data with missing=nan
+        lines += ["observed = ~target.isnan()  # NaN: an unobserved entry, which the loss skips",
+                  "target = target.nan_to_num()"]
+        obj.helpers.add("observed_only")
     for nid, name in zip(losses, names, strict=True):
         d = g.nodes[nid]
         logits = get_op("loss", d.op).needs_unit_output and "logits" in outputs
@@ -126,7 +131,10 @@ def _recon_lines(net: Network, obj: Objective, losses: list[str], names: list[st
             raise AespecError.of("E313", f"aespec emit has no PyTorch form for the loss "
                                  f"'{d.op}'", d.span, "give the op an emit rule in "
                                  "aespec/ops")
-        term = rule(d.args, nid, pred, "target", logits, reduce, shape)
+        term = rule(d.args, nid, pred, "target", logits, "none" if g.masked else reduce, shape)
+        if g.masked:
+            term = dataclasses.replace(
+                term, expr=f'observed_only({term.expr}, observed, "{reduce}")')
         obj.helpers.update(term.helpers)
         obj.owned += [(attr, ctor, key, f"the learned log variance of {d.op} (line "
                        f"{d.span.line}), one per output value") for attr, ctor, key
