@@ -102,7 +102,8 @@ def load_data(source: str, args: dict, input_shape: tuple[int, ...], *,
         x_tr, x_te = to_range(x_tr, scaled), to_range(x_te, scaled)
         known = None if known is None else (scaled[0] + known[0] * (scaled[1] - scaled[0]),
                                             scaled[0] + known[1] * (scaled[1] - scaled[0]))
-    found, warnings, paired = None, (), y_tr  # the description names a separate target only
+    found, paired = None, y_tr  # the description names a separate target only
+    warnings: tuple[Diagnostic, ...] = ()
     if missing:  # x filled, y the target with its NaN kept (data/missing.py)
         (x_tr, y_tr), (x_te, y_te), found = fill_missing(
             (x_tr, y_tr), (x_te, y_te), model.filled_with, ctx)  # type: ignore[attr-defined]
