@@ -179,8 +179,9 @@ class _Missing(SourceArgs):
 
 
 class NpzArgs(_UserLabels, _Missing):
-    """`npz(file, x, y, labels, normal, mmap, missing, fill)`: arrays by key; `y` is a
-    separate target; `missing=nan`: NaN marks an unobserved entry."""
+    """`npz(file, x, y, labels, normal, mmap, missing, fill)`: arrays by key; `y` a target.
+
+    `missing=nan`: a NaN marks an unobserved entry."""
 
     file: str
     x: str = "x"
@@ -193,9 +194,10 @@ class NpzArgs(_UserLabels, _Missing):
 
 
 class NpyArgs(_Missing):
-    """`npy(file, y, mmap, missing, fill)`: one array of examples; `y` names a second .npy
-    of targets; `mmap=true` reads it through a memory map (left out: when it would not
-    fit); `missing=nan`: NaN marks an unobserved entry."""
+    """`npy(file, y, mmap, missing, fill)`: one array of examples; `y` an .npy of targets.
+
+    `mmap=true` reads it through a memory map (left out: when it would not fit);
+    `missing=nan`: a NaN marks an unobserved entry."""
 
     file: str
     y: str | None = None
@@ -205,8 +207,9 @@ class NpyArgs(_Missing):
 
 
 class CsvArgs(_UserLabels, _Missing):
-    """`csv(file, label, normal, missing, fill)`: numeric rows under a header; `label` names
-    a class column; `missing=nan`: an empty cell or NaN marks an unobserved entry."""
+    """`csv(file, label, normal, missing, fill)`: numeric rows; `label` names a class column.
+
+    `missing=nan`: an empty cell (or `nan`) marks an unobserved entry."""
 
     labels_arg: ClassVar[str] = "label"
     file: str
