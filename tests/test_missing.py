@@ -323,3 +323,67 @@ def test_completion_offers_missing_and_fill():
     text = 'data npz("r.npz", '
     labels = [i.label for i in complete(analyse(text), 0, len(text))]
     assert "missing=" in labels and "fill=" in labels
+
+
+# ---------------------------------------------------------------- runs
+
+
+RUN_SPEC = """\
+data npz("{file}", missing=nan)
+input vector(12)
+encoder {{
+    dense(8) relu
+}}
+bottleneck {{
+    dense(4)
+}}
+decoder {{
+    dense(12) sigmoid
+}}
+loss mse
+train {{
+    epochs 2
+    batch 16
+    seed 0
+}}
+"""
+
+
+def test_a_run_records_imputation_and_the_data_warnings(tmp_path: Path):
+    import json
+
+    import aespec
+
+    torch.set_num_threads(1)
+    np.savez(tmp_path / "full.npz", x=np.random.default_rng(0).uniform(0, 1, (60, 12))
+             .astype(np.float32))
+    (tmp_path / "full.ae").write_text(RUN_SPEC.format(file="full.npz"))
+    result = aespec.train(tmp_path / "full.ae", out=tmp_path / "run", quiet=True)
+    assert [w.code for w in result.warnings] == ["W437"]
+    info = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert [w["code"] for w in info["warnings"]] == ["W437"]
+    assert set(KEYS.values()) <= set(result.test)  # every entry is observed: all scored
+    assert (tmp_path / "run" / "report" / "summary.md").exists()
+
+
+@pytest.mark.slow
+def test_two_ranks_train_a_masked_loss(tmp_path: Path):
+    """DDP is not broken by a masked loss: both ranks train, the run finishes with finite
+    weights and its imputation scores (a shard's mean over its own observed entries is
+    weighted by its rows, so the weights are close to one process's, not equal)."""
+    import json
+
+    from test_dist import two_ranks, weights
+
+    import aespec
+
+    _ratings(tmp_path, share=0.4)
+    spec = tmp_path / "m.ae"
+    spec.write_text(RUN_SPEC.format(file="r.npz"))
+    two_ranks(spec=spec, out=tmp_path / "ddp", report=False)
+    info = json.loads((tmp_path / "ddp" / "run.json").read_text())
+    assert info["status"] == "finished" and math.isfinite(info["test"]["imputation_rmse"])
+    one = aespec.train(spec, out=tmp_path / "one", quiet=True, report=False)
+    for k, v in weights(tmp_path / "ddp").items():
+        assert torch.isfinite(v).all()
+        torch.testing.assert_close(v, weights(one.run_dir)[k], atol=0.05, rtol=0)
