@@ -40,6 +40,7 @@ def test_held_out_ratings_are_recovered_better_than_by_means(seed: int) -> None:
     assert recorded["imputation_rmse"] == model
     report = json.loads((out / "report.json").read_text())["imputation"]
     assert report["imputation_rmse"] == pytest.approx(model, rel=1e-6)
+    assert (out / report["file"]).stat().st_size > 10_000  # the calibration and RMSE chart
     assert "| model | column means | row means |" in (out / "report" / "summary.md").read_text()
     assert "imputation_rmse" in (out / "report.html").read_text()
     if seed == 0:  # aespec eval scores the same entries with the best weights

@@ -10,6 +10,7 @@ errors are root mean squared, in the data's values as loaded (a rating in [0, 1]
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -20,6 +21,7 @@ BATCH = 1024
 # the names the scores take in the test metrics (run.json "test", the printed table)
 KEYS = {"model": "imputation_rmse", "column_means": "imputation_rmse_column_means",
         "row_means": "imputation_rmse_row_means"}
+NAMES = {"model": "model", "column_means": "column means", "row_means": "row means"}
 
 
 def held_out(target: np.ndarray, share: float = HOLDOUT_SHARE, seed: int = HOLDOUT_SEED
@@ -33,24 +35,43 @@ def held_out(target: np.ndarray, share: float = HOLDOUT_SHARE, seed: int = HOLDO
     return hide.reshape(target.shape)
 
 
-def imputation_scores(model: Any, dataset: Any) -> dict[str, float]:
-    """RMSE on the hidden test entries of the model's imputation and of the column-means and
-    row-means baselines, by the names of `KEYS`, and `imputation_entries`, how many were
-    hidden; {} for data without missing values or without a target like its input."""
+@dataclass(frozen=True)
+class Imputed:
+    """The hidden test entries' true values and each method's guesses of them, (n,) each."""
+
+    truth: np.ndarray
+    guesses: dict[str, np.ndarray]  # model, column_means, row_means
+
+    def scores(self) -> dict[str, float]:
+        """RMSE of each method, by the names of `KEYS`, and `imputation_entries`."""
+        rmse = {KEYS[k]: float(np.sqrt(np.mean((g - self.truth) ** 2)))
+                for k, g in self.guesses.items()}
+        return {**rmse, "imputation_entries": float(len(self.truth))}
+
+
+def impute_held_out(model: Any, dataset: Any) -> Imputed | None:
+    """The hidden test entries imputed by the model and by the baselines; None for data
+    without missing values, without a target like its input, or observing nothing."""
     found, target = dataset.missing, dataset.y_test
     if found is None or target is None or target.shape[1:] != dataset.x_test.shape[1:]:
-        return {}
+        return None
     hide = held_out(target)
     if not hide.any():
-        return {}
+        return None
     visible = np.where(hide, np.nan, target)
     guesses = {"model": _reconstruct(model, np.where(np.isnan(visible), found.fill, visible)),
                "column_means": np.broadcast_to(found.column_means, target.shape),
                "row_means": _row_means(visible, found.column_means)}
-    truth = target[hide].astype(np.float64)
-    scores = {KEYS[k]: float(np.sqrt(np.mean((np.asarray(g)[hide] - truth) ** 2)))
-              for k, g in guesses.items()}
-    return {**scores, "imputation_entries": float(hide.sum())}
+    return Imputed(target[hide].astype(np.float64),
+                   {k: np.asarray(g, np.float64)[hide] for k, g in guesses.items()})
+
+
+def imputation_scores(model: Any, dataset: Any) -> dict[str, float]:
+    """RMSE on the hidden test entries of the model's imputation and of the column-means and
+    row-means baselines, by the names of `KEYS`, and `imputation_entries`, how many were
+    hidden; {} where `impute_held_out` has nothing to score."""
+    imputed = impute_held_out(model, dataset)
+    return {} if imputed is None else imputed.scores()
 
 
 def _row_means(visible: np.ndarray, fallback: np.ndarray) -> np.ndarray:

@@ -25,6 +25,7 @@ from aespec.report.figures import draw_examples as _draw_examples  # a test watc
 from aespec.report.figures import (
     draw_filters,
     histogram,
+    imputation_chart,
     prior_histograms,
     quality_chart,
     scatter,
@@ -382,14 +383,19 @@ def _metrics(pred: np.ndarray, target: np.ndarray, bce: bool) -> dict:
 
 def _imputation(ctx: _Ctx) -> dict:
     """Held-out test entries imputed by the model and by column and row means (data with
-    missing=nan; aespec.report.imputation), over the whole test split."""
-    from aespec.report.imputation import HOLDOUT_SEED, HOLDOUT_SHARE, imputation_scores
+    missing=nan; aespec.report.imputation), over the whole test split, and their figure."""
+    from aespec.report.imputation import HOLDOUT_SEED, HOLDOUT_SHARE, NAMES, impute_held_out
 
-    scores = imputation_scores(ctx.model, ctx.dataset)
-    if not scores:
+    imputed = impute_held_out(ctx.model, ctx.dataset)
+    if imputed is None:
         return {"skipped": "no held-out entries: the test targets observe none, or differ "
                 "from the inputs in shape"}
-    return {"share": HOLDOUT_SHARE, "seed": HOLDOUT_SEED, **scores}
+    scores = imputed.scores()
+    fig = imputation_chart(imputed.truth, imputed.guesses, NAMES,
+                           f"Imputation of {len(imputed.truth):,} held-out test entries "
+                           f"({HOLDOUT_SHARE:.0%} of the observed, hidden from the model)")
+    return {"file": ctx.save(fig, "imputation.png"), "share": HOLDOUT_SHARE,
+            "seed": HOLDOUT_SEED, **scores}
 
 
 def _sample_quality(ctx: _Ctx, args: Any) -> dict:
