@@ -99,6 +99,11 @@ def write_loss_fn(net: Network, obj: Objective, outputs: dict[str, str],
                "aespec computes it.", "",
                f"{INDENT}`target` defaults to the clean x; in training the model corrupts x "
                "itself.", f'{INDENT}"""']
+        if g.masked:  # missing=nan: say what x and target hold
+            doc[-1:] = [f"{INDENT}A NaN in `target` is an unobserved entry, which the loss "
+                        "skips; x must have", f"{INDENT}none (aespec fills each with the "
+                        "value's mean over the observed training", f"{INDENT}entries, or 0 "
+                        "with fill=zero).", f'{INDENT}"""']
     head = [f"def loss_fn(model, x{y or ', target=None'}):", *doc]
     if obj.contractive:
         inner = ["with torch.enable_grad():  # the contractive term needs dh/dx, even in "
@@ -145,10 +150,12 @@ def _recon_lines(net: Network, obj: Objective, losses: list[str], names: list[st
                 lines.append('n = out["x_hat"].shape[0]  # examples (and draws)')
                 summed = True
             expr = f"{term.expr} / n" if weight == 1 else f"{lit(weight)} * {term.expr} / n"
-            comment = "  # sum over each example, mean over the batch"
+            comment = ("  # sum over each example's observed values, mean over the batch"
+                       if g.masked else "  # sum over each example, mean over the batch")
         else:
             expr = term.expr if weight == 1 else f"{lit(weight)} * {term.expr}"
-            comment = "  # mean over every value"
+            comment = "  # mean over the observed values" if g.masked else \
+                "  # mean over every value"
         lines.append(f"terms[{q(name)}] = {expr}{comment}")
     return lines
 
