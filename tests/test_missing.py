@@ -387,3 +387,32 @@ def test_two_ranks_train_a_masked_loss(tmp_path: Path):
     for k, v in weights(tmp_path / "ddp").items():
         assert torch.isfinite(v).all()
         torch.testing.assert_close(v, weights(one.run_dir)[k], atol=0.05, rtol=0)
+
+
+@pytest.mark.slow
+def test_a_batched_seed_sweep_gives_each_run_its_own_targets(tmp_path: Path):
+    """Regression: the batched step stacked each run's targets but vmapped over none of
+    them, so with data that has targets (missing=nan, or y=) and runs of different seeds
+    every run's loss read the others' targets too. Batched runs now equal runs alone."""
+    import json
+
+    from aespec.sweep import sweep
+
+    torch.set_num_threads(1)
+    _ratings(tmp_path, share=0.4)
+    spec = tmp_path / "m.ae"
+    spec.write_text(RUN_SPEC.format(file="r.npz"))
+    sweep(spec, ["train.seed=0,1"], batched="on", jobs=1, threads=1, out=tmp_path / "s",
+          report=False)
+    alone = aespec_train(spec, ["train.seed=1"], tmp_path / "alone")
+    batched = [json.loads(line) for line in
+               (tmp_path / "s" / "001-train.seed=1" / "metrics.jsonl").read_text().splitlines()]
+    for a, b in zip(batched, alone.history, strict=True):
+        assert a["train"]["loss"] == pytest.approx(b["train"]["loss"], rel=1e-5)
+        assert a["val"]["loss"] == pytest.approx(b["val"]["loss"], rel=1e-5)
+
+
+def aespec_train(spec: Path, overrides: list[str], out: Path):
+    import aespec
+
+    return aespec.train(spec, overrides=overrides, out=out, quiet=True, report=False)
