@@ -264,6 +264,16 @@ def test_the_scores_of_the_baselines_and_a_perfect_model(tmp_path: Path):
     assert np.isfinite(truth[hide]).all()
 
 
+def test_no_scores_for_data_with_targets_of_its_own(tmp_path: Path):
+    _ratings(tmp_path)
+    x = np.load(tmp_path / "r.npz")["x"]
+    np.savez(tmp_path / "paired.npz", x=np.nan_to_num(x), y=x)
+    ds = load_data("npz", {"file": "paired.npz", "y": "y", "missing": "nan"}, (12,),
+                   base_dir=tmp_path)
+    assert ds.missing.paired and np.isnan(ds.y_train).any()
+    assert imputation_scores(_Fixed(lambda x: x), ds) == {}
+
+
 def test_no_scores_without_missing_values():
     from aespec.data import load_data as load
 

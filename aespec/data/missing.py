@@ -34,6 +34,7 @@ class Missing:
     observed_train: float
     observed_test: float
     never_observed: int  # values no training example observes
+    paired: bool = False  # the data has its own targets (y=): no imputation is scored
 
     def describe(self) -> str:
         return (f"; observed: {self.observed_train:.1%} of the training entries, "
@@ -59,7 +60,8 @@ def fill_missing(train: tuple[Any, Any], test: tuple[Any, Any], how: str, ctx: C
     target = tuple(x if y is None else y for x, y in ((x_tr, y_tr), (x_te, y_te)))
     filled = tuple(np.where(np.isnan(x), fill, x).astype(np.float32) for x in (x_tr, x_te))
     shares = tuple(float((~np.isnan(t)).mean()) if t.size else 0.0 for t in target)
-    found = Missing(how, fill, means, shares[0], shares[1], int((counts == 0).sum()))
+    found = Missing(how, fill, means, shares[0], shares[1], int((counts == 0).sum()),
+                    y_tr is not None)
     return (filled[0], target[0]), (filled[1], target[1]), found
 
 

@@ -51,9 +51,10 @@ class Imputed:
 
 def impute_held_out(model: Any, dataset: Any) -> Imputed | None:
     """The hidden test entries imputed by the model and by the baselines; None for data
-    without missing values, without a target like its input, or observing nothing."""
+    without missing values, with targets of its own (y=: the input is not what is
+    imputed), or observing nothing."""
     found, target = dataset.missing, dataset.y_test
-    if found is None or target is None or target.shape[1:] != dataset.x_test.shape[1:]:
+    if found is None or found.paired or target is None:
         return None
     hide = held_out(target)
     if not hide.any():

@@ -388,8 +388,8 @@ def _imputation(ctx: _Ctx) -> dict:
 
     imputed = impute_held_out(ctx.model, ctx.dataset)
     if imputed is None:
-        return {"skipped": "no held-out entries: the test targets observe none, or differ "
-                "from the inputs in shape"}
+        return {"skipped": "no held-out entries: the data has targets of its own (y=), or "
+                "its test split observes none"}
     scores = imputed.scores()
     fig = imputation_chart(imputed.truth, imputed.guesses, NAMES,
                            f"Imputation of {len(imputed.truth):,} held-out test entries "
