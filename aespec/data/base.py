@@ -13,6 +13,8 @@ from aespec.errors import AespecError, Diagnostic, Span
 if TYPE_CHECKING:
     import numpy as np
 
+    from aespec.data.missing import Missing
+
 
 @dataclass(frozen=True, eq=False)
 class Dataset:
@@ -36,7 +38,7 @@ class Dataset:
     class_names: tuple[str, ...] | None = None
     scaled: tuple[float, float] | None = None  # range=: what [0, 1] was mapped to
     # missing=nan (data/missing.py): x is filled, y holds the targets with their NaN
-    missing: Any = None  # aespec.data.missing.Missing
+    missing: Missing | None = None
     warnings: tuple[Diagnostic, ...] = ()  # found when the data was read (W437, W439)
 
     def to_unit(self, x: Any) -> Any:
