@@ -56,11 +56,14 @@ def eval_command(
     """Evaluate a trained run on the test split of its data (or of --data)."""
     try:
         loaded = open_run(run_dir, which, device)
+        from aespec.report.imputation import imputation_scores
         from aespec.train.evaluate import evaluate, recon_errors
 
-        split = loaded.data(data).test
+        dataset = loaded.dataset(data)
+        split = loaded.data(dataset=dataset).test
         estimate = None if nll is None else _nll(loaded.model, split, nll, seed, as_json)
         terms = evaluate(loaded.model, split)
+        terms.update(imputation_scores(loaded.model, dataset))  # missing=nan: held-out
         errors = recon_errors(loaded.model, split)
     except AespecError as error:
         raise fail(error) from None

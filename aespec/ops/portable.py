@@ -50,6 +50,17 @@ def gaussian_nll(pred, target, reduction, var=None, log_var=None, min_var=0.001)
     return nll.sum() if reduction == "sum" else nll.mean()
 
 
+def observed_only(e, observed, reduction):
+    """A loss's values `e` (computed with reduction "none") over the observed entries only
+    (missing=nan): "mean" averages over the observed entries, "sum" sums them, "none" gives
+    0 where an entry is unobserved."""
+    e = e.masked_fill(~observed, 0.0)
+    if reduction == "none":
+        return e
+    total = e.sum()
+    return total if reduction == "sum" else total / observed.sum().clamp(min=1)
+
+
 def log_importance_weights(nll, z, mu, logvar):
     """log p(x|z) p(z) / q(z|x) of each draw, (draws, B): `nll` is -log p(x|z), (draws*B,);
     z the draws, (draws*B, dim), stacked draw-major; mu and logvar those of q(z|x),
