@@ -11,9 +11,9 @@ import pytest
 torch = pytest.importorskip("torch")
 
 import aespec  # noqa: E402
+from aespec.train import loop  # noqa: E402
 from aespec.train.rundir import load_checkpoint  # noqa: E402
-
-from tests.test_train import InterruptAt, every_step, losses  # noqa: E402, F401
+from tests.test_train import InterruptAt, losses  # noqa: E402
 
 PCD = """\
 data digits
@@ -32,6 +32,13 @@ train {
     seed 0
 }
 """
+
+
+@pytest.fixture
+def every_step(monkeypatch):
+    """Report every step and checkpoint every epoch, so the test can stop anywhere."""
+    monkeypatch.setattr(loop, "REPORT_SECONDS", 0.0)
+    monkeypatch.setattr(loop, "CHECKPOINT_SECONDS", 0.0)
 
 
 @pytest.mark.parametrize("stop_at", [(2, 4), (3, 1)], ids=["mid-epoch", "epoch-boundary"])
