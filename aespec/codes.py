@@ -354,7 +354,9 @@ _CODES = [
          "reduce=sum (Bernoulli), `mse` (a Gaussian of variance 1/(2c), c its weight per "
          "value), `mae` (Laplace of scale 1/c) or `gaussian_nll` with weight 1 and "
          "reduce=sum. `huber`, a weighted `bce` and a sum of terms have no normalized "
-         "density. Reported by `aespec check` for `iw=K`, by `aespec eval --nll` for a run.",
+         "density. Reported by `aespec check` for `iw=K`, by `aespec eval --nll` for a run. "
+         "An `rbm` needs none of this: its `--nll` is F(v) + log Z, log Z by annealed "
+         "importance sampling.",
          _spec(bottleneck="gaussian(8, iw=5)", after="loss huber")),
     Code("E322", "beta with an importance-weighted bound", "checks",
          "`gaussian(dim, iw=K)` with K > 1 trains on log (1/K) sum_k p(x|z_k) p(z_k) / "
