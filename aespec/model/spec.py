@@ -37,6 +37,9 @@ class OpCall(_Frozen):
     args: Args
     span: Span
     label: Optional[str] = None  # set on the last op of `NAME = chain`
+    # the arguments written as a schedule (aespec.ops.anneal.WeightSchedule), by name; `args`
+    # holds each one's settled value
+    schedules: tuple[tuple[str, Any], ...] = ()
 
 
 class InputSpec(_Frozen):
@@ -86,8 +89,9 @@ class AdversarialSpec(_Frozen):
 
 
 class LossTermSpec(_Frozen):
-    weight: float
+    weight: float  # a schedule's settled value
     call: OpCall
+    schedule: Optional[Any] = None  # an aespec.ops.anneal.WeightSchedule
 
 
 class RegSpec(_Frozen):

@@ -161,6 +161,9 @@ class OpDef:
     # layers: its module follows the epochs (`set_progress`: a som's shrinking
     # neighbourhood), which the sequential loop sets and a batched sweep does not
     follows_progress: bool = False
+    # losses' weights, regularizers, latents: the arguments that may be written as a
+    # schedule over the epochs (`beta=warmup(epochs=10)`, aespec.ops.anneal)
+    schedulable: tuple[str, ...] = ()
 
     @property
     def shape_changing(self) -> bool:

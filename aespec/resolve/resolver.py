@@ -37,8 +37,12 @@ class Resolver:
                 f"{op.name} is not written: `decoder mirror` makes it"
             self.bag.add("E208", f"{op.name} is not allowed in {block}", op.name_span, hint)
             return None
-        args = bind_args(op, opdef.args, self.scope, self.bag, op.name, opdef.varargs)
-        return OpCall(op=op.name, args=args, span=op.span) if args is not None else None
+        schedules: dict[str, Any] = {}
+        args = bind_args(op, opdef.args, self.scope, self.bag, op.name, opdef.varargs,
+                         opdef.schedulable, schedules)
+        if args is None:
+            return None
+        return OpCall(op=op.name, args=args, span=op.span, schedules=tuple(schedules.items()))
 
     def _unknown_op(self, op: Op, place: str) -> None:
         hint = _other_name(op.name, place) or did_you_mean(

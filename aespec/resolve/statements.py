@@ -23,7 +23,7 @@ from aespec.parse.tree import BlockStmt, LetStmt, LineStmt, LossStmt, ModelStmt,
 from aespec.resolve.adversarial import adversarial_term, do_condition, do_latent
 from aespec.resolve.resolver import Resolver
 from aespec.resolve.settings import resolve_settings
-from aespec.resolve.values import bind_args
+from aespec.resolve.values import CallValue, bind_args, bind_weight
 
 
 class _Vector(Args):
@@ -168,13 +168,18 @@ def _do_loss(r: Resolver, stmt: LossStmt) -> None:
         weight = 1.0 if term.weight is None else r.value(term.weight)
         if weight is None:
             continue
+        schedule = None
+        if isinstance(weight, CallValue):
+            if (schedule := bind_weight(weight, r.scope, r.bag)) is None:
+                continue
+            weight = schedule.settled
         if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight < 0:
             r.bag.add("E203", f"a loss weight must be a number >= 0, got {weight}",
                       term.weight.span if term.weight else term.span)
             continue
         call = r.op(term.op, "loss", "loss")
         if call is not None:
-            terms.append(LossTermSpec(weight=float(weight), call=call))
+            terms.append(LossTermSpec(weight=float(weight), call=call, schedule=schedule))
     r.fields["loss"] = terms
     r.fields["loss_span"] = stmt.span
 

@@ -57,13 +57,22 @@ class Counters:
     history: list[dict[str, Any]] = field(default_factory=list)
 
 
-def set_progress(model: Any, epoch: int, epochs: int) -> None:
-    """Tell each module that follows the training's progress (a som's shrinking
-    neighbourhood) where epoch `epoch` (from 0) of `epochs` stands: 0 first, 1 last."""
+def set_progress(model: Any, epoch: int, epochs: int, step: int = 0, steps: int = 1) -> None:
+    """Tell each module that follows the training's progress where step `step` of `steps`
+    of epoch `epoch` (from 0) of `epochs` stands: a som's shrinking neighbourhood by the
+    epoch (0 first, 1 last), the scheduled weights of the objective (compile/anneal.py) by
+    the step, `epoch + step / steps` epochs into the run."""
     share = epoch / max(epochs - 1, 1)
     for module in model.modules():
         if hasattr(module, "set_progress"):
             module.set_progress(share)
+        if hasattr(module, "set_time"):
+            module.set_time(epoch + step / steps, epochs)
+
+
+def scheduled_weights(model: Any) -> Any:
+    """The model's scheduled weights (compile/anneal.py's ScheduledWeights), or None."""
+    return getattr(model, "anneal", None)
 
 
 class Trainer:
@@ -173,8 +182,11 @@ class Trainer:
         self.reporter.phase(f"epoch {c.epoch + 1}/{self.cfg.epochs}", self.steps)
         start = last = time.perf_counter()
         first = c.step
+        anneal = scheduled_weights(self.model)
         for s in range(first, self.steps):
             idx = self.perm[s * batch:(s + 1) * batch]
+            if anneal is not None:  # the weights follow the steps (aespec.ops.anneal)
+                anneal.set_time(c.epoch + s / self.steps, self.cfg.epochs)
             self.opt.zero_grad(set_to_none=True)
             if self.ranks is None:
                 with self._reading():
@@ -255,6 +267,8 @@ class Trainer:
         if seconds is not None:
             self.elapsed = seconds
         val, monitored = self.validate(train)
+        anneal = scheduled_weights(self.model)
+        weights = anneal.epoch_means(c.epoch, self.steps, self.cfg.epochs) if anneal else None
         c.epoch += 1
         improved = monitored is None or c.best is None or \
             monitored < c.best - (early.min_delta if early else 0.0)
@@ -269,6 +283,8 @@ class Trainer:
                   "train_seconds": self.elapsed,
                   "samples_per_s": len(self.data.train) / max(self.elapsed, 1e-9),
                   "seconds": time.perf_counter() - started, "best": improved}
+        if weights is not None:  # the scheduled weights' means over the epoch's steps
+            record["weights"] = weights
         self.step_schedules(train["loss"] if monitored is None else monitored)
         c.history.append(record)
         self.run.append_metrics(record)
