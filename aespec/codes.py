@@ -768,6 +768,16 @@ _CODES = [
          "model m\ninput vector(8)\nencoder {\n    dense(4) relu\n}\nbottleneck {\n"
          "    gaussian(2, beta=warmup(epochs=2), iw=4)\n}\ndecoder {\n    dense(8) sigmoid\n}\n"
          "loss bce\n"),
+    Code("E341", "gradient clipping or norms in a model with a discriminator", "checks",
+         "`train { clip ... }` and `train { log grad_norm }` act in the autoencoder's "
+         "training step. A GAN, an adversarial autoencoder or a VAE-GAN steps its networks "
+         "in the adversarial loop, which does not clip or measure: the line is refused "
+         "rather than ignored. A WGAN's critic clips its weights with `adversarial("
+         "wasserstein, clip=C)`.",
+         "model m\ninput vector(8)\nencoder {\n    dense(4) relu\n}\nbottleneck {\n"
+         "    dense(2)\n}\ndecoder mirror\ndiscriminator on code {\n    dense(4) relu\n"
+         "    dense(1)\n}\nloss mse + adversarial(nonsaturating)\ntrain {\n"
+         "    clip norm(1.0)\n}\n"),
     Code("W434", "a schedule that does not settle within the run", "checks",
          "A warm-up (or `linear`, or `step`) that takes more epochs than the run has never "
          "reaches its last value: the training ends on a smaller (or larger) weight than "

@@ -1,6 +1,6 @@
 """Checks of the weights written as schedules (aespec.ops.anneal): E340 where the training
 cannot follow one, W434 for one that does not settle within the run, W435 for one that
-never changes."""
+never changes; and E341, gradient clipping where the training step does not clip."""
 
 from __future__ import annotations
 
@@ -61,3 +61,18 @@ def schedules_settle_within_the_run(spec: Spec, g: IR, bag: DiagnosticBag) -> No
             bag.add("W435", f"{text} never changes: the weight is "
                     f"{fmt_value(schedule.settled)} throughout", schedule.span,
                     f"write the number {fmt_value(schedule.settled)} itself")
+
+
+@check
+def clipping_in_the_autoencoder_loop(spec: Spec, g: IR, bag: DiagnosticBag) -> None:
+    """E341: `clip` and `log grad_norm` act in the autoencoder's training step; a model with
+    a discriminator (a GAN, an adversarial autoencoder, a VAE-GAN) steps its networks in
+    the adversarial loop, which neither clips nor measures."""
+    if "discriminator" not in g.outputs:
+        return
+    for key in ("clip", "log"):
+        if getattr(spec.train, key) is not None and key in spec.train_spans:
+            bag.add("E341", f"`{key}` is not applied to a model with a discriminator: the "
+                    "adversarial loop steps its networks without it", spec.train_spans[key],
+                    f"remove the `{key}` line (a WGAN's critic takes `adversarial(wasserstein, "
+                    "clip=C)` for its weights)" if key == "clip" else f"remove the `{key}` line")

@@ -31,6 +31,21 @@ class RBMStages(Args):
     visible: Literal["bernoulli", "gaussian"] = "bernoulli"  # the first stage's (the data's)
 
 
+class ClipNorm(Args):
+    """`clip norm(max)`: the gradients scaled so that their total L2 norm is at most `max`."""
+
+    max: float = Field(gt=0)
+
+
+class ClipValue(Args):
+    """`clip value(max)`: each gradient value clamped into [-max, max]."""
+
+    max: float = Field(gt=0)
+
+
+CLIPS: dict[str, type[Args]] = {"norm": ClipNorm, "value": ClipValue}
+
+
 class Count(Args):
     n: int = Field(16, gt=0)
 
@@ -104,6 +119,12 @@ TRAIN: dict[str, Setting] = {
                                        ops=ArgModels(OPTIMIZERS)),
     "discriminator_steps": Setting("int", "a GAN's discriminator steps per generator step",
                                    minimum=1),
+    "clip": Setting("op", "gradient clipping before each update: `norm(max)` scales the "
+                    "gradients to a total L2 norm of at most `max`, `value(max)` clamps each "
+                    "gradient value into [-max, max]", ops=CLIPS),
+    "log": Setting("symbol", "a measure added to the metrics: `grad_norm`, the gradients' "
+                   "total L2 norm before clipping (each epoch's mean and max)",
+                   choices=("grad_norm",)),
 }
 
 REPORT: dict[str, Setting] = {
@@ -158,6 +179,8 @@ class TrainSpec(BaseModel):
     channels_last: Optional[bool] = None
     discriminator_optimizer: Optional[OpChoice] = None  # None: a copy of `optimizer`'s
     discriminator_steps: int = 1
+    clip: Optional[OpChoice] = None  # gradient clipping: norm(max) or value(max)
+    log: Optional[Literal["grad_norm"]] = None  # measures added to the metrics
 
 
 class ReportSpec(BaseModel):

@@ -21,6 +21,7 @@ from aespec.errors import AespecError
 from aespec.model.settings import TrainSpec
 from aespec.train import device as dev
 from aespec.train.batches import RunData
+from aespec.train.clip import add_norm, clip_gradients, norm_record
 from aespec.train.evaluate import all_finite, evaluate
 from aespec.train.optim import build_optimizer, build_schedule, current_lr
 from aespec.train.progress import Reporter
@@ -95,6 +96,9 @@ class Trainer:
         self.c = Counters()
         self.perm: torch.Tensor | None = None
         self.sums: torch.Tensor | None = None  # (1 + terms,) running sums of the epoch
+        self.params = [p for p in model.parameters() if p.requires_grad]  # what clip reads
+        self.log_norm = train.log == "grad_norm"
+        self.norms: torch.Tensor | None = None  # the epoch's grad norms' (sum, max, count)
         self.names: tuple[str, ...] = ()
         self.elapsed = 0.0  # training seconds of the epoch under way
         self.best_weights: dict[str, torch.Tensor] | None = None
@@ -147,15 +151,21 @@ class Trainer:
         with self.autocast():
             out = self.net(xb) if yb is None else self.net(xb, target=yb)
         loss = out.loss if scale == 1.0 else out.loss * scale
+        clip = self.cfg.clip
         if self.scaler is None:
             loss.backward()
+            norm = clip_gradients(self.params, clip, self.log_norm)
             self.opt.step()
         else:
             self.scaler.scale(loss).backward()
+            if clip is not None or self.log_norm:  # clip and measure the true gradients
+                self.scaler.unscale_(self.opt)
+            norm = clip_gradients(self.params, clip, self.log_norm)
             self.scaler.step(self.opt)
             self.scaler.update()
         vals = torch.stack([out.loss.detach().float(),
-                            *(t.detach().float() for t in out.terms.values())])
+                            *(t.detach().float() for t in out.terms.values()),
+                            *(() if norm is None else (norm.detach(),))])
         return vals, tuple(out.terms)
 
     # ------------------------------------------------------------ epochs
@@ -173,7 +183,7 @@ class Trainer:
         c, split, batch = self.c, self.data.train, self.cfg.batch
         if c.step == 0:
             self.new_order()
-            self.sums, self.elapsed = None, 0.0
+            self.sums, self.norms, self.elapsed = None, None, 0.0
             if self.ranks is not None:
                 self.ranks.reseed(self.cfg.seed, c.epoch)
         assert self.perm is not None
@@ -200,6 +210,8 @@ class Trainer:
                 vals, self.names = self.step_fn(xb, yb, scale)
                 vals, stop = self.ranks.reduce_step(vals, scale / self.ranks.world,
                                                     self.flag.requested)
+            if self.log_norm:  # the step's grad norm rides last (the same on every rank)
+                self.norms, vals = add_norm(self.norms, vals[-1]), vals[:-1]
             if self.sums is None:
                 self.sums = vals * len(idx)
             else:
@@ -285,6 +297,8 @@ class Trainer:
                   "seconds": time.perf_counter() - started, "best": improved}
         if weights is not None:  # the scheduled weights' means over the epoch's steps
             record["weights"] = weights
+        if (norms := norm_record(self.norms)) is not None:
+            record["grad_norm"] = norms
         self.step_schedules(train["loss"] if monitored is None else monitored)
         c.history.append(record)
         self.run.append_metrics(record)
@@ -358,7 +372,8 @@ class Trainer:
                 "rng": dev.rng_state(self.device), "batch_rng": self.gen.get_state(),
                 "counters": asdict(c), "names": list(self.names), "elapsed": self.elapsed,
                 "perm": self.perm.cpu() if mid and self.perm is not None else None,
-                "sums": self.sums.cpu() if mid and self.sums is not None else None}
+                "sums": self.sums.cpu() if mid and self.sums is not None else None,
+                "norms": self.norms.cpu() if mid and self.norms is not None else None}
 
     def load_state_dict(self, ckpt: dict[str, Any], path: Any = "checkpoint.pt") -> None:
         """The state of a checkpoint that `load_checkpoint(..., STATE)` read; E604 for one
@@ -377,6 +392,8 @@ class Trainer:
         self.names, self.elapsed = tuple(ckpt["names"]), ckpt["elapsed"]
         if self.c.step:
             self.perm, self.sums = ckpt["perm"].to(self.device), ckpt["sums"].to(self.device)
+            norms = ckpt.get("norms")
+            self.norms = None if norms is None else norms.to(self.device)
         best = ckpt["best_model"]
         self.best_weights = ({k: v.to(self.device) for k, v in best.items()} if best is not None
                              else {k: v.detach().clone()
