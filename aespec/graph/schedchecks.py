@@ -27,7 +27,7 @@ def scheduled(g: IR) -> Iterator[tuple[str, str, Any]]:
 def schedules_can_be_followed(spec: Spec, g: IR, bag: DiagnosticBag) -> None:
     """E340: the adversarial trainers (an adversarial autoencoder's, a VAE-GAN's) and the
     importance-weighted bound do not read scheduled weights."""
-    for nid, arg, schedule in scheduled(g):
+    for _, _, schedule in scheduled(g):
         text = schedule.text()
         if "discriminator" in g.outputs:
             bag.add("E340", f"{text}: a model with a discriminator trains in the adversarial "

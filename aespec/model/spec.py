@@ -181,13 +181,19 @@ class Spec(_Frozen):
                 meaning.pop(key, None)
             for key in ADVERSARIAL_TRAIN:
                 meaning["train"].pop(key, None)
+        for key in ("clip", "log"):  # as before clipping: absent when not written
+            if meaning["train"].get(key) is None:
+                meaning["train"].pop(key, None)
         return meaning
 
 
 def _without_spans(value: Any) -> Any:
+    """`value` less its spans, and less the schedules of ops and loss terms that have none
+    (a spec means what it meant before weights could be scheduled)."""
     if isinstance(value, dict):
         return {k: _without_spans(v) for k, v in value.items()
-                if k not in ("span", "target_span")}
+                if k not in ("span", "target_span")
+                and not (k in ("schedules", "schedule") and not v)}
     if isinstance(value, list):
         return [_without_spans(v) for v in value]
     return value

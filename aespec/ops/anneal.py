@@ -25,6 +25,7 @@ from pydantic import Field, model_validator
 from aespec.errors import Span
 from aespec.ops.registry import Args
 
+
 class LinearArgs(Args):
     start: float = Field(ge=0)
     end: float = Field(ge=0)
@@ -55,20 +56,27 @@ class StepArgs(Args):
         return self
 
 
-def _linear(start: float, end: float, span: float, t: float) -> float:
+# The three rules below are copied as text into the files `aespec emit` writes
+# (aespec.emit.helpers), so that a spec's emitted loop weighs its terms as aespec does: plain
+# Python, no annotations, no names but their arguments.
+
+
+def linear_weight(start, end, span, t):
+    """From start to end linearly over the first `span` epochs, then end (t in epochs)."""
     return end if t >= span else start + (end - start) * t / span
 
 
-def _cyclical(a: CyclicalArgs, t: float, epochs: int) -> float:
-    """Fu et al. (2019): each of `cycles` equal cycles ramps from low to high over its first
-    `ratio` share, then holds high."""
-    period = epochs / a.cycles
+def cyclical_weight(low, high, ratio, cycles, t, epochs):
+    """Fu et al. (2019): each of `cycles` equal cycles of the run's `epochs` ramps from low
+    to high over its first `ratio` share, then holds high (t in epochs)."""
+    period = epochs / cycles
     u = (t % period) / period
-    return a.low + (a.high - a.low) * min(u / a.ratio, 1.0)
+    return low + (high - low) * min(u / ratio, 1.0)
 
 
-def _step(a: StepArgs, t: float) -> float:
-    return a.values[min(int(t // a.every), len(a.values) - 1)]
+def step_weight(values, every, t):
+    """values[0] for the first `every` epochs, then values[1], ...; the last to the end."""
+    return values[min(int(t // every), len(values) - 1)]
 
 
 @dataclass(frozen=True)
@@ -78,27 +86,33 @@ class Kind:
 
     name: str
     args: type[Args]
-    value: Callable[[Any, float, int], float]
+    # the rule (one of the functions above) and its arguments but `t` and `epochs`, in order
+    rule: Callable[..., float]
+    params: Callable[[Any], tuple[Any, ...]]
     settled: Callable[[Any], float]
     reaches: Callable[[Any], float | None]
     signature: str
     doc: str
     varargs: str | None = None
+    needs_epochs: bool = False  # the rule reads the run's epochs (a cycle's length)
 
 
 KINDS: dict[str, Kind] = {k.name: k for k in (
-    Kind("warmup", WarmupArgs, lambda a, t, e: _linear(0.0, a.high, a.epochs, t),
+    Kind("warmup", WarmupArgs, linear_weight, lambda a: (0.0, a.high, a.epochs),
          lambda a: a.high, lambda a: a.epochs, "warmup(epochs, high=1.0)",
          "from 0 up to `high`, linearly over the first `epochs` epochs, then `high`"),
-    Kind("linear", LinearArgs, lambda a, t, e: _linear(a.start, a.end, a.epochs, t),
+    Kind("linear", LinearArgs, linear_weight, lambda a: (a.start, a.end, a.epochs),
          lambda a: a.end, lambda a: a.epochs, "linear(start, end, epochs)",
          "from `start` to `end`, linearly over the first `epochs` epochs, then `end`"),
-    Kind("cyclical", CyclicalArgs, _cyclical, lambda a: a.high, lambda a: None,
+    Kind("cyclical", CyclicalArgs, cyclical_weight,
+         lambda a: (a.low, a.high, a.ratio, a.cycles), lambda a: a.high, lambda a: None,
          "cyclical(cycles=4, ratio=0.5, low=0.0, high=1.0)",
          "the run's epochs cut into `cycles` equal cycles; each ramps from `low` to `high` "
-         "over its first `ratio` share, then holds `high` (Fu et al., 2019)"),
-    Kind("step", StepArgs, lambda a, t, e: _step(a, t), lambda a: a.values[-1],
-         lambda a: a.every * (len(a.values) - 1), "step(v0, v1, ..., every)",
+         "over its first `ratio` share, then holds `high` (Fu et al., 2019)",
+         needs_epochs=True),
+    Kind("step", StepArgs, step_weight, lambda a: (tuple(a.values), a.every),
+         lambda a: a.values[-1], lambda a: a.every * (len(a.values) - 1),
+         "step(v0, v1, ..., every)",
          "`v0` for the first `every` epochs, then `v1`, ... and the last value to the end",
          varargs="values"),
 )}
@@ -114,7 +128,18 @@ class WeightSchedule:
 
     def value_at(self, t: float, epochs: int) -> float:
         """The weight `t` epochs into a run of `epochs` epochs."""
-        return float(KINDS[self.kind].value(self.args, t, epochs))
+        kind = KINDS[self.kind]
+        params = kind.params(self.args)
+        return float(kind.rule(*params, t, epochs) if kind.needs_epochs else
+                     kind.rule(*params, t))
+
+    def call_text(self) -> str:
+        """Its rule's call as the emitted file writes it, of `t` and `epochs`:
+        `linear_weight(0.0, 1.0, 10.0, t)`."""
+        kind = KINDS[self.kind]
+        args = [*(repr(p) for p in kind.params(self.args)), "t",
+                *(["epochs"] if kind.needs_epochs else [])]
+        return f"{kind.rule.__name__}({', '.join(args)})"
 
     @property
     def settled(self) -> float:
