@@ -861,6 +861,48 @@ _CODES = [
          "`--master-addr`, a node that is down) is reported with torch's reason. Choose a "
          "free port, or leave `--master-port` out on one machine.",
          "`aespec run spec.ae --nproc 2 --master-port 22` where port 22 is in use", False),
+    Code("E339", "a schedule where no weight is written, or no schedule by that name", "resolve",
+         "A schedule (`warmup(epochs=10)`, `linear(start, end, epochs)`, `cyclical(...)`, "
+         "`step(v0, v1, ..., every)`) gives a weight as a function of the training's progress. "
+         "It is written where a weight is: a loss term's weight (`loss bce + "
+         "warmup(epochs=5) * mse`), a regularizer's `weight`, a latent's `beta` (or a `let` "
+         "used there). Anywhere else, under a name that is no schedule, or inside arithmetic "
+         "(`2 * warmup(...)`: give the schedule its `high` instead) it is this error.",
+         "model m\ninput vector(8)\nencoder {\n    dense(units=warmup(epochs=3))\n}\n"
+         "bottleneck {\n    dense(2)\n}\ndecoder mirror\n"),
+    Code("E340", "a schedule that this model's training does not follow", "checks",
+         "Scheduled weights are set at every step by the autoencoder's own training loop. A "
+         "model with a discriminator (an adversarial autoencoder, a VAE-GAN) trains in the "
+         "adversarial loop, and `gaussian(dim, iw=K)` trains on the importance-weighted "
+         "bound, which has no KL weight: neither reads a schedule, so one there is refused "
+         "rather than ignored.",
+         "model m\ninput vector(8)\nencoder {\n    dense(4) relu\n}\nbottleneck {\n"
+         "    gaussian(2, beta=warmup(epochs=2), iw=4)\n}\ndecoder {\n    dense(8) sigmoid\n}\n"
+         "loss bce\n"),
+    Code("E341", "gradient clipping or norms in a model with a discriminator", "checks",
+         "`train { clip ... }` and `train { log grad_norm }` act in the autoencoder's "
+         "training step. A GAN, an adversarial autoencoder or a VAE-GAN steps its networks "
+         "in the adversarial loop, which does not clip or measure: the line is refused "
+         "rather than ignored. A WGAN's critic clips its weights with `adversarial("
+         "wasserstein, clip=C)`.",
+         "model m\ninput vector(8)\nencoder {\n    dense(4) relu\n}\nbottleneck {\n"
+         "    dense(2)\n}\ndecoder mirror\ndiscriminator on code {\n    dense(4) relu\n"
+         "    dense(1)\n}\nloss mse + adversarial(nonsaturating)\ntrain {\n"
+         "    clip norm(1.0)\n}\n"),
+    Code("W434", "a schedule that does not settle within the run", "checks",
+         "A warm-up (or `linear`, or `step`) that takes more epochs than the run has never "
+         "reaches its last value: the training ends on a smaller (or larger) weight than "
+         "the one the validation loss, best.pt and the test are measured with (the settled "
+         "value). Shorten the schedule or train longer.",
+         "model m\ninput vector(8)\nencoder {\n    dense(4) relu\n}\nbottleneck {\n"
+         "    gaussian(2, beta=warmup(epochs=50))\n}\ndecoder {\n    dense(8) sigmoid\n}\n"
+         "loss bce\ntrain {\n    epochs 10\n}\n"),
+    Code("W435", "a schedule that never changes", "checks",
+         "A schedule whose values are all one (`linear(1, 1, epochs=5)`, `cyclical(low=1, "
+         "high=1)`, `step(0.5, 0.5, every=2)`) is that number, written at length; it is "
+         "probably a typo.",
+         "model m\ninput vector(8)\nencoder {\n    dense(4) relu\n}\nbottleneck {\n"
+         "    dense(2)\n}\ndecoder mirror\nloss linear(1, 1, epochs=3) * mse\n"),
 ]
 
 CODES: dict[str, Code] = {c.code: c for c in _CODES}

@@ -183,6 +183,10 @@ def print_result(result: Any) -> None:
     for nid, stats in getattr(result, "codebook", {}).items():
         out.print(codebook_line(nid, stats), markup=False)
     print_diagnostics(getattr(result, "warnings", []), None)
+    if activity := getattr(result, "active_units", None):
+        out.print(f"active units: {activity['active']} of {activity['dims']} latent dimensions "
+                  f"(variance of E[z|x] over the test split > {activity['threshold']:g})",
+                  markup=False)
     out.print(f"parameters: {result.params:,}    time: {result.seconds:.1f} s    "
               f"run: {result.run_dir}", markup=False)
     out.print(f"page: {result.run_dir / 'report.html'}", markup=False)

@@ -85,6 +85,7 @@ class AEModel(nn.Module):
         self.net, self.noise = net, noise
         self.objective, self.slots, self.info = objective, slots, info
         self.objective_params = objective.params  # the loss terms' own (a learned variance)
+        self.anneal = objective.anneal  # the scheduled weights (compile/anneal.py), or None
         self.views = views  # a plain dict: the layers are registered once, under `net`
         self.term_names = list(objective.names)
         first = slots.latents[0] if slots.latents else None

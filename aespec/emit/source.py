@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from aespec.emit import condition, gan
+from aespec.emit.anneal import schedule_helpers, schedule_lines
 from aespec.emit.helpers import HELPERS
 from aespec.emit.module import INDENT, WIDTH, block, write_module
 from aespec.emit.network import analyse
@@ -45,13 +46,15 @@ def emit_source(graph: IR, spec: Spec, filename: str | None = None) -> str:
     module = write_module(net, spec, obj.owned, obj.contractive)
     k = condition.classes(graph)
     data, stdlib = write_data(spec, graph.shape_of("decoder"), k)
-    helpers = sorted(net.helpers | obj.helpers)
+    helpers = sorted(net.helpers | obj.helpers | schedule_helpers(obj.schedules))
     parts = [module.lines, loss, *(HELPERS[h].strip("\n").splitlines() for h in helpers)]
+    if obj.schedules:
+        parts.append(schedule_lines(obj.schedules))
     if "gzip" in stdlib:
         parts.append(READ_IDX.strip("\n").splitlines())
     progress = any("def set_progress(" in HELPERS[h] for h in helpers)
     parts += [data, write_state_loader(module.renamed),
-              write_training(spec, module.name, k, progress)]
+              write_training(spec, module.name, k, progress, bool(obj.schedules))]
     body = "\n\n\n".join("\n".join(p) for p in parts)
     header = "\n".join(_header(spec, filename or f"{spec.name}.py"))
     return header + "\n\n" + _imports(body, stdlib) + "\n\n\n" + body + "\n"

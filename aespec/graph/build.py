@@ -71,7 +71,8 @@ class _Builder:
         self.g.add_node(nid, Node(
             op=call.op, kind=opdef.kind, place=opdef.place, block=block, args=call.args,
             span=call.span, label=call.label, in_shape=s_in, out_shape=s_out, params=params,
-            range=r_out, tied_to=tied_to, join=join, mirror=mirror, network=self.network))
+            range=r_out, tied_to=tied_to, join=join, mirror=mirror, network=self.network,
+            schedules=call.schedules))
         self.g.add_edge(self.prev, nid, Edge(s_in))
         if join is not None:
             self.g.add_edge(join, nid, Edge(self.g.nodes[join].output_shape(), skip=True))
@@ -330,7 +331,8 @@ def _add_objective_nodes(b: _Builder) -> None:
         params = opdef.params(term.call.args, shape) if shape is not None else 0
         g.add_node(nid, Node(op=term.call.op, kind="loss", place="loss", block="loss",
                              args=term.call.args, span=term.call.span, in_shape=shape,
-                             params=params, weight=term.weight))
+                             params=params, weight=term.weight,
+                             schedules=(("weight", term.schedule),) if term.schedule else ()))
         if out and shape is not None:
             g.add_edge(out, nid, Edge(shape))
         g.add_edge("input", nid, Edge(g.input, target=True))
@@ -340,7 +342,8 @@ def _add_objective_nodes(b: _Builder) -> None:
         targets = regularizer_targets(g, reg.target, opdef)
         g.add_node(nid, Node(op=reg.call.op, kind="regularizer", place="regularizer",
                              block="regularizer", args=reg.call.args, span=reg.call.span,
-                             target=reg.target, targets=tuple(targets)))
+                             target=reg.target, targets=tuple(targets),
+                             schedules=reg.call.schedules))
         for t in targets:
             g.add_edge(t, nid, Edge(g.nodes[t].output_shape()))
 

@@ -14,6 +14,7 @@ from aespec.graph import (  # noqa: F401  (register their checks)
     dbn,
     missing,
     pitfalls,
+    schedchecks,
     somchecks,
     theory,
 )

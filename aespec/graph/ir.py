@@ -58,6 +58,9 @@ class Node:
     target: str | None = None  # a regularizer's target as written (None: its default)
     targets: tuple[str, ...] = ()  # a regularizer's nodes
     network: Network = "autoencoder"
+    # arguments written as a schedule over the epochs (a loss term's is "weight"): name ->
+    # aespec.ops.anneal.WeightSchedule; `args` (and `weight`) hold each one's settled value
+    schedules: tuple[tuple[str, Any], ...] = ()
 
     def output_shape(self) -> Shape:
         """The output shape of a forward node (the only kind that has one)."""

@@ -37,6 +37,9 @@ class OpCall(_Frozen):
     args: Args
     span: Span
     label: Optional[str] = None  # set on the last op of `NAME = chain`
+    # the arguments written as a schedule (aespec.ops.anneal.WeightSchedule), by name; `args`
+    # holds each one's settled value
+    schedules: tuple[tuple[str, Any], ...] = ()
 
 
 class InputSpec(_Frozen):
@@ -86,8 +89,9 @@ class AdversarialSpec(_Frozen):
 
 
 class LossTermSpec(_Frozen):
-    weight: float
+    weight: float  # a schedule's settled value
     call: OpCall
+    schedule: Optional[Any] = None  # an aespec.ops.anneal.WeightSchedule
 
 
 class RegSpec(_Frozen):
@@ -208,13 +212,19 @@ class Spec(_Frozen):
                 meaning.pop(key, None)
             for key in ADVERSARIAL_TRAIN:
                 meaning["train"].pop(key, None)
+        for key in ("clip", "log"):  # as before clipping: absent when not written
+            if meaning["train"].get(key) is None:
+                meaning["train"].pop(key, None)
         return meaning
 
 
 def _without_spans(value: Any) -> Any:
+    """`value` less its spans, and less the schedules of ops and loss terms that have none
+    (a spec means what it meant before weights could be scheduled)."""
     if isinstance(value, dict):
         return {k: _without_spans(v) for k, v in value.items()
-                if k not in ("span", "target_span")}
+                if k not in ("span", "target_span")
+                and not (k in ("schedules", "schedule") and not v)}
     if isinstance(value, list):
         return [_without_spans(v) for v in value]
     return value

@@ -204,7 +204,23 @@ def curve_charts(history: list[dict[str, Any]], best: int | None) -> list[Html]:
         chart = line_chart(term, series, marker=best, boundaries=phase_starts(history))
         if chart:
             charts.append(chart)
-    return charts
+    return charts + _training_charts(history, epochs, best)
+
+
+def _training_charts(history: list[dict[str, Any]], epochs: list[float], best: int | None
+                     ) -> list[Html]:
+    """A panel per scheduled weight (its mean over each epoch's steps) and one of the
+    gradients' norm (before clipping: each epoch's mean and max), where the run logged them."""
+    weights = dict.fromkeys(str(k) for r in history for k in part(r, "weights"))
+    charts = [line_chart(f"weight of {term}", [Series(
+        "weight (epoch mean)", epochs, values_of(history, "weights", term), COLOURS[2])],
+        marker=best) for term in weights]
+    if any(part(r, "grad_norm") for r in history):
+        charts.append(line_chart("gradient norm (before clipping)", [
+            Series("mean", epochs, values_of(history, "grad_norm", "mean"), COLOURS[3]),
+            Series("max", epochs, values_of(history, "grad_norm", "max"), COLOURS[5], True)],
+            marker=best))
+    return [c for c in charts if c]
 
 
 def phase_starts(history: list[dict[str, Any]]) -> tuple[tuple[float, str], ...]:
