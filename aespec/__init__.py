@@ -2,6 +2,7 @@
 
     >>> import aespec
     >>> spec = aespec.load("specs/undercomplete_fc.ae")   # parse, validate, shape-check
+    >>> spec = aespec.loads(text)                          # the same from a string
     >>> model = aespec.build(spec)                         # torch module
     >>> result = aespec.train(spec, epochs=2)              # a training run
     >>> run = aespec.train.load_run(result.run_dir)        # the run read back
@@ -29,7 +30,8 @@ if TYPE_CHECKING:
     from aespec.graph.ir import IR
     from aespec.model import Spec
 
-__all__ = ["AespecError", "Diagnostic", "build", "check", "graph_of", "load", "svg", "train"]
+__all__ = ["AespecError", "Diagnostic", "build", "check", "graph_of", "load", "loads", "svg",
+           "train"]
 __version__ = "0.1.0"
 
 
@@ -43,6 +45,19 @@ def check(path: str | Path, overrides: Sequence[str] = ()) -> CheckResult:
 def load(path: str | Path, overrides: Sequence[str] = ()) -> Spec:
     """Load and check a spec file; raises AespecError when it has errors."""
     result = check(path, overrides)
+    result.raise_for_errors()
+    assert result.spec is not None
+    return result.spec
+
+
+def loads(text: str, overrides: Sequence[str] = (), path: str = "<string>") -> Spec:
+    """Load and check a spec from its text, as `load` does from a file; raises AespecError
+    when it has errors. `path` names the text in diagnostics (`<string>:3:5: error[...]`);
+    a name in angle brackets is no file: the model's name defaults to `model` and its
+    relative data paths start from the working directory."""
+    from aespec.graph import check_source
+
+    result = check_source(text, path, list(overrides))
     result.raise_for_errors()
     assert result.spec is not None
     return result.spec
@@ -81,6 +96,13 @@ def __getattr__(name: str) -> Any:
     if name == "train":  # imported on first use: it pulls in torch. The module is callable.
         return importlib.import_module("aespec.train")
     raise AttributeError(f"module 'aespec' has no attribute {name!r}")
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """`%load_ext aespec`: the `%%aespec` cell magic (aespec.notebook) in IPython/Jupyter."""
+    from aespec.notebook import register
+
+    register(ipython)
 
 
 def _spec_html(spec: Spec) -> str:

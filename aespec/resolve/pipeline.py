@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from aespec.errors import DiagnosticBag, Span
+from aespec.errors import DiagnosticBag, Span, is_pseudo_file
 from aespec.model.spec import (
     BLOCKS,
     REPEATABLE,
@@ -85,7 +85,8 @@ def resolve_spec(tree: SpecTree, overrides: Sequence[str] = (), bag: DiagnosticB
     for stmt in tree.statements:
         if not isinstance(stmt, LetStmt):
             dispatch(r, stmt)
-    r.fields.setdefault("name", Path(tree.path).stem if tree.path else "model")
+    r.fields.setdefault("name", Path(tree.path).stem if tree.path and
+                        not is_pseudo_file(tree.path) else "model")
     r.fields["block_spans"] = {stmt_keyword(s): s.span for s in tree.statements}
     check_parts(r, r.fields["block_spans"])
     _default_loss(r)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from aespec.errors import AespecError
+from aespec.errors import AespecError, is_pseudo_file
 from aespec.graph import CheckResult, check_file, check_source, check_spec, memory
 from aespec.model import Spec
 from aespec.train import batches, dist
@@ -68,7 +68,8 @@ def check_spec_for_run(spec: SpecLike, overrides: list[str], data: str | None = 
     result.raise_for_errors()
     assert result.spec is not None and result.ir is not None
     path = result.spec.path
-    return result, pathlib.Path(path).parent if path else pathlib.Path.cwd()
+    return result, pathlib.Path(path).parent if path and not is_pseudo_file(path) \
+        else pathlib.Path.cwd()  # a spec of `aespec.loads` or a cell: paths from the cwd
 
 
 def setup_run(checked: CheckResult, overrides: list[str], base: pathlib.Path,
