@@ -29,7 +29,7 @@ CELL = "<cell>"  # how diagnostics name a cell's spec
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="%%aespec", add_help=False,
+    p = argparse.ArgumentParser(prog="%%aespec", add_help=False, allow_abbrev=False,
                                 description="Check (and with --run train) the cell's spec.")
     p.add_argument("name", nargs="?", help="a variable that receives the Spec")
     p.add_argument("--run", action="store_true", help="train it; the cell shows the run")
@@ -83,11 +83,11 @@ def aespec_magic(line: str, cell: str, shell: Any = None) -> Any:
         shell.user_ns[args.name] = result.spec
     if not args.run:
         return result.spec
-    import aespec
+    from aespec.train import train
 
-    return aespec.train(result, data=args.data, epochs=args.epochs, device=args.device,
-                        out=args.out, quiet=args.quiet, overrides=args.sets,
-                        tensorboard=args.tensorboard)
+    return train(result, data=args.data, epochs=args.epochs, device=args.device,
+                 out=args.out, quiet=args.quiet, overrides=args.sets,
+                 tensorboard=args.tensorboard)
 
 
 def register(ipython: Any) -> None:
