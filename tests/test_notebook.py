@@ -67,12 +67,15 @@ def test_loads_takes_overrides_and_a_nameless_spec_is_called_model():
 
 
 @pytest.mark.slow
-def test_a_spec_from_a_string_trains_and_reads_back(tmp_path):
-    result = aespec.train(aespec.loads(TINY), out=tmp_path / "run", quiet=True)
+def test_a_spec_from_a_string_trains_and_reads_back_with_its_overrides(tmp_path):
+    spec = aespec.loads(TINY, ["train.batch=32"])
+    result = aespec.train(spec, out=tmp_path / "run", quiet=True)
     info = json.loads((tmp_path / "run" / "run.json").read_text())
     assert info["spec_file"] == "tiny.ae" and info["spec_path"] is None
     assert (tmp_path / "run" / "tiny.ae").read_text() == TINY
-    assert aespec.train.load_run(result.run_dir).spec.name == "tiny"
+    assert info["overrides"] == ["train.batch=32"]  # recorded: the run reads back as it ran
+    loaded = aespec.train.load_run(result.run_dir)
+    assert loaded.spec.name == "tiny" and loaded.spec.train.batch == 32
 
 
 # ---------------------------------------------------------------- in a real kernel

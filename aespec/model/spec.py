@@ -103,6 +103,7 @@ class Spec(_Frozen):
     doc: Optional[str] = None
     path: Optional[str] = None
     source: str = ""
+    overrides: tuple[str, ...] = ()  # the --set values it was resolved with (aespec.load's)
     lets: dict[str, Any] = {}
     data: Optional[DataSpec] = None
     input: InputSpec
@@ -169,7 +170,8 @@ class Spec(_Frozen):
         """The spec as plain JSON without source positions: equal for equal meaning (a
         run's identity, a sweep's batching)."""
         meaning = _without_spans(self.model_dump(mode="json", serialize_as_any=True, exclude={
-            "source", "path", "train_spans", "report_spans", "block_spans", "loss_span"}))
+            "source", "path", "overrides", "train_spans", "report_spans", "block_spans",
+            "loss_span"}))
         if self.condition is None:  # a spec means what it meant before conditions
             meaning.pop("condition", None)
         if not self.is_adversarial and not self.discriminator:  # as before GANs and AAEs

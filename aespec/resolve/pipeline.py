@@ -95,7 +95,7 @@ def resolve_spec(tree: SpecTree, overrides: Sequence[str] = (), bag: DiagnosticB
     r.fields["lets"] = {k: v for k, v in r.scope.values.items()}
     if bag.errors or not all(k in r.fields for k in _required(tree)):
         return None, bag
-    return Spec(path=tree.path, source=tree.source, **r.fields), bag
+    return Spec(path=tree.path, source=tree.source, overrides=tuple(overrides), **r.fields), bag
 
 
 def _default_loss(r: Resolver) -> None:

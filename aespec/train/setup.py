@@ -53,7 +53,11 @@ def check_spec_for_run(spec: SpecLike, overrides: list[str], data: str | None = 
     """The spec checked with `overrides` and `data` (--data, in place of its `data`
     statement), its graph built once, and the folder its relative data paths start from.
     A CheckResult checked with the same ones is used as it is: `aespec run` checks the
-    file once, to print its warnings, and hands it on."""
+    file once, to print its warnings, and hands it on. A Spec resolved with overrides
+    (`aespec.load(path, overrides)`) keeps them, before `overrides`: the result's
+    `overrides` are those the run records."""
+    if isinstance(spec, Spec) and spec.overrides:
+        overrides = [*spec.overrides, *overrides]
     if isinstance(spec, CheckResult) and list(spec.overrides) == overrides and \
             spec.data == data:
         result = spec
@@ -92,8 +96,8 @@ def prepare(spec: SpecLike, overrides: list[str], data: str | None, report: bool
     device."""
     checked, base = check_spec_for_run(spec, overrides, data)
     assert checked.spec is not None
-    return setup_run(checked, overrides, base.resolve(), batches.choose_data(checked.spec),
-                     report, fast_dev_run, ranks)
+    return setup_run(checked, list(checked.overrides), base.resolve(),
+                     batches.choose_data(checked.spec), report, fast_dev_run, ranks)
 
 
 def train_examples(n: int, split: float) -> int:
