@@ -135,7 +135,7 @@ def test_the_cell_magic_in_a_jupyter_kernel(tmp_path, monkeypatch):
 
     outputs = nb.cells[4].outputs
     bars = [o for o in outputs if o.output_type == "display_data"]
-    assert bars and "<progress" in bars[-1].data["text/html"]  # the bar, updated in place
+    assert len(bars) == 1 and "<progress" in bars[0].data["text/html"]  # updated in place
     assert "epoch 1/1" in bars[-1].data["text/html"]
     card = outputs[-1]
     assert card.output_type == "execute_result", _texts(nb.cells[4])
@@ -149,11 +149,19 @@ def test_the_cell_magic_in_a_jupyter_kernel(tmp_path, monkeypatch):
 
 
 @pytest.fixture
-def shell():
+def shell(tmp_path, monkeypatch):
+    """An in-process IPython shell with the extension loaded; no history file, and the
+    interpreter's hooks as they were afterwards."""
     pytest.importorskip("IPython")
     from IPython.core.interactiveshell import InteractiveShell
+    from traitlets.config import Config
 
-    ip = InteractiveShell.instance()
+    monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
+    for hook in ("displayhook", "excepthook"):
+        monkeypatch.setattr(sys, hook, getattr(sys, hook))  # restored after the test
+    config = Config()
+    config.HistoryManager.enabled = False
+    ip = InteractiveShell.instance(config=config)
     ip.run_line_magic("load_ext", "aespec")
     yield ip
     InteractiveShell.clear_instance()
