@@ -78,6 +78,16 @@ def test_a_spec_from_a_string_trains_and_reads_back_with_its_overrides(tmp_path)
     assert loaded.spec.name == "tiny" and loaded.spec.train.batch == 32
 
 
+def test_import_aespec_imports_neither_ipython_nor_torch():
+    import subprocess
+
+    code = ("import sys, aespec; print(sorted({m.split('.')[0] for m in sys.modules} & "
+            "{'IPython', 'torch', 'ipykernel'}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, check=True, cwd=ROOT).stdout
+    assert out.strip() == "[]"
+
+
 # ---------------------------------------------------------------- in a real kernel
 
 
