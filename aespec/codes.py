@@ -36,7 +36,7 @@ SERIES = {
     "E1": "syntax (the parse stage)",
     "E2": "names and arguments (the resolve stage)",
     "E3": "shapes and the graph (the graph and checks stages; E311, E312 and E316 when "
-          "compiling, E313 and E314 when emitting PyTorch source)",
+          "compiling, E313, E314 and E330 when emitting PyTorch source)",
     "W4": "warnings drawn from autoencoder theory, and GAN practice from W413 (the checks "
           "stage; exit status stays 0)",
     "E5": "data, found when it is loaded (`aespec run`, `aespec train`)",
@@ -391,6 +391,26 @@ _CODES = [
          _spec(input="image(1, 8, 8)", encoder="conv(4, k=3) sigmoid",
                bottleneck="dense(8)", decoder="dense(64) sigmoid\nreshape(1, 8, 8)",
                after="train {\n    pretrain rbm(epochs=1)\n}")),
+    Code("E328", "a phase that cannot be trained as written", "resolve",
+         "`phase NAME { ... }` holds the statements that differ for its epochs: `noise` "
+         "(or `noise none`), `loss`, and the train keys `epochs`, `optimizer`, `schedule`, "
+         "`freeze` and `early_stop`, each as a line of its own. The layers are the spec's "
+         "in every phase, so a block, `data` or `input` cannot be set in one; each phase "
+         "has a name of its own; and a GAN's or an adversarial autoencoder's game is "
+         "trained in one run (start it from another run with `train { init PATH }`).",
+         _spec(after="phase first {\n    epochs 2\n    encoder {\n        dense(8)\n    }\n}")),
+    Code("E329", "nothing to freeze by that name", "resolve",
+         "`freeze` names blocks (`encoder`, `bottleneck`, `decoder`) or named layers (the "
+         "`NAME` of a `NAME = ...` line, whose ops are frozen together); the closest name "
+         "is offered. A GAN's or an adversarial autoencoder's networks are not frozen.",
+         _spec(after="train {\n    freeze encodr\n}")),
+    Code("E330", "aespec emit does not write phases or frozen parts yet", "emit",
+         "The emitted file trains one objective over every weight. A spec with `phase` "
+         "blocks, or a `freeze` line, would train otherwise there than under `aespec run`, "
+         "so `aespec emit` refuses it at the first phase (or the freeze line). Train it "
+         "with `aespec run`, or emit a copy without them (each phase's noise and loss as a "
+         "spec of its own); a warm start (`init`) is emitted, as a comment.",
+         "`aespec emit specs/keras_denoiser_two_phase.ae`", False),
     # ------------------------------------------------------------ W4: theory
     Code("W401", "the code can learn the identity", "checks",
          "The code z holds at least as many values as the input and nothing constrains it "
@@ -550,6 +570,38 @@ _CODES = [
          "files, nor with `normal=`.",
          "data digits\ninput vector(64)\nencoder {\n}\nbottleneck {\n    som(40, 40)\n}\n"
          "decoder mirror\nloss mse\n"),
+    Code("W440", "the spec has no data line", "checks",
+         "A spec without a `data` line checks (shapes need only `input`), but `aespec run` "
+         "has nothing to train on and stops with E506. Add a data line, or give the data "
+         "on the command line with `--data SOURCE` (then `check --data SOURCE` is silent "
+         "too).",
+         _spec(decoder="dense(64)", after="loss mse")),
+    Code("W441", "an activation after the sampled code", "checks",
+         "The KL term of `gaussian(dim)` pulls the sampled code z towards N(0, I). An "
+         "activation after it in the bottleneck (`gaussian(8) relu`) means the decoder "
+         "reads relu(z), not z: the prior describes one code and another is decoded, and "
+         "`aespec sample` decodes relu of the prior's draws, half of each cut to 0. End the "
+         "bottleneck with the `gaussian`, and put the activation in the encoder before it.",
+         _spec(bottleneck="gaussian(8) relu", before="data digits", after="loss bce")),
+    Code("W442", "a gaussian latent with beta=0", "checks",
+         "`beta` weighs the KL term that makes q(z|x) close to the prior N(0, I). With "
+         "`beta=0` nothing does: the codes drift anywhere, the decoder learns only the "
+         "region they fill, and draws from the prior decode to nothing like the data. The "
+         "model is an autoencoder whose codes carry noise. Use `beta > 0` (1 is the ELBO), or "
+         "a `dense` code if no sampling is meant.",
+         _spec(bottleneck="gaussian(8, beta=0)", before="data digits", after="loss bce")),
+    Code("W443", "a tanh output on data in [0, 1]", "checks",
+         "tanh's values lie in [-1, 1]. On data known to lie in [0, 1] (images, `digits`, "
+         "`fashion_mnist`) the outputs below 0 are never a target: the model spends half of "
+         "its range on values that do not occur, and a GAN's discriminator can tell its "
+         "fakes by a single negative pixel. End the decoder (the generator) in `sigmoid`, "
+         "or scale the data to [-1, 1] with `range=(-1, 1)`, as DCGAN does.",
+         _spec(decoder="dense(64) tanh", before="data digits", after="loss mse")),
+    Code("W426", "every block is frozen", "resolve",
+         "`freeze encoder bottleneck decoder` (in `train` or a phase) leaves no weight to "
+         "train: the epochs only measure the loss. A warm-started model evaluated as it is "
+         "needs no epochs at all (`aespec eval`); otherwise freeze fewer blocks.",
+         _spec(after="train {\n    freeze encoder bottleneck decoder\n}")),
     # ------------------------------------------------------------ E5: data
     Code("E501", "data not found", "data",
          "A data file (or the IDX files of `mnist`/`fashion_mnist`) is not where the spec "
@@ -735,6 +787,19 @@ _CODES = [
          "`metrics.jsonl` is read up to 64 MiB and 100,000 lines.",
          "`aespec report RUN_DIR` where `RUN_DIR/report/x.png` is a link to `/etc/passwd`",
          False),
+    Code("E625", "no weights to start from", "run",
+         "`train { init PATH }` or `aespec run --init-from PATH` names weights to start "
+         "from: a run directory (its best.pt) or a .pt file, an aespec checkpoint or a "
+         "state dict. The file is missing, is not a PyTorch file of tensors, or holds no "
+         "dict of named tensors. It is read with `torch.load(weights_only=True)`: a file "
+         "that would run code when unpickled is refused, never executed.",
+         "`aespec run model.ae --init-from runs/none`", False),
+    Code("E626", "the weights to start from are another model's", "run",
+         "A warm start loads every tensor of the model from the file: the file must hold "
+         "the same names with the same shapes (the same layers, widths and order: compare "
+         "`aespec check` of both specs). The message names the first tensor that differs "
+         "and both shapes, or the first one missing on either side.",
+         "`train { init \"runs/small\" }` in a spec whose bottleneck is wider", False),
     Code("E623", "a process of a distributed run ended", "run",
          "In `aespec run --nproc N` (or under torchrun) every process takes part in each "
          "step, so when one ends (killed, out of memory, its own error) the others cannot go "

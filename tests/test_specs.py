@@ -74,6 +74,10 @@ SHORT: dict[str, tuple[int | None, str | None, tuple[str, ...]]] = {
     "vqvae": (3, "fashion_mnist(limit=3000)", ()),
     # the 784-1000-500-250-30 stack, its RBMs one epoch each (its purpose: test_specs_dbn.py)
     "dbn_fashion": (4, "fashion_mnist(limit=3000)", ("train.pretrain=rbm(epochs=1, lr=1e-2)",)),
+    # phases shortened by --set phase.NAME.KEY (their purpose: test_specs_phases.py)
+    "keras_denoiser_two_phase": (None, None, ("phase.clean.epochs=1", "phase.noisy.epochs=2")),
+    "stacked_bce": (20, None, ("train.pretrain=layerwise(epochs=5, lr=1e-2, output=sigmoid, "
+                               "loss=bce)",)),
 }
 DEFAULT_SHORT: tuple[int | None, str | None, tuple[str, ...]] = (None, None, ())  # as shipped
 

@@ -107,7 +107,8 @@ class RichReporter:
 
 
 def print_start(run: Any) -> None:
-    resumed = f", resuming at epoch {run.first_epoch}" if run.first_epoch > 1 else ""
+    resumed = f", resuming at epoch {run.first_epoch}" if 1 < run.first_epoch <= run.epochs \
+        else ""
     out.print(f"{run.name}: {run.params:,} parameters on {run.device}"
               f"{' (' + ', '.join(run.notes) + ')' if run.notes else ''}{resumed}", markup=False)
     out.print(f"data: {run.data}; {run.n_train} train / {run.n_val} validation", markup=False)
@@ -235,6 +236,9 @@ def run_command(
     fast_dev_run: bool = typer.Option(False, "--fast-dev-run",
                                       help="One batch of training, validation, test and "
                                            "report, in a temporary directory removed after."),
+    init_from: Optional[Path] = typer.Option(None, "--init-from", metavar="PATH",
+                                             help="Start from another run's weights: its "
+                                                  "directory (best.pt) or a .pt file."),
     block: Optional[str] = BlockOption,
     nproc: int = _launch.NprocOption, nnodes: Optional[str] = _launch.NnodesOption,
     node_rank: Optional[int] = _launch.NodeRankOption,
@@ -249,6 +253,9 @@ def run_command(
     if fast_dev_run and (resume is not None or out_dir is not None):
         raise typer.BadParameter("a fast-dev-run keeps no run directory: drop --resume and "
                                  "--out", param_hint="'--fast-dev-run'")
+    if init_from is not None and resume is not None:
+        raise typer.BadParameter("a resumed run goes on from its own checkpoint",
+                                 param_hint="'--init-from'")
     check_device(device)
     launched = _launch.relaunch(ctx)  # --nproc N: this command in N processes
     if launched is not None:
@@ -263,7 +270,8 @@ def run_command(
     # this process ends when the run stops: a second Ctrl-C is not a traceback
     request = RunRequest(checked or spec, data=data, out=out_dir, resume=resume,
                          overrides=tuple(sets), device=device or "auto",
-                         report=not no_report, tensorboard=tensorboard, ends_process=True)
+                         report=not no_report, tensorboard=tensorboard, ends_process=True,
+                         init_from=None if init_from is None else str(init_from))
     if fast_dev_run:
         _fast_dev_run(request, quiet, source)
         return

@@ -17,25 +17,27 @@ if TYPE_CHECKING:
     from aespec.graph.ir import IR
 
 
-def compile_model(graph: IR, spec: Any = None) -> Any:
+def compile_model(graph: IR, spec: Any = None, reuse: dict[str, Any] | None = None) -> Any:
     """The torch module of a checked spec's graph IR (see docs/compile.md): an `AEModel`,
     or a GAN's `GANModel` (compile/gan.py).
 
     Its parameter count equals `graph.params` and every intermediate tensor has
     the node's inferred `out_shape`.  The graph holds everything the compiler reads; `spec`
-    (optional) gives the source lines that the generated code's comments quote.
+    (optional) gives the source lines that the generated code's comments quote; `reuse`
+    (node id -> module) makes an autoencoder whose layers are another model's (a phase's).
     """
     _require_complete(graph, spec)
     if "z" in graph.nodes:
         from aespec.compile.gan import compile_gan
 
         return compile_gan(graph, line_origin(graph, spec))
-    return _compile_autoencoder(graph, spec)
+    return _compile_autoencoder(graph, spec, reuse)
 
 
-def _compile_autoencoder(graph: IR, spec: Any) -> AEModel:
+def _compile_autoencoder(graph: IR, spec: Any, reuse: dict[str, Any] | None = None
+                         ) -> AEModel:
     order = graph.order
-    built = build_ops(graph)
+    built = build_ops(graph, reuse)
     root, origin = module_root(built), line_origin(graph, spec)
     noise_nodes = [n for n in order if graph.nodes[n].block == "noise"]
     enc_in = noise_nodes[-1] if noise_nodes else "input"

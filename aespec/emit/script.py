@@ -120,6 +120,8 @@ def left_out(spec: Spec) -> list[str]:
                    f"{t.pretrain.name} pretraining")
     if t.precision != "fp32":
         out.append(f"{t.precision} autocast")
+    if t.init is not None:  # load_aespec_state_dict reads its checkpoint's "model"
+        out.append(f"the warm start from {t.init} (load_aespec_state_dict loads it)")
     out.append(f"the validation split ({lit(t.split)}) and the test set")
     return out
 

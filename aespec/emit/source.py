@@ -84,6 +84,7 @@ def _require_complete(graph: IR, spec: Spec) -> None:
                              "with a discriminator of examples) yet; aespec run trains it",
                              spec.block_spans.get("discriminator"),
                              "train it with `aespec run`", spec.path)
+    _require_one_phase(spec)
     outputs = graph.outputs
     wanted = ("decoder", "discriminator") if "z" in graph.nodes else \
         ("encoder", "bottleneck", "decoder")
@@ -92,6 +93,22 @@ def _require_complete(graph: IR, spec: Spec) -> None:
     first = Diagnostic("E314", "cannot emit a spec whose shapes could not all be inferred",
                        hint="run `aespec check` and fix its errors first", file=spec.path)
     raise AespecError([first, *graph.stopped_by])
+
+
+def _require_one_phase(spec: Spec) -> None:
+    """E330: the emitted loop trains one objective, every weight: not yet phases or frozen
+    parts (their training would differ from aespec's without a word)."""
+    if spec.phases:
+        raise AespecError.of("E330", "aespec emit does not write phases yet; aespec run "
+                             "trains them", spec.phases[0].span,
+                             "emit a copy without its `phase` blocks (each phase's noise "
+                             "and loss as a spec of its own), or train it with `aespec run`",
+                             spec.path)
+    if spec.train.freeze:
+        raise AespecError.of("E330", "aespec emit does not write frozen parts yet; aespec run "
+                             "trains them", spec.train_spans.get("freeze"),
+                             "leave out the freeze line to emit, or train it with `aespec run`",
+                             spec.path)
 
 
 def _header(spec: Spec, filename: str) -> list[str]:

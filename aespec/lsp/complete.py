@@ -7,7 +7,8 @@ from lsprotocol import types as lsp
 
 from aespec.data import REGISTRY as SOURCE_ENTRIES
 from aespec.lsp.document import LAYER_BLOCKS, CodeLine, Document, code_lines
-from aespec.model.settings import REPORT, TRAIN, Setting
+from aespec.model.settings import PHASE_KEYS, REPORT, TRAIN, Setting
+from aespec.model.spec import BLOCKS
 from aespec.ops import REGISTRY, OpDef
 from aespec.ops.adversarial import ADVERSARIAL
 from aespec.parse import MAX_SOURCE
@@ -167,10 +168,30 @@ def complete(doc: Document, line: int, char: int) -> list[lsp.CompletionItem]:
             return [_item(k, Kind.Keyword, "statement") for k in ORDER]
         if block in ("train", "report"):
             return _settings(TRAIN if block == "train" else REPORT, block)
+        if block == "phase":
+            return _phase_keys()
         return op_items("layer") + [_item("repeat", Kind.Keyword, "repeat N { ... }")]
     if block is None:
         return _top_items(doc, before[0].text, before)
+    if before[0].text == "freeze" and block in ("train", "phase"):
+        return [_item(b, Kind.Module, "block") for b in BLOCKS] + _tensor_items(doc)
+    if block == "phase":
+        return _phase_values(before[0].text)
     if block in ("train", "report"):
         table = TRAIN if block == "train" else REPORT
         return _setting_values(table.get(before[0].text))
     return op_items("layer")
+
+
+def _phase_keys() -> list[lsp.CompletionItem]:
+    """What a `phase NAME { ... }` line may set: noise, loss and its train keys."""
+    return [_item("noise", Kind.Keyword, "phase noise", "the phase's corruption, or `none`"),
+            _item("loss", Kind.Keyword, "phase loss", "the phase's objective"),
+            *(_item(k, Kind.Property, f"phase {k}", TRAIN[k].doc) for k in PHASE_KEYS)]
+
+
+def _phase_values(key: str) -> list[lsp.CompletionItem]:
+    if key in _PLACE:
+        none = [_item("none", Kind.Constant, "no noise in this phase")] * (key == "noise")
+        return none + op_items(_PLACE[key])
+    return _setting_values(TRAIN.get(key)) if key in PHASE_KEYS else []

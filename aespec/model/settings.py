@@ -20,6 +20,10 @@ class EarlyStop(Args):
 class Layerwise(Args):
     epochs: int = Field(5, ge=1)
     lr: Optional[float] = Field(None, gt=0)
+    # each stage's throwaway decoder: its output activation (an activation op's name; None:
+    # linear) and the loss it is trained with (bce needs an output in [0, 1]: sigmoid)
+    output: Optional[str] = None
+    loss: Literal["mse", "bce"] = "mse"
 
 
 class RBMStages(Args):
@@ -104,7 +108,16 @@ TRAIN: dict[str, Setting] = {
                                        ops=ArgModels(OPTIMIZERS)),
     "discriminator_steps": Setting("int", "a GAN's discriminator steps per generator step",
                                    minimum=1),
+    "freeze": Setting("names", "blocks (encoder, bottleneck, decoder) or named layers "
+                      "(`NAME = ...`) whose weights are not trained; they run as in "
+                      "evaluation (batchnorm keeps its running statistics)"),
+    "init": Setting("string", "start from another run's weights: a run directory (its "
+                    "best.pt) or a .pt file, checked to have the same tensors and shapes"),
 }
+
+# the train keys a `phase NAME { ... }` may set (as lines of their own, beside `noise` and
+# `loss` statements); the others hold for the whole run
+PHASE_KEYS = ("epochs", "optimizer", "schedule", "freeze", "early_stop")
 
 REPORT: dict[str, Setting] = {
     "reconstructions": Setting("self", "inputs (noisy inputs, for denoisers) beside their "
@@ -158,6 +171,8 @@ class TrainSpec(BaseModel):
     channels_last: Optional[bool] = None
     discriminator_optimizer: Optional[OpChoice] = None  # None: a copy of `optimizer`'s
     discriminator_steps: int = 1
+    freeze: tuple[str, ...] = ()  # block names or `NAME = ...` labels
+    init: Optional[str] = None  # a run directory or .pt file to start from
 
 
 class ReportSpec(BaseModel):

@@ -18,8 +18,8 @@ from aespec.ops import Args, get_op
 BLOCKS = ("encoder", "bottleneck", "decoder")
 STATEMENTS = ("model", "let", "data", "input", "noise", "condition", "latent", "encoder",
               "bottleneck", "decoder", "discriminator", "loss", "regularize", "train",
-              "report")
-REPEATABLE = ("let", "regularize")
+              "phase", "report")
+REPEATABLE = ("let", "regularize", "phase")
 # the blocks of layers: an autoencoder's, and a GAN's discriminator (layers as an encoder's)
 LAYER_BLOCKS = (*BLOCKS, "discriminator")
 # the train keys of an adversarial spec only
@@ -96,6 +96,24 @@ class RegSpec(_Frozen):
     target_span: Optional[Span] = None
 
 
+class PhaseSpec(_Frozen):
+    """`phase NAME { ... }`: what differs from the top-level statements for its epochs.
+
+    None (and `train`'s own value for the train keys) where the phase does not say: the
+    spec's top-level `noise`, `loss` and `train` hold. `noise` is [] for `noise none`."""
+
+    name: str
+    epochs: int
+    noise: Optional[list[OpCall]] = None
+    loss: Optional[list[LossTermSpec]] = None
+    optimizer: Optional[cfg.OpChoice] = None
+    schedule: Optional[cfg.OpChoice] = None
+    freeze: Optional[tuple[str, ...]] = None
+    early_stop: Optional[cfg.EarlyStop] = None
+    span: Span
+    spans: dict[str, Span] = {}  # each key's line
+
+
 class Spec(_Frozen):
     """A whole validated spec: what the graph builder needs, plain data only."""
 
@@ -124,6 +142,7 @@ class Spec(_Frozen):
     report: cfg.ReportSpec = cfg.ReportSpec()
     report_spans: dict[str, Span] = {}
     block_spans: dict[str, Span] = {}
+    phases: list[PhaseSpec] = []  # in file order; none: one phase, the top level's
 
     def __repr__(self) -> str:
         """One line for the Python display: what the spec says, not its whole source."""
@@ -144,6 +163,11 @@ class Spec(_Frozen):
         if self.path:
             parts.append(f"file={self.path!r}")
         return f"Spec({', '.join(parts)})"
+
+    @property
+    def total_epochs(self) -> int:
+        """Epochs of the whole run: the phases' sum, else `train.epochs`."""
+        return sum(p.epochs for p in self.phases) if self.phases else self.train.epochs
 
     @property
     def is_adversarial(self) -> bool:
@@ -172,6 +196,13 @@ class Spec(_Frozen):
         meaning = _without_spans(self.model_dump(mode="json", serialize_as_any=True, exclude={
             "source", "path", "overrides", "train_spans", "report_spans", "block_spans",
             "loss_span"}))
+        for phase in meaning.get("phases", []):
+            phase.pop("spans", None)
+        if not self.phases:  # a spec without phases means what it meant before them
+            meaning.pop("phases", None)
+        for key, default in (("freeze", []), ("init", None)):
+            if meaning["train"].get(key) == default:
+                meaning["train"].pop(key, None)
         if self.condition is None:  # a spec means what it meant before conditions
             meaning.pop("condition", None)
         if not self.is_adversarial and not self.discriminator:  # as before GANs and AAEs
@@ -193,3 +224,15 @@ def _without_spans(value: Any) -> Any:
 
 def _ops(calls: list[OpCall]) -> str:
     return f"{len(calls)} op" + ("" if len(calls) == 1 else "s")
+
+
+def phase_spec(spec: Spec, phase: PhaseSpec) -> Spec:
+    """The spec as it trains during `phase`: the phase's noise, loss and train keys in
+    place of the top level's, and no phases of its own."""
+    keys = {k: getattr(phase, k) for k in cfg.PHASE_KEYS if getattr(phase, k) is not None}
+    update: dict[str, Any] = {"train": spec.train.model_copy(update=keys), "phases": []}
+    if phase.noise is not None:
+        update["noise"] = phase.noise
+    if phase.loss is not None:
+        update["loss"] = phase.loss
+    return spec.model_copy(update=update)

@@ -68,7 +68,7 @@ def _emit_bce(a: Any, nid: str, pred: str, target: str, logits: bool, reduction:
 
 _ALIASES = {"mse": ("mean_squared_error", "l2", "mse_loss"), "mae": ("mean_absolute_error", "l1"),
             "bce": ("binary_crossentropy", "binary_cross_entropy", "bce_loss", "crossentropy",
-                    "cross_entropy"),
+                    "cross_entropy", "bce_with_logits"),
             "huber": ("smooth_l1",)}
 
 

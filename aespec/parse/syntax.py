@@ -39,6 +39,7 @@ from aespec.parse.tree import (
     Neg,
     Num,
     Op,
+    PhaseStmt,
     RegularizeStmt,
     RepeatLine,
     SpecTree,
@@ -51,7 +52,7 @@ from aespec.parse.tree import (
 __all__ = [
     "MAX_DEPTH", "Arg", "BinOp", "BlockLine", "BlockStmt", "ChainLine", "Expr", "Item",
     "LetStmt", "LineStmt", "LossStmt", "LossTerm", "ModelStmt", "Name", "Neg", "Num", "Op",
-    "RegularizeStmt", "RepeatLine", "SpecTree", "Statement", "Str", "TupleExpr",
+    "PhaseStmt", "RegularizeStmt", "RepeatLine", "SpecTree", "Statement", "Str", "TupleExpr",
     "MAX_SOURCE", "grammar_text", "parse_fragment", "parse_source", "read_spec",
 ]
 

@@ -21,6 +21,7 @@ from aespec.parse.tree import (
     Neg,
     Num,
     Op,
+    PhaseStmt,
     RegularizeStmt,
     RepeatLine,
     Str,
@@ -138,6 +139,10 @@ class ToTree(Transformer):
         name, target, lines = c
         return BlockStmt(str(name), lines, span_of(meta), span_of(name),
                          str(target) if target else None, span_of(target) if target else None)
+
+    def phase_stmt(self, meta, c):
+        name, *body = c
+        return PhaseStmt(str(name), tuple(body), span_of(meta), span_of(name))
 
     def line_stmt(self, meta, c):
         head, chain = c

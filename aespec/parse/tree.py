@@ -147,7 +147,19 @@ class LineStmt:
     keyword_args: tuple[Arg, ...] = ()  # `dense(4)` written as a statement: always an error
 
 
-Statement = Union[ModelStmt, LetStmt, LossStmt, RegularizeStmt, BlockStmt, LineStmt]
+@dataclass(frozen=True)
+class PhaseStmt:
+    """`phase NAME { ... }`: statements (noise, loss, train keys as lines) that hold for the
+    phase's epochs; `statements` are parsed as top-level ones are."""
+
+    name: str
+    statements: tuple[Statement, ...]
+    span: Span
+    name_span: Span
+
+
+Statement = Union[ModelStmt, LetStmt, LossStmt, RegularizeStmt, BlockStmt, LineStmt,
+                  PhaseStmt]
 
 
 @dataclass(frozen=True)

@@ -201,10 +201,24 @@ def curve_charts(history: list[dict[str, Any]], best: int | None) -> list[Html]:
             ys = values_of(history, name, term)
             if any(math.isfinite(y) for y in ys):
                 series.append(Series(label, epochs, ys, colour, dashed))
-        chart = line_chart(term, series, marker=best)
+        chart = line_chart(term, series, marker=best, boundaries=phase_starts(history))
         if chart:
             charts.append(chart)
     return charts
+
+
+def phase_starts(history: list[dict[str, Any]]) -> tuple[tuple[float, str], ...]:
+    """(x, name) where each phase after the first begins: halfway between its first epoch
+    and the epoch before (records without `phase`: none)."""
+    out, before = [], None
+    for record in history:
+        name = record.get("phase")
+        epoch = record.get("epoch")
+        if isinstance(name, str) and before is not None and name != before and \
+                isinstance(epoch, (int, float)):
+            out.append((epoch - 0.5, name))
+        before = name if isinstance(name, str) else before
+    return tuple(out)
 
 
 def _curves(page: RunPage) -> Html:

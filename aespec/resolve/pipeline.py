@@ -26,6 +26,7 @@ from aespec.parse.tree import LetStmt, SpecTree
 from aespec.resolve.adversarial import check_parts
 from aespec.resolve.data import data_statement
 from aespec.resolve.overrides import apply_overrides
+from aespec.resolve.phases import check_layerwise, finish_phases
 from aespec.resolve.resolver import Resolver
 from aespec.resolve.statements import dispatch, stmt_keyword
 from aespec.resolve.values import ExprError
@@ -87,8 +88,11 @@ def resolve_spec(tree: SpecTree, overrides: Sequence[str] = (), bag: DiagnosticB
             dispatch(r, stmt)
     r.fields.setdefault("name", Path(tree.path).stem if tree.path and
                         not is_pseudo_file(tree.path) else "model")
-    r.fields["block_spans"] = {stmt_keyword(s): s.span for s in tree.statements}
+    r.fields["block_spans"] = {stmt_keyword(s): s.span for s in tree.statements
+                               if stmt_keyword(s) != "phase"}
     check_parts(r, r.fields["block_spans"])
+    finish_phases(r)
+    check_layerwise(r)
     _default_loss(r)
     if data is not None:
         r.fields["data"] = data_statement(data)

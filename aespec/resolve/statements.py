@@ -14,13 +14,22 @@ from aespec.model.spec import (
     STATEMENTS,
     DataSpec,
     InputSpec,
-    LossTermSpec,
     Mirror,
     RegSpec,
 )
 from aespec.ops import Args, get_op, lookup, names
-from aespec.parse.tree import BlockStmt, LetStmt, LineStmt, LossStmt, ModelStmt, Op, RegularizeStmt
+from aespec.parse.tree import (
+    BlockStmt,
+    LetStmt,
+    LineStmt,
+    LossStmt,
+    ModelStmt,
+    Op,
+    PhaseStmt,
+    RegularizeStmt,
+)
 from aespec.resolve.adversarial import adversarial_term, do_condition, do_latent
+from aespec.resolve.phases import do_phase
 from aespec.resolve.resolver import Resolver
 from aespec.resolve.settings import resolve_settings
 from aespec.resolve.values import bind_args
@@ -52,7 +61,7 @@ INPUTS: dict[str, type[Args]] = {"vector": _Vector, "image": _Image, "sequence":
 def stmt_keyword(stmt) -> str:
     """The word a statement starts with: `model`, `let`, `encoder`, ..."""
     return {ModelStmt: "model", LetStmt: "let", LossStmt: "loss",
-            RegularizeStmt: "regularize"}.get(type(stmt)) or stmt.keyword
+            RegularizeStmt: "regularize", PhaseStmt: "phase"}.get(type(stmt)) or stmt.keyword
 
 
 def _single_op(r: Resolver, stmt: LineStmt) -> Op | None:
@@ -163,19 +172,7 @@ def _do_loss(r: Resolver, stmt: LossStmt) -> None:
     rest = adversarial_term(r, stmt)
     if len(rest) < len(stmt.terms) and not rest:  # adversarial(...) alone: a GAN's line
         return
-    terms = []
-    for term in rest:
-        weight = 1.0 if term.weight is None else r.value(term.weight)
-        if weight is None:
-            continue
-        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight < 0:
-            r.bag.add("E203", f"a loss weight must be a number >= 0, got {weight}",
-                      term.weight.span if term.weight else term.span)
-            continue
-        call = r.op(term.op, "loss", "loss")
-        if call is not None:
-            terms.append(LossTermSpec(weight=float(weight), call=call))
-    r.fields["loss"] = terms
+    r.fields["loss"] = r.loss_terms(rest)
     r.fields["loss_span"] = stmt.span
 
 
@@ -212,6 +209,8 @@ def dispatch(r: Resolver, stmt) -> None:
             _do_block(r, stmt)
     elif isinstance(stmt, LineStmt):
         _dispatch_line(r, stmt)
+    elif isinstance(stmt, PhaseStmt):
+        do_phase(r, stmt)
 
 
 def _dispatch_line(r: Resolver, stmt: LineStmt) -> None:

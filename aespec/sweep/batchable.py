@@ -113,7 +113,12 @@ def blocker(c: CheckResult) -> str | None:
         return "a model with a discriminator trains two networks in turn"
     if c.spec.condition is not None:
         return "a conditional spec reads the labels, which the batched model does not"
+    if c.spec.phases:
+        return "a spec with phases trains them in turn, which the batched step does not"
     train = c.spec.train
+    if train.freeze or train.init is not None:
+        return f"train.{'freeze' if train.freeze else 'init'} is set, which the batched " \
+            "step does not follow"
     for key, plain in PLAIN_TRAIN.items():
         if getattr(train, key) != plain:
             return f"train.{key} is {getattr(train, key)!r}"

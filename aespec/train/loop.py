@@ -23,6 +23,7 @@ from aespec.train import device as dev
 from aespec.train.batches import RunData
 from aespec.train.evaluate import all_finite, evaluate
 from aespec.train.optim import build_optimizer, build_schedule, current_lr
+from aespec.train.phases import Phase
 from aespec.train.progress import Reporter
 from aespec.train.rundir import RunDir, cannot_write, load_weights, save_checkpoint
 from aespec.train.stop import StopFlag
@@ -55,6 +56,8 @@ class Counters:
     stopped: str | None = None  # "early_stopped" once early stopping fires
     pretrained: bool = False
     history: list[dict[str, Any]] = field(default_factory=list)
+    phase: int = 0  # the phase under way (train/phases.py), its optimizer the one saved
+    phase_start: int = 0  # the epochs completed when it began
 
 
 def set_progress(model: Any, epoch: int, epochs: int) -> None:
@@ -73,17 +76,20 @@ class Trainer:
 
     def __init__(self, model: Any, train: TrainSpec, data: RunData, device: torch.device,
                  run: RunDir, identity: dict[str, Any], reporter: Reporter, flag: StopFlag,
-                 ranks: Any = None):
+                 ranks: Any = None, phases: list[Phase] | None = None):
+        # `phases` (train/phases.py): each with its train settings and step model; None:
+        # one, the top level's; `cfg` is the run's, over the whole run's epochs
+        self.phases = phases or [Phase(None, train, model)]
+        total = sum(p.train.epochs for p in self.phases)
         self.model, self.cfg, self.data, self.device = model, train, data, device
+        if phases:
+            self.cfg = train.model_copy(update={"epochs": total})
         self.ranks = ranks  # a dist.Ranks in a distributed run (docs/distributed.md)
-        self.net = model if ranks is None else self.parallel(model)
         self.run, self.identity, self.reporter, self.flag = run, identity, reporter, flag
-        self.opt = build_optimizer(train.optimizer, model.parameters(), device,
-                                   compiled=train.compile)
-        self.schedule = build_schedule(train, self.opt)
+        self.c = Counters()
+        self.use_phase(0)
         self.scaler = dev.grad_scaler(device, train.precision)
         self.gen = torch.Generator().manual_seed(train.seed)  # batch order only
-        self.c = Counters()
         self.perm: torch.Tensor | None = None
         self.sums: torch.Tensor | None = None  # (1 + terms,) running sums of the epoch
         self.names: tuple[str, ...] = ()
@@ -94,6 +100,35 @@ class Trainer:
         self.saved_epoch: int | None = None  # the epoch checkpoint.pt holds
         self.step_fn: Callable[..., Any] = (torch.compile(self._step) if train.compile
                                             else self._step)
+
+    @property
+    def phase(self) -> Phase:
+        """The phase under way."""
+        return self.phases[self.c.phase]
+
+    def use_phase(self, index: int) -> None:
+        """Phase `index`'s model, frozen parts, and a new optimizer and schedule of its own
+        over its trainable parameters (as a new `fit` after Keras' `compile`)."""
+        phase = self.phases[index]
+        phase.enter(self.model)
+        self.step_model = phase.model
+        self.net = phase.model if self.ranks is None else self.parallel(phase.model)
+        # every parameter, the frozen ones too: without a gradient an optimizer leaves a
+        # parameter as it is (no step, no weight decay), and its state stays one shape
+        self.opt = build_optimizer(phase.train.optimizer, phase.model.parameters(),
+                                   self.device, compiled=self.cfg.compile)
+        self.schedule = build_schedule(phase.train, self.opt)
+
+    def begin_phase(self, index: int) -> None:
+        """The next phase from here: its optimizer, its own best epoch and early stopping."""
+        c = self.c
+        c.phase, c.phase_start = index, c.epoch
+        c.best, c.best_epoch, c.bad_epochs, c.stopped = None, None, 0, None
+        self.use_phase(index)
+
+    def _phase_over(self) -> bool:
+        c = self.c
+        return c.epoch - c.phase_start >= self.phase.train.epochs or c.stopped is not None
 
     def autocast(self) -> Any:
         """The step's autocast context for `train.precision` (none at fp32)."""
@@ -107,7 +142,7 @@ class Trainer:
     @property
     def done(self) -> bool:
         """No epoch left to train: the last one ran, or early stopping fired."""
-        return self.c.epoch >= self.cfg.epochs or self.c.stopped is not None
+        return self.c.phase == len(self.phases) - 1 and self._phase_over()
 
     @property
     def status(self) -> str:
@@ -138,7 +173,9 @@ class Trainer:
         with self.autocast():
             out = self.net(xb) if yb is None else self.net(xb, target=yb)
         loss = out.loss if scale == 1.0 else out.loss * scale
-        if self.scaler is None:
+        if not loss.requires_grad:  # every part frozen (W426): the epoch only measures
+            pass
+        elif self.scaler is None:
             loss.backward()
             self.opt.step()
         else:
@@ -158,6 +195,8 @@ class Trainer:
             train = self._train_epoch()
             self.end_epoch(train, started)
         self.save(force=True)
+        for p in self.model.parameters():  # the trained model as compiled: nothing frozen
+            p.requires_grad_(True)
         return self.status
 
     def _train_epoch(self) -> dict[str, float]:
@@ -168,8 +207,8 @@ class Trainer:
             if self.ranks is not None:
                 self.ranks.reseed(self.cfg.seed, c.epoch)
         assert self.perm is not None
-        set_progress(self.model, c.epoch, self.cfg.epochs)
-        self.model.train()
+        set_progress(self.step_model, c.epoch, self.cfg.epochs)
+        self.phase.train_mode()
         self.reporter.phase(f"epoch {c.epoch + 1}/{self.cfg.epochs}", self.steps)
         start = last = time.perf_counter()
         first = c.step
@@ -250,7 +289,7 @@ class Trainer:
         checkpoint when one is due. `started`: the epoch's perf_counter start; `seconds`:
         its training time where its steps ran outside `fit` (train/batched.py). Raises
         Diverged for a validation loss that is not finite."""
-        c, early = self.c, self.cfg.early_stop
+        c, early = self.c, self.phase.train.early_stop
         self.names, c.step = tuple(train)[1:], 0
         if seconds is not None:
             self.elapsed = seconds
@@ -268,7 +307,8 @@ class Trainer:
         record = {"epoch": c.epoch, "train": train, "val": val, "lr": current_lr(self.opt),
                   "train_seconds": self.elapsed,
                   "samples_per_s": len(self.data.train) / max(self.elapsed, 1e-9),
-                  "seconds": time.perf_counter() - started, "best": improved}
+                  "seconds": time.perf_counter() - started, "best": improved,
+                  **({"phase": self.phase.name} if self.phase.name is not None else {})}
         self.step_schedules(train["loss"] if monitored is None else monitored)
         c.history.append(record)
         self.run.append_metrics(record)
@@ -276,6 +316,8 @@ class Trainer:
         self.reporter.epoch(record, self.cfg.epochs)
         if early is not None and c.bad_epochs >= early.patience:
             c.stopped = "early_stopped"
+        if self._phase_over() and c.phase < len(self.phases) - 1:
+            self.begin_phase(c.phase + 1)  # before the save: a resume starts it alike
         self.save()
 
     def validate(self, train: dict[str, float]) -> tuple[dict[str, float] | None,
@@ -283,7 +325,8 @@ class Trainer:
         """The epoch's validation terms (None without a validation split) and the figure
         that early stopping and best.pt follow (None: none, the last epoch is best)."""
         with self._reading():
-            val = evaluate(self.model, self.data.val, self.autocast) if self.data.val else None
+            val = (evaluate(self.step_model, self.data.val, self.autocast) if self.data.val
+                   else None)
         if self.ranks is not None:
             val = self.ranks.agree(val)  # rank 0's numbers: every rank decides alike
         if val is not None and not all_finite(val):
@@ -300,7 +343,7 @@ class Trainer:
         steps); saved, so that a resumed run goes on from there, unless the sums are not
         finite (a diverged state is never saved)."""
         self.c.step, self.sums, self.elapsed = step, sums.clone(), seconds
-        self.names = tuple(self.model.term_names)
+        self.names = tuple(self.step_model.term_names)
         if bool(torch.isfinite(sums).all()):
             self.save(force=True)
 
@@ -342,21 +385,32 @@ class Trainer:
                 "rng": dev.rng_state(self.device), "batch_rng": self.gen.get_state(),
                 "counters": asdict(c), "names": list(self.names), "elapsed": self.elapsed,
                 "perm": self.perm.cpu() if mid and self.perm is not None else None,
-                "sums": self.sums.cpu() if mid and self.sums is not None else None}
+                "sums": self.sums.cpu() if mid and self.sums is not None else None,
+                **({"phase_models": {p.name: p.model.state_dict() for p in self.phases
+                                     if p.model is not self.model}}
+                   if any(p.model is not self.model for p in self.phases) else {})}
 
     def load_state_dict(self, ckpt: dict[str, Any], path: Any = "checkpoint.pt") -> None:
         """The state of a checkpoint that `load_checkpoint(..., STATE)` read; E604 for one
         whose parts do not fit this model and its optimizer."""
         load_weights(self.model, ckpt["model"], path)
-        load_weights(self.opt, ckpt["optimizer"], path)
-        load_weights(self.schedule, ckpt["schedule"], path)
-        if self.scaler is not None and ckpt.get("scaler"):
-            self.scaler.load_state_dict(ckpt["scaler"])
         try:
             self.c = Counters(**ckpt["counters"])
         except TypeError:
             raise AespecError.of("E604", "its counters are not a run's",
                                  file=str(path)) from None
+        if not 0 <= self.c.phase < len(self.phases):
+            raise AespecError.of("E604", f"it stopped in phase {self.c.phase + 1}, and the "
+                                 f"spec has {len(self.phases)}", file=str(path))
+        if len(self.phases) > 1:
+            self.use_phase(self.c.phase)  # the optimizer saved is that phase's
+        for extra in self.phases:  # a phase's own loss parameters (a learned variance)
+            if extra.model is not self.model and ckpt.get("phase_models"):
+                extra.model.load_state_dict(ckpt["phase_models"][extra.name])
+        load_weights(self.opt, ckpt["optimizer"], path)
+        load_weights(self.schedule, ckpt["schedule"], path)
+        if self.scaler is not None and ckpt.get("scaler"):
+            self.scaler.load_state_dict(ckpt["scaler"])
         self.saved_epoch = self.c.epoch
         self.names, self.elapsed = tuple(ckpt["names"]), ckpt["elapsed"]
         if self.c.step:

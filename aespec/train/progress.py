@@ -77,6 +77,7 @@ def epoch_line(record: dict[str, Any], epochs: int, eta: float | None = None) ->
     the eta (seconds the run has left) only when given and epochs remain."""
     train, val = record["train"], record.get("val")
     text = f"epoch {record['epoch']}/{epochs}  "
+    text += f"[{record['phase']}]  " if "phase" in record else ""
     if "generator" in train:  # a GAN's: both objectives, D's mean scores, the samples' FD
         text += (f"D {train['loss']:#.4g}  G {train['generator']:#.4g}  "
                  f"D(x) {train['d_real']:#.3g}  D(G(z)) {train['d_fake']:#.3g}")
@@ -202,7 +203,7 @@ def _ipython_display(data: dict[str, str]) -> Any:
     notebook shows the HTML, a console the text), updated in place."""
     from IPython.display import display
 
-    return display(data, raw=True, display_id=True)  # type: ignore[no-untyped-call]
+    return display(data, raw=True, display_id=True)
 
 
 class NotebookReporter(Reporter):

@@ -67,8 +67,14 @@ def model_key(spec: Spec) -> dict[str, Any]:
 
 
 def train_key(spec: Spec) -> dict[str, Any]:
-    """What a resumed run must share with the stopped one, besides the model."""
-    return {k: v for k, v in spec.semantic()["train"].items() if k not in RESUMABLE}
+    """What a resumed run must share with the stopped one, besides the model: its phases
+    too, less their epochs (a resumed run may change those, as `train.epochs`)."""
+    meaning = spec.semantic()
+    key = {k: v for k, v in meaning["train"].items() if k not in RESUMABLE}
+    if "phases" in meaning:
+        key["phases"] = [{k: v for k, v in p.items() if k != "epochs"}
+                         for p in meaning["phases"]]
+    return key
 
 
 def differences(old: Any, new: Any, path: str = "") -> list[str]:

@@ -46,6 +46,7 @@ class Setup:
     fast_dev_run: bool = False  # one batch of each split (aespec.train.fastdev)
     ranks: dist.Ranks | None = None  # a distributed run (docs/distributed.md)
     malloc_tuned: bool = False  # dev.tune_allocator's answer, said in the run's notes
+    init_from: str | None = None  # --init-from: weights to start from (train/warmstart.py)
 
 
 def check_spec_for_run(spec: SpecLike, overrides: list[str], data: str | None = None
@@ -171,3 +172,4 @@ class RunRequest:
     tensorboard: bool = False  # TensorBoard event files too (train/loggers.py)
     fast_dev_run: bool = False  # one batch of each split (train/fastdev.py)
     ends_process: bool = False  # the process ends with the run: stop.StopFlag's docstring
+    init_from: str | None = None  # --init-from: a run directory or .pt file to start from

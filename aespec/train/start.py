@@ -4,6 +4,7 @@ own; then its epochs, from the data on the device to `finish_run`."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import pathlib
 import time
@@ -17,6 +18,7 @@ from aespec.train.finish import RunResult, diverged_error, finish_run
 from aespec.train.loaded import check_recorded_data, recorded_data
 from aespec.train.loggers import watch_run
 from aespec.train.loop import Diverged, Interrupted, Trainer
+from aespec.train.phases import plan_phases
 from aespec.train.pretrain import pretrain_layerwise
 from aespec.train.progress import Reporter, RunStart
 from aespec.train.record import paged, recorded, write_start
@@ -41,6 +43,7 @@ from aespec.train.setup import (
     train_examples,
 )
 from aespec.train.stop import StopFlag
+from aespec.train.warmstart import warm_start
 
 
 def start_run(request: RunRequest, reporter: Reporter, ranks: dist.Ranks | None) -> RunResult:
@@ -50,6 +53,7 @@ def start_run(request: RunRequest, reporter: Reporter, ranks: dist.Ranks | None)
     fast = request.fast_dev_run
     setup = prepare(request.spec, [*request.overrides, *["train.epochs=1"] * fast],
                     request.data, request.report, fast, ranks)
+    setup = dataclasses.replace(setup, init_from=request.init_from)
     out = request.out
     existed = out is not None and pathlib.Path(out).exists()  # the user's: never removed
 
@@ -87,10 +91,26 @@ def resume_run(request: RunRequest, reporter: Reporter,
         checked, base = check_spec_for_run(request.spec, all_overrides)  # idempotent
     assert checked.spec is not None
     check_same(ckpt, checked.spec, run.checkpoint, resume=True)
+    _say_when_finished(run, ckpt, checked.spec.train.epochs, reporter)
     choice = _recorded_choice(run, info, base, request.data)
     setup = setup_run(checked, all_overrides, base, choice, request.report, ranks=ranks)
     return execute(setup, run, ckpt, reporter, time.time() - info.get("seconds", 0.0),
                    StopFlag(request.ends_process))
+
+
+def _say_when_finished(run: RunDir, ckpt: dict[str, Any], epochs: int,
+                       reporter: Reporter) -> None:
+    """A run resumed with nothing left to train (its epochs done, or stopped early) is
+    evaluated and reported again; say so, and how to train it further."""
+    counters = ckpt.get("counters") or {}
+    done, stopped = counters.get("epoch", 0), counters.get("stopped")
+    if counters.get("step") or (done < epochs and not stopped):
+        return
+    why = (f"early stopping ended it at epoch {done}" if stopped and done < epochs
+           else f"it trained all its {epochs} epoch{'s' * (epochs != 1)}")
+    reporter.message(f"{run.path}: nothing left to train ({why}); its test figures and "
+                     f"report are made again. To train further: aespec run --resume "
+                     f"{run.path} --epochs N, with N > {done}")
 
 
 def _recorded_choice(run: RunDir, info: dict[str, Any], base: pathlib.Path,
@@ -139,9 +159,13 @@ def execute(setup: Setup, run: RunDir, ckpt: dict[str, Any] | None, reporter: Re
             run.rewrite_metrics(trainer.c.history)
             run.update(overrides=setup.overrides, status="running", device=str(device))
         else:
-            write_start(setup, run, dataset.description, notes)
+            init = warm_start(model, spec, setup.base_dir, setup.init_from)
+            phases = [{"name": p.name, "epochs": p.epochs} for p in spec.phases]
+            write_start(setup, run, dataset.description, notes,
+                        **({"init": init} if init else {}),
+                        **({"phases": phases} if phases else {}))
         params = sum(p.numel() for p in model.parameters())
-        reporter.start(RunStart(spec.name, str(run.path), spec.train.epochs,
+        reporter.start(RunStart(spec.name, str(run.path), spec.total_epochs,
                                 trainer.c.epoch + 1, trainer.steps, len(data.train),
                                 len(data.val) if data.val else 0, data.description,
                                 str(device), params, tuple(notes)))
@@ -166,7 +190,8 @@ def make_trainer(setup: Setup, model: Any, data: batches.RunData, dataset: Any, 
 
         return VAEGANTrainer(*args, monitor=_sample_monitor(setup, dataset, data))
     if not spec.is_adversarial and not spec.is_aae:
-        return Trainer(*args)
+        return Trainer(*args, phases=plan_phases(spec, setup.graph, model, setup.device,
+                                                 setup.fast_dev_run))
     from aespec.train.adversarial import AAETrainer, GANTrainer
 
     if spec.is_aae:
