@@ -354,7 +354,9 @@ _CODES = [
          "reduce=sum (Bernoulli), `mse` (a Gaussian of variance 1/(2c), c its weight per "
          "value), `mae` (Laplace of scale 1/c) or `gaussian_nll` with weight 1 and "
          "reduce=sum. `huber`, a weighted `bce` and a sum of terms have no normalized "
-         "density. Reported by `aespec check` for `iw=K`, by `aespec eval --nll` for a run.",
+         "density. Reported by `aespec check` for `iw=K`, by `aespec eval --nll` for a run. "
+         "An `rbm` needs none of this: its `--nll` is F(v) + log Z, log Z by annealed "
+         "importance sampling.",
          _spec(bottleneck="gaussian(8, iw=5)", after="loss huber")),
     Code("E322", "beta with an importance-weighted bound", "checks",
          "`gaussian(dim, iw=K)` with K > 1 trains on log (1/K) sum_k p(x|z_k) p(z_k) / "
@@ -411,6 +413,22 @@ _CODES = [
          "with `aespec run`, or emit a copy without them (each phase's noise and loss as a "
          "spec of its own); a warm start (`init`) is emitted, as a comment.",
          "`aespec emit specs/keras_denoiser_two_phase.ae`", False),
+    Code("E343", "missing values with a conditional model", "checks",
+         "`missing=nan` makes each example's target the data with its NaN kept, so the loss "
+         "can skip them, and a conditional model (`condition labels(N)`) reads its labels "
+         "in that place. One model cannot have both: fill the missing entries in the file "
+         "yourself, or leave out the condition.",
+         _spec(before='data npz("ratings.npz", labels="y", missing=nan)\n'
+               "condition labels(10)")),
+    Code("E344", "missing values with a model not trained by its reconstruction loss",
+         "checks",
+         "Only reconstruction terms can skip an unobserved entry (`missing=nan`). A GAN's or "
+         "a VAE-GAN's discriminator would judge the filled entries as real data, `pretrain` "
+         "trains each stage to reconstruct its input filled entries and all, and an rbm or "
+         "a som trains by a term of its own on its input. Fill the missing entries in the "
+         "file yourself, or train an autoencoder whose loss is reconstruction terms.",
+         _spec(before='data npz("ratings.npz", missing=nan)',
+               after="train {\n    pretrain layerwise(epochs=1)\n}")),
     # ------------------------------------------------------------ W4: theory
     Code("W401", "the code can learn the identity", "checks",
          "The code z holds at least as many values as the input and nothing constrains it "
@@ -602,6 +620,27 @@ _CODES = [
          "train: the epochs only measure the loss. A warm-started model evaluated as it is "
          "needs no epochs at all (`aespec eval`); otherwise freeze fewer blocks.",
          _spec(after="train {\n    freeze encoder bottleneck decoder\n}")),
+    Code("W437", "missing=nan on data without a missing value", "data",
+         "`missing=nan` says a NaN marks an unobserved entry, but the data read holds none: "
+         "the loss skips nothing and no imputation can be scored. Check that the file marks "
+         "its missing entries as NaN (in a CSV, an empty cell or `nan`), or leave out "
+         "`missing=nan`. Found when the data is read (`aespec run`), as the run ends.",
+         '`data npz("full.npz", missing=nan)` where full.npz holds no NaN', False),
+    Code("W438", "batch normalization over filled inputs", "checks",
+         "With `missing=nan` the encoder reads each unobserved entry as its fill (the "
+         "value's training mean, or 0), and in a sparse matrix most of its input is fill. "
+         "`batchnorm` normalizes by the batch's mean and variance, which are then largely "
+         "the fill's, and which shift with the share of entries each batch observes. "
+         "`layernorm`, or no normalization (AutoRec uses none), has no such dependence.",
+         _spec(before='data npz("ratings.npz", missing=nan)',
+               encoder="dense(32)\nbatchnorm\nrelu")),
+    Code("W439", "too few observed entries to learn from", "data",
+         "With `missing=nan`, fewer than 2% of the training entries are observed, or some "
+         "value of the examples is never observed in the training split: the loss has "
+         "(almost) nothing to fit there, and what the model imputes is at best each value's "
+         "mean. Found when the data is read (`aespec run`), as the run ends.",
+         '`data npz("ratings.npz", missing=nan)` where one column is NaN in every '
+         "training row", False),
     # ------------------------------------------------------------ E5: data
     Code("E501", "data not found", "data",
          "A data file (or the IDX files of `mnist`/`fashion_mnist`) is not where the spec "
@@ -622,7 +661,9 @@ _CODES = [
     Code("E504", "the data file is unreadable or malformed", "data",
          "A file that is not what its source expects: not an .npz/.npy/IDX file, truncated, "
          "not numeric, holding NaN or infinite values, missing the named array, or with "
-         "labels or targets that do not match the examples one to one.",
+         "labels or targets that do not match the examples one to one. A NaN that marks an "
+         "unobserved entry is read as one with `missing=nan` (npz, npy, csv): the loss then "
+         "skips it.",
          '`data npz("x.npz", x="images")` where x.npz has no array "images"', False),
     Code("E505", "too few examples", "data",
          "The data holds no examples, or one (a training and a test set need two).",
@@ -676,6 +717,11 @@ _CODES = [
          "permission), it holds more than 2,000,000 files and folders, or its class folders "
          "nest more than 32 deep.",
          '`data images("photos.zip")`, or a folder that `chmod 000` made unreadable', False),
+    Code("E633", "every training entry is missing", "data",
+         "With `missing=nan` the data's training split holds no observed value at all (every "
+         "entry is NaN): there is nothing to learn from. Check the file, or the array that "
+         "`x=` names.",
+         '`data npz("empty.npz", missing=nan)` where every value of x is NaN', False),
     Code("E601", "training diverged", "run",
          "The loss became NaN or infinite; training stopped and the last good checkpoint is "
          "kept. Lower the learning rate, use `precision fp32`, or look for extreme values in "

@@ -114,7 +114,7 @@ def test_w426_every_block_frozen_and_not_for_some():
 def test_a_phase_with_its_own_loss_is_checked_against_its_own_graph():
     # bce needs an output in [0, 1] (E306): the phase's loss line is where the problem is
     source = (BASE % ("", "phase p {\n    loss bce\n}\n")).replace(
-        "decoder mirror", "decoder mirror(output=tanh)")
+        "decoder mirror", "decoder mirror(output=identity)")
     result = check_source(source, "spec.ae")
     assert [(d.code, d.span.line) for d in result.diagnostics] == [("E306", 17)]
 

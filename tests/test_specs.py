@@ -128,19 +128,22 @@ def _recon(model, x):
 
 
 def _mse(a, b) -> float:
-    return float(((a - b) ** 2).mean())
+    return float(((a - b) ** 2).nanmean())  # a NaN target (missing=nan) is unobserved
 
 
 def _mean_image_mse(t: dict) -> float:
     d = t["data"]
     target = d.train.x if d.train.y is None else d.train.y
     _, y = _test_xy(t)
-    return _mse(target.mean(0, keepdim=True), y)
+    return _mse(target.nanmean(0, keepdim=True), y)
 
 
 def _spread(a) -> float:
-    """Mean over values of the standard deviation across examples."""
-    return float(a.flatten(1).std(0).mean())
+    """Mean over values of the standard deviation across examples (of the observed ones,
+    where a NaN marks a missing value)."""
+    a = a.flatten(1)
+    mean = a.nanmean(0, keepdim=True)
+    return float(((a - mean) ** 2).nanmean(0).sqrt().nanmean())
 
 
 def _pca(t: dict, k: int):

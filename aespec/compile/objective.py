@@ -20,6 +20,7 @@ from aespec.compile.lower import registered, term_inputs
 from aespec.ops import get_op
 from aespec.ops.losses import owned_params
 from aespec.ops.modules import iwae_loss, log_importance_weights, tile_draws
+from aespec.ops.portable import observed_only
 
 if TYPE_CHECKING:
     from aespec.graph.ir import IR
@@ -30,6 +31,7 @@ _HALF = (torch.float16, torch.bfloat16)
 _tile_draws: Callable[[Tensor, Tensor], Tensor] = tile_draws
 _log_weights: Callable[[Tensor, Tensor, Tensor, Tensor], Tensor] = log_importance_weights
 _iwae_loss: Callable[[Tensor, int], Tensor] = iwae_loss
+_observed_only: Callable[[Tensor, Tensor, str], Tensor] = observed_only
 
 
 def _full(t: Tensor) -> Tensor:
@@ -55,7 +57,9 @@ class Recon:
     example's values and mean over the batch.  The target is tiled to L latent draws.
     `loss(pred, target, reduction=...)` is the registry's torch loss function; a term with
     parameters of its own (a learned variance) is also passed each of them by name, read
-    from the objective's `params` at each call (`owned`: argument name -> key there)."""
+    from the objective's `params` at each call (`owned`: argument name -> key there).
+    `masked` (data with `missing=nan`): a NaN in the target is unobserved, and the term is
+    reduced over the observed entries only (`mean` over them, `sum` of them per example)."""
 
     name: str
     weight: float
@@ -64,6 +68,7 @@ class Recon:
     sum: bool
     owned: tuple[tuple[str, str], ...] = ()
     params: nn.ParameterDict | None = None
+    masked: bool = False
 
     def _pair(self, outs: Outs, target: Tensor) -> tuple[Tensor, Tensor]:
         pred = _full(outs[self.pred])
@@ -72,6 +77,13 @@ class Recon:
         return pred, target
 
     def _loss(self, pred: Tensor, target: Tensor, reduction: str) -> Tensor:
+        if self.masked:  # NaN marks an unobserved entry: 0 in its place, then masked out
+            observed = ~target.isnan()
+            return _observed_only(self._values(pred, target.nan_to_num(), "none"), observed,
+                                  reduction)
+        return self._values(pred, target, reduction)
+
+    def _values(self, pred: Tensor, target: Tensor, reduction: str) -> Tensor:
         if not self.owned:
             return self.loss(pred, target, reduction=reduction)
         assert self.params is not None
@@ -88,9 +100,14 @@ class Recon:
         return self.per_example_of(*self._pair(outs, target))
 
     def per_example_of(self, pred: Tensor, target: Tensor) -> Tensor:
-        """The weighted term of each row of `pred` against the same row of `target`, (N,)."""
+        """The weighted term of each row of `pred` against the same row of `target`, (N,);
+        masked, a row's mean is over its observed entries."""
         e = self._loss(_full(pred), target, "none").flatten(1)
-        return self.weight * (e.sum(1) if self.sum else e.mean(1))
+        if self.sum:
+            return self.weight * e.sum(1)
+        if self.masked:
+            return self.weight * e.sum(1) / (~target.isnan()).flatten(1).sum(1).clamp(min=1)
+        return self.weight * e.mean(1)
 
 
 def _scaled(value: Tensor, factor: float) -> Tensor:
@@ -279,7 +296,7 @@ def _recon_term(g: IR, nid: str, slots: Slots, params: nn.ParameterDict) -> Reco
         params[f"{nid}_{arg}"] = nn.Parameter(torch.full(shape, float(init)))
         owned.append((arg, f"{nid}_{arg}"))
     return Recon(_weighted(d.op, d.weight), d.weight, loss, pred, reduce == "sum",
-                 tuple(owned), params if owned else None)
+                 tuple(owned), params if owned else None, g.masked)
 
 
 def _regularizer_term(g: IR, nid: str, built: dict[str, Any], slots: Slots

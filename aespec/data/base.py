@@ -8,10 +8,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from aespec.errors import AespecError, Span
+from aespec.errors import AespecError, Diagnostic, Span
 
 if TYPE_CHECKING:
     import numpy as np
+
+    from aespec.data.missing import Missing
 
 
 @dataclass(frozen=True, eq=False)
@@ -22,6 +24,8 @@ class Dataset:
     labels mark anomalies: 0 normal, 1 anomaly.  `class_names[k]` names label k, where the
     source knows its classes (("normal", "anomaly") with `normal=`); None otherwise.
     With `range=(-1, 1)` the examples were scaled from [0, 1] to `scaled`, (-1, 1).
+    With `missing=nan` the examples have every NaN filled and `y` holds the targets, NaN
+    where an entry is unobserved; `missing` says what was filled.
     """
 
     x_train: np.ndarray
@@ -33,6 +37,9 @@ class Dataset:
     description: str
     class_names: tuple[str, ...] | None = None
     scaled: tuple[float, float] | None = None  # range=: what [0, 1] was mapped to
+    # missing=nan (data/missing.py): x is filled, y holds the targets with their NaN
+    missing: Missing | None = None
+    warnings: tuple[Diagnostic, ...] = ()  # found when the data was read (W437, W439)
 
     def to_unit(self, x: Any) -> Any:
         """Examples (numpy or torch) back in [0, 1], as pictures show and the report's

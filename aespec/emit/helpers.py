@@ -13,7 +13,7 @@ from importlib.resources import files
 # a helper's name, as emit rules ask for it (`Written.helpers`) -> its definition's name
 DEFINITIONS = {"occlude": "occlude", "example_norm": "ExampleNorm", "tile_draws": "tile_draws",
                "gaussian_nll": "gaussian_nll", "contractive_penalty": "contractive_penalty",
-               "ksparse": "ksparse", "mmd_penalty": "mmd_penalty",
+               "ksparse": "ksparse", "mmd_penalty": "mmd_penalty", "observed_only": "observed_only",
                "log_importance_weights": "log_importance_weights", "iwae_loss": "iwae_loss",
                "VectorQuantizer": "VectorQuantizer", "SelfOrganizingMap": "SelfOrganizingMap",
                "Prototype": "Prototype", "RBM": "RBM", "RBMVisible": "RBMVisible"}

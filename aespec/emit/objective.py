@@ -6,6 +6,7 @@ their order and their reductions are those of `aespec.compile.objective`.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 from aespec.emit import condition
@@ -98,6 +99,11 @@ def write_loss_fn(net: Network, obj: Objective, outputs: dict[str, str],
                "aespec computes it.", "",
                f"{INDENT}`target` defaults to the clean x; in training the model corrupts x "
                "itself.", f'{INDENT}"""']
+        if g.masked:  # missing=nan: say what x and target hold
+            doc[-1:] = [f"{INDENT}A NaN in `target` is an unobserved entry, which the loss "
+                        "skips; x must have", f"{INDENT}none (aespec fills each with the "
+                        "value's mean over the observed training", f"{INDENT}entries, or 0 "
+                        "with fill=zero).", f'{INDENT}"""']
     head = [f"def loss_fn(model, x{y or ', target=None'}):", *doc]
     if obj.contractive:
         inner = ["with torch.enable_grad():  # the contractive term needs dh/dx, even in "
@@ -116,6 +122,10 @@ def _recon_lines(net: Network, obj: Objective, losses: list[str], names: list[st
         lines += ["if target.shape[0] != out[\"x_hat\"].shape[0]:  # L draws per example",
                   '    target = tile_draws(target, out["x_hat"])']
         obj.helpers.add("tile_draws")
+    if g.masked:  # data with missing=nan
+        lines += ["observed = ~target.isnan()  # NaN: an unobserved entry, which the loss skips",
+                  "target = target.nan_to_num()"]
+        obj.helpers.add("observed_only")
     for nid, name in zip(losses, names, strict=True):
         d = g.nodes[nid]
         logits = get_op("loss", d.op).needs_unit_output and "logits" in outputs
@@ -126,7 +136,10 @@ def _recon_lines(net: Network, obj: Objective, losses: list[str], names: list[st
             raise AespecError.of("E313", f"aespec emit has no PyTorch form for the loss "
                                  f"'{d.op}'", d.span, "give the op an emit rule in "
                                  "aespec/ops")
-        term = rule(d.args, nid, pred, "target", logits, reduce, shape)
+        term = rule(d.args, nid, pred, "target", logits, "none" if g.masked else reduce, shape)
+        if g.masked:
+            term = dataclasses.replace(
+                term, expr=f'observed_only({term.expr}, observed, "{reduce}")')
         obj.helpers.update(term.helpers)
         obj.owned += [(attr, ctor, key, f"the learned log variance of {d.op} (line "
                        f"{d.span.line}), one per output value") for attr, ctor, key
@@ -137,10 +150,12 @@ def _recon_lines(net: Network, obj: Objective, losses: list[str], names: list[st
                 lines.append('n = out["x_hat"].shape[0]  # examples (and draws)')
                 summed = True
             expr = f"{term.expr} / n" if weight == 1 else f"{lit(weight)} * {term.expr} / n"
-            comment = "  # sum over each example, mean over the batch"
+            comment = ("  # sum over each example's observed values, mean over the batch"
+                       if g.masked else "  # sum over each example, mean over the batch")
         else:
             expr = term.expr if weight == 1 else f"{lit(weight)} * {term.expr}"
-            comment = "  # mean over every value"
+            comment = "  # mean over the observed values" if g.masked else \
+                "  # mean over every value"
         lines.append(f"terms[{q(name)}] = {expr}{comment}")
     return lines
 

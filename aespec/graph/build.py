@@ -119,6 +119,7 @@ def _infer(opdef: OpDef, call: OpCall, s_in: Shape, r_in: Range, other: Node | N
 def build_ir(spec: Spec, bag: DiagnosticBag) -> IR:
     """Infer every shape; shape problems go to `bag`, and the IR holds what was inferred."""
     b = _Builder(spec, bag)
+    b.g.masked = spec.data is not None and spec.data.args.get("missing") == "nan"
     _add_condition(b)
     if spec.is_adversarial:
         _build_gan(b)

@@ -207,11 +207,12 @@ def report_needs_latent(spec: Spec, g: IR, bag: DiagnosticBag) -> None:
                 "N(0, I) by `regularize mmd(weight)`", spec.report_spans["samples"],
                 "use reconstructions, make the bottleneck gaussian(dim), or add "
                 "`regularize mmd(10)` (a Wasserstein autoencoder)")
-    if "sample_quality" in items and g.prior is None:
+    if "sample_quality" in items and g.prior is None and not gibbs:
         bag.add("E308", f"sample_quality needs a prior: {no_prior}" if no_prior else
-                "sample_quality needs a stochastic latent: it measures draws from the "
-                "prior, which need `gaussian(dim)` in the bottleneck or `regularize "
-                "mmd(weight)` on the code", spec.report_spans["sample_quality"],
+                "sample_quality needs a stochastic latent or an rbm: it measures draws "
+                "from the model, which need `gaussian(dim)` or `rbm(hidden)` in the "
+                "bottleneck or `regularize mmd(weight)` on the code",
+                spec.report_spans["sample_quality"],
                 "make the bottleneck gaussian(dim), or add `regularize mmd(10)`")
     z = g.z
     if "manifold" in items and z is not None and math.prod(z) != 2:

@@ -12,6 +12,7 @@ from aespec.graph import (  # noqa: F401  (register their checks)
     adversarial,
     conditional,
     dbn,
+    missing,
     pitfalls,
     somchecks,
     theory,
@@ -68,9 +69,7 @@ class CheckResult:
                 "params": g.params,
                 **({"networks": dict(g.networks)} if self.spec.is_adversarial else {}),
                 "memory": estimate(self.spec, g).to_json() if "decoder" in g.outputs
-                else None,
-                **({"phases": phase_rows(self.spec, self.phase_irs, g)}
-                   if self.spec.phases else {})}
+                else None}
 
     def to_json(self, version: int = JSON_SCHEMA_VERSION) -> dict[str, Any]:
         """The object of `check --json`, in schema `version` (1 or 2)."""
@@ -81,6 +80,9 @@ class CheckResult:
         out["ok"] = self.ok
         out["diagnostics"] = [self._diagnostic_json(d) for d in self.diagnostics]
         model = self.model_json()
+        if model is not None and version >= 2 and self.spec is not None and self.spec.phases:
+            assert self.ir is not None
+            model["phases"] = phase_rows(self.spec, self.phase_irs, self.ir)
         if model is not None:
             out["model"] = model
         if version >= 2 and self.ir is not None and self.spec is not None:

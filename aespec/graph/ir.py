@@ -108,6 +108,8 @@ class IR:
     z: Shape | None = None  # the bottleneck's output shape (a GAN's: the latent's)
     output: Shape | None = None  # the decoder's output shape
     params: int = 0  # forward nodes and loss terms
+    # `data ...(missing=nan)`: a NaN target is unobserved, the loss terms skip it
+    masked: bool = False
     networks: dict[str, int] = field(default_factory=dict)  # each network's parameters
     nodes: dict[str, Node] = field(default_factory=dict, repr=False)
     edges: dict[tuple[str, str], Edge] = field(default_factory=dict, repr=False)

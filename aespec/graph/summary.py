@@ -43,6 +43,7 @@ def objective_text(g: IR) -> str:
     for d in g.nodes.values():
         if d.kind == "loss":
             formula = formula_text(get_op("loss", d.op), d.args)
+            formula += " over observed entries" if g.masked else ""
             formula += " (measured)" if own else ""
             terms.append(formula if d.weight == 1 else f"{fmt_num(d.weight)}·{formula}")
     for d in own:

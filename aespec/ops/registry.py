@@ -161,6 +161,8 @@ class OpDef:
     # layers: its module follows the epochs (`set_progress`: a som's shrinking
     # neighbourhood), which the sequential loop sets and a batched sweep does not
     follows_progress: bool = False
+    # layers: why the batched sweep's vmapped step cannot run its module ("" if it can)
+    unbatched: str = ""
 
     @property
     def shape_changing(self) -> bool:

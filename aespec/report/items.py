@@ -25,6 +25,7 @@ from aespec.report.figures import draw_examples as _draw_examples  # a test watc
 from aespec.report.figures import (
     draw_filters,
     histogram,
+    imputation_chart,
     prior_histograms,
     quality_chart,
     scatter,
@@ -107,6 +108,8 @@ def write_report(spec: Any, model: Any, dataset: Any, run_dir: Path, *, device: 
             report = {} if strips is None else {"sample_strip": _sample_strip(ctx, strips)}
             if getattr(model, "is_aae", False):
                 report["code_prior"] = _code_prior(ctx)
+            if getattr(dataset, "missing", None) is not None:  # missing=nan
+                report["imputation"] = _imputation(ctx)
             report.update(_run_items(ctx))
     finally:
         model.train(was)
@@ -348,7 +351,8 @@ def _pca_baseline(ctx: _Ctx, args: Any) -> dict:
     """PCA with as many components as z has values (as many as the data allows), fitted
     on the training targets and scored like the model on the test set: MSE per value, and
     BCE when the loss has a bce term; for a denoiser also from the same noisy inputs."""
-    fit = ctx.fit if ctx.fit_y is None else ctx.fit_y
+    fit = ctx.fit if ctx.fit_y is None or np.isnan(ctx.fit_y).any() else ctx.fit_y  # NaN:
+    #   missing=nan, whose filled inputs PCA fits; both are scored on the observed entries
     if fit.shape[1:] != ctx.x_test.shape[1:]:
         return {"skipped": "the targets' shape differs from the inputs': PCA cannot map one "
                 "to the other"}
@@ -366,14 +370,32 @@ def _pca_baseline(ctx: _Ctx, args: Any) -> dict:
 
 
 def _metrics(pred: np.ndarray, target: np.ndarray, bce: bool) -> dict:
-    """MSE per value; with `bce` also BCE per value, predictions clipped to [eps, 1-eps]."""
+    """MSE per value; with `bce` also BCE per value, predictions clipped to [eps, 1-eps];
+    over the observed values (a NaN target, missing=nan, is left out)."""
     pred = np.asarray(pred, np.float64).reshape(len(pred), -1)
     target = np.asarray(target, np.float64).reshape(len(target), -1)
-    out = {"mse": float(np.mean((pred - target) ** 2))}
+    out = {"mse": float(np.nanmean((pred - target) ** 2))}
     if bce:
         p = np.clip(pred, BCE_EPS, 1 - BCE_EPS)
-        out["bce"] = float(-np.mean(target * np.log(p) + (1 - target) * np.log1p(-p)))
+        out["bce"] = float(-np.nanmean(target * np.log(p) + (1 - target) * np.log1p(-p)))
     return out
+
+
+def _imputation(ctx: _Ctx) -> dict:
+    """Held-out test entries imputed by the model and by column and row means (data with
+    missing=nan; aespec.report.imputation), over the whole test split, and their figure."""
+    from aespec.report.imputation import HOLDOUT_SEED, HOLDOUT_SHARE, NAMES, impute_held_out
+
+    imputed = impute_held_out(ctx.model, ctx.dataset)
+    if imputed is None:
+        return {"skipped": "no held-out entries: the data has targets of its own (y=), or "
+                "its test split observes none"}
+    scores = imputed.scores()
+    fig = imputation_chart(imputed.truth, imputed.guesses, NAMES,
+                           f"Imputation of {len(imputed.truth):,} held-out test entries "
+                           f"({HOLDOUT_SHARE:.0%} of the observed, hidden from the model)")
+    return {"file": ctx.save(fig, "imputation.png"), "share": HOLDOUT_SHARE,
+            "seed": HOLDOUT_SEED, **scores}
 
 
 def _sample_quality(ctx: _Ctx, args: Any) -> dict:
@@ -497,6 +519,10 @@ def _summary(name: str, report: dict) -> str:
         from aespec.report.quality import summary_lines
 
         lines += [*summary_lines(report["sample_quality"]), ""]
+    if "imputation_rmse" in report.get("imputation", {}):
+        from aespec.report import imputation
+
+        lines += [*imputation.summary_lines(report["imputation"]), ""]
     for key, item in report.items():
         if isinstance(item, dict) and ("file" in item or "skipped" in item):
             lines.append(f"- {key}: " + (f"![{key}]({Path(item['file']).name})"

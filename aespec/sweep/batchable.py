@@ -128,6 +128,8 @@ def blocker(c: CheckResult) -> str | None:
         if op is not None and op.follows_progress:
             return (f"{d.op} changes with the epochs (its neighbourhood shrinks), which the "
                     "batched step does not follow")
+        if op is not None and op.unbatched:
+            return f"{d.op}: {op.unbatched}"
     for n in c.ir.of_kind("regularizer"):
         d = c.ir.nodes[n]
         op = lookup("regularizer", d.op)

@@ -72,13 +72,15 @@ NLL_ROWS = 8192  # decoder rows per pass: K draws of a few examples, or a chunk 
 class NLL:
     """-log p(x) estimated with `draws` importance samples from q(z|x), in nats per
     example: `mean` over the split, its standard error `se` over the examples, and each
-    example's estimate (`per_example`, on the CPU)."""
+    example's estimate (`per_example`, on the CPU).  An rbm's (aespec.train.ais) comes
+    from `draws` AIS chains instead, its log Z in `partition`."""
 
     draws: int
     seed: int
     mean: float
     se: float
     per_example: torch.Tensor
+    partition: Any = None
 
 
 def importance_nll(model: Any, split: Split, draws: int, seed: int = 0,

@@ -10,6 +10,7 @@ from typing import Any
 
 from aespec.data import Dataset
 from aespec.errors import AespecError, Diagnostic
+from aespec.report.imputation import imputation_scores
 from aespec.train.evaluate import counting_codes, evaluate
 from aespec.train.loop import Diverged, Trainer
 from aespec.train.pages import read_run_page
@@ -72,17 +73,18 @@ def finish_run(setup: Setup, trainer: Trainer, dataset: Dataset, run: RunDir, st
         trainer.restore_best()
         with counting_codes(model) as codebook:
             test = evaluate(model, trainer.data.test, trainer.autocast)
+        test.update(imputation_scores(model, dataset))  # missing=nan: held-out entries
     elif status != "interrupted":
         trainer.restore_best()
-    warnings = dead_codes(setup, codebook)
+    warnings = [*dataset.warnings, *dead_codes(setup, codebook)]
     model.eval()
     figures = _write_report(setup, model, dataset, run, getattr(trainer, "strips", None)) \
         if status != "interrupted" else {}
     seconds = time.time() - started
     run.update(status=status, epochs_run=c.epoch, best_epoch=c.best_epoch,
                best_loss=c.best, test=test, seconds=seconds, finished=now(),
-               **({"codebook": codebook, "warnings": [w.to_json() for w in warnings]}
-                  if codebook else {}))
+               **({"codebook": codebook} if codebook else {}),
+               **({"warnings": [w.to_json() for w in warnings]} if warnings else {}))
     params = sum(p.numel() for p in model.parameters())
     return RunResult(run.path, setup.spec.name, status, c.epoch, c.best_epoch,
                      list(c.history), test, params, seconds, str(setup.device),
@@ -116,7 +118,8 @@ def _write_report(setup: Setup, model: Any, dataset: Dataset, run: RunDir,
     them, report block or not."""
     spec = setup.spec
     if not setup.report or not run.writes or not (
-            spec.report.items or spec.report.baseline or strips is not None or spec.is_aae):
+            spec.report.items or spec.report.baseline or strips is not None or spec.is_aae
+            or dataset.missing is not None):
         return {}
     from aespec.report.items import write_report
 

@@ -211,10 +211,17 @@ def _check_fields(ckpt: dict[str, Any], need: dict[str, Any], path: pathlib.Path
 
 
 def load_weights(module: Any, state: dict[str, Any], path: pathlib.Path) -> None:
-    """`module.load_state_dict(state)`; E604 naming the first tensor that does not fit."""
+    """`module.load_state_dict(state)`; E604 naming the first tensor that does not fit.
+
+    A buffer the model holds empty takes the file's size (an rbm's persistent chains: as
+    many as the batch, filled by the first training step; the module resizes it)."""
     own = module.state_dict()
+    buffers = getattr(module, "named_buffers", lambda: ())()  # an optimizer has none
+    empty = {k for k, b in buffers if b.numel() == 0}
     for key, value in state.items():
         mine = own.get(key)
+        if key in empty and isinstance(value, torch.Tensor):
+            continue
         if isinstance(mine, torch.Tensor) and (not isinstance(value, torch.Tensor)
                                                or value.shape != mine.shape):
             shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
