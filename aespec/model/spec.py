@@ -125,6 +125,7 @@ class Spec(_Frozen):
     doc: Optional[str] = None
     path: Optional[str] = None
     source: str = ""
+    overrides: tuple[str, ...] = ()  # the --set values it was resolved with (aespec.load's)
     lets: dict[str, Any] = {}
     data: Optional[DataSpec] = None
     input: InputSpec
@@ -197,7 +198,8 @@ class Spec(_Frozen):
         """The spec as plain JSON without source positions: equal for equal meaning (a
         run's identity, a sweep's batching)."""
         meaning = _without_spans(self.model_dump(mode="json", serialize_as_any=True, exclude={
-            "source", "path", "train_spans", "report_spans", "block_spans", "loss_span"}))
+            "source", "path", "overrides", "train_spans", "report_spans", "block_spans",
+            "loss_span"}))
         for phase in meaning.get("phases", []):
             phase.pop("spans", None)
         if not self.phases:  # a spec without phases means what it meant before them

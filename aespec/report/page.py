@@ -343,8 +343,24 @@ def _settings(page: RunPage) -> Html:
                 facts)
 
 
+CARD_FIGURES = ("report/reconstructions.png", "report/samples.png")  # on a notebook's card
+
+
+def card_figures(page: RunPage) -> Html:
+    """The run's reconstructions and samples (the report's figures of them, when it drew
+    them), side by side on a notebook's card: what the model does, beside its numbers."""
+    shown = [(name, png) for name, png in page.figures
+             if name in CARD_FIGURES and usable_png(png) is None]
+    return join(html('<figure style="flex: 1 1 300px; max-width: 560px; margin: 0">'
+                     '<img alt="{}" style="max-width: 100%" src="{}">'
+                     '<figcaption style="color: #555">{}</figcaption></figure>', name,
+                     data_uri(png, "image/png"), name.removeprefix("report/")[:-4])
+                for name, png in sorted(shown, key=lambda f: CARD_FIGURES.index(f[0])))
+
+
 def summary_html(page: RunPage) -> Html:
-    """A short card for a notebook (`_repr_html_`): the metrics, the curves, the diagram."""
+    """A short card for a notebook (`_repr_html_`): the metrics, the reconstructions and
+    samples, the curves, the diagram."""
     charts = curve_charts(page.history, best_epoch(page))
     curves = join(html('<div style="flex: 1 1 340px; max-width: 520px">{}</div>', c)
                   for c in charts[:4])
@@ -353,10 +369,11 @@ def summary_html(page: RunPage) -> Html:
                 '<div style="font-size: 1.3em; font-weight: 600">{} '
                 '<span style="font-weight: 400">({}, {})</span></div>{}'
                 '<div style="display: flex; flex-wrap: wrap; gap: 12px">{}</div>'
+                '<div style="display: flex; flex-wrap: wrap; gap: 12px">{}</div>'
                 "<details><summary>architecture</summary>"
                 '<div style="max-width: 700px">{}</div></details></div>', page.name,
-                str(page.status).replace("_", " "), page.run_dir, metrics, curves,
-                diagram_html(page.diagram_svg, page.diagram_note))
+                str(page.status).replace("_", " "), page.run_dir, metrics,
+                card_figures(page), curves, diagram_html(page.diagram_svg, page.diagram_note))
 
 
 def spec_html(spec: Any) -> Html:

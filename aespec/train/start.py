@@ -16,6 +16,7 @@ from aespec.train import batches, dist, fastdev
 from aespec.train.dbn import pretrain_rbm
 from aespec.train.finish import RunResult, diverged_error, finish_run
 from aespec.train.loaded import check_recorded_data, recorded_data
+from aespec.train.loggers import watch_run
 from aespec.train.loop import Diverged, Interrupted, Trainer
 from aespec.train.phases import plan_phases
 from aespec.train.pretrain import pretrain_layerwise
@@ -152,6 +153,7 @@ def execute(setup: Setup, run: RunDir, ckpt: dict[str, Any] | None, reporter: Re
     with paged(run, (spec, graph)), flag, recorded(run, started), \
             dist.lost_ranks(setup.ranks, run.path):
         trainer = make_trainer(setup, model, data, dataset, run, reporter, flag)
+        watch_run(reporter, spec, model, data)  # a TensorBoard logger's pictures, hparams
         if ckpt is not None:
             trainer.load_state_dict(ckpt, run.checkpoint)
             run.rewrite_metrics(trainer.c.history)
