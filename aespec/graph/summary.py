@@ -65,6 +65,9 @@ def objective_text(g: IR) -> str:
             formula = formula_text(get_op("regularizer", d.op), args)
             on = f"[{d.target}]" if d.target else ""
             terms.append(f"{fmt_num(args.weight)}·{formula}{on}")
+    if "xent" in g.nodes:  # a head's cross-entropy on the data's class labels
+        d = g.nodes["xent"]
+        terms.append(("" if d.weight == 1 else f"{fmt_num(d.weight)}·") + "CE(y, head(z))")
     if g.is_vae_gan:
         return _vae_gan_objective(g, terms)
     if "adversarial" in g.nodes:  # an adversarial autoencoder's: its encoder fools D

@@ -113,6 +113,8 @@ def blocker(c: CheckResult) -> str | None:
         return "a model with a discriminator trains two networks in turn"
     if c.spec.condition is not None:
         return "a conditional spec reads the labels, which the batched model does not"
+    if c.spec.head is not None:
+        return "a head reads the labels, which the batched model does not"
     train = c.spec.train
     for key, plain in PLAIN_TRAIN.items():
         if getattr(train, key) != plain:

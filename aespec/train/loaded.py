@@ -74,9 +74,9 @@ class LoadedRun:
 
     def data(self, data: str | None = None) -> batches.RunData:
         """The run's data (or `data`) on the device, split as in training."""
-        cond = self.spec.condition
         return batches.to_device(self.dataset(data), self.spec.train.split, self.device,
-                                 cond.classes if cond else None)
+                                 batches.label_classes(self.spec, self.graph),
+                                 self.spec.head is not None)
 
 
 def load_run(path: str | pathlib.Path, *, which: str = "best", device: str = "auto"

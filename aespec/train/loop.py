@@ -145,9 +145,11 @@ class Trainer:
             self.scaler.scale(loss).backward()
             self.scaler.step(self.opt)
             self.scaler.update()
+        # a head's accuracy is measured in training too (other measures: evaluation only)
         vals = torch.stack([out.loss.detach().float(),
-                            *(t.detach().float() for t in out.terms.values())])
-        return vals, tuple(out.terms)
+                            *(t.detach().float() for t in out.terms.values()),
+                            *(m.detach().float() for m in out.measures.values())])
+        return vals, (*out.terms, *out.measures)
 
     # ------------------------------------------------------------ epochs
 

@@ -126,7 +126,7 @@ def execute(setup: Setup, run: RunDir, ckpt: dict[str, Any] | None, reporter: Re
     # before the model or the data are on the device; at the batch that runs (the data's)
     require_memory(spec, graph, device, train_examples(len(dataset.x_train), spec.train.split))
     data = batches.to_device(dataset, spec.train.split, device,
-                             spec.condition.classes if spec.condition else None)
+                             batches.label_classes(spec, graph), spec.head is not None)
     model, notes = place_model(spec, graph, device)
     notes = run_notes(setup, notes)
     with paged(run, (spec, graph)), flag, recorded(run, started), \
