@@ -268,6 +268,7 @@ class AEModel(nn.Module):
         else:
             with self._evaluating():
                 outs = self.net(x)
+            target = None if self.head is not None else target  # a head's labels
         return self.objective.per_example(outs, x if target is None else target)
 
     # ---------------------------------------------------------------- likelihood

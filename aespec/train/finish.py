@@ -116,7 +116,8 @@ def _write_report(setup: Setup, model: Any, dataset: Dataset, run: RunDir,
     them, report block or not."""
     spec = setup.spec
     if not setup.report or not run.writes or not (
-            spec.report.items or spec.report.baseline or strips is not None or spec.is_aae):
+            spec.report.items or spec.report.baseline or strips is not None or spec.is_aae
+            or spec.head is not None):
         return {}
     from aespec.report.items import write_report
 
