@@ -458,7 +458,7 @@ def _head_confusion(ctx: _Ctx) -> dict:
 def _probe(ctx: _Ctx, args: Any) -> dict:
     """A linear probe's test accuracy on the model's frozen codes, on PCA codes of as many
     values and on the raw inputs (aespec.report.probe)."""
-    from aespec.report.probe import PROBE_EXAMPLES, code_fn, probe_scores
+    from aespec.report.probe import code_fn, probe_examples, probe_scores
 
     ds = ctx.dataset
     if getattr(ctx.model, "classes", None) is not None:
@@ -466,15 +466,8 @@ def _probe(ctx: _Ctx, args: Any) -> dict:
                 "predict"}
     if ds is None or ds.labels_train is None or ds.labels_test is None:
         return {"skipped": "the data has no class labels"}
-    rng = np.random.default_rng(ctx.seed)
-    train = _pick(rng, len(ds.x_train), PROBE_EXAMPLES)
-    test = _pick(rng, len(ds.x_test), PROBE_EXAMPLES)
     encode, what = code_fn(ctx.model, ctx.device)
-    scores = probe_scores(encode, np.asarray(ds.x_train[train], np.float32),
-                          np.asarray(ds.labels_train)[train],
-                          np.asarray(ds.x_test[test], np.float32),
-                          np.asarray(ds.labels_test)[test])
-    return {"features": what, **scores}
+    return {"features": what, **probe_scores(encode, *probe_examples(ds, ctx.seed))}
 
 
 def _sample_strip(ctx: _Ctx, strips: list[np.ndarray]) -> dict:

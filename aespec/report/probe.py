@@ -46,6 +46,32 @@ def fit_probe(train: np.ndarray, labels: np.ndarray, test: np.ndarray,
     return float(np.mean(clf.predict((test - mean) / spread) == test_labels))
 
 
+def probe_examples(ds: Any, seed: int) -> tuple[np.ndarray, ...]:
+    """(x_train, labels_train, x_test, labels_test): up to PROBE_EXAMPLES of each split of
+    the data set `ds`, a seeded choice kept in order, float32 examples."""
+    rng = np.random.default_rng(seed)
+    picked = []
+    for x, labels in ((ds.x_train, ds.labels_train), (ds.x_test, ds.labels_test)):
+        idx = np.arange(len(x)) if len(x) <= PROBE_EXAMPLES else \
+            np.sort(rng.choice(len(x), PROBE_EXAMPLES, replace=False))
+        picked += [np.asarray(x[idx], np.float32), np.asarray(labels)[idx]]
+    return tuple(picked)
+
+
+def pretrained_probe(model: Any, ds: Any, device: Any, seed: int = 0) -> dict:
+    """The probe's test accuracy on the codes of a model just pretrained (before its
+    fine-tuning), on the examples `report { probe }` reads: run.json's `pretrain_probe`."""
+    was = model.training
+    model.eval()
+    try:
+        encode, what = code_fn(model, device)
+        x_train, y_train, x_test, y_test = probe_examples(ds, seed)
+        accuracy = fit_probe(encode(x_train), y_train, encode(x_test), y_test)
+    finally:
+        model.train(was)
+    return {"model": accuracy, "features": what, "train": len(x_train), "test": len(x_test)}
+
+
 def probe_scores(encode: Callable[[np.ndarray], np.ndarray], x_train: np.ndarray,
                  y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray) -> dict:
     """The probe's test accuracy on `encode`'s codes, on PCA codes of as many values and on
