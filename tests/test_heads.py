@@ -157,3 +157,14 @@ def test_the_probe_reads_every_kind_of_code(name: str) -> None:
     assert codes.shape[0] == 5 and codes.ndim == 2 and what
     want = {"rbm": "p(h|v)", "som": "grid", "gan_fc": "penultimate"}[name]
     assert want in what
+
+
+def test_emit_refuses_a_head_with_e631() -> None:
+    from aespec.emit import emit_source
+    from aespec.errors import AespecError
+
+    result = check_source(_head())
+    with pytest.raises(AespecError) as err:
+        emit_source(result.ir, result.spec)
+    assert err.value.diagnostics[0].code == "E631"
+    assert err.value.diagnostics[0].span.line == 11
