@@ -10,7 +10,8 @@ Measured as shipped (3,000 Fashion-MNIST training and test images; 784-500-500, 
     probe, pretrained codes  0.823   0.823
     probe, raw pixels        0.798   0.798
 
-(this test runs seed 0 and prints its row; about two minutes on one core). The gaps are one to three points, on 3,000 test examples (a standard error
+(this test runs seed 0 and prints its row; about two minutes on one core). The gaps are
+one to three points, on 3,000 test examples (a standard error
 of 0.7 points): the test asks for the order only.
 """
 

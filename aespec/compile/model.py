@@ -158,6 +158,7 @@ class AEModel(nn.Module):
                     terms: dict[str, Tensor], measures: dict[str, Tensor]) -> Tensor:
         """The head's weighted cross-entropy into `terms` (and `loss`, returned) and its
         accuracy on the batch into `measures` (in training too: the metrics' per epoch)."""
+        assert self.slots.head_in is not None  # compile sets it with the head
         logits = self.head_logits(outs[self.slots.head_in]).float()  # (B, classes)
         k = labels.argmax(1)
         if len(logits) != len(k):  # L draws of a latent, stacked draw-major
@@ -178,6 +179,7 @@ class AEModel(nn.Module):
 
     def classify(self, x: Tensor) -> Tensor:
         """The head's logits of clean `x`, evaluation semantics (z = mu, no dropout)."""
+        assert self.slots.head_in is not None
         with self._evaluating():
             outs = self.net.forward(x)
             logits = self.head_logits(outs[self.slots.head_in])
