@@ -74,6 +74,8 @@ SHORT: dict[str, tuple[int | None, str | None, tuple[str, ...]]] = {
     "vqvae": (3, "fashion_mnist(limit=3000)", ()),
     # the 784-1000-500-250-30 stack, its RBMs one epoch each (its purpose: test_specs_dbn.py)
     "dbn_fashion": (4, "fashion_mnist(limit=3000)", ("train.pretrain=rbm(epochs=1, lr=1e-2)",)),
+    # its purpose: tests/test_specs_heads.py
+    "pretrain_finetune": (3, None, ("train.pretrain=rbm(epochs=1, lr=1e-2)",)),
 }
 DEFAULT_SHORT: tuple[int | None, str | None, tuple[str, ...]] = (None, None, ())  # as shipped
 
@@ -106,6 +108,10 @@ def _trained(name: str, overrides: tuple[str, ...] = (), source: str | None = No
                           out=out / "run", quiet=True, report=False)
     run = aespec.train.load_run(result.run_dir)
     d = run.data(data)
+    if run.spec.head is not None:  # its y holds the labels the head reads: the target is x
+        from dataclasses import replace
+
+        d = replace(d, train=replace(d.train, y=None), test=replace(d.test, y=None))
     return {"result": result, "model": result.model, "data": d, "run": run}
 
 

@@ -58,8 +58,9 @@ def _compile_autoencoder(graph: IR, spec: Any) -> AEModel:
         sampler=next(iter(generative_ops(graph)), None))
     model = AEModel(net, noise, build_objective(graph, built, slots), slots, views, info)
     if "head" in graph.outputs:  # `head on NAME { ... }`: reads one of net's outputs
-        model.add_head(_head(graph, built, root, origin),
-                       graph.nodes["xent"].weight if "xent" in graph.nodes else None)
+        head, names = _head(graph, built, root, origin)
+        model.add_head(head, graph.nodes["xent"].weight if "xent" in graph.nodes else None,
+                       names)
     if graph.is_vae_gan:  # D reads examples: compile/vaegan.py
         from aespec.compile.vaegan import compile_vae_gan
 
@@ -156,13 +157,16 @@ def head_first(graph: IR) -> str:
 
 
 def _head(graph: IR, built: dict[str, Any], root: nn.Module,
-          origin: Callable[[str], str] | None) -> fx.GraphModule:
+          origin: Callable[[str], str] | None
+          ) -> tuple[fx.GraphModule, dict[str, tuple[str, ...]]]:
     """The head's layers as a network of their own, from the tensor it reads (`h`) to its
-    logits; they come after every other node in `order`."""
+    logits (they come after every other node in `order`), and its fx names -> IR ids."""
     first = head_first(graph)
     start = graph.order[graph.order.index(first) - 1]  # the placeholder stands for its input
     seg = Segment(graph, built, start, "h", origin).through(graph.outputs["head"])
-    return seg.finish([seg.env[graph.outputs["head"]]], root, "Head")
+    names = {k: tuple(i for i in ids if i != start) for k, ids in _names(graph, seg).items()}
+    return (seg.finish([seg.env[graph.outputs["head"]]], root, "Head"),
+            {k: ids for k, ids in names.items() if ids})
 
 
 def _aux_loss(graph: IR, nid: str) -> str | None:

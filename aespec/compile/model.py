@@ -113,10 +113,13 @@ class AEModel(nn.Module):
         out = view(v, labels.to(v.device, v.dtype))
         return out
 
-    def add_head(self, head: fx.GraphModule, weight: float | None) -> None:
+    def add_head(self, head: fx.GraphModule, weight: float | None,
+                 names: dict[str, tuple[str, ...]] | None = None) -> None:
         """A supervised head (`head on NAME { ... }`) that reads the net's output
-        `slots.head_in`, and the weight of its `xent` term (None: no term)."""
+        `slots.head_in`, and the weight of its `xent` term (None: no term); `names`: its
+        fx value names -> IR ids, for `node_shapes`."""
         self.head, self.xent_weight = head, weight
+        self.head_names = names or {}
 
     @property
     def reads_labels(self) -> bool:
@@ -331,7 +334,10 @@ class AEModel(nn.Module):
         if self.noise is not None:
             x = record_shapes(self.noise, self.info.noise_names, x, shapes)
         c = self.labels(len(x), x.device)
-        record_shapes(self.net, self.info.net_names, x if c is None else (x, c), shapes)
+        outs: Any = record_shapes(self.net, self.info.net_names, x if c is None else (x, c),
+                                  shapes)
+        if self.head is not None and self.slots.head_in is not None:  # on one of net's outputs
+            record_shapes(self.head, self.head_names, outs[self.slots.head_in], shapes)
         if self.is_aae:  # its discriminator, on the code
             record_shapes(self.discriminator, self.discriminator_names, self.code(x, c), shapes)
         return shapes
