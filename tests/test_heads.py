@@ -168,3 +168,24 @@ def test_emit_refuses_a_head_with_e631() -> None:
         emit_source(result.ir, result.spec)
     assert err.value.diagnostics[0].code == "E631"
     assert err.value.diagnostics[0].span.line == 11
+
+
+def test_completion_offers_the_head_its_target_and_the_loss_xent() -> None:
+    from aespec.lsp.complete import complete
+    from aespec.lsp.document import analyse
+
+    text = "encoder {\n    h = dense(8) relu\n}\nhead \nhead on \nloss mse + \n\n"
+    doc = analyse(text)
+    assert [i.label for i in complete(doc, 3, 5)] == ["on"]
+    assert {"code", "h"} <= {i.label for i in complete(doc, 4, 8)}
+    assert "xent" in {i.label for i in complete(doc, 5, 11)}
+    assert "head" in {i.label for i in complete(doc, 6, 0)}
+
+
+def test_fmt_keeps_a_head_between_the_layers_and_the_loss() -> None:
+    from aespec.parse.fmt import format_source
+
+    text = "loss mse + xent\nhead on code {\ndense(10)\n}\n" + HEAD.split("head on")[0]
+    out = format_source(text)
+    assert out.index("decoder mirror") < out.index("head on code {\n    dense(10)\n}") \
+        < out.index("loss mse + xent")
