@@ -102,6 +102,13 @@ def _data_text(spec) -> str:
     return f"{spec.data.source}({args})" if args else spec.data.source
 
 
+# the code column's short names of report/probe.py's `features`
+SHORT = {"the code z, evaluation semantics (a VAE's mu)": "z (a VAE's mu)",
+         "the rbm's hidden probabilities p(h|v)": "p(h|v)",
+         "the winning unit's place on the som's grid": "winner's grid place",
+         "the discriminator's penultimate features": "D's penultimate layer"}
+
+
 def section() -> str:
     """The probe section of docs/results.md from the JSON ("" without)."""
     if not OUT.exists():
@@ -118,7 +125,8 @@ def section() -> str:
              f"{PROBE_EXAMPLES:,} test examples: the model's frozen codes, PCA codes of as "
              "many values (fitted on the same examples), and the raw inputs. Codes: an "
              "autoencoder's z (a VAE's mu, a vq's quantized code), an RBM's p(h|v), a som's "
-             "winner's grid place, a GAN's discriminator's penultimate features.", "",
+             "winner's grid place, a GAN's discriminator's penultimate features (the input "
+             "of its last layer). Bold: the best of the three.", "",
              "| spec | data | epochs | code | values | probe on codes | PCA codes | raw inputs |",
              "|---|---|---:|---|---:|---:|---:|---:|"]
     for r in rows:
@@ -128,7 +136,8 @@ def section() -> str:
         best = max(r["model"], r["pca"], r["pixels"])
         cells = [f"**{r[k]:.3f}**" if r[k] == best else f"{r[k]:.3f}"
                  for k in ("model", "pca", "pixels")]
-        lines.append(f"| {r['spec']} | {r['data']} | {r['epochs']} | {r['features']} | "
+        lines.append(f"| {r['spec']} | {r['data']} | {r['epochs']} | "
+                     f"{SHORT.get(r['features'], r['features'])} | "
                      f"{r['dims']} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
