@@ -189,3 +189,38 @@ def test_fmt_keeps_a_head_between_the_layers_and_the_loss() -> None:
     out = format_source(text)
     assert out.index("decoder mirror") < out.index("head on code {\n    dense(10)\n}") \
         < out.index("loss mse + xent")
+
+
+def test_a_head_resumes_mid_epoch_to_the_uninterrupted_result(tmp_path, monkeypatch) -> None:
+    """Accuracy is in the running sums a checkpoint keeps: a run stopped in the middle of
+    an epoch and resumed gives, bit for bit, the uninterrupted run's records."""
+    from aespec.train import loop
+    from tests.test_train import InterruptAt
+
+    monkeypatch.setattr(loop, "REPORT_SECONDS", 0.0)
+    monkeypatch.setattr(loop, "CHECKPOINT_SECONDS", 0.0)
+    (tmp_path / "h.ae").write_text(_head().replace("epochs 30", "epochs 3")
+                                   .replace("    probe\n", "    reconstructions(n=4)\n"))
+    torch.set_num_threads(1)
+    whole = aespec.train(tmp_path / "h.ae", out=tmp_path / "whole", quiet=True)
+    stopped = aespec.train(tmp_path / "h.ae", out=tmp_path / "cut", progress=InterruptAt(2, 3))
+    assert stopped.status == "interrupted"
+    resumed = aespec.train(resume=tmp_path / "cut", quiet=True)
+    assert [r["train"] for r in resumed.history] == [r["train"] for r in whole.history]
+    assert resumed.test == whole.test and "accuracy" in resumed.test
+
+
+@pytest.mark.slow
+def test_two_ranks_train_a_head_as_one_process(tmp_path) -> None:
+    """DDP: the head is one more submodule; two gloo ranks give one process's weights
+    and records, accuracy included (the shards' accuracy weighed by their sizes)."""
+    from tests.test_dist import assert_close, history, two_ranks, weights
+
+    spec = tmp_path / "h.ae"
+    spec.write_text(_head().replace("epochs 30", "epochs 2").replace("    probe\n", ""))
+    single = aespec.train(spec, out=tmp_path / "single", quiet=True, report=False)
+    two_ranks(spec=spec, out=tmp_path / "ddp", report=False)
+    assert_close(weights(tmp_path / "ddp"), weights(single.run_dir))
+    for a, b in zip(history(tmp_path / "ddp"), single.history, strict=True):
+        assert a["train"] == pytest.approx(b["train"], rel=1e-5)
+        assert "accuracy" in a["val"]
