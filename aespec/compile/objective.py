@@ -51,6 +51,7 @@ class Slots:
     nodes: dict[str, int]  # regularizer targets by node id
     draws: int | None = None  # the latent's draws z, where `iw=K` weighs them
     aux: tuple[tuple[str, int], ...] = ()  # (term name, index): ops' own loss terms (vq)
+    head_in: int | None = None  # the tensor a supervised head reads (`head on NAME`)
 
 
 @dataclass(frozen=True)
@@ -251,8 +252,8 @@ class Objective:
     def __call__(self, outs: Outs, target: Tensor, x: Tensor
                  ) -> tuple[Tensor, dict[str, Tensor]]:
         terms = {t.name: _live(t, t(outs, target, x)) for t in self.terms}
-        values = list(terms.values())  # never empty: a spec has at least one loss term
-        loss = values[0]
+        values = list(terms.values())  # empty where a head's xent is the whole loss
+        loss = values[0] if values else outs[0].new_zeros((), dtype=torch.float32)
         for value in values[1:]:
             loss = loss + value
         return loss, terms

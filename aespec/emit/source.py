@@ -82,6 +82,11 @@ def _require_complete(graph: IR, spec: Spec) -> None:
                              "(`discriminator on code`) yet; aespec run trains it",
                              spec.block_spans.get("discriminator"),
                              "train it with `aespec run`", spec.path)
+    if spec.head is not None:  # its file would need the head, the labels and their term
+        raise AespecError.of("E631", "aespec emit does not take a spec with a head yet; "
+                             "aespec run trains it", spec.head.span,
+                             "train it with `aespec run`, or emit the spec without its head "
+                             "and xent", spec.path)
     if graph.is_vae_gan:
         raise AespecError.of("E316", "aespec emit does not take a VAE-GAN (an autoencoder "
                              "with a discriminator of examples) yet; aespec run trains it",

@@ -12,6 +12,7 @@ from aespec.graph import (  # noqa: F401  (register their checks)
     adversarial,
     conditional,
     dbn,
+    heads,
     missing,
     pitfalls,
     schedchecks,

@@ -74,6 +74,10 @@ def objective_text(g: IR) -> str:
             formula = formula_text(get_op("regularizer", d.op), args)
             on = f"[{d.target}]" if d.target else ""
             terms.append(f"{_weight_text(d, 'weight', args.weight)}·{formula}{on}")
+    if "xent" in g.nodes:  # a head's cross-entropy on the data's class labels
+        d = g.nodes["xent"]
+        terms.append(("" if d.weight == 1 else f"{fmt_num(d.weight)}·") +
+                     f"CE(y, head({_head_reads(g)}))")
     if g.is_vae_gan:
         return _vae_gan_objective(g, terms)
     if "adversarial" in g.nodes:  # an adversarial autoencoder's: its encoder fools D
@@ -85,6 +89,14 @@ def objective_text(g: IR) -> str:
                 f"E[{game.discriminator.replace('D(x)', 'D(z~N(0, I))').replace('G(z)', 'z')}]"
                 "    (z: the encoder's code)")
     return "L = " + " + ".join(terms)
+
+
+def _head_reads(g: IR) -> str:
+    """What a head reads, as the objective writes it: z (the code) or the tensor's name."""
+    first = next(n for n in g.order if g.nodes[n].block == "head")
+    source = g.predecessors(first)[0]
+    return "z" if source == g.outputs.get("bottleneck") else \
+        g.nodes[source].label or g.nodes[source].block
 
 
 def _importance_weighted(k: int, given: str, recon: str, groups: int) -> str:

@@ -120,13 +120,21 @@ def _top_items(doc: Document, first: str, before: list[Token]) -> list[lsp.Compl
         return op_items("loss") + schedule_items() + [_item(
             "adversarial", Kind.Function, "adversarial(KIND)",
             "a GAN's loss, or an adversarial autoencoder's term; KIND: "
-            + ", ".join(ADVERSARIAL))]
+            + ", ".join(ADVERSARIAL)), _item(
+            "xent", Kind.Function, "xent",
+            "a head's cross-entropy on the data's class labels (`head on code { ... }`)")]
     if first == "discriminator":
         if before[-1].text == "on":
             return [_item("code", Kind.Keyword, "discriminator on code { ... }",
                           "an adversarial autoencoder's: judges the code against N(0, I)")]
         return [_item("on", Kind.Keyword, "discriminator on code { ... }",
                       "what the discriminator reads (default: examples, a GAN's)")]
+    if first == "head":
+        if before[-1].text == "on":
+            return [_item("code", Kind.Keyword, "head on code { ... }", "the bottleneck's "
+                          "output")] + _tensor_items(doc)
+        return [_item("on", Kind.Keyword, "head on NAME { ... }",
+                      "the tensor the head reads (default: the code)")]
     if first == "regularize" and len(before) > 1:
         return [_item("on", Kind.Keyword)] + [_item(b, Kind.Module, "target") for b in
                                                LAYER_BLOCKS] + _tensor_items(doc)

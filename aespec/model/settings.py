@@ -161,6 +161,10 @@ REPORT: dict[str, Setting] = {
     "som_maps": Setting("self", "a som's U-matrix (mean prototype distance to the grid "
                         "neighbours), hits per unit and, for images, the prototypes; "
                         "quantization and topographic errors"),
+    "probe": Setting("self", "a linear probe (multinomial logistic regression) fitted on "
+                     "the training codes' class labels, its test accuracy beside the same "
+                     "probe on PCA codes of as many values and on the raw inputs; data with "
+                     "class labels"),
     "baseline": Setting("op", "PCA with as many components as z, same data, same metric",
                         ops={"pca": NoArgs}),
 }

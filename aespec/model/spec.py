@@ -17,7 +17,7 @@ from aespec.ops import Args, get_op
 
 BLOCKS = ("encoder", "bottleneck", "decoder")
 STATEMENTS = ("model", "let", "data", "input", "noise", "condition", "latent", "encoder",
-              "bottleneck", "decoder", "discriminator", "loss", "regularize", "train",
+              "bottleneck", "decoder", "discriminator", "head", "loss", "regularize", "train",
               "phase", "report")
 REPEATABLE = ("let", "regularize", "phase")
 # the blocks of layers: an autoencoder's, and a GAN's discriminator (layers as an encoder's)
@@ -88,6 +88,24 @@ class AdversarialSpec(_Frozen):
     span: Span
 
 
+class HeadSpec(_Frozen):
+    """`head on NAME { ... }`: a supervised head, layers that read a tensor of the
+    autoencoder (`code`, the bottleneck's output, by default) and end in one logit per class
+    of the data's labels; `loss ... + w * xent` trains it (docs/language.md, heads)."""
+
+    on: str = "code"  # `code`, a block's name, or a tensor named `NAME = ...`
+    layers: list[OpCall]
+    span: Span  # the `head` keyword's
+    on_span: Optional[Span] = None
+
+
+class XentSpec(_Frozen):
+    """`loss ... + w * xent`: the cross-entropy of the head's logits on the data's labels."""
+
+    weight: float = 1.0
+    span: Span
+
+
 class LossTermSpec(_Frozen):
     weight: float  # a schedule's settled value
     call: OpCall
@@ -140,6 +158,8 @@ class Spec(_Frozen):
     loss: list[LossTermSpec] = []  # reconstruction terms: at least one, but none in a GAN
     adversarial: Optional[AdversarialSpec] = None  # a GAN's loss
     loss_span: Optional[Span] = None
+    head: Optional[HeadSpec] = None  # a supervised head on a tensor of the autoencoder
+    xent: Optional[XentSpec] = None  # its cross-entropy term on the data's labels
     regularizers: list[RegSpec] = []
     train: cfg.TrainSpec = cfg.TrainSpec()
     train_spans: dict[str, Span] = {}
@@ -209,6 +229,9 @@ class Spec(_Frozen):
                 meaning["train"].pop(key, None)
         if self.condition is None:  # a spec means what it meant before conditions
             meaning.pop("condition", None)
+        for key in ("head", "xent"):  # and before heads
+            if meaning.get(key) is None:
+                meaning.pop(key, None)
         if not self.is_adversarial and not self.discriminator:  # as before GANs and AAEs
             for key in ("latent", "discriminator", "discriminator_on", "adversarial"):
                 meaning.pop(key, None)

@@ -245,7 +245,9 @@ def _curves(page: RunPage) -> Html:
     if game.is_gan(page.history):
         return html('<h2>Training curves</h2><p class="caption">{}</p><div class="grid">{}'
                     "</div>", game.curves_caption(page.history), cards)
-    return html('<h2>Loss curves</h2><div class="grid">{}</div>', cards)
+    title = "Loss and accuracy curves" if "accuracy" in terms_of(page.history, {}) else \
+        "Loss curves"  # a head's accuracy has a chart of its own
+    return html('<h2>{}</h2><div class="grid">{}</div>', title, cards)
 
 
 def usable_png(png: Any) -> str | None:

@@ -30,8 +30,9 @@ class Resolver:
         if opdef is None:
             self._unknown_op(op, place)
             return None
-        # a discriminator's layers are those an encoder may hold
-        if (block if block != "discriminator" else "encoder") not in opdef.blocks:
+        # a discriminator's and a head's layers are those an encoder may hold
+        if (block if block not in ("discriminator", "head") else "encoder") \
+                not in opdef.blocks:
             where = " or ".join(opdef.blocks)
             hint = f"a {opdef.kind} {op.name} belongs in the {where}" if where else \
                 f"{op.name} is not written: `decoder mirror` makes it"

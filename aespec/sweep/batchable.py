@@ -115,6 +115,8 @@ def blocker(c: CheckResult) -> str | None:
         return "a conditional spec reads the labels, which the batched model does not"
     if c.spec.phases:
         return "a spec with phases trains them in turn, which the batched step does not"
+    if c.spec.head is not None:
+        return "a head reads the labels, which the batched model does not"
     train = c.spec.train
     if train.freeze or train.init is not None:
         return f"train.{'freeze' if train.freeze else 'init'} is set, which the batched " \

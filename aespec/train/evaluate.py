@@ -132,6 +132,8 @@ def _example_nll(model: Any, xb: torch.Tensor, yb: torch.Tensor | None, draws: i
                  generator: torch.Generator) -> torch.Tensor:
     """(B,) estimates of -log p(x), the K draws taken in chunks of at most NLL_ROWS rows."""
     labels, target = (yb, xb) if model.classes is not None else (None, xb if yb is None else yb)
+    if getattr(model, "head", None) is not None:  # its yb holds a head's labels
+        target = xb
     mu, logvar = model.posterior(xb, labels)
     chunk = max(1, NLL_ROWS // len(xb))
     parts = []

@@ -124,7 +124,7 @@ def _write_report(setup: Setup, model: Any, dataset: Dataset, run: RunDir,
     spec = setup.spec
     if not setup.report or not run.writes or not (
             spec.report.items or spec.report.baseline or strips is not None or spec.is_aae
-            or dataset.missing is not None):
+            or dataset.missing is not None or spec.head is not None):
         return {}
     from aespec.report.items import write_report
 

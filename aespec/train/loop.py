@@ -200,10 +200,12 @@ class Trainer:
             norm = clip_gradients(self.params, clip, self.log_norm)
             self.scaler.step(self.opt)
             self.scaler.update()
+        # a head's accuracy is measured in training too (other measures: evaluation only)
         vals = torch.stack([out.loss.detach().float(),
                             *(t.detach().float() for t in out.terms.values()),
+                            *(m.detach().float() for m in out.measures.values()),
                             *(() if norm is None else (norm.detach(),))])
-        return vals, tuple(out.terms)
+        return vals, (*out.terms, *out.measures)
 
     # ------------------------------------------------------------ epochs
 
