@@ -65,6 +65,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/whole_run.py
 	$(BIN)/python bench/eager_floor.py
 	$(BIN)/python bench/sweep_batched.py --all
+	$(BIN)/python bench/rbm_vae.py
+	$(BIN)/python bench/som_maps.py
 	# measures only where CUDA is; elsewhere it writes bench/GPU.md saying so
 	$(BIN)/python bench/gpu.py
 

@@ -36,7 +36,7 @@ SERIES = {
     "E1": "syntax (the parse stage)",
     "E2": "names and arguments (the resolve stage)",
     "E3": "shapes and the graph (the graph and checks stages; E311, E312 and E316 when "
-          "compiling, E313 and E314 when emitting PyTorch source)",
+          "compiling, E313, E314 and E330 when emitting PyTorch source)",
     "W4": "warnings drawn from autoencoder theory, and GAN practice from W413 (the checks "
           "stage; exit status stays 0)",
     "E5": "data, found when it is loaded (`aespec run`, `aespec train`)",
@@ -73,6 +73,11 @@ def _gan(decoder: str = "dense(32) relu\ndense(64) sigmoid",
     head = f"{before}\n" if before else ""
     return (f"{head}input {input}\nlatent normal(8)\n" + block("decoder", decoder)
             + block("discriminator", discriminator) + (f"{after}\n" if after else ""))
+
+
+_HEAD_SPEC = ("data digits\ninput vector(64)\nencoder {\n    dense(32) relu\n}\n"
+              "bottleneck {\n    dense(8)\n}\ndecoder mirror\nhead on code {\n    HEAD\n}\n"
+              "loss mse + xent\n")
 
 
 _CODES = [
@@ -354,7 +359,9 @@ _CODES = [
          "reduce=sum (Bernoulli), `mse` (a Gaussian of variance 1/(2c), c its weight per "
          "value), `mae` (Laplace of scale 1/c) or `gaussian_nll` with weight 1 and "
          "reduce=sum. `huber`, a weighted `bce` and a sum of terms have no normalized "
-         "density. Reported by `aespec check` for `iw=K`, by `aespec eval --nll` for a run.",
+         "density. Reported by `aespec check` for `iw=K`, by `aespec eval --nll` for a run. "
+         "An `rbm` needs none of this: its `--nll` is F(v) + log Z, log Z by annealed "
+         "importance sampling.",
          _spec(bottleneck="gaussian(8, iw=5)", after="loss huber")),
     Code("E322", "beta with an importance-weighted bound", "checks",
          "`gaussian(dim, iw=K)` with K > 1 trains on log (1/K) sum_k p(x|z_k) p(z_k) / "
@@ -391,6 +398,42 @@ _CODES = [
          _spec(input="image(1, 8, 8)", encoder="conv(4, k=3) sigmoid",
                bottleneck="dense(8)", decoder="dense(64) sigmoid\nreshape(1, 8, 8)",
                after="train {\n    pretrain rbm(epochs=1)\n}")),
+    Code("E328", "a phase that cannot be trained as written", "resolve",
+         "`phase NAME { ... }` holds the statements that differ for its epochs: `noise` "
+         "(or `noise none`), `loss`, and the train keys `epochs`, `optimizer`, `schedule`, "
+         "`freeze` and `early_stop`, each as a line of its own. The layers are the spec's "
+         "in every phase, so a block, `data` or `input` cannot be set in one; each phase "
+         "has a name of its own; and a GAN's or an adversarial autoencoder's game is "
+         "trained in one run (start it from another run with `train { init PATH }`).",
+         _spec(after="phase first {\n    epochs 2\n    encoder {\n        dense(8)\n    }\n}")),
+    Code("E329", "nothing to freeze by that name", "resolve",
+         "`freeze` names blocks (`encoder`, `bottleneck`, `decoder`) or named layers (the "
+         "`NAME` of a `NAME = ...` line, whose ops are frozen together); the closest name "
+         "is offered. A GAN's or an adversarial autoencoder's networks are not frozen.",
+         _spec(after="train {\n    freeze encodr\n}")),
+    Code("E330", "aespec emit does not write phases or frozen parts yet", "emit",
+         "The emitted file trains one objective over every weight. A spec with `phase` "
+         "blocks, or a `freeze` line, would train otherwise there than under `aespec run`, "
+         "so `aespec emit` refuses it at the first phase (or the freeze line). Train it "
+         "with `aespec run`, or emit a copy without them (each phase's noise and loss as a "
+         "spec of its own); a warm start (`init`) is emitted, as a comment.",
+         "`aespec emit specs/keras_denoiser_two_phase.ae`", False),
+    Code("E343", "missing values with a conditional model", "checks",
+         "`missing=nan` makes each example's target the data with its NaN kept, so the loss "
+         "can skip them, and a conditional model (`condition labels(N)`) reads its labels "
+         "in that place. One model cannot have both: fill the missing entries in the file "
+         "yourself, or leave out the condition.",
+         _spec(before='data npz("ratings.npz", labels="y", missing=nan)\n'
+               "condition labels(10)")),
+    Code("E344", "missing values with a model not trained by its reconstruction loss",
+         "checks",
+         "Only reconstruction terms can skip an unobserved entry (`missing=nan`). A GAN's or "
+         "a VAE-GAN's discriminator would judge the filled entries as real data, `pretrain` "
+         "trains each stage to reconstruct its input filled entries and all, and an rbm or "
+         "a som trains by a term of its own on its input. Fill the missing entries in the "
+         "file yourself, or train an autoencoder whose loss is reconstruction terms.",
+         _spec(before='data npz("ratings.npz", missing=nan)',
+               after="train {\n    pretrain layerwise(epochs=1)\n}")),
     # ------------------------------------------------------------ W4: theory
     Code("W401", "the code can learn the identity", "checks",
          "The code z holds at least as many values as the input and nothing constrains it "
@@ -583,6 +626,59 @@ _CODES = [
          "files, nor with `normal=`.",
          "data digits\ninput vector(64)\nencoder {\n}\nbottleneck {\n    som(40, 40)\n}\n"
          "decoder mirror\nloss mse\n"),
+    Code("W440", "the spec has no data line", "checks",
+         "A spec without a `data` line checks (shapes need only `input`), but `aespec run` "
+         "has nothing to train on and stops with E506. Add a data line, or give the data "
+         "on the command line with `--data SOURCE` (then `check --data SOURCE` is silent "
+         "too).",
+         _spec(decoder="dense(64)", after="loss mse")),
+    Code("W441", "an activation after the sampled code", "checks",
+         "The KL term of `gaussian(dim)` pulls the sampled code z towards N(0, I). An "
+         "activation after it in the bottleneck (`gaussian(8) relu`) means the decoder "
+         "reads relu(z), not z: the prior describes one code and another is decoded, and "
+         "`aespec sample` decodes relu of the prior's draws, half of each cut to 0. End the "
+         "bottleneck with the `gaussian`, and put the activation in the encoder before it.",
+         _spec(bottleneck="gaussian(8) relu", before="data digits", after="loss bce")),
+    Code("W442", "a gaussian latent with beta=0", "checks",
+         "`beta` weighs the KL term that makes q(z|x) close to the prior N(0, I). With "
+         "`beta=0` nothing does: the codes drift anywhere, the decoder learns only the "
+         "region they fill, and draws from the prior decode to nothing like the data. The "
+         "model is an autoencoder whose codes carry noise. Use `beta > 0` (1 is the ELBO), or "
+         "a `dense` code if no sampling is meant.",
+         _spec(bottleneck="gaussian(8, beta=0)", before="data digits", after="loss bce")),
+    Code("W443", "a tanh output on data in [0, 1]", "checks",
+         "tanh's values lie in [-1, 1]. On data known to lie in [0, 1] (images, `digits`, "
+         "`fashion_mnist`) the outputs below 0 are never a target: the model spends half of "
+         "its range on values that do not occur, and a GAN's discriminator can tell its "
+         "fakes by a single negative pixel. End the decoder (the generator) in `sigmoid`, "
+         "or scale the data to [-1, 1] with `range=(-1, 1)`, as DCGAN does.",
+         _spec(decoder="dense(64) tanh", before="data digits", after="loss mse")),
+    Code("W426", "every block is frozen", "resolve",
+         "`freeze encoder bottleneck decoder` (in `train` or a phase) leaves no weight to "
+         "train: the epochs only measure the loss. A warm-started model evaluated as it is "
+         "needs no epochs at all (`aespec eval`); otherwise freeze fewer blocks.",
+         _spec(after="train {\n    freeze encoder bottleneck decoder\n}")),
+    Code("W437", "missing=nan on data without a missing value", "data",
+         "`missing=nan` says a NaN marks an unobserved entry, but the data read holds none: "
+         "the loss skips nothing and no imputation can be scored. Check that the file marks "
+         "its missing entries as NaN (in a CSV, an empty cell or `nan`), or leave out "
+         "`missing=nan`. Found when the data is read (`aespec run`), as the run ends.",
+         '`data npz("full.npz", missing=nan)` where full.npz holds no NaN', False),
+    Code("W438", "batch normalization over filled inputs", "checks",
+         "With `missing=nan` the encoder reads each unobserved entry as its fill (the "
+         "value's training mean, or 0), and in a sparse matrix most of its input is fill. "
+         "`batchnorm` normalizes by the batch's mean and variance, which are then largely "
+         "the fill's, and which shift with the share of entries each batch observes. "
+         "`layernorm`, or no normalization (AutoRec uses none), has no such dependence.",
+         _spec(before='data npz("ratings.npz", missing=nan)',
+               encoder="dense(32)\nbatchnorm\nrelu")),
+    Code("W439", "too few observed entries to learn from", "data",
+         "With `missing=nan`, fewer than 2% of the training entries are observed, or some "
+         "value of the examples is never observed in the training split: the loss has "
+         "(almost) nothing to fit there, and what the model imputes is at best each value's "
+         "mean. Found when the data is read (`aespec run`), as the run ends.",
+         '`data npz("ratings.npz", missing=nan)` where one column is NaN in every '
+         "training row", False),
     # ------------------------------------------------------------ E5: data
     Code("E501", "data not found", "data",
          "A data file (or the IDX files of `mnist`/`fashion_mnist`) is not where the spec "
@@ -603,7 +699,9 @@ _CODES = [
     Code("E504", "the data file is unreadable or malformed", "data",
          "A file that is not what its source expects: not an .npz/.npy/IDX file, truncated, "
          "not numeric, holding NaN or infinite values, missing the named array, or with "
-         "labels or targets that do not match the examples one to one.",
+         "labels or targets that do not match the examples one to one. A NaN that marks an "
+         "unobserved entry is read as one with `missing=nan` (npz, npy, csv): the loss then "
+         "skips it.",
          '`data npz("x.npz", x="images")` where x.npz has no array "images"', False),
     Code("E505", "too few examples", "data",
          "The data holds no examples, or one (a training and a test set need two).",
@@ -657,6 +755,11 @@ _CODES = [
          "permission), it holds more than 2,000,000 files and folders, or its class folders "
          "nest more than 32 deep.",
          '`data images("photos.zip")`, or a folder that `chmod 000` made unreadable', False),
+    Code("E633", "every training entry is missing", "data",
+         "With `missing=nan` the data's training split holds no observed value at all (every "
+         "entry is NaN): there is nothing to learn from. Check the file, or the array that "
+         "`x=` names.",
+         '`data npz("empty.npz", missing=nan)` where every value of x is NaN', False),
     Code("E601", "training diverged", "run",
          "The loss became NaN or infinite; training stopped and the last good checkpoint is "
          "kept. Lower the learning rate, use `precision fp32`, or look for extreme values in "
@@ -768,6 +871,19 @@ _CODES = [
          "`metrics.jsonl` is read up to 64 MiB and 100,000 lines.",
          "`aespec report RUN_DIR` where `RUN_DIR/report/x.png` is a link to `/etc/passwd`",
          False),
+    Code("E625", "no weights to start from", "run",
+         "`train { init PATH }` or `aespec run --init-from PATH` names weights to start "
+         "from: a run directory (its best.pt) or a .pt file, an aespec checkpoint or a "
+         "state dict. The file is missing, is not a PyTorch file of tensors, or holds no "
+         "dict of named tensors. It is read with `torch.load(weights_only=True)`: a file "
+         "that would run code when unpickled is refused, never executed.",
+         "`aespec run model.ae --init-from runs/none`", False),
+    Code("E626", "the weights to start from are another model's", "run",
+         "A warm start loads every tensor of the model from the file: the file must hold "
+         "the same names with the same shapes (the same layers, widths and order: compare "
+         "`aespec check` of both specs). The message names the first tensor that differs "
+         "and both shapes, or the first one missing on either side.",
+         "`train { init \"runs/small\" }` in a spec whose bottleneck is wider", False),
     Code("E623", "a process of a distributed run ended", "run",
          "In `aespec run --nproc N` (or under torchrun) every process takes part in each "
          "step, so when one ends (killed, out of memory, its own error) the others cannot go "
@@ -792,7 +908,114 @@ _CODES = [
          "ones).",
          "`aespec eval runs/undercomplete --noisy` for a run of specs/undercomplete_fc.ae",
          False),
+    Code("E339", "a schedule where no weight is written, or no schedule by that name", "resolve",
+         "A schedule (`warmup(epochs=10)`, `linear(start, end, epochs)`, `cyclical(...)`, "
+         "`step(v0, v1, ..., every)`) gives a weight as a function of the training's progress. "
+         "It is written where a weight is: a loss term's weight (`loss bce + "
+         "warmup(epochs=5) * mse`), a regularizer's `weight`, a latent's `beta` (or a `let` "
+         "used there). Anywhere else, under a name that is no schedule, or inside arithmetic "
+         "(`2 * warmup(...)`: give the schedule its `high` instead) it is this error.",
+         "model m\ninput vector(8)\nencoder {\n    dense(units=warmup(epochs=3))\n}\n"
+         "bottleneck {\n    dense(2)\n}\ndecoder mirror\n"),
+    Code("E340", "a schedule that this model's training does not follow", "checks",
+         "Scheduled weights are set at every step by the autoencoder's own training loop. A "
+         "model with a discriminator (an adversarial autoencoder, a VAE-GAN) trains in the "
+         "adversarial loop, and `gaussian(dim, iw=K)` trains on the importance-weighted "
+         "bound, which has no KL weight: neither reads a schedule, so one there is refused "
+         "rather than ignored.",
+         "model m\ninput vector(8)\nencoder {\n    dense(4) relu\n}\nbottleneck {\n"
+         "    gaussian(2, beta=warmup(epochs=2), iw=4)\n}\ndecoder {\n    dense(8) sigmoid\n}\n"
+         "loss bce\n"),
+    Code("E341", "gradient clipping or norms in a model with a discriminator", "checks",
+         "`train { clip ... }` and `train { log grad_norm }` act in the autoencoder's "
+         "training step. A GAN, an adversarial autoencoder or a VAE-GAN steps its networks "
+         "in the adversarial loop, which does not clip or measure: the line is refused "
+         "rather than ignored. A WGAN's critic clips its weights with `adversarial("
+         "wasserstein, clip=C)`.",
+         "model m\ninput vector(8)\nencoder {\n    dense(4) relu\n}\nbottleneck {\n"
+         "    dense(2)\n}\ndecoder mirror\ndiscriminator on code {\n    dense(4) relu\n"
+         "    dense(1)\n}\nloss mse + adversarial(nonsaturating)\ntrain {\n"
+         "    clip norm(1.0)\n}\n"),
+    Code("W434", "a schedule that does not settle within the run", "checks",
+         "A warm-up (or `linear`, or `step`) that takes more epochs than the run has never "
+         "reaches its last value: the training ends on a smaller (or larger) weight than "
+         "the one the validation loss, best.pt and the test are measured with (the settled "
+         "value). Shorten the schedule or train longer.",
+         "model m\ninput vector(8)\nencoder {\n    dense(4) relu\n}\nbottleneck {\n"
+         "    gaussian(2, beta=warmup(epochs=50))\n}\ndecoder {\n    dense(8) sigmoid\n}\n"
+         "loss bce\ntrain {\n    epochs 10\n}\n"),
+    Code("W435", "a schedule that never changes", "checks",
+         "A schedule whose values are all one (`linear(1, 1, epochs=5)`, `cyclical(low=1, "
+         "high=1)`, `step(0.5, 0.5, every=2)`) is that number, written at length; it is "
+         "probably a typo.",
+         "model m\ninput vector(8)\nencoder {\n    dense(4) relu\n}\nbottleneck {\n"
+         "    dense(2)\n}\ndecoder mirror\nloss linear(1, 1, epochs=3) * mse\n"),
 ]
+
+# supervised heads and linear probes (issue 23): `head on NAME { ... }`, `xent`, `probe`
+_HEADS = [
+    Code("E334", "xent without a head", "checks",
+         "`xent` is the cross-entropy of a head's logits on the data's class labels: a loss "
+         "line with `xent` needs a `head on NAME { ... }` block whose last layer gives one "
+         "logit per class.",
+         _spec(before="data digits", after="loss mse + xent")),
+    Code("E335", "the head reads no tensor of the autoencoder", "checks",
+         "`head on NAME` reads `code` (the bottleneck's output, also the default without "
+         "`on`), a block's output (`encoder`, `bottleneck`, `decoder`) or a tensor named "
+         "`NAME = ...` in one of them. The hint lists the names there are.",
+         _HEAD_SPEC.replace("on code", "on hidden").replace("HEAD", "dense(10)")),
+    Code("E336", "the head does not end in one logit per class", "checks",
+         "A head ends in one value per class, (classes,): where the data source knows its "
+         "classes (digits, mnist, fashion_mnist: 10) the count must match; at least two "
+         "anywhere. End it with `dense(classes)` (after `flatten` on an image-shaped "
+         "tensor). A file source's classes are checked when the data is loaded (E630).",
+         _HEAD_SPEC.replace("HEAD", "dense(7)")),
+    Code("E337", "the head needs the data's class labels", "checks",
+         "A head learns the data's class labels, so the data must have them: `digits`, "
+         "`mnist`, `fashion_mnist`, `npz(..., labels=KEY)`, `csv(..., label=NAME)`, or an "
+         "images folder of class sub-folders. A source without labels, a file source that "
+         "names none, `normal=` (its test labels mark anomalies) and `y=` (the targets of a "
+         "denoiser's pairs, which share the slot labels travel in) are refused by the "
+         "check; a file without labels when it is loaded.",
+         _HEAD_SPEC.replace("data digits", 'data npy("x.npy")').replace("HEAD",
+                                                                      "dense(10)")),
+    Code("E338", "this model takes no head", "checks",
+         "A head trains with a plain autoencoder's objective in its training loop (any "
+         "latent: a VAE's head reads the drawn z in training, mu in evaluation). A GAN, an "
+         "adversarial autoencoder, a VAE-GAN and a conditional spec train in loops of their "
+         "own and take no head yet; a head needs at least one layer. `report { probe }` "
+         "scores any model's codes.",
+         _HEAD_SPEC.replace("    HEAD\n", "")),
+    Code("W430", "a head that no loss term trains", "checks",
+         "Without `xent` in the loss line nothing moves the head's weights: its logits stay "
+         "those of its random start and its accuracy is chance. Add `+ xent` (or a smaller "
+         "weight, `+ 0.1 * xent`, to keep the reconstruction in charge).",
+         _HEAD_SPEC.replace("HEAD", "dense(10)").replace("loss mse + xent", "loss mse")),
+    Code("W431", "the head ends in a squashing activation", "checks",
+         "`xent` reads the head's raw scores (logits) and takes the log-softmax itself; a "
+         "`sigmoid` (or another activation bounded in [0, 1]) after the last layer squashes "
+         "them twice, and their gradients vanish as the head grows sure. End the head with "
+         "`dense(classes)`, no activation after it.",
+         _HEAD_SPEC.replace("HEAD", "dense(10) sigmoid")),
+    Code("W432", "a probe on data without class labels", "checks",
+         "`report { probe }` fits a classifier of the data's class labels on the model's "
+         "codes; data without labels (or whose labels mark anomalies: `normal=`) has "
+         "nothing for it to predict, and the report records the item as skipped.",
+         _spec(before='data npy("x.npy")', after="report {\n    probe\n}")),
+    Code("E630", "labels outside the head's classes", "run",
+         "A head of N outputs reads the class labels 0 to N-1; data loaded with a label "
+         "outside them (a file source, whose classes the check cannot know) stops the run "
+         "before training. End the head with `dense(K)`, K the largest label plus one.",
+         "`aespec run` of a spec with `head on code { dense(2) }` on "
+         "`npz(\"x.npz\", labels=\"y\")` whose labels go up to 9", False),
+    Code("E631", "aespec emit does not take a head yet", "emit",
+         "`aespec emit` writes an autoencoder's module, objective and training loop; a "
+         "spec with `head on NAME { ... }` would need the head's layers, the labels in its "
+         "data loader and loop, and the `xent` term, which the emit stage does not write "
+         "yet. `aespec run` trains it; the spec without its head and `xent` emits.",
+         "`aespec emit specs/pretrain_finetune.ae`", False),
+]
+_CODES += _HEADS
 
 CODES: dict[str, Code] = {c.code: c for c in _CODES}
 

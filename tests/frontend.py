@@ -26,7 +26,8 @@ def check(source: str, *overrides: str) -> CheckResult:
 
 
 def codes(result: CheckResult) -> list[str]:
-    return [d.code for d in result.diagnostics]
+    """The codes of a result, but W440 (no data line): most specs here are only shapes."""
+    return [d.code for d in result.diagnostics if d.code != "W440"]
 
 
 def only(result: CheckResult, code: str) -> Diagnostic:

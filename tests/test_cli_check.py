@@ -45,7 +45,7 @@ def write(tmp_path):
 
 
 def test_a_good_spec_exits_0_with_the_table_code_and_objective(write):
-    result = run("check", write(GOOD))
+    result = run("check", write(GOOD + "data synthetic(n=64)\n"))
     assert result.exit_code == 0, result.output
     out = result.stdout
     assert "tiny: a small one" in out and "dense(4)" in out and "(4,)" in out
@@ -89,8 +89,9 @@ def test_json_is_one_object_with_the_documented_keys():
     result = run("check", "--json", VAE)
     assert result.exit_code == 0
     payload = json.loads(result.stdout)
-    assert list(payload) == ["schema_version", "file", "ok", "diagnostics", "model"]
-    assert payload["schema_version"] == 1
+    assert list(payload) == ["schema_version", "file", "ok", "diagnostics", "model", "spec"]
+    assert payload["schema_version"] == 2
+    payload.pop("spec")
     memory = payload["model"].pop("memory")
     assert payload["model"] == {"name": "vae_fc", "input": [784], "z": [20],
                                 "output": [784], "params": 1082680}
@@ -105,7 +106,8 @@ def test_json_of_a_failing_spec_has_diagnostics_with_spans(write):
     assert result.exit_code == 1
     payload = json.loads(result.stdout)
     assert payload["ok"] is False
-    (d,) = payload["diagnostics"]
+    d, no_data = payload["diagnostics"]  # errors first, then warnings
+    assert no_data["code"] == "W440"
     assert d == {"severity": "error", "code": "E301",
                  "message": "decoder output (9,) does not match input (8,)",
                  "hint": d["hint"], "line": 10, "column": 5, "end_line": 10,
@@ -286,25 +288,31 @@ def test_quiet_prints_nothing_but_errors(write):
     assert result.exit_code == 0 and result.output == ""
 
 
-# ---------------------------------------------------------------- the --json schema
+# ---------------------------------------------------------------- the --json schemas
 
-SCHEMA = json.loads((ROOT / "docs" / "check-json.schema.json").read_text(encoding="utf-8"))
-
-
-def _json_lines(*args) -> list[dict]:
-    return [json.loads(line) for line in run("check", "--json", *args).stdout.splitlines()]
+SCHEMAS = {v: json.loads((ROOT / "docs" / name).read_text(encoding="utf-8"))
+           for v, name in ((1, "check-json.schema.json"), (2, "check-json-2.schema.json"))}
+SCHEMA = SCHEMAS[1]
 
 
-def test_real_outputs_validate_against_the_documented_schema(write, tmp_path):
+def _json_lines(*args, schema: int = 2) -> list[dict]:
+    return [json.loads(line) for line in
+            run("check", "--json", "--schema", str(schema), *args).stdout.splitlines()]
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_real_outputs_validate_against_the_documented_schema(write, tmp_path, version):
     import jsonschema
 
-    validator = jsonschema.Draft202012Validator(SCHEMA)
-    validator.check_schema(SCHEMA)
+    validator = jsonschema.Draft202012Validator(SCHEMAS[version])
+    validator.check_schema(SCHEMAS[version])
     page = write("```ae\n" + GOOD + "```\n\n```ae\ninput vector(3)\n```\n", "page.md")
-    payloads = (_json_lines(*sorted((ROOT / "specs").glob("*.ae")))
-                + _json_lines(*sorted((ROOT / "tests" / "conformance" / "invalid").glob("*.ae")))
-                + _json_lines(page, tmp_path / "missing.ae", write("encoder {\n", "open.ae"))
-                + _json_lines(write(GOOD), "--set", "train.epochs=0"))
+    payloads = [*_json_lines(*sorted((ROOT / "specs").glob("*.ae")), schema=version),
+                *_json_lines(*sorted((ROOT / "tests" / "conformance" / "invalid").glob("*.ae")),
+                             schema=version),
+                *_json_lines(page, tmp_path / "missing.ae", write("encoder {\n", "open.ae"),
+                             schema=version),
+                *_json_lines(write(GOOD), "--set", "train.epochs=0", schema=version)]
     assert len(payloads) > 40
     for payload in payloads:
         errors = sorted(validator.iter_errors(payload), key=str)
@@ -312,13 +320,34 @@ def test_real_outputs_validate_against_the_documented_schema(write, tmp_path):
     seen = {k for p in payloads for k in p} | {k for p in payloads for d in p["diagnostics"]
                                                for k in d}
     assert {"block", "model", "file", "hint", "end_column"} <= seen  # every branch met
+    assert ("spec" in seen) == (version == 2)
     assert payloads[-1]["diagnostics"][0]["file"] == "<--set train.epochs=0>"
+
+
+def test_schema_2_says_what_the_spec_is_made_of(write):
+    [vae] = _json_lines(VAE)
+    spec = vae["spec"]
+    assert spec["kind"] == "vae" and spec["techniques"] == ["latent"]
+    assert spec["latent"] == {"op": "gaussian", "line": spec["latent"]["line"],
+                              "args": {"dim": 20, "beta": 1.0, "samples": 1, "iw": 1}}
+    assert spec["objective"].startswith("L = BCE(x, x̂) + 1.0·KL")
+    assert spec["train"]["optimizer"]["name"] == "adam" and spec["data"]["source"] == \
+        "fashion_mnist"
+    dense = spec["ops"][0]
+    assert (dense["block"], dense["op"], dense["args"]["units"], dense["output"]) == (
+        "encoder", "dense", 512, [512])
+    [dae] = _json_lines(ROOT / "specs" / "denoising_conv.ae")
+    assert [n["op"] for n in dae["spec"]["noise"]] == ["gaussian", "clip"]
+    assert {"noise", "regularizer", "conv"} <= set(dae["spec"]["techniques"])
+    assert dae["spec"]["regularizers"][0]["op"] == "l2"
+    [broken] = _json_lines(write(GOOD.replace("dense(8) sigmoid", "dense(9) sigmoid")))
+    assert not broken["ok"] and broken["spec"]["kind"] == "autoencoder"  # graded anyway
 
 
 def test_the_schema_rejects_what_it_should():
     import jsonschema
 
-    good = _json_lines(VAE)[0]
+    good = _json_lines(VAE, schema=1)[0]
     for broken in ({**good, "schema_version": 2}, {**good, "extra": 1},
                    {**good, "diagnostics": [{"severity": "fatal"}]},
                    {k: v for k, v in good.items() if k != "ok"}):

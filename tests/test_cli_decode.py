@@ -170,3 +170,22 @@ def test_regression_a_codes_header_claiming_a_billion_rows_was_allocated(run, tm
         f.write(np.zeros(4, np.float32).tobytes())
     text = error_of(run, codes, out)
     assert "error[E504]" in text and str(codes) in text and "(1000000000, 4)" in text, text
+
+
+def test_encode_writes_the_labels_beside_the_codes(run, tmp_path):
+    codes, labels = tmp_path / "codes.npy", tmp_path / "labels.npy"
+    result = invoke("encode", run, "--split", "test", "-o", codes, "--labels", labels)
+    assert result.exit_code == 0 and f"wrote {labels}: 360 labels" in result.output
+    from aespec.train import load_run
+
+    y = np.load(labels)
+    assert y.dtype == np.int64 and np.load(codes).shape == (360, 4)
+    assert np.array_equal(y, load_run(run, device="cpu").dataset().labels_test)
+
+
+def test_resuming_a_finished_run_says_how_to_train_further(run):
+    result = invoke("run", "--resume", run, "--no-report")
+    assert result.exit_code == 0, result.output
+    assert "nothing left to train (it trained all its 1 epoch)" in result.output
+    assert f"aespec run --resume {run} --epochs N, with N > 1" in result.output
+    assert "resuming at epoch" not in result.output

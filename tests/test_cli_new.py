@@ -102,6 +102,15 @@ def test_ops_prints_the_tables_of_docs_ops_md():
     assert run("ops", "nothing").exit_code == 2
 
 
+def test_ops_with_a_name_prints_that_op_under_its_table_header():
+    dense = run("ops", "dense").stdout
+    assert dense.startswith("## Layers") and "| op | arguments |" in dense
+    assert "`dense(units, bias=true)`" in dense and "deconv" not in dense
+    both = run("ops", "gaussian").stdout  # a latent and a noise op of the same name
+    assert "## Noise" in both and "gaussian(dim" in both and "gaussian(std)" in both
+    assert "| `epochs` |" in run("ops", "epochs").stdout
+
+
 @pytest.mark.slow
 def test_fast_dev_run_of_a_template_keeps_nothing(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)

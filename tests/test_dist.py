@@ -169,3 +169,29 @@ def test_launcher_arguments_pass_multi_node_options_through():
 
     parsed = get_args_parser().parse_args(many)  # torch's own parser takes them
     assert parsed.nnodes == "2" and parsed.node_rank == 1 and parsed.module
+
+
+PHASED = SPEC.format(epochs=1) + """\
+phase first {
+    freeze encoder
+    optimizer sgd(lr=0.1)
+}
+phase second {
+    loss mae
+}
+"""
+
+
+@pytest.mark.slow
+def test_two_ranks_train_phases_as_one_process(spec):
+    """Phases under DDP: each phase's frozen parts and optimizer, rewrapped at the
+    boundary, give the weights one process gives."""
+    path = spec.parent / "phased.ae"
+    path.write_text(PHASED)
+    one = aespec.train(path, out=spec.parent / "phased-one", quiet=True, report=False)
+    out = spec.parent / "phased-ddp"
+    two_ranks(spec=path, out=out, report=False)
+    assert_close(weights(out), weights(one.run_dir))
+    assert [r["phase"] for r in history(out)] == ["first", "second"]
+    for a, b in zip(history(out), one.history, strict=True):
+        assert a["train"] == pytest.approx(b["train"], rel=1e-5)

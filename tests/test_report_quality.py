@@ -220,3 +220,11 @@ def test_a_model_that_cannot_sample_is_refused() -> None:
     assert "E308" in [d.code for d in checked.diagnostics]
     assert any("sample_quality needs a stochastic latent" in d.message
                for d in checked.diagnostics)
+
+
+def test_an_rbm_can_be_measured_as_it_can_sample() -> None:
+    """An rbm draws by Gibbs chains (`samples`), so `sample_quality` measures them too."""
+    text = (ROOT / "specs" / "rbm.ae").read_text().replace(
+        "    samples(n=64)", "    samples(n=64)\n    sample_quality")
+    checked = check_source(text, "rbm.ae")
+    assert "sample_quality" in text and checked.ok, checked.diagnostics

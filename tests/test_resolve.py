@@ -189,6 +189,11 @@ def test_set_adds_a_train_key_and_takes_arguments_in_parentheses():
     assert result.spec.train.device == "cuda:0"
 
 
+def test_set_takes_early_stop_as_a_user_first_writes_it():
+    result = check(spec(), "train.early_stop=early_stop(patience=3)")
+    assert result.ok and result.spec.train.early_stop.patience == 3
+
+
 @pytest.mark.parametrize("override", ["width", "nope=3", "train.nope=3", "model.name=x",
                                       "width=(1", "train.device=cu:da", "=3"])
 def test_bad_set_is_e210(override):

@@ -74,6 +74,12 @@ SHORT: dict[str, tuple[int | None, str | None, tuple[str, ...]]] = {
     "vqvae": (3, "fashion_mnist(limit=3000)", ()),
     # the 784-1000-500-250-30 stack, its RBMs one epoch each (its purpose: test_specs_dbn.py)
     "dbn_fashion": (4, "fashion_mnist(limit=3000)", ("train.pretrain=rbm(epochs=1, lr=1e-2)",)),
+    # phases shortened by --set phase.NAME.KEY (their purpose: test_specs_phases.py)
+    "keras_denoiser_two_phase": (None, None, ("phase.clean.epochs=1", "phase.noisy.epochs=2")),
+    "stacked_bce": (20, None, ("train.pretrain=layerwise(epochs=5, lr=1e-2, output=sigmoid, "
+                               "loss=bce)",)),
+    # its purpose: tests/test_specs_heads.py
+    "pretrain_finetune": (3, None, ("train.pretrain=rbm(epochs=1, lr=1e-2)",)),
 }
 DEFAULT_SHORT: tuple[int | None, str | None, tuple[str, ...]] = (None, None, ())  # as shipped
 
@@ -106,6 +112,10 @@ def _trained(name: str, overrides: tuple[str, ...] = (), source: str | None = No
                           out=out / "run", quiet=True, report=False)
     run = aespec.train.load_run(result.run_dir)
     d = run.data(data)
+    if run.spec.head is not None:  # its y holds the labels the head reads: the target is x
+        from dataclasses import replace
+
+        d = replace(d, train=replace(d.train, y=None), test=replace(d.test, y=None))
     return {"result": result, "model": result.model, "data": d, "run": run}
 
 
@@ -124,19 +134,22 @@ def _recon(model, x):
 
 
 def _mse(a, b) -> float:
-    return float(((a - b) ** 2).mean())
+    return float(((a - b) ** 2).nanmean())  # a NaN target (missing=nan) is unobserved
 
 
 def _mean_image_mse(t: dict) -> float:
     d = t["data"]
     target = d.train.x if d.train.y is None else d.train.y
     _, y = _test_xy(t)
-    return _mse(target.mean(0, keepdim=True), y)
+    return _mse(target.nanmean(0, keepdim=True), y)
 
 
 def _spread(a) -> float:
-    """Mean over values of the standard deviation across examples."""
-    return float(a.flatten(1).std(0).mean())
+    """Mean over values of the standard deviation across examples (of the observed ones,
+    where a NaN marks a missing value)."""
+    a = a.flatten(1)
+    mean = a.nanmean(0, keepdim=True)
+    return float(((a - mean) ** 2).nanmean(0).sqrt().nanmean())
 
 
 def _pca(t: dict, k: int):

@@ -162,3 +162,20 @@ def test_the_command_reports_a_bad_grid(spec):
 
     done = CliRunner().invoke(app, ["sweep", str(spec), "--set", "train.seed=0"])
     assert done.exit_code == 1 and "error[E613]" in done.output
+
+
+def test_a_sweep_over_a_phase_key_runs_each_point_with_it(tmp_path):
+    """`--set phase.NAME.KEY=a,b` is an axis like any other; phases never batch."""
+    from aespec.graph import check_source
+    from aespec.sweep.batchable import blocker
+
+    path = tmp_path / "phased.ae"
+    path.write_text(SPEC + "phase first {\n    freeze encoder\n}\nphase second {\n}\n")
+    result = sweep(path, ["phase.first.epochs=1,2"], jobs=1, threads=1,
+                   out=tmp_path / "sweep", report=False, batched="auto")
+    assert [r["status"] for r in result.rows] == ["finished"] * 2
+    runs = sorted((tmp_path / "sweep").glob("00*"))
+    phases = [[json.loads(line)["phase"] for line in (run / "metrics.jsonl").read_text()
+               .splitlines()] for run in runs]
+    assert phases == [["first", "second"], ["first", "first", "second"]]
+    assert "phases" in blocker(check_source(path.read_text(), str(path)))

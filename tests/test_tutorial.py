@@ -101,7 +101,7 @@ def test_the_json_shown_in_grading_md_is_real(monkeypatch):
     monkeypatch.chdir(ROOT)
     page = (DOCS / "grading.md").read_text(encoding="utf-8")
     shown = json.loads(re.search(r"```json\n(.*?)```", page, re.S).group(1))
-    result = run("check", "--json", "docs/examples/grading/bad_submission.ae")
+    result = run("check", "--json", "--schema", "1", "docs/examples/grading/bad_submission.ae")
     assert json.loads(result.stdout) == shown
 
 
@@ -154,6 +154,6 @@ def test_the_json_shown_in_language_md_is_real(monkeypatch):
     monkeypatch.chdir(ROOT)
     page = (DOCS / "language.md").read_text(encoding="utf-8")
     shown = json.loads(re.search(r"```json\n(.*?)```", page, re.S).group(1))
-    result = run("check", "--json", shown["file"])
+    result = run("check", "--json", "--schema", "1", shown["file"])
     assert json.loads(result.stdout) == shown
     assert [d["code"] for d in shown["diagnostics"]] == ["W401"]

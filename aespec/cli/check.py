@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
@@ -23,9 +23,17 @@ from aespec.cli.common import (
     overrides,
     print_diagnostics,
 )
-from aespec.graph.frontend import CheckResult, check_blocks, check_file, check_source
+from aespec.graph.frontend import (
+    JSON_SCHEMA_VERSION,
+    SCHEMA_VERSIONS,
+    CheckResult,
+    check_blocks,
+    check_file,
+    check_source,
+)
 from aespec.graph.memory import describe, estimate
-from aespec.graph.summary import objective_text, params_text, table_rows
+from aespec.graph.phases import phase_rows
+from aespec.graph.summary import Row, objective_text, params_text, table_rows
 from aespec.parse import MAX_SOURCE
 
 
@@ -35,19 +43,12 @@ def _shape(s) -> str:
 
 def print_summary(result: CheckResult) -> None:
     """The op table, the code shape, the parameter total and the objective."""
-    from rich.table import Table  # here: `check --json` prints no table
-    from rich.text import Text
+    from rich.text import Text  # here: `check --json` prints no table
 
     g, spec = result.ir, result.spec
     assert g is not None and spec is not None  # only called for specs that checked
     title = f"{spec.name}" + (f": {spec.doc}" if spec.doc else "")
-    table = Table(title=Text(title), title_justify="left", show_edge=False, pad_edge=False)
-    for col in ("line", "block", "op", "output", "params", ""):
-        table.add_column(col, justify="right" if col in ("line", "params") else "left")
-    for row in table_rows(g):
-        table.add_row(str(row.line), row.block, row.op, _shape(row.shape),
-                      f"{row.params:,}" if row.params else "", row.note)
-    out.print(table)
+    out.print(_table(Text(title), table_rows(g)))
     z = "noise z" if spec.is_adversarial else "code z"
     out.print(f"{z}: {_shape(g.z)}    input: {_shape(spec.input.shape)}    "
               f"parameters: {params_text(g)}", markup=False)
@@ -56,6 +57,59 @@ def print_summary(result: CheckResult) -> None:
     least = "at least " if spec.is_adversarial else ""
     out.print(f"memory of one training step: {least}{describe(estimate(spec, g))}",
               markup=False)
+    if spec.phases:
+        print_phases(result)
+
+
+def print_phases(result: CheckResult) -> None:
+    """The phase sequence: each phase's epochs, noise, objective, optimizer, frozen parts."""
+    from rich.table import Table
+
+    assert result.spec is not None and result.ir is not None
+    table = Table(title="phases, in training order", title_justify="left", show_edge=False,
+                  pad_edge=False)
+    for col in ("line", "phase", "epochs", "noise", "objective", "optimizer", "frozen"):
+        table.add_column(col, justify="right" if col == "line" else "left")
+    for row in phase_rows(result.spec, result.phase_irs, result.ir):
+        schedule = "" if row["schedule"] == "none" else f", {row['schedule']}"
+        table.add_row(str(row["line"]), row["name"],
+                      f"{row['first_epoch']}-{row['last_epoch']} ({row['epochs']})",
+                      row["noise"], row["objective"], row["optimizer"] + schedule,
+                      " ".join(row["freeze"]) or "-")
+    out.print(table)
+
+
+def _table(title: Any, rows: list[Row]) -> Any:
+    """The op table: line, block, op, output shape, parameters, note."""
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left", show_edge=False, pad_edge=False)
+    for col in ("line", "block", "op", "output", "params", ""):
+        table.add_column(col, justify="right" if col in ("line", "params") else "left")
+    for row in rows:
+        table.add_row(str(row.line), row.block, row.op, _shape(row.shape),
+                      f"{row.params:,}" if row.params else "", row.note)
+    return table
+
+
+def print_shapes_to_error(result: CheckResult) -> None:
+    """A spec with a shape error (E3xx): the table of the ops whose shapes were inferred,
+    up to the line of the first such error, so the student sees where the sizes went."""
+    from rich.text import Text
+
+    first = next((d for d in result.diagnostics if d.severity == "error"), None)
+    if result.ir is None or first is None or not first.code.startswith("E3") \
+            or first.span is None:
+        return
+    rows = []
+    try:
+        for row in table_rows(result.ir):
+            if row.block != "loss" and row.line <= first.span.end_line:
+                rows.append(row)
+    except LookupError:  # an op whose shape could not be inferred: the table stops there
+        pass
+    if len(rows) > 1:
+        out.print(_table(Text(f"shapes up to line {first.span.end_line}"), rows))
 
 
 @app.command("check")
@@ -64,7 +118,11 @@ def check_command(
                                        help="Spec files (.ae), Markdown files whose ```ae "
                                             "blocks are specs (.md), or - for standard input."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object per spec "
-                                 "(docs/check-json.schema.json)."),
+                                 "(docs/check-json-2.schema.json)."),
+    schema: int = typer.Option(JSON_SCHEMA_VERSION, "--schema", metavar="N",
+                               help="The --json schema version: 2 (ops, objective, noise, "
+                                    "latent, regularizers, settings) or 1.",
+                               min=min(SCHEMA_VERSIONS), max=max(SCHEMA_VERSIONS)),
     set_: Optional[list[str]] = SetOption,
     block: Optional[str] = BlockOption,
     data: Optional[str] = DataOption,
@@ -76,10 +134,12 @@ def check_command(
         for result in _results(path, overrides(set_), block, data):
             failed |= not result.ok
             if as_json:
-                out.print(json.dumps(result.to_json(), ensure_ascii=False), markup=False,
+                out.print(json.dumps(result.to_json(schema), ensure_ascii=False), markup=False,
                           highlight=False, soft_wrap=True)
                 continue
             print_diagnostics(result.diagnostics, result.source, quiet)
+            if not result.ok and not quiet:
+                print_shapes_to_error(result)
             if result.ok and result.ir is not None and not quiet:
                 if result.block is not None:
                     out.print(f"{result.label} (line {result.block.line})", markup=False)

@@ -25,6 +25,9 @@ def encode_command(
     split: str = typer.Option("all", "--split", metavar="all|train|test",
                               help="Which examples: the training ones, then the test ones "
                                    "(all), or one split."),
+    labels: Optional[Path] = typer.Option(None, "--labels", metavar="FILE",
+                                          help="Also write the examples' class labels "
+                                               "(N,) int64, in the same order."),
     which: str = CheckpointOption,
     device: Optional[str] = DeviceOption,
 ) -> None:
@@ -42,9 +45,17 @@ def encode_command(
         ds = loaded.dataset(data)
         parts = {"train": [ds.x_train], "test": [ds.x_test], "all": [ds.x_train, ds.x_test]}
         x = torch.from_numpy(np.concatenate(parts[split])).to(loaded.device)
+        known = {"train": [ds.labels_train], "test": [ds.labels_test],
+                 "all": [ds.labels_train, ds.labels_test]}[split]
+        if labels is not None and any(part is None for part in known):
+            raise typer.BadParameter(f"the data ({ds.description}) has no class labels",
+                                     param_hint="'--labels'")
         codes = encode(loaded.model, x).numpy()
     except AespecError as error:
         raise fail(error) from None
     save_array(output, codes)
     out.print(f"wrote {output}: {plural(len(codes), 'code')} of shape {tuple(codes.shape[1:])}",
               markup=False)
+    if labels is not None:
+        save_array(labels, np.concatenate(known).astype(np.int64))
+        out.print(f"wrote {labels}: {plural(len(codes), 'label')}", markup=False)

@@ -50,9 +50,13 @@ def eval_command(
     nll: Optional[int] = typer.Option(
         None, "--nll", min=1, metavar="K",
         help="Also estimate the test NLL -log p(x) in nats per example with K importance "
-             "samples from q(z|x) (K=1: the ELBO; Burda et al. use 5000). VAEs only."),
+             "samples from q(z|x) (K=1: the ELBO; Burda et al. use 5000); for an rbm, "
+             "with log Z from K chains of annealed importance sampling. VAEs and RBMs."),
     seed: int = typer.Option(0, "--seed", help="Seed of the --nll draws and of the noise "
                                                "on the test inputs (--noisy)."),
+    betas: int = typer.Option(
+        10_000, "--betas", min=1, metavar="T",
+        help="An rbm's --nll: AIS steps from the base model to the rbm."),
     noisy: Optional[bool] = typer.Option(
         None, "--noisy/--clean",
         help="Feed the test inputs with the spec's noise (seeded; the clean inputs are the "
@@ -62,16 +66,20 @@ def eval_command(
     """Evaluate a trained run on the test split of its data (or of --data)."""
     try:
         loaded = open_run(run_dir, which, device)
+        from aespec.report.imputation import imputation_scores
         from aespec.train.evaluate import evaluate, recon_errors
         from aespec.train.references import noise_text, start_references
 
-        run_data = loaded.data(data)
-        split, kind = _inputs(loaded, run_data, noisy, seed)
-        estimate = None if nll is None else _nll(loaded.model, split, nll, seed, as_json)
-        scorer = start_references(loaded.model, run_data.train, split, loaded.device,
-                                  run_data.description, kind, noise_text(loaded.spec))
+        dataset = loaded.dataset(data)
+        splits = loaded.data(dataset=dataset)
+        split, kind = _inputs(loaded, splits, noisy, seed)
+        estimate = None if nll is None else \
+            _nll(loaded.model, splits, (nll, betas), seed, as_json)
+        scorer = start_references(loaded.model, splits.train, split, loaded.device,
+                                  splits.description, kind, noise_text(loaded.spec))
         terms = evaluate(loaded.model, split, observe=None if scorer is None else scorer.observe)
         refs = None if scorer is None else scorer.finish(terms)
+        terms.update(imputation_scores(loaded.model, dataset))  # missing=nan: held-out
         errors = recon_errors(loaded.model, split)
     except AespecError as error:
         raise fail(error) from None
@@ -85,7 +93,7 @@ def eval_command(
         if estimate is not None:
             record["nll"] = {"draws": estimate.draws, "seed": estimate.seed,
                              "nats": estimate.mean, "se": estimate.se,
-                             "likelihood": loaded.model.info.likelihood.name}
+                             **_nll_method(loaded.model, estimate)}
         out.print(json.dumps(_json_safe(record), allow_nan=False), markup=False,
                   highlight=False, soft_wrap=True)
         return
@@ -106,9 +114,7 @@ def eval_command(
 
         print_references(refs)
     if estimate is not None:
-        out.print(f"NLL -log p(x), K={estimate.draws} importance samples (seed "
-                  f"{estimate.seed}): {estimate.mean:.4f} ± {estimate.se:.4f} nats per example "
-                  f"(p(x|z): {loaded.model.info.likelihood.name})", markup=False)
+        out.print(_nll_line(loaded.model, estimate), markup=False)
 
 
 def _inputs(loaded: Any, run_data: Any, noisy: Optional[bool], seed: int) -> tuple[Any, str]:
@@ -132,16 +138,38 @@ def _inputs(loaded: Any, run_data: Any, noisy: Optional[bool], seed: int) -> tup
     return test, headline_input(model, paired) if not is_denoiser(model) else "clean"
 
 
-def _nll(model: Any, split: Any, draws: int, seed: int, quiet: bool) -> Any:
-    """The importance-sampled NLL, with the run's progress bar (at a terminal, not --json):
+def _nll_method(model: Any, estimate: Any) -> dict[str, Any]:
+    """How the --nll figure was made, for the JSON record."""
+    z = estimate.partition
+    if z is None:
+        return {"likelihood": model.info.likelihood.name}
+    return {"method": "ais", "betas": z.betas, "log_z": z.log_z, "log_z_se": z.se}
+
+
+def _nll_line(model: Any, estimate: Any) -> str:
+    z = estimate.partition
+    if z is None:
+        return (f"NLL -log p(x), K={estimate.draws} importance samples (seed {estimate.seed})"
+                f": {estimate.mean:.4f} ± {estimate.se:.4f} nats per example "
+                f"(p(x|z): {model.info.likelihood.name})")
+    return (f"NLL -log p(v) = F(v) + log Z, log Z by AIS with K={z.chains} chains of "
+            f"{z.betas} steps (seed {estimate.seed}): {estimate.mean:.4f} ± "
+            f"{estimate.se:.4f} nats per example (log Z {z.log_z:.4f} ± {z.se:.4f})")
+
+
+def _nll(model: Any, splits: Any, draws: tuple[int, int], seed: int, quiet: bool) -> Any:
+    """The importance-sampled NLL (an rbm's by AIS, `draws` its chains and betas), with
+    the run's progress bar (at a terminal, not --json):
     the NLL so far where `aespec run` shows the loss, examples/s, the time left."""
     import time
 
     from aespec.cli.run import _reporter
+    from aespec.train.ais import ais_nll, rbm_of
     from aespec.train.evaluate import importance_nll
 
+    chains, betas = draws
     reporter = _reporter(quiet)
-    reporter.phase(f"NLL, K={draws}", len(split))
+    reporter.phase(f"NLL, K={chains}", len(splits.test))
     started = shown = time.perf_counter()
 
     def progress(done: int, total: int, mean: float) -> None:
@@ -152,6 +180,8 @@ def _nll(model: Any, split: Any, draws: int, seed: int, quiet: bool) -> Any:
             reporter.step(done, mean, done / max(now - started, 1e-9))
 
     try:
-        return importance_nll(model, split, draws, seed, progress)
+        if rbm_of(model) is not None:
+            return ais_nll(model, splits.test, splits.train.x, chains, seed, betas, progress)
+        return importance_nll(model, splits.test, chains, seed, progress)
     finally:
         reporter.close()

@@ -185,6 +185,10 @@ def _setting_value(key: str, s: settings.Setting) -> str:
         return " or ".join([f"`{c}`" for c in s.choices] + extra)
     if s.kind == "op":
         return " or ".join(_op_choice(n, m) for n, m in (s.ops or {}).items())
+    if s.kind == "names":
+        return "one or more names: `encoder`, `bottleneck`, `decoder`, a named layer"
+    if s.kind == "string":
+        return 'a path in quotes: `"runs/NAME"`'
     return _op_choice(key, s.args) + (" (the key takes the arguments)"
                                       if s.args.model_fields else "")
 
@@ -193,7 +197,7 @@ def _default(model: type[BaseModel], key: str) -> str:
     if key not in model.model_fields:
         return "off"
     v = model.model_fields[key].default
-    if v is None:
+    if v is None or v == ():
         return "off" if key != "channels_last" else "auto"
     if isinstance(v, settings.OpChoice):
         return _op_choice(v.name, type(v.args))

@@ -109,7 +109,8 @@ class RichReporter:
 
 
 def print_start(run: Any) -> None:
-    resumed = f", resuming at epoch {run.first_epoch}" if run.first_epoch > 1 else ""
+    resumed = f", resuming at epoch {run.first_epoch}" if 1 < run.first_epoch <= run.epochs \
+        else ""
     out.print(f"{run.name}: {run.params:,} parameters on {run.device}"
               f"{' (' + ', '.join(run.notes) + ')' if run.notes else ''}{resumed}", markup=False)
     out.print(f"data: {run.data}; {run.n_train} train / {run.n_val} validation", markup=False)
@@ -167,6 +168,9 @@ def _times(ratio: Any) -> str:
     return "" if ratio is None else f"{ratio:.2f}"
 
 
+MEASURED = ("accuracy",)  # measured in training too, never trained on: a head's accuracy
+
+
 def print_result(result: Any) -> None:
     """The summary: test loss by term (and the best epoch's validation), size and time; a
     GAN's best epoch's terms and its samples' quality instead."""
@@ -188,14 +192,14 @@ def print_result(result: Any) -> None:
         for term, value in [*best["train"].items(), *val.items()]:
             table.add_row(game.label(term), f"{value:#.6g}")
     else:
-        trained = set(best["train"]) if best is not None else set(result.test)
+        trained = set(best["train"]) - set(MEASURED) if best is not None else set(result.test)
         _by_name(table, "term", {k: v for k, v in result.test.items() if k in trained}, val,
                  getattr(result, "test_clean", None))
     out.print(table)
     if getattr(result, "references", None):
         print_references(result.references)
     measures = {k: v for k, v in result.test.items()
-                if not gan and best is not None and k not in best["train"]}
+                if not gan and best is not None and (k not in best["train"] or k in MEASURED)}
     if measures:  # numbers evaluated, never trained on (a som's quantization error)
         table = Table(show_edge=False, pad_edge=False)
         _by_name(table, "measure", measures, val)
@@ -215,6 +219,10 @@ def print_result(result: Any) -> None:
     for nid, stats in getattr(result, "codebook", {}).items():
         out.print(codebook_line(nid, stats), markup=False)
     print_diagnostics(getattr(result, "warnings", []), None)
+    if activity := getattr(result, "active_units", None):
+        out.print(f"active units: {activity['active']} of {activity['dims']} latent dimensions "
+                  f"(variance of E[z|x] over the test split > {activity['threshold']:g})",
+                  markup=False)
     out.print(f"parameters: {result.params:,}    time: {result.seconds:.1f} s    "
               f"run: {result.run_dir}", markup=False)
     out.print(f"page: {result.run_dir / 'report.html'}", markup=False)
@@ -269,6 +277,9 @@ def run_command(
     fast_dev_run: bool = typer.Option(False, "--fast-dev-run",
                                       help="One batch of training, validation, test and "
                                            "report, in a temporary directory removed after."),
+    init_from: Optional[Path] = typer.Option(None, "--init-from", metavar="PATH",
+                                             help="Start from another run's weights: its "
+                                                  "directory (best.pt) or a .pt file."),
     block: Optional[str] = BlockOption,
     nproc: int = _launch.NprocOption, nnodes: Optional[str] = _launch.NnodesOption,
     node_rank: Optional[int] = _launch.NodeRankOption,
@@ -283,6 +294,9 @@ def run_command(
     if fast_dev_run and (resume is not None or out_dir is not None):
         raise typer.BadParameter("a fast-dev-run keeps no run directory: drop --resume and "
                                  "--out", param_hint="'--fast-dev-run'")
+    if init_from is not None and resume is not None:
+        raise typer.BadParameter("a resumed run goes on from its own checkpoint",
+                                 param_hint="'--init-from'")
     check_device(device)
     launched = _launch.relaunch(ctx)  # --nproc N: this command in N processes
     if launched is not None:
@@ -297,7 +311,8 @@ def run_command(
     # this process ends when the run stops: a second Ctrl-C is not a traceback
     request = RunRequest(checked or spec, data=data, out=out_dir, resume=resume,
                          overrides=tuple(sets), device=device or "auto",
-                         report=not no_report, tensorboard=tensorboard, ends_process=True)
+                         report=not no_report, tensorboard=tensorboard, ends_process=True,
+                         init_from=None if init_from is None else str(init_from))
     if fast_dev_run:
         _fast_dev_run(request, quiet, source)
         return

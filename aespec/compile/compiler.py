@@ -17,25 +17,27 @@ if TYPE_CHECKING:
     from aespec.graph.ir import IR
 
 
-def compile_model(graph: IR, spec: Any = None) -> Any:
+def compile_model(graph: IR, spec: Any = None, reuse: dict[str, Any] | None = None) -> Any:
     """The torch module of a checked spec's graph IR (see docs/compile.md): an `AEModel`,
     or a GAN's `GANModel` (compile/gan.py).
 
     Its parameter count equals `graph.params` and every intermediate tensor has
     the node's inferred `out_shape`.  The graph holds everything the compiler reads; `spec`
-    (optional) gives the source lines that the generated code's comments quote.
+    (optional) gives the source lines that the generated code's comments quote; `reuse`
+    (node id -> module) makes an autoencoder whose layers are another model's (a phase's).
     """
     _require_complete(graph, spec)
     if "z" in graph.nodes:
         from aespec.compile.gan import compile_gan
 
         return compile_gan(graph, line_origin(graph, spec))
-    return _compile_autoencoder(graph, spec)
+    return _compile_autoencoder(graph, spec, reuse)
 
 
-def _compile_autoencoder(graph: IR, spec: Any) -> AEModel:
+def _compile_autoencoder(graph: IR, spec: Any, reuse: dict[str, Any] | None = None
+                         ) -> AEModel:
     order = graph.order
-    built = build_ops(graph)
+    built = build_ops(graph, reuse)
     root, origin = module_root(built), line_origin(graph, spec)
     noise_nodes = [n for n in order if graph.nodes[n].block == "noise"]
     enc_in = noise_nodes[-1] if noise_nodes else "input"
@@ -57,6 +59,10 @@ def _compile_autoencoder(graph: IR, spec: Any) -> AEModel:
         likelihood=likelihood_of(graph),
         sampler=next(iter(generative_ops(graph)), None))
     model = AEModel(net, noise, build_objective(graph, built, slots), slots, views, info)
+    if "head" in graph.outputs:  # `head on NAME { ... }`: reads one of net's outputs
+        head, names = _head(graph, built, root, origin)
+        model.add_head(head, graph.nodes["xent"].weight if "xent" in graph.nodes else None,
+                       names)
     if graph.is_vae_gan:  # D reads examples: compile/vaegan.py
         from aespec.compile.vaegan import compile_vae_gan
 
@@ -137,8 +143,32 @@ def _net_outputs(graph: IR, seg: Segment) -> tuple[list[fx.Node], Slots]:
         if target not in nodes:
             nodes[target] = len(values)
             values.append(seg.env[target])
+    head_in = None
+    if "head" in outs:  # the code (slot 1) or another tensor the head reads
+        source = graph.predecessors(head_first(graph))[0]
+        head_in = 1 if source == outs["bottleneck"] else len(values)
+        if head_in != 1:
+            values.append(seg.env[source])
     return values, Slots(0, 1, 2 if logits is not None else None, tuple(latents), nodes, draws,
-                         tuple(aux))
+                         tuple(aux), head_in)
+
+
+def head_first(graph: IR) -> str:
+    """The head's first node (`head on NAME { ... }`); its one predecessor is what it reads."""
+    return next(n for n in graph.order if graph.nodes[n].block == "head")
+
+
+def _head(graph: IR, built: dict[str, Any], root: nn.Module,
+          origin: Callable[[str], str] | None
+          ) -> tuple[fx.GraphModule, dict[str, tuple[str, ...]]]:
+    """The head's layers as a network of their own, from the tensor it reads (`h`) to its
+    logits (they come after every other node in `order`), and its fx names -> IR ids."""
+    first = head_first(graph)
+    start = graph.order[graph.order.index(first) - 1]  # the placeholder stands for its input
+    seg = Segment(graph, built, start, "h", origin).through(graph.outputs["head"])
+    names = {k: tuple(i for i in ids if i != start) for k, ids in _names(graph, seg).items()}
+    return (seg.finish([seg.env[graph.outputs["head"]]], root, "Head"),
+            {k: ids for k, ids in names.items() if ids})
 
 
 def _aux_loss(graph: IR, nid: str) -> str | None:

@@ -38,13 +38,18 @@ def term_inputs(graph: IR) -> list[tuple[str, str]]:
             if (d := graph.nodes[n]).place == "layer" and registered("layer", d.op)[0].adds_term]
 
 
-def build_ops(g: IR) -> dict[str, Any]:
+def build_ops(g: IR, reuse: dict[str, Any] | None = None) -> dict[str, Any]:
     """Each forward node's torch form, from its registry builder (in order: tied layers
-    are handed the encoder layer they share a weight with, joins the named tensor's shape)."""
+    are handed the encoder layer they share a weight with, joins the named tensor's shape);
+    `reuse`: node id -> a module built before, taken as it is (a phase's model shares the
+    run's layers: train/phases.py)."""
     built: dict[str, Any] = {}
     for nid in g.order[1:]:
         d = g.nodes[nid]
         if d.kind == "input":  # a GAN's z, and its real input after the generator
+            continue
+        if reuse and nid in reuse:
+            built[nid] = reuse[nid]
             continue
         _, build = registered(d.place, d.op)
         tied = {"tied": built[d.tied_to]} if d.tied_to else {}

@@ -8,10 +8,29 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from aespec.errors import AespecError, Span
+from aespec.errors import AespecError, Diagnostic, Span
 
 if TYPE_CHECKING:
     import numpy as np
+
+
+@dataclass(frozen=True, eq=False)
+class Missing:
+    """What a load with `missing=nan` found (aespec.data.missing): the fill the input reads
+    in place of a NaN, each value's observed training mean (the column-means baseline of
+    imputation), and the share of entries observed in each split."""
+
+    how: str  # "mean" or "zero"
+    fill: np.ndarray  # (*input_shape,) float32
+    column_means: np.ndarray  # (*input_shape,) float32; the overall mean where none observed
+    observed_train: float
+    observed_test: float
+    never_observed: int  # values no training example observes
+    paired: bool = False  # the data has its own targets (y=): no imputation is scored
+
+    def describe(self) -> str:
+        return (f"; observed: {self.observed_train:.1%} of the training entries, "
+                f"{self.observed_test:.1%} of the test entries (fill={self.how})")
 
 
 @dataclass(frozen=True, eq=False)
@@ -22,6 +41,8 @@ class Dataset:
     labels mark anomalies: 0 normal, 1 anomaly.  `class_names[k]` names label k, where the
     source knows its classes (("normal", "anomaly") with `normal=`); None otherwise.
     With `range=(-1, 1)` the examples were scaled from [0, 1] to `scaled`, (-1, 1).
+    With `missing=nan` the examples have every NaN filled and `y` holds the targets, NaN
+    where an entry is unobserved; `missing` says what was filled.
     """
 
     x_train: np.ndarray
@@ -33,6 +54,9 @@ class Dataset:
     description: str
     class_names: tuple[str, ...] | None = None
     scaled: tuple[float, float] | None = None  # range=: what [0, 1] was mapped to
+    # missing=nan (data/missing.py): x is filled, y holds the targets with their NaN
+    missing: Missing | None = None
+    warnings: tuple[Diagnostic, ...] = ()  # found when the data was read (W437, W439)
 
     def to_unit(self, x: Any) -> Any:
         """Examples (numpy or torch) back in [0, 1], as pictures show and the report's

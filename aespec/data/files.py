@@ -254,8 +254,10 @@ def npy_raw(args: NpyArgs, ctx: Ctx) -> Raw:
     return Raw(str(x_path), x, y=y, y_origin=str(y_path))
 
 
-def read_csv(path: pathlib.Path, label: str | None, ctx: Ctx) -> Raw:
-    """Numeric rows under a header row; a `label` column becomes the class labels."""
+def read_csv(path: pathlib.Path, label: str | None, ctx: Ctx, blank: str | None = None
+             ) -> Raw:
+    """Numeric rows under a header row; a `label` column becomes the class labels; an empty
+    cell reads as `blank` where it is given ("nan" with missing=nan)."""
     import csv
 
     import numpy as np
@@ -282,7 +284,7 @@ def read_csv(path: pathlib.Path, label: str | None, ctx: Ctx) -> Raw:
             raise ctx.error("E504", f"{path}:{line}: {len(row)} values, the header has "
                             f"{len(names)}")
         try:
-            data[out] = [float(v) for v in row]
+            data[out] = [float(v if v.strip() or blank is None else blank) for v in row]
         except ValueError:
             raise ctx.error("E504", f"{path}:{line}: a value is not a number") from None
     if label is None:

@@ -16,7 +16,7 @@ from aespec.data.sources import CsvArgs, ImagesArgs, NpyArgs, NpzArgs
 
 
 def csv_raw(args: CsvArgs, ctx: Ctx) -> Raw:
-    return ctx.read(args.file, lambda p: read_csv(p, args.label, ctx))
+    return ctx.read(args.file, lambda p: read_csv(p, args.label, ctx, args.missing))
 
 
 register(

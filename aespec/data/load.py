@@ -12,10 +12,11 @@ from pydantic import BaseModel, ValidationError
 from aespec.data import datasets, filesources, synthetic  # noqa: F401 (they register, in order)
 from aespec.data.base import Ctx, Dataset
 from aespec.data.entry import REGISTRY
+from aespec.data.missing import Missing, few_observed, fill_missing
 from aespec.data.mmap import is_mapped, load_lazy
 from aespec.data.prepare import check_counts, finish, keep_normal, scale_for, split, to_range
 from aespec.data.sources import UNIT, normal_classes, validate_args
-from aespec.errors import Span
+from aespec.errors import Diagnostic, Span
 
 
 def natural_shape(source: str, args: dict) -> tuple[int, ...] | None:
@@ -74,10 +75,12 @@ def load_data(source: str, args: dict, input_shape: tuple[int, ...], *,
     ctx = Ctx(source, tuple(input_shape), base_dir, span, file)
     scaled = _scaled(model, ctx, need_unit_range)
     raw = entry.load(model, ctx)
+    missing = getattr(model, "missing", None) == "nan"
     if is_mapped(raw):  # larger than memory: read on demand (data/mmap.py)
-        if getattr(model, "normal", None) is not None:
-            raise ctx.error("E509", "normal= cannot pick classes of data read on demand",
-                            "leave out normal, or load the data into memory (mmap=false)")
+        for arg in ("normal", "missing"):
+            if getattr(model, arg, None) is not None:
+                raise ctx.error("E509", f"{arg}= cannot be applied to data read on demand",
+                                f"leave out {arg}, or load the data into memory (mmap=false)")
         return load_lazy(raw, ctx, need_unit_range, _describe_args(model, ctx),
                          raw.class_names or entry.class_names)
     for part in (raw, raw.test):
@@ -87,7 +90,7 @@ def load_data(source: str, args: dict, input_shape: tuple[int, ...], *,
     # scale both splits alike, decided by the training data
     scales = (scale_for(train.x), None if train.y is None else scale_for(train.y))
     (x_tr, y_tr, l_tr, r_tr), (x_te, y_te, l_te, r_te) = (
-        finish(part, ctx, scales, need_unit_range) for part in (train, test))
+        finish(part, ctx, scales, need_unit_range, missing) for part in (train, test))
     names = (raw.class_names or entry.class_names) if l_tr is not None else None
     normal, marks = normal_classes(getattr(model, "normal", None)), ""
     if normal is not None:
@@ -99,8 +102,29 @@ def load_data(source: str, args: dict, input_shape: tuple[int, ...], *,
         x_tr, x_te = to_range(x_tr, scaled), to_range(x_te, scaled)
         known = None if known is None else (scaled[0] + known[0] * (scaled[1] - scaled[0]),
                                             scaled[0] + known[1] * (scaled[1] - scaled[0]))
-    text = _describe(model, ctx, x_tr, x_te, y_tr, known) + marks
-    return Dataset(x_tr, x_te, y_tr, y_te, l_tr, l_te, text, names, scaled)
+    found, paired = None, y_tr  # the description names a separate target only
+    warnings: tuple[Diagnostic, ...] = ()
+    if missing:  # x filled, y the target with its NaN kept (data/missing.py)
+        (x_tr, y_tr), (x_te, y_te), found = fill_missing(
+            (x_tr, y_tr), (x_te, y_te), model.filled_with, ctx)  # type: ignore[attr-defined]
+        marks += found.describe()
+        warnings = _missing_warnings(found, ctx)
+    text = _describe(model, ctx, x_tr, x_te, paired, known) + marks
+    return Dataset(x_tr, x_te, y_tr, y_te, l_tr, l_te, text, names, scaled, found, warnings)
+
+
+def _missing_warnings(found: Missing, ctx: Ctx) -> tuple[Diagnostic, ...]:
+    """W437: missing=nan on data that has no NaN; W439: too little observed to learn."""
+    if found.observed_train == 1.0 and found.observed_test == 1.0:
+        return (Diagnostic("W437", f"missing=nan, but the {ctx.source} data has no NaN: "
+                           "every entry is observed", ctx.span,
+                           "leave out missing=nan, or check that the file marks its missing "
+                           "entries as NaN (a CSV as an empty cell)", ctx.file),)
+    few = few_observed(found)
+    if few is None:
+        return ()
+    return (Diagnostic("W439", few, ctx.span, "more observed entries, fewer values per "
+                       "example, or a model of the observed values alone", ctx.file),)
 
 
 def _scaled(model: BaseModel, ctx: Ctx, need_unit_range: bool) -> tuple[float, float] | None:

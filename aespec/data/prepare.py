@@ -90,14 +90,18 @@ def scale_for(a: np.ndarray) -> float:
 
 
 def finish(part: Raw, ctx: Ctx, scales: tuple[float, float | None],
-           need_unit_range: bool) -> tuple[Any, Any, Any, tuple[float, float]]:
+           need_unit_range: bool, missing: bool = False
+           ) -> tuple[Any, Any, Any, tuple[float, float]]:
     """(x, y, labels, x's value range) of one split: float32, shaped to the input, values
-    checked."""
+    checked; with `missing` (missing=nan) a NaN is let through, the range is that of the
+    observed values."""
     import numpy as np
     shape, y_origin = ctx.input_shape, part.y_origin or part.origin
     x_range = value_range(part.x, scales[0])  # before the float copy: a uint8 pass is cheaper
-    x = _fit_shape(_as_float(part.x, scales[0], part.origin, ctx), shape, part.origin, ctx)
-    y = None if part.y is None else _as_float(part.y, scales[1] or 1.0, y_origin, ctx)
+    x = _fit_shape(_as_float(part.x, scales[0], part.origin, ctx, missing), shape,
+                   part.origin, ctx)
+    y = None if part.y is None else _as_float(part.y, scales[1] or 1.0, y_origin, ctx,
+                                              missing)
     if y is not None and math.prod(y.shape[1:]) == math.prod(shape):
         y = _fit_shape(y, shape, y_origin, ctx)
     elif y is not None and y.ndim == 3:
@@ -119,6 +123,9 @@ def value_range(a: np.ndarray, divisor: float) -> tuple[float, float]:
     if not a.size:
         return 0.0, 0.0
     lo, hi = a.min(), a.max()
+    if lo != lo or hi != hi:  # missing=nan: the range of the observed values
+        observed = a[~np.isnan(a)]
+        lo, hi = (observed.min(), observed.max()) if observed.size else (0.0, 0.0)
     if a.dtype.kind in "biu" or divisor != 1.0:  # x / d is monotonic: (min x) / d is its min
         lo, hi = (np.float32(v) / np.float32(divisor) for v in (lo, hi))
     return float(lo), float(hi)
@@ -132,13 +139,22 @@ def to_range(x: np.ndarray, target: tuple[float, float]) -> np.ndarray:
     return x * np.float32(hi - lo) + np.float32(lo)
 
 
-def _as_float(a: np.ndarray, divisor: float, origin: str, ctx: Ctx) -> np.ndarray:
+def _as_float(a: np.ndarray, divisor: float, origin: str, ctx: Ctx,
+              missing: bool = False) -> np.ndarray:
     import numpy as np
     out = a.astype(np.float32)
     if divisor != 1.0:
         out /= np.float32(divisor)  # x / 255 in float32, as torchvision's ToTensor does
-    if a.dtype.kind not in "biu" and not np.isfinite(out).all():  # integers always are
-        raise ctx.error("E504", f"{origin} contains NaN or infinite values")
+    if a.dtype.kind in "biu" or np.isfinite(out).all():  # integers always are
+        return out
+    if np.isinf(out).any():
+        raise ctx.error("E504", f"{origin} contains infinite values")
+    if not missing:
+        entry = REGISTRY.get(ctx.source)
+        takes = entry is not None and "missing" in entry.args.model_fields
+        raise ctx.error("E504", f"{origin} contains NaN values", (
+            f"if a NaN marks an unobserved entry, write `{ctx.source}(..., missing=nan)`: the "
+            "loss then skips it" if takes else "replace the NaN values in the file"))
     return out
 
 

@@ -29,6 +29,10 @@ Normal = Optional[Union[int, tuple[int, ...]]]
 TEN_CLASSES = tuple(range(10))  # digits, mnist and fashion_mnist label 0..9
 # the ranges `range=` scales images to: [0, 1] as read, or [-1, 1] for a tanh generator
 UNIT, SYMMETRIC = (0, 1), (-1, 1)
+# `missing=nan`: a NaN in a user's file is an unobserved entry; `fill=`: what the input
+# reads in its place (docs/language.md, "Missing values")
+Missing = Optional[Literal["nan"]]
+Fill = Optional[Literal["mean", "zero"]]
 
 
 class ArgProblem(ValueError):
@@ -154,8 +158,30 @@ class _UserLabels(_Labelled):
         return _check_normal(value, None)
 
 
-class NpzArgs(_UserLabels):
-    """`npz(file, x, y, labels, normal)`: arrays by key; `y` is a separate target."""
+class _Missing(SourceArgs):
+    """A user's file that may hold NaN: `missing=nan` reads a NaN as an unobserved entry
+    (the loss skips it, the input gets `fill`), left out a NaN is refused (E504).
+    `fill=mean` (the default with `missing=nan`): each value's mean over the observed
+    training entries; `fill=zero`: 0."""
+
+    @field_validator("fill", check_fields=False)
+    @classmethod
+    def _fill_needs_missing(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is not None and info.data.get("missing") is None:
+            raise ArgProblem("fill says what stands in for a missing value, and no value is "
+                             "missing", "write it with missing=nan, or leave it out")
+        return value
+
+    @property
+    def filled_with(self) -> str:
+        """`mean` or `zero`: what stands in for a missing entry in the encoder's input."""
+        return getattr(self, "fill", None) or "mean"
+
+
+class NpzArgs(_UserLabels, _Missing):
+    """`npz(file, x, y, labels, normal, mmap, missing, fill)`: arrays by key; `y` a target.
+
+    `missing=nan`: a NaN marks an unobserved entry."""
 
     file: str
     x: str = "x"
@@ -163,24 +189,34 @@ class NpzArgs(_UserLabels):
     labels: str | None = None
     normal: Normal = None
     mmap: bool | None = None  # memory-map (data/mmap.py); left out: when it would not fit
+    missing: Missing = None
+    fill: Fill = None
 
 
-class NpyArgs(SourceArgs):
-    """`npy(file, y, mmap)`: one array of examples; `y` names a second .npy of targets;
-    `mmap=true` reads it through a memory map (left out: when it would not fit)."""
+class NpyArgs(_Missing):
+    """`npy(file, y, mmap, missing, fill)`: one array of examples; `y` an .npy of targets.
+
+    `mmap=true` reads it through a memory map (left out: when it would not fit);
+    `missing=nan`: a NaN marks an unobserved entry."""
 
     file: str
     y: str | None = None
     mmap: bool | None = None
+    missing: Missing = None
+    fill: Fill = None
 
 
-class CsvArgs(_UserLabels):
-    """`csv(file, label, normal)`: numeric rows under a header; `label` names a class column."""
+class CsvArgs(_UserLabels, _Missing):
+    """`csv(file, label, normal, missing, fill)`: numeric rows; `label` names a class column.
+
+    `missing=nan`: an empty cell (or `nan`) marks an unobserved entry."""
 
     labels_arg: ClassVar[str] = "label"
     file: str
     label: str | None = None
     normal: Normal = None
+    missing: Missing = None
+    fill: Fill = None
 
 
 class ImagesArgs(SourceArgs):

@@ -48,7 +48,7 @@ __all__ = ["INSTALL_HINT", "PNG_DPI", "Box", "GraphvizMissingError", "RenderErro
            "args_text", "fmt_shape", "group_ops", "render", "to_dot", "to_svg",
            "write_drawing"]
 
-CLUSTERED = ("noise", "encoder", "bottleneck", "decoder", "discriminator")
+CLUSTERED = ("noise", "encoder", "bottleneck", "decoder", "discriminator", "head")
 PNG_DPI = 150  # sharp when a slide scales the picture up
 INSTALL_HINT = ("install graphviz (Debian/Ubuntu: sudo apt-get install graphviz; macOS: "
                 "brew install graphviz; conda: conda install graphviz)")
@@ -187,7 +187,7 @@ def _add_flow(dot: _Dot, g: IR, boxes: list[Box], owner: dict[str, str]) -> None
 def _add_objective(dot: _Dot, g: IR, owner: dict[str, str], detail: str) -> None:
     terms = [d for d in g.nodes.values() if d.kind == "loss"]
     if terms:  # one node, a line per term: every term compares the same x and x̂
-        dot.node("loss", "", {"label": loss_label(terms), **STYLES["loss"]})
+        dot.node("loss", "", {"label": loss_label(terms, g.masked), **STYLES["loss"]})
         out = g.outputs.get("decoder")
         if out:
             shape = g.nodes[out].out_shape

@@ -202,14 +202,17 @@ def cluster_title(block: str, title: str, place: dict[str, str]) -> Html:
 # ---------------------------------------------------------------- the objective, the caption
 
 
-def loss_label(terms: list[Node]) -> Html:
-    """One line per loss term: every term compares the same x and x̂."""
+def loss_label(terms: list[Node], masked: bool = False) -> Html:
+    """One line per loss term: every term compares the same x and x̂; `masked`
+    (missing=nan): a last line says they skip the unobserved entries."""
     lines = ["<B>loss</B>"]
     for d in terms:
         op = opdef_of(d)
         weight = "" if d.weight == 1 else f"{fmt_num(d.weight)}·"
         args = args_text(op, d.args)
         lines.append(_esc(weight + op.formula) + (f"  {_note(args)}" if args else ""))
+    if masked:
+        lines.append(_note("over observed entries (missing=nan)"))
     return _lines(lines)
 
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from aespec import data as data_sources
 from aespec.errors import Diagnostic, DiagnosticBag, Span, did_you_mean
 from aespec.model import BLOCKS, Mirror, Spec
-from aespec.ops import Range, Shape, fmt_value, get_op
+from aespec.ops import Range, Shape, fmt_value, get_op, op_text
 from aespec.ops.shapes import fits_inside
 
 if TYPE_CHECKING:
@@ -75,9 +75,39 @@ def _output_hint(g: IR, out: Shape, want: Shape) -> str | None:
     if valid:
         return (f"pad=valid at line {g.nodes[valid[0]].span.line} shrinks the size; "
                 "use pad=same, or add a crop")
+    lossy = _lossy_downsample(g)
+    if lossy is not None:
+        d = g.nodes[lossy]
+        size, left = d.input_shape()[1:], d.output_shape()[1:]
+        what = op_text(get_op("layer", d.op), d.args)
+        return (f"{what} at line {d.span.line} takes {_size(size)} to {_size(left)}, "
+                "dropping what does not divide, so no upsampling gets back to "
+                f"{_size(want[1:])}: use input sizes that divide by every stride and "
+                "pool, or fewer of them")
     if want[1] > out[1] and want[1] % out[1] == 0:  # integers: sizes may be huge
         return f"upsample by {want[1] // out[1]} more (upsample or deconv stride)"
-    return "use input sizes that divide by every stride and pool"
+    return ("the decoder's sizes do not add up to the input's: the table of "
+            "`aespec check` shows each op's output")
+
+
+def _lossy_downsample(g: IR) -> str | None:
+    """The first op that shrinks an image or sequence by a factor its size does not divide
+    by (a third maxpool(2) on 7x7 gives 3x3): the size the mirror cannot restore."""
+    for n in g.order:
+        d = g.nodes[n]
+        if d.place != "layer" or d.block not in ("encoder", "bottleneck") \
+                or d.in_shape is None or d.out_shape is None:
+            continue
+        before, after = d.input_shape(), d.output_shape()
+        if len(before) < 2 or len(after) != len(before):
+            continue
+        if any(b > a > 0 and b % a for b, a in zip(before[1:], after[1:], strict=True)):
+            return n
+    return None
+
+
+def _size(dims: Shape) -> str:
+    return "x".join(map(str, dims))
 
 
 @check
@@ -177,11 +207,12 @@ def report_needs_latent(spec: Spec, g: IR, bag: DiagnosticBag) -> None:
                 "N(0, I) by `regularize mmd(weight)`", spec.report_spans["samples"],
                 "use reconstructions, make the bottleneck gaussian(dim), or add "
                 "`regularize mmd(10)` (a Wasserstein autoencoder)")
-    if "sample_quality" in items and g.prior is None:
+    if "sample_quality" in items and g.prior is None and not gibbs:
         bag.add("E308", f"sample_quality needs a prior: {no_prior}" if no_prior else
-                "sample_quality needs a stochastic latent: it measures draws from the "
-                "prior, which need `gaussian(dim)` in the bottleneck or `regularize "
-                "mmd(weight)` on the code", spec.report_spans["sample_quality"],
+                "sample_quality needs a stochastic latent or an rbm: it measures draws "
+                "from the model, which need `gaussian(dim)` or `rbm(hidden)` in the "
+                "bottleneck or `regularize mmd(weight)` on the code",
+                spec.report_spans["sample_quality"],
                 "make the bottleneck gaussian(dim), or add `regularize mmd(10)`")
     z = g.z
     if "manifold" in items and z is not None and math.prod(z) != 2:

@@ -12,6 +12,10 @@ from aespec.graph import (  # noqa: F401  (register their checks)
     adversarial,
     conditional,
     dbn,
+    heads,
+    missing,
+    pitfalls,
+    schedchecks,
     somchecks,
     theory,
 )
@@ -19,13 +23,17 @@ from aespec.graph.build import build_ir
 from aespec.graph.checks import run_checks
 from aespec.graph.ir import IR
 from aespec.graph.memory import estimate
-from aespec.model import Spec
+from aespec.graph.phases import phase_rows
+from aespec.model import PhaseSpec, Spec, phase_spec
 from aespec.parse import parse_source, read_spec
 from aespec.parse.markdown import AeBlock, ae_blocks, is_markdown, read_markdown, select_block
 from aespec.resolve import resolve_spec
 from aespec.resolve.overrides import locate_overrides
 
-JSON_SCHEMA_VERSION = 1  # of `aespec check --json` (docs/check-json.schema.json)
+# of `aespec check --json`: 2 adds the `spec` object (docs/check-json-2.schema.json); 1
+# (docs/check-json.schema.json) is still given with `--schema 1`
+JSON_SCHEMA_VERSION = 2
+SCHEMA_VERSIONS = (1, 2)
 
 
 @dataclass
@@ -41,6 +49,8 @@ class CheckResult:
     overrides: tuple[str, ...] = ()  # the `--set` values it was checked with
     data: str | None = None  # the --data value in place of its `data` statement
     block: AeBlock | None = None  # the ```ae block of a Markdown file that was checked
+    phase_irs: list[IR | None] = field(default_factory=list)  # per phase: its own graph
+    #   where its noise or loss differs from the top level's, else None
 
     @property
     def label(self) -> str:
@@ -63,16 +73,24 @@ class CheckResult:
                 "memory": estimate(self.spec, g).to_json() if "decoder" in g.outputs
                 else None}
 
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"schema_version": JSON_SCHEMA_VERSION, "file": self.path}
+    def to_json(self, version: int = JSON_SCHEMA_VERSION) -> dict[str, Any]:
+        """The object of `check --json`, in schema `version` (1 or 2)."""
+        out: dict[str, Any] = {"schema_version": version, "file": self.path}
         if self.block is not None:
             out["block"] = {"index": self.block.index, "name": self.block.name,
                             "line": self.block.line}
         out["ok"] = self.ok
         out["diagnostics"] = [self._diagnostic_json(d) for d in self.diagnostics]
         model = self.model_json()
+        if model is not None and version >= 2 and self.spec is not None and self.spec.phases:
+            assert self.ir is not None
+            model["phases"] = phase_rows(self.spec, self.phase_irs, self.ir)
         if model is not None:
             out["model"] = model
+        if version >= 2 and self.ir is not None and self.spec is not None:
+            from aespec.graph.describe import spec_json
+
+            out["spec"] = spec_json(self.spec, self.ir)
         return out
 
     def _diagnostic_json(self, d: Diagnostic) -> dict[str, Any]:
@@ -110,11 +128,28 @@ def check_spec(spec: Spec) -> CheckResult:
     return _check_graph(CheckResult(spec.path, spec.source), spec, DiagnosticBag(file=spec.path))
 
 
+def _check_phase(spec: Spec, phase: PhaseSpec, bag: DiagnosticBag) -> IR:
+    """A phase's own graph and checks: its diagnostics that point inside the phase's block
+    (its noise, its loss); the rest are the top level's, reported there once."""
+    seen, own = phase_spec(spec, phase), DiagnosticBag(file=bag.file)
+    ir = build_ir(seen, own)
+    run_checks(seen, ir, own)
+    for d in own.items:
+        if d.span is not None and phase.span.line <= d.span.line <= phase.span.end_line:
+            bag.add(d.code, d.message, d.span, d.hint)
+    return ir
+
+
 def _check_graph(result: CheckResult, spec: Spec | None, bag: DiagnosticBag) -> CheckResult:
     result.spec = spec
     if spec is not None:
         result.ir = build_ir(spec, bag)
         run_checks(spec, result.ir, bag)
+        for phase in spec.phases:  # a phase's own noise or loss: its own graph's checks
+            ir = None
+            if phase.noise is not None or phase.loss is not None:
+                ir = _check_phase(spec, phase, bag)
+            result.phase_irs.append(ir)
     result.diagnostics = sorted(bag.items, key=_order)
     return result
 

@@ -19,10 +19,13 @@ from aespec.model.spec import (
     LossTermSpec,
     Mirror,
     OpCall,
+    PhaseSpec,
     RegSpec,
     Spec,
+    phase_spec,
 )
 
 __all__ = ["ADVERSARIAL_TRAIN", "BLOCKS", "LAYER_BLOCKS", "REPEATABLE", "STATEMENTS",
            "AdversarialSpec", "ConditionSpec", "DataSpec", "InputSpec", "LatentSpec",
-           "LossTermSpec", "Mirror", "OpCall", "RegSpec", "ReportSpec", "Spec", "TrainSpec"]
+           "LossTermSpec", "Mirror", "OpCall", "PhaseSpec", "RegSpec", "ReportSpec", "Spec",
+           "TrainSpec", "phase_spec"]

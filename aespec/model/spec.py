@@ -17,9 +17,9 @@ from aespec.ops import Args, get_op
 
 BLOCKS = ("encoder", "bottleneck", "decoder")
 STATEMENTS = ("model", "let", "data", "input", "noise", "condition", "latent", "encoder",
-              "bottleneck", "decoder", "discriminator", "loss", "regularize", "train",
-              "report")
-REPEATABLE = ("let", "regularize")
+              "bottleneck", "decoder", "discriminator", "head", "loss", "regularize", "train",
+              "phase", "report")
+REPEATABLE = ("let", "regularize", "phase")
 # the blocks of layers: an autoencoder's, and a GAN's discriminator (layers as an encoder's)
 LAYER_BLOCKS = (*BLOCKS, "discriminator")
 # the train keys of an adversarial spec only
@@ -37,6 +37,9 @@ class OpCall(_Frozen):
     args: Args
     span: Span
     label: Optional[str] = None  # set on the last op of `NAME = chain`
+    # the arguments written as a schedule (aespec.ops.anneal.WeightSchedule), by name; `args`
+    # holds each one's settled value
+    schedules: tuple[tuple[str, Any], ...] = ()
 
 
 class InputSpec(_Frozen):
@@ -85,15 +88,52 @@ class AdversarialSpec(_Frozen):
     span: Span
 
 
+class HeadSpec(_Frozen):
+    """`head on NAME { ... }`: a supervised head, layers that read a tensor of the
+    autoencoder (`code`, the bottleneck's output, by default) and end in one logit per class
+    of the data's labels; `loss ... + w * xent` trains it (docs/language.md, heads)."""
+
+    on: str = "code"  # `code`, a block's name, or a tensor named `NAME = ...`
+    layers: list[OpCall]
+    span: Span  # the `head` keyword's
+    on_span: Optional[Span] = None
+
+
+class XentSpec(_Frozen):
+    """`loss ... + w * xent`: the cross-entropy of the head's logits on the data's labels."""
+
+    weight: float = 1.0
+    span: Span
+
+
 class LossTermSpec(_Frozen):
-    weight: float
+    weight: float  # a schedule's settled value
     call: OpCall
+    schedule: Optional[Any] = None  # an aespec.ops.anneal.WeightSchedule
 
 
 class RegSpec(_Frozen):
     call: OpCall
     target: Optional[str] = None
     target_span: Optional[Span] = None
+
+
+class PhaseSpec(_Frozen):
+    """`phase NAME { ... }`: what differs from the top-level statements for its epochs.
+
+    None (and `train`'s own value for the train keys) where the phase does not say: the
+    spec's top-level `noise`, `loss` and `train` hold. `noise` is [] for `noise none`."""
+
+    name: str
+    epochs: int
+    noise: Optional[list[OpCall]] = None
+    loss: Optional[list[LossTermSpec]] = None
+    optimizer: Optional[cfg.OpChoice] = None
+    schedule: Optional[cfg.OpChoice] = None
+    freeze: Optional[tuple[str, ...]] = None
+    early_stop: Optional[cfg.EarlyStop] = None
+    span: Span
+    spans: dict[str, Span] = {}  # each key's line
 
 
 class Spec(_Frozen):
@@ -103,6 +143,7 @@ class Spec(_Frozen):
     doc: Optional[str] = None
     path: Optional[str] = None
     source: str = ""
+    overrides: tuple[str, ...] = ()  # the --set values it was resolved with (aespec.load's)
     lets: dict[str, Any] = {}
     data: Optional[DataSpec] = None
     input: InputSpec
@@ -117,12 +158,15 @@ class Spec(_Frozen):
     loss: list[LossTermSpec] = []  # reconstruction terms: at least one, but none in a GAN
     adversarial: Optional[AdversarialSpec] = None  # a GAN's loss
     loss_span: Optional[Span] = None
+    head: Optional[HeadSpec] = None  # a supervised head on a tensor of the autoencoder
+    xent: Optional[XentSpec] = None  # its cross-entropy term on the data's labels
     regularizers: list[RegSpec] = []
     train: cfg.TrainSpec = cfg.TrainSpec()
     train_spans: dict[str, Span] = {}
     report: cfg.ReportSpec = cfg.ReportSpec()
     report_spans: dict[str, Span] = {}
     block_spans: dict[str, Span] = {}
+    phases: list[PhaseSpec] = []  # in file order; none: one phase, the top level's
 
     def __repr__(self) -> str:
         """One line for the Python display: what the spec says, not its whole source."""
@@ -143,6 +187,11 @@ class Spec(_Frozen):
         if self.path:
             parts.append(f"file={self.path!r}")
         return f"Spec({', '.join(parts)})"
+
+    @property
+    def total_epochs(self) -> int:
+        """Epochs of the whole run: the phases' sum, else `train.epochs`."""
+        return sum(p.epochs for p in self.phases) if self.phases else self.train.epochs
 
     @property
     def is_adversarial(self) -> bool:
@@ -169,21 +218,38 @@ class Spec(_Frozen):
         """The spec as plain JSON without source positions: equal for equal meaning (a
         run's identity, a sweep's batching)."""
         meaning = _without_spans(self.model_dump(mode="json", serialize_as_any=True, exclude={
-            "source", "path", "train_spans", "report_spans", "block_spans", "loss_span"}))
+            "source", "path", "overrides", "train_spans", "report_spans", "block_spans",
+            "loss_span"}))
+        for phase in meaning.get("phases", []):
+            phase.pop("spans", None)
+        if not self.phases:  # a spec without phases means what it meant before them
+            meaning.pop("phases", None)
+        for key, default in (("freeze", []), ("init", None)):
+            if meaning["train"].get(key) == default:
+                meaning["train"].pop(key, None)
         if self.condition is None:  # a spec means what it meant before conditions
             meaning.pop("condition", None)
+        for key in ("head", "xent"):  # and before heads
+            if meaning.get(key) is None:
+                meaning.pop(key, None)
         if not self.is_adversarial and not self.discriminator:  # as before GANs and AAEs
             for key in ("latent", "discriminator", "discriminator_on", "adversarial"):
                 meaning.pop(key, None)
             for key in ADVERSARIAL_TRAIN:
                 meaning["train"].pop(key, None)
+        for key in ("clip", "log"):  # as before clipping: absent when not written
+            if meaning["train"].get(key) is None:
+                meaning["train"].pop(key, None)
         return meaning
 
 
 def _without_spans(value: Any) -> Any:
+    """`value` less its spans, and less the schedules of ops and loss terms that have none
+    (a spec means what it meant before weights could be scheduled)."""
     if isinstance(value, dict):
         return {k: _without_spans(v) for k, v in value.items()
-                if k not in ("span", "target_span")}
+                if k not in ("span", "target_span")
+                and not (k in ("schedules", "schedule") and not v)}
     if isinstance(value, list):
         return [_without_spans(v) for v in value]
     return value
@@ -191,3 +257,15 @@ def _without_spans(value: Any) -> Any:
 
 def _ops(calls: list[OpCall]) -> str:
     return f"{len(calls)} op" + ("" if len(calls) == 1 else "s")
+
+
+def phase_spec(spec: Spec, phase: PhaseSpec) -> Spec:
+    """The spec as it trains during `phase`: the phase's noise, loss and train keys in
+    place of the top level's, and no phases of its own."""
+    keys = {k: getattr(phase, k) for k in cfg.PHASE_KEYS if getattr(phase, k) is not None}
+    update: dict[str, Any] = {"train": spec.train.model_copy(update=keys), "phases": []}
+    if phase.noise is not None:
+        update["noise"] = phase.noise
+    if phase.loss is not None:
+        update["loss"] = phase.loss
+    return spec.model_copy(update=update)

@@ -67,7 +67,7 @@ register(OpDef(
     inverse=lambda a, s_in, s_out: dense_inverse(DenseArgs(units=a.dim), s_in, s_out),
     signature="gaussian(dim, beta=1.0, samples=1, iw=1)",
     params_doc="`2 * (in * dim + dim)`", blocks=("bottleneck",), build=_build_gaussian,
-    emit=_emit_gaussian))
+    emit=_emit_gaussian, schedulable=("beta",)))
 
 
 # ---------------------------------------------------------------- vq (VQ-VAE)
@@ -77,6 +77,7 @@ class VQArgs(Args):
     codes: int = PosInt
     dim: int = PosInt
     commitment: float = Field(0.25, ge=0)
+    ema: float = Field(0.0, ge=0, lt=1)  # > 0: the codebook by moving averages, this decay
 
 
 def _vq_shape(a: VQArgs, s: Shape) -> Shape:
@@ -95,7 +96,7 @@ def _build_vq(a: VQArgs, s_in: Shape, s_out: Shape):
     """VectorQuantizer: (z_q, codebook + commitment loss)."""
     from aespec.ops.modules import VectorQuantizer
 
-    return VectorQuantizer(a.codes, a.dim, a.commitment)
+    return VectorQuantizer(a.codes, a.dim, a.commitment, a.ema)
 
 
 def _emit_vq(op: Op) -> Written:
@@ -103,19 +104,27 @@ def _emit_vq(op: Op) -> Written:
     a = op.args
     return Written((f"{op.out}, {op.nid}_loss = {op.m}({op.x})  # {lit(op.out_shape)}, and "
                     "the term vq",),
-                   ((op.nid, f"VectorQuantizer({a.codes}, {a.dim}, {lit(a.commitment)})"),),
+                   ((op.nid, f"VectorQuantizer({a.codes}, {a.dim}, {lit(a.commitment)}"
+                     + (f", ema={lit(a.ema)})" if a.ema else ")")),),
                    helpers=("VectorQuantizer",))
 
 
 register(OpDef(
     "vq", "layer", "nearest of `codes` learned vectors of `dim` values (per position, over "
     "channels, on a feature map); straight-through gradient; adds "
-    "`‖sg[z_e] - e‖² + commitment * ‖z_e - sg[e]‖²` (means) as the term `vq`",
+    "`‖sg[z_e] - e‖² + commitment * ‖z_e - sg[e]‖²` (means) as the term `vq`; `ema=0.9`: "
+    "the codebook by exponential moving averages of the vectors that chose each entry (no "
+    "gradient), the term the commitment alone",
     VQArgs, shape=_vq_shape, params=lambda a, s: a.codes * a.dim, range=_unbounded,
-    signature="vq(codes, dim, commitment=0.25)", params_doc="`codes * dim` (the codebook)",
+    signature="vq(codes, dim, commitment=0.25, ema=0)",
+    params_doc="`codes * dim` (the codebook)",
     blocks=("bottleneck",), build=_build_vq, aux_loss="vq", style="latent", emit=_emit_vq,
-    formula_of=lambda a: f"‖sg[z_e] − e‖² + {fmt_num(a.commitment)}·‖z_e − sg[e]‖²",
+    formula_of=lambda a: f"{fmt_num(a.commitment)}·‖z_e − sg[e]‖² (codebook: EMA "
+    f"{fmt_num(a.ema)})" if a.ema else
+    f"‖sg[z_e] − e‖² + {fmt_num(a.commitment)}·‖z_e − sg[e]‖²",
     regularizes=True,  # a code of log2(codes) bits a position cannot copy the input
     label=lambda a: f"{a.codes} codes × {a.dim}",
+    unbatched="its codebook starts from the first batch's outputs and (ema) moves in "
+    "place, steps that depend on the data, which the vmapped step cannot take",
     no_prior="vq's codes are discrete, with no prior over them: drawing needs one fitted on "
     "the training codes (the paper's PixelCNN), which aespec does not fit"))

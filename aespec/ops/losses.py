@@ -68,7 +68,7 @@ def _emit_bce(a: Any, nid: str, pred: str, target: str, logits: bool, reduction:
 
 _ALIASES = {"mse": ("mean_squared_error", "l2", "mse_loss"), "mae": ("mean_absolute_error", "l1"),
             "bce": ("binary_crossentropy", "binary_cross_entropy", "bce_loss", "crossentropy",
-                    "cross_entropy"),
+                    "cross_entropy", "bce_with_logits"),
             "huber": ("smooth_l1",)}
 
 
@@ -281,7 +281,7 @@ def _reg(name: str, doc: str, args: type[Args], signature: str,
          **hooks: Any) -> None:
     register(OpDef(name, "regularizer", doc, args, place="regularizer", blocks=("regularize",),
                    signature=signature, build=build, acts_on=acts_on, formula=formula,
-                   **hooks))
+                   schedulable=("weight",), **hooks))
 
 
 _reg("l2", "`weight * sum(w^2)` over the target's weights (not biases); default target: all "

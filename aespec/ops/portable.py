@@ -50,6 +50,17 @@ def gaussian_nll(pred, target, reduction, var=None, log_var=None, min_var=0.001)
     return nll.sum() if reduction == "sum" else nll.mean()
 
 
+def observed_only(e, observed, reduction):
+    """A loss's values `e` (computed with reduction "none") over the observed entries only
+    (missing=nan): "mean" averages over the observed entries, "sum" sums them, "none" gives
+    0 where an entry is unobserved."""
+    e = e.masked_fill(~observed, 0.0)
+    if reduction == "none":
+        return e
+    total = e.sum()
+    return total if reduction == "sum" else total / observed.sum().clamp(min=1)
+
+
 def log_importance_weights(nll, z, mu, logvar):
     """log p(x|z) p(z) / q(z|x) of each draw, (draws, B): `nll` is -log p(x|z), (draws*B,);
     z the draws, (draws*B, dim), stacked draw-major; mu and logvar those of q(z|x),
@@ -128,7 +139,7 @@ class ExampleNorm(nn.GroupNorm):
 
 
 class VectorQuantizer(nn.Module):
-    """`vq(codes, dim, commitment)`: each vector of the input replaced by its nearest
+    """`vq(codes, dim, commitment, ema)`: each vector of the input replaced by its nearest
     codebook entry.
 
     A vector input (B, dim) is one vector per example; a feature map (B, dim, H, W) (or a
@@ -138,23 +149,50 @@ class VectorQuantizer(nn.Module):
     over the quantized values.  The codebook is set from the first training batch's
     encoder outputs (a random pick of them; the `ready` buffer says it was): a uniform
     init far from those outputs leaves most codes dead.
+
+    With `ema` > 0 the codebook learns no gradient: each training step moves every entry
+    to an exponential moving average (decay `ema`) of the vectors that chose it (van den
+    Oord et al. 2017, appendix A.1), from the `counts` and `sums` buffers, counts
+    Laplace-smoothed (no division by zero; an unchosen entry's sum and count decay
+    alike); the loss is the commitment term alone.
     """
 
-    def __init__(self, codes, dim, commitment):
+    def __init__(self, codes, dim, commitment, ema=0.0):
         super().__init__()
-        self.codebook = nn.Parameter(torch.empty(codes, dim).uniform_(-1 / codes, 1 / codes))
-        self.commitment = commitment
+        self.codebook = nn.Parameter(torch.empty(codes, dim).uniform_(-1 / codes, 1 / codes),
+                                     requires_grad=not ema)
+        self.commitment, self.ema = commitment, ema
         self.register_buffer("ready", torch.zeros((), dtype=torch.bool))
+        if ema:
+            self.register_buffer("counts", torch.ones(codes))  # (codes,) EMA of uses
+            self.register_buffer("sums", self.codebook.detach().clone())  # (codes, dim)
 
     def forward(self, h):
         flat = self.vectors(h)  # (N, dim): N = B, or B * positions
         if self.training and not bool(self.ready):
             self.init_from(flat.detach())
-        e = self.codebook[self.nearest(flat)]  # (N, dim)
-        loss = (e - flat.detach()).square().mean() + \
-            self.commitment * (flat - e.detach()).square().mean()
+        chosen = self.nearest(flat)
+        e = self.codebook[chosen]  # (N, dim)
+        loss = self.commitment * (flat - e.detach()).square().mean()
+        if self.ema:
+            if self.training:
+                self.average(flat.detach(), chosen)
+        else:
+            loss = loss + (e - flat.detach()).square().mean()
         z_q = flat + (e - flat).detach()  # straight-through: forward e, backward identity
         return self.unvectors(z_q, h), loss
+
+    @torch.no_grad()
+    def average(self, flat, chosen):
+        """One EMA step of the codebook towards the mean of the vectors that chose each
+        entry."""
+        one_hot = nn.functional.one_hot(chosen, len(self.codebook)).to(self.sums.dtype)
+        d = self.ema
+        self.counts.mul_(d).add_(one_hot.sum(0), alpha=1 - d)
+        self.sums.mul_(d).add_(one_hot.t() @ flat.to(self.sums.dtype), alpha=1 - d)
+        n = self.counts.sum()
+        smoothed = (self.counts + 1e-5) / (n + len(self.counts) * 1e-5) * n
+        self.codebook.copy_((self.sums / smoothed.unsqueeze(1)).to(self.codebook.dtype))
 
     def nearest(self, flat):
         """(N,) index of the nearest codebook entry of each row of `flat` (N, dim)."""
@@ -172,6 +210,9 @@ class VectorQuantizer(nn.Module):
     def init_from(self, flat):
         pick = torch.randint(len(flat), (len(self.codebook),), device=flat.device)
         self.codebook.copy_(flat[pick].to(self.codebook.dtype))
+        if self.ema:
+            self.sums.copy_(self.codebook)
+            self.counts.fill_(1.0)
         self.ready.fill_(True)
 
     @staticmethod

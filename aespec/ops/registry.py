@@ -161,6 +161,11 @@ class OpDef:
     # layers: its module follows the epochs (`set_progress`: a som's shrinking
     # neighbourhood), which the sequential loop sets and a batched sweep does not
     follows_progress: bool = False
+    # layers: why the batched sweep's vmapped step cannot run its module ("" if it can)
+    unbatched: str = ""
+    # losses' weights, regularizers, latents: the arguments that may be written as a
+    # schedule over the epochs (`beta=warmup(epochs=10)`, aespec.ops.anneal)
+    schedulable: tuple[str, ...] = ()
 
     @property
     def shape_changing(self) -> bool:
@@ -194,10 +199,19 @@ def lookup(place: str, name: str) -> OpDef | None:
 
 
 def alias_of(place: str, name: str) -> str | None:
-    """The op of a place that another library calls `name` (`linear` -> `dense`), or None."""
-    low = name.lower()
+    """The op of a place that another library calls `name` (`linear` -> `dense`), or None.
+    Case and underscores do not count (`ReLU`, `LeakyReLU`, `BatchNorm2d`), nor PyTorch's
+    `Loss` ending on a loss (`MSELoss`, `BCEWithLogitsLoss`)."""
+    keys = {_plain(name)}
+    if place == "loss" and _plain(name).endswith("loss") and len(_plain(name)) > 4:
+        keys.add(_plain(name)[:-4])
     return next((op.name for op in REGISTRY[place].values()  # type: ignore[index]
-                 if low in op.aliases), None)
+                 if keys & {_plain(op.name), *map(_plain, op.aliases)}), None)
+
+
+def _plain(name: str) -> str:
+    """`Leaky_ReLU` -> `leakyrelu`: a name as another library's habits may spell it."""
+    return name.lower().replace("_", "")
 
 
 def get_op(place: str, name: str) -> OpDef:

@@ -13,9 +13,9 @@ of LANGUAGE.md's table (each with the comments above it). The rules:
   inside it or the joined line would be longer than `WIDTH`: then its line breaks stay and
   each continuation line is indented four spaces per open `(`;
 - one blank line between groups of statements (model; lets; data, input and noise;
-  encoder, bottleneck and decoder; loss and regularizers; train; report); inside a group
-  and inside a block, a blank line where the source had one or more; none at a block's
-  start or end; one newline at the end of the file;
+  encoder, bottleneck and decoder; loss and regularizers; train; phases; report); inside a
+  group and inside a block, a blank line where the source had one or more; none at a
+  block's start or end; one newline at the end of the file;
 - a comment on a line of its own is indented as the code around it; a trailing comment
   keeps its column when the code before it still leaves two spaces (so comments aligned
   in a column stay aligned), else it sits two spaces after the code; a comment line that
@@ -41,12 +41,13 @@ INDENT = "    "
 # groups that a blank line separates; a statement with another keyword (an error for the
 # resolve stage) goes last.
 ORDER = ("model", "let", "data", "input", "noise", "condition", "latent", "encoder",
-         "bottleneck", "decoder", "discriminator", "loss", "regularize", "train", "report")
+         "bottleneck", "decoder", "discriminator", "head", "loss", "regularize", "train",
+         "phase", "report")
 GROUPS = (("model",), ("let",), ("data", "input", "noise", "condition", "latent"),
-          ("encoder", "bottleneck", "decoder", "discriminator"),
-          ("loss", "regularize"), ("train",), ("report",))
+          ("encoder", "bottleneck", "decoder", "discriminator"), ("head",),
+          ("loss", "regularize"), ("train",), ("phase",), ("report",))
 _GROUP = {key: i for i, keys in enumerate(GROUPS) for key in keys}
-_KEYWORDS = {"model", "let", "loss", "regularize", "repeat", "on"}  # the grammar's literals
+_KEYWORDS = {"model", "let", "loss", "regularize", "repeat", "on", "phase"}  # literals
 
 _TOKEN = re.compile(r"""
     (?P<ws>[ \t\f\r]+)

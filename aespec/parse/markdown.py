@@ -82,7 +82,7 @@ def ae_blocks(text: str, path: str | None = None) -> list[AeBlock]:
     lines = text.split("\n")
     blocks: list[AeBlock] = []
     for start, end, info in _fences(lines):
-        if info != "ae":
+        if info not in ("ae", "aespec"):
             continue
         if len(blocks) == MAX_BLOCKS:
             raise AespecError.of("E004", f"the Markdown file has more than {MAX_BLOCKS} ```ae "

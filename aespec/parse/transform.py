@@ -11,6 +11,7 @@ from aespec.parse.tree import (
     Arg,
     BinOp,
     BlockStmt,
+    Call,
     ChainLine,
     LetStmt,
     LineStmt,
@@ -21,6 +22,7 @@ from aespec.parse.tree import (
     Neg,
     Num,
     Op,
+    PhaseStmt,
     RegularizeStmt,
     RepeatLine,
     Str,
@@ -97,6 +99,10 @@ class ToTree(Transformer):
         args = c[1] if len(c) > 1 and c[1] is not None else ()
         return Op(str(c[0]), args, span_of(meta), span_of(c[0]))
 
+    def call(self, meta, c):
+        args = c[1] if len(c) > 1 and c[1] is not None else ()
+        return Call(str(c[0]), args, span_of(meta), span_of(c[0]))
+
     def weight(self, meta, c):
         return c[0]
 
@@ -138,6 +144,10 @@ class ToTree(Transformer):
         name, target, lines = c
         return BlockStmt(str(name), lines, span_of(meta), span_of(name),
                          str(target) if target else None, span_of(target) if target else None)
+
+    def phase_stmt(self, meta, c):
+        name, *body = c
+        return PhaseStmt(str(name), tuple(body), span_of(meta), span_of(name))
 
     def line_stmt(self, meta, c):
         head, chain = c

@@ -51,9 +51,6 @@ class TupleExpr:
     span: Span
 
 
-Expr = Union[Num, Str, Name, BinOp, Neg, TupleExpr]
-
-
 @dataclass(frozen=True)
 class Arg:
     key: str | None  # None for a positional argument
@@ -70,6 +67,18 @@ class Op:
     span: Span
     name_span: Span
 
+
+@dataclass(frozen=True)
+class Call:
+    """`name(args)` written as a value: a weight's schedule, `beta=warmup(epochs=10)`."""
+
+    name: str
+    args: tuple[Arg, ...]
+    span: Span
+    name_span: Span
+
+
+Expr = Union[Num, Str, Name, BinOp, Neg, TupleExpr, Call]
 
 Item = Union[Op, Num, Str]  # a chain item; bare values appear in train/report lines
 
@@ -147,7 +156,19 @@ class LineStmt:
     keyword_args: tuple[Arg, ...] = ()  # `dense(4)` written as a statement: always an error
 
 
-Statement = Union[ModelStmt, LetStmt, LossStmt, RegularizeStmt, BlockStmt, LineStmt]
+@dataclass(frozen=True)
+class PhaseStmt:
+    """`phase NAME { ... }`: statements (noise, loss, train keys as lines) that hold for the
+    phase's epochs; `statements` are parsed as top-level ones are."""
+
+    name: str
+    statements: tuple[Statement, ...]
+    span: Span
+    name_span: Span
+
+
+Statement = Union[ModelStmt, LetStmt, LossStmt, RegularizeStmt, BlockStmt, LineStmt,
+                  PhaseStmt]
 
 
 @dataclass(frozen=True)

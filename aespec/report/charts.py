@@ -54,9 +54,11 @@ def _fmt(v: float) -> str:
 
 
 def line_chart(title: str, series: list[Series], marker: float | None = None,
-               marker_text: str = "best", x_label: str = "epoch") -> Html:
+               marker_text: str = "best", x_label: str = "epoch",
+               boundaries: tuple[tuple[float, str], ...] = ()) -> Html:
     """The series on shared axes with a legend; `marker` draws a vertical line at that x
-    (the best epoch).  Points are drawn as dots too, so a one-epoch run shows something."""
+    (the best epoch); each of `boundaries` (x, name) a solid line where a phase begins,
+    named at the foot.  Points are drawn as dots too, so a one-epoch run shows something."""
     shown = [s for s in series if _points(s)]
     if not shown:
         return Html("")
@@ -103,6 +105,12 @@ def line_chart(title: str, series: list[Series], marker: float | None = None,
         parts.append(f'<text x="{px(marker) + (-6 if right else 6):.1f}" y="{TOP + 20}" '
                      f'font-size="16" fill="#444" text-anchor="{"end" if right else "start"}">'
                      + html("{}</text>", marker_text))
+    for x, name in boundaries:
+        if math.isfinite(x) and x_lo <= x <= x_hi:
+            parts.append(f'<line x1="{px(x):.1f}" x2="{px(x):.1f}" y1="{TOP}" y2="{TOP + ph}" '
+                         'stroke="#999" stroke-width="2"/>')
+            parts.append(f'<text x="{px(x) + 6:.1f}" y="{TOP + ph - 8}" font-size="15" '
+                         'fill="#555">' + html("{}</text>", shorten(name, 24)))
     for s in shown:
         parts += _line(s, px, py)
     parts += _legend(shown, LEFT + pw)

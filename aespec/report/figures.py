@@ -237,6 +237,43 @@ def histogram(train: np.ndarray, test: np.ndarray, threshold: float, rule: str,
     return fig
 
 
+def imputation_chart(truth: np.ndarray, guesses: dict[str, np.ndarray],
+                     names: dict[str, str], title: str):
+    """Left: each method's mean guess (and its spread, one standard deviation) against the
+    true value of the hidden entries, binned by true value (each value its own bin where
+    there are few, as star ratings have), the diagonal a perfect imputation.  Right: each
+    method's RMSE, a bar each, the value written beside it."""
+    fig, _ = _figure(13, 4.8, nrows=0)
+    left, right = fig.subplots(1, 2, width_ratios=[1.3, 1])
+    levels = np.unique(truth)
+    if len(levels) > 12:  # a continuous value: 10 bins of equal counts
+        edges = np.unique(np.quantile(truth, np.linspace(0, 1, 11)))
+        which = np.clip(np.searchsorted(edges, truth, side="right") - 1, 0, len(edges) - 2)
+        centres = np.array([truth[which == b].mean() for b in range(len(edges) - 1)])
+    else:
+        which, centres = np.searchsorted(levels, truth), levels
+    width = (centres.max() - centres.min()) / max(len(centres), 1) * 0.2
+    for i, (key, guess) in enumerate(guesses.items()):
+        means = np.array([guess[which == b].mean() for b in range(len(centres))])
+        spread = np.array([guess[which == b].std() for b in range(len(centres))])
+        left.errorbar(centres + (i - 1) * width, means, yerr=spread, fmt="o-", capsize=3,
+                      color=f"C{i}", label=names.get(key, key))
+    lo, hi = float(min(truth.min(), centres.min())), float(max(truth.max(), centres.max()))
+    left.plot([lo, hi], [lo, hi], color="0.5", ls="--", lw=1, label="perfect")
+    left.set_xlabel("true value of the hidden entry", fontsize=12)
+    left.set_ylabel("imputed value (mean ± sd)", fontsize=12)
+    left.legend(fontsize=10)
+    rmse = [float(np.sqrt(np.mean((g - truth) ** 2))) for g in guesses.values()]
+    bars = right.barh(range(len(rmse)), rmse, color=[f"C{i}" for i in range(len(rmse))])
+    right.bar_label(bars, [f"{v:.4f}" for v in rmse], padding=3, fontsize=11)
+    right.set_yticks(range(len(rmse)), [names.get(k, k) for k in guesses], fontsize=11)
+    right.invert_yaxis()
+    right.set_xlim(0, max(max(rmse), 1e-9) * 1.25)
+    right.set_xlabel("RMSE on the hidden entries (lower is better)", fontsize=12)
+    fig.suptitle(title, fontsize=14)
+    return fig
+
+
 def short_number(v: float) -> str:
     """Three significant digits, whole numbers from 100 on: `5.43`, `107`, `1170`."""
     return f"{v:.0f}" if abs(v) >= 100 else f"{v:.3g}"

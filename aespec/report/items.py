@@ -25,6 +25,7 @@ from aespec.report.figures import draw_examples as _draw_examples  # a test watc
 from aespec.report.figures import (
     draw_filters,
     histogram,
+    imputation_chart,
     prior_histograms,
     quality_chart,
     scatter,
@@ -110,6 +111,10 @@ def write_report(spec: Any, model: Any, dataset: Any, run_dir: Path, *, device: 
             report = {} if strips is None else {"sample_strip": _sample_strip(ctx, strips)}
             if getattr(model, "is_aae", False):
                 report["code_prior"] = _code_prior(ctx)
+            if getattr(dataset, "missing", None) is not None:  # missing=nan
+                report["imputation"] = _imputation(ctx)
+            if getattr(model, "head", None) is not None:
+                report["head"] = _head_confusion(ctx)
             report.update(_run_items(ctx))
     finally:
         model.train(was)
@@ -352,7 +357,8 @@ def _pca_baseline(ctx: _Ctx, args: Any) -> dict:
     """PCA with as many components as z has values (as many as the data allows), fitted
     on the training targets and scored like the model on the test set: MSE per value, and
     BCE when the loss has a bce term; for a denoiser also from the same noisy inputs."""
-    fit = ctx.fit if ctx.fit_y is None else ctx.fit_y
+    fit = ctx.fit if ctx.fit_y is None or np.isnan(ctx.fit_y).any() else ctx.fit_y  # NaN:
+    #   missing=nan, whose filled inputs PCA fits; both are scored on the observed entries
     if fit.shape[1:] != ctx.x_test.shape[1:]:
         return {"skipped": "the targets' shape differs from the inputs': PCA cannot map one "
                 "to the other"}
@@ -370,14 +376,32 @@ def _pca_baseline(ctx: _Ctx, args: Any) -> dict:
 
 
 def _metrics(pred: np.ndarray, target: np.ndarray, bce: bool) -> dict:
-    """MSE per value; with `bce` also BCE per value, predictions clipped to [eps, 1-eps]."""
+    """MSE per value; with `bce` also BCE per value, predictions clipped to [eps, 1-eps];
+    over the observed values (a NaN target, missing=nan, is left out)."""
     pred = np.asarray(pred, np.float64).reshape(len(pred), -1)
     target = np.asarray(target, np.float64).reshape(len(target), -1)
-    out = {"mse": float(np.mean((pred - target) ** 2))}
+    out = {"mse": float(np.nanmean((pred - target) ** 2))}
     if bce:
         p = np.clip(pred, BCE_EPS, 1 - BCE_EPS)
-        out["bce"] = float(-np.mean(target * np.log(p) + (1 - target) * np.log1p(-p)))
+        out["bce"] = float(-np.nanmean(target * np.log(p) + (1 - target) * np.log1p(-p)))
     return out
+
+
+def _imputation(ctx: _Ctx) -> dict:
+    """Held-out test entries imputed by the model and by column and row means (data with
+    missing=nan; aespec.report.imputation), over the whole test split, and their figure."""
+    from aespec.report.imputation import HOLDOUT_SEED, HOLDOUT_SHARE, NAMES, impute_held_out
+
+    imputed = impute_held_out(ctx.model, ctx.dataset)
+    if imputed is None:
+        return {"skipped": "no held-out entries: the data has targets of its own (y=), or "
+                "its test split observes none"}
+    scores = imputed.scores()
+    fig = imputation_chart(imputed.truth, imputed.guesses, NAMES,
+                           f"Imputation of {len(imputed.truth):,} held-out test entries "
+                           f"({HOLDOUT_SHARE:.0%} of the observed, hidden from the model)")
+    return {"file": ctx.save(fig, "imputation.png"), "share": HOLDOUT_SHARE,
+            "seed": HOLDOUT_SEED, **scores}
 
 
 def _sample_quality(ctx: _Ctx, args: Any) -> dict:
@@ -438,6 +462,40 @@ def _code_prior(ctx: _Ctx) -> dict:
             "std": codes.std(0)[:8].tolist()}
 
 
+def _head_confusion(ctx: _Ctx) -> dict:
+    """A head's test accuracy and confusion matrix (report/confusion.png), from its logits
+    of the clean test inputs."""
+    from aespec.report.probe import confusion, draw_confusion
+
+    if ctx.labels_test is None:
+        return {"skipped": "the test split has no class labels"}
+    logits = _batched(ctx, ctx.model.classify, ctx.x_test)
+    classes = logits.shape[1]
+    m = confusion(logits.argmax(1), ctx.labels_test, classes)
+    accuracy = float(np.trace(m) / max(m.sum(), 1))
+    names = label_names(np.arange(classes), ctx.class_names) or \
+        tuple(str(c) for c in range(classes))
+    fig = draw_confusion(m, names, f"The head on {len(ctx.x_test)} test examples: accuracy "
+                         f"{accuracy:.3f}")
+    return {"file": ctx.save(fig, "confusion.png"), "accuracy": accuracy,
+            "examples": len(ctx.x_test), "classes": list(names), "confusion": m.tolist()}
+
+
+def _probe(ctx: _Ctx, args: Any) -> dict:
+    """A linear probe's test accuracy on the model's frozen codes, on PCA codes of as many
+    values and on the raw inputs (aespec.report.probe)."""
+    from aespec.report.probe import code_fn, probe_examples, probe_scores
+
+    ds = ctx.dataset
+    if getattr(ctx.model, "classes", None) is not None:
+        return {"skipped": "a conditional model's codes are given the labels the probe would "
+                "predict"}
+    if ds is None or ds.labels_train is None or ds.labels_test is None:
+        return {"skipped": "the data has no class labels"}
+    encode, what = code_fn(ctx.model, ctx.device)
+    return {"features": what, **probe_scores(encode, *probe_examples(ds, ctx.seed))}
+
+
 def _sample_strip(ctx: _Ctx, strips: list[np.ndarray]) -> dict:
     """One row per epoch (at most STRIP_ROWS, evenly spaced, the last always), each the
     generator's samples of the same z after that epoch: the student watches it learn."""
@@ -456,7 +514,7 @@ ITEMS: dict[str, Callable[[_Ctx, Any], dict]] = {
     "reconstructions": _reconstructions, "samples": _samples,
     "sample_quality": _sample_quality, "manifold": _manifold,
     "latent_scatter": _latent_scatter, "filters": _filters, "anomaly": _anomaly,
-    "som_maps": som_maps,
+    "som_maps": som_maps, "probe": _probe,
 }
 BASELINES: dict[str, Callable[[_Ctx, Any], dict]] = {"pca": _pca_baseline}
 
@@ -474,6 +532,23 @@ def _two_dims(codes: np.ndarray) -> tuple[np.ndarray, tuple[str, str], float | N
 
 
 # ---------------------------------------------------------------- summary.md
+
+
+def _probe_lines(report: dict) -> list[str]:
+    """The probe's table and the head's accuracy, where the report has them."""
+    lines, probe, head = [], report.get("probe", {}), report.get("head", {})
+    if "model" in probe:
+        lines += [f"Linear probe (logistic regression) fitted on {probe['train']} training "
+                  f"examples, test accuracy on {probe['test']}:", "",
+                  "| features | values | test accuracy |", "|---|---|---|",
+                  f"| the model's: {probe['features']} | {probe['dims']} | "
+                  f"{probe['model']:.4f} |",
+                  f"| PCA codes | {probe['pca_components']} | {probe['pca']:.4f} |",
+                  f"| raw inputs | {probe['inputs']} | {probe['pixels']:.4f} |", ""]
+    if "accuracy" in head:
+        lines += [f"Head: test accuracy {head['accuracy']:.4f} on {head['examples']} test "
+                  "examples (confusion matrix: [confusion.png](confusion.png))", ""]
+    return lines
 
 
 def _summary(name: str, report: dict) -> str:
@@ -505,10 +580,15 @@ def _summary(name: str, report: dict) -> str:
                   f"{anomaly['share_above']:.3f}; ROC AUC: "
                   f"{anomaly['roc_auc_reason'] if auc is None else f'{auc:.3f}'}; "
                   f"each test example's score: [anomaly_scores.csv](anomaly_scores.csv)", ""]
+    lines += _probe_lines(report)
     if "samples" in report.get("sample_quality", {}):
         from aespec.report.quality import summary_lines
 
         lines += [*summary_lines(report["sample_quality"]), ""]
+    if "imputation_rmse" in report.get("imputation", {}):
+        from aespec.report import imputation
+
+        lines += [*imputation.summary_lines(report["imputation"]), ""]
     for key, item in report.items():
         if isinstance(item, dict) and ("file" in item or "skipped" in item):
             lines.append(f"- {key}: " + (f"![{key}]({Path(item['file']).name})"

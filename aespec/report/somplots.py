@@ -61,7 +61,7 @@ def draw_umatrix(u: np.ndarray, rows: int, cols: int, grid: str) -> Any:
     _cells(ax, rows, cols, grid, cmap(norm(u)))
     fig.colorbar(plt.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, shrink=0.8,
                  label="mean distance to the neighbours' prototypes")
-    ax.set_title("U-matrix: dark cells sit between clusters (row 0 at the top)")
+    ax.set_title("U-matrix: dark cells sit between clusters\n(row 0 at the top)")
     return fig
 
 

@@ -10,8 +10,8 @@ from typing import Any, TypeGuard
 from aespec.errors import AespecError, Diagnostic, DiagnosticBag, Span, did_you_mean
 from aespec.model import settings as cfg
 from aespec.ops.optimizers import OPTIMIZERS
-from aespec.parse.syntax import parse_fragment
-from aespec.parse.tree import BlockStmt, ChainLine, Op, SpecTree
+from aespec.parse.syntax import parse_fragment, parse_source
+from aespec.parse.tree import BlockStmt, ChainLine, LossStmt, Op, PhaseStmt, SpecTree
 
 
 def apply_overrides(tree: SpecTree, lets: dict, overrides: list[str], bag: DiagnosticBag
@@ -129,10 +129,12 @@ def _optimizer_hint(statements: list, name: str) -> str | None:
 def _override_setting(statements: list, key: str, value: str, index: int, start: int
                       ) -> list:
     block, _, name = key.partition(".")
+    if block == "phase":
+        return _override_phase(statements, key, value, index, start)
     table = {"train": cfg.TRAIN, "report": cfg.REPORT}.get(block)
     if table is None:
-        raise AespecError.of("E210", f"--set {key}: only train.KEY and report.KEY can be set",
-                             file="--set")
+        raise AespecError.of("E210", f"--set {key}: only train.KEY, report.KEY and "
+                             "phase.NAME.KEY can be set", file="--set")
     if name not in table:
         hint = (_optimizer_hint(statements, name) if block == "train" else None) or \
             did_you_mean(name, table) or f"keys: {', '.join(table)}"
@@ -149,3 +151,49 @@ def _override_setting(statements: list, key: str, value: str, index: int, start:
             statements[i] = BlockStmt(block, kept + (line,), stmt.span, stmt.keyword_span)
             return statements
     return statements + [BlockStmt(block, (line,), line.span, line.span)]
+
+
+def _override_phase(statements: list, key: str, value: str, index: int, start: int
+                    ) -> list:
+    """`--set phase.NAME.KEY=VALUE`: the line `KEY VALUE` of phase NAME, in place of its own
+    (`phase.clean.epochs=1`, `phase.noisy.loss=bce`, `phase.clean.noise=none`)."""
+    from aespec.resolve.phases import PHASE_LINES
+
+    _, _, rest = key.partition(".")
+    phase, _, name = rest.partition(".")
+    phases = [s for s in statements if isinstance(s, PhaseStmt)]
+    target = next((s for s in phases if s.name == phase), None)
+    if target is None:
+        raise AespecError.of("E210", f"--set {key}: the spec has no phase '{phase}'", None,
+                             did_you_mean(phase, [s.name for s in phases])
+                             or "--set phase.NAME.KEY=VALUE names a `phase NAME { ... }`",
+                             "--set")
+    if name not in PHASE_LINES:
+        raise AespecError.of("E210", f"--set {key}: a phase has no key '{name}'", None,
+                             did_you_mean(name, PHASE_LINES)
+                             or f"keys: {', '.join(PHASE_LINES)}", "--set")
+    text = f"{name}{value}" if value.lstrip().startswith("(") else f"{name} {value}"
+    stmt = _parse_statement(text, key, value)
+    stmt = _respan(stmt, index, start - (len(text) - len(value)))
+    kept = tuple(s for s in target.statements if _phase_key(s) != name)
+    i = statements.index(target)
+    statements[i] = dataclasses.replace(target, statements=kept + (stmt,))
+    return statements
+
+
+def _phase_key(stmt: Any) -> str | None:
+    return "loss" if isinstance(stmt, LossStmt) else getattr(stmt, "keyword", None)
+
+
+def _parse_statement(text: str, key: str, value: str) -> Any:
+    """The one statement `text` (a phase's line), its syntax errors E210."""
+    try:
+        tree = parse_source(text, f"--set {key}")
+    except AespecError as err:
+        d = err.diagnostics[0]
+        raise AespecError.of("E210", f"--set {key}={value.strip()}: {d.message}", None, d.hint,
+                             "--set") from None
+    if len(tree.statements) != 1:
+        raise AespecError.of("E210", f"--set {key}={value.strip()}: one value, on one line",
+                             file="--set")
+    return tree.statements[0]

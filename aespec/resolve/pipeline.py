@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from aespec.errors import DiagnosticBag, Span
+from aespec.errors import DiagnosticBag, Span, is_pseudo_file
 from aespec.model.spec import (
     BLOCKS,
     REPEATABLE,
@@ -26,6 +26,7 @@ from aespec.parse.tree import LetStmt, SpecTree
 from aespec.resolve.adversarial import check_parts
 from aespec.resolve.data import data_statement
 from aespec.resolve.overrides import apply_overrides
+from aespec.resolve.phases import check_layerwise, finish_phases
 from aespec.resolve.resolver import Resolver
 from aespec.resolve.statements import dispatch, stmt_keyword
 from aespec.resolve.values import ExprError
@@ -85,16 +86,20 @@ def resolve_spec(tree: SpecTree, overrides: Sequence[str] = (), bag: DiagnosticB
     for stmt in tree.statements:
         if not isinstance(stmt, LetStmt):
             dispatch(r, stmt)
-    r.fields.setdefault("name", Path(tree.path).stem if tree.path else "model")
-    r.fields["block_spans"] = {stmt_keyword(s): s.span for s in tree.statements}
+    r.fields.setdefault("name", Path(tree.path).stem if tree.path and
+                        not is_pseudo_file(tree.path) else "model")
+    r.fields["block_spans"] = {stmt_keyword(s): s.span for s in tree.statements
+                               if stmt_keyword(s) != "phase"}
     check_parts(r, r.fields["block_spans"])
+    finish_phases(r)
+    check_layerwise(r)
     _default_loss(r)
     if data is not None:
         r.fields["data"] = data_statement(data)
     r.fields["lets"] = {k: v for k, v in r.scope.values.items()}
     if bag.errors or not all(k in r.fields for k in _required(tree)):
         return None, bag
-    return Spec(path=tree.path, source=tree.source, **r.fields), bag
+    return Spec(path=tree.path, source=tree.source, overrides=tuple(overrides), **r.fields), bag
 
 
 def _default_loss(r: Resolver) -> None:

@@ -8,10 +8,10 @@ from __future__ import annotations
 from typing import Any
 
 from aespec.errors import DiagnosticBag, Span, did_you_mean
-from aespec.model.spec import LAYER_BLOCKS, STATEMENTS, OpCall
-from aespec.ops import alias_of, lookup, names
+from aespec.model.spec import LAYER_BLOCKS, STATEMENTS, LossTermSpec, OpCall
+from aespec.ops import alias_of, fmt_value, lookup, names
 from aespec.parse.tree import ChainLine, Num, Op, RepeatLine, SpecTree, Str
-from aespec.resolve.values import ExprError, Scope, bind_args, evaluate
+from aespec.resolve.values import CallValue, ExprError, Scope, bind_args, bind_weight, evaluate
 
 MAX_REPEAT_OPS = 10_000  # what one `repeat` may expand to; more is a typo, not a network
 
@@ -30,15 +30,36 @@ class Resolver:
         if opdef is None:
             self._unknown_op(op, place)
             return None
-        # a discriminator's layers are those an encoder may hold
-        if (block if block != "discriminator" else "encoder") not in opdef.blocks:
+        # a discriminator's and a head's layers are those an encoder may hold
+        if (block if block not in ("discriminator", "head") else "encoder") \
+                not in opdef.blocks:
             where = " or ".join(opdef.blocks)
             hint = f"a {opdef.kind} {op.name} belongs in the {where}" if where else \
                 f"{op.name} is not written: `decoder mirror` makes it"
             self.bag.add("E208", f"{op.name} is not allowed in {block}", op.name_span, hint)
             return None
-        args = bind_args(op, opdef.args, self.scope, self.bag, op.name, opdef.varargs)
-        return OpCall(op=op.name, args=args, span=op.span) if args is not None else None
+        if self._torch_sizes(op):
+            return None
+        schedules: dict[str, Any] = {}
+        args = bind_args(op, opdef.args, self.scope, self.bag, op.name, opdef.varargs,
+                         opdef.schedulable, schedules)
+        if args is None:
+            return None
+        return OpCall(op=op.name, args=args, span=op.span, schedules=tuple(schedules.items()))
+
+    def _torch_sizes(self, op: Op) -> bool:
+        """`dense(64, 32)`: PyTorch's `nn.Linear(in, out)` habit, where aespec takes the
+        output units only. Reported (E203, with the fix) in place of "invalid bias"."""
+        sizes = [a for a in op.args if a.key is None]
+        if op.name != "dense" or len(sizes) != 2 or not isinstance(sizes[1].value, Num):
+            return False
+        units = sizes[1].value.value
+        self.bag.add("E203", f"dense takes its output units only, not (in, out): the "
+                     f"second value, {fmt_value(units)}, would be its bias", sizes[0].span.join(
+                         sizes[1].span),
+                     f"write `dense({fmt_value(units)})`: aespec infers the input size "
+                     "from the layer before")
+        return True
 
     def _unknown_op(self, op: Op, place: str) -> None:
         hint = _other_name(op.name, place) or did_you_mean(
@@ -109,6 +130,27 @@ class Resolver:
         if name and line.label_span:
             self.labels.setdefault(name, line.label_span)
 
+    def loss_terms(self, terms) -> list[LossTermSpec]:
+        """The reconstruction terms of a loss line (an adversarial term taken out)."""
+        out = []
+        for term in terms:
+            weight = 1.0 if term.weight is None else self.value(term.weight)
+            if weight is None:
+                continue
+            schedule = None
+            if isinstance(weight, CallValue):  # `warmup(epochs=5) * mse`
+                if (schedule := bind_weight(weight, self.scope, self.bag)) is None:
+                    continue
+                weight = schedule.settled
+            if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight < 0:
+                self.bag.add("E203", f"a loss weight must be a number >= 0, got {weight}",
+                             term.weight.span if term.weight else term.span)
+                continue
+            call = self.op(term.op, "loss", "loss")
+            if call is not None:
+                out.append(LossTermSpec(weight=float(weight), call=call, schedule=schedule))
+        return out
+
     def value(self, expr) -> Any:
         try:
             return evaluate(expr, self.scope, symbols=False)
@@ -117,11 +159,31 @@ class Resolver:
             return None
 
 
+# names other libraries give to what aespec writes otherwise, and what to write instead
+_HABITS = {
+    ("layer", "softmax"): "softmax turns scores into class probabilities; an autoencoder's "
+                          "output in [0, 1] ends in `sigmoid` (with `loss bce`), else in "
+                          "nothing (`identity`)",
+    ("layer", "logsoftmax"): "an autoencoder's output in [0, 1] ends in `sigmoid`",
+    ("loss", "kl"): "the KL term comes from a stochastic latent: put `gaussian(DIM)` at the "
+                    "end of the bottleneck and it adds beta * KL itself; the loss line "
+                    "names the reconstruction only (`loss bce`)",
+}
+_HABITS[("loss", "kld")] = _HABITS[("loss", "kldivergence")] = _HABITS[("loss", "kl")]
+_HABITS[("loss", "elbo")] = _HABITS[("loss", "kl")]
+
+
 def _other_name(name: str, place: str) -> str | None:
-    """`binary_crossentropy` -> "aespec calls it `bce`"; None for a name it does not know."""
+    """`binary_crossentropy` -> "aespec calls it `bce`"; `ReLU` -> "`relu`, not `ReLU`";
+    a habit of another library with its fix; None for a name it does not know."""
+    habit = _HABITS.get((place, name.lower().replace("_", "")))
+    if habit is not None:
+        return habit
     ours = alias_of(place, name)
     if ours is None:
         return None
+    if ours.lower() == name.lower():
+        return f"`{ours}`, not `{name}`: aespec's names are lower case"
     listed = f" (the {place} ops: {', '.join(names(place))})" if place == "loss" else ""  # type: ignore[arg-type]
     return f"aespec calls it `{ours}`{listed}"
 

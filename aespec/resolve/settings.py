@@ -9,7 +9,7 @@ from aespec.errors import Span, did_you_mean
 from aespec.model import settings as cfg
 from aespec.parse.tree import BlockStmt, ChainLine, Num, Op, RepeatLine, Str
 from aespec.resolve.resolver import Resolver
-from aespec.resolve.values import ExprError, Symbol, bind_args
+from aespec.resolve.values import CallValue, ExprError, Symbol, bind_args
 
 
 def resolve_settings(r: Resolver, stmt: BlockStmt, table: dict[str, cfg.Setting], block: str
@@ -38,8 +38,8 @@ def resolve_settings(r: Resolver, stmt: BlockStmt, table: dict[str, cfg.Setting]
         if key_op.name in values:
             r.bag.add("E206", f"{block} setting '{key_op.name}' is given twice", key_op.span)
             continue
-        value = _setting_value(r, key_op, line, setting)
-        if value is not _BAD:
+        value = setting_value(r, key_op, line, setting)
+        if value is not BAD:
             values[key_op.name] = value
             spans[key_op.name] = line.span
     _store(r, block, values, spans)
@@ -70,26 +70,43 @@ def _store(r: Resolver, block: str, values: dict[str, Any], spans: dict[str, Spa
         r.fields["report_spans"] = spans
 
 
-_BAD = object()
+BAD = object()
 
 
-def _setting_value(r: Resolver, key: Op, line: ChainLine, s: cfg.Setting) -> Any:
+def setting_value(r: Resolver, key: Op, line: ChainLine, s: cfg.Setting) -> Any:
     rest = line.items[1:]
     if s.kind == "self":
+        if len(rest) == 1 and isinstance(rest[0], Op) and rest[0].name == key.name \
+                and not key.args:  # `--set train.early_stop=early_stop(patience=3)`
+            key, rest = rest[0], ()
         if rest:
             r.bag.add("E203", f"{key.name} takes its arguments in parentheses", rest[0].span,
                       f"write `{key.name}(...)`")
-            return _BAD
+            return BAD
         args = bind_args(key, s.args, r.scope, r.bag, key.name)
-        return _BAD if args is None else args
+        return BAD if args is None else args
     if key.args:
         r.bag.add("E203", f"{key.name} takes a value after it, not arguments", key.span,
                   f"write `{key.name} VALUE`")
-        return _BAD
+        return BAD
+    if s.kind == "names":
+        return _names(r, key, rest, s)
     if len(rest) != 1:
         r.bag.add("E203", f"{key.name} takes one value", line.span, s.doc)
-        return _BAD
+        return BAD
     return _typed_value(r, key.name, rest[0], s)
+
+
+def _names(r: Resolver, key: Op, rest, s: cfg.Setting) -> Any:
+    """`freeze encoder e1`: one or more bare names, checked against the spec's blocks and
+    labels once all are known (resolve/phases.py's check_freeze)."""
+    if not rest or not all(isinstance(i, Op) and not i.args for i in rest):
+        r.bag.add("E203", f"{key.name} takes one or more names", (rest[0] if rest else key).span,
+                  s.doc)
+        return BAD
+    names = tuple(Symbol(i.name, i.name_span) for i in rest)
+    r.fields.setdefault("freeze_names", []).extend(names)
+    return names
 
 
 def _typed_value(r: Resolver, key: str, item, s: cfg.Setting) -> Any:
@@ -99,28 +116,33 @@ def _typed_value(r: Resolver, key: str, item, s: cfg.Setting) -> Any:
         if model is None:
             r.bag.add("E203", f"unknown {key} '{item.name}'", item.name_span,
                       did_you_mean(item.name, ops) or f"one of: {', '.join(ops)}")
-            return _BAD
+            return BAD
         args = bind_args(item, model, r.scope, r.bag, item.name)
-        return _BAD if args is None else cfg.OpChoice(name=item.name, args=args)
+        return BAD if args is None else cfg.OpChoice(name=item.name, args=args)
     value = _plain_value(r, item)
-    if value is _BAD:
-        return _BAD
+    if value is BAD:
+        return BAD
+    if isinstance(value, CallValue):  # `let w = warmup(...)` then `epochs w`
+        r.bag.add("E339", f"{key} cannot be a schedule", item.span,
+                  "a schedule goes where a weight is written: a loss term's weight, a "
+                  "regularizer's weight, a latent's beta")
+        return BAD
     if isinstance(item, Str) and s.kind == "op" and item.value in (s.ops or {}):
         r.bag.add("E203", f"{key} takes a name, not a string: {_text(item)}", item.span,
                   f"write it without quotes: `{key} {item.value}`")
-        return _BAD
+        return BAD
     if isinstance(value, Symbol) and s.kind in ("int", "float"):
         # A bare name where a number is needed is an undefined `let`, as in an op's
         # arguments (E205, the closest `let` offered).
         r.bag.add("E205", f"undefined name '{value.name}'", item.span,
                   did_you_mean(value.name, r.scope.exprs))
-        return _BAD
+        return BAD
     problem = _check_value(value, s)
     if problem:
         text = value.name if isinstance(value, Symbol) else value
         hint = did_you_mean(str(text), s.choices) if s.choices else None
         r.bag.add("E203", f"invalid {key}: {text} ({problem})", item.span, hint or s.doc)
-        return _BAD
+        return BAD
     return value
 
 
@@ -129,7 +151,7 @@ def _plain_value(r: Resolver, item) -> Any:
         return item.value
     if item.args:
         r.bag.add("E203", f"unexpected arguments after {item.name}", item.span)
-        return _BAD
+        return BAD
     if item.name in ("true", "false"):
         return item.name == "true"
     if item.name in r.scope.exprs:
@@ -137,7 +159,7 @@ def _plain_value(r: Resolver, item) -> Any:
             return r.scope.get(item.name, item.span)
         except ExprError as err:  # a bad let, used by a setting (`batch width`)
             r.bag.add(err.code, err.message, err.span, err.hint)
-            return _BAD
+            return BAD
     return Symbol(item.name, item.span)
 
 
@@ -150,6 +172,9 @@ def _check_value(value: Any, s: cfg.Setting) -> str | None:
         return f"expected one of {', '.join(s.choices)}"
     if s.kind == "bool":
         return None if isinstance(value, bool) else "expected true or false"
+    if s.kind == "string":
+        return None if isinstance(value, str) else 'expected a string: "runs/NAME"'
+
     if s.kind == "op":
         return f"expected one of {', '.join(s.ops or ())}"
     if isinstance(value, bool) or not isinstance(value, (int, float)) or (
@@ -163,6 +188,12 @@ def _check_value(value: Any, s: cfg.Setting) -> str | None:
     return None
 
 
+def plain_values(values: dict[str, Any]) -> dict[str, Any]:
+    """Checked setting values as the settings models take them: symbols as their names."""
+    return {k: (v.name if isinstance(v, Symbol) else
+                tuple(i.name for i in v) if isinstance(v, tuple) else v)
+            for k, v in values.items()}
+
+
 def _train_spec(values: dict[str, Any]) -> cfg.TrainSpec:
-    plain = {k: (v.name if isinstance(v, Symbol) else v) for k, v in values.items()}
-    return cfg.TrainSpec.model_validate(plain)
+    return cfg.TrainSpec.model_validate(plain_values(values))

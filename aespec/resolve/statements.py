@@ -14,13 +14,23 @@ from aespec.model.spec import (
     STATEMENTS,
     DataSpec,
     InputSpec,
-    LossTermSpec,
     Mirror,
     RegSpec,
 )
 from aespec.ops import Args, get_op, lookup, names
-from aespec.parse.tree import BlockStmt, LetStmt, LineStmt, LossStmt, ModelStmt, Op, RegularizeStmt
+from aespec.parse.tree import (
+    BlockStmt,
+    LetStmt,
+    LineStmt,
+    LossStmt,
+    ModelStmt,
+    Op,
+    PhaseStmt,
+    RegularizeStmt,
+)
 from aespec.resolve.adversarial import adversarial_term, do_condition, do_latent
+from aespec.resolve.heads import do_head, xent_term
+from aespec.resolve.phases import do_phase
 from aespec.resolve.resolver import Resolver
 from aespec.resolve.settings import resolve_settings
 from aespec.resolve.values import bind_args
@@ -52,7 +62,7 @@ INPUTS: dict[str, type[Args]] = {"vector": _Vector, "image": _Image, "sequence":
 def stmt_keyword(stmt) -> str:
     """The word a statement starts with: `model`, `let`, `encoder`, ..."""
     return {ModelStmt: "model", LetStmt: "let", LossStmt: "loss",
-            RegularizeStmt: "regularize"}.get(type(stmt)) or stmt.keyword
+            RegularizeStmt: "regularize", PhaseStmt: "phase"}.get(type(stmt)) or stmt.keyword
 
 
 def _single_op(r: Resolver, stmt: LineStmt) -> Op | None:
@@ -132,6 +142,9 @@ def _do_decoder_line(r: Resolver, stmt: LineStmt) -> None:
 
 
 def _do_block(r: Resolver, stmt: BlockStmt) -> None:
+    if stmt.keyword == "head":
+        do_head(r, stmt)
+        return
     if stmt.target is not None:
         _do_block_target(r, stmt)
     if stmt.keyword in LAYER_BLOCKS:
@@ -160,22 +173,10 @@ def _do_block_target(r: Resolver, stmt: BlockStmt) -> None:
 
 
 def _do_loss(r: Resolver, stmt: LossStmt) -> None:
-    rest = adversarial_term(r, stmt)
+    rest = xent_term(r, stmt, adversarial_term(r, stmt))
     if len(rest) < len(stmt.terms) and not rest:  # adversarial(...) alone: a GAN's line
         return
-    terms = []
-    for term in rest:
-        weight = 1.0 if term.weight is None else r.value(term.weight)
-        if weight is None:
-            continue
-        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight < 0:
-            r.bag.add("E203", f"a loss weight must be a number >= 0, got {weight}",
-                      term.weight.span if term.weight else term.span)
-            continue
-        call = r.op(term.op, "loss", "loss")
-        if call is not None:
-            terms.append(LossTermSpec(weight=float(weight), call=call))
-    r.fields["loss"] = terms
+    r.fields["loss"] = r.loss_terms(rest)
     r.fields["loss_span"] = stmt.span
 
 
@@ -193,7 +194,7 @@ def _do_model(r: Resolver, stmt: ModelStmt) -> None:
 _LINE_HANDLERS = {"input": _do_input, "data": _do_data, "noise": _do_noise,
                   "latent": do_latent, "condition": do_condition,
                   "decoder": _do_decoder_line}
-_BLOCK_STATEMENTS = (*LAYER_BLOCKS, "train", "report")
+_BLOCK_STATEMENTS = (*LAYER_BLOCKS, "head", "train", "report")
 
 
 def dispatch(r: Resolver, stmt) -> None:
@@ -212,6 +213,8 @@ def dispatch(r: Resolver, stmt) -> None:
             _do_block(r, stmt)
     elif isinstance(stmt, LineStmt):
         _dispatch_line(r, stmt)
+    elif isinstance(stmt, PhaseStmt):
+        do_phase(r, stmt)
 
 
 def _dispatch_line(r: Resolver, stmt: LineStmt) -> None:

@@ -25,7 +25,8 @@ def train(spec: SpecLike | None = None, *, data: str | None = None,
           out: str | pathlib.Path | None = None, quiet: bool = False,
           resume: str | pathlib.Path | None = None, overrides: Sequence[str] = (),
           progress: Reporter | None = None, report: bool = True,
-          tensorboard: bool = False, fast_dev_run: bool = False) -> RunResult:
+          tensorboard: bool = False, fast_dev_run: bool = False,
+          init_from: str | pathlib.Path | None = None) -> RunResult:
     """Train a spec and write a run directory; returns a RunResult.
 
     `spec` is a Spec, a path to a `.ae` file or a CheckResult (None with `resume`: the
@@ -39,12 +40,15 @@ def train(spec: SpecLike | None = None, *, data: str | None = None,
     updated in place in a notebook; nothing with `quiet`). Each run gets RUN_DIR/report.html.
     Problems in the spec, the data or a checkpoint raise AespecError. `fast_dev_run`
     trains one epoch of one batch and validates, tests and reports on one batch each
-    (`aespec run --fast-dev-run`, which gives it a temporary `out`).
+    (`aespec run --fast-dev-run`, which gives it a temporary `out`). `init_from` starts
+    a new run from another run's weights (a run directory or a .pt file; as `train { init
+    PATH }`, checked to have the model's tensors and shapes: E625, E626).
     """
     request = RunRequest(spec, data=data, out=out, resume=resume,
                          overrides=tuple(run_overrides(overrides, epochs, device)),
                          device=device or "auto", report=report, tensorboard=tensorboard,
-                         fast_dev_run=fast_dev_run)
+                         fast_dev_run=fast_dev_run,
+                         init_from=None if init_from is None else str(init_from))
     return run(request, progress or default_reporter(quiet))
 
 

@@ -155,9 +155,11 @@ class _Group:
         self.shared_order = len({r.trainer.cfg.seed for r in runs}) == 1
         self.factors = _term_factors([r.trainer.model for r in runs])
         self.optimizer = runs[0].setup.spec.train.optimizer.name
-        self.step_fn = torch.vmap(self._one, in_dims=(0, 0, 0, 0 if not self.shared_order
-                                                      else None, None),
-                                  randomness="different")
+        # each run's own batch (stacked) unless they share one order; the targets alike
+        batch_dim = None if self.shared_order else 0
+        self.step_fn = torch.vmap(self._one, in_dims=(
+            0, 0, 0, batch_dim, None if self.split.y is None else batch_dim),
+            randomness="different")
 
     def _one(self, params: dict[str, torch.Tensor], buffers: dict[str, torch.Tensor],
              factors: torch.Tensor, x: torch.Tensor, y: torch.Tensor | None

@@ -10,8 +10,9 @@ from typing import Any
 
 from aespec.data import Dataset
 from aespec.errors import AespecError, Diagnostic
+from aespec.report.imputation import imputation_scores
 from aespec.train.collapse import collapse_warnings
-from aespec.train.evaluate import counting_codes, evaluate
+from aespec.train.evaluate import active_units, counting_codes, evaluate
 from aespec.train.loop import Diverged, Trainer
 from aespec.train.pages import read_run_page
 from aespec.train.record import now
@@ -46,6 +47,8 @@ class RunResult:
     # vq node -> codes, used, usage, perplexity on the test split ({} without vq)
     codebook: dict[str, dict[str, float]] = field(default_factory=dict)
     warnings: list[Diagnostic] = field(default_factory=list)  # found by training (W418, W444..)
+    # a stochastic latent's active units on the test split (evaluate.active_units), or {}
+    active_units: dict[str, Any] = field(default_factory=dict)
     # a denoiser's test loss from clean inputs ({} for any other model: `test` is from them)
     test_clean: dict[str, float] = field(default_factory=dict)
     # the model beside the mean image and PCA (aespec/train/references.py); {} without
@@ -81,15 +84,19 @@ def finish_run(setup: Setup, trainer: Trainer, dataset: Dataset, run: RunDir, st
     test_clean: dict[str, float] = {}
     refs: dict[str, Any] | None = None
     codebook: dict[str, dict[str, float]] = {}
+    activity: dict[str, Any] = {}
     gan = setup.spec.is_adversarial  # its validation and test losses mean nothing
     if status != "interrupted" and not gan:
         trainer.restore_best()
         test, test_clean, refs = _test(setup, trainer, codebook)
+        test.update(imputation_scores(model, dataset))  # missing=nan: held-out entries
+        activity = active_units(model, trainer.data.test) or {}
     elif status != "interrupted":
         trainer.restore_best()
-    warnings = dead_codes(setup, codebook) + collapse_warnings(setup.spec, refs, c.epoch)
+    warnings = [*dataset.warnings, *dead_codes(setup, codebook),
+                *collapse_warnings(setup.spec, refs, c.epoch)]
     model.eval()
-    said = {"warnings": [w.to_json() for w in warnings]} if codebook or warnings else {}
+    said = {"warnings": [w.to_json() for w in warnings]} if warnings else {}
     figures = _write_report(setup, model, dataset, run, getattr(trainer, "strips", None),
                             {**_headline(test_clean, refs), **said}) \
         if status != "interrupted" else {}
@@ -97,12 +104,13 @@ def finish_run(setup: Setup, trainer: Trainer, dataset: Dataset, run: RunDir, st
     run.update(status=status, epochs_run=c.epoch, best_epoch=c.best_epoch,
                best_loss=c.best, test=test, seconds=seconds, finished=now(),
                **({"codebook": codebook} if codebook else {}), **said,
+               **({"active_units": activity} if activity else {}),
                **_headline(test_clean, refs))
     params = sum(p.numel() for p in model.parameters())
     return RunResult(run.path, setup.spec.name, status, c.epoch, c.best_epoch,
                      list(c.history), test, params, seconds, str(setup.device),
                      list(run.info().get("pretrain") or []), model, figures, codebook,
-                     warnings, test_clean, refs or {})
+                     warnings, activity, test_clean, refs or {})
 
 
 def _test(setup: Setup, trainer: Trainer, codebook: dict[str, Any]
@@ -116,7 +124,8 @@ def _test(setup: Setup, trainer: Trainer, codebook: dict[str, Any]
     scorer = start_references(model, data.train, split, setup.device, data.description,
                               headline_input(model, paired), noise_text(setup.spec))
     with counting_codes(model) as found:
-        test = evaluate(model, split, trainer.autocast, None if scorer is None else scorer.observe)
+        test = evaluate(model, split, trainer.autocast,
+                        None if scorer is None else scorer.observe)
     codebook.update(found)
     clean = evaluate(model, data.test, trainer.autocast) if denoiser else {}
     return test, clean, None if scorer is None else scorer.finish(test)
@@ -160,7 +169,8 @@ def _write_report(setup: Setup, model: Any, dataset: Dataset, run: RunDir,
     them, report block or not."""
     spec = setup.spec
     if not setup.report or not run.writes or not (
-            spec.report.items or spec.report.baseline or strips is not None or spec.is_aae):
+            spec.report.items or spec.report.baseline or strips is not None or spec.is_aae
+            or dataset.missing is not None or spec.head is not None):
         return {}
     from aespec.report.items import write_report
 

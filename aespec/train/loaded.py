@@ -72,11 +72,13 @@ class LoadedRun:
         check_recorded_data(choice, self.base_dir, self.run.path, inside)
         return batches.load(self.spec, choice, self.base_dir)
 
-    def data(self, data: str | None = None) -> batches.RunData:
-        """The run's data (or `data`) on the device, split as in training."""
-        cond = self.spec.condition
-        return batches.to_device(self.dataset(data), self.spec.train.split, self.device,
-                                 cond.classes if cond else None)
+    def data(self, data: str | None = None, *, dataset: Dataset | None = None
+             ) -> batches.RunData:
+        """The run's data (or `data`, or a `dataset` loaded already) on the device, split
+        as in training."""
+        return batches.to_device(dataset or self.dataset(data), self.spec.train.split,
+                                 self.device, batches.label_classes(self.spec, self.graph),
+                                 self.spec.head is not None)
 
 
 def load_run(path: str | pathlib.Path, *, which: str = "best", device: str = "auto"

@@ -21,8 +21,10 @@ from aespec.errors import AespecError
 from aespec.model.settings import TrainSpec
 from aespec.train import device as dev
 from aespec.train.batches import RunData
+from aespec.train.clip import add_norm, clip_gradients, norm_record
 from aespec.train.evaluate import all_finite, evaluate
 from aespec.train.optim import build_optimizer, build_schedule, current_lr
+from aespec.train.phases import Phase
 from aespec.train.progress import Reporter
 from aespec.train.rundir import RunDir, cannot_write, load_weights, save_checkpoint
 from aespec.train.stop import StopFlag
@@ -55,15 +57,26 @@ class Counters:
     stopped: str | None = None  # "early_stopped" once early stopping fires
     pretrained: bool = False
     history: list[dict[str, Any]] = field(default_factory=list)
+    phase: int = 0  # the phase under way (train/phases.py), its optimizer the one saved
+    phase_start: int = 0  # the epochs completed when it began
 
 
-def set_progress(model: Any, epoch: int, epochs: int) -> None:
-    """Tell each module that follows the training's progress (a som's shrinking
-    neighbourhood) where epoch `epoch` (from 0) of `epochs` stands: 0 first, 1 last."""
+def set_progress(model: Any, epoch: int, epochs: int, step: int = 0, steps: int = 1) -> None:
+    """Tell each module that follows the training's progress where step `step` of `steps`
+    of epoch `epoch` (from 0) of `epochs` stands: a som's shrinking neighbourhood by the
+    epoch (0 first, 1 last), the scheduled weights of the objective (compile/anneal.py) by
+    the step, `epoch + step / steps` epochs into the run."""
     share = epoch / max(epochs - 1, 1)
     for module in model.modules():
         if hasattr(module, "set_progress"):
             module.set_progress(share)
+        if hasattr(module, "set_time"):
+            module.set_time(epoch + step / steps, epochs)
+
+
+def scheduled_weights(model: Any) -> Any:
+    """The model's scheduled weights (compile/anneal.py's ScheduledWeights), or None."""
+    return getattr(model, "anneal", None)
 
 
 class Trainer:
@@ -73,19 +86,24 @@ class Trainer:
 
     def __init__(self, model: Any, train: TrainSpec, data: RunData, device: torch.device,
                  run: RunDir, identity: dict[str, Any], reporter: Reporter, flag: StopFlag,
-                 ranks: Any = None):
+                 ranks: Any = None, phases: list[Phase] | None = None):
+        # `phases` (train/phases.py): each with its train settings and step model; None:
+        # one, the top level's; `cfg` is the run's, over the whole run's epochs
+        self.phases = phases or [Phase(None, train, model)]
+        total = sum(p.train.epochs for p in self.phases)
         self.model, self.cfg, self.data, self.device = model, train, data, device
+        if phases:
+            self.cfg = train.model_copy(update={"epochs": total})
         self.ranks = ranks  # a dist.Ranks in a distributed run (docs/distributed.md)
-        self.net = model if ranks is None else self.parallel(model)
         self.run, self.identity, self.reporter, self.flag = run, identity, reporter, flag
-        self.opt = build_optimizer(train.optimizer, model.parameters(), device,
-                                   compiled=train.compile)
-        self.schedule = build_schedule(train, self.opt)
+        self.c = Counters()
+        self.use_phase(0)
         self.scaler = dev.grad_scaler(device, train.precision)
         self.gen = torch.Generator().manual_seed(train.seed)  # batch order only
-        self.c = Counters()
         self.perm: torch.Tensor | None = None
         self.sums: torch.Tensor | None = None  # (1 + terms,) running sums of the epoch
+        self.log_norm = train.log == "grad_norm"
+        self.norms: torch.Tensor | None = None  # the epoch's grad norms' (sum, max, count)
         self.names: tuple[str, ...] = ()
         self.elapsed = 0.0  # training seconds of the epoch under way
         self.best_weights: dict[str, torch.Tensor] | None = None
@@ -94,6 +112,36 @@ class Trainer:
         self.saved_epoch: int | None = None  # the epoch checkpoint.pt holds
         self.step_fn: Callable[..., Any] = (torch.compile(self._step) if train.compile
                                             else self._step)
+
+    @property
+    def phase(self) -> Phase:
+        """The phase under way."""
+        return self.phases[self.c.phase]
+
+    def use_phase(self, index: int) -> None:
+        """Phase `index`'s model, frozen parts, and a new optimizer and schedule of its own
+        over its trainable parameters (as a new `fit` after Keras' `compile`)."""
+        phase = self.phases[index]
+        phase.enter(self.model)
+        self.step_model = phase.model
+        self.params = list(phase.model.parameters())  # what clip reads (frozen: no grad)
+        self.net = phase.model if self.ranks is None else self.parallel(phase.model)
+        # every parameter, the frozen ones too: without a gradient an optimizer leaves a
+        # parameter as it is (no step, no weight decay), and its state stays one shape
+        self.opt = build_optimizer(phase.train.optimizer, phase.model.parameters(),
+                                   self.device, compiled=self.cfg.compile)
+        self.schedule = build_schedule(phase.train, self.opt)
+
+    def begin_phase(self, index: int) -> None:
+        """The next phase from here: its optimizer, its own best epoch and early stopping."""
+        c = self.c
+        c.phase, c.phase_start = index, c.epoch
+        c.best, c.best_epoch, c.bad_epochs, c.stopped = None, None, 0, None
+        self.use_phase(index)
+
+    def _phase_over(self) -> bool:
+        c = self.c
+        return c.epoch - c.phase_start >= self.phase.train.epochs or c.stopped is not None
 
     def autocast(self) -> Any:
         """The step's autocast context for `train.precision` (none at fp32)."""
@@ -107,7 +155,7 @@ class Trainer:
     @property
     def done(self) -> bool:
         """No epoch left to train: the last one ran, or early stopping fired."""
-        return self.c.epoch >= self.cfg.epochs or self.c.stopped is not None
+        return self.c.phase == len(self.phases) - 1 and self._phase_over()
 
     @property
     def status(self) -> str:
@@ -138,16 +186,26 @@ class Trainer:
         with self.autocast():
             out = self.net(xb) if yb is None else self.net(xb, target=yb)
         loss = out.loss if scale == 1.0 else out.loss * scale
-        if self.scaler is None:
+        clip = self.cfg.clip
+        if not loss.requires_grad:  # every part frozen (W426): the epoch only measures
+            norm = torch.zeros((), device=loss.device) if self.log_norm else None
+        elif self.scaler is None:
             loss.backward()
+            norm = clip_gradients(self.params, clip, self.log_norm)
             self.opt.step()
         else:
             self.scaler.scale(loss).backward()
+            if clip is not None or self.log_norm:  # clip and measure the true gradients
+                self.scaler.unscale_(self.opt)
+            norm = clip_gradients(self.params, clip, self.log_norm)
             self.scaler.step(self.opt)
             self.scaler.update()
+        # a head's accuracy is measured in training too (other measures: evaluation only)
         vals = torch.stack([out.loss.detach().float(),
-                            *(t.detach().float() for t in out.terms.values())])
-        return vals, tuple(out.terms)
+                            *(t.detach().float() for t in out.terms.values()),
+                            *(m.detach().float() for m in out.measures.values()),
+                            *(() if norm is None else (norm.detach(),))])
+        return vals, (*out.terms, *out.measures)
 
     # ------------------------------------------------------------ epochs
 
@@ -158,23 +216,28 @@ class Trainer:
             train = self._train_epoch()
             self.end_epoch(train, started)
         self.save(force=True)
+        for p in self.model.parameters():  # the trained model as compiled: nothing frozen
+            p.requires_grad_(True)
         return self.status
 
     def _train_epoch(self) -> dict[str, float]:
         c, split, batch = self.c, self.data.train, self.cfg.batch
         if c.step == 0:
             self.new_order()
-            self.sums, self.elapsed = None, 0.0
+            self.sums, self.norms, self.elapsed = None, None, 0.0
             if self.ranks is not None:
                 self.ranks.reseed(self.cfg.seed, c.epoch)
         assert self.perm is not None
-        set_progress(self.model, c.epoch, self.cfg.epochs)
-        self.model.train()
+        set_progress(self.step_model, c.epoch, self.cfg.epochs)
+        self.phase.train_mode()
         self.reporter.phase(f"epoch {c.epoch + 1}/{self.cfg.epochs}", self.steps)
         start = last = time.perf_counter()
         first = c.step
+        anneal = scheduled_weights(self.step_model)
         for s in range(first, self.steps):
             idx = self.perm[s * batch:(s + 1) * batch]
+            if anneal is not None:  # the weights follow the steps (aespec.ops.anneal)
+                anneal.set_time(c.epoch + s / self.steps, self.cfg.epochs)
             self.opt.zero_grad(set_to_none=True)
             if self.ranks is None:
                 with self._reading():
@@ -188,6 +251,8 @@ class Trainer:
                 vals, self.names = self.step_fn(xb, yb, scale)
                 vals, stop = self.ranks.reduce_step(vals, scale / self.ranks.world,
                                                     self.flag.requested)
+            if self.log_norm:  # the step's grad norm rides last (the same on every rank)
+                self.norms, vals = add_norm(self.norms, vals[-1]), vals[:-1]
             if self.sums is None:
                 self.sums = vals * len(idx)
             else:
@@ -250,11 +315,13 @@ class Trainer:
         checkpoint when one is due. `started`: the epoch's perf_counter start; `seconds`:
         its training time where its steps ran outside `fit` (train/batched.py). Raises
         Diverged for a validation loss that is not finite."""
-        c, early = self.c, self.cfg.early_stop
+        c, early = self.c, self.phase.train.early_stop
         self.names, c.step = tuple(train)[1:], 0
         if seconds is not None:
             self.elapsed = seconds
         val, monitored = self.validate(train)
+        anneal = scheduled_weights(self.step_model)
+        weights = anneal.epoch_means(c.epoch, self.steps, self.cfg.epochs) if anneal else None
         c.epoch += 1
         improved = monitored is None or c.best is None or \
             monitored < c.best - (early.min_delta if early else 0.0)
@@ -268,7 +335,12 @@ class Trainer:
         record = {"epoch": c.epoch, "train": train, "val": val, "lr": current_lr(self.opt),
                   "train_seconds": self.elapsed,
                   "samples_per_s": len(self.data.train) / max(self.elapsed, 1e-9),
-                  "seconds": time.perf_counter() - started, "best": improved}
+                  "seconds": time.perf_counter() - started, "best": improved,
+                  **({"phase": self.phase.name} if self.phase.name is not None else {})}
+        if weights is not None:  # the scheduled weights' means over the epoch's steps
+            record["weights"] = weights
+        if (norms := norm_record(self.norms)) is not None:
+            record["grad_norm"] = norms
         self.step_schedules(train["loss"] if monitored is None else monitored)
         c.history.append(record)
         self.run.append_metrics(record)
@@ -276,6 +348,8 @@ class Trainer:
         self.reporter.epoch(record, self.cfg.epochs)
         if early is not None and c.bad_epochs >= early.patience:
             c.stopped = "early_stopped"
+        if self._phase_over() and c.phase < len(self.phases) - 1:
+            self.begin_phase(c.phase + 1)  # before the save: a resume starts it alike
         self.save()
 
     def validate(self, train: dict[str, float]) -> tuple[dict[str, float] | None,
@@ -283,7 +357,8 @@ class Trainer:
         """The epoch's validation terms (None without a validation split) and the figure
         that early stopping and best.pt follow (None: none, the last epoch is best)."""
         with self._reading():
-            val = evaluate(self.model, self.data.val, self.autocast) if self.data.val else None
+            val = (evaluate(self.step_model, self.data.val, self.autocast) if self.data.val
+                   else None)
         if self.ranks is not None:
             val = self.ranks.agree(val)  # rank 0's numbers: every rank decides alike
         if val is not None and not all_finite(val):
@@ -300,7 +375,7 @@ class Trainer:
         steps); saved, so that a resumed run goes on from there, unless the sums are not
         finite (a diverged state is never saved)."""
         self.c.step, self.sums, self.elapsed = step, sums.clone(), seconds
-        self.names = tuple(self.model.term_names)
+        self.names = tuple(self.step_model.term_names)
         if bool(torch.isfinite(sums).all()):
             self.save(force=True)
 
@@ -342,25 +417,39 @@ class Trainer:
                 "rng": dev.rng_state(self.device), "batch_rng": self.gen.get_state(),
                 "counters": asdict(c), "names": list(self.names), "elapsed": self.elapsed,
                 "perm": self.perm.cpu() if mid and self.perm is not None else None,
-                "sums": self.sums.cpu() if mid and self.sums is not None else None}
+                "sums": self.sums.cpu() if mid and self.sums is not None else None,
+                "norms": self.norms.cpu() if mid and self.norms is not None else None,
+                **({"phase_models": {p.name: p.model.state_dict() for p in self.phases
+                                     if p.model is not self.model}}
+                   if any(p.model is not self.model for p in self.phases) else {})}
 
     def load_state_dict(self, ckpt: dict[str, Any], path: Any = "checkpoint.pt") -> None:
         """The state of a checkpoint that `load_checkpoint(..., STATE)` read; E604 for one
         whose parts do not fit this model and its optimizer."""
         load_weights(self.model, ckpt["model"], path)
-        load_weights(self.opt, ckpt["optimizer"], path)
-        load_weights(self.schedule, ckpt["schedule"], path)
-        if self.scaler is not None and ckpt.get("scaler"):
-            self.scaler.load_state_dict(ckpt["scaler"])
         try:
             self.c = Counters(**ckpt["counters"])
         except TypeError:
             raise AespecError.of("E604", "its counters are not a run's",
                                  file=str(path)) from None
+        if not 0 <= self.c.phase < len(self.phases):
+            raise AespecError.of("E604", f"it stopped in phase {self.c.phase + 1}, and the "
+                                 f"spec has {len(self.phases)}", file=str(path))
+        if len(self.phases) > 1:
+            self.use_phase(self.c.phase)  # the optimizer saved is that phase's
+        for extra in self.phases:  # a phase's own loss parameters (a learned variance)
+            if extra.model is not self.model and ckpt.get("phase_models"):
+                extra.model.load_state_dict(ckpt["phase_models"][extra.name])
+        load_weights(self.opt, ckpt["optimizer"], path)
+        load_weights(self.schedule, ckpt["schedule"], path)
+        if self.scaler is not None and ckpt.get("scaler"):
+            self.scaler.load_state_dict(ckpt["scaler"])
         self.saved_epoch = self.c.epoch
         self.names, self.elapsed = tuple(ckpt["names"]), ckpt["elapsed"]
         if self.c.step:
             self.perm, self.sums = ckpt["perm"].to(self.device), ckpt["sums"].to(self.device)
+            norms = ckpt.get("norms")
+            self.norms = None if norms is None else norms.to(self.device)
         best = ckpt["best_model"]
         self.best_weights = ({k: v.to(self.device) for k, v in best.items()} if best is not None
                              else {k: v.detach().clone()

@@ -81,7 +81,7 @@ def read_run_page(path: str | pathlib.Path, checked: tuple[Spec, IR] | None = No
         name=str(info.get("name") or (spec.name if spec else run.path.name)),
         run_dir=str(run.path), status=str(info.get("status", "unknown")),
         doc=spec.doc if spec else None, error=info.get("error"), history=history,
-        best_epoch=info.get("best_epoch"), epochs=spec.train.epochs if spec else None,
+        best_epoch=info.get("best_epoch"), epochs=spec.total_epochs if spec else None,
         test=test, figures=figures, diagram_svg=svg, diagram_note=note,
         objective=objective_text(graph) if graph is not None else "", source=source,
         spec_file=name, settings=meaning.get("train") or {}, report_items=_report_items(meaning),

@@ -1,8 +1,10 @@
 """Greedy layer-wise pretraining of the dense encoder layers (Bengio et al., 2007).
 
-Layer k is trained as a one-layer autoencoder, `x_k -> act(W_k x_k + b_k) -> V h + c`, on
-`x_k`, the input the model feeds layer k once layers 1..k-1 are pretrained; the decoder
-`V, c` is thrown away. The whole model is then trained end to end.
+Layer k is trained as a one-layer autoencoder, `x_k -> act(W_k x_k + b_k) -> out(V h + c)`,
+on `x_k`, the input the model feeds layer k once layers 1..k-1 are pretrained; the decoder
+`V, c` is thrown away. `out` and the stage's loss are `layerwise(output=..., loss=...)`:
+linear and mse by default, sigmoid and bce in the Keras recipe of the lectures. The whole
+model is then trained end to end.
 """
 
 from __future__ import annotations
@@ -71,7 +73,8 @@ def activation_after(graph: IR, node: str) -> Callable[[torch.Tensor], torch.Ten
 
 class _Shallow(nn.Module):
     """The one-layer autoencoder of a pretraining stage: the model's layer (its own
-    parameters, trained in place), its activation, a throwaway decoder."""
+    parameters, trained in place), its activation, a throwaway decoder (linear: the
+    stage's loss reads its output activation itself, `stage_loss`)."""
 
     def __init__(self, layer: Any, act: Callable[[torch.Tensor], torch.Tensor],
                  decoder: nn.Linear):
@@ -85,6 +88,28 @@ class _Shallow(nn.Module):
         return out
 
 
+def output_activation(name: str | None) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The stage decoder's output activation, `layerwise(output=NAME)`: an activation op
+    of the registry (resolve checked the name); None: linear."""
+    if name is None:
+        return lambda h: h
+    opdef = lookup("layer", name)
+    assert opdef is not None and opdef.build is not None
+    act: Callable[[torch.Tensor], torch.Tensor] = opdef.build(opdef.args(), None, None)
+    return act
+
+
+def stage_loss(args: Any) -> Callable[[Callable[[torch.Tensor], torch.Tensor], torch.Tensor],
+                                      torch.Tensor]:
+    """A stage's loss of (its shallow model, a batch): `layerwise(loss=..., output=...)`,
+    mse by default; bce after a sigmoid output is computed from the logits (stable)."""
+    if args.loss == "bce" and args.output == "sigmoid":
+        return _recon_bce_logits
+    act = output_activation(args.output)
+    measure = functional.binary_cross_entropy if args.loss == "bce" else functional.mse_loss
+    return lambda forward, xb: measure(act(forward(xb)), xb)
+
+
 def pretrain_layerwise(model: Any, graph: IR, split: Split, cfg: TrainSpec,
                        device: torch.device, reporter: Reporter, stop: Any
                        ) -> list[dict[str, Any]]:
@@ -93,6 +118,7 @@ def pretrain_layerwise(model: Any, graph: IR, split: Split, cfg: TrainSpec,
     args: Any = cfg.pretrain.args  # Layerwise
     gen = torch.Generator().manual_seed(cfg.seed + 1)
     groups = model.layer_groups()
+    measure = stage_loss(args)
     records = []
     for k, (node, layer) in enumerate(groups):
         x = layer_inputs(model, layer, split.x)
@@ -101,21 +127,24 @@ def pretrain_layerwise(model: Any, graph: IR, split: Split, cfg: TrainSpec,
         opt = build_optimizer(cfg.optimizer, [*layer.parameters(), *decoder.parameters()],
                               device, lr=args.lr)
         layer.train()
-        loss = math.nan
+        losses = []
         for epoch in range(args.epochs):
             reporter.phase(f"pretrain layer {k + 1}/{len(groups)} ({node}), epoch "
                            f"{epoch + 1}/{args.epochs}", -(-len(x) // cfg.batch))
-            loss = run_epoch(partial(_recon_mse, _Shallow(layer, act, decoder)), opt, x,
-                             cfg.batch, gen, reporter, stop)
-        records.append({"layer": node, "epochs": args.epochs, "loss": loss})
+            losses.append(run_epoch(partial(measure, _Shallow(layer, act, decoder)), opt, x,
+                                    cfg.batch, gen, reporter, stop))
+        loss = losses[-1] if losses else math.nan
+        records.append({"layer": node, "epochs": args.epochs, "loss": loss,
+                        "loss_name": args.loss, "output": args.output or "linear",
+                        "epoch_losses": losses})
         reporter.message(f"pretrained {node} ({layer.in_features} -> {layer.out_features}): "
-                         f"reconstruction mse {loss:.5g}")
+                         f"reconstruction {args.loss} {loss:.5g}")
     return records
 
 
-def _recon_mse(forward: Callable[[torch.Tensor], torch.Tensor], xb: torch.Tensor
-               ) -> torch.Tensor:
-    return functional.mse_loss(forward(xb), xb)
+def _recon_bce_logits(forward: Callable[[torch.Tensor], torch.Tensor], xb: torch.Tensor
+                      ) -> torch.Tensor:
+    return functional.binary_cross_entropy_with_logits(forward(xb), xb)
 
 
 def run_epoch(loss_of: Callable[[torch.Tensor], torch.Tensor], opt: torch.optim.Optimizer,

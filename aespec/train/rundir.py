@@ -67,8 +67,14 @@ def model_key(spec: Spec) -> dict[str, Any]:
 
 
 def train_key(spec: Spec) -> dict[str, Any]:
-    """What a resumed run must share with the stopped one, besides the model."""
-    return {k: v for k, v in spec.semantic()["train"].items() if k not in RESUMABLE}
+    """What a resumed run must share with the stopped one, besides the model: its phases
+    too, less their epochs (a resumed run may change those, as `train.epochs`)."""
+    meaning = spec.semantic()
+    key = {k: v for k, v in meaning["train"].items() if k not in RESUMABLE}
+    if "phases" in meaning:
+        key["phases"] = [{k: v for k, v in p.items() if k != "epochs"}
+                         for p in meaning["phases"]]
+    return key
 
 
 def differences(old: Any, new: Any, path: str = "") -> list[str]:
@@ -205,10 +211,17 @@ def _check_fields(ckpt: dict[str, Any], need: dict[str, Any], path: pathlib.Path
 
 
 def load_weights(module: Any, state: dict[str, Any], path: pathlib.Path) -> None:
-    """`module.load_state_dict(state)`; E604 naming the first tensor that does not fit."""
+    """`module.load_state_dict(state)`; E604 naming the first tensor that does not fit.
+
+    A buffer the model holds empty takes the file's size (an rbm's persistent chains: as
+    many as the batch, filled by the first training step; the module resizes it)."""
     own = module.state_dict()
+    buffers = getattr(module, "named_buffers", lambda: ())()  # an optimizer has none
+    empty = {k for k, b in buffers if b.numel() == 0}
     for key, value in state.items():
         mine = own.get(key)
+        if key in empty and isinstance(value, torch.Tensor):
+            continue
         if isinstance(mine, torch.Tensor) and (not isinstance(value, torch.Tensor)
                                                or value.shape != mine.shape):
             shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
@@ -381,20 +394,22 @@ CSV_TAIL = ("lr", "train_seconds", "samples_per_s")
 
 
 def metrics_csv(history: list[dict[str, Any]]) -> str:
-    """The metrics as CSV, one row per epoch: epoch, train_<term>..., val_<term>..., lr,
-    train_seconds, samples_per_s; a term missing from an epoch is an empty cell."""
+    """The metrics as CSV, one row per epoch: epoch, train_<term>..., val_<term>..., then
+    where the run has them weight_<term>... (scheduled weights) and grad_norm_<mean, max>,
+    then lr, train_seconds, samples_per_s; a value missing from an epoch is an empty cell."""
     def terms(part: str) -> list[str]:
         return list(dict.fromkeys(k for r in history for k in (r.get(part) or {})))
 
-    train, val = terms("train"), terms("val")
+    parts = {"train": "train", "val": "val", "weights": "weight", "grad_norm": "grad_norm"}
+    columns = {part: terms(part) for part in parts}
     out = io.StringIO()
     rows = csv.writer(out, lineterminator="\n")
-    rows.writerow(["epoch", *(f"train_{t}" for t in train), *(f"val_{t}" for t in val),
+    rows.writerow(["epoch", *(f"{parts[p]}_{t}" for p, ts in columns.items() for t in ts),
                    *CSV_TAIL])
     for r in history:
-        tr, va = r.get("train") or {}, r.get("val") or {}
-        rows.writerow([r.get("epoch"), *(tr.get(t, "") for t in train),
-                       *(va.get(t, "") for t in val), *(r.get(k, "") for k in CSV_TAIL)])
+        rows.writerow([r.get("epoch"), *((r.get(p) or {}).get(t, "") for p, ts in
+                                         columns.items() for t in ts),
+                       *(r.get(k, "") for k in CSV_TAIL)])
     return out.getvalue()
 
 

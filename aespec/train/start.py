@@ -4,6 +4,7 @@ own; then its epochs, from the data on the device to `finish_run`."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import pathlib
 import time
@@ -15,7 +16,9 @@ from aespec.train import batches, dist, fastdev
 from aespec.train.dbn import pretrain_rbm
 from aespec.train.finish import RunResult, diverged_error, finish_run
 from aespec.train.loaded import check_recorded_data, recorded_data
+from aespec.train.loggers import watch_run
 from aespec.train.loop import Diverged, Interrupted, Trainer
+from aespec.train.phases import plan_phases
 from aespec.train.pretrain import pretrain_layerwise
 from aespec.train.progress import Reporter, RunStart
 from aespec.train.record import paged, recorded, write_start
@@ -40,6 +43,7 @@ from aespec.train.setup import (
     train_examples,
 )
 from aespec.train.stop import StopFlag
+from aespec.train.warmstart import warm_start
 
 
 def start_run(request: RunRequest, reporter: Reporter, ranks: dist.Ranks | None) -> RunResult:
@@ -49,6 +53,7 @@ def start_run(request: RunRequest, reporter: Reporter, ranks: dist.Ranks | None)
     fast = request.fast_dev_run
     setup = prepare(request.spec, [*request.overrides, *["train.epochs=1"] * fast],
                     request.data, request.report, fast, ranks)
+    setup = dataclasses.replace(setup, init_from=request.init_from)
     out = request.out
     existed = out is not None and pathlib.Path(out).exists()  # the user's: never removed
 
@@ -86,10 +91,26 @@ def resume_run(request: RunRequest, reporter: Reporter,
         checked, base = check_spec_for_run(request.spec, all_overrides)  # idempotent
     assert checked.spec is not None
     check_same(ckpt, checked.spec, run.checkpoint, resume=True)
+    _say_when_finished(run, ckpt, checked.spec.train.epochs, reporter)
     choice = _recorded_choice(run, info, base, request.data)
     setup = setup_run(checked, all_overrides, base, choice, request.report, ranks=ranks)
     return execute(setup, run, ckpt, reporter, time.time() - info.get("seconds", 0.0),
                    StopFlag(request.ends_process))
+
+
+def _say_when_finished(run: RunDir, ckpt: dict[str, Any], epochs: int,
+                       reporter: Reporter) -> None:
+    """A run resumed with nothing left to train (its epochs done, or stopped early) is
+    evaluated and reported again; say so, and how to train it further."""
+    counters = ckpt.get("counters") or {}
+    done, stopped = counters.get("epoch", 0), counters.get("stopped")
+    if counters.get("step") or (done < epochs and not stopped):
+        return
+    why = (f"early stopping ended it at epoch {done}" if stopped and done < epochs
+           else f"it trained all its {epochs} epoch{'s' * (epochs != 1)}")
+    reporter.message(f"{run.path}: nothing left to train ({why}); its test figures and "
+                     f"report are made again. To train further: aespec run --resume "
+                     f"{run.path} --epochs N, with N > {done}")
 
 
 def _recorded_choice(run: RunDir, info: dict[str, Any], base: pathlib.Path,
@@ -126,25 +147,30 @@ def execute(setup: Setup, run: RunDir, ckpt: dict[str, Any] | None, reporter: Re
     # before the model or the data are on the device; at the batch that runs (the data's)
     require_memory(spec, graph, device, train_examples(len(dataset.x_train), spec.train.split))
     data = batches.to_device(dataset, spec.train.split, device,
-                             spec.condition.classes if spec.condition else None)
+                             batches.label_classes(spec, graph), spec.head is not None)
     model, notes = place_model(spec, graph, device)
     notes = run_notes(setup, notes)
     with paged(run, (spec, graph)), flag, recorded(run, started), \
             dist.lost_ranks(setup.ranks, run.path):
         trainer = make_trainer(setup, model, data, dataset, run, reporter, flag)
+        watch_run(reporter, spec, model, data)  # a TensorBoard logger's pictures, hparams
         if ckpt is not None:
             trainer.load_state_dict(ckpt, run.checkpoint)
             run.rewrite_metrics(trainer.c.history)
             run.update(overrides=setup.overrides, status="running", device=str(device))
         else:
-            write_start(setup, run, dataset.description, notes)
+            init = warm_start(model, spec, setup.base_dir, setup.init_from)
+            phases = [{"name": p.name, "epochs": p.epochs} for p in spec.phases]
+            write_start(setup, run, dataset.description, notes,
+                        **({"init": init} if init else {}),
+                        **({"phases": phases} if phases else {}))
         params = sum(p.numel() for p in model.parameters())
-        reporter.start(RunStart(spec.name, str(run.path), spec.train.epochs,
+        reporter.start(RunStart(spec.name, str(run.path), spec.total_epochs,
                                 trainer.c.epoch + 1, trainer.steps, len(data.train),
                                 len(data.val) if data.val else 0, data.description,
                                 str(device), params, tuple(notes)))
         try:
-            status = _fit(trainer, setup, reporter, flag)
+            status = _fit(trainer, setup, reporter, flag, dataset)
         except Diverged as d:
             run.update(status="diverged", seconds=time.time() - started)
             raise diverged_error(d, trainer, run) from None
@@ -164,7 +190,8 @@ def make_trainer(setup: Setup, model: Any, data: batches.RunData, dataset: Any, 
 
         return VAEGANTrainer(*args, monitor=_sample_monitor(setup, dataset, data))
     if not spec.is_adversarial and not spec.is_aae:
-        return Trainer(*args)
+        return Trainer(*args, phases=plan_phases(spec, setup.graph, model, setup.device,
+                                                 setup.fast_dev_run))
     from aespec.train.adversarial import AAETrainer, GANTrainer
 
     if spec.is_aae:
@@ -185,11 +212,23 @@ def _sample_monitor(setup: Setup, dataset: Any, data: batches.RunData) -> Any:
     return made[0] if made else None
 
 
+def _probe_pretrained(trainer: Trainer, setup: Setup, dataset: Any) -> dict[str, Any]:
+    """run.json's `pretrain_probe`: with `report { probe }`, the linear probe's accuracy on
+    the codes right after pretraining, before fine-tuning (report/probe.py)."""
+    if "probe" not in setup.spec.report.items or dataset is None or not trainer.run.writes \
+            or dataset.labels_train is None or dataset.labels_test is None:
+        return {}
+    from aespec.report.probe import pretrained_probe
+
+    return {"pretrain_probe": pretrained_probe(trainer.model, dataset, setup.device)}
+
+
 # `train { pretrain NAME(...) }`: each entry of settings.TRAIN["pretrain"], how it trains
 PRETRAINERS = {"layerwise": pretrain_layerwise, "rbm": pretrain_rbm}
 
 
-def _fit(trainer: Trainer, setup: Setup, reporter: Reporter, flag: StopFlag) -> str:
+def _fit(trainer: Trainer, setup: Setup, reporter: Reporter, flag: StopFlag,
+         dataset: Any = None) -> str:
     """Layer-wise pretraining where the spec asks for it (once), then the epochs; the
     status. A Ctrl-C saves the state where a resumed run can go on from."""
     pretrain = setup.spec.train.pretrain
@@ -201,7 +240,7 @@ def _fit(trainer: Trainer, setup: Setup, reporter: Reporter, flag: StopFlag) -> 
             if trainer.ranks is not None:  # each rank pretrained alone: rank 0's weights
                 trainer.ranks.broadcast_weights(trainer.model)
             trainer.c.pretrained = True
-            trainer.run.update(pretrain=records)
+            trainer.run.update(pretrain=records, **_probe_pretrained(trainer, setup, dataset))
             trainer.save(force=True)
         return trainer.fit()
     except Interrupted:

@@ -65,7 +65,8 @@ TECHNIQUES: dict[str, tuple[str, Callable[[Any], bool]]] = {
 
 def check_json(path: Path) -> dict:
     """`aespec check --json PATH`, run as a grader would run it, parsed."""
-    proc = subprocess.run([sys.executable, "-m", "aespec", "check", "--json", str(path)],
+    proc = subprocess.run([sys.executable, "-m", "aespec", "check", "--json", "--schema", "1",
+                           str(path)],
                           capture_output=True, text=True, timeout=120)
     if proc.returncode not in (0, 1) or not proc.stdout.strip():
         raise SystemExit(f"aespec check failed to run: {proc.stderr.strip()}")
