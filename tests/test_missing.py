@@ -369,9 +369,11 @@ def test_a_run_records_imputation_and_the_data_warnings(tmp_path: Path):
              .astype(np.float32))
     (tmp_path / "full.ae").write_text(RUN_SPEC.format(file="full.npz"))
     result = aespec.train(tmp_path / "full.ae", out=tmp_path / "run", quiet=True)
-    assert [w.code for w in result.warnings] == ["W437"]
+    # uniform noise has nothing to learn: W444/W445 (issue 24) rightly say so beside it
+    collapse = {"W444", "W445", "W446"}
+    assert [w.code for w in result.warnings if w.code not in collapse] == ["W437"]
     info = json.loads((tmp_path / "run" / "run.json").read_text())
-    assert [w["code"] for w in info["warnings"]] == ["W437"]
+    assert [w["code"] for w in info["warnings"] if w["code"] not in collapse] == ["W437"]
     assert set(KEYS.values()) <= set(result.test)  # every entry is observed: all scored
     assert (tmp_path / "run" / "report" / "summary.md").exists()
 

@@ -218,3 +218,21 @@ def test_data_read_on_demand_gets_the_same_references(tmp_path) -> None:
         refs[mm] = _run(spec, tmp_path / f"run_{mm}", report=False).references
     for key in ("model", "mean_image", "pca"):
         assert refs["true"][key] == pytest.approx(refs["false"][key], rel=1e-5), key
+
+
+def test_missing_entries_leave_the_references_finite(tmp_path) -> None:
+    """missing=nan: the fit's mean is the observed entries', PCA fills the rest with it,
+    and the masked terms score only the observed entries."""
+    from sklearn.datasets import load_digits
+
+    x = load_digits().data.astype(np.float32) / 16
+    x[np.random.default_rng(0).uniform(size=x.shape) < 0.1] = np.nan
+    np.savez(tmp_path / "holes.npz", x=x)
+    spec = tmp_path / "holes.ae"
+    spec.write_text('data npz("holes.npz", missing=nan)\ninput vector(64)\nencoder {\n'
+                    "    dense(32) relu\n}\nbottleneck {\n    dense(8)\n}\ndecoder {\n"
+                    "    dense(64) sigmoid\n}\nloss mse\ntrain {\n    epochs 20\n    batch 32\n"
+                    "    optimizer adam(lr=3e-3)\n    seed 0\n}\n")
+    refs = _run(spec, tmp_path / "run", report=False).references
+    assert all(np.isfinite(refs[k]) for k in ("model", "mean_image", "pca")), refs
+    assert refs["model_over_mean_image"] < 0.95 and np.isfinite(refs["spread"]["ratio"])

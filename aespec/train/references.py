@@ -129,10 +129,15 @@ def fit_baselines(train: Any, k: int, device: torch.device, description: str = "
     found = _read(key)
     if found is not None:
         return Fit(found[0].to(device), found[1].to(device), found[2], True, key)
-    mean = flat.mean(0)
-    comps = _components(flat - mean, k)
+    mean = flat.nanmean(0).nan_to_num()  # missing=nan: the observed entries' mean
+    comps = _components(_filled(flat, mean) - mean, k)
     _write(key, mean, comps, len(flat))
     return Fit(mean.to(device), comps.to(device), len(flat), False, key)
+
+
+def _filled(x: torch.Tensor, mean: torch.Tensor) -> torch.Tensor:
+    """(N, D) x with its NaNs (unobserved entries, missing=nan) replaced by the mean's."""
+    return torch.where(x.isnan(), mean, x) if x.isnan().any() else x
 
 
 def _chosen_targets(train: Any) -> torch.Tensor:
@@ -317,7 +322,7 @@ class Scorer:
             if self.known is None:
                 self._baselines(xb, target)
             self.outputs.add(out.x_hat.float())
-            self.targets.add(target)
+            self.targets.add(_filled(target.flatten(1).float(), self.fit.mean))
             if "mu" in out.extras:
                 self.mu.add(out.extras["mu"].float())
         self.n += len(xb)
@@ -328,7 +333,7 @@ class Scorer:
         mean = self.fit.mean.view(1, *target.shape[1:]).expand_as(target)
         self.mean_image += float(baseline_error(model, mean, target).sum())
         if self.pca_ok:
-            flat = xb.flatten(1).float() - self.fit.mean
+            flat = _filled(xb.flatten(1).float(), self.fit.mean) - self.fit.mean
             pred = (flat @ self.fit.comps.T @ self.fit.comps + self.fit.mean)
             self.pca += float(baseline_error(model, pred.view_as(target), target).sum())
 
