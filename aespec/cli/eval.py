@@ -121,7 +121,7 @@ def _inputs(loaded: Any, run_data: Any, noisy: Optional[bool], seed: int) -> tup
     """The test split as --noisy/--clean ask (default: as `aespec run` reports the model),
     and what its inputs are (references.INPUT_NOTES); E636 for --noisy on a model with no
     noise."""
-    from aespec.train.references import Corrupted, headline_input, is_denoiser
+    from aespec.train.references import Corrupted, headline_input, is_denoiser, reads_labels
 
     model, test = loaded.model, run_data.test
     if noisy is None:
@@ -129,10 +129,10 @@ def _inputs(loaded: Any, run_data: Any, noisy: Optional[bool], seed: int) -> tup
     if noisy and not is_denoiser(model):
         raise AespecError.of(
             "E636", f"--noisy: {loaded.spec.name} has no noise to corrupt its test inputs with"
-            + (" (a conditional model is scored clean)" if model.classes is not None else ""),
+            + (" (a model that reads labels is scored clean)" if reads_labels(model) else ""),
             hint="drop --noisy; a spec with a `noise` line is evaluated on noisy inputs",
             file=str(loaded.run.path))
-    paired = test.y is not None and model.classes is None
+    paired = test.y is not None and not reads_labels(model)
     if noisy:
         return Corrupted(test, model, seed), "corrupted"
     return test, headline_input(model, paired) if not is_denoiser(model) else "clean"

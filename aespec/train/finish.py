@@ -21,6 +21,7 @@ from aespec.train.references import (
     headline_input,
     is_denoiser,
     noise_text,
+    reads_labels,
     start_references,
 )
 from aespec.train.rundir import RunDir
@@ -120,7 +121,7 @@ def _test(setup: Setup, trainer: Trainer, codebook: dict[str, Any]
     model, data = trainer.model, trainer.data
     denoiser = is_denoiser(model)
     split: Any = Corrupted(data.test, model) if denoiser else data.test
-    paired = data.test.y is not None and model.classes is None
+    paired = data.test.y is not None and not reads_labels(model)
     scorer = start_references(model, data.train, split, setup.device, data.description,
                               headline_input(model, paired), noise_text(setup.spec))
     with counting_codes(model) as found:

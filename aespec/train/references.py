@@ -81,10 +81,16 @@ def corrupt(model: Any, x: torch.Tensor, seed: int) -> torch.Tensor:
         return out
 
 
+def reads_labels(model: Any) -> bool:
+    """Its target slot holds one-hot labels (a conditional model's, a head's): its
+    reconstruction target is then its input."""
+    return bool(getattr(model, "reads_labels", getattr(model, "classes", None) is not None))
+
+
 def is_denoiser(model: Any) -> bool:
     """A model trained on corrupted inputs, whose headline figure is then from corrupted
-    test inputs (a conditional model's target slot holds its labels: it is scored clean)."""
-    return getattr(model, "noise", None) is not None and getattr(model, "classes", None) is None
+    test inputs (a model whose target slot holds labels is scored clean)."""
+    return getattr(model, "noise", None) is not None and not reads_labels(model)
 
 
 def headline_input(model: Any, paired: bool) -> str:
@@ -120,11 +126,13 @@ class Fit:
     key: str = ""
 
 
-def fit_baselines(train: Any, k: int, device: torch.device, description: str = "") -> Fit:
+def fit_baselines(train: Any, k: int, device: torch.device, description: str = "",
+                  inputs: bool = False) -> Fit:
     """The mean image and PCA with k components of the training targets (at most MAX_FIT
     of them, a seeded choice), from the cache where a run on the same training split has
-    fitted them. Data read on demand is read only for the rows chosen."""
-    flat = _chosen_targets(train).flatten(1).float()
+    fitted them. Data read on demand is read only for the rows chosen. `inputs`: fit the
+    inputs (a model whose `y` holds labels)."""
+    flat = _chosen_targets(train, inputs).flatten(1).float()
     key = _key(flat, k, description, len(train))
     found = _read(key)
     if found is not None:
@@ -140,13 +148,13 @@ def _filled(x: torch.Tensor, mean: torch.Tensor) -> torch.Tensor:
     return torch.where(x.isnan(), mean, x) if x.isnan().any() else x
 
 
-def _chosen_targets(train: Any) -> torch.Tensor:
+def _chosen_targets(train: Any, inputs: bool = False) -> torch.Tensor:
     n = len(train)
     pick = np.arange(n) if n <= MAX_FIT else \
         np.sort(np.random.default_rng(0).choice(n, MAX_FIT, replace=False))
     where = train.device if hasattr(train, "xs") else train.x.device  # a StreamSplit's
     x, y = train.batch(torch.from_numpy(pick).to(where))
-    found: torch.Tensor = x if y is None else y
+    found: torch.Tensor = x if y is None or inputs else y
     return found
 
 
@@ -315,7 +323,7 @@ class Scorer:
     def observe(self, xb: torch.Tensor, yb: torch.Tensor | None, out: Any) -> None:
         t0 = time.perf_counter()
         model = self.model
-        target = xb if (yb is None or model.classes is not None) else yb
+        target = xb if (yb is None or reads_labels(model)) else yb
         with torch.no_grad():
             if self.names is None:
                 self.own += float(model.recon_error(xb, yb).sum())
@@ -374,8 +382,9 @@ def start_references(model: Any, train: Any, test: Any, device: torch.device,
     if not reconstructs(model):
         return None
     t0 = time.perf_counter()
-    fit = fit_baselines(train, int(np.prod(model.info.z_shape)), device, description)
-    target = model.info.input_shape if train.y is None else train.y.shape[1:]
+    labels = reads_labels(model)
+    fit = fit_baselines(train, int(np.prod(model.info.z_shape)), device, description, labels)
+    target = model.info.input_shape if train.y is None or labels else train.y.shape[1:]
     pca_ok = tuple(target) == tuple(model.info.input_shape)
     key = _figures_key(fit.key, model, test, kind, noise if kind == "corrupted" else "")
     return Scorer(model, fit, kind, pca_ok, time.perf_counter() - t0, key)
