@@ -406,13 +406,21 @@ _CODES = [
          "`NAME` of a `NAME = ...` line, whose ops are frozen together); the closest name "
          "is offered. A GAN's or an adversarial autoencoder's networks are not frozen.",
          _spec(after="train {\n    freeze encodr\n}")),
-    Code("E330", "aespec emit does not write phases or frozen parts yet", "emit",
-         "The emitted file trains one objective over every weight. A spec with `phase` "
-         "blocks, or a `freeze` line, would train otherwise there than under `aespec run`, "
-         "so `aespec emit` refuses it at the first phase (or the freeze line). Train it "
-         "with `aespec run`, or emit a copy without them (each phase's noise and loss as a "
-         "spec of its own); a warm start (`init`) is emitted, as a comment.",
-         "`aespec emit specs/keras_denoiser_two_phase.ae`", False),
+    Code("E330", "aespec emit cannot write this phase or frozen part as aespec trains it",
+         "emit",
+         "The emitted file trains a spec's phases in order (`train_phases`: each its "
+         "epochs, a new optimizer, its noise, its loss and its frozen modules) and loads a "
+         "warm start (`warm_start`). Three things it does not write, since its training "
+         "would differ from `aespec run`'s: a phase's loss that reads a value the module's "
+         "forward does not return (the decoder's logits, for a phase's bce where the spec's "
+         "own loss is not bce), a phase's loss with parameters of its own (a learned "
+         "variance, which aespec keeps beside the model), and a frozen layer whose "
+         "evaluation mode is a line of the module's forward (a gaussian bottleneck's "
+         "sampling, ksparse's k: aespec runs such a layer in evaluation mode while the rest "
+         "trains). Train such a spec with "
+         "`aespec run`, or give the spec's own loss the term the phase reads.",
+         "`aespec emit` of a spec whose loss is `mse` (after a sigmoid) and one of whose "
+         "phases says `loss bce`", False),
     Code("E343", "missing values with a conditional model", "checks",
          "`missing=nan` makes each example's target the data with its NaN kept, so the loss "
          "can skip them, and a conditional model (`condition labels(N)`) reads its labels "

@@ -1,0 +1,244 @@
+"""`aespec emit` of phases, frozen parts and a warm start: the emitted `train_phases` trains
+what aespec's phases train.
+
+Both sides start from the same weights and the same seed and run the same batches: the
+compiled side with aespec's own phase objects (aespec/train/phases.py: each phase's model
+with its noise and loss, `enter` for the frozen parameters, `train_mode` for the frozen
+modules' evaluation mode) and a new optimizer per phase from aespec's `build_optimizer`
+(as `Trainer.use_phase`); the emitted side with its `train_phases`.  After every phase
+the weights (a batchnorm's running statistics too) and each epoch's mean loss are the same.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import torch
+
+from aespec.compile import compile_model
+from aespec.emit import emit_source
+from aespec.emit.module import class_name
+from aespec.errors import AespecError
+from aespec.graph.frontend import check_source
+from aespec.train.optim import build_optimizer
+from aespec.train.phases import plan_phases
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# noise, dropout and a batchnorm in the frozen encoder (its running statistics and its
+# dropout must stay as aespec keeps them), a phase of its own noise, one of its own loss
+# and optimizer, one without noise
+TWO_PHASES = """\
+model phased "three phases"
+input vector(12)
+noise gaussian(std=0.2) clip(0, 1)
+encoder {
+    dense(8) relu batchnorm dropout(0.2)
+}
+bottleneck {
+    code = dense(3)
+}
+decoder {
+    dense(8) relu
+    dense(12) sigmoid
+}
+loss bce
+train {
+    batch 4
+    optimizer sgd(lr=0.1, momentum=0.9)
+    seed 0
+}
+phase clean {
+    epochs 2
+    noise none
+}
+phase salt {
+    epochs 2
+    noise mask(0.3)
+    freeze code
+}
+phase tune {
+    epochs 3
+    loss mse + 0.5 * mae
+    optimizer adam(lr=1e-2)
+    freeze encoder
+}
+"""
+
+
+def _emitted(source: str, name: str):
+    result = check_source(source, f"{name}.ae")
+    assert result.ok, result.diagnostics
+    text = emit_source(result.ir, result.spec)
+    ns: dict = {"__name__": f"emitted_{name}"}
+    exec(compile(text, f"<emitted {name}>", "exec"), ns)
+    torch.manual_seed(0)
+    compiled = compile_model(result.ir, result.spec)
+    emitted = ns[class_name(result.spec.name)]()
+    ns["load_aespec_state_dict"](emitted, compiled.state_dict())
+    return result, text, ns, compiled, emitted
+
+
+def _aespec_phases(result, compiled, x: torch.Tensor, batch: int) -> list[float]:
+    """aespec's phases run over the batches the emitted loop draws: each epoch's mean loss."""
+    cpu = torch.device("cpu")
+    losses = []
+    for phase in plan_phases(result.spec, result.ir, compiled, cpu):
+        phase.enter(compiled)
+        opt = build_optimizer(phase.train.optimizer, phase.model.parameters(), cpu)
+        for _ in range(phase.train.epochs):
+            phase.train_mode()
+            order = torch.randperm(len(x))
+            total = 0.0
+            for start in range(0, len(x), batch):
+                idx = order[start:start + batch]
+                opt.zero_grad(set_to_none=True)
+                out = phase.model(x[idx])
+                if out.loss.requires_grad:
+                    out.loss.backward()
+                    opt.step()
+                total += out.loss.item() * len(idx)
+            losses.append(total / len(x))
+    return losses
+
+
+def _same_weights(ns, compiled, emitted) -> None:
+    keys = ns["AESPEC_KEYS"]
+    for key, value in compiled.state_dict().items():
+        mine = keys.get(key, key.removeprefix("net."))
+        if mine is not None:
+            torch.testing.assert_close(emitted.state_dict()[mine], value, rtol=1e-4,
+                                       atol=1e-5, msg=lambda m, k=key: f"{k}: {m}")
+
+
+def _printed(out: str) -> list[float]:
+    return [float(v) for v in re.findall(r"loss (\d+\.\d+)", out)]
+
+
+def test_emitted_phases_train_the_weights_aespec_trains(capsys):
+    result, text, ns, compiled, emitted = _emitted(TWO_PHASES, "phased")
+    x = torch.rand(10, 12, generator=torch.Generator().manual_seed(1))
+    before = {k: v.clone() for k, v in compiled.state_dict().items()}
+    torch.manual_seed(7)
+    want = _aespec_phases(result, compiled, x, batch=4)
+    torch.manual_seed(7)
+    ns["train_phases"](emitted, x)
+    got = _printed(capsys.readouterr().out)
+    assert len(got) == len(want) == 7
+    assert got == pytest.approx(want, abs=2e-4)  # printed to 4 decimals
+    _same_weights(ns, compiled, emitted)
+    # the weights did train, and phase tune's frozen encoder kept its batchnorm statistics
+    # (phases clean and salt trained them): the check above compares something
+    after = compiled.state_dict()
+    assert not torch.equal(after["net.decoder10.weight"], before["net.decoder10.weight"])
+    assert not torch.equal(after["net.encoder5.running_mean"],
+                           before["net.encoder5.running_mean"])
+    assert "def loss_fn_tune(model, x, target=None):" in text
+    assert "def corrupt_salt(self, x):" in text
+    assert "train(model, x, optimizer, 3 if epochs is None else epochs, loss_fn=loss_fn_tune," \
+        in text
+
+
+def test_phase_tune_alone_keeps_the_frozen_encoder_as_it_is(capsys):
+    """In the emitted file: the frozen layers' weights and batchnorm statistics unchanged."""
+    _, _, ns, _, emitted = _emitted(TWO_PHASES, "phased")
+    x = torch.rand(10, 12, generator=torch.Generator().manual_seed(1))
+    frozen = [emitted.encoder3, emitted.encoder5, emitted.encoder6]
+    before = [{k: v.clone() for k, v in m.state_dict().items()} for m in frozen]
+    optimizer = torch.optim.Adam(emitted.parameters(), lr=1e-2)
+    ns["train"](emitted, x, optimizer, 2, loss_fn=ns["loss_fn_tune"], frozen=frozen)
+    for m, was in zip(frozen, before, strict=True):
+        for k, v in m.state_dict().items():
+            assert torch.equal(v, was[k]), k
+    assert all(p.requires_grad for p in emitted.bottleneck7.parameters())
+    assert capsys.readouterr().out.count("epoch ") == 2
+
+
+def test_a_freeze_line_without_phases_is_one_phase_alike(capsys):
+    source = re.sub(r"(?ms)^phase .*", "", TWO_PHASES).replace(
+        "    seed 0\n", "    seed 0\n    epochs 3\n    freeze decoder\n")
+    result, text, ns, compiled, emitted = _emitted(source, "frozen")
+    assert "model.noise" not in text and "self.noise" not in text  # forward as without
+    x = torch.rand(10, 12, generator=torch.Generator().manual_seed(1))
+    torch.manual_seed(3)
+    want = _aespec_phases(result, compiled, x, batch=4)
+    torch.manual_seed(3)
+    ns["train_phases"](emitted, x)
+    assert _printed(capsys.readouterr().out) == pytest.approx(want, abs=2e-4)
+    _same_weights(ns, compiled, emitted)
+
+
+def test_the_keras_denoisers_phases_are_written_in_order():
+    source = (ROOT / "specs" / "keras_denoiser_two_phase.ae").read_text(encoding="utf-8")
+    result, text, ns, compiled, emitted = _emitted(source, "keras")
+    body = text[text.index("def train_phases"):]
+    assert body.index("model.noise = None") < body.index("model.noise = model.corrupt")
+    x = torch.rand(6, 1, 28, 28, generator=torch.Generator().manual_seed(1))
+    torch.manual_seed(2)
+    want = _aespec_phases(result, compiled, x, batch=128)
+    torch.manual_seed(2)
+    ns["train_phases"](emitted, x, epochs=None)
+    _same_weights(ns, compiled, emitted)
+    assert len(want) == 9
+
+
+def test_the_warm_start_reads_a_run_directory_with_weights_only(tmp_path: Path):
+    """`train { init PATH }`: `--init` defaults to PATH; warm_start reads a run directory's
+    best.pt (an aespec checkpoint, its "model") into the module."""
+    base = TWO_PHASES.replace("    seed 0\n", f'    seed 0\n    init "{tmp_path}"\n')
+    result, text, ns, compiled, emitted = _emitted(base, "warm")
+    assert '"--init", default=' in text and f'default="{tmp_path}"' in text
+    assert "weights_only=True" in text and "warm start" not in text.split("also does:")[1]
+    torch.manual_seed(9)
+    other = compile_model(result.ir, result.spec)
+    torch.save({"model": other.state_dict(), "epoch": 3}, tmp_path / "best.pt")
+    ns["warm_start"](emitted, str(tmp_path))
+    _same_weights(ns, other, emitted)
+
+
+# ---------------------------------------------------------------- what stays refused
+
+
+def _refused(source: str) -> tuple[str, int]:
+    result = check_source(source, "spec.ae")
+    assert result.ok, result.diagnostics
+    with pytest.raises(AespecError) as err:
+        emit_source(result.ir, result.spec)
+    d = err.value.diagnostics[0]
+    assert d.code == "E330"
+    return d.message, d.span.line
+
+
+def test_a_phase_loss_that_reads_what_the_module_does_not_return_is_e330():
+    """bce reads the decoder's logits, which forward returns only for a spec's own bce."""
+    source = TWO_PHASES.replace("loss bce\n", "loss mse\n").replace(
+        "loss mse + 0.5 * mae", "loss bce")
+    message, line = _refused(source)
+    assert "phase 'tune'" in message and "'logits'" in message
+    assert source.splitlines()[line - 1] == "    loss bce"
+
+
+def test_a_phase_loss_with_parameters_of_its_own_is_e330():
+    source = TWO_PHASES.replace("loss mse + 0.5 * mae", "loss gaussian_nll(var=learned)")
+    message, _ = _refused(source)
+    assert "parameters of its own" in message
+
+
+def test_the_spec_without_refusals_is_not_e330():
+    result = check_source(TWO_PHASES, "spec.ae")
+    assert "def train_phases(" in emit_source(result.ir, result.spec)
+
+
+def test_a_frozen_sampling_bottleneck_is_e330_at_the_freeze_line():
+    """aespec runs a frozen gaussian in evaluation mode (z = mu) while the decoder trains;
+    the file's forward samples in the whole model's mode."""
+    source = (ROOT / "specs" / "vae_fc.ae").read_text(encoding="utf-8").replace(
+        "train {", "train {\n    freeze bottleneck", 1)
+    message, line = _refused(source)
+    assert "frozen gaussian" in message
+    assert source.splitlines()[line - 1] == "    freeze bottleneck"
+    # its encoder frozen instead: written
+    result = check_source(source.replace("freeze bottleneck", "freeze encoder"), "spec.ae")
+    assert "frozen=[model.encoder" in emit_source(result.ir, result.spec)
