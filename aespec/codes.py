@@ -410,17 +410,15 @@ _CODES = [
          "emit",
          "The emitted file trains a spec's phases in order (`train_phases`: each its "
          "epochs, a new optimizer, its noise, its loss and its frozen modules) and loads a "
-         "warm start (`warm_start`). Three things it does not write, since its training "
-         "would differ from `aespec run`'s: a phase's loss that reads a value the module's "
-         "forward does not return (the decoder's logits, for a phase's bce where the spec's "
-         "own loss is not bce), a phase's loss with parameters of its own (a learned "
-         "variance, which aespec keeps beside the model), and a frozen layer whose "
+         "warm start (`warm_start`). What it does not write, since its training would "
+         "differ from `aespec run`'s: a phase's loss with parameters of its own (a learned "
+         "variance, which aespec keeps beside the model), a frozen layer whose "
          "evaluation mode is a line of the module's forward (a gaussian bottleneck's "
          "sampling, ksparse's k: aespec runs such a layer in evaluation mode while the rest "
-         "trains). Train such a spec with "
-         "`aespec run`, or give the spec's own loss the term the phase reads.",
-         "`aespec emit` of a spec whose loss is `mse` (after a sigmoid) and one of whose "
-         "phases says `loss bce`", False),
+         "trains), and, as a guard, a phase's loss that reads a value the module's forward "
+         "does not return. Train such a spec with `aespec run`.",
+         "`aespec emit` of a VAE (`gaussian(20)` in the bottleneck) whose train block says "
+         "`freeze bottleneck`", False),
     Code("E343", "missing values with a conditional model", "checks",
          "`missing=nan` makes each example's target the data with its NaN kept, so the loss "
          "can skip them, and a conditional model (`condition labels(N)`) reads its labels "

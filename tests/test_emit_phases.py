@@ -170,6 +170,22 @@ def test_a_freeze_line_without_phases_is_one_phase_alike(capsys):
     _same_weights(ns, compiled, emitted)
 
 
+def test_a_phase_bce_after_the_specs_mse_reads_the_logits_alike(capsys):
+    """The spec's loss (mse) reads x_hat; phase tune's bce the logits, which forward then
+    returns too (as the phase's compiled model computes them)."""
+    source = TWO_PHASES.replace("loss bce\n", "loss mse\n").replace(
+        "loss mse + 0.5 * mae", "loss bce")
+    result, text, ns, compiled, emitted = _emitted(source, "logits")
+    assert '"logits": logits' in text and "def loss_fn_tune(" in text
+    x = torch.rand(10, 12, generator=torch.Generator().manual_seed(1))
+    torch.manual_seed(5)
+    want = _aespec_phases(result, compiled, x, batch=4)
+    torch.manual_seed(5)
+    ns["train_phases"](emitted, x)
+    assert _printed(capsys.readouterr().out) == pytest.approx(want, abs=2e-4)
+    _same_weights(ns, compiled, emitted)
+
+
 def test_the_keras_denoisers_phases_are_written_in_order():
     source = (ROOT / "specs" / "keras_denoiser_two_phase.ae").read_text(encoding="utf-8")
     result, text, ns, compiled, emitted = _emitted(source, "keras")
@@ -211,15 +227,6 @@ def _refused(source: str) -> tuple[str, int]:
     return d.message, d.span.line
 
 
-def test_a_phase_loss_that_reads_what_the_module_does_not_return_is_e330():
-    """bce reads the decoder's logits, which forward returns only for a spec's own bce."""
-    source = TWO_PHASES.replace("loss bce\n", "loss mse\n").replace(
-        "loss mse + 0.5 * mae", "loss bce")
-    message, line = _refused(source)
-    assert "phase 'tune'" in message and "'logits'" in message
-    assert source.splitlines()[line - 1] == "    loss bce"
-
-
 def test_a_phase_loss_with_parameters_of_its_own_is_e330():
     source = TWO_PHASES.replace("loss mse + 0.5 * mae", "loss gaussian_nll(var=learned)")
     message, _ = _refused(source)
@@ -242,3 +249,31 @@ def test_a_frozen_sampling_bottleneck_is_e330_at_the_freeze_line():
     # its encoder frozen instead: written
     result = check_source(source.replace("freeze bottleneck", "freeze encoder"), "spec.ae")
     assert "frozen=[model.encoder" in emit_source(result.ir, result.spec)
+
+
+@pytest.mark.slow
+def test_the_phased_file_trains_without_aespec(tmp_path: Path):
+    """specs/keras_denoiser_two_phase.ae's file under `python -I`, aespec unimportable:
+    one epoch of each phase on 8 Fashion-MNIST images, then its weights load back."""
+    import subprocess
+    import sys
+
+    if not Path("/usr/share/datasets/fashion-mnist").is_dir():
+        pytest.skip("Fashion-MNIST's IDX files are not installed")
+    source = (ROOT / "specs" / "keras_denoiser_two_phase.ae").read_text(encoding="utf-8")
+    result = check_source(source, "keras_denoiser_two_phase.ae")
+    text = emit_source(result.ir, result.spec)
+    script = tmp_path / "keras.py"
+    script.write_text(text)
+    runner = ("import runpy, sys; sys.modules['aespec'] = None; "
+              f"sys.argv = [{str(script)!r}, '--epochs', '1', '--limit', '8', "
+              "'--save', 'w.pt']; runpy.run_path(sys.argv[0], run_name='__main__')")
+    proc = subprocess.run([sys.executable, "-I", "-c", runner], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120,
+                          env={"PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stderr
+    assert re.fullmatch(r"(epoch 1/1: loss \d+\.\d{4}\n){2}", proc.stdout), proc.stdout
+    ns: dict = {"__name__": "emitted_keras"}
+    exec(compile(text, "<emitted keras>", "exec"), ns)
+    model = ns["KerasDenoiserTwoPhase"]()
+    model.load_state_dict(torch.load(tmp_path / "w.pt", weights_only=True), strict=True)

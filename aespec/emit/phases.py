@@ -8,11 +8,14 @@ phase's own noise is a `corrupt_NAME` method of the module, which `self.noise` s
 the spec's noise (so that its node ids are the module's).  A spec with `freeze` and no
 phases is one such phase.
 
-E330 where the file would train otherwise than aespec: a phase's loss that reads a value
-the module does not return (an output the spec's own loss does not need: the logits) or
-that owns parameters (a learned variance, which aespec keeps beside the model); and a
-frozen layer whose evaluation mode is a line of forward (`if self.training`: a gaussian
-bottleneck's sampling, ksparse's k), which aespec runs in evaluation mode on its own.
+A phase's bce reads the logits: the module then returns them whatever the spec's own
+loss (`phase_logits`).
+
+E330 where the file would train otherwise than aespec: a phase's loss that owns
+parameters (a learned variance, which aespec keeps beside the model), or (a guard) that
+reads a value the module does not return; and a frozen layer whose evaluation mode is a
+line of forward (`if self.training`: a gaussian bottleneck's sampling, ksparse's k),
+which aespec runs in evaluation mode on its own.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from aespec.emit.objective import plan_objective, write_loss_fn
 from aespec.errors import AespecError, Span
 from aespec.graph.phases import frozen_nodes
 from aespec.model import PhaseSpec, Spec, TrainSpec, phase_spec
+from aespec.ops import get_op
 
 if TYPE_CHECKING:
     from aespec.graph.ir import IR
@@ -57,6 +61,12 @@ class PhasePlan:
 def trains_in_phases(spec: Spec) -> bool:
     """The spec's training is written as phases: it has `phase` blocks or frozen parts."""
     return bool(spec.phases) or bool(spec.train.freeze)
+
+
+def phase_logits(spec: Spec) -> bool:
+    """A phase's loss reads the logits (bce): the module's forward returns them."""
+    return any(get_op("loss", t.call.op).needs_unit_output for p in spec.phases
+               for t in p.loss or ())
 
 
 def ident(name: str) -> str:

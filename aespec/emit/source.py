@@ -43,7 +43,7 @@ def emit_source(graph: IR, spec: Spec, filename: str | None = None) -> str:
     _require_complete(graph, spec)
     if "z" in graph.nodes:
         return _emit_gan(graph, spec, filename)
-    net = analyse(graph)
+    net = analyse(graph, phases.phase_logits(spec))
     obj = plan_objective(net)
     noises = phases.plan_noises(spec, net)
     # the module is written twice: the loss reads its outputs and weights, and the
