@@ -22,6 +22,7 @@ from aespec.emit import emit_source
 from aespec.emit.module import class_name
 from aespec.errors import AespecError
 from aespec.graph.frontend import check_source
+from aespec.train.loop import set_progress
 from aespec.train.optim import build_optimizer
 from aespec.train.phases import plan_phases
 
@@ -84,11 +85,14 @@ def _emitted(source: str, name: str):
 def _aespec_phases(result, compiled, x: torch.Tensor, batch: int) -> list[float]:
     """aespec's phases run over the batches the emitted loop draws: each epoch's mean loss."""
     cpu = torch.device("cpu")
-    losses = []
-    for phase in plan_phases(result.spec, result.ir, compiled, cpu):
+    losses: list[float] = []
+    phases = plan_phases(result.spec, result.ir, compiled, cpu)
+    epochs = sum(p.train.epochs for p in phases)
+    for phase in phases:
         phase.enter(compiled)
         opt = build_optimizer(phase.train.optimizer, phase.model.parameters(), cpu)
         for _ in range(phase.train.epochs):
+            set_progress(phase.model, len(losses), epochs)  # a som's, as Trainer's epoch
             phase.train_mode()
             order = torch.randperm(len(x))
             total = 0.0
@@ -212,6 +216,58 @@ def test_the_warm_start_reads_a_run_directory_with_weights_only(tmp_path: Path):
     torch.save({"model": other.state_dict(), "epoch": 3}, tmp_path / "best.pt")
     ns["warm_start"](emitted, str(tmp_path))
     _same_weights(ns, other, emitted)
+
+
+def test_a_soms_neighbourhood_follows_the_whole_runs_epochs_over_phases(capsys):
+    """aespec's loop tells the som each epoch where it stands in the whole run (over every
+    phase's epochs); the file's train_phases does alike."""
+    source = (ROOT / "specs" / "som.ae").read_text(encoding="utf-8") + (
+        "phase first {\n    epochs 2\n}\nphase second {\n    epochs 3\n"
+        "    optimizer sgd(lr=0.1)\n}\n")
+    result, _, ns, compiled, emitted = _emitted(source, "som_phased")
+    x = torch.rand(12, 1, 8, 8, generator=torch.Generator().manual_seed(1))
+    torch.manual_seed(4)
+    want = _aespec_phases(result, compiled, x, batch=32)
+    torch.manual_seed(4)
+    ns["train_phases"](emitted, x)
+    assert _printed(capsys.readouterr().out) == pytest.approx(want, abs=2e-4)
+    _same_weights(ns, compiled, emitted)
+    assert float(emitted.bottleneck2.progress) == 1.0
+
+
+PHASED_SPECS = {
+    "som": (ROOT / "specs" / "som.ae").read_text(encoding="utf-8")
+    + "phase first {\n    epochs 2\n}\nphase second {\n    epochs 3\n}\n",
+    "cvae_frozen": (ROOT / "specs" / "cvae.ae").read_text(encoding="utf-8").replace(
+        "train {", "train {\n    freeze decoder", 1),
+    "unet_paired": (ROOT / "specs" / "segmentation_unet.ae").read_text(encoding="utf-8")
+    + "phase warm {\n    epochs 1\n    freeze encoder\n}\nphase rest {\n    epochs 1\n}\n",
+    "three": TWO_PHASES,
+    "warm": TWO_PHASES.replace("    seed 0\n", '    seed 0\n    init "runs/earlier"\n'),
+}
+
+
+def test_phased_files_pass_ruff(tmp_path: Path):
+    """The phased files (a som's progress, a conditional model's labels, a paired
+    target's y, a warm start) read as test_emit's: ruff-clean, and they compile."""
+    import shutil
+    import subprocess
+    import sys
+
+    ruff = shutil.which("ruff") or str(Path(sys.executable).with_name("ruff"))
+    if not Path(ruff).exists():
+        pytest.skip("ruff is not installed")
+    for name, source in PHASED_SPECS.items():
+        result = check_source(source, f"{name}.ae")
+        assert result.ok, result.diagnostics
+        text = emit_source(result.ir, result.spec)
+        assert "def train_phases(" in text
+        compile(text, name, "exec")
+        (tmp_path / f"{name}.py").write_text(text)
+    proc = subprocess.run([ruff, "check", "--isolated", "--no-cache", "--select",
+                           "E,F,W,I,B,UP,N", "--line-length", "100", "--target-version",
+                           "py311", str(tmp_path)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 # ---------------------------------------------------------------- what stays refused

@@ -270,11 +270,14 @@ def _phased(spec: Spec, class_name: str, classes: int | None, progress: bool,
             "        total_loss += loss.item() * len(idx)",
             '    print(f"epoch {epoch + 1}/{epochs}: loss {total_loss / len(x):.4f}")',
             "return model"]
-    lines = [f"def train({', '.join(params)}):", *block(body, 1), "", ""]
+    signature = _call_lines(f"def train({params[0]}", params[1:])
+    signature[-1] += ":"
+    lines = [*signature, *(line.rstrip() for line in block(body, 1)), "", ""]
     lines += _train_phases(spec, plan, classes, progress)
     given = ", labels" if classes is not None else ", y" if pair else ""
     epochs = ('parser.add_argument("--epochs", type=int, default=None, help="every '
-              'phase\'s epochs (default: its own)")')
+              'phase\'s epochs (default: its own)")') if spec.phases else \
+        f'parser.add_argument("--epochs", type=int, default={t.epochs})'
     main = _main(spec, class_name, classes, epochs,
                  [f"train_phases(model, x{given}, epochs=args.epochs)"])
     return lines + ["", "", 'if __name__ == "__main__":'] + block(main, 1)
