@@ -243,6 +243,8 @@ PHASED_SPECS = {
     "unet_paired": (ROOT / "specs" / "segmentation_unet.ae").read_text(encoding="utf-8")
     + "phase warm {\n    epochs 1\n    freeze encoder\n}\nphase rest {\n    epochs 1\n}\n",
     "three": TWO_PHASES,
+    "long_names": TWO_PHASES.replace("phase salt", "phase salt_and_pepper_for_the_encoder")
+    .replace("phase tune", "phase tune_the_decoder_on_mse_and_mae"),
     "warm": TWO_PHASES.replace("    seed 0\n", '    seed 0\n    init "runs/earlier"\n'),
 }
 

@@ -181,8 +181,8 @@ def corrupt_method(net: Network, name: str = "corrupt", whose: str = "The spec's
         return []
     seg = Segment(net, "input", "x").through(noise[-1])
     head = [f"{INDENT}def {name}(self, x):",
-            f'{INDENT * 2}"""{whose} noise, applied left to right (forward applies it in '
-            'training only)."""']
+            *docstring(f"{whose} noise, applied left to right (forward applies it in "
+                       "training only).", 2)]
     return head + block(seg.lines, 2) + [f"{INDENT * 2}return x", ""]
 
 

@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from aespec.emit.module import ModuleText, corrupt_method, write_module
+from aespec.emit.module import WIDTH, ModuleText, corrupt_method, write_module
 from aespec.emit.network import Network, analyse
 from aespec.emit.objective import plan_objective, write_loss_fn
 from aespec.errors import AespecError, Span
@@ -84,7 +84,7 @@ def plan_noises(spec: Spec, net: Network) -> list[list[str]] | None:
         if p.noise:  # a noise chain of its own (`noise none` is [])
             own = analyse(_graph(phase_spec(spec, p), p.span))
             methods.append(corrupt_method(own, f"corrupt_{ident(p.name)}",
-                                          f"Phase {p.name}'s") + [""])
+                                          f"Phase {p.name}'s"))
     return methods
 
 
@@ -148,6 +148,8 @@ def _loss_fn(spec: Spec, p: PhaseSpec, module: ModuleText, name: str) -> list[st
                              "train it with `aespec run`", spec.path)
     lines[0] = lines[0].replace("def loss_fn(", f"def {name}(", 1)
     lines[1] = lines[1].replace("The spec's objective", f"Phase {p.name}'s objective", 1)
+    if len(lines[1]) > WIDTH:  # a long name: the first line without its last words
+        lines[1] = lines[1].replace(", as aespec computes it.", ".", 1)
     return lines
 
 
