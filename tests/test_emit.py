@@ -45,8 +45,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # and VAE-GANs (refused with E316 until emit writes them; tests/test_aae.py and
 # tests/test_vae_gan.py); conditional autoencoders (specs/cvae.ae), VQ-VAEs, RBMs and
 # self-organizing maps and specs with phases or frozen parts (tests/test_emit_phases.py
-# trains them) are here
-CASES = [f for f in _spec_files() if not re.search(r"^(latent|discriminator)\b",
+# trains them) are here; a spec with a head is E631 (tests/test_heads.py)
+CASES = [f for f in _spec_files() if not re.search(r"^(latent|discriminator|head)\b",
                                                    f.read_text(encoding="utf-8"), re.M)]
 DETERMINISM = {"unet_skip", "vae_samples", "mirror_tied", "noise_all_ops", "regularizers_all"}
 

@@ -235,6 +235,75 @@ def test_a_soms_neighbourhood_follows_the_whole_runs_epochs_over_phases(capsys):
     assert float(emitted.bottleneck2.progress) == 1.0
 
 
+SCHEDULED = """\
+model warm_vae
+let beta = warmup(epochs=3)
+input vector(12)
+encoder {
+    dense(8) relu
+}
+bottleneck {
+    gaussian(3, beta=beta)
+}
+decoder {
+    dense(12) sigmoid
+}
+loss bce
+train {
+    batch 4
+    optimizer sgd(lr=0.05, momentum=0.9)
+    clip norm(0.5)
+    seed 0
+}
+phase first {
+    epochs 2
+    freeze decoder
+}
+phase second {
+    epochs 2
+    loss mse
+}
+"""
+
+
+def test_scheduled_weights_and_clipping_follow_the_whole_run_over_phases(capsys):
+    """A KL warm-up over 3 epochs spans both phases (aespec's loop sets each step's time in
+    the whole run, as the file's `first` and `total`), and every step clips the gradients'
+    norm, as `Trainer._step` does."""
+    from aespec.train.clip import clip_gradients
+
+    result, text, ns, compiled, emitted = _emitted(SCHEDULED, "warm_vae")
+    assert "first + epoch + start // batch / steps" in text
+    assert "clip_grad_norm_(model.parameters(), 0.5)" in text
+    x = torch.rand(10, 12, generator=torch.Generator().manual_seed(1))
+    cpu = torch.device("cpu")
+    phases = plan_phases(result.spec, result.ir, compiled, cpu)
+    total, done, want = sum(p.train.epochs for p in phases), 0, []
+    torch.manual_seed(6)
+    for phase in phases:  # _aespec_phases with the weights' time and the clipping
+        phase.enter(compiled)
+        opt = build_optimizer(phase.train.optimizer, phase.model.parameters(), cpu)
+        params = list(phase.model.parameters())
+        for _ in range(phase.train.epochs):
+            phase.train_mode()
+            order, run = torch.randperm(len(x)), 0.0
+            for step, start in enumerate(range(0, len(x), 4)):
+                idx = order[start:start + 4]
+                phase.model.anneal.set_time(done + step / 3, total)
+                opt.zero_grad(set_to_none=True)
+                out = phase.model(x[idx])
+                out.loss.backward()
+                clip_gradients(params, result.spec.train.clip, False)
+                opt.step()
+                run += out.loss.item() * len(idx)
+            want.append(run / len(x))
+            done += 1
+    torch.manual_seed(6)
+    ns["train_phases"](emitted, x)
+    assert _printed(capsys.readouterr().out) == pytest.approx(want, abs=2e-4)
+    _same_weights(ns, compiled, emitted)
+
+
 PHASED_SPECS = {
     "som": (ROOT / "specs" / "som.ae").read_text(encoding="utf-8")
     + "phase first {\n    epochs 2\n}\nphase second {\n    epochs 3\n}\n",
@@ -243,6 +312,7 @@ PHASED_SPECS = {
     "unet_paired": (ROOT / "specs" / "segmentation_unet.ae").read_text(encoding="utf-8")
     + "phase warm {\n    epochs 1\n    freeze encoder\n}\nphase rest {\n    epochs 1\n}\n",
     "three": TWO_PHASES,
+    "scheduled": SCHEDULED,
     "long_names": TWO_PHASES.replace("phase salt", "phase salt_and_pepper_for_the_encoder")
     .replace("phase tune", "phase tune_the_decoder_on_mse_and_mae"),
     "warm": TWO_PHASES.replace("    seed 0\n", '    seed 0\n    init "runs/earlier"\n'),

@@ -88,10 +88,11 @@ def plan_noises(spec: Spec, net: Network) -> list[list[str]] | None:
     return methods
 
 
-def plan_phases(spec: Spec, graph: IR, module: ModuleText, noises: list[list[str]] | None
-                ) -> PhasePlan:
+def plan_phases(spec: Spec, graph: IR, module: ModuleText, noises: list[list[str]] | None,
+                schedules: dict | None = None) -> PhasePlan:
     """Each phase's noise, loss and frozen attributes; E330 (module docstring) where the
-    file cannot train it as aespec does."""
+    file cannot train it as aespec does; `schedules`: the spec's loss's scheduled weights
+    (the file's SCHEDULES table), which a phase's loss may read, and no other."""
     own_noise = "corrupt" if any(graph.nodes[n].block == "noise" for n in graph.order) \
         else None
     if not spec.phases:
@@ -108,7 +109,7 @@ def plan_phases(spec: Spec, graph: IR, module: ModuleText, noises: list[list[str
         loss = "loss_fn"
         if p.loss is not None:
             loss = f"loss_fn_{ident(p.name)}"
-            losses.append(_loss_fn(spec, p, module, loss))
+            losses.append(_loss_fn(spec, p, module, loss, schedules or {}))
             said.append("its own loss")
         frozen = _frozen(spec, graph, module, seen.train.freeze, p.spans.get("freeze"))
         phases.append(EmittedPhase(p.name, p.span.line, seen.train, noise, loss, frozen,
@@ -126,7 +127,8 @@ def _graph(seen: Spec, span: Span) -> IR:
     return checked.ir
 
 
-def _loss_fn(spec: Spec, p: PhaseSpec, module: ModuleText, name: str) -> list[str]:
+def _loss_fn(spec: Spec, p: PhaseSpec, module: ModuleText, name: str, schedules: dict
+             ) -> list[str]:
     """`loss_fn_NAME`: the phase's loss on the module's outputs."""
     seen = phase_spec(spec, p).model_copy(update={"noise": spec.noise})
     net = analyse(_graph(seen, p.spans.get("loss", p.span)))
@@ -145,6 +147,12 @@ def _loss_fn(spec: Spec, p: PhaseSpec, module: ModuleText, name: str) -> list[st
         raise AespecError.of("E330", "aespec emit does not write the loss of phase "
                              f"'{p.name}': it has parameters of its own (a learned "
                              "variance)", span,
+                             "train it with `aespec run`", spec.path)
+    other = [n for n, s in own.schedules.items() if schedules.get(n) != s]
+    if other:  # the file's SCHEDULES table is the spec's loss's
+        raise AespecError.of("E330", "aespec emit does not write the loss of phase "
+                             f"'{p.name}': its weight of {other[0]} is a schedule the "
+                             "spec's own loss has not", span,
                              "train it with `aespec run`", spec.path)
     lines[0] = lines[0].replace("def loss_fn(", f"def {name}(", 1)
     lines[1] = lines[1].replace("The spec's objective", f"Phase {p.name}'s objective", 1)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from aespec.data.emitted import READ_IDX  # noqa: F401 (emit/source.py writes it for `gzip`)
 from aespec.data.entry import REGISTRY, LoaderCall
 from aespec.emit import condition
+from aespec.emit.anneal import clip_lines, step_lines
 from aespec.emit.module import INDENT, WIDTH, block
 from aespec.emit.phases import PhasePlan
 from aespec.emit.rules import lit, q
@@ -127,21 +128,26 @@ def left_out(spec: Spec, warm: bool = True) -> list[str]:
         out.append(f"{t.precision} autocast")
     if warm and t.init is not None:  # load_aespec_state_dict reads its checkpoint's "model"
         out.append(f"the warm start from {t.init} (load_aespec_state_dict loads it)")
+    if t.log == "grad_norm":
+        out.append("the gradient norms in the metrics")
     out.append(f"the validation split ({lit(t.split)}) and the test set")
     return out
 
 
 def write_training(spec: Spec, class_name: str, classes: int | None = None,
-                   progress: bool = False, phases: PhasePlan | None = None) -> list[str]:
+                   progress: bool = False, scheduled: bool = False,
+                   phases: PhasePlan | None = None) -> list[str]:
     """`train(...)` and the `__main__` block; with `classes` (a conditional spec's) `train`
     takes the labels that `load_data` returns, made one-hot by `__main__` as aespec's data
     stage makes them, and hands each batch its own to `loss_fn`; with `progress` (a module
     follows the training's progress: a som's shrinking neighbourhood) each epoch tells
-    the modules where it stands, as aespec's loop does; with `phases` (a spec with phases
-    or frozen parts) `train` runs one phase and `train_phases` them all."""
+    the modules where it stands, as aespec's loop does; with `scheduled` (weights written
+    as schedules) each step sets them first, and `train { clip }` clips after backward;
+    with `phases` (a spec with phases or frozen parts) `train` runs one phase and
+    `train_phases` them all."""
     t, pair = spec.train, paired(spec)
     if phases is not None:
-        return _phased(spec, class_name, classes, progress, phases)
+        return _phased(spec, class_name, classes, progress, scheduled, phases)
     if classes is not None:  # never paired as well: a conditional spec's target is x (E318)
         y_arg, batch_y = ", labels", ", labels[idx]"
     else:
@@ -163,11 +169,14 @@ def write_training(spec: Spec, class_name: str, classes: int | None = None,
             "    model.train()",
             "    order = torch.randperm(len(x), device=x.device)",
             "    total = 0.0",
+            *(["    steps = -(-len(x) // batch)"] if scheduled else []),
             "    for start in range(0, len(x), batch):",
             "        idx = order[start:start + batch]",
+            *(step_lines() if scheduled else []),
             f"        loss, _ = loss_fn(model, x[idx]{batch_y})",
             "        optimizer.zero_grad()",
             "        loss.backward()",
+            *clip_lines(spec),
             "        optimizer.step()",
             "        total += loss.item() * len(idx)",
             '    print(f"epoch {epoch + 1}/{epochs}: loss {total / len(x):.4f}")',
@@ -225,14 +234,15 @@ def warm_start(model, path):
 
 
 def _phased(spec: Spec, class_name: str, classes: int | None, progress: bool,
-            plan: PhasePlan) -> list[str]:
+            scheduled: bool, plan: PhasePlan) -> list[str]:
     """`train` (one phase: its optimizer, epochs, loss and frozen modules) and
     `train_phases` (each phase in turn, as aespec/train/phases.py)."""
     t, pair = spec.train, paired(spec)
     labels = ["labels"] if classes is not None else []
     params = ["model", "x", *labels, "optimizer", "epochs", f"batch={t.batch}",
               *(["y=None"] if pair else []), "loss_fn=loss_fn", "frozen=()"]
-    if progress:
+    timed = progress or scheduled  # it reads where the run stands over every phase
+    if timed:
         params += ["first=0", "total=None"]
     batch_y = ", labels[idx]" if classes is not None else \
         ", None if y is None else y[idx]" if pair else ""
@@ -241,9 +251,9 @@ def _phased(spec: Spec, class_name: str, classes: int | None, progress: bool,
            "as they are (no gradient, so no update; evaluation mode: a batchnorm keeps "
            "its statistics,",
            "a dropout every unit); prints each epoch's mean loss."]
-    if progress:
+    if timed:
         doc += ["", "`first` and `total`: where the phase's epochs stand in the whole "
-                "run's, for the som."]
+                "run's."]
     doc.append('"""')
     told = ["    for module in model.modules():  # a som's neighbourhood: 0 first, 1 last",
             '        if hasattr(module, "set_progress"):',
@@ -260,12 +270,17 @@ def _phased(spec: Spec, class_name: str, classes: int | None, progress: bool,
             "        module.eval()",
             "    order = torch.randperm(len(x), device=x.device)",
             "    total_loss = 0.0",
+            *(["    steps = -(-len(x) // batch)"] if scheduled else []),
             "    for start in range(0, len(x), batch):",
             "        idx = order[start:start + batch]",
+            *(["        for name, at in SCHEDULES.items():  # the weights follow the steps",
+               "            WEIGHTS[name] = at(first + epoch + start // batch / steps, "
+               "total or epochs)"] if scheduled else []),
             f"        loss, _ = loss_fn(model, x[idx]{batch_y})",
             "        optimizer.zero_grad()",
             "        if loss.requires_grad:  # not when every part is frozen",
             "            loss.backward()",
+            *(INDENT + line for line in clip_lines(spec)),
             "            optimizer.step()",
             "        total_loss += loss.item() * len(idx)",
             '    print(f"epoch {epoch + 1}/{epochs}: loss {total_loss / len(x):.4f}")',
@@ -273,7 +288,7 @@ def _phased(spec: Spec, class_name: str, classes: int | None, progress: bool,
     signature = _call_lines(f"def train({params[0]}", params[1:])
     signature[-1] += ":"
     lines = [*signature, *(line.rstrip() for line in block(body, 1)), "", ""]
-    lines += _train_phases(spec, plan, classes, progress)
+    lines += _train_phases(spec, plan, classes, timed)
     given = ", labels" if classes is not None else ", y" if pair else ""
     epochs = ('parser.add_argument("--epochs", type=int, default=None, help="every '
               'phase\'s epochs (default: its own)")') if spec.phases else \
