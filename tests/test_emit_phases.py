@@ -405,3 +405,13 @@ def test_the_phased_file_trains_without_aespec(tmp_path: Path):
     exec(compile(text, "<emitted keras>", "exec"), ns)
     model = ns["KerasDenoiserTwoPhase"]()
     model.load_state_dict(torch.load(tmp_path / "w.pt", weights_only=True), strict=True)
+
+
+def test_a_phase_loss_with_a_schedule_of_its_own_is_e330():
+    """The file's SCHEDULES table is the spec's loss's: a phase's own scheduled weight is
+    refused at its loss line."""
+    source = "let w = warmup(epochs=2)\n" + TWO_PHASES.replace(
+        "loss mse + 0.5 * mae", "loss mse + w * mae")
+    message, line = _refused(source)
+    assert "phase 'tune'" in message and "schedule" in message
+    assert source.splitlines()[line - 1] == "    loss mse + w * mae"
