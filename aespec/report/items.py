@@ -120,8 +120,18 @@ def write_report(spec: Any, model: Any, dataset: Any, run_dir: Path, *, device: 
     return report
 
 
+DEFAULT_RECONSTRUCTIONS = 8  # test examples every reconstruction run shows, asked or not
+
+
 def _run_items(ctx: _Ctx) -> dict:
+    """Each item of the report block; and reconstructions of a few test examples for every
+    autoencoder whose block does not ask for them (left out where it cannot offer them)."""
+    from aespec.model.settings import Count
+
     jobs = [(name, ITEMS[name], args) for name, args in ctx.spec.report.items.items()]
+    default = "reconstructions" not in ctx.spec.report.items and not ctx.spec.is_adversarial
+    if default:
+        jobs.insert(0, ("reconstructions", _reconstructions, Count(n=DEFAULT_RECONSTRUCTIONS)))
     if ctx.spec.report.baseline:
         jobs.append(("baseline", BASELINES[ctx.spec.report.baseline], None))
     report: dict[str, Any] = {}
@@ -129,7 +139,10 @@ def _run_items(ctx: _Ctx) -> dict:
         try:
             report[name] = item(ctx, args)
         except AespecError as err:  # e.g. E308: the model has no such view
-            report[name] = {"skipped": err.diagnostics[0].message}
+            if not (default and name == "reconstructions"):  # not asked for: no note
+                report[name] = {"skipped": err.diagnostics[0].message}
+    if default and "reconstructions" in report:
+        report["reconstructions"]["default"] = True  # drawn though the block did not ask
     return report
 
 
