@@ -56,11 +56,11 @@ def generic_table(name: str, item: Any) -> Html:
     if not rows:
         return Html("")
     more = len(rows) - MAX_ROWS
-    body = join(html('<tr><th class="mono">{}</th><td class="num">{}</td></tr>', k, cell(v))
+    body = join(html('<tr><th class="mono">{}</th><td class="num">{}</td></tr>', shorten(k, 80),
+                     cell(v))
                 for k, v in rows[:MAX_ROWS])
     tail = html('<p class="caption">{} more values are left out.</p>', more) if more > 0 else ""
-    return html('<table class="numbers" data-item="{}"><tbody>{}</tbody></table>{}', name,
-                body, tail)
+    return html('<table class="numbers"><tbody>{}</tbody></table>{}', body, tail)
 
 
 def ratio(model: Any, reference: Any) -> Html:
@@ -89,12 +89,12 @@ def pca_table(name: str, base: dict) -> Html:
             and base["components"] < base["z_values"]:
         note = html('<p class="caption">z has {} values; the data allows {} principal '
                     "components.</p>", base["z_values"], base["components"])
-    return html('<table id="pca-baseline" class="numbers" data-item="{}"><thead><tr>'
+    return html('<table id="pca-baseline" class="numbers"><thead><tr>'
                 '<th>input</th><th>metric</th><th class="num">model</th>'
                 '<th class="num">PCA, {} components</th><th class="num">model / PCA</th>'
                 '</tr></thead><tbody>{}</tbody></table><p class="caption">PCA fitted on {} '
                 "training examples, scored like the model on the test set; a ratio below 1: "
-                "the model does better.</p>{}", name, cell(base.get("components")), join(rows),
+                "the model does better.</p>{}", cell(base.get("components")), join(rows),
                 cell(base.get("fitted_on")), note)
 
 
@@ -112,10 +112,10 @@ def quality_table(name: str, q: dict) -> Html:
                      join(html('<td class="num">{}</td>', cell(q[s].get(c)))
                           for c in SET_COLUMNS)) for s in sets)
     rest = {k: v for k, v in q.items() if k not in sets}
-    return html('<table class="numbers" data-item="{}"><thead><tr><th>set</th>'
+    return html('<table class="numbers"><thead><tr><th>set</th>'
                 '<th class="num">Fréchet distance</th><th class="num">classes covered</th>'
                 '<th class="num">entropy (bits)</th></tr></thead><tbody>{}</tbody></table>{}',
-                name, rows, generic_table(name, rest))
+                rows, generic_table(name, rest))
 
 
 SHAPES: dict[str, Callable[[str, dict], Html]] = {

@@ -98,11 +98,12 @@ code, pre, .mono { font-family: ui-monospace, "DejaVu Sans Mono", Menlo, Consola
 @media (min-width: 1700px) { html { font-size: 22px; } main { max-width: 1800px; } }
 @media (max-width: 700px) { html { font-size: 16px; } }
 .item { display: grid; gap: 0 1.2rem; align-items: start;
-  grid-template-columns: repeat(auto-fit, minmax(min(100%, 360px), 1fr)); }
+  grid-template-columns: minmax(0, 2fr) minmax(0, 1fr); }
 .item h3 { grid-column: 1 / -1; }
-.item figure { grid-column: span 2; }
-@media (max-width: 1100px) { .item figure { grid-column: 1 / -1; } }
+.item > div { overflow-x: auto; }
+@media (max-width: 1100px) { .item { grid-template-columns: minmax(0, 1fr); } }
 table.numbers th { font-weight: 500; }
+table.numbers td { overflow-wrap: anywhere; }
 .cols { display: grid; gap: 1.5rem;
   grid-template-columns: repeat(auto-fit, minmax(min(100%, 420px), 1fr)); }
 """
@@ -265,11 +266,11 @@ def _figures(page: RunPage) -> Html:
         else:
             shown[name] = png
     sections = []
-    for key, item in list(page.report.items())[:MAX_ITEMS]:
+    for i, (key, item) in enumerate(list(page.report.items())[:MAX_ITEMS]):
         file = item.get("file") if isinstance(item, dict) else None
         png = shown.pop(file, None) if isinstance(file, str) else None
-        sections.append(html('<section class="{}" id="item-{}"><h3>{}</h3>{}<div>{}</div>'
-                             "</section>", "item" if png else "item-plain", key, key,
+        sections.append(html('<div class="{}" id="item-{}"><h3>{}</h3>{}<div>{}</div>'
+                             "</div>", "item" if png else "item-plain", i, key,
                              _figure(file, png) if png else "", item_numbers(key, item)))
     sections += [_figure(name, png) for name, png in shown.items()]
     if not sections and not notes:
