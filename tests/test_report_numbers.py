@@ -16,7 +16,7 @@ import pytest
 import aespec
 from aespec.report.numbers import item_numbers
 from aespec.report.page import RunPage, run_page
-from tests.test_report_html import CHROMIUM, _chromium, _check_in_browser
+from tests.test_report_html import CHROMIUM, _check_in_browser, _chromium
 
 pytestmark = pytest.mark.slow
 

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from aespec.errors import AespecError, plural
+from aespec.report import latent
 from aespec.report.figures import draw_examples as _draw_examples  # a test watches what items draw
 from aespec.report.figures import (
     draw_filters,
@@ -31,7 +32,6 @@ from aespec.report.figures import (
     scatter,
     tick_manifold,
 )
-from aespec.report import latent
 from aespec.report.labels import label_names, roc_auc, write_scores
 from aespec.report.pca import fit_pca, pca_reconstruct, principal_axes
 from aespec.report.prior import mmd, prior_draws

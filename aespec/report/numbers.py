@@ -76,7 +76,7 @@ def pca_table(name: str, base: dict) -> Html:
         scores = base.get(kind)
         if not isinstance(scores, dict) or not isinstance(scores.get("model"), dict):
             continue
-        pca = scores.get("pca") if isinstance(scores.get("pca"), dict) else {}
+        pca = scores["pca"] if isinstance(scores.get("pca"), dict) else {}
         for metric, value in list(scores["model"].items())[:MAX_ROWS]:
             rows.append(html('<tr><td>{}</td><td class="mono">{}</td><td class="num">{}</td>'
                              '<td class="num">{}</td><td class="num">{}</td></tr>', kind,

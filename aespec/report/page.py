@@ -268,10 +268,11 @@ def _figures(page: RunPage) -> Html:
     sections = []
     for i, (key, item) in enumerate(list(page.report.items())[:MAX_ITEMS]):
         file = item.get("file") if isinstance(item, dict) else None
-        png = shown.pop(file, None) if isinstance(file, str) else None
+        drawn = shown.pop(file, None) if isinstance(file, str) else None
+        figure = _figure(str(file), drawn) if drawn else Html("")
         sections.append(html('<div class="{}" id="item-{}"><h3>{}</h3>{}<div>{}</div>'
-                             "</div>", "item" if png else "item-plain", i, key,
-                             _figure(file, png) if png else "", item_numbers(key, item)))
+                             "</div>", "item" if drawn else "item-plain", i, key, figure,
+                             item_numbers(key, item)))
     sections += [_figure(name, png) for name, png in shown.items()]
     if not sections and not notes:
         return Html("")
