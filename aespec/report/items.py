@@ -129,7 +129,8 @@ def _run_items(ctx: _Ctx) -> dict:
     from aespec.model.settings import Count
 
     jobs = [(name, ITEMS[name], args) for name, args in ctx.spec.report.items.items()]
-    default = "reconstructions" not in ctx.spec.report.items and not ctx.spec.is_adversarial
+    default = ("reconstructions" not in ctx.spec.report.items and not ctx.spec.is_adversarial
+               and getattr(ctx.dataset, "missing", None) is None)  # imputation draws those
     if default:
         jobs.insert(0, ("reconstructions", _reconstructions, Count(n=DEFAULT_RECONSTRUCTIONS)))
     if ctx.spec.report.baseline:
