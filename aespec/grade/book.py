@@ -249,20 +249,24 @@ def smoke_results(rubric: Rubric, got: dict[str, Any] | None, why: str) -> list[
 def _failure(got: dict[str, Any], rubric: Rubric) -> str:
     limit = got.get("limit")
     if limit == "time":
-        return (f"E644: the smoke training passed the time limit of {rubric.timeout:g} s "
-                "and was stopped")
+        return _coded("E644", f"the smoke training passed the time limit of "
+                              f"{rubric.timeout:g} s and was stopped")
     if limit == "memory":
-        return (f"E645: the smoke training used {got.get('rss_mb', 0):.0f} MB, over the "
-                f"limit of {rubric.memory_mb} MB, and was stopped")
+        return _coded("E645", f"the smoke training used {got.get('rss_mb', 0):.0f} MB, "
+                              f"over the limit of {rubric.memory_mb} MB, and was stopped")
     if limit == "refused":
         return got["detail"]
     if limit == "ended":
-        return "E646: the smoke training's process ended without a result"
+        return _coded("E646", "the smoke training's process ended without a result")
     if "crash" in got:
-        return f"E646: the smoke training failed inside aespec: {got['crash']}"
+        return _coded("E646", f"the smoke training failed inside aespec: {got['crash']}")
     d = got["diagnostics"][0]
     line = f" at line {d['line']}" if d.get("line") else ""
     return f"{d['code']}{line}: {d['message']}"
+
+
+def _coded(code: str, text: str) -> str:
+    return f"{code}: {text}"
 
 
 def _memory_refusal(rubric: Rubric, result: CheckResult) -> str | None:
@@ -272,8 +276,8 @@ def _memory_refusal(rubric: Rubric, result: CheckResult) -> str | None:
         return None
     need = estimate(result.spec, result.ir).to_json()["total"] / 2**20
     if need > rubric.memory_mb:
-        return (f"E645: one training step needs about {need:,.0f} MB, over the limit of "
-                f"{rubric.memory_mb} MB: not trained")
+        return _coded("E645", f"one training step needs about {need:,.0f} MB, over the "
+                              f"limit of {rubric.memory_mb} MB: not trained")
     return None
 
 
