@@ -307,3 +307,14 @@ def test_reference_errors_are_the_mean_image_and_pca():
     ref = reference_errors(x[:150], x[150:], x[150:], 2)
     assert ref["pca_mse"] < 1e-12 < ref["mean_mse"] and ref["pca_k"] == 2
     assert ref["mean_mse"] == pytest.approx(((x[150:] - x[:150].mean(0)) ** 2).mean())
+
+
+def test_a_huge_hand_in_is_a_graded_line(tmp_path):
+    (tmp_path / "huge.ae").write_text(GOOD + "# padding\n" * 200_000)
+    (tmp_path / "huge_page.md").write_text("x\n" * 3_000_000)
+    rubric = load_rubric_text(RUBRIC.split("[criteria.trains]")[0])
+    grades = grade_class(rubric, [tmp_path])
+    assert [g.student for g in grades] == ["huge", "huge_page"]
+    for g in grades:
+        assert g.total == 0 and g.diagnostics[0].code == "E106"
+        assert g.results[0].detail.startswith("E106: ")

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from aespec.errors import AespecError, Diagnostic
+from aespec.errors import AespecError, Diagnostic, Span
 from aespec.grade.rubric import Criterion, Rubric
 from aespec.graph.frontend import CheckResult, check_block, check_source
 from aespec.parse import read_spec
@@ -265,6 +265,13 @@ def _failure(got: dict[str, Any], rubric: Rubric) -> str:
     return f"{d['code']}{line}: {d['message']}"
 
 
+def _diagnostic(d: dict[str, Any]) -> Diagnostic:
+    """A diagnostic back from a worker (`Diagnostic.to_json` with its file)."""
+    span = Span(d["line"], d["column"], d["end_line"], d["end_column"]) \
+        if d.get("line") is not None else None
+    return Diagnostic(d["code"], d["message"], span, d.get("hint"), d.get("file"))
+
+
 def _coded(code: str, text: str) -> str:
     return f"{code}: {text}"
 
@@ -329,6 +336,8 @@ def grade_class(rubric: Rubric, paths: list[Path], jobs: int = 1,
     for i, grade in enumerate(grades):
         if i in got:
             grade.figures = got[i]
+            grade.diagnostics = grade.diagnostics + [
+                _diagnostic(d) for d in got[i].get("diagnostics", [])]
         if grade.figures:
             figures: dict[str, Any] | None = grade.figures
             why = ""

@@ -67,7 +67,10 @@ def smoke(job: Job) -> dict[str, Any]:
                     overrides=[f"train.seed={job.seed}"])
         trained = time.perf_counter() - start
         out: dict[str, Any] = {"ok": True, "epochs": run.epochs, "status": run.status,
-                               "test_loss": run.test.get("loss"), "train_s": trained}
+                               "test_loss": run.test.get("loss"), "train_s": trained,
+                               # what the run itself found (W418, collapse warnings, ...)
+                               "diagnostics": [d.to_json() | {"file": d.file}
+                                               for d in run.warnings]}
         assert result.spec is not None and result.ir is not None
         if result.spec.is_adversarial:
             out["figures"] = "a GAN has no reconstructions"
