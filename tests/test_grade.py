@@ -318,3 +318,11 @@ def test_a_huge_hand_in_is_a_graded_line(tmp_path):
     for g in grades:
         assert g.total == 0 and g.diagnostics[0].code == "E106"
         assert g.results[0].detail.startswith("E106: ")
+
+
+def test_a_link_loop_in_a_students_folder_is_not_followed(tmp_path):
+    folder = tmp_path / "k" / "eve"
+    folder.mkdir(parents=True)
+    (folder / "a.ae").write_text(GOOD)
+    (folder / "loop").symlink_to(folder)
+    assert students([tmp_path / "k"]) == [("eve", [folder / "a.ae"])]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 import re
 import tempfile
 import time
@@ -70,13 +71,21 @@ def students(paths: list[Path]) -> list[tuple[str, list[Path]]]:
                 if entry.name.startswith("."):
                     continue
                 if entry.is_dir():
-                    add(entry.name, sorted(p for p in entry.rglob("*")
-                                           if p.is_file() and p.suffix in SPEC_FILES))
+                    add(entry.name, _spec_files(entry))
                 else:
                     add(entry.stem, [entry])
         else:
             add(path.stem, [path])
     return sorted(found.items())
+
+
+def _spec_files(folder: Path) -> list[Path]:
+    """The .ae and .md files in a student's folder, at any depth, sorted; links to folders
+    are not followed (a link to its parent would loop)."""
+    found = []
+    for top, _, files in os.walk(folder):
+        found += [Path(top) / f for f in files if Path(f).suffix in SPEC_FILES]
+    return sorted(found)
 
 
 def _candidates(files: list[Path]) -> tuple[list[tuple[Path, AeBlock | None, str]],

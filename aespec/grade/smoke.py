@@ -165,6 +165,7 @@ class Pool:
         self.size, self.timeout, self.memory_mb = jobs, timeout, memory_mb
         self.workers: list[_Worker] = []
         self.restarts = 0
+        self.failed_starts = 0  # workers that ended before they were ready
 
     def run(self, todo: list[Job]) -> Iterator[tuple[int, dict[str, Any]]]:
         queue = list(reversed(todo))
@@ -182,10 +183,15 @@ class Pool:
                         msg = w.conn.recv()
                     except (EOFError, OSError):  # the worker died (killed by the system)
                         job = w.job
+                        if job is None and not w.ready:
+                            self.failed_starts += 1
+                            if self.failed_starts > 3:  # workers cannot start: no loop
+                                for left in [*queue, *(x.job for x in self.workers if x.job)]:
+                                    yield left.key, {"ok": False, "limit": "ended"}
+                                return
                         self._replace(i)
                         if job is not None:
-                            yield job.key, {"ok": False, "limit": "ended",
-                                            "detail": "the worker process ended"}
+                            yield job.key, {"ok": False, "limit": "ended"}
                         continue
                     if msg == "ready":
                         w.ready = True
