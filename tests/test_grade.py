@@ -326,3 +326,19 @@ def test_a_link_loop_in_a_students_folder_is_not_followed(tmp_path):
     (folder / "a.ae").write_text(GOOD)
     (folder / "loop").symlink_to(folder)
     assert students([tmp_path / "k"]) == [("eve", [folder / "a.ae"])]
+
+
+def test_techniques_and_kind(tmp_path):
+    (tmp_path / "dae.ae").write_text(GOOD)
+    base = RUBRIC.split("[criteria.techniques]")[0]
+    rubric = load_rubric_text(base + '[criteria.techniques]\npoints = 3\nrequire = ["noise", '
+                              '"mirror"]\nkind = "vae"\n')
+    [g] = grade_class(rubric, [tmp_path / "dae.ae"])
+    r = g.results[-1]
+    assert r.name == "techniques" and r.points == 0
+    assert r.detail == ("uses noise; kind autoencoder; missing: mirror; the assignment asks "
+                        "for a vae")
+    rubric = load_rubric_text(base + '[criteria.techniques]\npoints = 3\nrequire = ["noise"]\n'
+                              'kind = "autoencoder"\n')
+    [g] = grade_class(rubric, [tmp_path / "dae.ae"])
+    assert g.results[-1].points == 3
