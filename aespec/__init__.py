@@ -2,6 +2,7 @@
 
     >>> import aespec
     >>> spec = aespec.load("specs/undercomplete_fc.ae")   # parse, validate, shape-check
+    >>> spec = aespec.loads(text)                          # the same from a string
     >>> model = aespec.build(spec)                         # torch module
     >>> result = aespec.train(spec, epochs=2)              # a training run
     >>> run = aespec.train.load_run(result.run_dir)        # the run read back
@@ -29,7 +30,8 @@ if TYPE_CHECKING:
     from aespec.graph.ir import IR
     from aespec.model import Spec
 
-__all__ = ["AespecError", "Diagnostic", "build", "check", "graph_of", "load", "svg", "train"]
+__all__ = ["AespecError", "Diagnostic", "build", "check", "graph_of", "load", "loads", "svg",
+           "train"]
 __version__ = "0.1.0"
 
 
@@ -43,6 +45,19 @@ def check(path: str | Path, overrides: Sequence[str] = ()) -> CheckResult:
 def load(path: str | Path, overrides: Sequence[str] = ()) -> Spec:
     """Load and check a spec file; raises AespecError when it has errors."""
     result = check(path, overrides)
+    result.raise_for_errors()
+    assert result.spec is not None
+    return result.spec
+
+
+def loads(text: str, overrides: Sequence[str] = (), path: str = "<string>") -> Spec:
+    """Load and check a spec from its text, as `load` does from a file; raises AespecError
+    when it has errors. `path` names the text in diagnostics (`<string>:3:5: error[...]`);
+    a name in angle brackets is no file: the model's name defaults to `model` and its
+    relative data paths start from the working directory."""
+    from aespec.graph import check_source
+
+    result = check_source(text, path, list(overrides))
     result.raise_for_errors()
     assert result.spec is not None
     return result.spec
@@ -81,6 +96,89 @@ def __getattr__(name: str) -> Any:
     if name == "train":  # imported on first use: it pulls in torch. The module is callable.
         return importlib.import_module("aespec.train")
     raise AttributeError(f"module 'aespec' has no attribute {name!r}")
+
+
+# ---------------------------------------------------------------- IPython and Jupyter
+
+CELL = "<cell>"  # how diagnostics name the spec of a `%%aespec` cell
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """`%load_ext aespec`: registers the `%%aespec` cell magic (`aespec_magic`). IPython is
+    an optional dependency: nothing here imports it (IPython itself calls this)."""
+
+    def magic(line: str, cell: str) -> Any:
+        return aespec_magic(line, cell, ipython)
+
+    magic.__doc__ = f"{aespec_magic.__doc__}\n{_magic_parser().format_help()}"
+    ipython.register_magic_function(magic, magic_kind="cell", magic_name="aespec")
+
+
+def aespec_magic(line: str, cell: str, shell: Any = None) -> Any:
+    """`%%aespec [NAME] [--run] [--epochs N] [--set K=V]...` checks the cell's spec; its
+    value is the Spec (its summary, diagram and source), bound to NAME when given. Errors
+    and warnings point at the cell's own lines (`%%aespec` is line 1, as Jupyter numbers
+    them); errors stop the cell and show as the diagnostics, not a traceback
+    (`AespecError._render_traceback_`). With `--run` it trains the spec too, a bar updated
+    in place, and the cell's value is the RunResult, shown as its card."""
+    from aespec.graph import check_source
+
+    args = _magic_args(line)
+    # a blank line in place of the `%%aespec` line: a diagnostic's line is the cell's
+    result = check_source("\n" + cell, CELL, args.sets, args.data)
+    result.raise_for_errors()
+    warnings = [d.render(result.source) for d in result.diagnostics]
+    if warnings:
+        print("\n".join(warnings))
+    if args.name is not None and shell is not None:
+        shell.user_ns[args.name] = result.spec
+    if not args.run:
+        return result.spec
+    from aespec.train import train as run
+
+    return run(result, data=args.data, epochs=args.epochs, device=args.device, out=args.out,
+               quiet=args.quiet, overrides=args.sets, tensorboard=args.tensorboard)
+
+
+def _magic_parser() -> Any:
+    import argparse
+
+    p = argparse.ArgumentParser(prog="%%aespec", add_help=False, allow_abbrev=False,
+                                description="Check (and with --run train) the cell's spec.")
+    p.add_argument("name", nargs="?", help="a variable that receives the Spec")
+    p.add_argument("--run", action="store_true", help="train it; the cell shows the run")
+    p.add_argument("--epochs", type=int, help="train.epochs for this run")
+    p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                   help="an override, as `aespec run --set` (repeatable)")
+    p.add_argument("--data", help="a data source in place of the spec's `data` line")
+    p.add_argument("--out", help="the run directory (default runs/<name>-<timestamp>)")
+    p.add_argument("--device", help="train.device for this run")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--tensorboard", action="store_true",
+                   help="also write TensorBoard event files to RUN_DIR/tensorboard/")
+    return p
+
+
+def _magic_args(line: str) -> Any:
+    """The options of the magic's line; IPython's UsageError (shown without a traceback)
+    for ones it does not know."""
+    import shlex
+
+    from IPython.core.error import UsageError
+
+    parser = _magic_parser()
+    try:
+        words = shlex.split(line)
+    except ValueError as exc:
+        raise UsageError(f"%%aespec {line}: {exc}") from None
+    args, unknown = parser.parse_known_args(words)
+    if unknown:
+        raise UsageError(f"%%aespec: unknown option {' '.join(unknown)}\n"
+                         f"{parser.format_usage()}")
+    if args.name is not None and not args.name.isidentifier():
+        raise UsageError(f"%%aespec: {args.name!r} is not a Python name\n"
+                         f"{parser.format_usage()}")
+    return args
 
 
 def _spec_html(spec: Spec) -> str:

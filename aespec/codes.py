@@ -75,6 +75,11 @@ def _gan(decoder: str = "dense(32) relu\ndense(64) sigmoid",
             + block("discriminator", discriminator) + (f"{after}\n" if after else ""))
 
 
+_HEAD_SPEC = ("data digits\ninput vector(64)\nencoder {\n    dense(32) relu\n}\n"
+              "bottleneck {\n    dense(8)\n}\ndecoder mirror\nhead on code {\n    HEAD\n}\n"
+              "loss mse + xent\n")
+
+
 _CODES = [
     # ------------------------------------------------------------ E0: reading
     Code("E001", "the spec file cannot be read", "read",
@@ -889,7 +894,114 @@ _CODES = [
          "criteria that need the training score 0 and the gradebook says why; the batch "
          "goes on with a fresh worker. Please report the message as a bug.",
          "a worker killed by the system's out-of-memory killer while it trains", False),
+    Code("E339", "a schedule where no weight is written, or no schedule by that name", "resolve",
+         "A schedule (`warmup(epochs=10)`, `linear(start, end, epochs)`, `cyclical(...)`, "
+         "`step(v0, v1, ..., every)`) gives a weight as a function of the training's progress. "
+         "It is written where a weight is: a loss term's weight (`loss bce + "
+         "warmup(epochs=5) * mse`), a regularizer's `weight`, a latent's `beta` (or a `let` "
+         "used there). Anywhere else, under a name that is no schedule, or inside arithmetic "
+         "(`2 * warmup(...)`: give the schedule its `high` instead) it is this error.",
+         "model m\ninput vector(8)\nencoder {\n    dense(units=warmup(epochs=3))\n}\n"
+         "bottleneck {\n    dense(2)\n}\ndecoder mirror\n"),
+    Code("E340", "a schedule that this model's training does not follow", "checks",
+         "Scheduled weights are set at every step by the autoencoder's own training loop. A "
+         "model with a discriminator (an adversarial autoencoder, a VAE-GAN) trains in the "
+         "adversarial loop, and `gaussian(dim, iw=K)` trains on the importance-weighted "
+         "bound, which has no KL weight: neither reads a schedule, so one there is refused "
+         "rather than ignored.",
+         "model m\ninput vector(8)\nencoder {\n    dense(4) relu\n}\nbottleneck {\n"
+         "    gaussian(2, beta=warmup(epochs=2), iw=4)\n}\ndecoder {\n    dense(8) sigmoid\n}\n"
+         "loss bce\n"),
+    Code("E341", "gradient clipping or norms in a model with a discriminator", "checks",
+         "`train { clip ... }` and `train { log grad_norm }` act in the autoencoder's "
+         "training step. A GAN, an adversarial autoencoder or a VAE-GAN steps its networks "
+         "in the adversarial loop, which does not clip or measure: the line is refused "
+         "rather than ignored. A WGAN's critic clips its weights with `adversarial("
+         "wasserstein, clip=C)`.",
+         "model m\ninput vector(8)\nencoder {\n    dense(4) relu\n}\nbottleneck {\n"
+         "    dense(2)\n}\ndecoder mirror\ndiscriminator on code {\n    dense(4) relu\n"
+         "    dense(1)\n}\nloss mse + adversarial(nonsaturating)\ntrain {\n"
+         "    clip norm(1.0)\n}\n"),
+    Code("W434", "a schedule that does not settle within the run", "checks",
+         "A warm-up (or `linear`, or `step`) that takes more epochs than the run has never "
+         "reaches its last value: the training ends on a smaller (or larger) weight than "
+         "the one the validation loss, best.pt and the test are measured with (the settled "
+         "value). Shorten the schedule or train longer.",
+         "model m\ninput vector(8)\nencoder {\n    dense(4) relu\n}\nbottleneck {\n"
+         "    gaussian(2, beta=warmup(epochs=50))\n}\ndecoder {\n    dense(8) sigmoid\n}\n"
+         "loss bce\ntrain {\n    epochs 10\n}\n"),
+    Code("W435", "a schedule that never changes", "checks",
+         "A schedule whose values are all one (`linear(1, 1, epochs=5)`, `cyclical(low=1, "
+         "high=1)`, `step(0.5, 0.5, every=2)`) is that number, written at length; it is "
+         "probably a typo.",
+         "model m\ninput vector(8)\nencoder {\n    dense(4) relu\n}\nbottleneck {\n"
+         "    dense(2)\n}\ndecoder mirror\nloss linear(1, 1, epochs=3) * mse\n"),
 ]
+
+# supervised heads and linear probes (issue 23): `head on NAME { ... }`, `xent`, `probe`
+_HEADS = [
+    Code("E334", "xent without a head", "checks",
+         "`xent` is the cross-entropy of a head's logits on the data's class labels: a loss "
+         "line with `xent` needs a `head on NAME { ... }` block whose last layer gives one "
+         "logit per class.",
+         _spec(before="data digits", after="loss mse + xent")),
+    Code("E335", "the head reads no tensor of the autoencoder", "checks",
+         "`head on NAME` reads `code` (the bottleneck's output, also the default without "
+         "`on`), a block's output (`encoder`, `bottleneck`, `decoder`) or a tensor named "
+         "`NAME = ...` in one of them. The hint lists the names there are.",
+         _HEAD_SPEC.replace("on code", "on hidden").replace("HEAD", "dense(10)")),
+    Code("E336", "the head does not end in one logit per class", "checks",
+         "A head ends in one value per class, (classes,): where the data source knows its "
+         "classes (digits, mnist, fashion_mnist: 10) the count must match; at least two "
+         "anywhere. End it with `dense(classes)` (after `flatten` on an image-shaped "
+         "tensor). A file source's classes are checked when the data is loaded (E630).",
+         _HEAD_SPEC.replace("HEAD", "dense(7)")),
+    Code("E337", "the head needs the data's class labels", "checks",
+         "A head learns the data's class labels, so the data must have them: `digits`, "
+         "`mnist`, `fashion_mnist`, `npz(..., labels=KEY)`, `csv(..., label=NAME)`, or an "
+         "images folder of class sub-folders. A source without labels, a file source that "
+         "names none, `normal=` (its test labels mark anomalies) and `y=` (the targets of a "
+         "denoiser's pairs, which share the slot labels travel in) are refused by the "
+         "check; a file without labels when it is loaded.",
+         _HEAD_SPEC.replace("data digits", 'data npy("x.npy")').replace("HEAD",
+                                                                      "dense(10)")),
+    Code("E338", "this model takes no head", "checks",
+         "A head trains with a plain autoencoder's objective in its training loop (any "
+         "latent: a VAE's head reads the drawn z in training, mu in evaluation). A GAN, an "
+         "adversarial autoencoder, a VAE-GAN and a conditional spec train in loops of their "
+         "own and take no head yet; a head needs at least one layer. `report { probe }` "
+         "scores any model's codes.",
+         _HEAD_SPEC.replace("    HEAD\n", "")),
+    Code("W430", "a head that no loss term trains", "checks",
+         "Without `xent` in the loss line nothing moves the head's weights: its logits stay "
+         "those of its random start and its accuracy is chance. Add `+ xent` (or a smaller "
+         "weight, `+ 0.1 * xent`, to keep the reconstruction in charge).",
+         _HEAD_SPEC.replace("HEAD", "dense(10)").replace("loss mse + xent", "loss mse")),
+    Code("W431", "the head ends in a squashing activation", "checks",
+         "`xent` reads the head's raw scores (logits) and takes the log-softmax itself; a "
+         "`sigmoid` (or another activation bounded in [0, 1]) after the last layer squashes "
+         "them twice, and their gradients vanish as the head grows sure. End the head with "
+         "`dense(classes)`, no activation after it.",
+         _HEAD_SPEC.replace("HEAD", "dense(10) sigmoid")),
+    Code("W432", "a probe on data without class labels", "checks",
+         "`report { probe }` fits a classifier of the data's class labels on the model's "
+         "codes; data without labels (or whose labels mark anomalies: `normal=`) has "
+         "nothing for it to predict, and the report records the item as skipped.",
+         _spec(before='data npy("x.npy")', after="report {\n    probe\n}")),
+    Code("E630", "labels outside the head's classes", "run",
+         "A head of N outputs reads the class labels 0 to N-1; data loaded with a label "
+         "outside them (a file source, whose classes the check cannot know) stops the run "
+         "before training. End the head with `dense(K)`, K the largest label plus one.",
+         "`aespec run` of a spec with `head on code { dense(2) }` on "
+         "`npz(\"x.npz\", labels=\"y\")` whose labels go up to 9", False),
+    Code("E631", "aespec emit does not take a head yet", "emit",
+         "`aespec emit` writes an autoencoder's module, objective and training loop; a "
+         "spec with `head on NAME { ... }` would need the head's layers, the labels in its "
+         "data loader and loop, and the `xent` term, which the emit stage does not write "
+         "yet. `aespec run` trains it; the spec without its head and `xent` emits.",
+         "`aespec emit specs/pretrain_finetune.ae`", False),
+]
+_CODES += _HEADS
 
 CODES: dict[str, Code] = {c.code: c for c in _CODES}
 

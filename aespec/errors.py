@@ -95,6 +95,13 @@ def own_text(file: str | None) -> str | None:
     return None
 
 
+def is_pseudo_file(path: str | None) -> bool:
+    """True for the name of a text that is no file: `<string>` (`aespec.loads`), `<stdin>`,
+    `<cell>` (the `%%aespec` magic). Such a spec has no folder, and no file name to name
+    its model or its copy in a run directory."""
+    return path is not None and path.startswith("<") and path.endswith(">")
+
+
 class AespecError(Exception):
     """The error every aespec stage raises for a problem in user input."""
 
@@ -109,6 +116,12 @@ class AespecError(Exception):
 
     def __str__(self) -> str:
         return "\n".join(d.render(self.source) for d in self.diagnostics)
+
+    def _render_traceback_(self) -> list[str]:
+        """What IPython shows for an AespecError nobody caught, in place of a Python
+        traceback: each diagnostic with its source line and carets (the problem is in the
+        user's spec, data or run, not in the code that found it)."""
+        return [f"{type(self).__name__}:", *str(self).splitlines()]
 
     @classmethod
     def of(cls, code: str, message: str, span: Span | None = None, hint: str | None = None,

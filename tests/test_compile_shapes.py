@@ -240,6 +240,9 @@ def test_real_shapes_and_params_match_the_checker(load) -> None:
     if "y" in graph.nodes:  # a conditional spec's: one-hot labels
         y = torch.nn.functional.one_hot(torch.arange(2), graph.nodes["y"]["out_shape"][0])
         y = y.float()
+    if "xent" in graph.nodes:  # a head's (`head on code`): one-hot labels too
+        y = torch.nn.functional.one_hot(torch.arange(2), graph.nodes["xent"]["in_shape"][0])
+        y = y.float()
     for training in (True, False):
         model.train(training)
         shapes = model.node_shapes(x)

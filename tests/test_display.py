@@ -263,13 +263,15 @@ def test_without_ipython_there_is_no_notebook(monkeypatch):
 
 
 class _Handle:
-    def __init__(self, shown: list[str], text: str):
-        self.shown = shown
-        shown.append(text)
+    def __init__(self, shown: list[str], data: dict, html: list[str] | None = None):
+        self.shown, self.html = shown, html if html is not None else []
+        shown.append(data["text/plain"])
+        self.html.append(data["text/html"])
 
     def update(self, data: dict, raw: bool = False) -> None:
         assert raw
         self.shown.append(data["text/plain"])
+        self.html.append(data["text/html"])
 
 
 def test_the_notebook_bar_is_one_line_updated_in_place_with_both_etas():
@@ -277,8 +279,8 @@ def test_the_notebook_bar_is_one_line_updated_in_place_with_both_etas():
     handles: list[_Handle] = []
     now = [100.0]
 
-    def display(text: str) -> _Handle:
-        handles.append(_Handle(shown, text))
+    def display(data: dict) -> _Handle:
+        handles.append(_Handle(shown, data))
         return handles[-1]
 
     bar = NotebookReporter(display=display, clock=lambda: now[0])
@@ -296,6 +298,10 @@ def test_the_notebook_bar_is_one_line_updated_in_place_with_both_etas():
                          "2,000 samples/s  eta 5s  run 15s  | epoch 1 val 0.25000 (best)")
     assert len(handles) == 1 and len(shown) == 6  # one display, updated in place
     assert all("\n" not in text for text in shown)
+    html = handles[0].html[-1]  # the same bar as HTML, a <progress> element
+    assert '<progress value="5" max="10"' in html and "loss 0.25000" in html
+    assert "eta 5s" in html and "run 15s" in html and "epoch 1 val 0.25000 (best)" in html
+    assert handles[0].html[0].startswith('<div style="font-family: monospace">tiny: ')
 
 
 def test_bar_text_leaves_out_what_is_not_known_yet():

@@ -78,6 +78,8 @@ SHORT: dict[str, tuple[int | None, str | None, tuple[str, ...]]] = {
     "keras_denoiser_two_phase": (None, None, ("phase.clean.epochs=1", "phase.noisy.epochs=2")),
     "stacked_bce": (20, None, ("train.pretrain=layerwise(epochs=5, lr=1e-2, output=sigmoid, "
                                "loss=bce)",)),
+    # its purpose: tests/test_specs_heads.py
+    "pretrain_finetune": (3, None, ("train.pretrain=rbm(epochs=1, lr=1e-2)",)),
 }
 DEFAULT_SHORT: tuple[int | None, str | None, tuple[str, ...]] = (None, None, ())  # as shipped
 
@@ -110,6 +112,10 @@ def _trained(name: str, overrides: tuple[str, ...] = (), source: str | None = No
                           out=out / "run", quiet=True, report=False)
     run = aespec.train.load_run(result.run_dir)
     d = run.data(data)
+    if run.spec.head is not None:  # its y holds the labels the head reads: the target is x
+        from dataclasses import replace
+
+        d = replace(d, train=replace(d.train, y=None), test=replace(d.test, y=None))
     return {"result": result, "model": result.model, "data": d, "run": run}
 
 

@@ -138,6 +138,9 @@ def _by_name(table: Table, head: str, test: dict[str, float], val: dict[str, flo
         table.add_row(name, f"{value:#.6g}", f"{val[name]:#.6g}" if name in val else "")
 
 
+MEASURED = ("accuracy",)  # measured in training too, never trained on: a head's accuracy
+
+
 def print_result(result: Any) -> None:
     """The summary: test loss by term (and the best epoch's validation), size and time; a
     GAN's best epoch's terms and its samples' quality instead."""
@@ -159,11 +162,11 @@ def print_result(result: Any) -> None:
         for term, value in [*best["train"].items(), *val.items()]:
             table.add_row(game.label(term), f"{value:#.6g}")
     else:
-        trained = set(best["train"]) if best is not None else set(result.test)
+        trained = set(best["train"]) - set(MEASURED) if best is not None else set(result.test)
         _by_name(table, "term", {k: v for k, v in result.test.items() if k in trained}, val)
     out.print(table)
     measures = {k: v for k, v in result.test.items()
-                if not gan and best is not None and k not in best["train"]}
+                if not gan and best is not None and (k not in best["train"] or k in MEASURED)}
     if measures:  # numbers evaluated, never trained on (a som's quantization error)
         table = Table(show_edge=False, pad_edge=False)
         _by_name(table, "measure", measures, val)
@@ -183,6 +186,10 @@ def print_result(result: Any) -> None:
     for nid, stats in getattr(result, "codebook", {}).items():
         out.print(codebook_line(nid, stats), markup=False)
     print_diagnostics(getattr(result, "warnings", []), None)
+    if activity := getattr(result, "active_units", None):
+        out.print(f"active units: {activity['active']} of {activity['dims']} latent dimensions "
+                  f"(variance of E[z|x] over the test split > {activity['threshold']:g})",
+                  markup=False)
     out.print(f"parameters: {result.params:,}    time: {result.seconds:.1f} s    "
               f"run: {result.run_dir}", markup=False)
     out.print(f"page: {result.run_dir / 'report.html'}", markup=False)

@@ -59,6 +59,10 @@ def _compile_autoencoder(graph: IR, spec: Any, reuse: dict[str, Any] | None = No
         likelihood=likelihood_of(graph),
         sampler=next(iter(generative_ops(graph)), None))
     model = AEModel(net, noise, build_objective(graph, built, slots), slots, views, info)
+    if "head" in graph.outputs:  # `head on NAME { ... }`: reads one of net's outputs
+        head, names = _head(graph, built, root, origin)
+        model.add_head(head, graph.nodes["xent"].weight if "xent" in graph.nodes else None,
+                       names)
     if graph.is_vae_gan:  # D reads examples: compile/vaegan.py
         from aespec.compile.vaegan import compile_vae_gan
 
@@ -139,8 +143,32 @@ def _net_outputs(graph: IR, seg: Segment) -> tuple[list[fx.Node], Slots]:
         if target not in nodes:
             nodes[target] = len(values)
             values.append(seg.env[target])
+    head_in = None
+    if "head" in outs:  # the code (slot 1) or another tensor the head reads
+        source = graph.predecessors(head_first(graph))[0]
+        head_in = 1 if source == outs["bottleneck"] else len(values)
+        if head_in != 1:
+            values.append(seg.env[source])
     return values, Slots(0, 1, 2 if logits is not None else None, tuple(latents), nodes, draws,
-                         tuple(aux))
+                         tuple(aux), head_in)
+
+
+def head_first(graph: IR) -> str:
+    """The head's first node (`head on NAME { ... }`); its one predecessor is what it reads."""
+    return next(n for n in graph.order if graph.nodes[n].block == "head")
+
+
+def _head(graph: IR, built: dict[str, Any], root: nn.Module,
+          origin: Callable[[str], str] | None
+          ) -> tuple[fx.GraphModule, dict[str, tuple[str, ...]]]:
+    """The head's layers as a network of their own, from the tensor it reads (`h`) to its
+    logits (they come after every other node in `order`), and its fx names -> IR ids."""
+    first = head_first(graph)
+    start = graph.order[graph.order.index(first) - 1]  # the placeholder stands for its input
+    seg = Segment(graph, built, start, "h", origin).through(graph.outputs["head"])
+    names = {k: tuple(i for i in ids if i != start) for k, ids in _names(graph, seg).items()}
+    return (seg.finish([seg.env[graph.outputs["head"]]], root, "Head"),
+            {k: ids for k, ids in names.items() if ids})
 
 
 def _aux_loss(graph: IR, nid: str) -> str | None:

@@ -85,7 +85,10 @@ class AEModel(nn.Module):
         self.net, self.noise = net, noise
         self.objective, self.slots, self.info = objective, slots, info
         self.objective_params = objective.params  # the loss terms' own (a learned variance)
+        self.anneal = objective.anneal  # the scheduled weights (compile/anneal.py), or None
         self.views = views  # a plain dict: the layers are registered once, under `net`
+        self.head: fx.GraphModule | None = None  # a supervised head (`add_head`)
+        self.xent_weight: float | None = None
         self.term_names = list(objective.names)
         first = slots.latents[0] if slots.latents else None
         self._extras = (("mu", first[1]), ("logvar", first[2])) if first else ()
@@ -111,11 +114,25 @@ class AEModel(nn.Module):
         out = view(v, labels.to(v.device, v.dtype))
         return out
 
+    def add_head(self, head: fx.GraphModule, weight: float | None,
+                 names: dict[str, tuple[str, ...]] | None = None) -> None:
+        """A supervised head (`head on NAME { ... }`) that reads the net's output
+        `slots.head_in`, and the weight of its `xent` term (None: no term); `names`: its
+        fx value names -> IR ids, for `node_shapes`."""
+        self.head, self.xent_weight = head, weight
+        self.head_names = names or {}
+
+    @property
+    def reads_labels(self) -> bool:
+        """Its `target` is the examples' one-hot labels: a conditional model, or a head's."""
+        return self.classes is not None or self.head is not None
+
     def forward(self, x: Tensor, target: Tensor | None = None) -> AEOutput:
         """The objective on a batch; `target` defaults to the clean `x`; a conditional
-        model's `target` is its one-hot labels (the target is then `x` itself)."""
+        model's, or one with a head, `target` is its one-hot labels (the target is then
+        `x` itself)."""
         labels = None
-        if self.classes is not None:
+        if self.reads_labels:
             labels = target if target is not None else self.labels(len(x), x.device)
             target = None
         clean = x if target is None else target
@@ -131,13 +148,46 @@ class AEModel(nn.Module):
         if self.objective.needs_input_grad and not x.requires_grad:
             x = x.detach().requires_grad_()  # the penalty differentiates h by x
         # not net(x): skips the hooks machinery, a few us a step
-        outs = self.net.forward(x) if labels is None else \
+        outs = self.net.forward(x) if labels is None or self.classes is None else \
             self.net.forward(x, labels.to(x.device, x.dtype))
         loss, terms = self.objective(outs, clean, x)
         extras = {key: outs[i] for key, i in self._extras}
         measures = {} if self.training else self.objective.measures(outs)
+        if self.head is not None and labels is not None:
+            loss = self._head_terms(outs, labels, loss, terms, measures)
         return AEOutput(loss, terms, outs[self.slots.x_hat], outs[self.slots.z], extras,
                         measures)
+
+    def _head_terms(self, outs: tuple[Tensor, ...], labels: Tensor, loss: Tensor,
+                    terms: dict[str, Tensor], measures: dict[str, Tensor]) -> Tensor:
+        """The head's weighted cross-entropy into `terms` (and `loss`, returned) and its
+        accuracy on the batch into `measures` (in training too: the metrics' per epoch)."""
+        assert self.slots.head_in is not None  # compile sets it with the head
+        logits = self.head_logits(outs[self.slots.head_in]).float()  # (B, classes)
+        k = labels.argmax(1)
+        if len(logits) != len(k):  # L draws of a latent, stacked draw-major
+            k = k.repeat(len(logits) // len(k))
+        if self.xent_weight is not None:
+            ce = nn.functional.cross_entropy(logits, k)
+            name = "xent" if self.xent_weight == 1 else f"{self.xent_weight:g}*xent"
+            terms[name] = ce if self.xent_weight == 1 else ce * self.xent_weight
+            loss = loss + terms[name]
+        measures["accuracy"] = (logits.argmax(1) == k).float().mean()
+        return loss
+
+    def head_logits(self, h: Tensor) -> Tensor:
+        """The head's logits of the tensor it reads, (B, classes)."""
+        assert self.head is not None
+        out: Tensor = self.head(h)
+        return out
+
+    def classify(self, x: Tensor) -> Tensor:
+        """The head's logits of clean `x`, evaluation semantics (z = mu, no dropout)."""
+        assert self.slots.head_in is not None
+        with self._evaluating():
+            outs = self.net.forward(x)
+            logits = self.head_logits(outs[self.slots.head_in])
+        return logits
 
     def _run_with_input_grad(self, x: Tensor, clean: Tensor,
                              labels: Tensor | None = None) -> AEOutput:
@@ -224,6 +274,7 @@ class AEModel(nn.Module):
         else:
             with self._evaluating():
                 outs = self.net(x)
+            target = None if self.head is not None else target  # a head's labels
         return self.objective.per_example(outs, x if target is None else target)
 
     # ---------------------------------------------------------------- likelihood
@@ -284,7 +335,10 @@ class AEModel(nn.Module):
         if self.noise is not None:
             x = record_shapes(self.noise, self.info.noise_names, x, shapes)
         c = self.labels(len(x), x.device)
-        record_shapes(self.net, self.info.net_names, x if c is None else (x, c), shapes)
+        outs: Any = record_shapes(self.net, self.info.net_names, x if c is None else (x, c),
+                                  shapes)
+        if self.head is not None and self.slots.head_in is not None:  # on one of net's outputs
+            record_shapes(self.head, self.head_names, outs[self.slots.head_in], shapes)
         if self.is_aae:  # its discriminator, on the code
             record_shapes(self.discriminator, self.discriminator_names, self.code(x, c), shapes)
         return shapes

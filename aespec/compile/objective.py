@@ -9,15 +9,17 @@ autocast: a KL or an activity sum in bfloat16 keeps three significant digits.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor, nn
 
+from aespec.compile.anneal import Live, ScheduledWeights
 from aespec.compile.lower import registered, term_inputs
 from aespec.ops import get_op
+from aespec.ops.anneal import weight_name
 from aespec.ops.losses import owned_params
 from aespec.ops.modules import iwae_loss, log_importance_weights, tile_draws
 from aespec.ops.portable import observed_only
@@ -49,6 +51,7 @@ class Slots:
     nodes: dict[str, int]  # regularizer targets by node id
     draws: int | None = None  # the latent's draws z, where `iw=K` weighs them
     aux: tuple[tuple[str, int], ...] = ()  # (term name, index): ops' own loss terms (vq)
+    head_in: int | None = None  # the tensor a supervised head reads (`head on NAME`)
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,7 @@ class Recon:
     owned: tuple[tuple[str, str], ...] = ()
     params: nn.ParameterDict | None = None
     masked: bool = False
+    live: Live | None = None  # a scheduled weight, multiplying `weight` (then 1)
 
     def _pair(self, outs: Outs, target: Tensor) -> tuple[Tensor, Tensor]:
         pred = _full(outs[self.pred])
@@ -104,10 +108,17 @@ class Recon:
         masked, a row's mean is over its observed entries."""
         e = self._loss(_full(pred), target, "none").flatten(1)
         if self.sum:
-            return self.weight * e.sum(1)
-        if self.masked:
-            return self.weight * e.sum(1) / (~target.isnan()).flatten(1).sum(1).clamp(min=1)
-        return self.weight * e.mean(1)
+            e = self.weight * e.sum(1)
+        elif self.masked:
+            e = self.weight * e.sum(1) / (~target.isnan()).flatten(1).sum(1).clamp(min=1)
+        else:
+            e = self.weight * e.mean(1)
+        return e if self.live is None else e * self.live()
+
+
+def _live(term: Any, value: Tensor) -> Tensor:
+    live = getattr(term, "live", None)
+    return value if live is None else value * live()
 
 
 def _scaled(value: Tensor, factor: float) -> Tensor:
@@ -123,6 +134,7 @@ class KL:
     kl: Callable[[Tensor, Tensor], Tensor]
     mu: int
     logvar: int
+    live: Live | None = None
 
     def __call__(self, outs: Outs, target: Tensor, x: Tensor) -> Tensor:
         return _scaled(self.kl(_full(outs[self.mu]), _full(outs[self.logvar])), self.beta)
@@ -148,6 +160,7 @@ class WeightPenalty:
     name: str
     penalty: Callable[[list[Tensor]], Tensor]
     refs: tuple[tuple[nn.Module, str], ...]
+    live: Live | None = None
 
     def __call__(self, outs: Outs, target: Tensor, x: Tensor) -> Tensor:
         if not self.refs:
@@ -163,6 +176,7 @@ class ActivityPenalty:
     penalty: Callable[..., Tensor]
     node: int
     jacobian: bool
+    live: Live | None = None
 
     def __call__(self, outs: Outs, target: Tensor, x: Tensor) -> Tensor:
         h = _full(outs[self.node])
@@ -225,9 +239,11 @@ class Objective:
     the AEModel registers it, so they are counted, saved and trained with the network's.
     """
 
-    def __init__(self, terms: list[Term], params: nn.ParameterDict | None = None):
+    def __init__(self, terms: list[Term], params: nn.ParameterDict | None = None,
+                 anneal: ScheduledWeights | None = None):
         self.terms = terms
         self.params = nn.ParameterDict() if params is None else params
+        self.anneal = anneal  # the scheduled weights, their terms' names in order
         self.names = [t.name for t in terms]
         self.recon = [t for t in terms if isinstance(t, Recon)] + \
             [t.recon for t in terms if isinstance(t, ImportanceWeighted)]
@@ -235,9 +251,9 @@ class Objective:
 
     def __call__(self, outs: Outs, target: Tensor, x: Tensor
                  ) -> tuple[Tensor, dict[str, Tensor]]:
-        terms = {t.name: t(outs, target, x) for t in self.terms}
-        values = list(terms.values())  # never empty: a spec has at least one loss term
-        loss = values[0]
+        terms = {t.name: _live(t, t(outs, target, x)) for t in self.terms}
+        values = list(terms.values())  # empty where a head's xent is the whole loss
+        loss = values[0] if values else outs[0].new_zeros((), dtype=torch.float32)
         for value in values[1:]:
             loss = loss + value
         return loss, terms
@@ -265,7 +281,11 @@ def build_objective(g: IR, built: dict[str, Any], slots: Slots) -> Objective:
     terms ops compute themselves (vq) and the term of each op that adds its own on its input
     (a som's, an rbm's)."""
     params = nn.ParameterDict()
-    terms: list[Term] = [_recon_term(g, n, slots, params) for n in g.of_kind("loss")]
+    # the schedules in the order the terms below take them: losses, latents, regularizers
+    order = [*g.of_kind("loss"), *(nid for nid, _, _ in slots.latents), *g.of_kind("regularizer")]
+    anneal = ScheduledWeights([s for n in order for _, s in g.nodes[n].schedules])
+    lives = iter(Live(anneal, i) for i in range(len(anneal.schedules)))
+    terms: list[Term] = [_recon_term(g, n, slots, params, lives) for n in g.of_kind("loss")]
     for nid, mu, logvar in slots.latents:
         args = g.nodes[nid].args
         if args.iw > 1:  # the checks let through one reconstruction term, a likelihood
@@ -275,16 +295,27 @@ def build_objective(g: IR, built: dict[str, Any], slots: Slots) -> Objective:
             terms = [ImportanceWeighted("iwae", recon, built[nid].kl, args.iw, slots.draws, mu,
                                         logvar)]
             continue
-        terms.append(KL(_weighted("kl", args.beta), args.beta, built[nid].kl, mu, logvar))
+        terms.append(_kl_term(g.nodes[nid], built[nid].kl, mu, logvar, lives))
     terms += [OpLoss(name, index) for name, index in slots.aux]
     for nid, source in term_inputs(g):
         name = registered("layer", g.nodes[nid].op)[0].adds_term
         terms.append(OwnTerm(str(name), built[nid], slots.nodes[source]))
-    terms += [_regularizer_term(g, n, built, slots) for n in g.of_kind("regularizer")]
-    return Objective(_unique_names(terms), params)
+    terms += [_regularizer_term(g, n, built, slots, lives) for n in g.of_kind("regularizer")]
+    terms = _unique_names(terms)
+    anneal.names = [t.name for t in terms if getattr(t, "live", None) is not None]
+    return Objective(terms, params, anneal if anneal.schedules else None)
 
 
-def _recon_term(g: IR, nid: str, slots: Slots, params: nn.ParameterDict) -> Recon:
+def _kl_term(d: Any, kl: Callable[[Tensor, Tensor], Tensor], mu: int, logvar: int,
+             lives: Iterator[Live]) -> KL:
+    schedule = dict(d.schedules).get("beta")
+    if schedule is None:
+        return KL(_weighted("kl", d.args.beta), d.args.beta, kl, mu, logvar)
+    return KL(weight_name(schedule.kind, "kl"), 1.0, kl, mu, logvar, next(lives))
+
+
+def _recon_term(g: IR, nid: str, slots: Slots, params: nn.ParameterDict,
+                lives: Iterator[Live]) -> Recon:
     d = g.nodes[nid]
     opdef, build = registered("loss", d.op)
     logits = slots.logits if opdef.needs_unit_output else None
@@ -295,19 +326,24 @@ def _recon_term(g: IR, nid: str, slots: Slots, params: nn.ParameterDict) -> Reco
     for arg, (shape, init) in owned_params(opdef, d.args, d.input_shape()).items():
         params[f"{nid}_{arg}"] = nn.Parameter(torch.full(shape, float(init)))
         owned.append((arg, f"{nid}_{arg}"))
+    if d.schedules:  # the weight is a schedule
+        return Recon(weight_name(d.schedules[0][1].kind, d.op), 1.0, loss, pred,
+                     reduce == "sum", tuple(owned), params if owned else None, g.masked,
+                     next(lives))
     return Recon(_weighted(d.op, d.weight), d.weight, loss, pred, reduce == "sum",
                  tuple(owned), params if owned else None, g.masked)
 
 
-def _regularizer_term(g: IR, nid: str, built: dict[str, Any], slots: Slots
-                      ) -> WeightPenalty | ActivityPenalty:
+def _regularizer_term(g: IR, nid: str, built: dict[str, Any], slots: Slots,
+                      lives: Iterator[Live]) -> WeightPenalty | ActivityPenalty:
     d = g.nodes[nid]
     opdef, build = registered("regularizer", d.op)
     name = f"{d.op}[{d.target}]" if d.target else d.op
-    penalty = build(d.args)
+    live = next(lives) if d.schedules else None  # then the penalty is built at weight 1
+    penalty = build(d.args.model_copy(update={"weight": 1.0}) if live else d.args)
     if opdef.acts_on == "weights":
-        return WeightPenalty(name, penalty, weight_refs([built[t] for t in d.targets]))
-    return ActivityPenalty(name, penalty, slots.nodes[d.targets[0]], opdef.jacobian)
+        return WeightPenalty(name, penalty, weight_refs([built[t] for t in d.targets]), live)
+    return ActivityPenalty(name, penalty, slots.nodes[d.targets[0]], opdef.jacobian, live)
 
 
 def generative_ops(g: IR) -> list[str]:

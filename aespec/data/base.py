@@ -13,7 +13,24 @@ from aespec.errors import AespecError, Diagnostic, Span
 if TYPE_CHECKING:
     import numpy as np
 
-    from aespec.data.missing import Missing
+
+@dataclass(frozen=True, eq=False)
+class Missing:
+    """What a load with `missing=nan` found (aespec.data.missing): the fill the input reads
+    in place of a NaN, each value's observed training mean (the column-means baseline of
+    imputation), and the share of entries observed in each split."""
+
+    how: str  # "mean" or "zero"
+    fill: np.ndarray  # (*input_shape,) float32
+    column_means: np.ndarray  # (*input_shape,) float32; the overall mean where none observed
+    observed_train: float
+    observed_test: float
+    never_observed: int  # values no training example observes
+    paired: bool = False  # the data has its own targets (y=): no imputation is scored
+
+    def describe(self) -> str:
+        return (f"; observed: {self.observed_train:.1%} of the training entries, "
+                f"{self.observed_test:.1%} of the test entries (fill={self.how})")
 
 
 @dataclass(frozen=True, eq=False)

@@ -10,35 +10,15 @@ refused (E504): it would turn the loss into NaN at the first step.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from aespec.data.base import Ctx
+from aespec.data.base import Ctx, Missing
 
 if TYPE_CHECKING:
-    import numpy as np
+    pass
 
 # below this share of observed training entries a model has too little to learn from: W439
 FEW_OBSERVED = 0.02
-
-
-@dataclass(frozen=True, eq=False)
-class Missing:
-    """What a load with `missing=nan` found: the fill the input reads in place of a NaN,
-    each value's observed training mean (the column-means baseline of imputation), and
-    the share of entries observed in each split."""
-
-    how: str  # "mean" or "zero"
-    fill: np.ndarray  # (*input_shape,) float32
-    column_means: np.ndarray  # (*input_shape,) float32; the overall mean where none observed
-    observed_train: float
-    observed_test: float
-    never_observed: int  # values no training example observes
-    paired: bool = False  # the data has its own targets (y=): no imputation is scored
-
-    def describe(self) -> str:
-        return (f"; observed: {self.observed_train:.1%} of the training entries, "
-                f"{self.observed_test:.1%} of the test entries (fill={self.how})")
 
 
 def fill_missing(train: tuple[Any, Any], test: tuple[Any, Any], how: str, ctx: Ctx

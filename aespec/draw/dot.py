@@ -48,7 +48,7 @@ __all__ = ["INSTALL_HINT", "PNG_DPI", "Box", "GraphvizMissingError", "RenderErro
            "args_text", "fmt_shape", "group_ops", "render", "to_dot", "to_svg",
            "write_drawing"]
 
-CLUSTERED = ("noise", "encoder", "bottleneck", "decoder", "discriminator")
+CLUSTERED = ("noise", "encoder", "bottleneck", "decoder", "discriminator", "head")
 PNG_DPI = 150  # sharp when a slide scales the picture up
 INSTALL_HINT = ("install graphviz (Debian/Ubuntu: sudo apt-get install graphviz; macOS: "
                 "brew install graphviz; conda: conda install graphviz)")

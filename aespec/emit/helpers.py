@@ -33,9 +33,15 @@ def portable_text() -> str:
     return files("aespec.ops").joinpath("portable.py").read_text(encoding="utf-8")
 
 
+# the rules of weight schedules, from `aespec/ops/anneal.py` (no torch there either)
+SCHEDULE_RULES = ("linear_weight", "cyclical_weight", "step_weight")
+
+
 def _read_helpers() -> dict[str, str]:
     found = definitions(portable_text())
-    return {helper: found[name] for helper, name in DEFINITIONS.items()}
+    rules = definitions(files("aespec.ops").joinpath("anneal.py").read_text(encoding="utf-8"))
+    return {**{helper: found[name] for helper, name in DEFINITIONS.items()},
+            **{name: rules[name] for name in SCHEDULE_RULES}}
 
 
 HELPERS = _read_helpers()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from typing import Any
 
 from aespec.emit import condition
 from aespec.emit.module import INDENT, block
@@ -15,6 +16,7 @@ from aespec.emit.network import Network
 from aespec.emit.rules import lit, q
 from aespec.errors import AespecError
 from aespec.ops import get_op
+from aespec.ops.anneal import weight_name
 
 
 @dataclass
@@ -25,10 +27,25 @@ class Objective:
     owned: list[tuple[str, str, str, str]] = field(default_factory=list)  # attr, ctor, key, doc
     helpers: set[str] = field(default_factory=set)
     contractive: bool = False
+    # the terms whose weight is a schedule: name -> aespec.ops.anneal.WeightSchedule
+    schedules: dict[str, Any] = field(default_factory=dict)
 
 
 def _weighted(name: str, weight: float) -> str:
     return name if weight == 1 else f"{weight:g}*{name}"
+
+
+def _term_name(d: Any, arg: str, name: str, weight: float) -> str:
+    """A term's name as aespec.compile.objective gives it: `0.5*bce`, or `warmup*bce` for a
+    weight written as a schedule."""
+    schedule = dict(d.schedules).get(arg)
+    return weight_name(schedule.kind, name) if schedule is not None else _weighted(name, weight)
+
+
+def weight_expr(obj: Objective, name: str, weight: float) -> str:
+    """The weight of term `name` as the loss function writes it: `0.5`, or the schedule's
+    `weight("warmup*kl", model)` (its value now in training, settled in evaluation)."""
+    return f"weight({q(name)}, model)" if name in obj.schedules else lit(weight)
 
 
 def _unique(names: list[str]) -> list[str]:
@@ -53,14 +70,21 @@ def write_loss_fn(net: Network, obj: Objective, outputs: dict[str, str],
     """`def loss_fn(...)`: reconstruction terms, the KL of a latent, the regularizers."""
     g = net.g
     losses, regs = net.g.of_kind("loss"), net.g.of_kind("regularizer")
-    names = [_weighted(g.nodes[n].op, g.nodes[n].weight) for n in losses]
+    names = [_term_name(g.nodes[n], "weight", g.nodes[n].op, g.nodes[n].weight)
+             for n in losses]
     if net.latent is not None:
-        names.append(_weighted("kl", g.nodes[net.latent].args.beta))
+        names.append(_term_name(g.nodes[net.latent], "beta", "kl",
+                                g.nodes[net.latent].args.beta))
     names += [str(get_op("layer", g.nodes[n].op).aux_loss) for n in net.aux]
     names += [str(get_op("layer", g.nodes[n].op).adds_term) for n, _ in net.adders]
     names += [f"{g.nodes[n].op}[{g.nodes[n].target}]" if g.nodes[n].target
               else g.nodes[n].op for n in regs]
     names = _unique(names)
+    # the node that weighs each term, in the order of `names` (ops' own terms: none)
+    owners = [*losses, *([net.latent] if net.latent is not None else []),
+              *[None] * (len(net.aux) + len(net.adders)), *regs]
+    obj.schedules = {name: s for nid, name in zip(owners, names, strict=True) if nid
+                     for _, s in g.nodes[nid].schedules}
     y = condition.y_arg(g)  # a conditional model's labels are an input; its target is x
     body = ["target = x" if y else "target = x if target is None else target",
             f"out = model(x{y})", "terms = {}"]
@@ -77,8 +101,9 @@ def write_loss_fn(net: Network, obj: Objective, outputs: dict[str, str],
         body += ['mu, logvar = out["mu"], out["logvar"]',
                  "kl = 0.5 * (mu.square() + logvar.exp() - 1.0 - logvar).flatten(1).sum(1)"
                  "  # per example",
-                 f"terms[{q(rest[0])}] = " + ("kl.mean()" if beta == 1 else
-                                             f"{lit(beta)} * kl.mean()")]
+                 f"terms[{q(rest[0])}] = " + ("kl.mean()" if beta == 1 and
+                                             rest[0] not in obj.schedules else
+                                             f"{weight_expr(obj, rest[0], beta)} * kl.mean()")]
         rest = rest[1:]
     for nid in net.aux:  # the term the op gave beside its value
         body.append(f"terms[{q(rest[0])}] = out[{q(nid + '_loss')}]")
@@ -144,16 +169,17 @@ def _recon_lines(net: Network, obj: Objective, losses: list[str], names: list[st
         obj.owned += [(attr, ctor, key, f"the learned log variance of {d.op} (line "
                        f"{d.span.line}), one per output value") for attr, ctor, key
                       in term.owned]
-        weight = d.weight
+        weight = d.weight if name not in obj.schedules else None
+        factor = weight_expr(obj, name, d.weight)
         if reduce == "sum":
             if not summed:
                 lines.append('n = out["x_hat"].shape[0]  # examples (and draws)')
                 summed = True
-            expr = f"{term.expr} / n" if weight == 1 else f"{lit(weight)} * {term.expr} / n"
+            expr = f"{term.expr} / n" if weight == 1 else f"{factor} * {term.expr} / n"
             comment = ("  # sum over each example's observed values, mean over the batch"
                        if g.masked else "  # sum over each example, mean over the batch")
         else:
-            expr = term.expr if weight == 1 else f"{lit(weight)} * {term.expr}"
+            expr = term.expr if weight == 1 else f"{factor} * {term.expr}"
             comment = "  # mean over the observed values" if g.masked else \
                 "  # mean over every value"
         lines.append(f"terms[{q(name)}] = {expr}{comment}")
@@ -208,11 +234,24 @@ def _regularizer_lines(net: Network, obj: Objective, nid: str, name: str,
                     "weights"]
         items = [f"model.{w}" for w in found]
         one = "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
-        lines, helpers = rule(d.args, "weights", q(name))
+        lines, helpers = rule(_unweighted(obj, name, d.args), "weights", q(name))
+        lines = [*lines, *_scheduled(obj, name)]
         if len(one) + 20 < 90:
             return [f"weights = {one}", *lines]
         return ["weights = (", *[f"    {w}," for w in items], ")", *lines]
     h = f"out[{q(net.var(d.targets[0]))}]"
-    lines, helpers = rule(d.args, h, q(name))
+    lines, helpers = rule(_unweighted(obj, name, d.args), h, q(name))
     obj.helpers.update(helpers)
-    return list(lines)
+    return [*lines, *_scheduled(obj, name)]
+
+
+def _unweighted(obj: Objective, name: str, args: Any) -> Any:
+    """A scheduled regularizer's arguments at weight 1: the schedule weighs its penalty."""
+    return args.model_copy(update={"weight": 1.0}) if name in obj.schedules else args
+
+
+def _scheduled(obj: Objective, name: str) -> list[str]:
+    if name not in obj.schedules:
+        return []
+    return [f"terms[{q(name)}] = {weight_expr(obj, name, 1.0)} * terms[{q(name)}]"
+            f"  # {obj.schedules[name].text()}"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 from aespec.data.emitted import READ_IDX  # noqa: F401 (emit/source.py writes it for `gzip`)
 from aespec.data.entry import REGISTRY, LoaderCall
 from aespec.emit import condition
+from aespec.emit.anneal import clip_lines, step_lines
 from aespec.emit.module import INDENT, WIDTH, block
 from aespec.emit.rules import lit, q
 from aespec.emit.strings import clip, comment_text
@@ -122,17 +123,20 @@ def left_out(spec: Spec) -> list[str]:
         out.append(f"{t.precision} autocast")
     if t.init is not None:  # load_aespec_state_dict reads its checkpoint's "model"
         out.append(f"the warm start from {t.init} (load_aespec_state_dict loads it)")
+    if t.log == "grad_norm":
+        out.append("the gradient norms in the metrics")
     out.append(f"the validation split ({lit(t.split)}) and the test set")
     return out
 
 
 def write_training(spec: Spec, class_name: str, classes: int | None = None,
-                   progress: bool = False) -> list[str]:
+                   progress: bool = False, scheduled: bool = False) -> list[str]:
     """`train(...)` and the `__main__` block; with `classes` (a conditional spec's) `train`
     takes the labels that `load_data` returns, made one-hot by `__main__` as aespec's data
     stage makes them, and hands each batch its own to `loss_fn`; with `progress` (a module
     follows the training's progress: a som's shrinking neighbourhood) each epoch tells
-    the modules where it stands, as aespec's loop does."""
+    the modules where it stands, as aespec's loop does; with `scheduled` (weights written
+    as schedules) each step sets them first, and `train { clip }` clips after backward."""
     t, pair = spec.train, paired(spec)
     if classes is not None:  # never paired as well: a conditional spec's target is x (E318)
         y_arg, batch_y = ", labels", ", labels[idx]"
@@ -155,11 +159,14 @@ def write_training(spec: Spec, class_name: str, classes: int | None = None,
             "    model.train()",
             "    order = torch.randperm(len(x), device=x.device)",
             "    total = 0.0",
+            *(["    steps = -(-len(x) // batch)"] if scheduled else []),
             "    for start in range(0, len(x), batch):",
             "        idx = order[start:start + batch]",
+            *(step_lines() if scheduled else []),
             f"        loss, _ = loss_fn(model, x[idx]{batch_y})",
             "        optimizer.zero_grad()",
             "        loss.backward()",
+            *clip_lines(spec),
             "        optimizer.step()",
             "        total += loss.item() * len(idx)",
             '    print(f"epoch {epoch + 1}/{epochs}: loss {total / len(x):.4f}")',

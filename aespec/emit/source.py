@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from aespec.emit import condition, gan
+from aespec.emit.anneal import schedule_helpers, schedule_lines
 from aespec.emit.helpers import HELPERS
 from aespec.emit.module import INDENT, WIDTH, block, write_module
 from aespec.emit.network import analyse
@@ -45,13 +46,15 @@ def emit_source(graph: IR, spec: Spec, filename: str | None = None) -> str:
     module = write_module(net, spec, obj.owned, obj.contractive)
     k = condition.classes(graph)
     data, stdlib = write_data(spec, graph.shape_of("decoder"), k)
-    helpers = sorted(net.helpers | obj.helpers)
+    helpers = sorted(net.helpers | obj.helpers | schedule_helpers(obj.schedules))
     parts = [module.lines, loss, *(HELPERS[h].strip("\n").splitlines() for h in helpers)]
+    if obj.schedules:
+        parts.append(schedule_lines(obj.schedules))
     if "gzip" in stdlib:
         parts.append(READ_IDX.strip("\n").splitlines())
     progress = any("def set_progress(" in HELPERS[h] for h in helpers)
     parts += [data, write_state_loader(module.renamed),
-              write_training(spec, module.name, k, progress)]
+              write_training(spec, module.name, k, progress, bool(obj.schedules))]
     body = "\n\n\n".join("\n".join(p) for p in parts)
     header = "\n".join(_header(spec, filename or f"{spec.name}.py"))
     return header + "\n\n" + _imports(body, stdlib) + "\n\n\n" + body + "\n"
@@ -79,6 +82,11 @@ def _require_complete(graph: IR, spec: Spec) -> None:
                              "(`discriminator on code`) yet; aespec run trains it",
                              spec.block_spans.get("discriminator"),
                              "train it with `aespec run`", spec.path)
+    if spec.head is not None:  # its file would need the head, the labels and their term
+        raise AespecError.of("E631", "aespec emit does not take a spec with a head yet; "
+                             "aespec run trains it", spec.head.span,
+                             "train it with `aespec run`, or emit the spec without its head "
+                             "and xent", spec.path)
     if graph.is_vae_gan:
         raise AespecError.of("E316", "aespec emit does not take a VAE-GAN (an autoencoder "
                              "with a discriminator of examples) yet; aespec run trains it",

@@ -71,7 +71,8 @@ class _Builder:
         self.g.add_node(nid, Node(
             op=call.op, kind=opdef.kind, place=opdef.place, block=block, args=call.args,
             span=call.span, label=call.label, in_shape=s_in, out_shape=s_out, params=params,
-            range=r_out, tied_to=tied_to, join=join, mirror=mirror, network=self.network))
+            range=r_out, tied_to=tied_to, join=join, mirror=mirror, network=self.network,
+            schedules=call.schedules))
         self.g.add_edge(self.prev, nid, Edge(s_in))
         if join is not None:
             self.g.add_edge(join, nid, Edge(self.g.nodes[join].output_shape(), skip=True))
@@ -141,8 +142,48 @@ def build_ir(spec: Spec, bag: DiagnosticBag) -> IR:
         _add_code_discriminator(b)
     if spec.is_vae_gan:
         _add_example_discriminator(b)
+    _add_head(b)
     _summarise(b.g)
     return b.g
+
+
+HEAD_READS = {"code": "bottleneck", "encoder": "encoder", "bottleneck": "bottleneck",
+              "decoder": "decoder"}  # what `head on NAME` reads, besides named tensors
+
+
+def _add_head(b: _Builder) -> None:
+    """`head on NAME { ... }`: its layers after everything else in `order`, reading the
+    named tensor (the code by default) along their first edge; E335 for a name that is no
+    tensor of the autoencoder."""
+    head, g = b.spec.head, b.g
+    if head is None:
+        return
+    source = head_source(g, head.on)
+    if source is None:
+        if not g.stopped_by:  # a shape problem before it: the name may be fine
+            choices = ["code", *g.labels]
+            b.stop("E335", f"head on {head.on}: no tensor of the autoencoder is named "
+                   f"'{head.on}'", head.on_span or head.span,
+                   did_you_mean(head.on, choices) or f"tensors: {', '.join(choices)}")
+        return
+    b.network, b.prev = "autoencoder", source
+    b.add_block(head.layers, "head")
+    out, xent = g.outputs.get("head"), b.spec.xent
+    if xent is None or out is None or not head.layers:
+        return
+    shape = g.nodes[out].output_shape()
+    g.add_node("xent", Node(op="xent", kind="xent", place=None, block="loss", args=None,
+                            span=xent.span, in_shape=shape, weight=xent.weight))
+    g.add_edge(out, "xent", Edge(shape))
+
+
+def head_source(g: IR, name: str) -> str | None:
+    """The node whose output `head on NAME` reads; None where there is none (yet)."""
+    if name in HEAD_READS:
+        return g.outputs.get(HEAD_READS[name])
+    node = g.labels.get(name)
+    return node if node is not None and g.nodes[node].network == "autoencoder" and \
+        node != "y" else None
 
 
 def _code_matched_to_prior(g: IR) -> str | None:
@@ -330,7 +371,8 @@ def _add_objective_nodes(b: _Builder) -> None:
         params = opdef.params(term.call.args, shape) if shape is not None else 0
         g.add_node(nid, Node(op=term.call.op, kind="loss", place="loss", block="loss",
                              args=term.call.args, span=term.call.span, in_shape=shape,
-                             params=params, weight=term.weight))
+                             params=params, weight=term.weight,
+                             schedules=(("weight", term.schedule),) if term.schedule else ()))
         if out and shape is not None:
             g.add_edge(out, nid, Edge(shape))
         g.add_edge("input", nid, Edge(g.input, target=True))
@@ -340,7 +382,8 @@ def _add_objective_nodes(b: _Builder) -> None:
         targets = regularizer_targets(g, reg.target, opdef)
         g.add_node(nid, Node(op=reg.call.op, kind="regularizer", place="regularizer",
                              block="regularizer", args=reg.call.args, span=reg.call.span,
-                             target=reg.target, targets=tuple(targets)))
+                             target=reg.target, targets=tuple(targets),
+                             schedules=reg.call.schedules))
         for t in targets:
             g.add_edge(t, nid, Edge(g.nodes[t].output_shape()))
 

@@ -12,8 +12,10 @@ from aespec.graph import (  # noqa: F401  (register their checks)
     adversarial,
     conditional,
     dbn,
+    heads,
     missing,
     pitfalls,
+    schedchecks,
     somchecks,
     theory,
 )

@@ -20,7 +20,7 @@ from aespec.ops import UNBOUNDED, Kind, Place, Range, Shape
 if TYPE_CHECKING:
     import networkx as nx
 
-NodeKind = Kind | Literal["input", "adversarial"]
+NodeKind = Kind | Literal["input", "adversarial", "xent"]
 # which network a node belongs to: an autoencoder's are all one; a GAN has a generator (z,
 # the decoder) and a discriminator (the real input, its layers, the adversarial loss)
 Network = Literal["autoencoder", "generator", "discriminator"]
@@ -37,7 +37,8 @@ class Node:
     """
 
     op: str
-    kind: NodeKind  # the OpDef's kind, "input" (x, a GAN's z) or "adversarial" (its loss)
+    # the OpDef's kind, "input" (x, a GAN's z), "adversarial" (its loss) or "xent" (a head's)
+    kind: NodeKind
     place: Place | None  # the registry table of the op; None for the inputs, adversarial
     # input, noise, encoder, bottleneck, decoder, loss or regularizer; a GAN's latent (z)
     # and discriminator
@@ -58,6 +59,9 @@ class Node:
     target: str | None = None  # a regularizer's target as written (None: its default)
     targets: tuple[str, ...] = ()  # a regularizer's nodes
     network: Network = "autoencoder"
+    # arguments written as a schedule over the epochs (a loss term's is "weight"): name ->
+    # aespec.ops.anneal.WeightSchedule; `args` (and `weight`) hold each one's settled value
+    schedules: tuple[tuple[str, Any], ...] = ()
 
     def output_shape(self) -> Shape:
         """The output shape of a forward node (the only kind that has one)."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aespec.ops import fmt_num, formula_text, get_op, op_text
 from aespec.ops.adversarial import ADVERSARIAL
@@ -22,6 +22,12 @@ def params_text(g: IR) -> str:
         return total
     parts = ", ".join(f"{net} {n:,}" for net, n in g.networks.items())
     return f"{total} ({parts})"
+
+
+def _weight_text(d: Any, arg: str, value: float) -> str:
+    """A term's weight as the objective shows it: `0.5`, or its schedule `warmup(epochs=10)`."""
+    schedule = dict(d.schedules).get(arg)
+    return schedule.text() if schedule is not None else fmt_num(value)
 
 
 def objective_text(g: IR) -> str:
@@ -45,7 +51,8 @@ def objective_text(g: IR) -> str:
             formula = formula_text(get_op("loss", d.op), d.args)
             formula += " over observed entries" if g.masked else ""
             formula += " (measured)" if own else ""
-            terms.append(formula if d.weight == 1 else f"{fmt_num(d.weight)}·{formula}")
+            weight = _weight_text(d, "weight", d.weight)
+            terms.append(formula if weight == "1.0" else f"{weight}·{formula}")
     for d in own:
         maker = get_op("layer", d.op)
         terms.append(maker.formula_of(d.args) if maker.formula_of else formula_text(maker, d.args))
@@ -55,7 +62,8 @@ def objective_text(g: IR) -> str:
         args = g.nodes[latent].args
         terms = [_importance_weighted(args.iw, given, " + ".join(terms), args.samples)]
     elif latent:
-        terms.append(f"{fmt_num(g.nodes[latent].args.beta)}·KL(q(z|{given}) ‖ N(0, I))")
+        beta = _weight_text(g.nodes[latent], "beta", g.nodes[latent].args.beta)
+        terms.append(f"{beta}·KL(q(z|{given}) ‖ N(0, I))")
     for d in g.nodes.values():  # the terms ops compute themselves (vq)
         opdef = get_op("layer", d.op) if d.place == "layer" else None
         if opdef is not None and opdef.aux_loss and opdef.formula_of is not None:
@@ -65,7 +73,11 @@ def objective_text(g: IR) -> str:
             args = d.args
             formula = formula_text(get_op("regularizer", d.op), args)
             on = f"[{d.target}]" if d.target else ""
-            terms.append(f"{fmt_num(args.weight)}·{formula}{on}")
+            terms.append(f"{_weight_text(d, 'weight', args.weight)}·{formula}{on}")
+    if "xent" in g.nodes:  # a head's cross-entropy on the data's class labels
+        d = g.nodes["xent"]
+        terms.append(("" if d.weight == 1 else f"{fmt_num(d.weight)}·") +
+                     f"CE(y, head({_head_reads(g)}))")
     if g.is_vae_gan:
         return _vae_gan_objective(g, terms)
     if "adversarial" in g.nodes:  # an adversarial autoencoder's: its encoder fools D
@@ -77,6 +89,14 @@ def objective_text(g: IR) -> str:
                 f"E[{game.discriminator.replace('D(x)', 'D(z~N(0, I))').replace('G(z)', 'z')}]"
                 "    (z: the encoder's code)")
     return "L = " + " + ".join(terms)
+
+
+def _head_reads(g: IR) -> str:
+    """What a head reads, as the objective writes it: z (the code) or the tensor's name."""
+    first = next(n for n in g.order if g.nodes[n].block == "head")
+    source = g.predecessors(first)[0]
+    return "z" if source == g.outputs.get("bottleneck") else \
+        g.nodes[source].label or g.nodes[source].block
 
 
 def _importance_weighted(k: int, given: str, recon: str, groups: int) -> str:

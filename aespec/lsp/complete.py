@@ -11,6 +11,7 @@ from aespec.model.settings import PHASE_KEYS, REPORT, TRAIN, Setting
 from aespec.model.spec import BLOCKS
 from aespec.ops import REGISTRY, OpDef
 from aespec.ops.adversarial import ADVERSARIAL
+from aespec.ops.anneal import KINDS as SCHEDULES
 from aespec.parse import MAX_SOURCE
 from aespec.parse.fmt import ORDER, Token, tokenize
 
@@ -29,6 +30,11 @@ def _item(label: str, kind: lsp.CompletionItemKind, detail: str = "", doc: str =
 def op_items(place: str) -> list[lsp.CompletionItem]:
     return [_item(op.name, Kind.Function, op.signature or op.name, op.doc)
             for op in REGISTRY[place].values()]  # type: ignore[index]
+
+
+def schedule_items() -> list[lsp.CompletionItem]:
+    """The schedules a weight may be written as (aespec.ops.anneal)."""
+    return [_item(k.name, Kind.Function, k.signature, k.doc) for k in SCHEDULES.values()]
 
 
 def _settings(table: dict[str, Setting], block: str) -> list[lsp.CompletionItem]:
@@ -70,6 +76,8 @@ def _arg_items(doc: Document, line: CodeLine, call: str) -> list[lsp.CompletionI
     """Inside `call(`: its argument names, and the names that may stand for a value."""
     first = line.tokens[0].text if line.tokens else ""
     model = None
+    if call in SCHEDULES:  # `beta=warmup(`: the schedule's own arguments
+        return _fields(SCHEDULES[call].args, call) + _names(doc)
     if line.block is None and first == "data":
         entry = SOURCE_ENTRIES.get(call)
         model = entry.args if entry is not None else None
@@ -85,6 +93,9 @@ def _arg_items(doc: Document, line: CodeLine, call: str) -> list[lsp.CompletionI
             model = op.args
             if op.kind == "join":
                 return _tensor_items(doc) + _names(doc)
+            toks = line.tokens
+            if len(toks) > 1 and toks[-1].text == "=" and toks[-2].text in op.schedulable:
+                return schedule_items() + _names(doc)  # `beta=`: a number or a schedule
     fields = _fields(model, call) if model is not None else []
     return fields + _names(doc)
 
@@ -106,23 +117,31 @@ def _top_items(doc: Document, first: str, before: list[Token]) -> list[lsp.Compl
         return [_item("labels", Kind.Function, "condition labels(N)",
                       "the data's class labels, one-hot of N values, as the tensor y")]
     if first == "loss":
-        return op_items("loss") + [_item(
+        return op_items("loss") + schedule_items() + [_item(
             "adversarial", Kind.Function, "adversarial(KIND)",
             "a GAN's loss, or an adversarial autoencoder's term; KIND: "
-            + ", ".join(ADVERSARIAL))]
+            + ", ".join(ADVERSARIAL)), _item(
+            "xent", Kind.Function, "xent",
+            "a head's cross-entropy on the data's class labels (`head on code { ... }`)")]
     if first == "discriminator":
         if before[-1].text == "on":
             return [_item("code", Kind.Keyword, "discriminator on code { ... }",
                           "an adversarial autoencoder's: judges the code against N(0, I)")]
         return [_item("on", Kind.Keyword, "discriminator on code { ... }",
                       "what the discriminator reads (default: examples, a GAN's)")]
+    if first == "head":
+        if before[-1].text == "on":
+            return [_item("code", Kind.Keyword, "head on code { ... }", "the bottleneck's "
+                          "output")] + _tensor_items(doc)
+        return [_item("on", Kind.Keyword, "head on NAME { ... }",
+                      "the tensor the head reads (default: the code)")]
     if first == "regularize" and len(before) > 1:
         return [_item("on", Kind.Keyword)] + [_item(b, Kind.Module, "target") for b in
                                                LAYER_BLOCKS] + _tensor_items(doc)
     if first in _PLACE:
         return op_items(_PLACE[first])
     if first == "let":
-        return _names(doc)
+        return _names(doc) + (schedule_items() if before[-1].text == "=" else [])
     return []
 
 

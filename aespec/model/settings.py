@@ -35,6 +35,21 @@ class RBMStages(Args):
     visible: Literal["bernoulli", "gaussian"] = "bernoulli"  # the first stage's (the data's)
 
 
+class ClipNorm(Args):
+    """`clip norm(max)`: the gradients scaled so that their total L2 norm is at most `max`."""
+
+    max: float = Field(gt=0)
+
+
+class ClipValue(Args):
+    """`clip value(max)`: each gradient value clamped into [-max, max]."""
+
+    max: float = Field(gt=0)
+
+
+CLIPS: dict[str, type[Args]] = {"norm": ClipNorm, "value": ClipValue}
+
+
 class Count(Args):
     n: int = Field(16, gt=0)
 
@@ -113,6 +128,12 @@ TRAIN: dict[str, Setting] = {
                       "evaluation (batchnorm keeps its running statistics)"),
     "init": Setting("string", "start from another run's weights: a run directory (its "
                     "best.pt) or a .pt file, checked to have the same tensors and shapes"),
+    "clip": Setting("op", "gradient clipping before each update: `norm(max)` scales the "
+                    "gradients to a total L2 norm of at most `max`, `value(max)` clamps each "
+                    "gradient value into [-max, max]", ops=CLIPS),
+    "log": Setting("symbol", "a measure added to the metrics: `grad_norm`, the gradients' "
+                   "total L2 norm before clipping (each epoch's mean and max)",
+                   choices=("grad_norm",)),
 }
 
 # the train keys a `phase NAME { ... }` may set (as lines of their own, beside `noise` and
@@ -140,6 +161,10 @@ REPORT: dict[str, Setting] = {
     "som_maps": Setting("self", "a som's U-matrix (mean prototype distance to the grid "
                         "neighbours), hits per unit and, for images, the prototypes; "
                         "quantization and topographic errors"),
+    "probe": Setting("self", "a linear probe (multinomial logistic regression) fitted on "
+                     "the training codes' class labels, its test accuracy beside the same "
+                     "probe on PCA codes of as many values and on the raw inputs; data with "
+                     "class labels"),
     "baseline": Setting("op", "PCA with as many components as z, same data, same metric",
                         ops={"pca": NoArgs}),
 }
@@ -173,6 +198,8 @@ class TrainSpec(BaseModel):
     discriminator_steps: int = 1
     freeze: tuple[str, ...] = ()  # block names or `NAME = ...` labels
     init: Optional[str] = None  # a run directory or .pt file to start from
+    clip: Optional[OpChoice] = None  # gradient clipping: norm(max) or value(max)
+    log: Optional[Literal["grad_norm"]] = None  # measures added to the metrics
 
 
 class ReportSpec(BaseModel):

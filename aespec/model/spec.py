@@ -17,7 +17,7 @@ from aespec.ops import Args, get_op
 
 BLOCKS = ("encoder", "bottleneck", "decoder")
 STATEMENTS = ("model", "let", "data", "input", "noise", "condition", "latent", "encoder",
-              "bottleneck", "decoder", "discriminator", "loss", "regularize", "train",
+              "bottleneck", "decoder", "discriminator", "head", "loss", "regularize", "train",
               "phase", "report")
 REPEATABLE = ("let", "regularize", "phase")
 # the blocks of layers: an autoencoder's, and a GAN's discriminator (layers as an encoder's)
@@ -37,6 +37,9 @@ class OpCall(_Frozen):
     args: Args
     span: Span
     label: Optional[str] = None  # set on the last op of `NAME = chain`
+    # the arguments written as a schedule (aespec.ops.anneal.WeightSchedule), by name; `args`
+    # holds each one's settled value
+    schedules: tuple[tuple[str, Any], ...] = ()
 
 
 class InputSpec(_Frozen):
@@ -85,9 +88,28 @@ class AdversarialSpec(_Frozen):
     span: Span
 
 
+class HeadSpec(_Frozen):
+    """`head on NAME { ... }`: a supervised head, layers that read a tensor of the
+    autoencoder (`code`, the bottleneck's output, by default) and end in one logit per class
+    of the data's labels; `loss ... + w * xent` trains it (docs/language.md, heads)."""
+
+    on: str = "code"  # `code`, a block's name, or a tensor named `NAME = ...`
+    layers: list[OpCall]
+    span: Span  # the `head` keyword's
+    on_span: Optional[Span] = None
+
+
+class XentSpec(_Frozen):
+    """`loss ... + w * xent`: the cross-entropy of the head's logits on the data's labels."""
+
+    weight: float = 1.0
+    span: Span
+
+
 class LossTermSpec(_Frozen):
-    weight: float
+    weight: float  # a schedule's settled value
     call: OpCall
+    schedule: Optional[Any] = None  # an aespec.ops.anneal.WeightSchedule
 
 
 class RegSpec(_Frozen):
@@ -121,6 +143,7 @@ class Spec(_Frozen):
     doc: Optional[str] = None
     path: Optional[str] = None
     source: str = ""
+    overrides: tuple[str, ...] = ()  # the --set values it was resolved with (aespec.load's)
     lets: dict[str, Any] = {}
     data: Optional[DataSpec] = None
     input: InputSpec
@@ -135,6 +158,8 @@ class Spec(_Frozen):
     loss: list[LossTermSpec] = []  # reconstruction terms: at least one, but none in a GAN
     adversarial: Optional[AdversarialSpec] = None  # a GAN's loss
     loss_span: Optional[Span] = None
+    head: Optional[HeadSpec] = None  # a supervised head on a tensor of the autoencoder
+    xent: Optional[XentSpec] = None  # its cross-entropy term on the data's labels
     regularizers: list[RegSpec] = []
     train: cfg.TrainSpec = cfg.TrainSpec()
     train_spans: dict[str, Span] = {}
@@ -193,7 +218,8 @@ class Spec(_Frozen):
         """The spec as plain JSON without source positions: equal for equal meaning (a
         run's identity, a sweep's batching)."""
         meaning = _without_spans(self.model_dump(mode="json", serialize_as_any=True, exclude={
-            "source", "path", "train_spans", "report_spans", "block_spans", "loss_span"}))
+            "source", "path", "overrides", "train_spans", "report_spans", "block_spans",
+            "loss_span"}))
         for phase in meaning.get("phases", []):
             phase.pop("spans", None)
         if not self.phases:  # a spec without phases means what it meant before them
@@ -203,18 +229,27 @@ class Spec(_Frozen):
                 meaning["train"].pop(key, None)
         if self.condition is None:  # a spec means what it meant before conditions
             meaning.pop("condition", None)
+        for key in ("head", "xent"):  # and before heads
+            if meaning.get(key) is None:
+                meaning.pop(key, None)
         if not self.is_adversarial and not self.discriminator:  # as before GANs and AAEs
             for key in ("latent", "discriminator", "discriminator_on", "adversarial"):
                 meaning.pop(key, None)
             for key in ADVERSARIAL_TRAIN:
                 meaning["train"].pop(key, None)
+        for key in ("clip", "log"):  # as before clipping: absent when not written
+            if meaning["train"].get(key) is None:
+                meaning["train"].pop(key, None)
         return meaning
 
 
 def _without_spans(value: Any) -> Any:
+    """`value` less its spans, and less the schedules of ops and loss terms that have none
+    (a spec means what it meant before weights could be scheduled)."""
     if isinstance(value, dict):
         return {k: _without_spans(v) for k, v in value.items()
-                if k not in ("span", "target_span")}
+                if k not in ("span", "target_span")
+                and not (k in ("schedules", "schedule") and not v)}
     if isinstance(value, list):
         return [_without_spans(v) for v in value]
     return value

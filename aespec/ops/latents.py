@@ -67,7 +67,7 @@ register(OpDef(
     inverse=lambda a, s_in, s_out: dense_inverse(DenseArgs(units=a.dim), s_in, s_out),
     signature="gaussian(dim, beta=1.0, samples=1, iw=1)",
     params_doc="`2 * (in * dim + dim)`", blocks=("bottleneck",), build=_build_gaussian,
-    emit=_emit_gaussian))
+    emit=_emit_gaussian, schedulable=("beta",)))
 
 
 # ---------------------------------------------------------------- vq (VQ-VAE)

@@ -24,8 +24,8 @@ from aespec.ops.registry import REGISTRY
 
 # the statement words, `repeat` and `on` of the grammar, and `mirror` (`decoder mirror`)
 KEYWORDS = ("model", "let", "data", "input", "noise", "condition", "latent", "encoder",
-            "bottleneck", "decoder", "discriminator", "loss", "regularize", "train", "report",
-            "repeat", "on", "mirror")
+            "bottleneck", "decoder", "discriminator", "head", "loss", "regularize", "train",
+            "report", "repeat", "on", "mirror")
 INPUT_KINDS = ("vector", "image", "sequence")
 CONSTANTS = ("true", "false")
 

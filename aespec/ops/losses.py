@@ -281,7 +281,7 @@ def _reg(name: str, doc: str, args: type[Args], signature: str,
          **hooks: Any) -> None:
     register(OpDef(name, "regularizer", doc, args, place="regularizer", blocks=("regularize",),
                    signature=signature, build=build, acts_on=acts_on, formula=formula,
-                   **hooks))
+                   schedulable=("weight",), **hooks))
 
 
 _reg("l2", "`weight * sum(w^2)` over the target's weights (not biases); default target: all "

@@ -163,6 +163,9 @@ class OpDef:
     follows_progress: bool = False
     # layers: why the batched sweep's vmapped step cannot run its module ("" if it can)
     unbatched: str = ""
+    # losses' weights, regularizers, latents: the arguments that may be written as a
+    # schedule over the epochs (`beta=warmup(epochs=10)`, aespec.ops.anneal)
+    schedulable: tuple[str, ...] = ()
 
     @property
     def shape_changing(self) -> bool:

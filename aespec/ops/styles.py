@@ -50,6 +50,8 @@ BLOCKS: dict[str, dict[str, str]] = {
                 "fontcolor": "#2e7d32"},
     "discriminator": {"style": "rounded,filled", "fillcolor": "#fbf3ee", "color": "#8d4e2a",
                       "fontcolor": "#8d4e2a"},
+    "head": {"style": "rounded,filled", "fillcolor": "#fdf6e3", "color": "#9e7700",
+             "fontcolor": "#9e7700"},  # a supervised head (`head on code`)
 }
 
 EDGES: dict[str, dict[str, str]] = {

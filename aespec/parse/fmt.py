@@ -41,10 +41,10 @@ INDENT = "    "
 # groups that a blank line separates; a statement with another keyword (an error for the
 # resolve stage) goes last.
 ORDER = ("model", "let", "data", "input", "noise", "condition", "latent", "encoder",
-         "bottleneck", "decoder", "discriminator", "loss", "regularize", "train", "phase",
-         "report")
+         "bottleneck", "decoder", "discriminator", "head", "loss", "regularize", "train",
+         "phase", "report")
 GROUPS = (("model",), ("let",), ("data", "input", "noise", "condition", "latent"),
-          ("encoder", "bottleneck", "decoder", "discriminator"),
+          ("encoder", "bottleneck", "decoder", "discriminator"), ("head",),
           ("loss", "regularize"), ("train",), ("phase",), ("report",))
 _GROUP = {key: i for i, keys in enumerate(GROUPS) for key in keys}
 _KEYWORDS = {"model", "let", "loss", "regularize", "repeat", "on", "phase"}  # literals

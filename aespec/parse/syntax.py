@@ -27,6 +27,7 @@ from aespec.parse.tree import (
     BinOp,
     BlockLine,
     BlockStmt,
+    Call,
     ChainLine,
     Expr,
     Item,
@@ -50,7 +51,7 @@ from aespec.parse.tree import (
 
 # the syntax tree's types are importable from here too, as they were before aespec.parse.tree
 __all__ = [
-    "MAX_DEPTH", "Arg", "BinOp", "BlockLine", "BlockStmt", "ChainLine", "Expr", "Item",
+    "MAX_DEPTH", "Arg", "BinOp", "BlockLine", "BlockStmt", "Call", "ChainLine", "Expr", "Item",
     "LetStmt", "LineStmt", "LossStmt", "LossTerm", "ModelStmt", "Name", "Neg", "Num", "Op",
     "PhaseStmt", "RegularizeStmt", "RepeatLine", "SpecTree", "Statement", "Str", "TupleExpr",
     "MAX_SOURCE", "grammar_text", "parse_fragment", "parse_source", "read_spec",

@@ -11,6 +11,7 @@ from aespec.parse.tree import (
     Arg,
     BinOp,
     BlockStmt,
+    Call,
     ChainLine,
     LetStmt,
     LineStmt,
@@ -97,6 +98,10 @@ class ToTree(Transformer):
     def op(self, meta, c):
         args = c[1] if len(c) > 1 and c[1] is not None else ()
         return Op(str(c[0]), args, span_of(meta), span_of(c[0]))
+
+    def call(self, meta, c):
+        args = c[1] if len(c) > 1 and c[1] is not None else ()
+        return Call(str(c[0]), args, span_of(meta), span_of(c[0]))
 
     def weight(self, meta, c):
         return c[0]

@@ -51,9 +51,6 @@ class TupleExpr:
     span: Span
 
 
-Expr = Union[Num, Str, Name, BinOp, Neg, TupleExpr]
-
-
 @dataclass(frozen=True)
 class Arg:
     key: str | None  # None for a positional argument
@@ -70,6 +67,18 @@ class Op:
     span: Span
     name_span: Span
 
+
+@dataclass(frozen=True)
+class Call:
+    """`name(args)` written as a value: a weight's schedule, `beta=warmup(epochs=10)`."""
+
+    name: str
+    args: tuple[Arg, ...]
+    span: Span
+    name_span: Span
+
+
+Expr = Union[Num, Str, Name, BinOp, Neg, TupleExpr, Call]
 
 Item = Union[Op, Num, Str]  # a chain item; bare values appear in train/report lines
 

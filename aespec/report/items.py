@@ -110,6 +110,8 @@ def write_report(spec: Any, model: Any, dataset: Any, run_dir: Path, *, device: 
                 report["code_prior"] = _code_prior(ctx)
             if getattr(dataset, "missing", None) is not None:  # missing=nan
                 report["imputation"] = _imputation(ctx)
+            if getattr(model, "head", None) is not None:
+                report["head"] = _head_confusion(ctx)
             report.update(_run_items(ctx))
     finally:
         model.train(was)
@@ -456,6 +458,40 @@ def _code_prior(ctx: _Ctx) -> dict:
             "std": codes.std(0)[:8].tolist()}
 
 
+def _head_confusion(ctx: _Ctx) -> dict:
+    """A head's test accuracy and confusion matrix (report/confusion.png), from its logits
+    of the clean test inputs."""
+    from aespec.report.probe import confusion, draw_confusion
+
+    if ctx.labels_test is None:
+        return {"skipped": "the test split has no class labels"}
+    logits = _batched(ctx, ctx.model.classify, ctx.x_test)
+    classes = logits.shape[1]
+    m = confusion(logits.argmax(1), ctx.labels_test, classes)
+    accuracy = float(np.trace(m) / max(m.sum(), 1))
+    names = label_names(np.arange(classes), ctx.class_names) or \
+        tuple(str(c) for c in range(classes))
+    fig = draw_confusion(m, names, f"The head on {len(ctx.x_test)} test examples: accuracy "
+                         f"{accuracy:.3f}")
+    return {"file": ctx.save(fig, "confusion.png"), "accuracy": accuracy,
+            "examples": len(ctx.x_test), "classes": list(names), "confusion": m.tolist()}
+
+
+def _probe(ctx: _Ctx, args: Any) -> dict:
+    """A linear probe's test accuracy on the model's frozen codes, on PCA codes of as many
+    values and on the raw inputs (aespec.report.probe)."""
+    from aespec.report.probe import code_fn, probe_examples, probe_scores
+
+    ds = ctx.dataset
+    if getattr(ctx.model, "classes", None) is not None:
+        return {"skipped": "a conditional model's codes are given the labels the probe would "
+                "predict"}
+    if ds is None or ds.labels_train is None or ds.labels_test is None:
+        return {"skipped": "the data has no class labels"}
+    encode, what = code_fn(ctx.model, ctx.device)
+    return {"features": what, **probe_scores(encode, *probe_examples(ds, ctx.seed))}
+
+
 def _sample_strip(ctx: _Ctx, strips: list[np.ndarray]) -> dict:
     """One row per epoch (at most STRIP_ROWS, evenly spaced, the last always), each the
     generator's samples of the same z after that epoch: the student watches it learn."""
@@ -474,7 +510,7 @@ ITEMS: dict[str, Callable[[_Ctx, Any], dict]] = {
     "reconstructions": _reconstructions, "samples": _samples,
     "sample_quality": _sample_quality, "manifold": _manifold,
     "latent_scatter": _latent_scatter, "filters": _filters, "anomaly": _anomaly,
-    "som_maps": som_maps,
+    "som_maps": som_maps, "probe": _probe,
 }
 BASELINES: dict[str, Callable[[_Ctx, Any], dict]] = {"pca": _pca_baseline}
 
@@ -492,6 +528,23 @@ def _two_dims(codes: np.ndarray) -> tuple[np.ndarray, tuple[str, str], float | N
 
 
 # ---------------------------------------------------------------- summary.md
+
+
+def _probe_lines(report: dict) -> list[str]:
+    """The probe's table and the head's accuracy, where the report has them."""
+    lines, probe, head = [], report.get("probe", {}), report.get("head", {})
+    if "model" in probe:
+        lines += [f"Linear probe (logistic regression) fitted on {probe['train']} training "
+                  f"examples, test accuracy on {probe['test']}:", "",
+                  "| features | values | test accuracy |", "|---|---|---|",
+                  f"| the model's: {probe['features']} | {probe['dims']} | "
+                  f"{probe['model']:.4f} |",
+                  f"| PCA codes | {probe['pca_components']} | {probe['pca']:.4f} |",
+                  f"| raw inputs | {probe['inputs']} | {probe['pixels']:.4f} |", ""]
+    if "accuracy" in head:
+        lines += [f"Head: test accuracy {head['accuracy']:.4f} on {head['examples']} test "
+                  "examples (confusion matrix: [confusion.png](confusion.png))", ""]
+    return lines
 
 
 def _summary(name: str, report: dict) -> str:
@@ -515,6 +568,7 @@ def _summary(name: str, report: dict) -> str:
                   f"{anomaly['share_above']:.3f}; ROC AUC: "
                   f"{anomaly['roc_auc_reason'] if auc is None else f'{auc:.3f}'}; "
                   f"each test example's score: [anomaly_scores.csv](anomaly_scores.csv)", ""]
+    lines += _probe_lines(report)
     if "samples" in report.get("sample_quality", {}):
         from aespec.report.quality import summary_lines
 

@@ -204,7 +204,23 @@ def curve_charts(history: list[dict[str, Any]], best: int | None) -> list[Html]:
         chart = line_chart(term, series, marker=best, boundaries=phase_starts(history))
         if chart:
             charts.append(chart)
-    return charts
+    return charts + _training_charts(history, epochs, best)
+
+
+def _training_charts(history: list[dict[str, Any]], epochs: list[float], best: int | None
+                     ) -> list[Html]:
+    """A panel per scheduled weight (its mean over each epoch's steps) and one of the
+    gradients' norm (before clipping: each epoch's mean and max), where the run logged them."""
+    weights = dict.fromkeys(str(k) for r in history for k in part(r, "weights"))
+    charts = [line_chart(f"weight of {term}", [Series(
+        "weight (epoch mean)", epochs, values_of(history, "weights", term), COLOURS[2])],
+        marker=best) for term in weights]
+    if any(part(r, "grad_norm") for r in history):
+        charts.append(line_chart("gradient norm (before clipping)", [
+            Series("mean", epochs, values_of(history, "grad_norm", "mean"), COLOURS[3]),
+            Series("max", epochs, values_of(history, "grad_norm", "max"), COLOURS[5], True)],
+            marker=best))
+    return [c for c in charts if c]
 
 
 def phase_starts(history: list[dict[str, Any]]) -> tuple[tuple[float, str], ...]:
@@ -229,7 +245,9 @@ def _curves(page: RunPage) -> Html:
     if game.is_gan(page.history):
         return html('<h2>Training curves</h2><p class="caption">{}</p><div class="grid">{}'
                     "</div>", game.curves_caption(page.history), cards)
-    return html('<h2>Loss curves</h2><div class="grid">{}</div>', cards)
+    title = "Loss and accuracy curves" if "accuracy" in terms_of(page.history, {}) else \
+        "Loss curves"  # a head's accuracy has a chart of its own
+    return html('<h2>{}</h2><div class="grid">{}</div>', title, cards)
 
 
 def usable_png(png: Any) -> str | None:
@@ -327,8 +345,24 @@ def _settings(page: RunPage) -> Html:
                 facts)
 
 
+CARD_FIGURES = ("report/reconstructions.png", "report/samples.png")  # on a notebook's card
+
+
+def card_figures(page: RunPage) -> Html:
+    """The run's reconstructions and samples (the report's figures of them, when it drew
+    them), side by side on a notebook's card: what the model does, beside its numbers."""
+    shown = [(name, png) for name, png in page.figures
+             if name in CARD_FIGURES and usable_png(png) is None]
+    return join(html('<figure style="flex: 1 1 300px; max-width: 560px; margin: 0">'
+                     '<img alt="{}" style="max-width: 100%" src="{}">'
+                     '<figcaption style="color: #555">{}</figcaption></figure>', name,
+                     data_uri(png, "image/png"), name.removeprefix("report/")[:-4])
+                for name, png in sorted(shown, key=lambda f: CARD_FIGURES.index(f[0])))
+
+
 def summary_html(page: RunPage) -> Html:
-    """A short card for a notebook (`_repr_html_`): the metrics, the curves, the diagram."""
+    """A short card for a notebook (`_repr_html_`): the metrics, the reconstructions and
+    samples, the curves, the diagram."""
     charts = curve_charts(page.history, best_epoch(page))
     curves = join(html('<div style="flex: 1 1 340px; max-width: 520px">{}</div>', c)
                   for c in charts[:4])
@@ -337,10 +371,11 @@ def summary_html(page: RunPage) -> Html:
                 '<div style="font-size: 1.3em; font-weight: 600">{} '
                 '<span style="font-weight: 400">({}, {})</span></div>{}'
                 '<div style="display: flex; flex-wrap: wrap; gap: 12px">{}</div>'
+                '<div style="display: flex; flex-wrap: wrap; gap: 12px">{}</div>'
                 "<details><summary>architecture</summary>"
                 '<div style="max-width: 700px">{}</div></details></div>', page.name,
-                str(page.status).replace("_", " "), page.run_dir, metrics, curves,
-                diagram_html(page.diagram_svg, page.diagram_note))
+                str(page.status).replace("_", " "), page.run_dir, metrics,
+                card_figures(page), curves, diagram_html(page.diagram_svg, page.diagram_note))
 
 
 def spec_html(spec: Any) -> Html:

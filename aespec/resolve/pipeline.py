@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from aespec.errors import DiagnosticBag, Span
+from aespec.errors import DiagnosticBag, Span, is_pseudo_file
 from aespec.model.spec import (
     BLOCKS,
     REPEATABLE,
@@ -86,7 +86,8 @@ def resolve_spec(tree: SpecTree, overrides: Sequence[str] = (), bag: DiagnosticB
     for stmt in tree.statements:
         if not isinstance(stmt, LetStmt):
             dispatch(r, stmt)
-    r.fields.setdefault("name", Path(tree.path).stem if tree.path else "model")
+    r.fields.setdefault("name", Path(tree.path).stem if tree.path and
+                        not is_pseudo_file(tree.path) else "model")
     r.fields["block_spans"] = {stmt_keyword(s): s.span for s in tree.statements
                                if stmt_keyword(s) != "phase"}
     check_parts(r, r.fields["block_spans"])
@@ -98,7 +99,7 @@ def resolve_spec(tree: SpecTree, overrides: Sequence[str] = (), bag: DiagnosticB
     r.fields["lets"] = {k: v for k, v in r.scope.values.items()}
     if bag.errors or not all(k in r.fields for k in _required(tree)):
         return None, bag
-    return Spec(path=tree.path, source=tree.source, **r.fields), bag
+    return Spec(path=tree.path, source=tree.source, overrides=tuple(overrides), **r.fields), bag
 
 
 def _default_loss(r: Resolver) -> None:

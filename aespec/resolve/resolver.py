@@ -11,7 +11,7 @@ from aespec.errors import DiagnosticBag, Span, did_you_mean
 from aespec.model.spec import LAYER_BLOCKS, STATEMENTS, LossTermSpec, OpCall
 from aespec.ops import alias_of, fmt_value, lookup, names
 from aespec.parse.tree import ChainLine, Num, Op, RepeatLine, SpecTree, Str
-from aespec.resolve.values import ExprError, Scope, bind_args, evaluate
+from aespec.resolve.values import CallValue, ExprError, Scope, bind_args, bind_weight, evaluate
 
 MAX_REPEAT_OPS = 10_000  # what one `repeat` may expand to; more is a typo, not a network
 
@@ -30,8 +30,9 @@ class Resolver:
         if opdef is None:
             self._unknown_op(op, place)
             return None
-        # a discriminator's layers are those an encoder may hold
-        if (block if block != "discriminator" else "encoder") not in opdef.blocks:
+        # a discriminator's and a head's layers are those an encoder may hold
+        if (block if block not in ("discriminator", "head") else "encoder") \
+                not in opdef.blocks:
             where = " or ".join(opdef.blocks)
             hint = f"a {opdef.kind} {op.name} belongs in the {where}" if where else \
                 f"{op.name} is not written: `decoder mirror` makes it"
@@ -39,8 +40,12 @@ class Resolver:
             return None
         if self._torch_sizes(op):
             return None
-        args = bind_args(op, opdef.args, self.scope, self.bag, op.name, opdef.varargs)
-        return OpCall(op=op.name, args=args, span=op.span) if args is not None else None
+        schedules: dict[str, Any] = {}
+        args = bind_args(op, opdef.args, self.scope, self.bag, op.name, opdef.varargs,
+                         opdef.schedulable, schedules)
+        if args is None:
+            return None
+        return OpCall(op=op.name, args=args, span=op.span, schedules=tuple(schedules.items()))
 
     def _torch_sizes(self, op: Op) -> bool:
         """`dense(64, 32)`: PyTorch's `nn.Linear(in, out)` habit, where aespec takes the
@@ -132,13 +137,18 @@ class Resolver:
             weight = 1.0 if term.weight is None else self.value(term.weight)
             if weight is None:
                 continue
+            schedule = None
+            if isinstance(weight, CallValue):  # `warmup(epochs=5) * mse`
+                if (schedule := bind_weight(weight, self.scope, self.bag)) is None:
+                    continue
+                weight = schedule.settled
             if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight < 0:
                 self.bag.add("E203", f"a loss weight must be a number >= 0, got {weight}",
                              term.weight.span if term.weight else term.span)
                 continue
             call = self.op(term.op, "loss", "loss")
             if call is not None:
-                out.append(LossTermSpec(weight=float(weight), call=call))
+                out.append(LossTermSpec(weight=float(weight), call=call, schedule=schedule))
         return out
 
     def value(self, expr) -> Any:

@@ -9,7 +9,7 @@ from aespec.errors import Span, did_you_mean
 from aespec.model import settings as cfg
 from aespec.parse.tree import BlockStmt, ChainLine, Num, Op, RepeatLine, Str
 from aespec.resolve.resolver import Resolver
-from aespec.resolve.values import ExprError, Symbol, bind_args
+from aespec.resolve.values import CallValue, ExprError, Symbol, bind_args
 
 
 def resolve_settings(r: Resolver, stmt: BlockStmt, table: dict[str, cfg.Setting], block: str
@@ -121,6 +121,11 @@ def _typed_value(r: Resolver, key: str, item, s: cfg.Setting) -> Any:
         return BAD if args is None else cfg.OpChoice(name=item.name, args=args)
     value = _plain_value(r, item)
     if value is BAD:
+        return BAD
+    if isinstance(value, CallValue):  # `let w = warmup(...)` then `epochs w`
+        r.bag.add("E339", f"{key} cannot be a schedule", item.span,
+                  "a schedule goes where a weight is written: a loss term's weight, a "
+                  "regularizer's weight, a latent's beta")
         return BAD
     if isinstance(item, Str) and s.kind == "op" and item.value in (s.ops or {}):
         r.bag.add("E203", f"{key} takes a name, not a string: {_text(item)}", item.span,

@@ -29,6 +29,7 @@ from aespec.parse.tree import (
     RegularizeStmt,
 )
 from aespec.resolve.adversarial import adversarial_term, do_condition, do_latent
+from aespec.resolve.heads import do_head, xent_term
 from aespec.resolve.phases import do_phase
 from aespec.resolve.resolver import Resolver
 from aespec.resolve.settings import resolve_settings
@@ -141,6 +142,9 @@ def _do_decoder_line(r: Resolver, stmt: LineStmt) -> None:
 
 
 def _do_block(r: Resolver, stmt: BlockStmt) -> None:
+    if stmt.keyword == "head":
+        do_head(r, stmt)
+        return
     if stmt.target is not None:
         _do_block_target(r, stmt)
     if stmt.keyword in LAYER_BLOCKS:
@@ -169,7 +173,7 @@ def _do_block_target(r: Resolver, stmt: BlockStmt) -> None:
 
 
 def _do_loss(r: Resolver, stmt: LossStmt) -> None:
-    rest = adversarial_term(r, stmt)
+    rest = xent_term(r, stmt, adversarial_term(r, stmt))
     if len(rest) < len(stmt.terms) and not rest:  # adversarial(...) alone: a GAN's line
         return
     r.fields["loss"] = r.loss_terms(rest)
@@ -190,7 +194,7 @@ def _do_model(r: Resolver, stmt: ModelStmt) -> None:
 _LINE_HANDLERS = {"input": _do_input, "data": _do_data, "noise": _do_noise,
                   "latent": do_latent, "condition": do_condition,
                   "decoder": _do_decoder_line}
-_BLOCK_STATEMENTS = (*LAYER_BLOCKS, "train", "report")
+_BLOCK_STATEMENTS = (*LAYER_BLOCKS, "head", "train", "report")
 
 
 def dispatch(r: Resolver, stmt) -> None:

@@ -10,7 +10,8 @@ from pydantic import BaseModel, ValidationError
 
 from aespec.errors import DiagnosticBag, Span, did_you_mean
 from aespec.ops import lookup
-from aespec.parse.syntax import Arg, BinOp, Expr, Name, Neg, Num, Op, Str, TupleExpr
+from aespec.ops.anneal import KINDS, WeightSchedule
+from aespec.parse.syntax import Arg, BinOp, Call, Expr, Name, Neg, Num, Op, Str, TupleExpr
 
 
 @dataclass(frozen=True)
@@ -19,6 +20,20 @@ class Symbol:
 
     name: str
     span: Span
+
+
+@dataclass(frozen=True)
+class CallValue:
+    """`name(args)` as a value, bound where it is used: a weight's schedule (`bind_weight`)."""
+
+    call: Call
+
+    @property
+    def span(self) -> Span:
+        return self.call.span
+
+    def __str__(self) -> str:
+        return f"{self.call.name}(...)"
 
 
 class ExprError(Exception):
@@ -74,6 +89,10 @@ def _in_range(v: Any, span: Span) -> Any:
 
 def _arith(op: str, a: Any, b: Any, span: Span) -> Any:
     for v in (a, b):
+        if isinstance(v, CallValue):
+            raise ExprError("E339", f"'{op}' cannot compute with the schedule {v.call.name}(...)",
+                            v.span, "a schedule stands alone where a weight is written: give "
+                            "it the values itself (`warmup(epochs=10, high=4)`)")
         if isinstance(v, bool) or not isinstance(v, (int, float)):
             raise ExprError("E203", f"'{op}' needs numbers, got {_show(v)}", span)
     return _in_range(_apply(op, a, b, span), span)
@@ -108,6 +127,8 @@ def evaluate(e: Expr, scope: Scope, symbols: bool = True) -> Any:
             return Symbol(e.value, e.span)
         raise ExprError("E205", f"undefined name '{e.value}'", e.span,
                         did_you_mean(e.value, scope.exprs))
+    if isinstance(e, Call):
+        return CallValue(e)
     if isinstance(e, Neg):
         return _arith("-", 0, evaluate(e.operand, scope, False), e.span)
     if isinstance(e, BinOp):
@@ -120,6 +141,8 @@ def evaluate(e: Expr, scope: Scope, symbols: bool = True) -> Any:
 def _show(v: Any) -> str:
     if isinstance(v, Symbol):
         return v.name
+    if isinstance(v, CallValue):
+        return f"{v.call.name}(...)"
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, str):
@@ -136,8 +159,13 @@ def _plain(v: Any) -> Any:
 
 
 def bind_args(op: Op, model: type[BaseModel], scope: Scope, bag: DiagnosticBag, what: str,
-              varargs: str | None = None) -> Any:
-    """Map an op's positional and keyword args onto its argument model; report every problem."""
+              varargs: str | None = None, schedulable: tuple[str, ...] = (),
+              schedules: dict[str, WeightSchedule] | None = None) -> Any:
+    """Map an op's positional and keyword args onto its argument model; report every problem.
+
+    An argument named in `schedulable` may be a schedule (`beta=warmup(epochs=10)`): it is
+    bound into `schedules` and the model gets its settled value; a schedule anywhere else
+    is E339."""
     fields = list(model.model_fields)
     values: dict[str, Any] = {}
     spans: dict[str, Arg] = {}
@@ -191,7 +219,48 @@ def bind_args(op: Op, model: type[BaseModel], scope: Scope, bag: DiagnosticBag, 
         return None
     if varargs and varargs in values:
         values[varargs] = tuple(values[varargs])
+    if not _bind_schedules(values, scope, bag, what, schedulable, schedules):
+        return None
     return _validate(op, model, values, spans, scope, bag, what)
+
+
+def _bind_schedules(values: dict[str, Any], scope: Scope, bag: DiagnosticBag, what: str,
+                    allowed: tuple[str, ...], schedules: dict[str, WeightSchedule] | None
+                    ) -> bool:
+    """Each schedule value into `schedules` (its settled value into `values`); False after
+    an error."""
+    ok = True
+    for key, value in list(values.items()):
+        if not isinstance(value, CallValue):
+            continue
+        if key not in allowed or schedules is None:
+            where = f"only {', '.join(allowed)} of {what}" if allowed else \
+                "a loss term's weight, a regularizer's weight, a latent's beta"
+            bag.add("E339", f"the argument {key} of {what} cannot be a schedule",
+                    value.span, f"a schedule goes where a weight is written: {where}")
+            ok = False
+            continue
+        found = bind_weight(value, scope, bag)
+        if found is None:
+            ok = False
+            continue
+        schedules[key] = found
+        values[key] = found.settled
+    return ok
+
+
+def bind_weight(value: CallValue, scope: Scope, bag: DiagnosticBag) -> WeightSchedule | None:
+    """`warmup(epochs=10)` as a `WeightSchedule`, its arguments checked (E339 for a name that
+    is no schedule, E202-E205 for its arguments)."""
+    call = value.call
+    kind = KINDS.get(call.name)
+    if kind is None:
+        bag.add("E339", f"unknown schedule '{call.name}'", call.name_span,
+                did_you_mean(call.name, KINDS) or f"the schedules: {', '.join(KINDS)}")
+        return None
+    op = Op(call.name, call.args, call.span, call.name_span)
+    args = bind_args(op, kind.args, scope, bag, f"the schedule {call.name}", kind.varargs)
+    return None if args is None else WeightSchedule(call.name, args, call.span)
 
 
 def _validate(op: Op, model: type[BaseModel], values: dict[str, Any], spans: dict[str, Arg],

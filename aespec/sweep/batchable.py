@@ -115,6 +115,8 @@ def blocker(c: CheckResult) -> str | None:
         return "a conditional spec reads the labels, which the batched model does not"
     if c.spec.phases:
         return "a spec with phases trains them in turn, which the batched step does not"
+    if c.spec.head is not None:
+        return "a head reads the labels, which the batched model does not"
     train = c.spec.train
     if train.freeze or train.init is not None:
         return f"train.{'freeze' if train.freeze else 'init'} is set, which the batched " \
@@ -122,6 +124,13 @@ def blocker(c: CheckResult) -> str | None:
     for key, plain in PLAIN_TRAIN.items():
         if getattr(train, key) != plain:
             return f"train.{key} is {getattr(train, key)!r}"
+    if train.clip is not None or train.log is not None:
+        key = "clip" if train.clip is not None else "log"
+        return (f"train.{key}: the batched step neither clips nor measures gradients (one "
+                "norm per point)")
+    if any(d.schedules for d in c.ir.nodes.values()):
+        return ("a weight written as a schedule changes at every step, which the batched "
+                "step does not follow")
     for n in c.ir.order:
         d = c.ir.nodes[n]
         op = lookup("layer", d.op) if d.place == "layer" else None

@@ -92,12 +92,13 @@ class RunData:
 
 
 def to_device(ds: sources.Dataset, split: float, device: torch.device,
-              classes: int | None = None) -> RunData:
+              classes: int | None = None, head: bool = False) -> RunData:
     """Train/validation split of the training data (fixed, seeded), all on the device.
     `classes`: a conditional spec's (`condition labels(N)`): each split's `y` holds the
-    one-hot class labels that its networks read as `y`, in place of a target."""
+    one-hot class labels that its networks read as `y`, in place of a target; a head's
+    (`head`) too."""
     if classes is not None:
-        ds = one_hot_labels(ds, classes)
+        ds = one_hot_labels(ds, classes, head)
     n = len(ds.x_train)
     n_val = n - int(round(n * split))
     n_val = min(n_val, n - 1)
@@ -121,21 +122,34 @@ def to_device(ds: sources.Dataset, split: float, device: torch.device,
                    ds.description)
 
 
-def one_hot_labels(ds: sources.Dataset, classes: int) -> sources.Dataset:
+def label_classes(spec: Any, graph: Any) -> int | None:
+    """The classes whose one-hot labels a run reads as `y`: a conditional spec's
+    (`condition labels(N)`), or a head's outputs (`head on NAME { ... }`); None else."""
+    if spec.condition is not None:
+        return int(spec.condition.classes)
+    out = graph.outputs.get("head") if spec.head is not None else None
+    return None if out is None else int(graph.nodes[out].output_shape()[0])
+
+
+def one_hot_labels(ds: sources.Dataset, classes: int, head: bool = False) -> sources.Dataset:
     """`ds` with its class labels, one-hot of `classes` values, as the targets `y`; E318
-    for data without labels, or with a class outside 0 .. classes - 1."""
+    (E337, E630 for a head's) for data without labels, or with a class outside
+    0 .. classes - 1."""
     from dataclasses import replace
 
+    what = f"the head's {classes} outputs" if head else f"condition labels({classes})"
     if ds.labels_train is None or ds.labels_test is None:
-        raise AespecError.of("E318", f"condition labels({classes}) needs the data's class "
+        raise AespecError.of("E337" if head else "E318", f"{what} need the data's class "
                              f"labels, and {ds.description} has none",
                              hint="use data with labels (digits, mnist, fashion_mnist, "
                              "npz(..., labels=KEY), csv(..., label=NAME))")
     found = int(max(np.max(ds.labels_train), np.max(ds.labels_test)))
     if found >= classes or min(np.min(ds.labels_train), np.min(ds.labels_test)) < 0:
-        raise AespecError.of("E318", f"condition labels({classes}) reads classes 0 to "
+        fix = f"end the head with dense({found + 1})" if head else \
+            f"write condition labels({found + 1})"
+        raise AespecError.of("E630" if head else "E318", f"{what} read classes 0 to "
                              f"{classes - 1}, but {ds.description} has class {found}",
-                             hint=f"write condition labels({found + 1})")
+                             hint=fix)
     eye = np.eye(classes, dtype=np.float32)
     return replace(ds, y_train=eye[np.asarray(ds.labels_train, np.int64)],
                    y_test=eye[np.asarray(ds.labels_test, np.int64)])

@@ -59,6 +59,26 @@ def decode(model: Any, z: torch.Tensor) -> torch.Tensor:
                           for i in range(0, len(z), EVAL_BATCH)])
 
 
+ACTIVE_THRESHOLD = 0.01  # Burda et al. (2016): a unit whose mean moves less is inactive
+
+
+def active_units(model: Any, split: Split) -> dict[str, Any] | None:
+    """Burda et al.'s (2016) active units of a stochastic latent over the split: unit u is
+    active when Cov_x(E_q[z_u | x]), the variance over the examples of its posterior mean,
+    exceeds 0.01; a collapsed unit's q(z_u|x) is the prior for every x. `{"active": n,
+    "dims": d, "threshold": 0.01, "variance": [...]}`; None without a stochastic latent."""
+    slots = getattr(model, "slots", None)
+    if slots is None or not slots.latents or len(split) < 2:
+        return None
+    model.eval()
+    with torch.no_grad():
+        mus = torch.cat([model.posterior(xb, yb if model.classes is not None else None)[0]
+                         .double().flatten(1).cpu() for xb, yb in split.slices(EVAL_BATCH)])
+    variance = mus.var(0)
+    return {"active": int((variance > ACTIVE_THRESHOLD).sum()), "dims": len(variance),
+            "threshold": ACTIVE_THRESHOLD, "variance": [round(v, 6) for v in variance.tolist()]}
+
+
 def all_finite(values: dict[str, float]) -> bool:
     return all(v == v and abs(v) != float("inf") for v in values.values())
 
@@ -112,6 +132,8 @@ def _example_nll(model: Any, xb: torch.Tensor, yb: torch.Tensor | None, draws: i
                  generator: torch.Generator) -> torch.Tensor:
     """(B,) estimates of -log p(x), the K draws taken in chunks of at most NLL_ROWS rows."""
     labels, target = (yb, xb) if model.classes is not None else (None, xb if yb is None else yb)
+    if getattr(model, "head", None) is not None:  # its yb holds a head's labels
+        target = xb
     mu, logvar = model.posterior(xb, labels)
     chunk = max(1, NLL_ROWS // len(xb))
     parts = []

@@ -11,7 +11,7 @@ from typing import Any
 from aespec.data import Dataset
 from aespec.errors import AespecError, Diagnostic
 from aespec.report.imputation import imputation_scores
-from aespec.train.evaluate import counting_codes, evaluate
+from aespec.train.evaluate import active_units, counting_codes, evaluate
 from aespec.train.loop import Diverged, Trainer
 from aespec.train.pages import read_run_page
 from aespec.train.record import now
@@ -39,6 +39,8 @@ class RunResult:
     # vq node -> codes, used, usage, perplexity on the test split ({} without vq)
     codebook: dict[str, dict[str, float]] = field(default_factory=dict)
     warnings: list[Diagnostic] = field(default_factory=list)  # found by training (W418)
+    # a stochastic latent's active units on the test split (evaluate.active_units), or {}
+    active_units: dict[str, Any] = field(default_factory=dict)
 
     def __repr__(self) -> str:
         return run_repr("RunResult", self.name, self.status, self.epochs, self.best_epoch,
@@ -68,12 +70,14 @@ def finish_run(setup: Setup, trainer: Trainer, dataset: Dataset, run: RunDir, st
     model, c = trainer.model, trainer.c
     test: dict[str, float] = {}
     codebook: dict[str, dict[str, float]] = {}
+    activity: dict[str, Any] = {}
     gan = setup.spec.is_adversarial  # its validation and test losses mean nothing
     if status != "interrupted" and not gan:
         trainer.restore_best()
         with counting_codes(model) as codebook:
             test = evaluate(model, trainer.data.test, trainer.autocast)
         test.update(imputation_scores(model, dataset))  # missing=nan: held-out entries
+        activity = active_units(model, trainer.data.test) or {}
     elif status != "interrupted":
         trainer.restore_best()
     warnings = [*dataset.warnings, *dead_codes(setup, codebook)]
@@ -84,12 +88,13 @@ def finish_run(setup: Setup, trainer: Trainer, dataset: Dataset, run: RunDir, st
     run.update(status=status, epochs_run=c.epoch, best_epoch=c.best_epoch,
                best_loss=c.best, test=test, seconds=seconds, finished=now(),
                **({"codebook": codebook} if codebook else {}),
-               **({"warnings": [w.to_json() for w in warnings]} if warnings else {}))
+               **({"warnings": [w.to_json() for w in warnings]} if warnings else {}),
+               **({"active_units": activity} if activity else {}))
     params = sum(p.numel() for p in model.parameters())
     return RunResult(run.path, setup.spec.name, status, c.epoch, c.best_epoch,
                      list(c.history), test, params, seconds, str(setup.device),
                      list(run.info().get("pretrain") or []), model, figures, codebook,
-                     warnings)
+                     warnings, activity)
 
 
 # a codebook with more than this share of its codes never chosen on the test split: W418
@@ -119,7 +124,7 @@ def _write_report(setup: Setup, model: Any, dataset: Dataset, run: RunDir,
     spec = setup.spec
     if not setup.report or not run.writes or not (
             spec.report.items or spec.report.baseline or strips is not None or spec.is_aae
-            or dataset.missing is not None):
+            or dataset.missing is not None or spec.head is not None):
         return {}
     from aespec.report.items import write_report
 

@@ -76,9 +76,9 @@ class LoadedRun:
              ) -> batches.RunData:
         """The run's data (or `data`, or a `dataset` loaded already) on the device, split
         as in training."""
-        cond = self.spec.condition
         return batches.to_device(dataset or self.dataset(data), self.spec.train.split,
-                                 self.device, cond.classes if cond else None)
+                                 self.device, batches.label_classes(self.spec, self.graph),
+                                 self.spec.head is not None)
 
 
 def load_run(path: str | pathlib.Path, *, which: str = "best", device: str = "auto"

@@ -21,6 +21,7 @@ from aespec.errors import AespecError
 from aespec.model.settings import TrainSpec
 from aespec.train import device as dev
 from aespec.train.batches import RunData
+from aespec.train.clip import add_norm, clip_gradients, norm_record
 from aespec.train.evaluate import all_finite, evaluate
 from aespec.train.optim import build_optimizer, build_schedule, current_lr
 from aespec.train.phases import Phase
@@ -60,13 +61,22 @@ class Counters:
     phase_start: int = 0  # the epochs completed when it began
 
 
-def set_progress(model: Any, epoch: int, epochs: int) -> None:
-    """Tell each module that follows the training's progress (a som's shrinking
-    neighbourhood) where epoch `epoch` (from 0) of `epochs` stands: 0 first, 1 last."""
+def set_progress(model: Any, epoch: int, epochs: int, step: int = 0, steps: int = 1) -> None:
+    """Tell each module that follows the training's progress where step `step` of `steps`
+    of epoch `epoch` (from 0) of `epochs` stands: a som's shrinking neighbourhood by the
+    epoch (0 first, 1 last), the scheduled weights of the objective (compile/anneal.py) by
+    the step, `epoch + step / steps` epochs into the run."""
     share = epoch / max(epochs - 1, 1)
     for module in model.modules():
         if hasattr(module, "set_progress"):
             module.set_progress(share)
+        if hasattr(module, "set_time"):
+            module.set_time(epoch + step / steps, epochs)
+
+
+def scheduled_weights(model: Any) -> Any:
+    """The model's scheduled weights (compile/anneal.py's ScheduledWeights), or None."""
+    return getattr(model, "anneal", None)
 
 
 class Trainer:
@@ -92,6 +102,8 @@ class Trainer:
         self.gen = torch.Generator().manual_seed(train.seed)  # batch order only
         self.perm: torch.Tensor | None = None
         self.sums: torch.Tensor | None = None  # (1 + terms,) running sums of the epoch
+        self.log_norm = train.log == "grad_norm"
+        self.norms: torch.Tensor | None = None  # the epoch's grad norms' (sum, max, count)
         self.names: tuple[str, ...] = ()
         self.elapsed = 0.0  # training seconds of the epoch under way
         self.best_weights: dict[str, torch.Tensor] | None = None
@@ -112,6 +124,7 @@ class Trainer:
         phase = self.phases[index]
         phase.enter(self.model)
         self.step_model = phase.model
+        self.params = list(phase.model.parameters())  # what clip reads (frozen: no grad)
         self.net = phase.model if self.ranks is None else self.parallel(phase.model)
         # every parameter, the frozen ones too: without a gradient an optimizer leaves a
         # parameter as it is (no step, no weight decay), and its state stays one shape
@@ -173,18 +186,26 @@ class Trainer:
         with self.autocast():
             out = self.net(xb) if yb is None else self.net(xb, target=yb)
         loss = out.loss if scale == 1.0 else out.loss * scale
+        clip = self.cfg.clip
         if not loss.requires_grad:  # every part frozen (W426): the epoch only measures
-            pass
+            norm = torch.zeros((), device=loss.device) if self.log_norm else None
         elif self.scaler is None:
             loss.backward()
+            norm = clip_gradients(self.params, clip, self.log_norm)
             self.opt.step()
         else:
             self.scaler.scale(loss).backward()
+            if clip is not None or self.log_norm:  # clip and measure the true gradients
+                self.scaler.unscale_(self.opt)
+            norm = clip_gradients(self.params, clip, self.log_norm)
             self.scaler.step(self.opt)
             self.scaler.update()
+        # a head's accuracy is measured in training too (other measures: evaluation only)
         vals = torch.stack([out.loss.detach().float(),
-                            *(t.detach().float() for t in out.terms.values())])
-        return vals, tuple(out.terms)
+                            *(t.detach().float() for t in out.terms.values()),
+                            *(m.detach().float() for m in out.measures.values()),
+                            *(() if norm is None else (norm.detach(),))])
+        return vals, (*out.terms, *out.measures)
 
     # ------------------------------------------------------------ epochs
 
@@ -203,7 +224,7 @@ class Trainer:
         c, split, batch = self.c, self.data.train, self.cfg.batch
         if c.step == 0:
             self.new_order()
-            self.sums, self.elapsed = None, 0.0
+            self.sums, self.norms, self.elapsed = None, None, 0.0
             if self.ranks is not None:
                 self.ranks.reseed(self.cfg.seed, c.epoch)
         assert self.perm is not None
@@ -212,8 +233,11 @@ class Trainer:
         self.reporter.phase(f"epoch {c.epoch + 1}/{self.cfg.epochs}", self.steps)
         start = last = time.perf_counter()
         first = c.step
+        anneal = scheduled_weights(self.step_model)
         for s in range(first, self.steps):
             idx = self.perm[s * batch:(s + 1) * batch]
+            if anneal is not None:  # the weights follow the steps (aespec.ops.anneal)
+                anneal.set_time(c.epoch + s / self.steps, self.cfg.epochs)
             self.opt.zero_grad(set_to_none=True)
             if self.ranks is None:
                 with self._reading():
@@ -227,6 +251,8 @@ class Trainer:
                 vals, self.names = self.step_fn(xb, yb, scale)
                 vals, stop = self.ranks.reduce_step(vals, scale / self.ranks.world,
                                                     self.flag.requested)
+            if self.log_norm:  # the step's grad norm rides last (the same on every rank)
+                self.norms, vals = add_norm(self.norms, vals[-1]), vals[:-1]
             if self.sums is None:
                 self.sums = vals * len(idx)
             else:
@@ -294,6 +320,8 @@ class Trainer:
         if seconds is not None:
             self.elapsed = seconds
         val, monitored = self.validate(train)
+        anneal = scheduled_weights(self.step_model)
+        weights = anneal.epoch_means(c.epoch, self.steps, self.cfg.epochs) if anneal else None
         c.epoch += 1
         improved = monitored is None or c.best is None or \
             monitored < c.best - (early.min_delta if early else 0.0)
@@ -309,6 +337,10 @@ class Trainer:
                   "samples_per_s": len(self.data.train) / max(self.elapsed, 1e-9),
                   "seconds": time.perf_counter() - started, "best": improved,
                   **({"phase": self.phase.name} if self.phase.name is not None else {})}
+        if weights is not None:  # the scheduled weights' means over the epoch's steps
+            record["weights"] = weights
+        if (norms := norm_record(self.norms)) is not None:
+            record["grad_norm"] = norms
         self.step_schedules(train["loss"] if monitored is None else monitored)
         c.history.append(record)
         self.run.append_metrics(record)
@@ -386,6 +418,7 @@ class Trainer:
                 "counters": asdict(c), "names": list(self.names), "elapsed": self.elapsed,
                 "perm": self.perm.cpu() if mid and self.perm is not None else None,
                 "sums": self.sums.cpu() if mid and self.sums is not None else None,
+                "norms": self.norms.cpu() if mid and self.norms is not None else None,
                 **({"phase_models": {p.name: p.model.state_dict() for p in self.phases
                                      if p.model is not self.model}}
                    if any(p.model is not self.model for p in self.phases) else {})}
@@ -415,6 +448,8 @@ class Trainer:
         self.names, self.elapsed = tuple(ckpt["names"]), ckpt["elapsed"]
         if self.c.step:
             self.perm, self.sums = ckpt["perm"].to(self.device), ckpt["sums"].to(self.device)
+            norms = ckpt.get("norms")
+            self.norms = None if norms is None else norms.to(self.device)
         best = ckpt["best_model"]
         self.best_weights = ({k: v.to(self.device) for k, v in best.items()} if best is not None
                              else {k: v.detach().clone()

@@ -174,18 +174,44 @@ def bar_text(phase: str, done: int, total: int, loss: float | None, rate: float 
     return text + (f"  | {last}" if last else "")
 
 
-def _ipython_display(text: str) -> Any:
-    """A display handle of a plain-text line in the cell's output, updated in place."""
+def bar_html(phase: str, done: int, total: int, loss: float | None, rate: float | None,
+             epoch_left: float | None, run_left: float | None, last: str = "") -> str:
+    """The bar of `bar_text` as HTML for a notebook: a `<progress>` element, then the
+    phase, steps, loss, samples/s, the epoch's eta and the run's, and the last epoch's
+    loss; parts not known yet are left out."""
+    from html import escape
+
+    parts = [f"<b>{escape(phase)}</b>", f"{done}/{total}"]
+    if loss is not None:
+        parts.append(f"loss {loss:#.5g}")
+    if rate is not None:
+        parts.append(f"{rate:,.0f} samples/s")
+    if epoch_left is not None:
+        parts.append(f"eta {duration(epoch_left)}")
+    if run_left is not None:
+        parts.append(f"run {duration(run_left)}")
+    if last:
+        parts.append(f"<span style=\"color: #555\">{escape(last)}</span>")
+    return ('<div class="aespec-progress" style="font-family: monospace; display: flex; '
+            'gap: 1em; align-items: center; flex-wrap: wrap">'
+            f'<progress value="{done}" max="{max(total, 1)}" style="width: 14em"></progress>'
+            + "".join(f"<span>{p}</span>" for p in parts) + "</div>")
+
+
+def _ipython_display(data: dict[str, str]) -> Any:
+    """A display handle of the bar in the cell's output (its text and its HTML; the
+    notebook shows the HTML, a console the text), updated in place."""
     from IPython.display import display
 
-    return display({"text/plain": text}, raw=True, display_id=True)
+    return display(data, raw=True, display_id=True)
 
 
 class NotebookReporter(Reporter):
     """A bar in one line of the cell's output, redrawn in place when the trainer reports
     (a few times a second): the phase, steps, running loss, samples/s, the epoch's time left
     (from its pace so far) and the run's (plus the mean epoch time for each epoch after
-    it), and the last epoch's validation loss. `display` makes the handle (IPython's by
+    it), and the last epoch's validation loss, as text and as an HTML `<progress>` bar.
+    `display` makes the handle from the first {mimetype: text} bundle (IPython's by
     default; tests pass their own)."""
 
     def __init__(self, display: Any = None, clock: Any = None):
@@ -210,11 +236,11 @@ class NotebookReporter(Reporter):
     def phase(self, text: str, total: int) -> None:
         self.phase_text, self.total, self.started = text, total, self.now()
         self.done, self.loss, self.rate = 0, None, None
-        self._show(self.text())
+        self._show()
 
     def step(self, done: int, loss: float, samples_per_s: float) -> None:
         self.done, self.loss, self.rate = done, loss, samples_per_s
-        self._show(self.text())
+        self._show()
 
     def epoch(self, record: dict[str, Any], epochs: int) -> None:
         if self.run_clock is None or self.run_clock.epochs != epochs:
@@ -225,7 +251,7 @@ class NotebookReporter(Reporter):
         part = "val" if record.get("val") else "train"
         self.last = (f"epoch {record['epoch']} {part} {record[part]['loss']:#.5g}"
                      + (" (best)" if record.get("best") else ""))
-        self._show(self.text())
+        self._show()
 
     def epoch_left(self) -> float | None:
         """The phase's time left at its pace so far; None before its first step."""
@@ -234,20 +260,33 @@ class NotebookReporter(Reporter):
         spent = self.now() - self.started
         return spent / self.done * max(0, self.total - self.done)
 
-    def text(self) -> str:
+    def parts(self) -> tuple[Any, ...]:
+        """What the bar shows, the arguments of `bar_text` and `bar_html`."""
         left = self.epoch_left()
         after = self.run_clock.left(self.epochs_done + (self.done < self.total)) \
             if self.run_clock is not None else None
         run_left = None if after is None else after + (left or 0.0)
-        return bar_text(self.phase_text, self.done, self.total, self.loss, self.rate, left,
-                        run_left, self.last)
+        return (self.phase_text, self.done, self.total, self.loss, self.rate, left,
+                run_left, self.last)
+
+    def text(self) -> str:
+        return bar_text(*self.parts())
 
     def message(self, text: str) -> None:
         self.last = text
-        self._show(self.text() if self.phase_text else text)
+        self._show(None if self.phase_text else text)
 
-    def _show(self, text: str) -> None:
-        if self.handle is None:
-            self.handle = self.display(text)
+    def _show(self, line: str | None = None) -> None:
+        """The bar (or `line`, before the first phase) shown, or updated in place."""
+        from html import escape
+
+        if line is None:
+            parts = self.parts()
+            data = {"text/plain": bar_text(*parts), "text/html": bar_html(*parts)}
         else:
-            self.handle.update({"text/plain": text}, raw=True)
+            data = {"text/plain": line,
+                    "text/html": f'<div style="font-family: monospace">{escape(line)}</div>'}
+        if self.handle is None:
+            self.handle = self.display(data)
+        else:
+            self.handle.update(data, raw=True)

@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from aespec.errors import AespecError
+from aespec.errors import AespecError, is_pseudo_file
 from aespec.model import Spec
 from aespec.train.pages import write_run_page
 from aespec.train.rundir import RunDir, cannot_write
@@ -33,7 +33,8 @@ def _info(setup: Setup, description: str, notes: list[str]) -> dict[str, Any]:
     return {"aespec": _version(), "torch": torch.__version__,
             "python": platform.python_version(), "name": spec.name,
             "spec_file": _spec_file(spec),
-            "spec_path": str(pathlib.Path(spec.path).resolve()) if spec.path else None,
+            "spec_path": str(pathlib.Path(spec.path).resolve()) if spec.path and
+            not is_pseudo_file(spec.path) else None,
             "base_dir": str(setup.base_dir), "overrides": setup.overrides,
             "data": setup.data.to_json(), "data_description": description,
             "device": str(setup.device), "notes": notes, "params": graph.params,
@@ -49,7 +50,9 @@ def _resolved(setup: Setup) -> dict[str, Any]:
 
 
 def _spec_file(spec: Spec) -> str:
-    return f"{pathlib.Path(spec.path).stem if spec.path else spec.name}.ae"
+    if spec.path and not is_pseudo_file(spec.path):  # not `<string>.ae` for aespec.loads
+        return f"{pathlib.Path(spec.path).stem}.ae"
+    return f"{spec.name}.ae"
 
 
 def _version() -> str:

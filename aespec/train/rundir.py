@@ -394,20 +394,22 @@ CSV_TAIL = ("lr", "train_seconds", "samples_per_s")
 
 
 def metrics_csv(history: list[dict[str, Any]]) -> str:
-    """The metrics as CSV, one row per epoch: epoch, train_<term>..., val_<term>..., lr,
-    train_seconds, samples_per_s; a term missing from an epoch is an empty cell."""
+    """The metrics as CSV, one row per epoch: epoch, train_<term>..., val_<term>..., then
+    where the run has them weight_<term>... (scheduled weights) and grad_norm_<mean, max>,
+    then lr, train_seconds, samples_per_s; a value missing from an epoch is an empty cell."""
     def terms(part: str) -> list[str]:
         return list(dict.fromkeys(k for r in history for k in (r.get(part) or {})))
 
-    train, val = terms("train"), terms("val")
+    parts = {"train": "train", "val": "val", "weights": "weight", "grad_norm": "grad_norm"}
+    columns = {part: terms(part) for part in parts}
     out = io.StringIO()
     rows = csv.writer(out, lineterminator="\n")
-    rows.writerow(["epoch", *(f"train_{t}" for t in train), *(f"val_{t}" for t in val),
+    rows.writerow(["epoch", *(f"{parts[p]}_{t}" for p, ts in columns.items() for t in ts),
                    *CSV_TAIL])
     for r in history:
-        tr, va = r.get("train") or {}, r.get("val") or {}
-        rows.writerow([r.get("epoch"), *(tr.get(t, "") for t in train),
-                       *(va.get(t, "") for t in val), *(r.get(k, "") for k in CSV_TAIL)])
+        rows.writerow([r.get("epoch"), *((r.get(p) or {}).get(t, "") for p, ts in
+                                         columns.items() for t in ts),
+                       *(r.get(k, "") for k in CSV_TAIL)])
     return out.getvalue()
 
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from aespec.errors import AespecError
+from aespec.errors import AespecError, is_pseudo_file
 from aespec.graph import CheckResult, check_file, check_source, check_spec, memory
 from aespec.model import Spec
 from aespec.train import batches, dist
@@ -54,7 +54,11 @@ def check_spec_for_run(spec: SpecLike, overrides: list[str], data: str | None = 
     """The spec checked with `overrides` and `data` (--data, in place of its `data`
     statement), its graph built once, and the folder its relative data paths start from.
     A CheckResult checked with the same ones is used as it is: `aespec run` checks the
-    file once, to print its warnings, and hands it on."""
+    file once, to print its warnings, and hands it on. A Spec resolved with overrides
+    (`aespec.load(path, overrides)`) keeps them, before `overrides`: the result's
+    `overrides` are those the run records."""
+    if isinstance(spec, Spec) and spec.overrides:
+        overrides = [*spec.overrides, *overrides]
     if isinstance(spec, CheckResult) and list(spec.overrides) == overrides and \
             spec.data == data:
         result = spec
@@ -69,7 +73,8 @@ def check_spec_for_run(spec: SpecLike, overrides: list[str], data: str | None = 
     result.raise_for_errors()
     assert result.spec is not None and result.ir is not None
     path = result.spec.path
-    return result, pathlib.Path(path).parent if path else pathlib.Path.cwd()
+    return result, pathlib.Path(path).parent if path and not is_pseudo_file(path) \
+        else pathlib.Path.cwd()  # a spec of `aespec.loads` or a cell: paths from the cwd
 
 
 def setup_run(checked: CheckResult, overrides: list[str], base: pathlib.Path,
@@ -92,8 +97,8 @@ def prepare(spec: SpecLike, overrides: list[str], data: str | None, report: bool
     device."""
     checked, base = check_spec_for_run(spec, overrides, data)
     assert checked.spec is not None
-    return setup_run(checked, overrides, base.resolve(), batches.choose_data(checked.spec),
-                     report, fast_dev_run, ranks)
+    return setup_run(checked, list(checked.overrides), base.resolve(),
+                     batches.choose_data(checked.spec), report, fast_dev_run, ranks)
 
 
 def train_examples(n: int, split: float) -> int:

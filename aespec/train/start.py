@@ -16,6 +16,7 @@ from aespec.train import batches, dist, fastdev
 from aespec.train.dbn import pretrain_rbm
 from aespec.train.finish import RunResult, diverged_error, finish_run
 from aespec.train.loaded import check_recorded_data, recorded_data
+from aespec.train.loggers import watch_run
 from aespec.train.loop import Diverged, Interrupted, Trainer
 from aespec.train.phases import plan_phases
 from aespec.train.pretrain import pretrain_layerwise
@@ -146,12 +147,13 @@ def execute(setup: Setup, run: RunDir, ckpt: dict[str, Any] | None, reporter: Re
     # before the model or the data are on the device; at the batch that runs (the data's)
     require_memory(spec, graph, device, train_examples(len(dataset.x_train), spec.train.split))
     data = batches.to_device(dataset, spec.train.split, device,
-                             spec.condition.classes if spec.condition else None)
+                             batches.label_classes(spec, graph), spec.head is not None)
     model, notes = place_model(spec, graph, device)
     notes = run_notes(setup, notes)
     with paged(run, (spec, graph)), flag, recorded(run, started), \
             dist.lost_ranks(setup.ranks, run.path):
         trainer = make_trainer(setup, model, data, dataset, run, reporter, flag)
+        watch_run(reporter, spec, model, data)  # a TensorBoard logger's pictures, hparams
         if ckpt is not None:
             trainer.load_state_dict(ckpt, run.checkpoint)
             run.rewrite_metrics(trainer.c.history)
@@ -168,7 +170,7 @@ def execute(setup: Setup, run: RunDir, ckpt: dict[str, Any] | None, reporter: Re
                                 len(data.val) if data.val else 0, data.description,
                                 str(device), params, tuple(notes)))
         try:
-            status = _fit(trainer, setup, reporter, flag)
+            status = _fit(trainer, setup, reporter, flag, dataset)
         except Diverged as d:
             run.update(status="diverged", seconds=time.time() - started)
             raise diverged_error(d, trainer, run) from None
@@ -210,11 +212,23 @@ def _sample_monitor(setup: Setup, dataset: Any, data: batches.RunData) -> Any:
     return made[0] if made else None
 
 
+def _probe_pretrained(trainer: Trainer, setup: Setup, dataset: Any) -> dict[str, Any]:
+    """run.json's `pretrain_probe`: with `report { probe }`, the linear probe's accuracy on
+    the codes right after pretraining, before fine-tuning (report/probe.py)."""
+    if "probe" not in setup.spec.report.items or dataset is None or not trainer.run.writes \
+            or dataset.labels_train is None or dataset.labels_test is None:
+        return {}
+    from aespec.report.probe import pretrained_probe
+
+    return {"pretrain_probe": pretrained_probe(trainer.model, dataset, setup.device)}
+
+
 # `train { pretrain NAME(...) }`: each entry of settings.TRAIN["pretrain"], how it trains
 PRETRAINERS = {"layerwise": pretrain_layerwise, "rbm": pretrain_rbm}
 
 
-def _fit(trainer: Trainer, setup: Setup, reporter: Reporter, flag: StopFlag) -> str:
+def _fit(trainer: Trainer, setup: Setup, reporter: Reporter, flag: StopFlag,
+         dataset: Any = None) -> str:
     """Layer-wise pretraining where the spec asks for it (once), then the epochs; the
     status. A Ctrl-C saves the state where a resumed run can go on from."""
     pretrain = setup.spec.train.pretrain
@@ -226,7 +240,7 @@ def _fit(trainer: Trainer, setup: Setup, reporter: Reporter, flag: StopFlag) -> 
             if trainer.ranks is not None:  # each rank pretrained alone: rank 0's weights
                 trainer.ranks.broadcast_weights(trainer.model)
             trainer.c.pretrained = True
-            trainer.run.update(pretrain=records)
+            trainer.run.update(pretrain=records, **_probe_pretrained(trainer, setup, dataset))
             trainer.save(force=True)
         return trainer.fit()
     except Interrupted:

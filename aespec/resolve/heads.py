@@ -1,0 +1,51 @@
+"""A supervised head's statements: `head [on NAME] { ... }` and the `xent` loss term."""
+
+from __future__ import annotations
+
+from aespec.model.spec import HeadSpec, XentSpec
+from aespec.ops import Args
+from aespec.parse.tree import BlockStmt, LossStmt
+from aespec.resolve.resolver import Resolver
+from aespec.resolve.values import CallValue, bind_args
+
+XENT = "xent"  # the loss term of a head: cross-entropy of its logits on the data's labels
+
+
+class _XentArgs(Args):
+    """`xent` takes no arguments: its weight is written before it (`0.5 * xent`)."""
+
+
+def do_head(r: Resolver, stmt: BlockStmt) -> None:
+    """`head on NAME { ... }`: the head's layers, resolved as an encoder's, and what it
+    reads (the code by default); the graph stage checks the name and the shapes."""
+    layers = r.block(stmt.lines, "head")
+    r.fields["head"] = HeadSpec(on=stmt.target or "code", layers=layers,
+                                span=stmt.keyword_span, on_span=stmt.target_span)
+
+
+def xent_term(r: Resolver, stmt: LossStmt, terms: list) -> list:
+    """The `xent` term of a loss line, resolved into `r.fields["xent"]`; the line's other
+    terms handed back."""
+    found = [t for t in terms if t.op.name == XENT]
+    rest = [t for t in terms if t.op.name != XENT]
+    if not found:
+        return rest
+    term = found[0]
+    if len(found) > 1:
+        r.bag.add("E203", "a loss line has one xent term", found[1].op.span,
+                  "remove the second")
+    weight = 1.0 if term.weight is None else r.value(term.weight)
+    if isinstance(weight, CallValue):
+        r.bag.add("E339", "xent's weight cannot be a schedule", term.weight.span,
+                  "write a number: schedules weigh reconstruction terms, regularizers and "
+                  "a latent's beta")
+        weight = 1.0
+    elif isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight < 0:
+        r.bag.add("E203", f"a loss weight must be a number >= 0, got {weight}",
+                  term.weight.span if term.weight else term.span)
+        weight = 1.0
+    if bind_args(term.op, _XentArgs, r.scope, r.bag, XENT) is None:
+        return rest  # an argument it does not take: reported
+    r.fields["xent"] = XentSpec(weight=float(weight), span=term.op.span)
+    r.fields["loss_span"] = stmt.span
+    return rest
