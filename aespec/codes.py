@@ -873,6 +873,34 @@ _CODES = [
          "`--master-addr`, a node that is down) is reported with torch's reason. Choose a "
          "free port, or leave `--master-port` out on one machine.",
          "`aespec run spec.ae --nproc 2 --master-port 22` where port 22 is in use", False),
+    Code("E643", "the grading rubric is not valid", "run",
+         "`aespec grade RUBRIC ...` reads the rubric as TOML (a .toml file, or the first "
+         "```toml block with a `[criteria]` table of a Markdown page): a `[grade]` table of "
+         "settings (block, data, epochs, seed, timeout, memory_mb) and one "
+         "`[criteria.NAME]` table per criterion (checks, params, code, techniques, trains, "
+         "test, collapse), each with its `points`. The message names the key at fault; "
+         "nothing is graded until the rubric reads (exit status 2). See docs/grading.md.",
+         "`aespec grade rubric.toml class/` where rubric.toml has `[criteria.speed]`",
+         False),
+    Code("E644", "a hand-in's smoke training passed the time limit", "run",
+         "`aespec grade` trains each hand-in that checks for the rubric's `epochs` in a "
+         "worker process, and stops one that runs longer than `grade.timeout` seconds "
+         "(the worker is killed and a fresh one started, so the batch goes on). The "
+         "criteria that need the training score 0 with this reason. Train fewer or "
+         "smaller layers, or ask for a longer timeout.",
+         "a hand-in of `dense(4096)` layers graded with `timeout = 2`", False),
+    Code("E645", "a hand-in's smoke training passed the memory limit", "run",
+         "`aespec grade` refuses to train a hand-in whose training step needs more memory "
+         "than `grade.memory_mb` by the check's estimate (`aespec check` prints it), and "
+         "stops a worker whose resident memory passes that limit while it trains. The "
+         "criteria that need the training score 0 with this reason.",
+         "a hand-in with `dense(100000)` graded with `memory_mb = 1000`", False),
+    Code("E646", "a hand-in's smoke training ended without a result", "run",
+         "The worker process that trained the hand-in ended (killed by the system) or "
+         "aespec failed inside with an exception of its own rather than a diagnostic: the "
+         "criteria that need the training score 0 and the gradebook says why; the batch "
+         "goes on with a fresh worker. Please report the message as a bug.",
+         "a worker killed by the system's out-of-memory killer while it trains", False),
     Code("E339", "a schedule where no weight is written, or no schedule by that name", "resolve",
          "A schedule (`warmup(epochs=10)`, `linear(start, end, epochs)`, `cyclical(...)`, "
          "`step(v0, v1, ..., every)`) gives a weight as a function of the training's progress. "
