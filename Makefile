@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 DEMO    ?= specs/denoising_conv.ae
 
-.PHONY: demo test lint format bench docs clean dot data fuzz chromium
+.PHONY: demo test lint format bench docs clean dot data fuzz chromium nvim
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -37,6 +37,13 @@ chromium:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
+# Neovim drives the editor recipe's test (Debian 12 ships 0.7.2, the oldest it supports)
+nvim:
+	@command -v nvim >/dev/null || { \
+	  echo "installing Debian's neovim for the editor test"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq neovim >/dev/null; }
+
 demo: $(STAMP) dot
 	$(BIN)/aespec check $(DEMO)
 	$(BIN)/aespec draw $(DEMO) -o runs/demo.svg
@@ -45,7 +52,7 @@ demo: $(STAMP) dot
 # two worker processes (pytest-xdist), one torch thread each: the 2-core CI machine's cores
 # both busy, not oversubscribed; the HTML pages' screenshots are kept in test-artifacts/
 TEST_WORKERS ?= 2
-test: $(STAMP) dot data chromium
+test: $(STAMP) dot data chromium nvim
 	OMP_NUM_THREADS=1 AESPEC_ARTIFACTS=1 $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --durations=15
 
 lint: $(STAMP)

@@ -411,13 +411,20 @@ _CODES = [
          "`NAME` of a `NAME = ...` line, whose ops are frozen together); the closest name "
          "is offered. A GAN's or an adversarial autoencoder's networks are not frozen.",
          _spec(after="train {\n    freeze encodr\n}")),
-    Code("E330", "aespec emit does not write phases or frozen parts yet", "emit",
-         "The emitted file trains one objective over every weight. A spec with `phase` "
-         "blocks, or a `freeze` line, would train otherwise there than under `aespec run`, "
-         "so `aespec emit` refuses it at the first phase (or the freeze line). Train it "
-         "with `aespec run`, or emit a copy without them (each phase's noise and loss as a "
-         "spec of its own); a warm start (`init`) is emitted, as a comment.",
-         "`aespec emit specs/keras_denoiser_two_phase.ae`", False),
+    Code("E330", "aespec emit cannot write this phase or frozen part as aespec trains it",
+         "emit",
+         "The emitted file trains a spec's phases in order (`train_phases`: each its "
+         "epochs, a new optimizer, its noise, its loss and its frozen modules) and loads a "
+         "warm start (`warm_start`). What it does not write, since its training would "
+         "differ from `aespec run`'s: a phase's loss with parameters of its own (a learned "
+         "variance, which aespec keeps beside the model) or with a weight schedule the "
+         "spec's own loss has not, a frozen layer whose "
+         "evaluation mode is a line of the module's forward (a gaussian bottleneck's "
+         "sampling, ksparse's k: aespec runs such a layer in evaluation mode while the rest "
+         "trains), and, as a guard, a phase's loss that reads a value the module's forward "
+         "does not return. Train such a spec with `aespec run`.",
+         "`aespec emit` of a VAE (`gaussian(20)` in the bottleneck) whose train block says "
+         "`freeze bottleneck`", False),
     Code("E343", "missing values with a conditional model", "checks",
          "`missing=nan` makes each example's target the data with its NaN kept, so the loss "
          "can skip them, and a conditional model (`condition labels(N)`) reads its labels "
@@ -908,6 +915,34 @@ _CODES = [
          "ones).",
          "`aespec eval runs/undercomplete --noisy` for a run of specs/undercomplete_fc.ae",
          False),
+    Code("E643", "the grading rubric is not valid", "run",
+         "`aespec grade RUBRIC ...` reads the rubric as TOML (a .toml file, or the first "
+         "```toml block with a `[criteria]` table of a Markdown page): a `[grade]` table of "
+         "settings (block, data, epochs, seed, timeout, memory_mb) and one "
+         "`[criteria.NAME]` table per criterion (checks, params, code, techniques, trains, "
+         "test, collapse), each with its `points`. The message names the key at fault; "
+         "nothing is graded until the rubric reads (exit status 2). See docs/grading.md.",
+         "`aespec grade rubric.toml class/` where rubric.toml has `[criteria.speed]`",
+         False),
+    Code("E644", "a hand-in's smoke training passed the time limit", "run",
+         "`aespec grade` trains each hand-in that checks for the rubric's `epochs` in a "
+         "worker process, and stops one that runs longer than `grade.timeout` seconds "
+         "(the worker is killed and a fresh one started, so the batch goes on). The "
+         "criteria that need the training score 0 with this reason. Train fewer or "
+         "smaller layers, or ask for a longer timeout.",
+         "a hand-in of `dense(4096)` layers graded with `timeout = 2`", False),
+    Code("E645", "a hand-in's smoke training passed the memory limit", "run",
+         "`aespec grade` refuses to train a hand-in whose training step needs more memory "
+         "than `grade.memory_mb` by the check's estimate (`aespec check` prints it), and "
+         "stops a worker whose resident memory passes that limit while it trains. The "
+         "criteria that need the training score 0 with this reason.",
+         "a hand-in with `dense(100000)` graded with `memory_mb = 1000`", False),
+    Code("E646", "a hand-in's smoke training ended without a result", "run",
+         "The worker process that trained the hand-in ended (killed by the system) or "
+         "aespec failed inside with an exception of its own rather than a diagnostic: the "
+         "criteria that need the training score 0 and the gradebook says why; the batch "
+         "goes on with a fresh worker. Please report the message as a bug.",
+         "a worker killed by the system's out-of-memory killer while it trains", False),
     Code("E339", "a schedule where no weight is written, or no schedule by that name", "resolve",
          "A schedule (`warmup(epochs=10)`, `linear(start, end, epochs)`, `cyclical(...)`, "
          "`step(v0, v1, ..., every)`) gives a weight as a function of the training's progress. "

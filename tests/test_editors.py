@@ -134,3 +134,74 @@ def test_the_client_starts_aespec_lsp_for_ae_files():
     assert seen["server"]["run"] == {"command": "aespec", "args": ["lsp"], "transport": 0}
     assert {"scheme": "file", "language": "aespec"} in seen["options"]["documentSelector"]
     assert seen["started"] and seen["subscriptions"] == 1
+
+
+# ---------------------------------------------------------------- packaging and Neovim
+
+def test_the_extension_has_what_vsce_package_asks_for():
+    """`vsce package` stops at a missing licence, and at a relative link in the README
+    of an extension with no `repository` (it cannot tell where the link would point)."""
+    manifest = json.loads((VSCODE / "package.json").read_text(encoding="utf-8"))
+    assert manifest["license"] == "MIT" and manifest["publisher"] and manifest["engines"]
+    assert (VSCODE / "LICENSE").read_text() == (ROOT / "LICENSE").read_text()
+    readme = (VSCODE / "README.md").read_text(encoding="utf-8")
+    links = re.findall(r"\]\(([^)]+)\)", readme)
+    assert all(re.match(r"https?://", link) for link in links), links
+    assert "npx @vscode/vsce package --allow-missing-repository" in readme
+
+
+def _vsce() -> str | None:
+    import os
+
+    return os.environ.get("AESPEC_VSCE") or shutil.which("vsce")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(_vsce() is None, reason="vsce is not installed (npm i -g @vscode/vsce)")
+def test_the_extension_packages_with_the_documented_command(tmp_path):
+    folder = tmp_path / "vscode"
+    shutil.copytree(VSCODE, folder)
+    done = subprocess.run([_vsce(), "package", "--allow-missing-repository",
+                           "--no-dependencies"], cwd=folder, capture_output=True, text=True,
+                          timeout=300, stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (folder / "aespec-0.1.0.vsix").is_file()
+
+
+NVIM_TEST = """
+dofile(vim.env.AESPEC_NVIM_PLUGIN)
+vim.cmd("edit " .. vim.fn.fnameescape(vim.env.AESPEC_NVIM_SPEC))
+local ok = vim.wait(30000, function() return #vim.diagnostic.get(0) > 0 end, 100)
+local lines = { "filetype=" .. vim.bo.filetype, "commentstring=" .. vim.bo.commentstring,
+                "diagnostics=" .. tostring(ok) }
+for _, d in ipairs(vim.diagnostic.get(0)) do
+  table.insert(lines, string.format("%d:%d %s", d.lnum + 1, d.col + 1, d.message))
+end
+vim.fn.writefile(lines, vim.env.AESPEC_NVIM_OUT)
+vim.cmd("qa!")
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("nvim") is None, reason="Neovim is not installed")
+def test_the_neovim_plugin_attaches_aespec_lsp(tmp_path):
+    """editors/neovim/aespec.lua on the Neovim installed (Debian 12's is 0.7.2): the
+    filetype, `#` comments, and the server's diagnostic at its place."""
+    import os
+    import sys
+
+    spec = tmp_path / "spec.ae"
+    spec.write_text("data digits\ninput vector(64)\nencoder {\n    dense(32) ReLU\n}\n"
+                    "bottleneck {\n    dense(8)\n}\ndecoder mirror\nloss bce\n")
+    script, out = tmp_path / "test.lua", tmp_path / "out.txt"
+    script.write_text(NVIM_TEST)
+    cmd = "let g:aespec_lsp_cmd = " + json.dumps([sys.executable, "-m", "aespec", "lsp"])
+    env = {**os.environ, "AESPEC_NVIM_PLUGIN": str(ROOT / "editors" / "neovim" / "aespec.lua"),
+           "AESPEC_NVIM_SPEC": str(spec), "AESPEC_NVIM_OUT": str(out),
+           "PYTHONPATH": str(ROOT)}
+    subprocess.run(["nvim", "--headless", "-u", "NONE", "-i", "NONE", "--cmd", cmd,
+                    "-c", f"luafile {script}"], cwd=tmp_path, env=env, timeout=120,
+                   capture_output=True, stdin=subprocess.DEVNULL)
+    lines = out.read_text().splitlines()
+    assert lines[:3] == ["filetype=aespec", "commentstring=# %s", "diagnostics=true"]
+    assert any(line.startswith("4:15 unknown layer op 'ReLU'") for line in lines[3:]), lines

@@ -44,10 +44,9 @@ ROOT = Path(__file__).resolve().parents[1]
 # but the GANs (tests/test_emit_gan.py, conditional ones too), adversarial autoencoders
 # and VAE-GANs (refused with E316 until emit writes them; tests/test_aae.py and
 # tests/test_vae_gan.py); conditional autoencoders (specs/cvae.ae), VQ-VAEs, RBMs and
-# self-organizing maps are here; specs with phases or frozen parts are refused (E330), a
-# spec with a head with E631 (tests/test_heads.py)
-CASES = [f for f in _spec_files() if not re.search(r"^(latent|discriminator|phase|head)\b|"
-                                                   r"^\s+freeze\b",
+# self-organizing maps and specs with phases or frozen parts (tests/test_emit_phases.py
+# trains them) are here; a spec with a head is E631 (tests/test_heads.py)
+CASES = [f for f in _spec_files() if not re.search(r"^(latent|discriminator|head)\b",
                                                    f.read_text(encoding="utf-8"), re.M)]
 DETERMINISM = {"unet_skip", "vae_samples", "mirror_tied", "noise_all_ops", "regularizers_all"}
 
@@ -361,18 +360,3 @@ def test_som_neighbourhood_shrinks_in_the_emitted_loop_as_in_aespecs(capsys):
     set_progress(compiled, 2, 3)  # the last of 3 epochs
     assert float(emitted.bottleneck2.progress) == float(compiled.net.bottleneck2.progress) == 1.0
     assert capsys.readouterr().out.count("epoch ") == 3
-
-
-def test_phases_and_frozen_parts_are_refused_with_e330_at_their_line():
-    base = (ROOT / "specs" / "denoising_fc.ae").read_text(encoding="utf-8")
-    for extra, line_of in (("phase clean {\n    noise none\n}\n", "phase clean {"),
-                           ("train {\n    freeze encoder\n}\n", "    freeze encoder")):
-        text = re.sub(r"(?ms)^train \{.*?^\}\n", "", base) + extra
-        result = check_source(text, "spec.ae")
-        assert result.ok, result.diagnostics
-        with pytest.raises(AespecError) as err:
-            emit_source(result.ir, result.spec)
-        d = err.value.diagnostics[0]
-        assert d.code == "E330" and text.splitlines()[d.span.line - 1] == line_of
-    warm = check_source(base.replace("train {", 'train {\n    init "runs/x"'), "spec.ae")
-    assert "the warm start from runs/x" in emit_source(warm.ir, warm.spec)  # not refused

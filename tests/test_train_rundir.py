@@ -59,8 +59,9 @@ def test_run_directory_holds_the_spec_resolved_spec_metrics_and_checkpoints(trai
     root, result = trained
     run = root / "run"
     assert sorted(p.name for p in run.iterdir()) == [
-        ".aespec-run", "best.pt", "checkpoint.pt", "metrics.csv", "metrics.jsonl",
-        "report.html", "resolved.json", "run.json", "tiny.ae"]
+        ".aespec-run", "best.pt", "checkpoint.pt", "metrics.csv", "metrics.jsonl", "report",
+        "report.html", "report.json", "resolved.json", "run.json", "tiny.ae"]
+    assert (run / "report" / "reconstructions.png").is_file()  # drawn with no report block
     mark = json.loads((run / ".aespec-run").read_text())  # the mark of a folder aespec made
     assert mark["run_id"] == json.loads((run / "run.json").read_text())["run_id"]
     assert "tiny.ae" in mark["files"] and "run.json" in mark["files"]
@@ -112,7 +113,8 @@ def test_an_edited_spec_in_the_run_directory_is_refused(trained, tmp_path):
     copy = tmp_path / "copy"
     copy.mkdir()
     for p in (root / "run").iterdir():
-        (copy / p.name).write_bytes(p.read_bytes())
+        if p.is_file():
+            (copy / p.name).write_bytes(p.read_bytes())
     (copy / "tiny.ae").write_text(SPEC.replace("dense(4)", "dense(5)"))
     with pytest.raises(AespecError, match=r"bottleneck\[0\]\.args\.units: 4 -> 5"):
         load_run(copy)
@@ -320,9 +322,12 @@ def test_regression_second_ctrl_c_during_a_checkpoint_write_waits_for_it():
 
 def test_regression_a_run_killed_before_its_first_checkpoint_starts_again_in_place(
         trained, tmp_path):
+    import shutil
+
     run = _copy_run(trained, tmp_path)
-    for name in ("checkpoint.pt", "best.pt"):
+    for name in ("checkpoint.pt", "best.pt", "report.json"):  # a run killed that early
         (run / name).unlink()
+    shutil.rmtree(run / "report")  # drew no report either
     with pytest.raises(AespecError, match=f"--out {run}") as exc:
         aespec.train(resume=run, quiet=True)  # nothing to resume: says how to start again
     assert _code(exc) == "E604"

@@ -1,6 +1,7 @@
 """The tutorial and the grading page cannot rot: every spec they show is a file under
 docs/examples/, each file checks (or fails as the page says), the outputs shown for
-`aespec check` are what it prints, and the autograder grades its two submissions."""
+`aespec check` are what it prints, and `aespec grade` prints and writes what
+docs/grading.md shows."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 EXAMPLES = DOCS / "examples"
 SPECS = sorted(EXAMPLES.rglob("*.ae"))
-FAILING = {"broken.ae", "broken_shapes.ae"}  # the tutorial's mistakes, on purpose
+FAILING = {"broken.ae", "broken_shapes.ae", "cleo.ae"}  # mistakes, on purpose
 
 
 def run(*args: str):
@@ -105,29 +106,54 @@ def test_the_json_shown_in_grading_md_is_real(monkeypatch):
     assert json.loads(result.stdout) == shown
 
 
-def test_the_autograder_fails_a_submission_that_misses_the_brief(capsys, monkeypatch):
+def _autograder():
+    spec = importlib.util.spec_from_file_location("autograder", EXAMPLES / "autograder.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _fenced(page: str, info: str) -> list[str]:
+    return re.findall(rf"^(`{{3,}}){info}\n(.*?)^\1$", page, re.M | re.S)
+
+
+def test_the_old_autograder_runs_aespec_grade(tmp_path, monkeypatch):
+    """A rubric of the static criteria only: nothing is trained."""
     monkeypatch.chdir(ROOT)
-    path = "docs/examples/grading/bad_submission.ae"
-    assert _autograder().main([path, *BRIEF]) == 1
-    out = capsys.readouterr().out
-    page = (DOCS / "grading.md").read_text(encoding="utf-8")
-    assert out in page  # the page shows exactly this
-    assert "FAIL  uses noise" in out and "1/4 criteria passed" in out
-    broken = "docs/examples/tutorial/broken_shapes.ae"
-    assert _autograder().main([broken, "--json"]) == 1
-    verdict = json.loads(capsys.readouterr().out)
-    assert verdict["criteria"][0]["detail"].startswith("E301 at line 15")
+    rubric = tmp_path / "r.toml"
+    rubric.write_text("[criteria.checks]\npoints = 1\n[criteria.code]\npoints = 1\nmax = 16\n")
+    book = tmp_path / "book.csv"
+    assert _autograder().main([str(rubric), "docs/examples/grading/bad_submission.ae",
+                               "docs/examples/grading/good_submission.ae", "-q",
+                               "-o", str(book)]) == 0
+    lines = book.read_text().splitlines()
+    assert lines[0] == "student,handin,block,checks,code,total,out_of,notes"
+    assert lines[1].startswith("bad_submission,docs/examples/grading/bad_submission.ae,"
+                               "denoiser (bad_submission.ae),1,0,1,2,code: a code of 64 values")
+    assert lines[2].startswith("good_submission,") and lines[2].endswith(",1,1,2,2,")
+    assert _autograder().main([str(tmp_path / "none.toml"), "x.ae"]) == 2
 
 
 @pytest.mark.slow
-def test_the_autograder_passes_a_good_submission_after_a_short_run(capsys, monkeypatch):
+def test_the_grading_outputs_shown_in_grading_md_are_real(tmp_path, monkeypatch):
     monkeypatch.chdir(ROOT)
-    path = "docs/examples/grading/good_submission.ae"
-    assert _autograder().main([path, *BRIEF, "--epochs", "3", "--json"]) == 0
-    verdict = json.loads(capsys.readouterr().out)
-    assert verdict["passed"] and verdict["score"] == verdict["out_of"] == 5
-    mse = verdict["criteria"][-1]
-    assert mse["name"] == "test mse" and mse["detail"].endswith("after 3 epochs, below 0.065")
+    page = (DOCS / "grading.md").read_text(encoding="utf-8")
+    [(_, shown)] = [b for b in _fenced(page, "text") if b[1].startswith("$ aespec grade")]
+    command, _, printed = shown.partition("\n")
+    args = shlex.split(command)[2:]
+    book, fb = tmp_path / "gradebook.csv", tmp_path / "feedback"
+    args = [str(tmp_path / "gradebook.jsonl") if a == "gradebook.jsonl" else
+            str(fb) if a == "feedback" else a for a in args]
+    result = run(*args, "-o", str(book))
+    assert result.exit_code == 0, result.output
+    got = re.sub(r"in [\d.]+ s: .*", "", result.output)
+    assert got == re.sub(r"in [\d.]+ s: .*", "", printed)
+    [(_, csv_shown)] = _fenced(page, "csv")
+    assert book.read_text() .replace("\r\n", "\n") == csv_shown
+    feedback = [text for _, text in _fenced(page, "markdown")]
+    assert feedback == [(fb / "cleo.md").read_text(), (fb / "dan.md").read_text()]
+    rubric = [text for _, text in _fenced(page, "toml")]
+    assert rubric == [(EXAMPLES / "grading" / "rubric.toml").read_text()]
 
 
 @pytest.mark.parametrize("page", ["tutorial.md", "grading.md"])

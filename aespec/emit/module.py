@@ -98,26 +98,36 @@ class ModuleText:
     renamed: list[tuple[str, str | None]] = field(default_factory=list)
     weights: dict[str, tuple[str, ...]] = field(default_factory=dict)  # nid -> weight paths
     outputs: dict[str, str] = field(default_factory=dict)  # forward's dict: key -> variable
+    attrs: dict[str, str] = field(default_factory=dict)  # nid -> its layer's attribute
+    moded: set[str] = field(default_factory=set)  # nids whose lines read self.training
 
 
 def write_module(net: Network, spec: Spec, owned: list[tuple[str, str, str, str]],
-                 contractive: bool) -> ModuleText:
-    """The class; `owned` are the loss terms' parameters (attr, ctor, compiled key, doc)."""
+                 contractive: bool, noises: list[list[str]] | None = None) -> ModuleText:
+    """The class; `owned` are the loss terms' parameters (attr, ctor, compiled key, doc);
+    `noises` (a spec whose phases corrupt x otherwise: aespec/emit/phases.py): the phases'
+    own `corrupt_NAME` methods, and forward applies the one `self.noise` names."""
     g, outs = net.g, net.g.outputs
     fwd = Segment(net, net.enc_in, "x", env=condition.env(g)).through(outs["decoder"])
     text = ModuleText(class_name(spec.name), [])
     text.outputs = _outputs(net, fwd, contractive)
     lines = [f"class {text.name}(nn.Module):", *_class_doc(spec, g), "",
              f"{INDENT}def __init__(self):", f"{INDENT * 2}super().__init__()"]
-    lines += init_lines(net, spec, fwd, owned)
-    lines += _corrupt(net)
-    lines += _forward(net, fwd, text.outputs, contractive)
+    own = corrupt_method(net)
+    lines += init_lines(net, spec, fwd, owned, None if noises is None else bool(own))
+    lines += own
+    for method in noises or []:
+        lines += method
+    lines += _forward(net, fwd, text.outputs, contractive, noises is not None)
     lines += _encode(net)
     lines += _decode(net)
     lines += _sample(net)
     while lines[-1] == "":
         lines.pop()
     text.lines = lines
+    text.attrs = {nid: attr for nid, attr, _ in fwd.layers}
+    text.moded = {nid for nid, w in fwd.written.items()
+                  if any("self.training" in line for line in w.lines)}
     for nid, w in fwd.written.items():
         text.renamed += list(w.renamed)
         text.weights[nid] = w.weights
@@ -137,8 +147,11 @@ def _class_doc(spec: Spec, g) -> list[str]:
     return [first, "", *rest, f'{INDENT}"""']
 
 
-def init_lines(net: Network, spec: Spec, fwd: Segment, owned: list) -> list[str]:
-    """The layers in forward order, each group under the spec line it comes from."""
+def init_lines(net: Network, spec: Spec, fwd: Segment, owned: list,
+               noise: bool | None = None) -> list[str]:
+    """The layers in forward order, each group under the spec line it comes from; with
+    `noise` not None (a spec whose phases corrupt x otherwise) `self.noise` too, the
+    method forward corrupts x with (True: `corrupt`, the spec's noise)."""
     source = spec.source.split("\n")  # the lines the spans count (not str.splitlines's)
     lines, last = [], None
     for nid, attr, ctor in fwd.layers:
@@ -154,17 +167,22 @@ def init_lines(net: Network, spec: Spec, fwd: Segment, owned: list) -> list[str]
         lines.append(f"self.{attr} = {ctor}{shape}")
     for attr, ctor, _, doc in owned:
         lines += [f"# {doc}", f"self.{attr} = {ctor}"]
+    if noise is not None:
+        lines += ["# the noise forward applies in training, a method; each phase sets its own",
+                  f"self.noise = {'self.corrupt' if noise else 'None'}"]
     return block(lines, 2) + [""]
 
 
-def _corrupt(net: Network) -> list[str]:
+def corrupt_method(net: Network, name: str = "corrupt", whose: str = "The spec's"
+                   ) -> list[str]:
+    """`def corrupt(self, x)`: the graph's noise ops in order; none: no lines."""
     noise = [n for n in net.order if net.g.nodes[n].block == "noise"]
     if not noise:
         return []
     seg = Segment(net, "input", "x").through(noise[-1])
-    head = [f"{INDENT}def corrupt(self, x):",
-            f'{INDENT * 2}"""The spec\'s noise, applied left to right (forward applies it in '
-            'training only)."""']
+    head = [f"{INDENT}def {name}(self, x):",
+            *docstring(f"{whose} noise, applied left to right (forward applies it in "
+                       "training only).", 2)]
     return head + block(seg.lines, 2) + [f"{INDENT * 2}return x", ""]
 
 
@@ -186,8 +204,8 @@ def _outputs(net: Network, fwd: Segment, contractive: bool) -> dict[str, str]:
     return outs
 
 
-def _forward(net: Network, fwd: Segment, outputs: dict[str, str], contractive: bool
-             ) -> list[str]:
+def _forward(net: Network, fwd: Segment, outputs: dict[str, str], contractive: bool,
+             switched: bool = False) -> list[str]:
     k = condition.classes(net.g)
     if k is not None:  # a conditional model's: its docstring broken where it is long
         doc = docstring(f"The whole network on a batch x {_batch(net.g.input)} of one-hot "
@@ -199,7 +217,10 @@ def _forward(net: Network, fwd: Segment, outputs: dict[str, str], contractive: b
             f'{INDENT * 2}"""The whole network on a batch x: a dict of what the loss reads."""']
     lines = [f"{INDENT}def forward(self, x{condition.y_arg(net.g)}):", *doc]
     body = []
-    if any(net.g.nodes[n].block == "noise" for n in net.order):
+    if switched:  # the phase's noise
+        body += ["if self.training and self.noise is not None:  # the phase's noise, in "
+                 "training only", "    x = self.noise(x)  # the loss target stays clean"]
+    elif any(net.g.nodes[n].block == "noise" for n in net.order):
         body += ["if self.training:  # noise in training only; the loss target stays clean",
                  "    x = self.corrupt(x)"]
     if contractive:

@@ -80,8 +80,9 @@ def rule_of(d: Node) -> object:
     return rule
 
 
-def analyse(g: IR) -> Network:
-    """Owners, roles and names of the graph's values."""
+def analyse(g: IR, logits: bool = False) -> Network:
+    """Owners, roles and names of the graph's values; `logits`: name the tensor before a
+    final sigmoid even where no loss term of the graph reads it (a phase's bce does)."""
     net = Network(g)
     order, outs = g.order, g.outputs
     for i, nid in enumerate(order):
@@ -93,9 +94,9 @@ def analyse(g: IR) -> Network:
     latents = g.of_kind("latent")
     net.latent = latents[0] if latents else None
     net.roles = {"z": outs["bottleneck"], "x_hat": outs["decoder"]}
-    logits = _logits(g, net)
-    if logits is not None:
-        net.roles["logits"] = logits
+    before = _logits(g, net, logits)
+    if before is not None:
+        net.roles["logits"] = before
     net.reg_targets = _activity_targets(g)
     layers = [(i, n) for i, n in enumerate(order) if g.nodes[n].place == "layer"]
     net.aux = [n for _, n in layers if get_op("layer", g.nodes[n].op).aux_loss]
@@ -106,10 +107,11 @@ def analyse(g: IR) -> Network:
     return net
 
 
-def _logits(g: IR, net: Network) -> str | None:
-    """The node before a final sigmoid when a loss term (bce) reads logits (as compiled)."""
+def _logits(g: IR, net: Network, wanted: bool = False) -> str | None:
+    """The node before a final sigmoid when a loss term (bce) reads logits (as compiled),
+    or when `wanted`."""
     terms = [d for d in g.nodes.values() if d.kind == "loss"]
-    if not any(get_op("loss", d.op).needs_unit_output for d in terms):
+    if not wanted and not any(get_op("loss", d.op).needs_unit_output for d in terms):
         return None
     order = net.order
     i = order.index(g.outputs["decoder"])

@@ -14,9 +14,10 @@ from aespec.data.entry import REGISTRY, LoaderCall
 from aespec.emit import condition
 from aespec.emit.anneal import clip_lines, step_lines
 from aespec.emit.module import INDENT, WIDTH, block
+from aespec.emit.phases import PhasePlan
 from aespec.emit.rules import lit, q
 from aespec.emit.strings import clip, comment_text
-from aespec.model import Spec
+from aespec.model import Spec, phase_spec
 from aespec.model.settings import OpChoice
 from aespec.ops.optimizers import OPTIMIZERS, SCHEDULES
 
@@ -109,19 +110,23 @@ def optimizer_call(spec: Spec, choice: OpChoice | None = None,
     return f"torch.optim.{entry.torch_name}({', '.join([params, *written])})"
 
 
-def left_out(spec: Spec) -> list[str]:
+def left_out(spec: Spec, warm: bool = True) -> list[str]:
+    """What aespec run does that the file's loop does not; `warm`: the warm start too (a
+    GAN's file; an autoencoder's loads it: `warm_start`)."""
     t = spec.train
     out = []
-    if not SCHEDULES[t.schedule.name].noop:
-        out.append(f"the {t.schedule.name} schedule")
-    if t.early_stop is not None:
-        out.append(f"early stopping (patience {t.early_stop.patience})")
+    trains = [t] if not spec.phases else [phase_spec(spec, p).train for p in spec.phases]
+    for name in dict.fromkeys(s.schedule.name for s in trains):
+        if not SCHEDULES[name].noop:
+            out.append(f"the {name} schedule")
+    for patience in dict.fromkeys(s.early_stop.patience for s in trains if s.early_stop):
+        out.append(f"early stopping (patience {patience})")
     if t.pretrain is not None:
         out.append("layer-wise pretraining" if t.pretrain.name == "layerwise" else
                    f"{t.pretrain.name} pretraining")
     if t.precision != "fp32":
         out.append(f"{t.precision} autocast")
-    if t.init is not None:  # load_aespec_state_dict reads its checkpoint's "model"
+    if warm and t.init is not None:  # load_aespec_state_dict reads its checkpoint's "model"
         out.append(f"the warm start from {t.init} (load_aespec_state_dict loads it)")
     if t.log == "grad_norm":
         out.append("the gradient norms in the metrics")
@@ -130,14 +135,19 @@ def left_out(spec: Spec) -> list[str]:
 
 
 def write_training(spec: Spec, class_name: str, classes: int | None = None,
-                   progress: bool = False, scheduled: bool = False) -> list[str]:
+                   progress: bool = False, scheduled: bool = False,
+                   phases: PhasePlan | None = None) -> list[str]:
     """`train(...)` and the `__main__` block; with `classes` (a conditional spec's) `train`
     takes the labels that `load_data` returns, made one-hot by `__main__` as aespec's data
     stage makes them, and hands each batch its own to `loss_fn`; with `progress` (a module
     follows the training's progress: a som's shrinking neighbourhood) each epoch tells
     the modules where it stands, as aespec's loop does; with `scheduled` (weights written
-    as schedules) each step sets them first, and `train { clip }` clips after backward."""
+    as schedules) each step sets them first, and `train { clip }` clips after backward;
+    with `phases` (a spec with phases or frozen parts) `train` runs one phase and
+    `train_phases` them all."""
     t, pair = spec.train, paired(spec)
+    if phases is not None:
+        return _phased(spec, class_name, classes, progress, scheduled, phases)
     if classes is not None:  # never paired as well: a conditional spec's target is x (E318)
         y_arg, batch_y = ", labels", ", labels[idx]"
     else:
@@ -172,29 +182,177 @@ def write_training(spec: Spec, class_name: str, classes: int | None = None,
             '    print(f"epoch {epoch + 1}/{epochs}: loss {total / len(x):.4f}")',
             "return model"]
     lines = block(lines, 0) + block(body, 1)
-    left = "; ".join(left_out(spec))
+    given = ", labels" if classes is not None else ", y" if pair else ""
+    epochs = f'parser.add_argument("--epochs", type=int, default={t.epochs})'
+    main = _main(spec, class_name, classes, epochs,
+                 [f"train(model, x{given}, epochs=args.epochs)"])
+    return lines + ["", "", 'if __name__ == "__main__":'] + block(main, 1)
+
+
+def _main(spec: Spec, class_name: str, classes: int | None, epochs: str,
+          run: list[str]) -> list[str]:
+    """The `__main__` block's lines: its arguments, the data, the model, `run`, the save."""
+    t, pair = spec.train, paired(spec)
     main = ["parser = argparse.ArgumentParser(description=" + q(description(spec)) + ")",
-            f'parser.add_argument("--epochs", type=int, default={t.epochs})',
+            epochs,
             'parser.add_argument("--limit", type=int, default=None, help="use the first N '
             'examples")',
             'parser.add_argument("--save", default=None, help="write the trained state_dict '
-            'here")',
-            "args = parser.parse_args()",
-            f"torch.manual_seed({t.seed})",
-            'device = "cuda" if torch.cuda.is_available() else "cpu"']
+            'here")']
+    if t.init is not None:
+        main += [f"parser.add_argument({q('--init')}, default={q(t.init)}, help="
+                 f"{q('start from these weights')})"]
+    main += ["args = parser.parse_args()",
+             f"torch.manual_seed({t.seed})",
+             'device = "cuda" if torch.cuda.is_available() else "cpu"']
     if classes is not None:
         main += condition.load_lines(classes)
     elif pair:
         main += ["x, y = load_data(args.limit)", "x, y = x.to(device), y.to(device)"]
     else:
         main += ["x = load_data(args.limit).to(device)"]
+    main.append(f"model = {class_name}().to(device)")
+    if t.init is not None:
+        main += ["if args.init:  # as aespec's warm start (train { init ... })",
+                 "    warm_start(model, args.init)"]
+    left = "; ".join(left_out(spec, warm=False))
+    return main + [*wrap_comment(f"aespec run also does: {left}."), *run,
+                   "if args.save:", "    torch.save(model.state_dict(), args.save)"]
+
+
+WARM_START = '''
+def warm_start(model, path):
+    """Load the weights at `path` into the model, as aespec's `train { init PATH }`: a run
+    directory's best.pt, an aespec checkpoint or a state_dict, read with weights_only=True
+    (tensors only: no code in the file runs). A relative path is read from the current
+    directory here, from the spec's directory by aespec."""
+    if os.path.isdir(path):
+        path = os.path.join(path, "best.pt")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    load_aespec_state_dict(model, state.get("model", state))
+'''
+
+
+def _phased(spec: Spec, class_name: str, classes: int | None, progress: bool,
+            scheduled: bool, plan: PhasePlan) -> list[str]:
+    """`train` (one phase: its optimizer, epochs, loss and frozen modules) and
+    `train_phases` (each phase in turn, as aespec/train/phases.py)."""
+    t, pair = spec.train, paired(spec)
+    labels = ["labels"] if classes is not None else []
+    params = ["model", "x", *labels, "optimizer", "epochs", f"batch={t.batch}",
+              *(["y=None"] if pair else []), "loss_fn=loss_fn", "frozen=()"]
+    timed = progress or scheduled  # it reads where the run stands over every phase
+    if timed:
+        params += ["first=0", "total=None"]
+    batch_y = ", labels[idx]" if classes is not None else \
+        ", None if y is None else y[idx]" if pair else ""
+    doc = ['"""One phase of minibatch training: `loss_fn` on each batch, the `frozen` '
+           "modules kept",
+           "as they are (no gradient, so no update; evaluation mode: a batchnorm keeps "
+           "its statistics,",
+           "a dropout every unit); prints each epoch's mean loss."]
+    if timed:
+        doc += ["", "`first` and `total`: where the phase's epochs stand in the whole "
+                "run's."]
+    doc.append('"""')
+    told = ["    for module in model.modules():  # a som's neighbourhood: 0 first, 1 last",
+            '        if hasattr(module, "set_progress"):',
+            "            module.set_progress((first + epoch) / max((total or epochs) - 1, 1))"
+            ] if progress else []
+    body = [*doc,
+            "for p in model.parameters():",
+            "    p.requires_grad_(True)",
+            "for module in frozen:",
+            "    module.requires_grad_(False)",
+            "for epoch in range(epochs):", *told,
+            "    model.train()",
+            "    for module in frozen:",
+            "        module.eval()",
+            "    order = torch.randperm(len(x), device=x.device)",
+            "    total_loss = 0.0",
+            *(["    steps = -(-len(x) // batch)"] if scheduled else []),
+            "    for start in range(0, len(x), batch):",
+            "        idx = order[start:start + batch]",
+            *(["        for name, at in SCHEDULES.items():  # the weights follow the steps",
+               "            WEIGHTS[name] = at(first + epoch + start // batch / steps, "
+               "total or epochs)"] if scheduled else []),
+            f"        loss, _ = loss_fn(model, x[idx]{batch_y})",
+            "        optimizer.zero_grad()",
+            "        if loss.requires_grad:  # not when every part is frozen",
+            "            loss.backward()",
+            *(INDENT + line for line in clip_lines(spec)),
+            "            optimizer.step()",
+            "        total_loss += loss.item() * len(idx)",
+            '    print(f"epoch {epoch + 1}/{epochs}: loss {total_loss / len(x):.4f}")',
+            "return model"]
+    signature = _call_lines(f"def train({params[0]}", params[1:])
+    signature[-1] += ":"
+    lines = [*signature, *(line.rstrip() for line in block(body, 1)), "", ""]
+    lines += _train_phases(spec, plan, classes, timed)
     given = ", labels" if classes is not None else ", y" if pair else ""
-    main += [f"model = {class_name}().to(device)",
-             *wrap_comment(f"aespec run also does: {left}."),
-             f"train(model, x{given}, epochs=args.epochs)",
-             "if args.save:",
-             "    torch.save(model.state_dict(), args.save)"]
+    epochs = ('parser.add_argument("--epochs", type=int, default=None, help="every '
+              'phase\'s epochs (default: its own)")') if spec.phases else \
+        f'parser.add_argument("--epochs", type=int, default={t.epochs})'
+    main = _main(spec, class_name, classes, epochs,
+                 [f"train_phases(model, x{given}, epochs=args.epochs)"])
     return lines + ["", "", 'if __name__ == "__main__":'] + block(main, 1)
+
+
+def _train_phases(spec: Spec, plan: PhasePlan, classes: int | None, progress: bool
+                  ) -> list[str]:
+    pair = paired(spec)
+    arg = ", labels" if classes is not None else ", y=None" if pair else ""
+    given = ", labels" if classes is not None else ""
+    named = plan.phases[0].name is not None
+    doc = ['"""The spec\'s phases in order, as aespec run trains them: each with a new '
+           "optimizer, its", "own epochs, noise, loss and frozen parts; `epochs` (if "
+           'given) replaces each phase\'s."""'] if named else \
+        ['"""The spec\'s training with its frozen parts, as aespec run trains it; `epochs` '
+         '(if given)', 'replaces the spec\'s."""']
+    body = list(doc)
+    total = sum(p.train.epochs for p in plan.phases)
+    if progress:
+        body.append(f"total = {total} if epochs is None else epochs * {len(plan.phases)}")
+    first = "0"
+    for ph in plan.phases:
+        if ph.name is not None:
+            said = f": {ph.said}" if ph.said else ""
+            body.append(f"# phase {ph.name} (line {ph.line}){said}")
+        if plan.noises is not None:
+            body.append(f"model.noise = {'None' if ph.noise is None else 'model.' + ph.noise}")
+        body.append(f"optimizer = {optimizer_call(spec, ph.train.optimizer)}")
+        n = f"{ph.train.epochs} if epochs is None else epochs"
+        kwargs = [f"loss_fn={ph.loss}"] if ph.loss != "loss_fn" else []
+        if pair:
+            kwargs.append("y=y")
+        if ph.frozen:  # one piece a module: a long list is broken between them
+            mods = [f"model.{a}" for a in ph.frozen]
+            mods[0] = f"frozen=[{mods[0]}"
+            mods[-1] += "]"
+            kwargs += mods
+        if progress:
+            kwargs += [f"first={first}", "total=total"]
+        call = f"train(model, x{given}, optimizer, {n}"
+        body += _call_lines(call, kwargs)
+        if progress:
+            first = f"{first} + ({ph.train.epochs} if epochs is None else epochs)" \
+                if first != "0" else f"({ph.train.epochs} if epochs is None else epochs)"
+    body.append("return model")
+    return [f"def train_phases(model, x{arg}, epochs=None):", *block(body, 1)]
+
+
+def _call_lines(head: str, kwargs: list[str]) -> list[str]:
+    """`head, kw=..., ...)`, broken between arguments where it is too long for the body of
+    a function, each line after the first aligned with the call's parenthesis."""
+    lines, line = [], head
+    lead = " " * (head.index("(") + 1)
+    for arg in kwargs:
+        if len(INDENT + line + ", " + arg) + 1 > WIDTH:
+            lines.append(line + ",")
+            line = lead + arg
+        else:
+            line += ", " + arg
+    return [*lines, line + ")"]
 
 
 def description(spec: Spec) -> str:

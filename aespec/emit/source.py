@@ -7,13 +7,20 @@ import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from aespec.emit import condition, gan
+from aespec.emit import condition, gan, phases
 from aespec.emit.anneal import schedule_helpers, schedule_lines
 from aespec.emit.helpers import HELPERS
 from aespec.emit.module import INDENT, WIDTH, block, write_module
 from aespec.emit.network import analyse
 from aespec.emit.objective import plan_objective, write_loss_fn
-from aespec.emit.script import READ_IDX, paired, write_data, write_state_loader, write_training
+from aespec.emit.script import (
+    READ_IDX,
+    WARM_START,
+    paired,
+    write_data,
+    write_state_loader,
+    write_training,
+)
 from aespec.emit.strings import clip, doc_text
 from aespec.errors import AespecError, Diagnostic
 from aespec.model import Spec
@@ -37,24 +44,31 @@ def emit_source(graph: IR, spec: Spec, filename: str | None = None) -> str:
     _require_complete(graph, spec)
     if "z" in graph.nodes:
         return _emit_gan(graph, spec, filename)
-    net = analyse(graph)
+    net = analyse(graph, phases.phase_logits(spec))
     obj = plan_objective(net)
+    noises = phases.plan_noises(spec, net)
     # the module is written twice: the loss reads its outputs and weights, and the
     # parameters a loss term owns (a learned variance) are the module's
-    probe = write_module(net, spec, [], obj.contractive)
+    probe = write_module(net, spec, [], obj.contractive, noises)
     loss = write_loss_fn(net, obj, probe.outputs, probe.weights)
-    module = write_module(net, spec, obj.owned, obj.contractive)
+    plan = phases.plan_phases(spec, graph, probe, noises, obj.schedules) \
+        if phases.trains_in_phases(spec) else None
+    module = write_module(net, spec, obj.owned, obj.contractive, noises)
     k = condition.classes(graph)
     data, stdlib = write_data(spec, graph.shape_of("decoder"), k)
     helpers = sorted(net.helpers | obj.helpers | schedule_helpers(obj.schedules))
-    parts = [module.lines, loss, *(HELPERS[h].strip("\n").splitlines() for h in helpers)]
+    parts = [module.lines, loss, *(plan.losses if plan else []),
+             *(HELPERS[h].strip("\n").splitlines() for h in helpers)]
     if obj.schedules:
         parts.append(schedule_lines(obj.schedules))
     if "gzip" in stdlib:
         parts.append(READ_IDX.strip("\n").splitlines())
     progress = any("def set_progress(" in HELPERS[h] for h in helpers)
-    parts += [data, write_state_loader(module.renamed),
-              write_training(spec, module.name, k, progress, bool(obj.schedules))]
+    parts += [data, write_state_loader(module.renamed)]
+    if spec.train.init is not None:
+        parts.append(WARM_START.strip("\n").splitlines())
+        stdlib = stdlib | {"os"}
+    parts.append(write_training(spec, module.name, k, progress, bool(obj.schedules), plan))
     body = "\n\n\n".join("\n".join(p) for p in parts)
     header = "\n".join(_header(spec, filename or f"{spec.name}.py"))
     return header + "\n\n" + _imports(body, stdlib) + "\n\n\n" + body + "\n"
@@ -92,7 +106,6 @@ def _require_complete(graph: IR, spec: Spec) -> None:
                              "with a discriminator of examples) yet; aespec run trains it",
                              spec.block_spans.get("discriminator"),
                              "train it with `aespec run`", spec.path)
-    _require_one_phase(spec)
     outputs = graph.outputs
     wanted = ("decoder", "discriminator") if "z" in graph.nodes else \
         ("encoder", "bottleneck", "decoder")
@@ -101,22 +114,6 @@ def _require_complete(graph: IR, spec: Spec) -> None:
     first = Diagnostic("E314", "cannot emit a spec whose shapes could not all be inferred",
                        hint="run `aespec check` and fix its errors first", file=spec.path)
     raise AespecError([first, *graph.stopped_by])
-
-
-def _require_one_phase(spec: Spec) -> None:
-    """E330: the emitted loop trains one objective, every weight: not yet phases or frozen
-    parts (their training would differ from aespec's without a word)."""
-    if spec.phases:
-        raise AespecError.of("E330", "aespec emit does not write phases yet; aespec run "
-                             "trains them", spec.phases[0].span,
-                             "emit a copy without its `phase` blocks (each phase's noise "
-                             "and loss as a spec of its own), or train it with `aespec run`",
-                             spec.path)
-    if spec.train.freeze:
-        raise AespecError.of("E330", "aespec emit does not write frozen parts yet; aespec run "
-                             "trains them", spec.train_spans.get("freeze"),
-                             "leave out the freeze line to emit, or train it with `aespec run`",
-                             spec.path)
 
 
 def _header(spec: Spec, filename: str) -> list[str]:

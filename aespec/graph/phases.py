@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from aespec.graph.summary import objective_text
-from aespec.model import Spec
+from aespec.model import BLOCKS, Spec
 from aespec.ops import get_op, op_text
 
 if TYPE_CHECKING:
@@ -35,3 +35,16 @@ def phase_rows(spec: Spec, irs: list[IR | None], main: IR) -> list[dict[str, Any
             "freeze": list(train.freeze if phase.freeze is None else phase.freeze)})
         first += phase.epochs
     return rows
+
+
+def frozen_nodes(graph: IR, names: tuple[str, ...]) -> list[str]:
+    """The layer nodes `freeze` names: a whole block, or the ops of a `NAME = ...` line."""
+    out = []
+    for name in names:
+        if name in BLOCKS:
+            out += [n for n in graph.order if graph.nodes[n].block == name]
+        elif name in graph.labels:
+            last = graph.nodes[graph.labels[name]]
+            out += [n for n in graph.order if graph.nodes[n].block == last.block
+                    and graph.nodes[n].span.line == last.span.line]
+    return out

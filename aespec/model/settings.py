@@ -76,6 +76,23 @@ class Anomaly(Args):
     quantile: float = Field(0.95, gt=0, lt=1)
 
 
+class Interpolate(Args):
+    """`interpolate(n=8, pairs=4, path=auto)`: n decoded points from one test example's
+    code to another's, for `pairs` seeded pairs; `auto` is slerp for a gaussian latent."""
+
+    n: int = Field(8, gt=1, le=32)
+    pairs: int = Field(4, gt=0, le=32)
+    path: Literal["auto", "linear", "slerp"] = "auto"
+
+
+class Traverse(Args):
+    """`traverse(dims=8, steps=9, range=3)`: one code, one dimension varied at a time."""
+
+    dims: int = Field(8, gt=0, le=64)
+    steps: int = Field(9, gt=1, le=32)
+    range: float = Field(3.0, gt=0, allow_inf_nan=False)
+
+
 @dataclass(frozen=True)
 class Setting:
     """One key of a `train` or `report` block.
@@ -158,6 +175,12 @@ REPORT: dict[str, Setting] = {
                        "images", args=Filters),
     "anomaly": Setting("self", "histogram of per-example reconstruction error, threshold, "
                        "ROC AUC where labels allow", args=Anomaly),
+    "interpolate": Setting("self", "decoded codes on the path from one test example's code "
+                           "to another's: linear, or spherical (slerp) for a gaussian latent; "
+                           "how evenly the pictures change along it", args=Interpolate),
+    "traverse": Setting("self", "one test example's code with one dimension varied at a "
+                        "time (the dimensions the test codes spread most over), decoded",
+                        args=Traverse),
     "som_maps": Setting("self", "a som's U-matrix (mean prototype distance to the grid "
                         "neighbours), hits per unit and, for images, the prototypes; "
                         "quantization and topographic errors"),

@@ -31,6 +31,8 @@ class Series:
     ys: list[float]
     colour: str = COLOURS[0]
     dashed: bool = False
+    marker: str = "circle"  # one of MARKERS: runs drawn over each other stay told apart
+    width: float = 3.0  # stroke width: an earlier run drawn wider shows under a later one
 
 
 def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
@@ -128,6 +130,21 @@ def _points(s: Series) -> list[tuple[float, float]]:
 
 
 MAX_DOTS = 400  # points past this are a line only: a dot each would only make the page big
+MARKERS = ("circle", "square", "triangle", "diamond")
+
+
+def marker_svg(shape: str, x: float, y: float, colour: str, r: float = 4.0) -> str:
+    """A point's mark: a dot, a square, a triangle or a diamond of about radius r."""
+    if shape == "square":
+        return (f'<rect x="{x - r:.1f}" y="{y - r:.1f}" width="{2 * r:.1f}" '
+                f'height="{2 * r:.1f}" fill="none" stroke="{colour}" stroke-width="2"/>')
+    if shape in ("triangle", "diamond"):
+        pts = ([(x, y - 1.3 * r), (x + 1.2 * r, y + r), (x - 1.2 * r, y + r)] if shape ==
+               "triangle" else [(x, y - 1.4 * r), (x + 1.4 * r, y), (x, y + 1.4 * r),
+                                (x - 1.4 * r, y)])
+        return (f'<polygon points="{" ".join(f"{a:.1f},{b:.1f}" for a, b in pts)}" '
+                f'fill="none" stroke="{colour}" stroke-width="2"/>')
+    return f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{r:.1f}" fill="{colour}"/>'
 
 
 def _line(s: Series, px, py) -> list[str]:
@@ -135,9 +152,13 @@ def _line(s: Series, px, py) -> list[str]:
     dash = ' stroke-dasharray="8 5"' if s.dashed else ""
     path = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
     colour = s.colour if s.colour in COLOURS else COLOURS[0]  # an attribute: ours only
-    out = [f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="3"{dash}/>']
+    shape = s.marker if s.marker in MARKERS else "circle"
+    width = min(max(float(s.width), 1.0), 12.0)
+    out = [f'<polyline points="{path}" fill="none" stroke="{colour}" '
+           f'stroke-width="{width:g}"{dash}/>']
     if len(points) <= MAX_DOTS:
-        out += [f'<circle cx="{x:.1f}" cy="{y:.1f}" r="4" fill="{colour}"/>' for x, y in points]
+        r = 4.0 if shape == "circle" else 6.0
+        out += [marker_svg(shape, x, y, colour, r) for x, y in points]
     return out
 
 
@@ -152,5 +173,7 @@ def _legend(series: list[Series], right: float) -> list[str]:
         colour = s.colour if s.colour in COLOURS else COLOURS[0]
         out.append(f'<line x1="{x:.1f}" x2="{x + 26:.1f}" y1="44" y2="44" stroke="{colour}" '
                    f'stroke-width="3"{dash}/>')
+        if s.marker != "circle" and s.marker in MARKERS:
+            out.append(marker_svg(s.marker, x + 13, 44, colour, 5.0))
         out.append(html(f'<text x="{x + 32:.1f}" y="50" font-size="17">{{}}</text>', name))
     return out

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aespec.report import game
-from aespec.report.charts import COLOURS, Series, line_chart
+from aespec.report.charts import COLOURS, MARKERS, Series, line_chart
 from aespec.report.markup import Html, html, join, shorten
 from aespec.report.page import (
     RunPage,
@@ -132,46 +132,115 @@ AE_WHEN = "Train and validation at each run's best epoch; test with its best wei
 GAN_WHEN = "At each run's best epoch (a GAN has no test loss)"
 
 
+def comparable_groups(runs: list[RunPage]) -> list[int]:
+    """Each run's group: runs with the same objective (its terms, weights and reductions,
+    as `objective_text` writes it) and the same data; only their losses are ranked together.
+    A VAE's BCE summed over pixels plus KL and a denoiser's mean MSE share no scale."""
+    keys = [(r.objective, dict(r.info).get("data", "")) for r in runs]
+    order = list(dict.fromkeys(keys))
+    return [order.index(k) for k in keys]
+
+
+def group_name(g: int) -> str:
+    return chr(ord("A") + g) if g < 26 else f"G{g + 1}"
+
+
+def _lowest(values: list[Any], groups: list[int]) -> list[bool]:
+    """Whether each value is the lowest of its group (a group with one number ranks none)."""
+    xs = [x if (x := number(v)) is not None and math.isfinite(x) else None for v in values]
+    bold = [False] * len(xs)
+    for g in set(groups):
+        members = [k for k, x in enumerate(xs) if groups[k] == g and x is not None]
+        if len(members) > 1:
+            low = min(xs[k] for k in members)  # type: ignore[type-var]
+            for k in members:
+                bold[k] = xs[k] == low
+    return bold
+
+
 def _metrics(page: ComparePage, labels: list[str]) -> Html:
     head = join(html('<th class="num">{}</th>', lab) for lab in labels)
+    groups = comparable_groups(page.runs)
+    split = len(set(groups)) > 1 and not _gans(page)
     facts: list[tuple[str, list[str]]] = [
         ("status", [status_badge(r.status) for r in page.runs]),
         ("best epoch", [shorten(r.best_epoch or "", 20) for r in page.runs]),
         ("epochs run", [str(len(r.history)) for r in page.runs])]
+    if split:
+        facts.append(("ranked with", [group_name(g) for g in groups]))
     body = [html("<tr><th>{}</th>{}</tr>", k, join(html('<td class="num">{}</td>', v)
                                                    for v in vs)) for k, vs in facts]
     rows, more = _metric_rows(page)
     for key, values in rows:
-        numbers = [x for v in values if (x := number(v)) is not None and math.isfinite(x)]
-        low = min(numbers) if len(numbers) > 1 else None
-        cells = join(html('<td class="num">{}</td>', html("<b>{}</b>", fmt(v))
-                          if low is not None and number(v) == low else fmt(v)) for v in values)
+        bold = _lowest(values, groups if not _gans(page) else [0] * len(values))
+        cells = join(html('<td class="num">{}</td>', html("<b>{}</b>", fmt(v)) if b else fmt(v))
+                     for v, b in zip(values, bold, strict=True))
         body.append(html('<tr><th class="mono">{}</th>{}</tr>', key, cells))
+    said = "the lowest of each row in bold"
+    if split:
+        said = (f"{NOT_COMPARABLE} Bold: the lowest of each row among the runs ranked with "
+                "the same letter")
     return html("<h2>Metrics</h2><table><thead><tr><th></th>{}</tr></thead><tbody>{}"
-                '</tbody></table><p class="caption">{}; the lowest of each row in bold.{}</p>',
-                head, join(body), Html(GAN_WHEN if _gans(page) else AE_WHEN), more)
+                '</tbody></table><p class="caption">{}; {}.{}</p>', head, join(body),
+                Html(GAN_WHEN if _gans(page) else AE_WHEN), said, more)
+
+
+NOT_COMPARABLE = ("these runs' losses are not all comparable: runs whose objectives (terms, "
+                  "weights, sums or means over values) or data differ are never ranked "
+                  "together, and their curves are drawn on charts of their own.")
+
+
+def _styled(runs: list[tuple[int, RunPage, str]], term: str) -> list[Series]:
+    """Each run's validation (solid) and training (dashed) curve of `term`: one colour and
+    one marker per run, the first drawn widest, so that runs with the same curve (the same
+    seed) all show, each around the ones drawn over it."""
+    series = []
+    for j, (i, run, label) in enumerate(runs):
+        colour, marker = COLOURS[i % len(COLOURS)], MARKERS[i % len(MARKERS)]
+        width = 3.0 + 2.5 * (len(runs) - 1 - j)
+        xs = epochs_of(run.history)
+        for name, dashed in (("val", False), ("train", True)):
+            ys = values_of(run.history, name, term)
+            if any(math.isfinite(y) for y in ys):
+                series.append(Series("" if dashed else label, xs, ys, colour, dashed, marker,
+                                     width))
+    return series
+
+
+def identical_curves(page: ComparePage, labels: list[str]) -> list[tuple[str, str]]:
+    """Pairs of runs whose logged curves are the same, value for value (the same seed)."""
+    curves = [[(r.get("epoch"), part(r, "train"), part(r, "val")) for r in run.history]
+              for run in page.runs]
+    return [(labels[a], labels[b]) for a in range(len(curves)) for b in range(a + 1, len(curves))
+            if curves[a] and curves[a] == curves[b]]
 
 
 def _curves(page: ComparePage, labels: list[str]) -> Html:
     terms = shown_terms(list(dict.fromkeys(t for r in page.runs
                                            for t in terms_of(r.history, {}))))[0]
+    groups = [0] * len(page.runs) if _gans(page) else comparable_groups(page.runs)
+    split = len(set(groups)) > 1
     charts = []
     for term in terms:
-        series = []
-        for i, (run, label) in enumerate(zip(page.runs, labels, strict=True)):
-            colour = COLOURS[i % len(COLOURS)]
-            xs = epochs_of(run.history)
-            for name, dashed in (("val", False), ("train", True)):
-                ys = values_of(run.history, name, term)
-                if any(math.isfinite(y) for y in ys):
-                    series.append(Series("" if dashed else label, xs, ys, colour, dashed))
-        chart = line_chart(game.label(term) if _gans(page) else term, series)
-        if chart:
-            charts.append(html('<div class="card">{}</div>', chart))
+        for g in sorted(set(groups)):
+            runs = [(i, r, lab) for i, (r, lab, h) in enumerate(zip(page.runs, labels, groups,
+                                                                   strict=True)) if h == g]
+            title = game.label(term) if _gans(page) else term
+            chart = line_chart(f"{title} ({group_name(g)})" if split else title,
+                               _styled(runs, term))
+            if chart:
+                charts.append(html('<div class="card">{}</div>', chart))
     if not charts:
         return Html("")
+    same = identical_curves(page, labels)
+    notes = "".join(f" The curves of {a} and {b} are identical (the same seed and settings): "
+                    f"{a}'s, drawn wider, shows around {b}'s." for a, b in same)
+    split_note = (" Runs ranked with different letters (A, B, ...) have objectives or data "
+                  "that differ: their losses are not on one scale, so each letter has its own "
+                  "charts." if split else "")
     return html('<h2>Loss curves</h2><p class="caption">Solid: validation; dashed: training; '
-                'one colour per run.</p><div class="grid">{}</div>', join(charts))
+                "one colour and one marker per run; an earlier run drawn wider.{}{}</p>"
+                '<div class="grid">{}</div>', split_note, notes, join(charts))
 
 
 def _gans(page: ComparePage) -> bool:

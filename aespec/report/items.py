@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from aespec.errors import AespecError, plural
+from aespec.report import latent
 from aespec.report.figures import draw_examples as _draw_examples  # a test watches what items draw
 from aespec.report.figures import (
     draw_filters,
@@ -125,8 +126,19 @@ def write_report(spec: Any, model: Any, dataset: Any, run_dir: Path, *, device: 
     return report
 
 
+DEFAULT_RECONSTRUCTIONS = 8  # test examples every reconstruction run shows, asked or not
+
+
 def _run_items(ctx: _Ctx) -> dict:
+    """Each item of the report block; and reconstructions of a few test examples for every
+    autoencoder whose block does not ask for them (left out where it cannot offer them)."""
+    from aespec.model.settings import Count
+
     jobs = [(name, ITEMS[name], args) for name, args in ctx.spec.report.items.items()]
+    default = ("reconstructions" not in ctx.spec.report.items and not ctx.spec.is_adversarial
+               and getattr(ctx.dataset, "missing", None) is None)  # imputation draws those
+    if default:
+        jobs.insert(0, ("reconstructions", _reconstructions, Count(n=DEFAULT_RECONSTRUCTIONS)))
     if ctx.spec.report.baseline:
         jobs.append(("baseline", BASELINES[ctx.spec.report.baseline], None))
     report: dict[str, Any] = {}
@@ -134,7 +146,10 @@ def _run_items(ctx: _Ctx) -> dict:
         try:
             report[name] = item(ctx, args)
         except AespecError as err:  # e.g. E308: the model has no such view
-            report[name] = {"skipped": err.diagnostics[0].message}
+            if not (default and name == "reconstructions"):  # not asked for: no note
+                report[name] = {"skipped": err.diagnostics[0].message}
+    if default and "reconstructions" in report:
+        report["reconstructions"]["default"] = True  # drawn though the block did not ask
     return report
 
 
@@ -444,6 +459,68 @@ def _sample_quality(ctx: _Ctx, args: Any) -> dict:
             "entropy_max_bits": math.log2(clf.classes), "method": quality.NOTE, **out}
 
 
+def _code_maps(ctx: _Ctx) -> tuple[Callable, Callable, bool]:
+    """The model's encode and decode over flat codes (N, values), and whether its latent
+    is gaussian (a prior N(0, I) over z); E308 from the model where it lacks a view."""
+    if getattr(ctx.model, "classes", None) is not None:
+        raise AespecError.of("E308", "latent exploration of a conditional model is not "
+                             "drawn: its decoder reads a class as well as z")
+    info = ctx.model.info
+    z_shape = tuple(info.z_shape)
+
+    def encode(x: np.ndarray) -> np.ndarray:
+        return _batched(ctx, ctx.model.encode, x).reshape(len(x), -1)
+
+    def decode(z: np.ndarray) -> np.ndarray:
+        return _batched(ctx, ctx.model.decode, z.reshape(-1, *z_shape))
+
+    gaussian = info.latent_shape is not None and tuple(info.latent_shape) == z_shape
+    return encode, decode, gaussian
+
+
+def _interpolate(ctx: _Ctx, args: Any) -> dict:
+    """`pairs` seeded pairs of test examples: each row the first input, n decodings of
+    the path from its code to the second's (linear, or slerp for a gaussian latent), the
+    second input; how evenly the pictures change, and the codes' norms along the path."""
+    encode, decode, gaussian = _code_maps(ctx)
+    path = latent.path_of(args.path, gaussian)
+    idx = latent.pairs_of(len(ctx.x_test), args.pairs, ctx.seed)
+    if not len(idx):
+        return {"skipped": "interpolate needs two test examples"}
+    xa, xb = ctx.x_test[idx[:, 0]], ctx.x_test[idx[:, 1]]
+    z, x = latent.interpolations(encode, decode, xa, xb, args.n, path)
+    bands = [(f"pair {i + 1}", np.concatenate([xa[i:i + 1], x[i], xb[i:i + 1]]))
+             for i in range(len(idx))]
+    fig = _draw_examples(bands, f"{path} interpolation between test codes (first and last "
+                         "columns: the two inputs)", ctx.value_range(), ncols=args.n + 2)
+    even = [latent.even_steps(x[i]) for i in range(len(idx))]
+    return {"file": ctx.save(fig, "interpolate.png"), "path": path, "n": args.n,
+            "pairs": len(idx), "gaussian_latent": gaussian,
+            "max_over_mean_step": float(np.mean(even)),
+            "code_norm": np.linalg.norm(z, axis=2).mean(0).round(4).tolist(),
+            "prior_norm": math.sqrt(z.shape[2]) if gaussian else None}
+
+
+def _traverse(ctx: _Ctx, args: Any) -> dict:
+    """One seeded test example's code with each of the `dims` dimensions the test codes
+    spread most over varied alone (prior standard deviations for a gaussian latent, the
+    codes' own otherwise): one row per dimension."""
+    encode, decode, gaussian = _code_maps(ctx)
+    codes = encode(ctx.x_test)
+    at = int(np.random.default_rng(ctx.seed).integers(len(ctx.x_test)))
+    t = latent.traversal(encode, decode, ctx.x_test[at], codes, args.dims, args.steps,
+                         args.range, gaussian)
+    bands = [(f"z[{d}]", t["pictures"][i]) for i, d in enumerate(t["dims"])]
+    unit = "prior standard deviations" if gaussian else "standard deviations of the test codes"
+    fig = _draw_examples(bands, f"One dimension varied at a time, ±{args.range:g} {unit}, "
+                         f"from one test example's code", ctx.value_range(), ncols=args.steps)
+    change = [float(np.sqrt(np.mean((p[-1] - p[0]) ** 2))) for p in t["pictures"]]
+    return {"file": ctx.save(fig, "traverse.png"), "dims": [int(d) for d in t["dims"]],
+            "steps": args.steps, "range": args.range, "gaussian_latent": gaussian,
+            "code_values": codes.shape[1], "example": int(ctx.test_index[at]),
+            "change_end_to_end": [round(c, 5) for c in change]}
+
+
 def _code_prior(ctx: _Ctx) -> dict:
     """An adversarial autoencoder's test codes over as many draws of its prior N(0, I) (a
     code of two values as it is, a larger one value by value), and the MMD between them:
@@ -514,7 +591,8 @@ ITEMS: dict[str, Callable[[_Ctx, Any], dict]] = {
     "reconstructions": _reconstructions, "samples": _samples,
     "sample_quality": _sample_quality, "manifold": _manifold,
     "latent_scatter": _latent_scatter, "filters": _filters, "anomaly": _anomaly,
-    "som_maps": som_maps, "probe": _probe,
+    "som_maps": som_maps, "probe": _probe, "interpolate": _interpolate,
+    "traverse": _traverse,
 }
 BASELINES: dict[str, Callable[[_Ctx, Any], dict]] = {"pca": _pca_baseline}
 

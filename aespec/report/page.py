@@ -23,6 +23,7 @@ from aespec.errors import Diagnostic
 from aespec.report import game
 from aespec.report.charts import COLOURS, Series, line_chart
 from aespec.report.markup import Html, html, join, shorten
+from aespec.report.numbers import item_numbers
 from aespec.report.records import epochs_of, fmt, part, values_of
 from aespec.report.references import references_html
 from aespec.report.runfiles import MAX_FIGURE, PNG_MAGIC
@@ -56,6 +57,7 @@ class RunPage:
     references: dict[str, Any] = field(default_factory=dict)
     test_clean: dict[str, float] = field(default_factory=dict)
     warnings: list[dict[str, Any]] = field(default_factory=list)
+    report: dict[str, Any] = field(default_factory=dict)  # report.json: item -> its numbers
 
 
 STYLE = """
@@ -100,12 +102,20 @@ code, pre, .mono { font-family: ui-monospace, "DejaVu Sans Mono", Menlo, Consola
 .note { background: #fff8c5; border-left: 6px solid #d4a72c; padding: 0.5rem 1rem; }
 @media (min-width: 1700px) { html { font-size: 22px; } main { max-width: 1800px; } }
 @media (max-width: 700px) { html { font-size: 16px; } }
+.item { display: grid; gap: 0 1.2rem; align-items: start;
+  grid-template-columns: minmax(0, 2fr) minmax(0, 1fr); }
+.item h3 { grid-column: 1 / -1; }
+.item > div { overflow-x: auto; }
+@media (max-width: 1100px) { .item { grid-template-columns: minmax(0, 1fr); } }
+table.numbers th { font-weight: 500; }
+table.numbers td { overflow-wrap: anywhere; }
 .cols { display: grid; gap: 1.5rem;
   grid-template-columns: repeat(auto-fit, minmax(min(100%, 420px), 1fr)); }
 """
 
 STATUSES = ("finished", "early_stopped", "interrupted", "running", "failed", "diverged")
 MAX_TERMS = 40  # loss terms shown: a run logs a handful; a crafted file may name thousands
+MAX_ITEMS = 64  # report.json items shown: a report block has a dozen at most
 
 
 def document(title: str, body: Html) -> Html:
@@ -264,20 +274,35 @@ def usable_png(png: Any) -> str | None:
     return f"it is larger than {MAX_FIGURE // 2**20} MiB" if len(png) > MAX_FIGURE else None
 
 
+def _figure(name: str, png: bytes) -> Html:
+    return html('<figure class="card"><img class="figure" alt="{}" src="{}">'
+                "<figcaption>{}</figcaption></figure>", name, data_uri(png, "image/png"), name)
+
+
 def _figures(page: RunPage) -> Html:
-    items, notes = [], [d.message for d in page.notes]
+    """Each report.json item with its figure and its numbers (`numbers.item_numbers`),
+    then any figure no item names; notes on what was left out first."""
+    notes = [d.message for d in page.notes]
+    shown: dict[str, bytes] = {}
     for name, png in page.figures:
         why = usable_png(png)
         if why:
             notes.append(f"{name} is left out: {why}.")
-            continue
-        items.append(html('<figure class="card"><img class="figure" alt="{}" src="{}">'
-                          "<figcaption>{}</figcaption></figure>", name,
-                          data_uri(png, "image/png"), name))
-    if not items and not notes:
+        else:
+            shown[name] = png
+    sections = []
+    for i, (key, item) in enumerate(list(page.report.items())[:MAX_ITEMS]):
+        file = item.get("file") if isinstance(item, dict) else None
+        drawn = shown.pop(file, None) if isinstance(file, str) else None
+        figure = _figure(str(file), drawn) if drawn else Html("")
+        sections.append(html('<div class="{}" id="item-{}"><h3>{}</h3>{}<div>{}</div>'
+                             "</div>", "item" if drawn else "item-plain", i, key, figure,
+                             item_numbers(key, item)))
+    sections += [_figure(name, png) for name, png in shown.items()]
+    if not sections and not notes:
         return Html("")
     return html("<h2>Report</h2>{}{}", join(html('<p class="note">{}</p>', n) for n in notes),
-                join(items))
+                join(sections))
 
 
 def diagram_html(svg: str | None, note: str) -> Html:

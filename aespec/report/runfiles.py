@@ -186,6 +186,20 @@ def figure_names(root: Path) -> tuple[list[str], list[Diagnostic]]:
     return [n for n in named if n in found] + [n for n in found if n not in named], []
 
 
+def read_report(root: Path) -> tuple[dict[str, Any], list[Diagnostic]]:
+    """report.json's items (name -> numbers), {} when there is none; a note (E621) when it
+    is there but cannot be read as one."""
+    try:
+        summary = _json(read_whole(root, "report.json", MAX_JSON))
+    except FileNotFoundError:
+        return {}, []
+    except (OSError, NotReadable, ValueError) as why:
+        return {}, [left_out(root, "report.json", str(why) or "it cannot be read")]
+    if not isinstance(summary, dict):
+        return {}, [left_out(root, "report.json", "it is not a JSON object")]
+    return summary, []
+
+
 def _named_in_report_json(root: Path) -> list[str]:
     """The figures report.json lists, in its order; none when it cannot be read."""
     try:

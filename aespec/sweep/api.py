@@ -251,6 +251,7 @@ def _write_comparison(root: pathlib.Path, table: list[dict[str, Any]], axes: lis
     files["csv"].write_text(summary.to_csv(table, axes), encoding="utf-8")
     keys = f"\n{said}\n" if (said := summary.key_note(spec)) else ""
     files["md"].write_text(f"# {spec.name}: sweep of {', '.join(a.key for a in axes)}\n\n"
+                           + summary.replicates_markdown(table, axes, metric)
                            + summary.to_markdown(table, axes, metric, summary.key_columns(spec))
                            + keys, encoding="utf-8")
     if any(r["status"] in summary.DONE for r in table):

@@ -152,34 +152,106 @@ def _numbers(values: tuple[str, ...]) -> list[float] | None:
         return None
 
 
+REPLICATES = ("train.seed",)  # keys whose values are repeats of one point, not an axis
+
+
+def split_axes(axes: list[Axis]) -> tuple[list[Axis], list[Axis]]:
+    """(the axes to plot against, the replicate keys: `train.seed`)."""
+    return ([a for a in axes if a.key not in REPLICATES],
+            [a for a in axes if a.key in REPLICATES])
+
+
+def replicate_groups(table: list[dict[str, Any]], axes: list[Axis], metric: str
+                     ) -> list[tuple[dict[str, str], list[float]]]:
+    """One group per combination of the non-replicate values, in the grid's order: its
+    values and the metric of each of its replicates (seeds) that reports it."""
+    shown, _ = split_axes(axes)
+    values = metric_values(table, metric)
+    groups: dict[tuple[str, ...], list[float]] = {}
+    for r, y in zip(table, values, strict=True):
+        key = tuple(str(r.get(a.key)) for a in shown)
+        groups.setdefault(key, [])
+        if y is not None and math.isfinite(y):
+            groups[key].append(y)
+    return [(dict(zip((a.key for a in shown), key, strict=True)), ys)
+            for key, ys in groups.items()]
+
+
+def spread(ys: list[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (0 for a single value; NaN for none)."""
+    if not ys:
+        return math.nan, math.nan
+    mean = sum(ys) / len(ys)
+    sd = math.sqrt(sum((y - mean) ** 2 for y in ys) / (len(ys) - 1)) if len(ys) > 1 else 0.0
+    return mean, sd
+
+
+def replicates_markdown(table: list[dict[str, Any]], axes: list[Axis], metric: str) -> str:
+    """The metric over the seeds of each point of the other keys: mean, standard
+    deviation, min, max and how many seeds; "" when no replicate key is swept."""
+    shown, reps = split_axes(axes)
+    if not reps:
+        return ""
+    head = [*(a.key for a in shown), f"{metric} mean", "sd", "min", "max", "seeds"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for values, ys in replicate_groups(table, axes, metric):
+        mean, sd = spread(ys)
+        cells = [*values.values(), _cell(mean) if ys else "", _cell(sd) if ys else "",
+                 _cell(min(ys)) if ys else "", _cell(max(ys)) if ys else "", str(len(ys))]
+        lines.append("| " + " | ".join(cells) + " |")
+    said = ", ".join(a.key for a in reps)
+    return (f"Over the seeds ({said}: replicates of one setting, not an axis); sd is the "
+            "sample standard deviation:\n\n" + "\n".join(lines) + "\n\nEach run:\n\n")
+
+
 def plot(table: list[dict[str, Any]], axes: list[Axis], metric: str,
          path: pathlib.Path, title: str) -> None:
-    """One panel per swept key: the metric of each point (dots) and its mean over the
-    other keys' values (line), on a log axis for positive numbers spanning 10x or more."""
+    """One panel per swept key but the seed: the metric of each point (dots) and its mean
+    over the other keys' values and the seeds (line), with a band of +-1 standard deviation
+    over the seeds where `train.seed` is swept (seeds are replicates, not an axis); a
+    log axis for positive numbers spanning 10x or more. A sweep of seeds alone: one panel
+    of the seeds' values, their mean and spread."""
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
 
     values = metric_values(table, metric)
-    fig = Figure(figsize=(4.2 * len(axes), 3.4), layout="constrained")
-    for i, axis in enumerate(axes):
-        ax = fig.add_subplot(1, len(axes), i + 1)
-        nums = _numbers(axis.values)
-        xs = nums if nums is not None else list(range(len(axis.values)))
-        means = []
-        for x, v in zip(xs, axis.values, strict=True):
-            ys = [y for r, y in zip(table, values, strict=True) if r[axis.key] == v
-                  and y is not None]
-            ax.scatter([x] * len(ys), ys, s=14, alpha=0.6, color="tab:blue")
-            means.append(sum(ys) / len(ys) if ys else math.nan)
-        ax.plot(xs, means, marker="o", color="tab:blue")
-        if nums is not None and min(nums) > 0 and max(nums) >= 10 * min(nums):
-            ax.set_xscale("log", base=2 if all(math.log2(n).is_integer() for n in nums) else 10)
-            ax.minorticks_off()
-        ax.set_xticks(xs, axis.values)
-        ax.set_xlabel(axis.key)
-        ax.set_ylabel(metric)
-        ax.grid(alpha=0.3)
-    fig.suptitle(title)
+    shown, reps = split_axes(axes)
+    panels = shown or [Axis("(all seeds)", ("",))]
+    fig = Figure(figsize=(4.2 * len(panels), 3.4), layout="constrained")
+    for i, axis in enumerate(panels):
+        ax = fig.add_subplot(1, len(panels), i + 1)
+        _panel(ax, table, values, axis, bool(reps), metric)
+    seeds = f" (mean ± sd over {', '.join(a.key for a in reps)})" if reps else ""
+    fig.suptitle(title + seeds)
     fig.savefig(path, dpi=110)
+
+
+def _panel(ax: Any, table: list[dict[str, Any]], values: list[float | None], axis: Axis,
+           replicates: bool, metric: str) -> None:
+    nums = _numbers(axis.values) if axis.values != ("",) else None
+    xs = nums if nums is not None else list(range(len(axis.values)))
+    means, sds = [], []
+    for x, v in zip(xs, axis.values, strict=True):
+        ys = [y for r, y in zip(table, values, strict=True) if y is not None and
+              (v == "" or r[axis.key] == v)]
+        ax.scatter([x] * len(ys), ys, s=14, alpha=0.6, color="tab:blue")
+        mean, sd = spread(ys)
+        means.append(mean)
+        sds.append(sd)
+    ax.plot(xs, means, marker="o", color="tab:blue")
+    if replicates:
+        lo = [m - s for m, s in zip(means, sds, strict=True)]
+        hi = [m + s for m, s in zip(means, sds, strict=True)]
+        if len(xs) > 1:
+            ax.fill_between(xs, lo, hi, color="tab:blue", alpha=0.15, label="± 1 sd")
+        else:
+            ax.errorbar(xs, means, yerr=sds, color="tab:blue", capsize=6)
+    if nums is not None and min(nums) > 0 and max(nums) >= 10 * min(nums):
+        ax.set_xscale("log", base=2 if all(math.log2(n).is_integer() for n in nums) else 10)
+        ax.minorticks_off()
+    ax.set_xticks(xs, axis.values)
+    ax.set_xlabel(axis.key)
+    ax.set_ylabel(metric)
+    ax.grid(alpha=0.3)

@@ -166,12 +166,12 @@ def dead_codes(setup: Setup, codebook: dict[str, dict[str, float]]) -> list[Diag
 def _write_report(setup: Setup, model: Any, dataset: Dataset, run: RunDir,
                   strips: list[Any] | None, achieved: dict[str, Any]) -> dict[str, Any]:
     """The `report { }` block's figures and evaluations, from the best weights; a GAN's
-    sample strip (`strips`) and an adversarial autoencoder's codes over its prior with
-    them, report block or not."""
+    sample strip (`strips`), an adversarial autoencoder's codes over its prior and an
+    autoencoder's reconstructions with them, report block or not."""
     spec = setup.spec
     if not setup.report or not run.writes or not (
             spec.report.items or spec.report.baseline or strips is not None or spec.is_aae
-            or dataset.missing is not None or spec.head is not None):
+            or dataset.missing is not None or not spec.is_adversarial):
         return {}
     from aespec.report.items import write_report
 

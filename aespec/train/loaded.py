@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 
 from aespec.data import REGISTRY as SOURCE_ENTRIES
@@ -29,7 +30,7 @@ from aespec.data import Dataset
 from aespec.errors import AespecError
 from aespec.graph import IR, check_source
 from aespec.model import Spec
-from aespec.report import runfiles
+from aespec.report import latent, runfiles
 from aespec.report.compare import ComparePage, labels_of, recon_grid
 from aespec.report.page import summary_html
 from aespec.train import batches
@@ -79,6 +80,49 @@ class LoadedRun:
         return batches.to_device(dataset or self.dataset(data), self.spec.train.split,
                                  self.device, batches.label_classes(self.spec, self.graph),
                                  self.spec.head is not None)
+
+
+    def _code_maps(self) -> tuple[Any, Any, bool]:
+        """encode and decode over numpy arrays of flat codes (N, values), and whether the
+        latent is gaussian (a prior N(0, I) over z)."""
+        info = self.model.info
+        z_shape = tuple(info.z_shape)
+
+        def run(view: Any, a: Any, shape: tuple[int, ...]) -> np.ndarray:
+            t = torch.as_tensor(np.asarray(a, np.float32), device=self.device)
+            with torch.no_grad():
+                out: np.ndarray = view(t.reshape(-1, *shape)).double().cpu().numpy()
+            return out
+
+        def encode(x: Any) -> np.ndarray:
+            return run(self.model.encode, x, tuple(info.input_shape)).reshape(len(x), -1)
+
+        def decode(z: Any) -> np.ndarray:
+            return run(self.model.decode, z, z_shape)
+
+        gaussian = info.latent_shape is not None and tuple(info.latent_shape) == z_shape
+        return encode, decode, gaussian
+
+    def interpolate(self, a: Any, b: Any, n: int = 8, path: str = "auto") -> np.ndarray:
+        """(n, *output) decodings of the path from example `a`'s code to `b`'s, both ends
+        included: `linear`, `slerp`, or `auto` (slerp for a gaussian latent)."""
+        encode, decode, gaussian = self._code_maps()
+        _, x = latent.interpolations(encode, decode, np.asarray(a)[None], np.asarray(b)[None],
+                                     n, latent.path_of(path, gaussian))
+        first: np.ndarray = x[0]
+        return first
+
+    def traverse(self, x: Any, codes_of: Any = None, dims: int = 8, steps: int = 9,
+                 range: float = 3.0) -> dict[str, Any]:
+        """Example `x`'s code with each of the `dims` dimensions the codes of `codes_of`
+        (default: the run's test split) spread most over varied alone over `steps` values
+        (+-`range` prior standard deviations for a gaussian latent, else of those codes):
+        {"dims", "values" (dims, steps), "codes", "pictures" (dims, steps, *output)}."""
+        encode, decode, gaussian = self._code_maps()
+        data = self.data().test.x if codes_of is None else codes_of
+        codes = encode(data.cpu().numpy() if isinstance(data, torch.Tensor) else data)
+        return latent.traversal(encode, decode, np.asarray(x), codes, dims, steps, range,
+                                gaussian)
 
 
 def load_run(path: str | pathlib.Path, *, which: str = "best", device: str = "auto"

@@ -66,6 +66,7 @@ def read_run_page(path: str | pathlib.Path, checked: tuple[Spec, IR] | None = No
     source, name = run.source()
     history, cut = runfiles.read_metrics(run.metrics)
     figures, left_out = runfiles.read_figures(run.path)
+    report, unread = runfiles.read_report(run.path)
     if checked is None:
         where = info.get("spec_path")
         result = check_source(source, where if isinstance(where, str) and where
@@ -86,7 +87,7 @@ def read_run_page(path: str | pathlib.Path, checked: tuple[Spec, IR] | None = No
         objective=objective_text(graph) if graph is not None else "", source=source,
         spec_file=name, settings=meaning.get("train") or {}, report_items=_report_items(meaning),
         overrides=list(info.get("overrides") or []), info=_info_rows(info),
-        notes=cut + left_out, **_achieved(info))
+        notes=cut + left_out + unread, report=report, **_achieved(info))
 
 
 def _achieved(info: dict[str, Any]) -> dict[str, Any]:

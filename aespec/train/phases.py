@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
+from aespec.graph.phases import frozen_nodes
 from aespec.model import BLOCKS, Spec, TrainSpec, phase_spec
 
 if TYPE_CHECKING:
@@ -94,19 +95,6 @@ def same_layers(mine: IR, theirs: IR) -> dict[str, str]:
         a = [n for n in mine.order if mine.nodes[n].block == block]
         b = [n for n in theirs.order if theirs.nodes[n].block == block]
         out.update(zip(a, b, strict=False))
-    return out
-
-
-def frozen_nodes(graph: IR, names: tuple[str, ...]) -> list[str]:
-    """The layer nodes `freeze` names: a whole block, or the ops of a `NAME = ...` line."""
-    out = []
-    for name in names:
-        if name in BLOCKS:
-            out += [n for n in graph.order if graph.nodes[n].block == name]
-        elif name in graph.labels:
-            last = graph.nodes[graph.labels[name]]
-            out += [n for n in graph.order if graph.nodes[n].block == last.block
-                    and graph.nodes[n].span.line == last.span.line]
     return out
 
 
