@@ -25,7 +25,7 @@ from aespec.report.charts import COLOURS, Series, line_chart
 from aespec.report.markup import Html, html, join, shorten
 from aespec.report.numbers import item_numbers
 from aespec.report.records import epochs_of, fmt, part, values_of
-from aespec.report.references import references_html
+from aespec.report.references import OWN_SECTION, references_html
 from aespec.report.runfiles import MAX_FIGURE, PNG_MAGIC
 
 
@@ -291,7 +291,8 @@ def _figures(page: RunPage) -> Html:
         else:
             shown[name] = png
     sections = []
-    for i, (key, item) in enumerate(list(page.report.items())[:MAX_ITEMS]):
+    items = [(k, v) for k, v in page.report.items() if k not in OWN_SECTION]
+    for i, (key, item) in enumerate(items[:MAX_ITEMS]):
         file = item.get("file") if isinstance(item, dict) else None
         drawn = shown.pop(file, None) if isinstance(file, str) else None
         figure = _figure(str(file), drawn) if drawn else Html("")

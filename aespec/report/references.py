@@ -12,6 +12,9 @@ from typing import Any
 from aespec.report.markup import Html, html, join, shorten
 from aespec.report.records import fmt, number
 
+# report.json's keys this section shows (from run.json): the item list leaves them out
+OWN_SECTION = frozenset({"references", "test_input", "test_clean", "warnings"})
+
 INPUTS = {
     "corrupted": "corrupted test inputs (the spec's noise, seeded) against the clean targets",
     "paired": "the data's own test inputs against its targets (y=): inputs that are already "
