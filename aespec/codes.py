@@ -656,9 +656,8 @@ _CODES = [
     Code("W443", "a tanh output on data in [0, 1]", "checks",
          "tanh's values lie in [-1, 1]. On data known to lie in [0, 1] (images, `digits`, "
          "`fashion_mnist`) the outputs below 0 are never a target: the model spends half of "
-         "its range on values that do not occur, and a GAN's discriminator can tell its "
-         "fakes by a single negative pixel. End the decoder (the generator) in `sigmoid`, "
-         "or scale the data to [-1, 1] with `range=(-1, 1)`, as DCGAN does.",
+         "its range on values that do not occur. End the decoder in `sigmoid`, or scale the "
+         "data to [-1, 1] with `range=(-1, 1)`. (A GAN's generator ending so is W415.)",
          _spec(decoder="dense(64) tanh", before="data digits", after="loss mse")),
     Code("W426", "every block is frozen", "resolve",
          "`freeze encoder bottleneck decoder` (in `train` or a phase) leaves no weight to "

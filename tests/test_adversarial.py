@@ -35,7 +35,8 @@ loss adversarial(nonsaturating)
 
 
 def codes(source: str) -> list[str]:
-    return [d.code for d in check_source(source, "gan.ae").diagnostics]
+    """The codes of a check, but W440 (no data line): most specs here are only shapes."""
+    return [d.code for d in check_source(source, "gan.ae").diagnostics if d.code != "W440"]
 
 
 def test_both_networks_counted_as_torch_counts_them():
@@ -152,7 +153,7 @@ def test_a_discriminator_holds_encoder_layers_only():
 def test_a_discriminator_cannot_join_a_generator_tensor():
     source = GAN.replace("    dense(32) relu\n", "    h = dense(32) relu\n").replace(
         "dense(32) leaky_relu(0.2)\n", "dense(32) leaky_relu(0.2)\n    add(h)\n")
-    assert [d.code for d in check_source(source).diagnostics] == ["E205"]
+    assert codes(source) == ["E205"]
 
 
 def test_an_autoencoder_means_what_it_meant():
@@ -256,7 +257,8 @@ def test_default_betas_stay_out_of_a_runs_meaning():
 def test_a_discriminator_learning_rate_far_too_high_is_w409():
     source = GAN + "train {\n    discriminator_optimizer adam(lr=5)\n}\n"
     result = check_source(source)
-    assert [(d.code, d.span.line) for d in result.diagnostics] == [("W409", 13)]
+    found = [(d.code, d.span.line) for d in result.diagnostics if d.code != "W440"]
+    assert found == [("W409", 13)]
 
 
 def test_the_editor_completes_the_new_statements():

@@ -63,14 +63,13 @@ def tanh_output_on_unit_data(spec: Spec, g: IR, bag: DiagnosticBag) -> None:
     """W443: a decoder ending in tanh (values in [-1, 1]) on data known to lie in [0, 1]:
     half of the output's range is never a target, and a GAN's fakes are told apart by it."""
     last = g.outputs.get("decoder")
-    if last is None or spec.data is None or spec.data.args.get("y"):
-        return
+    if last is None or spec.data is None or spec.data.args.get("y") or spec.is_adversarial:
+        return  # a GAN's generator: W415 says it
     d = g.nodes[last]
     lo, hi = g.nodes["input"].range
     if d.op != "tanh" or not (0 <= lo and hi <= 1):
         return
-    what = "the generator" if spec.is_adversarial else "the decoder"
-    bag.add("W443", f"{what} ends in tanh, with values in [-1, 1], but the data lies in "
+    bag.add("W443", f"the decoder ends in tanh, with values in [-1, 1], but the data lies in "
             f"{fmt_range((lo, hi))}: the outputs below 0 are never a target",
             line_span(g, last), "end it in sigmoid for data in [0, 1], or scale the data "
             "to [-1, 1] with range=(-1, 1) on the data line (DCGAN's choice)")
