@@ -31,6 +31,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -41,8 +42,12 @@ import torch
 
 from aespec.compile.objective import ImportanceWeighted, Recon
 from aespec.data.files import cache_folder, write_cache
+from aespec.ops import lookup
 
 MAX_FIT = 20_000  # training examples PCA is fitted on (a seeded choice beyond it)
+# data read on demand (a memory-mapped file): at most this many values read for the fit,
+# so that a file larger than memory keeps a run's resident memory bounded
+MAX_STREAMED_VALUES = 2_000_000
 ACTIVE = 0.01  # a latent unit is active when Var_x(E[z|x]) exceeds it (Burda et al.)
 NOISE_SEED = 0  # the test set's corruption: the same for every run and every eval
 LOGIT_EPS = 1e-6  # a baseline's prediction as logits, for a bce term that reads logits
@@ -148,10 +153,19 @@ def _filled(x: torch.Tensor, mean: torch.Tensor) -> torch.Tensor:
     return torch.where(x.isnan(), mean, x) if x.isnan().any() else x
 
 
+def fit_rows(train: Any) -> int:
+    """How many training examples the fit reads: MAX_FIT, fewer for data read on demand
+    (MAX_STREAMED_VALUES values, at least 1,000 examples)."""
+    if not hasattr(train, "xs"):  # in memory already
+        return MAX_FIT
+    width = max(1, math.prod(train.xs.shape[1:]))
+    return int(max(1000, min(MAX_FIT, MAX_STREAMED_VALUES // width)))
+
+
 def _chosen_targets(train: Any, inputs: bool = False) -> torch.Tensor:
-    n = len(train)
-    pick = np.arange(n) if n <= MAX_FIT else \
-        np.sort(np.random.default_rng(0).choice(n, MAX_FIT, replace=False))
+    n, most = len(train), fit_rows(train)
+    pick = np.arange(n) if n <= most else \
+        np.sort(np.random.default_rng(0).choice(n, most, replace=False))
     where = train.device if hasattr(train, "xs") else train.x.device  # a StreamSplit's
     x, y = train.batch(torch.from_numpy(pick).to(where))
     found: torch.Tensor = x if y is None or inputs else y
@@ -183,7 +197,7 @@ def _fingerprint(t: torch.Tensor) -> bytes:
 
 def _key(targets: torch.Tensor, k: int, description: str, n: int) -> str:
     """The fit's cache key: the training examples' fingerprint, k, how it is fitted."""
-    facts = {"v": CACHE_VERSION, "k": k, "data": description, "fit": MAX_FIT, "n": n,
+    facts = {"v": CACHE_VERSION, "k": k, "data": description, "fit": len(targets), "n": n,
              "q": OVERSAMPLE, "niter": POWER_ITERATIONS}
     h = hashlib.sha256(json.dumps(facts, sort_keys=True).encode())
     h.update(_fingerprint(targets))
@@ -264,10 +278,19 @@ def baseline_error(model: Any, pred: torch.Tensor, target: torch.Tensor) -> torc
         p = pred
         if term.pred == model.slots.logits:  # a bce term on logits: the same prediction
             p = torch.logit(p.clamp(LOGIT_EPS, 1 - LOGIT_EPS))
+        elif _needs_unit(term):  # bce on probabilities: PCA's may leave [0, 1]
+            p = p.clamp(0, 1)
         e: torch.Tensor = term.per_example_of(p, target)
         total = e if total is None else total + e
     assert total is not None
     return total
+
+
+def _needs_unit(term: Any) -> bool:
+    """A term whose loss reads probabilities (bce): its name is `bce`, `0.5*bce`,
+    `warmup*bce`."""
+    op = lookup("loss", term.name.rsplit("*", 1)[-1])
+    return bool(op is not None and op.needs_unit_output)
 
 
 def reconstructs(model: Any) -> bool:
