@@ -342,3 +342,29 @@ def test_techniques_and_kind(tmp_path):
                               'kind = "autoencoder"\n')
     [g] = grade_class(rubric, [tmp_path / "dae.ae"])
     assert g.results[-1].points == 3
+
+
+def test_a_students_words_stay_text_in_the_feedback(tmp_path):
+    """A hand-in is untrusted: its line with ``` cannot close the fence its diagnostic is
+    shown in, its file name cannot open HTML, and two names that make the same file name
+    get a page each."""
+    from aespec.grade.book import write_feedback
+
+    cls = tmp_path / "class"
+    cls.mkdir()
+    (cls / "a<b>.ae").write_text(GOOD.replace("dense(16) relu", "dense(16) ```<script>"))
+    (cls / "a_b_.ae").write_text(GOOD)
+    rubric = tmp_path / "r.toml"
+    rubric.write_text("[criteria.checks]\npoints = 1\n")
+    grades = grade_class(load_rubric(rubric), [cls])
+    write_feedback(grades, load_rubric(rubric), tmp_path / "fb")
+    pages = sorted(p.name for p in (tmp_path / "fb").iterdir())
+    assert pages == ["a_b_-2.md", "a_b_.md"]
+    evil = next(p for p in (tmp_path / "fb").iterdir()
+                if "&lt;b&gt;" in p.read_text()).read_text()
+    fence = next(line for line in evil.splitlines() if line.endswith("text"))[:-4]
+    assert len(fence) > 3 and set(fence) == {"`"}
+    before, rest = evil.split(fence + "text\n", 1)
+    inside, after = rest.split("\n" + fence + "\n", 1)
+    assert "```<script>" in inside  # shown as it is, inside its fence only
+    assert "<" not in before + after and "&lt;b&gt;" in before

@@ -407,18 +407,22 @@ def write_jsonl(grades: list[Grade], rubric: Rubric, path: Path) -> None:
 
 def feedback(g: Grade, rubric: Rubric) -> str:
     """A student's feedback page: the score, each criterion, each diagnostic with its hint."""
-    lines = [f"# Feedback: {g.student}", "",
-             f"Hand-in: {g.handin}" + (f"; graded spec: {g.block}" if g.block else ""), "",
+    lines = [f"# Feedback: {_md(g.student)}", "",
+             f"Hand-in: {_md(g.handin)}" + (f"; graded spec: {_md(g.block)}" if g.block
+                                             else ""), "",
              f"**Score: {_fmt(g.total)} / {_fmt(rubric.out_of)}**", "",
              "| criterion | points | result |", "|---|---|---|"]
     for r in g.results:
-        detail = r.detail.replace("|", "\\|")
+        detail = _md(r.detail)
         lines.append(f"| {r.name} | {_fmt(r.points)} / {_fmt(r.out_of)} | "
                      f"{'pass' if r.passed else 'FAIL'}: {detail} |")
     if g.diagnostics:
         lines += ["", "## What the checker found", ""]
         for d in g.diagnostics:
-            lines += ["```text", d.render(g.source or None), "```", ""]
+            text = d.render(g.source or None)
+            fence = "`" * max(3, 1 + max((len(run) for run in re.findall(r"`+", text)),
+                                         default=0))
+            lines += [f"{fence}text", text, fence, ""]  # longer than any run inside it
     figs = _figures_json(g.figures)
     if "test_mse" in figs:
         lines += ["", "## Smoke training", "",
@@ -431,8 +435,23 @@ def feedback(g: Grade, rubric: Rubric) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+def _md(text: str) -> str:
+    """A hand-in's words (its file name, a detail quoting it) as Markdown text: no HTML, no
+    table cell ended, no code span or emphasis opened by what a student wrote."""
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return re.sub(r"([\\`*_\[\]|#])", r"\\\1", text)
+
+
 def write_feedback(grades: list[Grade], rubric: Rubric, folder: Path) -> None:
+    """One page per student; two students whose names make the same file name get
+    `-2`, `-3` (in student order), so that no page overwrites another."""
     folder.mkdir(parents=True, exist_ok=True)
+    taken: set[str] = set()
     for g in grades:
-        safe = re.sub(r"[^\w.~-]", "_", g.student) or "_"
-        (folder / f"{safe}.md").write_text(feedback(g, rubric), encoding="utf-8")
+        safe = re.sub(r"[^\w.~-]", "_", g.student).lstrip(".") or "_"
+        name, n = safe, 1
+        while name.lower() in taken:
+            n += 1
+            name = f"{safe}-{n}"
+        taken.add(name.lower())
+        (folder / f"{name}.md").write_text(feedback(g, rubric), encoding="utf-8")
