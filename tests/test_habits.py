@@ -4,6 +4,8 @@ W44x warnings of specs that check but cannot do what their author meant."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from frontend import check, codes, only, spec
 from typer.testing import CliRunner
@@ -144,3 +146,17 @@ def check_with_data(source: str):
     from aespec.graph.frontend import check_source
 
     return check_source(source, "t.ae", data="digits").diagnostics
+
+
+HEAD_SPEC = spec(decoder="mirror", before="data digits",
+                 after="head on code {\n    dense(10)\n}\nloss mse + W * xent")
+
+
+@pytest.mark.parametrize("weight, code", [("warmup(epochs=2)", "E339"), ("-1", "E203")])
+def test_xent_and_adversarial_weights_take_no_schedule(weight, code):
+    d = only(check(HEAD_SPEC.replace("W", weight)), code)
+    assert d.span.line == HEAD_SPEC.count("\n")  # the loss line, the last
+    aae = (Path(__file__).resolve().parents[1] / "specs" / "aae.ae").read_text()
+    line = next(ln for ln in aae.splitlines() if ln.startswith("loss "))
+    scheduled = aae.replace(line, line.replace("adversarial(", f"{weight} * adversarial(", 1))
+    assert code in codes(check(scheduled))

@@ -97,11 +97,7 @@ def adversarial_term(r: Resolver, stmt: LossStmt) -> list:
     if len(found) > 1:
         r.bag.add("E217", "a loss line has one adversarial(...) term", found[1].op.span,
                   "remove the second")
-    weight = 1.0 if term.weight is None else r.value(term.weight)
-    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight < 0:
-        r.bag.add("E203", f"a loss weight must be a number >= 0, got {weight}",
-                  term.weight.span if term.weight else term.span)
-        weight = 1.0
+    weight = r.fixed_weight(term, "adversarial")
     args = bind_args(term.op, AdversarialArgs, r.scope, r.bag, "adversarial")
     if args is not None:
         r.fields["adversarial"] = AdversarialSpec(

@@ -6,7 +6,7 @@ from aespec.model.spec import HeadSpec, XentSpec
 from aespec.ops import Args
 from aespec.parse.tree import BlockStmt, LossStmt
 from aespec.resolve.resolver import Resolver
-from aespec.resolve.values import CallValue, bind_args
+from aespec.resolve.values import bind_args
 
 XENT = "xent"  # the loss term of a head: cross-entropy of its logits on the data's labels
 
@@ -34,18 +34,9 @@ def xent_term(r: Resolver, stmt: LossStmt, terms: list) -> list:
     if len(found) > 1:
         r.bag.add("E203", "a loss line has one xent term", found[1].op.span,
                   "remove the second")
-    weight = 1.0 if term.weight is None else r.value(term.weight)
-    if isinstance(weight, CallValue):
-        r.bag.add("E339", "xent's weight cannot be a schedule", term.weight.span,
-                  "write a number: schedules weigh reconstruction terms, regularizers and "
-                  "a latent's beta")
-        weight = 1.0
-    elif isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight < 0:
-        r.bag.add("E203", f"a loss weight must be a number >= 0, got {weight}",
-                  term.weight.span if term.weight else term.span)
-        weight = 1.0
+    weight = r.fixed_weight(term, XENT)
     if bind_args(term.op, _XentArgs, r.scope, r.bag, XENT) is None:
         return rest  # an argument it does not take: reported
-    r.fields["xent"] = XentSpec(weight=float(weight), span=term.op.span)
+    r.fields["xent"] = XentSpec(weight=weight, span=term.op.span)
     r.fields["loss_span"] = stmt.span
     return rest

@@ -151,6 +151,24 @@ class Resolver:
                 out.append(LossTermSpec(weight=float(weight), call=call, schedule=schedule))
         return out
 
+    def fixed_weight(self, term, what: str) -> float:
+        """The weight of a loss term that takes no schedule (`xent`'s, `adversarial`'s): 1
+        where none is written, or where it is no number >= 0 (reported: E339 for a
+        schedule, E203 otherwise; an expression's own error is reported where it is)."""
+        weight = 1.0 if term.weight is None else self.value(term.weight)
+        if weight is None:
+            return 1.0
+        if isinstance(weight, CallValue):
+            self.bag.add("E339", f"{what}'s weight cannot be a schedule", term.weight.span,
+                         "write a number: schedules weigh reconstruction terms, regularizers "
+                         "and a latent's beta")
+            return 1.0
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight < 0:
+            self.bag.add("E203", f"a loss weight must be a number >= 0, got {weight}",
+                         term.weight.span if term.weight else term.span)
+            return 1.0
+        return float(weight)
+
     def value(self, expr) -> Any:
         try:
             return evaluate(expr, self.scope, symbols=False)
