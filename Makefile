@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 DEMO    ?= specs/denoising_conv.ae
 
-.PHONY: demo test lint format bench docs clean dot data fuzz chromium nvim
+.PHONY: demo test lint format bench docs clean dot data fuzz chromium nvim peers-venv peers
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -76,6 +76,29 @@ bench: $(STAMP)
 	$(BIN)/python bench/som_maps.py
 	# measures only where CUDA is; elsewhere it writes bench/GPU.md saying so
 	$(BIN)/python bench/gpu.py
+	# against Keras, Lightning and pythae: only where `make peers-venv` made their venv
+	if test -x $(PEERS_BIN)/python; then $(PEERS_BIN)/python bench/peers.py; \
+	else echo "bench/peers.py skipped: make peers-venv first"; fi
+
+# The peers bench/peers.py measures aespec against (Keras 3, Lightning, pythae) live in a
+# venv of their own, never among aespec's dependencies; the constraints file keeps torch
+# the CPU build that is installed first, whatever a peer asks for
+PY311      ?= python3.11
+PEERS_BIN  := bench/.venv-peers/bin
+PEERS_STAMP := bench/.venv-peers/.installed
+
+$(PEERS_STAMP): bench/peers-constraints.txt pyproject.toml
+	test -x $(PEERS_BIN)/python || $(PY311) -m venv bench/.venv-peers
+	$(PEERS_BIN)/python -m pip install -q --upgrade pip
+	$(PEERS_BIN)/python -m pip install -q torch==2.13.0 -c bench/peers-constraints.txt
+	$(PEERS_BIN)/python -m pip install -q keras lightning pythae -c bench/peers-constraints.txt
+	$(PEERS_BIN)/python -m pip install -q -e . -c bench/peers-constraints.txt
+	touch $(PEERS_STAMP)
+
+peers-venv: $(PEERS_STAMP) data
+
+peers: peers-venv
+	$(PEERS_BIN)/python bench/peers.py
 
 # hostile inputs at every door: 100,000 of them, findings in bench/FUZZ.md (make test runs
 # a short campaign: tests/test_fuzz.py)
