@@ -157,6 +157,7 @@ def run_keras(workload: str, job: dict) -> dict:
     os.environ["KERAS_BACKEND"] = "torch"
     import keras
 
+    assert keras.backend.backend() == "torch", keras.backend.backend()
     keras.utils.set_random_seed(0)
     d = load(workload, job.get("limit"))
     epochs: list[dict] = []
