@@ -130,6 +130,21 @@ def workload_table(workload: str, runs: dict[str, list[dict]], target: float) ->
     return lines
 
 
+def seconds_table(runs: dict[str, list[dict]]) -> list[str]:
+    """Where each system's seconds go, medians: before its training call (imports, data,
+    model), its epochs with their validation, and its test and exit."""
+    lines = ["| system | start-up, data and model | training with validation | "
+             "test and exit | whole process |", "|---|---:|---:|---:|---:|"]
+    for system, rs in runs.items():
+        if not rs:
+            continue
+        parts = [[r["ready"] for r in rs], [r["epochs"][-1]["t"] - r["ready"] for r in rs],
+                 [r["wall"] - r["epochs"][-1]["t"] for r in rs], [r["wall"] for r in rs]]
+        lines.append(f"| {SYSTEMS[system]} | " + " | ".join(
+            f"{_med(p):.2f}" for p in parts) + " |")
+    return lines
+
+
 def val_curves(workload: str, runs: dict[str, list[dict]]) -> list[str]:
     """Each system's median validation loss after each epoch."""
     fmt = loss_fmt(workload)
@@ -169,6 +184,8 @@ def render(res: dict) -> str:
         target = res["targets"][workload]
         lines += [f"## {WORKLOADS[workload]}", "", f"Loss: {UNITS[workload]}.", "",
                   *workload_table(workload, runs, target), "",
+                  "Where the seconds go (medians, s; the training call's start is stamped "
+                  "in each run):", "", *seconds_table(runs), "",
                   "Validation loss after each epoch:", "", *val_curves(workload, runs), ""]
         if workload == "vae":
             tests = {s: _med([r["test"] for r in rs]) for s, rs in runs.items() if rs}
@@ -222,8 +239,15 @@ NOTES = [
     "- The data are read as a user reads them (numpy from the IDX files; scikit-learn's "
     "digits, resized with aespec's bilinear matrices), split as aespec splits them; "
     "tests/test_bench_peers.py checks that the arrays equal aespec's, bit for bit.",
-    "- Seeds differ in effect between systems (each its own generator), so a loss differs "
-    "by a seed's spread as well as by the system's defaults; the rounds show that spread.",
+    "- Every system is seeded 0 (aespec's `seed 0`, `keras.utils.set_random_seed`, "
+    "`lightning.seed_everything`, and for pythae `torch.manual_seed` before its model is "
+    "built, since its config's seed acts only when training starts), so each run repeats "
+    "its losses; but a seed draws different weights and batches in each system, so losses "
+    "also differ by a seed's spread, which the rounds do not show.",
+    "- Where the seconds go: *start-up, data and model* ends at each system's training "
+    "call (aespec's `Trainer.fit`, Keras's `fit`, Lightning's `Trainer.fit`, pythae's "
+    "pipeline call, which also prepares its data); *test and exit* is the rest after the "
+    "last epoch's end (aespec: its test, checkpoint, references and run.json).",
     "",
 ]
 

@@ -10,7 +10,8 @@ LightningModule, DataLoaders and `Trainer.fit`; pythae: its AE or VAE with a cus
 encoder and decoder, through `TrainingPipeline`), on the data, split, architecture, loss,
 optimizer, learning rate, batch and epochs of the spec. The last line printed is JSON:
 each epoch's validation loss with the seconds since the process started (the parent's
-clock, `PEERS_T0`), the test loss, and `probe_s`, seconds the bench itself spent measuring
+clock, `PEERS_T0`), when its training began (`ready`: imports, data and model done), the
+test loss, and `probe_s`, seconds the bench itself spent measuring
 inside the run (excluded from the epochs' times). Losses are in the spec's units as
 aespec reduces them (bench/peers.py's UNITS): each peer's loss is written that way.
 """
@@ -127,14 +128,20 @@ def run_aespec(workload: str, job: dict) -> dict:
     from aespec.train import loop
 
     epochs: list[dict] = []
-    inner = loop.Trainer.end_epoch
+    ready: list[float] = []
+    inner, fit = loop.Trainer.end_epoch, loop.Trainer.fit
 
     def end_epoch(self, *args, **kwargs):
         inner(self, *args, **kwargs)
         epochs.append({"epoch": self.c.epoch, "t": now(),
                        "val": self.c.history[-1]["val"]["loss"]})
 
+    def timed_fit(self, *args, **kwargs):
+        ready.append(now())
+        return fit(self, *args, **kwargs)
+
     loop.Trainer.end_epoch = end_epoch  # type: ignore[method-assign]
+    loop.Trainer.fit = timed_fit  # type: ignore[method-assign]
     out = Path(job["out"]) / "run"
     data = [] if not job.get("limit") or workload == "conv" else \
         ["--data", f"fashion_mnist(limit={job['limit']})"]
@@ -147,7 +154,8 @@ def run_aespec(workload: str, job: dict) -> dict:
     except SystemExit as stop:
         assert not stop.code, f"aespec run failed: {stop.code}"
     run = json.loads((out / "run.json").read_text())
-    return {"epochs": epochs, "test": run["test"]["loss"], "best_epoch": run["best_epoch"]}
+    return {"epochs": epochs, "ready": ready[0], "test": run["test"]["loss"],
+            "best_epoch": run["best_epoch"]}
 
 
 # ---------------------------------------------------------------- Keras 3, torch backend
@@ -171,18 +179,20 @@ def run_keras(workload: str, job: dict) -> dict:
     if workload == "vae":
         model = keras_vae(keras)
         model.compile(optimizer=keras.optimizers.Adam(LR))
+        ready = now()
         model.fit(d["train"], validation_data=(d["val"],), **fit)
         test = model.evaluate(d["test"], batch_size=BATCH[workload], return_dict=True,
                               verbose=0)["loss"]
-        return {"epochs": epochs, "test": float(test)}
+        return {"epochs": epochs, "ready": ready, "test": float(test)}
     if workload == "conv":  # Keras is channels-last: (N, 28, 28, 1)
         d = {k: v.transpose(0, 2, 3, 1) for k, v in d.items()}
     model = keras_fc(keras) if workload == "fc" else keras_conv(keras)
     model.compile(optimizer=keras.optimizers.Adam(LR), loss="binary_crossentropy")
+    ready = now()
     model.fit(d["train"], d["train"], validation_data=(d["val"], d["val"]), shuffle=True,
               **fit)
     test = model.evaluate(d["test_in"], d["test"], batch_size=BATCH[workload], verbose=0)
-    return {"epochs": epochs, "test": float(test)}
+    return {"epochs": epochs, "ready": ready, "test": float(test)}
 
 
 def keras_fc(keras):
@@ -354,9 +364,10 @@ def run_lightning(workload: str, job: dict) -> dict:
     model = lightning_module(L, workload)
     trainer = L.Trainer(max_epochs=job["epochs"], accelerator="cpu", devices=1,
                         default_root_dir=job["out"], callbacks=[Stamp()])
+    ready = now()
     trainer.fit(model, loader(d["train"], shuffle=True), loader(d["val"], d["val"]))
     got = trainer.test(model, loader(d["test_in"], d["test"]), verbose=False)
-    return {"epochs": epochs, "test": float(got[0]["test_loss"])}
+    return {"epochs": epochs, "ready": ready, "test": float(got[0]["test_loss"])}
 
 
 def lightning_module(L, workload: str):  # noqa: N803
@@ -412,6 +423,7 @@ def run_pythae(workload: str, job: dict) -> dict:
     from pythae.trainers.training_callbacks import TrainingCallback
 
     d = load(workload, job.get("limit"))
+    torch.manual_seed(0)  # pythae seeds at training (config.seed), after the model's init
     model = pythae_model(workload)
     config = BaseTrainerConfig(
         output_dir=str(Path(job["out"]) / "pythae"), num_epochs=job["epochs"],
@@ -432,10 +444,10 @@ def run_pythae(workload: str, job: dict) -> dict:
             probe[0] += time.perf_counter() - start
 
     pipeline = TrainingPipeline(model=model, training_config=config)
+    ready = now()
     pipeline(train_data=d["train"], eval_data=d["val"], callbacks=[Stamp()])
-    best = pipeline.trainer._best_model
-    torch.manual_seed(0)
-    return {"epochs": epochs, "probe_s": probe[0],
+    best = pipeline.trainer._best_model  # the weights pythae keeps and saves
+    return {"epochs": epochs, "ready": ready, "probe_s": probe[0],
             "test": pythae_loss(best, workload, d["test_in"], d["test"])}
 
 

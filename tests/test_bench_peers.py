@@ -79,6 +79,7 @@ def test_time_to_target_is_the_first_epoch_end_at_or_below_it() -> None:
 
 def _fake(vals: list[float], wall: float, test: float) -> dict:
     return {"wall": wall, "user": wall * 0.9, "sys": 0.1, "rss_mib": 500.0, "test": test,
+            "ready": 1.5,
             "epochs": [{"epoch": i + 1, "t": 2.0 + 2.0 * i, "val": v}
                        for i, v in enumerate(vals)]}
 
@@ -113,6 +114,8 @@ def test_the_page_has_medians_ratios_targets_and_units() -> None:
     assert "4.00 (4.00..4.00)" in aespec_row  # reached 0.31 at the second epoch's end
     assert "(2 of 3 runs)" in keras_row  # the third never reached it
     assert "2.40 (2.00..3.00)" in keras_row  # wall / aespec's, pair by pair
+    seconds = next(ln for ln in page.splitlines() if ln.startswith("| aespec | 1.50"))
+    assert seconds == "| aespec | 1.50 | 2.50 | 6.00 | 10.00 |"  # ready, epochs, the rest
     assert "PyTorch Lightning |" not in page.split("## How")[0]  # no runs, no row
 
 
