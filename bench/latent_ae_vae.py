@@ -220,10 +220,10 @@ draw a digit-like blur wherever the path goes. With 8 or 32 values (tried for se
 epochs, 32 at 30) both models cross-fade one end into the other and no measure separated
 them (8 values, 150 epochs: max/mean step 1.25 against 1.19, midpoints' distance 1.43
 against 1.44; 32 values, 30 epochs: the VAE's steps the more uneven, 1.29 against 1.17).
-This bench's earlier 16-value version (in git history) found the AE's garbage away from its codes instead:
-its traversals, ±3 standard deviations along one dimension, ended in speckled pictures
-that are no digit, the VAE's in blurry digits. `tests/test_latent_contrast.py` holds the
-evenness contrast on the 8x8 digits.
+This bench's earlier 16-value version (in git history) found the AE's garbage away
+from its codes instead: its traversals, ±3 standard deviations along one dimension, ended
+in speckled pictures that are no digit, the VAE's in blurry digits.
+`tests/test_latent_contrast.py` holds the evenness contrast on the 8x8 digits.
 """
 
 
