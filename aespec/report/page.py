@@ -395,7 +395,8 @@ def card_figures(page: RunPage) -> Html:
 
 # the card's own look: a notebook shows it without the page's style sheet; scoped to it
 CARD_STYLE = Html(
-    "<style>.aespec-card .num { text-align: right; font-variant-numeric: tabular-nums }"
+    "<style>.aespec-card th, .aespec-card td { text-align: left; padding: 2px 8px }"
+    " .aespec-card .num { text-align: right; font-variant-numeric: tabular-nums }"
     " .aespec-card .caption { color: #555; font-size: 0.9em }"
     " .aespec-card .note.warning { background: #fff4e5; border-left: 4px solid #e08a00;"
     " padding: 6px 10px; color: #222 }"
