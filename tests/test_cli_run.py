@@ -95,6 +95,12 @@ def test_eval_text_and_json(vae_run):
     data = json.loads(as_json.output)
     assert data["n"] == 360 and set(data["test"]) == {"loss", "bce", "kl"}
     assert data["recon_error"]["mean"] > 0
+    # the active units as run.json counts them, once (`units` beside `dims`)
+    units = data["references"]["active_units"]
+    assert units["units"] == units["dims"] and set(units) >= {"active", "threshold", "variance"}
+    best = json.loads(invoke("eval", root / "run", "--json").output)["references"]
+    info = json.loads((root / "run" / "run.json").read_text())
+    assert best["active_units"] == {**info["active_units"], "units": info["active_units"]["dims"]}
 
 
 def test_eval_nll_estimates_minus_log_p_x_and_tightens_with_k(vae_run):

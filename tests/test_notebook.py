@@ -1,5 +1,6 @@
 """aespec in notebooks: `aespec.loads`, the `%%aespec` cell magic (checked in a real Jupyter
-kernel, run by nbclient), the HTML progress bar and the run card's reconstructions."""
+kernel, run by nbclient), the HTML progress bar and the run card: its reconstructions, the
+model beside the mean image and PCA, and the warnings of a run that learned nothing."""
 
 from __future__ import annotations
 
@@ -35,6 +36,9 @@ report {
     reconstructions(n=8)
 }
 """
+
+# issue 24's collapse: l2(0.1) wins over the loss, one output for every input (W444, W445)
+COLLAPSED = (ROOT / "tests" / "references" / "collapsed_l2.ae").read_text()
 
 TYPO = TINY.replace("dense(64) sigmoid", "dense(64) sigmoidd")  # line 11, column 15
 
@@ -125,7 +129,8 @@ def test_the_cell_magic_in_a_jupyter_kernel(tmp_path, monkeypatch):
              nbformat.v4.new_code_cell("%%aespec\n" + TYPO),
              nbformat.v4.new_code_cell("%%aespec spec\n" + TINY),
              nbformat.v4.new_code_cell("spec.name, spec.path"),
-             nbformat.v4.new_code_cell("%%aespec --run --epochs 1 --out run\n" + TINY)]
+             nbformat.v4.new_code_cell("%%aespec --run --epochs 1 --out run\n" + TINY),
+             nbformat.v4.new_code_cell("%%aespec --run --out collapsed\n" + COLLAPSED)]
     cells[1].metadata["tags"] = ["raises-exception"]  # the located error stops the cell
     nb = nbformat.v4.new_notebook(cells=cells)
     client = nbclient.NotebookClient(nb, kernel_name=_kernel(tmp_path, monkeypatch),
@@ -153,6 +158,19 @@ def test_the_cell_magic_in_a_jupyter_kernel(tmp_path, monkeypatch):
     assert "tiny" in html and "finished" in html
     assert 'alt="report/reconstructions.png"' in html and "data:image/png;base64," in html
     assert (tmp_path / "run" / "report.html").is_file()
+    # the model beside the mean image and PCA, with the figures run.json holds
+    refs = json.loads((tmp_path / "run" / "run.json").read_text())["references"]
+    assert '<table class="references">' in html and "mean image" in html
+    assert "PCA, 8 components" in html and f"{refs['model_over_mean_image']:.2f}" in html
+
+    # a run that learned nothing says so on its card: the warnings, with their hints
+    collapsed = nb.cells[5].outputs[-1]
+    assert collapsed.output_type == "execute_result", _texts(nb.cells[5])
+    card = collapsed.data["text/html"]
+    assert '<table class="references">' in card and 'alt="report/reconstructions.png"' in card
+    for code in ("W444", "W445"):
+        assert f"<b>warning {code}</b>" in card
+    assert "hint: likely: a regularizer" in card and "regularize l2(0.1)" in card
 
 
 # ---------------------------------------------------------------- in-process IPython

@@ -68,6 +68,10 @@ def test_collapsed_vae_warns_that_no_latent_unit_is_active(tmp_path) -> None:
     w446 = next(w for w in result.warnings if w.code == "W446")
     assert w446.hint.startswith("likely: a KL that won (beta=20")
     assert "8 epochs run" in w446.hint
+    # counted once: run.json's top-level record and the references' are the same numbers
+    info = json.loads((result.run_dir / "run.json").read_text())
+    assert info["references"]["active_units"] == {**info["active_units"], "units": 8}
+    assert result.active_units["variance"] == units["variance"]
 
 
 def test_a_run_that_learned_is_silent_and_beats_the_mean_image(tmp_path) -> None:

@@ -67,7 +67,7 @@ def eval_command(
     try:
         loaded = open_run(run_dir, which, device)
         from aespec.report.imputation import imputation_scores
-        from aespec.train.evaluate import evaluate, recon_errors
+        from aespec.train.evaluate import active_units, evaluate, recon_errors
         from aespec.train.references import noise_text, start_references
 
         dataset = loaded.dataset(data)
@@ -78,7 +78,8 @@ def eval_command(
         scorer = start_references(loaded.model, splits.train, split, loaded.device,
                                   splits.description, kind, noise_text(loaded.spec))
         terms = evaluate(loaded.model, split, observe=None if scorer is None else scorer.observe)
-        refs = None if scorer is None else scorer.finish(terms)
+        refs = None if scorer is None else \
+            scorer.finish(terms, active_units(loaded.model, splits.test))
         terms.update(imputation_scores(loaded.model, dataset))  # missing=nan: held-out
         errors = recon_errors(loaded.model, split)
     except AespecError as error:

@@ -393,21 +393,34 @@ def card_figures(page: RunPage) -> Html:
                 for name, png in sorted(shown, key=lambda f: CARD_FIGURES.index(f[0])))
 
 
+# the card's own look: a notebook shows it without the page's style sheet; scoped to it
+CARD_STYLE = Html(
+    "<style>.aespec-card th, .aespec-card td { text-align: left; padding: 2px 8px }"
+    " .aespec-card .num { text-align: right; font-variant-numeric: tabular-nums }"
+    " .aespec-card .caption { color: #555; font-size: 0.9em }"
+    " .aespec-card .note.warning { background: #fff4e5; border-left: 4px solid #e08a00;"
+    " padding: 6px 10px; color: #222 }"
+    " .aespec-card h2 { font-size: 1.1em; margin: 10px 0 4px }"
+    " .aespec-card h3 { font-size: 1em; margin: 8px 0 4px }</style>")
+
+
 def summary_html(page: RunPage) -> Html:
-    """A short card for a notebook (`_repr_html_`): the metrics, the reconstructions and
-    samples, the curves, the diagram."""
+    """A short card for a notebook (`_repr_html_`): the metrics, the model beside the mean
+    image and PCA with the run's warnings (W444-W446), the reconstructions and samples, the
+    curves, the diagram."""
     charts = curve_charts(page.history, best_epoch(page))
     curves = join(html('<div style="flex: 1 1 340px; max-width: 520px">{}</div>', c)
                   for c in charts[:4])
     metrics = Html(_metrics(page).replace("<h2>Metrics</h2>", "", 1))  # our own heading
-    return html('<div style="font-family: system-ui, sans-serif">'
+    refs = references_html(page.references, page.test_clean, page.warnings)
+    return html('<div class="aespec-card" style="font-family: system-ui, sans-serif">{}'
                 '<div style="font-size: 1.3em; font-weight: 600">{} '
-                '<span style="font-weight: 400">({}, {})</span></div>{}'
+                '<span style="font-weight: 400">({}, {})</span></div>{}{}'
                 '<div style="display: flex; flex-wrap: wrap; gap: 12px">{}</div>'
                 '<div style="display: flex; flex-wrap: wrap; gap: 12px">{}</div>'
                 "<details><summary>architecture</summary>"
-                '<div style="max-width: 700px">{}</div></details></div>', page.name,
-                str(page.status).replace("_", " "), page.run_dir, metrics,
+                '<div style="max-width: 700px">{}</div></details></div>', CARD_STYLE,
+                page.name, str(page.status).replace("_", " "), page.run_dir, metrics, refs,
                 card_figures(page), curves, diagram_html(page.diagram_svg, page.diagram_note))
 
 

@@ -83,7 +83,17 @@ def _clean(test_clean: dict[str, Any]) -> Html:
 def _warnings(warnings: list[Any]) -> Html:
     items = [w for w in warnings[:20] if isinstance(w, dict)]
     return join(html('<p class="note warning"><b>{} {}</b>: {}{}</p>', "warning",
-                     shorten(w.get("code"), 8), shorten(w.get("message"), 400),
-                     html(' <span class="caption">hint: {}</span>', shorten(w.get("hint"), 400))
+                     shorten(w.get("code"), 8), code_spans(shorten(w.get("message"), 400)),
+                     html(' <span class="caption">hint: {}</span>',
+                          code_spans(shorten(w.get("hint"), 400)))
                      if w.get("hint")
                      else "") for w in items)
+
+
+def code_spans(said: str) -> Html:
+    """A diagnostic's text with its `backticked` spec text as <code>, as the terminal
+    shows it quoted; an unpaired backtick stays as it is."""
+    parts = said.split("`")
+    if len(parts) % 2 == 0:  # an odd number of backticks: the last one is text
+        parts[-2:] = [parts[-2] + "`" + parts[-1]]
+    return join(html("<code>{}</code>", p) if i % 2 else p for i, p in enumerate(parts))

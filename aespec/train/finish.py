@@ -89,9 +89,10 @@ def finish_run(setup: Setup, trainer: Trainer, dataset: Dataset, run: RunDir, st
     gan = setup.spec.is_adversarial  # its validation and test losses mean nothing
     if status != "interrupted" and not gan:
         trainer.restore_best()
-        test, test_clean, refs = _test(setup, trainer, codebook)
-        test.update(imputation_scores(model, dataset))  # missing=nan: held-out entries
+        # counted once: run.json's `active_units` and `references.active_units` are it
         activity = active_units(model, trainer.data.test) or {}
+        test, test_clean, refs = _test(setup, trainer, codebook, activity)
+        test.update(imputation_scores(model, dataset))  # missing=nan: held-out entries
     elif status != "interrupted":
         trainer.restore_best()
     warnings = [*dataset.warnings, *dead_codes(setup, codebook),
@@ -114,10 +115,12 @@ def finish_run(setup: Setup, trainer: Trainer, dataset: Dataset, run: RunDir, st
                      warnings, activity, test_clean, refs or {})
 
 
-def _test(setup: Setup, trainer: Trainer, codebook: dict[str, Any]
+def _test(setup: Setup, trainer: Trainer, codebook: dict[str, Any],
+          activity: dict[str, Any]
           ) -> tuple[dict[str, float], dict[str, float], dict[str, Any] | None]:
     """The best weights' test loss by term (a denoiser's from corrupted inputs, with the
-    clean-input figures beside it), counting vq codes, and the run's references."""
+    clean-input figures beside it), counting vq codes, and the run's references (with
+    `activity`, the active units already counted)."""
     model, data = trainer.model, trainer.data
     denoiser = is_denoiser(model)
     split: Any = Corrupted(data.test, model) if denoiser else data.test
@@ -129,7 +132,7 @@ def _test(setup: Setup, trainer: Trainer, codebook: dict[str, Any]
                         None if scorer is None else scorer.observe)
     codebook.update(found)
     clean = evaluate(model, data.test, trainer.autocast) if denoiser else {}
-    return test, clean, None if scorer is None else scorer.finish(test)
+    return test, clean, None if scorer is None else scorer.finish(test, activity)
 
 
 def _headline(test_clean: dict[str, float], refs: dict[str, Any] | None) -> dict[str, Any]:

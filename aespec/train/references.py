@@ -2,7 +2,7 @@
 
     >>> scorer = start_references(model, data.train, device)
     >>> test = evaluate(model, data.test, observe=scorer.observe)
-    >>> refs = scorer.finish(test)                  # run.json's "references"
+    >>> refs = scorer.finish(test, active_units(model, data.test))  # run.json's "references"
 
 Two predictors that learn nothing a student needs to be told about: the training targets'
 mean image, the same for every example, and PCA with as many components as the code has
@@ -17,9 +17,10 @@ the reconstruction terms and the inputs' noise. The model's own figures are meas
 the pass that computes the test loss: references cost no second pass of the model.
 
 The same pass measures what the collapse warnings read (aespec/train/collapse.py): the
-spread of the reconstructions across test examples against the targets', and, for a model
-with a gaussian latent, how many latent units are active (Burda et al., 2016: the
-variance over x of E[z|x] above 0.01).
+spread of the reconstructions across test examples against the targets'. For a model with
+a stochastic latent, `finish` is handed the active units that `evaluate.active_units`
+counts once per run (Burda et al., 2016: the variance over x of E[z|x] above 0.01), the
+same record as run.json's top-level `active_units`.
 
 A denoiser's headline figure is its error from corrupted test inputs against the clean
 targets (`corrupted`): the spec's noise drawn from a fixed seed for each batch, so every
@@ -48,7 +49,6 @@ MAX_FIT = 20_000  # training examples PCA is fitted on (a seeded choice beyond i
 # data read on demand (a memory-mapped file): at most this many values read for the fit,
 # so that a file larger than memory keeps a run's resident memory bounded
 MAX_STREAMED_VALUES = 2_000_000
-ACTIVE = 0.01  # a latent unit is active when Var_x(E[z|x]) exceeds it (Burda et al.)
 NOISE_SEED = 0  # the test set's corruption: the same for every run and every eval
 LOGIT_EPS = 1e-6  # a baseline's prediction as logits, for a bce term that reads logits
 OVERSAMPLE, POWER_ITERATIONS = 8, 4  # torch.pca_lowrank: q = k + 8, niter = 4
@@ -341,7 +341,7 @@ class Scorer:
             else [t.name for t in terms if isinstance(t, Recon)]
         self.own = self.mean_image = self.pca = 0.0
         self.n, self.seconds = 0, 0.0
-        self.outputs, self.targets, self.mu = Moments(), Moments(), Moments()
+        self.outputs, self.targets = Moments(), Moments()
 
     def observe(self, xb: torch.Tensor, yb: torch.Tensor | None, out: Any) -> None:
         t0 = time.perf_counter()
@@ -354,8 +354,6 @@ class Scorer:
                 self._baselines(xb, target)
             self.outputs.add(out.x_hat.float())
             self.targets.add(_filled(target.flatten(1).float(), self.fit.mean))
-            if "mu" in out.extras:
-                self.mu.add(out.extras["mu"].float())
         self.n += len(xb)
         self.seconds += time.perf_counter() - t0
 
@@ -368,7 +366,10 @@ class Scorer:
             pred = (flat @ self.fit.comps.T @ self.fit.comps + self.fit.mean)
             self.pca += float(baseline_error(model, pred.view_as(target), target).sum())
 
-    def finish(self, test: dict[str, float]) -> dict[str, Any]:
+    def finish(self, test: dict[str, float], units: dict[str, Any] | None = None
+               ) -> dict[str, Any]:
+        """The references of the observed pass; `units`: the run's active units
+        (`evaluate.active_units`), kept as they are with `units` beside `dims`."""
         n = max(self.n, 1)
         model = sum(test[name] for name in self.names) if self.names is not None \
             else self.own / n
@@ -387,11 +388,8 @@ class Scorer:
         spread, data = self.outputs.spread(), self.targets.spread()
         out["spread"] = {"reconstructions": spread, "targets": data,
                          "ratio": _ratio(spread, data)}
-        if self.mu.n > 1:
-            var = self.mu.variance()
-            out["active_units"] = {"active": int((var > ACTIVE).sum()), "units": len(var),
-                                   "threshold": ACTIVE,
-                                   "variance": [round(float(v), 6) for v in var[:64]]}
+        if units:
+            out["active_units"] = {**units, "units": units["dims"]}
         return out | {"fitted_on": self.fit.fitted_on, "cached": self.known is not None,
                       "examples": self.n, "seconds": self.started + self.seconds}
 
