@@ -64,6 +64,7 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/check_speed.py
+	$(BIN)/python bench/fast_dev_run.py
 	$(BIN)/python bench/train_throughput.py
 	$(BIN)/python bench/gan_results.py --part aespec
 	$(BIN)/python bench/gan_results.py --part hand

@@ -22,14 +22,62 @@ def _bench():
 def test_the_gpu_bench_runs_on_the_cpu_and_writes_its_page(tmp_path):
     bench = _bench()
     res = bench.main(["--device", "cpu", "--quick", "--n", "256", "--epochs", "2",
-                      "--models", "fc", "--out", str(tmp_path)])
-    rates = res["models"]["fc"]["samples_per_s"]
-    assert set(rates) == {"loop", "aespec"}
-    assert all(v > 0 for v in rates.values())
+                      "--class-size", "4", "--out", str(tmp_path)])
+    assert set(res["models"]) == {"fc", "conv", "vae", "dcgan", "vaegan"}
+    for m in res["models"].values():
+        assert set(m["samples_per_s"]) == {"loop", "aespec"}
+        assert all(v > 0 for v in m["samples_per_s"].values())
+    flops = {kind: m["flops_per_sample"] for kind, m in res["models"].items()}
     # forward 2 x 1.08M MACs, backward about twice that (less the input's gradient)
-    assert 5e6 < res["models"]["fc"]["flops_per_sample"] < 7e6
+    assert 5e6 < flops["fc"] < 7e6
+    # G 7.25M MACs forward, D 6.63M; the tutorial's step: G once, D three times (the real
+    # batch, the fakes detached, the fakes for G), each forward and backward: about 160M
+    assert 1.3e8 < flops["dcgan"] < 1.9e8
+    grading = res["grading"]
+    assert grading["hand_ins"] == 4 and grading["trained"] >= 1 and grading["total_s"] > 0
+    assert set(grading["smoke"]) == {"cpu"}
     page = (tmp_path / "GPU.md").read_text(encoding="utf-8")
     assert "No GPU was available" in page and "| dense AE (batch 256) |" in page
+    assert "| DCGAN (batch 128) |" in page and "| VAE-GAN (batch 128) |" in page
+    assert "## Grading: `aespec grade` of a class" in page
+
+
+def test_the_page_shows_what_the_budget_left_out_and_the_share_of_the_peak():
+    bench = _bench()
+    rates = {"loop": 1000.0, "aespec": 3000.0, "aespec bf16": 4000.0,
+             "aespec bf16 + compile": None}
+    res = {"device": "NVIDIA H100 80GB HBM3", "device_type": "cuda", "data": "x",
+           "epochs": 4, "budget": 420.0, "torch": "2.x",
+           "models": {"dcgan": {"samples_per_s": rates, "flops_per_sample": 1.6e8,
+                                "batch": 128, "n": 60000},
+                      "vaegan": {"samples_per_s": {**rates, "aespec bf16": None},
+                                 "errors": {"aespec bf16": "RuntimeError: no kernel"},
+                                 "flops_per_sample": 1e7, "batch": 128, "n": 60000}}}
+    page = bench.render(res, 400.0)
+    row = next(line for line in page.splitlines() if line.startswith("| DCGAN"))
+    assert "left out (budget)" in row and "**4.00x**" in row
+    assert "0.06%" in row  # 4000/s x 1.6e8 FLOPs over 989 TFLOP/s
+    row = next(line for line in page.splitlines() if line.startswith("| VAE-GAN"))
+    assert "| failed |" in row and "**3.00x**" in row
+    assert "- VAE-GAN, aespec bf16: RuntimeError: no kernel" in page
+
+
+def test_a_variant_that_fails_is_recorded_not_raised():
+    bench = _bench()
+    errors: dict[str, str] = {}
+
+    def broken(*args):
+        raise RuntimeError("torch.compile is not supported here\nmore")
+
+    assert bench.timed_rates(errors, "aespec bf16 + compile", broken, 1)[0] is None
+    assert errors == {"aespec bf16 + compile": "RuntimeError: torch.compile is not "
+                                                "supported here"}
+
+
+def test_the_budget_leaves_out_what_would_not_fit():
+    bench = _bench()
+    bench.STARTED = bench.time.perf_counter() - 100.0
+    assert bench.Budget(420.0).fits(300.0) and not bench.Budget(420.0).fits(330.0)
 
 
 def test_without_a_gpu_it_says_so_and_measures_nothing(tmp_path, monkeypatch):

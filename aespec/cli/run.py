@@ -6,18 +6,9 @@ torch is imported when the command runs, never when the CLI starts.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import typer
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-from rich.table import Table
 
 from aespec.cli import _launch
 from aespec.cli.app import app
@@ -35,6 +26,9 @@ from aespec.cli.common import (
 )
 from aespec.errors import AespecError, plural
 
+if TYPE_CHECKING:  # rich's tables and bar are imported where drawn: a fast-dev-run has none
+    from rich.table import Table
+
 DeviceOption = typer.Option(None, "--device", metavar="D", help="auto, cpu, cuda, cuda:N, mps.")
 INTERRUPTED = 130  # the shell's code for a run stopped by Ctrl-C
 # report.json's keys that are no report item: the run's own measures of itself
@@ -49,6 +43,15 @@ class RichReporter:
     thread competes with training."""
 
     def __init__(self) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
         self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                             TextColumn("loss {task.fields[loss]}"),
                             TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
@@ -148,6 +151,8 @@ def _by_name(table: Table, head: str, test: dict[str, float], val: dict[str, flo
 
 def print_references(refs: dict[str, Any]) -> None:
     """The model's reconstruction error beside the mean image's and PCA's, as ratios."""
+    from rich.table import Table
+
     from aespec.train.references import INPUT_NOTES
 
     table = Table(title=f"reference points: reconstruction error on the test split, from "
@@ -174,6 +179,8 @@ MEASURED = ("accuracy",)  # measured in training too, never trained on: a head's
 def print_result(result: Any) -> None:
     """The summary: test loss by term (and the best epoch's validation), size and time; a
     GAN's best epoch's terms and its samples' quality instead."""
+    from rich.table import Table
+
     best = next((r for r in result.history if r["epoch"] == result.best_epoch), None)
     val = (best or {}).get("val") or {}
     gan = best is not None and "generator" in best["train"]
@@ -338,7 +345,9 @@ def run_command(
 
 
 def _fast_dev_run(request: Any, quiet: bool, source: str | None) -> None:
-    """Every stage on one batch, in a temporary run directory removed after."""
+    """Every stage on one batch, in a temporary run directory removed after. The report's
+    items are all computed but no figure is drawn: matplotlib's import and drawing would
+    take as long as the rest (train/finish.py)."""
     import dataclasses
     import tempfile
 
@@ -363,8 +372,8 @@ def _fast_dev_run(request: Any, quiet: bool, source: str | None) -> None:
         out.print(f"{result.name}: {result.params:,} parameters on {result.device}; "
                   f"1 training step, {said}", markup=False)
         made = [k for k in result.report if k not in NOT_ITEMS]
-        out.print(f"report: {', '.join(made) if made else 'nothing (no report block)'}; "
-                  f"{result.seconds:.1f} s, nothing kept", markup=False)
+        items = ", ".join(made) + "; no figure drawn" if made else "nothing (no report block)"
+        out.print(f"report: {items}; {result.seconds:.1f} s, nothing kept", markup=False)
     out.print("fast-dev-run ok", markup=False)
 
 

@@ -27,15 +27,38 @@ if TYPE_CHECKING:
 def _digits(size: int | None) -> tuple[np.ndarray, np.ndarray]:
     """(1797, 1, S, S) float32 images in [0, 1] and their labels; cached, read-only."""
     import numpy as np
-    from sklearn.datasets import load_digits
-    bunch = load_digits()
-    images = bunch.images / 16.0  # the 8x8 pixels count 0..16
+    images, target = read_digits()
+    images = images / 16.0  # the 8x8 pixels count 0..16
     if size is not None and size != images.shape[1]:
         rows, cols = (_interpolation_matrix(n, size) for n in images.shape[1:])
         images = rows @ images @ cols.T  # (size, 8) @ (N, 8, 8) @ (8, size)
-    x, labels = images[:, None].astype(np.float32), bunch.target.astype(np.int64)
+    x, labels = images[:, None].astype(np.float32), target.astype(np.int64)
     x.flags.writeable = labels.flags.writeable = False  # shared between calls
     return x, labels
+
+
+def read_digits() -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's digits as `load_digits()` gives them: (1797, 8, 8) float64 images
+    (0..16) and their int labels. Read from the file scikit-learn ships, without importing
+    scikit-learn (whose import, with scipy's, is most of a small run's start-up); through
+    `load_digits` where that file is not found (another layout)."""
+    import gzip
+    import importlib.util
+
+    import numpy as np
+
+    found = importlib.util.find_spec("sklearn")  # finds the package, runs none of it
+    folders = (found.submodule_search_locations or []) if found else []
+    path = next((pathlib.Path(f, "datasets", "data", "digits.csv.gz") for f in folders
+                 if pathlib.Path(f, "datasets", "data", "digits.csv.gz").is_file()), None)
+    if path is None:
+        from sklearn.datasets import load_digits
+
+        bunch = load_digits()
+        return bunch.images, bunch.target
+    with gzip.open(path, "rt", encoding="utf-8") as text:
+        data = np.loadtxt(text, delimiter=",")  # 64 pixels, then the label, a row
+    return data[:, :-1].reshape(-1, 8, 8), data[:, -1].astype(int, copy=False)
 
 
 def _interpolation_matrix(n_in: int, n_out: int) -> np.ndarray:

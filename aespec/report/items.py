@@ -14,6 +14,7 @@ import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from statistics import NormalDist
 from typing import Any
@@ -64,6 +65,7 @@ class _Ctx:
     device: str
     seed: int
     dataset: Any = None  # the whole data set (sample_quality trains its classifier on it)
+    draws: bool = True  # False: every item's numbers, no figure (a fast-dev-run's report)
 
     def value_range(self) -> tuple[float, float]:
         """(0, 1) for data in [0, 1] (images), the range `range=` scaled them to (a picture
@@ -79,16 +81,20 @@ class _Ctx:
         to_unit = getattr(self.dataset, "to_unit", None)
         return x if to_unit is None else to_unit(x)
 
-    def save(self, fig: Any, name: str) -> str:
-        """Write `fig` to report/NAME; its path relative to the run directory."""
-        fig.savefig(self.run_dir / "report" / name, dpi=120, bbox_inches="tight",
-                    metadata={"Software": None})  # no version stamp: same bytes each run
+    def save(self, draw: Callable[[], Any], name: str) -> str | None:
+        """Write the figure `draw()` makes to report/NAME; its path relative to the run
+        directory. None, and nothing drawn, where the report `draws` no figures: drawing
+        (matplotlib's import most of all) is most of a small report's time."""
+        if not self.draws:
+            return None
+        draw().savefig(self.run_dir / "report" / name, dpi=120, bbox_inches="tight",
+                       metadata={"Software": None})  # no version stamp: same bytes each run
         return f"report/{name}"
 
 
 def write_report(spec: Any, model: Any, dataset: Any, run_dir: Path, *, device: Any = "cpu",
                  generator_seed: int = 0, strips: list[np.ndarray] | None = None,
-                 achieved: dict | None = None) -> dict:
+                 achieved: dict | None = None, draws: bool = True) -> dict:
     """Draw and compute every item of `spec.report`; returns (and writes to
     `run_dir/report.json`) each item's file and numbers, and writes report/summary.md.
 
@@ -101,10 +107,12 @@ def write_report(spec: Any, model: Any, dataset: Any, run_dir: Path, *, device: 
     An adversarial autoencoder's report also draws its test codes over its prior.
     `achieved`: what the run measured itself by (its `references` against the mean image
     and PCA, a denoiser's `test_clean`, its `warnings`), written into report.json as it is.
+    `draws=False` computes every item as usual but draws no figure (each item's `file` is
+    None): what a fast-dev-run checks, in a fraction of the time.
     """
     import torch
 
-    ctx = _context(spec, model, dataset, Path(run_dir), str(device), generator_seed)
+    ctx = _context(spec, model, dataset, Path(run_dir), str(device), generator_seed, draws)
     was = model.training
     model.eval()
     try:
@@ -153,7 +161,8 @@ def _run_items(ctx: _Ctx) -> dict:
     return report
 
 
-def _context(spec: Any, model: Any, ds: Any, run_dir: Path, device: str, seed: int) -> _Ctx:
+def _context(spec: Any, model: Any, ds: Any, run_dir: Path, device: str, seed: int,
+             draws: bool = True) -> _Ctx:
     rng = np.random.default_rng(seed)
     train, test, fit = (_pick(rng, len(a), cap) for a, cap in (
         (ds.x_train, MAX_EXAMPLES), (ds.x_test, MAX_EXAMPLES), (ds.x_train, MAX_PCA_FIT)))
@@ -167,7 +176,7 @@ def _context(spec: Any, model: Any, ds: Any, run_dir: Path, device: str, seed: i
     return _Ctx(spec, model, take(ds.x_train, train), take(ds.y_train, train),
                 take(ds.x_test, test), take(ds.y_test, test), labels, test,
                 None if names is None else tuple(str(c) for c in names),
-                take(ds.x_train, fit), take(ds.y_train, fit), run_dir, device, seed, ds)
+                take(ds.x_train, fit), take(ds.y_train, fit), run_dir, device, seed, ds, draws)
 
 
 def _pick(rng: np.random.Generator, n: int, cap: int) -> np.ndarray:
@@ -245,8 +254,8 @@ def _reconstructions(ctx: _Ctx, args: Any) -> dict:
     bands += [] if target is None else [("target", target)]
     title = ("Test inputs with the spec's noise, their reconstructions, the clean targets" if noisy
              else "Test inputs and their reconstructions")
-    fig = _draw_examples(bands, title, ctx.value_range())
-    return {"file": ctx.save(fig, "reconstructions.png"), "n": len(x), "noisy_input": noisy}
+    draw = partial(_draw_examples, bands, title, ctx.value_range())
+    return {"file": ctx.save(draw, "reconstructions.png"), "n": len(x), "noisy_input": noisy}
 
 
 def _samples(ctx: _Ctx, args: Any) -> dict:
@@ -263,8 +272,8 @@ def _samples(ctx: _Ctx, args: Any) -> dict:
     if sampler is not None:  # an rbm: Gibbs chains from noise
         steps = ctx.model.net.get_submodule(sampler).steps
         title = f"{args.n} Gibbs chains of {steps} steps from noise, mean-field p(v|h)"
-    fig = _draw_examples([("", x)], title, ctx.value_range())
-    return {"file": ctx.save(fig, "samples.png"), "n": args.n}
+    draw = partial(_draw_examples, [("", x)], title, ctx.value_range())
+    return {"file": ctx.save(draw, "samples.png"), "n": args.n}
 
 
 def _class_rows(ctx: _Ctx, gen: Any, classes: int, per: int) -> dict:
@@ -277,9 +286,9 @@ def _class_rows(ctx: _Ctx, gen: Any, classes: int, per: int) -> dict:
     names = label_names(np.arange(classes), ctx.class_names) or \
         tuple(str(c) for c in range(classes))
     bands = [(names[c], x[c * per:(c + 1) * per]) for c in range(classes)]
-    fig = _draw_examples(bands, f"{per} draws of each class, one row per class",
-                         ctx.value_range(), ncols=per)
-    return {"file": ctx.save(fig, "samples.png"), "n": len(k), "per_class": per,
+    draw = partial(_draw_examples, bands, f"{per} draws of each class, one row per class",
+                   ctx.value_range(), ncols=per)
+    return {"file": ctx.save(draw, "samples.png"), "n": len(k), "per_class": per,
             "rows": "classes"}
 
 
@@ -303,10 +312,14 @@ def _manifold(ctx: _Ctx, args: Any) -> dict:
     x = _batched(ctx, ctx.model.decode, np.stack([z0.ravel(), z1.ravel()], 1)
                  .reshape(-1, *info.z_shape))
     how = "prior quantiles 5%-95%" if prior else "range of the test codes"
-    fig = _draw_examples([("", x)], f"Decoder over a {args.n}x{args.n} grid of z ({how})",
-                         ctx.value_range(), ncols=args.n)
-    tick_manifold(fig, axes, args.n)
-    return {"file": ctx.save(fig, "manifold.png"), "n": args.n,
+
+    def draw() -> Any:
+        fig = _draw_examples([("", x)], f"Decoder over a {args.n}x{args.n} grid of z ({how})",
+                             ctx.value_range(), ncols=args.n)
+        tick_manifold(fig, axes, args.n)
+        return fig
+
+    return {"file": ctx.save(draw, "manifold.png"), "n": args.n,
             "grid": "prior" if prior else "codes",
             "z_range": [[float(a[0]), float(a[-1])] for a in axes]}
 
@@ -317,9 +330,9 @@ def _latent_scatter(ctx: _Ctx, args: Any) -> dict:
     codes = _codes(ctx)
     xy, names, explained = _two_dims(codes)
     classes = label_names(ctx.labels_test, ctx.class_names)
-    fig = scatter(xy, ctx.labels_test, names,
-                  f"Test codes ({codes.shape[1]} values{', PCA' if explained else ''})", classes)
-    return {"file": ctx.save(fig, "latent_scatter.png"), "dims": codes.shape[1],
+    draw = partial(scatter, xy, ctx.labels_test, names,
+                   f"Test codes ({codes.shape[1]} values{', PCA' if explained else ''})", classes)
+    return {"file": ctx.save(draw, "latent_scatter.png"), "dims": codes.shape[1],
             "coloured_by_label": ctx.labels_test is not None,
             "class_names": classes is not None, "explained_variance": explained}
 
@@ -331,8 +344,8 @@ def _filters(ctx: _Ctx, args: Any) -> dict:
     symmetric about 0 for all of them."""
     lw = layer_weights(ctx.spec, ctx.model, args.layer)
     w, rows = arranged(lw, args.n, tuple(ctx.model.info.input_shape))
-    fig = draw_filters(w, lw.title(len(w), rows), rows, lw.values_label(w))
-    return {"file": ctx.save(fig, "filters.png"), "layer": lw.node, "op": lw.op,
+    draw = partial(draw_filters, w, lw.title(len(w), rows), rows, lw.values_label(w))
+    return {"file": ctx.save(draw, "filters.png"), "layer": lw.node, "op": lw.op,
             "tensor": lw.tensor, "n": len(w), "over": "own input" if rows else "input",
             "max_abs": float(np.abs(w).max())}
 
@@ -352,9 +365,10 @@ def _anomaly(ctx: _Ctx, args: Any) -> dict:
     share = float(np.mean(test > threshold))
     auc, reason = roc_auc(test, ctx.labels_test)
     names = label_names(ctx.labels_test, ctx.class_names) if auc is not None else None
-    fig = histogram(train, test, threshold, f"{args.quantile:g} quantile of train", share,
-                    None if auc is None else ctx.labels_test, names or ("normal", "anomaly"))
-    return {"file": ctx.save(fig, "anomaly.png"), "scores": _write_scores(ctx, test, threshold),
+    draw = partial(histogram, train, test, threshold, f"{args.quantile:g} quantile of train",
+                   share, None if auc is None else ctx.labels_test,
+                   names or ("normal", "anomaly"))
+    return {"file": ctx.save(draw, "anomaly.png"), "scores": _write_scores(ctx, test, threshold),
             "quantile": args.quantile,
             "threshold": threshold, "share_above": share,
             "train_error_mean": float(train.mean()), "test_error_mean": float(test.mean()),
@@ -412,10 +426,10 @@ def _imputation(ctx: _Ctx) -> dict:
         return {"skipped": "no held-out entries: the data has targets of its own (y=), or "
                 "its test split observes none"}
     scores = imputed.scores()
-    fig = imputation_chart(imputed.truth, imputed.guesses, NAMES,
-                           f"Imputation of {len(imputed.truth):,} held-out test entries "
-                           f"({HOLDOUT_SHARE:.0%} of the observed, hidden from the model)")
-    return {"file": ctx.save(fig, "imputation.png"), "share": HOLDOUT_SHARE,
+    draw = partial(imputation_chart, imputed.truth, imputed.guesses, NAMES,
+                   f"Imputation of {len(imputed.truth):,} held-out test entries "
+                   f"({HOLDOUT_SHARE:.0%} of the observed, hidden from the model)")
+    return {"file": ctx.save(draw, "imputation.png"), "share": HOLDOUT_SHARE,
             "seed": HOLDOUT_SEED, **scores}
 
 
@@ -451,10 +465,10 @@ def _sample_quality(ctx: _Ctx, args: Any) -> dict:
     if classes is not None:  # asked for class k (in turn), classified as k
         out["conditional"] = quality.class_agreement(
             quality.predict(clf, draws), np.arange(n) % classes, classes, clf.accuracy)
-    fig = quality_chart(out, quality.SETS, f"Sample quality on {source}: {n} samples against "
-                        f"{len(ctx.x_test)} test examples\n({quality.NOTE})",
-                        ctx.class_names, args.min_share)
-    return {"file": ctx.save(fig, "sample_quality.png"), "n": n, "min_share": args.min_share,
+    draw = partial(quality_chart, out, quality.SETS, f"Sample quality on {source}: {n} samples "
+                   f"against {len(ctx.x_test)} test examples\n({quality.NOTE})",
+                   ctx.class_names, args.min_share)
+    return {"file": ctx.save(draw, "sample_quality.png"), "n": n, "min_share": args.min_share,
             "reference_examples": len(ctx.x_test), "classifier_accuracy": clf.accuracy,
             "entropy_max_bits": math.log2(clf.classes), "method": quality.NOTE, **out}
 
@@ -491,10 +505,10 @@ def _interpolate(ctx: _Ctx, args: Any) -> dict:
     z, x = latent.interpolations(encode, decode, xa, xb, args.n, path)
     bands = [(f"pair {i + 1}", np.concatenate([xa[i:i + 1], x[i], xb[i:i + 1]]))
              for i in range(len(idx))]
-    fig = _draw_examples(bands, f"{path} interpolation between test codes (first and last "
-                         "columns: the two inputs)", ctx.value_range(), ncols=args.n + 2)
+    draw = partial(_draw_examples, bands, f"{path} interpolation between test codes (first and "
+                   "last columns: the two inputs)", ctx.value_range(), ncols=args.n + 2)
     even = [latent.even_steps(x[i]) for i in range(len(idx))]
-    return {"file": ctx.save(fig, "interpolate.png"), "path": path, "n": args.n,
+    return {"file": ctx.save(draw, "interpolate.png"), "path": path, "n": args.n,
             "pairs": len(idx), "gaussian_latent": gaussian,
             "max_over_mean_step": float(np.mean(even)),
             "code_norm": np.linalg.norm(z, axis=2).mean(0).round(4).tolist(),
@@ -512,10 +526,10 @@ def _traverse(ctx: _Ctx, args: Any) -> dict:
                          args.range, gaussian)
     bands = [(f"z[{d}]", t["pictures"][i]) for i, d in enumerate(t["dims"])]
     unit = "prior standard deviations" if gaussian else "standard deviations of the test codes"
-    fig = _draw_examples(bands, f"One dimension varied at a time, ±{args.range:g} {unit}, "
-                         f"from one test example's code", ctx.value_range(), ncols=args.steps)
+    draw = partial(_draw_examples, bands, f"One dimension varied at a time, ±{args.range:g} "
+                   f"{unit}, from one test example's code", ctx.value_range(), ncols=args.steps)
     change = [float(np.sqrt(np.mean((p[-1] - p[0]) ** 2))) for p in t["pictures"]]
-    return {"file": ctx.save(fig, "traverse.png"), "dims": [int(d) for d in t["dims"]],
+    return {"file": ctx.save(draw, "traverse.png"), "dims": [int(d) for d in t["dims"]],
             "steps": args.steps, "range": args.range, "gaussian_latent": gaussian,
             "code_values": codes.shape[1], "example": int(ctx.test_index[at]),
             "change_end_to_end": [round(c, 5) for c in change]}
@@ -530,11 +544,11 @@ def _code_prior(ctx: _Ctx) -> dict:
     distance = mmd(codes, prior)
     title = f"Test codes against N(0, I): MMD² {distance:.3g}"
     if dims == 2:
-        fig = scatter(codes, ctx.labels_test, ("z[0]", "z[1]"), title,
-                      label_names(ctx.labels_test, ctx.class_names), over=prior)
+        draw = partial(scatter, codes, ctx.labels_test, ("z[0]", "z[1]"), title,
+                       label_names(ctx.labels_test, ctx.class_names), over=prior)
     else:
-        fig = prior_histograms(codes, title)
-    return {"file": ctx.save(fig, "code_prior.png"), "dims": dims, "mmd": distance,
+        draw = partial(prior_histograms, codes, title)
+    return {"file": ctx.save(draw, "code_prior.png"), "dims": dims, "mmd": distance,
             "bandwidth": math.sqrt(dims), "mean": codes.mean(0)[:8].tolist(),
             "std": codes.std(0)[:8].tolist()}
 
@@ -552,9 +566,9 @@ def _head_confusion(ctx: _Ctx) -> dict:
     accuracy = float(np.trace(m) / max(m.sum(), 1))
     names = label_names(np.arange(classes), ctx.class_names) or \
         tuple(str(c) for c in range(classes))
-    fig = draw_confusion(m, names, f"The head on {len(ctx.x_test)} test examples: accuracy "
-                         f"{accuracy:.3f}")
-    return {"file": ctx.save(fig, "confusion.png"), "accuracy": accuracy,
+    draw = partial(draw_confusion, m, names, f"The head on {len(ctx.x_test)} test examples: "
+                   f"accuracy {accuracy:.3f}")
+    return {"file": ctx.save(draw, "confusion.png"), "accuracy": accuracy,
             "examples": len(ctx.x_test), "classes": list(names), "confusion": m.tolist()}
 
 
@@ -581,9 +595,9 @@ def _sample_strip(ctx: _Ctx, strips: list[np.ndarray]) -> dict:
     if not len(rows):
         return {"skipped": "no epoch has ended"}
     bands = [(f"epoch {i + 1}", np.asarray(strips[i], np.float64)) for i in rows]
-    fig = _draw_examples(bands, "Samples of the same z after each epoch", ctx.value_range(),
-                         ncols=len(bands[0][1]))
-    return {"file": ctx.save(fig, "sample_strip.png"), "epochs": [int(i) + 1 for i in rows],
+    draw = partial(_draw_examples, bands, "Samples of the same z after each epoch",
+                   ctx.value_range(), ncols=len(bands[0][1]))
+    return {"file": ctx.save(draw, "sample_strip.png"), "epochs": [int(i) + 1 for i in rows],
             "n": len(bands[0][1])}
 
 
@@ -669,7 +683,8 @@ def _summary(name: str, report: dict) -> str:
         lines += [*imputation.summary_lines(report["imputation"]), ""]
     for key, item in report.items():
         if isinstance(item, dict) and ("file" in item or "skipped" in item):
-            lines.append(f"- {key}: " + (f"![{key}]({Path(item['file']).name})"
-                                         if "file" in item else f"skipped: {item['skipped']}"))
+            lines.append(f"- {key}: " + (f"skipped: {item['skipped']}" if "skipped" in item
+                                         else f"![{key}]({Path(item['file']).name})"
+                                         if item["file"] else "not drawn"))
     return "\n".join(lines) + "\n"
 

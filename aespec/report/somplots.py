@@ -9,6 +9,7 @@ clusters), the hit map sizes a dark patch by the test examples the unit wins.
 from __future__ import annotations
 
 import math
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -105,14 +106,14 @@ def som_maps(ctx: Any, args: Any) -> dict:
     z = ctx.model.encode(x).round().long().cpu().numpy()  # (N, 2) winners' (row, col)
     hits = np.bincount(z[:, 0] * cols + z[:, 1], minlength=rows * cols)
     u = u_matrix(w, rows, cols, grid)
-    out = {"file": ctx.save(draw_umatrix(u, rows, cols, grid), "som_umatrix.png"),
-           "hits_file": ctx.save(draw_hits(hits, rows, cols, grid), "som_hits.png"),
+    out = {"file": ctx.save(partial(draw_umatrix, u, rows, cols, grid), "som_umatrix.png"),
+           "hits_file": ctx.save(partial(draw_hits, hits, rows, cols, grid), "som_hits.png"),
            "rows": rows, "cols": cols, "grid": grid, "units_hit": int((hits > 0).sum()),
            **_distances(w, u)}
     shape = tuple(ctx.model.info.input_shape)
     if len(shape) == 3 and w.shape[1] == math.prod(shape):
-        fig = draw_prototypes(w.reshape(-1, *shape), rows, cols, ctx.value_range())
-        out["prototypes_file"] = ctx.save(fig, "som_prototypes.png")
+        draw = partial(draw_prototypes, w.reshape(-1, *shape), rows, cols, ctx.value_range())
+        out["prototypes_file"] = ctx.save(draw, "som_prototypes.png")
     if h.shape[1] == w.shape[1]:
         out.update({k: float(v) for k, v in som.measures(h.float()).items()})
     return out

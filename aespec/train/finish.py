@@ -170,7 +170,8 @@ def _write_report(setup: Setup, model: Any, dataset: Dataset, run: RunDir,
                   strips: list[Any] | None, achieved: dict[str, Any]) -> dict[str, Any]:
     """The `report { }` block's figures and evaluations, from the best weights; a GAN's
     sample strip (`strips`), an adversarial autoencoder's codes over its prior and an
-    autoencoder's reconstructions with them, report block or not."""
+    autoencoder's reconstructions with them, report block or not; a fast-dev-run's
+    without figures (every number is computed; matplotlib is not imported)."""
     spec = setup.spec
     if not setup.report or not run.writes or not (
             spec.report.items or spec.report.baseline or strips is not None or spec.is_aae
@@ -180,7 +181,7 @@ def _write_report(setup: Setup, model: Any, dataset: Dataset, run: RunDir,
 
     return write_report(spec, model, dataset, run.path, device=setup.device,
                         strips=None if strips is None else [t.numpy() for t in strips],
-                        achieved=achieved)
+                        achieved=achieved, draws=not setup.fast_dev_run)
 
 
 def diverged_error(d: Diverged, trainer: Trainer, run: RunDir) -> AespecError:
