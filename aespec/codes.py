@@ -1042,12 +1042,6 @@ _HEADS = [
          "before training. End the head with `dense(K)`, K the largest label plus one.",
          "`aespec run` of a spec with `head on code { dense(2) }` on "
          "`npz(\"x.npz\", labels=\"y\")` whose labels go up to 9", False),
-    Code("E631", "aespec emit does not take a head yet", "emit",
-         "`aespec emit` writes an autoencoder's module, objective and training loop; a "
-         "spec with `head on NAME { ... }` would need the head's layers, the labels in its "
-         "data loader and loop, and the `xent` term, which the emit stage does not write "
-         "yet. `aespec run` trains it; the spec without its head and `xent` emits.",
-         "`aespec emit specs/pretrain_finetune.ae`", False),
 ]
 _CODES += _HEADS
 

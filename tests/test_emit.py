@@ -45,8 +45,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # and VAE-GANs (refused with E316 until emit writes them; tests/test_aae.py and
 # tests/test_vae_gan.py); conditional autoencoders (specs/cvae.ae), VQ-VAEs, RBMs and
 # self-organizing maps and specs with phases or frozen parts (tests/test_emit_phases.py
-# trains them) are here; a spec with a head is E631 (tests/test_heads.py)
-CASES = [f for f in _spec_files() if not re.search(r"^(latent|discriminator|head)\b",
+# trains them) are here, and specs with a head (tests/test_emit_heads.py trains them)
+CASES = [f for f in _spec_files() if not re.search(r"^(latent|discriminator)\b",
                                                    f.read_text(encoding="utf-8"), re.M)]
 DETERMINISM = {"unet_skip", "vae_samples", "mirror_tied", "noise_all_ops", "regularizers_all"}
 
@@ -106,6 +106,9 @@ def test_emitted_module_computes_what_the_compiled_one_does(path: Path | str):
     labels = compiled.labels(len(x))
     y = () if labels is None else (labels,)
     second = target if labels is None else labels  # model(x, target=...), loss_fn(model, x, .)
+    if compiled.head is not None:  # a head's one-hot labels: the target and loss_fn's third
+        k = graph.nodes[graph.outputs["head"]].output_shape()[0]
+        second = torch.eye(k)[torch.arange(len(x)) % k]
     compiled.eval()
     emitted.eval()
     with torch.no_grad():

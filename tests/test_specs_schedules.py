@@ -1,13 +1,12 @@
-"""specs/vae_kl_warmup.ae on Fashion-MNIST: its KL weight warms up as written, which lets the
-code carry more of the images while it does (a lower reconstruction error than the same VAE
-trained at beta = 1 from the first step), and costs nothing at the end (a test ELBO at
-beta = 1 no worse than that VAE's). Both runs record their active units.
+"""specs/vae_kl_warmup.ae on Fashion-MNIST: its KL weight follows the cyclical warm-up as
+written, and it keeps more latent units active than the same VAE trained at its full beta
+from the first step (`--set beta=8`): the less posterior collapse it is for, measured as
+Burda et al.'s active units on the test set.
 
-What the spec does not show: fewer inactive units than without warm-up. Measured over
-seeds (the spec's comment has the figures), this dense VAE keeps as many units either way,
-so no bar is set on them. Runs shortened to 8 epochs with a warm-up of 4 (about 10 s each
-on one core); a seed's margins measured at 15 to 20 nats on the bce during warm-up and 5 to
-8 on the test ELBO, the bars below are a third of those."""
+Both runs are the spec as shipped (20 epochs, 3,000 images; about 15 to 20 s each on one
+core), seed 0. Measured over seeds 0-4 (the spec's comment has every figure): the schedule
+kept 24 to 28 units where the unscheduled VAE kept 15 to 21, the smallest gap 4; the bar
+below is 3. Its test ELBO (at beta = 8) was better too, by 8 to 12 nats; the bar is 2."""
 
 from __future__ import annotations
 
@@ -28,29 +27,33 @@ pytestmark = [pytest.mark.slow, pytest.mark.skipif(
 
 
 @functools.cache
-def trained(beta: str) -> aespec.train.RunResult:
+def trained(beta: str | None) -> aespec.train.RunResult:
     import torch
 
     torch.set_num_threads(1)
     out = pathlib.Path(tempfile.mkdtemp(prefix="spec-vae-kl-warmup-")) / "run"
-    return aespec.train(SPEC, epochs=8, overrides=[f"beta={beta}"], out=out, quiet=True,
-                        report=False)
+    return aespec.train(SPEC, overrides=[] if beta is None else [f"beta={beta}"], out=out,
+                        quiet=True, report=False)
 
 
-def test_the_kl_weight_warms_up_as_written():
-    weights = [r["weights"]["warmup*kl"] for r in trained("warmup(epochs=4)").history]
-    assert weights[0] < 0.15 and all(a < b for a, b in zip(weights[:3], weights[1:4], strict=True))
-    assert weights[4:] == [1.0] * 4
-    assert "weights" not in trained("1").history[0]
+def test_the_kl_weight_cycles_as_written():
+    """Four 5-epoch cycles: beta climbs over each cycle's first half (the records hold
+    each epoch's mean weight), holds 8 over its second, and falls back at the next."""
+    weights = [r["weights"]["cyclical*kl"] for r in trained(None).history]
+    assert len(weights) == 20
+    for cycle in range(4):
+        w = weights[5 * cycle:5 * cycle + 5]
+        assert w[0] < 2 and w[0] < w[1] < w[2] < 8
+        assert w[3] == pytest.approx(8) and w[4] == pytest.approx(8)
+    assert "weights" not in trained("8").history[0]
 
 
-def test_the_code_carries_more_while_the_kl_is_cheap():
-    warm, cold = trained("warmup(epochs=4)").history, trained("1").history
-    assert warm[1]["train"]["bce"] < cold[1]["train"]["bce"] - 5  # epoch 2 of the warm-up
+def test_the_cycles_keep_more_units_active_than_no_schedule():
+    cycled, cold = trained(None).active_units, trained("8").active_units
+    assert cycled["dims"] == cold["dims"] == 32
+    assert cycled["active"] >= cold["active"] + 3  # measured 28 against 19 at seed 0
 
 
-def test_warm_up_costs_nothing_at_the_end():
-    warm, cold = trained("warmup(epochs=4)"), trained("1")
-    assert warm.test["loss"] < cold.test["loss"] + 2  # both at beta = 1: the ELBO
-    for run in (warm, cold):
-        assert run.active_units["dims"] == 32 and 0 <= run.active_units["active"] <= 32
+def test_the_cycles_reach_a_better_objective_too():
+    cycled, cold = trained(None), trained("8")
+    assert cycled.test["loss"] < cold.test["loss"] - 2  # both at beta = 8; measured -9

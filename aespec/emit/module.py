@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass, field
 
 from aespec.emit import condition
-from aespec.emit.network import Network, Segment, Unavailable, shape_text
+from aespec.emit.network import Network, Segment, Unavailable, head_segment, shape_text
 from aespec.emit.strings import clip, comment_text
 from aespec.model import Spec
 from aespec.ops import get_op
@@ -111,6 +111,13 @@ def write_module(net: Network, spec: Spec, owned: list[tuple[str, str, str, str]
     fwd = Segment(net, net.enc_in, "x", env=condition.env(g)).through(outs["decoder"])
     text = ModuleText(class_name(spec.name), [])
     text.outputs = _outputs(net, fwd, contractive)
+    head = None
+    if net.head_source is not None:  # its lines end forward; its layers follow the others'
+        head = head_segment(net, fwd.var(net.head_source))
+        fwd.lines += head.lines
+        fwd.layers += head.layers
+        fwd.written.update(head.written)
+        text.outputs["class_logits"] = head.var(outs["head"])
     lines = [f"class {text.name}(nn.Module):", *_class_doc(spec, g), "",
              f"{INDENT}def __init__(self):", f"{INDENT * 2}super().__init__()"]
     own = corrupt_method(net)
@@ -120,6 +127,7 @@ def write_module(net: Network, spec: Spec, owned: list[tuple[str, str, str, str]
         lines += method
     lines += _forward(net, fwd, text.outputs, contractive, noises is not None)
     lines += _encode(net)
+    lines += _classify(net)
     lines += _decode(net)
     lines += _sample(net)
     while lines[-1] == "":
@@ -133,6 +141,18 @@ def write_module(net: Network, spec: Spec, owned: list[tuple[str, str, str, str]
         text.weights[nid] = w.weights
     text.renamed += [(key, attr) for attr, _, key, _ in owned]
     return text
+
+
+def _classify(net: Network) -> list[str]:
+    """`classify(x)`: the head's class scores of x, as aespec's `classify`; no head: none."""
+    if net.head_source is None:
+        return []
+    seg = Segment(net, net.enc_in, "x").through(net.head_source)
+    head = head_segment(net, seg.var(net.head_source))
+    doc = [f'{INDENT * 2}"""The head\'s class scores (logits, B x classes) of x, no noise; in '
+           ".eval() mode", f'{INDENT * 2}as aespec\'s classify (z = mu, no dropout)."""']
+    return [f"{INDENT}def classify(self, x):", *doc, *block(seg.lines + head.lines, 2),
+            f"{INDENT * 2}return {head.var(net.g.outputs['head'])}", ""]
 
 
 def _class_doc(spec: Spec, g) -> list[str]:

@@ -23,10 +23,10 @@ if TYPE_CHECKING:
     from aespec.graph.ir import IR, Node
 
 # names the emitted code uses for itself; a label that is one of them keeps its node id
-RESERVED = {"x", "h", "z", "x_hat", "logits", "mu", "logvar", "eps", "u", "n", "out", "self",
-            "target", "terms", "total", "torch", "nn", "F", "math", "weights", "rho_hat",
-            "kl", "generator", "weight", "occlude", "tile_draws", "gaussian_nll",
-            "contractive_penalty"}
+RESERVED = {"x", "h", "z", "x_hat", "logits", "class_logits", "mu", "logvar", "eps", "u",
+            "n", "out", "self", "target", "terms", "total", "torch", "nn", "F", "math",
+            "weights", "rho_hat", "kl", "generator", "weight", "occlude", "tile_draws",
+            "gaussian_nll", "contractive_penalty"}
 
 
 def shape_text(shape: tuple[int, ...] | None) -> str:
@@ -50,6 +50,7 @@ class Network:
     adders: list[tuple[str, str]] = field(default_factory=list)  # (op, its input): an op
     #   whose module adds a term on its input (som, rbm: `term(h)`)
     helpers: set[str] = field(default_factory=set)
+    head_source: str | None = None  # the node a supervised head reads (`head on NAME`)
 
     def provide_labels(self) -> None:
         """Name a conditional model's labels `y` before the values are named
@@ -97,6 +98,9 @@ def analyse(g: IR, logits: bool = False) -> Network:
     before = _logits(g, net, logits)
     if before is not None:
         net.roles["logits"] = before
+    if "head" in outs:  # `head on NAME { ... }`: its first node reads the tensor NAME
+        net.roles["class_logits"] = outs["head"]
+        net.head_source = g.predecessors(head_nodes(g)[0])[0]
     net.reg_targets = _activity_targets(g)
     layers = [(i, n) for i, n in enumerate(order) if g.nodes[n].place == "layer"]
     net.aux = [n for _, n in layers if get_op("layer", g.nodes[n].op).aux_loss]
@@ -122,6 +126,19 @@ def _logits(g: IR, net: Network, wanted: bool = False) -> str | None:
     return order[i - 1]
 
 
+def head_nodes(g: IR) -> list[str]:
+    """A supervised head's nodes, in order (after every other node of `order`)."""
+    return [n for n in g.order if g.nodes[n].block == "head"]
+
+
+def head_segment(net: Network, source: str) -> Segment:
+    """The head's lines, from `source` (the variable holding the tensor it reads) to its
+    class scores `class_logits`."""
+    order = net.order
+    before = order[order.index(head_nodes(net.g)[0]) - 1]  # its input stands in for it
+    return Segment(net, before, source).through(net.g.outputs["head"])
+
+
 def _activity_targets(g: IR) -> list[str]:
     regs = [d for d in g.nodes.values() if d.kind == "regularizer"]
     return [d.targets[0] for d in regs
@@ -139,7 +156,8 @@ def name_values(g: IR, net: Network) -> None:
         if net.names[o] == "h":
             net.names[o] = role
     reread = [d.join for d in g.nodes.values() if d.join] + net.reg_targets + \
-        [source for _, source in net.adders]
+        [source for _, source in net.adders] + \
+        ([net.head_source] if net.head_source is not None else [])
     labels: dict[str, str] = {}
     for nid in net.order:
         label = g.nodes[nid].label

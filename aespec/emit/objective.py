@@ -86,7 +86,8 @@ def write_loss_fn(net: Network, obj: Objective, outputs: dict[str, str],
     obj.schedules = {name: s for nid, name in zip(owners, names, strict=True) if nid
                      for _, s in g.nodes[nid].schedules}
     y = condition.y_arg(g)  # a conditional model's labels are an input; its target is x
-    body = ["target = x" if y else "target = x if target is None else target",
+    head = net.head_source is not None  # a head's labels are loss_fn's; its target is x
+    body = ["target = x" if y or head else "target = x if target is None else target",
             f"out = model(x{y})", "terms = {}"]
     iw = g.nodes[net.latent].args.iw if net.latent is not None else 1
     if iw > 1:  # the checks let through one reconstruction term, a likelihood
@@ -113,8 +114,16 @@ def write_loss_fn(net: Network, obj: Objective, outputs: dict[str, str],
         rest = rest[1:]
     for nid, name in zip(regs, rest, strict=True):
         body += _regularizer_lines(net, obj, nid, name, outputs, weights)
+    if "xent" in g.nodes:
+        body += _xent_lines(net)
     body.append("return sum(terms.values()), terms")
-    if y:
+    if head:
+        k = g.nodes[g.outputs["head"]].output_shape()[0]
+        doc = [f'{INDENT}"""The spec\'s objective on a batch x of one-hot class labels (B, {k}): '
+               "(total, terms by", f"{INDENT}name), as aespec computes it.", "",
+               f"{INDENT}The target is the clean x; in training the model corrupts x itself.",
+               f'{INDENT}"""']
+    elif y:
         doc = [f'{INDENT}"""The spec\'s objective on a batch x of one-hot labels y: (total, '
                "terms by name), as", f"{INDENT}aespec computes it.", "",
                f"{INDENT}The target is the clean x; in training the model corrupts x itself.",
@@ -129,12 +138,30 @@ def write_loss_fn(net: Network, obj: Objective, outputs: dict[str, str],
                         "skips; x must have", f"{INDENT}none (aespec fills each with the "
                         "value's mean over the observed training", f"{INDENT}entries, or 0 "
                         "with fill=zero).", f'{INDENT}"""']
-    head = [f"def loss_fn(model, x{y or ', target=None'}):", *doc]
+    second = ", labels" if head else y or ", target=None"
+    first = [f"def loss_fn(model, x{second}):", *doc]
     if obj.contractive:
         inner = ["with torch.enable_grad():  # the contractive term needs dh/dx, even in "
                  "evaluation"] + [INDENT + line for line in body]
-        return head + block(inner, 1)
-    return head + block(body, 1)
+        return first + block(inner, 1)
+    return first + block(body, 1)
+
+
+def _xent_lines(net: Network) -> list[str]:
+    """The head's term: `weight * cross_entropy(class_logits, class)`, as the compiled
+    model's `_head_terms` (the labels repeated for L draws of the code, stacked
+    draw-major)."""
+    weight = net.g.nodes["xent"].weight
+    lines = ["k = labels.argmax(1)  # each example's class"]
+    latent = net.g.nodes[net.latent].args if net.latent is not None else None
+    if latent is not None and latent.samples * latent.iw > 1:
+        lines += ['if out["class_logits"].shape[0] != k.shape[0]:  # L draws of the code each',
+                  '    k = k.repeat(out["class_logits"].shape[0] // k.shape[0])']
+    ce = 'F.cross_entropy(out["class_logits"], k)'
+    name = _weighted("xent", weight)
+    lines.append(f"terms[{q(name)}] = " + (ce if weight == 1 else f"{lit(weight)} * {ce}")
+                 + "  # the head's, on the labels")
+    return lines
 
 
 def _recon_lines(net: Network, obj: Objective, losses: list[str], names: list[str],

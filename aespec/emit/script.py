@@ -22,12 +22,17 @@ from aespec.model.settings import OpChoice
 from aespec.ops.optimizers import OPTIMIZERS, SCHEDULES
 
 
-def write_state_loader(renamed: list[tuple[str, str | None]]) -> list[str]:
-    """`AESPEC_KEYS` and `load_aespec_state_dict`: the compiled model's keys, read here."""
+def write_state_loader(renamed: list[tuple[str, str | None]], head: bool = False
+                       ) -> list[str]:
+    """`AESPEC_KEYS` and `load_aespec_state_dict`: the compiled model's keys, read here;
+    `head`: a supervised head's layers, which aespec keeps under `head.`."""
     lines = ["# aespec's compiled model (aespec.build(spec), a run's checkpoint) keeps its layers",
              "# under `net.` and a loss term's own parameters under `objective_params.`; these",
              "# keys have other names here (None: a tied weight aespec stores twice, this file",
              "# once). Every other key is the same without its `net.` prefix."]
+    if head:
+        lines[-1:] = ["# once). Every other key is the same without its `net.` prefix (`head.`, "
+                      "the head's)."]
     if not renamed:
         lines.append("AESPEC_KEYS = {}")
     else:
@@ -40,7 +45,8 @@ def write_state_loader(renamed: list[tuple[str, str | None]]) -> list[str]:
                     'module, strictly."""',
                     f"{INDENT}renamed = {{}}",
                     f"{INDENT}for key, value in state_dict.items():",
-                    f'{INDENT * 2}new = AESPEC_KEYS.get(key, key.removeprefix("net."))',
+                    f'{INDENT * 2}new = AESPEC_KEYS.get(key, key.removeprefix("net."'
+                    f'){".removeprefix(" + q("head.") + ")" if head else ""})',
                     f"{INDENT * 2}if new is not None:",
                     f"{INDENT * 3}renamed[new] = value",
                     f"{INDENT}return model.load_state_dict(renamed, strict=True)"]

@@ -38,8 +38,10 @@ def emit_source(graph: IR, spec: Spec, filename: str | None = None) -> str:
     graph whose shapes were not all inferred; E313 for an op the emit stage has no form for.
     A GAN's file holds `Generator`, `Discriminator` and the game's objectives instead
     (`_emit_gan`).  A conditional spec's (`condition labels(N)`) networks, objective and
-    training loop read the one-hot labels `y` too (aespec/emit/condition.py); E316 for an
-    adversarial autoencoder.
+    training loop read the one-hot labels `y` too (aespec/emit/condition.py); a spec with
+    a supervised head's (`head on NAME { ... }`) forward ends in the head's `class_logits`,
+    its `loss_fn(model, x, labels)` adds the `xent` term, and its data and loop read the
+    labels as a conditional spec's do. E316 for an adversarial autoencoder.
     """
     _require_complete(graph, spec)
     if "z" in graph.nodes:
@@ -54,7 +56,7 @@ def emit_source(graph: IR, spec: Spec, filename: str | None = None) -> str:
     plan = phases.plan_phases(spec, graph, probe, noises, obj.schedules) \
         if phases.trains_in_phases(spec) else None
     module = write_module(net, spec, obj.owned, obj.contractive, noises)
-    k = condition.classes(graph)
+    k = condition.classes(graph) or head_classes(graph)  # the labels the file loads
     data, stdlib = write_data(spec, graph.shape_of("decoder"), k)
     helpers = sorted(net.helpers | obj.helpers | schedule_helpers(obj.schedules))
     parts = [module.lines, loss, *(plan.losses if plan else []),
@@ -64,7 +66,7 @@ def emit_source(graph: IR, spec: Spec, filename: str | None = None) -> str:
     if "gzip" in stdlib:
         parts.append(READ_IDX.strip("\n").splitlines())
     progress = any("def set_progress(" in HELPERS[h] for h in helpers)
-    parts += [data, write_state_loader(module.renamed)]
+    parts += [data, write_state_loader(module.renamed, "head" in graph.outputs)]
     if spec.train.init is not None:
         parts.append(WARM_START.strip("\n").splitlines())
         stdlib = stdlib | {"os"}
@@ -72,6 +74,12 @@ def emit_source(graph: IR, spec: Spec, filename: str | None = None) -> str:
     body = "\n\n\n".join("\n".join(p) for p in parts)
     header = "\n".join(_header(spec, filename or f"{spec.name}.py"))
     return header + "\n\n" + _imports(body, stdlib) + "\n\n\n" + body + "\n"
+
+
+def head_classes(graph: IR) -> int | None:
+    """A supervised head's number of classes (`head on NAME { ... dense(k) }`); None else."""
+    return graph.nodes[graph.outputs["head"]].output_shape()[0] if "head" in graph.outputs \
+        else None
 
 
 def _emit_gan(graph: IR, spec: Spec, filename: str | None) -> str:
@@ -96,11 +104,6 @@ def _require_complete(graph: IR, spec: Spec) -> None:
                              "(`discriminator on code`) yet; aespec run trains it",
                              spec.block_spans.get("discriminator"),
                              "train it with `aespec run`", spec.path)
-    if spec.head is not None:  # its file would need the head, the labels and their term
-        raise AespecError.of("E631", "aespec emit does not take a spec with a head yet; "
-                             "aespec run trains it", spec.head.span,
-                             "train it with `aespec run`, or emit the spec without its head "
-                             "and xent", spec.path)
     if graph.is_vae_gan:
         raise AespecError.of("E316", "aespec emit does not take a VAE-GAN (an autoencoder "
                              "with a discriminator of examples) yet; aespec run trains it",

@@ -51,15 +51,17 @@ def unlabelled(spec: Spec) -> str | None:
 
 @check
 def xent_has_a_head(spec: Spec, g: IR, bag: DiagnosticBag) -> None:
-    """E334: `xent` reads a head's logits; W430: a head no term trains."""
+    """E334: `xent` reads a head's logits; W430: a head no term trains, at the top level or
+    in any phase (a phase's own E334 is its own graph's, aespec/graph/frontend.py)."""
     if spec.xent is not None and spec.head is None:
         bag.add("E334", "loss term xent needs a head: it is the cross-entropy of a head's "
                 "logits on the data's labels", spec.xent.span,
                 "add `head on code { dense(10) }` (one output per class)")
-    if spec.head is not None and spec.xent is None and not spec.is_adversarial:
+    trained = spec.xent is not None or any(p.xent is not None for p in spec.phases)
+    if spec.head is not None and not trained and not spec.is_adversarial:
         bag.add("W430", "the head is trained by no loss term: its weights stay random and "
                 "its accuracy is chance", spec.head.span,
-                "add `+ xent` (or `+ 0.1 * xent`) to the loss line")
+                "add `+ xent` (or `+ 0.1 * xent`) to the loss line, or to a phase's")
 
 
 @check

@@ -100,6 +100,10 @@ def _arg_items(doc: Document, line: CodeLine, call: str) -> list[lsp.CompletionI
     return fields + _names(doc)
 
 
+_XENT = _item("xent", Kind.Function, "xent",
+              "a head's cross-entropy on the data's class labels (`head on code { ... }`)")
+
+
 def _top_items(doc: Document, first: str, before: list[Token]) -> list[lsp.CompletionItem]:
     """After the first word of a top-level statement."""
     if first == "data":
@@ -120,9 +124,7 @@ def _top_items(doc: Document, first: str, before: list[Token]) -> list[lsp.Compl
         return op_items("loss") + schedule_items() + [_item(
             "adversarial", Kind.Function, "adversarial(KIND)",
             "a GAN's loss, or an adversarial autoencoder's term; KIND: "
-            + ", ".join(ADVERSARIAL)), _item(
-            "xent", Kind.Function, "xent",
-            "a head's cross-entropy on the data's class labels (`head on code { ... }`)")]
+            + ", ".join(ADVERSARIAL)), _XENT]
     if first == "discriminator":
         if before[-1].text == "on":
             return [_item("code", Kind.Keyword, "discriminator on code { ... }",
@@ -212,5 +214,6 @@ def _phase_keys() -> list[lsp.CompletionItem]:
 def _phase_values(key: str) -> list[lsp.CompletionItem]:
     if key in _PLACE:
         none = [_item("none", Kind.Constant, "no noise in this phase")] * (key == "noise")
-        return none + op_items(_PLACE[key])
+        xent = [_XENT] * (key == "loss")  # a phase's loss may train the head too
+        return none + op_items(_PLACE[key]) + xent
     return _setting_values(TRAIN.get(key)) if key in PHASE_KEYS else []

@@ -128,6 +128,7 @@ class PhaseSpec(_Frozen):
     epochs: int
     noise: Optional[list[OpCall]] = None
     loss: Optional[list[LossTermSpec]] = None
+    xent: Optional[XentSpec] = None  # the head's term in this phase (with `loss` only)
     optimizer: Optional[cfg.OpChoice] = None
     schedule: Optional[cfg.OpChoice] = None
     freeze: Optional[tuple[str, ...]] = None
@@ -266,6 +267,6 @@ def phase_spec(spec: Spec, phase: PhaseSpec) -> Spec:
     update: dict[str, Any] = {"train": spec.train.model_copy(update=keys), "phases": []}
     if phase.noise is not None:
         update["noise"] = phase.noise
-    if phase.loss is not None:
-        update["loss"] = phase.loss
+    if phase.loss is not None:  # the phase's loss line, its xent term or none, in full
+        update["loss"], update["xent"] = phase.loss, phase.xent
     return spec.model_copy(update=update)

@@ -26,17 +26,25 @@ def do_head(r: Resolver, stmt: BlockStmt) -> None:
 def xent_term(r: Resolver, stmt: LossStmt, terms: list) -> list:
     """The `xent` term of a loss line, resolved into `r.fields["xent"]`; the line's other
     terms handed back."""
+    xent, rest = split_xent(r, terms)
+    if xent is not None:
+        r.fields["xent"] = xent
+        r.fields["loss_span"] = stmt.span
+    return rest
+
+
+def split_xent(r: Resolver, terms: list) -> tuple[XentSpec | None, list]:
+    """A loss line's terms (the top level's or a phase's) -> its `xent` term, resolved (None
+    where it has none or it is refused), and its other terms."""
     found = [t for t in terms if t.op.name == XENT]
     rest = [t for t in terms if t.op.name != XENT]
     if not found:
-        return rest
+        return None, rest
     term = found[0]
     if len(found) > 1:
         r.bag.add("E203", "a loss line has one xent term", found[1].op.span,
                   "remove the second")
     weight = r.fixed_weight(term, XENT)
     if bind_args(term.op, _XentArgs, r.scope, r.bag, XENT) is None:
-        return rest  # an argument it does not take: reported
-    r.fields["xent"] = XentSpec(weight=weight, span=term.op.span)
-    r.fields["loss_span"] = stmt.span
-    return rest
+        return None, rest  # an argument it does not take: reported
+    return XentSpec(weight=weight, span=term.op.span), rest

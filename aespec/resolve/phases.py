@@ -10,6 +10,7 @@ from aespec.model import settings as cfg
 from aespec.model.spec import BLOCKS, PhaseSpec
 from aespec.ops import get_op, names
 from aespec.parse.tree import BlockStmt, ChainLine, LineStmt, LossStmt, Op, PhaseStmt
+from aespec.resolve.heads import split_xent
 from aespec.resolve.resolver import Resolver
 from aespec.resolve.settings import BAD, plain_values, setting_value
 
@@ -32,7 +33,8 @@ def do_phase(r: Resolver, stmt: PhaseStmt) -> None:
     plain = plain_values({k: v for k, v in values.items() if k in cfg.PHASE_KEYS})
     plain.setdefault("epochs", 0)  # 0: the train block's, filled in by finish_phases
     phases.append(PhaseSpec(name=stmt.name, noise=values.get("noise"),
-                            loss=values.get("loss"), span=stmt.span, spans=spans, **plain))
+                            loss=values.get("loss"), xent=values.get("xent"),
+                            span=stmt.span, spans=spans, **plain))
 
 
 def _phase_line(r: Resolver, inner, values: dict[str, Any]) -> str | None:
@@ -46,8 +48,9 @@ def _phase_line(r: Resolver, inner, values: dict[str, Any]) -> str | None:
     if key in values:
         r.bag.add("E206", f"phase setting '{key}' is given twice", inner.span)
         return None
-    if key == "loss":
-        values["loss"] = r.loss_terms(inner.terms)
+    if key == "loss":  # its xent, as the top level's: the head's term in this phase
+        values["xent"], rest = split_xent(r, inner.terms)
+        values["loss"] = r.loss_terms(rest)
     elif key == "noise":
         values["noise"] = _noise(r, inner)
     else:

@@ -79,19 +79,20 @@ def _sharing(seen: Spec, graph: IR, model: Any, device: torch.device) -> Any:
     checked = check_spec(seen)
     checked.raise_for_errors()
     assert checked.ir is not None
-    reuse = {mine: model.net.get_submodule(theirs)
+    owners = [m for m in (model.net, getattr(model, "head", None)) if m is not None]
+    reuse = {mine: owner.get_submodule(theirs)
              for mine, theirs in same_layers(checked.ir, graph).items()
-             if hasattr(model.net, theirs)}
+             for owner in owners if hasattr(owner, theirs)}
     with torch.random.fork_rng(devices=[]):  # the run's random draws stay as they were
         own = compile_model(checked.ir, seen, reuse).to(device)
     return own
 
 
 def same_layers(mine: IR, theirs: IR) -> dict[str, str]:
-    """Node ids of `mine` -> those of `theirs` for the layers: the same blocks in the same
-    order (the ids differ where the noise lines have other lengths)."""
+    """Node ids of `mine` -> those of `theirs` for the layers (and a head's): the same
+    blocks in the same order (the ids differ where the noise lines have other lengths)."""
     out: dict[str, str] = {}
-    for block in BLOCKS:
+    for block in (*BLOCKS, "head"):  # a phase's xent trains the run's head
         a = [n for n in mine.order if mine.nodes[n].block == block]
         b = [n for n in theirs.order if theirs.nodes[n].block == block]
         out.update(zip(a, b, strict=False))
