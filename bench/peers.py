@@ -40,7 +40,8 @@ from whole_run import _med, _popen_wait4  # noqa: E402  (the house's whole-proce
 ROOT = Path(__file__).resolve().parents[1]
 VENV_PYTHON = ROOT / "bench" / ".venv-peers" / "bin" / "python"
 CHILD = ROOT / "bench" / "peers_run.py"
-SYSTEMS = {"aespec": "aespec", "keras": "Keras 3 (torch backend)",
+SYSTEMS = {"aespec": "aespec", "aespec_fp32": "aespec, precision fp32",
+           "keras": "Keras 3 (torch backend)",
            "lightning": "PyTorch Lightning", "pythae": "pythae"}
 WORKLOADS = {
     "fc": "dense AE (mirror_fc.ae, Fashion-MNIST, batch 256)",

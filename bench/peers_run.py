@@ -146,7 +146,9 @@ def run_aespec(workload: str, job: dict) -> dict:
     data = [] if not job.get("limit") or workload == "conv" else \
         ["--data", f"fashion_mnist(limit={job['limit']})"]
     sys.argv = ["aespec", "run", str(ROOT / SPECS[workload]), "--epochs", str(job["epochs"]),
-                "--quiet", "--no-report", "--out", str(out), *data]
+                "--quiet", "--no-report", "--out", str(out), *data,
+                *(["--set", f"train.precision={job['precision']}"] if job.get("precision")
+                  else [])]
     from aespec.cli import main
 
     try:
@@ -521,8 +523,13 @@ def pythae_loss(model, workload: str, x_in, target) -> float:
     return total / len(x_in)
 
 
-RUNNERS = {"aespec": run_aespec, "keras": run_keras, "lightning": run_lightning,
-           "pythae": run_pythae}
+def run_aespec_fp32(workload: str, job: dict) -> dict:
+    """aespec with `train.precision fp32`: what its speed is without the CPU's bf16 engine."""
+    return run_aespec(workload, {**job, "precision": "fp32"})
+
+
+RUNNERS = {"aespec": run_aespec, "aespec_fp32": run_aespec_fp32, "keras": run_keras,
+           "lightning": run_lightning, "pythae": run_pythae}
 
 
 def main() -> None:
