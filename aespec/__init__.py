@@ -16,12 +16,23 @@ aespec imports neither torch nor graphviz.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aespec.errors import AespecError, Diagnostic
+
+# torch's OpenMP (libgomp) keeps an idle thread spinning for ~300,000 turns after each
+# parallel region, waiting for the next. On a machine with free cores that saves a wake-up;
+# on a busy one (a laptop with a browser, a CI runner, a grading box) the spinning thread
+# takes the core its partner needs, and every region waits a scheduler slice: the dense
+# AE's steps ran 6-10x slower with one other busy process. A short spin keeps most of the
+# first and loses none of the second (bench/CONTENTION.md). Set before torch loads, and
+# only where the user has not chosen: their OMP_WAIT_POLICY or GOMP_SPINCOUNT wins.
+if "torch" not in sys.modules and not {"OMP_WAIT_POLICY", "GOMP_SPINCOUNT"} & set(os.environ):
+    os.environ["GOMP_SPINCOUNT"] = "1000"
 
 if TYPE_CHECKING:
     import networkx as nx

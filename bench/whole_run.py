@@ -105,7 +105,7 @@ def hand_script(kind: str, epochs: int, out: Path) -> dict[str, float]:
             best, best_state = val, {k: v.clone() for k, v in model.state_dict().items()}
     marks["epochs"] = time.perf_counter()
     model.load_state_dict(best_state)
-    mean_loss(x_te)
+    test_loss = mean_loss(x_te)
     marks["test"] = time.perf_counter()
     torch.save({"model": model.state_dict(), "optimizer": opt.state_dict()},
                out / "checkpoint.pt")
@@ -113,7 +113,7 @@ def hand_script(kind: str, epochs: int, out: Path) -> dict[str, float]:
     if kind == "conv":  # the spec's report block: reconstructions(n=16)
         _hand_figure(model, x_te[:16], noisy, out / "reconstructions.png")
     marks["report"] = time.perf_counter()
-    return _phase_seconds(marks)
+    return {**_phase_seconds(marks), "test_loss": test_loss}
 
 
 def _fashion():
@@ -190,7 +190,8 @@ def _phase_seconds(marks: dict[str, float]) -> dict[str, float]:
 # ---------------------------------------------------------------- aespec, instrumented
 
 
-def aespec_phases(kind: str, epochs: int, out: Path, off: bool) -> dict[str, float]:
+def aespec_phases(kind: str, epochs: int, out: Path, off: bool, precision: str | None = None
+                  ) -> dict[str, float]:
     """`aespec run` through its real entry point, with timers around each phase."""
     marks = {"start": T0}
     import aespec.cli.run  # noqa: F401  (what `aespec run` imports before it starts)
@@ -219,7 +220,8 @@ def aespec_phases(kind: str, epochs: int, out: Path, off: bool) -> dict[str, flo
     timed(finish, "evaluate", "test")
     timed(finish, "_write_report", "report")
     argv = ["run", str(ROOT / MODELS[kind]["spec"]), "--epochs", str(epochs), "--quiet",
-            "--out", str(out / "run"), *(["--set", "train.channels_last=false"] * off)]
+            "--out", str(out / "run"), *(["--set", "train.channels_last=false"] * off),
+            *(["--set", f"train.precision={precision}"] * bool(precision))]
     sys.argv = ["aespec", *argv]
     from aespec.cli import main
 
@@ -235,22 +237,29 @@ def aespec_phases(kind: str, epochs: int, out: Path, off: bool) -> dict[str, flo
     result["other"] = (end - marks["import"]) - sum(spent.values())  # check, run dir, ...
     result["inside"] = end - T0
     result["samples_per_s"] = [h["samples_per_s"] for h in history]  # training, by epoch
+    info = json.loads((out / "run" / "run.json").read_text())
+    result["test_loss"] = info["test"]["loss"]
+    result["precision"] = info.get("precision", "fp32")
     return result
 
 
 # ---------------------------------------------------------------- the GEMM ceiling
 
 
-def gemm_ceiling(batch: int = 256, repeats: int = 30) -> dict[str, float]:
+def gemm_ceiling(batch: int = 256, repeats: int = 30, dtype: str = "fp32") -> dict[str, float]:
     """Samples/s of the dense AE's matrix products alone: forward X W^T, backward dY^T X
     for each of its six layers and dY W for all but the first (autograd computes no
     gradient for the input), best of `repeats` passes. Also the best time of one fused
     Adam step over the model's parameters alone: what an eager step cannot go below is
-    the products plus that step."""
+    the products plus that step. `dtype` bf16: the same products in bf16 (the CPU's matrix
+    engine, where it has one), the Adam step still fp32 (autocast keeps fp32 weights)."""
     import torch
 
+    kind = torch.bfloat16 if dtype == "bf16" else torch.float32
+
     sizes = [(784, 512), (512, 256), (256, 32), (32, 256), (256, 512), (512, 784)]
-    mats = [(torch.rand(batch, i), torch.rand(o, i), torch.rand(batch, o)) for i, o in sizes]
+    mats = [(torch.rand(batch, i, dtype=kind), torch.rand(o, i, dtype=kind),
+             torch.rand(batch, o, dtype=kind)) for i, o in sizes]
     flops = sum(2 * batch * i * o * (3 if k else 2) for k, (i, o) in enumerate(sizes))
     best = float("inf")
     for _ in range(repeats):
@@ -270,7 +279,7 @@ def gemm_ceiling(batch: int = 256, repeats: int = 30) -> dict[str, float]:
         start = time.perf_counter()
         opt.step()
         adam = min(adam, time.perf_counter() - start)
-    return {"samples_per_s": batch / best, "gflops": flops / best / 1e9,
+    return {"dtype": dtype, "samples_per_s": batch / best, "gflops": flops / best / 1e9,
             "threads": torch.get_num_threads(), "gemm_ms": best * 1e3, "adam_ms": adam * 1e3,
             "floor_samples_per_s": batch / (best + adam)}
 
@@ -301,7 +310,10 @@ def jobs(kind: str, epochs: int, tmp: Path) -> dict[str, tuple[dict, dict]]:
     """The three contestants of a model: (child job, environment)."""
     base = {"kind": kind, "epochs": epochs}
     return {"hand": ({**base, "what": "hand", "out": str(tmp / "hand")}, {}),
-            "off": ({**base, "what": "phases", "out": str(tmp / "off"), "off": True}, OFF),
+            "off": ({**base, "what": "phases", "out": str(tmp / "off"), "off": True,
+                     "precision": "fp32"}, OFF),
+            "fp32": ({**base, "what": "phases", "out": str(tmp / "fp32"), "off": False,
+                      "precision": "fp32"}, {}),
             "aespec": ({**base, "what": "phases", "out": str(tmp / "aespec"), "off": False},
                        {})}
 
@@ -321,7 +333,7 @@ def measure(rounds: int, epochs: int) -> dict:
         subprocess.run([sys.executable, "-c", "from aespec.data import load_data; "
                         "load_data('fashion_mnist', {}, (784,))"], cwd=ROOT, check=True)
         for kind in MODELS:
-            runs: dict[str, list[dict]] = {"hand": [], "off": [], "aespec": []}
+            runs: dict[str, list[dict]] = {name: [] for name in TITLES}
             for r in range(rounds):
                 for name, (job, extra) in jobs(kind, epochs, tmp).items():
                     shutil.rmtree(job["out"], ignore_errors=True)
@@ -334,9 +346,11 @@ def measure(rounds: int, epochs: int) -> dict:
                           f"user {got['user']:.2f} sys {got['sys']:.2f} "
                           f"rss {got['rss_mib']:.0f} MiB", flush=True)
             results["models"][kind] = runs
-        got = _popen_wait4([sys.executable, __file__, "--child", json.dumps(
-            {"what": "ceiling"})], env)
-        results["ceiling"] = json.loads(got["stdout"].strip().splitlines()[-1])
+        for dtype in ("fp32", "bf16"):
+            got = _popen_wait4([sys.executable, __file__, "--child", json.dumps(
+                {"what": "ceiling", "dtype": dtype})], env)
+            results["ceiling" if dtype == "fp32" else "ceiling_bf16"] = json.loads(
+                got["stdout"].strip().splitlines()[-1])
         results["light"] = light_pairs(rounds, tmp, env)
     return results
 
@@ -366,6 +380,30 @@ def light_pairs(rounds: int, tmp: Path, env: dict) -> list[dict]:
 # ---------------------------------------------------------------- the report
 
 
+def _cpu_model() -> str:
+    for line in (Path("/proc/cpuinfo").read_text().splitlines()
+                 if Path("/proc/cpuinfo").exists() else []):
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def _engine_text() -> str:
+    flags = next((line.split(":", 1)[1].split() for line in Path("/proc/cpuinfo").read_text(
+        ).splitlines() if line.startswith("flags")), []) if Path("/proc/cpuinfo").exists() else []
+    have = [f for f in ("amx_bf16", "avx512_bf16") if f in flags]
+    return "CPU flags " + ", ".join(have) if have else "no bf16 engine flag: emulated"
+
+
+def _test_losses(runs: list[dict]) -> str:
+    """The runs' test losses, median (min to max), with the precision aespec ran in."""
+    losses = [r["phases"]["test_loss"] for r in runs if "test_loss" in r.get("phases", {})]
+    if not losses:
+        return "-"
+    precision = runs[0]["phases"].get("precision")
+    return _spread(losses, ".4f") + (f" ({precision})" if precision else "")
+
+
 def _med(values: list[float]) -> float:
     return statistics.median(values)
 
@@ -380,11 +418,13 @@ def render(res: dict, seconds: float) -> str:
     lines = ["# Whole runs on CPU: `aespec run` against a hand-written script", "",
              f"Written by `bench/whole_run.py` in {seconds:.0f} s; raw figures in "
              "`bench/whole_run.json`. Machine: "
-             f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs (shared: "
+             f"{_cpu_model()}, {os.cpu_count()} CPUs (shared: "
              f"load average {os.getloadavg()[1]:.1f}), torch {torch.__version__}, Python "
              f"{platform.python_version()}. {res['epochs']} epochs, {res['rounds']} rounds; "
-             "in each round the script, aespec with its speed-ups off and aespec's defaults "
-             "run in turn, each a whole process (start-up, data, training with validation "
+             "in each round the script, aespec with its speed-ups off (fp32), aespec's defaults "
+             "in fp32 and aespec's defaults as they come (`precision auto`: bf16 autocast "
+             "on a CPU with a bf16 matrix engine) run in turn, each a whole process "
+             "(start-up, data, training with validation "
              "each epoch, test, checkpoint, report figures, exit). *wall ratio* = the "
              "script's wall time / aespec's, pair by pair (above 1: aespec is faster); *cpu "
              "ratio* the same of user + system seconds, which other load on a shared machine "
@@ -397,7 +437,8 @@ def render(res: dict, seconds: float) -> str:
         runs = res["models"][kind]
         lines += [f"## {meta['title']}", "",
                   "| | wall s | user s | sys s | peak RSS MiB | wall ratio (script / this) | "
-                  "cpu ratio | RSS / script's |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+                  "cpu ratio | RSS / script's | test loss |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for name, title in TITLES.items():
             rs = runs[name]
             ratio = [h["wall"] / a["wall"] for h, a in zip(runs["hand"], rs, strict=True)]
@@ -410,12 +451,14 @@ def render(res: dict, seconds: float) -> str:
                 f"{_spread([r['rss_mib'] for r in rs], '.0f')} | "
                 f"{'-' if name == 'hand' else _spread(ratio)} | "
                 f"{'-' if name == 'hand' else _spread(cpu)} | "
-                f"{'-' if name == 'hand' else _spread(mem)} |")
+                f"{'-' if name == 'hand' else _spread(mem)} | "
+                f"{_test_losses(rs)} |")
         lines += ["", "Where the seconds go, median over the rounds (*other*: aespec's check "
                       "of the spec, run directory and metrics files; *start-up and exit*: the "
                       "process's wall time less what it measured inside, from its first "
                       "line):", "",
-                  "| phase | " + " | ".join(TITLES.values()) + " |", "|---|---:|---:|---:|"]
+                  "| phase | " + " | ".join(TITLES.values()) + " |",
+                  "|---|" + "---:|" * len(TITLES)]
         for phase in [*PHASES, "other"]:
             cells = [[r["phases"][phase] for r in runs[w] if phase in r["phases"]]
                      for w in TITLES]
@@ -434,15 +477,28 @@ def render(res: dict, seconds: float) -> str:
     lines += ["## The dense AE's epochs against the machine's GEMM ceiling", "",
               f"The dense AE's matrix products alone (forward, and both products of backward, "
               f"for its six layers at batch 256; {c['threads']} threads) run at "
-              f"{c['gflops']:.1f} GFLOP/s: a ceiling of **{c['samples_per_s']:,.0f} samples/s**."
-              " Training samples/s of aespec's epochs (every epoch of every round), median "
+              f"{c['gflops']:.1f} GFLOP/s in fp32: a ceiling of **{c['samples_per_s']:,.0f} "
+              "samples/s**.", ""]
+    b = res.get("ceiling_bf16")
+    if b:
+        lines += [f"The same products in bf16 (the CPU's matrix engine; "
+                  f"{_engine_text()}) run at {b['gflops']:.1f} GFLOP/s, "
+                  f"{b['gflops'] / c['gflops']:.2f}x fp32: a ceiling of "
+                  f"**{b['samples_per_s']:,.0f} samples/s**, the machine's real limit for "
+                  "this model. A run in bf16 autocast is measured against it, a run in fp32 "
+                  "against the fp32 one.", ""]
+    lines += ["Training samples/s of aespec's epochs (every epoch of every round), median "
               "(min to max):", ""]
-    for name in ("aespec", "off"):
+    for name in ("aespec", "fp32", "off"):
+        if name not in fc:
+            continue
+        bf16 = fc[name][0]["phases"].get("precision") == "bf16"
+        ceiling = b if bf16 and b else c
         rates = [x for r in fc[name] for x in r["phases"]["samples_per_s"]]
-        share = [x / c["samples_per_s"] for x in rates]
+        share = [x / ceiling["samples_per_s"] for x in rates]
         lines.append(f"- {TITLES[name]}: {_spread(rates, ',.0f')} samples/s, "
                      f"**{_med(share):.0%}** ({min(share):.0%} to {max(share):.0%}) of the "
-                     "ceiling")
+                     f"{'bf16' if ceiling is b else 'fp32'} ceiling")
     if "adam_ms" in c:
         lines += ["", f"A step's products take {c['gemm_ms']:.1f} ms at best; one fused Adam "
                   f"step over the model's 1.08 M parameters alone takes {c['adam_ms']:.1f} ms "
@@ -485,8 +541,8 @@ NOTES = [
 ]
 
 
-TITLES = {"hand": "hand-written script", "off": "aespec, speed-ups off",
-          "aespec": "aespec defaults"}
+TITLES = {"hand": "hand-written script", "off": "aespec, speed-ups off (fp32)",
+          "fp32": "aespec defaults, precision fp32", "aespec": "aespec defaults (precision auto)"}
 
 
 def child(job: dict) -> None:
@@ -494,9 +550,9 @@ def child(job: dict) -> None:
         print(json.dumps(hand_script(job["kind"], job["epochs"], Path(job["out"]))))
     elif job["what"] == "phases":
         print(json.dumps(aespec_phases(job["kind"], job["epochs"], Path(job["out"]),
-                                       job["off"])))
+                                       job["off"], job.get("precision"))))
     else:
-        print(json.dumps(gemm_ceiling()))
+        print(json.dumps(gemm_ceiling(dtype=job.get("dtype", "fp32"))))
 
 
 def main() -> None:

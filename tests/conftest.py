@@ -15,6 +15,12 @@ if "AESPEC_CACHE_DIR" not in os.environ:
     os.environ["AESPEC_CACHE_DIR"] = _cache
     atexit.register(shutil.rmtree, _cache, ignore_errors=True)
 
+# `precision auto` is bf16 on a CPU with a bf16 matrix engine: the tests' numbers (emit's
+# equality with the compiled model, resumes, purpose margins) must not depend on the CPU
+# of the machine running them, so the session (and its subprocesses) says there is none;
+# tests/test_precision_auto.py turns it on where it tests the choice and bf16's losses
+os.environ.setdefault("AESPEC_BF16_ENGINE", "0")
+
 
 def pytest_addoption(parser) -> None:
     parser.addoption("--update-golden", action="store_true", default=False,

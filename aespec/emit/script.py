@@ -130,7 +130,10 @@ def left_out(spec: Spec, warm: bool = True) -> list[str]:
     if t.pretrain is not None:
         out.append("layer-wise pretraining" if t.pretrain.name == "layerwise" else
                    f"{t.pretrain.name} pretraining")
-    if t.precision != "fp32":
+    if t.precision == "auto":
+        out.append("the bf16 autocast `precision auto` picks on a CPU with a bf16 matrix "
+                   "engine")
+    elif t.precision != "fp32":
         out.append(f"{t.precision} autocast")
     if warm and t.init is not None:  # load_aespec_state_dict reads its checkpoint's "model"
         out.append(f"the warm start from {t.init} (load_aespec_state_dict loads it)")

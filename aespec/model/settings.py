@@ -125,8 +125,9 @@ TRAIN: dict[str, Setting] = {
     "seed": Setting("int", "seed of every random draw", minimum=0),
     "device": Setting("symbol", "auto, cpu, cuda, cuda:N, mps",
                       choices=("auto", "cpu", "cuda", "mps")),
-    "precision": Setting("symbol", "fp32, bf16, fp16 (autocast)",
-                         choices=("fp32", "bf16", "fp16")),
+    "precision": Setting("symbol", "auto, fp32, bf16, fp16 (autocast); auto: bf16 on a CPU "
+                         "with a bf16 matrix engine for the models measured to gain, else "
+                         "fp32", choices=("auto", "fp32", "bf16", "fp16")),
     "pretrain": Setting("op", "greedy layer-wise pretraining of the dense encoder layers: "
                         "`layerwise` as small autoencoders, `rbm` as RBMs (a deep belief "
                         "net, unrolled into the mirror)",
@@ -213,7 +214,7 @@ class TrainSpec(BaseModel):
     split: float = 0.9
     seed: int = 0
     device: str = "auto"
-    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     pretrain: Optional[OpChoice] = None
     compile: bool = False
     channels_last: Optional[bool] = None

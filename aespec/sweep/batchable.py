@@ -27,7 +27,8 @@ FREE = re.compile(r"^(name|doc|lets|report|train\.(seed|epochs|schedule|early_st
 # point's weighted term by each point's weight over it)
 WEIGHTS = re.compile(r"^(loss\[\d+\]\.weight|(encoder|bottleneck|decoder)\[\d+\]\.args\.beta)$")
 # the batched step needs the ordinary fp32 eager step (no autocast, compile, pretraining)
-PLAIN_TRAIN = {"precision": "fp32", "compile": False, "pretrain": None}
+# (`precision auto` is fp32 there: a batched point runs the fp32 step whatever the CPU)
+PLAIN_TRAIN = {"precision": ("fp32", "auto"), "compile": False, "pretrain": None}
 MODES = ("auto", "on", "off")
 # `auto` batches a group when it has PAYS_POINTS points or more and one training step of
 # one point is at most PAYS_WORK parameters x batch rows (its cost: a small model is bound
@@ -122,7 +123,7 @@ def blocker(c: CheckResult) -> str | None:
         return f"train.{'freeze' if train.freeze else 'init'} is set, which the batched " \
             "step does not follow"
     for key, plain in PLAIN_TRAIN.items():
-        if getattr(train, key) != plain:
+        if getattr(train, key) not in (plain if isinstance(plain, tuple) else (plain,)):
             return f"train.{key} is {getattr(train, key)!r}"
     if train.clip is not None or train.log is not None:
         key = "clip" if train.clip is not None else "log"

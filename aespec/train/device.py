@@ -9,7 +9,9 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
+import functools
 import os
+import pathlib
 import platform
 from typing import Any
 
@@ -20,7 +22,15 @@ from aespec.errors import AespecError
 from aespec.graph.ir import IR
 from aespec.ops import get_op
 
-PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+# "auto" is resolved per run (resolve_precision); a path given it unresolved runs fp32
+PRECISIONS = {"fp32": None, "auto": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+# the CPU flags of a bf16 matrix engine: AVX512-BF16 (Zen 4 on, Cooper Lake), AMX (Sapphire
+# Rapids on). Without one, oneDNN emulates bf16 products, slower than fp32.
+BF16_ENGINES = ("amx_bf16", "avx512_bf16")
+# ops whose models `auto` leaves in fp32: not measured in bf16 (bench/WHOLE_RUN.md measures
+# the dense AE, the conv denoiser and the FC-VAE), or numerically touchy (an RBM's Gibbs
+# chain, a SOM's distances, a codebook's nearest-neighbour search, a GAN's game)
+AUTO_FP32_OPS = frozenset({"rbm", "som", "vq"})
 
 # glibc mallopt parameters (malloc.h)
 _M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD = -1, -2, -3
@@ -103,6 +113,38 @@ def autocast(device: torch.device, precision: str
     if dtype is None:
         return contextlib.nullcontext()
     return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+@functools.cache
+def bf16_engine() -> str | None:
+    """The CPU's bf16 matrix engine (a flag of /proc/cpuinfo), or None; AESPEC_BF16_ENGINE
+    (0 or 1) says instead, for tests and machines whose flags lie."""
+    said = os.environ.get("AESPEC_BF16_ENGINE")
+    if said is not None:
+        return "AESPEC_BF16_ENGINE" if said == "1" else None
+    try:
+        text = pathlib.Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    flags = next((line.split(":", 1)[1].split() for line in text.splitlines()
+                  if line.startswith("flags")), [])
+    return next((f for f in BF16_ENGINES if f in flags), None)
+
+
+def resolve_precision(setting: str, device: torch.device, graph: IR, spec: Any) -> str:
+    """`train.precision` for this run: `auto` is bf16 autocast on a CPU with a bf16 matrix
+    engine, for the models measured to train faster there at the same test loss (dense,
+    conv and variational autoencoders; bench/WHOLE_RUN.md), and fp32 everywhere else (GPUs
+    included: `precision bf16` asks for it there)."""
+    if setting != "auto":
+        return setting
+    if device.type != "cpu" or bf16_engine() is None:
+        return "fp32"
+    ops = {node.op for node in graph.nodes.values() if getattr(node, "op", None)}
+    if ops & AUTO_FP32_OPS or spec.is_adversarial or spec.is_aae or spec.is_vae_gan or \
+            spec.train.pretrain is not None:
+        return "fp32"
+    return "bf16"
 
 
 def grad_scaler(device: torch.device, precision: str) -> Any:

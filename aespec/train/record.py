@@ -37,7 +37,8 @@ def _info(setup: Setup, description: str, notes: list[str]) -> dict[str, Any]:
             not is_pseudo_file(spec.path) else None,
             "base_dir": str(setup.base_dir), "overrides": setup.overrides,
             "data": setup.data.to_json(), "data_description": description,
-            "device": str(setup.device), "notes": notes, "params": graph.params,
+            "device": str(setup.device), "precision": setup.precision, "notes": notes,
+            "params": graph.params,
             "started": now(), "status": "running", "seconds": 0.0}
 
 

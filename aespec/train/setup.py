@@ -47,6 +47,12 @@ class Setup:
     ranks: dist.Ranks | None = None  # a distributed run (docs/distributed.md)
     malloc_tuned: bool = False  # dev.tune_allocator's answer, said in the run's notes
     init_from: str | None = None  # --init-from: weights to start from (train/warmstart.py)
+    precision: str = "fp32"  # train.precision resolved for this device (`auto`: dev docstring)
+
+    @property
+    def train(self) -> Any:
+        """The spec's train settings with `precision` resolved: what the Trainer runs."""
+        return self.spec.train.model_copy(update={"precision": self.precision})
 
 
 def check_spec_for_run(spec: SpecLike, overrides: list[str], data: str | None = None
@@ -87,7 +93,8 @@ def setup_run(checked: CheckResult, overrides: list[str], base: pathlib.Path,
     device = dev.resolve_device(spec.train.device)
     return Setup(spec, checked.ir, overrides, base, data,
                  device if ranks is None else ranks.device(device), report, fast_dev_run,
-                 ranks, dev.tune_allocator())
+                 ranks, dev.tune_allocator(),
+                 precision=dev.resolve_precision(spec.train.precision, device, checked.ir, spec))
 
 
 def prepare(spec: SpecLike, overrides: list[str], data: str | None, report: bool = True,
@@ -121,7 +128,8 @@ def require_memory(spec: Spec, graph: IR, device: torch.device,
             "with more memory")
 
 
-def place_model(spec: Spec, graph: IR, device: torch.device) -> tuple[Any, list[str]]:
+def place_model(spec: Spec, graph: IR, device: torch.device, precision: str = "fp32"
+                ) -> tuple[Any, list[str]]:
     """The compiled model, seeded, on the device, in the memory format that pays there;
     the notes on how it runs (channels_last, autocast, torch.compile)."""
     from aespec.compile import compile_model
@@ -132,8 +140,9 @@ def place_model(spec: Spec, graph: IR, device: torch.device) -> tuple[Any, list[
     if dev.use_channels_last(spec.train.channels_last, graph, device):
         model = model.to(memory_format=torch.channels_last)
         notes.append("channels_last")
-    if spec.train.precision != "fp32":
-        notes.append(f"autocast {spec.train.precision}")
+    if precision != "fp32":
+        notes.append(f"precision auto: autocast bf16 on {dev.bf16_engine()}"
+                     if spec.train.precision == "auto" else f"autocast {precision}")
     if spec.train.compile:
         notes.append("torch.compile")
     return model, notes

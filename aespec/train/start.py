@@ -148,7 +148,7 @@ def execute(setup: Setup, run: RunDir, ckpt: dict[str, Any] | None, reporter: Re
     require_memory(spec, graph, device, train_examples(len(dataset.x_train), spec.train.split))
     data = batches.to_device(dataset, spec.train.split, device,
                              batches.label_classes(spec, graph), spec.head is not None)
-    model, notes = place_model(spec, graph, device)
+    model, notes = place_model(spec, graph, device, setup.precision)
     notes = run_notes(setup, notes)
     with paged(run, (spec, graph)), flag, recorded(run, started), \
             dist.lost_ranks(setup.ranks, run.path):
@@ -183,7 +183,7 @@ def make_trainer(setup: Setup, model: Any, data: batches.RunData, dataset: Any, 
                  reporter: Reporter, flag: StopFlag) -> Trainer:
     """The run's Trainer: a GAN's alternates its two networks (train/adversarial.py)."""
     spec = setup.spec
-    args = (model, spec.train, data, setup.device, run, run_identity(spec), reporter, flag,
+    args = (model, setup.train, data, setup.device, run, run_identity(spec), reporter, flag,
             setup.ranks)
     if spec.is_vae_gan:  # train/vaegan.py
         from aespec.train.vaegan import VAEGANTrainer
