@@ -10,6 +10,7 @@ import contextlib
 import ctypes
 import ctypes.util
 import functools
+import math
 import os
 import pathlib
 import platform
@@ -31,6 +32,11 @@ BF16_ENGINES = ("amx_bf16", "avx512_bf16")
 # the dense AE, the conv denoiser and the FC-VAE), or numerically touchy (an RBM's Gibbs
 # chain, a SOM's distances, a codebook's nearest-neighbour search, a GAN's game)
 AUTO_FP32_OPS = frozenset({"rbm", "som", "vq"})
+# bf16 autocast pays where a training step's matrix work is large: below about 1e8
+# multiply-accumulates a step (weights x positions x batch), its casts cost more than the
+# products save, and the shipped digits specs ran at 0.3-0.9x fp32's samples/s; above it,
+# 1.2-2.2x (bench/PRECISION_SPECS.md)
+AUTO_BF16_MACS = 100_000_000
 
 # glibc mallopt parameters (malloc.h)
 _M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD = -1, -2, -3
@@ -134,8 +140,9 @@ def bf16_engine() -> str | None:
 def resolve_precision(setting: str, device: torch.device, graph: IR, spec: Any) -> str:
     """`train.precision` for this run: `auto` is bf16 autocast on a CPU with a bf16 matrix
     engine, for the models measured to train faster there at the same test loss (dense,
-    conv and variational autoencoders; bench/WHOLE_RUN.md), and fp32 everywhere else (GPUs
-    included: `precision bf16` asks for it there)."""
+    conv and variational autoencoders whose step does at least AUTO_BF16_MACS of matrix
+    work; bench/PRECISION_SPECS.md), and fp32 everywhere else (GPUs included: `precision
+    bf16` asks for it there)."""
     if setting != "auto":
         return setting
     if device.type != "cpu" or bf16_engine() is None:
@@ -144,7 +151,19 @@ def resolve_precision(setting: str, device: torch.device, graph: IR, spec: Any) 
     if ops & AUTO_FP32_OPS or spec.is_adversarial or spec.is_aae or spec.is_vae_gan or \
             spec.train.pretrain is not None:
         return "fp32"
-    return "bf16"
+    return "bf16" if step_macs(graph) * spec.train.batch >= AUTO_BF16_MACS else "fp32"
+
+
+def step_macs(graph: IR) -> int:
+    """Multiply-accumulates of one example's forward pass through the layers' weights: a
+    layer's parameters times the positions it is applied at (1 for a dense layer; the
+    smaller of its input's and output's for a convolution: its output's for a strided one,
+    its input's for a transposed one)."""
+    def positions(shape: Any) -> int:
+        return math.prod(shape[1:]) if shape is not None and len(shape) > 1 else 1
+
+    return sum(node.params * min(positions(node.in_shape), positions(node.out_shape))
+               for node in graph.nodes.values() if node.params and node.kind == "layer")
 
 
 def grad_scaler(device: torch.device, precision: str) -> Any:
