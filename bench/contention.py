@@ -149,6 +149,17 @@ def render(res: dict, seconds: float) -> str:
                 f"{_spread([g['user'] for g in got])} | {_spread([g['sys'] for g in got])} | "
                 f"{_med([g['rss_mib'] for g in got]):.0f} | {ratio} |")
         lines.append("")
+    lines += [
+        "## Reading it", "",
+        "- Every aespec row runs as aespec comes otherwise: `precision auto` (bf16 autocast "
+        "on this CPU's avx512_bf16), which is part of its lead over the fp32 script in both "
+        "conditions; the spin is what separates the aespec rows from each other.",
+        "- libgomp's long spin is the fastest on a quiet machine and loses most under load; "
+        "no spin (PASSIVE) is the reverse. The short spin aespec sets keeps most of both: "
+        "compare its row with the long spin's in each table. A first round whose *quiet* "
+        "script ran beside another process (min to max above) shows the long spin's "
+        "failure at its worst.",
+        "- A user's own OMP_WAIT_POLICY or GOMP_SPINCOUNT is left as it is.", ""]
     return "\n".join(lines)
 
 
