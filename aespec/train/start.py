@@ -13,6 +13,7 @@ from typing import Any
 from aespec.errors import AespecError
 from aespec.graph import check_source
 from aespec.train import batches, dist, fastdev
+from aespec.train import device as dev
 from aespec.train.dbn import pretrain_rbm
 from aespec.train.finish import RunResult, diverged_error, finish_run
 from aespec.train.loaded import check_recorded_data, recorded_data
@@ -151,7 +152,7 @@ def execute(setup: Setup, run: RunDir, ckpt: dict[str, Any] | None, reporter: Re
     model, notes = place_model(spec, graph, device)
     notes = run_notes(setup, notes)
     with paged(run, (spec, graph)), flag, recorded(run, started), \
-            dist.lost_ranks(setup.ranks, run.path):
+            dist.lost_ranks(setup.ranks, run.path), dev.flushed_denormals():
         trainer = make_trainer(setup, model, data, dataset, run, reporter, flag)
         watch_run(reporter, spec, model, data)  # a TensorBoard logger's pictures, hparams
         if ckpt is not None:
