@@ -27,7 +27,7 @@ def one(flush: bool, a: argparse.Namespace) -> dict:
     r = aespec.train(a.spec, data=a.data, out=out, quiet=True, report=False,
                      overrides=[f"train.epochs={a.epochs}", f"train.seed={a.seed}"])
     return {"flush": flush, "train_seconds": [round(h["train_seconds"], 2) for h in r.history],
-            "val_loss": [round(h["val_loss"], 3) for h in r.history], "test": r.test["loss"]}
+            "val_loss": [round(h["val"]["loss"], 3) for h in r.history], "test": r.test["loss"]}
 
 
 def main() -> None:

@@ -128,10 +128,14 @@ def flushed_denormals() -> Iterator[None]:
     Values below 1.2e-38 (an FC-VAE's shrinking gradients and Adam moments) make every
     multiply that touches them tens of times slower on x86: the FC-VAE's epochs grew from
     3.5 s to 5.4 s over ten epochs, and stayed at 3.6 s flushed, with the same validation
-    losses (docs/results.md, "Denormals"). torch's flag is the CPU's (MXCSR's FTZ and DAZ
-    bits): per thread, inherited by threads started after it, so it is set in the thread
-    that trains; a DDP rank or a sweep's worker sets its own in its own process. It is
-    set back on leaving, so `aespec.train` in a user's process changes nothing there.
+    losses (docs/training.md, "Speed"). torch's flag is the CPU's (MXCSR's FTZ and DAZ
+    bits): per thread, inherited by threads started after it. So it is set in the thread
+    that trains, before the run loads its data: in `aespec run`'s own process that is
+    before torch starts its worker threads, which then flush too; in a user's process
+    whose torch threads already run, only the training thread flushes. A DDP rank or a
+    sweep's worker process sets its own (each runs `aespec.train`; a batched sweep's
+    group sets it in train/batched.py). It is set back on leaving, so `aespec.train` in
+    a user's process leaves the mode as it found it.
     """
     before = flushing_denormals()
     torch.set_flush_denormal(True)

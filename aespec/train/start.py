@@ -140,7 +140,15 @@ def _data_text(d: dict[str, Any]) -> str:
 def execute(setup: Setup, run: RunDir, ckpt: dict[str, Any] | None, reporter: Reporter,
             started: float, flag: StopFlag) -> RunResult:
     """The run itself: its data on the device, its model, its epochs (from `ckpt` when
-    resumed), and its end; run.json and report.html say how it ended, however it ends."""
+    resumed), and its end; run.json and report.html say how it ended, however it ends.
+    Denormals are flushed from before the data loads (torch's worker threads started from
+    here on inherit the flag: device.flushed_denormals) until the run has ended."""
+    with dev.flushed_denormals():
+        return _execute(setup, run, ckpt, reporter, started, flag)
+
+
+def _execute(setup: Setup, run: RunDir, ckpt: dict[str, Any] | None, reporter: Reporter,
+             started: float, flag: StopFlag) -> RunResult:
     spec, graph, device = setup.spec, setup.graph, setup.device
     dataset = batches.load(spec, setup.data, setup.base_dir)
     if setup.fast_dev_run:
@@ -152,7 +160,7 @@ def execute(setup: Setup, run: RunDir, ckpt: dict[str, Any] | None, reporter: Re
     model, notes = place_model(spec, graph, device)
     notes = run_notes(setup, notes)
     with paged(run, (spec, graph)), flag, recorded(run, started), \
-            dist.lost_ranks(setup.ranks, run.path), dev.flushed_denormals():
+            dist.lost_ranks(setup.ranks, run.path):
         trainer = make_trainer(setup, model, data, dataset, run, reporter, flag)
         watch_run(reporter, spec, model, data)  # a TensorBoard logger's pictures, hparams
         if ckpt is not None:
