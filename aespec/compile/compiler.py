@@ -30,14 +30,19 @@ def compile_model(graph: IR, spec: Any = None, reuse: dict[str, Any] | None = No
     if "z" in graph.nodes:
         from aespec.compile.gan import compile_gan
 
-        return compile_gan(graph, line_origin(graph, spec))
+        return compile_gan(graph, line_origin(graph, spec), init_scheme(spec))
     return _compile_autoencoder(graph, spec, reuse)
+
+
+def init_scheme(spec: Any) -> str:
+    """`train { init_weights }` of the spec; glorot, the default, without a spec."""
+    return spec.train.init_weights if spec is not None else "glorot"
 
 
 def _compile_autoencoder(graph: IR, spec: Any, reuse: dict[str, Any] | None = None
                          ) -> AEModel:
     order = graph.order
-    built = build_ops(graph, reuse)
+    built = build_ops(graph, reuse, init_scheme(spec))
     root, origin = module_root(built), line_origin(graph, spec)
     noise_nodes = [n for n in order if graph.nodes[n].block == "noise"]
     enc_in = noise_nodes[-1] if noise_nodes else "input"

@@ -212,11 +212,12 @@ def clip_weights(discriminator: nn.Module, clip: float | None) -> None:
                 p.clamp_(-clip, clip)
 
 
-def compile_gan(graph: IR, origin: Callable[[str], str] | None) -> GANModel:
+def compile_gan(graph: IR, origin: Callable[[str], str] | None,
+                scheme: str = "glorot") -> GANModel:
     """The GANModel of a complete GAN graph: the decoder from `z` is the generator; the
     discriminator's segment starts from a placeholder where the generator ended (its
-    first layer reads `x`, real or generated)."""
-    built = build_ops(graph)
+    first layer reads `x`, real or generated); `scheme`: its layers' first weights."""
+    built = build_ops(graph, scheme=scheme)
     root, outs = module_root(built), graph.outputs
     gen = Segment(graph, built, "z", "z", origin).provide("y").through(outs["decoder"])
     generator = gen.finish([gen.env[outs["decoder"]]], root, "Generator")

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from torch import fx, nn
 
+from aespec.compile.init import init_weights
 from aespec.errors import AespecError
 from aespec.ops import OpDef, lookup
 from aespec.ops.modules import tile_draws
@@ -38,9 +39,11 @@ def term_inputs(graph: IR) -> list[tuple[str, str]]:
             if (d := graph.nodes[n]).place == "layer" and registered("layer", d.op)[0].adds_term]
 
 
-def build_ops(g: IR, reuse: dict[str, Any] | None = None) -> dict[str, Any]:
+def build_ops(g: IR, reuse: dict[str, Any] | None = None,
+              scheme: str = "glorot") -> dict[str, Any]:
     """Each forward node's torch form, from its registry builder (in order: tied layers
-    are handed the encoder layer they share a weight with, joins the named tensor's shape);
+    are handed the encoder layer they share a weight with, joins the named tensor's shape),
+    its layers' first weights set by `scheme` (`train { init_weights }`: compile/init.py);
     `reuse`: node id -> a module built before, taken as it is (a phase's model shares the
     run's layers: train/phases.py)."""
     built: dict[str, Any] = {}
@@ -55,6 +58,9 @@ def build_ops(g: IR, reuse: dict[str, Any] | None = None) -> dict[str, Any]:
         tied = {"tied": built[d.tied_to]} if d.tied_to else {}
         join = {"other": g.nodes[d.join].out_shape} if d.join else {}
         built[nid] = build(d.args, d.in_shape, d.out_shape, **tied, **join)
+    for nid, op in built.items():  # after every build, in order, as the emitted file does
+        if isinstance(op, nn.Module) and not (reuse and nid in reuse):
+            init_weights(op, scheme)
     return built
 
 

@@ -190,7 +190,29 @@ def init_lines(net: Network, spec: Spec, fwd: Segment, owned: list,
     if noise is not None:
         lines += ["# the noise forward applies in training, a method; each phase sets its own",
                   f"self.noise = {'self.corrupt' if noise else 'None'}"]
-    return block(lines, 2) + [""]
+    return block(lines + glorot_lines(spec, [ctor for _, _, ctor in fwd.layers]), 2) + [""]
+
+
+def glorot_lines(spec: Spec, ctors: list[str]) -> list[str]:
+    """The loop that gives the layers aespec's first weights under `train { init_weights
+    glorot }` (compile/init.py), after every layer is built, in the order aespec sets them."""
+    kinds = sorted({m.group(1) for c in ctors for m in _LAYER_CTOR.finditer(c)},
+                   key=_LAYER_KINDS.index)
+    if spec.train.init_weights != "glorot" or not kinds:
+        return []
+    classes = ", ".join(f"nn.{k}" for k in kinds) + ("," if len(kinds) == 1 else "")
+    return ["# first weights as aespec's default (train { init_weights glorot }): Glorot",
+            "# uniform weights and zero biases, Keras's Dense and Conv default",
+            "for layer in self.modules():",
+            f"    if isinstance(layer, ({classes})):",
+            "        nn.init.xavier_uniform_(layer.weight)",
+            "        if layer.bias is not None:",
+            "            nn.init.zeros_(layer.bias)"]
+
+
+# the torch layers compile/init.py sets, as the emitted constructors name them
+_LAYER_KINDS = ["Linear", "Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d"]
+_LAYER_CTOR = re.compile(r"\bnn\.(" + "|".join(_LAYER_KINDS) + r")\(")
 
 
 def corrupt_method(net: Network, name: str = "corrupt", whose: str = "The spec's"

@@ -110,6 +110,9 @@ class Setting:
     maximum: float | None = None
 
 
+# `train { init_weights ... }`: how compile/init.py sets the layers' first weights
+INIT_WEIGHTS = ("glorot", "torch")
+
 TRAIN: dict[str, Setting] = {
     "epochs": Setting("int", "passes over the training data", minimum=1),
     "batch": Setting("int", "examples per step", minimum=1),
@@ -144,6 +147,10 @@ TRAIN: dict[str, Setting] = {
     "freeze": Setting("names", "blocks (encoder, bottleneck, decoder) or named layers "
                       "(`NAME = ...`) whose weights are not trained; they run as in "
                       "evaluation (batchnorm keeps its running statistics)"),
+    "init_weights": Setting("symbol", "the layers' initial weights: `glorot` (Glorot/Xavier "
+                            "uniform weights and zero biases for dense, conv and deconv "
+                            "layers, as Keras) or `torch` (torch's own: kaiming uniform "
+                            "with a=sqrt(5), uniform biases)", choices=INIT_WEIGHTS),
     "init": Setting("string", "start from another run's weights: a run directory (its "
                     "best.pt) or a .pt file, checked to have the same tensors and shapes"),
     "clip": Setting("op", "gradient clipping before each update: `norm(max)` scales the "
@@ -222,6 +229,7 @@ class TrainSpec(BaseModel):
     discriminator_steps: int = 1
     freeze: tuple[str, ...] = ()  # block names or `NAME = ...` labels
     init: Optional[str] = None  # a run directory or .pt file to start from
+    init_weights: Literal["glorot", "torch"] = "glorot"  # compile/init.py
     clip: Optional[OpChoice] = None  # gradient clipping: norm(max) or value(max)
     log: Optional[Literal["grad_norm"]] = None  # measures added to the metrics
 

@@ -225,7 +225,7 @@ class Spec(_Frozen):
             phase.pop("spans", None)
         if not self.phases:  # a spec without phases means what it meant before them
             meaning.pop("phases", None)
-        for key, default in (("freeze", []), ("init", None)):
+        for key, default in (("freeze", []), ("init", None), ("init_weights", "glorot")):
             if meaning["train"].get(key) == default:
                 meaning["train"].pop(key, None)
         if self.condition is None:  # a spec means what it meant before conditions

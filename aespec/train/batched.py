@@ -26,6 +26,7 @@ from torch.func import functional_call
 from aespec.errors import AespecError
 from aespec.graph import CheckResult
 from aespec.train import batches, stacked
+from aespec.train import device as dev
 from aespec.train.evaluate import all_finite
 from aespec.train.finish import RunResult, diverged_error, finish_run
 from aespec.train.loop import Diverged, Trainer
@@ -74,7 +75,7 @@ def train_batched(checked: Sequence[CheckResult], outs: Sequence[str | pathlib.P
     shared: dict[str, Any] = {}  # the data, loaded and put on the device once
     runs: list[_Run] = []
     flag = StopFlag()  # one for the group: its handler is set while the steps run
-    with _failing(runs):
+    with _failing(runs), dev.flushed_denormals():
         for c, o in zip(checked, outs, strict=True):
             runs.append(_begin(c, pathlib.Path(o), data, report, shared, flag))
         _check_alike(runs)

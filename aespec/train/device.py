@@ -14,6 +14,7 @@ import math
 import os
 import pathlib
 import platform
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -178,6 +179,37 @@ def set_threads(threads: int) -> None:
     sweep's points running side by side share the cores this way."""
     os.environ["OMP_NUM_THREADS"] = str(threads)
     torch.set_num_threads(threads)
+
+
+@contextlib.contextmanager
+def flushed_denormals() -> Iterator[None]:
+    """Denormal floats flushed to zero on the CPU while a run trains, the caller's mode
+    given back after.
+
+    Values below 1.2e-38 (an FC-VAE's shrinking gradients and Adam moments) make every
+    multiply that touches them tens of times slower on x86: the FC-VAE's epochs grew from
+    3.5 s to 5.4 s over ten epochs, and stayed at 3.6 s flushed, with the same validation
+    losses (docs/training.md, "Speed"). torch's flag is the CPU's (MXCSR's FTZ and DAZ
+    bits): per thread, inherited by threads started after it. So it is set in the thread
+    that trains, before the run loads its data: in `aespec run`'s own process that is
+    before torch starts its worker threads, which then flush too; in a user's process
+    whose torch threads already run, only the training thread flushes. A DDP rank or a
+    sweep's worker process sets its own (each runs `aespec.train`; a batched sweep's
+    group sets it in train/batched.py). It is set back on leaving, so `aespec.train` in
+    a user's process leaves the mode as it found it.
+    """
+    before = flushing_denormals()
+    torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        torch.set_flush_denormal(before)
+
+
+def flushing_denormals() -> bool:
+    """Whether this thread flushes denormal floats to zero (torch has no getter: a
+    denormal times one reads zero when it does)."""
+    return bool((torch.tensor([1e-39]) * 1.0).item() == 0.0)
 
 
 def seed_everything(seed: int) -> None:

@@ -54,7 +54,8 @@ MODEL_KEYS = ("input", "noise", "encoder", "bottleneck", "decoder", "loss", "reg
 # and a GAN's, and a condition's (spec.semantic drops them where a spec has none, so its
 # runs' identity is what it was before GANs and conditions)
 GAN_KEYS = ("condition", "latent", "discriminator", "adversarial")
-RESUMABLE = ("epochs", "device")  # train keys a resumed run may change
+# train keys a resumed run may change (its weights are loaded: how they began is past)
+RESUMABLE = ("epochs", "device", "init_weights")
 
 
 # ---------------------------------------------------------------- what a spec means

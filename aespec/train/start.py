@@ -13,6 +13,7 @@ from typing import Any
 from aespec.errors import AespecError
 from aespec.graph import check_source
 from aespec.train import batches, dist, fastdev
+from aespec.train import device as dev
 from aespec.train.dbn import pretrain_rbm
 from aespec.train.finish import RunResult, diverged_error, finish_run
 from aespec.train.loaded import check_recorded_data, recorded_data
@@ -139,7 +140,15 @@ def _data_text(d: dict[str, Any]) -> str:
 def execute(setup: Setup, run: RunDir, ckpt: dict[str, Any] | None, reporter: Reporter,
             started: float, flag: StopFlag) -> RunResult:
     """The run itself: its data on the device, its model, its epochs (from `ckpt` when
-    resumed), and its end; run.json and report.html say how it ended, however it ends."""
+    resumed), and its end; run.json and report.html say how it ended, however it ends.
+    Denormals are flushed from before the data loads (torch's worker threads started from
+    here on inherit the flag: device.flushed_denormals) until the run has ended."""
+    with dev.flushed_denormals():
+        return _execute(setup, run, ckpt, reporter, started, flag)
+
+
+def _execute(setup: Setup, run: RunDir, ckpt: dict[str, Any] | None, reporter: Reporter,
+             started: float, flag: StopFlag) -> RunResult:
     spec, graph, device = setup.spec, setup.graph, setup.device
     dataset = batches.load(spec, setup.data, setup.base_dir)
     if setup.fast_dev_run:
