@@ -240,3 +240,20 @@ def test_missing_entries_leave_the_references_finite(tmp_path) -> None:
     refs = _run(spec, tmp_path / "run", report=False).references
     assert all(np.isfinite(refs[k]) for k in ("model", "mean_image", "pca")), refs
     assert refs["model_over_mean_image"] < 0.95 and np.isfinite(refs["spread"]["ratio"])
+
+
+@pytest.mark.parametrize("n, chunk", [(50, 7), (50, 4096), (3, 2)])
+def test_the_fits_key_is_read_a_few_rows_at_a_time_with_the_same_bytes(n, chunk):
+    """A fit found in the cache never gathers its 20,000 rows at once (a run's peak
+    memory): the key read in chunks is the fingerprint of the rows gathered whole."""
+    import torch
+
+    from aespec.train import references as refs
+    from aespec.train.batches import Split
+
+    gen = torch.Generator().manual_seed(0)
+    split = Split(torch.rand(n, 1, 4, 4, generator=gen), torch.rand(n, 3, generator=gen))
+    pick = np.arange(0, n, 2) if n > 3 else np.arange(n)
+    for inputs in (False, True):
+        whole = refs._targets(split, pick, inputs).flatten(1).float()
+        assert refs._fingerprint_rows(split, pick, inputs, chunk) == refs._fingerprint(whole)
