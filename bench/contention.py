@@ -40,7 +40,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
-from whole_run import _med, _popen_wait4, _spread  # noqa: E402
+from whole_run import _med, _popen_wait4, _spread, cpu_model  # noqa: E402
 
 LOAD = [sys.executable, "-c", "while True: pass"]
 POLICIES = ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")
@@ -127,7 +127,7 @@ def render(res: dict, seconds: float) -> str:
         "# Whole runs under load: `aespec run` against the hand-written script", "",
         f"Written by `bench/contention.py --rounds {res['rounds']} --epochs {res['epochs']}`"
         f" in {seconds:.0f} s; raw figures in `bench/contention.json`. Machine: "
-        f"{_cpu_model()}, {os.cpu_count()} CPUs, load average {res['load_before'][0]:.1f} "
+        f"{cpu_model()}, {os.cpu_count()} CPUs, load average {res['load_before'][0]:.1f} "
         f"before and {res['load_after'][0]:.1f} after (the load generator's own included), "
         f"torch {torch.__version__}, Python {platform.python_version()}. The dense AE "
         f"(specs/mirror_fc.ae on Fashion-MNIST, {res['epochs']} epochs, whole process), "
@@ -161,16 +161,6 @@ def render(res: dict, seconds: float) -> str:
         "failure at its worst.",
         "- A user's own OMP_WAIT_POLICY or GOMP_SPINCOUNT is left as it is.", ""]
     return "\n".join(lines)
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def main() -> None:

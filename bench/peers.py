@@ -35,7 +35,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from whole_run import _med, _popen_wait4  # noqa: E402  (the house's whole-process measure)
+from whole_run import _med, _popen_wait4, cpu_model  # noqa: E402  (the house's whole-process measure)
 
 ROOT = Path(__file__).resolve().parents[1]
 VENV_PYTHON = ROOT / "bench" / ".venv-peers" / "bin" / "python"
@@ -259,19 +259,9 @@ NOTES = [
 def machine(when: str, into: dict) -> None:
     into[f"load_{when}"] = " ".join(f"{v:.2f}" for v in os.getloadavg())
     if when == "before":
-        into["cpu"] = _cpu_model()
+        into["cpu"] = cpu_model()
         into["cpus"] = os.cpu_count()
         into["python"] = platform.python_version()
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def versions(python: Path) -> dict[str, str]:

@@ -380,11 +380,14 @@ def light_pairs(rounds: int, tmp: Path, env: dict) -> list[dict]:
 # ---------------------------------------------------------------- the report
 
 
-def _cpu_model() -> str:
-    for line in (Path("/proc/cpuinfo").read_text().splitlines()
-                 if Path("/proc/cpuinfo").exists() else []):
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
+def cpu_model() -> str:
+    """The CPU's model name (/proc/cpuinfo), else what platform knows: every bench page's."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
     return platform.processor() or platform.machine()
 
 
@@ -418,7 +421,7 @@ def render(res: dict, seconds: float) -> str:
     lines = ["# Whole runs on CPU: `aespec run` against a hand-written script", "",
              f"Written by `bench/whole_run.py` in {seconds:.0f} s; raw figures in "
              "`bench/whole_run.json`. Machine: "
-             f"{_cpu_model()}, {os.cpu_count()} CPUs (shared: "
+             f"{cpu_model()}, {os.cpu_count()} CPUs (shared: "
              f"load average {os.getloadavg()[1]:.1f}), torch {torch.__version__}, Python "
              f"{platform.python_version()}. {res['epochs']} epochs, {res['rounds']} rounds; "
              "in each round the script, aespec with its speed-ups off (fp32), aespec's defaults "
