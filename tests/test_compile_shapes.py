@@ -262,7 +262,10 @@ def test_real_shapes_and_params_match_the_checker(load) -> None:
     if getattr(model, "is_vae_gan", False):
         loss = loss + model.d_loss(x, out.x_hat)[0]
     loss.backward()
-    assert all(p.grad is not None for p in model.parameters())
+    # a head the top level's loss does not train (its xent on a phase's loss line only)
+    phase_only = "xent" not in out.terms
+    assert all(p.grad is not None for name, p in model.named_parameters()
+               if not (phase_only and name.startswith("head.")))
 
 
 def test_every_op_has_a_torch_builder() -> None:
