@@ -25,6 +25,7 @@ from typing import Any
 
 import pytest
 import torch
+from emitted import run_alone
 from test_compile_shapes import EDGE_CASES, _spec_files
 from test_no_torch import _heavy_modules
 from typer.testing import CliRunner
@@ -194,16 +195,8 @@ def test_the_file_trains_without_aespec(tmp_path: Path):
     if not Path("/usr/share/datasets/fashion-mnist").is_dir():
         pytest.skip("Fashion-MNIST's IDX files are not installed")
     text = _emit(ROOT / "specs" / "conv_fashion.ae")[0]
-    script = tmp_path / "conv_fashion.py"
-    script.write_text(text)
-    runner = ("import runpy, sys; sys.modules['aespec'] = None; "
-              f"sys.argv = [{str(script)!r}, '--epochs', '1', '--limit', '8', "
-              "'--save', 'w.pt']; runpy.run_path(sys.argv[0], run_name='__main__')")
-    proc = subprocess.run([sys.executable, "-I", "-c", runner], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=120,
-                          env={"PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1"})
-    assert proc.returncode == 0, proc.stderr
-    assert re.fullmatch(r"epoch 1/1: loss \d+\.\d{4}\n", proc.stdout), proc.stdout
+    stdout = run_alone(text, tmp_path, "conv_fashion", 8)
+    assert re.fullmatch(r"epoch 1/1: loss \d+\.\d{4}\n", stdout), stdout
     model = _load(text, "conv_fashion")["ConvFashion"]()
     model.load_state_dict(torch.load(tmp_path / "w.pt"), strict=True)
 

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from emitted import run_alone
 from torch.nn.functional import one_hot
 from typer.testing import CliRunner
 
@@ -222,16 +223,8 @@ def test_the_conditional_file_trains_without_aespec(tmp_path: Path, case: str):
         pytest.skip("Fashion-MNIST's IDX files are not installed")
     pytest.importorskip("sklearn")
     text, _, spec = _emit(case)
-    script = tmp_path / f"{spec.name}.py"
-    script.write_text(text)
-    runner = ("import runpy, sys; sys.modules['aespec'] = None; "
-              f"sys.argv = [{str(script)!r}, '--epochs', '1', '--limit', '16', "
-              "'--save', 'w.pt']; runpy.run_path(sys.argv[0], run_name='__main__')")
-    proc = subprocess.run([sys.executable, "-I", "-c", runner], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=120,
-                          env={"PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1"})
-    assert proc.returncode == 0, proc.stderr
-    assert re.fullmatch(r"epoch 1/1: loss \d+\.\d{4}\n", proc.stdout), proc.stdout
+    stdout = run_alone(text, tmp_path, f"{spec.name}", 16)
+    assert re.fullmatch(r"epoch 1/1: loss \d+\.\d{4}\n", stdout), stdout
     model = _load(text, spec.name)[class_name(spec.name)]()
     model.load_state_dict(torch.load(tmp_path / "w.pt"), strict=True)
 

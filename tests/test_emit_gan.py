@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from emitted import run_alone
 from test_compile_shapes import _spec_files
 from test_no_torch import _heavy_modules
 
@@ -159,17 +160,9 @@ def test_the_gan_file_trains_without_aespec(tmp_path: Path, game: str):
     text = _emit(game)[0]
     if game.startswith("cgan"):  # both networks read the labels the loader returns
         assert "x, labels = load_data(args.limit)" in text
-    script = tmp_path / "gan_game.py"
-    script.write_text(text)
-    runner = ("import runpy, sys; sys.modules['aespec'] = None; "
-              f"sys.argv = [{str(script)!r}, '--epochs', '1', '--limit', '16', "
-              "'--save', 'w.pt']; runpy.run_path(sys.argv[0], run_name='__main__')")
-    proc = subprocess.run([sys.executable, "-I", "-c", runner], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=120,
-                          env={"PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1"})
-    assert proc.returncode == 0, proc.stderr
+    stdout = run_alone(text, tmp_path, "gan_game", 16)
     assert re.fullmatch(r"epoch 1/1: D loss -?\d+\.\d{4}, G loss -?\d+\.\d{4}\n",
-                        proc.stdout), proc.stdout
+                        stdout), stdout
     ns = _load(text, "gan_game")
     saved = torch.load(tmp_path / "w.pt")
     ns["Generator"]().load_state_dict(saved["generator"], strict=True)

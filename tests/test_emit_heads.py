@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from emitted import run_alone
 
 from aespec.compile import compile_model
 from aespec.emit import emit_source
@@ -258,16 +259,8 @@ def test_the_file_trains_with_labels_without_aespec(tmp_path: Path) -> None:
     """The phased file under `python -I`, aespec unimportable: the digits and their labels,
     one epoch of each phase on 16 images, then its weights load back."""
     text = _emitted("phased")[1]
-    script = tmp_path / "phased.py"
-    script.write_text(text)
-    runner = ("import runpy, sys; sys.modules['aespec'] = None; "
-              f"sys.argv = [{str(script)!r}, '--epochs', '1', '--limit', '16', "
-              "'--save', 'w.pt']; runpy.run_path(sys.argv[0], run_name='__main__')")
-    proc = subprocess.run([sys.executable, "-I", "-c", runner], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=120,
-                          env={"PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1"})
-    assert proc.returncode == 0, proc.stderr
-    assert re.fullmatch(r"(epoch 1/1: loss \d+\.\d{4}\n){2}", proc.stdout), proc.stdout
+    stdout = run_alone(text, tmp_path, "phased", 16)
+    assert re.fullmatch(r"(epoch 1/1: loss \d+\.\d{4}\n){2}", stdout), stdout
     ns: dict = {"__name__": "emitted_phased"}
     exec(compile(text, "<emitted phased>", "exec"), ns)
     model = ns["PhasedHead"]()

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from emitted import run_alone
 
 from aespec.compile import compile_model
 from aespec.emit import emit_source
@@ -383,24 +384,14 @@ def test_a_frozen_sampling_bottleneck_is_e330_at_the_freeze_line():
 def test_the_phased_file_trains_without_aespec(tmp_path: Path):
     """specs/keras_denoiser_two_phase.ae's file under `python -I`, aespec unimportable:
     one epoch of each phase on 8 Fashion-MNIST images, then its weights load back."""
-    import subprocess
-    import sys
 
     if not Path("/usr/share/datasets/fashion-mnist").is_dir():
         pytest.skip("Fashion-MNIST's IDX files are not installed")
     source = (ROOT / "specs" / "keras_denoiser_two_phase.ae").read_text(encoding="utf-8")
     result = check_source(source, "keras_denoiser_two_phase.ae")
     text = emit_source(result.ir, result.spec)
-    script = tmp_path / "keras.py"
-    script.write_text(text)
-    runner = ("import runpy, sys; sys.modules['aespec'] = None; "
-              f"sys.argv = [{str(script)!r}, '--epochs', '1', '--limit', '8', "
-              "'--save', 'w.pt']; runpy.run_path(sys.argv[0], run_name='__main__')")
-    proc = subprocess.run([sys.executable, "-I", "-c", runner], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=120,
-                          env={"PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1"})
-    assert proc.returncode == 0, proc.stderr
-    assert re.fullmatch(r"(epoch 1/1: loss \d+\.\d{4}\n){2}", proc.stdout), proc.stdout
+    stdout = run_alone(text, tmp_path, "keras", 8)
+    assert re.fullmatch(r"(epoch 1/1: loss \d+\.\d{4}\n){2}", stdout), stdout
     ns: dict = {"__name__": "emitted_keras"}
     exec(compile(text, "<emitted keras>", "exec"), ns)
     model = ns["KerasDenoiserTwoPhase"]()
