@@ -146,13 +146,17 @@ def resolve_precision(setting: str, device: torch.device, graph: IR, spec: Any) 
     bf16` asks for it there)."""
     if setting != "auto":
         return setting
-    if device.type != "cpu" or bf16_engine() is None:
-        return "fp32"
-    ops = {node.op for node in graph.nodes.values() if getattr(node, "op", None)}
-    if ops & AUTO_FP32_OPS or spec.is_adversarial or spec.is_aae or spec.is_vae_gan or \
-            spec.train.pretrain is not None:
+    if device.type != "cpu" or bf16_engine() is None or not auto_kind(graph, spec):
         return "fp32"
     return "bf16" if step_macs(graph) * spec.train.batch >= AUTO_BF16_MACS else "fp32"
+
+
+def auto_kind(graph: IR, spec: Any) -> bool:
+    """Whether the model is of a kind `auto` may run in bf16 (whatever its size): not one
+    with an op of AUTO_FP32_OPS, a discriminator or pretraining."""
+    ops = {node.op for node in graph.nodes.values()}
+    return not (ops & AUTO_FP32_OPS or spec.is_adversarial or spec.is_aae or spec.is_vae_gan
+                or spec.train.pretrain is not None)
 
 
 def step_macs(graph: IR) -> int:
