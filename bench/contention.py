@@ -79,25 +79,12 @@ def _run(name: str, epochs: int, tmp: Path, loaded: bool) -> dict:
             time.sleep(0.5)  # the load is running before the contestant starts
         env = _env(CONTESTANTS[name][1])
         cmd = _command(name, epochs, out)
-        got = _wait4_env(cmd, env)
+        got = _popen_wait4(cmd, env, inherit=False)
+        got.pop("stdout", None)
     finally:
         if load:
             load.kill()
             load.wait()
-    return got
-
-
-def _wait4_env(cmd: list[str], env: dict[str, str]) -> dict:
-    """`_popen_wait4` with exactly this environment (it adds to the bench's own)."""
-    saved = dict(os.environ)
-    os.environ.clear()
-    os.environ.update(env)
-    try:
-        got = _popen_wait4(cmd, None)
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-    got.pop("stdout", None)
     return got
 
 

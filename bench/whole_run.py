@@ -287,13 +287,15 @@ def gemm_ceiling(batch: int = 256, repeats: int = 30, dtype: str = "fp32") -> di
 # ---------------------------------------------------------------- the parent
 
 
-def _popen_wait4(cmd: list[str], env: dict | None) -> dict:
+def _popen_wait4(cmd: list[str], env: dict | None, inherit: bool = True) -> dict:
     """One whole process: wall, user and sys seconds and peak RSS (MiB) from os.wait4
-    (its output goes to files, so that wait4, not the pipes' reader, reaps it)."""
+    (its output goes to files, so that wait4, not the pipes' reader, reaps it). `env` adds
+    to this process's environment, or is the whole of it where `inherit` is False."""
     with tempfile.TemporaryFile() as fout, tempfile.TemporaryFile() as ferr:
         start = time.perf_counter()
-        proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **(env or {})},
-                                stdout=fout, stderr=ferr)
+        base = os.environ if inherit else {}
+        proc = subprocess.Popen(cmd, cwd=ROOT, env={**base, **(env or {})}, stdout=fout,
+                                stderr=ferr)
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - start
         proc.returncode = os.waitstatus_to_exitcode(status)
